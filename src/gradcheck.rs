@@ -1,0 +1,235 @@
+//! Finite-difference gradient checking for any graph, including graphs with your own
+//! [`Node`] implementations.
+//!
+//! The checked objective is `f = sum(W * y)` for the output `y` and a fixed random
+//! upstream weight matrix `W`, so that errors are not hidden by an all-ones seed. The
+//! analytic gradient comes from `backward_with(W)`; the numeric one from central
+//! differences `(f(p + e) - f(p - e)) / 2e`, one element at a time.
+//!
+//! ```
+//! use wyrm::*;
+//!
+//! let w = ParameterNode::new(random_matrix(3, 2));
+//! let x = InputNode::new(random_matrix(4, 3));
+//! let mut y = x.dot(&w).tanh();
+//! let report = gradcheck::check_gradient(&mut y, &w, &gradcheck::CheckOptions::default());
+//! assert!(report.passed(), "{report}");
+//! ```
+
+use crate::node::Node;
+use crate::nodes::{InputNode, ParameterNode};
+use crate::shape::Dim;
+use crate::Variable;
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+
+/// Something whose gradient can be checked: a parameter, or an input built with
+/// [`InputNode::with_gradient`].
+pub trait GradientTarget {
+    /// Number of elements.
+    fn len(&self) -> usize;
+    /// Whether there are no elements.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Element `i` (row-major).
+    fn get(&self, i: usize) -> f32;
+    /// Sets element `i` (row-major).
+    fn set(&self, i: usize, value: f32);
+    /// The accumulated analytic gradient (row-major).
+    fn gradient_vec(&self) -> Vec<f32>;
+    /// Clears the accumulated gradient.
+    fn clear_gradient(&self);
+}
+
+fn get_elem(m: &Array2<f32>, i: usize) -> f32 {
+    m[(i / m.ncols(), i % m.ncols())]
+}
+
+impl<R: Dim, C: Dim> GradientTarget for Variable<ParameterNode<R, C>> {
+    fn len(&self) -> usize {
+        let (r, c) = self.shape();
+        r * c
+    }
+    fn get(&self, i: usize) -> f32 {
+        get_elem(&self.value().to_owned(), i)
+    }
+    fn set(&self, i: usize, value: f32) {
+        let mut v = self.value().to_owned();
+        let c = v.ncols();
+        v[(i / c, i % c)] = value;
+        self.set_value(&v);
+    }
+    fn gradient_vec(&self) -> Vec<f32> {
+        self.gradient().iter().copied().collect()
+    }
+    fn clear_gradient(&self) {
+        self.zero_gradient();
+    }
+}
+
+impl<R: Dim, C: Dim> GradientTarget for Variable<InputNode<R, C>> {
+    fn len(&self) -> usize {
+        let (r, c) = self.shape();
+        r * c
+    }
+    fn get(&self, i: usize) -> f32 {
+        get_elem(&self.value().to_owned(), i)
+    }
+    fn set(&self, i: usize, value: f32) {
+        let mut v = self.value().to_owned();
+        let c = v.ncols();
+        v[(i / c, i % c)] = value;
+        self.set_value(&v);
+    }
+    fn gradient_vec(&self) -> Vec<f32> {
+        self.gradient().iter().copied().collect()
+    }
+    fn clear_gradient(&self) {
+        self.zero_gradient();
+    }
+}
+
+/// Settings of a gradient check.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Finite-difference step.
+    pub epsilon: f32,
+    /// Allowed absolute error.
+    pub absolute_tolerance: f32,
+    /// Allowed error relative to the larger of the two gradients.
+    pub relative_tolerance: f32,
+    /// Seed of the random upstream weights `W`.
+    pub seed: u64,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            epsilon: 1e-2,
+            absolute_tolerance: 1e-2,
+            relative_tolerance: 2e-2,
+            seed: 7,
+        }
+    }
+}
+
+/// The outcome of [`check_gradient`].
+#[derive(Clone, Debug)]
+pub struct GradientCheck {
+    /// Analytic gradient, row-major.
+    pub analytic: Vec<f32>,
+    /// Finite-difference gradient, row-major.
+    pub numeric: Vec<f32>,
+    /// Elements outside the tolerance: `(index, analytic, numeric)`.
+    pub failures: Vec<(usize, f32, f32)>,
+}
+
+impl GradientCheck {
+    /// Whether every element is within tolerance.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl std::fmt::Display for GradientCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.passed() {
+            return write!(
+                f,
+                "gradient check passed ({} elements)",
+                self.analytic.len()
+            );
+        }
+        writeln!(
+            f,
+            "gradient check failed on {} of {} elements:",
+            self.failures.len(),
+            self.analytic.len()
+        )?;
+        for (i, a, n) in self.failures.iter().take(10) {
+            writeln!(f, "  element {i}: analytic {a}, numeric {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Sum of `weights * value` in f64, after a fresh forward pass.
+fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
+    output.forward();
+    let value = output.value();
+    value
+        .iter()
+        .zip(weights.iter())
+        .map(|(v, w)| *v as f64 * *w as f64)
+        .sum()
+}
+
+/// Compares the analytic gradient of `sum(W * output)` with respect to `wrt` against
+/// central finite differences. Leaves `wrt`'s value as it was and its gradient cleared.
+pub fn check_gradient<T: Node, P: GradientTarget>(
+    output: &mut Variable<T>,
+    wrt: &P,
+    options: &CheckOptions,
+) -> GradientCheck {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
+    let shape = output.shape();
+    let weights = Array2::from_shape_fn(shape, |_| rng.gen_range(0.5f32..1.5) * sign(&mut rng));
+
+    wrt.clear_gradient();
+    output.forward();
+    output.backward_with(weights.view());
+    let analytic = wrt.gradient_vec();
+    wrt.clear_gradient();
+
+    let eps = options.epsilon;
+    let mut numeric = Vec::with_capacity(wrt.len());
+    for i in 0..wrt.len() {
+        let original = wrt.get(i);
+        wrt.set(i, original + eps);
+        let plus = objective(output, &weights);
+        wrt.set(i, original - eps);
+        let minus = objective(output, &weights);
+        wrt.set(i, original);
+        numeric.push(((plus - minus) / (2.0 * eps as f64)) as f32);
+    }
+    output.forward();
+
+    let failures = analytic
+        .iter()
+        .zip(&numeric)
+        .enumerate()
+        .filter(|(_, (a, n))| {
+            let scale = a.abs().max(n.abs());
+            let err = (*a - *n).abs();
+            !(err <= options.absolute_tolerance + options.relative_tolerance * scale)
+        })
+        .map(|(i, (a, n))| (i, *a, *n))
+        .collect();
+    GradientCheck {
+        analytic,
+        numeric,
+        failures,
+    }
+}
+
+fn sign(rng: &mut impl Rng) -> f32 {
+    if rng.gen_bool(0.5) {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// Runs [`check_gradient`] with default options and panics with a report on failure.
+///
+/// # Panics
+/// If any gradient element is outside the default tolerance.
+pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt: &P) {
+    let report = check_gradient(output, wrt, &CheckOptions::default());
+    assert!(
+        report.passed(),
+        "{report}for output of type {}",
+        std::any::type_name::<T>()
+    );
+}

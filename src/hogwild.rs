@@ -1,0 +1,148 @@
+//! [`HogwildParameter`]: parameter storage shared by several threads that update it without
+//! locks.
+//!
+//! # Soundness
+//!
+//! Hogwild training lets threads read and write the same parameter at once. In Rust's
+//! memory model a plain `f32` written by one thread while another reads it is a data race,
+//! which is undefined behaviour whatever the hardware does. So every element is an
+//! [`AtomicU32`] holding the bit pattern of an `f32`, and all shared accesses are `Relaxed`
+//! loads and stores:
+//!
+//! - no data race exists, so there is no undefined behaviour;
+//! - a load returns some value that was stored (never a torn mix of two `f32`s);
+//! - nothing is ordered across elements, which is exactly Hogwild's contract: a reader may
+//!   see a row half-updated, and concurrent read-modify-writes may lose an update.
+//!
+//! On x86_64 and ARM64 relaxed 32-bit loads and stores compile to plain moves, so the
+//! price is only that such loops are not vectorised. Graph nodes therefore copy what they
+//! read (a whole dense parameter, or just the looked-up rows) into their own buffers once
+//! per forward pass and run the SIMD kernels on the copy.
+//!
+//! Optimizer state (Adagrad accumulators, Adam moments) lives here too, in the same atomic
+//! form, so every thread's optimizer updates the same accumulators.
+
+use ndarray::Array2;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+/// Number of per-element optimizer state slots a parameter keeps (Adam needs two).
+pub(crate) const STATE_SLOTS: usize = 2;
+
+/// A parameter matrix that several threads share and update without locks.
+///
+/// Build graphs over it with [`ParameterNode::shared`](crate::ParameterNode::shared), one
+/// graph per thread.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wyrm::*;
+///
+/// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0]])));
+/// let a = ParameterNode::shared(shared.clone());
+/// let b = ParameterNode::shared(shared.clone());
+/// assert_eq!(a.value()[(0, 1)], 2.0);
+/// assert_eq!(b.shape(), (1, 2));
+/// assert_eq!(shared.value(), ndarray::arr2(&[[1.0, 2.0]]));
+/// ```
+#[derive(Debug)]
+pub struct HogwildParameter {
+    shape: (usize, usize),
+    values: Box<[AtomicU32]>,
+    state: [OnceLock<Box<[AtomicU32]>>; STATE_SLOTS],
+}
+
+impl HogwildParameter {
+    /// Shared storage initialised with `value`.
+    pub fn new(value: Array2<f32>) -> Self {
+        let shape = value.dim();
+        let values = value.iter().map(|v| AtomicU32::new(v.to_bits())).collect();
+        HogwildParameter {
+            shape,
+            values,
+            state: Default::default(),
+        }
+    }
+
+    /// The shape `(rows, cols)`.
+    pub fn shape(&self) -> (usize, usize) {
+        self.shape
+    }
+
+    /// A snapshot of the current values. Safe to call while other threads train; rows
+    /// being updated at that moment may be seen half-updated.
+    pub fn value(&self) -> Array2<f32> {
+        let data = self
+            .values
+            .iter()
+            .map(|v| f32::from_bits(v.load(Relaxed)))
+            .collect();
+        Array2::from_shape_vec(self.shape, data).expect("shape matches storage")
+    }
+
+    /// Overwrites the values (e.g. when loading a saved model).
+    ///
+    /// # Panics
+    /// If `value` does not have this parameter's shape.
+    pub fn set_value(&self, value: &Array2<f32>) {
+        assert_eq!(
+            value.dim(),
+            self.shape,
+            "HogwildParameter::set_value: the array is {}x{} but the parameter is {}x{}",
+            value.nrows(),
+            value.ncols(),
+            self.shape.0,
+            self.shape.1
+        );
+        for (cell, v) in self.values.iter().zip(value.iter()) {
+            cell.store(v.to_bits(), Relaxed);
+        }
+    }
+
+    /// The values as atomic cells.
+    pub(crate) fn cells(&self) -> &[AtomicU32] {
+        &self.values
+    }
+
+    /// Optimizer state slot `slot`, created zeroed on first use.
+    pub(crate) fn state(&self, slot: usize) -> &[AtomicU32] {
+        self.state[slot].get_or_init(|| (0..self.values.len()).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    /// Copies `src`'s elements into `dst` (relaxed loads: see the module docs).
+    #[inline]
+    pub(crate) fn load_into(src: &[AtomicU32], dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = f32::from_bits(s.load(Relaxed));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<HogwildParameter>();
+        check::<Arc<HogwildParameter>>();
+    }
+
+    #[test]
+    fn round_trips_values() {
+        let p = HogwildParameter::new(ndarray::arr2(&[[1.5, -2.0], [3.0, 0.25]]));
+        assert_eq!(p.value(), ndarray::arr2(&[[1.5, -2.0], [3.0, 0.25]]));
+        p.set_value(&ndarray::arr2(&[[0.0, 1.0], [2.0, 3.0]]));
+        assert_eq!(p.value()[(1, 1)], 3.0);
+        assert_eq!(p.state(1).len(), 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "the array is 1x2 but the parameter is 2x2")]
+    fn set_value_checks_shape() {
+        let p = HogwildParameter::new(Array2::zeros((2, 2)));
+        p.set_value(&Array2::zeros((1, 2)));
+    }
+}

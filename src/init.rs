@@ -1,0 +1,58 @@
+//! Initialisers for parameter matrices.
+
+use ndarray::Array2;
+use rand::Rng;
+
+/// A `rows x cols` matrix of independent standard normal samples (mean 0, variance 1),
+/// from the thread's random generator.
+///
+/// ```
+/// let m = wyrm::random_matrix(2, 3);
+/// assert_eq!(m.shape(), &[2, 3]);
+/// ```
+pub fn random_matrix(rows: usize, cols: usize) -> Array2<f32> {
+    normal(rows, cols, 0.0, 1.0, &mut rand::thread_rng())
+}
+
+/// A `rows x cols` matrix of normal samples with the given mean and standard deviation,
+/// drawn from `rng` (pass a seeded generator for reproducible runs).
+pub fn normal(rows: usize, cols: usize, mean: f32, std: f32, rng: &mut impl Rng) -> Array2<f32> {
+    Array2::from_shape_simple_fn((rows, cols), || mean + std * standard_normal(rng))
+}
+
+/// Xavier/Glorot uniform initialisation: uniform in `±sqrt(6 / (rows + cols))`.
+pub fn xavier(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f32> {
+    let limit = (6.0 / (rows + cols) as f32).sqrt();
+    Array2::from_shape_simple_fn((rows, cols), || rng.gen_range(-limit..limit))
+}
+
+/// One standard normal sample (Box-Muller transform).
+fn standard_normal(rng: &mut impl Rng) -> f32 {
+    // 1 - u lies in (0, 1], so the logarithm is finite.
+    let u: f64 = 1.0 - rng.gen::<f64>();
+    let v: f64 = rng.gen();
+    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn normal_has_requested_moments() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let m = normal(200, 50, 2.0, 0.5, &mut rng);
+        let mean = m.mean().unwrap();
+        let var = m.mapv(|x| (x - mean) * (x - mean)).mean().unwrap();
+        assert!((mean - 2.0).abs() < 0.02, "mean {mean}");
+        assert!((var.sqrt() - 0.5).abs() < 0.02, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn xavier_within_limit() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let m = xavier(10, 14, &mut rng);
+        assert!(m.iter().all(|x| x.abs() <= 0.5));
+    }
+}

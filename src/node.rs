@@ -1,0 +1,216 @@
+//! The [`Node`] trait every graph node implements, the forward-[`Pass`] identity that makes
+//! caching safe, and [`NodeState`], the buffers and counters an operation node owns.
+//!
+//! # How a pass works
+//!
+//! [`Variable::forward`](crate::Variable::forward) draws a fresh [`Pass`] and calls
+//! [`Node::forward`] on the root. A node that sees a pass for the first time computes its
+//! value (after forwarding its operands); a node reached again in the same pass, because it
+//! has several consumers, only counts one more consumer. Values are therefore computed once
+//! per pass and are never stale: a new pass recomputes everything.
+//!
+//! [`Node::backward`] delivers one gradient contribution per consumer. A node adds the
+//! contributions up and propagates to its operands once the last one has arrived, so each
+//! node is visited once per backward pass, at O(1) cost per edge.
+
+use std::cell::{Cell, Ref, RefCell, RefMut};
+
+/// The identity of one forward pass. Every call of
+/// [`Variable::forward`](crate::Variable::forward) uses a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pass(u64);
+
+thread_local! {
+    static NEXT_PASS: Cell<u64> = const { Cell::new(1) };
+}
+
+impl Pass {
+    /// A pass identity never handed out before on this thread. Graphs hold `Rc`s and so
+    /// never leave the thread they were built on, which makes a per-thread counter enough.
+    #[inline]
+    pub fn next() -> Pass {
+        NEXT_PASS.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            Pass(id)
+        })
+    }
+
+    /// The raw identity (pass 0 is never used, so it can mark "not yet run").
+    pub fn id(self) -> u64 {
+        self.0
+    }
+}
+
+/// A node of the computation graph.
+///
+/// Implemented by every operation in [`crate::nodes`]; implement it yourself to add an
+/// operation and wrap the node with [`Variable::new`](crate::Variable::new). Values and
+/// gradients are row-major `f32` slices of the node's [`shape`](Node::shape).
+///
+/// [`NodeState`] does the caching and gradient bookkeeping for you; see the custom node in
+/// the crate's integration tests (`tests/it/custom_node.rs`) for a complete example.
+pub trait Node {
+    /// Row dimension: [`Dyn`](crate::Dyn) or a typenum size such as `typenum::U1`.
+    type Rows: crate::Dim;
+    /// Column dimension: [`Dyn`](crate::Dyn) or a typenum size.
+    type Cols: crate::Dim;
+
+    /// The shape `(rows, cols)` of the node's value, fixed when the node is built.
+    fn shape(&self) -> (usize, usize);
+
+    /// Computes the value for `pass`, unless it was already computed in that pass (then it
+    /// records one more consumer). Must forward the operands first.
+    fn forward(&self, pass: Pass);
+
+    /// Receives the gradient of the objective with respect to this node's value from one
+    /// consumer. Once every consumer of the current pass has reported, propagates to the
+    /// operands that [need a gradient](Node::needs_gradient).
+    fn backward(&self, gradient: &[f32]);
+
+    /// The value computed by the latest forward pass (row-major).
+    fn value(&self) -> Ref<'_, [f32]>;
+
+    /// Whether any parameter (or gradient-tracking input) is reachable from this node.
+    /// Backward work is skipped for nodes that answer `false`.
+    fn needs_gradient(&self) -> bool;
+}
+
+/// Value and gradient buffers of one node, sized once when the node is built, plus the
+/// counters that cache the forward value per [`Pass`] and gather gradients from all
+/// consumers before propagating.
+#[derive(Debug)]
+pub struct NodeState {
+    shape: (usize, usize),
+    value: RefCell<Vec<f32>>,
+    gradient: RefCell<Vec<f32>>,
+    pass: Cell<u64>,
+    consumers: Cell<u32>,
+    received: Cell<u32>,
+}
+
+impl NodeState {
+    /// Buffers for a node of the given shape.
+    pub fn new(shape: (usize, usize)) -> Self {
+        let len = shape.0 * shape.1;
+        NodeState {
+            shape,
+            value: RefCell::new(vec![0.0; len]),
+            gradient: RefCell::new(vec![0.0; len]),
+            pass: Cell::new(0),
+            consumers: Cell::new(0),
+            received: Cell::new(0),
+        }
+    }
+
+    /// The node's shape.
+    #[inline(always)]
+    pub fn shape(&self) -> (usize, usize) {
+        self.shape
+    }
+
+    /// Registers a visit in `pass`. Returns `true` on the first visit, when the caller must
+    /// compute the value; later visits only count a consumer and return `false`.
+    #[inline(always)]
+    pub fn visit(&self, pass: Pass) -> bool {
+        if self.pass.get() == pass.0 {
+            self.consumers.set(self.consumers.get() + 1);
+            false
+        } else {
+            self.pass.set(pass.0);
+            self.consumers.set(1);
+            self.received.set(0);
+            true
+        }
+    }
+
+    /// Adds one consumer's gradient. Returns `true` when it was the last one expected in
+    /// this pass, i.e. when the caller should propagate [`gradient`](Self::gradient).
+    ///
+    /// The first contribution overwrites the buffer, so it never needs zeroing. A second
+    /// backward sweep after one forward pass starts over and propagates again.
+    #[inline(always)]
+    pub fn accumulate(&self, incoming: &[f32]) -> bool {
+        let consumers = self.consumers.get();
+        let mut received = self.received.get();
+        if received >= consumers {
+            received = 0;
+        }
+        let mut gradient = self.gradient.borrow_mut();
+        if received == 0 {
+            gradient.copy_from_slice(incoming);
+        } else {
+            crate::kernels::add_assign(&mut gradient, incoming);
+        }
+        received += 1;
+        self.received.set(received);
+        received == consumers
+    }
+
+    /// The value buffer.
+    #[inline(always)]
+    pub fn value(&self) -> Ref<'_, [f32]> {
+        Ref::map(self.value.borrow(), |v| v.as_slice())
+    }
+
+    /// The value buffer, for writing the forward result.
+    #[inline(always)]
+    pub fn value_mut(&self) -> RefMut<'_, [f32]> {
+        RefMut::map(self.value.borrow_mut(), |v| v.as_mut_slice())
+    }
+
+    /// The gradient gathered from all consumers in the latest backward pass.
+    #[inline(always)]
+    pub fn gradient(&self) -> Ref<'_, [f32]> {
+        Ref::map(self.gradient.borrow(), |v| v.as_slice())
+    }
+}
+
+/// A scratch buffer a node uses to hand a gradient to one operand, allocated once.
+#[derive(Debug)]
+pub struct Scratch(RefCell<Vec<f32>>);
+
+impl Scratch {
+    /// A zeroed buffer of `len` elements.
+    pub fn new(len: usize) -> Self {
+        Scratch(RefCell::new(vec![0.0; len]))
+    }
+
+    /// Borrows the buffer for writing.
+    #[inline(always)]
+    pub fn borrow_mut(&self) -> RefMut<'_, Vec<f32>> {
+        self.0.borrow_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_are_unique() {
+        let a = Pass::next();
+        let b = Pass::next();
+        assert_ne!(a, b);
+        assert_ne!(a.id(), 0);
+    }
+
+    #[test]
+    fn visit_counts_consumers_and_accumulate_waits_for_all() {
+        let state = NodeState::new((1, 2));
+        let pass = Pass::next();
+        assert!(state.visit(pass));
+        assert!(!state.visit(pass));
+        assert!(!state.accumulate(&[1.0, 2.0]));
+        assert!(state.accumulate(&[3.0, 4.0]));
+        assert_eq!(&*state.gradient(), &[4.0, 6.0]);
+        // A second sweep starts over instead of adding to the first.
+        assert!(!state.accumulate(&[1.0, 1.0]));
+        assert!(state.accumulate(&[1.0, 1.0]));
+        assert_eq!(&*state.gradient(), &[2.0, 2.0]);
+        // A new pass resets the consumer count.
+        assert!(state.visit(Pass::next()));
+        assert!(state.accumulate(&[5.0, 5.0]));
+        assert_eq!(&*state.gradient(), &[5.0, 5.0]);
+    }
+}

@@ -1,0 +1,130 @@
+//! Activation functions: `tanh`, `sigmoid`, `relu`, and `clip`.
+
+use super::unary::{unary_op, Unary, UnaryOp};
+use crate::{Node, Variable};
+
+unary_op!(
+    /// Hyperbolic tangent, elementwise.
+    TanhOp, Tanh, tanh, "tanh",
+    |x| crate::kernels::tanh(x),
+    |x, y| 1.0 - y * y
+);
+unary_op!(
+    /// Logistic sigmoid `1 / (1 + e^-x)`, elementwise.
+    SigmoidOp, Sigmoid, sigmoid, "sigmoid",
+    |x| crate::kernels::sigmoid(x),
+    |x, y| y * (1.0 - y)
+);
+unary_op!(
+    /// Rectified linear unit `max(x, 0)`, elementwise (derivative 0 at 0).
+    ReluOp, Relu, relu, "relu",
+    |x| x.max(0.0),
+    |x, y| if x > 0.0 { 1.0 } else { 0.0 }
+);
+
+/// Clamps each element to `[min, max]`; node type [`Clip`]. The gradient passes through
+/// where the input is strictly inside the interval and is 0 where it was clipped.
+#[derive(Debug, Clone, Copy)]
+pub struct ClipOp {
+    /// Lower bound.
+    pub min: f32,
+    /// Upper bound.
+    pub max: f32,
+}
+
+impl UnaryOp for ClipOp {
+    const NAME: &'static str = "clip";
+    #[inline(always)]
+    fn apply(&self, x: f32) -> f32 {
+        x.clamp(self.min, self.max)
+    }
+    #[inline(always)]
+    fn derivative(&self, x: f32, _y: f32) -> f32 {
+        if x > self.min && x < self.max {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Node clamping its operand elementwise.
+pub type Clip<T> = Unary<ClipOp, T>;
+
+impl<T: Node> Variable<T> {
+    /// Clamps every element to `[min, max]`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = ParameterNode::new(ndarray::arr2(&[[-3.0, 0.5, 3.0]]));
+    /// let mut y = x.clip(-1.0, 1.0);
+    /// y.forward();
+    /// assert_eq!(y.value().to_owned(), ndarray::arr2(&[[-1.0, 0.5, 1.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If `min > max` or either bound is NaN.
+    pub fn clip(&self, min: f32, max: f32) -> Variable<Clip<T>> {
+        assert!(min <= max, "clip: min ({min}) must not exceed max ({max})");
+        self.map(ClipOp { min, max })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::arr2;
+
+    #[test]
+    fn values() {
+        let x = InputNode::new(arr2(&[[-1.0, 0.0, 2.0]]));
+        let mut r = x.relu();
+        r.forward();
+        assert_eq!(r.value().to_owned(), arr2(&[[0.0, 0.0, 2.0]]));
+        let mut s = x.sigmoid();
+        s.forward();
+        assert!((s.value()[(0, 1)] - 0.5).abs() < 1e-6);
+        let mut t = x.tanh();
+        t.forward();
+        assert!((t.value()[(0, 2)] - 2f32.tanh()).abs() < 1e-3);
+    }
+
+    #[test]
+    fn gradients() {
+        for (r, c) in [(1, 1), (3, 2), (2, 7)] {
+            let x = ParameterNode::new(random_matrix(r, c));
+            gradcheck::assert_gradient(&mut x.tanh(), &x);
+            gradcheck::assert_gradient(&mut x.sigmoid(), &x);
+            // Keep inputs away from the kinks so finite differences are meaningful.
+            let away = ParameterNode::new(random_matrix(r, c).mapv(|v| {
+                if v.abs() < 0.1 {
+                    v + 0.3
+                } else {
+                    v
+                }
+            }));
+            gradcheck::assert_gradient(&mut away.relu(), &away);
+            // Values inside and outside [-0.5, 0.5], none within a step of the bounds.
+            let pattern = [-0.9, -0.2, 0.1, 0.3, 0.8, -0.35, 1.4];
+            let clip_in = ParameterNode::new(ndarray::Array2::from_shape_fn((r, c), |(i, j)| {
+                pattern[(i * c + j) % pattern.len()]
+            }));
+            gradcheck::assert_gradient(&mut clip_in.clip(-0.5, 0.5), &clip_in);
+        }
+    }
+
+    #[test]
+    fn clip_gradient_is_zero_outside() {
+        let x = ParameterNode::new(arr2(&[[-3.0, 0.25, 3.0]]));
+        let mut y = x.clip(-1.0, 1.0);
+        y.forward();
+        y.backward(2.0);
+        assert_eq!(x.gradient(), arr2(&[[0.0, 2.0, 0.0]]));
+    }
+
+    #[test]
+    #[should_panic(expected = "clip: min (2) must not exceed max (1)")]
+    fn clip_checks_bounds() {
+        let _ = InputNode::new(arr2(&[[0.0]])).clip(2.0, 1.0);
+    }
+}

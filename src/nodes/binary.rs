@@ -1,0 +1,301 @@
+//! Elementwise binary operations (`+ - * /` between two variables), with a single
+//! right-hand row broadcast over the rows of the left-hand side (biases).
+//!
+//! Each operation is a [`BinaryOp`] giving its value and both partial derivatives side
+//! by side; [`Binary`] does the caching, broadcasting and gradient bookkeeping once.
+
+use crate::node::{Node, NodeState, Pass, Scratch};
+use crate::shape::{check_elementwise, Dim, RowsBroadcast, SameDim};
+use crate::Variable;
+use std::cell::Ref;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+/// The math of an elementwise binary operation `y = f(a, b)`.
+pub trait BinaryOp: 'static {
+    /// Name used in error messages.
+    const NAME: &'static str;
+    /// `f(a, b)`.
+    fn apply(a: f32, b: f32) -> f32;
+    /// `(df/da, df/db)` at `a`, `b`, with `y = f(a, b)`.
+    fn partials(a: f32, b: f32, y: f32) -> (f32, f32);
+}
+
+/// Node for an elementwise binary operation; see the aliases [`Add`], [`Sub`], [`Mul`],
+/// [`Div`].
+pub struct Binary<Op, L, R> {
+    lhs: Rc<L>,
+    rhs: Rc<R>,
+    state: NodeState,
+    lhs_grad: Scratch,
+    rhs_grad: Scratch,
+    /// The right-hand side is one row, broadcast over the rows of the left.
+    broadcast: bool,
+    needs_gradient: bool,
+    _op: PhantomData<Op>,
+}
+
+impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
+    /// Builds the node; panics naming the operation and both shapes if they do not fit.
+    pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
+        let (ls, rs) = (lhs.shape(), rhs.shape());
+        let broadcast = check_elementwise(Op::NAME, ls, rs);
+        Binary {
+            needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
+            lhs_grad: Scratch::new(ls.0 * ls.1),
+            rhs_grad: Scratch::new(rs.0 * rs.1),
+            state: NodeState::new(ls),
+            lhs,
+            rhs,
+            broadcast,
+            _op: PhantomData,
+        }
+    }
+}
+
+impl<Op, L, R> Node for Binary<Op, L, R>
+where
+    Op: BinaryOp,
+    L: Node,
+    R: Node,
+    L::Rows: RowsBroadcast<R::Rows>,
+    L::Cols: SameDim<R::Cols>,
+{
+    type Rows = L::Rows;
+    type Cols = <L::Cols as SameDim<R::Cols>>::Out;
+
+    #[inline(always)]
+    fn shape(&self) -> (usize, usize) {
+        self.state.shape()
+    }
+
+    #[inline(always)]
+    fn forward(&self, pass: Pass) {
+        if !self.state.visit(pass) {
+            return;
+        }
+        self.lhs.forward(pass);
+        self.rhs.forward(pass);
+        let (rows, cols) = self.state.shape();
+        let cols = Self::Cols::fold(cols);
+        let len = Self::Rows::fold(rows) * cols;
+        let (a, b) = (self.lhs.value(), self.rhs.value());
+        let mut y = self.state.value_mut();
+        let (a, y) = (&a[..len], &mut y[..len]);
+        if self.broadcast {
+            let b = &b[..cols];
+            for (yr, ar) in y.chunks_exact_mut(cols).zip(a.chunks_exact(cols)) {
+                for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
+                    *y = Op::apply(*a, *b);
+                }
+            }
+        } else {
+            for ((y, a), b) in y.iter_mut().zip(a).zip(&b[..len]) {
+                *y = Op::apply(*a, *b);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn backward(&self, gradient: &[f32]) {
+        if !self.needs_gradient || !self.state.accumulate(gradient) {
+            return;
+        }
+        let (rows, cols) = self.state.shape();
+        let cols = Self::Cols::fold(cols);
+        let len = Self::Rows::fold(rows) * cols;
+        let (want_a, want_b) = (self.lhs.needs_gradient(), self.rhs.needs_gradient());
+        {
+            let g = self.state.gradient();
+            let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
+            let (g, a, y) = (&g[..len], &a[..len], &y[..len]);
+            let mut ga = self.lhs_grad.borrow_mut();
+            let mut gb = self.rhs_grad.borrow_mut();
+            if self.broadcast {
+                gb.iter_mut().for_each(|v| *v = 0.0);
+                let b = &b[..cols];
+                for (r, ((gr, ar), yr)) in g
+                    .chunks_exact(cols)
+                    .zip(a.chunks_exact(cols))
+                    .zip(y.chunks_exact(cols))
+                    .enumerate()
+                {
+                    for j in 0..cols {
+                        let (da, db) = Op::partials(ar[j], b[j], yr[j]);
+                        if want_a {
+                            ga[r * cols + j] = gr[j] * da;
+                        }
+                        gb[j] += gr[j] * db;
+                    }
+                }
+            } else {
+                let (ga, gb) = (&mut ga[..len], &mut gb[..len]);
+                for i in 0..len {
+                    let (da, db) = Op::partials(a[i], b[i], y[i]);
+                    ga[i] = g[i] * da;
+                    gb[i] = g[i] * db;
+                }
+            }
+        }
+        if want_a {
+            self.lhs.backward(&self.lhs_grad.borrow_mut());
+        }
+        if want_b {
+            self.rhs.backward(&self.rhs_grad.borrow_mut());
+        }
+    }
+
+    #[inline(always)]
+    fn value(&self) -> Ref<'_, [f32]> {
+        self.state.value()
+    }
+
+    #[inline(always)]
+    fn needs_gradient(&self) -> bool {
+        self.needs_gradient
+    }
+}
+
+/// Defines an operation marker, its node alias and its `std::ops` operator on variables.
+macro_rules! binary_op {
+    ($(#[$doc:meta])* $marker:ident, $alias:ident, $name:literal, $trait:ident, $method:ident,
+     |$a:ident, $b:ident| $apply:expr, |$pa:ident, $pb:ident, $py:ident| $partials:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $marker;
+
+        impl BinaryOp for $marker {
+            const NAME: &'static str = $name;
+            #[inline(always)]
+            fn apply($a: f32, $b: f32) -> f32 {
+                $apply
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn partials($pa: f32, $pb: f32, $py: f32) -> (f32, f32) {
+                $partials
+            }
+        }
+
+        #[doc = concat!("Node for `", $name, "` of two variables (elementwise, with row broadcasting).")]
+        pub type $alias<L, R> = Binary<$marker, L, R>;
+
+        impl<L: Node, R: Node> std::ops::$trait<Variable<R>> for Variable<L>
+        where
+            L::Rows: RowsBroadcast<R::Rows>,
+            L::Cols: SameDim<R::Cols>,
+        {
+            type Output = Variable<$alias<L, R>>;
+            fn $method(self, rhs: Variable<R>) -> Self::Output {
+                let node = Binary::new(self.node().clone(), rhs.node().clone());
+                Variable::with_params(node, &[self.param_list(), rhs.param_list()])
+            }
+        }
+    };
+}
+
+binary_op!(
+    /// `a + b`.
+    AddOp, Add, "add", Add, add,
+    |a, b| a + b,
+    |a, b, y| (1.0, 1.0)
+);
+binary_op!(
+    /// `a - b`.
+    SubOp, Sub, "sub", Sub, sub,
+    |a, b| a - b,
+    |a, b, y| (1.0, -1.0)
+);
+binary_op!(
+    /// `a * b` (elementwise; see `dot` for the matrix product).
+    MulOp, Mul, "mul", Mul, mul,
+    |a, b| a * b,
+    |a, b, y| (b, a)
+);
+binary_op!(
+    /// `a / b`.
+    DivOp, Div, "div", Div, div,
+    |a, b| a / b,
+    |a, b, y| (1.0 / b, -y / b)
+);
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::arr2;
+
+    #[test]
+    fn values() {
+        let a = ParameterNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+        let b = InputNode::new(arr2(&[[2.0, 4.0], [6.0, 8.0]]));
+        let mut s = a.clone() + b.clone();
+        let mut d = a.clone() - b.clone();
+        let mut m = a.clone() * b.clone();
+        let mut q = a.clone() / b.clone();
+        s.forward();
+        d.forward();
+        m.forward();
+        q.forward();
+        assert_eq!(s.value().to_owned(), arr2(&[[3.0, 6.0], [9.0, 12.0]]));
+        assert_eq!(d.value().to_owned(), arr2(&[[-1.0, -2.0], [-3.0, -4.0]]));
+        assert_eq!(m.value().to_owned(), arr2(&[[2.0, 8.0], [18.0, 32.0]]));
+        assert_eq!(q.value().to_owned(), arr2(&[[0.5, 0.5], [0.5, 0.5]]));
+    }
+
+    #[test]
+    fn gradients() {
+        for shape in [(1, 1), (3, 4)] {
+            for_each_binary(shape, shape);
+        }
+    }
+
+    #[test]
+    fn broadcast_gradients() {
+        for_each_binary((3, 4), (1, 4));
+        for_each_binary((5, 1), (1, 1));
+    }
+
+    fn for_each_binary(ls: (usize, usize), rs: (usize, usize)) {
+        let a = || ParameterNode::new(random_matrix(ls.0, ls.1));
+        // Keep divisors away from zero.
+        let b = || ParameterNode::new(random_matrix(rs.0, rs.1).mapv(|v| v + 3.0));
+        let (x, y) = (a(), b());
+        check_all(&(x.clone() + y.clone()), &[&x, &y]);
+        let (x, y) = (a(), b());
+        check_all(&(x.clone() - y.clone()), &[&x, &y]);
+        let (x, y) = (a(), b());
+        check_all(&(x.clone() * y.clone()), &[&x, &y]);
+        let (x, y) = (a(), b());
+        check_all(&(x.clone() / y.clone()), &[&x, &y]);
+    }
+
+    fn check_all<T: Node>(out: &Variable<T>, params: &[&Variable<ParameterNode>]) {
+        for p in params {
+            gradcheck::assert_gradient(&mut out.clone(), *p);
+        }
+    }
+
+    #[test]
+    fn broadcast_is_recomputed_every_pass() {
+        // wyrm 0.9 broadcast the bias once, at construction.
+        let x = InputNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+        let bias = ParameterNode::new(arr2(&[[10.0, 20.0]]));
+        let mut y = x.clone() + bias.clone();
+        y.forward();
+        bias.set_value(&arr2(&[[100.0, 200.0]]));
+        x.set_value(&arr2(&[[0.0, 0.0], [1.0, 1.0]]));
+        y.forward();
+        assert_eq!(
+            y.value().to_owned(),
+            arr2(&[[100.0, 200.0], [101.0, 201.0]])
+        );
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "shape mismatch in `mul`: cannot combine a 2x3 (left) with a 3x2 (right)"
+    )]
+    fn mismatch_panics_at_construction() {
+        let _ = InputNode::new(random_matrix(2, 3)) * InputNode::new(random_matrix(3, 2));
+    }
+}

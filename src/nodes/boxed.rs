@@ -1,0 +1,107 @@
+//! `.boxed()`: erasing a node's type behind one dynamic call, for structure that depends on
+//! data (sequences of varying length, trees).
+
+use crate::node::{Node, Pass};
+use crate::shape::Dyn;
+use crate::Variable;
+use std::cell::Ref;
+use std::rc::Rc;
+
+/// The object-safe core of [`Node`], implemented for every node.
+trait DynNode {
+    fn shape(&self) -> (usize, usize);
+    fn forward(&self, pass: Pass);
+    fn backward(&self, gradient: &[f32]);
+    fn value(&self) -> Ref<'_, [f32]>;
+    fn needs_gradient(&self) -> bool;
+}
+
+impl<T: Node> DynNode for T {
+    fn shape(&self) -> (usize, usize) {
+        Node::shape(self)
+    }
+    fn forward(&self, pass: Pass) {
+        Node::forward(self, pass)
+    }
+    fn backward(&self, gradient: &[f32]) {
+        Node::backward(self, gradient)
+    }
+    fn value(&self) -> Ref<'_, [f32]> {
+        Node::value(self)
+    }
+    fn needs_gradient(&self) -> bool {
+        Node::needs_gradient(self)
+    }
+}
+
+/// A node whose concrete type is erased: every boxed node has this one type, so graphs
+/// built in loops can be stored in `Vec`s and combined freely with typed nodes.
+pub struct Boxed {
+    inner: Rc<dyn DynNode>,
+}
+
+impl Node for Boxed {
+    type Rows = Dyn;
+    type Cols = Dyn;
+
+    #[inline]
+    fn shape(&self) -> (usize, usize) {
+        self.inner.shape()
+    }
+    #[inline]
+    fn forward(&self, pass: Pass) {
+        self.inner.forward(pass)
+    }
+    #[inline]
+    fn backward(&self, gradient: &[f32]) {
+        self.inner.backward(gradient)
+    }
+    #[inline]
+    fn value(&self) -> Ref<'_, [f32]> {
+        self.inner.value()
+    }
+    #[inline]
+    fn needs_gradient(&self) -> bool {
+        self.inner.needs_gradient()
+    }
+}
+
+impl<T: Node + 'static> Variable<T> {
+    /// Erases this variable's node type (one dynamic call per boxed node and pass).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(3, 3));
+    /// let mut state = InputNode::new(random_matrix(1, 3)).boxed();
+    /// for _ in 0..4 {
+    ///     // A loop of data-dependent length: each step has the same type.
+    ///     state = state.dot(&w).tanh().boxed();
+    /// }
+    /// let mut loss = state.scalar_sum();
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// assert_eq!(w.gradient().shape(), &[3, 3]);
+    /// ```
+    pub fn boxed(&self) -> Variable<Boxed> {
+        let inner: Rc<dyn DynNode> = self.node().clone();
+        Variable::with_params(Boxed { inner }, &[self.param_list()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    #[test]
+    fn boxed_and_typed_interoperate_both_ways() {
+        let a = ParameterNode::new(random_matrix(2, 3));
+        let b = ParameterNode::new(random_matrix(2, 3));
+        let boxed_inner = (a.clone() * b.clone()).boxed();
+        let mut typed_outer = boxed_inner.clone() + a.clone();
+        gradcheck::assert_gradient(&mut typed_outer, &a);
+        let mut boxed_outer = (typed_outer.clone().tanh() - b.clone()).boxed();
+        gradcheck::assert_gradient(&mut boxed_outer, &b);
+        assert_eq!(boxed_outer.parameters().len(), 2);
+    }
+}

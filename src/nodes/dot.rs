@@ -1,0 +1,188 @@
+//! `dot`: the matrix product.
+
+use crate::kernels::matmul::{gemm, Operand};
+use crate::node::{Node, NodeState, Pass, Scratch};
+use crate::shape::{fmt_shape, SameDim};
+use crate::Variable;
+use std::cell::Ref;
+use std::rc::Rc;
+
+/// Node for the matrix product `lhs · rhs` (`m x k` times `k x n` gives `m x n`).
+pub struct Dot<L, R> {
+    lhs: Rc<L>,
+    rhs: Rc<R>,
+    state: NodeState,
+    lhs_grad: Scratch,
+    rhs_grad: Scratch,
+    needs_gradient: bool,
+}
+
+impl<L: Node, R: Node> Dot<L, R> {
+    /// Builds the node; panics naming both shapes if the inner dimensions differ.
+    pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
+        let (ls, rs) = (lhs.shape(), rhs.shape());
+        assert!(
+            ls.1 == rs.0,
+            "shape mismatch in `dot`: cannot multiply a {} (left) by a {} (right); \
+             the left's column count ({}) must equal the right's row count ({})",
+            fmt_shape(ls),
+            fmt_shape(rs),
+            ls.1,
+            rs.0
+        );
+        Dot {
+            needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
+            state: NodeState::new((ls.0, rs.1)),
+            lhs_grad: Scratch::new(ls.0 * ls.1),
+            rhs_grad: Scratch::new(rs.0 * rs.1),
+            lhs,
+            rhs,
+        }
+    }
+}
+
+impl<L: Node, R: Node> Node for Dot<L, R>
+where
+    L::Cols: SameDim<R::Rows>,
+{
+    type Rows = L::Rows;
+    type Cols = R::Cols;
+
+    fn shape(&self) -> (usize, usize) {
+        self.state.shape()
+    }
+
+    fn forward(&self, pass: Pass) {
+        if !self.state.visit(pass) {
+            return;
+        }
+        self.lhs.forward(pass);
+        self.rhs.forward(pass);
+        let (a, b) = (self.lhs.value(), self.rhs.value());
+        gemm(
+            Operand {
+                data: &a,
+                shape: self.lhs.shape(),
+                transposed: false,
+            },
+            Operand {
+                data: &b,
+                shape: self.rhs.shape(),
+                transposed: false,
+            },
+            &mut self.state.value_mut(),
+            false,
+        );
+    }
+
+    fn backward(&self, gradient: &[f32]) {
+        if !self.needs_gradient || !self.state.accumulate(gradient) {
+            return;
+        }
+        let g = self.state.gradient();
+        let g = Operand {
+            data: &g,
+            shape: self.state.shape(),
+            transposed: false,
+        };
+        if self.lhs.needs_gradient() {
+            // dL/dA = G · Bᵀ
+            {
+                let b = self.rhs.value();
+                let b = Operand {
+                    data: &b,
+                    shape: self.rhs.shape(),
+                    transposed: true,
+                };
+                gemm(g, b, &mut self.lhs_grad.borrow_mut(), false);
+            }
+            self.lhs.backward(&self.lhs_grad.borrow_mut());
+        }
+        if self.rhs.needs_gradient() {
+            // dL/dB = Aᵀ · G
+            {
+                let a = self.lhs.value();
+                let a = Operand {
+                    data: &a,
+                    shape: self.lhs.shape(),
+                    transposed: true,
+                };
+                gemm(a, g, &mut self.rhs_grad.borrow_mut(), false);
+            }
+            self.rhs.backward(&self.rhs_grad.borrow_mut());
+        }
+    }
+
+    fn value(&self) -> Ref<'_, [f32]> {
+        self.state.value()
+    }
+
+    fn needs_gradient(&self) -> bool {
+        self.needs_gradient
+    }
+}
+
+impl<L: Node> Variable<L> {
+    /// The matrix product `self · other`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let b = ParameterNode::new(ndarray::arr2(&[[3.0], [4.0]]));
+    /// let mut c = a.dot(&b);
+    /// c.forward();
+    /// assert_eq!(c.value()[(0, 0)], 11.0);
+    /// ```
+    ///
+    /// # Panics
+    /// If `self`'s column count differs from `other`'s row count (at construction).
+    pub fn dot<R: Node>(&self, other: &Variable<R>) -> Variable<Dot<L, R>>
+    where
+        L::Cols: SameDim<R::Rows>,
+    {
+        let node = Dot::new(self.node().clone(), other.node().clone());
+        Variable::with_params(node, &[self.param_list(), other.param_list()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    #[test]
+    fn value_matches_ndarray() {
+        let a = random_matrix(3, 4);
+        let b = random_matrix(4, 2);
+        let mut c = InputNode::new(a.clone()).dot(&InputNode::new(b.clone()));
+        c.forward();
+        let expected = a.dot(&b);
+        for (x, y) in c.value().iter().zip(expected.iter()) {
+            assert!((x - y).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn gradients() {
+        for (m, k, n) in [(1, 1, 1), (1, 5, 3), (4, 3, 2), (3, 6, 1)] {
+            let a = ParameterNode::new(random_matrix(m, k));
+            let b = ParameterNode::new(random_matrix(k, n));
+            gradcheck::assert_gradient(&mut a.dot(&b), &a);
+            gradcheck::assert_gradient(&mut a.dot(&b), &b);
+        }
+    }
+
+    #[test]
+    fn shared_operand_gradient() {
+        // a · a for a square matrix uses `a` on both sides.
+        let a = ParameterNode::new(random_matrix(3, 3));
+        gradcheck::assert_gradient(&mut a.dot(&a), &a);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "shape mismatch in `dot`: cannot multiply a 1x3 (left) by a 4x1 (right)"
+    )]
+    fn mismatch_panics() {
+        let _ = InputNode::new(random_matrix(1, 3)).dot(&InputNode::new(random_matrix(4, 1)));
+    }
+}

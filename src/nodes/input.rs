@@ -1,0 +1,234 @@
+//! [`InputNode`]: a leaf whose value the user sets before each forward pass.
+
+use crate::node::{Node, Pass};
+use crate::shape::{check_static, fmt_shape, Dim, Dyn, Static};
+use crate::Variable;
+use ndarray::{Array2, ArrayBase, ArrayView2, Data, Ix2};
+use std::cell::{Ref, RefCell};
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+/// An input: a leaf node holding data that is set with
+/// [`set_value`](Variable::<InputNode>::set_value) before each forward pass.
+///
+/// Inputs get no gradient unless built with [`InputNode::with_gradient`] (useful for
+/// gradient checks and for optimising inputs).
+///
+/// ```
+/// use wyrm::*;
+///
+/// let x = InputNode::new(ndarray::Array2::zeros((1, 2)));
+/// x.set_value(&ndarray::arr2(&[[1.0, 2.0]]));
+/// assert_eq!(x.value()[(0, 1)], 2.0);
+/// ```
+pub struct InputNode<R: Dim = Dyn, C: Dim = Dyn> {
+    shape: (usize, usize),
+    value: RefCell<Vec<f32>>,
+    /// Present when the input tracks its gradient; accumulates like a parameter's.
+    gradient: Option<RefCell<Vec<f32>>>,
+    _dims: PhantomData<fn() -> (R, C)>,
+}
+
+impl<R: Dim, C: Dim> InputNode<R, C> {
+    fn build(value: Array2<f32>, track: bool) -> Variable<Self> {
+        let shape = value.dim();
+        check_static::<R, C>("InputNode", shape);
+        let data: Vec<f32> = value.as_standard_layout().iter().copied().collect();
+        let gradient = track.then(|| RefCell::new(vec![0.0; data.len()]));
+        Variable::from_parts(
+            Rc::new(InputNode {
+                shape,
+                value: RefCell::new(data),
+                gradient,
+                _dims: PhantomData,
+            }),
+            Rc::from(Vec::new()),
+        )
+    }
+}
+
+impl InputNode {
+    /// An input with run-time shape holding `value`.
+    pub fn new(value: Array2<f32>) -> Variable<InputNode> {
+        Self::build(value, false)
+    }
+
+    /// An input that also accumulates its gradient (read it with
+    /// [`gradient`](Variable::<InputNode>::gradient)).
+    pub fn with_gradient(value: Array2<f32>) -> Variable<InputNode> {
+        Self::build(value, true)
+    }
+}
+
+impl<R: Static, C: Static> InputNode<R, C> {
+    /// An input with compile-time shape `R x C` (typenum sizes).
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::typenum::U3;
+    ///
+    /// let x = InputNode::<U3, U3>::new_static(ndarray::Array2::eye(3));
+    /// assert_eq!(x.value()[(2, 2)], 1.0);
+    /// ```
+    ///
+    /// # Panics
+    /// If `value` is not `R x C`.
+    pub fn new_static(value: Array2<f32>) -> Variable<Self> {
+        Self::build(value, false)
+    }
+}
+
+/// Values accepted by [`set_value`](Variable::<InputNode>::set_value): an `f32` (for a 1x1
+/// input), or a 2-D array or view of the input's shape.
+pub trait InputValue {
+    /// Writes the value into `out`, a row-major buffer of shape `shape`.
+    ///
+    /// # Panics
+    /// If the value's shape differs from `shape`.
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]);
+}
+
+impl InputValue for f32 {
+    #[inline(always)]
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        assert!(
+            shape == (1, 1),
+            "set_value: an f32 can only be set on a 1x1 input, this input is {}",
+            fmt_shape(shape)
+        );
+        out[0] = self;
+    }
+}
+
+impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        assert!(
+            self.dim() == shape,
+            "set_value: the array is {} but the input is {}",
+            fmt_shape(self.dim()),
+            fmt_shape(shape)
+        );
+        match self.as_slice() {
+            Some(s) => out.copy_from_slice(s),
+            None => out.iter_mut().zip(self.iter()).for_each(|(d, s)| *d = *s),
+        }
+    }
+}
+
+impl InputValue for ArrayView2<'_, f32> {
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        (&self).write_into(shape, out)
+    }
+}
+
+impl InputValue for Array2<f32> {
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        (&self).write_into(shape, out)
+    }
+}
+
+impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
+    /// Sets the input's value for the next forward pass.
+    ///
+    /// # Panics
+    /// If the value's shape differs from the input's (an `f32` needs a 1x1 input).
+    #[inline(always)]
+    pub fn set_value(&self, value: impl InputValue) {
+        let node = self.node();
+        value.write_into(node.shape, &mut node.value.borrow_mut());
+    }
+
+    /// The gradient accumulated since the last [`zero_gradient`](Self::zero_gradient).
+    ///
+    /// # Panics
+    /// If the input was not built with [`InputNode::with_gradient`].
+    pub fn gradient(&self) -> Array2<f32> {
+        let node = self.node();
+        let g = node
+            .gradient
+            .as_ref()
+            .expect("InputNode::gradient: this input does not track gradients; build it with InputNode::with_gradient");
+        Array2::from_shape_vec(node.shape, g.borrow().clone()).expect("shape matches buffer")
+    }
+
+    /// Clears the accumulated gradient (no effect on inputs without one).
+    pub fn zero_gradient(&self) {
+        if let Some(g) = &self.node().gradient {
+            g.borrow_mut().iter_mut().for_each(|x| *x = 0.0);
+        }
+    }
+}
+
+impl<R: Dim, C: Dim> Node for InputNode<R, C> {
+    type Rows = R;
+    type Cols = C;
+
+    #[inline(always)]
+    fn shape(&self) -> (usize, usize) {
+        self.shape
+    }
+
+    #[inline(always)]
+    fn forward(&self, _pass: Pass) {}
+
+    #[inline(always)]
+    fn backward(&self, gradient: &[f32]) {
+        if let Some(g) = &self.gradient {
+            crate::kernels::add_assign(&mut g.borrow_mut(), gradient);
+        }
+    }
+
+    #[inline(always)]
+    fn value(&self) -> Ref<'_, [f32]> {
+        Ref::map(self.value.borrow(), |v| v.as_slice())
+    }
+
+    #[inline(always)]
+    fn needs_gradient(&self) -> bool {
+        self.gradient.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr2;
+
+    #[test]
+    fn set_value_accepts_scalars_arrays_and_views() {
+        let x = InputNode::new(Array2::zeros((1, 1)));
+        x.set_value(4.0);
+        assert_eq!(x.value()[(0, 0)], 4.0);
+        let m = InputNode::new(Array2::zeros((2, 2)));
+        let a = arr2(&[[1.0, 2.0], [3.0, 4.0]]);
+        m.set_value(&a);
+        assert_eq!(m.value()[(1, 0)], 3.0);
+        m.set_value(a.t());
+        assert_eq!(
+            m.value()[(1, 0)],
+            2.0,
+            "transposed views are copied element by element"
+        );
+        m.set_value(a.view());
+        assert_eq!(m.value()[(0, 1)], 2.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "set_value: the array is 1x2 but the input is 2x2")]
+    fn wrong_shape_panics() {
+        let m = InputNode::new(Array2::zeros((2, 2)));
+        m.set_value(&Array2::zeros((1, 2)));
+    }
+
+    #[test]
+    #[should_panic(expected = "an f32 can only be set on a 1x1 input, this input is 2x2")]
+    fn scalar_on_matrix_panics() {
+        InputNode::new(Array2::zeros((2, 2))).set_value(1.0);
+    }
+
+    #[test]
+    fn inputs_without_tracking_need_no_gradient() {
+        assert!(!InputNode::new(Array2::zeros((1, 1))).needs_gradient());
+        assert!(InputNode::with_gradient(Array2::zeros((1, 1))).needs_gradient());
+    }
+}

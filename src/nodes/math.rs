@@ -1,0 +1,107 @@
+//! Elementwise arithmetic functions: `square`, `exp`, `ln`, `sqrt`, `abs`, `pow`.
+
+use super::unary::{unary_op, Unary, UnaryOp};
+use crate::{Node, Variable};
+
+unary_op!(
+    /// `x²`, elementwise.
+    SquareOp, Square, square, "square",
+    |x| x * x,
+    |x, y| 2.0 * x
+);
+unary_op!(
+    /// `eˣ`, elementwise.
+    ExpOp, Exp, exp, "exp",
+    |x| crate::kernels::exp(x),
+    |x, y| y
+);
+unary_op!(
+    /// Natural logarithm, elementwise.
+    LnOp, Ln, ln, "ln",
+    |x| crate::kernels::ln(x),
+    |x, y| 1.0 / x
+);
+unary_op!(
+    /// Square root, elementwise.
+    SqrtOp, Sqrt, sqrt, "sqrt",
+    |x| x.sqrt(),
+    |x, y| 0.5 / y
+);
+unary_op!(
+    /// Absolute value, elementwise (derivative 0 at 0).
+    AbsOp, Abs, abs, "abs",
+    |x| x.abs(),
+    |x, y| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }
+);
+
+/// `x^p` for a fixed exponent `p`; node type [`Pow`].
+#[derive(Debug, Clone, Copy)]
+pub struct PowOp(pub f32);
+
+impl UnaryOp for PowOp {
+    const NAME: &'static str = "pow";
+    #[inline(always)]
+    fn apply(&self, x: f32) -> f32 {
+        x.powf(self.0)
+    }
+    #[inline(always)]
+    fn derivative(&self, x: f32, _y: f32) -> f32 {
+        self.0 * x.powf(self.0 - 1.0)
+    }
+}
+
+/// Node computing `x^p` elementwise.
+pub type Pow<T> = Unary<PowOp, T>;
+
+impl<T: Node> Variable<T> {
+    /// `x^exponent`, elementwise.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// let mut y = x.pow(1.5);
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 8.0);
+    /// ```
+    pub fn pow(&self, exponent: f32) -> Variable<Pow<T>> {
+        self.map(PowOp(exponent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::arr2;
+
+    fn value_of<T: Node>(mut v: Variable<T>) -> ndarray::Array2<f32> {
+        v.forward();
+        v.value().to_owned()
+    }
+
+    #[test]
+    fn values() {
+        let x = InputNode::new(arr2(&[[-2.0, 4.0]]));
+        assert_eq!(value_of(x.square()), arr2(&[[4.0, 16.0]]));
+        assert_eq!(value_of(x.abs()), arr2(&[[2.0, 4.0]]));
+        let p = InputNode::new(arr2(&[[4.0, 9.0]]));
+        assert_eq!(value_of(p.sqrt()), arr2(&[[2.0, 3.0]]));
+        assert_eq!(value_of(p.pow(2.0)), arr2(&[[16.0, 81.0]]));
+        let e = value_of(p.ln().exp());
+        assert!((e[(0, 1)] - 9.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn gradients() {
+        for (r, c) in [(1, 1), (2, 3), (4, 5)] {
+            let x = ParameterNode::new(random_matrix(r, c));
+            gradcheck::assert_gradient(&mut x.square(), &x);
+            gradcheck::assert_gradient(&mut x.exp(), &x);
+            gradcheck::assert_gradient(&mut x.abs(), &x);
+            let pos = ParameterNode::new(random_matrix(r, c).mapv(|v| v.abs() + 0.5));
+            gradcheck::assert_gradient(&mut pos.ln(), &pos);
+            gradcheck::assert_gradient(&mut pos.sqrt(), &pos);
+            gradcheck::assert_gradient(&mut pos.pow(2.5), &pos);
+            gradcheck::assert_gradient(&mut pos.pow(-1.5), &pos);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Every node type, one file per operation or family: forward, backward and tests side
+//! by side. See `README.md` in this folder for how to add one.
+
+mod activation;
+mod binary;
+mod boxed;
+mod dot;
+mod input;
+mod math;
+mod parameter;
+mod scalar;
+mod unary;
+
+pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhOp};
+pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
+pub use boxed::Boxed;
+pub use dot::Dot;
+pub use input::{InputNode, InputValue};
+pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
+pub use parameter::ParameterNode;
+pub use scalar::{
+    AddScalar, AddScalarOp, DivScalar, DivScalarOp, MulScalar, MulScalarOp, Neg, NegOp, ScalarDiv,
+    ScalarDivOp, ScalarSub, ScalarSubOp, SubScalar, SubScalarOp,
+};
+pub use unary::{Unary, UnaryOp};

@@ -1,0 +1,420 @@
+//! [`ParameterNode`]: a trainable matrix, held locally or shared across threads through a
+//! [`HogwildParameter`].
+
+use crate::hogwild::{HogwildParameter, STATE_SLOTS};
+use crate::node::{Node, Pass};
+use crate::optim::UpdateRule;
+use crate::shape::{check_static, Dim, Dyn, Static};
+use crate::sparse::ParamGradient;
+use crate::Variable;
+use ndarray::Array2;
+use std::cell::{Cell, Ref, RefCell};
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// A trainable parameter: a leaf node whose value optimizers update from its gradient.
+///
+/// The dimensions `R` and `C` default to [`Dyn`] (shape known at run time); statically
+/// shaped parameters come from [`ParameterNode::new_static`].
+///
+/// ```
+/// use wyrm::*;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+/// let x = InputNode::new(ndarray::arr2(&[[3.0]]));
+/// let mut y = w.clone() * x.clone();
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(w.gradient()[(0, 0)], 3.0);
+/// ```
+// `repr(C)` with the dimension types only in a trailing zero-sized field: every
+// instantiation has the same layout, which `erase` relies on.
+#[repr(C)]
+pub struct ParameterNode<R: Dim = Dyn, C: Dim = Dyn> {
+    shape: (usize, usize),
+    storage: Storage,
+    gradient: RefCell<ParamGradient>,
+    /// The latest forward pass that reached this node.
+    pass: Cell<u64>,
+    /// The pass whose values the shared cache holds (0: none).
+    cached: Cell<u64>,
+    _dims: PhantomData<fn() -> (R, C)>,
+}
+
+enum Storage {
+    /// Owned by this thread's graphs: plain `f32`s, read in place.
+    Local {
+        value: RefCell<Vec<f32>>,
+        state: RefCell<[Vec<f32>; STATE_SLOTS]>,
+    },
+    /// Shared with other threads: read through relaxed atomics into `cache`.
+    Shared {
+        param: Arc<HogwildParameter>,
+        cache: RefCell<Vec<f32>>,
+    },
+}
+
+impl std::fmt::Debug for ParameterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParameterNode")
+            .field("shape", &self.shape)
+            .field("shared", &matches!(self.storage, Storage::Shared { .. }))
+            .finish()
+    }
+}
+
+impl<R: Dim, C: Dim> ParameterNode<R, C> {
+    fn build(storage: Storage, shape: (usize, usize)) -> Variable<Self> {
+        check_static::<R, C>("ParameterNode", shape);
+        let node = Rc::new(ParameterNode {
+            shape,
+            storage,
+            gradient: RefCell::new(ParamGradient::new(shape)),
+            pass: Cell::new(0),
+            cached: Cell::new(0),
+            _dims: PhantomData,
+        });
+        let erased = erase(node.clone());
+        Variable::from_parts(node, Rc::from(vec![erased]))
+    }
+
+    fn local(value: Array2<f32>) -> Variable<Self> {
+        let shape = value.dim();
+        let data = value.as_standard_layout().iter().copied().collect();
+        Self::build(
+            Storage::Local {
+                value: RefCell::new(data),
+                state: RefCell::new(Default::default()),
+            },
+            shape,
+        )
+    }
+
+    fn over(param: Arc<HogwildParameter>) -> Variable<Self> {
+        let shape = param.shape();
+        let cache = RefCell::new(vec![0.0; shape.0 * shape.1]);
+        Self::build(Storage::Shared { param, cache }, shape)
+    }
+
+    /// Whether this node reads and writes a shared [`HogwildParameter`].
+    pub fn is_shared(&self) -> bool {
+        matches!(self.storage, Storage::Shared { .. })
+    }
+
+    /// Copies the given rows of the current value into `out` (`indices.len() x cols`).
+    pub(crate) fn read_rows(&self, indices: &[usize], out: &mut [f32]) {
+        let cols = self.shape.1;
+        match &self.storage {
+            Storage::Local { value, .. } => {
+                let value = value.borrow();
+                for (dst, &row) in out.chunks_exact_mut(cols).zip(indices) {
+                    dst.copy_from_slice(&value[row * cols..(row + 1) * cols]);
+                }
+            }
+            Storage::Shared { param, .. } => {
+                let cells = param.cells();
+                for (dst, &row) in out.chunks_exact_mut(cols).zip(indices) {
+                    HogwildParameter::load_into(&cells[row * cols..(row + 1) * cols], dst);
+                }
+            }
+        }
+    }
+
+    /// Adds a row-sparse gradient contribution.
+    pub(crate) fn accumulate_rows(&self, indices: &[usize], gradient: &[f32]) {
+        self.gradient.borrow_mut().add_rows(indices, gradient);
+    }
+
+    /// The total gradient accumulated since the last [`zero_gradient`](Self::zero_gradient).
+    pub(crate) fn dense_gradient(&self) -> Array2<f32> {
+        self.gradient.borrow().to_dense()
+    }
+
+    /// Clears the gradient (cost proportional to the rows touched when sparse).
+    pub(crate) fn zero_gradient(&self) {
+        self.gradient.borrow_mut().clear();
+    }
+
+    /// Whether the gradient is purely row-sparse (only lookups contributed).
+    pub(crate) fn gradient_is_sparse(&self) -> bool {
+        self.gradient.borrow().is_sparse()
+    }
+
+    /// Updates every element that has a gradient with `rule`: all of them when a dense
+    /// contribution exists, else only the touched rows.
+    pub(crate) fn apply_update<U: UpdateRule>(&self, rule: &U) {
+        let mut gradient = self.gradient.borrow_mut();
+        if gradient.is_empty() {
+            return;
+        }
+        let len = self.shape.0 * self.shape.1;
+        match &self.storage {
+            Storage::Local { value, state } => {
+                let mut value = value.borrow_mut();
+                let mut state = state.borrow_mut();
+                for slot in state.iter_mut().take(U::SLOTS) {
+                    if slot.len() != len {
+                        *slot = vec![0.0; len];
+                    }
+                }
+                let [s0, s1] = &mut *state;
+                gradient.for_each_touched(|offset, g| {
+                    let end = offset + g.len();
+                    let w = &mut value[offset..end];
+                    match U::SLOTS {
+                        0 => w.iter_mut().zip(g).for_each(|(w, g)| {
+                            *w = rule.update(*w, *g, &mut [0.0; 2]);
+                        }),
+                        1 => {
+                            w.iter_mut()
+                                .zip(g)
+                                .zip(&mut s0[offset..end])
+                                .for_each(|((w, g), s)| {
+                                    let mut st = [*s, 0.0];
+                                    *w = rule.update(*w, *g, &mut st);
+                                    *s = st[0];
+                                })
+                        }
+                        _ => w
+                            .iter_mut()
+                            .zip(g)
+                            .zip(s0[offset..end].iter_mut().zip(&mut s1[offset..end]))
+                            .for_each(|((w, g), (a, b))| {
+                                let mut st = [*a, *b];
+                                *w = rule.update(*w, *g, &mut st);
+                                *a = st[0];
+                                *b = st[1];
+                            }),
+                    }
+                });
+            }
+            Storage::Shared { param, .. } => {
+                // Relaxed load-modify-store: concurrent updates may overwrite each other,
+                // as Hogwild allows; see `hogwild` for why this is sound.
+                let cells = param.cells();
+                let s0 = (U::SLOTS > 0).then(|| param.state(0));
+                let s1 = (U::SLOTS > 1).then(|| param.state(1));
+                gradient.for_each_touched(|offset, g| {
+                    for (i, &g) in g.iter().enumerate() {
+                        let at = offset + i;
+                        let mut st = [0.0; 2];
+                        if let Some(s) = s0 {
+                            st[0] = f32::from_bits(s[at].load(Relaxed));
+                        }
+                        if let Some(s) = s1 {
+                            st[1] = f32::from_bits(s[at].load(Relaxed));
+                        }
+                        let w = f32::from_bits(cells[at].load(Relaxed));
+                        cells[at].store(rule.update(w, g, &mut st).to_bits(), Relaxed);
+                        if let Some(s) = s0 {
+                            s[at].store(st[0].to_bits(), Relaxed);
+                        }
+                        if let Some(s) = s1 {
+                            s[at].store(st[1].to_bits(), Relaxed);
+                        }
+                    }
+                });
+                self.cached.set(0);
+            }
+        }
+    }
+
+    /// Overwrites the value.
+    fn set(&self, value: &Array2<f32>) {
+        assert_eq!(
+            value.dim(),
+            self.shape,
+            "ParameterNode::set_value: the array is {}x{} but the parameter is {}x{}",
+            value.nrows(),
+            value.ncols(),
+            self.shape.0,
+            self.shape.1
+        );
+        match &self.storage {
+            Storage::Local { value: v, .. } => {
+                for (d, s) in v.borrow_mut().iter_mut().zip(value.iter()) {
+                    *d = *s;
+                }
+            }
+            Storage::Shared { param, .. } => {
+                param.set_value(value);
+                self.cached.set(0);
+            }
+        }
+    }
+}
+
+/// Views a parameter node of any static shape as the run-time-shaped `ParameterNode`.
+pub(crate) fn erase<R: Dim, C: Dim>(node: Rc<ParameterNode<R, C>>) -> Rc<ParameterNode> {
+    // SAFETY: `ParameterNode` is `repr(C)` and its type parameters appear only in the last,
+    // zero-sized, alignment-1 `PhantomData` field, so every instantiation has the same size,
+    // alignment and field offsets. `Rc::from_raw` accepts a pointer from `Rc<U>::into_raw`
+    // when `U` and the target have the same size and alignment, and reading the fields
+    // through the run-time-shaped type is valid because the field types are identical.
+    unsafe { Rc::from_raw(Rc::into_raw(node) as *const ParameterNode) }
+}
+
+impl ParameterNode {
+    /// A parameter with run-time shape, initialised to `value`.
+    pub fn new(value: Array2<f32>) -> Variable<ParameterNode> {
+        Self::local(value)
+    }
+
+    /// A parameter node over storage shared with other threads (Hogwild training). Build
+    /// one such node per thread from clones of the same `Arc`.
+    pub fn shared(param: Arc<HogwildParameter>) -> Variable<ParameterNode> {
+        Self::over(param)
+    }
+}
+
+impl<R: Static, C: Static> ParameterNode<R, C> {
+    /// A parameter with compile-time shape `R x C` (typenum sizes), initialised to `value`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::typenum::{U1, U2};
+    ///
+    /// let w = ParameterNode::<U1, U2>::new_static(ndarray::arr2(&[[1.0, 2.0]]));
+    /// assert_eq!(w.shape(), (1, 2));
+    /// ```
+    ///
+    /// # Panics
+    /// If `value` is not `R x C`.
+    pub fn new_static(value: Array2<f32>) -> Variable<Self> {
+        Self::local(value)
+    }
+
+    /// A statically shaped node over shared storage; see [`ParameterNode::shared`].
+    ///
+    /// # Panics
+    /// If the shared parameter is not `R x C`.
+    pub fn shared_static(param: Arc<HogwildParameter>) -> Variable<Self> {
+        Self::over(param)
+    }
+}
+
+impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
+    type Rows = R;
+    type Cols = C;
+
+    #[inline(always)]
+    fn shape(&self) -> (usize, usize) {
+        self.shape
+    }
+
+    #[inline(always)]
+    fn forward(&self, pass: Pass) {
+        self.pass.set(pass.id());
+    }
+
+    #[inline(always)]
+    fn backward(&self, gradient: &[f32]) {
+        self.gradient.borrow_mut().add_dense(gradient);
+    }
+
+    #[inline(always)]
+    fn value(&self) -> Ref<'_, [f32]> {
+        match &self.storage {
+            Storage::Local { value, .. } => Ref::map(value.borrow(), |v| v.as_slice()),
+            Storage::Shared { param, cache } => {
+                // Copy the shared values once per pass; outside a pass (or after an update
+                // through this node) always re-read.
+                let pass = self.pass.get();
+                if self.cached.get() != pass || pass == 0 {
+                    HogwildParameter::load_into(param.cells(), &mut cache.borrow_mut());
+                    self.cached.set(pass);
+                }
+                Ref::map(cache.borrow(), |v| v.as_slice())
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn needs_gradient(&self) -> bool {
+        true
+    }
+}
+
+impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
+    /// The gradient accumulated since the last zeroing, as a dense matrix (sparse rows
+    /// from lookups included).
+    pub fn gradient(&self) -> Array2<f32> {
+        self.node().dense_gradient()
+    }
+
+    /// Clears the accumulated gradient.
+    pub fn zero_gradient(&self) {
+        self.node().zero_gradient();
+    }
+
+    /// Overwrites the parameter's value.
+    ///
+    /// # Panics
+    /// If `value` does not have the parameter's shape.
+    pub fn set_value(&self, value: &Array2<f32>) {
+        self.node().set(value);
+    }
+
+    /// The parameter in shared form: the same `Arc` for a shared node, else a new
+    /// [`HogwildParameter`] holding a copy of the current value (e.g. to serve or keep
+    /// training a model in several threads).
+    pub fn hogwild_parameter(&self) -> Arc<HogwildParameter> {
+        match &self.node().storage {
+            Storage::Shared { param, .. } => param.clone(),
+            Storage::Local { .. } => Arc::new(HogwildParameter::new(self.value().to_owned())),
+        }
+    }
+
+    /// This parameter seen as a run-time-shaped `Variable<ParameterNode>` (the type
+    /// optimizers and [`Variable::parameters`] use). Both share the same node.
+    pub fn erased(&self) -> Variable<ParameterNode> {
+        let node = erase(self.node().clone());
+        Variable::from_parts(node.clone(), Rc::from(vec![node]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use typenum::{U1, U2};
+
+    #[test]
+    fn dense_and_sparse_gradients_add() {
+        let p = ParameterNode::new(Array2::zeros((3, 2)));
+        p.node().backward(&[1.0; 6]);
+        p.node().accumulate_rows(&[1, 1], &[1.0, 2.0, 3.0, 4.0]);
+        let g = p.gradient();
+        assert_eq!(g.row(1).to_vec(), vec![5.0, 7.0]);
+        assert_eq!(g.row(0).to_vec(), vec![1.0, 1.0]);
+        p.zero_gradient();
+        assert_eq!(p.gradient(), Array2::<f32>::zeros((3, 2)));
+    }
+
+    #[test]
+    fn erased_shares_the_node() {
+        let p = ParameterNode::<U1, U2>::new_static(ndarray::arr2(&[[1.0, 2.0]]));
+        let e = p.erased();
+        e.set_value(&ndarray::arr2(&[[3.0, 4.0]]));
+        assert_eq!(p.value()[(0, 1)], 4.0);
+        assert_eq!(e.parameters().len(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "the array is 2x2 but the node's static shape is 1x2")]
+    fn static_shape_is_checked() {
+        ParameterNode::<U1, U2>::new_static(Array2::zeros((2, 2)));
+    }
+
+    #[test]
+    fn shared_nodes_see_each_others_updates() {
+        let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+        let a = ParameterNode::shared(shared.clone());
+        let b = ParameterNode::shared(shared);
+        a.set_value(&ndarray::arr2(&[[5.0]]));
+        assert_eq!(b.value()[(0, 0)], 5.0);
+        assert!(a.node().is_shared());
+        assert!(Arc::ptr_eq(&a.hogwild_parameter(), &b.hogwild_parameter()));
+    }
+}

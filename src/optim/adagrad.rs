@@ -1,0 +1,112 @@
+//! Adagrad: per-element learning rates from accumulated squared gradients.
+
+use super::{zero_all, GradientOptions, Optimizer, UpdateRule};
+use crate::nodes::ParameterNode;
+use crate::Variable;
+
+/// Adagrad: `s += g²; w -= lr * g / (sqrt(s) + eps)`.
+///
+/// With row-sparse gradients only the touched rows' accumulators change, which is the
+/// usual choice for embeddings.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::optim::Optimizer;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+/// let mut loss = w.square();
+/// let mut opt = Adagrad::new(0.5, loss.parameters());
+/// loss.forward();
+/// loss.backward(1.0);
+/// opt.step();
+/// // g = 2, s = 4: w = 1 - 0.5 * 2 / 2
+/// assert!((w.value()[(0, 0)] - 0.5).abs() < 1e-6);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adagrad {
+    learning_rate: f32,
+    eps: f32,
+    options: GradientOptions,
+    parameters: Vec<Variable<ParameterNode>>,
+}
+
+impl Adagrad {
+    /// Adagrad over `parameters` with the given learning rate (`eps` defaults to 1e-8).
+    pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
+        Adagrad {
+            learning_rate,
+            eps: 1e-8,
+            options: GradientOptions::NONE,
+            parameters,
+        }
+    }
+
+    /// The constant added to the denominator for stability.
+    pub fn eps(mut self, eps: f32) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// Adds `penalty * w` to each gradient (L2 regularisation).
+    pub fn l2_penalty(mut self, penalty: f32) -> Self {
+        self.options.l2_penalty = penalty;
+        self
+    }
+
+    /// Clamps each gradient element to `[min, max]` before the update.
+    ///
+    /// # Panics
+    /// If `min > max`.
+    pub fn clamp(mut self, min: f32, max: f32) -> Self {
+        self.options = self.options.with_clamp(min, max);
+        self
+    }
+
+    /// The learning rate.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+
+    /// Changes the learning rate.
+    pub fn set_learning_rate(&mut self, learning_rate: f32) {
+        self.learning_rate = learning_rate;
+    }
+}
+
+struct Rule {
+    lr: f32,
+    eps: f32,
+    options: GradientOptions,
+}
+
+impl UpdateRule for Rule {
+    const SLOTS: usize = 1;
+    #[inline(always)]
+    fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
+        let g = self.options.apply(w, g);
+        let s = state[0] + g * g;
+        state[0] = s;
+        w - self.lr * g / (s.sqrt() + self.eps)
+    }
+}
+
+impl Optimizer for Adagrad {
+    fn step(&mut self) {
+        let rule = Rule {
+            lr: self.learning_rate,
+            eps: self.eps,
+            options: self.options,
+        };
+        self.parameters
+            .iter()
+            .for_each(|p| p.node().apply_update(&rule));
+    }
+
+    fn zero_gradients(&mut self) {
+        zero_all(&self.parameters);
+    }
+
+    fn parameters(&self) -> &[Variable<ParameterNode>] {
+        &self.parameters
+    }
+}

@@ -1,0 +1,148 @@
+//! Adam: adaptive moment estimation.
+
+use super::{zero_all, GradientOptions, Optimizer, UpdateRule};
+use crate::nodes::ParameterNode;
+use crate::Variable;
+
+/// Adam: `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g²`,
+/// `w -= lr * m̂ / (sqrt(v̂) + eps)` with bias-corrected `m̂`, `v̂`.
+///
+/// # Sparse gradients
+///
+/// For a parameter whose gradient is purely row-sparse, only the touched rows' moments
+/// are updated ("lazy" Adam, as PyTorch's `SparseAdam`): rows not touched in a step keep
+/// their moments unchanged rather than decaying them. Bias correction uses the
+/// optimizer's global step count. For a row touched in every step this is exactly dense
+/// Adam.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::optim::Optimizer;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+/// let mut loss = w.square();
+/// let mut opt = Adam::new(0.1, loss.parameters()).beta1(0.9).beta2(0.999).eps(1e-8);
+/// loss.forward();
+/// loss.backward(1.0);
+/// opt.step();
+/// // The first bias-corrected step moves by the learning rate.
+/// assert!((w.value()[(0, 0)] - 0.9).abs() < 1e-4);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adam {
+    learning_rate: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    steps: i32,
+    options: GradientOptions,
+    parameters: Vec<Variable<ParameterNode>>,
+}
+
+impl Adam {
+    /// Adam over `parameters` with the given learning rate and the usual defaults
+    /// (`beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`).
+    pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
+        Adam {
+            learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            steps: 0,
+            options: GradientOptions::NONE,
+            parameters,
+        }
+    }
+
+    /// Decay rate of the first moment.
+    pub fn beta1(mut self, beta1: f32) -> Self {
+        self.beta1 = beta1;
+        self
+    }
+
+    /// Decay rate of the second moment.
+    pub fn beta2(mut self, beta2: f32) -> Self {
+        self.beta2 = beta2;
+        self
+    }
+
+    /// The constant added to the denominator for stability.
+    pub fn eps(mut self, eps: f32) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// Adds `penalty * w` to each gradient (L2 regularisation).
+    pub fn l2_penalty(mut self, penalty: f32) -> Self {
+        self.options.l2_penalty = penalty;
+        self
+    }
+
+    /// Clamps each gradient element to `[min, max]` before the update.
+    ///
+    /// # Panics
+    /// If `min > max`.
+    pub fn clamp(mut self, min: f32, max: f32) -> Self {
+        self.options = self.options.with_clamp(min, max);
+        self
+    }
+
+    /// The learning rate.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+
+    /// Changes the learning rate.
+    pub fn set_learning_rate(&mut self, learning_rate: f32) {
+        self.learning_rate = learning_rate;
+    }
+}
+
+struct Rule {
+    beta1: f32,
+    beta2: f32,
+    /// Learning rate with both bias corrections folded in.
+    step_size: f32,
+    /// `eps * sqrt(1 - beta2^t)`, so that `eps` applies to the corrected `v̂`.
+    eps: f32,
+    options: GradientOptions,
+}
+
+impl UpdateRule for Rule {
+    const SLOTS: usize = 2;
+    #[inline(always)]
+    fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
+        let g = self.options.apply(w, g);
+        let m = self.beta1 * state[0] + (1.0 - self.beta1) * g;
+        let v = self.beta2 * state[1] + (1.0 - self.beta2) * g * g;
+        state[0] = m;
+        state[1] = v;
+        w - self.step_size * m / (v.sqrt() + self.eps)
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self) {
+        self.steps = self.steps.saturating_add(1);
+        let c1 = 1.0 - self.beta1.powi(self.steps);
+        let c2 = (1.0 - self.beta2.powi(self.steps)).sqrt();
+        let rule = Rule {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            step_size: self.learning_rate * c2 / c1,
+            eps: self.eps * c2,
+            options: self.options,
+        };
+        self.parameters
+            .iter()
+            .for_each(|p| p.node().apply_update(&rule));
+    }
+
+    fn zero_gradients(&mut self) {
+        zero_all(&self.parameters);
+    }
+
+    fn parameters(&self) -> &[Variable<ParameterNode>] {
+        &self.parameters
+    }
+}

@@ -1,0 +1,76 @@
+//! Optimizers: [`SGD`], [`Adagrad`], [`Adam`], behind the [`Optimizer`] trait.
+//!
+//! All are built as `X::new(learning_rate, parameters)` and configured with builder
+//! methods. Optimizer state (momentum, accumulators, moments) is stored with each
+//! parameter, so optimizers over [`shared`](crate::ParameterNode::shared) parameters in
+//! different threads update the same state.
+//!
+//! When a parameter's gradient is purely row-sparse (it was only used through `index`
+//! lookups), `step` updates only the touched rows and `zero_gradients` clears only them.
+
+mod adagrad;
+mod adam;
+mod sgd;
+
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use sgd::SGD;
+
+use crate::nodes::ParameterNode;
+use crate::Variable;
+
+/// A training algorithm that updates parameters from their accumulated gradients.
+pub trait Optimizer {
+    /// Updates every parameter from its gradient.
+    fn step(&mut self);
+    /// Clears every parameter's gradient.
+    fn zero_gradients(&mut self);
+    /// The parameters this optimizer updates.
+    fn parameters(&self) -> &[Variable<ParameterNode>];
+}
+
+/// The per-element rule of an optimizer: new weight from weight, gradient and up to two
+/// state values kept per element.
+pub(crate) trait UpdateRule {
+    /// How many of the state values the rule uses (0, 1 or 2).
+    const SLOTS: usize;
+    /// Returns the updated weight; may update `state`.
+    fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32;
+}
+
+/// Gradient clamping and L2 penalty, shared by all optimizers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct GradientOptions {
+    pub(crate) l2_penalty: f32,
+    pub(crate) clamp: Option<(f32, f32)>,
+}
+
+impl GradientOptions {
+    pub(crate) const NONE: GradientOptions = GradientOptions {
+        l2_penalty: 0.0,
+        clamp: None,
+    };
+
+    /// The effective gradient: clamped, then with the L2 term `l2_penalty * w` added.
+    #[inline(always)]
+    pub(crate) fn apply(&self, w: f32, g: f32) -> f32 {
+        let g = match self.clamp {
+            Some((lo, hi)) => g.clamp(lo, hi),
+            None => g,
+        };
+        g + self.l2_penalty * w
+    }
+
+    pub(crate) fn with_clamp(mut self, min: f32, max: f32) -> Self {
+        assert!(min <= max, "clamp: min ({min}) must not exceed max ({max})");
+        self.clamp = Some((min, max));
+        self
+    }
+}
+
+/// Clears the gradients of `parameters`.
+pub(crate) fn zero_all(parameters: &[Variable<ParameterNode>]) {
+    for p in parameters {
+        p.node().zero_gradient();
+    }
+}

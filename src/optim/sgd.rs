@@ -1,0 +1,170 @@
+//! Stochastic gradient descent, with optional momentum.
+
+use super::{zero_all, GradientOptions, Optimizer, UpdateRule};
+use crate::nodes::ParameterNode;
+use crate::Variable;
+
+/// Stochastic gradient descent: `w -= lr * g`, or with momentum `m`:
+/// `v = m * v + g; w -= lr * v`.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::optim::Optimizer;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+/// let mut loss = w.square();
+/// let mut opt = SGD::new(0.25, loss.parameters()).momentum(0.5).l2_penalty(0.0);
+/// loss.forward();
+/// loss.backward(1.0);
+/// opt.step();
+/// opt.zero_gradients();
+/// assert_eq!(w.value()[(0, 0)], 0.5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SGD {
+    learning_rate: f32,
+    momentum: f32,
+    options: GradientOptions,
+    parameters: Vec<Variable<ParameterNode>>,
+}
+
+impl SGD {
+    /// Plain SGD over `parameters` with the given learning rate.
+    pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
+        SGD {
+            learning_rate,
+            momentum: 0.0,
+            options: GradientOptions::NONE,
+            parameters,
+        }
+    }
+
+    /// Uses momentum `m` (0 disables it).
+    pub fn momentum(mut self, m: f32) -> Self {
+        self.momentum = m;
+        self
+    }
+
+    /// Adds `penalty * w` to each gradient (L2 regularisation).
+    pub fn l2_penalty(mut self, penalty: f32) -> Self {
+        self.options.l2_penalty = penalty;
+        self
+    }
+
+    /// Clamps each gradient element to `[min, max]` before the update.
+    ///
+    /// # Panics
+    /// If `min > max`.
+    pub fn clamp(mut self, min: f32, max: f32) -> Self {
+        self.options = self.options.with_clamp(min, max);
+        self
+    }
+
+    /// The learning rate.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+
+    /// Changes the learning rate (e.g. for a schedule).
+    pub fn set_learning_rate(&mut self, learning_rate: f32) {
+        self.learning_rate = learning_rate;
+    }
+}
+
+struct Plain {
+    lr: f32,
+    options: GradientOptions,
+}
+
+impl UpdateRule for Plain {
+    const SLOTS: usize = 0;
+    #[inline(always)]
+    fn update(&self, w: f32, g: f32, _state: &mut [f32; 2]) -> f32 {
+        w - self.lr * self.options.apply(w, g)
+    }
+}
+
+struct Momentum {
+    lr: f32,
+    momentum: f32,
+    options: GradientOptions,
+}
+
+impl UpdateRule for Momentum {
+    const SLOTS: usize = 1;
+    #[inline(always)]
+    fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
+        let v = self.momentum * state[0] + self.options.apply(w, g);
+        state[0] = v;
+        w - self.lr * v
+    }
+}
+
+impl Optimizer for SGD {
+    fn step(&mut self) {
+        let (lr, options) = (self.learning_rate, self.options);
+        if self.momentum == 0.0 {
+            let rule = Plain { lr, options };
+            self.parameters
+                .iter()
+                .for_each(|p| p.node().apply_update(&rule));
+        } else {
+            let rule = Momentum {
+                lr,
+                momentum: self.momentum,
+                options,
+            };
+            self.parameters
+                .iter()
+                .for_each(|p| p.node().apply_update(&rule));
+        }
+    }
+
+    fn zero_gradients(&mut self) {
+        zero_all(&self.parameters);
+    }
+
+    fn parameters(&self) -> &[Variable<ParameterNode>] {
+        &self.parameters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InputNode;
+    use ndarray::arr2;
+
+    #[test]
+    fn plain_step_and_options() {
+        let w = ParameterNode::new(arr2(&[[2.0, -2.0]]));
+        let mut loss = w.square();
+        let mut opt = SGD::new(0.1, loss.parameters())
+            .l2_penalty(1.0)
+            .clamp(-1.0, 1.0);
+        loss.forward();
+        loss.backward(1.0);
+        opt.step();
+        // g = clamp(2w) + 1.0 * w = ±1 ± 2 = ±3
+        let v = w.value().to_owned();
+        assert!((v[(0, 0)] - 1.7).abs() < 1e-6 && (v[(0, 1)] + 1.7).abs() < 1e-6);
+        opt.zero_gradients();
+        assert_eq!(w.gradient(), arr2(&[[0.0, 0.0]]));
+    }
+
+    #[test]
+    fn momentum_accumulates_velocity() {
+        let w = ParameterNode::new(arr2(&[[0.0]]));
+        let x = InputNode::new(arr2(&[[1.0]]));
+        let mut loss = w.clone() * x.clone(); // gradient 1 every step
+        let mut opt = SGD::new(1.0, loss.parameters()).momentum(0.5);
+        for _ in 0..2 {
+            loss.forward();
+            loss.backward(1.0);
+            opt.step();
+            opt.zero_gradients();
+        }
+        // v1 = 1, w = -1; v2 = 0.5 + 1 = 1.5, w = -2.5
+        assert_eq!(w.value()[(0, 0)], -2.5);
+    }
+}

@@ -1,0 +1,164 @@
+//! Dimensions known at run time ([`Dyn`]) or at compile time (typenum's `U1`, `U2`, ...),
+//! the compatibility rules between them, and the run-time shape checks with their messages.
+//!
+//! A node carries its row and column dimensions as the associated types
+//! [`Node::Rows`](crate::Node::Rows) and [`Node::Cols`](crate::Node::Cols). Kernels take
+//! `usize` lengths computed with [`Dim::fold`], which is a constant when the dimension is
+//! static, so small fixed sizes unroll.
+
+use std::fmt::Debug;
+use typenum::{Bit, UInt, Unsigned};
+
+/// A matrix dimension: either [`Dyn`] (known at run time) or a typenum unsigned integer
+/// such as `typenum::U3` (known at compile time).
+pub trait Dim: 'static + Copy + Default + Debug {
+    /// The size, if it is known at compile time.
+    const FIXED: Option<usize>;
+
+    /// The size of this dimension, given the size seen at run time: the compile-time
+    /// size when there is one (so the compiler can fold it), else `runtime`.
+    #[inline(always)]
+    fn fold(runtime: usize) -> usize {
+        match Self::FIXED {
+            Some(n) => n,
+            None => runtime,
+        }
+    }
+}
+
+/// A dimension whose size is only known at run time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dyn;
+
+impl Dim for Dyn {
+    const FIXED: Option<usize> = None;
+}
+
+/// A dimension known at compile time: typenum's positive integers (`U1`, `U32`, ...).
+pub trait Static: Dim + Unsigned {}
+
+impl<U: Unsigned + Default + Copy + Debug + 'static, B: Bit + Default + Copy + Debug + 'static> Dim
+    for UInt<U, B>
+{
+    const FIXED: Option<usize> = Some(<Self as Unsigned>::USIZE);
+}
+
+impl<U: Unsigned + Default + Copy + Debug + 'static, B: Bit + Default + Copy + Debug + 'static>
+    Static for UInt<U, B>
+{
+}
+
+/// Two dimensions that must agree: equal static sizes, or at least one side known only
+/// at run time (then checked when the graph is built). `Out` is the more precise of the two.
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: these operands have different static dimensions",
+    label = "the operands' static shapes do not agree here",
+    note = "statically shaped operands must have equal sizes in the dimensions this operation combines (the column counts of `+ - * /` and `vector_dot`, the inner dimension of `dot`)"
+)]
+pub trait SameDim<Rhs: Dim>: Dim {
+    /// The dimension of the result.
+    type Out: Dim;
+}
+
+impl<N: Static> SameDim<N> for N {
+    type Out = N;
+}
+impl<N: Static> SameDim<Dyn> for N {
+    type Out = N;
+}
+impl<N: Static> SameDim<N> for Dyn {
+    type Out = N;
+}
+impl SameDim<Dyn> for Dyn {
+    type Out = Dyn;
+}
+
+/// Row counts of the operands of an elementwise operation: equal, or a single right-hand
+/// row broadcast over every row of the left-hand side (a bias).
+#[diagnostic::on_unimplemented(
+    message = "shape mismatch: the row counts of these operands differ and the right-hand side is not a single row",
+    label = "the operands' static row counts do not agree here",
+    note = "elementwise operations need equal shapes, or a right-hand side with one row that is broadcast over the rows of the left-hand side"
+)]
+pub trait RowsBroadcast<Rhs: Dim>: Dim {}
+
+impl<N: Static> RowsBroadcast<N> for N {}
+impl<N: Static> RowsBroadcast<Dyn> for N {}
+impl<N: Static> RowsBroadcast<N> for Dyn {}
+impl RowsBroadcast<Dyn> for Dyn {}
+// Two or more rows on the left, one row on the right: broadcasting.
+impl<U, B1, B2> RowsBroadcast<typenum::U1> for UInt<UInt<U, B1>, B2> where
+    UInt<UInt<U, B1>, B2>: Static
+{
+}
+
+/// Formats a shape as `RxC` for error messages.
+pub(crate) fn fmt_shape(shape: (usize, usize)) -> String {
+    format!("{}x{}", shape.0, shape.1)
+}
+
+/// Checks a run-time shape against the static dimensions of a node type.
+pub(crate) fn check_static<R: Dim, C: Dim>(what: &str, shape: (usize, usize)) {
+    let ok_rows = R::FIXED.is_none_or(|r| r == shape.0);
+    let ok_cols = C::FIXED.is_none_or(|c| c == shape.1);
+    if !(ok_rows && ok_cols) {
+        let fixed = |d: Option<usize>| d.map_or_else(|| "?".to_string(), |n| n.to_string());
+        panic!(
+            "{what}: the array is {} but the node's static shape is {}x{}",
+            fmt_shape(shape),
+            fixed(R::FIXED),
+            fixed(C::FIXED)
+        );
+    }
+}
+
+/// Checks the shapes of an elementwise binary operation and says whether the right-hand
+/// side is broadcast over the rows of the left.
+pub(crate) fn check_elementwise(op: &str, lhs: (usize, usize), rhs: (usize, usize)) -> bool {
+    if lhs == rhs {
+        return false;
+    }
+    if rhs.0 == 1 && rhs.1 == lhs.1 {
+        return true;
+    }
+    panic!(
+        "shape mismatch in `{op}`: cannot combine a {} (left) with a {} (right); \
+         shapes must be equal, or the right-hand side must be a 1x{} row to broadcast",
+        fmt_shape(lhs),
+        fmt_shape(rhs),
+        lhs.1
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use typenum::{U1, U3};
+
+    #[test]
+    fn fold_uses_static_size() {
+        assert_eq!(U3::fold(7), 3);
+        assert_eq!(Dyn::fold(7), 7);
+        assert_eq!(<U1 as Dim>::FIXED, Some(1));
+    }
+
+    #[test]
+    fn broadcast_detected() {
+        assert!(!check_elementwise("add", (2, 3), (2, 3)));
+        assert!(check_elementwise("add", (2, 3), (1, 3)));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "shape mismatch in `add`: cannot combine a 2x3 (left) with a 2x4 (right)"
+    )]
+    fn mismatch_names_op_and_shapes() {
+        check_elementwise("add", (2, 3), (2, 4));
+    }
+
+    #[test]
+    #[should_panic(expected = "the array is 2x2 but the node's static shape is 1x3")]
+    fn static_shape_checked() {
+        check_static::<U1, U3>("ParameterNode::new_static", (2, 2));
+    }
+}

@@ -1,0 +1,187 @@
+//! Row-sparse gradient accumulation for parameters.
+//!
+//! A parameter's gradient has a dense part (from operations that read the whole matrix,
+//! such as `dot`) and a row-sparse part (from `index` lookups, which touch a few rows). Both
+//! add up: optimizers see their sum. While only lookups contributed, an optimizer step and
+//! the clearing afterwards touch only the looked-up rows, so a step costs the same for a
+//! table of a thousand rows or ten million.
+
+use ndarray::Array2;
+
+/// The gradient of one parameter, dense and row-sparse parts together.
+#[derive(Debug)]
+pub(crate) struct ParamGradient {
+    shape: (usize, usize),
+    /// Dense part; allocated on the first dense contribution (large embedding tables used
+    /// only through lookups never allocate it).
+    dense: Vec<f32>,
+    /// Whether `dense` holds a contribution since the last clear. The first contribution
+    /// overwrites instead of adding, so clearing is O(1).
+    dense_used: bool,
+    /// Row of each sparse entry (duplicates allowed until coalesced).
+    rows: Vec<usize>,
+    /// `rows.len() x cols` gradient rows, row-major.
+    values: Vec<f32>,
+    /// Whether `rows` is sorted and free of duplicates.
+    coalesced: bool,
+    // Scratch for coalescing, kept to avoid allocating in steady state.
+    order: Vec<u32>,
+    merged_rows: Vec<usize>,
+    merged_values: Vec<f32>,
+}
+
+impl ParamGradient {
+    pub(crate) fn new(shape: (usize, usize)) -> Self {
+        ParamGradient {
+            shape,
+            dense: Vec::new(),
+            dense_used: false,
+            rows: Vec::new(),
+            values: Vec::new(),
+            coalesced: true,
+            order: Vec::new(),
+            merged_rows: Vec::new(),
+            merged_values: Vec::new(),
+        }
+    }
+
+    /// Adds a gradient for the whole matrix.
+    pub(crate) fn add_dense(&mut self, gradient: &[f32]) {
+        debug_assert_eq!(gradient.len(), self.shape.0 * self.shape.1);
+        if self.dense_used {
+            crate::kernels::add_assign(&mut self.dense, gradient);
+        } else {
+            if self.dense.is_empty() {
+                self.dense = vec![0.0; gradient.len()];
+            }
+            self.dense.copy_from_slice(gradient);
+            self.dense_used = true;
+        }
+    }
+
+    /// Adds `gradient` (`indices.len() x cols`, row-major) to the given rows. Repeated
+    /// indices sum.
+    pub(crate) fn add_rows(&mut self, indices: &[usize], gradient: &[f32]) {
+        debug_assert_eq!(gradient.len(), indices.len() * self.shape.1);
+        if !self.rows.is_empty() || indices.len() > 1 {
+            self.coalesced = false;
+        }
+        self.rows.extend_from_slice(indices);
+        self.values.extend_from_slice(gradient);
+    }
+
+    /// Whether nothing was accumulated since the last clear.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.dense_used && self.rows.is_empty()
+    }
+
+    /// Whether the gradient is purely row-sparse (no dense contribution).
+    pub(crate) fn is_sparse(&self) -> bool {
+        !self.dense_used
+    }
+
+    /// Sorts the sparse rows and sums duplicates, without allocating in steady state.
+    fn coalesce(&mut self) {
+        if self.coalesced {
+            return;
+        }
+        let cols = self.shape.1;
+        self.order.clear();
+        self.order.extend(0..self.rows.len() as u32);
+        let rows = &self.rows;
+        self.order.sort_unstable_by_key(|&e| rows[e as usize]);
+        self.merged_rows.clear();
+        self.merged_values.clear();
+        for &e in &self.order {
+            let row = self.rows[e as usize];
+            let src = &self.values[e as usize * cols..(e as usize + 1) * cols];
+            if self.merged_rows.last() == Some(&row) {
+                let start = self.merged_values.len() - cols;
+                crate::kernels::add_assign(&mut self.merged_values[start..], src);
+            } else {
+                self.merged_rows.push(row);
+                self.merged_values.extend_from_slice(src);
+            }
+        }
+        std::mem::swap(&mut self.rows, &mut self.merged_rows);
+        std::mem::swap(&mut self.values, &mut self.merged_values);
+        self.coalesced = true;
+    }
+
+    /// Calls `f(offset, gradient)` for every stretch of elements that has a gradient:
+    /// the whole matrix once when any dense contribution exists (with the sparse rows
+    /// added in), otherwise each distinct touched row once (duplicates summed).
+    pub(crate) fn for_each_touched(&mut self, mut f: impl FnMut(usize, &[f32])) {
+        let cols = self.shape.1;
+        if self.dense_used {
+            for (i, &row) in self.rows.iter().enumerate() {
+                crate::kernels::add_assign(
+                    &mut self.dense[row * cols..(row + 1) * cols],
+                    &self.values[i * cols..(i + 1) * cols],
+                );
+            }
+            self.rows.clear();
+            self.values.clear();
+            self.coalesced = true;
+            f(0, &self.dense);
+        } else {
+            self.coalesce();
+            for (i, &row) in self.rows.iter().enumerate() {
+                f(row * cols, &self.values[i * cols..(i + 1) * cols]);
+            }
+        }
+    }
+
+    /// The total gradient as a dense matrix.
+    pub(crate) fn to_dense(&self) -> Array2<f32> {
+        let cols = self.shape.1;
+        let mut out = if self.dense_used {
+            Array2::from_shape_vec(self.shape, self.dense.clone()).expect("dense shape")
+        } else {
+            Array2::zeros(self.shape)
+        };
+        let slice = out.as_slice_mut().expect("standard layout");
+        for (i, &row) in self.rows.iter().enumerate() {
+            crate::kernels::add_assign(
+                &mut slice[row * cols..(row + 1) * cols],
+                &self.values[i * cols..(i + 1) * cols],
+            );
+        }
+        out
+    }
+
+    /// Forgets the gradient: O(1) for the dense part, O(touched rows) for the sparse part.
+    pub(crate) fn clear(&mut self) {
+        self.dense_used = false;
+        self.rows.clear();
+        self.values.clear();
+        self.coalesced = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_rows_sum_and_dense_adds() {
+        let mut g = ParamGradient::new((4, 2));
+        g.add_rows(&[2, 0, 2], &[1.0, 1.0, 5.0, 5.0, 2.0, 3.0]);
+        let mut seen = Vec::new();
+        g.for_each_touched(|offset, grad| seen.push((offset, grad.to_vec())));
+        assert_eq!(seen, vec![(0, vec![5.0, 5.0]), (4, vec![3.0, 4.0])]);
+        g.add_dense(&[1.0; 8]);
+        let dense = g.to_dense();
+        assert_eq!(dense.row(2).to_vec(), vec![4.0, 5.0]);
+        assert_eq!(dense.row(1).to_vec(), vec![1.0, 1.0]);
+        assert!(!g.is_sparse());
+        g.clear();
+        assert!(g.is_empty());
+        g.add_dense(&[2.0; 8]);
+        assert_eq!(
+            g.to_dense()[(3, 1)],
+            2.0,
+            "first dense add after clear overwrites"
+        );
+    }
+}

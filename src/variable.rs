@@ -1,0 +1,211 @@
+//! [`Variable`]: the user-facing handle to a node, with the graph-level operations
+//! (`forward`, `backward`, `value`, `parameters`, `boxed`).
+//!
+//! Each operation's method lives in the operation's own file under [`crate::nodes`].
+
+use crate::node::{Node, Pass};
+use crate::nodes::ParameterNode;
+use ndarray::ArrayView2;
+use std::cell::{Ref, RefCell};
+use std::rc::Rc;
+
+/// A handle to a node of the graph. Cloning is cheap and shares the node.
+///
+/// Operators and methods build new nodes whose types record the structure, so `forward`
+/// and `backward` on the result are static calls:
+///
+/// ```
+/// use wyrm::*;
+///
+/// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+/// let b = InputNode::new(ndarray::arr2(&[[3.0, 4.0]]));
+/// let mut c = (a.clone() * b.clone() + 1.0).scalar_sum();
+/// c.forward();
+/// assert_eq!(c.value()[(0, 0)], 1.0 * 3.0 + 2.0 * 4.0 + 2.0);
+/// c.backward(1.0);
+/// assert_eq!(a.gradient(), ndarray::arr2(&[[3.0, 4.0]]));
+/// ```
+pub struct Variable<T: Node> {
+    node: Rc<T>,
+    parameters: Rc<[Rc<ParameterNode>]>,
+}
+
+impl<T: Node> Clone for Variable<T> {
+    fn clone(&self) -> Self {
+        Variable {
+            node: self.node.clone(),
+            parameters: self.parameters.clone(),
+        }
+    }
+}
+
+impl<T: Node> std::fmt::Debug for Variable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Variable")
+            .field("node", &std::any::type_name::<T>())
+            .field("shape", &self.node.shape())
+            .finish()
+    }
+}
+
+/// A borrowed view of a node's value; derefs to an [`ArrayView2`], so `.view()`,
+/// `.shape()` and `[(row, col)]` indexing work on it.
+pub struct ValueRef<'a> {
+    view: ArrayView2<'a, f32>,
+    _guard: Ref<'a, [f32]>,
+}
+
+impl<'a> std::ops::Deref for ValueRef<'a> {
+    type Target = ArrayView2<'a, f32>;
+    fn deref(&self) -> &Self::Target {
+        &self.view
+    }
+}
+
+impl std::fmt::Debug for ValueRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.view.fmt(f)
+    }
+}
+
+thread_local! {
+    /// Seed buffer for `backward` on large roots, reused so that steps do not allocate.
+    static SEED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<T: Node> Variable<T> {
+    /// Wraps a node, e.g. one of your own [`Node`] implementations. `parameters` are the
+    /// parameters the node depends on: usually the union of its operands'
+    /// [`parameters`](Self::parameters).
+    ///
+    /// See `tests/it/custom_node.rs` for a complete custom operation.
+    pub fn new(node: T, parameters: Vec<Variable<ParameterNode>>) -> Self {
+        let mut list: Vec<Rc<ParameterNode>> = Vec::new();
+        for p in parameters {
+            push_unique(&mut list, &p.node);
+        }
+        Variable::from_parts(Rc::new(node), Rc::from(list))
+    }
+
+    pub(crate) fn from_parts(node: Rc<T>, parameters: Rc<[Rc<ParameterNode>]>) -> Self {
+        Variable { node, parameters }
+    }
+
+    /// Builds a variable for a new node whose operands have the given parameter lists
+    /// (the union is taken, without duplicates).
+    pub(crate) fn with_params(node: T, lists: &[&Rc<[Rc<ParameterNode>]>]) -> Self {
+        let parameters = match lists {
+            [] => Rc::from(Vec::new()),
+            [one] => (*one).clone(),
+            _ => {
+                let mut list: Vec<Rc<ParameterNode>> = Vec::new();
+                for l in lists {
+                    for p in l.iter() {
+                        push_unique(&mut list, p);
+                    }
+                }
+                Rc::from(list)
+            }
+        };
+        Variable::from_parts(Rc::new(node), parameters)
+    }
+
+    pub(crate) fn param_list(&self) -> &Rc<[Rc<ParameterNode>]> {
+        &self.parameters
+    }
+
+    /// The node behind this variable; custom nodes hold their operands' nodes.
+    #[inline(always)]
+    pub fn node(&self) -> &Rc<T> {
+        &self.node
+    }
+
+    /// The shape `(rows, cols)` of the value.
+    pub fn shape(&self) -> (usize, usize) {
+        self.node.shape()
+    }
+
+    /// Whether gradients flow through this variable (it depends on a parameter or a
+    /// gradient-tracking input).
+    pub fn needs_gradient(&self) -> bool {
+        self.node.needs_gradient()
+    }
+
+    /// Runs a forward pass: recomputes every node this variable depends on, each once,
+    /// from the current values of inputs and parameters.
+    #[inline]
+    pub fn forward(&mut self) {
+        self.node.forward(Pass::next());
+    }
+
+    /// Runs a backward pass, seeding every element of this variable's gradient with
+    /// `weight`. Adds `weight * d(value)/d(p)` to each parameter's gradient.
+    ///
+    /// Call after [`forward`](Self::forward). Calling it twice after one forward pass adds
+    /// the gradients twice.
+    #[inline]
+    pub fn backward(&mut self, weight: f32) {
+        let (rows, cols) = self.node.shape();
+        let len = T::Rows::fold(rows) * T::Cols::fold(cols);
+        if len <= 16 {
+            let seed = [weight; 16];
+            self.node.backward(&seed[..len]);
+        } else {
+            SEED.with(|s| {
+                let mut s = s.borrow_mut();
+                s.clear();
+                s.resize(len, weight);
+                self.node.backward(&s);
+            });
+        }
+    }
+
+    /// Runs a backward pass with a full upstream gradient (one weight per element of the
+    /// value) instead of a single weight.
+    ///
+    /// # Panics
+    /// If `gradient` does not have this variable's shape.
+    pub fn backward_with(&mut self, gradient: ArrayView2<'_, f32>) {
+        assert_eq!(
+            gradient.dim(),
+            self.node.shape(),
+            "backward_with: the gradient is {:?} but the variable is {:?}",
+            gradient.dim(),
+            self.node.shape()
+        );
+        let owned = gradient.as_standard_layout();
+        self.node
+            .backward(owned.as_slice().expect("standard layout"));
+    }
+
+    /// The value computed by the latest forward pass (for inputs and parameters: the
+    /// current value).
+    pub fn value(&self) -> ValueRef<'_> {
+        let guard = self.node.value();
+        // SAFETY: `guard` borrows the node's buffer for 'a and is stored next to the view,
+        // so the data cannot be mutated, moved or freed while the view exists. The buffer
+        // holds exactly rows*cols elements in row-major order.
+        let view = unsafe { ArrayView2::from_shape_ptr(self.node.shape(), guard.as_ptr()) };
+        ValueRef {
+            view,
+            _guard: guard,
+        }
+    }
+
+    /// The parameters this variable depends on, without duplicates, in the order they
+    /// were first used. Pass them to an optimizer.
+    pub fn parameters(&self) -> Vec<Variable<ParameterNode>> {
+        self.parameters
+            .iter()
+            .map(|p| Variable::from_parts(p.clone(), Rc::from(vec![p.clone()])))
+            .collect()
+    }
+}
+
+use crate::shape::Dim;
+
+fn push_unique(list: &mut Vec<Rc<ParameterNode>>, p: &Rc<ParameterNode>) {
+    if !list.iter().any(|q| Rc::ptr_eq(q, p)) {
+        list.push(p.clone());
+    }
+}
