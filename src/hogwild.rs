@@ -21,6 +21,30 @@
 //!
 //! Optimizer state (Adagrad accumulators, Adam moments) lives here too, in the same atomic
 //! form, so every thread's optimizer updates the same accumulators.
+//!
+//! # Sharing rules
+//!
+//! - **What is shared.** Values and optimizer state are shared; gradients are not. Each
+//!   thread's [`ParameterNode::shared`](crate::ParameterNode::shared) node keeps its own
+//!   gradient, and its own optimizer applies it to the shared values.
+//! - **One snapshot per pass.** A shared node copies the values once per forward pass, the
+//!   first time a consumer asks for them, and every consumer in that pass (including the
+//!   backward pass that follows) sees that same copy, so a step's gradient is that of one
+//!   consistent (if possibly stale) function. The copy is refreshed by the next forward
+//!   pass, or after an update made through that node. Consequently `Variable::value()` on
+//!   a shared node returns that snapshot, not necessarily what other threads wrote since:
+//!   read [`HogwildParameter::value`] for the current values.
+//! - **Lost updates.** An update is a relaxed load, a computation and a relaxed store, per
+//!   element. Two threads updating the same element at once may each overwrite the
+//!   other's store, so one of the two updates is lost. Hogwild accepts this: with sparse
+//!   models collisions are rare, and dense ones converge anyway at small learning rates.
+//!   The same holds for optimizer state (an Adagrad accumulator may miss a `g²`).
+//! - **One optimizer kind per parameter.** The state slots are shared by position: SGD
+//!   with momentum and Adagrad both use slot 0. Let all threads train a parameter with the
+//!   same kind of optimizer. Per-optimizer counters (Adam's step count for its bias
+//!   correction) stay with each thread's optimizer.
+//! - **Copies start fresh.** `Variable::hogwild_parameter` on a local (unshared) parameter
+//!   copies its values, not its optimizer state.
 
 use ndarray::Array2;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
