@@ -45,6 +45,9 @@
 //!   correction) stay with each thread's optimizer.
 //! - **Copies start fresh.** `Variable::hogwild_parameter` on a local (unshared) parameter
 //!   copies its values, not its optimizer state.
+//! - **Deterministic alternative.** For reproducible data-parallel training, wrap each
+//!   thread's optimizer in [`Synchronized`](crate::optim::Synchronized): threads then take
+//!   turns to apply their updates at a barrier instead of racing.
 
 use ndarray::Array2;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};

@@ -11,10 +11,12 @@
 mod adagrad;
 mod adam;
 mod sgd;
+mod synchronized;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use sgd::SGD;
+pub use synchronized::{SyncHandle, SynchronizationBarrier, Synchronized};
 
 use crate::nodes::ParameterNode;
 use crate::Variable;

@@ -155,3 +155,158 @@ fn adagrad_accumulators_are_shared_between_nodes() {
     let third = step(&mut loss_a, &mut opt_a);
     assert!((third - (1.0f32 / 3.0).sqrt()).abs() < 1e-6, "{third}");
 }
+
+// --- Synchronized mode -------------------------------------------------------------------
+
+use wyrm::optim::{SyncHandle, SynchronizationBarrier, Synchronized};
+
+/// Runs `scenario` on another thread and fails if it has not finished within a minute
+/// (a deadlock would otherwise hang the test run).
+fn without_deadlock<T: Send + 'static>(scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(scenario()));
+    receive
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the synchronized threads deadlocked (or panicked)")
+}
+
+/// A small model with several parameters: `y = tanh(x W1 + b1) w2`, fitted to a fixed
+/// target function of 3 inputs, on this thread's own seeded data, with Adagrad wrapped in
+/// `Synchronized` (every `k` steps).
+fn train_synchronized(
+    params: &[Arc<HogwildParameter>; 3],
+    handle: SyncHandle,
+    seed: u64,
+    steps: usize,
+    k: usize,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let w1 = ParameterNode::shared(params[0].clone());
+    let b1 = ParameterNode::shared(params[1].clone());
+    let w2 = ParameterNode::shared(params[2].clone());
+    let x = InputNode::new(arr2(&[[0.0, 0.0, 0.0]]));
+    let y = InputNode::new(arr2(&[[0.0]]));
+    let yhat = (x.dot(&w1) + b1).tanh().dot(&w2);
+    let mut loss = (y.clone() - yhat).square();
+    let mut optimizer = Synchronized::new(Adagrad::new(0.05, loss.parameters()), handle, k);
+    for _ in 0..steps {
+        let input: [f32; 3] = [rng.gen(), rng.gen(), rng.gen()];
+        x.set_value(arr2(&[input]));
+        y.set_value((input[0] - 2.0 * input[1] + input[2] * input[0]).sin());
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+    optimizer.finish();
+}
+
+fn initial_params() -> [Arc<HogwildParameter>; 3] {
+    let mut rng = StdRng::seed_from_u64(7);
+    [(3, 8), (1, 8), (8, 1)]
+        .map(|(r, c)| Arc::new(HogwildParameter::new(wyrm::init::xavier(r, c, &mut rng))))
+}
+
+fn bits(params: &[Arc<HogwildParameter>; 3]) -> Vec<u32> {
+    params
+        .iter()
+        .flat_map(|p| p.value().iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Trains with `threads` synchronized threads and returns the final parameter bits.
+fn synchronized_run(threads: u64, steps: usize, k: usize) -> Vec<u32> {
+    let params = initial_params();
+    let barrier = SynchronizationBarrier::new();
+    let handles: Vec<_> = (0..threads).map(|_| barrier.register()).collect();
+    std::thread::scope(|scope| {
+        for (seed, handle) in (0..threads).zip(handles) {
+            let params = &params;
+            scope.spawn(move || train_synchronized(params, handle, seed, steps, k));
+        }
+    });
+    assert_eq!(barrier.registered(), 0);
+    assert_eq!(barrier.rounds(), (steps / k) as u64);
+    bits(&params)
+}
+
+#[test]
+fn synchronized_runs_with_the_same_seeds_are_bit_identical() {
+    let (first, second) =
+        without_deadlock(|| (synchronized_run(4, 400, 5), synchronized_run(4, 400, 5)));
+    assert_eq!(first, second);
+    // And the result does depend on the data: fewer threads give other parameters.
+    let fewer = without_deadlock(|| synchronized_run(3, 400, 5));
+    assert_ne!(first, fewer);
+}
+
+#[test]
+fn a_synchronized_thread_leaving_early_does_not_block_the_others() {
+    let rounds = without_deadlock(|| {
+        let params = initial_params();
+        let barrier = SynchronizationBarrier::new();
+        let handles: Vec<_> = (0..3).map(|_| barrier.register()).collect();
+        std::thread::scope(|scope| {
+            for (i, handle) in handles.into_iter().enumerate() {
+                let params = &params;
+                // Thread 1 stops after 40 steps (8 rounds), the others go on to 200.
+                let steps = if i == 1 { 40 } else { 200 };
+                scope.spawn(move || train_synchronized(params, handle, i as u64, steps, 5));
+            }
+        });
+        assert_eq!(barrier.registered(), 0);
+        barrier.rounds()
+    });
+    assert_eq!(rounds, 40);
+}
+
+#[test]
+fn a_synchronized_thread_can_join_mid_run() {
+    let (rounds, loss_before, loss_after) = without_deadlock(|| {
+        let params = initial_params();
+        let loss_before = eval_loss(&params);
+        let barrier = SynchronizationBarrier::new();
+        let first = barrier.register();
+        // This thread takes part in the first 10 rounds (with an empty optimizer), so that
+        // the newcomer joins at a known point: round 11.
+        let mut pause = Synchronized::new(SGD::new(0.0, Vec::new()), barrier.register(), 1);
+        std::thread::scope(|scope| {
+            let params = &params;
+            scope.spawn(move || train_synchronized(params, first, 0, 400, 4));
+            for _ in 0..10 {
+                pause.step();
+            }
+            let second = barrier.register();
+            drop(pause);
+            scope.spawn(move || train_synchronized(params, second, 1, 200, 4));
+        });
+        assert_eq!(barrier.registered(), 0);
+        (barrier.rounds(), loss_before, eval_loss(&params))
+    });
+    // The newcomer's 50 rounds (11 to 60) all coincide with rounds of the first thread's 100.
+    assert_eq!(rounds, 100);
+    assert!(
+        loss_after < 0.5 * loss_before,
+        "{loss_before} -> {loss_after}"
+    );
+}
+
+/// Mean squared error of the model of `train_synchronized` on fixed held-out points.
+fn eval_loss(params: &[Arc<HogwildParameter>; 3]) -> f32 {
+    let mut rng = StdRng::seed_from_u64(999);
+    let w1 = ParameterNode::shared(params[0].clone());
+    let b1 = ParameterNode::shared(params[1].clone());
+    let w2 = ParameterNode::shared(params[2].clone());
+    let x = InputNode::new(arr2(&[[0.0, 0.0, 0.0]]));
+    let mut yhat = (x.dot(&w1) + b1).tanh().dot(&w2);
+    let n = 200;
+    let mut total = 0.0;
+    for _ in 0..n {
+        let input: [f32; 3] = [rng.gen(), rng.gen(), rng.gen()];
+        x.set_value(arr2(&[input]));
+        yhat.forward();
+        let target = (input[0] - 2.0 * input[1] + input[2] * input[0]).sin();
+        total += (yhat.value()[(0, 0)] - target).powi(2);
+    }
+    total / n as f32
+}
