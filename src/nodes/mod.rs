@@ -10,6 +10,7 @@ mod math;
 mod parameter;
 mod scalar;
 mod unary;
+mod vector_dot;
 
 pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhOp};
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
@@ -23,3 +24,4 @@ pub use scalar::{
     ScalarDivOp, ScalarSub, ScalarSubOp, SubScalar, SubScalarOp,
 };
 pub use unary::{Unary, UnaryOp};
+pub use vector_dot::VectorDot;
