@@ -65,7 +65,7 @@ mod variable;
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{Node, NodeState, Pass, Scratch};
-pub use nodes::{InputNode, ParameterNode};
+pub use nodes::{IndexInputNode, InputNode, ParameterNode};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use variable::{ValueRef, Variable};
@@ -79,7 +79,7 @@ pub use typenum;
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        random_matrix, Adagrad, Adam, HogwildParameter, InputNode, Node, ParameterNode, Variable,
-        SGD,
+        random_matrix, Adagrad, Adam, HogwildParameter, IndexInputNode, InputNode, Node,
+        ParameterNode, Variable, SGD,
     };
 }

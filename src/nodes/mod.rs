@@ -5,6 +5,7 @@ mod activation;
 mod binary;
 mod boxed;
 mod dot;
+mod index;
 mod input;
 mod math;
 mod parameter;
@@ -16,6 +17,7 @@ pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhO
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
 pub use boxed::Boxed;
 pub use dot::Dot;
+pub use index::{Index, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;

@@ -138,6 +138,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     /// Whether the gradient is purely row-sparse (only lookups contributed).
+    #[cfg(test)]
     pub(crate) fn gradient_is_sparse(&self) -> bool {
         self.gradient.borrow().is_sparse()
     }
