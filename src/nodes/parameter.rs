@@ -222,6 +222,27 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         }
     }
 
+    /// Optimizer state slot `slot` as a flat vector (zeros before the first update).
+    #[cfg(test)]
+    pub(crate) fn optimizer_state(&self, slot: usize) -> Vec<f32> {
+        let len = self.shape.0 * self.shape.1;
+        match &self.storage {
+            Storage::Local { state, .. } => {
+                let state = state.borrow();
+                if state[slot].len() == len {
+                    state[slot].clone()
+                } else {
+                    vec![0.0; len]
+                }
+            }
+            Storage::Shared { param, .. } => {
+                let mut out = vec![0.0; len];
+                HogwildParameter::load_into(param.state(slot), &mut out);
+                out
+            }
+        }
+    }
+
     /// Overwrites the value.
     fn set(&self, value: &Array2<f32>) {
         assert_eq!(
