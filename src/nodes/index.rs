@@ -1,5 +1,5 @@
 //! Embedding lookups: [`IndexInputNode`] holds row indices, and
-//! [`index`](Variable::<ParameterNode<R, C>>::index) selects those rows of a parameter.
+//! [`index`](Variable::index) selects those rows of a parameter.
 //!
 //! The lookup's backward pass records a row-sparse gradient on the parameter (only the
 //! looked-up rows), so optimizers update only those rows and a step costs the same for a
@@ -13,7 +13,7 @@ use std::cell::{Cell, Ref, RefCell};
 use std::rc::Rc;
 use typenum::U1;
 
-/// An input holding row indices for [`index`](Variable::<ParameterNode<R, C>>::index)
+/// An input holding row indices for [`index`](Variable::index)
 /// lookups, set with [`set_value`](Variable::<IndexInputNode>::set_value) before each
 /// forward pass.
 ///
