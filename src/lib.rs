@@ -55,6 +55,7 @@ pub mod gradcheck;
 pub mod hogwild;
 pub mod init;
 pub mod kernels;
+pub mod nn;
 mod node;
 pub mod nodes;
 pub mod optim;

@@ -40,9 +40,9 @@ pub struct IndexInputNode {
     indices: RefCell<Vec<usize>>,
     /// The indices as a `k x 1` `f32` column, kept in step with `indices`.
     value: RefCell<Vec<f32>>,
-    /// The smallest row count of the tables this input indexes (`usize::MAX`: none yet),
-    /// so that `set_value` can reject an out-of-range index right away.
-    limit: Cell<usize>,
+    /// The smallest bound (table row count or class count) of the nodes using this input
+    /// (`usize::MAX`: none yet), so that `set_value` rejects an out-of-range index at once.
+    limit: Cell<(usize, Bound)>,
 }
 
 impl IndexInputNode {
@@ -53,7 +53,7 @@ impl IndexInputNode {
             Rc::new(IndexInputNode {
                 indices: RefCell::new(indices.to_vec()),
                 value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
-                limit: Cell::new(usize::MAX),
+                limit: Cell::new((usize::MAX, Bound::Rows)),
             }),
             Rc::from(Vec::new()),
         )
@@ -69,26 +69,49 @@ impl IndexInputNode {
         self.len() == 0
     }
 
-    /// Records that this input indexes a table of `rows` rows, after checking the current
-    /// indices against it.
-    fn bind(&self, rows: usize) {
-        check_range(&self.indices.borrow(), rows, "index");
-        self.limit.set(self.limit.get().min(rows));
+    /// Records that a node named `what` uses these indices with the given bound, after
+    /// checking the current indices against it.
+    pub(crate) fn bind(&self, bound: usize, kind: Bound, what: &str) {
+        check_range(&self.indices.borrow(), bound, kind, what);
+        if bound < self.limit.get().0 {
+            self.limit.set((bound, kind));
+        }
+    }
+
+    /// The current indices.
+    pub(crate) fn current(&self) -> Ref<'_, [usize]> {
+        Ref::map(self.indices.borrow(), |v| v.as_slice())
     }
 }
 
-/// Panics naming the first index that is not below `rows`.
+/// What an index bound counts, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// Rows of a parameter table.
+    Rows,
+    /// Classes of a loss.
+    Classes,
+}
+
+/// Panics, naming the index and the bound, if an index is not below `bound`.
 #[inline(always)]
-fn check_range(indices: &[usize], rows: usize, what: &str) {
-    if let Some(&bad) = indices.iter().find(|&&i| i >= rows) {
-        out_of_range(bad, rows, what);
+pub(crate) fn check_range(indices: &[usize], bound: usize, kind: Bound, what: &str) {
+    if let Some(&bad) = indices.iter().find(|&&i| i >= bound) {
+        out_of_range(bad, bound, kind, what);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn out_of_range(index: usize, rows: usize, what: &str) -> ! {
-    panic!("{what}: index {index} is out of range for a table of {rows} rows")
+fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
+    match kind {
+        Bound::Rows => {
+            panic!("{what}: index {index} is out of range for a table of {bound} rows")
+        }
+        Bound::Classes => {
+            panic!("{what}: target index {index} is out of range for {bound} classes")
+        }
+    }
 }
 
 /// Index values accepted by [`set_value`](Variable::<IndexInputNode>::set_value): a
@@ -161,7 +184,8 @@ impl Variable<IndexInputNode> {
         let node = self.node();
         let mut indices = node.indices.borrow_mut();
         value.write_into(&mut indices);
-        check_range(&indices, node.limit.get(), "IndexInputNode::set_value");
+        let (bound, kind) = node.limit.get();
+        check_range(&indices, bound, kind, "IndexInputNode::set_value");
         for (v, &i) in node.value.borrow_mut().iter_mut().zip(indices.iter()) {
             *v = i as f32;
         }
@@ -214,7 +238,7 @@ impl<R: Dim, C: Dim> Index<R, C> {
     /// Builds the node; panics if a current index is out of range for the table.
     pub fn new(table: Rc<ParameterNode<R, C>>, indices: Rc<IndexInputNode>) -> Self {
         let (rows, cols) = table.shape();
-        indices.bind(rows);
+        indices.bind(rows, Bound::Rows, "index");
         let k = indices.len();
         Index {
             rows: RefCell::new(vec![0; k]),
@@ -244,7 +268,7 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
         rows.copy_from_slice(&self.indices.indices.borrow());
         // `set_value` already checked against every table; this catches only a table
         // that shrank, which cannot happen, and costs one comparison per index.
-        check_range(&rows, self.table.shape().0, "index");
+        check_range(&rows, self.table.shape().0, Bound::Rows, "index");
         self.table.read_rows(&rows, &mut self.state.value_mut());
     }
 

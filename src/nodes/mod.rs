@@ -5,7 +5,7 @@ mod activation;
 mod binary;
 mod boxed;
 mod dot;
-mod index;
+pub(crate) mod index;
 mod input;
 mod math;
 mod parameter;

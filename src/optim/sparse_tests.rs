@@ -216,7 +216,7 @@ fn sparse_and_dense_runs(make: Make, steps: usize) -> (Array2<f32>, Array2<f32>)
     let mut sparse_opt = make(vec![sparse.clone()]);
     let mut dense_opt = make(vec![dense.clone()]);
     for step in 0..steps {
-        target.set_value(&matrix(4, 3, 100 + step as u64));
+        target.set_value(matrix(4, 3, 100 + step as u64));
         sparse_loss.forward();
         sparse_loss.backward(0.5);
         sparse_opt.step();
