@@ -5,16 +5,19 @@ mod activation;
 mod binary;
 mod boxed;
 mod dot;
+pub(crate) mod index;
 mod input;
 mod math;
 mod parameter;
 mod scalar;
 mod unary;
+mod vector_dot;
 
 pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhOp};
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
 pub use boxed::Boxed;
 pub use dot::Dot;
+pub use index::{Index, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;
@@ -23,3 +26,4 @@ pub use scalar::{
     ScalarDivOp, ScalarSub, ScalarSubOp, SubScalar, SubScalarOp,
 };
 pub use unary::{Unary, UnaryOp};
+pub use vector_dot::VectorDot;
