@@ -18,9 +18,9 @@
 mod adagrad;
 mod adam;
 mod sgd;
-mod synchronized;
 #[cfg(test)]
 mod sparse_tests;
+mod synchronized;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;

@@ -2,6 +2,7 @@
 //! building graphs while training runs, and shared optimizer state.
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -309,4 +310,133 @@ fn eval_loss(params: &[Arc<HogwildParameter>; 3]) -> f32 {
         total += (yhat.value()[(0, 0)] - target).powi(2);
     }
     total / n as f32
+}
+
+// --- Sparse matrix factorisation in Hogwild mode -------------------------------------------
+
+/// Ratings `U* V*ᵀ` of a random rank-`RANK` model plus a little noise, split into a
+/// training and a held-out set of `(user, item, rating)`.
+struct Ratings {
+    train: Vec<(usize, usize, f32)>,
+    test: Vec<(usize, usize, f32)>,
+}
+
+const USERS: usize = 200;
+const ITEMS: usize = 300;
+const RANK: usize = 8;
+/// Adagrad's learning rate and the training length (passes over the training set, all
+/// threads together).
+const LR: f32 = 0.3;
+const EPOCHS: usize = 20;
+
+fn ratings() -> Ratings {
+    let mut rng = StdRng::seed_from_u64(42);
+    // Factor entries of variance 1/sqrt(RANK), so ratings have variance about 1.
+    let std = (RANK as f32).powf(-0.25);
+    let users = wyrm::init::normal(USERS, RANK, 0.0, std, &mut rng);
+    let items = wyrm::init::normal(ITEMS, RANK, 0.0, std, &mut rng);
+    let mut sample = |n: usize| -> Vec<(usize, usize, f32)> {
+        (0..n)
+            .map(|_| {
+                let (u, i) = (rng.gen_range(0..USERS), rng.gen_range(0..ITEMS));
+                let noise = 0.05 * (rng.gen::<f32>() - 0.5);
+                (u, i, users.row(u).dot(&items.row(i)) + noise)
+            })
+            .collect()
+    };
+    Ratings {
+        train: sample(16_000),
+        test: sample(2_000),
+    }
+}
+
+/// Shared user and item tables, initialised small from a fixed seed.
+fn mf_tables() -> (Arc<HogwildParameter>, Arc<HogwildParameter>) {
+    let mut rng = StdRng::seed_from_u64(5);
+    let users = wyrm::init::normal(USERS, RANK, 0.0, 0.1, &mut rng);
+    let items = wyrm::init::normal(ITEMS, RANK, 0.0, 0.1, &mut rng);
+    (
+        Arc::new(HogwildParameter::new(users)),
+        Arc::new(HogwildParameter::new(items)),
+    )
+}
+
+/// Trains the shared tables for `steps` steps (batch 1, Adagrad), going through `data` in
+/// orders shuffled by a generator seeded with `seed` (every thread sees the whole data
+/// set in its own order, so that at any moment all threads draw from one distribution).
+fn train_mf(
+    tables: &(Arc<HogwildParameter>, Arc<HogwildParameter>),
+    data: &[(usize, usize, f32)],
+    steps: usize,
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let users = ParameterNode::shared(tables.0.clone());
+    let items = ParameterNode::shared(tables.1.clone());
+    let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
+    let y = InputNode::new(arr2(&[[0.0]]));
+    let score = users.index(&u).vector_dot(&items.index(&i));
+    let mut loss = (y.clone() - score).square();
+    let mut optimizer = Adagrad::new(LR, loss.parameters());
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    for step in 0..steps {
+        if step % data.len() == 0 {
+            order.shuffle(&mut rng);
+        }
+        let (user, item, rating) = data[order[step % data.len()]];
+        u.set_value(user);
+        i.set_value(item);
+        y.set_value(rating);
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+}
+
+/// Mean squared error of the shared tables' predictions on `data`.
+fn mf_error(
+    tables: &(Arc<HogwildParameter>, Arc<HogwildParameter>),
+    data: &[(usize, usize, f32)],
+) -> f32 {
+    let (users, items) = (tables.0.value(), tables.1.value());
+    let total: f32 = data
+        .iter()
+        .map(|&(u, i, r)| (users.row(u).dot(&items.row(i)) - r).powi(2))
+        .sum();
+    total / data.len() as f32
+}
+
+/// Held-out error after Hogwild training on `threads` threads that share `epochs` passes'
+/// worth of steps over the training set between them.
+fn mf_hogwild(data: &Ratings, threads: usize, epochs: usize) -> f32 {
+    let tables = mf_tables();
+    let steps = epochs * data.train.len() / threads;
+    pool(threads).install(|| {
+        (0..threads as u64)
+            .into_par_iter()
+            .for_each(|t| train_mf(&tables, &data.train, steps, t));
+    });
+    mf_error(&tables, &data.test)
+}
+
+#[test]
+fn sparse_mf_on_four_hogwild_threads_matches_one_thread() {
+    let data = ratings();
+    let variance = mf_error(&mf_tables(), &data.test);
+    let one = mf_hogwild(&data, 1, EPOCHS);
+    let four = mf_hogwild(&data, 4, EPOCHS);
+    eprintln!("held-out MSE: initial {variance}, 1 thread {one}, 4 threads {four}");
+    assert!(
+        one < 0.02 * variance,
+        "1 thread: {one} (initial {variance})"
+    );
+    assert!(
+        four < 0.02 * variance,
+        "4 threads: {four} (initial {variance})"
+    );
+    assert!(
+        four < 1.5 * one + 0.002,
+        "4 threads {four} vs 1 thread {one}"
+    );
 }
