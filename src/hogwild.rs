@@ -34,8 +34,9 @@
 //!   pass, or after an update made through that node. Consequently `Variable::value()` on
 //!   a shared node returns that snapshot, not necessarily what other threads wrote since:
 //!   read [`HogwildParameter::value`] for the current values.
-//! - **Lost updates.** An update is a relaxed load, a computation and a relaxed store, per
-//!   element. Two threads updating the same element at once may each overwrite the
+//! - **Lost updates.** An update loads a stretch of up to 64 elements (and their optimizer
+//!   state) with relaxed loads into a stack buffer, computes there (vectorised), and stores
+//!   the results back with relaxed stores. Two threads updating the same element at once may each overwrite the
 //!   other's store, so one of the two updates is lost. Hogwild accepts this: with sparse
 //!   models collisions are rare, and dense ones converge anyway at small learning rates.
 //!   The same holds for optimizer state (an Adagrad accumulator may miss a `g²`).
@@ -145,6 +146,37 @@ impl HogwildParameter {
     /// Optimizer state slot `slot`, created zeroed on first use.
     pub(crate) fn state(&self, slot: usize) -> &[AtomicU32] {
         self.state[slot].get_or_init(|| (0..self.values.len()).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    /// Asks the CPU to start fetching the optimizer state of `range` into the cache, for
+    /// the update that follows a lookup. A hint only: it reads nothing in the sense of the
+    /// memory model, so it cannot race.
+    #[inline]
+    pub(crate) fn prefetch_state(&self, range: std::ops::Range<usize>) {
+        #[cfg(target_arch = "x86_64")]
+        for slot in &self.state {
+            if let Some(state) = slot.get() {
+                for line in state[range.clone()].chunks(16) {
+                    // SAFETY: `_mm_prefetch` is a hint with no architectural effect; the
+                    // pointer is in bounds (and a prefetch would not fault anyway).
+                    unsafe {
+                        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                            line.as_ptr().cast(),
+                        )
+                    };
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = range;
+    }
+
+    /// Stores `src`'s elements into `dst` (relaxed stores: see the module docs).
+    #[inline]
+    pub(crate) fn store_from(src: &[f32], dst: &[AtomicU32]) {
+        for (d, s) in dst.iter().zip(src) {
+            d.store(s.to_bits(), Relaxed);
+        }
     }
 
     /// Copies `src`'s elements into `dst` (relaxed loads: see the module docs).
