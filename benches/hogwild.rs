@@ -11,12 +11,18 @@
 //!   own graph over the same shared parameters, each doing the same number of steps;
 //!   criterion's throughput is the total steps per second;
 //! - `hand_1`: the same math written by hand on plain `Vec<f32>`s;
+//! - `hand_atomic_threads_N`: hand-written, shared tables stored like `HogwildParameter`
+//!   (relaxed `AtomicU32`s);
 //! - `hand_rowlock_threads_N`: hand-written, shared tables with one `Mutex` per row: the
 //!   fastest alternative without atomics that is sound in Rust and lets threads update in
 //!   parallel.
+//!
+//! `hand_1` against `hand_atomic_threads_1` is what the sound storage costs in the
+//! kernel itself, and `hand_rowlock_threads_*` what the lock-based alternative costs.
 
 use criterion::{black_box, Criterion, Throughput};
 use rand::SeedableRng;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
@@ -262,6 +268,94 @@ pub fn hand_step(seed: u64) -> impl FnMut() -> f32 {
     }
 }
 
+/// Hand-written shared tables in the same sound form as `HogwildParameter` (relaxed
+/// `AtomicU32` bit patterns): rows are loaded into stack arrays, updated there, and stored
+/// back, with no framework around it.
+#[derive(Debug)]
+pub struct HandAtomic {
+    users: Vec<AtomicU32>,
+    items: Vec<AtomicU32>,
+    users_acc: Vec<AtomicU32>,
+    items_acc: Vec<AtomicU32>,
+}
+
+impl HandAtomic {
+    /// Starts from [`initial_tables`].
+    pub fn new() -> Arc<Self> {
+        let (u, i) = initial_tables();
+        let cells = |m: ndarray::Array2<f32>| -> Vec<AtomicU32> {
+            m.iter().map(|v| AtomicU32::new(v.to_bits())).collect()
+        };
+        let zeros = |n: usize| -> Vec<AtomicU32> { (0..n).map(|_| AtomicU32::new(0)).collect() };
+        Arc::new(HandAtomic {
+            users: cells(u),
+            items: cells(i),
+            users_acc: zeros(USERS * RANK),
+            items_acc: zeros(ITEMS * RANK),
+        })
+    }
+
+    fn load(cells: &[AtomicU32]) -> [f32; RANK] {
+        let mut out = [0.0; RANK];
+        for (o, c) in out.iter_mut().zip(cells) {
+            *o = f32::from_bits(c.load(Relaxed));
+        }
+        out
+    }
+
+    fn store(values: &[f32; RANK], cells: &[AtomicU32]) {
+        for (v, c) in values.iter().zip(cells) {
+            c.store(v.to_bits(), Relaxed);
+        }
+    }
+
+    /// One step; returns the loss.
+    #[inline]
+    pub fn step(&self, user: usize, item: usize, rating: f32) -> f32 {
+        let (ur, ir) = (
+            user * RANK..(user + 1) * RANK,
+            item * RANK..(item + 1) * RANK,
+        );
+        let (mut u, mut v) = (
+            Self::load(&self.users[ur.clone()]),
+            Self::load(&self.items[ir.clone()]),
+        );
+        let score: f32 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+        let r = score - rating;
+        let d = 2.0 * r;
+        let (mut su, mut sv) = (
+            Self::load(&self.users_acc[ur.clone()]),
+            Self::load(&self.items_acc[ir.clone()]),
+        );
+        let (u0, v0) = (u, v);
+        for k in 0..RANK {
+            let (gu, gv) = (d * v0[k], d * u0[k]);
+            su[k] += gu * gu;
+            sv[k] += gv * gv;
+            u[k] -= LEARNING_RATE * gu / (su[k].sqrt() + EPS);
+            v[k] -= LEARNING_RATE * gv / (sv[k].sqrt() + EPS);
+        }
+        Self::store(&u, &self.users[ur.clone()]);
+        Self::store(&v, &self.items[ir.clone()]);
+        Self::store(&su, &self.users_acc[ur]);
+        Self::store(&sv, &self.items_acc[ir]);
+        r * r
+    }
+}
+
+/// Workers running the hand-written atomic step over one shared table pair.
+pub fn hand_atomic_trainers(threads: usize) -> Trainers {
+    let tables = HandAtomic::new();
+    Trainers::new(threads, move |t| {
+        let tables = tables.clone();
+        let mut data = Data::new(100 + t);
+        move || {
+            let (u, i, r) = data.next_example();
+            tables.step(black_box(u), black_box(i), black_box(r))
+        }
+    })
+}
+
 /// One row of a [`RowLocked`] table: values and Adagrad accumulators.
 type Row = Mutex<([f32; RANK], [f32; RANK])>;
 
@@ -368,6 +462,11 @@ pub fn bench(c: &mut Criterion) {
         drop(trainers);
         let trainers = rowlock_trainers(threads);
         group.bench_function(format!("hand_rowlock_threads_{threads}"), |b| {
+            b.iter_custom(|iters| trainers.run(iters))
+        });
+        drop(trainers);
+        let trainers = hand_atomic_trainers(threads);
+        group.bench_function(format!("hand_atomic_threads_{threads}"), |b| {
             b.iter_custom(|iters| trainers.run(iters))
         });
     }

@@ -2,8 +2,8 @@
 //! items 100,000 x 32, Adagrad 0.05, batch 1) over shared parameters, on 1, 2, 4, 8 and 16
 //! threads (up to the available cores), printing total steps per second and the speed-up
 //! over one thread. Also prints single-thread training with unshared parameters (the cost
-//! of the sound atomic storage), the same math written by hand, and a hand-written
-//! alternative that shares the tables behind one mutex per row.
+//! of the sound atomic storage), the same math written by hand, and hand-written
+//! shared versions: with the same relaxed-atomic storage, and behind one mutex per row.
 //!
 //! Run with `cargo run --release --example hogwild_scaling`. Optional arguments: steps per
 //! thread per repetition (default 200000) and repetitions (default 7); medians are shown.
@@ -12,7 +12,10 @@
 #[path = "../benches/hogwild.rs"]
 mod hogwild;
 
-use hogwild::{hand_step, rowlock_trainers, shared_tables, unshared_step, wyrm_step, Trainers};
+use hogwild::{
+    hand_atomic_trainers, hand_step, rowlock_trainers, shared_tables, unshared_step, wyrm_step,
+    Trainers,
+};
 use std::hint::black_box;
 use std::time::Instant;
 use wyrm::ParameterNode;
@@ -109,26 +112,34 @@ fn main() {
     );
 
     println!(
-        "\n{:>7}  {:>14} {:>9}  {:>18} {:>9}",
-        "threads", "wyrm hogwild/s", "speed-up", "hand row-mutex/s", "speed-up"
+        "\n{:>7}  {:>14} {:>9}  {:>16} {:>9}  {:>18} {:>9}",
+        "threads",
+        "wyrm hogwild/s",
+        "speed-up",
+        "hand atomic/s",
+        "speed-up",
+        "hand row-mutex/s",
+        "speed-up"
     );
     let counts: Vec<usize> = [1, 2, 4, 8, 16]
         .into_iter()
         .filter(|&t| t <= cores)
         .chain((cores > 16).then_some(cores))
         .collect();
-    let (mut base, mut base_lock) = (0.0, 0.0);
+    let (mut base, mut base_atomic, mut base_lock) = (0.0, 0.0, 0.0);
     for threads in counts {
         let hogwild = Trainers::hogwild(threads, &tables);
+        let atomic = hand_atomic_trainers(threads);
         let rowlock = rowlock_trainers(threads);
-        let rates = trainers_rates(&[&hogwild, &rowlock], steps, reps);
-        let (rate, lock) = (rates[0], rates[1]);
+        let rates = trainers_rates(&[&hogwild, &atomic, &rowlock], steps, reps);
+        let (rate, atom, lock) = (rates[0], rates[1], rates[2]);
         if threads == 1 {
-            (base, base_lock) = (rate, lock);
+            (base, base_atomic, base_lock) = (rate, atom, lock);
         }
         println!(
-            "{threads:>7}  {rate:>14.0} {:>8.2}x  {lock:>18.0} {:>8.2}x",
+            "{threads:>7}  {rate:>14.0} {:>8.2}x  {atom:>16.0} {:>8.2}x  {lock:>18.0} {:>8.2}x",
             rate / base,
+            atom / base_atomic,
             lock / base_lock
         );
     }
