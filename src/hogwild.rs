@@ -22,6 +22,20 @@
 //! Optimizer state (Adagrad accumulators, Adam moments) lives here too, in the same atomic
 //! form, so every thread's optimizer updates the same accumulators.
 //!
+//! # Cost
+//!
+//! Per element, a relaxed access is as cheap as a plain one, but it cannot be merged into
+//! vector loads and stores, and on a memory-bound step the many scalar accesses keep the
+//! CPU from overlapping cache misses. Hand-written sparse-mf (`benches/hogwild.rs`) runs
+//! 2x to 2.5x slower on atomic tables than on plain `Vec<f32>`s; in an experiment, the
+//! same code with plain but scalar (`read_volatile`) accesses was just as slow, so it is
+//! the scalar access pattern, not atomicity, that costs. Wyrm hides most of it: updates are computed
+//! vectorised on stack copies, and (on x86_64) a lookup of a shared parameter prefetches
+//! the rows' optimizer state, which the update reads next. Measured with `examples/hogwild_scaling`
+//! and the `hogwild` benchmark on a 2-core machine: one thread over shared parameters
+//! takes 1.05x to 1.2x (median about 1.1x) the time of one thread over unshared ones;
+//! before the prefetch and the chunked update it was 1.3x to 1.4x.
+//!
 //! # Sharing rules
 //!
 //! - **What is shared.** Values and optimizer state are shared; gradients are not. Each
@@ -35,11 +49,12 @@
 //!   a shared node returns that snapshot, not necessarily what other threads wrote since:
 //!   read [`HogwildParameter::value`] for the current values.
 //! - **Lost updates.** An update loads a stretch of up to 64 elements (and their optimizer
-//!   state) with relaxed loads into a stack buffer, computes there (vectorised), and stores
-//!   the results back with relaxed stores. Two threads updating the same element at once may each overwrite the
-//!   other's store, so one of the two updates is lost. Hogwild accepts this: with sparse
-//!   models collisions are rare, and dense ones converge anyway at small learning rates.
-//!   The same holds for optimizer state (an Adagrad accumulator may miss a `g²`).
+//!   state) with relaxed loads into a stack buffer, computes there (vectorised), and
+//!   stores the results back with relaxed stores. Two threads updating the same element
+//!   at once may each overwrite the other's store, so one of the two updates is lost.
+//!   Hogwild accepts this: with sparse models collisions are rare, and dense ones
+//!   converge anyway at small learning rates. The same holds for optimizer state (an
+//!   Adagrad accumulator may miss a `g²`).
 //! - **One optimizer kind per parameter.** The state slots are shared by position: SGD
 //!   with momentum and Adagrad both use slot 0. Let all threads train a parameter with the
 //!   same kind of optimizer. Per-optimizer counters (Adam's step count for its bias
@@ -53,9 +68,9 @@
 //!   threads than cores, or uneven speeds), so for stretches of time the updates come from
 //!   a few shards only, and whichever threads finish last pull the model towards their
 //!   shards. (Measured on the sparse-mf test, 4 threads on 2 cores, 10 passes, Adagrad
-//!   0.3: with shards, 6 of 6 runs ended 3x to 120x above the one-thread held-out error,
-//!   also when a lock serialised the steps, so it is the ordering and not the races; with
-//!   whole-set shuffles, 1 of 6. With 20 passes and whole-set shuffles, 24 of 24 runs
+//!   0.3: with shards, 6 of 6 runs ended 3x to 130x above the one-thread held-out error,
+//!   and 2x to 95x when a lock serialised the steps, so it is the ordering and not the
+//!   races; with whole-set shuffles, 1 run of 6 (60x). With 20 passes and whole-set shuffles, 24 of 24 runs
 //!   ended within 2.2x of one thread, all at the noise floor.)
 //! - **Deterministic alternative.** For reproducible data-parallel training, wrap each
 //!   thread's optimizer in [`Synchronized`](crate::optim::Synchronized): threads then take
