@@ -440,3 +440,56 @@ fn sparse_mf_on_four_hogwild_threads_matches_one_thread() {
         "4 threads {four} vs 1 thread {one}"
     );
 }
+
+// --- Shared storage updates exactly like local storage ------------------------------------
+
+/// Trains one parameter (9 x 13: updates span more than one 64-element chunk) for a few
+/// steps through a dense product and through row lookups, with `make_optimizer`, and
+/// returns its final value.
+fn train_single(
+    w: Variable<ParameterNode>,
+    make_optimizer: &dyn Fn(Vec<Variable<ParameterNode>>) -> Box<dyn Optimizer>,
+) -> wyrm::ndarray::Array2<f32> {
+    let mut rng = StdRng::seed_from_u64(3);
+    let x = InputNode::new(wyrm::init::normal(1, 9, 0.0, 1.0, &mut rng));
+    let ones = InputNode::new(wyrm::ndarray::Array2::ones((13, 1)));
+    let mut dense = (x.dot(&w).dot(&ones) - 1.0).square();
+    let idx = IndexInputNode::new(&[0, 0, 0]);
+    let v = InputNode::new(wyrm::init::normal(3, 13, 0.0, 1.0, &mut rng));
+    let lookups = w.index(&idx).vector_dot(&v);
+    let mut sparse = (lookups.clone() * lookups).square();
+    let mut optimizer = make_optimizer(vec![w.clone()]);
+    for step in 0..6 {
+        idx.set_value(&[step % 9, (3 * step + 1) % 9, step % 9]);
+        if step % 3 != 2 {
+            sparse.forward();
+            sparse.backward(0.01);
+        }
+        if step % 2 == 0 {
+            dense.forward();
+            dense.backward(0.1);
+        }
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+    w.value().to_owned()
+}
+
+#[test]
+fn shared_parameters_update_bit_for_bit_like_local_ones() {
+    let initial = wyrm::init::normal(9, 13, 0.0, 0.5, &mut StdRng::seed_from_u64(8));
+    let optimizers: [&dyn Fn(Vec<Variable<ParameterNode>>) -> Box<dyn Optimizer>; 4] = [
+        &|p| Box::new(SGD::new(0.05, p)),
+        &|p| Box::new(SGD::new(0.05, p).momentum(0.9)),
+        &|p| Box::new(Adagrad::new(0.1, p)),
+        &|p| Box::new(Adam::new(0.01, p)),
+    ];
+    for (k, make) in optimizers.iter().enumerate() {
+        let local = train_single(ParameterNode::new(initial.clone()), *make);
+        let shared = Arc::new(HogwildParameter::new(initial.clone()));
+        let through_shared = train_single(ParameterNode::shared(shared.clone()), *make);
+        assert_ne!(local, initial, "optimizer {k} changed nothing");
+        assert_eq!(local, through_shared, "optimizer {k}");
+        assert_eq!(local, shared.value(), "optimizer {k}");
+    }
+}
