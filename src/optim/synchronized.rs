@@ -217,7 +217,9 @@ impl Drop for SyncHandle {
 /// round is being applied, [`register`](SynchronizationBarrier::register) waits for it to
 /// finish); dropping a handle (or the `Synchronized` owning it) leaves, and the others no
 /// longer wait for it. Where threads join or leave depends on timing, the result of
-/// course does too.
+/// course does too. A round waits for every registered handle, so a handle that is
+/// registered but never used (say, kept by the spawning thread) blocks the others: give
+/// each handle to a thread that trains, or drop it.
 ///
 /// The accumulated gradient is the *sum* over the `k` steps (no averaging): scale the
 /// learning rate to suit.
