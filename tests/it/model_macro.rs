@@ -1,0 +1,218 @@
+//! The `model!` macro end to end: training, equality with the hand-written graph, shared
+//! parameters across threads, run-time dimensions and initialisers.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use std::sync::Arc;
+use wyrm::ndarray::{arr2, Array2};
+use wyrm::prelude::*;
+use wyrm::{model, nodes};
+
+model! {
+    /// Univariate linear regression (the quickstart).
+    pub struct LinearRegression {
+        slope: Param<1, 1>,
+        intercept: Param<1, 1>,
+        x: Input<1, 1>,
+        y: Input<1, 1>,
+        yhat = slope * x + intercept,
+        loss = (y - yhat).square(),
+    }
+}
+
+model! {
+    /// A small network using most of the expression forms.
+    struct Network {
+        w1: Param<3, 4> = xavier,
+        b1: Param<1, 4> = zeros,
+        w2: Param<4, 2> = normal(0, 0.5),
+        b2: Param<1, 2> = ones,
+        x: Input<2, 3>,
+        target: Input<2, 2>,
+        hidden = (x.dot(&w1) + b1).tanh(),
+        out = (2.0 * hidden.dot(w2) - b2).sigmoid() / 2 + hidden.dot(&w2).relu() * 0.5,
+        shaped = -out.clip(-1.0, 1.0).pow(2.0).neg() + 1.0 - out.abs().sqrt(),
+        loss = (shaped - target).square().exp().ln(),
+    }
+}
+
+fn same_type<T>(_: &T, _: &T) {}
+
+#[test]
+fn linear_regression_converges() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut model = LinearRegression::new_with_rng(&mut rng);
+    let mut optimizer = SGD::new(0.1, model.parameters());
+    for _ in 0..3000 {
+        let x: f32 = rng.gen();
+        model.x.set_value(x);
+        model.y.set_value(3.0 * x + 5.0);
+        model.loss.forward();
+        model.loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+    assert!((model.slope.value()[(0, 0)] - 3.0).abs() < 0.05);
+    assert!((model.intercept.value()[(0, 0)] - 5.0).abs() < 0.05);
+    assert!(model.loss.value()[(0, 0)] < 1e-3);
+}
+
+#[test]
+fn linear_regression_has_the_hand_written_types() {
+    let model = LinearRegression::default();
+    let slope = ParameterNode::new(model.slope.value().to_owned());
+    let intercept = ParameterNode::new(model.intercept.value().to_owned());
+    let x = InputNode::new(Array2::zeros((1, 1)));
+    let y = InputNode::new(Array2::zeros((1, 1)));
+    let yhat = slope.clone() * x.clone() + intercept.clone();
+    let loss = (y.clone() - yhat.clone()).square();
+    same_type(&model.yhat, &yhat);
+    same_type(&model.loss, &loss);
+    let _: &Variable<
+        nodes::Square<
+            nodes::Sub<InputNode, nodes::Add<nodes::Mul<ParameterNode, InputNode>, ParameterNode>>,
+        >,
+    > = &model.loss;
+}
+
+/// The `Network` model written by hand over copies of the macro model's parameters.
+#[test]
+fn expansion_matches_the_hand_written_graph() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut model = Network::new_with_rng(&mut rng);
+
+    let copy = |p: &Variable<ParameterNode>| ParameterNode::new(p.value().to_owned());
+    let (w1, b1, w2, b2) = (
+        copy(&model.w1),
+        copy(&model.b1),
+        copy(&model.w2),
+        copy(&model.b2),
+    );
+    let x = InputNode::new(Array2::zeros((2, 3)));
+    let target = InputNode::new(Array2::zeros((2, 2)));
+    let hidden = (x.dot(&w1) + b1.clone()).tanh();
+    let out = (2.0 * hidden.dot(&w2) - b2.clone()).sigmoid() / 2.0 + hidden.dot(&w2).relu() * 0.5;
+    let shaped = -(-out.clip(-1.0, 1.0).pow(2.0)) + 1.0 - out.abs().sqrt();
+    let mut loss = (shaped.clone() - target.clone()).square().exp().ln();
+    same_type(&model.loss, &loss);
+    same_type(&model.shaped, &shaped);
+
+    // Initialisers: zeros, ones, xavier's limit.
+    assert!(model.b1.value().iter().all(|&v| v == 0.0));
+    assert!(model.b2.value().iter().all(|&v| v == 1.0));
+    let limit = (6.0f32 / 7.0).sqrt();
+    assert!(model.w1.value().iter().all(|v| v.abs() <= limit));
+
+    let hand_params = [w1, b1, w2, b2];
+    for step in 0..3 {
+        let xs = wyrm::init::normal(2, 3, 0.0, 1.0, &mut rng);
+        let ts = wyrm::init::normal(2, 2, 0.5, 0.2, &mut rng);
+        model.x.set_value(&xs);
+        model.target.set_value(&ts);
+        x.set_value(&xs);
+        target.set_value(&ts);
+        model.loss.forward();
+        loss.forward();
+        assert_eq!(
+            model.loss.value().to_owned(),
+            loss.value().to_owned(),
+            "step {step}"
+        );
+        let seed = arr2(&[[1.0, -0.5], [0.25, 2.0]]);
+        model.loss.backward_with(seed.view());
+        loss.backward_with(seed.view());
+        for (m, h) in model.parameters().iter().zip(&hand_params) {
+            assert_eq!(m.gradient(), h.gradient(), "step {step}");
+            m.zero_gradient();
+            h.zero_gradient();
+        }
+    }
+    assert_eq!(model.parameters().len(), 4);
+}
+
+model! {
+    /// Linear regression over a run-time number of features.
+    struct Linear {
+        w: Param<width, 1> = zeros,
+        b: Param<1, 1> = zeros,
+        x: Input<1, width>,
+        y: Input<1, 1>,
+        loss = (x.dot(w) + b - y).square(),
+    }
+}
+
+#[test]
+fn from_parameters_trains_shared_weights_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<LinearParameters>();
+
+    let truth = [0.5f32, -1.0, 2.0, 0.0];
+    let shared = Linear::new(truth.len()).shared_parameters();
+    assert_eq!(shared.width, 4);
+    (0..4u64).into_par_iter().for_each(|worker| {
+        let mut model = Linear::from_parameters(&shared);
+        // Every worker's graph reads and writes the same storage.
+        let mine = model.shared_parameters();
+        assert!(Arc::ptr_eq(&mine.w, &shared.w));
+        assert!(Arc::ptr_eq(&mine.b, &shared.b));
+        let mut optimizer = SGD::new(0.05, model.parameters());
+        let mut rng = StdRng::seed_from_u64(worker);
+        for _ in 0..3000 {
+            let x = wyrm::init::normal(1, 4, 0.0, 1.0, &mut rng);
+            let y: f32 = x.iter().zip(truth).map(|(a, b)| a * b).sum::<f32>() + 1.0;
+            model.x.set_value(&x);
+            model.y.set_value(y);
+            model.loss.forward();
+            model.loss.backward(1.0);
+            optimizer.step();
+            optimizer.zero_gradients();
+        }
+    });
+    let w = shared.w.value();
+    for (i, t) in truth.iter().enumerate() {
+        assert!((w[(i, 0)] - t).abs() < 0.02, "w[{i}] = {}", w[(i, 0)]);
+    }
+    assert!((shared.b.value()[(0, 0)] - 1.0).abs() < 0.02);
+    // A fresh graph over the trained parameters predicts with them.
+    let mut served = Linear::from_parameters(&shared);
+    served.x.set_value(&arr2(&[[1.0, 1.0, 1.0, 1.0]]));
+    served.y.set_value(2.5);
+    served.loss.forward();
+    assert!(served.loss.value()[(0, 0)] < 1e-3);
+}
+
+#[test]
+fn shared_parameters_of_a_local_model_copy_its_values() {
+    let model = Linear::new(2);
+    model.w.set_value(&arr2(&[[1.0], [2.0]]));
+    let shared = model.shared_parameters();
+    assert_eq!(shared.w.value(), arr2(&[[1.0], [2.0]]));
+    assert_eq!(shared.width, 2);
+    let copy = Linear::from_parameters(&shared);
+    assert_eq!(copy.x.shape(), (1, 2));
+    assert_eq!(copy.w.value().to_owned(), arr2(&[[1.0], [2.0]]));
+}
+
+#[test]
+#[should_panic(
+    expected = "Linear::from_parameters: the shared parameter `w` is 3x1 but the model declares `w: Param<width, 1>`, which is 4x1"
+)]
+fn from_parameters_checks_shapes() {
+    let mut shared = Linear::new(3).shared_parameters();
+    shared.width = 4;
+    Linear::from_parameters(&shared);
+}
+
+#[test]
+#[should_panic(expected = "shape mismatch in `add`")]
+fn run_time_dimension_mismatches_panic_when_built() {
+    model! {
+        struct Mismatch {
+            a: Param<n, 2>,
+            b: Param<m, 2>,
+            c = a + b,
+        }
+    }
+    Mismatch::new(2, 3);
+}
