@@ -1,1 +1,3 @@
+//! Integration tests, gathered in one binary so linking happens once.
 
+mod optimizers;
