@@ -1,3 +1,4 @@
 //! Integration tests, gathered in one binary so linking happens once.
 
+mod custom_node;
 mod optimizers;
