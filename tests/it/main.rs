@@ -1,4 +1,5 @@
 //! Integration tests, gathered in one binary so linking happens once.
 
 mod custom_node;
+mod graph;
 mod optimizers;
