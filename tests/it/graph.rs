@@ -127,7 +127,7 @@ fn new_input_values_recompute_everything_downstream() {
     let mut y = hidden.clone() + x.clone();
     y.forward();
     assert_eq!(y.value().to_owned(), arr2(&[[2.0, 2.0]]));
-    x.set_value(&arr2(&[[0.0, 1.0]]));
+    x.set_value(arr2(&[[0.0, 1.0]]));
     y.forward();
     assert_eq!(y.value().to_owned(), arr2(&[[3.0, 5.0]]));
     assert_eq!(hidden.value().to_owned(), arr2(&[[3.0, 4.0]]));
@@ -231,7 +231,7 @@ fn value_supports_ndarray_access() {
 #[should_panic(expected = "set_value: the array is 3x2 but the input is 2x3")]
 fn input_set_value_with_wrong_shape_panics() {
     let x = InputNode::new(Array2::zeros((2, 3)));
-    x.set_value(&Array2::zeros((3, 2)));
+    x.set_value(Array2::zeros((3, 2)));
 }
 
 #[test]
