@@ -188,7 +188,7 @@ fn backward_twice_adds_gradients_twice() {
     y.backward(1.0);
     assert_eq!(w.gradient(), &once * 2.0);
     y.backward(-2.0);
-    assert_eq!(w.gradient(), Array2::zeros((2, 2)));
+    assert_eq!(w.gradient(), Array2::<f32>::zeros((2, 2)));
 }
 
 #[test]

@@ -3,3 +3,4 @@
 mod custom_node;
 mod graph;
 mod optimizers;
+mod ui;
