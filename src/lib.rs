@@ -56,6 +56,7 @@ pub mod hogwild;
 pub mod init;
 pub mod kernels;
 mod model_docs;
+pub mod nn;
 mod node;
 pub mod nodes;
 pub mod optim;
@@ -69,7 +70,7 @@ pub use model_docs::__private;
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{Node, NodeState, Pass, Scratch};
-pub use nodes::{InputNode, ParameterNode};
+pub use nodes::{IndexInputNode, InputNode, ParameterNode};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use variable::{ValueRef, Variable};
@@ -229,7 +230,7 @@ pub use typenum;
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        random_matrix, Adagrad, Adam, HogwildParameter, InputNode, Node, ParameterNode, Variable,
-        SGD,
+        random_matrix, Adagrad, Adam, HogwildParameter, IndexInputNode, InputNode, Node,
+        ParameterNode, Variable, SGD,
     };
 }

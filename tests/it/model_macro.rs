@@ -216,3 +216,100 @@ fn run_time_dimension_mismatches_panic_when_built() {
     }
     Mismatch::new(2, 3);
 }
+
+model! {
+    /// Matrix factorisation: a user row dotted with an item row.
+    struct Factorisation {
+        users: Param<num_users, 8>,
+        items: Param<num_items, 8>,
+        u: Index<1>,
+        i: Index<1>,
+        rating: Input<1, 1>,
+        prediction = users.index(u).vector_dot(&items.index(&i)),
+        loss = (prediction - rating).square(),
+    }
+}
+
+#[test]
+fn embeddings_train_sparse_rows_through_the_macro() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut model = Factorisation::new_with_rng(&mut rng, 50, 1000);
+    let hand_users = ParameterNode::new(model.users.value().to_owned());
+    let hand_items = ParameterNode::new(model.items.value().to_owned());
+    let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
+    let rating = InputNode::new(Array2::zeros((1, 1)));
+    let prediction = hand_users.index(&u).vector_dot(&hand_items.index(&i));
+    let loss = (prediction - rating.clone()).square();
+    same_type(&model.loss, &loss);
+
+    let before = model.items.value().to_owned();
+    let mut optimizer = Adagrad::new(0.1, model.parameters());
+    for _ in 0..200 {
+        model.u.set_value(7);
+        model.i.set_value(512);
+        model.rating.set_value(1.0);
+        model.loss.forward();
+        model.loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+    assert!(model.loss.value()[(0, 0)] < 1e-3);
+    // Only the looked-up item row moved.
+    let after = model.items.value().to_owned();
+    for row in 0..1000 {
+        assert_eq!(before.row(row) == after.row(row), row != 512, "row {row}");
+    }
+    let shared = model.shared_parameters();
+    assert_eq!((shared.num_users, shared.num_items), (50, 1000));
+}
+
+model! {
+    /// A softmax classifier with reductions and a transpose.
+    struct Classifier {
+        w: Param<4, 3>,
+        b: Param<1, 3> = zeros,
+        x: Input<batch, 4>,
+        labels: Index<batch>,
+        logits = x.dot(w) + b,
+        probabilities = logits.softmax(),
+        log_probabilities = logits.log_softmax(),
+        extras = probabilities.sum_columns().dot(log_probabilities.sum_columns().t()).mean()
+            + logits.sum_rows().scalar_sum() * 0.01,
+        loss = sparse_categorical_crossentropy(logits, labels) + 0.1 * extras,
+    }
+}
+
+#[test]
+fn classifier_matches_the_hand_written_graph() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut model = Classifier::new_with_rng(&mut rng, 2);
+    let w = ParameterNode::new(model.w.value().to_owned());
+    let b = ParameterNode::new(model.b.value().to_owned());
+    let x = InputNode::new(Array2::zeros((2, 4)));
+    let labels = IndexInputNode::new(&[0, 0]);
+    let logits = x.dot(&w) + b.clone();
+    let probabilities = logits.softmax();
+    let log_probabilities = logits.log_softmax();
+    let extras = probabilities
+        .sum_columns()
+        .dot(&log_probabilities.sum_columns().t())
+        .mean()
+        + logits.sum_rows().scalar_sum() * 0.01;
+    let mut loss =
+        wyrm::nn::losses::sparse_categorical_crossentropy(&logits, &labels) + 0.1 * extras;
+    same_type(&model.loss, &loss);
+
+    let xs = wyrm::init::normal(2, 4, 0.0, 1.0, &mut rng);
+    for v in [&model.x, &x] {
+        v.set_value(&xs);
+    }
+    model.labels.set_value(&[2, 1]);
+    labels.set_value(&[2, 1]);
+    model.loss.forward();
+    loss.forward();
+    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    assert_eq!(model.w.gradient(), w.gradient());
+    assert_eq!(model.b.gradient(), b.gradient());
+}

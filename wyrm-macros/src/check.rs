@@ -50,8 +50,9 @@ pub struct Method {
     pub name: &'static str,
     pub args: &'static [Arg],
     pub rule: Rule,
-    /// The node type alias in `::wyrm::nodes`, applied to the receiver's node type and
-    /// then to the node arguments' types.
+    /// The node type in `::wyrm::nodes` (for functions: `::wyrm::nn::losses`), applied
+    /// to the receiver's node type and then to the node arguments' types (`index`: to
+    /// none, as its receiver is always a run-time-shaped parameter).
     pub node: &'static str,
 }
 
@@ -73,7 +74,7 @@ const fn method(
 pub const METHODS: &[Method] = &[
     method("dot", &[Arg::Node], Rule::Dot, "Dot"),
     method("vector_dot", &[Arg::Node], Rule::VectorDot, "VectorDot"),
-    method("index", &[Arg::Index], Rule::Index, "IndexNode"),
+    method("index", &[Arg::Index], Rule::Index, "Index"),
     method("square", &[], Rule::Keep, "Square"),
     method("exp", &[], Rule::Keep, "Exp"),
     method("ln", &[], Rule::Keep, "Ln"),

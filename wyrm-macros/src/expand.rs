@@ -441,13 +441,16 @@ fn node_type(expr: &Expr, types: &HashMap<String, TokenStream>) -> TokenStream {
                     let other = ty(&args[0]);
                     quote_spanned!(span=> ::wyrm::nodes::#alias<#recv, #other>)
                 }
+                // The receiver is a `ParameterNode` of run-time shape: `Index<Dyn, Dyn>`.
+                Rule::Index => quote_spanned!(span=> ::wyrm::nodes::#alias),
                 _ => quote_spanned!(span=> ::wyrm::nodes::#alias<#recv>),
             }
         }
-        ExprKind::Call { function, .. } => {
+        ExprKind::Call { function, args } => {
             let spec = find_function(&function.to_string()).expect("functions are checked");
             let alias = Ident::new(spec.node, function.span());
-            quote_spanned!(function.span()=> ::wyrm::nodes::#alias)
+            let logits = ty(&args[0]);
+            quote_spanned!(function.span()=> ::wyrm::nn::losses::#alias<#logits>)
         }
     }
 }
