@@ -69,11 +69,8 @@ fn linear_regression_has_the_hand_written_types() {
     let loss = (y.clone() - yhat.clone()).square();
     same_type(&model.yhat, &yhat);
     same_type(&model.loss, &loss);
-    let _: &Variable<
-        nodes::Square<
-            nodes::Sub<InputNode, nodes::Add<nodes::Mul<ParameterNode, InputNode>, ParameterNode>>,
-        >,
-    > = &model.loss;
+    type Yhat = nodes::Add<nodes::Mul<ParameterNode, InputNode>, ParameterNode>;
+    let _: &Variable<nodes::Square<nodes::Sub<InputNode, Yhat>>> = &model.loss;
 }
 
 /// The `Network` model written by hand over copies of the macro model's parameters.
@@ -176,7 +173,7 @@ fn from_parameters_trains_shared_weights_across_threads() {
     assert!((shared.b.value()[(0, 0)] - 1.0).abs() < 0.02);
     // A fresh graph over the trained parameters predicts with them.
     let mut served = Linear::from_parameters(&shared);
-    served.x.set_value(&arr2(&[[1.0, 1.0, 1.0, 1.0]]));
+    served.x.set_value(arr2(&[[1.0, 1.0, 1.0, 1.0]]).view());
     served.y.set_value(2.5);
     served.loss.forward();
     assert!(served.loss.value()[(0, 0)] < 1e-3);
