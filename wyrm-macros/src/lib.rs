@@ -5,9 +5,9 @@
 //! Use it through the re-export `wyrm::model`, whose documentation describes the syntax
 //! and the expansion with runnable examples.
 //!
-//! The crate is split like the macro's work: [`parse`] (syntax into our own AST),
-//! [`check`] (names, methods, dimensions, literal shapes; every error at once) and
-//! [`expand`] (code generation).
+//! The crate is split like the macro's work: `parse` (syntax into our own AST),
+//! `check` (names, methods, dimensions, literal shapes; every error at once) and
+//! `expand` (code generation).
 
 mod check;
 mod expand;
