@@ -138,8 +138,8 @@ pub use variable::{ValueRef, Variable};
 ///   either side), unary `-`, and the methods `dot`, `vector_dot`, `index`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `relu`,
 ///   `clip(min, max)`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
-///   `sum_columns`, `t`; and the function `sparse_categorical_crossentropy(logits,
-///   targets)`. Names are written without `.clone()`, and method arguments with or without
+///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`); and
+///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Doc comments and attributes on an item go to its field.
 ///

@@ -310,3 +310,41 @@ fn classifier_matches_the_hand_written_graph() {
     assert_eq!(model.w.gradient(), w.gradient());
     assert_eq!(model.b.gradient(), b.gradient());
 }
+
+model! {
+    /// Concatenations along both axes, with either spelling of the axis.
+    struct Stacked {
+        a: Param<1, 3>,
+        b: Param<2, 3>,
+        x: Input<rows, 2>,
+        tall = a.stack(b, 0),
+        wide = x.stack(&x, Axis(1)),
+        loss = wide.dot(tall.stack(a, Axis(0))).scalar_sum(),
+    }
+}
+
+#[test]
+fn stack_matches_the_hand_written_graph() {
+    use wyrm::ndarray::Axis;
+    let mut model = Stacked::new(3);
+    let a = ParameterNode::new(model.a.value().to_owned());
+    let b = ParameterNode::new(model.b.value().to_owned());
+    let x = InputNode::new(Array2::zeros((3, 2)));
+    let tall = a.stack(&b, Axis(0));
+    let wide = x.stack(&x, Axis(1));
+    let mut loss = wide.dot(&tall.stack(&a, Axis(0))).scalar_sum();
+    same_type(&model.loss, &loss);
+    assert_eq!(model.tall.shape(), (3, 3));
+    assert_eq!(model.wide.shape(), (3, 4));
+    let xs = arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+    model.x.set_value(xs.view());
+    x.set_value(xs.view());
+    model.loss.forward();
+    loss.forward();
+    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    assert_eq!(model.a.gradient(), a.gradient());
+    assert_eq!(model.a.gradient(), a.gradient());
+    assert_eq!(model.b.gradient(), b.gradient());
+}

@@ -22,6 +22,8 @@ pub enum Arg {
     Index,
     /// A number.
     Scalar,
+    /// An axis: `0`, `1`, `Axis(0)` or `Axis(1)`.
+    Axis,
 }
 
 /// How a method computes its result's shape.
@@ -43,6 +45,8 @@ pub enum Rule {
     VectorDot,
     /// Row lookup: `K x cols`.
     Index,
+    /// Concatenation along an axis.
+    Stack,
 }
 
 /// A method the model language knows: its arguments, shape rule and node type alias.
@@ -93,6 +97,7 @@ pub const METHODS: &[Method] = &[
     method("sum_rows", &[], Rule::Rows, "SumRows"),
     method("sum_columns", &[], Rule::Columns, "SumColumns"),
     method("t", &[], Rule::Transpose, "Transpose"),
+    method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
 ];
 
 /// The free functions: `sparse_categorical_crossentropy(logits, targets)`.
@@ -118,6 +123,8 @@ pub fn find_function(name: &str) -> Option<&'static Method> {
 pub enum D {
     Lit(usize),
     Name(String),
+    /// Known only at run time (e.g. a sum of dimension names).
+    Unknown,
 }
 
 impl D {
@@ -137,6 +144,7 @@ impl fmt::Display for D {
         match self {
             D::Lit(n) => write!(f, "{n}"),
             D::Name(n) => write!(f, "{n}"),
+            D::Unknown => write!(f, "?"),
         }
     }
 }
@@ -160,6 +168,8 @@ enum Value {
     Index { count: D },
     /// A number.
     Scalar,
+    /// An axis (0: rows, 1: columns).
+    Axis(usize),
 }
 
 /// Collects errors, combining them into one.
@@ -499,7 +509,7 @@ impl Checker<'_> {
                 );
                 None
             }
-            Value::Scalar => {
+            Value::Scalar | Value::Axis(_) => {
                 self.errors.spanned(
                     &expr.tokens,
                     format!("a number cannot be the operand of {what}; it needs a node"),
@@ -547,6 +557,19 @@ impl Checker<'_> {
         let mut values = Vec::new();
         let mut failed = false;
         for (arg, kind) in args.iter().zip(spec.args) {
+            if *kind == Arg::Axis {
+                match axis_of(arg) {
+                    Some(axis) => values.push(Value::Axis(axis)),
+                    None => {
+                        self.errors.spanned(
+                            &arg.tokens,
+                            format!("this argument of `{name}` must be an axis: `0` (rows) or `1` (columns), or `Axis(0)` or `Axis(1)`"),
+                        );
+                        failed = true;
+                    }
+                }
+                continue;
+            }
             match (self.infer(arg), kind) {
                 (None, _) => failed = true,
                 (Some(v @ Value::Node { .. }), Arg::Node)
@@ -557,6 +580,7 @@ impl Checker<'_> {
                         Arg::Node => "a node",
                         Arg::Index => "the name of an `Index<K>` input",
                         Arg::Scalar => "a number",
+                        Arg::Axis => unreachable!("handled above"),
                     };
                     self.errors.spanned(
                         &arg.tokens,
@@ -613,11 +637,55 @@ impl Checker<'_> {
                 }
                 node(Shape(s.0, D::Lit(1)))
             }
+            Rule::Stack => {
+                let o = other();
+                let Some(Value::Axis(axis)) = args.get(1) else {
+                    unreachable!("checked by `arguments`")
+                };
+                let sum = |a: &D, b: &D| match (a, b) {
+                    (D::Lit(a), D::Lit(b)) => D::Lit(a + b),
+                    _ => D::Unknown,
+                };
+                let (kept, what) = if *axis == 0 {
+                    ((&s.1, &o.1), "columns")
+                } else {
+                    ((&s.0, &o.0), "rows")
+                };
+                if kept.0.differs(kept.1) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot stack a {s} and a {o} along axis {axis}; their {what} ({} and {}) must be equal",
+                            kept.0, kept.1
+                        ),
+                    );
+                    return None;
+                }
+                if *axis == 0 {
+                    node(Shape(sum(&s.0, &o.0), s.1))
+                } else {
+                    node(Shape(s.0.clone(), sum(&s.1, &o.1)))
+                }
+            }
             Rule::Index => match args.first() {
                 Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
             },
         }
+    }
+}
+
+/// The axis an argument denotes: `0`, `1`, `Axis(0)` or `Axis(1)`.
+pub fn axis_of(arg: &Expr) -> Option<usize> {
+    match &arg.kind {
+        ExprKind::Scalar(s) if s.value == 0.0 || s.value == 1.0 => {
+            let text = arg.tokens.to_string();
+            (!text.contains('.') && !text.starts_with('-')).then_some(s.value as usize)
+        }
+        ExprKind::Call { function, args } if function == "Axis" && args.len() == 1 => {
+            axis_of(&args[0])
+        }
+        _ => None,
     }
 }
 
@@ -761,6 +829,32 @@ mod tests {
             "both operands are numbers",
             "unknown name `n`",
             "unknown method `foo`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:?}");
+        for (e, x) in e.iter().zip(expected) {
+            assert!(e.contains(x), "{e:?} does not contain {x:?}");
+        }
+    }
+
+    #[test]
+    fn checks_stacking() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<1, 3>,
+                b: Param<2, 3>,
+                c: Param<2, 4>,
+                rows = a.stack(b, 0).stack(&a, Axis(0)),
+                wide = rows.stack(c, 1),
+                ok = rows.sum_rows().t().stack(a.t().t(), Axis(1)),
+                bad = a.stack(c, 0) + a.stack(b, 2),
+                sized = rows.dot(a.t()).t() + a.stack(a, 1),
+            }
+        });
+        let expected = [
+            "cannot stack a 4x3 and a 2x4 along axis 1; their rows (4 and 2)",
+            "cannot stack a 1x3 and a 2x4 along axis 0; their columns (3 and 4)",
+            "this argument of `stack` must be an axis",
+            "cannot add a 1x4 and a 1x6",
         ];
         assert_eq!(e.len(), expected.len(), "{e:?}");
         for (e, x) in e.iter().zip(expected) {

@@ -5,7 +5,7 @@
 //! code built from the user's expressions carries the user's spans, so a type error points
 //! at the user's tokens.
 
-use crate::check::{find_function, find_method, Checked, Rule};
+use crate::check::{axis_of, find_function, find_method, Arg, Checked, Rule};
 use crate::parse::{BinOp, Dim, Expr, ExprKind, Init, Item, ItemKind, Leaf, LeafKind, Model};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -232,30 +232,45 @@ pub fn expand(model: &Model, checked: &Checked) -> TokenStream {
     }
 }
 
-/// What the model's struct and companion look like when the block has errors: empty, but
-/// present with the usual methods, so the user's other code does not add more errors.
+/// What the model's struct and companion look like when the block has errors: every
+/// field present (leaves with their types, defined nodes boxed) and the usual methods, so
+/// that the user's code using the model does not add a cascade of errors.
 pub fn fallback(model: &Model) -> TokenStream {
     let name = &model.name;
     let vis = &model.vis;
     let attrs = &model.attrs;
     let params_name = parameters_name(name);
     let mut dims: Vec<&Ident> = Vec::new();
+    let mut seen: Vec<&Ident> = Vec::new();
+    let mut fields = Vec::new();
     for item in &model.items {
-        if let ItemKind::Leaf(leaf) = &item.kind {
-            for d in &leaf.dims {
-                if let Dim::Name(n) = d {
-                    if !dims.contains(&n) {
-                        dims.push(n);
+        if seen.contains(&&item.name) {
+            continue;
+        }
+        seen.push(&item.name);
+        let n = &item.name;
+        let ty = match &item.kind {
+            ItemKind::Leaf(leaf) => {
+                for d in &leaf.dims {
+                    if let Dim::Name(d) = d {
+                        if !dims.contains(&d) {
+                            dims.push(d);
+                        }
                     }
                 }
+                leaf_type(leaf)
             }
-        }
+            ItemKind::Node(_) => quote!(::wyrm::nodes::Boxed),
+        };
+        fields.push(quote!(pub #n: ::wyrm::Variable<#ty>,));
     }
     let message = format!("the `model!` block of `{name}` has errors");
     quote! {
         #(#attrs)*
-        #[allow(dead_code)]
-        #vis struct #name {}
+        #[allow(dead_code, missing_docs)]
+        #vis struct #name {
+            #(#fields)*
+        }
 
         #[allow(dead_code)]
         /// The shared parameters of a model with errors.
@@ -437,7 +452,7 @@ fn node_type(expr: &Expr, types: &HashMap<String, TokenStream>) -> TokenStream {
             let alias = Ident::new(spec.node, span);
             let recv = ty(receiver);
             match spec.rule {
-                Rule::Dot | Rule::VectorDot => {
+                Rule::Dot | Rule::VectorDot | Rule::Stack => {
                     let other = ty(&args[0]);
                     quote_spanned!(span=> ::wyrm::nodes::#alias<#recv, #other>)
                 }
@@ -508,7 +523,15 @@ fn build(expr: &Expr, usage: Use) -> TokenStream {
                 quote_spanned!(method.span()=> -#x)
             } else {
                 let recv = build(receiver, Use::Receiver);
-                let args = args.iter().map(|a| build(a, Use::Argument));
+                let spec = find_method(&method.to_string()).expect("methods are checked");
+                let args = args.iter().zip(spec.args).map(|(a, kind)| match kind {
+                    Arg::Axis => {
+                        let axis = axis_of(a).expect("axes are checked");
+                        let axis = syn::LitInt::new(&format!("{axis}usize"), a.span());
+                        quote_spanned!(a.span()=> ::wyrm::ndarray::Axis(#axis))
+                    }
+                    _ => build(a, Use::Argument),
+                });
                 quote_spanned!(method.span()=> #recv.#method(#(#args),*))
             }
         }
