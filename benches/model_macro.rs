@@ -30,13 +30,13 @@ const HIDDEN: usize = 64;
 wyrm::model! {
     /// x 1x32 -> tanh(x W1 + b1) 64 -> tanh(. W2 + b2) 64 -> . w3 + b3, squared error.
     struct Mlp {
-        w1: Param<32, 64>,
-        b1: Param<1, 64>,
-        w2: Param<64, 64>,
-        b2: Param<1, 64>,
-        w3: Param<64, 1>,
+        w1: Param<{ IN }, { HIDDEN }>,
+        b1: Param<1, { HIDDEN }>,
+        w2: Param<{ HIDDEN }, { HIDDEN }>,
+        b2: Param<1, { HIDDEN }>,
+        w3: Param<{ HIDDEN }, 1>,
         b3: Param<1, 1>,
-        x: Input<1, 32>,
+        x: Input<1, { IN }>,
         y: Input<1, 1>,
         h1 = (x.dot(w1) + b1).tanh(),
         h2 = (h1.dot(w2) + b2).tanh(),

@@ -127,9 +127,10 @@ pub use variable::{ValueRef, Variable};
 /// - `name: Param<R, C>` declares an `R x C` trainable parameter, `name: Input<R, C>` an
 ///   input (zeros until set with `set_value`), `name: Index<K>` an input of `K` row
 ///   indices for lookups.
-/// - A dimension is an integer literal or an identifier. Each distinct identifier becomes a
-///   `usize` argument of the constructors, in order of first appearance:
-///   `table: Param<num_items, 32>` gives `Name::new(num_items)`.
+/// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
+///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
+///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
+///   `Name::new(num_items)`.
 /// - Initialisers: `zeros`, `ones`, `xavier` (uniform in `±sqrt(6 / (R + C))`) and
 ///   `normal(mean, std)` (plain numbers). **The default is `normal(0, 0.1)`.**
 /// - `name = expression` defines a node from names declared or defined *above* it, with

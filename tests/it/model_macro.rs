@@ -348,3 +348,23 @@ fn stack_matches_the_hand_written_graph() {
     assert_eq!(model.a.gradient(), a.gradient());
     assert_eq!(model.b.gradient(), b.gradient());
 }
+
+const WIDTH: usize = 3;
+
+model! {
+    /// Dimensions from constants, in braces: not constructor arguments.
+    struct WithConstants {
+        w: Param<{ WIDTH }, { WIDTH - 1 }>,
+        x: Input<1, { WIDTH }>,
+        y = x.dot(w).sigmoid(),
+    }
+}
+
+#[test]
+fn constant_dimensions_are_not_arguments() {
+    let model = WithConstants::new();
+    assert_eq!(model.w.shape(), (3, 2));
+    assert_eq!(model.y.shape(), (1, 2));
+    let shared = model.shared_parameters();
+    assert_eq!(WithConstants::from_parameters(&shared).x.shape(), (1, 3));
+}

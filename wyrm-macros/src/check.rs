@@ -272,7 +272,8 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
             ItemKind::Leaf(leaf) => {
                 let dim = |k: usize| match leaf.dims.get(k) {
                     Some(Dim::Lit(n, _)) => D::Lit(*n),
-                    Some(Dim::Name(n)) => D::Name(n.to_string()),
+                    // A constant agrees with the same constant expression.
+                    Some(d @ (Dim::Name(_) | Dim::Const(_))) => D::Name(d.text()),
                     None => D::Lit(1),
                 };
                 match leaf.kind {

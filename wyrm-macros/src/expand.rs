@@ -345,6 +345,7 @@ fn dim_tokens(leaf: &Leaf, k: usize) -> TokenStream {
             quote!(#lit)
         }
         Some(Dim::Name(ident)) => quote!(#ident),
+        Some(Dim::Const(expr)) => quote!(#expr),
         None => quote!(1usize),
     }
 }

@@ -83,23 +83,29 @@ pub struct Leaf {
 impl Leaf {
     /// The declaration as the user wrote it, normalised: `Param<num_items, 32>`.
     pub fn declared(&self) -> String {
-        let dims: Vec<String> = self
-            .dims
-            .iter()
-            .map(|d| match d {
-                Dim::Lit(n, _) => n.to_string(),
-                Dim::Name(n) => n.to_string(),
-            })
-            .collect();
+        let dims: Vec<String> = self.dims.iter().map(Dim::text).collect();
         format!("{}<{}>", self.kind.keyword(), dims.join(", "))
     }
 }
 
-/// A dimension: a literal size or a name that becomes a constructor argument.
+/// A dimension: a literal size, a name that becomes a constructor argument, or a
+/// constant `usize` expression in braces (`{HIDDEN}`).
 #[derive(Clone)]
 pub enum Dim {
     Lit(usize, Span),
     Name(Ident),
+    Const(Box<syn::Expr>),
+}
+
+impl Dim {
+    /// The dimension as written, normalised (`32`, `num_items`, `{HIDDEN}`).
+    pub fn text(&self) -> String {
+        match self {
+            Dim::Lit(n, _) => n.to_string(),
+            Dim::Name(n) => n.to_string(),
+            Dim::Const(e) => format!("{{{}}}", e.to_token_stream()),
+        }
+    }
 }
 
 /// A parameter initialiser.
@@ -303,6 +309,10 @@ impl Parse for Dim {
             Ok(Dim::Lit(n, lit.span()))
         } else if lookahead.peek(Ident) {
             Ok(Dim::Name(input.parse()?))
+        } else if lookahead.peek(syn::token::Brace) {
+            let content;
+            braced!(content in input);
+            Ok(Dim::Const(Box::new(content.parse()?)))
         } else {
             Err(lookahead.error())
         }
@@ -314,6 +324,9 @@ impl ToTokens for Dim {
         match self {
             Dim::Lit(n, span) => LitInt::new(&n.to_string(), *span).to_tokens(tokens),
             Dim::Name(ident) => ident.to_tokens(tokens),
+            Dim::Const(expr) => {
+                syn::token::Brace::default().surround(tokens, |t| expr.to_tokens(t))
+            }
         }
     }
 }
@@ -649,6 +662,13 @@ mod tests {
         let users = leaf(&model.items[0]);
         assert!(matches!(&users.dims[0], Dim::Name(n) if n == "num_users"));
         assert!(matches!(users.dims[1], Dim::Lit(32, _)));
+        let consts = parse(quote::quote! {
+            struct M { w: Param<{ HIDDEN * 2 }, 1> }
+        })
+        .unwrap();
+        let w = leaf(&consts.items[0]);
+        assert!(matches!(&w.dims[0], Dim::Const(_)));
+        assert_eq!(w.declared(), "Param<{HIDDEN * 2}, 1>");
         match &users.init {
             Some(Init::Normal { mean, std, .. }) => {
                 assert_eq!(mean.value, 0.0);
