@@ -838,6 +838,30 @@ mod tests {
     }
 
     #[test]
+    fn constant_dims_agree_with_the_same_expression() {
+        let model: Model = syn::parse2(quote::quote! {
+            struct M {
+                a: Param<1, {H}>,
+                b: Param<1, {H}>,
+                c: Param<1, 3>,
+                x = a + b + c,
+                y = a.dot(b.t()),
+                z = y + c,
+            }
+        })
+        .unwrap();
+        let e: Vec<String> = match check(&model) {
+            Ok(checked) => {
+                assert!(checked.dims.is_empty(), "constants are not arguments");
+                Vec::new()
+            }
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("cannot add a 1x1 and a 1x3"), "{e:?}");
+    }
+
+    #[test]
     fn checks_stacking() {
         let e = errors(quote::quote! {
             struct M {
