@@ -143,6 +143,9 @@ pub use variable::{ValueRef, Variable};
 ///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Doc comments and attributes on an item go to its field.
+/// - `#[static_shapes]` on the struct gives parameters and inputs whose two dimensions are
+///   literals compile-time (typenum) shapes, e.g. `ParameterNode<U1, U3>`, so that small
+///   fixed sizes unroll; without it every node has run-time shape.
 ///
 /// # Expansion
 ///

@@ -3,7 +3,7 @@
 
 /// Items the generated code refers to by absolute path.
 pub mod __private {
-    use crate::shape::fmt_shape;
+    use crate::shape::{fmt_shape, Static};
     use crate::{HogwildParameter, ParameterNode, Variable};
     use std::sync::Arc;
 
@@ -21,6 +21,18 @@ pub mod __private {
         param: &Arc<HogwildParameter>,
         shape: (usize, usize),
     ) -> Variable<ParameterNode> {
+        check_shape(model, name, declared, param, shape);
+        ParameterNode::shared(param.clone())
+    }
+
+    /// Panics unless `param` has the declared `shape`.
+    fn check_shape(
+        model: &str,
+        name: &str,
+        declared: &str,
+        param: &HogwildParameter,
+        shape: (usize, usize),
+    ) {
         assert!(
             param.shape() == shape,
             "{model}::from_parameters: the shared parameter `{name}` is {} but the model \
@@ -28,6 +40,20 @@ pub mod __private {
             fmt_shape(param.shape()),
             fmt_shape(shape)
         );
-        ParameterNode::shared(param.clone())
+    }
+
+    /// [`shared_parameter`] for a statically shaped parameter node.
+    ///
+    /// # Panics
+    /// If `param` does not have the declared shape.
+    pub fn shared_static_parameter<R: Static, C: Static>(
+        model: &str,
+        name: &str,
+        declared: &str,
+        param: &Arc<HogwildParameter>,
+        shape: (usize, usize),
+    ) -> Variable<ParameterNode<R, C>> {
+        check_shape(model, name, declared, param, shape);
+        ParameterNode::<R, C>::shared_static(param.clone())
     }
 }

@@ -368,3 +368,70 @@ fn constant_dimensions_are_not_arguments() {
     let shared = model.shared_parameters();
     assert_eq!(WithConstants::from_parameters(&shared).x.shape(), (1, 3));
 }
+
+model! {
+    /// The MLP of `Network`'s first layers with compile-time shapes.
+    #[static_shapes]
+    struct StaticNetwork {
+        w1: Param<3, 4> = xavier,
+        b1: Param<1, 4> = zeros,
+        table: Param<2000, 4>,
+        x: Input<1, 3>,
+        batch: Input<n, 3>,
+        row: Index<1>,
+        hidden = (x.dot(w1) + b1).tanh() + table.index(row),
+        dynamic = batch.dot(w1).sum_columns(),
+        loss = (hidden + dynamic).square().scalar_sum(),
+    }
+}
+
+#[test]
+fn static_shapes_use_typenum_dimensions() {
+    use wyrm::typenum::{U1, U3, U4};
+    let mut model = StaticNetwork::new(2);
+    let _: &Variable<ParameterNode<U3, U4>> = &model.w1;
+    let _: &Variable<InputNode<U1, U3>> = &model.x;
+    // A dimension given at run time keeps the leaf run-time shaped.
+    let _: &Variable<InputNode> = &model.batch;
+    assert_eq!(model.table.shape(), (2000, 4));
+
+    // The same graph by hand over copies of the parameters.
+    let w1 = ParameterNode::<U3, U4>::new_static(model.w1.value().to_owned());
+    let b1 = ParameterNode::<U1, U4>::new_static(model.b1.value().to_owned());
+    let x = InputNode::<U1, U3>::new_static(Array2::zeros((1, 3)));
+    let batch = InputNode::new(Array2::zeros((2, 3)));
+    let row = IndexInputNode::new(&[0]);
+    let table = ParameterNode::new(model.table.value().to_owned());
+    let hidden = (x.dot(&w1) + b1.clone()).tanh() + table.index(&row);
+    let mut loss = (hidden + batch.dot(&w1).sum_columns())
+        .square()
+        .scalar_sum();
+
+    let xs = arr2(&[[0.5, -1.0, 2.0]]);
+    let bs = arr2(&[[1.0, 0.0, -1.0], [0.25, 0.5, 0.75]]);
+    model.x.set_value(xs.view());
+    model.batch.set_value(bs.view());
+    model.row.set_value(1999);
+    x.set_value(xs.view());
+    batch.set_value(bs.view());
+    row.set_value(1999);
+    model.loss.forward();
+    loss.forward();
+    assert!((model.loss.value()[(0, 0)] - loss.value()[(0, 0)]).abs() < 1e-5);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    let (gm, gh) = (model.w1.gradient(), w1.gradient());
+    for (a, b) in gm.iter().zip(gh.iter()) {
+        assert!((a - b).abs() < 1e-5);
+    }
+    assert_eq!(model.parameters().len(), 3);
+
+    // Shared form: from_parameters builds static nodes over the same storage.
+    let shared = model.shared_parameters();
+    let other = StaticNetwork::from_parameters(&shared);
+    let _: &Variable<ParameterNode<U3, U4>> = &other.w1;
+    assert!(std::sync::Arc::ptr_eq(
+        &other.shared_parameters().table,
+        &shared.table
+    ));
+}

@@ -26,13 +26,21 @@ pub fn expand(model: &Model, checked: &Checked) -> TokenStream {
     let dims = &checked.dims;
     let rng = rng_ident();
 
-    // Node types of every name, in order.
+    let statics = model.static_shapes;
+
+    // Node types of every name, in order; the static dimensions `<R, C>` of parameters.
     let mut types: HashMap<String, TokenStream> = HashMap::new();
+    let mut param_dims: HashMap<String, TokenStream> = HashMap::new();
     let mut fields = Vec::new();
     for item in &model.items {
         let ty = match &item.kind {
-            ItemKind::Leaf(leaf) => leaf_type(leaf),
-            ItemKind::Node(expr) => node_type(expr, &types),
+            ItemKind::Leaf(leaf) => {
+                if let Some(dims) = static_dims(leaf, statics) {
+                    param_dims.insert(item.name.to_string(), dims);
+                }
+                leaf_type(leaf, statics)
+            }
+            ItemKind::Node(expr) => node_type(expr, &types, &param_dims),
         };
         let field = &item.name;
         let docs = field_docs(item);
@@ -62,10 +70,21 @@ pub fn expand(model: &Model, checked: &Checked) -> TokenStream {
     // `__wyrm_assemble(leaves..)`: connects the leaves into the graph.
     let leaf_args = leaves.iter().map(|(item, leaf)| {
         let n = &item.name;
-        let ty = leaf_type(leaf);
+        let ty = leaf_type(leaf, statics);
         quote!(#n: ::wyrm::Variable<#ty>)
     });
     let leaf_names: Vec<&Ident> = leaves.iter().map(|(i, _)| &i.name).collect();
+    // Statically shaped parameters are listed in their run-time-shaped form.
+    let param_list = leaves
+        .iter()
+        .filter(|(_, l)| l.kind == LeafKind::Param)
+        .map(|(item, leaf)| {
+            let n = &item.name;
+            match static_dims(leaf, statics) {
+                Some(_) => quote!(self.#n.erased()),
+                None => quote!(self.#n.clone()),
+            }
+        });
     let definitions = model.items.iter().filter_map(|item| match &item.kind {
         ItemKind::Node(expr) => {
             let n = &item.name;
@@ -79,7 +98,7 @@ pub fn expand(model: &Model, checked: &Checked) -> TokenStream {
     // `new_with_rng`: fresh leaves.
     let fresh = leaves.iter().map(|(item, leaf)| {
         let n = &item.name;
-        let value = fresh_leaf(leaf);
+        let value = fresh_leaf(leaf, statics);
         quote!(let #n = #value;)
     });
     // `from_parameters`: leaves over shared parameters.
@@ -91,13 +110,17 @@ pub fn expand(model: &Model, checked: &Checked) -> TokenStream {
             LeafKind::Param => {
                 let n_str = n.to_string();
                 let declared = leaf.declared();
+                let helper = match static_dims(leaf, statics) {
+                    Some(dims) => quote!(shared_static_parameter::#dims),
+                    None => quote!(shared_parameter),
+                };
                 quote! {
-                    ::wyrm::__private::shared_parameter(
+                    ::wyrm::__private::#helper(
                         #model_str, #n_str, #declared, &__wyrm_parameters.#n, (#rows, #cols),
                     )
                 }
             }
-            _ => fresh_leaf(leaf),
+            _ => fresh_leaf(leaf, statics),
         };
         quote!(let #n = #value;)
     });
@@ -210,7 +233,7 @@ pub fn expand(model: &Model, checked: &Checked) -> TokenStream {
 
             /// Every parameter of the model, in declaration order (pass them to an optimizer).
             pub fn parameters(&self) -> ::std::vec::Vec<::wyrm::Variable<::wyrm::ParameterNode>> {
-                ::std::vec![#(self.#params.clone()),*]
+                ::std::vec![#(#param_list),*]
             }
 
             /// The parameters in shared form: the same storage for a model built by
@@ -258,7 +281,7 @@ pub fn fallback(model: &Model) -> TokenStream {
                         }
                     }
                 }
-                leaf_type(leaf)
+                leaf_type(leaf, model.static_shapes)
             }
             ItemKind::Node(_) => quote!(::wyrm::nodes::Boxed),
         };
@@ -327,12 +350,46 @@ fn rng_ident() -> Ident {
     Ident::new("__wyrm_rng", proc_macro2::Span::call_site())
 }
 
-/// The node type of a leaf (run-time shaped).
-fn leaf_type(leaf: &Leaf) -> TokenStream {
+/// The typenum dimensions `<R, C>` of a parameter or input, when the model asks for static
+/// shapes and both dimensions are literals.
+fn static_dims(leaf: &Leaf, statics: bool) -> Option<TokenStream> {
+    if !statics || leaf.kind == LeafKind::Index {
+        return None;
+    }
+    match leaf.dims.as_slice() {
+        [Dim::Lit(r, _), Dim::Lit(c, _)] => {
+            let (r, c) = (typenum(*r), typenum(*c));
+            Some(quote!(<#r, #c>))
+        }
+        _ => None,
+    }
+}
+
+/// The typenum type of `n`: `U7` up to 1024, else spelled out in binary.
+fn typenum(n: usize) -> TokenStream {
+    if n <= 1024 {
+        let name = format_ident!("U{}", n);
+        return quote!(::wyrm::typenum::#name);
+    }
+    let mut ty = quote!(::wyrm::typenum::UTerm);
+    for bit in (0..usize::BITS - n.leading_zeros()).rev() {
+        let b = if (n >> bit) & 1 == 1 {
+            quote!(::wyrm::typenum::B1)
+        } else {
+            quote!(::wyrm::typenum::B0)
+        };
+        ty = quote!(::wyrm::typenum::UInt<#ty, #b>);
+    }
+    ty
+}
+
+/// The node type of a leaf: run-time shaped, or static under `#[static_shapes]`.
+fn leaf_type(leaf: &Leaf, statics: bool) -> TokenStream {
     let span = leaf.keyword.span();
+    let dims = static_dims(leaf, statics).unwrap_or_default();
     match leaf.kind {
-        LeafKind::Param => quote_spanned!(span=> ::wyrm::ParameterNode),
-        LeafKind::Input => quote_spanned!(span=> ::wyrm::InputNode),
+        LeafKind::Param => quote_spanned!(span=> ::wyrm::ParameterNode #dims),
+        LeafKind::Input => quote_spanned!(span=> ::wyrm::InputNode #dims),
         LeafKind::Index => quote_spanned!(span=> ::wyrm::nodes::IndexInputNode),
     }
 }
@@ -352,9 +409,10 @@ fn dim_tokens(leaf: &Leaf, k: usize) -> TokenStream {
 
 /// The expression building a fresh leaf, inside `new_with_rng` (the generator is
 /// `__wyrm_rng`) and, for inputs, `from_parameters`.
-fn fresh_leaf(leaf: &Leaf) -> TokenStream {
+fn fresh_leaf(leaf: &Leaf, statics: bool) -> TokenStream {
     let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
     let span = leaf.keyword.span();
+    let dims = static_dims(leaf, statics);
     match leaf.kind {
         LeafKind::Param => {
             let rng = rng_ident();
@@ -376,10 +434,19 @@ fn fresh_leaf(leaf: &Leaf) -> TokenStream {
                     quote_spanned!(init_span=> ::wyrm::ndarray::Array2::ones((#rows, #cols)))
                 }
             };
-            quote_spanned!(span=> ::wyrm::ParameterNode::new(#value))
+            match dims {
+                Some(dims) => {
+                    quote_spanned!(span=> ::wyrm::ParameterNode::#dims::new_static(#value))
+                }
+                None => quote_spanned!(span=> ::wyrm::ParameterNode::new(#value)),
+            }
         }
         LeafKind::Input => {
-            quote_spanned!(span=> ::wyrm::InputNode::new(::wyrm::ndarray::Array2::zeros((#rows, #cols))))
+            let value = quote!(::wyrm::ndarray::Array2::zeros((#rows, #cols)));
+            match dims {
+                Some(dims) => quote_spanned!(span=> ::wyrm::InputNode::#dims::new_static(#value)),
+                None => quote_spanned!(span=> ::wyrm::InputNode::new(#value)),
+            }
         }
         LeafKind::Index => {
             quote_spanned!(span=> ::wyrm::nodes::IndexInputNode::new(&::std::vec![0usize; #rows]))
@@ -388,8 +455,12 @@ fn fresh_leaf(leaf: &Leaf) -> TokenStream {
 }
 
 /// The node type of an expression.
-fn node_type(expr: &Expr, types: &HashMap<String, TokenStream>) -> TokenStream {
-    let ty = |e: &Expr| node_type(e, types);
+fn node_type(
+    expr: &Expr,
+    types: &HashMap<String, TokenStream>,
+    param_dims: &HashMap<String, TokenStream>,
+) -> TokenStream {
+    let ty = |e: &Expr| node_type(e, types, param_dims);
     match &expr.kind {
         ExprKind::Name(n) => types
             .get(&n.to_string())
@@ -457,8 +528,14 @@ fn node_type(expr: &Expr, types: &HashMap<String, TokenStream>) -> TokenStream {
                     let other = ty(&args[0]);
                     quote_spanned!(span=> ::wyrm::nodes::#alias<#recv, #other>)
                 }
-                // The receiver is a `ParameterNode` of run-time shape: `Index<Dyn, Dyn>`.
-                Rule::Index => quote_spanned!(span=> ::wyrm::nodes::#alias),
+                // The receiver is a parameter's name: `Index` has its dimensions.
+                Rule::Index => {
+                    let dims = match &receiver.kind {
+                        ExprKind::Name(n) => param_dims.get(&n.to_string()).cloned(),
+                        _ => None,
+                    };
+                    quote_spanned!(span=> ::wyrm::nodes::#alias #dims)
+                }
                 _ => quote_spanned!(span=> ::wyrm::nodes::#alias<#recv>),
             }
         }

@@ -21,6 +21,8 @@ use syn::{braced, parenthesized, Attribute, Ident, LitFloat, LitInt, Token, Visi
 
 /// The whole macro input: one model struct.
 pub struct Model {
+    /// `#[static_shapes]`: literal dimensions become typenum (compile-time) dimensions.
+    pub static_shapes: bool,
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
@@ -192,7 +194,13 @@ pub enum ExprKind {
 
 impl Parse for Model {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = input.call(Attribute::parse_outer)?;
+        let mut static_shapes = false;
+        for attr in attrs.iter().filter(|a| a.path().is_ident("static_shapes")) {
+            attr.meta.require_path_only()?;
+            static_shapes = true;
+        }
+        attrs.retain(|a| !a.path().is_ident("static_shapes"));
         let vis: Visibility = input.parse()?;
         input.parse::<Token![struct]>()?;
         let name: Ident = input.parse()?;
@@ -210,6 +218,7 @@ impl Parse for Model {
             return Err(input.error("unexpected tokens after the model struct"));
         }
         Ok(Model {
+            static_shapes,
             attrs,
             vis,
             name,
@@ -715,6 +724,21 @@ mod tests {
             }
             _ => panic!("expected a call"),
         }
+    }
+
+    #[test]
+    fn static_shapes_attribute_is_taken_out() {
+        let model = parse(quote::quote! {
+            /// Docs.
+            #[static_shapes]
+            struct M { w: Param<1, 1> }
+        })
+        .unwrap();
+        assert!(model.static_shapes);
+        assert_eq!(model.attrs.len(), 1);
+        let model = parse(quote::quote! { struct M { w: Param<1, 1> } }).unwrap();
+        assert!(!model.static_shapes);
+        assert!(parse(quote::quote! { #[static_shapes(yes)] struct M {} }).is_err());
     }
 
     #[test]
