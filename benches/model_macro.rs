@@ -4,7 +4,8 @@
 //! hand-composed node types, so the ratio should be 1 within noise.
 //!
 //! Benchmarks: `model_macro/linreg_macro`, `model_macro/linreg_by_hand`,
-//! `model_macro/mlp_macro`, `model_macro/mlp_by_hand`.
+//! `model_macro/linreg_static_macro`, `model_macro/linreg_static_by_hand` (with
+//! `#[static_shapes]`), `model_macro/mlp_macro`, `model_macro/mlp_by_hand`.
 
 use criterion::{black_box, Criterion};
 use wyrm::ndarray::{Array2, ArrayView2};
@@ -13,6 +14,19 @@ use wyrm::prelude::*;
 wyrm::model! {
     /// The quickstart regression.
     struct LinearRegression {
+        slope: Param<1, 1>,
+        intercept: Param<1, 1>,
+        x: Input<1, 1>,
+        y: Input<1, 1>,
+        yhat = slope * x + intercept,
+        loss = (y - yhat).square(),
+    }
+}
+
+wyrm::model! {
+    /// The quickstart regression with compile-time (`U1 x U1`) leaves.
+    #[static_shapes]
+    struct StaticLinearRegression {
         slope: Param<1, 1>,
         intercept: Param<1, 1>,
         x: Input<1, 1>,
@@ -95,6 +109,48 @@ fn linreg_by_hand() -> impl FnMut() -> f32 {
     let yhat = slope.clone() * x.clone() + intercept.clone();
     let mut loss = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(0.1, vec![slope, intercept]);
+    let mut data = linreg_data();
+    move || {
+        let (xv, yv) = data();
+        x.set_value(black_box(xv));
+        y.set_value(black_box(yv));
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+        loss.node().value()[0]
+    }
+}
+
+/// One linreg step on the macro's model with static shapes.
+fn linreg_static_macro() -> impl FnMut() -> f32 {
+    let mut model = StaticLinearRegression::new();
+    model.slope.set_value(&wyrm::ndarray::arr2(&[[0.5]]));
+    model.intercept.set_value(&wyrm::ndarray::arr2(&[[-0.25]]));
+    let mut optimizer = SGD::new(0.1, model.parameters());
+    let mut data = linreg_data();
+    move || {
+        let (x, y) = data();
+        model.x.set_value(black_box(x));
+        model.y.set_value(black_box(y));
+        model.loss.forward();
+        model.loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+        model.loss.node().value()[0]
+    }
+}
+
+/// One linreg step on the same statically shaped graph composed by hand.
+fn linreg_static_by_hand() -> impl FnMut() -> f32 {
+    use wyrm::typenum::U1;
+    let slope = ParameterNode::<U1, U1>::new_static(wyrm::ndarray::arr2(&[[0.5]]));
+    let intercept = ParameterNode::<U1, U1>::new_static(wyrm::ndarray::arr2(&[[-0.25]]));
+    let x = InputNode::<U1, U1>::new_static(Array2::zeros((1, 1)));
+    let y = InputNode::<U1, U1>::new_static(Array2::zeros((1, 1)));
+    let yhat = slope.clone() * x.clone() + intercept.clone();
+    let mut loss = (y.clone() - yhat).square();
+    let mut optimizer = SGD::new(0.1, vec![slope.erased(), intercept.erased()]);
     let mut data = linreg_data();
     move || {
         let (xv, yv) = data();
@@ -192,13 +248,17 @@ fn mlp_by_hand() -> impl FnMut() -> f32 {
     }
 }
 
-/// Criterion benchmarks: `model_macro/{linreg,mlp}_{macro,by_hand}`.
+/// Criterion benchmarks: `model_macro/{linreg,linreg_static,mlp}_{macro,by_hand}`.
 pub fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("model_macro");
     let mut step = linreg_macro();
     group.bench_function("linreg_macro", |b| b.iter(&mut step));
     let mut step = linreg_by_hand();
     group.bench_function("linreg_by_hand", |b| b.iter(&mut step));
+    let mut step = linreg_static_macro();
+    group.bench_function("linreg_static_macro", |b| b.iter(&mut step));
+    let mut step = linreg_static_by_hand();
+    group.bench_function("linreg_static_by_hand", |b| b.iter(&mut step));
     let mut step = mlp_macro();
     group.bench_function("mlp_macro", |b| b.iter(&mut step));
     let mut step = mlp_by_hand();
