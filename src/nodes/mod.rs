@@ -5,6 +5,7 @@ mod activation;
 mod binary;
 mod boxed;
 mod dot;
+pub(crate) mod index;
 mod input;
 mod math;
 mod parameter;
@@ -15,11 +16,13 @@ mod softmax;
 mod stack;
 mod transpose;
 mod unary;
+mod vector_dot;
 
 pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhOp};
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
 pub use boxed::Boxed;
 pub use dot::Dot;
+pub use index::{Index, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;
@@ -36,3 +39,4 @@ pub use softmax::{LogSoftmax, LogSoftmaxOp, RowNormalization, RowNormalize, Soft
 pub use stack::Stack;
 pub use transpose::Transpose;
 pub use unary::{Unary, UnaryOp};
+pub use vector_dot::VectorDot;
