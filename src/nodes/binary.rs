@@ -283,7 +283,7 @@ mod tests {
         let mut y = x.clone() + bias.clone();
         y.forward();
         bias.set_value(&arr2(&[[100.0, 200.0]]));
-        x.set_value(&arr2(&[[0.0, 0.0], [1.0, 1.0]]));
+        x.set_value(arr2(&[[0.0, 0.0], [1.0, 1.0]]));
         y.forward();
         assert_eq!(
             y.value().to_owned(),
