@@ -265,20 +265,30 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
         }
         self.table.forward(pass);
         let mut rows = self.rows.borrow_mut();
-        rows.copy_from_slice(&self.indices.indices.borrow());
+        let indices = self.indices.indices.borrow();
+        if let ([row], [index]) = (&mut rows[..], &indices[..]) {
+            // The common batch-of-one case, without a call to `memcpy`.
+            *row = *index;
+        } else {
+            rows.copy_from_slice(&indices);
+        }
+        drop(indices);
         // `set_value` already checked against every table; this catches only a table
         // that shrank, which cannot happen, and costs one comparison per index.
         check_range(&rows, self.table.shape().0, Bound::Rows, "index");
         self.table.read_rows(&rows, &mut self.state.value_mut());
+        // The optimizer will update these rows' state after the backward pass; start
+        // fetching it now so that its cache misses overlap with this step's work.
+        self.table.prefetch_state(&rows);
     }
 
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        if !self.state.accumulate(gradient) {
-            return;
-        }
+        // Each consumer's contribution goes straight into the table's row-sparse gradient,
+        // where contributions add up anyway: no need to gather them here first.
+        let (k, cols) = self.state.shape();
         self.table
-            .accumulate_rows(&self.rows.borrow(), &self.state.gradient());
+            .accumulate_rows(&self.rows.borrow(), &gradient[..k * C::fold(cols)]);
     }
 
     #[inline(always)]
