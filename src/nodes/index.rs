@@ -38,8 +38,11 @@ use typenum::U1;
 #[derive(Debug)]
 pub struct IndexInputNode {
     indices: RefCell<Vec<usize>>,
-    /// The indices as a `k x 1` `f32` column, kept in step with `indices`.
+    /// The indices as a `k x 1` `f32` column, refreshed from `indices` when read after
+    /// a change (lookups never read it, so the training loop does not pay for it).
     value: RefCell<Vec<f32>>,
+    /// Whether `value` is out of date.
+    stale: Cell<bool>,
     /// The smallest bound (table row count or class count) of the nodes using this input
     /// (`usize::MAX`: none yet), so that `set_value` rejects an out-of-range index at once.
     limit: Cell<(usize, Bound)>,
@@ -53,6 +56,7 @@ impl IndexInputNode {
             Rc::new(IndexInputNode {
                 indices: RefCell::new(indices.to_vec()),
                 value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
+                stale: Cell::new(false),
                 limit: Cell::new((usize::MAX, Bound::Rows)),
             }),
             Rc::from(Vec::new()),
@@ -61,7 +65,7 @@ impl IndexInputNode {
 
     /// The number of indices.
     pub fn len(&self) -> usize {
-        self.value.borrow().len()
+        self.indices.borrow().len()
     }
 
     /// Whether the input holds no index.
@@ -124,13 +128,21 @@ pub trait IndexValue {
     fn write_into(self, out: &mut [usize]);
 }
 
+#[inline(always)]
 fn check_len(given: usize, expected: usize) {
-    assert!(
-        given == expected,
+    if given != expected {
+        wrong_len(given, expected);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_len(given: usize, expected: usize) -> ! {
+    panic!(
         "IndexInputNode::set_value: got {given} indices but this input holds {expected}; \
          the graph's lookup size is fixed at construction (build a new IndexInputNode and \
          graph for a different length)"
-    );
+    )
 }
 
 impl IndexValue for usize {
@@ -186,9 +198,7 @@ impl Variable<IndexInputNode> {
         value.write_into(&mut indices);
         let (bound, kind) = node.limit.get();
         check_range(&indices, bound, kind, "IndexInputNode::set_value");
-        for (v, &i) in node.value.borrow_mut().iter_mut().zip(indices.iter()) {
-            *v = i as f32;
-        }
+        node.stale.set(true);
     }
 
     /// The current indices.
@@ -214,6 +224,13 @@ impl Node for IndexInputNode {
 
     #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
+        if self.stale.get() {
+            let indices = self.indices.borrow();
+            for (v, &i) in self.value.borrow_mut().iter_mut().zip(indices.iter()) {
+                *v = i as f32;
+            }
+            self.stale.set(false);
+        }
         Ref::map(self.value.borrow(), |v| v.as_slice())
     }
 
@@ -360,6 +377,9 @@ mod tests {
             assert_eq!(rows.value().row(j), t.row(i));
         }
         assert_eq!(idx.value().to_owned(), arr2(&[[4.0], [1.0], [4.0]]));
+        idx.set_value(&[0, 2, 3]);
+        assert_eq!(idx.value().to_owned(), arr2(&[[0.0], [2.0], [3.0]]));
+        assert_eq!(&*idx.indices(), &[0, 2, 3]);
         assert_eq!(idx.shape(), (3, 1));
         assert!(!idx.needs_gradient());
     }
