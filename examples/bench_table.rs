@@ -4,6 +4,10 @@
 //! Run with `cargo run --release --example bench_table` (add `--features fast-math` to see
 //! the fast approximations). Pass a number to change the repetitions (default 15).
 //!
+//! `bench_table profile WORKLOAD [SECONDS]` instead runs one variant alone in a loop (for
+//! `perf record` or `valgrind --tool=callgrind`); WORKLOAD is one of `linreg`,
+//! `linreg_static`, `linreg_hand`, `mlp`, `mlp_hand`, `wide_input`, `wide_param`.
+//!
 //! Each repetition times many steps with `std::time::Instant`; the variants of a workload
 //! alternate repetition by repetition so that machine noise hits them alike, and the table
 //! reports medians.
@@ -63,7 +67,39 @@ fn measure(variants: &mut [&mut dyn FnMut() -> f32], reps: usize) -> Vec<f64> {
     samples.into_iter().map(median).collect()
 }
 
+/// Runs one variant for `seconds`.
+fn profile(name: &str, seconds: f64) {
+    let mut step: Box<dyn FnMut() -> f32> = match name {
+        "linreg" => Box::new(linreg::wyrm_step()),
+        "linreg_static" => Box::new(linreg::wyrm_static_step()),
+        "linreg_hand" => Box::new(linreg::hand_step()),
+        "mlp" => Box::new(mlp::wyrm_step()),
+        "mlp_hand" => Box::new(mlp::hand_step()),
+        "wide_input" => Box::new(mlp::wyrm_wide_step(false)),
+        "wide_param" => Box::new(mlp::wyrm_wide_step(true)),
+        other => panic!("unknown workload `{other}`"),
+    };
+    let start = Instant::now();
+    let mut steps = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        for _ in 0..1000 {
+            black_box(step());
+        }
+        steps += 1000;
+    }
+    let ns = start.elapsed().as_nanos() as f64 / steps as f64;
+    println!("{name}: {steps} steps, {ns:.1} ns/step");
+}
+
 fn main() {
+    let mut args = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some("profile") {
+        args.next();
+        let name = args.next().expect("profile needs a workload name");
+        let seconds = args.next().map_or(5.0, |s| s.parse().expect("seconds"));
+        profile(&name, seconds);
+        return;
+    }
     let reps: usize = std::env::args()
         .nth(1)
         .map(|a| a.parse().expect("repetitions must be a number"))
