@@ -55,6 +55,7 @@ pub mod gradcheck;
 pub mod hogwild;
 pub mod init;
 pub mod kernels;
+pub mod nn;
 mod node;
 pub mod nodes;
 pub mod optim;
@@ -65,7 +66,7 @@ mod variable;
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{Node, NodeState, Pass, Scratch};
-pub use nodes::{InputNode, ParameterNode};
+pub use nodes::{IndexInputNode, InputNode, ParameterNode};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use variable::{ValueRef, Variable};
@@ -79,7 +80,7 @@ pub use typenum;
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        random_matrix, Adagrad, Adam, HogwildParameter, InputNode, Node, ParameterNode, Variable,
-        SGD,
+        random_matrix, Adagrad, Adam, HogwildParameter, IndexInputNode, InputNode, Node,
+        ParameterNode, Variable, SGD,
     };
 }

@@ -76,6 +76,7 @@ impl ParamGradient {
     }
 
     /// Whether the gradient is purely row-sparse (no dense contribution).
+    #[cfg(test)]
     pub(crate) fn is_sparse(&self) -> bool {
         !self.dense_used
     }

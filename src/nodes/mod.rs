@@ -5,21 +5,38 @@ mod activation;
 mod binary;
 mod boxed;
 mod dot;
+pub(crate) mod index;
 mod input;
 mod math;
 mod parameter;
+mod reduce;
 mod scalar;
+mod slice;
+mod softmax;
+mod stack;
+mod transpose;
 mod unary;
+mod vector_dot;
 
 pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhOp};
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
 pub use boxed::Boxed;
 pub use dot::Dot;
+pub use index::{Index, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;
+pub use reduce::{
+    Mean, MeanOp, Reduce, Reduction, ScalarSum, ScalarSumOp, SumColumns, SumColumnsOp, SumRows,
+    SumRowsOp,
+};
 pub use scalar::{
     AddScalar, AddScalarOp, DivScalar, DivScalarOp, MulScalar, MulScalarOp, Neg, NegOp, ScalarDiv,
     ScalarDivOp, ScalarSub, ScalarSubOp, SubScalar, SubScalarOp,
 };
+pub use slice::Slice;
+pub use softmax::{LogSoftmax, LogSoftmaxOp, RowNormalization, RowNormalize, Softmax, SoftmaxOp};
+pub use stack::Stack;
+pub use transpose::Transpose;
 pub use unary::{Unary, UnaryOp};
+pub use vector_dot::VectorDot;

@@ -138,6 +138,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     /// Whether the gradient is purely row-sparse (only lookups contributed).
+    #[cfg(test)]
     pub(crate) fn gradient_is_sparse(&self) -> bool {
         self.gradient.borrow().is_sparse()
     }
@@ -217,6 +218,27 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                     }
                 });
                 self.cached.set(0);
+            }
+        }
+    }
+
+    /// Optimizer state slot `slot` as a flat vector (zeros before the first update).
+    #[cfg(test)]
+    pub(crate) fn optimizer_state(&self, slot: usize) -> Vec<f32> {
+        let len = self.shape.0 * self.shape.1;
+        match &self.storage {
+            Storage::Local { state, .. } => {
+                let state = state.borrow();
+                if state[slot].len() == len {
+                    state[slot].clone()
+                } else {
+                    vec![0.0; len]
+                }
+            }
+            Storage::Shared { param, .. } => {
+                let mut out = vec![0.0; len];
+                HogwildParameter::load_into(param.state(slot), &mut out);
+                out
             }
         }
     }

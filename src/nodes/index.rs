@@ -1,0 +1,505 @@
+//! Embedding lookups: [`IndexInputNode`] holds row indices, and
+//! [`index`](Variable::index) selects those rows of a parameter.
+//!
+//! The lookup's backward pass records a row-sparse gradient on the parameter (only the
+//! looked-up rows), so optimizers update only those rows and a step costs the same for a
+//! table of a thousand rows or of ten million.
+
+use crate::node::{Node, NodeState, Pass};
+use crate::nodes::ParameterNode;
+use crate::shape::{Dim, Dyn};
+use crate::Variable;
+use std::cell::{Cell, Ref, RefCell};
+use std::rc::Rc;
+use typenum::U1;
+
+/// An input holding row indices for [`index`](Variable::index)
+/// lookups, set with [`set_value`](Variable::<IndexInputNode>::set_value) before each
+/// forward pass.
+///
+/// The number of indices is fixed when the node is built: every lookup built from it
+/// has that many rows. The exact indices are read with
+/// [`indices`](Variable::<IndexInputNode>::indices); as a node, its
+/// [`value`](Variable::value) is the `k x 1` column of the indices converted to `f32`
+/// (exact up to 2^24).
+///
+/// ```
+/// use wyrm::*;
+///
+/// let table = ParameterNode::new(ndarray::arr2(&[[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]]));
+/// let idx = IndexInputNode::new(&[2, 0]);
+/// let mut rows = table.index(&idx);
+/// rows.forward();
+/// assert_eq!(rows.value().to_owned(), ndarray::arr2(&[[2.0, 2.5], [0.0, 0.5]]));
+/// idx.set_value(&[1, 1]);
+/// rows.forward();
+/// assert_eq!(rows.value()[(1, 1)], 1.5);
+/// ```
+#[derive(Debug)]
+pub struct IndexInputNode {
+    indices: RefCell<Vec<usize>>,
+    /// The indices as a `k x 1` `f32` column, kept in step with `indices`.
+    value: RefCell<Vec<f32>>,
+    /// The smallest bound (table row count or class count) of the nodes using this input
+    /// (`usize::MAX`: none yet), so that `set_value` rejects an out-of-range index at once.
+    limit: Cell<(usize, Bound)>,
+}
+
+impl IndexInputNode {
+    /// An index input holding `indices`; every later value must have the same length.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(indices: &[usize]) -> Variable<IndexInputNode> {
+        Variable::from_parts(
+            Rc::new(IndexInputNode {
+                indices: RefCell::new(indices.to_vec()),
+                value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
+                limit: Cell::new((usize::MAX, Bound::Rows)),
+            }),
+            Rc::from(Vec::new()),
+        )
+    }
+
+    /// The number of indices.
+    pub fn len(&self) -> usize {
+        self.value.borrow().len()
+    }
+
+    /// Whether the input holds no index.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records that a node named `what` uses these indices with the given bound, after
+    /// checking the current indices against it.
+    pub(crate) fn bind(&self, bound: usize, kind: Bound, what: &str) {
+        check_range(&self.indices.borrow(), bound, kind, what);
+        if bound < self.limit.get().0 {
+            self.limit.set((bound, kind));
+        }
+    }
+
+    /// The current indices.
+    pub(crate) fn current(&self) -> Ref<'_, [usize]> {
+        Ref::map(self.indices.borrow(), |v| v.as_slice())
+    }
+}
+
+/// What an index bound counts, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// Rows of a parameter table.
+    Rows,
+    /// Classes of a loss.
+    Classes,
+}
+
+/// Panics, naming the index and the bound, if an index is not below `bound`.
+#[inline(always)]
+pub(crate) fn check_range(indices: &[usize], bound: usize, kind: Bound, what: &str) {
+    if let Some(&bad) = indices.iter().find(|&&i| i >= bound) {
+        out_of_range(bad, bound, kind, what);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
+    match kind {
+        Bound::Rows => {
+            panic!("{what}: index {index} is out of range for a table of {bound} rows")
+        }
+        Bound::Classes => {
+            panic!("{what}: target index {index} is out of range for {bound} classes")
+        }
+    }
+}
+
+/// Index values accepted by [`set_value`](Variable::<IndexInputNode>::set_value): a
+/// single `usize` (for an input of one index), or a slice, array or `Vec` of them.
+pub trait IndexValue {
+    /// Writes the indices into `out`.
+    ///
+    /// # Panics
+    /// If the number of indices differs from `out.len()`.
+    fn write_into(self, out: &mut [usize]);
+}
+
+fn check_len(given: usize, expected: usize) {
+    assert!(
+        given == expected,
+        "IndexInputNode::set_value: got {given} indices but this input holds {expected}; \
+         the graph's lookup size is fixed at construction (build a new IndexInputNode and \
+         graph for a different length)"
+    );
+}
+
+impl IndexValue for usize {
+    #[inline(always)]
+    fn write_into(self, out: &mut [usize]) {
+        check_len(1, out.len());
+        out[0] = self;
+    }
+}
+
+impl IndexValue for &[usize] {
+    #[inline(always)]
+    fn write_into(self, out: &mut [usize]) {
+        check_len(self.len(), out.len());
+        out.copy_from_slice(self);
+    }
+}
+
+impl<const N: usize> IndexValue for &[usize; N] {
+    #[inline(always)]
+    fn write_into(self, out: &mut [usize]) {
+        self[..].write_into(out)
+    }
+}
+
+impl IndexValue for &Vec<usize> {
+    #[inline(always)]
+    fn write_into(self, out: &mut [usize]) {
+        self[..].write_into(out)
+    }
+}
+
+impl Variable<IndexInputNode> {
+    /// Sets the indices for the next forward pass.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let idx = IndexInputNode::new(&[0, 0]);
+    /// idx.set_value(&[3, 1]);
+    /// assert_eq!(&*idx.indices(), &[3, 1]);
+    /// let one = IndexInputNode::new(&[0]);
+    /// one.set_value(7);
+    /// assert_eq!(one.indices()[0], 7);
+    /// ```
+    ///
+    /// # Panics
+    /// If the number of indices differs from the one the input was built with, or if an
+    /// index is out of range for a table this input is already used to index.
+    #[inline(always)]
+    pub fn set_value(&self, value: impl IndexValue) {
+        let node = self.node();
+        let mut indices = node.indices.borrow_mut();
+        value.write_into(&mut indices);
+        let (bound, kind) = node.limit.get();
+        check_range(&indices, bound, kind, "IndexInputNode::set_value");
+        for (v, &i) in node.value.borrow_mut().iter_mut().zip(indices.iter()) {
+            *v = i as f32;
+        }
+    }
+
+    /// The current indices.
+    pub fn indices(&self) -> Ref<'_, [usize]> {
+        Ref::map(self.node().indices.borrow(), |v| v.as_slice())
+    }
+}
+
+impl Node for IndexInputNode {
+    type Rows = Dyn;
+    type Cols = U1;
+
+    #[inline(always)]
+    fn shape(&self) -> (usize, usize) {
+        (self.len(), 1)
+    }
+
+    #[inline(always)]
+    fn forward(&self, _pass: Pass) {}
+
+    #[inline(always)]
+    fn backward(&self, _gradient: &[f32]) {}
+
+    #[inline(always)]
+    fn value(&self) -> Ref<'_, [f32]> {
+        Ref::map(self.value.borrow(), |v| v.as_slice())
+    }
+
+    #[inline(always)]
+    fn needs_gradient(&self) -> bool {
+        false
+    }
+}
+
+/// Node selecting rows of a parameter: the `k x cols` matrix of the rows named by an
+/// [`IndexInputNode`] of `k` indices. Its gradient is recorded row-sparse.
+pub struct Index<R: Dim = Dyn, C: Dim = Dyn> {
+    table: Rc<ParameterNode<R, C>>,
+    indices: Rc<IndexInputNode>,
+    /// The indices used by the latest forward pass, so that backward uses the same rows
+    /// even if the input was set in between.
+    rows: RefCell<Vec<usize>>,
+    state: NodeState,
+}
+
+impl<R: Dim, C: Dim> Index<R, C> {
+    /// Builds the node; panics if a current index is out of range for the table.
+    pub fn new(table: Rc<ParameterNode<R, C>>, indices: Rc<IndexInputNode>) -> Self {
+        let (rows, cols) = table.shape();
+        indices.bind(rows, Bound::Rows, "index");
+        let k = indices.len();
+        Index {
+            rows: RefCell::new(vec![0; k]),
+            state: NodeState::new((k, cols)),
+            table,
+            indices,
+        }
+    }
+}
+
+impl<R: Dim, C: Dim> Node for Index<R, C> {
+    type Rows = Dyn;
+    type Cols = C;
+
+    #[inline(always)]
+    fn shape(&self) -> (usize, usize) {
+        self.state.shape()
+    }
+
+    #[inline(always)]
+    fn forward(&self, pass: Pass) {
+        if !self.state.visit(pass) {
+            return;
+        }
+        self.table.forward(pass);
+        let mut rows = self.rows.borrow_mut();
+        rows.copy_from_slice(&self.indices.indices.borrow());
+        // `set_value` already checked against every table; this catches only a table
+        // that shrank, which cannot happen, and costs one comparison per index.
+        check_range(&rows, self.table.shape().0, Bound::Rows, "index");
+        self.table.read_rows(&rows, &mut self.state.value_mut());
+    }
+
+    #[inline(always)]
+    fn backward(&self, gradient: &[f32]) {
+        if !self.state.accumulate(gradient) {
+            return;
+        }
+        self.table
+            .accumulate_rows(&self.rows.borrow(), &self.state.gradient());
+    }
+
+    #[inline(always)]
+    fn value(&self) -> Ref<'_, [f32]> {
+        self.state.value()
+    }
+
+    #[inline(always)]
+    fn needs_gradient(&self) -> bool {
+        true
+    }
+}
+
+impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
+    /// Looks up rows of this parameter (an embedding table): the `k x cols` matrix whose
+    /// row `j` is row `idx[j]` of the parameter. Repeated indices are allowed; their
+    /// gradients sum. The gradient is recorded for the looked-up rows only.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let users = ParameterNode::new(random_matrix(100, 8));
+    /// let items = ParameterNode::new(random_matrix(1000, 8));
+    /// let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
+    /// let mut score = users.index(&u).vector_dot(&items.index(&i));
+    /// u.set_value(42);
+    /// i.set_value(512);
+    /// score.forward();
+    /// score.backward(1.0);
+    /// let g = items.gradient();
+    /// assert_eq!(g.row(512).to_vec(), users.value().row(42).to_vec());
+    /// ```
+    ///
+    /// # Panics
+    /// If an index in `idx` is out of range for this parameter (here, and later in
+    /// [`set_value`](Variable::<IndexInputNode>::set_value)).
+    pub fn index(&self, idx: &Variable<IndexInputNode>) -> Variable<Index<R, C>> {
+        let node = Index::new(self.node().clone(), idx.node().clone());
+        Variable::with_params(node, &[self.param_list()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::{arr2, Array2};
+    use rand::SeedableRng;
+    use std::sync::Arc;
+
+    fn matrix(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
+        init::normal(
+            rows,
+            cols,
+            0.0,
+            1.0,
+            &mut rand::rngs::StdRng::seed_from_u64(seed),
+        )
+    }
+
+    #[test]
+    fn forward_copies_rows() {
+        let t = matrix(5, 3, 1);
+        let table = ParameterNode::new(t.clone());
+        let idx = IndexInputNode::new(&[4, 1, 4]);
+        let mut rows = table.index(&idx);
+        rows.forward();
+        assert_eq!(rows.shape(), (3, 3));
+        for (j, &i) in [4, 1, 4].iter().enumerate() {
+            assert_eq!(rows.value().row(j), t.row(i));
+        }
+        assert_eq!(idx.value().to_owned(), arr2(&[[4.0], [1.0], [4.0]]));
+        assert_eq!(idx.shape(), (3, 1));
+        assert!(!idx.needs_gradient());
+    }
+
+    #[test]
+    fn repeated_indices_sum() {
+        let table = ParameterNode::new(matrix(4, 2, 2));
+        let idx = IndexInputNode::new(&[3, 0, 3, 3]);
+        let mut out = table.index(&idx);
+        out.forward();
+        out.backward_with(arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]).view());
+        let g = table.gradient();
+        assert_eq!(g.row(3).to_vec(), vec![13.0, 16.0]);
+        assert_eq!(g.row(0).to_vec(), vec![3.0, 4.0]);
+        assert_eq!(g.row(1).to_vec(), vec![0.0, 0.0]);
+        assert!(table.node().gradient_is_sparse());
+        gradcheck::assert_gradient(&mut out, &table);
+    }
+
+    #[test]
+    fn two_lookups_of_one_table_sum() {
+        let table = ParameterNode::new(matrix(6, 3, 3));
+        let a = IndexInputNode::new(&[1, 2]);
+        let b = IndexInputNode::new(&[2, 5]);
+        let mut out = table.index(&a).vector_dot(&table.index(&b));
+        out.forward();
+        out.backward(1.0);
+        let t = table.value().to_owned();
+        let g = table.gradient();
+        // d/dT of T1·T2 + T2·T5.
+        assert_eq!(g.row(1), t.row(2));
+        for c in 0..3 {
+            assert!((g[(2, c)] - (t[(1, c)] + t[(5, c)])).abs() < 1e-6);
+        }
+        assert_eq!(g.row(5), t.row(2));
+        assert_eq!(g.row(0).to_vec(), vec![0.0; 3]);
+        table.zero_gradient();
+        gradcheck::assert_gradient(&mut out, &table);
+    }
+
+    #[test]
+    fn gradients_on_several_shapes() {
+        for (rows, cols, idx) in [
+            (1, 1, vec![0]),
+            (7, 4, vec![6]),
+            (10, 5, vec![2, 9, 2]),
+            (3, 17, vec![0, 1, 2, 1, 0]),
+        ] {
+            let table = ParameterNode::new(matrix(rows, cols, rows as u64));
+            let idx = IndexInputNode::new(&idx);
+            gradcheck::assert_gradient(&mut table.index(&idx).tanh(), &table);
+        }
+    }
+
+    #[test]
+    fn dense_and_sparse_use_of_one_table_matches_finite_differences() {
+        // wyrm 0.9: the dense and the sparse contribution overwrote each other.
+        let table = ParameterNode::new(matrix(4, 3, 4));
+        let x = InputNode::new(matrix(2, 4, 5));
+        let idx = IndexInputNode::new(&[3, 1]);
+        // x · T is 2x3 (dense use), T[idx] is 2x3 (sparse use).
+        let mut out = (x.dot(&table) + table.index(&idx)).tanh();
+        gradcheck::assert_gradient(&mut out, &table);
+        // Same, with the sparse term first and a second lookup.
+        let idx2 = IndexInputNode::new(&[1, 1]);
+        let mut out2 = table.index(&idx) * table.index(&idx2) + x.dot(&table);
+        gradcheck::assert_gradient(&mut out2, &table);
+    }
+
+    #[test]
+    fn gradient_returns_dense_sum() {
+        let table = ParameterNode::new(matrix(3, 2, 6));
+        let x = InputNode::new(arr2(&[[1.0, 2.0, 3.0]]));
+        let idx = IndexInputNode::new(&[2]);
+        let mut out = x.dot(&table) + table.index(&idx);
+        out.forward();
+        out.backward(1.0);
+        // Dense part: xᵀ · 1 = [[1, 1], [2, 2], [3, 3]]; sparse part: +1 on row 2.
+        assert_eq!(
+            table.gradient(),
+            arr2(&[[1.0, 1.0], [2.0, 2.0], [4.0, 4.0]])
+        );
+        assert!(!table.node().gradient_is_sparse());
+    }
+
+    #[test]
+    fn backward_uses_the_rows_of_the_forward_pass() {
+        let table = ParameterNode::new(Array2::zeros((4, 1)));
+        let idx = IndexInputNode::new(&[1]);
+        let mut out = table.index(&idx);
+        out.forward();
+        idx.set_value(3);
+        out.backward(1.0);
+        assert_eq!(table.gradient(), arr2(&[[0.0], [1.0], [0.0], [0.0]]));
+    }
+
+    #[test]
+    fn shared_tables_are_looked_up_through_atomics() {
+        let shared = Arc::new(HogwildParameter::new(matrix(5, 2, 7)));
+        let table = ParameterNode::shared(shared.clone());
+        let idx = IndexInputNode::new(&[4]);
+        let mut out = table.index(&idx);
+        out.forward();
+        assert_eq!(out.value().row(0), shared.value().row(4));
+        gradcheck::assert_gradient(&mut out, &table);
+    }
+
+    #[test]
+    fn static_table_keeps_its_column_type() {
+        use typenum::{U2, U3};
+        let table = ParameterNode::<U3, U2>::new_static(matrix(3, 2, 8));
+        let idx = IndexInputNode::new(&[2, 0]);
+        let other = InputNode::<typenum::U2, U2>::new_static(matrix(2, 2, 9));
+        // Cols = U2 composes with a statically shaped operand.
+        let mut out = table.index(&idx) * other;
+        gradcheck::assert_gradient(&mut out, &table);
+    }
+
+    #[test]
+    #[should_panic(expected = "index: index 5 is out of range for a table of 5 rows")]
+    fn out_of_range_at_construction() {
+        let table = ParameterNode::new(matrix(5, 2, 10));
+        let _ = table.index(&IndexInputNode::new(&[0, 5]));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "IndexInputNode::set_value: index 9 is out of range for a table of 3 rows"
+    )]
+    fn out_of_range_at_set_value() {
+        let small = ParameterNode::new(matrix(3, 2, 11));
+        let large = ParameterNode::new(matrix(10, 2, 12));
+        let idx = IndexInputNode::new(&[0]);
+        let _a = large.index(&idx);
+        let _b = small.index(&idx);
+        idx.set_value(2);
+        idx.set_value(9);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "got 3 indices but this input holds 2; the graph's lookup size is fixed at construction"
+    )]
+    fn length_change_panics() {
+        IndexInputNode::new(&[0, 1]).set_value(&[0, 1, 2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "got 1 indices but this input holds 2")]
+    fn single_index_on_longer_input_panics() {
+        IndexInputNode::new(&[0, 1]).set_value(1);
+    }
+}
