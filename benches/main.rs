@@ -3,6 +3,8 @@
 //!
 //! Run with `cargo bench --bench main -- FILTER`, e.g. `-- sparse`.
 
+mod linreg;
+mod mlp;
 mod sparse_mf;
 
-criterion::criterion_main!(sparse_mf::benches);
+criterion::criterion_main!(linreg::benches, mlp::benches, sparse_mf::benches);
