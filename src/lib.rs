@@ -44,6 +44,9 @@
 //!   `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`, `scalar_sum`,
 //!   `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; see [`nodes`].
 //! - [`Variable::boxed`] erases a node's type for data-dependent structure.
+//! - Embeddings: [`IndexInputNode`] holds row indices and `param.index(&idx)` looks the
+//!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
+//!   (`examples/embeddings.rs`). Losses for integer targets are in [`nn::losses`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`].
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.

@@ -184,8 +184,7 @@ fn broadcasting_a_row() {
 fn products() {
     let dot_shapes = [((1, 1), (1, 1)), ((1, 5), (5, 3)), ((4, 3), (3, 2))];
     binary("dot", (Any, Any), &dot_shapes, |a, b| a.dot(b));
-    // TODO(lead): enable once vector_dot lands
-    // binary("vector_dot", (Any, Any), &SAME, |a, b| a.vector_dot(b));
+    binary("vector_dot", (Any, Any), &SAME, |a, b| a.vector_dot(b));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Compile-time shapes: mismatched static shapes fail to compile with a readable message
-//! (`tests/ui/*.rs` with `.stderr` snapshots; regenerate with `TRYBUILD=overwrite`), and
+//! (`tests/ui/static_*.rs` with `.stderr` snapshots; regenerate with `TRYBUILD=overwrite`), and
 //! statically and run-time shaped nodes combine.
 
 use ndarray::arr2;
@@ -8,7 +8,7 @@ use wyrm::*;
 
 #[test]
 fn static_shape_mismatches_do_not_compile() {
-    trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
+    trybuild::TestCases::new().compile_fail("tests/ui/static_*.rs");
 }
 
 /// Accepts only variables whose node has the given static dimensions.
