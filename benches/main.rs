@@ -1,1 +1,16 @@
-fn main() {}
+//! Criterion benchmarks, one module per workload family; each times Wyrm and a
+//! hand-written Rust version of the same math in the same run.
+//!
+//! Run with `cargo bench --bench main -- FILTER`, e.g. `-- sparse`.
+
+mod linreg;
+mod mlp;
+mod model_macro;
+mod sparse_mf;
+
+criterion::criterion_main!(
+    linreg::benches,
+    mlp::benches,
+    model_macro::benches,
+    sparse_mf::benches
+);

@@ -202,7 +202,9 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         .filter(|(_, (a, n))| {
             let scale = a.abs().max(n.abs());
             let err = (*a - *n).abs();
-            !(err <= options.absolute_tolerance + options.relative_tolerance * scale)
+            let allowed = options.absolute_tolerance + options.relative_tolerance * scale;
+            // NaN errors fail too.
+            err.is_nan() || err > allowed
         })
         .map(|(i, (a, n))| (i, *a, *n))
         .collect();

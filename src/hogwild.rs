@@ -163,27 +163,10 @@ impl HogwildParameter {
         self.state[slot].get_or_init(|| (0..self.values.len()).map(|_| AtomicU32::new(0)).collect())
     }
 
-    /// Asks the CPU to start fetching the optimizer state of `range` into the cache, for
-    /// the update that follows a lookup. A hint only: it reads nothing in the sense of the
-    /// memory model, so it cannot race.
+    /// Optimizer state slot `slot` if an update has created it (never allocates).
     #[inline]
-    pub(crate) fn prefetch_state(&self, range: std::ops::Range<usize>) {
-        #[cfg(target_arch = "x86_64")]
-        for slot in &self.state {
-            if let Some(state) = slot.get() {
-                for line in state[range.clone()].chunks(16) {
-                    // SAFETY: `_mm_prefetch` is a hint with no architectural effect; the
-                    // pointer is in bounds (and a prefetch would not fault anyway).
-                    unsafe {
-                        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                            line.as_ptr().cast(),
-                        )
-                    };
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = range;
+    pub(crate) fn allocated_state(&self, slot: usize) -> Option<&[AtomicU32]> {
+        self.state[slot].get().map(|s| &s[..])
     }
 
     /// Stores `src`'s elements into `dst` (relaxed stores: see the module docs).

@@ -51,24 +51,30 @@ impl<U: Unsigned + Default + Copy + Debug + 'static, B: Bit + Default + Copy + D
 /// Two dimensions that must agree: equal static sizes, or at least one side known only
 /// at run time (then checked when the graph is built). `Out` is the more precise of the two.
 #[diagnostic::on_unimplemented(
-    message = "shape mismatch: these operands have different static dimensions",
-    label = "the operands' static shapes do not agree here",
-    note = "statically shaped operands must have equal sizes in the dimensions this operation combines (the column counts of `+ - * /` and `vector_dot`, the inner dimension of `dot`)"
+    message = "static shape mismatch: the operands' sizes differ in a dimension this operation needs equal",
+    label = "these statically shaped operands do not fit together",
+    note = "`+ - * /` need equal column counts, `dot` needs the left's column count to equal the right's row count",
+    note = "typenum writes sizes in binary, most significant bit first: `UInt<UTerm, B1>` is 1, `UInt<UInt<UTerm, B1>, B0>` is 2, `UInt<UInt<UTerm, B1>, B1>` is 3, `UInt<UInt<UInt<UTerm, B1>, B0>, B0>` is 4",
+    note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)"
 )]
 pub trait SameDim<Rhs: Dim>: Dim {
     /// The dimension of the result.
     type Out: Dim;
 }
 
+#[diagnostic::do_not_recommend]
 impl<N: Static> SameDim<N> for N {
     type Out = N;
 }
+#[diagnostic::do_not_recommend]
 impl<N: Static> SameDim<Dyn> for N {
     type Out = N;
 }
+#[diagnostic::do_not_recommend]
 impl<N: Static> SameDim<N> for Dyn {
     type Out = N;
 }
+#[diagnostic::do_not_recommend]
 impl SameDim<Dyn> for Dyn {
     type Out = Dyn;
 }
@@ -76,17 +82,24 @@ impl SameDim<Dyn> for Dyn {
 /// Row counts of the operands of an elementwise operation: equal, or a single right-hand
 /// row broadcast over every row of the left-hand side (a bias).
 #[diagnostic::on_unimplemented(
-    message = "shape mismatch: the row counts of these operands differ and the right-hand side is not a single row",
-    label = "the operands' static row counts do not agree here",
-    note = "elementwise operations need equal shapes, or a right-hand side with one row that is broadcast over the rows of the left-hand side"
+    message = "static shape mismatch: the operands' row counts differ and the right-hand side is not a single row",
+    label = "these statically shaped operands do not fit together",
+    note = "elementwise operations need equal shapes, or a right-hand side with one row, which is broadcast over the rows of the left-hand side",
+    note = "typenum writes sizes in binary, most significant bit first: `UInt<UTerm, B1>` is 1, `UInt<UInt<UTerm, B1>, B0>` is 2, `UInt<UInt<UTerm, B1>, B1>` is 3, `UInt<UInt<UInt<UTerm, B1>, B0>, B0>` is 4",
+    note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)"
 )]
 pub trait RowsBroadcast<Rhs: Dim>: Dim {}
 
+#[diagnostic::do_not_recommend]
 impl<N: Static> RowsBroadcast<N> for N {}
+#[diagnostic::do_not_recommend]
 impl<N: Static> RowsBroadcast<Dyn> for N {}
+#[diagnostic::do_not_recommend]
 impl<N: Static> RowsBroadcast<N> for Dyn {}
+#[diagnostic::do_not_recommend]
 impl RowsBroadcast<Dyn> for Dyn {}
 // Two or more rows on the left, one row on the right: broadcasting.
+#[diagnostic::do_not_recommend]
 impl<U, B1, B2> RowsBroadcast<typenum::U1> for UInt<UInt<U, B1>, B2> where
     UInt<UInt<U, B1>, B2>: Static
 {

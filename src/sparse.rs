@@ -82,10 +82,15 @@ impl ParamGradient {
     }
 
     /// Sorts the sparse rows and sums duplicates, without allocating in steady state.
+    #[inline(always)]
     fn coalesce(&mut self) {
-        if self.coalesced {
-            return;
+        if !self.coalesced {
+            self.merge_duplicates();
         }
+    }
+
+    #[inline(never)]
+    fn merge_duplicates(&mut self) {
         let cols = self.shape.1;
         self.order.clear();
         self.order.extend(0..self.rows.len() as u32);

@@ -1,6 +1,14 @@
 //! Matrix products on row-major slices, with either operand optionally transposed, as
 //! needed by `dot` and its backward pass.
+//!
+//! Batch-1 models spend their time in vector-matrix products (`1 x k` times `k x n`), in
+//! their transposes and in outer products; these run on the SIMD primitives of
+//! [`simd`](super::simd) (AVX2 + FMA when available, else portable loops) with no
+//! allocation. Products whose right-hand matrix no longer fits in the L2 cache, with more
+//! than a few rows on the left, go to ndarray's blocked GEMM (`matrixmultiply`), which is
+//! faster there but allocates its packing buffers.
 
+use super::simd::{self, portable};
 use ndarray::linalg::general_mat_mul;
 use ndarray::ArrayView2;
 
@@ -16,6 +24,16 @@ pub struct Operand<'a> {
 }
 
 impl Operand<'_> {
+    /// Shape after transposition.
+    #[inline(always)]
+    fn dim(&self) -> (usize, usize) {
+        if self.transposed {
+            (self.shape.1, self.shape.0)
+        } else {
+            self.shape
+        }
+    }
+
     fn view(&self) -> ArrayView2<'_, f32> {
         let v = ArrayView2::from_shape(self.shape, self.data).expect("operand shape");
         if self.transposed {
@@ -26,17 +44,143 @@ impl Operand<'_> {
     }
 }
 
+/// Above this many left-hand rows *and* this many bytes in the right-hand matrix, use the
+/// blocked GEMM.
+const BLOCKED_MIN_ROWS: usize = 8;
+const BLOCKED_MIN_BYTES: usize = 256 * 1024;
+
 /// `out = a · b` (or `out += a · b` when `accumulate`), with `out` row-major of shape
 /// `(rows of a, cols of b)` after transposition.
+///
+/// # Panics
+/// If the inner dimensions differ or a buffer is shorter than its shape.
 pub fn gemm(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
-    let av = a.view();
-    let bv = b.view();
-    let (m, k) = av.dim();
-    let (k2, n) = bv.dim();
+    let (m, k) = a.dim();
+    let (k2, n) = b.dim();
     assert_eq!(k, k2, "gemm: inner dimensions differ");
-    let mut ov = ndarray::ArrayViewMut2::from_shape((m, n), out).expect("gemm: output shape");
+    assert!(
+        a.data.len() >= m * k && b.data.len() >= k * n && out.len() >= m * n,
+        "gemm: a buffer is shorter than its shape"
+    );
+    let out = &mut out[..m * n];
+    if (a.transposed && b.transposed) || (m >= BLOCKED_MIN_ROWS && k * n * 4 >= BLOCKED_MIN_BYTES) {
+        blocked(a, b, out, accumulate);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd::simd_enabled() {
+        // SAFETY: `simd_enabled` checked that the CPU has AVX2 and FMA.
+        unsafe { gemm_avx2(a, b, out, accumulate) };
+        return;
+    }
+    small::<Portable>(a, b, out, accumulate);
+}
+
+/// The same product on the portable kernels whatever the CPU (for tests and comparisons).
+pub fn gemm_portable(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
+    let (m, _) = a.dim();
+    let (_, n) = b.dim();
+    if a.transposed && b.transposed {
+        blocked(a, b, out, accumulate);
+    } else {
+        small::<Portable>(a, b, &mut out[..m * n], accumulate);
+    }
+}
+
+fn blocked(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
+    let (m, n) = (a.dim().0, b.dim().1);
+    let mut ov =
+        ndarray::ArrayViewMut2::from_shape((m, n), &mut out[..m * n]).expect("gemm: output");
     let beta = if accumulate { 1.0 } else { 0.0 };
-    general_mat_mul(1.0, &av, &bv, beta, &mut ov);
+    general_mat_mul(1.0, &a.view(), &b.view(), beta, &mut ov);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gemm_avx2(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
+    small::<Avx2>(a, b, out, accumulate)
+}
+
+/// The two primitives the small products are built from.
+trait Kernels {
+    fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool);
+    fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool);
+}
+
+struct Portable;
+
+impl Kernels for Portable {
+    #[inline(always)]
+    fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool) {
+        portable::gemv_rows(x, stride, mat, out, accumulate)
+    }
+    #[inline(always)]
+    fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
+        portable::gemv_t(x, mat, out, accumulate)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernels for Avx2 {
+    #[inline(always)]
+    fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool) {
+        // SAFETY: only reached through `gemm_avx2`, after the CPU check.
+        unsafe { simd::avx2::gemv_rows(x, stride, mat, out, accumulate) }
+    }
+    #[inline(always)]
+    fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
+        // SAFETY: only reached through `gemm_avx2`, after the CPU check.
+        unsafe { simd::avx2::gemv_t(x, mat, out, accumulate) }
+    }
+}
+
+/// Row-by-row products for small matrices (not both operands transposed).
+#[inline(always)]
+fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
+    let (m, k) = a.dim();
+    let n = b.dim().1;
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out.iter_mut().for_each(|o| *o = 0.0);
+        }
+        return;
+    }
+    let (ad, bd) = (&a.data[..m * k], &b.data[..k * n]);
+    match (a.transposed, b.transposed) {
+        (false, false) => {
+            if n == 1 {
+                // out[i] = dot(a[i, :], b[:, 0]); b's single column is contiguous.
+                K::gemv_t(bd, ad, out, accumulate);
+            } else {
+                for (row, o) in ad.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+                    K::gemv_rows(row, 1, bd, o, accumulate);
+                }
+            }
+        }
+        (false, true) => {
+            // b is stored n x k: out[i, j] = dot(a[i, :], b_stored[j, :]).
+            for (row, o) in ad.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+                K::gemv_t(row, bd, o, accumulate);
+            }
+        }
+        (true, false) => {
+            // a is stored k x m: out[i, :] = Σ_p a_stored[p, i] * b[p, :].
+            if n == 1 {
+                K::gemv_rows(bd, 1, ad, out, accumulate);
+            } else {
+                for (i, o) in out.chunks_exact_mut(n).enumerate() {
+                    K::gemv_rows(&ad[i..], m, bd, o, accumulate);
+                }
+            }
+        }
+        (true, true) => unreachable!("handled by the blocked GEMM"),
+    }
 }
 
 #[cfg(test)]
@@ -53,12 +197,94 @@ mod tests {
             shape: (2, 2),
             transposed: t,
         };
-        let mut out = [0.0; 4];
-        gemm(op(&a, false), op(&b, false), &mut out, false);
-        assert_eq!(out, [19.0, 22.0, 43.0, 50.0]);
-        gemm(op(&a, true), op(&b, false), &mut out, false);
-        assert_eq!(out, [26.0, 30.0, 38.0, 44.0]);
-        gemm(op(&a, false), op(&b, true), &mut out, true);
-        assert_eq!(out, [26.0 + 17.0, 30.0 + 23.0, 38.0 + 39.0, 44.0 + 53.0]);
+        for f in [gemm, gemm_portable] {
+            let mut out = [0.0; 4];
+            f(op(&a, false), op(&b, false), &mut out, false);
+            assert_eq!(out, [19.0, 22.0, 43.0, 50.0]);
+            f(op(&a, true), op(&b, false), &mut out, false);
+            assert_eq!(out, [26.0, 30.0, 38.0, 44.0]);
+            f(op(&a, false), op(&b, true), &mut out, true);
+            assert_eq!(out, [26.0 + 17.0, 30.0 + 23.0, 38.0 + 39.0, 44.0 + 53.0]);
+            f(op(&a, true), op(&b, true), &mut out, false);
+            assert_eq!(out, [23.0, 31.0, 34.0, 46.0]);
+        }
+    }
+
+    fn naive(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
+        let (m, k) = a.dim();
+        let n = b.dim().1;
+        let at = |o: &Operand<'_>, i: usize, j: usize| {
+            if o.transposed {
+                o.data[j * o.shape.1 + i]
+            } else {
+                o.data[i * o.shape.1 + j]
+            }
+        };
+        for i in 0..m {
+            for j in 0..n {
+                let s: f32 = (0..k).map(|p| at(&a, i, p) * at(&b, p, j)).sum();
+                out[i * n + j] = if accumulate { out[i * n + j] + s } else { s };
+            }
+        }
+    }
+
+    /// Every path (SIMD when the CPU has it, portable, blocked) against a naive triple
+    /// loop, over shapes that hit every block size and remainder.
+    #[test]
+    fn all_paths_match_naive() {
+        let mut seed = 1u32;
+        let mut rand = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        let shapes = [
+            (1, 1, 1),
+            (1, 32, 64),
+            (1, 64, 64),
+            (1, 64, 1),
+            (1, 7, 83),
+            (3, 5, 17),
+            (2, 19, 1),
+            (5, 1, 9),
+            (9, 70, 1000),
+        ];
+        for &(m, k, n) in &shapes {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                let ad = rand(m * k);
+                let bd = rand(k * n);
+                let a = Operand {
+                    data: &ad,
+                    shape: if ta { (k, m) } else { (m, k) },
+                    transposed: ta,
+                };
+                let b = Operand {
+                    data: &bd,
+                    shape: if tb { (n, k) } else { (k, n) },
+                    transposed: tb,
+                };
+                for accumulate in [false, true] {
+                    let start = rand(m * n);
+                    let mut expected = start.clone();
+                    naive(a, b, &mut expected, accumulate);
+                    for (name, f) in [
+                        ("gemm", gemm as fn(_, _, &mut [f32], bool)),
+                        ("portable", gemm_portable),
+                    ] {
+                        let mut out = start.clone();
+                        f(a, b, &mut out, accumulate);
+                        for (x, y) in out.iter().zip(&expected) {
+                            assert!(
+                                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                                "{name} {m}x{k}x{n} t=({ta},{tb}) acc={accumulate}: {x} vs {y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

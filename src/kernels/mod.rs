@@ -1,9 +1,19 @@
 //! Numeric kernels on contiguous row-major `f32` slices.
 //!
-//! Loops are written as zipped iterators over equal-length slices so that LLVM drops the
-//! bounds checks and vectorises them; the matrix products go through ndarray's GEMM.
+//! - Elementwise loops are zipped iterators over equal-length slices, so LLVM drops the
+//!   bounds checks and vectorises them for the baseline target; when node dimensions are
+//!   static (typenum) the lengths are constants and small loops unroll completely.
+//! - Reductions and the matrix products of [`matmul`] use AVX2 + FMA intrinsics when the
+//!   CPU has them (detected once at run time, see [`simd_enabled`]) and portable loops
+//!   otherwise; [`force_scalar`] or `WYRM_FORCE_SCALAR=1` forces the portable path.
+//! - [`exp`], [`ln`], [`tanh`], [`sigmoid`] are the standard library's functions, or the
+//!   approximations of [`fast`] when the `fast-math` feature is on.
 
+pub mod fast;
 pub mod matmul;
+pub mod simd;
+
+pub use simd::{force_scalar, simd_enabled};
 
 /// `dst[i] += src[i]`.
 #[inline(always)]
@@ -11,6 +21,18 @@ pub fn add_assign(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "add_assign: length mismatch");
     for (d, s) in dst.iter_mut().zip(src) {
         *d += *s;
+    }
+}
+
+/// `dst[i] = src[i]`. Unlike `copy_from_slice`, a one-element copy is a plain move rather
+/// than a call to `memcpy` (which matters for 1x1 nodes).
+#[inline(always)]
+pub fn copy(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "copy: length mismatch");
+    if dst.len() == 1 {
+        dst[0] = src[0];
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
@@ -23,7 +45,7 @@ pub fn map_into(dst: &mut [f32], src: &[f32], f: impl Fn(f32) -> f32) {
     }
 }
 
-/// Sum of a slice, accumulated in `f32` with four partial sums (vectorisable).
+/// Sum of a slice, accumulated in `f32` with eight partial sums (vectorisable).
 #[inline]
 pub fn sum(xs: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
@@ -41,24 +63,58 @@ pub fn sum(xs: &[f32]) -> f32 {
     total
 }
 
-/// Dot product of two equal-length slices.
+/// Dot product of two equal-length slices (AVX2 + FMA for longer slices when available).
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: length mismatch");
-    let mut acc = [0.0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
+    #[cfg(target_arch = "x86_64")]
+    if a.len() >= 16 && simd_enabled() {
+        // SAFETY: `simd_enabled` checked that the CPU has AVX2 and FMA.
+        return unsafe { simd::avx2::dot(a, b) };
     }
-    let mut total: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        total += x * y;
+    simd::portable::dot(a, b)
+}
+
+/// `e^x` (see [`fast::exp`] for the `fast-math` version).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    #[cfg(feature = "fast-math")]
+    return fast::exp(x);
+    #[cfg(not(feature = "fast-math"))]
+    x.exp()
+}
+
+/// Natural logarithm (see [`fast::ln`] for the `fast-math` version).
+#[inline(always)]
+pub fn ln(x: f32) -> f32 {
+    #[cfg(feature = "fast-math")]
+    return fast::ln(x);
+    #[cfg(not(feature = "fast-math"))]
+    x.ln()
+}
+
+/// Hyperbolic tangent (see [`fast::tanh`] for the `fast-math` version).
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    #[cfg(feature = "fast-math")]
+    return fast::tanh(x);
+    #[cfg(not(feature = "fast-math"))]
+    x.tanh()
+}
+
+/// Logistic sigmoid, computed without overflow for large `|x|` (see [`fast::sigmoid`] for
+/// the `fast-math` version).
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    #[cfg(feature = "fast-math")]
+    return fast::sigmoid(x);
+    #[cfg(not(feature = "fast-math"))]
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
     }
-    total
 }
 
 #[cfg(test)]
@@ -67,50 +123,86 @@ mod tests {
 
     #[test]
     fn sum_and_dot_match_naive() {
-        let a: Vec<f32> = (0..21).map(|i| i as f32 * 0.5 - 3.0).collect();
-        let b: Vec<f32> = (0..21).map(|i| (i as f32).sin()).collect();
-        let naive_sum: f32 = a.iter().sum();
-        let naive_dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((sum(&a) - naive_sum).abs() < 1e-4);
-        assert!((dot(&a, &b) - naive_dot).abs() < 1e-4);
+        for n in [0, 1, 7, 21, 64, 100] {
+            let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32).sin()).collect();
+            let naive_sum: f32 = a.iter().sum();
+            let naive_dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((sum(&a) - naive_sum).abs() < 1e-3);
+            assert!((dot(&a, &b) - naive_dot).abs() < 1e-3);
+            assert!((simd::portable::dot(&a, &b) - naive_dot).abs() < 1e-3);
+        }
+    }
+
+    /// The `std::arch` kernels and the portable fallback agree (run wherever AVX2 exists;
+    /// the portable path is also what every other test runs under `WYRM_FORCE_SCALAR=1`).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_and_portable_kernels_agree() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let data: Vec<f32> = (0..4000)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        for n in [1, 8, 13, 32, 64, 77] {
+            let (a, b) = (&data[..n], &data[100..100 + n]);
+            // SAFETY: AVX2 and FMA are present (checked above).
+            let d = unsafe { simd::avx2::dot(a, b) };
+            assert!((d - simd::portable::dot(a, b)).abs() <= 1e-4 * (1.0 + d.abs()));
+            let mut y1 = data[200..200 + n].to_vec();
+            let mut y2 = y1.clone();
+            // SAFETY: as above.
+            unsafe { simd::avx2::axpy(0.3, a, &mut y1) };
+            simd::portable::axpy(0.3, a, &mut y2);
+            assert_eq!(y1.len(), y2.len());
+            for (p, q) in y1.iter().zip(&y2) {
+                assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()));
+            }
+            for k in [1, 3, 32] {
+                for accumulate in [false, true] {
+                    let mat = &data[300..300 + k * n];
+                    let mut o1 = data[..n].to_vec();
+                    let mut o2 = o1.clone();
+                    // SAFETY: as above.
+                    unsafe { simd::avx2::gemv_rows(&data[1000..], 2, mat, &mut o1, accumulate) };
+                    simd::portable::gemv_rows(&data[1000..], 2, mat, &mut o2, accumulate);
+                    for (p, q) in o1.iter().zip(&o2) {
+                        assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "gemv_rows {n} {k}");
+                    }
+                    let x = &data[2000..2000 + n];
+                    let mat = &data[500..500 + k * n];
+                    let mut o1 = data[..k].to_vec();
+                    let mut o2 = o1.clone();
+                    // SAFETY: as above.
+                    unsafe { simd::avx2::gemv_t(x, mat, &mut o1, accumulate) };
+                    simd::portable::gemv_t(x, mat, &mut o2, accumulate);
+                    for (p, q) in o1.iter().zip(&o2) {
+                        assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "gemv_t {n} {k}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
-    fn add_and_map() {
+    fn add_copy_and_map() {
         let mut d = vec![1.0, 2.0];
         add_assign(&mut d, &[0.5, 0.5]);
         assert_eq!(d, vec![1.5, 2.5]);
         let mut e = vec![0.0; 2];
         map_into(&mut e, &d, |x| x * 2.0);
         assert_eq!(e, vec![3.0, 5.0]);
+        let mut one = [0.0];
+        copy(&mut one, &[4.0]);
+        copy(&mut e, &d);
+        assert_eq!((one, e), ([4.0], vec![1.5, 2.5]));
     }
-}
 
-/// `e^x`.
-#[inline(always)]
-pub fn exp(x: f32) -> f32 {
-    x.exp()
-}
-
-/// Natural logarithm.
-#[inline(always)]
-pub fn ln(x: f32) -> f32 {
-    x.ln()
-}
-
-/// Hyperbolic tangent.
-#[inline(always)]
-pub fn tanh(x: f32) -> f32 {
-    x.tanh()
-}
-
-/// Logistic sigmoid, computed without overflow for large `|x|`.
-#[inline(always)]
-pub fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + exp(-x))
-    } else {
-        let e = exp(x);
-        e / (1.0 + e)
+    #[test]
+    fn sigmoid_is_stable() {
+        assert_eq!(sigmoid(-200.0), 0.0);
+        assert_eq!(sigmoid(200.0), 1.0);
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-6);
     }
 }

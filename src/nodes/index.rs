@@ -38,8 +38,11 @@ use typenum::U1;
 #[derive(Debug)]
 pub struct IndexInputNode {
     indices: RefCell<Vec<usize>>,
-    /// The indices as a `k x 1` `f32` column, kept in step with `indices`.
+    /// The indices as a `k x 1` `f32` column, refreshed from `indices` when read after
+    /// a change (lookups never read it, so the training loop does not pay for it).
     value: RefCell<Vec<f32>>,
+    /// Whether `value` is out of date.
+    stale: Cell<bool>,
     /// The smallest bound (table row count or class count) of the nodes using this input
     /// (`usize::MAX`: none yet), so that `set_value` rejects an out-of-range index at once.
     limit: Cell<(usize, Bound)>,
@@ -53,6 +56,7 @@ impl IndexInputNode {
             Rc::new(IndexInputNode {
                 indices: RefCell::new(indices.to_vec()),
                 value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
+                stale: Cell::new(false),
                 limit: Cell::new((usize::MAX, Bound::Rows)),
             }),
             Rc::from(Vec::new()),
@@ -61,7 +65,7 @@ impl IndexInputNode {
 
     /// The number of indices.
     pub fn len(&self) -> usize {
-        self.value.borrow().len()
+        self.indices.borrow().len()
     }
 
     /// Whether the input holds no index.
@@ -124,13 +128,21 @@ pub trait IndexValue {
     fn write_into(self, out: &mut [usize]);
 }
 
+#[inline(always)]
 fn check_len(given: usize, expected: usize) {
-    assert!(
-        given == expected,
+    if given != expected {
+        wrong_len(given, expected);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_len(given: usize, expected: usize) -> ! {
+    panic!(
         "IndexInputNode::set_value: got {given} indices but this input holds {expected}; \
          the graph's lookup size is fixed at construction (build a new IndexInputNode and \
          graph for a different length)"
-    );
+    )
 }
 
 impl IndexValue for usize {
@@ -186,9 +198,7 @@ impl Variable<IndexInputNode> {
         value.write_into(&mut indices);
         let (bound, kind) = node.limit.get();
         check_range(&indices, bound, kind, "IndexInputNode::set_value");
-        for (v, &i) in node.value.borrow_mut().iter_mut().zip(indices.iter()) {
-            *v = i as f32;
-        }
+        node.stale.set(true);
     }
 
     /// The current indices.
@@ -214,6 +224,13 @@ impl Node for IndexInputNode {
 
     #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
+        if self.stale.get() {
+            let indices = self.indices.borrow();
+            for (v, &i) in self.value.borrow_mut().iter_mut().zip(indices.iter()) {
+                *v = i as f32;
+            }
+            self.stale.set(false);
+        }
         Ref::map(self.value.borrow(), |v| v.as_slice())
     }
 
@@ -265,20 +282,30 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
         }
         self.table.forward(pass);
         let mut rows = self.rows.borrow_mut();
-        rows.copy_from_slice(&self.indices.indices.borrow());
+        let indices = self.indices.indices.borrow();
+        if let ([row], [index]) = (&mut rows[..], &indices[..]) {
+            // The common batch-of-one case, without a call to `memcpy`.
+            *row = *index;
+        } else {
+            rows.copy_from_slice(&indices);
+        }
+        drop(indices);
         // `set_value` already checked against every table; this catches only a table
         // that shrank, which cannot happen, and costs one comparison per index.
         check_range(&rows, self.table.shape().0, Bound::Rows, "index");
         self.table.read_rows(&rows, &mut self.state.value_mut());
+        // The optimizer will update these rows' state after the backward pass; start
+        // fetching it now so that its cache misses overlap with this step's work.
+        self.table.prefetch_state(&rows);
     }
 
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        if !self.state.accumulate(gradient) {
-            return;
-        }
+        // Each consumer's contribution goes straight into the table's row-sparse gradient,
+        // where contributions add up anyway: no need to gather them here first.
+        let (k, cols) = self.state.shape();
         self.table
-            .accumulate_rows(&self.rows.borrow(), &self.state.gradient());
+            .accumulate_rows(&self.rows.borrow(), &gradient[..k * C::fold(cols)]);
     }
 
     #[inline(always)]
@@ -350,6 +377,9 @@ mod tests {
             assert_eq!(rows.value().row(j), t.row(i));
         }
         assert_eq!(idx.value().to_owned(), arr2(&[[4.0], [1.0], [4.0]]));
+        idx.set_value(&[0, 2, 3]);
+        assert_eq!(idx.value().to_owned(), arr2(&[[0.0], [2.0], [3.0]]));
+        assert_eq!(&*idx.indices(), &[0, 2, 3]);
         assert_eq!(idx.shape(), (3, 1));
         assert!(!idx.needs_gradient());
     }

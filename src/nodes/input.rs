@@ -217,7 +217,7 @@ mod tests {
     #[should_panic(expected = "set_value: the array is 1x2 but the input is 2x2")]
     fn wrong_shape_panics() {
         let m = InputNode::new(Array2::zeros((2, 2)));
-        m.set_value(&Array2::zeros((1, 2)));
+        m.set_value(Array2::zeros((1, 2)));
     }
 
     #[test]

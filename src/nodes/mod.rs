@@ -9,7 +9,12 @@ pub(crate) mod index;
 mod input;
 mod math;
 mod parameter;
+mod reduce;
 mod scalar;
+mod slice;
+mod softmax;
+mod stack;
+mod transpose;
 mod unary;
 mod vector_dot;
 
@@ -21,9 +26,17 @@ pub use index::{Index, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;
+pub use reduce::{
+    Mean, MeanOp, Reduce, Reduction, ScalarSum, ScalarSumOp, SumColumns, SumColumnsOp, SumRows,
+    SumRowsOp,
+};
 pub use scalar::{
     AddScalar, AddScalarOp, DivScalar, DivScalarOp, MulScalar, MulScalarOp, Neg, NegOp, ScalarDiv,
     ScalarDivOp, ScalarSub, ScalarSubOp, SubScalar, SubScalarOp,
 };
+pub use slice::Slice;
+pub use softmax::{LogSoftmax, LogSoftmaxOp, RowNormalization, RowNormalize, Softmax, SoftmaxOp};
+pub use stack::Stack;
+pub use transpose::Transpose;
 pub use unary::{Unary, UnaryOp};
 pub use vector_dot::VectorDot;

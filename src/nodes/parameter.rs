@@ -115,9 +115,34 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             Storage::Shared { param, .. } => {
                 let cells = param.cells();
                 for (dst, &row) in out.chunks_exact_mut(cols).zip(indices) {
-                    let range = row * cols..(row + 1) * cols;
-                    param.prefetch_state(range.clone());
-                    HogwildParameter::load_into(&cells[range], dst);
+                    HogwildParameter::load_into(&cells[row * cols..(row + 1) * cols], dst);
+                }
+            }
+        }
+    }
+
+    /// Hints the CPU to start loading the optimizer state of the given rows (a no-op
+    /// before the first update and on targets without a prefetch instruction).
+    #[inline]
+    pub(crate) fn prefetch_state(&self, indices: &[usize]) {
+        let cols = self.shape.1;
+        let len = self.shape.0 * cols;
+        match &self.storage {
+            Storage::Local { state, .. } => {
+                let state = state.borrow();
+                for slot in state.iter().filter(|s| s.len() == len) {
+                    for &row in indices {
+                        prefetch(&slot[row * cols..(row + 1) * cols]);
+                    }
+                }
+            }
+            // A prefetch is no access in the memory model, so it cannot race with other
+            // threads' updates of these rows.
+            Storage::Shared { param, .. } => {
+                for slot in (0..STATE_SLOTS).filter_map(|s| param.allocated_state(s)) {
+                    for &row in indices {
+                        prefetch(&slot[row * cols..(row + 1) * cols]);
+                    }
                 }
             }
         }
@@ -291,6 +316,27 @@ fn update_slices<U: UpdateRule>(
                 *b = st[1];
             }),
     }
+}
+
+/// Asks the CPU to bring the cache lines of `data` closer (x86_64 only).
+#[inline(always)]
+fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(data);
+        let start = data.as_ptr() as *const i8;
+        let mut offset = 0;
+        while offset < bytes {
+            // SAFETY: `_mm_prefetch` is an SSE instruction, always present on x86_64; it is
+            // only a hint, never faults and does not access memory architecturally, and the
+            // address lies inside `data` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+            offset += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 /// Views a parameter node of any static shape as the run-time-shaped `ParameterNode`.

@@ -1,6 +1,6 @@
 //! Adagrad: per-element learning rates from accumulated squared gradients.
 
-use super::{zero_all, GradientOptions, Optimizer, UpdateRule};
+use super::{update_all, zero_all, GradientOptions, Optimizer, Transform, Unchanged, UpdateRule};
 use crate::nodes::ParameterNode;
 use crate::Variable;
 
@@ -73,13 +73,13 @@ impl Adagrad {
     }
 }
 
-struct Rule {
+struct Rule<O> {
     lr: f32,
     eps: f32,
-    options: GradientOptions,
+    options: O,
 }
 
-impl UpdateRule for Rule {
+impl<O: Transform> UpdateRule for Rule<O> {
     const SLOTS: usize = 1;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
@@ -92,14 +92,14 @@ impl UpdateRule for Rule {
 
 impl Optimizer for Adagrad {
     fn step(&mut self) {
-        let rule = Rule {
-            lr: self.learning_rate,
-            eps: self.eps,
-            options: self.options,
-        };
-        self.parameters
-            .iter()
-            .for_each(|p| p.node().apply_update(&rule));
+        let (lr, eps) = (self.learning_rate, self.eps);
+        if self.options == GradientOptions::NONE {
+            let options = Unchanged;
+            update_all(&self.parameters, &Rule { lr, eps, options });
+        } else {
+            let options = self.options;
+            update_all(&self.parameters, &Rule { lr, eps, options });
+        }
     }
 
     fn zero_gradients(&mut self) {

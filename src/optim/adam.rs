@@ -1,6 +1,6 @@
 //! Adam: adaptive moment estimation.
 
-use super::{zero_all, GradientOptions, Optimizer, UpdateRule};
+use super::{update_all, zero_all, GradientOptions, Optimizer, Transform, Unchanged, UpdateRule};
 use crate::nodes::ParameterNode;
 use crate::Variable;
 
@@ -98,17 +98,17 @@ impl Adam {
     }
 }
 
-struct Rule {
+struct Rule<O> {
     beta1: f32,
     beta2: f32,
     /// Learning rate with both bias corrections folded in.
     step_size: f32,
     /// `eps * sqrt(1 - beta2^t)`, so that `eps` applies to the corrected `v̂`.
     eps: f32,
-    options: GradientOptions,
+    options: O,
 }
 
-impl UpdateRule for Rule {
+impl<O: Transform> UpdateRule for Rule<O> {
     const SLOTS: usize = 2;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
@@ -126,16 +126,29 @@ impl Optimizer for Adam {
         self.steps = self.steps.saturating_add(1);
         let c1 = 1.0 - self.beta1.powi(self.steps);
         let c2 = (1.0 - self.beta2.powi(self.steps)).sqrt();
-        let rule = Rule {
-            beta1: self.beta1,
-            beta2: self.beta2,
-            step_size: self.learning_rate * c2 / c1,
-            eps: self.eps * c2,
-            options: self.options,
-        };
-        self.parameters
-            .iter()
-            .for_each(|p| p.node().apply_update(&rule));
+        let step_size = self.learning_rate * c2 / c1;
+        let (beta1, beta2, eps) = (self.beta1, self.beta2, self.eps * c2);
+        if self.options == GradientOptions::NONE {
+            let options = Unchanged;
+            let rule = Rule {
+                beta1,
+                beta2,
+                step_size,
+                eps,
+                options,
+            };
+            update_all(&self.parameters, &rule);
+        } else {
+            let options = self.options;
+            let rule = Rule {
+                beta1,
+                beta2,
+                step_size,
+                eps,
+                options,
+            };
+            update_all(&self.parameters, &rule);
+        }
     }
 
     fn zero_gradients(&mut self) {

@@ -62,20 +62,48 @@ impl GradientOptions {
         clamp: None,
     };
 
-    /// The effective gradient: clamped, then with the L2 term `l2_penalty * w` added.
+    pub(crate) fn with_clamp(mut self, min: f32, max: f32) -> Self {
+        assert!(min <= max, "clamp: min ({min}) must not exceed max ({max})");
+        self.clamp = Some((min, max));
+        self
+    }
+}
+
+/// How a rule turns the raw gradient into the one it uses, element by element.
+pub(crate) trait Transform: Copy {
+    /// The effective gradient for weight `w` and raw gradient `g`.
+    fn apply(&self, w: f32, g: f32) -> f32;
+}
+
+impl Transform for GradientOptions {
+    /// Clamped, then with the L2 term `l2_penalty * w` added.
     #[inline(always)]
-    pub(crate) fn apply(&self, w: f32, g: f32) -> f32 {
+    fn apply(&self, w: f32, g: f32) -> f32 {
         let g = match self.clamp {
             Some((lo, hi)) => g.clamp(lo, hi),
             None => g,
         };
         g + self.l2_penalty * w
     }
+}
 
-    pub(crate) fn with_clamp(mut self, min: f32, max: f32) -> Self {
-        assert!(min <= max, "clamp: min ({min}) must not exceed max ({max})");
-        self.clamp = Some((min, max));
-        self
+/// The gradient as is: what rules use when no option is set, so that the common case
+/// carries no per-element work for options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unchanged;
+
+impl Transform for Unchanged {
+    #[inline(always)]
+    fn apply(&self, _w: f32, g: f32) -> f32 {
+        g
+    }
+}
+
+/// Applies `rule` to every parameter.
+#[inline]
+pub(crate) fn update_all<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) {
+    for p in parameters {
+        p.node().apply_update(rule);
     }
 }
 

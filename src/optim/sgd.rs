@@ -1,6 +1,6 @@
 //! Stochastic gradient descent, with optional momentum.
 
-use super::{zero_all, GradientOptions, Optimizer, UpdateRule};
+use super::{update_all, zero_all, GradientOptions, Optimizer, Transform, Unchanged, UpdateRule};
 use crate::nodes::ParameterNode;
 use crate::Variable;
 
@@ -71,12 +71,12 @@ impl SGD {
     }
 }
 
-struct Plain {
+struct Plain<O> {
     lr: f32,
-    options: GradientOptions,
+    options: O,
 }
 
-impl UpdateRule for Plain {
+impl<O: Transform> UpdateRule for Plain<O> {
     const SLOTS: usize = 0;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, _state: &mut [f32; 2]) -> f32 {
@@ -84,13 +84,13 @@ impl UpdateRule for Plain {
     }
 }
 
-struct Momentum {
+struct Momentum<O> {
     lr: f32,
     momentum: f32,
-    options: GradientOptions,
+    options: O,
 }
 
-impl UpdateRule for Momentum {
+impl<O: Transform> UpdateRule for Momentum<O> {
     const SLOTS: usize = 1;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
@@ -102,21 +102,44 @@ impl UpdateRule for Momentum {
 
 impl Optimizer for SGD {
     fn step(&mut self) {
-        let (lr, options) = (self.learning_rate, self.options);
-        if self.momentum == 0.0 {
-            let rule = Plain { lr, options };
-            self.parameters
-                .iter()
-                .for_each(|p| p.node().apply_update(&rule));
-        } else {
-            let rule = Momentum {
-                lr,
-                momentum: self.momentum,
-                options,
-            };
-            self.parameters
-                .iter()
-                .for_each(|p| p.node().apply_update(&rule));
+        let (lr, momentum, params) = (self.learning_rate, self.momentum, &self.parameters);
+        match (momentum == 0.0, self.options == GradientOptions::NONE) {
+            (true, true) => update_all(
+                params,
+                &Plain {
+                    lr,
+                    options: Unchanged,
+                },
+            ),
+            (true, false) => update_all(
+                params,
+                &Plain {
+                    lr,
+                    options: self.options,
+                },
+            ),
+            (false, true) => {
+                let options = Unchanged;
+                update_all(
+                    params,
+                    &Momentum {
+                        lr,
+                        momentum,
+                        options,
+                    },
+                )
+            }
+            (false, false) => {
+                let options = self.options;
+                update_all(
+                    params,
+                    &Momentum {
+                        lr,
+                        momentum,
+                        options,
+                    },
+                )
+            }
         }
     }
 

@@ -443,12 +443,15 @@ fn sparse_mf_on_four_hogwild_threads_matches_one_thread() {
 
 // --- Shared storage updates exactly like local storage ------------------------------------
 
+/// Builds an optimizer over the given parameters.
+type MakeOptimizer = dyn Fn(Vec<Variable<ParameterNode>>) -> Box<dyn Optimizer>;
+
 /// Trains one parameter (9 x 13: updates span more than one 64-element chunk) for a few
 /// steps through a dense product and through row lookups, with `make_optimizer`, and
 /// returns its final value.
 fn train_single(
     w: Variable<ParameterNode>,
-    make_optimizer: &dyn Fn(Vec<Variable<ParameterNode>>) -> Box<dyn Optimizer>,
+    make_optimizer: &MakeOptimizer,
 ) -> wyrm::ndarray::Array2<f32> {
     let mut rng = StdRng::seed_from_u64(3);
     let x = InputNode::new(wyrm::init::normal(1, 9, 0.0, 1.0, &mut rng));
@@ -478,7 +481,7 @@ fn train_single(
 #[test]
 fn shared_parameters_update_bit_for_bit_like_local_ones() {
     let initial = wyrm::init::normal(9, 13, 0.0, 0.5, &mut StdRng::seed_from_u64(8));
-    let optimizers: [&dyn Fn(Vec<Variable<ParameterNode>>) -> Box<dyn Optimizer>; 4] = [
+    let optimizers: [&MakeOptimizer; 4] = [
         &|p| Box::new(SGD::new(0.05, p)),
         &|p| Box::new(SGD::new(0.05, p).momentum(0.9)),
         &|p| Box::new(Adagrad::new(0.1, p)),

@@ -1,3 +1,10 @@
 //! Integration tests, gathered in one binary so linking happens once.
 
+mod custom_node;
+mod gradients;
+mod graph;
 mod hogwild;
+mod model_macro;
+mod optimizers;
+mod ui;
+mod ui_model;

@@ -1,0 +1,212 @@
+//! Fast approximations of `exp`, `ln`, `tanh` and `sigmoid`, used by the elementwise
+//! operations when the `fast-math` feature is on.
+//!
+//! They are branch-free polynomial or rational approximations (Cephes-style range
+//! reduction for `exp` and `ln`, a 13/6 rational for `tanh`), so the loops that call them
+//! vectorise, while the standard library's versions are calls into libm, one element at a
+//! time. Maximum errors, measured by this module's tests against `f64` references over a
+//! dense sweep of the stated ranges:
+//!
+//! | function | range | max error |
+//! |---|---|---|
+//! | [`exp`] | `[-87, 88]` | relative 3e-7 |
+//! | [`ln`] | `[1e-30, 1e30]` | 2e-7 absolute near 1, relative beyond (`err / max(1, |ln x|)`) |
+//! | [`tanh`] | all `f32` | absolute 5e-7 |
+//! | [`sigmoid`] | all `f32` | absolute 2e-7 |
+//!
+//! Out-of-range inputs behave like the standard functions: `exp` gives 0 below -87.3 and
+//! infinity above 88.7, `ln` of zero, negative, infinite or subnormal inputs defers to
+//! `f32::ln`, and NaN propagates.
+
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// `ln 2` split into a part exact in few bits and a correction (Cephes).
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// Adding and subtracting `1.5 * 2^23` rounds an `f32` of magnitude below `2^22` to the
+/// nearest integer without a call to `roundf` (which the baseline x86_64 target lacks).
+const ROUND: f32 = 12_582_912.0;
+
+/// `e^x`, relative error below 3e-7 on `[-87, 88]`.
+///
+/// ```
+/// let e = wyrm::kernels::fast::exp(1.0);
+/// assert!((e - std::f32::consts::E).abs() < 1e-6);
+/// ```
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let xc = x.clamp(-87.3, 88.7);
+    // x = n ln2 + r, |r| <= ln2 / 2
+    let n = (xc * LOG2E + ROUND) - ROUND;
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let r2 = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let y = p * r2 + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let y = y * scale;
+    if x < -87.3 {
+        0.0
+    } else if x > 88.7 {
+        f32::INFINITY
+    } else {
+        y
+    }
+}
+
+/// Natural logarithm: error below `2e-7 * max(1, |ln x|)` for normal positive inputs.
+///
+/// ```
+/// let l = wyrm::kernels::fast::ln(std::f32::consts::E);
+/// assert!((l - 1.0).abs() < 1e-6);
+/// ```
+#[inline(always)]
+pub fn ln(x: f32) -> f32 {
+    if !(x >= f32::MIN_POSITIVE && x < f32::INFINITY) {
+        return x.ln();
+    }
+    let bits = x.to_bits();
+    // x = m * 2^e with m in [0.5, 1)
+    let mut e = ((bits >> 23) & 0xff) as i32 - 126;
+    let mut m = f32::from_bits((bits & 0x807f_ffff) | 0x3f00_0000);
+    if m < std::f32::consts::FRAC_1_SQRT_2 {
+        e -= 1;
+        m = m + m - 1.0;
+    } else {
+        m -= 1.0;
+    }
+    let e = e as f32;
+    let z = m * m;
+    let p = ((((((((7.037_683_6e-2 * m - 1.151_461e-1) * m + 1.167_699_9e-1) * m
+        - 1.242_014_1e-1)
+        * m
+        + 1.424_932_3e-1)
+        * m
+        - 1.666_805_8e-1)
+        * m
+        + 2.000_071_4e-1)
+        * m
+        - 2.499_999_4e-1)
+        * m
+        + 3.333_333_1e-1)
+        * m
+        * z;
+    let y = p + LN2_LO * e - 0.5 * z;
+    m + y + LN2_HI * e
+}
+
+/// Hyperbolic tangent, absolute error below 5e-7.
+///
+/// ```
+/// let t = wyrm::kernels::fast::tanh(0.5);
+/// assert!((t - 0.5f32.tanh()).abs() < 1e-6);
+/// ```
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    // Eigen's rational approximation (numerator odd of degree 13, denominator even of
+    // degree 6), exact to float rounding on [-9, 9]; beyond, tanh is 1 in f32.
+    let x = x.clamp(-9.0, 9.0);
+    let x2 = x * x;
+    let p = ((((((-2.760_768_5e-16 * x2 + 2.000_187_9e-13) * x2 - 8.604_671_5e-11) * x2
+        + 5.122_297e-8)
+        * x2
+        + 1.485_722_4e-5)
+        * x2
+        + 6.372_619_3e-4)
+        * x2
+        + 4.893_524_6e-3)
+        * x;
+    let q = ((1.198_258_4e-6 * x2 + 1.185_347_1e-4) * x2 + 2.268_434_6e-3) * x2 + 4.893_525e-3;
+    // The rational slightly overshoots 1 near the clamp.
+    (p / q).clamp(-1.0, 1.0)
+}
+
+/// Logistic sigmoid `1 / (1 + e^-x)`, absolute error below 2e-7.
+///
+/// ```
+/// let s = wyrm::kernels::fast::sigmoid(0.0);
+/// assert!((s - 0.5).abs() < 1e-6);
+/// ```
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n + 1` points evenly spread over `[lo, hi]`.
+    fn sweep(lo: f64, hi: f64, n: usize) -> impl Iterator<Item = f32> {
+        (0..=n).map(move |i| (lo + (hi - lo) * i as f64 / n as f64) as f32)
+    }
+
+    fn max_error(
+        xs: impl Iterator<Item = f32>,
+        f: impl Fn(f32) -> f32,
+        reference: impl Fn(f64) -> f64,
+        relative: bool,
+    ) -> f64 {
+        xs.map(|x| {
+            let (y, r) = (f(x) as f64, reference(x as f64));
+            let e = (y - r).abs();
+            if relative {
+                e / r.abs()
+            } else {
+                e
+            }
+        })
+        .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn exp_error() {
+        let e = max_error(sweep(-87.0, 88.0, 2_000_000), exp, f64::exp, true);
+        assert!(e < 3e-7, "exp: max relative error {e:e}");
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(100.0), f32::INFINITY);
+        assert!(exp(f32::NAN).is_nan());
+        assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn ln_error() {
+        // Error scaled by max(1, |ln x|): absolute near x = 1, relative far from it.
+        let e = sweep(-30.0, 30.0, 2_000_000)
+            .map(|t| 10f32.powf(t))
+            .map(|x| {
+                let r = (x as f64).ln();
+                (ln(x) as f64 - r).abs() / r.abs().max(1.0)
+            })
+            .fold(0.0, f64::max);
+        assert!(e < 2e-7, "ln: max scaled error {e:e}");
+        let far = sweep(2.0, 1e6, 1_000_000).chain(sweep(1e-6, 0.5, 1_000_000));
+        let e = max_error(far, ln, f64::ln, true);
+        assert!(e < 3e-7, "ln: max relative error away from 1: {e:e}");
+        assert_eq!(ln(1.0), 0.0);
+        assert_eq!(ln(0.0), f32::NEG_INFINITY);
+        assert!(ln(-1.0).is_nan());
+        assert_eq!(ln(f32::INFINITY), f32::INFINITY);
+    }
+
+    #[test]
+    fn tanh_error() {
+        let e = max_error(sweep(-12.0, 12.0, 4_000_000), tanh, f64::tanh, false);
+        assert!(e < 5e-7, "tanh: max absolute error {e:e}");
+        let e = max_error(sweep(-0.01, 0.01, 100_000), tanh, f64::tanh, true);
+        assert!(e < 1e-6, "tanh: max relative error near 0: {e:e}");
+        assert_eq!(tanh(1e30), 1.0);
+        assert_eq!(tanh(-1e30), -1.0);
+        assert!(tanh(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn sigmoid_error() {
+        let reference = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let e = max_error(sweep(-100.0, 100.0, 4_000_000), sigmoid, reference, false);
+        assert!(e < 2e-7, "sigmoid: max absolute error {e:e}");
+        assert_eq!(sigmoid(-200.0), 0.0);
+        assert_eq!(sigmoid(200.0), 1.0);
+    }
+}

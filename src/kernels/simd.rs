@@ -1,0 +1,282 @@
+//! The SIMD level in use, detected once at run time, and the two implementations of the
+//! vector primitives the matrix products are built from: [`portable`] (plain loops that
+//! LLVM vectorises for the baseline target) and `avx2` (x86_64 AVX2 + FMA intrinsics).
+
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+const UNKNOWN: u8 = 0;
+const PORTABLE: u8 = 1;
+const AVX2: u8 = 2;
+
+/// The level in use: `UNKNOWN` until the first query, then `PORTABLE` or `AVX2`.
+static LEVEL: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// Forces the portable (non-`std::arch`) kernels when `true`; `false` returns to run-time
+/// detection. The environment variable `WYRM_FORCE_SCALAR=1` forces them from the start
+/// (e.g. for a CI run of the whole test suite on the fallback path).
+///
+/// Affects every thread; meant for tests and for comparing the two paths.
+///
+/// ```
+/// wyrm::kernels::force_scalar(true);
+/// assert!(!wyrm::kernels::simd_enabled());
+/// wyrm::kernels::force_scalar(false);
+/// ```
+pub fn force_scalar(force: bool) {
+    LEVEL.store(if force { PORTABLE } else { UNKNOWN }, Relaxed);
+}
+
+/// Whether the `std::arch` (AVX2 + FMA) kernels are in use.
+#[inline(always)]
+pub fn simd_enabled() -> bool {
+    match LEVEL.load(Relaxed) {
+        AVX2 => true,
+        PORTABLE => false,
+        _ => detect(),
+    }
+}
+
+#[cold]
+fn detect() -> bool {
+    let forced = std::env::var_os("WYRM_FORCE_SCALAR").is_some_and(|v| v != "0" && !v.is_empty());
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = !forced && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx2 = {
+        let _ = forced;
+        false
+    };
+    LEVEL.store(if avx2 { AVX2 } else { PORTABLE }, Relaxed);
+    avx2
+}
+
+/// Plain-loop kernels: the fallback on every CPU, vectorised by LLVM for the baseline
+/// target (SSE2 on x86_64, NEON on aarch64).
+pub mod portable {
+    /// Dot product with eight independent partial sums, so that LLVM can vectorise it
+    /// without reassociating a single sum.
+    #[inline(always)]
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0.0f32; 8];
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .map(|(x, y)| x * y)
+            .sum();
+        for (x, y) in ca.zip(cb) {
+            for i in 0..8 {
+                acc[i] += x[i] * y[i];
+            }
+        }
+        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    }
+
+    /// `y += alpha * x`.
+    #[inline(always)]
+    pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y += alpha * x;
+        }
+    }
+
+    /// `out (+)= Σ_p x[p * stride] * mat[p, :]` for a row-major `k x n` matrix `mat`,
+    /// `k = mat.len() / out.len()`.
+    #[inline(always)]
+    pub fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool) {
+        let n = out.len();
+        if !accumulate {
+            out.iter_mut().for_each(|o| *o = 0.0);
+        }
+        for (p, row) in mat.chunks_exact(n).enumerate() {
+            axpy(x[p * stride], row, out);
+        }
+    }
+
+    /// `out[r] (+)= dot(x, mat[r, :])` for a row-major `out.len() x x.len()` matrix.
+    #[inline(always)]
+    pub fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
+        for (o, row) in out.iter_mut().zip(mat.chunks_exact(x.len())) {
+            let d = dot(x, row);
+            *o = if accumulate { *o + d } else { d };
+        }
+    }
+}
+
+/// AVX2 + FMA kernels. Every function requires the CPU to support both (callers check
+/// [`simd_enabled`]).
+#[cfg(target_arch = "x86_64")]
+pub mod avx2 {
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let lo = _mm256_castps256_ps128(v);
+        let hi = _mm256_extractf128_ps::<1>(v);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Dot product (four 8-wide FMA accumulators).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY: every load reads 8 floats at offsets i..i+8 <= n of both slices.
+        unsafe {
+            while i + 32 <= n {
+                for (q, acc) in acc.iter_mut().enumerate() {
+                    let at = i + 8 * q;
+                    *acc = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(pa.add(at)),
+                        _mm256_loadu_ps(pb.add(at)),
+                        *acc,
+                    );
+                }
+                i += 32;
+            }
+            while i + 8 <= n {
+                acc[0] = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i)),
+                    _mm256_loadu_ps(pb.add(i)),
+                    acc[0],
+                );
+                i += 8;
+            }
+        }
+        let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut total = hsum(v);
+        for j in i..n {
+            total += a[j] * b[j];
+        }
+        total
+    }
+
+    /// `y += alpha * x`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        let n = x.len().min(y.len());
+        let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+        let va = _mm256_set1_ps(alpha);
+        let mut i = 0;
+        // SAFETY: loads and stores cover offsets i..i+8 <= n of both slices.
+        unsafe {
+            while i + 8 <= n {
+                let v = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+                _mm256_storeu_ps(py.add(i), v);
+                i += 8;
+            }
+        }
+        for j in i..n {
+            y[j] += alpha * x[j];
+        }
+    }
+
+    /// `out (+)= Σ_p x[p * stride] * mat[p, :]` for a row-major `k x n` matrix `mat`,
+    /// `k = mat.len() / out.len()`. Blocks of 64 columns stay in eight registers for the
+    /// whole sum, so `mat` is only read and `out` written once.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool) {
+        let n = out.len();
+        if n == 0 {
+            return;
+        }
+        let k = mat.len() / n;
+        assert!(
+            k == 0 || (k - 1) * stride < x.len(),
+            "gemv_rows: x too short"
+        );
+        let (px, pm, po) = (x.as_ptr(), mat.as_ptr(), out.as_mut_ptr());
+        let mut j = 0;
+        // SAFETY: column blocks j..j+8*B <= n, rows p < k, so every load of `mat` reads
+        // within p*n + j .. p*n + j + 8*B <= k*n = mat.len(); `x` reads p*stride < x.len()
+        // (asserted); `out` accesses j..j+8*B <= n.
+        unsafe {
+            macro_rules! block {
+                ($b:literal) => {
+                    while j + 8 * $b <= n {
+                        let mut acc = [_mm256_setzero_ps(); $b];
+                        if accumulate {
+                            for (q, a) in acc.iter_mut().enumerate() {
+                                *a = _mm256_loadu_ps(po.add(j + 8 * q));
+                            }
+                        }
+                        for p in 0..k {
+                            let xv = _mm256_set1_ps(*px.add(p * stride));
+                            let row = pm.add(p * n + j);
+                            for (q, a) in acc.iter_mut().enumerate() {
+                                *a = _mm256_fmadd_ps(xv, _mm256_loadu_ps(row.add(8 * q)), *a);
+                            }
+                        }
+                        for (q, a) in acc.iter().enumerate() {
+                            _mm256_storeu_ps(po.add(j + 8 * q), *a);
+                        }
+                        j += 8 * $b;
+                    }
+                };
+            }
+            block!(8);
+            block!(2);
+            block!(1);
+        }
+        for c in j..n {
+            let mut s = if accumulate { out[c] } else { 0.0 };
+            for p in 0..k {
+                s += x[p * stride] * mat[p * n + c];
+            }
+            out[c] = s;
+        }
+    }
+
+    /// `out[r] (+)= dot(x, mat[r, :])` for a row-major `out.len() x x.len()` matrix; four
+    /// rows at a time share the loads of `x`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
+        let k = x.len();
+        let rows = out.len();
+        assert!(mat.len() >= rows * k, "gemv_t: matrix too short");
+        let (px, pm) = (x.as_ptr(), mat.as_ptr());
+        let mut r = 0;
+        while r + 4 <= rows {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            // SAFETY: rows r..r+4 <= rows and columns i..i+8 <= k lie inside `mat`
+            // (asserted rows*k <= len) and `x`.
+            unsafe {
+                while i + 8 <= k {
+                    let xv = _mm256_loadu_ps(px.add(i));
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(xv, _mm256_loadu_ps(pm.add((r + q) * k + i)), *a);
+                    }
+                    i += 8;
+                }
+            }
+            for (q, a) in acc.iter().enumerate() {
+                let mut d = hsum(*a);
+                let row = &mat[(r + q) * k..(r + q + 1) * k];
+                for c in i..k {
+                    d += x[c] * row[c];
+                }
+                out[r + q] = if accumulate { out[r + q] + d } else { d };
+            }
+            r += 4;
+        }
+        while r < rows {
+            let d = dot(x, &mat[r * k..(r + 1) * k]);
+            out[r] = if accumulate { out[r] + d } else { d };
+            r += 1;
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Zero heap allocations per step in steady state.
+//!
+//! This is its own test binary because it installs a counting global allocator. The count
+//! is per thread, so tests running in parallel do not disturb each other.
+//!
+//! The workloads are the benchmark ones (`benches/*.rs`), so what is timed is what is
+//! checked; the last tests also check that each Wyrm workload follows the same trajectory
+//! as its hand-written twin, so the benchmarks compare the same math.
+
+#[allow(dead_code)]
+#[path = "../benches/linreg.rs"]
+mod linreg;
+#[allow(dead_code)]
+#[path = "../benches/mlp.rs"]
+mod mlp;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use wyrm::*;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the thread-local may already be gone while a thread shuts down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Heap allocations made by this thread while running `f`.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Runs a warm-up step, then asserts that ten more steps allocate nothing.
+fn assert_steps_do_not_allocate(name: &str, mut step: impl FnMut() -> f32) {
+    step();
+    let n = allocations_in(|| {
+        for _ in 0..10 {
+            std::hint::black_box(step());
+        }
+    });
+    assert_eq!(n, 0, "{name}: {n} heap allocations in 10 training steps");
+}
+
+#[test]
+fn the_counter_counts() {
+    let n = allocations_in(|| {
+        std::hint::black_box(vec![1u8; 16]);
+    });
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn linreg_step_does_not_allocate() {
+    assert_steps_do_not_allocate("linreg", linreg::wyrm_step());
+    assert_steps_do_not_allocate("linreg static", linreg::wyrm_static_step());
+}
+
+#[test]
+fn mlp_step_does_not_allocate() {
+    assert_steps_do_not_allocate("mlp", mlp::wyrm_step());
+    assert_steps_do_not_allocate("mlp wide_input", mlp::wyrm_wide_step(false));
+    assert_steps_do_not_allocate("mlp wide_param", mlp::wyrm_wide_step(true));
+}
+
+#[test]
+fn optimizers_with_state_do_not_allocate() {
+    // Momentum, Adagrad and Adam allocate their state on the first step only.
+    let w = ParameterNode::new(random_matrix(4, 1));
+    let x = InputNode::new(random_matrix(1, 4));
+    let mut loss = x.dot(&w).tanh().square();
+    let mut optimizers: Vec<Box<dyn Optimizer>> = vec![
+        Box::new(SGD::new(0.1, loss.parameters()).momentum(0.9)),
+        Box::new(Adagrad::new(0.1, loss.parameters())),
+        Box::new(Adam::new(0.1, loss.parameters())),
+    ];
+    for opt in &mut optimizers {
+        assert_steps_do_not_allocate("stateful optimizer", || {
+            loss.forward();
+            loss.backward(1.0);
+            opt.step();
+            opt.zero_gradients();
+            loss.node().value()[0]
+        });
+    }
+}
+
+#[test]
+fn forward_only_does_not_allocate() {
+    let w = mlp::Weights::new();
+    let matrix = |r, c, d: &[f32]| ndarray::Array2::from_shape_vec((r, c), d.to_vec()).unwrap();
+    let x = InputNode::new(random_matrix(1, mlp::IN));
+    let w1 = ParameterNode::new(matrix(mlp::IN, mlp::HIDDEN, &w.w1));
+    let b1 = ParameterNode::new(matrix(1, mlp::HIDDEN, &w.b1));
+    let w2 = ParameterNode::new(matrix(mlp::HIDDEN, mlp::HIDDEN, &w.w2));
+    let w3 = ParameterNode::new(matrix(mlp::HIDDEN, 1, &w.w3));
+    let mut out = ((x.dot(&w1) + b1).tanh().dot(&w2).sigmoid().dot(&w3)).exp();
+    // The input is built outside the counted region.
+    let input = random_matrix(1, mlp::IN);
+    out.forward();
+    let n = allocations_in(|| {
+        for _ in 0..10 {
+            x.set_value(&input);
+            out.forward();
+        }
+    });
+    assert_eq!(n, 0, "forward-only: {n} heap allocations in 10 passes");
+
+    let slope = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    let xin = InputNode::new(ndarray::arr2(&[[0.0]]));
+    let mut yhat = slope.clone() * xin.clone() + 1.0;
+    yhat.forward();
+    let n = allocations_in(|| {
+        for i in 0..10 {
+            xin.set_value(i as f32);
+            yhat.forward();
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "forward-only linreg: {n} heap allocations in 10 passes"
+    );
+}
+
+#[test]
+fn linreg_matches_hand_written() {
+    let (mut w, mut s, mut h) = (
+        linreg::wyrm_step(),
+        linreg::wyrm_static_step(),
+        linreg::hand_step(),
+    );
+    for i in 0..500 {
+        let (a, b, c) = (w(), s(), h());
+        assert!(
+            (a - c).abs() <= 1e-4 * (1.0 + c.abs()) && (b - c).abs() <= 1e-4 * (1.0 + c.abs()),
+            "step {i}: wyrm loss {a}, static {b}, hand-written {c}"
+        );
+    }
+}
+
+#[test]
+fn mlp_matches_hand_written() {
+    let (mut w, mut h) = (mlp::wyrm_step(), mlp::hand_step());
+    let (mut first, mut last) = (0.0, 0.0);
+    for i in 0..300 {
+        let (a, c) = (w(), h());
+        assert!(
+            (a - c).abs() <= 1e-3 * (1.0 + c.abs()),
+            "step {i}: wyrm loss {a}, hand-written {c}"
+        );
+        if i < 100 {
+            first += c;
+        } else if i >= 200 {
+            last += c;
+        }
+    }
+    assert!(last < first, "the mlp learns: {first} -> {last}");
+}

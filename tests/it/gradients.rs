@@ -1,0 +1,311 @@
+//! The gradient sweep: every operation of the core API, checked against central finite
+//! differences with `gradcheck::check_gradient` on several shapes (1x1 where meaningful, a
+//! row vector, a non-square minibatch), with random upstream weights, and on graphs with
+//! shared subexpressions.
+//!
+//! One line per operation: `unary(name, domain, op)` checks `op(x)` with respect to `x`
+//! on [`SHAPES`]; `binary(name, domains, shapes, op)` checks `op(x, y)` with respect to both
+//! operands. Inputs are drawn from a [`Domain`] that keeps them away from kinks (relu, abs,
+//! clip) and inside the function's domain (ln, sqrt, divisors), with a seed derived from the
+//! line's name, so every run checks the same points.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wyrm::gradcheck::{check_gradient, CheckOptions};
+use wyrm::ndarray::{s, Array2, Axis};
+use wyrm::*;
+
+type Shape = (usize, usize);
+type Param = Variable<ParameterNode>;
+
+/// The shapes a one-operand op is checked on: a scalar, a row vector, a non-square
+/// minibatch.
+const SHAPES: [Shape; 3] = [(1, 1), (1, 5), (4, 3)];
+
+/// Operand pairs of equal shapes, for elementwise ops.
+const SAME: [(Shape, Shape); 3] = [((1, 1), (1, 1)), ((1, 5), (1, 5)), ((4, 3), (4, 3))];
+
+/// A matrix and a 1 x n row broadcast over its rows.
+const BROADCAST: [(Shape, Shape); 3] = [((3, 1), (1, 1)), ((2, 5), (1, 5)), ((4, 3), (1, 3))];
+
+/// Where an operand's elements are drawn from.
+#[derive(Clone, Copy, Debug)]
+enum Domain {
+    /// Uniform in [-1.5, 1.5].
+    Any,
+    /// Uniform in [0.5, 2] (ln, sqrt, pow).
+    Positive,
+    /// ±[0.8, 2] (divisors).
+    Divisor,
+    /// ±[0.2, 1.5]: far from the kink at 0 of relu and abs.
+    AwayFromZero,
+    /// Inside (-0.4, 0.4) or outside ±[0.6, 1.5]: far from the bounds of `clip(-0.5, 0.5)`.
+    ClipSafe,
+}
+
+fn sample(domain: Domain, rng: &mut StdRng) -> f32 {
+    let sign = if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
+    match domain {
+        Domain::Any => rng.gen_range(-1.5..1.5),
+        Domain::Positive => rng.gen_range(0.5..2.0),
+        Domain::Divisor => sign * rng.gen_range(0.8..2.0),
+        Domain::AwayFromZero => sign * rng.gen_range(0.2..1.5),
+        Domain::ClipSafe => match rng.gen_range(0..3) {
+            0 => rng.gen_range(-0.4..0.4),
+            _ => sign * rng.gen_range(0.6..1.5),
+        },
+    }
+}
+
+fn param(shape: Shape, domain: Domain, rng: &mut StdRng) -> Param {
+    ParameterNode::new(Array2::from_shape_simple_fn(shape, || sample(domain, rng)))
+}
+
+/// A fixed seed per sweep line (FNV-1a of its name).
+fn rng_for(name: &str) -> StdRng {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    StdRng::seed_from_u64(hash)
+}
+
+/// Checks the gradient of `out` with respect to each of `wrt`, with upstream weights seeded
+/// by `seed`. Returns the largest finite-difference gradient seen, so callers can make sure
+/// the check was not vacuous.
+fn check<T: Node>(label: &str, out: &mut Variable<T>, wrt: &[&Param], seed: u64) -> Vec<f32> {
+    wrt.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let options = CheckOptions {
+                seed: seed + i as u64,
+                ..CheckOptions::default()
+            };
+            let report = check_gradient(out, *p, &options);
+            assert!(report.passed(), "{label}, operand {i}: {report}");
+            report.numeric.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+        })
+        .collect()
+}
+
+/// Fails if an operand never received a gradient on any of the shapes: then the check
+/// above compared nothing but zeros.
+fn assert_not_vacuous(name: &str, largest: &[f32]) {
+    for (i, g) in largest.iter().enumerate() {
+        assert!(
+            *g > 1e-3,
+            "{name}: operand {i} has a zero gradient on every shape; the check is vacuous"
+        );
+    }
+}
+
+/// Checks `op(x)` with respect to `x` on every shape of `shapes`.
+fn unary_on<T: Node>(
+    name: &str,
+    domain: Domain,
+    shapes: &[Shape],
+    op: impl Fn(&Param) -> Variable<T>,
+) {
+    let mut rng = rng_for(name);
+    let mut largest = [0.0f32];
+    for (k, shape) in shapes.iter().enumerate() {
+        let x = param(*shape, domain, &mut rng);
+        let label = format!("{name} on {}x{}", shape.0, shape.1);
+        let g = check(&label, &mut op(&x), &[&x], k as u64 * 31 + 1);
+        largest[0] = largest[0].max(g[0]);
+    }
+    assert_not_vacuous(name, &largest);
+}
+
+/// Checks `op(x)` with respect to `x` on [`SHAPES`].
+fn unary<T: Node>(name: &str, domain: Domain, op: impl Fn(&Param) -> Variable<T>) {
+    unary_on(name, domain, &SHAPES, op)
+}
+
+/// Checks `op(x, y)` with respect to `x` and to `y` on every pair of `shapes`.
+fn binary<T: Node>(
+    name: &str,
+    domains: (Domain, Domain),
+    shapes: &[(Shape, Shape)],
+    op: impl Fn(&Param, &Param) -> Variable<T>,
+) {
+    let mut rng = rng_for(name);
+    let mut largest = [0.0f32; 2];
+    for (k, (xs, ys)) in shapes.iter().enumerate() {
+        let x = param(*xs, domains.0, &mut rng);
+        let y = param(*ys, domains.1, &mut rng);
+        let label = format!("{name} on {}x{} and {}x{}", xs.0, xs.1, ys.0, ys.1);
+        let g = check(&label, &mut op(&x, &y), &[&x, &y], k as u64 * 31 + 1);
+        largest[0] = largest[0].max(g[0]);
+        largest[1] = largest[1].max(g[1]);
+    }
+    assert_not_vacuous(name, &largest);
+}
+
+use Domain::*;
+
+#[test]
+fn elementwise_operators() {
+    binary("x + y", (Any, Any), &SAME, |x, y| x.clone() + y.clone());
+    binary("x - y", (Any, Any), &SAME, |x, y| x.clone() - y.clone());
+    binary("x * y", (Any, Any), &SAME, |x, y| x.clone() * y.clone());
+    binary("x / y", (Any, Divisor), &SAME, |x, y| x.clone() / y.clone());
+    unary("-x", Any, |x| -x.clone());
+}
+
+#[test]
+fn operators_with_f32() {
+    unary("x + 1.5", Any, |x| x.clone() + 1.5);
+    unary("1.5 + x", Any, |x| 1.5 + x.clone());
+    unary("x - 1.5", Any, |x| x.clone() - 1.5);
+    unary("1.5 - x", Any, |x| 1.5 - x.clone());
+    unary("x * -1.5", Any, |x| x.clone() * -1.5);
+    unary("-1.5 * x", Any, |x| -1.5 * x.clone());
+    unary("x / 1.5", Any, |x| x.clone() / 1.5);
+    unary("1.5 / x", Divisor, |x| 1.5 / x.clone());
+}
+
+#[test]
+fn broadcasting_a_row() {
+    binary("x + row", (Any, Any), &BROADCAST, |x, b| {
+        x.clone() + b.clone()
+    });
+    binary("x - row", (Any, Any), &BROADCAST, |x, b| {
+        x.clone() - b.clone()
+    });
+    binary("x * row", (Any, Any), &BROADCAST, |x, b| {
+        x.clone() * b.clone()
+    });
+    binary("x / row", (Any, Divisor), &BROADCAST, |x, b| {
+        x.clone() / b.clone()
+    });
+}
+
+#[test]
+fn products() {
+    let dot_shapes = [((1, 1), (1, 1)), ((1, 5), (5, 3)), ((4, 3), (3, 2))];
+    binary("dot", (Any, Any), &dot_shapes, |a, b| a.dot(b));
+    binary("vector_dot", (Any, Any), &SAME, |a, b| a.vector_dot(b));
+}
+
+#[test]
+fn elementwise_functions() {
+    unary("square", Any, |x| x.square());
+    unary("exp", Any, |x| x.exp());
+    unary("ln", Positive, |x| x.ln());
+    unary("tanh", Any, |x| x.tanh());
+    unary("sigmoid", Any, |x| x.sigmoid());
+    unary("relu", AwayFromZero, |x| x.relu());
+    unary("sqrt", Positive, |x| x.sqrt());
+    unary("abs", AwayFromZero, |x| x.abs());
+    unary("pow 2.5", Positive, |x| x.pow(2.5));
+    unary("pow -1.5", Positive, |x| x.pow(-1.5));
+    unary("clip", ClipSafe, |x| x.clip(-0.5, 0.5));
+}
+
+#[test]
+fn row_wise_normalisation() {
+    unary("softmax", Any, |x| x.softmax());
+    unary("log_softmax", Any, |x| x.log_softmax());
+}
+
+#[test]
+fn reductions() {
+    unary("scalar_sum", Any, |x| x.scalar_sum());
+    unary("sum_rows", Any, |x| x.sum_rows());
+    unary("sum_columns", Any, |x| x.sum_columns());
+    unary("mean", Any, |x| x.mean());
+}
+
+#[test]
+fn shape_operations() {
+    unary("t", Any, |x| x.t());
+    let rows = [((1, 1), (1, 1)), ((1, 5), (2, 5)), ((4, 3), (2, 3))];
+    binary("stack Axis(0)", (Any, Any), &rows, |a, b| {
+        a.stack(b, Axis(0))
+    });
+    let cols = [((1, 1), (1, 1)), ((1, 5), (1, 2)), ((4, 3), (4, 2))];
+    binary("stack Axis(1)", (Any, Any), &cols, |a, b| {
+        a.stack(b, Axis(1))
+    });
+    unary("slice rows reversed", Any, |x| x.slice(s![..;-1, ..]));
+    unary("slice every other column", Any, |x| x.slice(s![.., ..;2]));
+    unary("slice last column", Any, |x| x.slice(s![.., -1]));
+    unary_on("slice block", Any, &[(2, 2), (3, 5), (4, 3)], |x| {
+        x.slice(s![1.., 0..2])
+    });
+}
+
+#[test]
+fn shared_subexpressions() {
+    // The same variable on both sides of an operation.
+    unary("x * x", Any, |x| x.clone() * x.clone());
+    unary("x / x.exp()", Any, |x| x.clone() / x.exp());
+    unary("x.dot(x.t())", Any, |x| x.dot(&x.t()));
+    unary("stack(x, x)", Any, |x| x.stack(x, Axis(0)).tanh());
+    // A diamond: `a` feeds three consumers that meet again.
+    unary("diamond", Any, |x| {
+        let a = x.tanh();
+        (a.clone() * a.clone() + a).scalar_sum()
+    });
+    // Two diamonds in sequence and a sum over columns of a shared softmax.
+    unary("double diamond", Any, |x| {
+        let a = x.sigmoid();
+        let b = a.clone() * a.exp();
+        (b.clone() + b.square()).sum_columns()
+    });
+    unary("entropy", Any, |x| {
+        (x.softmax() * x.log_softmax()).sum_rows()
+    });
+    // Shared across two parameters: a hidden layer used twice.
+    binary(
+        "shared hidden layer",
+        (Any, Any),
+        &[((1, 1), (1, 1)), ((1, 5), (5, 3)), ((4, 3), (3, 2))],
+        |x, w| {
+            let h = x.dot(w);
+            (h.sigmoid() * h.clone() - h.t().t()).mean()
+        },
+    );
+    // A broadcast bias that also feeds the graph on its own.
+    binary(
+        "bias from the same graph",
+        (Any, Any),
+        &BROADCAST,
+        |x, b| (x.clone() * b.clone() + b.tanh()).log_softmax(),
+    );
+    // A type-erased node inside a typed graph, used twice.
+    unary("boxed", Any, |x| {
+        let h = x.tanh().boxed();
+        h.clone() * x.clone() + h
+    });
+}
+
+#[test]
+fn input_with_gradient_is_checkable() {
+    let mut rng = rng_for("input");
+    let x = InputNode::with_gradient(Array2::from_shape_simple_fn((3, 4), || {
+        sample(Any, &mut rng)
+    }));
+    let w = param((4, 2), Any, &mut rng);
+    let mut y = x.dot(&w).softmax();
+    let report = check_gradient(&mut y, &x, &CheckOptions::default());
+    assert!(report.passed(), "input gradient: {report}");
+}
+
+#[test]
+fn backward_weight_scales_every_gradient() {
+    let mut rng = rng_for("weight");
+    let x = param((4, 3), Any, &mut rng);
+    let mut loss = x.log_softmax().mean();
+    loss.forward();
+    loss.backward(1.0);
+    let unit = x.gradient();
+    x.zero_gradient();
+    loss.forward();
+    loss.backward(-2.5);
+    let scaled = x.gradient();
+    for (u, s) in unit.iter().zip(scaled.iter()) {
+        assert!((s - -2.5 * u).abs() < 1e-6, "{s} != -2.5 * {u}");
+    }
+    assert!(unit.iter().any(|g| g.abs() > 1e-3));
+}

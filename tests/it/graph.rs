@@ -1,0 +1,281 @@
+//! Graph semantics: shared subexpressions, recomputation, repeated passes, parameter
+//! lists, value access, and the panics for bad shapes.
+
+use ndarray::{arr2, Array2};
+use std::cell::{Cell, Ref};
+use std::rc::Rc;
+use wyrm::*;
+
+/// An identity node that counts how often it computes its value and how often it
+/// propagates a gradient, to observe how the engine visits nodes.
+struct Probe<T> {
+    operand: Rc<T>,
+    state: NodeState,
+    computed: Cell<u32>,
+    propagated: Cell<u32>,
+}
+
+impl<T: Node> Node for Probe<T> {
+    type Rows = T::Rows;
+    type Cols = T::Cols;
+
+    fn shape(&self) -> (usize, usize) {
+        self.state.shape()
+    }
+
+    fn forward(&self, pass: Pass) {
+        if !self.state.visit(pass) {
+            return;
+        }
+        self.operand.forward(pass);
+        self.computed.set(self.computed.get() + 1);
+        self.state
+            .value_mut()
+            .copy_from_slice(&self.operand.value());
+    }
+
+    fn backward(&self, gradient: &[f32]) {
+        if !self.operand.needs_gradient() || !self.state.accumulate(gradient) {
+            return;
+        }
+        self.propagated.set(self.propagated.get() + 1);
+        // The identity's gradient is the gathered one, passed on as it is.
+        self.operand.backward(&self.state.gradient());
+    }
+
+    fn value(&self) -> Ref<'_, [f32]> {
+        self.state.value()
+    }
+
+    fn needs_gradient(&self) -> bool {
+        self.operand.needs_gradient()
+    }
+}
+
+fn probe<T: Node>(x: &Variable<T>) -> Variable<Probe<T>> {
+    let node = Probe {
+        operand: x.node().clone(),
+        state: NodeState::new(x.shape()),
+        computed: Cell::new(0),
+        propagated: Cell::new(0),
+    };
+    Variable::new(node, x.parameters())
+}
+
+#[test]
+fn variable_used_twice_accumulates_both_gradients() {
+    let p = ParameterNode::new(arr2(&[[2.0, -1.0, 0.5]]));
+    // y = p * p + p, dy/dp = 2p + 1
+    let mut y = p.clone() * p.clone() + p.clone();
+    y.forward();
+    assert_eq!(y.value().to_owned(), arr2(&[[6.0, 0.0, 0.75]]));
+    y.backward(1.0);
+    assert_eq!(p.gradient(), arr2(&[[5.0, -1.0, 2.0]]));
+}
+
+#[test]
+fn diamond_accumulates_all_gradients_and_propagates_once() {
+    let p = ParameterNode::new(arr2(&[[2.0], [-1.0]]));
+    // s = p + 1 is shared by two branches: out = s² + s * p.
+    // d out / dp = 2s + (p + s) = 3s + p.
+    let s = probe(&(p.clone() + 1.0));
+    let mut out = s.square() + s.clone() * p.clone();
+    out.forward();
+    assert_eq!(
+        s.node().computed.get(),
+        1,
+        "the shared node is computed once"
+    );
+    // s = [3, 0]: out = [9 + 6, 0 + 0]
+    assert_eq!(out.value().to_owned(), arr2(&[[15.0], [0.0]]));
+    out.backward(0.5);
+    assert_eq!(
+        s.node().propagated.get(),
+        1,
+        "the shared node propagates once, after both consumers reported"
+    );
+    // 0.5 * (3s + p) = 0.5 * [9 + 2, 0 - 1]
+    assert_eq!(p.gradient(), arr2(&[[5.5], [-0.5]]));
+}
+
+#[test]
+fn deep_diamonds_visit_each_node_once_per_pass() {
+    let p = ParameterNode::new(arr2(&[[0.3]]));
+    // Each level uses the previous one twice: without caching the work would double per
+    // level.
+    let base = probe(&p);
+    let mut level = (base.clone() * base.clone()).boxed();
+    for _ in 0..20 {
+        level = (level.clone() + level.clone() * 0.5).boxed();
+    }
+    let mut out = level;
+    out.forward();
+    out.backward(1.0);
+    assert_eq!(base.node().computed.get(), 1);
+    assert_eq!(base.node().propagated.get(), 1);
+    // out = 1.5^20 * p²
+    let expected = 1.5f32.powi(20) * 2.0 * 0.3;
+    let g = p.gradient()[(0, 0)];
+    assert!((g - expected).abs() < 1e-3 * expected, "{g} vs {expected}");
+}
+
+#[test]
+fn new_input_values_recompute_everything_downstream() {
+    let w = ParameterNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    let x = InputNode::new(arr2(&[[1.0, 0.0]]));
+    let hidden = probe(&x.dot(&w));
+    let mut y = hidden.clone() + x.clone();
+    y.forward();
+    assert_eq!(y.value().to_owned(), arr2(&[[2.0, 2.0]]));
+    x.set_value(arr2(&[[0.0, 1.0]]));
+    y.forward();
+    assert_eq!(y.value().to_owned(), arr2(&[[3.0, 5.0]]));
+    assert_eq!(hidden.value().to_owned(), arr2(&[[3.0, 4.0]]));
+    // A parameter change is picked up the same way.
+    w.set_value(&arr2(&[[0.0, 0.0], [1.0, -1.0]]));
+    y.forward();
+    assert_eq!(y.value().to_owned(), arr2(&[[1.0, 0.0]]));
+    assert_eq!(hidden.node().computed.get(), 3);
+}
+
+/// `d/dw sum(tanh(x · w) * x)` computed on a freshly built graph.
+fn fresh_gradient(w: &Array2<f32>, x: &Array2<f32>) -> Array2<f32> {
+    let w = ParameterNode::new(w.clone());
+    let x = InputNode::new(x.clone());
+    let mut y = x.dot(&w).tanh() * x.clone();
+    y.forward();
+    y.backward(1.0);
+    w.gradient()
+}
+
+#[test]
+fn forward_only_pass_leaves_no_stale_cache() {
+    let w0 = arr2(&[[0.5, -0.2], [0.1, 0.3]]);
+    let x1 = arr2(&[[1.0, 2.0]]);
+    let x2 = arr2(&[[-3.0, 0.5]]);
+    let w = ParameterNode::new(w0.clone());
+    let x = InputNode::new(x1.clone());
+    let mut y = x.dot(&w).tanh() * x.clone();
+
+    // Forward only (say, an evaluation), then a training step on other data.
+    y.forward();
+    x.set_value(&x2);
+    y.forward();
+    y.backward(1.0);
+    assert_eq!(w.gradient(), fresh_gradient(&w0, &x2));
+
+    // Backward, then forward only, then forward + backward again.
+    w.zero_gradient();
+    x.set_value(&x1);
+    y.forward();
+    x.set_value(&x2);
+    y.forward();
+    y.forward();
+    y.backward(1.0);
+    assert_eq!(w.gradient(), fresh_gradient(&w0, &x2));
+}
+
+#[test]
+fn backward_twice_adds_gradients_twice() {
+    let w = ParameterNode::new(arr2(&[[0.5, -0.2], [0.1, 0.3]]));
+    let x = InputNode::new(arr2(&[[1.0, 2.0]]));
+    // A shared subexpression, so the consumer counting is exercised too.
+    let h = x.dot(&w);
+    let mut y = h.clone() * h.clone() + h;
+    y.forward();
+    y.backward(1.0);
+    let once = w.gradient();
+    y.backward(1.0);
+    assert_eq!(w.gradient(), &once * 2.0);
+    y.backward(-2.0);
+    assert_eq!(w.gradient(), Array2::<f32>::zeros((2, 2)));
+}
+
+#[test]
+fn parameters_are_deduplicated_in_order_of_first_use() {
+    let a = ParameterNode::new(arr2(&[[1.0]]));
+    let b = ParameterNode::new(arr2(&[[2.0]]));
+    let x = InputNode::new(arr2(&[[3.0]]));
+    let y = (a.clone() * x.clone() + b.clone()) * a.clone() + (b.clone() - a.clone());
+    let params = y.parameters();
+    assert_eq!(params.len(), 2);
+    assert_eq!(params[0].value()[(0, 0)], 1.0);
+    assert_eq!(params[1].value()[(0, 0)], 2.0);
+    // The returned handles share the nodes: an update through them is seen by `a`.
+    params[0].set_value(&arr2(&[[7.0]]));
+    assert_eq!(a.value()[(0, 0)], 7.0);
+    // Inputs are not parameters.
+    assert!((x.clone() * 2.0).parameters().is_empty());
+}
+
+#[test]
+fn value_supports_ndarray_access() {
+    let p = ParameterNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+    let mut y = p.clone() * 2.0;
+    y.forward();
+    let v = y.value();
+    assert_eq!(v.shape(), &[2, 3]);
+    assert_eq!(v[(1, 2)], 12.0);
+    let view: ndarray::ArrayView2<f32> = v.view();
+    assert_eq!(view.row(0).to_vec(), vec![2.0, 4.0, 6.0]);
+    assert_eq!(v.sum(), 42.0);
+    drop(v);
+    y.backward(1.0);
+    let g = p.gradient();
+    assert_eq!(g.shape(), &[2, 3]);
+    assert_eq!(g[(0, 1)], 2.0);
+    assert_eq!(g.view().column(2).to_vec(), vec![2.0, 2.0]);
+}
+
+#[test]
+#[should_panic(expected = "set_value: the array is 3x2 but the input is 2x3")]
+fn input_set_value_with_wrong_shape_panics() {
+    let x = InputNode::new(Array2::zeros((2, 3)));
+    x.set_value(Array2::zeros((3, 2)));
+}
+
+#[test]
+#[should_panic(expected = "set_value: an f32 can only be set on a 1x1 input, this input is 2x3")]
+fn input_set_scalar_on_matrix_panics() {
+    let x = InputNode::new(Array2::zeros((2, 3)));
+    x.set_value(1.0);
+}
+
+#[test]
+#[should_panic(expected = "ParameterNode::set_value: the array is 1x3 but the parameter is 2x2")]
+fn parameter_set_value_with_wrong_shape_panics() {
+    let p = ParameterNode::new(Array2::zeros((2, 2)));
+    p.set_value(&Array2::zeros((1, 3)));
+}
+
+// Shape mismatches panic while the graph is built: none of these tests runs a pass.
+
+#[test]
+#[should_panic(
+    expected = "shape mismatch in `add`: cannot combine a 2x3 (left) with a 3x2 (right)"
+)]
+fn add_mismatch_panics_at_construction() {
+    let _ = InputNode::new(Array2::zeros((2, 3))) + ParameterNode::new(Array2::zeros((3, 2)));
+}
+
+#[test]
+#[should_panic(
+    expected = "shape mismatch in `div`: cannot combine a 4x3 (left) with a 2x3 (right)"
+)]
+fn broadcast_needs_a_single_row() {
+    let _ = InputNode::new(Array2::zeros((4, 3))) / ParameterNode::new(Array2::ones((2, 3)));
+}
+
+#[test]
+#[should_panic(expected = "shape mismatch in `dot`: cannot multiply a 2x3 (left) by a 2x3 (right)")]
+fn dot_mismatch_panics_at_construction() {
+    let a = ParameterNode::new(Array2::zeros((2, 3)));
+    let _ = a.dot(&a);
+}
+
+#[test]
+#[should_panic(expected = "the array is 2x2 but the node's static shape is 1x3")]
+fn static_leaf_with_wrong_array_panics() {
+    use wyrm::typenum::{U1, U3};
+    let _ = InputNode::<U1, U3>::new_static(Array2::zeros((2, 2)));
+}
