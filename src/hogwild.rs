@@ -29,12 +29,14 @@
 //! CPU from overlapping cache misses. Hand-written sparse-mf (`benches/hogwild.rs`) runs
 //! 2x to 2.5x slower on atomic tables than on plain `Vec<f32>`s; in an experiment, the
 //! same code with plain but scalar (`read_volatile`) accesses was just as slow, so it is
-//! the scalar access pattern, not atomicity, that costs. Wyrm hides most of it: updates are computed
-//! vectorised on stack copies, and (on x86_64) a lookup of a shared parameter prefetches
-//! the rows' optimizer state, which the update reads next. Measured with `examples/hogwild_scaling`
-//! and the `hogwild` benchmark on a 2-core machine: one thread over shared parameters
-//! takes 1.05x to 1.2x (median about 1.1x) the time of one thread over unshared ones;
-//! before the prefetch and the chunked update it was 1.3x to 1.4x.
+//! the scalar access pattern, not atomicity, that costs. (Computing the update vectorised
+//! on stack copies of the rows did not help: the copies in and out are still scalar.)
+//! Wyrm prefetches (on x86_64) the optimizer state of looked-up rows, which the update
+//! reads next, for shared as for local tables. Measured with `examples/hogwild_scaling`
+//! on a 2-core machine (sparse-mf, Adagrad): one thread over shared parameters takes
+//! about 1.6x the time per step of one thread over unshared ones (2.1x without the
+//! prefetch); the difference, about 190 ns a step, is the roughly 320 scalar atomic loads
+//! and stores of the two 32-wide rows and their accumulators.
 //!
 //! # Sharing rules
 //!
@@ -48,13 +50,11 @@
 //!   pass, or after an update made through that node. Consequently `Variable::value()` on
 //!   a shared node returns that snapshot, not necessarily what other threads wrote since:
 //!   read [`HogwildParameter::value`] for the current values.
-//! - **Lost updates.** An update loads a stretch of up to 64 elements (and their optimizer
-//!   state) with relaxed loads into a stack buffer, computes there (vectorised), and
-//!   stores the results back with relaxed stores. Two threads updating the same element
-//!   at once may each overwrite the other's store, so one of the two updates is lost.
-//!   Hogwild accepts this: with sparse models collisions are rare, and dense ones
-//!   converge anyway at small learning rates. The same holds for optimizer state (an
-//!   Adagrad accumulator may miss a `g²`).
+//! - **Lost updates.** An update is a relaxed load, a computation and a relaxed store, per
+//!   element. Two threads updating the same element at once may each overwrite the
+//!   other's store, so one of the two updates is lost. Hogwild accepts this: with sparse
+//!   models collisions are rare, and dense ones converge anyway at small learning rates.
+//!   The same holds for optimizer state (an Adagrad accumulator may miss a `g²`).
 //! - **One optimizer kind per parameter.** The state slots are shared by position: SGD
 //!   with momentum and Adagrad both use slot 0. Let all threads train a parameter with the
 //!   same kind of optimizer. Per-optimizer counters (Adam's step count for its bias
@@ -167,14 +167,6 @@ impl HogwildParameter {
     #[inline]
     pub(crate) fn allocated_state(&self, slot: usize) -> Option<&[AtomicU32]> {
         self.state[slot].get().map(|s| &s[..])
-    }
-
-    /// Stores `src`'s elements into `dst` (relaxed stores: see the module docs).
-    #[inline]
-    pub(crate) fn store_from(src: &[f32], dst: &[AtomicU32]) {
-        for (d, s) in dst.iter().zip(src) {
-            d.store(s.to_bits(), Relaxed);
-        }
     }
 
     /// Copies `src`'s elements into `dst` (relaxed loads: see the module docs).
