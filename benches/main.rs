@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo bench --bench main -- FILTER`, e.g. `-- sparse`.
 
+mod hogwild;
 mod linreg;
 mod mlp;
 mod model_macro;
