@@ -10,6 +10,7 @@ mod model_macro;
 mod sparse_mf;
 
 criterion::criterion_main!(
+    hogwild::benches,
     linreg::benches,
     mlp::benches,
     model_macro::benches,
