@@ -105,6 +105,7 @@ fn gemm_avx2(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) 
 trait Kernels {
     fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool);
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool);
+    fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool);
 }
 
 struct Portable;
@@ -117,6 +118,10 @@ impl Kernels for Portable {
     #[inline(always)]
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
         portable::gemv_t(x, mat, out, accumulate)
+    }
+    #[inline(always)]
+    fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
+        portable::outer(x, y, out, accumulate)
     }
 }
 
@@ -134,6 +139,11 @@ impl Kernels for Avx2 {
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
         // SAFETY: only reached through `gemm_avx2`, after the CPU check.
         unsafe { simd::avx2::gemv_t(x, mat, out, accumulate) }
+    }
+    #[inline(always)]
+    fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
+        // SAFETY: only reached through `gemm_avx2`, after the CPU check.
+        unsafe { simd::avx2::outer(x, y, out, accumulate) }
     }
 }
 
@@ -171,7 +181,10 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
         }
         (true, false) => {
             // a is stored k x m: out[i, :] = Σ_p a_stored[p, i] * b[p, :].
-            if n == 1 {
+            if k == 1 {
+                // The weight gradient of a batch-1 layer: an outer product.
+                K::outer(ad, bd, out, accumulate);
+            } else if n == 1 {
                 K::gemv_rows(bd, 1, ad, out, accumulate);
             } else {
                 for (i, o) in out.chunks_exact_mut(n).enumerate() {

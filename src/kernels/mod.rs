@@ -159,6 +159,17 @@ mod tests {
             for (p, q) in y1.iter().zip(&y2) {
                 assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()));
             }
+            let y = &data[3000..3000 + 9];
+            for accumulate in [false, true] {
+                let mut o1 = data[..n * 9].to_vec();
+                let mut o2 = o1.clone();
+                // SAFETY: as above.
+                unsafe { simd::avx2::outer(a, y, &mut o1, accumulate) };
+                simd::portable::outer(a, y, &mut o2, accumulate);
+                for (p, q) in o1.iter().zip(&o2) {
+                    assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "outer {n}");
+                }
+            }
             for k in [1, 3, 32] {
                 for accumulate in [false, true] {
                     let mat = &data[300..300 + k * n];

@@ -96,6 +96,18 @@ pub mod portable {
         }
     }
 
+    /// Outer product `out[i, j] (+)= x[i] * y[j]`, `out` row-major `x.len() x y.len()`.
+    #[inline(always)]
+    pub fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
+        for (xi, row) in x.iter().zip(out.chunks_exact_mut(y.len())) {
+            if accumulate {
+                axpy(*xi, y, row);
+            } else {
+                row.iter_mut().zip(y).for_each(|(o, y)| *o = xi * y);
+            }
+        }
+    }
+
     /// `out[r] (+)= dot(x, mat[r, :])` for a row-major `out.len() x x.len()` matrix.
     #[inline(always)]
     pub fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
@@ -236,6 +248,42 @@ pub mod avx2 {
                 s += x[p * stride] * mat[p * n + c];
             }
             out[c] = s;
+        }
+    }
+
+    /// Outer product `out[i, j] (+)= x[i] * y[j]`, `out` row-major `x.len() x y.len()`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
+        let n = y.len();
+        if n == 0 {
+            return;
+        }
+        assert!(out.len() >= x.len() * n, "outer: output too short");
+        let (py, po) = (y.as_ptr(), out.as_mut_ptr());
+        for (i, &xi) in x.iter().enumerate() {
+            let xv = _mm256_set1_ps(xi);
+            let row = i * n;
+            let mut j = 0;
+            // SAFETY: j + 8 <= n, so `y` reads stay in y[..n] and `out` accesses in
+            // out[row..row + n], inside the asserted x.len() * n.
+            unsafe {
+                while j + 8 <= n {
+                    let yv = _mm256_loadu_ps(py.add(j));
+                    let o = po.add(row + j);
+                    let v = if accumulate {
+                        _mm256_fmadd_ps(xv, yv, _mm256_loadu_ps(o))
+                    } else {
+                        _mm256_mul_ps(xv, yv)
+                    };
+                    _mm256_storeu_ps(o, v);
+                    j += 8;
+                }
+            }
+            for c in j..n {
+                let v = xi * y[c];
+                out[row + c] = if accumulate { out[row + c] + v } else { v };
+            }
         }
     }
 

@@ -380,6 +380,12 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
     }
 
     #[inline(always)]
+    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        self.gradient.borrow_mut().add_dense_with(write);
+        true
+    }
+
+    #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
         match &self.storage {
             Storage::Local { value, .. } => Ref::map(value.borrow(), |v| v.as_slice()),

@@ -73,16 +73,15 @@ impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
 
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+        if !self.needs_gradient {
             return;
         }
+        let Some(g) = self.state.gather(gradient) else {
+            return;
+        };
         let len = self.len();
         {
-            let (g, x, y) = (
-                self.state.gradient(),
-                self.operand.value(),
-                self.state.value(),
-            );
+            let (x, y) = (self.operand.value(), self.state.value());
             let mut gx = self.operand_grad.borrow_mut();
             for (((gx, g), x), y) in gx[..len]
                 .iter_mut()
