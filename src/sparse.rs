@@ -128,6 +128,7 @@ impl ParamGradient {
     /// Calls `f(offset, gradient)` for every stretch of elements that has a gradient:
     /// the whole matrix once when any dense contribution exists (with the sparse rows
     /// added in), otherwise each distinct touched row once (duplicates summed).
+    #[inline]
     pub(crate) fn for_each_touched(&mut self, mut f: impl FnMut(usize, &[f32])) {
         let cols = self.shape.1;
         if self.dense_used {
