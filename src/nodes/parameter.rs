@@ -183,8 +183,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                     }
                 }
                 let [s0, s1] = &mut *state;
-                // Compiled for AVX2 when available: the update loops run 8 lanes wide.
-                crate::kernels::simd::vectorized(|| {
+                let mut update = || {
                     gradient.for_each_touched(|offset, g| {
                         let end = offset + g.len();
                         let w = &mut value[offset..end];
@@ -211,7 +210,14 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                                 }),
                         }
                     })
-                });
+                };
+                // Large parameters: compiled for AVX2 when available, so that the update
+                // loops run 8 lanes wide.
+                if len >= 32 {
+                    crate::kernels::simd::vectorized(update);
+                } else {
+                    update();
+                }
             }
             Storage::Shared { param, .. } => {
                 // Relaxed load-modify-store: concurrent updates may overwrite each other,
