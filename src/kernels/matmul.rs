@@ -162,6 +162,12 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
         return;
     }
     let (ad, bd) = (&a.data[..m * k], &b.data[..k * n]);
+    if k == 1 {
+        // An outer product (e.g. a batch-1 weight gradient); with one inner element both
+        // operands are contiguous vectors whatever their transposition.
+        K::outer(ad, bd, out, accumulate);
+        return;
+    }
     match (a.transposed, b.transposed) {
         (false, false) => {
             if n == 1 {
@@ -181,10 +187,7 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
         }
         (true, false) => {
             // a is stored k x m: out[i, :] = Σ_p a_stored[p, i] * b[p, :].
-            if k == 1 {
-                // The weight gradient of a batch-1 layer: an outer product.
-                K::outer(ad, bd, out, accumulate);
-            } else if n == 1 {
+            if n == 1 {
                 K::gemv_rows(bd, 1, ad, out, accumulate);
             } else {
                 for (i, o) in out.chunks_exact_mut(n).enumerate() {
