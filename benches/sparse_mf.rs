@@ -119,8 +119,8 @@ impl Hand {
     }
 }
 
-/// Median nanoseconds per step of `step` over `rounds` rounds of `steps` steps each,
-/// the two runners alternating round by round.
+/// Median nanoseconds per step of each runner over `rounds` rounds of `steps` steps,
+/// the two runners alternating round by round (`samples` holds `SAMPLES` entries).
 fn interleaved(
     samples: &[Sample],
     wyrm: &mut impl FnMut(Sample),
@@ -133,14 +133,14 @@ fn interleaved(
     for _ in 0..rounds {
         let start = Instant::now();
         for k in 0..steps {
-            wyrm(samples[(at + k) % samples.len()]);
+            wyrm(samples[(at + k) % SAMPLES]);
         }
         times
             .0
             .push(start.elapsed().as_nanos() as f64 / steps as f64);
         let start = Instant::now();
         for k in 0..steps {
-            hand.step(samples[(at + k) % samples.len()]);
+            hand.step(samples[(at + k) % SAMPLES]);
         }
         times
             .1

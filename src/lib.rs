@@ -44,6 +44,9 @@
 //!   `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`, `scalar_sum`,
 //!   `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; see [`nodes`].
 //! - [`Variable::boxed`] erases a node's type for data-dependent structure.
+//! - Embeddings: [`IndexInputNode`] holds row indices and `param.index(&idx)` looks the
+//!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
+//!   (`examples/embeddings.rs`). Losses for integer targets are in [`nn::losses`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`].
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
@@ -55,6 +58,7 @@ pub mod gradcheck;
 pub mod hogwild;
 pub mod init;
 pub mod kernels;
+mod model_docs;
 pub mod nn;
 mod node;
 pub mod nodes;
@@ -63,6 +67,9 @@ pub mod shape;
 mod sparse;
 mod variable;
 
+#[doc(hidden)]
+pub use model_docs::__private;
+
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{Node, NodeState, Pass, Scratch};
@@ -70,6 +77,156 @@ pub use nodes::{IndexInputNode, InputNode, ParameterNode};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use variable::{ValueRef, Variable};
+
+/// Declares a model: its parameters, inputs and the expressions connecting them, in one
+/// block. Expands to a struct holding the typed graph, its constructors, its parameter
+/// list, and a companion struct of shared parameters for Hogwild training and serving.
+///
+/// ```
+/// use wyrm::prelude::*;
+/// use wyrm::model;
+///
+/// model! {
+///     /// Univariate linear regression.
+///     pub struct LinearRegression {
+///         slope: Param<1, 1>,
+///         intercept: Param<1, 1>,
+///         x: Input<1, 1>,
+///         y: Input<1, 1>,
+///         yhat = slope * x + intercept,
+///         loss = (y - yhat).square(),
+///     }
+/// }
+///
+/// let mut model = LinearRegression::new();
+/// let mut optimizer = SGD::new(0.1, model.parameters());
+/// for step in 0..2000 {
+///     let x = (step % 100) as f32 / 100.0;
+///     model.x.set_value(x);
+///     model.y.set_value(3.0 * x + 5.0);
+///     model.loss.forward();
+///     model.loss.backward(1.0);
+///     optimizer.step();
+///     optimizer.zero_gradients();
+/// }
+/// assert!((model.slope.value()[(0, 0)] - 3.0).abs() < 0.1);
+/// assert!((model.intercept.value()[(0, 0)] - 5.0).abs() < 0.1);
+/// ```
+///
+/// # Syntax
+///
+/// ```text
+/// model! {
+///     #[attributes] visibility struct Name {
+///         #[attributes] name: Param<R, C> [= initialiser],
+///         #[attributes] name: Input<R, C>,
+///         #[attributes] name: Index<K>,
+///         #[attributes] name = expression,
+///         ...
+///     }
+/// }
+/// ```
+///
+/// - `name: Param<R, C>` declares an `R x C` trainable parameter, `name: Input<R, C>` an
+///   input (zeros until set with `set_value`), `name: Index<K>` an input of `K` row
+///   indices for lookups.
+/// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
+///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
+///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
+///   `Name::new(num_items)`.
+/// - Initialisers: `zeros`, `ones`, `xavier` (uniform in `±sqrt(6 / (R + C))`) and
+///   `normal(mean, std)` (plain numbers). **The default is `normal(0, 0.1)`.**
+/// - `name = expression` defines a node from names declared or defined *above* it, with
+///   the operators and methods of hand-written code: `+ - * /` (elementwise between two
+///   nodes, with a `1 x C` right-hand row broadcast over the rows; or with a number on
+///   either side), unary `-`, and the methods `dot`, `vector_dot`, `index`, `square`,
+///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `relu`,
+///   `clip(min, max)`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
+///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`); and
+///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
+///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
+/// - Doc comments and attributes on an item go to its field.
+/// - `#[static_shapes]` on the struct gives parameters and inputs whose two dimensions are
+///   literals compile-time (typenum) shapes, e.g. `ParameterNode<U1, U3>`, so that small
+///   fixed sizes unroll; without it every node has run-time shape.
+///
+/// # Expansion
+///
+/// For `struct Name`, the macro generates:
+///
+/// - `struct Name` with a public field per declared and defined name, each of its concrete
+///   `Variable<...>` type (for example `loss: Variable<Square<Sub<InputNode, Add<Mul<..>,
+///   ParameterNode>>>>`): no boxing, so `forward` and `backward` are static calls, exactly
+///   as in a graph written by hand. Nodes have run-time shapes.
+/// - `Name::new(dims..)` (parameters drawn from the thread's generator),
+///   `Name::new_with_rng(&mut rng, dims..)` (reproducible), and `Default` when there are
+///   no run-time dimensions.
+/// - `parameters(&self) -> Vec<Variable<ParameterNode>>`, in declaration order, for
+///   optimizers.
+/// - `struct NameParameters`, `Clone + Send + Sync`, with a public
+///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension;
+///   `shared_parameters(&self)` returns it (the same storage for a model built from shared
+///   parameters, else a copy of the values), and `Name::from_parameters(&params)` builds a
+///   new graph over it: one per thread for Hogwild training or for serving.
+///
+/// ```
+/// use rayon::prelude::*;
+/// use wyrm::prelude::*;
+///
+/// wyrm::model! {
+///     /// A linear layer with a run-time input width.
+///     struct Linear {
+///         w: Param<width, 1> = zeros,
+///         b: Param<1, 1> = zeros,
+///         x: Input<1, width>,
+///         y: Input<1, 1>,
+///         loss = (x.dot(w) + b - y).square(),
+///     }
+/// }
+///
+/// let shared = Linear::new(3).shared_parameters();
+/// (0..4).into_par_iter().for_each(|worker| {
+///     // Each worker builds its own graph over the same parameters.
+///     let mut model = Linear::from_parameters(&shared);
+///     let mut optimizer = SGD::new(0.05, model.parameters());
+///     for step in 0..2000 {
+///         let i = (step + worker) % 3;
+///         let mut x = wyrm::ndarray::Array2::zeros((1, 3));
+///         x[(0, i)] = 1.0;
+///         model.x.set_value(&x);
+///         model.y.set_value(i as f32 + 1.0);
+///         model.loss.forward();
+///         model.loss.backward(1.0);
+///         optimizer.step();
+///         optimizer.zero_gradients();
+///     }
+/// });
+/// // Every worker trained the same weights: w + b ≈ [1, 2, 3].
+/// let (w, b) = (shared.w.value(), shared.b.value()[(0, 0)]);
+/// for i in 0..3 {
+///     assert!((w[(i, 0)] + b - (i as f32 + 1.0)).abs() < 0.05);
+/// }
+/// ```
+///
+/// # Errors
+///
+/// Mistakes are compile errors on the block's tokens, all reported at once: an unknown
+/// name, a name used before its definition, a duplicate name, a parameter no node uses, an
+/// unknown method or function, a wrong number of dimensions or arguments, and shape
+/// mismatches between literal dimensions (dimension names are checked when the graph is
+/// built):
+///
+/// ```compile_fail
+/// wyrm::model! {
+///     struct Broken {
+///         a: Param<1, 3>,
+///         b: Param<1, 4>,
+///         c = a + b, // error: shape mismatch: cannot add a 1x3 and a 1x4
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub use wyrm_macros::model;
 
 /// Re-export of the `ndarray` version Wyrm uses, for building inputs and reading values.
 pub use ndarray;

@@ -3,5 +3,7 @@
 mod custom_node;
 mod gradients;
 mod graph;
+mod model_macro;
 mod optimizers;
 mod ui;
+mod ui_model;

@@ -1,1 +1,35 @@
-//! Procedural macros for Wyrm. The `model!` macro lands here (see the project issues).
+//! The `model!` macro of [Wyrm](https://docs.rs/wyrm): declare a model's parameters,
+//! inputs and the expressions connecting them in one block, and get a struct holding the
+//! typed graph, its constructors, its parameter list and its shared (Hogwild) form.
+//!
+//! Use it through the re-export `wyrm::model`, whose documentation describes the syntax
+//! and the expansion with runnable examples.
+//!
+//! The crate is split like the macro's work: `parse` (syntax into our own AST),
+//! `check` (names, methods, dimensions, literal shapes; every error at once) and
+//! `expand` (code generation).
+
+mod check;
+mod expand;
+mod parse;
+
+use proc_macro::TokenStream;
+
+/// Declares a model; see `wyrm::model` for the syntax and the expansion.
+#[proc_macro]
+pub fn model(input: TokenStream) -> TokenStream {
+    let model = match syn::parse::<parse::Model>(input) {
+        Ok(model) => model,
+        Err(e) => return e.into_compile_error().into(),
+    };
+    match check::check(&model) {
+        Ok(checked) => expand::expand(&model, &checked).into(),
+        Err(e) => {
+            // Emit the errors and an empty stand-in for the model, so that code using
+            // it does not add a cascade of "cannot find type" errors.
+            let mut out = e.into_compile_error();
+            out.extend(expand::fallback(&model));
+            out.into()
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The `model!` macro end to end: training, equality with the hand-written graph, shared
+//! parameters across threads, run-time dimensions and initialisers.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use std::sync::Arc;
+use wyrm::ndarray::{arr2, Array2};
+use wyrm::prelude::*;
+use wyrm::{model, nodes};
+
+model! {
+    /// Univariate linear regression (the quickstart).
+    pub struct LinearRegression {
+        slope: Param<1, 1>,
+        intercept: Param<1, 1>,
+        x: Input<1, 1>,
+        y: Input<1, 1>,
+        yhat = slope * x + intercept,
+        loss = (y - yhat).square(),
+    }
+}
+
+model! {
+    /// A small network using most of the expression forms.
+    struct Network {
+        w1: Param<3, 4> = xavier,
+        b1: Param<1, 4> = zeros,
+        w2: Param<4, 2> = normal(0, 0.5),
+        b2: Param<1, 2> = ones,
+        x: Input<2, 3>,
+        target: Input<2, 2>,
+        hidden = (x.dot(&w1) + b1).tanh(),
+        out = (2.0 * hidden.dot(w2) - b2).sigmoid() / 2 + hidden.dot(&w2).relu() * 0.5,
+        shaped = -out.clip(-1.0, 1.0).pow(2.0).neg() + 1.0 - out.abs().sqrt(),
+        loss = (shaped - target).square().exp().ln(),
+    }
+}
+
+fn same_type<T>(_: &T, _: &T) {}
+
+#[test]
+fn linear_regression_converges() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut model = LinearRegression::new_with_rng(&mut rng);
+    let mut optimizer = SGD::new(0.1, model.parameters());
+    for _ in 0..3000 {
+        let x: f32 = rng.gen();
+        model.x.set_value(x);
+        model.y.set_value(3.0 * x + 5.0);
+        model.loss.forward();
+        model.loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+    assert!((model.slope.value()[(0, 0)] - 3.0).abs() < 0.05);
+    assert!((model.intercept.value()[(0, 0)] - 5.0).abs() < 0.05);
+    assert!(model.loss.value()[(0, 0)] < 1e-3);
+}
+
+#[test]
+fn linear_regression_has_the_hand_written_types() {
+    let model = LinearRegression::default();
+    let slope = ParameterNode::new(model.slope.value().to_owned());
+    let intercept = ParameterNode::new(model.intercept.value().to_owned());
+    let x = InputNode::new(Array2::zeros((1, 1)));
+    let y = InputNode::new(Array2::zeros((1, 1)));
+    let yhat = slope.clone() * x.clone() + intercept.clone();
+    let loss = (y.clone() - yhat.clone()).square();
+    same_type(&model.yhat, &yhat);
+    same_type(&model.loss, &loss);
+    type Yhat = nodes::Add<nodes::Mul<ParameterNode, InputNode>, ParameterNode>;
+    let _: &Variable<nodes::Square<nodes::Sub<InputNode, Yhat>>> = &model.loss;
+}
+
+/// The `Network` model written by hand over copies of the macro model's parameters.
+#[test]
+fn expansion_matches_the_hand_written_graph() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut model = Network::new_with_rng(&mut rng);
+
+    let copy = |p: &Variable<ParameterNode>| ParameterNode::new(p.value().to_owned());
+    let (w1, b1, w2, b2) = (
+        copy(&model.w1),
+        copy(&model.b1),
+        copy(&model.w2),
+        copy(&model.b2),
+    );
+    let x = InputNode::new(Array2::zeros((2, 3)));
+    let target = InputNode::new(Array2::zeros((2, 2)));
+    let hidden = (x.dot(&w1) + b1.clone()).tanh();
+    let out = (2.0 * hidden.dot(&w2) - b2.clone()).sigmoid() / 2.0 + hidden.dot(&w2).relu() * 0.5;
+    let shaped = -(-out.clip(-1.0, 1.0).pow(2.0)) + 1.0 - out.abs().sqrt();
+    let mut loss = (shaped.clone() - target.clone()).square().exp().ln();
+    same_type(&model.loss, &loss);
+    same_type(&model.shaped, &shaped);
+
+    // Initialisers: zeros, ones, xavier's limit.
+    assert!(model.b1.value().iter().all(|&v| v == 0.0));
+    assert!(model.b2.value().iter().all(|&v| v == 1.0));
+    let limit = (6.0f32 / 7.0).sqrt();
+    assert!(model.w1.value().iter().all(|v| v.abs() <= limit));
+
+    let hand_params = [w1, b1, w2, b2];
+    for step in 0..3 {
+        let xs = wyrm::init::normal(2, 3, 0.0, 1.0, &mut rng);
+        let ts = wyrm::init::normal(2, 2, 0.5, 0.2, &mut rng);
+        model.x.set_value(&xs);
+        model.target.set_value(&ts);
+        x.set_value(&xs);
+        target.set_value(&ts);
+        model.loss.forward();
+        loss.forward();
+        assert_eq!(
+            model.loss.value().to_owned(),
+            loss.value().to_owned(),
+            "step {step}"
+        );
+        let seed = arr2(&[[1.0, -0.5], [0.25, 2.0]]);
+        model.loss.backward_with(seed.view());
+        loss.backward_with(seed.view());
+        for (m, h) in model.parameters().iter().zip(&hand_params) {
+            assert_eq!(m.gradient(), h.gradient(), "step {step}");
+            m.zero_gradient();
+            h.zero_gradient();
+        }
+    }
+    assert_eq!(model.parameters().len(), 4);
+}
+
+model! {
+    /// Linear regression over a run-time number of features.
+    struct Linear {
+        w: Param<width, 1> = zeros,
+        b: Param<1, 1> = zeros,
+        x: Input<1, width>,
+        y: Input<1, 1>,
+        loss = (x.dot(w) + b - y).square(),
+    }
+}
+
+#[test]
+fn from_parameters_trains_shared_weights_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<LinearParameters>();
+
+    let truth = [0.5f32, -1.0, 2.0, 0.0];
+    let shared = Linear::new(truth.len()).shared_parameters();
+    assert_eq!(shared.width, 4);
+    (0..4u64).into_par_iter().for_each(|worker| {
+        let mut model = Linear::from_parameters(&shared);
+        // Every worker's graph reads and writes the same storage.
+        let mine = model.shared_parameters();
+        assert!(Arc::ptr_eq(&mine.w, &shared.w));
+        assert!(Arc::ptr_eq(&mine.b, &shared.b));
+        let mut optimizer = SGD::new(0.05, model.parameters());
+        let mut rng = StdRng::seed_from_u64(worker);
+        for _ in 0..3000 {
+            let x = wyrm::init::normal(1, 4, 0.0, 1.0, &mut rng);
+            let y: f32 = x.iter().zip(truth).map(|(a, b)| a * b).sum::<f32>() + 1.0;
+            model.x.set_value(&x);
+            model.y.set_value(y);
+            model.loss.forward();
+            model.loss.backward(1.0);
+            optimizer.step();
+            optimizer.zero_gradients();
+        }
+    });
+    let w = shared.w.value();
+    for (i, t) in truth.iter().enumerate() {
+        assert!((w[(i, 0)] - t).abs() < 0.02, "w[{i}] = {}", w[(i, 0)]);
+    }
+    assert!((shared.b.value()[(0, 0)] - 1.0).abs() < 0.02);
+    // A fresh graph over the trained parameters predicts with them.
+    let mut served = Linear::from_parameters(&shared);
+    served.x.set_value(arr2(&[[1.0, 1.0, 1.0, 1.0]]).view());
+    served.y.set_value(2.5);
+    served.loss.forward();
+    assert!(served.loss.value()[(0, 0)] < 1e-3);
+}
+
+#[test]
+fn shared_parameters_of_a_local_model_copy_its_values() {
+    let model = Linear::new(2);
+    model.w.set_value(&arr2(&[[1.0], [2.0]]));
+    let shared = model.shared_parameters();
+    assert_eq!(shared.w.value(), arr2(&[[1.0], [2.0]]));
+    assert_eq!(shared.width, 2);
+    let copy = Linear::from_parameters(&shared);
+    assert_eq!(copy.x.shape(), (1, 2));
+    assert_eq!(copy.w.value().to_owned(), arr2(&[[1.0], [2.0]]));
+}
+
+#[test]
+#[should_panic(
+    expected = "Linear::from_parameters: the shared parameter `w` is 3x1 but the model declares `w: Param<width, 1>`, which is 4x1"
+)]
+fn from_parameters_checks_shapes() {
+    let mut shared = Linear::new(3).shared_parameters();
+    shared.width = 4;
+    Linear::from_parameters(&shared);
+}
+
+#[test]
+#[should_panic(expected = "shape mismatch in `add`")]
+fn run_time_dimension_mismatches_panic_when_built() {
+    model! {
+        struct Mismatch {
+            a: Param<n, 2>,
+            b: Param<m, 2>,
+            c = a + b,
+        }
+    }
+    Mismatch::new(2, 3);
+}
+
+model! {
+    /// Matrix factorisation: a user row dotted with an item row.
+    struct Factorisation {
+        users: Param<num_users, 8>,
+        items: Param<num_items, 8>,
+        u: Index<1>,
+        i: Index<1>,
+        rating: Input<1, 1>,
+        prediction = users.index(u).vector_dot(&items.index(&i)),
+        loss = (prediction - rating).square(),
+    }
+}
+
+#[test]
+fn embeddings_train_sparse_rows_through_the_macro() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut model = Factorisation::new_with_rng(&mut rng, 50, 1000);
+    let hand_users = ParameterNode::new(model.users.value().to_owned());
+    let hand_items = ParameterNode::new(model.items.value().to_owned());
+    let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
+    let rating = InputNode::new(Array2::zeros((1, 1)));
+    let prediction = hand_users.index(&u).vector_dot(&hand_items.index(&i));
+    let loss = (prediction - rating.clone()).square();
+    same_type(&model.loss, &loss);
+
+    let before = model.items.value().to_owned();
+    let mut optimizer = Adagrad::new(0.1, model.parameters());
+    for _ in 0..200 {
+        model.u.set_value(7);
+        model.i.set_value(512);
+        model.rating.set_value(1.0);
+        model.loss.forward();
+        model.loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+    assert!(model.loss.value()[(0, 0)] < 1e-3);
+    // Only the looked-up item row moved.
+    let after = model.items.value().to_owned();
+    for row in 0..1000 {
+        assert_eq!(before.row(row) == after.row(row), row != 512, "row {row}");
+    }
+    let shared = model.shared_parameters();
+    assert_eq!((shared.num_users, shared.num_items), (50, 1000));
+}
+
+model! {
+    /// A softmax classifier with reductions and a transpose.
+    struct Classifier {
+        w: Param<4, 3>,
+        b: Param<1, 3> = zeros,
+        x: Input<batch, 4>,
+        labels: Index<batch>,
+        logits = x.dot(w) + b,
+        probabilities = logits.softmax(),
+        log_probabilities = logits.log_softmax(),
+        extras = probabilities.sum_columns().dot(log_probabilities.sum_columns().t()).mean()
+            + logits.sum_rows().scalar_sum() * 0.01,
+        loss = sparse_categorical_crossentropy(logits, labels) + 0.1 * extras,
+    }
+}
+
+#[test]
+fn classifier_matches_the_hand_written_graph() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut model = Classifier::new_with_rng(&mut rng, 2);
+    let w = ParameterNode::new(model.w.value().to_owned());
+    let b = ParameterNode::new(model.b.value().to_owned());
+    let x = InputNode::new(Array2::zeros((2, 4)));
+    let labels = IndexInputNode::new(&[0, 0]);
+    let logits = x.dot(&w) + b.clone();
+    let probabilities = logits.softmax();
+    let log_probabilities = logits.log_softmax();
+    let extras = probabilities
+        .sum_columns()
+        .dot(&log_probabilities.sum_columns().t())
+        .mean()
+        + logits.sum_rows().scalar_sum() * 0.01;
+    let mut loss =
+        wyrm::nn::losses::sparse_categorical_crossentropy(&logits, &labels) + 0.1 * extras;
+    same_type(&model.loss, &loss);
+
+    let xs = wyrm::init::normal(2, 4, 0.0, 1.0, &mut rng);
+    for v in [&model.x, &x] {
+        v.set_value(&xs);
+    }
+    model.labels.set_value(&[2, 1]);
+    labels.set_value(&[2, 1]);
+    model.loss.forward();
+    loss.forward();
+    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    assert_eq!(model.w.gradient(), w.gradient());
+    assert_eq!(model.b.gradient(), b.gradient());
+}
+
+model! {
+    /// Concatenations along both axes, with either spelling of the axis.
+    struct Stacked {
+        a: Param<1, 3>,
+        b: Param<2, 3>,
+        x: Input<rows, 2>,
+        tall = a.stack(b, 0),
+        wide = x.stack(&x, Axis(1)),
+        loss = wide.dot(tall.stack(a, Axis(0))).scalar_sum(),
+    }
+}
+
+#[test]
+fn stack_matches_the_hand_written_graph() {
+    use wyrm::ndarray::Axis;
+    let mut model = Stacked::new(3);
+    let a = ParameterNode::new(model.a.value().to_owned());
+    let b = ParameterNode::new(model.b.value().to_owned());
+    let x = InputNode::new(Array2::zeros((3, 2)));
+    let tall = a.stack(&b, Axis(0));
+    let wide = x.stack(&x, Axis(1));
+    let mut loss = wide.dot(&tall.stack(&a, Axis(0))).scalar_sum();
+    same_type(&model.loss, &loss);
+    assert_eq!(model.tall.shape(), (3, 3));
+    assert_eq!(model.wide.shape(), (3, 4));
+    let xs = arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+    model.x.set_value(xs.view());
+    x.set_value(xs.view());
+    model.loss.forward();
+    loss.forward();
+    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    assert_eq!(model.a.gradient(), a.gradient());
+    assert_eq!(model.a.gradient(), a.gradient());
+    assert_eq!(model.b.gradient(), b.gradient());
+}
+
+const WIDTH: usize = 3;
+
+model! {
+    /// Dimensions from constants, in braces: not constructor arguments.
+    struct WithConstants {
+        w: Param<{ WIDTH }, { WIDTH - 1 }>,
+        x: Input<1, { WIDTH }>,
+        y = x.dot(w).sigmoid(),
+    }
+}
+
+#[test]
+fn constant_dimensions_are_not_arguments() {
+    let model = WithConstants::new();
+    assert_eq!(model.w.shape(), (3, 2));
+    assert_eq!(model.y.shape(), (1, 2));
+    let shared = model.shared_parameters();
+    assert_eq!(WithConstants::from_parameters(&shared).x.shape(), (1, 3));
+}
+
+model! {
+    /// The MLP of `Network`'s first layers with compile-time shapes.
+    #[static_shapes]
+    struct StaticNetwork {
+        w1: Param<3, 4> = xavier,
+        b1: Param<1, 4> = zeros,
+        table: Param<2000, 4>,
+        x: Input<1, 3>,
+        batch: Input<n, 3>,
+        row: Index<1>,
+        hidden = (x.dot(w1) + b1).tanh() + table.index(row),
+        dynamic = batch.dot(w1).sum_columns(),
+        loss = (hidden + dynamic).square().scalar_sum(),
+    }
+}
+
+#[test]
+fn static_shapes_use_typenum_dimensions() {
+    use wyrm::typenum::{U1, U3, U4};
+    let mut model = StaticNetwork::new(2);
+    let _: &Variable<ParameterNode<U3, U4>> = &model.w1;
+    let _: &Variable<InputNode<U1, U3>> = &model.x;
+    // A dimension given at run time keeps the leaf run-time shaped.
+    let _: &Variable<InputNode> = &model.batch;
+    assert_eq!(model.table.shape(), (2000, 4));
+
+    // The same graph by hand over copies of the parameters.
+    let w1 = ParameterNode::<U3, U4>::new_static(model.w1.value().to_owned());
+    let b1 = ParameterNode::<U1, U4>::new_static(model.b1.value().to_owned());
+    let x = InputNode::<U1, U3>::new_static(Array2::zeros((1, 3)));
+    let batch = InputNode::new(Array2::zeros((2, 3)));
+    let row = IndexInputNode::new(&[0]);
+    let table = ParameterNode::new(model.table.value().to_owned());
+    let hidden = (x.dot(&w1) + b1.clone()).tanh() + table.index(&row);
+    let mut loss = (hidden + batch.dot(&w1).sum_columns())
+        .square()
+        .scalar_sum();
+
+    let xs = arr2(&[[0.5, -1.0, 2.0]]);
+    let bs = arr2(&[[1.0, 0.0, -1.0], [0.25, 0.5, 0.75]]);
+    model.x.set_value(xs.view());
+    model.batch.set_value(bs.view());
+    model.row.set_value(1999);
+    x.set_value(xs.view());
+    batch.set_value(bs.view());
+    row.set_value(1999);
+    model.loss.forward();
+    loss.forward();
+    assert!((model.loss.value()[(0, 0)] - loss.value()[(0, 0)]).abs() < 1e-5);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    let (gm, gh) = (model.w1.gradient(), w1.gradient());
+    for (a, b) in gm.iter().zip(gh.iter()) {
+        assert!((a - b).abs() < 1e-5);
+    }
+    assert_eq!(model.parameters().len(), 3);
+
+    // Shared form: from_parameters builds static nodes over the same storage.
+    let shared = model.shared_parameters();
+    let other = StaticNetwork::from_parameters(&shared);
+    let _: &Variable<ParameterNode<U3, U4>> = &other.w1;
+    assert!(std::sync::Arc::ptr_eq(
+        &other.shared_parameters().table,
+        &shared.table
+    ));
+}

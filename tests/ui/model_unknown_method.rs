@@ -1,0 +1,11 @@
+use wyrm::model;
+
+model! {
+    struct Regression {
+        slope: Param<1, 1>,
+        x: Input<1, 1>,
+        yhat = (slope * x).tanhh(),
+    }
+}
+
+fn main() {}

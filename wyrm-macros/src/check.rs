@@ -1,0 +1,898 @@
+//! Semantic checks: names (unknown, used before definition, duplicate, unused parameter,
+//! clash with a dimension), methods (unknown, argument count and kinds), dimension counts,
+//! and shapes wherever the dimensions are literals (or the same dimension name).
+//!
+//! Every problem becomes a `syn::Error` on the user's tokens; all of them are combined so
+//! the user sees them at once. A sub-expression with an error yields no value, so one
+//! mistake does not cascade into more messages.
+
+use crate::parse::{BinOp, Dim, Expr, ExprKind, ItemKind, LeafKind, Model};
+use proc_macro2::Span;
+use quote::ToTokens;
+use std::collections::HashMap;
+use std::fmt;
+use syn::Ident;
+
+/// What a method or function argument must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// Any node expression.
+    Node,
+    /// The name of an `Index<K>` input.
+    Index,
+    /// A number.
+    Scalar,
+    /// An axis: `0`, `1`, `Axis(0)` or `Axis(1)`.
+    Axis,
+}
+
+/// How a method computes its result's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Same shape as the receiver.
+    Keep,
+    /// `1 x 1`.
+    One,
+    /// `rows x 1`.
+    Rows,
+    /// `1 x cols`.
+    Columns,
+    /// `cols x rows`.
+    Transpose,
+    /// Matrix product.
+    Dot,
+    /// Row-wise dot product of equal shapes: `rows x 1`.
+    VectorDot,
+    /// Row lookup: `K x cols`.
+    Index,
+    /// Concatenation along an axis.
+    Stack,
+}
+
+/// A method the model language knows: its arguments, shape rule and node type alias.
+pub struct Method {
+    pub name: &'static str,
+    pub args: &'static [Arg],
+    pub rule: Rule,
+    /// The node type in `::wyrm::nodes` (for functions: `::wyrm::nn::losses`), applied
+    /// to the receiver's node type and then to the node arguments' types (`index`: to
+    /// none, as its receiver is always a run-time-shaped parameter).
+    pub node: &'static str,
+}
+
+const fn method(
+    name: &'static str,
+    args: &'static [Arg],
+    rule: Rule,
+    node: &'static str,
+) -> Method {
+    Method {
+        name,
+        args,
+        rule,
+        node,
+    }
+}
+
+/// Every supported method.
+pub const METHODS: &[Method] = &[
+    method("dot", &[Arg::Node], Rule::Dot, "Dot"),
+    method("vector_dot", &[Arg::Node], Rule::VectorDot, "VectorDot"),
+    method("index", &[Arg::Index], Rule::Index, "Index"),
+    method("square", &[], Rule::Keep, "Square"),
+    method("exp", &[], Rule::Keep, "Exp"),
+    method("ln", &[], Rule::Keep, "Ln"),
+    method("sqrt", &[], Rule::Keep, "Sqrt"),
+    method("abs", &[], Rule::Keep, "Abs"),
+    method("neg", &[], Rule::Keep, "Neg"),
+    method("pow", &[Arg::Scalar], Rule::Keep, "Pow"),
+    method("tanh", &[], Rule::Keep, "Tanh"),
+    method("sigmoid", &[], Rule::Keep, "Sigmoid"),
+    method("relu", &[], Rule::Keep, "Relu"),
+    method("clip", &[Arg::Scalar, Arg::Scalar], Rule::Keep, "Clip"),
+    method("softmax", &[], Rule::Keep, "Softmax"),
+    method("log_softmax", &[], Rule::Keep, "LogSoftmax"),
+    method("scalar_sum", &[], Rule::One, "ScalarSum"),
+    method("mean", &[], Rule::One, "Mean"),
+    method("sum_rows", &[], Rule::Rows, "SumRows"),
+    method("sum_columns", &[], Rule::Columns, "SumColumns"),
+    method("t", &[], Rule::Transpose, "Transpose"),
+    method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
+];
+
+/// The free functions: `sparse_categorical_crossentropy(logits, targets)`.
+pub const FUNCTIONS: &[Method] = &[method(
+    "sparse_categorical_crossentropy",
+    &[Arg::Node, Arg::Index],
+    Rule::One,
+    "SparseCategoricalCrossentropy",
+)];
+
+/// Looks a method up by name.
+pub fn find_method(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// Looks a free function up by name.
+pub fn find_function(name: &str) -> Option<&'static Method> {
+    FUNCTIONS.iter().find(|m| m.name == name)
+}
+
+/// A dimension as far as the macro knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum D {
+    Lit(usize),
+    Name(String),
+    /// Known only at run time (e.g. a sum of dimension names).
+    Unknown,
+}
+
+impl D {
+    /// Whether two dimensions are known to differ (`Some(true)`), known to agree
+    /// (`Some(false)`), or cannot be compared before run time (`None`).
+    fn differs(&self, other: &D) -> Option<bool> {
+        match (self, other) {
+            (D::Lit(a), D::Lit(b)) => Some(a != b),
+            (D::Name(a), D::Name(b)) if a == b => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for D {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            D::Lit(n) => write!(f, "{n}"),
+            D::Name(n) => write!(f, "{n}"),
+            D::Unknown => write!(f, "?"),
+        }
+    }
+}
+
+/// A shape `rows x cols`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape(pub D, pub D);
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.0, self.1)
+    }
+}
+
+/// What an expression denotes.
+#[derive(Clone, Debug)]
+enum Value {
+    /// A node of the graph with its shape; `param` when it is a parameter's name.
+    Node { shape: Shape, param: bool },
+    /// An `Index<K>` input (usable only as a lookup argument).
+    Index { count: D },
+    /// A number.
+    Scalar,
+    /// An axis (0: rows, 1: columns).
+    Axis(usize),
+}
+
+/// Collects errors, combining them into one.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(e) => e.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn at(&mut self, span: Span, message: impl fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    fn spanned(&mut self, tokens: impl ToTokens, message: impl fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+}
+
+/// The result of a successful check: the run-time dimension names, in order of first use.
+pub struct Checked {
+    pub dims: Vec<Ident>,
+}
+
+/// Checks the model; returns every problem found, combined.
+pub fn check(model: &Model) -> Result<Checked, syn::Error> {
+    let mut errors = Errors::default();
+
+    // Names: duplicates.
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (i, item) in model.items.iter().enumerate() {
+        let name = item.name.to_string();
+        if let Some(&first) = position.get(&name) {
+            let mut e = syn::Error::new(item.name.span(), format!("duplicate name `{name}`"));
+            e.combine(syn::Error::new(
+                model.items[first].name.span(),
+                format!("`{name}` is first declared here"),
+            ));
+            errors.push(e);
+        } else {
+            position.insert(name, i);
+        }
+    }
+
+    // Dimensions: counts, and run-time dimension names.
+    let mut dims: Vec<Ident> = Vec::new();
+    for item in &model.items {
+        let ItemKind::Leaf(leaf) = &item.kind else {
+            continue;
+        };
+        let arity = leaf.kind.arity();
+        if leaf.dims.len() != arity {
+            let expected = match leaf.kind {
+                LeafKind::Index => "1 dimension (the number of indices), as in `Index<K>`",
+                LeafKind::Param => "2 dimensions (rows, columns), as in `Param<R, C>`",
+                LeafKind::Input => "2 dimensions (rows, columns), as in `Input<R, C>`",
+            };
+            errors.spanned(
+                &leaf.dims_tokens,
+                format!(
+                    "wrong number of dimensions: `{}` takes {expected}, found {}",
+                    leaf.kind.keyword(),
+                    leaf.dims.len()
+                ),
+            );
+        }
+        for dim in &leaf.dims {
+            if let Dim::Name(ident) = dim {
+                if position.contains_key(&ident.to_string()) {
+                    errors.at(
+                        ident.span(),
+                        format!(
+                            "dimension `{ident}` has the same name as a node of the model; rename one of them"
+                        ),
+                    );
+                } else if !dims.iter().any(|d| d == ident) {
+                    dims.push(ident.clone());
+                }
+            }
+        }
+    }
+
+    // Definitions, in order.
+    let mut checker = Checker {
+        env: HashMap::new(),
+        position: &position,
+        dims: &dims,
+        used: HashMap::new(),
+        errors,
+        current: 0,
+    };
+    for (i, item) in model.items.iter().enumerate() {
+        checker.current = i;
+        let name = item.name.to_string();
+        let value = match &item.kind {
+            ItemKind::Leaf(leaf) => {
+                let dim = |k: usize| match leaf.dims.get(k) {
+                    Some(Dim::Lit(n, _)) => D::Lit(*n),
+                    // A constant agrees with the same constant expression.
+                    Some(d @ (Dim::Name(_) | Dim::Const(_))) => D::Name(d.text()),
+                    None => D::Lit(1),
+                };
+                match leaf.kind {
+                    LeafKind::Param => {
+                        checker
+                            .used
+                            .entry(name.clone())
+                            .or_insert((false, item.name.span()));
+                        Some(Value::Node {
+                            shape: Shape(dim(0), dim(1)),
+                            param: true,
+                        })
+                    }
+                    LeafKind::Input => Some(Value::Node {
+                        shape: Shape(dim(0), dim(1)),
+                        param: false,
+                    }),
+                    LeafKind::Index => Some(Value::Index { count: dim(0) }),
+                }
+            }
+            ItemKind::Node(expr) => match checker.infer(expr) {
+                Some(Value::Scalar) => {
+                    checker.errors.spanned(
+                        &expr.tokens,
+                        "a node definition needs a node: this expression is only a number",
+                    );
+                    None
+                }
+                Some(Value::Index { .. }) => {
+                    checker.errors.spanned(
+                        &expr.tokens,
+                        "an index input cannot be renamed; use it directly, as in `table.index(i)`",
+                    );
+                    None
+                }
+                other => other.map(|v| match v {
+                    Value::Node { shape, .. } => Value::Node {
+                        shape,
+                        param: false,
+                    },
+                    v => v,
+                }),
+            },
+        };
+        // A duplicate keeps its first definition.
+        if position.get(&name) == Some(&i) {
+            checker.env.insert(name, value);
+        }
+    }
+
+    // Parameters never used.
+    let mut unused: Vec<(String, Span)> = checker
+        .used
+        .iter()
+        .filter(|(_, (used, _))| !used)
+        .map(|(name, (_, span))| (name.clone(), *span))
+        .collect();
+    unused.sort_by_key(|(name, _)| position[name]);
+    for (name, span) in unused {
+        checker.errors.at(
+            span,
+            format!("parameter `{name}` is never used: no node depends on it, so it would never be trained"),
+        );
+    }
+
+    match checker.errors.0 {
+        Some(e) => Err(e),
+        None => Ok(Checked { dims }),
+    }
+}
+
+struct Checker<'a> {
+    /// Values of the items checked so far (`None`: the definition had an error).
+    env: HashMap<String, Option<Value>>,
+    position: &'a HashMap<String, usize>,
+    dims: &'a [Ident],
+    /// For each parameter: whether an expression uses it, and its name's span.
+    used: HashMap<String, (bool, Span)>,
+    errors: Errors,
+    /// The item being checked.
+    current: usize,
+}
+
+impl Checker<'_> {
+    fn infer(&mut self, expr: &Expr) -> Option<Value> {
+        match &expr.kind {
+            ExprKind::Name(ident) => self.lookup(ident),
+            ExprKind::Scalar(_) => Some(Value::Scalar),
+            ExprKind::Neg { operand, .. } => {
+                let v = self.infer(operand)?;
+                self.node_operand(&v, operand, "`-`")?;
+                Some(v)
+            }
+            ExprKind::Binary { op, lhs, rhs, .. } => {
+                let (l, r) = (self.infer(lhs), self.infer(rhs));
+                let (l, r) = (l?, r?);
+                let what = format!("`{}`", op_symbol(*op));
+                match (&l, &r) {
+                    (Value::Scalar, Value::Scalar) => {
+                        self.errors.spanned(
+                            &expr.tokens,
+                            "both operands are numbers: at least one side must be a node",
+                        );
+                        None
+                    }
+                    (Value::Scalar, _) => {
+                        self.node_operand(&r, rhs, &what)?;
+                        Some(r)
+                    }
+                    (_, Value::Scalar) => {
+                        self.node_operand(&l, lhs, &what)?;
+                        Some(l)
+                    }
+                    _ => {
+                        let ls = self.node_operand(&l, lhs, &what)?;
+                        let rs = self.node_operand(&r, rhs, &what)?;
+                        self.elementwise(*op, ls, rs, expr)
+                    }
+                }
+            }
+            ExprKind::Method {
+                receiver,
+                method,
+                args,
+            } => {
+                let receiver_value = self.infer(receiver);
+                let Some(spec) = find_method(&method.to_string()) else {
+                    let known: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+                    self.errors.at(
+                        method.span(),
+                        format!(
+                            "unknown method `{method}`; a model supports: {}",
+                            known.join(", ")
+                        ),
+                    );
+                    return None;
+                };
+                let receiver_value = receiver_value?;
+                let what = format!("`.{method}()`");
+                let shape = self.node_operand(&receiver_value, receiver, &what)?;
+                if spec.rule == Rule::Index {
+                    let is_param = matches!(receiver_value, Value::Node { param: true, .. });
+                    if !is_param || !matches!(receiver.kind, ExprKind::Name(_)) {
+                        self.errors.spanned(
+                            &receiver.tokens,
+                            "`index` looks up rows of a parameter: the receiver must be a `Param` name",
+                        );
+                        return None;
+                    }
+                }
+                let values = self.arguments(spec, method, args)?;
+                self.apply(spec, shape, &values, expr)
+            }
+            ExprKind::Call { function, args } => {
+                let Some(spec) = find_function(&function.to_string()) else {
+                    let known: Vec<&str> = FUNCTIONS.iter().map(|m| m.name).collect();
+                    self.errors.at(
+                        function.span(),
+                        format!(
+                            "unknown function `{function}`; a model supports: {}",
+                            known.join(", ")
+                        ),
+                    );
+                    return None;
+                };
+                let values = self.arguments(spec, function, args)?;
+                if let (Value::Node { shape, .. }, Value::Index { count }) =
+                    (&values[0], &values[1])
+                {
+                    if shape.0.differs(count) == Some(true) {
+                        self.errors.spanned(
+                            &expr.tokens,
+                            format!(
+                                "shape mismatch in `{function}`: {} rows of logits ({shape}) but {count} targets",
+                                shape.0
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                Some(Value::Node {
+                    shape: Shape(D::Lit(1), D::Lit(1)),
+                    param: false,
+                })
+            }
+        }
+    }
+
+    fn lookup(&mut self, ident: &Ident) -> Option<Value> {
+        let name = ident.to_string();
+        if let Some(value) = self.env.get(&name) {
+            if let Some((used, _)) = self.used.get_mut(&name) {
+                *used = true;
+            }
+            return value.clone();
+        }
+        match self.position.get(&name) {
+            Some(&at) if at == self.current => {
+                self.errors.at(
+                    ident.span(),
+                    format!("`{name}` is used in its own definition"),
+                );
+            }
+            Some(_) => {
+                self.errors.at(
+                    ident.span(),
+                    format!("`{name}` is used before it is defined; move its definition above this line"),
+                );
+            }
+            None if self.dims.iter().any(|d| d == ident) => {
+                self.errors.at(
+                    ident.span(),
+                    format!("`{name}` is a dimension, not a node of the model"),
+                );
+            }
+            None => {
+                self.errors
+                    .at(ident.span(), format!("unknown name `{name}`"));
+            }
+        }
+        None
+    }
+
+    /// The shape of an operand that must be a node.
+    fn node_operand(&mut self, value: &Value, expr: &Expr, what: &str) -> Option<Shape> {
+        match value {
+            Value::Node { shape, .. } => Some(shape.clone()),
+            Value::Index { .. } => {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!(
+                        "an index input cannot be an operand of {what}; look rows up with `table.index(i)`"
+                    ),
+                );
+                None
+            }
+            Value::Scalar | Value::Axis(_) => {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!("a number cannot be the operand of {what}; it needs a node"),
+                );
+                None
+            }
+        }
+    }
+
+    fn elementwise(&mut self, op: BinOp, l: Shape, r: Shape, expr: &Expr) -> Option<Value> {
+        let cols_differ = l.1.differs(&r.1) == Some(true);
+        let rows_differ = l.0.differs(&r.0) == Some(true) && r.0 != D::Lit(1);
+        if cols_differ || rows_differ {
+            self.errors.spanned(
+                &expr.tokens,
+                format!(
+                    "shape mismatch: cannot {} a {l} and a {r}; elementwise operations need equal \
+                     shapes, or a 1x{} row on the right to broadcast",
+                    op.verb(),
+                    l.1
+                ),
+            );
+            return None;
+        }
+        Some(Value::Node {
+            shape: l,
+            param: false,
+        })
+    }
+
+    /// Checks the count and kinds of a method's or function's arguments.
+    fn arguments(&mut self, spec: &Method, name: &Ident, args: &[Expr]) -> Option<Vec<Value>> {
+        if args.len() != spec.args.len() {
+            let plural = if spec.args.len() == 1 { "" } else { "s" };
+            self.errors.at(
+                name.span(),
+                format!(
+                    "`{name}` takes {} argument{plural}, found {}",
+                    spec.args.len(),
+                    args.len()
+                ),
+            );
+            return None;
+        }
+        let mut values = Vec::new();
+        let mut failed = false;
+        for (arg, kind) in args.iter().zip(spec.args) {
+            if *kind == Arg::Axis {
+                match axis_of(arg) {
+                    Some(axis) => values.push(Value::Axis(axis)),
+                    None => {
+                        self.errors.spanned(
+                            &arg.tokens,
+                            format!("this argument of `{name}` must be an axis: `0` (rows) or `1` (columns), or `Axis(0)` or `Axis(1)`"),
+                        );
+                        failed = true;
+                    }
+                }
+                continue;
+            }
+            match (self.infer(arg), kind) {
+                (None, _) => failed = true,
+                (Some(v @ Value::Node { .. }), Arg::Node)
+                | (Some(v @ Value::Index { .. }), Arg::Index)
+                | (Some(v @ Value::Scalar), Arg::Scalar) => values.push(v),
+                (Some(_), kind) => {
+                    let expected = match kind {
+                        Arg::Node => "a node",
+                        Arg::Index => "the name of an `Index<K>` input",
+                        Arg::Scalar => "a number",
+                        Arg::Axis => unreachable!("handled above"),
+                    };
+                    self.errors.spanned(
+                        &arg.tokens,
+                        format!("this argument of `{name}` must be {expected}"),
+                    );
+                    failed = true;
+                }
+            }
+        }
+        (!failed).then_some(values)
+    }
+
+    fn apply(&mut self, spec: &Method, s: Shape, args: &[Value], expr: &Expr) -> Option<Value> {
+        let node = |shape| {
+            Some(Value::Node {
+                shape,
+                param: false,
+            })
+        };
+        let other = || match args.first() {
+            Some(Value::Node { shape, .. }) => shape.clone(),
+            _ => unreachable!("checked by `arguments`"),
+        };
+        match spec.rule {
+            Rule::Keep => node(s),
+            Rule::One => node(Shape(D::Lit(1), D::Lit(1))),
+            Rule::Rows => node(Shape(s.0, D::Lit(1))),
+            Rule::Columns => node(Shape(D::Lit(1), s.1)),
+            Rule::Transpose => node(Shape(s.1, s.0)),
+            Rule::Dot => {
+                let o = other();
+                if s.1.differs(&o.0) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot dot a {s} with a {o}; the left's columns ({}) must equal the right's rows ({})",
+                            s.1, o.0
+                        ),
+                    );
+                    return None;
+                }
+                node(Shape(s.0, o.1))
+            }
+            Rule::VectorDot => {
+                let o = other();
+                if s.0.differs(&o.0) == Some(true) || s.1.differs(&o.1) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot take row-wise dot products of a {s} and a {o}; the shapes must be equal"
+                        ),
+                    );
+                    return None;
+                }
+                node(Shape(s.0, D::Lit(1)))
+            }
+            Rule::Stack => {
+                let o = other();
+                let Some(Value::Axis(axis)) = args.get(1) else {
+                    unreachable!("checked by `arguments`")
+                };
+                let sum = |a: &D, b: &D| match (a, b) {
+                    (D::Lit(a), D::Lit(b)) => D::Lit(a + b),
+                    _ => D::Unknown,
+                };
+                let (kept, what) = if *axis == 0 {
+                    ((&s.1, &o.1), "columns")
+                } else {
+                    ((&s.0, &o.0), "rows")
+                };
+                if kept.0.differs(kept.1) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot stack a {s} and a {o} along axis {axis}; their {what} ({} and {}) must be equal",
+                            kept.0, kept.1
+                        ),
+                    );
+                    return None;
+                }
+                if *axis == 0 {
+                    node(Shape(sum(&s.0, &o.0), s.1))
+                } else {
+                    node(Shape(s.0.clone(), sum(&s.1, &o.1)))
+                }
+            }
+            Rule::Index => match args.first() {
+                Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
+                _ => unreachable!("checked by `arguments`"),
+            },
+        }
+    }
+}
+
+/// The axis an argument denotes: `0`, `1`, `Axis(0)` or `Axis(1)`.
+pub fn axis_of(arg: &Expr) -> Option<usize> {
+    match &arg.kind {
+        ExprKind::Scalar(s) if s.value == 0.0 || s.value == 1.0 => {
+            let text = arg.tokens.to_string();
+            (!text.contains('.') && !text.starts_with('-')).then_some(s.value as usize)
+        }
+        ExprKind::Call { function, args } if function == "Axis" && args.len() == 1 => {
+            axis_of(&args[0])
+        }
+        _ => None,
+    }
+}
+
+fn op_symbol(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(tokens: proc_macro2::TokenStream) -> Vec<String> {
+        let model: Model = syn::parse2(tokens).expect("parses");
+        match check(&model) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn accepts_a_valid_model_and_collects_dims() {
+        let model: Model = syn::parse2(quote::quote! {
+            struct M {
+                w: Param<n_in, 4>,
+                b: Param<1, 4>,
+                x: Input<batch, n_in>,
+                h = (x.dot(w) + b).tanh(),
+                loss = h.sum_rows().t().dot(h.sum_rows()).scalar_sum() + 2.0 * h.mean(),
+            }
+        })
+        .unwrap();
+        let checked = check(&model).unwrap_or_else(|e| panic!("{e}"));
+        let dims: Vec<String> = checked.dims.iter().map(|d| d.to_string()).collect();
+        assert_eq!(dims, ["n_in", "batch"]);
+    }
+
+    #[test]
+    fn reports_all_name_errors_at_once() {
+        let e = errors(quote::quote! {
+            struct M {
+                w: Param<1, 1>,
+                unused: Param<1, 1>,
+                x: Input<1, 1>,
+                x: Input<1, 1>,
+                a = w * later,
+                b = w * nowhere,
+                c = c + w,
+                later = w.frobnicate(),
+            }
+        });
+        let expected = [
+            "duplicate name `x`",
+            "`x` is first declared here",
+            "`later` is used before it is defined",
+            "unknown name `nowhere`",
+            "`c` is used in its own definition",
+            "unknown method `frobnicate`",
+            "parameter `unused` is never used",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:?}");
+        for (e, x) in e.iter().zip(expected) {
+            assert!(e.contains(x), "{e:?} does not contain {x:?}");
+        }
+    }
+
+    #[test]
+    fn checks_literal_shapes() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<1, 3>,
+                b: Param<1, 4>,
+                c: Param<4, 1>,
+                bias: Param<1, 3>,
+                m: Param<5, 3>,
+                n: Param<n_rows, 3>,
+                s = a + b,
+                d = a.dot(c),
+                ok = m + bias + n.sum_columns() + m.t().t(),
+                v = m.vector_dot(a),
+                r = bias - m,
+            }
+        });
+        let expected = [
+            "cannot add a 1x3 and a 1x4",
+            "cannot dot a 1x3 with a 4x1",
+            "cannot take row-wise dot products of a 5x3 and a 1x3",
+            "cannot subtract a 1x3 and a 5x3",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:?}");
+        for (e, x) in e.iter().zip(expected) {
+            assert!(e.contains(x), "{e:?} does not contain {x:?}");
+        }
+    }
+
+    #[test]
+    fn named_dims_agree_with_themselves_only() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<n, 3>,
+                b: Param<n, 3>,
+                c: Param<m, 3>,
+                x = a + b + c,
+                y = a.t().dot(b).scalar_sum() + a.dot(c.t()).sum_rows().sum_columns(),
+                z = a.sum_rows() + b.sum_columns(),
+            }
+        });
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("cannot add a nx1 and a 1x3"), "{e:?}");
+    }
+
+    #[test]
+    fn checks_dims_arguments_and_kinds() {
+        let e = errors(quote::quote! {
+            struct M {
+                w: Param<1, 2, 3>,
+                i: Index<2, 2>,
+                e: Param<2, 4>,
+                a = w.pow(w),
+                b = w.clip(1.0),
+                c = e.index(w),
+                d = (w + 1.0).index(i),
+                f = i + w,
+                g = 1.0 + 2.0,
+                h = sparse_categorical_crossentropy(e, i) + w.dot(n),
+                k = e.softmax().foo(1),
+            }
+        });
+        let expected = [
+            "wrong number of dimensions: `Param` takes 2 dimensions",
+            "wrong number of dimensions: `Index` takes 1 dimension",
+            "this argument of `pow` must be a number",
+            "`clip` takes 2 arguments, found 1",
+            "this argument of `index` must be the name of an `Index<K>` input",
+            "the receiver must be a `Param` name",
+            "an index input cannot be an operand of `+`",
+            "both operands are numbers",
+            "unknown name `n`",
+            "unknown method `foo`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:?}");
+        for (e, x) in e.iter().zip(expected) {
+            assert!(e.contains(x), "{e:?} does not contain {x:?}");
+        }
+    }
+
+    #[test]
+    fn constant_dims_agree_with_the_same_expression() {
+        let model: Model = syn::parse2(quote::quote! {
+            struct M {
+                a: Param<1, {H}>,
+                b: Param<1, {H}>,
+                c: Param<1, 3>,
+                x = a + b + c,
+                y = a.dot(b.t()),
+                z = y + c,
+            }
+        })
+        .unwrap();
+        let e: Vec<String> = match check(&model) {
+            Ok(checked) => {
+                assert!(checked.dims.is_empty(), "constants are not arguments");
+                Vec::new()
+            }
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("cannot add a 1x1 and a 1x3"), "{e:?}");
+    }
+
+    #[test]
+    fn checks_stacking() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<1, 3>,
+                b: Param<2, 3>,
+                c: Param<2, 4>,
+                rows = a.stack(b, 0).stack(&a, Axis(0)),
+                wide = rows.stack(c, 1),
+                ok = rows.sum_rows().t().stack(a.t().t(), Axis(1)),
+                bad = a.stack(c, 0) + a.stack(b, 2),
+                sized = rows.dot(a.t()).t() + a.stack(a, 1),
+            }
+        });
+        let expected = [
+            "cannot stack a 4x3 and a 2x4 along axis 1; their rows (4 and 2)",
+            "cannot stack a 1x3 and a 2x4 along axis 0; their columns (3 and 4)",
+            "this argument of `stack` must be an axis",
+            "cannot add a 1x4 and a 1x6",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:?}");
+        for (e, x) in e.iter().zip(expected) {
+            assert!(e.contains(x), "{e:?} does not contain {x:?}");
+        }
+    }
+
+    #[test]
+    fn dimension_names_must_not_be_node_names() {
+        let e = errors(quote::quote! {
+            struct M { n: Param<n, 1>, x = n.square() }
+        });
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("dimension `n` has the same name as a node"));
+    }
+}
