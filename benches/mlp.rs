@@ -176,7 +176,9 @@ pub fn wyrm_wide_step(c_is_param: bool) -> impl FnMut() -> f32 {
 }
 
 /// Hand-written MLP: weights, activations and gradients in plain `Vec`s, gradients derived
-/// by hand, loops shaped so that LLVM vectorises them.
+/// by hand, loops shaped so that LLVM vectorises them. `tanh` is `wyrm::kernels::tanh`, the
+/// function Wyrm's `tanh` node uses: `f32::tanh`, or the approximation under `fast-math`,
+/// so both sides always compute the same math.
 #[derive(Debug)]
 pub struct Hand {
     /// Current weights.
@@ -282,9 +284,13 @@ impl Hand {
         self.x.copy_from_slice(x);
         // forward
         affine(&self.x, &w.w1, &w.b1, &mut self.h1);
-        self.h1.iter_mut().for_each(|v| *v = v.tanh());
+        self.h1
+            .iter_mut()
+            .for_each(|v| *v = wyrm::kernels::tanh(*v));
         affine(&self.h1, &w.w2, &w.b2, &mut self.h2);
-        self.h2.iter_mut().for_each(|v| *v = v.tanh());
+        self.h2
+            .iter_mut()
+            .for_each(|v| *v = wyrm::kernels::tanh(*v));
         let yhat = dot(&self.h2, &w.w3) + w.b3[0];
         let r = y - yhat;
         let loss = r * r;

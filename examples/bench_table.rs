@@ -6,7 +6,7 @@
 //!
 //! `bench_table profile WORKLOAD [SECONDS]` instead runs one variant alone in a loop (for
 //! `perf record` or `valgrind --tool=callgrind`); WORKLOAD is one of `linreg`,
-//! `linreg_static`, `linreg_hand`, `mlp`, `mlp_hand`, `wide_input`, `wide_param`.
+//! `linreg_static`, `linreg_hand`, `mlp`, `mlp_hand`, `wide_input`, `wide_param`, `sparse_mf`, `sparse_mf_hand`.
 //!
 //! Each repetition times many steps with `std::time::Instant`; the variants of a workload
 //! alternate repetition by repetition so that machine noise hits them alike, and the table
@@ -15,6 +15,9 @@
 #[allow(dead_code)]
 #[path = "../benches/linreg.rs"]
 mod linreg;
+#[allow(dead_code)]
+#[path = "../benches/mf_steps.rs"]
+mod mf_steps;
 #[allow(dead_code)]
 #[path = "../benches/mlp.rs"]
 mod mlp;
@@ -77,6 +80,8 @@ fn profile(name: &str, seconds: f64) {
         "mlp_hand" => Box::new(mlp::hand_step()),
         "wide_input" => Box::new(mlp::wyrm_wide_step(false)),
         "wide_param" => Box::new(mlp::wyrm_wide_step(true)),
+        "sparse_mf" => Box::new(mf_steps::wyrm_step(100_000)),
+        "sparse_mf_hand" => Box::new(mf_steps::hand_step(100_000)),
         other => panic!("unknown workload `{other}`"),
     };
     let start = Instant::now();
@@ -128,6 +133,12 @@ fn main() {
     let (mut w, mut h) = (mlp::wyrm_step(), mlp::hand_step());
     let m = measure(&mut [&mut w, &mut h], reps);
     row("mlp", m[0], m[1]);
+
+    for items in [1_000, 100_000, 1_000_000] {
+        let (mut w, mut h) = (mf_steps::wyrm_step(items), mf_steps::hand_step(items));
+        let m = measure(&mut [&mut w, &mut h], reps);
+        row(&format!("sparse-mf ({items} items)"), m[0], m[1]);
+    }
 
     let (mut input, mut param) = (mlp::wyrm_wide_step(false), mlp::wyrm_wide_step(true));
     let m = measure(&mut [&mut input, &mut param], reps);

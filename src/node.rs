@@ -14,6 +14,7 @@
 //! node is visited once per backward pass, at O(1) cost per edge.
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::ops::Deref;
 
 /// The identity of one forward pass. Every call of
 /// [`Variable::forward`](crate::Variable::forward) uses a new one.
@@ -74,6 +75,20 @@ pub trait Node {
     /// Whether any parameter (or gradient-tracking input) is reachable from this node.
     /// Backward work is skipped for nodes that answer `false`.
     fn needs_gradient(&self) -> bool;
+
+    /// Receives a gradient contribution that `write` computes straight into the node's
+    /// own gradient storage, saving the intermediate buffer and copy of
+    /// [`backward`](Node::backward). `write(buffer, accumulate)` must add its gradient to
+    /// `buffer` when `accumulate` is `true` and overwrite `buffer` otherwise.
+    ///
+    /// Returns `false` without calling `write` when the node keeps no such storage (the
+    /// default; then the caller computes into its own buffer and calls `backward`).
+    /// Parameters implement it, so that e.g. `dot` writes weight gradients in place.
+    #[inline(always)]
+    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        let _ = write;
+        false
+    }
 }
 
 /// Value and gradient buffers of one node, sized once when the node is built, plus the
@@ -138,13 +153,41 @@ impl NodeState {
         }
         let mut gradient = self.gradient.borrow_mut();
         if received == 0 {
-            gradient.copy_from_slice(incoming);
+            crate::kernels::copy(&mut gradient, incoming);
         } else {
             crate::kernels::add_assign(&mut gradient, incoming);
         }
         received += 1;
         self.received.set(received);
         received == consumers
+    }
+
+    /// Like [`accumulate`](Self::accumulate), but hands back the gradient to propagate
+    /// once it is complete, and skips the copy into the node's buffer when the node has
+    /// a single consumer in this pass (the common case): then the incoming slice itself is
+    /// the gradient. Returns `None` while contributions are still missing.
+    ///
+    /// With a single consumer the node's [`gradient`](Self::gradient) buffer is left as
+    /// it was; read the returned value instead.
+    ///
+    /// ```
+    /// use wyrm::{NodeState, Pass};
+    /// let state = NodeState::new((1, 2));
+    /// let pass = Pass::next();
+    /// state.visit(pass);
+    /// state.visit(pass); // two consumers
+    /// assert!(state.gather(&[1.0, 2.0]).is_none());
+    /// assert_eq!(&*state.gather(&[3.0, 4.0]).unwrap(), &[4.0, 6.0]);
+    /// ```
+    #[inline(always)]
+    pub fn gather<'a>(&'a self, incoming: &'a [f32]) -> Option<impl Deref<Target = [f32]> + 'a> {
+        if self.consumers.get() == 1 {
+            Some(Gathered::Incoming(incoming))
+        } else if self.accumulate(incoming) {
+            Some(Gathered::Summed(self.gradient()))
+        } else {
+            None
+        }
     }
 
     /// The value buffer.
@@ -163,6 +206,26 @@ impl NodeState {
     #[inline(always)]
     pub fn gradient(&self) -> Ref<'_, [f32]> {
         Ref::map(self.gradient.borrow(), |v| v.as_slice())
+    }
+}
+
+/// A complete gradient returned by [`NodeState::gather`]: the single consumer's own slice,
+/// or the sum of several consumers' contributions in the node's buffer.
+enum Gathered<'a> {
+    /// The only consumer's gradient, used in place.
+    Incoming(&'a [f32]),
+    /// The sum over consumers, in the node's gradient buffer.
+    Summed(Ref<'a, [f32]>),
+}
+
+impl Deref for Gathered<'_> {
+    type Target = [f32];
+    #[inline(always)]
+    fn deref(&self) -> &[f32] {
+        match self {
+            Gathered::Incoming(g) => g,
+            Gathered::Summed(g) => g,
+        }
     }
 }
 
@@ -212,5 +275,33 @@ mod tests {
         assert!(state.visit(Pass::next()));
         assert!(state.accumulate(&[5.0, 5.0]));
         assert_eq!(&*state.gradient(), &[5.0, 5.0]);
+    }
+
+    #[test]
+    fn gather_passes_single_gradients_through_and_sums_several() {
+        let state = NodeState::new((1, 2));
+        let pass = Pass::next();
+        assert!(state.visit(pass));
+        let incoming = [1.0, 2.0];
+        let g = state
+            .gather(&incoming)
+            .expect("single consumer propagates at once");
+        assert!(
+            std::ptr::eq(&*g, &incoming[..]),
+            "used in place, not copied"
+        );
+        drop(g);
+        // A second sweep propagates again.
+        assert_eq!(&*state.gather(&[3.0, 3.0]).unwrap(), &[3.0, 3.0]);
+        let pass = Pass::next();
+        state.visit(pass);
+        state.visit(pass);
+        state.visit(pass);
+        assert!(state.gather(&[1.0, 1.0]).is_none());
+        assert!(state.gather(&[1.0, 2.0]).is_none());
+        assert_eq!(&*state.gather(&[1.0, 3.0]).unwrap(), &[3.0, 6.0]);
+        // Never forwarded: nothing to propagate to.
+        let fresh = NodeState::new((1, 1));
+        assert!(fresh.gather(&[1.0]).is_none());
     }
 }

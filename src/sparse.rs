@@ -54,9 +54,20 @@ impl ParamGradient {
             if self.dense.is_empty() {
                 self.dense = vec![0.0; gradient.len()];
             }
-            self.dense.copy_from_slice(gradient);
+            crate::kernels::copy(&mut self.dense, gradient);
             self.dense_used = true;
         }
+    }
+
+    /// Adds a dense gradient that `write(buffer, accumulate)` computes in place: it must
+    /// add to `buffer` when `accumulate` is true, else overwrite it.
+    #[inline]
+    pub(crate) fn add_dense_with(&mut self, write: &mut dyn FnMut(&mut [f32], bool)) {
+        if self.dense.is_empty() {
+            self.dense = vec![0.0; self.shape.0 * self.shape.1];
+        }
+        write(&mut self.dense, self.dense_used);
+        self.dense_used = true;
     }
 
     /// Adds `gradient` (`indices.len() x cols`, row-major) to the given rows. Repeated
@@ -117,6 +128,7 @@ impl ParamGradient {
     /// Calls `f(offset, gradient)` for every stretch of elements that has a gradient:
     /// the whole matrix once when any dense contribution exists (with the sparse rows
     /// added in), otherwise each distinct touched row once (duplicates summed).
+    #[inline]
     pub(crate) fn for_each_touched(&mut self, mut f: impl FnMut(usize, &[f32])) {
         let cols = self.shape.1;
         if self.dense_used {

@@ -147,7 +147,9 @@ impl<T: Node> Variable<T> {
     pub fn backward(&mut self, weight: f32) {
         let (rows, cols) = self.node.shape();
         let len = T::Rows::fold(rows) * T::Cols::fold(cols);
-        if len <= 16 {
+        if len == 1 {
+            self.node.backward(&[weight]);
+        } else if len <= 16 {
             let seed = [weight; 16];
             self.node.backward(&seed[..len]);
         } else {

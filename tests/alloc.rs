@@ -11,6 +11,9 @@
 #[path = "../benches/linreg.rs"]
 mod linreg;
 #[allow(dead_code)]
+#[path = "../benches/mf_steps.rs"]
+mod mf_steps;
+#[allow(dead_code)]
 #[path = "../benches/mlp.rs"]
 mod mlp;
 
@@ -92,6 +95,23 @@ fn mlp_step_does_not_allocate() {
     assert_steps_do_not_allocate("mlp", mlp::wyrm_step());
     assert_steps_do_not_allocate("mlp wide_input", mlp::wyrm_wide_step(false));
     assert_steps_do_not_allocate("mlp wide_param", mlp::wyrm_wide_step(true));
+}
+
+#[test]
+fn sparse_mf_step_does_not_allocate() {
+    assert_steps_do_not_allocate("sparse-mf", mf_steps::wyrm_step(1_000));
+}
+
+#[test]
+fn sparse_mf_matches_hand_written() {
+    let (mut w, mut h) = (mf_steps::wyrm_step(1_000), mf_steps::hand_step(1_000));
+    for i in 0..500 {
+        let (a, c) = (w(), h());
+        assert!(
+            (a - c).abs() <= 1e-4 * (1.0 + c.abs()),
+            "step {i}: wyrm loss {a}, hand-written {c}"
+        );
+    }
 }
 
 #[test]

@@ -105,6 +105,7 @@ fn gemm_avx2(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) 
 trait Kernels {
     fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool);
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool);
+    fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool);
 }
 
 struct Portable;
@@ -117,6 +118,10 @@ impl Kernels for Portable {
     #[inline(always)]
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
         portable::gemv_t(x, mat, out, accumulate)
+    }
+    #[inline(always)]
+    fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
+        portable::outer(x, y, out, accumulate)
     }
 }
 
@@ -135,6 +140,11 @@ impl Kernels for Avx2 {
         // SAFETY: only reached through `gemm_avx2`, after the CPU check.
         unsafe { simd::avx2::gemv_t(x, mat, out, accumulate) }
     }
+    #[inline(always)]
+    fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
+        // SAFETY: only reached through `gemm_avx2`, after the CPU check.
+        unsafe { simd::avx2::outer(x, y, out, accumulate) }
+    }
 }
 
 /// Row-by-row products for small matrices (not both operands transposed).
@@ -152,6 +162,12 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
         return;
     }
     let (ad, bd) = (&a.data[..m * k], &b.data[..k * n]);
+    if k == 1 {
+        // An outer product (e.g. a batch-1 weight gradient); with one inner element both
+        // operands are contiguous vectors whatever their transposition.
+        K::outer(ad, bd, out, accumulate);
+        return;
+    }
     match (a.transposed, b.transposed) {
         (false, false) => {
             if n == 1 {

@@ -159,6 +159,17 @@ mod tests {
             for (p, q) in y1.iter().zip(&y2) {
                 assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()));
             }
+            let y = &data[3000..3000 + 9];
+            for accumulate in [false, true] {
+                let mut o1 = data[..n * 9].to_vec();
+                let mut o2 = o1.clone();
+                // SAFETY: as above.
+                unsafe { simd::avx2::outer(a, y, &mut o1, accumulate) };
+                simd::portable::outer(a, y, &mut o2, accumulate);
+                for (p, q) in o1.iter().zip(&o2) {
+                    assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "outer {n}");
+                }
+            }
             for k in [1, 3, 32] {
                 for accumulate in [false, true] {
                     let mat = &data[300..300 + k * n];
@@ -182,6 +193,39 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A whole layer's forward and backward under `force_scalar` matches the dispatched
+    /// run (on AVX2 machines: the portable fallback against the `std::arch` kernels).
+    #[test]
+    fn forced_scalar_layer_matches_dispatched() {
+        use crate::*;
+        let run = |scalar: bool| {
+            force_scalar(scalar);
+            let x = InputNode::new(random_matrix(1, 37));
+            x.set_value(ndarray::Array2::from_shape_fn((1, 37), |(_, j)| {
+                j as f32 * 0.1 - 1.0
+            }));
+            let w = ParameterNode::new(ndarray::Array2::from_shape_fn((37, 70), |(i, j)| {
+                ((i * 7 + j * 3) % 11) as f32 * 0.05 - 0.25
+            }));
+            let mut y = x.dot(&w).tanh().dot(&w.t()).square();
+            y.forward();
+            y.backward(1.0);
+            let out = (y.value().to_owned(), w.gradient());
+            force_scalar(false);
+            out
+        };
+        let (scalar, simd) = (run(true), run(false));
+        for (a, b) in scalar.0.iter().zip(simd.0.iter()) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "value {a} vs {b}");
+        }
+        for (a, b) in scalar.1.iter().zip(simd.1.iter()) {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "gradient {a} vs {b}"
+            );
         }
     }
 

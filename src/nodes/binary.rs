@@ -19,6 +19,11 @@ pub trait BinaryOp: 'static {
     fn apply(a: f32, b: f32) -> f32;
     /// `(df/da, df/db)` at `a`, `b`, with `y = f(a, b)`.
     fn partials(a: f32, b: f32, y: f32) -> (f32, f32);
+    /// Whether `df/da` is 1 everywhere, so that the gradient passes to the left operand
+    /// unchanged (no multiplication, no copy).
+    const LHS_IDENTITY: bool = false;
+    /// Whether `df/db` is 1 everywhere.
+    const RHS_IDENTITY: bool = false;
 }
 
 /// Node for an elementwise binary operation; see the aliases [`Add`], [`Sub`], [`Mul`],
@@ -98,50 +103,82 @@ where
 
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+        if !self.needs_gradient {
             return;
         }
+        let Some(g) = self.state.gather(gradient) else {
+            return;
+        };
         let (rows, cols) = self.state.shape();
         let cols = Self::Cols::fold(cols);
         let len = Self::Rows::fold(rows) * cols;
-        let (want_a, want_b) = (self.lhs.needs_gradient(), self.rhs.needs_gradient());
-        {
-            let g = self.state.gradient();
-            let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
-            let (g, a, y) = (&g[..len], &a[..len], &y[..len]);
-            let mut ga = self.lhs_grad.borrow_mut();
-            let mut gb = self.rhs_grad.borrow_mut();
-            if self.broadcast {
-                gb.iter_mut().for_each(|v| *v = 0.0);
-                let b = &b[..cols];
-                for (r, ((gr, ar), yr)) in g
-                    .chunks_exact(cols)
-                    .zip(a.chunks_exact(cols))
-                    .zip(y.chunks_exact(cols))
-                    .enumerate()
+        let g = &g[..len];
+        // Only the partials that some operand needs are computed; an identity partial
+        // passes the gradient through without a copy.
+        if self.lhs.needs_gradient() {
+            if Op::LHS_IDENTITY {
+                self.lhs.backward(g);
+            } else {
                 {
-                    for j in 0..cols {
-                        let (da, db) = Op::partials(ar[j], b[j], yr[j]);
-                        if want_a {
-                            ga[r * cols + j] = gr[j] * da;
+                    let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
+                    let mut ga = self.lhs_grad.borrow_mut();
+                    let (a, y, ga) = (&a[..len], &y[..len], &mut ga[..len]);
+                    if self.broadcast {
+                        let b = &b[..cols];
+                        for (((ga, g), a), y) in ga
+                            .chunks_exact_mut(cols)
+                            .zip(g.chunks_exact(cols))
+                            .zip(a.chunks_exact(cols))
+                            .zip(y.chunks_exact(cols))
+                        {
+                            for ((((ga, g), a), y), b) in ga.iter_mut().zip(g).zip(a).zip(y).zip(b)
+                            {
+                                *ga = *g * Op::partials(*a, *b, *y).0;
+                            }
                         }
-                        gb[j] += gr[j] * db;
+                    } else {
+                        for ((((ga, g), a), y), b) in
+                            ga.iter_mut().zip(g).zip(a).zip(y).zip(&b[..len])
+                        {
+                            *ga = *g * Op::partials(*a, *b, *y).0;
+                        }
                     }
                 }
-            } else {
-                let (ga, gb) = (&mut ga[..len], &mut gb[..len]);
-                for i in 0..len {
-                    let (da, db) = Op::partials(a[i], b[i], y[i]);
-                    ga[i] = g[i] * da;
-                    gb[i] = g[i] * db;
-                }
+                self.lhs.backward(&self.lhs_grad.borrow_mut());
             }
         }
-        if want_a {
-            self.lhs.backward(&self.lhs_grad.borrow_mut());
-        }
-        if want_b {
-            self.rhs.backward(&self.rhs_grad.borrow_mut());
+        if self.rhs.needs_gradient() {
+            if Op::RHS_IDENTITY && !self.broadcast {
+                self.rhs.backward(g);
+            } else {
+                {
+                    let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
+                    let mut gb = self.rhs_grad.borrow_mut();
+                    let (a, y) = (&a[..len], &y[..len]);
+                    if self.broadcast {
+                        // The row was used by every row of the left: sum their gradients.
+                        let (b, gb) = (&b[..cols], &mut gb[..cols]);
+                        gb.iter_mut().for_each(|v| *v = 0.0);
+                        for ((g, a), y) in g
+                            .chunks_exact(cols)
+                            .zip(a.chunks_exact(cols))
+                            .zip(y.chunks_exact(cols))
+                        {
+                            for ((((gb, g), a), y), b) in gb.iter_mut().zip(g).zip(a).zip(y).zip(b)
+                            {
+                                *gb += *g * Op::partials(*a, *b, *y).1;
+                            }
+                        }
+                    } else {
+                        for ((((gb, g), a), y), b) in
+                            gb[..len].iter_mut().zip(g).zip(a).zip(y).zip(&b[..len])
+                        {
+                            *gb = *g * Op::partials(*a, *b, *y).1;
+                        }
+                    }
+                }
+                self.rhs.backward(&self.rhs_grad.borrow_mut());
+            }
         }
     }
 
@@ -159,13 +196,16 @@ where
 /// Defines an operation marker, its node alias and its `std::ops` operator on variables.
 macro_rules! binary_op {
     ($(#[$doc:meta])* $marker:ident, $alias:ident, $name:literal, $trait:ident, $method:ident,
-     |$a:ident, $b:ident| $apply:expr, |$pa:ident, $pb:ident, $py:ident| $partials:expr) => {
+     |$a:ident, $b:ident| $apply:expr, |$pa:ident, $pb:ident, $py:ident| $partials:expr
+     $(, identity = ($lid:literal, $rid:literal))?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $marker;
 
         impl BinaryOp for $marker {
             const NAME: &'static str = $name;
+            $(const LHS_IDENTITY: bool = $lid;
+            const RHS_IDENTITY: bool = $rid;)?
             #[inline(always)]
             fn apply($a: f32, $b: f32) -> f32 {
                 $apply
@@ -198,13 +238,15 @@ binary_op!(
     /// `a + b`.
     AddOp, Add, "add", Add, add,
     |a, b| a + b,
-    |a, b, y| (1.0, 1.0)
+    |a, b, y| (1.0, 1.0),
+    identity = (true, true)
 );
 binary_op!(
     /// `a - b`.
     SubOp, Sub, "sub", Sub, sub,
     |a, b| a - b,
-    |a, b, y| (1.0, -1.0)
+    |a, b, y| (1.0, -1.0),
+    identity = (true, false)
 );
 binary_op!(
     /// `a * b` (elementwise; see `dot` for the matrix product).

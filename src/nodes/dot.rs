@@ -76,40 +76,59 @@ where
     }
 
     fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+        if !self.needs_gradient {
             return;
         }
-        let g = self.state.gradient();
+        let Some(g) = self.state.gather(gradient) else {
+            return;
+        };
         let g = Operand {
             data: &g,
             shape: self.state.shape(),
             transposed: false,
         };
         if self.lhs.needs_gradient() {
-            // dL/dA = G · Bᵀ
-            {
+            // dL/dA = G · Bᵀ, straight into the operand's gradient storage when it has one
+            // (parameters), else into the scratch buffer handed to its `backward`.
+            let in_place = {
                 let b = self.rhs.value();
                 let b = Operand {
                     data: &b,
                     shape: self.rhs.shape(),
                     transposed: true,
                 };
-                gemm(g, b, &mut self.lhs_grad.borrow_mut(), false);
+                let written = self
+                    .lhs
+                    .backward_in_place(&mut |out, accumulate| gemm(g, b, out, accumulate));
+                if !written {
+                    gemm(g, b, &mut self.lhs_grad.borrow_mut(), false);
+                }
+                written
+            };
+            if !in_place {
+                self.lhs.backward(&self.lhs_grad.borrow_mut());
             }
-            self.lhs.backward(&self.lhs_grad.borrow_mut());
         }
         if self.rhs.needs_gradient() {
             // dL/dB = Aᵀ · G
-            {
+            let in_place = {
                 let a = self.lhs.value();
                 let a = Operand {
                     data: &a,
                     shape: self.lhs.shape(),
                     transposed: true,
                 };
-                gemm(a, g, &mut self.rhs_grad.borrow_mut(), false);
+                let written = self
+                    .rhs
+                    .backward_in_place(&mut |out, accumulate| gemm(a, g, out, accumulate));
+                if !written {
+                    gemm(a, g, &mut self.rhs_grad.borrow_mut(), false);
+                }
+                written
+            };
+            if !in_place {
+                self.rhs.backward(&self.rhs_grad.borrow_mut());
             }
-            self.rhs.backward(&self.rhs_grad.borrow_mut());
         }
     }
 

@@ -188,35 +188,41 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                     }
                 }
                 let [s0, s1] = &mut *state;
-                gradient.for_each_touched(|offset, g| {
-                    let end = offset + g.len();
-                    let w = &mut value[offset..end];
-                    match U::SLOTS {
-                        0 => w.iter_mut().zip(g).for_each(|(w, g)| {
-                            *w = rule.update(*w, *g, &mut [0.0; 2]);
-                        }),
-                        1 => {
-                            w.iter_mut()
-                                .zip(g)
-                                .zip(&mut s0[offset..end])
-                                .for_each(|((w, g), s)| {
+                let mut update = || {
+                    gradient.for_each_touched(|offset, g| {
+                        let end = offset + g.len();
+                        let w = &mut value[offset..end];
+                        match U::SLOTS {
+                            0 => w.iter_mut().zip(g).for_each(|(w, g)| {
+                                *w = rule.update(*w, *g, &mut [0.0; 2]);
+                            }),
+                            1 => w.iter_mut().zip(g).zip(&mut s0[offset..end]).for_each(
+                                |((w, g), s)| {
                                     let mut st = [*s, 0.0];
                                     *w = rule.update(*w, *g, &mut st);
                                     *s = st[0];
-                                })
+                                },
+                            ),
+                            _ => w
+                                .iter_mut()
+                                .zip(g)
+                                .zip(s0[offset..end].iter_mut().zip(&mut s1[offset..end]))
+                                .for_each(|((w, g), (a, b))| {
+                                    let mut st = [*a, *b];
+                                    *w = rule.update(*w, *g, &mut st);
+                                    *a = st[0];
+                                    *b = st[1];
+                                }),
                         }
-                        _ => w
-                            .iter_mut()
-                            .zip(g)
-                            .zip(s0[offset..end].iter_mut().zip(&mut s1[offset..end]))
-                            .for_each(|((w, g), (a, b))| {
-                                let mut st = [*a, *b];
-                                *w = rule.update(*w, *g, &mut st);
-                                *a = st[0];
-                                *b = st[1];
-                            }),
-                    }
-                });
+                    })
+                };
+                // Large parameters: compiled for AVX2 when available, so that the update
+                // loops run 8 lanes wide.
+                if len >= 32 {
+                    crate::kernels::simd::vectorized(update);
+                } else {
+                    update();
+                }
             }
             Storage::Shared { param, .. } => {
                 // Relaxed load-modify-store: concurrent updates may overwrite each other,
@@ -382,6 +388,12 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
         self.gradient.borrow_mut().add_dense(gradient);
+    }
+
+    #[inline(always)]
+    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        self.gradient.borrow_mut().add_dense_with(write);
+        true
     }
 
     #[inline(always)]

@@ -8,6 +8,9 @@ use crate::Variable;
 use std::cell::Ref;
 use std::rc::Rc;
 
+/// From this many elements on, the loops run in code compiled for AVX2 when available.
+const VECTORIZE_FROM: usize = 32;
+
 /// The math of an elementwise unary operation `y = f(x)`. The operation value may carry
 /// parameters (an exponent, clip bounds, a scalar).
 pub trait UnaryOp: 'static {
@@ -66,31 +69,41 @@ impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
         let len = self.len();
         let x = self.operand.value();
         let mut y = self.state.value_mut();
-        for (y, x) in y[..len].iter_mut().zip(&x[..len]) {
-            *y = self.op.apply(*x);
+        let (x, y) = (&x[..len], &mut y[..len]);
+        let mut apply = || {
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = self.op.apply(*x);
+            }
+        };
+        if len >= VECTORIZE_FROM {
+            crate::kernels::simd::vectorized(apply);
+        } else {
+            apply();
         }
     }
 
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+        if !self.needs_gradient {
             return;
         }
+        let Some(g) = self.state.gather(gradient) else {
+            return;
+        };
         let len = self.len();
         {
-            let (g, x, y) = (
-                self.state.gradient(),
-                self.operand.value(),
-                self.state.value(),
-            );
+            let (x, y) = (self.operand.value(), self.state.value());
             let mut gx = self.operand_grad.borrow_mut();
-            for (((gx, g), x), y) in gx[..len]
-                .iter_mut()
-                .zip(&g[..len])
-                .zip(&x[..len])
-                .zip(&y[..len])
-            {
-                *gx = *g * self.op.derivative(*x, *y);
+            let (gx, g, x, y) = (&mut gx[..len], &g[..len], &x[..len], &y[..len]);
+            let mut apply = || {
+                for (((gx, g), x), y) in gx.iter_mut().zip(g).zip(x).zip(y) {
+                    *gx = *g * self.op.derivative(*x, *y);
+                }
+            };
+            if len >= VECTORIZE_FROM {
+                crate::kernels::simd::vectorized(apply);
+            } else {
+                apply();
             }
         }
         self.operand.backward(&self.operand_grad.borrow_mut());
