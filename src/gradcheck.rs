@@ -91,7 +91,7 @@ impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
             epsilon: 1e-2,
-            absolute_tolerance: 1e-2,
+            absolute_tolerance: 2e-3,
             relative_tolerance: 2e-2,
             seed: 7,
         }

@@ -53,9 +53,11 @@
 //!   thread's [`ParameterNode::shared`](crate::ParameterNode::shared) node keeps its own
 //!   gradient, and its own optimizer applies it to the shared values.
 //! - **One snapshot per pass.** A shared node copies the values once per forward pass, the
-//!   first time a consumer asks for them, and every consumer in that pass (including the
-//!   backward pass that follows) sees that same copy, so a step's gradient is that of one
-//!   consistent (if possibly stale) function. The copy is refreshed by the next forward
+//!   first time a dense consumer (such as `dot` or `+`) asks for them, and every dense
+//!   consumer in that pass (including the backward pass that follows) sees that same copy.
+//!   Row lookups (`index`) read their rows straight from the shared storage instead, so in
+//!   one pass a lookup and a dense use of the same table may see different versions of a
+//!   row, which Hogwild tolerates like any other stale read. The copy is refreshed by the next forward
 //!   pass, or after an update made through that node. Consequently `Variable::value()` on
 //!   a shared node returns that snapshot, not necessarily what other threads wrote since:
 //!   read [`HogwildParameter::value`] for the current values.

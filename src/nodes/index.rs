@@ -163,6 +163,20 @@ impl<const N: usize> IndexValue for &[usize; N] {
     }
 }
 
+impl<const N: usize> IndexValue for [usize; N] {
+    #[inline(always)]
+    fn as_indices(&self) -> &[usize] {
+        &self[..]
+    }
+}
+
+impl IndexValue for Vec<usize> {
+    #[inline(always)]
+    fn as_indices(&self) -> &[usize] {
+        self
+    }
+}
+
 impl IndexValue for &Vec<usize> {
     #[inline(always)]
     fn as_indices(&self) -> &[usize] {

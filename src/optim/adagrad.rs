@@ -37,7 +37,7 @@ impl Adagrad {
             learning_rate,
             eps: 1e-8,
             options: GradientOptions::NONE,
-            parameters,
+            parameters: super::unique(parameters),
         }
     }
 

@@ -50,7 +50,7 @@ impl Adam {
             eps: 1e-8,
             steps: 0,
             options: GradientOptions::NONE,
-            parameters,
+            parameters: super::unique(parameters),
         }
     }
 

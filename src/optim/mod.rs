@@ -142,6 +142,17 @@ pub(crate) fn update_all<U: UpdateRule>(parameters: &[Variable<ParameterNode>], 
 }
 
 /// Clears the gradients of `parameters`.
+/// `parameters` without repeats (the same node listed twice would be updated twice).
+pub(crate) fn unique(parameters: Vec<Variable<ParameterNode>>) -> Vec<Variable<ParameterNode>> {
+    let mut out: Vec<Variable<ParameterNode>> = Vec::with_capacity(parameters.len());
+    for p in parameters {
+        if !out.iter().any(|q| std::rc::Rc::ptr_eq(q.node(), p.node())) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 pub(crate) fn zero_all(parameters: &[Variable<ParameterNode>]) {
     for p in parameters {
         p.node().zero_gradient();

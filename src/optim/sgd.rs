@@ -35,7 +35,7 @@ impl SGD {
             learning_rate,
             momentum: 0.0,
             options: GradientOptions::NONE,
-            parameters,
+            parameters: super::unique(parameters),
         }
     }
 
@@ -166,5 +166,17 @@ mod tests {
         }
         // v1 = 1, w = -1; v2 = 0.5 + 1 = 1.5, w = -2.5
         assert_eq!(w.value()[(0, 0)], -2.5);
+    }
+
+    #[test]
+    fn a_parameter_listed_twice_is_updated_once() {
+        let w = ParameterNode::new(arr2(&[[1.0]]));
+        let mut loss = w.square();
+        let mut opt = SGD::new(0.25, vec![w.clone(), w.clone()]);
+        assert_eq!(opt.parameters().len(), 1);
+        loss.forward();
+        loss.backward(1.0);
+        opt.step();
+        assert_eq!(w.value()[(0, 0)], 0.5);
     }
 }
