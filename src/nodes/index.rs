@@ -119,7 +119,8 @@ fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
 }
 
 /// Index values accepted by [`set_value`](Variable::<IndexInputNode>::set_value): a
-/// single `usize` (for an input of one index), or a slice, array or `Vec` of them.
+/// single `usize` (for an input of one index), or a reference to a slice, array or `Vec`
+/// of them (`&[usize]`, `&[usize; N]`, `&Vec<usize>`).
 pub trait IndexValue {
     /// The indices as a slice.
     fn as_indices(&self) -> &[usize];
@@ -160,20 +161,6 @@ impl<const N: usize> IndexValue for &[usize; N] {
     #[inline(always)]
     fn as_indices(&self) -> &[usize] {
         &self[..]
-    }
-}
-
-impl<const N: usize> IndexValue for [usize; N] {
-    #[inline(always)]
-    fn as_indices(&self) -> &[usize] {
-        &self[..]
-    }
-}
-
-impl IndexValue for Vec<usize> {
-    #[inline(always)]
-    fn as_indices(&self) -> &[usize] {
-        self
     }
 }
 
