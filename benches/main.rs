@@ -8,4 +8,9 @@ mod mlp;
 mod model_macro;
 mod sparse_mf;
 
-criterion::criterion_main!(linreg::benches, mlp::benches, model_macro::benches, sparse_mf::benches);
+criterion::criterion_main!(
+    linreg::benches,
+    mlp::benches,
+    model_macro::benches,
+    sparse_mf::benches
+);
