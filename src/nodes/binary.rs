@@ -87,7 +87,10 @@ where
         let (a, b) = (self.lhs.value(), self.rhs.value());
         let mut y = self.state.value_mut();
         let (a, y) = (&a[..len], &mut y[..len]);
-        if self.broadcast {
+        if len == 1 {
+            // 1x1 (losses, scalars): no loop set-up. Also covers a broadcast 1x1 row.
+            y[0] = Op::apply(a[0], b[0]);
+        } else if self.broadcast {
             let b = &b[..cols];
             for (yr, ar) in y.chunks_exact_mut(cols).zip(a.chunks_exact(cols)) {
                 for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
@@ -123,7 +126,9 @@ where
                     let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
                     let mut ga = self.lhs_grad.borrow_mut();
                     let (a, y, ga) = (&a[..len], &y[..len], &mut ga[..len]);
-                    if self.broadcast {
+                    if len == 1 {
+                        ga[0] = g[0] * Op::partials(a[0], b[0], y[0]).0;
+                    } else if self.broadcast {
                         let b = &b[..cols];
                         for (((ga, g), a), y) in ga
                             .chunks_exact_mut(cols)
@@ -155,7 +160,10 @@ where
                     let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
                     let mut gb = self.rhs_grad.borrow_mut();
                     let (a, y) = (&a[..len], &y[..len]);
-                    if self.broadcast {
+                    if len == 1 {
+                        // Also a broadcast 1x1 row: one element either way.
+                        gb[0] = g[0] * Op::partials(a[0], b[0], y[0]).1;
+                    } else if self.broadcast {
                         // The row was used by every row of the left: sum their gradients.
                         let (b, gb) = (&b[..cols], &mut gb[..cols]);
                         gb.iter_mut().for_each(|v| *v = 0.0);
