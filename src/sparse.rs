@@ -46,6 +46,7 @@ impl ParamGradient {
     }
 
     /// Adds a gradient for the whole matrix.
+    #[inline]
     pub(crate) fn add_dense(&mut self, gradient: &[f32]) {
         debug_assert_eq!(gradient.len(), self.shape.0 * self.shape.1);
         if self.dense_used {
