@@ -3,12 +3,14 @@
 //!
 //! Run with `cargo bench --bench main -- FILTER`, e.g. `-- sparse`.
 
+mod hogwild;
 mod linreg;
 mod mlp;
 mod model_macro;
 mod sparse_mf;
 
 criterion::criterion_main!(
+    hogwild::benches,
     linreg::benches,
     mlp::benches,
     model_macro::benches,

@@ -42,53 +42,37 @@ pub trait GradientTarget {
     fn clear_gradient(&self);
 }
 
-fn get_elem(m: &Array2<f32>, i: usize) -> f32 {
-    m[(i / m.ncols(), i % m.ncols())]
+/// Implements [`GradientTarget`] for a leaf variable type that has `set_value(&Array2)`,
+/// `gradient()` and `zero_gradient()`.
+macro_rules! leaf_target {
+    ($node:ident) => {
+        impl<R: Dim, C: Dim> GradientTarget for Variable<$node<R, C>> {
+            fn len(&self) -> usize {
+                let (r, c) = self.shape();
+                r * c
+            }
+            fn get(&self, i: usize) -> f32 {
+                let c = self.shape().1;
+                self.value()[(i / c, i % c)]
+            }
+            fn set(&self, i: usize, value: f32) {
+                let mut v: Array2<f32> = self.value().to_owned();
+                let c = v.ncols();
+                v[(i / c, i % c)] = value;
+                self.set_value(&v);
+            }
+            fn gradient_vec(&self) -> Vec<f32> {
+                self.gradient().iter().copied().collect()
+            }
+            fn clear_gradient(&self) {
+                self.zero_gradient();
+            }
+        }
+    };
 }
 
-impl<R: Dim, C: Dim> GradientTarget for Variable<ParameterNode<R, C>> {
-    fn len(&self) -> usize {
-        let (r, c) = self.shape();
-        r * c
-    }
-    fn get(&self, i: usize) -> f32 {
-        get_elem(&self.value().to_owned(), i)
-    }
-    fn set(&self, i: usize, value: f32) {
-        let mut v = self.value().to_owned();
-        let c = v.ncols();
-        v[(i / c, i % c)] = value;
-        self.set_value(&v);
-    }
-    fn gradient_vec(&self) -> Vec<f32> {
-        self.gradient().iter().copied().collect()
-    }
-    fn clear_gradient(&self) {
-        self.zero_gradient();
-    }
-}
-
-impl<R: Dim, C: Dim> GradientTarget for Variable<InputNode<R, C>> {
-    fn len(&self) -> usize {
-        let (r, c) = self.shape();
-        r * c
-    }
-    fn get(&self, i: usize) -> f32 {
-        get_elem(&self.value().to_owned(), i)
-    }
-    fn set(&self, i: usize, value: f32) {
-        let mut v = self.value().to_owned();
-        let c = v.ncols();
-        v[(i / c, i % c)] = value;
-        self.set_value(&v);
-    }
-    fn gradient_vec(&self) -> Vec<f32> {
-        self.gradient().iter().copied().collect()
-    }
-    fn clear_gradient(&self) {
-        self.zero_gradient();
-    }
-}
+leaf_target!(ParameterNode);
+leaf_target!(InputNode);
 
 /// Settings of a gradient check.
 #[derive(Clone, Debug)]

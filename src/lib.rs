@@ -47,7 +47,13 @@
 //! - Embeddings: [`IndexInputNode`] holds row indices and `param.index(&idx)` looks the
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
 //!   (`examples/embeddings.rs`). Losses for integer targets are in [`nn::losses`].
-//! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`].
+//! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`], and
+//!   [`optim::Synchronized`] for deterministic data-parallel training.
+//! - Hogwild: [`HogwildParameter`]s in an `Arc` are shared by threads, each building its
+//!   own graph with [`ParameterNode::shared`] and updating without locks, soundly (see
+//!   [`hogwild`]; `examples/hogwild.rs`).
+//! - [`model!`] declares a model in one block and expands to its typed graph, its
+//!   parameters and its shared (Hogwild/serving) form (`examples/model_macro.rs`).
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and

@@ -121,11 +121,8 @@ fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
 /// Index values accepted by [`set_value`](Variable::<IndexInputNode>::set_value): a
 /// single `usize` (for an input of one index), or a slice, array or `Vec` of them.
 pub trait IndexValue {
-    /// Writes the indices into `out`.
-    ///
-    /// # Panics
-    /// If the number of indices differs from `out.len()`.
-    fn write_into(self, out: &mut [usize]);
+    /// The indices as a slice.
+    fn as_indices(&self) -> &[usize];
 }
 
 #[inline(always)]
@@ -147,31 +144,29 @@ fn wrong_len(given: usize, expected: usize) -> ! {
 
 impl IndexValue for usize {
     #[inline(always)]
-    fn write_into(self, out: &mut [usize]) {
-        check_len(1, out.len());
-        out[0] = self;
+    fn as_indices(&self) -> &[usize] {
+        std::slice::from_ref(self)
     }
 }
 
 impl IndexValue for &[usize] {
     #[inline(always)]
-    fn write_into(self, out: &mut [usize]) {
-        check_len(self.len(), out.len());
-        out.copy_from_slice(self);
+    fn as_indices(&self) -> &[usize] {
+        self
     }
 }
 
 impl<const N: usize> IndexValue for &[usize; N] {
     #[inline(always)]
-    fn write_into(self, out: &mut [usize]) {
-        self[..].write_into(out)
+    fn as_indices(&self) -> &[usize] {
+        &self[..]
     }
 }
 
 impl IndexValue for &Vec<usize> {
     #[inline(always)]
-    fn write_into(self, out: &mut [usize]) {
-        self[..].write_into(out)
+    fn as_indices(&self) -> &[usize] {
+        self
     }
 }
 
@@ -194,10 +189,13 @@ impl Variable<IndexInputNode> {
     #[inline(always)]
     pub fn set_value(&self, value: impl IndexValue) {
         let node = self.node();
+        let new = value.as_indices();
         let mut indices = node.indices.borrow_mut();
-        value.write_into(&mut indices);
+        check_len(new.len(), indices.len());
+        // Check before writing, so a rejected value leaves the previous one in place.
         let (bound, kind) = node.limit.get();
-        check_range(&indices, bound, kind, "IndexInputNode::set_value");
+        check_range(new, bound, kind, "IndexInputNode::set_value");
+        indices.copy_from_slice(new);
         node.stale.set(true);
     }
 
@@ -531,5 +529,19 @@ mod tests {
     #[should_panic(expected = "got 1 indices but this input holds 2")]
     fn single_index_on_longer_input_panics() {
         IndexInputNode::new(&[0, 1]).set_value(1);
+    }
+
+    #[test]
+    fn rejected_value_keeps_the_previous_indices() {
+        let table = ParameterNode::new(matrix(3, 2, 13));
+        let idx = IndexInputNode::new(&[1, 2]);
+        let mut rows = table.index(&idx);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            idx.set_value(&[0, 7]);
+        }));
+        assert!(result.is_err(), "an out-of-range index must be rejected");
+        assert_eq!(&*idx.indices(), &[1, 2]);
+        rows.forward();
+        assert_eq!(rows.value().row(0).to_vec(), table.value().row(1).to_vec());
     }
 }

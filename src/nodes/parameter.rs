@@ -123,8 +123,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     /// Hints the CPU to start loading the optimizer state of the given rows (a no-op
-    /// before the first update, for shared storage, and on targets without a prefetch
-    /// instruction).
+    /// before the first update and on targets without a prefetch instruction).
     #[inline]
     pub(crate) fn prefetch_state(&self, indices: &[usize]) {
         let cols = self.shape.1;
@@ -138,9 +137,15 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                     }
                 }
             }
-            // `HogwildParameter::state` would allocate missing slots; shared tables go
-            // without the hint.
-            Storage::Shared { .. } => {}
+            // A prefetch is no access in the memory model, so it cannot race with other
+            // threads' updates of these rows.
+            Storage::Shared { param, .. } => {
+                for slot in (0..STATE_SLOTS).filter_map(|s| param.allocated_state(s)) {
+                    for &row in indices {
+                        prefetch(&slot[row * cols..(row + 1) * cols]);
+                    }
+                }
+            }
         }
     }
 

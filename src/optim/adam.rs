@@ -71,32 +71,9 @@ impl Adam {
         self.eps = eps;
         self
     }
-
-    /// Adds `penalty * w` to each gradient (L2 regularisation).
-    pub fn l2_penalty(mut self, penalty: f32) -> Self {
-        self.options.l2_penalty = penalty;
-        self
-    }
-
-    /// Clamps each gradient element to `[min, max]` before the update.
-    ///
-    /// # Panics
-    /// If `min > max`.
-    pub fn clamp(mut self, min: f32, max: f32) -> Self {
-        self.options = self.options.with_clamp(min, max);
-        self
-    }
-
-    /// The learning rate.
-    pub fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
-
-    /// Changes the learning rate.
-    pub fn set_learning_rate(&mut self, learning_rate: f32) {
-        self.learning_rate = learning_rate;
-    }
 }
+
+super::common_options!(Adam);
 
 struct Rule<O> {
     beta1: f32,

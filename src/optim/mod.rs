@@ -20,13 +20,49 @@ mod adam;
 mod sgd;
 #[cfg(test)]
 mod sparse_tests;
+mod synchronized;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use sgd::SGD;
+pub use synchronized::{SyncHandle, SynchronizationBarrier, Synchronized};
 
 use crate::nodes::ParameterNode;
 use crate::Variable;
+
+/// The builder methods and accessors every optimizer has, for a struct with fields
+/// `learning_rate: f32` and `options: GradientOptions`.
+macro_rules! common_options {
+    ($ty:ident) => {
+        impl $ty {
+            /// Adds `penalty * w` to each gradient (L2 regularisation).
+            pub fn l2_penalty(mut self, penalty: f32) -> Self {
+                self.options.l2_penalty = penalty;
+                self
+            }
+
+            /// Clamps each gradient element to `[min, max]` before the update.
+            ///
+            /// # Panics
+            /// If `min > max`.
+            pub fn clamp(mut self, min: f32, max: f32) -> Self {
+                self.options = self.options.with_clamp(min, max);
+                self
+            }
+
+            /// The learning rate.
+            pub fn learning_rate(&self) -> f32 {
+                self.learning_rate
+            }
+
+            /// Changes the learning rate (e.g. for a schedule).
+            pub fn set_learning_rate(&mut self, learning_rate: f32) {
+                self.learning_rate = learning_rate;
+            }
+        }
+    };
+}
+use common_options;
 
 /// A training algorithm that updates parameters from their accumulated gradients.
 pub trait Optimizer {

@@ -3,6 +3,7 @@
 mod custom_node;
 mod gradients;
 mod graph;
+mod hogwild;
 mod model_macro;
 mod optimizers;
 mod ui;

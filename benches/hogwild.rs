@@ -1,0 +1,480 @@
+//! `hogwild`: the sparse-mf workload (user table 10,000 x 32, item table 100,000 x 32,
+//! prediction `U[u] · V[i]`, squared error, Adagrad 0.05, batch 1) trained over shared
+//! parameters by 1 thread and by all available threads, reporting total steps per second.
+//!
+//! Variants:
+//! - `unshared_1`: one thread, private parameters (`ParameterNode::new`): the baseline for
+//!   what the sound shared storage costs;
+//! - `shared_1`: one thread over `HogwildParameter`s (relaxed-atomic storage), on the
+//!   calling thread like `unshared_1`;
+//! - `hogwild_threads_N`: `N` persistent worker threads (1 and all available), each with its
+//!   own graph over the same shared parameters, each doing the same number of steps;
+//!   criterion's throughput is the total steps per second;
+//! - `hand_1`: the same math written by hand on plain `Vec<f32>`s;
+//! - `hand_atomic_threads_N`: hand-written, shared tables stored like `HogwildParameter`
+//!   (relaxed `AtomicU32`s);
+//! - `hand_rowlock_threads_N`: hand-written, shared tables with one `Mutex` per row: the
+//!   fastest alternative without atomics that is sound in Rust and lets threads update in
+//!   parallel.
+//!
+//! `hand_1` against `hand_atomic_threads_1` is what the sound storage costs in the
+//! kernel itself, and `hand_rowlock_threads_*` what the lock-based alternative costs.
+
+use criterion::{black_box, Criterion, Throughput};
+use rand::SeedableRng;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wyrm::*;
+
+/// Rows of the user table.
+pub const USERS: usize = 10_000;
+/// Rows of the item table.
+pub const ITEMS: usize = 100_000;
+/// Columns of both tables.
+pub const RANK: usize = 32;
+/// Adagrad's learning rate.
+pub const LEARNING_RATE: f32 = 0.05;
+/// Adagrad's epsilon (Wyrm's default).
+pub const EPS: f32 = 1e-8;
+
+/// A fixed, repeating stream of `(user, item, rating)` examples, different per `seed`
+/// (no RNG in the timed loop).
+#[derive(Clone, Debug)]
+pub struct Data {
+    examples: Vec<(usize, usize, f32)>,
+    at: usize,
+}
+
+impl Data {
+    /// 65,536 pseudo-random examples: users, items uniform, ratings in `[-1, 1)`.
+    pub fn new(seed: u64) -> Self {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let examples = (0..1 << 16)
+            .map(|_| {
+                let u = (next() % USERS as u64) as usize;
+                let i = (next() % ITEMS as u64) as usize;
+                let r = (next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+                (u, i, r)
+            })
+            .collect();
+        Data { examples, at: 0 }
+    }
+
+    /// The next example.
+    #[inline(always)]
+    pub fn next_example(&mut self) -> (usize, usize, f32) {
+        let e = self.examples[self.at];
+        self.at = (self.at + 1) & 0xFFFF;
+        e
+    }
+}
+
+/// The initial tables (normal, standard deviation 0.1, fixed seed).
+pub fn initial_tables() -> (ndarray::Array2<f32>, ndarray::Array2<f32>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    (
+        init::normal(USERS, RANK, 0.0, 0.1, &mut rng),
+        init::normal(ITEMS, RANK, 0.0, 0.1, &mut rng),
+    )
+}
+
+/// The tables as shared parameters.
+pub fn shared_tables() -> (Arc<HogwildParameter>, Arc<HogwildParameter>) {
+    let (u, i) = initial_tables();
+    (
+        Arc::new(HogwildParameter::new(u)),
+        Arc::new(HogwildParameter::new(i)),
+    )
+}
+
+/// One Wyrm training step of sparse-mf over the given tables (shared or not), as a
+/// closure returning the step's loss.
+pub fn wyrm_step(
+    users: Variable<ParameterNode>,
+    items: Variable<ParameterNode>,
+    seed: u64,
+) -> impl FnMut() -> f32 {
+    let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
+    let y = InputNode::new(ndarray::arr2(&[[0.0]]));
+    let score = users.index(&u).vector_dot(&items.index(&i));
+    let mut loss = (y.clone() - score).square();
+    let mut optimizer = Adagrad::new(LEARNING_RATE, loss.parameters());
+    let mut data = Data::new(seed);
+    move || {
+        let (user, item, rating) = data.next_example();
+        u.set_value(black_box(user));
+        i.set_value(black_box(item));
+        y.set_value(black_box(rating));
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+        loss.node().value()[0]
+    }
+}
+
+/// A step over private (unshared) tables.
+pub fn unshared_step(seed: u64) -> impl FnMut() -> f32 {
+    let (u, i) = initial_tables();
+    wyrm_step(ParameterNode::new(u), ParameterNode::new(i), seed)
+}
+
+/// Worker threads, each holding its own step closure (a graph over shared tables, or any
+/// other), that run a given number of steps together on demand.
+pub struct Trainers {
+    commands: Vec<Sender<u64>>,
+    workers: Vec<JoinHandle<()>>,
+    start: Arc<Barrier>,
+    done: Arc<Barrier>,
+}
+
+impl Trainers {
+    /// Starts `threads` workers; worker `t` builds its step with `make(t)`.
+    pub fn new<S: FnMut() -> f32>(
+        threads: usize,
+        make: impl Fn(u64) -> S + Send + Sync + Clone + 'static,
+    ) -> Self {
+        let start = Arc::new(Barrier::new(threads + 1));
+        let done = Arc::new(Barrier::new(threads + 1));
+        let mut commands = Vec::new();
+        let mut workers = Vec::new();
+        for t in 0..threads {
+            let (send, receive) = channel::<u64>();
+            let (start, done, make) = (start.clone(), done.clone(), make.clone());
+            workers.push(std::thread::spawn(move || {
+                let mut step = make(t as u64);
+                while let Ok(steps) = receive.recv() {
+                    start.wait();
+                    for _ in 0..steps {
+                        black_box(step());
+                    }
+                    done.wait();
+                }
+            }));
+            commands.push(send);
+        }
+        Trainers {
+            commands,
+            workers,
+            start,
+            done,
+        }
+    }
+
+    /// Hogwild workers over the given shared tables.
+    pub fn hogwild(
+        threads: usize,
+        tables: &(Arc<HogwildParameter>, Arc<HogwildParameter>),
+    ) -> Self {
+        let tables = tables.clone();
+        Self::new(threads, move |t| {
+            wyrm_step(
+                ParameterNode::shared(tables.0.clone()),
+                ParameterNode::shared(tables.1.clone()),
+                100 + t,
+            )
+        })
+    }
+
+    /// Number of workers.
+    pub fn threads(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Every worker runs `steps` steps, all starting together; returns the wall time until
+    /// the last one finished.
+    pub fn run(&self, steps: u64) -> Duration {
+        for c in &self.commands {
+            c.send(steps).expect("worker alive");
+        }
+        self.start.wait();
+        let t = Instant::now();
+        self.done.wait();
+        t.elapsed()
+    }
+}
+
+impl Drop for Trainers {
+    fn drop(&mut self) {
+        self.commands.clear();
+        for w in self.workers.drain(..) {
+            w.join().expect("worker thread");
+        }
+    }
+}
+
+/// Hand-written sparse-mf on plain `Vec<f32>` tables with Adagrad (gradients by hand).
+#[derive(Debug)]
+pub struct Hand {
+    users: Vec<f32>,
+    items: Vec<f32>,
+    users_acc: Vec<f32>,
+    items_acc: Vec<f32>,
+}
+
+impl Hand {
+    /// Starts from [`initial_tables`].
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let (u, i) = initial_tables();
+        Hand {
+            users: u.into_raw_vec_and_offset().0,
+            items: i.into_raw_vec_and_offset().0,
+            users_acc: vec![0.0; USERS * RANK],
+            items_acc: vec![0.0; ITEMS * RANK],
+        }
+    }
+
+    /// One step; returns the loss.
+    #[inline]
+    pub fn step(&mut self, user: usize, item: usize, rating: f32) -> f32 {
+        let (ur, ir) = (
+            user * RANK..(user + 1) * RANK,
+            item * RANK..(item + 1) * RANK,
+        );
+        let (u, v) = (&mut self.users[ur.clone()], &mut self.items[ir.clone()]);
+        let score: f32 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+        let r = score - rating;
+        let d = 2.0 * r;
+        let (su, sv) = (&mut self.users_acc[ur], &mut self.items_acc[ir]);
+        for k in 0..RANK {
+            let (gu, gv) = (d * v[k], d * u[k]);
+            su[k] += gu * gu;
+            sv[k] += gv * gv;
+            u[k] -= LEARNING_RATE * gu / (su[k].sqrt() + EPS);
+            v[k] -= LEARNING_RATE * gv / (sv[k].sqrt() + EPS);
+        }
+        r * r
+    }
+}
+
+/// The hand-written step as a closure.
+pub fn hand_step(seed: u64) -> impl FnMut() -> f32 {
+    let mut hand = Hand::new();
+    let mut data = Data::new(seed);
+    move || {
+        let (u, i, r) = data.next_example();
+        hand.step(black_box(u), black_box(i), black_box(r))
+    }
+}
+
+/// Hand-written shared tables in the same sound form as `HogwildParameter` (relaxed
+/// `AtomicU32` bit patterns): rows are loaded into stack arrays, updated there, and stored
+/// back, with no framework around it.
+#[derive(Debug)]
+pub struct HandAtomic {
+    users: Vec<AtomicU32>,
+    items: Vec<AtomicU32>,
+    users_acc: Vec<AtomicU32>,
+    items_acc: Vec<AtomicU32>,
+}
+
+impl HandAtomic {
+    /// Starts from [`initial_tables`].
+    pub fn new() -> Arc<Self> {
+        let (u, i) = initial_tables();
+        let cells = |m: ndarray::Array2<f32>| -> Vec<AtomicU32> {
+            m.iter().map(|v| AtomicU32::new(v.to_bits())).collect()
+        };
+        let zeros = |n: usize| -> Vec<AtomicU32> { (0..n).map(|_| AtomicU32::new(0)).collect() };
+        Arc::new(HandAtomic {
+            users: cells(u),
+            items: cells(i),
+            users_acc: zeros(USERS * RANK),
+            items_acc: zeros(ITEMS * RANK),
+        })
+    }
+
+    fn load(cells: &[AtomicU32]) -> [f32; RANK] {
+        let mut out = [0.0; RANK];
+        for (o, c) in out.iter_mut().zip(cells) {
+            *o = f32::from_bits(c.load(Relaxed));
+        }
+        out
+    }
+
+    fn store(values: &[f32; RANK], cells: &[AtomicU32]) {
+        for (v, c) in values.iter().zip(cells) {
+            c.store(v.to_bits(), Relaxed);
+        }
+    }
+
+    /// One step; returns the loss.
+    #[inline]
+    pub fn step(&self, user: usize, item: usize, rating: f32) -> f32 {
+        let (ur, ir) = (
+            user * RANK..(user + 1) * RANK,
+            item * RANK..(item + 1) * RANK,
+        );
+        let (mut u, mut v) = (
+            Self::load(&self.users[ur.clone()]),
+            Self::load(&self.items[ir.clone()]),
+        );
+        let score: f32 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+        let r = score - rating;
+        let d = 2.0 * r;
+        let (mut su, mut sv) = (
+            Self::load(&self.users_acc[ur.clone()]),
+            Self::load(&self.items_acc[ir.clone()]),
+        );
+        let (u0, v0) = (u, v);
+        for k in 0..RANK {
+            let (gu, gv) = (d * v0[k], d * u0[k]);
+            su[k] += gu * gu;
+            sv[k] += gv * gv;
+            u[k] -= LEARNING_RATE * gu / (su[k].sqrt() + EPS);
+            v[k] -= LEARNING_RATE * gv / (sv[k].sqrt() + EPS);
+        }
+        Self::store(&u, &self.users[ur.clone()]);
+        Self::store(&v, &self.items[ir.clone()]);
+        Self::store(&su, &self.users_acc[ur]);
+        Self::store(&sv, &self.items_acc[ir]);
+        r * r
+    }
+}
+
+/// Workers running the hand-written atomic step over one shared table pair.
+pub fn hand_atomic_trainers(threads: usize) -> Trainers {
+    let tables = HandAtomic::new();
+    Trainers::new(threads, move |t| {
+        let tables = tables.clone();
+        let mut data = Data::new(100 + t);
+        move || {
+            let (u, i, r) = data.next_example();
+            tables.step(black_box(u), black_box(i), black_box(r))
+        }
+    })
+}
+
+/// One row of a [`RowLocked`] table: values and Adagrad accumulators.
+type Row = Mutex<([f32; RANK], [f32; RANK])>;
+
+/// Hand-written shared tables with one lock per row: sound without atomics, and threads
+/// touching different rows do not wait for each other.
+#[derive(Debug)]
+pub struct RowLocked {
+    users: Vec<Row>,
+    items: Vec<Row>,
+}
+
+impl RowLocked {
+    /// Starts from [`initial_tables`].
+    pub fn new() -> Arc<Self> {
+        let (u, i) = initial_tables();
+        let rows = |m: ndarray::Array2<f32>| -> Vec<Row> {
+            m.rows()
+                .into_iter()
+                .map(|r| {
+                    let mut row = [0.0; RANK];
+                    row.iter_mut().zip(r.iter()).for_each(|(d, s)| *d = *s);
+                    Mutex::new((row, [0.0; RANK]))
+                })
+                .collect()
+        };
+        Arc::new(RowLocked {
+            users: rows(u),
+            items: rows(i),
+        })
+    }
+
+    /// One step: copy both rows out under their locks, compute, then update each row
+    /// under its lock (Hogwild semantics: the rows may have changed in between).
+    #[inline]
+    pub fn step(&self, user: usize, item: usize, rating: f32) -> f32 {
+        let u = self.users[user].lock().expect("row lock").0;
+        let v = self.items[item].lock().expect("row lock").0;
+        let score: f32 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+        let r = score - rating;
+        let d = 2.0 * r;
+        let update = |row: &Row, other: &[f32; RANK]| {
+            let mut guard = row.lock().expect("row lock");
+            let (w, s) = &mut *guard;
+            for k in 0..RANK {
+                let g = d * other[k];
+                s[k] += g * g;
+                w[k] -= LEARNING_RATE * g / (s[k].sqrt() + EPS);
+            }
+        };
+        update(&self.users[user], &v);
+        update(&self.items[item], &u);
+        r * r
+    }
+}
+
+/// Workers running the row-locked hand-written step over one shared table pair.
+pub fn rowlock_trainers(threads: usize) -> Trainers {
+    let tables = RowLocked::new();
+    Trainers::new(threads, move |t| {
+        let tables = tables.clone();
+        let mut data = Data::new(100 + t);
+        move || {
+            let (u, i, r) = data.next_example();
+            tables.step(black_box(u), black_box(i), black_box(r))
+        }
+    })
+}
+
+/// The thread counts benchmarked: 1 and all available.
+pub fn thread_counts() -> Vec<usize> {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if all > 1 {
+        vec![1, all]
+    } else {
+        vec![1]
+    }
+}
+
+/// Criterion benchmarks `hogwild/*` (see the module docs). Throughput is in steps (all
+/// threads together), so criterion reports total steps per second.
+pub fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hogwild");
+    group.throughput(Throughput::Elements(1));
+    let mut step = unshared_step(100);
+    group.bench_function("unshared_1", |b| b.iter(&mut step));
+    drop(step);
+    let tables = shared_tables();
+    let mut step = wyrm_step(
+        ParameterNode::shared(tables.0.clone()),
+        ParameterNode::shared(tables.1.clone()),
+        100,
+    );
+    group.bench_function("shared_1", |b| b.iter(&mut step));
+    drop(step);
+    let mut step = hand_step(100);
+    group.bench_function("hand_1", |b| b.iter(&mut step));
+    drop(step);
+    for threads in thread_counts() {
+        let trainers = Trainers::hogwild(threads, &tables);
+        group.throughput(Throughput::Elements(trainers.threads() as u64));
+        group.bench_function(format!("hogwild_threads_{threads}"), |b| {
+            b.iter_custom(|iters| trainers.run(iters))
+        });
+        drop(trainers);
+        let trainers = rowlock_trainers(threads);
+        group.bench_function(format!("hand_rowlock_threads_{threads}"), |b| {
+            b.iter_custom(|iters| trainers.run(iters))
+        });
+        drop(trainers);
+        let trainers = hand_atomic_trainers(threads);
+        group.bench_function(format!("hand_atomic_threads_{threads}"), |b| {
+            b.iter_custom(|iters| trainers.run(iters))
+        });
+    }
+    group.finish();
+}
+
+criterion::criterion_group!(
+    name = benches;
+    config = Criterion::default();
+    targets = bench
+);

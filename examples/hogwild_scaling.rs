@@ -1,0 +1,146 @@
+//! How Hogwild training scales with threads: the sparse-mf workload (users 10,000 x 32,
+//! items 100,000 x 32, Adagrad 0.05, batch 1) over shared parameters, on 1, 2, 4, 8 and 16
+//! threads (up to the available cores), printing total steps per second and the speed-up
+//! over one thread. Also prints single-thread training with unshared parameters (the cost
+//! of the sound atomic storage), the same math written by hand, and hand-written
+//! shared versions: with the same relaxed-atomic storage, and behind one mutex per row.
+//!
+//! Run with `cargo run --release --example hogwild_scaling`. Optional arguments: steps per
+//! thread per repetition (default 200000) and repetitions (default 7); medians are shown.
+
+#[allow(dead_code)]
+#[path = "../benches/hogwild.rs"]
+mod hogwild;
+
+use hogwild::{
+    hand_atomic_trainers, hand_step, rowlock_trainers, shared_tables, unshared_step, wyrm_step,
+    Trainers,
+};
+use std::hint::black_box;
+use std::time::Instant;
+use wyrm::ParameterNode;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).expect("no NaN timings"));
+    xs[xs.len() / 2]
+}
+
+/// Median total steps per second of each trainer set, over `reps` runs of `steps` steps
+/// per worker; the sets take turns, so that machine noise hits them alike.
+fn trainers_rates(trainers: &[&Trainers], steps: u64, reps: usize) -> Vec<f64> {
+    let mut rates = vec![Vec::new(); trainers.len()];
+    for t in trainers {
+        t.run(steps / 4); // warm-up
+    }
+    for _ in 0..reps {
+        for (t, r) in trainers.iter().zip(&mut rates) {
+            let total = (steps * t.threads() as u64) as f64;
+            r.push(total / t.run(steps).as_secs_f64());
+        }
+    }
+    rates.into_iter().map(median).collect()
+}
+
+/// Median steps per second of each step closure run on the calling thread, taking turns.
+fn local_rates(steps_fns: &mut [&mut dyn FnMut() -> f32], steps: u64, reps: usize) -> Vec<f64> {
+    let mut rates = vec![Vec::new(); steps_fns.len()];
+    for step in steps_fns.iter_mut() {
+        for _ in 0..steps / 4 {
+            black_box(step());
+        }
+    }
+    for _ in 0..reps {
+        for (step, r) in steps_fns.iter_mut().zip(&mut rates) {
+            let t = Instant::now();
+            for _ in 0..steps {
+                black_box(step());
+            }
+            r.push(steps as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    rates.into_iter().map(median).collect()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let steps: u64 = args.next().map_or(200_000, |a| a.parse().expect("steps"));
+    let reps: usize = args.next().map_or(7, |a| a.parse().expect("repetitions"));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "sparse-mf: users {} x {}, items {} x {}, Adagrad {}, batch 1; {cores} cores; \
+         {steps} steps per thread, median of {reps}",
+        hogwild::USERS,
+        hogwild::RANK,
+        hogwild::ITEMS,
+        hogwild::RANK,
+        hogwild::LEARNING_RATE
+    );
+
+    println!("\nsingle thread, on the calling thread:");
+    let tables = shared_tables();
+    let mut shared_step = wyrm_step(
+        ParameterNode::shared(tables.0.clone()),
+        ParameterNode::shared(tables.1.clone()),
+        100,
+    );
+    let rates = local_rates(
+        &mut [
+            &mut unshared_step(100),
+            &mut shared_step,
+            &mut hand_step(100),
+        ],
+        steps,
+        reps,
+    );
+    drop(shared_step);
+    let (unshared, shared, hand) = (rates[0], rates[1], rates[2]);
+    println!(
+        "  {:<36} {:>10.0} steps/s",
+        "wyrm, unshared (ParameterNode::new)", unshared
+    );
+    println!(
+        "  {:<36} {:>10.0} steps/s  ({:.3}x the unshared time per step)",
+        "wyrm, shared (HogwildParameter)",
+        shared,
+        unshared / shared
+    );
+    println!(
+        "  {:<36} {:>10.0} steps/s  (wyrm unshared takes {:.2}x its time)",
+        "hand-written, plain Vec<f32>",
+        hand,
+        hand / unshared
+    );
+
+    println!(
+        "\n{:>7}  {:>14} {:>9}  {:>16} {:>9}  {:>18} {:>9}",
+        "threads",
+        "wyrm hogwild/s",
+        "speed-up",
+        "hand atomic/s",
+        "speed-up",
+        "hand row-mutex/s",
+        "speed-up"
+    );
+    let counts: Vec<usize> = [1, 2, 4, 8, 16]
+        .into_iter()
+        .filter(|&t| t <= cores)
+        .chain((cores > 16).then_some(cores))
+        .collect();
+    let (mut base, mut base_atomic, mut base_lock) = (0.0, 0.0, 0.0);
+    for threads in counts {
+        let hogwild = Trainers::hogwild(threads, &tables);
+        let atomic = hand_atomic_trainers(threads);
+        let rowlock = rowlock_trainers(threads);
+        let rates = trainers_rates(&[&hogwild, &atomic, &rowlock], steps, reps);
+        let (rate, atom, lock) = (rates[0], rates[1], rates[2]);
+        if threads == 1 {
+            (base, base_atomic, base_lock) = (rate, atom, lock);
+        }
+        println!(
+            "{threads:>7}  {rate:>14.0} {:>8.2}x  {atom:>16.0} {:>8.2}x  {lock:>18.0} {:>8.2}x",
+            rate / base,
+            atom / base_atomic,
+            lock / base_lock
+        );
+    }
+}

@@ -1,0 +1,399 @@
+//! [`Synchronized`]: deterministic data-parallel training over shared parameters.
+
+use super::Optimizer;
+use crate::nodes::ParameterNode;
+use crate::Variable;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+/// The meeting point of the threads of a synchronized training run; see
+/// [`Synchronized`].
+///
+/// ```
+/// use wyrm::optim::SynchronizationBarrier;
+///
+/// let barrier = SynchronizationBarrier::new();
+/// let first = barrier.register();
+/// let second = barrier.register();
+/// assert_eq!(barrier.registered(), 2);
+/// assert!(first.id() < second.id());
+/// drop(first);
+/// assert_eq!(barrier.registered(), 1);
+/// ```
+#[derive(Debug, Default)]
+pub struct SynchronizationBarrier {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    /// Handles currently registered.
+    registered: BTreeSet<u64>,
+    /// Handles waiting for the current round to start.
+    arrived: BTreeSet<u64>,
+    /// While a round is being applied: the handles still to apply, in order (the front one
+    /// is applying now).
+    applying: Option<VecDeque<u64>>,
+    /// Number of rounds completed.
+    rounds: u64,
+}
+
+impl State {
+    /// Starts applying a round if every registered handle has arrived.
+    fn maybe_start(&mut self) -> bool {
+        if self.applying.is_none()
+            && !self.arrived.is_empty()
+            && self.registered.is_subset(&self.arrived)
+        {
+            // `BTreeSet` iterates in ascending id order: registration order.
+            self.applying = Some(std::mem::take(&mut self.arrived).into_iter().collect());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Marks `id` as done applying (if it is the one applying), ending the round after the
+    /// last one.
+    fn finish_turn(&mut self, id: u64) {
+        if let Some(queue) = &mut self.applying {
+            if queue.front() == Some(&id) {
+                queue.pop_front();
+            }
+            if queue.is_empty() {
+                self.applying = None;
+                self.rounds += 1;
+            }
+        }
+    }
+}
+
+impl SynchronizationBarrier {
+    /// A barrier with nobody registered yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A thread that panicked while applying its update leaves consistent state
+        // behind (its handle's drop finishes its turn), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new participant. Handles registered earlier apply their updates
+    /// earlier in every round. If a round is being applied, waits until it is over.
+    pub fn register(self: &Arc<Self>) -> SyncHandle {
+        let mut state = self.lock();
+        while state.applying.is_some() {
+            state = self.wait(state);
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.registered.insert(id);
+        SyncHandle {
+            barrier: self.clone(),
+            id,
+        }
+    }
+
+    /// How many handles are registered now.
+    pub fn registered(&self) -> usize {
+        self.lock().registered.len()
+    }
+
+    /// How many rounds have been applied so far.
+    pub fn rounds(&self) -> u64 {
+        self.lock().rounds
+    }
+
+    /// Waits until every registered handle has arrived, runs `apply` when it is `id`'s
+    /// turn, and returns once every participant of the round has applied.
+    fn synchronize(&self, id: u64, apply: impl FnOnce()) {
+        let mut state = self.lock();
+        while state.applying.is_some() {
+            state = self.wait(state);
+        }
+        state.arrived.insert(id);
+        if state.maybe_start() {
+            self.changed.notify_all();
+        }
+        while state.applying.as_ref().and_then(|q| q.front()) != Some(&id) {
+            state = self.wait(state);
+        }
+        let round = state.rounds;
+        drop(state);
+
+        /// Ends the turn even if `apply` panics, so the others do not wait forever.
+        struct Turn<'a>(&'a SynchronizationBarrier, u64);
+        impl Drop for Turn<'_> {
+            fn drop(&mut self) {
+                self.0.lock().finish_turn(self.1);
+                self.0.changed.notify_all();
+            }
+        }
+        let turn = Turn(self, id);
+        apply();
+        drop(turn);
+
+        let mut state = self.lock();
+        while state.rounds == round {
+            state = self.wait(state);
+        }
+    }
+
+    fn deregister(&self, id: u64) {
+        let mut state = self.lock();
+        state.registered.remove(&id);
+        state.arrived.remove(&id);
+        if let Some(queue) = &mut state.applying {
+            if queue.front() != Some(&id) {
+                queue.retain(|&other| other != id);
+            }
+        }
+        state.maybe_start();
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+/// A registration at a [`SynchronizationBarrier`]: give one to each thread's
+/// [`Synchronized`] optimizer. Dropping it leaves the barrier.
+///
+/// Handles can be sent to other threads; register them on one thread to fix the order.
+#[derive(Debug)]
+pub struct SyncHandle {
+    barrier: Arc<SynchronizationBarrier>,
+    id: u64,
+}
+
+impl SyncHandle {
+    /// The registration number; rounds apply updates in increasing order of it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The barrier this handle is registered at.
+    pub fn barrier(&self) -> &Arc<SynchronizationBarrier> {
+        &self.barrier
+    }
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        self.barrier.deregister(self.id);
+    }
+}
+
+/// An optimizer wrapper for deterministic data-parallel training.
+///
+/// Hogwild training is fast but not reproducible: which update lands first, and which
+/// values a forward pass reads, depend on the scheduler. In synchronized mode every thread
+/// still trains its own graph over [`shared`](crate::ParameterNode::shared) parameters, but
+/// its optimizer is wrapped in [`Synchronized`]:
+///
+/// 1. for `k` steps the thread only accumulates gradients (its `step` calls are counted,
+///    its `zero_gradients` calls deferred), reading parameters nobody writes meanwhile;
+/// 2. then it waits at a [`SynchronizationBarrier`] until every registered thread has
+///    arrived;
+/// 3. the threads apply their accumulated updates one after another, in the order in which
+///    their handles were [registered](SynchronizationBarrier::register), and clear their
+///    gradients;
+/// 4. once all have applied, all go on with the next `k` steps.
+///
+/// Nothing is read while anything is written, and the writes happen in a fixed order, so
+/// two runs with the same data per thread give bit-identical parameters — provided the
+/// handles are registered in the same order (register them on one thread before spawning
+/// the workers, as below).
+///
+/// Threads can join and leave at any time. A new handle joins from the next round on (if a
+/// round is being applied, [`register`](SynchronizationBarrier::register) waits for it to
+/// finish); dropping a handle (or the `Synchronized` owning it) leaves, and the others no
+/// longer wait for it. Where threads join or leave depends on timing, the result of
+/// course does too. A round waits for every registered handle, so a handle that is
+/// registered but never used (say, kept by the spawning thread) blocks the others: give
+/// each handle to a thread that trains, or drop it.
+///
+/// The accumulated gradient is the *sum* over the `k` steps (no averaging): scale the
+/// learning rate to suit.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rand::{Rng, SeedableRng};
+/// use wyrm::optim::{Optimizer, Synchronized, SynchronizationBarrier};
+/// use wyrm::*;
+///
+/// let slope = Arc::new(HogwildParameter::new(ndarray::arr2(&[[0.0]])));
+/// let intercept = Arc::new(HogwildParameter::new(ndarray::arr2(&[[0.0]])));
+/// let barrier = SynchronizationBarrier::new();
+/// // Register on this thread, in a fixed order, so that the update order is reproducible.
+/// let handles: Vec<_> = (0..2).map(|_| barrier.register()).collect();
+/// std::thread::scope(|scope| {
+///     for (seed, handle) in handles.into_iter().enumerate() {
+///         let (slope, intercept) = (slope.clone(), intercept.clone());
+///         scope.spawn(move || {
+///             let mut rng = rand::rngs::StdRng::seed_from_u64(seed as u64);
+///             let slope = ParameterNode::shared(slope);
+///             let intercept = ParameterNode::shared(intercept);
+///             let x = InputNode::new(ndarray::arr2(&[[0.0]]));
+///             let y = InputNode::new(ndarray::arr2(&[[0.0]]));
+///             let mut loss = (y.clone() - (slope * x.clone() + intercept)).square();
+///             // Apply the summed gradient of every 4 steps, in turn with the other thread.
+///             let sgd = SGD::new(0.02, loss.parameters());
+///             let mut optimizer = Synchronized::new(sgd, handle, 4);
+///             for _ in 0..2000 {
+///                 let x_value: f32 = rng.gen();
+///                 x.set_value(x_value);
+///                 y.set_value(3.0 * x_value + 5.0);
+///                 loss.forward();
+///                 loss.backward(1.0);
+///                 optimizer.step();
+///                 optimizer.zero_gradients();
+///             }
+///         });
+///     }
+/// });
+/// assert!((slope.value()[(0, 0)] - 3.0).abs() < 0.1);
+/// assert!((intercept.value()[(0, 0)] - 5.0).abs() < 0.1);
+/// ```
+///
+/// Use it over [`shared`](crate::ParameterNode::shared) parameters; with private ones
+/// there is nothing to synchronize.
+#[derive(Debug)]
+pub struct Synchronized<O: Optimizer> {
+    inner: O,
+    handle: SyncHandle,
+    every: usize,
+    pending: usize,
+}
+
+impl<O: Optimizer> Synchronized<O> {
+    /// Wraps `inner`: every `every`-th call of [`step`](Optimizer::step) meets the other
+    /// threads registered at `handle`'s barrier and applies the gradients accumulated
+    /// since the previous one.
+    ///
+    /// # Panics
+    /// If `every` is 0.
+    pub fn new(inner: O, handle: SyncHandle, every: usize) -> Self {
+        assert!(every > 0, "Synchronized::new: `every` must be at least 1");
+        Synchronized {
+            inner,
+            handle,
+            every,
+            pending: 0,
+        }
+    }
+
+    /// Joins the next round now with the gradients accumulated so far (possibly none),
+    /// whatever the step count.
+    pub fn synchronize(&mut self) {
+        let inner = &mut self.inner;
+        self.handle
+            .barrier
+            .synchronize(self.handle.id, || inner.step());
+        self.inner.zero_gradients();
+        self.pending = 0;
+    }
+
+    /// Applies any pending steps at a last round, then leaves the barrier. (Dropping the
+    /// wrapper also leaves, but discards the pending gradients.)
+    pub fn finish(mut self) -> O {
+        if self.pending > 0 {
+            self.synchronize();
+        }
+        self.inner
+    }
+
+    /// Steps taken since the last round.
+    pub fn pending_steps(&self) -> usize {
+        self.pending
+    }
+
+    /// The wrapped optimizer.
+    pub fn inner(&self) -> &O {
+        &self.inner
+    }
+
+    /// The wrapped optimizer, e.g. to change its learning rate.
+    pub fn inner_mut(&mut self) -> &mut O {
+        &mut self.inner
+    }
+}
+
+impl<O: Optimizer> Optimizer for Synchronized<O> {
+    /// Counts a step; every `k`-th one synchronizes (waits for the other threads, applies
+    /// this thread's summed gradient in turn, clears it).
+    fn step(&mut self) {
+        self.pending += 1;
+        if self.pending >= self.every {
+            self.synchronize();
+        }
+    }
+
+    /// Does nothing: gradients keep accumulating until the synchronizing step, which
+    /// clears them.
+    fn zero_gradients(&mut self) {}
+
+    fn parameters(&self) -> &[Variable<ParameterNode>] {
+        self.inner.parameters()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn rounds_apply_in_registration_order() {
+        let barrier = SynchronizationBarrier::new();
+        let handles: Vec<_> = (0..4).map(|_| barrier.register()).collect();
+        let order = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            // Spawn in reverse so arrival order differs from registration order.
+            for handle in handles.into_iter().rev() {
+                let order = &order;
+                scope.spawn(move || {
+                    for round in 0..3 {
+                        handle.barrier().synchronize(handle.id(), || {
+                            order.lock().unwrap().push((round, handle.id()))
+                        });
+                    }
+                });
+            }
+        });
+        let expected: Vec<_> = (0..3).flat_map(|r| (0..4).map(move |i| (r, i))).collect();
+        assert_eq!(*order.lock().unwrap(), expected);
+        assert_eq!(barrier.rounds(), 3);
+        assert_eq!(barrier.registered(), 0);
+    }
+
+    #[test]
+    fn a_panicking_participant_does_not_block_the_others() {
+        let barrier = SynchronizationBarrier::new();
+        let (a, b) = (barrier.register(), barrier.register());
+        let applied = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let bad = scope.spawn(move || {
+                a.barrier().synchronize(a.id(), || panic!("update failed"));
+            });
+            let applied = &applied;
+            scope.spawn(move || {
+                for _ in 0..3 {
+                    b.barrier().synchronize(b.id(), || {
+                        applied.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+            });
+            assert!(bad.join().is_err());
+        });
+        assert_eq!(applied.load(Ordering::Relaxed), 3);
+    }
+}
