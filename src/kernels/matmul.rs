@@ -3,7 +3,7 @@
 //!
 //! Batch-1 models spend their time in vector-matrix products (`1 x k` times `k x n`), in
 //! their transposes and in outer products; these run on the SIMD primitives of
-//! [`simd`](super::simd) (AVX2 + FMA when available, else portable loops) with no
+//! [`super::simd`] (AVX2 + FMA when available, else portable loops) with no
 //! allocation. Products whose right-hand matrix no longer fits in the L2 cache, with more
 //! than a few rows on the left, go to ndarray's blocked GEMM (`matrixmultiply`), which is
 //! faster there but allocates its packing buffers.

@@ -24,6 +24,11 @@ pub trait BinaryOp: 'static {
     const LHS_IDENTITY: bool = false;
     /// Whether `df/db` is 1 everywhere.
     const RHS_IDENTITY: bool = false;
+    /// Whether [`partials`](Self::partials) reads `a` and `b` (if not, backward does not
+    /// borrow the operands' values).
+    const READS_OPERANDS: bool = true;
+    /// Whether [`partials`](Self::partials) reads `y`.
+    const READS_OUTPUT: bool = true;
 }
 
 /// Node for an elementwise binary operation; see the aliases [`Add`], [`Sub`], [`Mul`],
@@ -87,7 +92,10 @@ where
         let (a, b) = (self.lhs.value(), self.rhs.value());
         let mut y = self.state.value_mut();
         let (a, y) = (&a[..len], &mut y[..len]);
-        if self.broadcast {
+        if len == 1 {
+            // 1x1 (losses, scalars): no loop set-up. Also covers a broadcast 1x1 row.
+            y[0] = Op::apply(a[0], b[0]);
+        } else if self.broadcast {
             let b = &b[..cols];
             for (yr, ar) in y.chunks_exact_mut(cols).zip(a.chunks_exact(cols)) {
                 for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
@@ -120,10 +128,21 @@ where
                 self.lhs.backward(g);
             } else {
                 {
-                    let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
+                    // Borrow only what the partials read; `g` (of the same length) stands
+                    // in for the rest.
+                    let a = Op::READS_OPERANDS.then(|| self.lhs.value());
+                    let b = Op::READS_OPERANDS.then(|| self.rhs.value());
+                    let y = Op::READS_OUTPUT.then(|| self.state.value());
+                    let (a, b, y) = (
+                        a.as_deref().unwrap_or(g),
+                        b.as_deref().unwrap_or(g),
+                        y.as_deref().unwrap_or(g),
+                    );
                     let mut ga = self.lhs_grad.borrow_mut();
                     let (a, y, ga) = (&a[..len], &y[..len], &mut ga[..len]);
-                    if self.broadcast {
+                    if len == 1 {
+                        ga[0] = g[0] * Op::partials(a[0], b[0], y[0]).0;
+                    } else if self.broadcast {
                         let b = &b[..cols];
                         for (((ga, g), a), y) in ga
                             .chunks_exact_mut(cols)
@@ -152,10 +171,22 @@ where
                 self.rhs.backward(g);
             } else {
                 {
-                    let (a, b, y) = (self.lhs.value(), self.rhs.value(), self.state.value());
+                    // Borrow only what the partials read; `g` (of the same length) stands
+                    // in for the rest.
+                    let a = Op::READS_OPERANDS.then(|| self.lhs.value());
+                    let b = Op::READS_OPERANDS.then(|| self.rhs.value());
+                    let y = Op::READS_OUTPUT.then(|| self.state.value());
+                    let (a, b, y) = (
+                        a.as_deref().unwrap_or(g),
+                        b.as_deref().unwrap_or(g),
+                        y.as_deref().unwrap_or(g),
+                    );
                     let mut gb = self.rhs_grad.borrow_mut();
                     let (a, y) = (&a[..len], &y[..len]);
-                    if self.broadcast {
+                    if len == 1 {
+                        // Also a broadcast 1x1 row: one element either way.
+                        gb[0] = g[0] * Op::partials(a[0], b[0], y[0]).1;
+                    } else if self.broadcast {
                         // The row was used by every row of the left: sum their gradients.
                         let (b, gb) = (&b[..cols], &mut gb[..cols]);
                         gb.iter_mut().for_each(|v| *v = 0.0);
@@ -197,7 +228,8 @@ where
 macro_rules! binary_op {
     ($(#[$doc:meta])* $marker:ident, $alias:ident, $name:literal, $trait:ident, $method:ident,
      |$a:ident, $b:ident| $apply:expr, |$pa:ident, $pb:ident, $py:ident| $partials:expr
-     $(, identity = ($lid:literal, $rid:literal))?) => {
+     $(, identity = ($lid:literal, $rid:literal))?
+     $(, reads = ($ro:literal, $ry:literal))?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $marker;
@@ -206,6 +238,8 @@ macro_rules! binary_op {
             const NAME: &'static str = $name;
             $(const LHS_IDENTITY: bool = $lid;
             const RHS_IDENTITY: bool = $rid;)?
+            $(const READS_OPERANDS: bool = $ro;
+            const READS_OUTPUT: bool = $ry;)?
             #[inline(always)]
             fn apply($a: f32, $b: f32) -> f32 {
                 $apply
@@ -239,20 +273,23 @@ binary_op!(
     AddOp, Add, "add", Add, add,
     |a, b| a + b,
     |a, b, y| (1.0, 1.0),
-    identity = (true, true)
+    identity = (true, true),
+    reads = (false, false)
 );
 binary_op!(
     /// `a - b`.
     SubOp, Sub, "sub", Sub, sub,
     |a, b| a - b,
     |a, b, y| (1.0, -1.0),
-    identity = (true, false)
+    identity = (true, false),
+    reads = (false, false)
 );
 binary_op!(
     /// `a * b` (elementwise; see `dot` for the matrix product).
     MulOp, Mul, "mul", Mul, mul,
     |a, b| a * b,
-    |a, b, y| (b, a)
+    |a, b, y| (b, a),
+    reads = (true, false)
 );
 binary_op!(
     /// `a / b`.

@@ -188,41 +188,35 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                     }
                 }
                 let [s0, s1] = &mut *state;
-                let mut update = || {
-                    gradient.for_each_touched(|offset, g| {
-                        let end = offset + g.len();
-                        let w = &mut value[offset..end];
-                        match U::SLOTS {
-                            0 => w.iter_mut().zip(g).for_each(|(w, g)| {
-                                *w = rule.update(*w, *g, &mut [0.0; 2]);
-                            }),
-                            1 => w.iter_mut().zip(g).zip(&mut s0[offset..end]).for_each(
-                                |((w, g), s)| {
+                gradient.for_each_touched(|offset, g| {
+                    let end = offset + g.len();
+                    let w = &mut value[offset..end];
+                    match U::SLOTS {
+                        0 => w.iter_mut().zip(g).for_each(|(w, g)| {
+                            *w = rule.update(*w, *g, &mut [0.0; 2]);
+                        }),
+                        1 => {
+                            w.iter_mut()
+                                .zip(g)
+                                .zip(&mut s0[offset..end])
+                                .for_each(|((w, g), s)| {
                                     let mut st = [*s, 0.0];
                                     *w = rule.update(*w, *g, &mut st);
                                     *s = st[0];
-                                },
-                            ),
-                            _ => w
-                                .iter_mut()
-                                .zip(g)
-                                .zip(s0[offset..end].iter_mut().zip(&mut s1[offset..end]))
-                                .for_each(|((w, g), (a, b))| {
-                                    let mut st = [*a, *b];
-                                    *w = rule.update(*w, *g, &mut st);
-                                    *a = st[0];
-                                    *b = st[1];
-                                }),
+                                })
                         }
-                    })
-                };
-                // Large parameters: compiled for AVX2 when available, so that the update
-                // loops run 8 lanes wide.
-                if len >= 32 {
-                    crate::kernels::simd::vectorized(update);
-                } else {
-                    update();
-                }
+                        _ => w
+                            .iter_mut()
+                            .zip(g)
+                            .zip(s0[offset..end].iter_mut().zip(&mut s1[offset..end]))
+                            .for_each(|((w, g), (a, b))| {
+                                let mut st = [*a, *b];
+                                *w = rule.update(*w, *g, &mut st);
+                                *a = st[0];
+                                *b = st[1];
+                            }),
+                    }
+                });
             }
             Storage::Shared { param, .. } => {
                 // Relaxed load-modify-store: concurrent updates may overwrite each other,

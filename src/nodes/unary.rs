@@ -70,6 +70,11 @@ impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
         let x = self.operand.value();
         let mut y = self.state.value_mut();
         let (x, y) = (&x[..len], &mut y[..len]);
+        if len == 1 {
+            // 1x1 (losses, scalars): no loop set-up.
+            y[0] = self.op.apply(x[0]);
+            return;
+        }
         let mut apply = || {
             for (y, x) in y.iter_mut().zip(x) {
                 *y = self.op.apply(*x);
@@ -95,15 +100,19 @@ impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
             let (x, y) = (self.operand.value(), self.state.value());
             let mut gx = self.operand_grad.borrow_mut();
             let (gx, g, x, y) = (&mut gx[..len], &g[..len], &x[..len], &y[..len]);
-            let mut apply = || {
-                for (((gx, g), x), y) in gx.iter_mut().zip(g).zip(x).zip(y) {
-                    *gx = *g * self.op.derivative(*x, *y);
-                }
-            };
-            if len >= VECTORIZE_FROM {
-                crate::kernels::simd::vectorized(apply);
+            if len == 1 {
+                gx[0] = g[0] * self.op.derivative(x[0], y[0]);
             } else {
-                apply();
+                let mut apply = || {
+                    for (((gx, g), x), y) in gx.iter_mut().zip(g).zip(x).zip(y) {
+                        *gx = *g * self.op.derivative(*x, *y);
+                    }
+                };
+                if len >= VECTORIZE_FROM {
+                    crate::kernels::simd::vectorized(apply);
+                } else {
+                    apply();
+                }
             }
         }
         self.operand.backward(&self.operand_grad.borrow_mut());
