@@ -76,6 +76,15 @@ pub trait Node {
     /// Backward work is skipped for nodes that answer `false`.
     fn needs_gradient(&self) -> bool;
 
+    /// Called by [`Variable::backward`](crate::Variable::backward) on the node a backward
+    /// pass starts from, just before it receives the seed gradient. A node that counts its
+    /// consumers must treat the seed as its only contribution, so that it propagates at
+    /// once even when the node also feeds other nodes of the pass (backward from an
+    /// intermediate variable). Nodes built on [`NodeState`] call
+    /// [`NodeState::begin_backward`]; the default does nothing.
+    #[inline(always)]
+    fn begin_backward(&self) {}
+
     /// Receives a gradient contribution that `write` computes straight into the node's
     /// own gradient storage, saving the intermediate buffer and copy of
     /// [`backward`](Node::backward). `write(buffer, accumulate)` must add its gradient to
@@ -137,6 +146,15 @@ impl NodeState {
             self.received.set(0);
             true
         }
+    }
+
+    /// Makes the next gradient contribution the only one expected, so that it propagates
+    /// at once; see [`Node::begin_backward`]. Later contributions from the node's
+    /// consumers then also propagate one by one, which gives the same sums.
+    #[inline(always)]
+    pub fn begin_backward(&self) {
+        self.consumers.set(1);
+        self.received.set(0);
     }
 
     /// Adds one consumer's gradient. Returns `true` when it was the last one expected in

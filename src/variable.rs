@@ -5,8 +5,8 @@
 
 use crate::node::{Node, Pass};
 use crate::nodes::ParameterNode;
-use ndarray::ArrayView2;
-use std::cell::{Ref, RefCell};
+use ndarray::{Array2, ArrayView2};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// A handle to a node of the graph. Cloning is cheap and shares the node.
@@ -45,26 +45,6 @@ impl<T: Node> std::fmt::Debug for Variable<T> {
             .field("node", &std::any::type_name::<T>())
             .field("shape", &self.node.shape())
             .finish()
-    }
-}
-
-/// A borrowed view of a node's value; derefs to an [`ArrayView2`], so `.view()`,
-/// `.shape()` and `[(row, col)]` indexing work on it.
-pub struct ValueRef<'a> {
-    view: ArrayView2<'a, f32>,
-    _guard: Ref<'a, [f32]>,
-}
-
-impl<'a> std::ops::Deref for ValueRef<'a> {
-    type Target = ArrayView2<'a, f32>;
-    fn deref(&self) -> &Self::Target {
-        &self.view
-    }
-}
-
-impl std::fmt::Debug for ValueRef<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.view.fmt(f)
     }
 }
 
@@ -145,6 +125,7 @@ impl<T: Node> Variable<T> {
     /// the gradients twice.
     #[inline]
     pub fn backward(&mut self, weight: f32) {
+        self.node.begin_backward();
         let (rows, cols) = self.node.shape();
         let len = T::Rows::fold(rows) * T::Cols::fold(cols);
         if len == 1 {
@@ -175,23 +156,51 @@ impl<T: Node> Variable<T> {
             gradient.dim(),
             self.node.shape()
         );
+        self.node.begin_backward();
         let owned = gradient.as_standard_layout();
         self.node
             .backward(owned.as_slice().expect("standard layout"));
     }
 
-    /// The value computed by the latest forward pass (for inputs and parameters: the
-    /// current value).
-    pub fn value(&self) -> ValueRef<'_> {
+    /// A copy of the value computed by the latest forward pass (for inputs and parameters:
+    /// the current value), as an `Array2` (`.view()`, `.shape()`, `[(r, c)]`, ...).
+    ///
+    /// This allocates; to read a value without allocating (e.g. in a serving loop), use
+    /// [`with_value`](Self::with_value).
+    ///
+    /// # Panics
+    /// If the node's value buffer does not hold `rows * cols` elements (a broken custom
+    /// [`Node`] implementation).
+    pub fn value(&self) -> Array2<f32> {
+        self.with_value(|view| view.to_owned())
+    }
+
+    /// Calls `f` with a view of the current value, without copying or allocating.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let mut y = x.square();
+    /// y.forward();
+    /// let total: f32 = y.with_value(|v| v.sum());
+    /// assert_eq!(total, 5.0);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`value`](Self::value).
+    pub fn with_value<R>(&self, f: impl FnOnce(ArrayView2<'_, f32>) -> R) -> R {
         let guard = self.node.value();
-        // SAFETY: `guard` borrows the node's buffer for 'a and is stored next to the view,
-        // so the data cannot be mutated, moved or freed while the view exists. The buffer
-        // holds exactly rows*cols elements in row-major order.
-        let view = unsafe { ArrayView2::from_shape_ptr(self.node.shape(), guard.as_ptr()) };
-        ValueRef {
-            view,
-            _guard: guard,
-        }
+        let shape = self.node.shape();
+        let view = ArrayView2::from_shape(shape, &guard).unwrap_or_else(|_| {
+            panic!(
+                "value: the node {} reports shape {}x{} but its value holds {} elements",
+                std::any::type_name::<T>(),
+                shape.0,
+                shape.1,
+                guard.len()
+            )
+        });
+        f(view)
     }
 
     /// The parameters this variable depends on, without duplicates, in the order they

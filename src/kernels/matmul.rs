@@ -132,17 +132,20 @@ struct Avx2;
 impl Kernels for Avx2 {
     #[inline(always)]
     fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool) {
-        // SAFETY: only reached through `gemm_avx2`, after the CPU check.
+        // SAFETY: `Avx2` is private to this module and used only as `small::<Avx2>` inside
+        // `gemm_avx2`, which is only called after `is_x86_feature_detected!` found AVX2+FMA.
         unsafe { simd::avx2::gemv_rows(x, stride, mat, out, accumulate) }
     }
     #[inline(always)]
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
-        // SAFETY: only reached through `gemm_avx2`, after the CPU check.
+        // SAFETY: `Avx2` is private to this module and used only as `small::<Avx2>` inside
+        // `gemm_avx2`, which is only called after `is_x86_feature_detected!` found AVX2+FMA.
         unsafe { simd::avx2::gemv_t(x, mat, out, accumulate) }
     }
     #[inline(always)]
     fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
-        // SAFETY: only reached through `gemm_avx2`, after the CPU check.
+        // SAFETY: `Avx2` is private to this module and used only as `small::<Avx2>` inside
+        // `gemm_avx2`, which is only called after `is_x86_feature_detected!` found AVX2+FMA.
         unsafe { simd::avx2::outer(x, y, out, accumulate) }
     }
 }

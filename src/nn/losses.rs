@@ -125,6 +125,11 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
     }
 
     #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.logits.needs_gradient()
     }

@@ -14,6 +14,8 @@ trait DynNode {
     fn backward(&self, gradient: &[f32]);
     fn value(&self) -> Ref<'_, [f32]>;
     fn needs_gradient(&self) -> bool;
+    fn begin_backward(&self);
+    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
 }
 
 impl<T: Node> DynNode for T {
@@ -31,6 +33,12 @@ impl<T: Node> DynNode for T {
     }
     fn needs_gradient(&self) -> bool {
         Node::needs_gradient(self)
+    }
+    fn begin_backward(&self) {
+        Node::begin_backward(self)
+    }
+    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        Node::backward_in_place(self, write)
     }
 }
 
@@ -63,6 +71,14 @@ impl Node for Boxed {
     #[inline]
     fn needs_gradient(&self) -> bool {
         self.inner.needs_gradient()
+    }
+    #[inline]
+    fn begin_backward(&self) {
+        self.inner.begin_backward()
+    }
+    #[inline]
+    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        self.inner.backward_in_place(write)
     }
 }
 

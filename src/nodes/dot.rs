@@ -136,6 +136,11 @@ where
         self.state.value()
     }
 
+    #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }

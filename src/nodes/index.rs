@@ -313,6 +313,11 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
     }
 
     #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
     fn needs_gradient(&self) -> bool {
         true
     }

@@ -399,8 +399,12 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
                 // through this node) always re-read.
                 let pass = self.pass.get();
                 if self.cached.get() != pass || pass == 0 {
-                    HogwildParameter::load_into(param.cells(), &mut cache.borrow_mut());
-                    self.cached.set(pass);
+                    // While an earlier borrow of the copy is still alive, keep serving that
+                    // copy (a stale read, which Hogwild allows) instead of panicking.
+                    if let Ok(mut cache) = cache.try_borrow_mut() {
+                        HogwildParameter::load_into(param.cells(), &mut cache);
+                        self.cached.set(pass);
+                    }
                 }
                 Ref::map(cache.borrow(), |v| v.as_slice())
             }
@@ -492,5 +496,18 @@ mod tests {
         assert_eq!(b.value()[(0, 0)], 5.0);
         assert!(a.node().is_shared());
         assert!(Arc::ptr_eq(&a.hogwild_parameter(), &b.hogwild_parameter()));
+    }
+
+    #[test]
+    fn shared_values_can_be_borrowed_twice() {
+        let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0]])));
+        let p = ParameterNode::shared(shared.clone());
+        let a = p.node().value();
+        shared.set_value(&ndarray::arr2(&[[3.0, 4.0]]));
+        let b = p.node().value();
+        assert_eq!(&*a, &[1.0, 2.0]);
+        assert_eq!(&*b, &[1.0, 2.0], "the copy in use is kept while borrowed");
+        drop((a, b));
+        assert_eq!(&*p.node().value(), &[3.0, 4.0]);
     }
 }

@@ -215,6 +215,11 @@ impl<Op: Reduction, T: Node> Node for Reduce<Op, T> {
     }
 
     #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }

@@ -150,6 +150,11 @@ impl<T: Node> Node for Slice<T> {
     }
 
     #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }

@@ -175,6 +175,11 @@ impl<Op: RowNormalization, T: Node> Node for RowNormalize<Op, T> {
     }
 
     #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }

@@ -89,6 +89,11 @@ impl<T: Node> Node for Transpose<T> {
     }
 
     #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }

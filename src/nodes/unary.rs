@@ -124,6 +124,11 @@ impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
     }
 
     #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }

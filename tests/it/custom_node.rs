@@ -101,6 +101,11 @@ where
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }
+
+    // Lets `backward` start from this node even when it also feeds other nodes.
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
 }
 
 /// The user-facing function for the custom node.

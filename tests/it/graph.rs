@@ -279,3 +279,25 @@ fn static_leaf_with_wrong_array_panics() {
     use wyrm::typenum::{U1, U3};
     let _ = InputNode::<U1, U3>::new_static(Array2::zeros((2, 2)));
 }
+
+/// Backward from an intermediate variable that also feeds other nodes propagates at once,
+/// and a later backward from the root is still exact (the review found the seed was
+/// swallowed and then corrupted the root's pass).
+#[test]
+fn backward_from_an_intermediate_variable() {
+    let x = ParameterNode::new(arr2(&[[1.5]]));
+    let mut h = x.clone() * 2.0;
+    let mut loss = h.clone() * h.clone() + h.clone();
+    loss.forward();
+    h.backward(5.0);
+    // dh/dx = 2
+    assert_eq!(x.gradient()[(0, 0)], 10.0);
+    x.zero_gradient();
+    loss.backward(1.0);
+    // d(h² + h)/dx = (2h + 1) * 2 with h = 3
+    assert_eq!(x.gradient()[(0, 0)], 14.0);
+    x.zero_gradient();
+    loss.forward();
+    loss.backward(1.0);
+    assert_eq!(x.gradient()[(0, 0)], 14.0);
+}
