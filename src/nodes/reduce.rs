@@ -299,8 +299,8 @@ mod tests {
 
     fn eval<T: Node>(mut v: Variable<T>) -> Array2<f32> {
         v.forward();
-        let out = v.value().to_owned();
-        out
+
+        v.value().to_owned()
     }
 
     #[test]

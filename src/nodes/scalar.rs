@@ -125,8 +125,8 @@ mod tests {
 
     fn eval<T: Node>(mut v: Variable<T>) -> f32 {
         v.forward();
-        let out = v.value()[(0, 0)];
-        out
+
+        v.value()[(0, 0)]
     }
 
     #[test]

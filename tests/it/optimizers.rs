@@ -200,8 +200,8 @@ fn one_clamped_step(clamp: Option<(f32, f32)>) -> Array2<f32> {
     loss.forward();
     loss.backward(1.0);
     opt.step();
-    let stepped = w.value().to_owned();
-    stepped
+
+    w.value().to_owned()
 }
 
 #[test]
