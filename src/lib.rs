@@ -234,6 +234,11 @@ pub use variable::Variable;
 /// ```
 pub use wyrm_macros::model;
 
+// Compiles and runs the README's Rust code as a doc-test, so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Re-export of the `ndarray` version Wyrm uses, for building inputs and reading values.
 pub use ndarray;
 /// Re-export of `typenum`, whose `U1`, `U2`, ... give nodes static shapes.
