@@ -29,8 +29,10 @@
 //! CPU from overlapping cache misses. Hand-written sparse-mf (`benches/hogwild.rs`) runs
 //! 2x to 2.5x slower on atomic tables than on plain `Vec<f32>`s; in an experiment, the
 //! same code with plain but scalar (`read_volatile`) accesses was just as slow, so it is
-//! the scalar access pattern, not atomicity, that costs. (Computing the update vectorised
-//! on stack copies of the rows did not help: the copies in and out are still scalar.)
+//! the scalar access pattern, not atomicity, that costs. Shared updates copy each stretch
+//! to the stack, run the same vectorised loop as local storage on the copy (so both give
+//! bit-identical results) and store it back; measured against updating element by element
+//! this neither helps nor hurts, since the copies in and out are still scalar.
 //! Wyrm prefetches (on x86_64) the optimizer state of looked-up rows, which the update
 //! reads next, for shared as for local tables. Measured with `examples/hogwild_scaling`
 //! on a 2-core machine (sparse-mf, Adagrad): one thread over shared parameters takes
@@ -182,6 +184,14 @@ impl HogwildParameter {
     #[inline]
     pub(crate) fn allocated_state(&self, slot: usize) -> Option<&[AtomicU32]> {
         self.state[slot].get().map(|s| &s[..])
+    }
+
+    /// Writes `src` into the cells `dst` (relaxed stores: see the module docs).
+    #[inline]
+    pub(crate) fn store_from(src: &[f32], dst: &[AtomicU32]) {
+        for (d, s) in dst.iter().zip(src) {
+            d.store(s.to_bits(), Relaxed);
+        }
     }
 
     /// Copies `src`'s elements into `dst` (relaxed loads: see the module docs).

@@ -11,7 +11,6 @@ use ndarray::Array2;
 use std::cell::{Cell, Ref, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// A trainable parameter: a leaf node whose value optimizers update from its gradient.
@@ -190,57 +189,49 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 let [s0, s1] = &mut *state;
                 gradient.for_each_touched(|offset, g| {
                     let end = offset + g.len();
-                    let w = &mut value[offset..end];
-                    match U::SLOTS {
-                        0 => w.iter_mut().zip(g).for_each(|(w, g)| {
-                            *w = rule.update(*w, *g, &mut [0.0; 2]);
-                        }),
-                        1 => {
-                            w.iter_mut()
-                                .zip(g)
-                                .zip(&mut s0[offset..end])
-                                .for_each(|((w, g), s)| {
-                                    let mut st = [*s, 0.0];
-                                    *w = rule.update(*w, *g, &mut st);
-                                    *s = st[0];
-                                })
-                        }
-                        _ => w
-                            .iter_mut()
-                            .zip(g)
-                            .zip(s0[offset..end].iter_mut().zip(&mut s1[offset..end]))
-                            .for_each(|((w, g), (a, b))| {
-                                let mut st = [*a, *b];
-                                *w = rule.update(*w, *g, &mut st);
-                                *a = st[0];
-                                *b = st[1];
-                            }),
-                    }
+                    let a = if U::SLOTS > 0 {
+                        &mut s0[offset..end]
+                    } else {
+                        &mut [][..]
+                    };
+                    let b = if U::SLOTS > 1 {
+                        &mut s1[offset..end]
+                    } else {
+                        &mut [][..]
+                    };
+                    update_slices(rule, &mut value[offset..end], g, a, b);
                 });
             }
             Storage::Shared { param, .. } => {
-                // Relaxed load-modify-store: concurrent updates may overwrite each other,
-                // as Hogwild allows; see `hogwild` for why this is sound.
+                // Each stretch is copied (relaxed loads) into stack buffers in chunks,
+                // updated there by the same vectorisable loop as local storage (so both
+                // give bit-identical results), and stored back (relaxed stores).
+                // Concurrent updates of the same elements may overwrite each other, as
+                // Hogwild allows; see `hogwild` for why this is sound.
+                const CHUNK: usize = 64;
                 let cells = param.cells();
                 let s0 = (U::SLOTS > 0).then(|| param.state(0));
                 let s1 = (U::SLOTS > 1).then(|| param.state(1));
+                let (mut w, mut a, mut b) = ([0.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
                 gradient.for_each_touched(|offset, g| {
-                    for (i, &g) in g.iter().enumerate() {
-                        let at = offset + i;
-                        let mut st = [0.0; 2];
+                    for (c, g) in g.chunks(CHUNK).enumerate() {
+                        let n = g.len();
+                        let at = offset + c * CHUNK..offset + c * CHUNK + n;
+                        let (w, a, b) = (&mut w[..n], &mut a[..n], &mut b[..n]);
+                        HogwildParameter::load_into(&cells[at.clone()], w);
                         if let Some(s) = s0 {
-                            st[0] = f32::from_bits(s[at].load(Relaxed));
+                            HogwildParameter::load_into(&s[at.clone()], a);
                         }
                         if let Some(s) = s1 {
-                            st[1] = f32::from_bits(s[at].load(Relaxed));
+                            HogwildParameter::load_into(&s[at.clone()], b);
                         }
-                        let w = f32::from_bits(cells[at].load(Relaxed));
-                        cells[at].store(rule.update(w, g, &mut st).to_bits(), Relaxed);
+                        update_slices(rule, w, g, a, b);
+                        HogwildParameter::store_from(w, &cells[at.clone()]);
                         if let Some(s) = s0 {
-                            s[at].store(st[0].to_bits(), Relaxed);
+                            HogwildParameter::store_from(a, &s[at.clone()]);
                         }
                         if let Some(s) = s1 {
-                            s[at].store(st[1].to_bits(), Relaxed);
+                            HogwildParameter::store_from(b, &s[at]);
                         }
                     }
                 });
@@ -314,6 +305,39 @@ fn prefetch<T>(data: &[T]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = data;
+}
+
+/// Applies `rule` to each element of `w` with gradient `g` and the rule's state slots
+/// `s0`, `s1` (only the first `U::SLOTS` are used; unused ones may be empty). Written as
+/// zipped loops so that they vectorise.
+#[inline(always)]
+fn update_slices<U: UpdateRule>(
+    rule: &U,
+    w: &mut [f32],
+    g: &[f32],
+    s0: &mut [f32],
+    s1: &mut [f32],
+) {
+    match U::SLOTS {
+        0 => w.iter_mut().zip(g).for_each(|(w, g)| {
+            *w = rule.update(*w, *g, &mut [0.0; 2]);
+        }),
+        1 => w.iter_mut().zip(g).zip(s0).for_each(|((w, g), s)| {
+            let mut st = [*s, 0.0];
+            *w = rule.update(*w, *g, &mut st);
+            *s = st[0];
+        }),
+        _ => w
+            .iter_mut()
+            .zip(g)
+            .zip(s0.iter_mut().zip(s1))
+            .for_each(|((w, g), (a, b))| {
+                let mut st = [*a, *b];
+                *w = rule.update(*w, *g, &mut st);
+                *a = st[0];
+                *b = st[1];
+            }),
+    }
 }
 
 /// Views a parameter node of any static shape as the run-time-shaped `ParameterNode`.
