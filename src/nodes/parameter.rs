@@ -225,7 +225,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                         if let Some(s) = s1 {
                             HogwildParameter::load_into(&s[at.clone()], b);
                         }
-                        update_slices(rule, w, g, a, b);
+                        // This closure is too large to be inlined into the AVX2 context
+                        // `for_each_touched` provides, so ask for it around the math.
+                        crate::kernels::simd::vectorized(|| update_slices(rule, w, g, a, b));
                         HogwildParameter::store_from(w, &cells[at.clone()]);
                         if let Some(s) = s0 {
                             HogwildParameter::store_from(a, &s[at.clone()]);
