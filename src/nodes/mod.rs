@@ -11,6 +11,7 @@ mod math;
 mod parameter;
 mod reduce;
 mod scalar;
+mod single;
 mod slice;
 mod softmax;
 mod stack;
@@ -27,16 +28,16 @@ pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;
 pub use reduce::{
-    Mean, MeanOp, Reduce, Reduction, ScalarSum, ScalarSumOp, SumColumns, SumColumnsOp, SumRows,
-    SumRowsOp,
+    Mean, MeanOp, ScalarSum, ScalarSumOp, SumColumns, SumColumnsOp, SumRows, SumRowsOp,
 };
 pub use scalar::{
     AddScalar, AddScalarOp, DivScalar, DivScalarOp, MulScalar, MulScalarOp, Neg, NegOp, ScalarDiv,
     ScalarDivOp, ScalarSub, ScalarSubOp, SubScalar, SubScalarOp,
 };
-pub use slice::Slice;
-pub use softmax::{LogSoftmax, LogSoftmaxOp, RowNormalization, RowNormalize, Softmax, SoftmaxOp};
+pub use single::{Single, SingleOp};
+pub use slice::{Slice, SliceOp};
+pub use softmax::{LogSoftmax, LogSoftmaxOp, Softmax, SoftmaxOp};
 pub use stack::Stack;
-pub use transpose::Transpose;
+pub use transpose::{Transpose, TransposeOp};
 pub use unary::{Unary, UnaryOp};
 pub use vector_dot::VectorDot;

@@ -1,52 +1,42 @@
 //! Reductions: `scalar_sum` and `mean` over all elements (1x1 results), `sum_rows` (the
 //! sum of each row: `rows x 1`) and `sum_columns` (the sum of each column: `1 x cols`).
 //!
-//! Each reduction is a [`Reduction`] giving its output shape, forward and backward rule;
-//! [`Reduce`] does the caching and gradient bookkeeping once for all of them.
+//! Each reduction is a [`SingleOp`] giving its output shape, forward and backward rule;
+//! the shared [`Single`] node does the caching and gradient bookkeeping.
 
-use crate::node::{Node, NodeState, Pass, Scratch};
-use crate::shape::Dim;
+use super::single::{Single, SingleOp};
+use crate::node::Node;
+use crate::shape::{fmt_shape, Dim};
 use crate::Variable;
-use std::cell::Ref;
-use std::marker::PhantomData;
-use std::rc::Rc;
 use typenum::U1;
 
-/// The math of a reduction of a `rows x cols` operand.
-pub trait Reduction: 'static {
-    /// Name used in messages.
-    const NAME: &'static str;
-    /// Output row dimension, given the operand's.
-    type Rows<R: Dim>: Dim;
-    /// Output column dimension, given the operand's.
-    type Cols<C: Dim>: Dim;
-    /// Output shape for an operand of shape `(rows, cols)`.
-    fn output_shape(shape: (usize, usize)) -> (usize, usize);
-    /// Writes the reduction of `x` (shape `(rows, cols)`, row-major) into `y`.
-    fn forward(x: &[f32], shape: (usize, usize), y: &mut [f32]);
-    /// Writes the gradient with respect to the operand into `gx`, given the upstream
-    /// gradient `g` of the output.
-    fn backward(g: &[f32], shape: (usize, usize), gx: &mut [f32]);
+/// Checks that a reduction's operand has at least one element.
+fn nonempty(name: &str, shape: (usize, usize)) {
+    assert!(
+        shape.0 * shape.1 > 0,
+        "`{name}`: the operand is {}; it must have at least one element",
+        fmt_shape(shape)
+    );
 }
 
 /// Sum of all elements, `1 x 1`; node type [`ScalarSum`].
 #[derive(Debug, Clone, Copy)]
 pub struct ScalarSumOp;
 
-impl Reduction for ScalarSumOp {
-    const NAME: &'static str = "scalar_sum";
-    type Rows<R: Dim> = U1;
-    type Cols<C: Dim> = U1;
+impl SingleOp for ScalarSumOp {
+    type Rows<R: Dim, C: Dim> = U1;
+    type Cols<R: Dim, C: Dim> = U1;
 
-    fn output_shape(_: (usize, usize)) -> (usize, usize) {
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        nonempty("scalar_sum", shape);
         (1, 1)
     }
     #[inline]
-    fn forward(x: &[f32], _: (usize, usize), y: &mut [f32]) {
+    fn forward(&self, x: &[f32], _: (usize, usize), y: &mut [f32]) {
         y[0] = crate::kernels::sum(x);
     }
     #[inline]
-    fn backward(g: &[f32], _: (usize, usize), gx: &mut [f32]) {
+    fn backward(&self, g: &[f32], _: &[f32], _: &[f32], _: (usize, usize), gx: &mut [f32]) {
         gx.fill(g[0]);
     }
 }
@@ -55,20 +45,20 @@ impl Reduction for ScalarSumOp {
 #[derive(Debug, Clone, Copy)]
 pub struct MeanOp;
 
-impl Reduction for MeanOp {
-    const NAME: &'static str = "mean";
-    type Rows<R: Dim> = U1;
-    type Cols<C: Dim> = U1;
+impl SingleOp for MeanOp {
+    type Rows<R: Dim, C: Dim> = U1;
+    type Cols<R: Dim, C: Dim> = U1;
 
-    fn output_shape(_: (usize, usize)) -> (usize, usize) {
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        nonempty("mean", shape);
         (1, 1)
     }
     #[inline]
-    fn forward(x: &[f32], _: (usize, usize), y: &mut [f32]) {
+    fn forward(&self, x: &[f32], _: (usize, usize), y: &mut [f32]) {
         y[0] = crate::kernels::sum(x) / x.len() as f32;
     }
     #[inline]
-    fn backward(g: &[f32], _: (usize, usize), gx: &mut [f32]) {
+    fn backward(&self, g: &[f32], _: &[f32], _: &[f32], _: (usize, usize), gx: &mut [f32]) {
         let share = g[0] / gx.len() as f32;
         gx.fill(share);
     }
@@ -78,22 +68,22 @@ impl Reduction for MeanOp {
 #[derive(Debug, Clone, Copy)]
 pub struct SumRowsOp;
 
-impl Reduction for SumRowsOp {
-    const NAME: &'static str = "sum_rows";
-    type Rows<R: Dim> = R;
-    type Cols<C: Dim> = U1;
+impl SingleOp for SumRowsOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = U1;
 
-    fn output_shape(shape: (usize, usize)) -> (usize, usize) {
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        nonempty("sum_rows", shape);
         (shape.0, 1)
     }
     #[inline]
-    fn forward(x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
         for (y, row) in y.iter_mut().zip(x.chunks_exact(shape.1)) {
             *y = crate::kernels::sum(row);
         }
     }
     #[inline]
-    fn backward(g: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+    fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
         for (g, row) in g.iter().zip(gx.chunks_exact_mut(shape.1)) {
             row.fill(*g);
         }
@@ -104,126 +94,37 @@ impl Reduction for SumRowsOp {
 #[derive(Debug, Clone, Copy)]
 pub struct SumColumnsOp;
 
-impl Reduction for SumColumnsOp {
-    const NAME: &'static str = "sum_columns";
-    type Rows<R: Dim> = U1;
-    type Cols<C: Dim> = C;
+impl SingleOp for SumColumnsOp {
+    type Rows<R: Dim, C: Dim> = U1;
+    type Cols<R: Dim, C: Dim> = C;
 
-    fn output_shape(shape: (usize, usize)) -> (usize, usize) {
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        nonempty("sum_columns", shape);
         (1, shape.1)
     }
     #[inline]
-    fn forward(x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
         y.fill(0.0);
         for row in x.chunks_exact(shape.1) {
             crate::kernels::add_assign(y, row);
         }
     }
     #[inline]
-    fn backward(g: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+    fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
         for row in gx.chunks_exact_mut(shape.1) {
             row.copy_from_slice(g);
         }
     }
 }
 
-/// Node applying a [`Reduction`] to its operand; see the aliases [`ScalarSum`], [`Mean`],
-/// [`SumRows`] and [`SumColumns`].
-pub struct Reduce<Op, T> {
-    operand: Rc<T>,
-    state: NodeState,
-    operand_grad: Scratch,
-    needs_gradient: bool,
-    _op: PhantomData<Op>,
-}
-
 /// Node for the sum of all elements (`1 x 1`).
-pub type ScalarSum<T> = Reduce<ScalarSumOp, T>;
+pub type ScalarSum<T> = Single<ScalarSumOp, T>;
 /// Node for the mean of all elements (`1 x 1`).
-pub type Mean<T> = Reduce<MeanOp, T>;
+pub type Mean<T> = Single<MeanOp, T>;
 /// Node for the sum of each row (`rows x 1`).
-pub type SumRows<T> = Reduce<SumRowsOp, T>;
+pub type SumRows<T> = Single<SumRowsOp, T>;
 /// Node for the sum of each column (`1 x cols`).
-pub type SumColumns<T> = Reduce<SumColumnsOp, T>;
-
-impl<Op: Reduction, T: Node> Reduce<Op, T> {
-    /// Builds the node.
-    ///
-    /// # Panics
-    /// If the operand has no elements.
-    pub fn new(operand: Rc<T>) -> Self {
-        let shape = operand.shape();
-        assert!(
-            shape.0 * shape.1 > 0,
-            "`{}`: the operand is {}; it must have at least one element",
-            Op::NAME,
-            crate::shape::fmt_shape(shape)
-        );
-        Reduce {
-            needs_gradient: operand.needs_gradient(),
-            state: NodeState::new(Op::output_shape(shape)),
-            operand_grad: Scratch::new(shape.0 * shape.1),
-            operand,
-            _op: PhantomData,
-        }
-    }
-
-    #[inline(always)]
-    fn operand_shape(&self) -> (usize, usize) {
-        let (r, c) = self.operand.shape();
-        (T::Rows::fold(r), T::Cols::fold(c))
-    }
-}
-
-impl<Op: Reduction, T: Node> Node for Reduce<Op, T> {
-    type Rows = Op::Rows<T::Rows>;
-    type Cols = Op::Cols<T::Cols>;
-
-    #[inline(always)]
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
-    }
-
-    #[inline]
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        self.operand.forward(pass);
-        let shape = self.operand_shape();
-        let x = self.operand.value();
-        Op::forward(&x[..shape.0 * shape.1], shape, &mut self.state.value_mut());
-    }
-
-    #[inline]
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
-            return;
-        }
-        let shape = self.operand_shape();
-        {
-            let g = self.state.gradient();
-            let mut gx = self.operand_grad.borrow_mut();
-            Op::backward(&g, shape, &mut gx[..shape.0 * shape.1]);
-        }
-        self.operand.backward(&self.operand_grad.borrow_mut());
-    }
-
-    #[inline(always)]
-    fn value(&self) -> Ref<'_, [f32]> {
-        self.state.value()
-    }
-
-    #[inline(always)]
-    fn begin_backward(&self) {
-        self.state.begin_backward();
-    }
-
-    #[inline(always)]
-    fn needs_gradient(&self) -> bool {
-        self.needs_gradient
-    }
-}
+pub type SumColumns<T> = Single<SumColumnsOp, T>;
 
 impl<T: Node> Variable<T> {
     /// The sum of all elements, as a `1 x 1` variable.
@@ -239,7 +140,7 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `self` has no elements (at construction).
     pub fn scalar_sum(&self) -> Variable<ScalarSum<T>> {
-        Variable::with_params(Reduce::new(self.node().clone()), &[self.param_list()])
+        self.apply(ScalarSumOp)
     }
 
     /// The mean of all elements, as a `1 x 1` variable.
@@ -255,7 +156,7 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `self` has no elements (at construction).
     pub fn mean(&self) -> Variable<Mean<T>> {
-        Variable::with_params(Reduce::new(self.node().clone()), &[self.param_list()])
+        self.apply(MeanOp)
     }
 
     /// The sum of each row (adding up the columns of that row): a `rows x 1` column.
@@ -271,7 +172,7 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `self` has no elements (at construction).
     pub fn sum_rows(&self) -> Variable<SumRows<T>> {
-        Variable::with_params(Reduce::new(self.node().clone()), &[self.param_list()])
+        self.apply(SumRowsOp)
     }
 
     /// The sum of each column (adding up the rows): a `1 x cols` row.
@@ -287,7 +188,7 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `self` has no elements (at construction).
     pub fn sum_columns(&self) -> Variable<SumColumns<T>> {
-        Variable::with_params(Reduce::new(self.node().clone()), &[self.param_list()])
+        self.apply(SumColumnsOp)
     }
 }
 

@@ -1,23 +1,19 @@
 //! `slice(s![..])`: selecting rows and columns with an `ndarray` slice.
 
-use crate::node::{Node, NodeState, Pass, Scratch};
-use crate::shape::{fmt_shape, Dyn};
+use super::single::{Single, SingleOp};
+use crate::node::Node;
+use crate::shape::{fmt_shape, Dim, Dyn};
 use crate::Variable;
 use ndarray::{Dimension, Ix2, SliceInfo, SliceInfoElem};
-use std::cell::Ref;
-use std::rc::Rc;
 
-/// Node selecting a sub-matrix of its operand: the rows and columns picked by an
-/// `ndarray::s![rows, cols]` slice, in the slice's order.
-pub struct Slice<T> {
-    operand: Rc<T>,
+/// Selecting a sub-matrix: the rows and columns picked by an `ndarray::s![rows, cols]`
+/// slice, in the slice's order; node type [`Slice`].
+#[derive(Debug, Clone)]
+pub struct SliceOp {
     /// Selected operand rows, in output order.
     rows: Vec<usize>,
     /// Selected operand columns, in output order.
     cols: Vec<usize>,
-    state: NodeState,
-    operand_grad: Scratch,
-    needs_gradient: bool,
 }
 
 /// The indices an `ndarray` slice element selects on an axis of length `len`, following
@@ -67,13 +63,13 @@ fn axis_indices(elem: SliceInfoElem, len: usize, axis: &str, shape: (usize, usiz
     }
 }
 
-impl<T: Node> Slice<T> {
-    /// Builds the node from the selected operand rows and columns, in output order.
+impl SliceOp {
+    /// The selection of the given operand rows and columns, in output order, checked
+    /// against the operand's shape.
     ///
     /// # Panics
     /// If an index is out of range for the operand.
-    pub fn new(operand: Rc<T>, rows: Vec<usize>, cols: Vec<usize>) -> Self {
-        let shape = operand.shape();
+    fn new(rows: Vec<usize>, cols: Vec<usize>, shape: (usize, usize)) -> Self {
         for (indices, len, axis) in [(&rows, shape.0, "row"), (&cols, shape.1, "column")] {
             if let Some(i) = indices.iter().find(|i| **i >= len) {
                 panic!(
@@ -82,34 +78,19 @@ impl<T: Node> Slice<T> {
                 );
             }
         }
-        Slice {
-            needs_gradient: operand.needs_gradient(),
-            state: NodeState::new((rows.len(), cols.len())),
-            operand_grad: Scratch::new(shape.0 * shape.1),
-            operand,
-            rows,
-            cols,
-        }
+        SliceOp { rows, cols }
     }
 }
 
-impl<T: Node> Node for Slice<T> {
-    type Rows = Dyn;
-    type Cols = Dyn;
+impl SingleOp for SliceOp {
+    type Rows<R: Dim, C: Dim> = Dyn;
+    type Cols<R: Dim, C: Dim> = Dyn;
 
-    #[inline(always)]
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
+    fn output_shape(&self, _: (usize, usize)) -> (usize, usize) {
+        (self.rows.len(), self.cols.len())
     }
 
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        self.operand.forward(pass);
-        let width = self.operand.shape().1;
-        let x = self.operand.value();
-        let mut y = self.state.value_mut();
+    fn forward(&self, x: &[f32], (_, width): (usize, usize), y: &mut [f32]) {
         let out_cols = self.cols.len();
         if out_cols == 0 {
             return;
@@ -122,43 +103,30 @@ impl<T: Node> Node for Slice<T> {
         }
     }
 
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+    fn backward(
+        &self,
+        g: &[f32],
+        _: &[f32],
+        _: &[f32],
+        (_, width): (usize, usize),
+        gx: &mut [f32],
+    ) {
+        gx.fill(0.0);
+        let out_cols = self.cols.len();
+        if out_cols == 0 {
             return;
         }
-        let width = self.operand.shape().1;
-        let out_cols = self.cols.len();
-        {
-            let g = self.state.gradient();
-            let mut gx = self.operand_grad.borrow_mut();
-            gx.fill(0.0);
-            if out_cols > 0 {
-                for (gr, r) in g.chunks_exact(out_cols).zip(&self.rows) {
-                    let xr = &mut gx[r * width..(r + 1) * width];
-                    for (g, c) in gr.iter().zip(&self.cols) {
-                        xr[*c] += *g;
-                    }
-                }
+        for (gr, r) in g.chunks_exact(out_cols).zip(&self.rows) {
+            let xr = &mut gx[r * width..(r + 1) * width];
+            for (g, c) in gr.iter().zip(&self.cols) {
+                xr[*c] += *g;
             }
         }
-        self.operand.backward(&self.operand_grad.borrow_mut());
-    }
-
-    #[inline(always)]
-    fn value(&self) -> Ref<'_, [f32]> {
-        self.state.value()
-    }
-
-    #[inline(always)]
-    fn begin_backward(&self) {
-        self.state.begin_backward();
-    }
-
-    #[inline(always)]
-    fn needs_gradient(&self) -> bool {
-        self.needs_gradient
     }
 }
+
+/// Node selecting a sub-matrix of its operand.
+pub type Slice<T> = Single<SliceOp, T>;
 
 impl<T: Node> Variable<T> {
     /// A sub-matrix selected with `ndarray::s![rows, cols]`, e.g. `s![1..3, ..]` (rows 1
@@ -192,10 +160,7 @@ impl<T: Node> Variable<T> {
         let [r, c] = *info;
         let rows = axis_indices(r, shape.0, "row", shape);
         let cols = axis_indices(c, shape.1, "column", shape);
-        Variable::with_params(
-            Slice::new(self.node().clone(), rows, cols),
-            &[self.param_list()],
-        )
+        self.apply(SliceOp::new(rows, cols, shape))
     }
 }
 

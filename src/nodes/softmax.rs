@@ -2,25 +2,22 @@
 //! (wyrm 0.9 normalised the whole matrix). Both subtract the row maximum first, so large
 //! inputs do not overflow.
 //!
-//! Each operation is a [`RowNormalization`] giving the forward and backward rule for one
-//! row; [`RowNormalize`] does the caching and gradient bookkeeping for both.
+//! Each is a [`SingleOp`] applying its row rule to every row; the shared [`Single`] node
+//! does the caching and gradient bookkeeping.
 
-use crate::node::{Node, NodeState, Pass, Scratch};
+use super::single::{Single, SingleOp};
+use crate::node::Node;
+use crate::shape::{fmt_shape, Dim};
 use crate::Variable;
-use std::cell::Ref;
-use std::marker::PhantomData;
-use std::rc::Rc;
 
-/// The math of an operation applied to each row independently, with output rows of the
-/// same length as input rows.
-pub trait RowNormalization: 'static {
-    /// Name used in messages.
-    const NAME: &'static str;
-    /// Writes `f(x)` for one row `x` into `y`.
-    fn forward_row(x: &[f32], y: &mut [f32]);
-    /// Writes the gradient with respect to one input row into `gx`, given the upstream
-    /// gradient `g` of that row and the row's output `y`.
-    fn backward_row(g: &[f32], y: &[f32], gx: &mut [f32]);
+/// Checks that rows have at least one column (a row of nothing cannot be normalised).
+fn row_shape(name: &str, shape: (usize, usize)) -> (usize, usize) {
+    assert!(
+        shape.1 > 0,
+        "`{name}`: the operand is {}; rows must have at least one column",
+        fmt_shape(shape)
+    );
+    shape
 }
 
 /// `softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x)` on each row; node type
@@ -28,27 +25,36 @@ pub trait RowNormalization: 'static {
 #[derive(Debug, Clone, Copy)]
 pub struct SoftmaxOp;
 
-impl RowNormalization for SoftmaxOp {
-    const NAME: &'static str = "softmax";
+impl SingleOp for SoftmaxOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = C;
 
-    #[inline]
-    fn forward_row(x: &[f32], y: &mut [f32]) {
-        let max = row_max(x);
-        let mut total = 0.0;
-        for (y, x) in y.iter_mut().zip(x) {
-            *y = crate::kernels::exp(*x - max);
-            total += *y;
-        }
-        let inv = 1.0 / total;
-        y.iter_mut().for_each(|y| *y *= inv);
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        row_shape("softmax", shape)
     }
 
-    /// `gx_i = y_i (g_i - sum_j g_j y_j)`.
     #[inline]
-    fn backward_row(g: &[f32], y: &[f32], gx: &mut [f32]) {
-        let gy = crate::kernels::dot(g, y);
-        for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
-            *gx = *y * (*g - gy);
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        for (y, x) in y.chunks_exact_mut(shape.1).zip(x.chunks_exact(shape.1)) {
+            let max = row_max(x);
+            let mut total = 0.0;
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = crate::kernels::exp(*x - max);
+                total += *y;
+            }
+            let inv = 1.0 / total;
+            y.iter_mut().for_each(|y| *y *= inv);
+        }
+    }
+
+    /// Per row, `gx_i = y_i (g_i - sum_j g_j y_j)`.
+    #[inline]
+    fn backward(&self, g: &[f32], _: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        for ((gx, g), y) in rows(gx, g, y, shape.1) {
+            let gy = crate::kernels::dot(g, y);
+            for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
+                *gx = *y * (*g - gy);
+            }
         }
     }
 }
@@ -58,30 +64,52 @@ impl RowNormalization for SoftmaxOp {
 #[derive(Debug, Clone, Copy)]
 pub struct LogSoftmaxOp;
 
-impl RowNormalization for LogSoftmaxOp {
-    const NAME: &'static str = "log_softmax";
+impl SingleOp for LogSoftmaxOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = C;
+
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        row_shape("log_softmax", shape)
+    }
 
     #[inline]
-    fn forward_row(x: &[f32], y: &mut [f32]) {
-        let max = row_max(x);
-        let mut total = 0.0;
-        for x in x {
-            total += crate::kernels::exp(*x - max);
-        }
-        let shift = max + crate::kernels::ln(total);
-        for (y, x) in y.iter_mut().zip(x) {
-            *y = *x - shift;
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        for (y, x) in y.chunks_exact_mut(shape.1).zip(x.chunks_exact(shape.1)) {
+            let max = row_max(x);
+            let mut total = 0.0;
+            for x in x {
+                total += crate::kernels::exp(*x - max);
+            }
+            let shift = max + crate::kernels::ln(total);
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = *x - shift;
+            }
         }
     }
 
-    /// `gx_i = g_i - softmax(x)_i sum_j g_j`, with `softmax(x)_i = exp(y_i)`.
+    /// Per row, `gx_i = g_i - softmax(x)_i sum_j g_j`, with `softmax(x)_i = exp(y_i)`.
     #[inline]
-    fn backward_row(g: &[f32], y: &[f32], gx: &mut [f32]) {
-        let total = crate::kernels::sum(g);
-        for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
-            *gx = *g - crate::kernels::exp(*y) * total;
+    fn backward(&self, g: &[f32], _: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        for ((gx, g), y) in rows(gx, g, y, shape.1) {
+            let total = crate::kernels::sum(g);
+            for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
+                *gx = *g - crate::kernels::exp(*y) * total;
+            }
         }
     }
+}
+
+/// The rows of the operand gradient, upstream gradient and output, side by side.
+#[inline]
+fn rows<'a>(
+    gx: &'a mut [f32],
+    g: &'a [f32],
+    y: &'a [f32],
+    cols: usize,
+) -> impl Iterator<Item = ((&'a mut [f32], &'a [f32]), &'a [f32])> {
+    gx.chunks_exact_mut(cols)
+        .zip(g.chunks_exact(cols))
+        .zip(y.chunks_exact(cols))
 }
 
 /// The largest element of a non-empty row.
@@ -90,100 +118,10 @@ fn row_max(x: &[f32]) -> f32 {
     x.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
-/// Node applying a [`RowNormalization`] to every row of its operand; see the aliases
-/// [`Softmax`] and [`LogSoftmax`].
-pub struct RowNormalize<Op, T> {
-    operand: Rc<T>,
-    state: NodeState,
-    operand_grad: Scratch,
-    needs_gradient: bool,
-    _op: PhantomData<Op>,
-}
-
 /// Node for the row-wise softmax.
-pub type Softmax<T> = RowNormalize<SoftmaxOp, T>;
+pub type Softmax<T> = Single<SoftmaxOp, T>;
 /// Node for the row-wise log-softmax.
-pub type LogSoftmax<T> = RowNormalize<LogSoftmaxOp, T>;
-
-impl<Op: RowNormalization, T: Node> RowNormalize<Op, T> {
-    /// Builds the node.
-    ///
-    /// # Panics
-    /// If the operand has no columns (a row of nothing cannot be normalised).
-    pub fn new(operand: Rc<T>) -> Self {
-        let shape = operand.shape();
-        assert!(
-            shape.1 > 0,
-            "`{}`: the operand is {}; rows must have at least one column",
-            Op::NAME,
-            crate::shape::fmt_shape(shape)
-        );
-        RowNormalize {
-            needs_gradient: operand.needs_gradient(),
-            state: NodeState::new(shape),
-            operand_grad: Scratch::new(shape.0 * shape.1),
-            operand,
-            _op: PhantomData,
-        }
-    }
-}
-
-impl<Op: RowNormalization, T: Node> Node for RowNormalize<Op, T> {
-    type Rows = T::Rows;
-    type Cols = T::Cols;
-
-    #[inline(always)]
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
-    }
-
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        self.operand.forward(pass);
-        let cols = self.state.shape().1;
-        let x = self.operand.value();
-        let mut y = self.state.value_mut();
-        for (yr, xr) in y.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-            Op::forward_row(xr, yr);
-        }
-    }
-
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
-            return;
-        }
-        let cols = self.state.shape().1;
-        {
-            let (g, y) = (self.state.gradient(), self.state.value());
-            let mut gx = self.operand_grad.borrow_mut();
-            for ((gxr, gr), yr) in gx
-                .chunks_exact_mut(cols)
-                .zip(g.chunks_exact(cols))
-                .zip(y.chunks_exact(cols))
-            {
-                Op::backward_row(gr, yr, gxr);
-            }
-        }
-        self.operand.backward(&self.operand_grad.borrow_mut());
-    }
-
-    #[inline(always)]
-    fn value(&self) -> Ref<'_, [f32]> {
-        self.state.value()
-    }
-
-    #[inline(always)]
-    fn begin_backward(&self) {
-        self.state.begin_backward();
-    }
-
-    #[inline(always)]
-    fn needs_gradient(&self) -> bool {
-        self.needs_gradient
-    }
-}
+pub type LogSoftmax<T> = Single<LogSoftmaxOp, T>;
 
 impl<T: Node> Variable<T> {
     /// Softmax of each row on its own: every row of the result is positive and sums to 1.
@@ -201,7 +139,7 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `self` has no columns (at construction).
     pub fn softmax(&self) -> Variable<Softmax<T>> {
-        Variable::with_params(RowNormalize::new(self.node().clone()), &[self.param_list()])
+        self.apply(SoftmaxOp)
     }
 
     /// Logarithm of the softmax of each row on its own, computed stably as
@@ -218,7 +156,7 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `self` has no columns (at construction).
     pub fn log_softmax(&self) -> Variable<LogSoftmax<T>> {
-        Variable::with_params(RowNormalize::new(self.node().clone()), &[self.param_list()])
+        self.apply(LogSoftmaxOp)
     }
 }
 

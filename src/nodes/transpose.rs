@@ -1,31 +1,41 @@
 //! `t()`: the transpose.
 
-use crate::node::{Node, NodeState, Pass, Scratch};
+use super::single::{Single, SingleOp};
+use crate::node::Node;
 use crate::shape::Dim;
 use crate::Variable;
-use std::cell::Ref;
-use std::rc::Rc;
 
-/// Node for the transpose of its operand: a `rows x cols` operand gives `cols x rows`.
-pub struct Transpose<T> {
-    operand: Rc<T>,
-    state: NodeState,
-    operand_grad: Scratch,
-    needs_gradient: bool,
-}
+/// The transpose: a `rows x cols` operand gives `cols x rows`; node type [`Transpose`].
+#[derive(Debug, Clone, Copy)]
+pub struct TransposeOp;
 
-impl<T: Node> Transpose<T> {
-    /// Builds the node.
-    pub fn new(operand: Rc<T>) -> Self {
-        let (rows, cols) = operand.shape();
-        Transpose {
-            needs_gradient: operand.needs_gradient(),
-            state: NodeState::new((cols, rows)),
-            operand_grad: Scratch::new(rows * cols),
-            operand,
-        }
+impl SingleOp for TransposeOp {
+    type Rows<R: Dim, C: Dim> = C;
+    type Cols<R: Dim, C: Dim> = R;
+
+    fn output_shape(&self, (rows, cols): (usize, usize)) -> (usize, usize) {
+        (cols, rows)
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], (rows, cols): (usize, usize), y: &mut [f32]) {
+        transpose_into(x, rows, cols, y);
+    }
+    /// The gradient is `cols x rows`; transposing it back gives the operand's.
+    #[inline]
+    fn backward(
+        &self,
+        g: &[f32],
+        _: &[f32],
+        _: &[f32],
+        (rows, cols): (usize, usize),
+        gx: &mut [f32],
+    ) {
+        transpose_into(g, cols, rows, gx);
     }
 }
+
+/// Node for the transpose of its operand.
+pub type Transpose<T> = Single<TransposeOp, T>;
 
 /// Writes the transpose of `src` (`rows x cols`, row-major) into `dst` (`cols x rows`).
 #[inline]
@@ -41,64 +51,6 @@ fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     }
 }
 
-impl<T: Node> Node for Transpose<T> {
-    type Rows = T::Cols;
-    type Cols = T::Rows;
-
-    #[inline(always)]
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
-    }
-
-    #[inline]
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        self.operand.forward(pass);
-        let (rows, cols) = self.operand.shape();
-        let (rows, cols) = (T::Rows::fold(rows), T::Cols::fold(cols));
-        transpose_into(
-            &self.operand.value(),
-            rows,
-            cols,
-            &mut self.state.value_mut(),
-        );
-    }
-
-    #[inline]
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
-            return;
-        }
-        // The gradient is `cols x rows`; transposing it back gives the operand's.
-        let (rows, cols) = self.state.shape();
-        let (rows, cols) = (T::Cols::fold(rows), T::Rows::fold(cols));
-        transpose_into(
-            &self.state.gradient(),
-            rows,
-            cols,
-            &mut self.operand_grad.borrow_mut(),
-        );
-        self.operand.backward(&self.operand_grad.borrow_mut());
-    }
-
-    #[inline(always)]
-    fn value(&self) -> Ref<'_, [f32]> {
-        self.state.value()
-    }
-
-    #[inline(always)]
-    fn begin_backward(&self) {
-        self.state.begin_backward();
-    }
-
-    #[inline(always)]
-    fn needs_gradient(&self) -> bool {
-        self.needs_gradient
-    }
-}
-
 impl<T: Node> Variable<T> {
     /// The transpose: a `rows x cols` variable gives `cols x rows` (static dimensions are
     /// swapped too).
@@ -111,7 +63,7 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(y.value().to_owned(), ndarray::arr2(&[[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]));
     /// ```
     pub fn t(&self) -> Variable<Transpose<T>> {
-        Variable::with_params(Transpose::new(self.node().clone()), &[self.param_list()])
+        self.apply(TransposeOp)
     }
 }
 

@@ -1,0 +1,150 @@
+//! The node behind every operation that maps one operand to a new value as a whole
+//! (reductions, row-wise normalisations, transpose, slice). The caching, buffers and
+//! gradient bookkeeping live here once; each operation is a [`SingleOp`] giving its
+//! output shape and dimensions, its forward rule and its backward rule, side by side.
+//! (Elementwise operations have their own, more specialised node: [`Unary`](super::Unary).)
+
+use crate::node::{Node, NodeState, Pass, Scratch};
+use crate::shape::Dim;
+use crate::Variable;
+use std::cell::Ref;
+use std::rc::Rc;
+
+/// The math of a one-operand operation. The operand has shape `shape` (row-major); the
+/// output has shape [`output_shape`](SingleOp::output_shape).
+pub trait SingleOp: 'static {
+    /// Output row dimension, given the operand's row and column dimensions.
+    type Rows<R: Dim, C: Dim>: Dim;
+    /// Output column dimension, given the operand's row and column dimensions.
+    type Cols<R: Dim, C: Dim>: Dim;
+
+    /// The output shape for an operand of shape `shape`. Called once, when the node is
+    /// built: panic here (naming the operation and the shape) if the operand does not fit.
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize);
+
+    /// Writes the value for operand `x` into `y`.
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]);
+
+    /// Overwrites `gx` (operand-shaped) with the gradient with respect to the operand,
+    /// given the upstream gradient `g` of the output, the operand `x` and the output `y`.
+    fn backward(&self, g: &[f32], x: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]);
+}
+
+/// Node applying a [`SingleOp`] to its operand.
+pub struct Single<Op, T> {
+    op: Op,
+    operand: Rc<T>,
+    state: NodeState,
+    operand_grad: Scratch,
+    needs_gradient: bool,
+}
+
+impl<Op: SingleOp, T: Node> Single<Op, T> {
+    /// Builds the node; [`SingleOp::output_shape`] checks the operand.
+    pub fn new(op: Op, operand: Rc<T>) -> Self {
+        let shape = operand.shape();
+        Single {
+            needs_gradient: operand.needs_gradient(),
+            state: NodeState::new(op.output_shape(shape)),
+            operand_grad: Scratch::new(shape.0 * shape.1),
+            op,
+            operand,
+        }
+    }
+
+    /// The operand's shape, folded to constants where its dimensions are static.
+    #[inline(always)]
+    fn operand_shape(&self) -> (usize, usize) {
+        let (r, c) = self.operand.shape();
+        (T::Rows::fold(r), T::Cols::fold(c))
+    }
+}
+
+impl<Op: SingleOp, T: Node> Node for Single<Op, T> {
+    type Rows = Op::Rows<T::Rows, T::Cols>;
+    type Cols = Op::Cols<T::Rows, T::Cols>;
+
+    #[inline(always)]
+    fn shape(&self) -> (usize, usize) {
+        self.state.shape()
+    }
+
+    #[inline]
+    fn forward(&self, pass: Pass) {
+        if !self.state.visit(pass) {
+            return;
+        }
+        self.operand.forward(pass);
+        let shape = self.operand_shape();
+        let x = self.operand.value();
+        self.op
+            .forward(&x[..shape.0 * shape.1], shape, &mut self.state.value_mut());
+    }
+
+    #[inline]
+    fn backward(&self, gradient: &[f32]) {
+        if !self.needs_gradient || !self.state.accumulate(gradient) {
+            return;
+        }
+        let shape = self.operand_shape();
+        {
+            let (g, x, y) = (
+                self.state.gradient(),
+                self.operand.value(),
+                self.state.value(),
+            );
+            let mut gx = self.operand_grad.borrow_mut();
+            let len = shape.0 * shape.1;
+            self.op.backward(&g, &x[..len], &y, shape, &mut gx[..len]);
+        }
+        self.operand.backward(&self.operand_grad.borrow_mut());
+    }
+
+    #[inline(always)]
+    fn value(&self) -> Ref<'_, [f32]> {
+        self.state.value()
+    }
+
+    #[inline(always)]
+    fn begin_backward(&self) {
+        self.state.begin_backward();
+    }
+
+    #[inline(always)]
+    fn needs_gradient(&self) -> bool {
+        self.needs_gradient
+    }
+}
+
+impl<T: Node> Variable<T> {
+    /// Applies a one-operand operation: the building block of `scalar_sum`, `softmax`,
+    /// `t`, `slice`, ... and of your own whole-matrix functions.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::SingleOp;
+    ///
+    /// /// The sum of squares of all elements, as 1x1.
+    /// struct SumOfSquares;
+    /// impl SingleOp for SumOfSquares {
+    ///     type Rows<R: Dim, C: Dim> = Dyn;
+    ///     type Cols<R: Dim, C: Dim> = Dyn;
+    ///     fn output_shape(&self, _: (usize, usize)) -> (usize, usize) { (1, 1) }
+    ///     fn forward(&self, x: &[f32], _: (usize, usize), y: &mut [f32]) {
+    ///         y[0] = x.iter().map(|v| v * v).sum();
+    ///     }
+    ///     fn backward(&self, g: &[f32], x: &[f32], _: &[f32], _: (usize, usize), gx: &mut [f32]) {
+    ///         for (gx, x) in gx.iter_mut().zip(x) { *gx = 2.0 * x * g[0]; }
+    ///     }
+    /// }
+    ///
+    /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let mut y = x.apply(SumOfSquares);
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 5.0);
+    /// gradcheck::assert_gradient(&mut y, &x);
+    /// ```
+    pub fn apply<Op: SingleOp>(&self, op: Op) -> Variable<Single<Op, T>> {
+        Variable::with_params(Single::new(op, self.node().clone()), &[self.param_list()])
+    }
+}
