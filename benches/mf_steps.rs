@@ -35,8 +35,25 @@ fn table(rows: usize, seed: u64) -> ndarray::Array2<f32> {
 
 /// Wyrm: two lookups, `vector_dot`, squared error, Adagrad.
 pub fn wyrm_step(items: usize) -> impl FnMut() -> f32 {
-    let users = ParameterNode::new(table(USERS, 1));
-    let item_table = ParameterNode::new(table(items, 2));
+    wyrm_step_over(
+        ParameterNode::new(table(USERS, 1)),
+        ParameterNode::new(table(items, 2)),
+        items,
+    )
+}
+
+/// The same step over tables held in [`HogwildParameter`]s (one thread), for profiling
+/// what the shared storage costs.
+pub fn wyrm_shared_step(items: usize) -> impl FnMut() -> f32 {
+    let shared = |t| ParameterNode::shared(std::sync::Arc::new(HogwildParameter::new(t)));
+    wyrm_step_over(shared(table(USERS, 1)), shared(table(items, 2)), items)
+}
+
+fn wyrm_step_over(
+    users: Variable<ParameterNode>,
+    item_table: Variable<ParameterNode>,
+    items: usize,
+) -> impl FnMut() -> f32 {
     let u = IndexInputNode::new(&[0]);
     let i = IndexInputNode::new(&[0]);
     let target = InputNode::new(ndarray::Array2::zeros((1, 1)));

@@ -6,7 +6,10 @@
 //!
 //! `bench_table profile WORKLOAD [SECONDS]` instead runs one variant alone in a loop (for
 //! `perf record` or `valgrind --tool=callgrind`); WORKLOAD is one of `linreg`,
-//! `linreg_static`, `linreg_hand`, `mlp`, `mlp_hand`, `wide_input`, `wide_param`, `sparse_mf`, `sparse_mf_hand`.
+//! `linreg_static`, `linreg_hand`, `mlp`, `mlp_hand`, `wide_input`, `wide_param`, `sparse_mf`,
+//! `sparse_mf_hand` (100,000 items), `sparse_mf_1k`, `sparse_mf_1k_hand` (1,000 items: the
+//! rows stay in cache, so the profile shows the per-step overhead rather than misses),
+//! `sparse_mf_shared`, `sparse_mf_1k_shared` (the same over `HogwildParameter`s).
 //!
 //! Each repetition times many steps with `std::time::Instant`; the variants of a workload
 //! alternate repetition by repetition so that machine noise hits them alike, and the table
@@ -82,6 +85,10 @@ fn profile(name: &str, seconds: f64) {
         "wide_param" => Box::new(mlp::wyrm_wide_step(true)),
         "sparse_mf" => Box::new(mf_steps::wyrm_step(100_000)),
         "sparse_mf_hand" => Box::new(mf_steps::hand_step(100_000)),
+        "sparse_mf_1k" => Box::new(mf_steps::wyrm_step(1_000)),
+        "sparse_mf_1k_hand" => Box::new(mf_steps::hand_step(1_000)),
+        "sparse_mf_shared" => Box::new(mf_steps::wyrm_shared_step(100_000)),
+        "sparse_mf_1k_shared" => Box::new(mf_steps::wyrm_shared_step(1_000)),
         other => panic!("unknown workload `{other}`"),
     };
     let start = Instant::now();

@@ -95,8 +95,8 @@
 //!   thread's optimizer in [`Synchronized`](crate::optim::Synchronized): threads then take
 //!   turns to apply their updates at a barrier instead of racing.
 
+use crate::atomic_f32::AtomicF32s;
 use ndarray::Array2;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 /// Number of per-element optimizer state slots a parameter keeps (Adam needs two).
@@ -121,15 +121,15 @@ pub(crate) const STATE_SLOTS: usize = 2;
 #[derive(Debug)]
 pub struct HogwildParameter {
     shape: (usize, usize),
-    values: Box<[AtomicU32]>,
-    state: [OnceLock<Box<[AtomicU32]>>; STATE_SLOTS],
+    values: AtomicF32s,
+    state: [OnceLock<AtomicF32s>; STATE_SLOTS],
 }
 
 impl HogwildParameter {
     /// Shared storage initialised with `value`.
     pub fn new(value: Array2<f32>) -> Self {
         let shape = value.dim();
-        let values = value.iter().map(|v| AtomicU32::new(v.to_bits())).collect();
+        let values = AtomicF32s::new(value.iter().copied());
         HogwildParameter {
             shape,
             values,
@@ -145,11 +145,8 @@ impl HogwildParameter {
     /// A snapshot of the current values. Safe to call while other threads train; rows
     /// being updated at that moment may be seen half-updated.
     pub fn value(&self) -> Array2<f32> {
-        let data = self
-            .values
-            .iter()
-            .map(|v| f32::from_bits(v.load(Relaxed)))
-            .collect();
+        let mut data = vec![0.0; self.values.len()];
+        self.values.load_into(0, &mut data);
         Array2::from_shape_vec(self.shape, data).expect("shape matches storage")
     }
 
@@ -167,59 +164,24 @@ impl HogwildParameter {
             self.shape.0,
             self.shape.1
         );
-        for (cell, v) in self.values.iter().zip(value.iter()) {
-            cell.store(v.to_bits(), Relaxed);
-        }
+        let data: Vec<f32> = value.iter().copied().collect();
+        self.values.store_from(0, &data);
     }
 
-    /// The values as atomic cells.
-    pub(crate) fn cells(&self) -> &[AtomicU32] {
+    /// The values, for relaxed copies in and out.
+    pub(crate) fn values(&self) -> &AtomicF32s {
         &self.values
     }
 
     /// Optimizer state slot `slot`, created zeroed on first use.
-    pub(crate) fn state(&self, slot: usize) -> &[AtomicU32] {
-        self.state[slot].get_or_init(|| (0..self.values.len()).map(|_| AtomicU32::new(0)).collect())
+    pub(crate) fn state(&self, slot: usize) -> &AtomicF32s {
+        self.state[slot].get_or_init(|| AtomicF32s::zeros(self.values.len()))
     }
 
     /// Optimizer state slot `slot` if an update has created it (never allocates).
     #[inline]
-    pub(crate) fn allocated_state(&self, slot: usize) -> Option<&[AtomicU32]> {
-        self.state[slot].get().map(|s| &s[..])
-    }
-
-    /// Writes `src` into the cells `dst` (relaxed stores: see the module docs).
-    #[inline]
-    pub(crate) fn store_from(src: &[f32], dst: &[AtomicU32]) {
-        // Eight at a time: atomic accesses are never merged, but unrolling removes the
-        // per-element loop overhead, which is most of the cost of these copies.
-        let (dst8, src8) = (dst.chunks_exact(8), src.chunks_exact(8));
-        let (dst_rest, src_rest) = (dst8.remainder(), src8.remainder());
-        for (d, s) in dst8.zip(src8) {
-            for k in 0..8 {
-                d[k].store(s[k].to_bits(), Relaxed);
-            }
-        }
-        for (d, s) in dst_rest.iter().zip(src_rest) {
-            d.store(s.to_bits(), Relaxed);
-        }
-    }
-
-    /// Copies `src`'s elements into `dst` (relaxed loads: see the module docs).
-    #[inline]
-    pub(crate) fn load_into(src: &[AtomicU32], dst: &mut [f32]) {
-        // Unrolled by eight, as in `store_from`.
-        let mut dst8 = dst.chunks_exact_mut(8);
-        let src8 = src.chunks_exact(8);
-        let src_rest = src8.remainder();
-        for (d, s) in (&mut dst8).zip(src8) {
-            for k in 0..8 {
-                d[k] = f32::from_bits(s[k].load(Relaxed));
-            }
-        }
-        for (d, s) in dst8.into_remainder().iter_mut().zip(src_rest) {
-            *d = f32::from_bits(s.load(Relaxed));
-        }
+    pub(crate) fn allocated_state(&self, slot: usize) -> Option<&AtomicF32s> {
+        self.state[slot].get()
     }
 }
 

@@ -60,6 +60,7 @@
 //!   both shapes.
 #![doc(test(attr(deny(warnings))))]
 
+mod atomic_f32;
 pub mod gradcheck;
 pub mod hogwild;
 pub mod init;
@@ -78,7 +79,7 @@ pub use model_docs::__private;
 
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
-pub use node::{Node, NodeState, Pass, Scratch};
+pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{IndexInputNode, InputNode, ParameterNode};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};

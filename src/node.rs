@@ -88,15 +88,37 @@ pub trait Node {
     /// Receives a gradient contribution that `write` computes straight into the node's
     /// own gradient storage, saving the intermediate buffer and copy of
     /// [`backward`](Node::backward). `write(buffer, accumulate)` must add its gradient to
-    /// `buffer` when `accumulate` is `true` and overwrite `buffer` otherwise.
+    /// `buffer` (of this node's shape) when `accumulate` is `true` and overwrite `buffer`
+    /// otherwise.
     ///
-    /// Returns `false` without calling `write` when the node keeps no such storage (the
-    /// default; then the caller computes into its own buffer and calls `backward`).
-    /// Parameters implement it, so that e.g. `dot` writes weight gradients in place.
+    /// Returns `write` unused when the node keeps no such storage (the default; then the
+    /// caller computes into its own buffer and calls `backward`), `None` once written.
+    /// Parameters implement it, so that e.g. `dot` writes weight gradients in place, and
+    /// so do embedding lookups, whose consumers then write the looked-up rows' gradient
+    /// into the table's row-sparse gradient. Generic rather than `dyn`, so that the
+    /// caller's computation inlines into the node's.
     #[inline(always)]
-    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
-        let _ = write;
-        false
+    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W>
+    where
+        Self: Sized,
+    {
+        Some(write)
+    }
+}
+
+/// A gradient contribution that a consumer computes straight into an operand's storage;
+/// see [`Node::backward_with`]. Closures `FnOnce(&mut [f32], bool)` implement it; a
+/// struct implementing it lets the caller mark the computation `#[inline(always)]`, which
+/// a closure cannot be on stable Rust.
+pub trait GradientWrite {
+    /// Adds the contribution to `buffer` when `accumulate` is `true`, else overwrites it.
+    fn write(self, buffer: &mut [f32], accumulate: bool);
+}
+
+impl<F: FnOnce(&mut [f32], bool)> GradientWrite for F {
+    #[inline(always)]
+    fn write(self, buffer: &mut [f32], accumulate: bool) {
+        self(buffer, accumulate)
     }
 }
 

@@ -20,7 +20,9 @@ pub(crate) struct ParamGradient {
     dense_used: bool,
     /// Row of each sparse entry (duplicates allowed until coalesced).
     rows: Vec<usize>,
-    /// `rows.len() x cols` gradient rows, row-major.
+    /// Gradient rows, row-major: the first `rows.len() x cols` elements are in use. The
+    /// buffer is not shrunk when cleared, so that adding rows in steady state neither
+    /// allocates nor zero-fills.
     values: Vec<f32>,
     /// Whether `rows` is sorted and free of duplicates.
     coalesced: bool,
@@ -60,26 +62,52 @@ impl ParamGradient {
         }
     }
 
-    /// Adds a dense gradient that `write(buffer, accumulate)` computes in place: it must
-    /// add to `buffer` when `accumulate` is true, else overwrite it.
+    /// The dense buffer for a contribution written in place, and whether the writer must
+    /// add to it (`true`) or overwrite it (`false`). The contribution counts as made.
     #[inline]
-    pub(crate) fn add_dense_with(&mut self, write: &mut dyn FnMut(&mut [f32], bool)) {
+    pub(crate) fn dense_sink(&mut self) -> (&mut [f32], bool) {
         if self.dense.is_empty() {
             self.dense = vec![0.0; self.shape.0 * self.shape.1];
         }
-        write(&mut self.dense, self.dense_used);
+        let accumulate = self.dense_used;
         self.dense_used = true;
+        (&mut self.dense, accumulate)
     }
 
     /// Adds `gradient` (`indices.len() x cols`, row-major) to the given rows. Repeated
     /// indices sum.
     pub(crate) fn add_rows(&mut self, indices: &[usize], gradient: &[f32]) {
         debug_assert_eq!(gradient.len(), indices.len() * self.shape.1);
+        let cols = self.shape.1;
+        crate::kernels::copy(self.new_rows(indices, cols), gradient);
+    }
+
+    /// Appends entries for `indices` and returns their `indices.len() x cols` gradient
+    /// rows for the caller to overwrite (their contents are unspecified); `cols` must be
+    /// the parameter's column count.
+    #[inline(always)]
+    pub(crate) fn new_rows(&mut self, indices: &[usize], cols: usize) -> &mut [f32] {
+        debug_assert_eq!(cols, self.shape.1);
         if !self.rows.is_empty() || indices.len() > 1 {
             self.coalesced = false;
         }
-        self.rows.extend_from_slice(indices);
-        self.values.extend_from_slice(gradient);
+        let start = self.rows.len() * cols;
+        if let [row] = indices {
+            self.rows.push(*row);
+        } else {
+            self.rows.extend_from_slice(indices);
+        }
+        let end = self.rows.len() * cols;
+        if self.values.len() < end {
+            self.grow_values(end);
+        }
+        &mut self.values[start..end]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_values(&mut self, len: usize) {
+        self.values.resize(len, 0.0);
     }
 
     /// Whether nothing was accumulated since the last clear.
@@ -140,7 +168,6 @@ impl ParamGradient {
                 );
             }
             self.rows.clear();
-            self.values.clear();
             self.coalesced = true;
             // Large matrices: `f` (an optimizer's update loop) compiled for AVX2 when
             // available, so that it runs 8 lanes wide.
@@ -187,7 +214,6 @@ impl ParamGradient {
     pub(crate) fn clear(&mut self) {
         self.dense_used = false;
         self.rows.clear();
-        self.values.clear();
         self.coalesced = true;
     }
 }

@@ -75,6 +75,48 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     simd::portable::dot(a, b)
 }
 
+/// `out[i] = alpha * x[i]`, or `out[i] += alpha * x[i]` when `accumulate`.
+///
+/// ```
+/// let mut out = [1.0, 1.0];
+/// wyrm::kernels::scale(2.0, &[3.0, 4.0], &mut out, true);
+/// assert_eq!(out, [7.0, 9.0]);
+/// ```
+#[inline(always)]
+pub fn scale(alpha: f32, x: &[f32], out: &mut [f32], accumulate: bool) {
+    assert_eq!(x.len(), out.len(), "scale: length mismatch");
+    #[cfg(target_arch = "x86_64")]
+    if out.len() >= 16 && simd_enabled() {
+        // SAFETY: `simd_enabled` checked that the CPU has AVX2 and FMA.
+        return unsafe { simd::avx2::scale(alpha, x, out, accumulate) };
+    }
+    simd::portable::scale(alpha, x, out, accumulate)
+}
+
+/// Asks the CPU to bring the cache lines of `data[start..start + len]` closer (x86_64
+/// only); does nothing when that range is not inside `data` (e.g. optimizer state not
+/// allocated yet).
+#[inline(always)]
+pub(crate) fn prefetch<T>(data: &[T], start: usize, len: usize) {
+    if start + len > data.len() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let first = data[start..].as_ptr() as *const i8;
+        let bytes = std::mem::size_of::<T>() * len;
+        let mut offset = 0;
+        while offset < bytes {
+            // SAFETY: `_mm_prefetch` is an SSE instruction, always present on x86_64; it is
+            // only a hint, never faults and does not access memory architecturally, and the
+            // address lies inside `data` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(first.add(offset)) };
+            offset += 64;
+        }
+    }
+}
+
 /// `e^x` (see [`fast::exp`] for the `fast-math` version).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
@@ -120,6 +162,27 @@ pub fn sigmoid(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scale_overwrites_or_accumulates_alike_on_every_path() {
+        for n in [0, 1, 7, 16, 33, 64] {
+            let x: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 2.0).collect();
+            let start: Vec<f32> = (0..n).map(|i| (i as f32).cos()).collect();
+            for accumulate in [false, true] {
+                let expected: Vec<f32> = x
+                    .iter()
+                    .zip(&start)
+                    .map(|(x, s)| if accumulate { s + 1.5 * x } else { 1.5 * x })
+                    .collect();
+                let mut out = start.clone();
+                scale(1.5, &x, &mut out, accumulate);
+                assert_eq!(out, expected, "n {n}, accumulate {accumulate}");
+                let mut out = start.clone();
+                simd::portable::scale(1.5, &x, &mut out, accumulate);
+                assert_eq!(out, expected, "portable, n {n}, accumulate {accumulate}");
+            }
+        }
+    }
 
     #[test]
     fn sum_and_dot_match_naive() {

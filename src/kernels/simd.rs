@@ -107,6 +107,17 @@ pub mod portable {
         }
     }
 
+    /// `out = alpha * x`, or `out += alpha * x` when `accumulate` (multiply, then add:
+    /// no fused multiply-add, so both kernels round alike).
+    #[inline(always)]
+    pub fn scale(alpha: f32, x: &[f32], out: &mut [f32], accumulate: bool) {
+        if accumulate {
+            out.iter_mut().zip(x).for_each(|(o, x)| *o += alpha * x);
+        } else {
+            out.iter_mut().zip(x).for_each(|(o, x)| *o = alpha * x);
+        }
+    }
+
     /// `out (+)= Σ_p x[p * stride] * mat[p, :]` for a row-major `k x n` matrix `mat`,
     /// `k = mat.len() / out.len()`.
     #[inline(always)]
@@ -222,6 +233,40 @@ pub mod avx2 {
         for j in i..n {
             y[j] += alpha * x[j];
         }
+    }
+
+    /// `out = alpha * x`, or `out += alpha * x` when `accumulate`; rounds like
+    /// [`portable::scale`](super::portable::scale).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn scale(alpha: f32, x: &[f32], out: &mut [f32], accumulate: bool) {
+        let n = x.len().min(out.len());
+        let (px, po) = (x.as_ptr(), out.as_mut_ptr());
+        let va = _mm256_set1_ps(alpha);
+        let mut i = 0;
+        // SAFETY: loads and stores cover offsets i..i+8 <= n of both slices.
+        unsafe {
+            if accumulate {
+                while i + 8 <= n {
+                    let v = _mm256_mul_ps(va, _mm256_loadu_ps(px.add(i)));
+                    let v = _mm256_add_ps(_mm256_loadu_ps(po.add(i)), v);
+                    _mm256_storeu_ps(po.add(i), v);
+                    i += 8;
+                }
+            } else {
+                while i + 8 <= n {
+                    _mm256_storeu_ps(po.add(i), _mm256_mul_ps(va, _mm256_loadu_ps(px.add(i))));
+                    i += 8;
+                }
+            }
+        }
+        if i == n {
+            return;
+        }
+        super::portable::scale(alpha, &x[i..n], &mut out[i..n], accumulate);
     }
 
     /// `out (+)= Σ_p x[p * stride] * mat[p, :]` for a row-major `k x n` matrix `mat`,

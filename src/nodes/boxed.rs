@@ -1,7 +1,7 @@
 //! `.boxed()`: erasing a node's type behind one dynamic call, for structure that depends on
 //! data (sequences of varying length, trees).
 
-use crate::node::{Node, Pass};
+use crate::node::{GradientWrite, Node, Pass};
 use crate::shape::Dyn;
 use crate::Variable;
 use std::cell::Ref;
@@ -15,7 +15,8 @@ trait DynNode {
     fn value(&self) -> Ref<'_, [f32]>;
     fn needs_gradient(&self) -> bool;
     fn begin_backward(&self);
-    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
+    /// [`Node::backward_with`] through a `dyn` closure: whether `write` was called.
+    fn backward_with_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
 }
 
 impl<T: Node> DynNode for T {
@@ -37,8 +38,11 @@ impl<T: Node> DynNode for T {
     fn begin_backward(&self) {
         Node::begin_backward(self)
     }
-    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
-        Node::backward_in_place(self, write)
+    fn backward_with_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        Node::backward_with(self, |buffer: &mut [f32], accumulate: bool| {
+            write(buffer, accumulate)
+        })
+        .is_none()
     }
 }
 
@@ -77,8 +81,18 @@ impl Node for Boxed {
         self.inner.begin_backward()
     }
     #[inline]
-    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
-        self.inner.backward_in_place(write)
+    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W> {
+        let mut write = Some(write);
+        let written = self.inner.backward_with_dyn(&mut |buffer, accumulate| {
+            if let Some(write) = write.take() {
+                write.write(buffer, accumulate)
+            }
+        });
+        if written {
+            None
+        } else {
+            write
+        }
     }
 }
 
@@ -119,5 +133,27 @@ mod tests {
         let mut boxed_outer = (typed_outer.clone().tanh() - b.clone()).boxed();
         gradcheck::assert_gradient(&mut boxed_outer, &b);
         assert_eq!(boxed_outer.parameters().len(), 2);
+    }
+
+    #[test]
+    fn gradients_written_in_place_pass_through_boxes() {
+        // `dot` and `vector_dot` write straight into a parameter's or a lookup's gradient
+        // storage; behind a box that goes through the `dyn` path.
+        let w = ParameterNode::new(random_matrix(3, 2));
+        let x = InputNode::new(random_matrix(2, 3));
+        let mut y = x.dot(&w.boxed()).scalar_sum();
+        gradcheck::assert_gradient(&mut y, &w);
+        let table = ParameterNode::new(random_matrix(5, 4));
+        let idx = IndexInputNode::new(&[3]);
+        let other = ParameterNode::new(random_matrix(1, 4));
+        let mut z = table.index(&idx).boxed().vector_dot(&other);
+        gradcheck::assert_gradient(&mut z, &table);
+        gradcheck::assert_gradient(&mut z, &other);
+        z.forward();
+        z.backward(1.0);
+        assert!(
+            table.node().gradient_is_sparse(),
+            "written as rows, not densely"
+        );
     }
 }

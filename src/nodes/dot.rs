@@ -97,13 +97,13 @@ where
                     shape: self.rhs.shape(),
                     transposed: true,
                 };
-                let written = self
+                let unwritten = self
                     .lhs
-                    .backward_in_place(&mut |out, accumulate| gemm(g, b, out, accumulate));
-                if !written {
+                    .backward_with(|out: &mut [f32], accumulate: bool| gemm(g, b, out, accumulate));
+                if unwritten.is_some() {
                     gemm(g, b, &mut self.lhs_grad.borrow_mut(), false);
                 }
-                written
+                unwritten.is_none()
             };
             if !in_place {
                 self.lhs.backward(&self.lhs_grad.borrow_mut());
@@ -118,13 +118,13 @@ where
                     shape: self.lhs.shape(),
                     transposed: true,
                 };
-                let written = self
+                let unwritten = self
                     .rhs
-                    .backward_in_place(&mut |out, accumulate| gemm(a, g, out, accumulate));
-                if !written {
+                    .backward_with(|out: &mut [f32], accumulate: bool| gemm(a, g, out, accumulate));
+                if unwritten.is_some() {
                     gemm(a, g, &mut self.rhs_grad.borrow_mut(), false);
                 }
-                written
+                unwritten.is_none()
             };
             if !in_place {
                 self.rhs.backward(&self.rhs_grad.borrow_mut());

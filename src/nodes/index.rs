@@ -5,7 +5,7 @@
 //! looked-up rows), so optimizers update only those rows and a step costs the same for a
 //! table of a thousand rows or of ten million.
 
-use crate::node::{Node, NodeState, Pass};
+use crate::node::{GradientWrite, Node, NodeState, Pass};
 use crate::nodes::ParameterNode;
 use crate::shape::{Dim, Dyn};
 use crate::Variable;
@@ -100,7 +100,12 @@ pub(crate) enum Bound {
 /// Panics, naming the index and the bound, if an index is not below `bound`.
 #[inline(always)]
 pub(crate) fn check_range(indices: &[usize], bound: usize, kind: Bound, what: &str) {
-    if let Some(&bad) = indices.iter().find(|&&i| i >= bound) {
+    if let [index] = indices {
+        // One index (batch of one): a single comparison, no iterator.
+        if *index >= bound {
+            out_of_range(*index, bound, kind, what);
+        }
+    } else if let Some(&bad) = indices.iter().find(|&&i| i >= bound) {
         out_of_range(bad, bound, kind, what);
     }
 }
@@ -245,8 +250,16 @@ pub struct Index<R: Dim = Dyn, C: Dim = Dyn> {
     table: Rc<ParameterNode<R, C>>,
     indices: Rc<IndexInputNode>,
     /// The indices used by the latest forward pass, so that backward uses the same rows
-    /// even if the input was set in between.
+    /// even if the input was set in between (with one index, in `row` instead).
     rows: RefCell<Vec<usize>>,
+    /// The index used by the latest forward pass when there is one index.
+    row: Cell<usize>,
+    /// Whether the input holds one index (the batch of one that the training loops of
+    /// embeddings run most); then `row` stands in for `rows`, without borrow checks.
+    single: bool,
+    /// One index into a table stored in this thread: the value is the table's row itself,
+    /// borrowed in place rather than copied (see [`Node::value`] below).
+    view: bool,
     state: NodeState,
 }
 
@@ -256,11 +269,54 @@ impl<R: Dim, C: Dim> Index<R, C> {
         let (rows, cols) = table.shape();
         indices.bind(rows, Bound::Rows, "index");
         let k = indices.len();
+        let current = indices.current().to_vec();
         Index {
-            rows: RefCell::new(vec![0; k]),
+            row: Cell::new(current.first().copied().unwrap_or(0)),
+            rows: RefCell::new(current),
+            single: k == 1,
+            view: k == 1 && !table.is_shared(),
             state: NodeState::new((k, cols)),
             table,
             indices,
+        }
+    }
+
+    /// Forward work after the first visit of a pass: latch the indices, copy the rows
+    /// unless the value is a view, and prefetch the rows' optimizer state.
+    #[inline(always)]
+    fn forward_rows(&self, pass: Pass) {
+        self.table.forward(pass);
+        let cols = C::fold(self.state.shape().1);
+        if self.single {
+            let row = self.indices.indices.borrow()[0];
+            // `set_value` already checked against every table; this catches only a table
+            // that shrank, which cannot happen, and costs one comparison.
+            check_range(&[row], self.table.shape().0, Bound::Rows, "index");
+            self.row.set(row);
+            if !self.view {
+                self.table
+                    .read_rows(&[row], cols, &mut self.state.value_mut());
+            }
+            // The optimizer will update this row's state after the backward pass; start
+            // fetching it now so that its cache misses overlap with this step's work.
+            self.table.prefetch_state(&[row]);
+        } else {
+            let mut rows = self.rows.borrow_mut();
+            rows.copy_from_slice(&self.indices.indices.borrow());
+            check_range(&rows, self.table.shape().0, Bound::Rows, "index");
+            self.table
+                .read_rows(&rows, cols, &mut self.state.value_mut());
+            self.table.prefetch_state(&rows);
+        }
+    }
+
+    /// Calls `f` with the indices of the latest forward pass.
+    #[inline(always)]
+    fn with_rows<T>(&self, f: impl FnOnce(&[usize]) -> T) -> T {
+        if self.single {
+            f(&[self.row.get()])
+        } else {
+            f(&self.rows.borrow())
         }
     }
 }
@@ -279,23 +335,7 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
         if !self.state.visit(pass) {
             return;
         }
-        self.table.forward(pass);
-        let mut rows = self.rows.borrow_mut();
-        let indices = self.indices.indices.borrow();
-        if let ([row], [index]) = (&mut rows[..], &indices[..]) {
-            // The common batch-of-one case, without a call to `memcpy`.
-            *row = *index;
-        } else {
-            rows.copy_from_slice(&indices);
-        }
-        drop(indices);
-        // `set_value` already checked against every table; this catches only a table
-        // that shrank, which cannot happen, and costs one comparison per index.
-        check_range(&rows, self.table.shape().0, Bound::Rows, "index");
-        self.table.read_rows(&rows, &mut self.state.value_mut());
-        // The optimizer will update these rows' state after the backward pass; start
-        // fetching it now so that its cache misses overlap with this step's work.
-        self.table.prefetch_state(&rows);
+        self.forward_rows(pass);
     }
 
     #[inline(always)]
@@ -303,13 +343,39 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
         // Each consumer's contribution goes straight into the table's row-sparse gradient,
         // where contributions add up anyway: no need to gather them here first.
         let (k, cols) = self.state.shape();
-        self.table
-            .accumulate_rows(&self.rows.borrow(), &gradient[..k * C::fold(cols)]);
+        let gradient = &gradient[..k * C::fold(cols)];
+        self.with_rows(|rows| self.table.accumulate_rows(rows, gradient));
     }
 
+    /// Consumers write their gradient straight into the table's row-sparse gradient.
+    #[inline(always)]
+    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W> {
+        let cols = C::fold(self.state.shape().1);
+        // Not through `with_rows`: LLVM would keep that closure out of line.
+        if self.single {
+            self.table
+                .accumulate_rows_with(&[self.row.get()], cols, write);
+        } else {
+            self.table
+                .accumulate_rows_with(&self.rows.borrow(), cols, write);
+        }
+        None
+    }
+
+    /// The looked-up rows. A single row of a table held by this thread is not copied:
+    /// the value is that row of the table, borrowed in place, which saves a copy per
+    /// lookup and lets the consumer's reads of several tables miss the cache together.
+    /// Like a parameter's own value, it therefore shows updates made to the row after
+    /// the forward pass (by an optimizer step); the row itself is the one chosen then.
     #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
-        self.state.value()
+        if self.view {
+            let cols = C::fold(self.state.shape().1);
+            let row = self.row.get();
+            Ref::map(self.table.value(), |v| &v[row * cols..(row + 1) * cols])
+        } else {
+            self.state.value()
+        }
     }
 
     #[inline(always)]
@@ -478,6 +544,27 @@ mod tests {
         idx.set_value(3);
         out.backward(1.0);
         assert_eq!(table.gradient(), arr2(&[[0.0], [1.0], [0.0], [0.0]]));
+    }
+
+    #[test]
+    fn single_row_of_a_local_table_is_read_in_place() {
+        let t = matrix(5, 3, 11);
+        let table = ParameterNode::new(t.clone());
+        let idx = IndexInputNode::new(&[2]);
+        let mut row = table.index(&idx);
+        // Before any forward pass: the row the input named when the node was built.
+        assert_eq!(row.value().row(0), t.row(2));
+        idx.set_value(4);
+        row.forward();
+        assert_eq!(row.value().row(0), t.row(4));
+        // The index stays latched until the next pass, while the table row is read live,
+        // as a parameter's own value is.
+        idx.set_value(0);
+        let new = arr2(&[[1.0, 2.0, 3.0]; 5]);
+        table.set_value(&new);
+        assert_eq!(row.value().row(0), new.row(4));
+        let mut loss = row.vector_dot(&InputNode::new(arr2(&[[1.0, -1.0, 2.0]])));
+        gradcheck::assert_gradient(&mut loss, &table);
     }
 
     #[test]

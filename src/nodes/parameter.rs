@@ -1,8 +1,9 @@
 //! [`ParameterNode`]: a trainable matrix, held locally or shared across threads through a
 //! [`HogwildParameter`].
 
+use crate::atomic_f32::AtomicF32s;
 use crate::hogwild::{HogwildParameter, STATE_SLOTS};
-use crate::node::{Node, Pass};
+use crate::node::{GradientWrite, Node, Pass};
 use crate::optim::UpdateRule;
 use crate::shape::{check_static, Dim, Dyn, Static};
 use crate::sparse::ParamGradient;
@@ -102,20 +103,24 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         matches!(self.storage, Storage::Shared { .. })
     }
 
-    /// Copies the given rows of the current value into `out` (`indices.len() x cols`).
-    pub(crate) fn read_rows(&self, indices: &[usize], out: &mut [f32]) {
-        let cols = self.shape.1;
+    /// Copies the given rows of the current value into `out` (`indices.len() x cols`;
+    /// `cols` is the parameter's column count, a constant when it is static).
+    #[inline(always)]
+    pub(crate) fn read_rows(&self, indices: &[usize], cols: usize, out: &mut [f32]) {
         match &self.storage {
             Storage::Local { value, .. } => {
                 let value = value.borrow();
-                for (dst, &row) in out.chunks_exact_mut(cols).zip(indices) {
-                    dst.copy_from_slice(&value[row * cols..(row + 1) * cols]);
+                for (j, &row) in indices.iter().enumerate() {
+                    crate::kernels::copy(
+                        &mut out[j * cols..(j + 1) * cols],
+                        &value[row * cols..(row + 1) * cols],
+                    );
                 }
             }
             Storage::Shared { param, .. } => {
-                let cells = param.cells();
-                for (dst, &row) in out.chunks_exact_mut(cols).zip(indices) {
-                    HogwildParameter::load_into(&cells[row * cols..(row + 1) * cols], dst);
+                for (j, &row) in indices.iter().enumerate() {
+                    let values = param.values();
+                    values.load_into(row * cols, &mut out[j * cols..(j + 1) * cols]);
                 }
             }
         }
@@ -123,16 +128,14 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
 
     /// Hints the CPU to start loading the optimizer state of the given rows (a no-op
     /// before the first update and on targets without a prefetch instruction).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn prefetch_state(&self, indices: &[usize]) {
         let cols = self.shape.1;
-        let len = self.shape.0 * cols;
         match &self.storage {
             Storage::Local { state, .. } => {
-                let state = state.borrow();
-                for slot in state.iter().filter(|s| s.len() == len) {
+                for slot in state.borrow().iter() {
                     for &row in indices {
-                        prefetch(&slot[row * cols..(row + 1) * cols]);
+                        crate::kernels::prefetch(slot, row * cols, cols);
                     }
                 }
             }
@@ -141,7 +144,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             Storage::Shared { param, .. } => {
                 for slot in (0..STATE_SLOTS).filter_map(|s| param.allocated_state(s)) {
                     for &row in indices {
-                        prefetch(&slot[row * cols..(row + 1) * cols]);
+                        slot.prefetch(row * cols, cols);
                     }
                 }
             }
@@ -151,6 +154,18 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     /// Adds a row-sparse gradient contribution.
     pub(crate) fn accumulate_rows(&self, indices: &[usize], gradient: &[f32]) {
         self.gradient.borrow_mut().add_rows(indices, gradient);
+    }
+
+    /// Adds a row-sparse gradient contribution for `indices` that `write(buffer, false)`
+    /// computes in place (`indices.len() x cols`, overwritten).
+    #[inline(always)]
+    pub(crate) fn accumulate_rows_with(
+        &self,
+        indices: &[usize],
+        cols: usize,
+        write: impl GradientWrite,
+    ) {
+        write.write(self.gradient.borrow_mut().new_rows(indices, cols), false);
     }
 
     /// The total gradient accumulated since the last [`zero_gradient`](Self::zero_gradient).
@@ -203,39 +218,13 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 });
             }
             Storage::Shared { param, .. } => {
-                // Each stretch is copied (relaxed loads) into stack buffers in chunks,
-                // updated there by the same vectorisable loop as local storage (so both
-                // give bit-identical results), and stored back (relaxed stores).
                 // Concurrent updates of the same elements may overwrite each other, as
                 // Hogwild allows; see `hogwild` for why this is sound.
-                const CHUNK: usize = 64;
-                let cells = param.cells();
+                let values = param.values();
                 let s0 = (U::SLOTS > 0).then(|| param.state(0));
                 let s1 = (U::SLOTS > 1).then(|| param.state(1));
-                let (mut w, mut a, mut b) = ([0.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
                 gradient.for_each_touched(|offset, g| {
-                    for (c, g) in g.chunks(CHUNK).enumerate() {
-                        let n = g.len();
-                        let at = offset + c * CHUNK..offset + c * CHUNK + n;
-                        let (w, a, b) = (&mut w[..n], &mut a[..n], &mut b[..n]);
-                        HogwildParameter::load_into(&cells[at.clone()], w);
-                        if let Some(s) = s0 {
-                            HogwildParameter::load_into(&s[at.clone()], a);
-                        }
-                        if let Some(s) = s1 {
-                            HogwildParameter::load_into(&s[at.clone()], b);
-                        }
-                        // This closure is too large to be inlined into the AVX2 context
-                        // `for_each_touched` provides, so ask for it around the math.
-                        crate::kernels::simd::vectorized(|| update_slices(rule, w, g, a, b));
-                        HogwildParameter::store_from(w, &cells[at.clone()]);
-                        if let Some(s) = s0 {
-                            HogwildParameter::store_from(a, &s[at.clone()]);
-                        }
-                        if let Some(s) = s1 {
-                            HogwildParameter::store_from(b, &s[at]);
-                        }
-                    }
+                    update_shared(rule, values, [s0, s1], offset, g);
                 });
                 self.cached.set(0);
             }
@@ -257,7 +246,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             }
             Storage::Shared { param, .. } => {
                 let mut out = vec![0.0; len];
-                HogwildParameter::load_into(param.state(slot), &mut out);
+                param.state(slot).load_into(0, &mut out);
                 out
             }
         }
@@ -288,30 +277,10 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 }
 
-/// Asks the CPU to bring the cache lines of `data` closer (x86_64 only).
-#[inline(always)]
-fn prefetch<T>(data: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes = std::mem::size_of_val(data);
-        let start = data.as_ptr() as *const i8;
-        let mut offset = 0;
-        while offset < bytes {
-            // SAFETY: `_mm_prefetch` is an SSE instruction, always present on x86_64; it is
-            // only a hint, never faults and does not access memory architecturally, and the
-            // address lies inside `data` anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
-            offset += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
 /// Applies `rule` to each element of `w` with gradient `g` and the rule's state slots
-/// `s0`, `s1` (only the first `U::SLOTS` are used; unused ones may be empty). Written as
-/// zipped loops so that they vectorise.
+/// `s0`, `s1` (only the first `U::SLOTS` are used; unused ones may be empty). Indexed loops
+/// over slices cut to one length, so that they vectorise without bounds checks and with
+/// less set-up than zipped iterators.
 #[inline(always)]
 fn update_slices<U: UpdateRule>(
     rule: &U,
@@ -320,25 +289,119 @@ fn update_slices<U: UpdateRule>(
     s0: &mut [f32],
     s1: &mut [f32],
 ) {
+    let n = w.len();
+    let g = &g[..n];
     match U::SLOTS {
-        0 => w.iter_mut().zip(g).for_each(|(w, g)| {
-            *w = rule.update(*w, *g, &mut [0.0; 2]);
-        }),
-        1 => w.iter_mut().zip(g).zip(s0).for_each(|((w, g), s)| {
-            let mut st = [*s, 0.0];
-            *w = rule.update(*w, *g, &mut st);
-            *s = st[0];
-        }),
-        _ => w
-            .iter_mut()
-            .zip(g)
-            .zip(s0.iter_mut().zip(s1))
-            .for_each(|((w, g), (a, b))| {
-                let mut st = [*a, *b];
-                *w = rule.update(*w, *g, &mut st);
-                *a = st[0];
-                *b = st[1];
-            }),
+        0 => {
+            for i in 0..n {
+                w[i] = rule.update(w[i], g[i], &mut [0.0; 2]);
+            }
+        }
+        1 => {
+            let s0 = &mut s0[..n];
+            for i in 0..n {
+                let mut st = [s0[i], 0.0];
+                w[i] = rule.update(w[i], g[i], &mut st);
+                s0[i] = st[0];
+            }
+        }
+        _ => {
+            let (s0, s1) = (&mut s0[..n], &mut s1[..n]);
+            for i in 0..n {
+                let mut st = [s0[i], s1[i]];
+                w[i] = rule.update(w[i], g[i], &mut st);
+                s0[i] = st[0];
+                s1[i] = st[1];
+            }
+        }
+    }
+}
+
+/// [`update_slices`] on shared storage, for the elements `offset..offset + g.len()`:
+/// eight at a time, each group copied in (relaxed loads), updated by the same loop as
+/// local storage (so both give bit-identical results) and copied back (relaxed stores).
+/// Groups that start on a word boundary of the pair-packed storage move as whole words and,
+/// compiled for AVX2, never leave registers.
+#[inline(always)]
+fn update_shared<U: UpdateRule>(
+    rule: &U,
+    values: &AtomicF32s,
+    slots: [Option<&AtomicF32s>; 2],
+    offset: usize,
+    g: &[f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::simd_enabled() {
+        // A function of its own rather than `simd::vectorized`: LLVM will not inline a
+        // closure this large into that one's AVX2 context.
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<U: UpdateRule>(
+            rule: &U,
+            values: &AtomicF32s,
+            slots: [Option<&AtomicF32s>; 2],
+            offset: usize,
+            g: &[f32],
+        ) {
+            update_shared_groups(rule, values, slots, offset, g)
+        }
+        // SAFETY: `simd_enabled` checked that the CPU has AVX2 and FMA.
+        return unsafe { avx2(rule, values, slots, offset, g) };
+    }
+    update_shared_groups(rule, values, slots, offset, g)
+}
+
+/// The body of [`update_shared`].
+#[inline(always)]
+fn update_shared_groups<U: UpdateRule>(
+    rule: &U,
+    values: &AtomicF32s,
+    [s0, s1]: [Option<&AtomicF32s>; 2],
+    offset: usize,
+    mut g: &[f32],
+) {
+    let (mut w, mut a, mut b) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+    let mut at = offset;
+    if at % 2 == 0 {
+        while let Some((head, rest)) = g.split_first_chunk::<8>() {
+            values.load8(at, &mut w);
+            if let Some(s) = s0 {
+                s.load8(at, &mut a);
+            }
+            if let Some(s) = s1 {
+                s.load8(at, &mut b);
+            }
+            update_slices(rule, &mut w, head, &mut a, &mut b);
+            values.store8(at, &w);
+            if let Some(s) = s0 {
+                s.store8(at, &a);
+            }
+            if let Some(s) = s1 {
+                s.store8(at, &b);
+            }
+            at += 8;
+            g = rest;
+        }
+    }
+    // An odd start, or the last few elements: the general copies.
+    for g in g.chunks(8) {
+        let n = g.len();
+        let (w, a, b) = (&mut w[..n], &mut a[..n], &mut b[..n]);
+        values.load_into(at, w);
+        if let Some(s) = s0 {
+            s.load_into(at, a);
+        }
+        if let Some(s) = s1 {
+            s.load_into(at, b);
+        }
+        update_slices(rule, w, g, a, b);
+        values.store_from(at, w);
+        if let Some(s) = s0 {
+            s.store_from(at, a);
+        }
+        if let Some(s) = s1 {
+            s.store_from(at, b);
+        }
+        at += n;
     }
 }
 
@@ -411,9 +474,11 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
     }
 
     #[inline(always)]
-    fn backward_in_place(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
-        self.gradient.borrow_mut().add_dense_with(write);
-        true
+    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W> {
+        let mut gradient = self.gradient.borrow_mut();
+        let (buffer, accumulate) = gradient.dense_sink();
+        write.write(buffer, accumulate);
+        None
     }
 
     #[inline(always)]
@@ -428,7 +493,7 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
                     // While an earlier borrow of the copy is still alive, keep serving that
                     // copy (a stale read, which Hogwild allows) instead of panicking.
                     if let Ok(mut cache) = cache.try_borrow_mut() {
-                        HogwildParameter::load_into(param.cells(), &mut cache);
+                        param.values().load_into(0, &mut cache);
                         self.cached.set(pass);
                     }
                 }

@@ -1,7 +1,7 @@
 //! `vector_dot`: the row-wise dot product of two matrices of the same shape.
 
 use crate::kernels::dot;
-use crate::node::{Node, NodeState, Pass, Scratch};
+use crate::node::{GradientWrite, Node, NodeState, Pass, Scratch};
 use crate::shape::{fmt_shape, Dim, SameDim};
 use crate::Variable;
 use std::cell::Ref;
@@ -58,18 +58,56 @@ where
     }
 }
 
-/// `out[i*cols + j] = g[i] * other[i*cols + j]`: the gradient of one operand.
+/// `out[r*cols + j] = g[r] * other[r*cols + j]` (or `+=` when `accumulate`): the
+/// gradient of one operand.
 #[inline(always)]
-fn scale_rows(out: &mut [f32], g: &[f32], other: &[f32], cols: usize) {
-    for ((o, x), g) in out
-        .chunks_exact_mut(cols)
-        .zip(other.chunks_exact(cols))
-        .zip(g)
-    {
-        for (o, x) in o.iter_mut().zip(x) {
-            *o = *g * *x;
-        }
+fn scale_rows(out: &mut [f32], g: &[f32], other: &[f32], cols: usize, accumulate: bool) {
+    if let [g] = g {
+        // One row (a batch of one): no loop set-up around the kernel.
+        return crate::kernels::scale(*g, &other[..cols], &mut out[..cols], accumulate);
     }
+    let rows = g.len();
+    let (out, other) = (&mut out[..rows * cols], &other[..rows * cols]);
+    for (r, &g) in g.iter().enumerate() {
+        let span = r * cols..(r + 1) * cols;
+        crate::kernels::scale(g, &other[span.clone()], &mut out[span], accumulate);
+    }
+}
+
+/// An operand's gradient `g[r] * x[r]`, written where the operand wants it.
+struct ScaledRows<'a> {
+    g: &'a [f32],
+    x: &'a [f32],
+    cols: usize,
+}
+
+impl GradientWrite for ScaledRows<'_> {
+    #[inline(always)]
+    fn write(self, buffer: &mut [f32], accumulate: bool) {
+        scale_rows(buffer, self.g, self.x, self.cols, accumulate);
+    }
+}
+
+/// Hands `operand` its gradient `g[r] * other[r]`, and the node its scratch buffer for it.
+/// The gradient is written straight into the operand's own storage when it keeps some (a
+/// parameter, or a lookup's row-sparse gradient); otherwise it goes through `scratch`,
+/// and `other`'s borrow ends before the operand's backward pass starts.
+#[inline(always)]
+fn send_scaled<N: Node>(
+    operand: &N,
+    scratch: &Scratch,
+    g: &[f32],
+    other: Ref<'_, [f32]>,
+    len: usize,
+    cols: usize,
+) {
+    let x = &other[..len];
+    if operand.backward_with(ScaledRows { g, x, cols }).is_none() {
+        return;
+    }
+    scale_rows(&mut scratch.borrow_mut(), g, x, cols, false);
+    drop(other);
+    operand.backward(&scratch.borrow_mut());
 }
 
 impl<L: Node, R: Node> Node for VectorDot<L, R>
@@ -100,40 +138,35 @@ where
             y.iter_mut().for_each(|y| *y = 0.0);
             return;
         }
-        for ((y, a), b) in y[..rows]
-            .iter_mut()
-            .zip(a[..len].chunks_exact(cols))
-            .zip(b[..len].chunks_exact(cols))
-        {
-            *y = dot(a, b);
+        let (a, b) = (&a[..len], &b[..len]);
+        if rows == 1 {
+            y[0] = dot(a, b);
+            return;
+        }
+        for (r, y) in y[..rows].iter_mut().enumerate() {
+            *y = dot(&a[r * cols..(r + 1) * cols], &b[r * cols..(r + 1) * cols]);
         }
     }
 
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+        if !self.needs_gradient {
             return;
         }
+        let Some(g) = self.state.gather(gradient) else {
+            return;
+        };
         let (rows, cols) = self.dims();
         let len = rows * cols;
         if cols == 0 {
             return;
         }
+        let g = &g[..rows];
         if self.lhs.needs_gradient() {
-            {
-                let (g, b) = (self.state.gradient(), self.rhs.value());
-                let mut ga = self.lhs_grad.borrow_mut();
-                scale_rows(&mut ga[..len], &g[..rows], &b[..len], cols);
-            }
-            self.lhs.backward(&self.lhs_grad.borrow_mut());
+            send_scaled(&*self.lhs, &self.lhs_grad, g, self.rhs.value(), len, cols);
         }
         if self.rhs.needs_gradient() {
-            {
-                let (g, a) = (self.state.gradient(), self.lhs.value());
-                let mut gb = self.rhs_grad.borrow_mut();
-                scale_rows(&mut gb[..len], &g[..rows], &a[..len], cols);
-            }
-            self.rhs.backward(&self.rhs_grad.borrow_mut());
+            send_scaled(&*self.rhs, &self.rhs_grad, g, self.lhs.value(), len, cols);
         }
     }
 

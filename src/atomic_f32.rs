@@ -1,0 +1,304 @@
+//! [`AtomicF32s`]: an array of `f32`s that threads may read and write at once, without
+//! data races, stored two to a relaxed `AtomicU64`.
+//!
+//! Why pairs: an atomic access is never merged with its neighbours into a vector access,
+//! so copying a row costs one load or store per atomic. With `f32`s packed in pairs, a
+//! copy needs half as many, and copies are most of what shared (Hogwild) parameters cost
+//! over plain ones.
+//!
+//! Every access to an element is a relaxed load or store of the word holding it, so
+//! there is no data race, and an element read is always some `f32` that was written, never
+//! a mix of two (the word is read whole). Storing one element alone (the first or last
+//! of a stretch that starts or ends in the middle of a word) is a compare-and-swap of its
+//! half of the word, so that it never overwrites its neighbour's concurrent update.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// `len` `f32`s, element `2k` in the low half of word `k` and `2k + 1` in the high half.
+#[derive(Debug)]
+pub(crate) struct AtomicF32s {
+    words: Box<[AtomicU64]>,
+    len: usize,
+}
+
+#[inline(always)]
+fn low(word: u64) -> f32 {
+    f32::from_bits(word as u32)
+}
+
+#[inline(always)]
+fn high(word: u64) -> f32 {
+    f32::from_bits((word >> 32) as u32)
+}
+
+#[inline(always)]
+fn pair(low: f32, high: f32) -> u64 {
+    low.to_bits() as u64 | (high.to_bits() as u64) << 32
+}
+
+impl AtomicF32s {
+    /// The elements of `values`, in order.
+    pub(crate) fn new(values: impl ExactSizeIterator<Item = f32>) -> Self {
+        let len = values.len();
+        let mut words = Vec::with_capacity(len.div_ceil(2));
+        let mut values = values.peekable();
+        while let Some(a) = values.next() {
+            words.push(AtomicU64::new(pair(a, values.next().unwrap_or(0.0))));
+        }
+        AtomicF32s {
+            words: words.into_boxed_slice(),
+            len,
+        }
+    }
+
+    /// `len` zeros.
+    pub(crate) fn zeros(len: usize) -> Self {
+        AtomicF32s {
+            words: (0..len.div_ceil(2)).map(|_| AtomicU64::new(0)).collect(),
+            len,
+        }
+    }
+
+    /// The number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn out_of_bounds(&self, start: usize, n: usize) -> ! {
+        panic!(
+            "AtomicF32s: elements {start}..{} out of range for {} elements",
+            start + n,
+            self.len
+        )
+    }
+
+    /// Copies elements `start..start + dst.len()` into `dst` (relaxed loads).
+    #[inline(always)]
+    pub(crate) fn load_into(&self, start: usize, dst: &mut [f32]) {
+        let n = dst.len();
+        if start + n > self.len {
+            self.out_of_bounds(start, n);
+        }
+        if n == 0 {
+            return;
+        }
+        let mut i = 0;
+        if start % 2 == 1 {
+            dst[0] = high(self.words[start / 2].load(Relaxed));
+            i = 1;
+        }
+        let first = (start + i) / 2;
+        let pairs = (n - i) / 2;
+        let words = &self.words[first..first + pairs];
+        load_pairs(words, &mut dst[i..i + 2 * pairs]);
+        if i + 2 * pairs < n {
+            dst[n - 1] = low(self.words[first + pairs].load(Relaxed));
+        }
+    }
+
+    /// Writes `src` into elements `start..start + src.len()` (relaxed stores; a lone
+    /// element at either end is merged into its word by compare-and-swap).
+    #[inline(always)]
+    pub(crate) fn store_from(&self, start: usize, src: &[f32]) {
+        let n = src.len();
+        if start + n > self.len {
+            self.out_of_bounds(start, n);
+        }
+        if n == 0 {
+            return;
+        }
+        let mut i = 0;
+        if start % 2 == 1 {
+            let bits = (src[0].to_bits() as u64) << 32;
+            self.merge(start / 2, 0x0000_0000_FFFF_FFFF, bits);
+            i = 1;
+        }
+        let first = (start + i) / 2;
+        let pairs = (n - i) / 2;
+        let words = &self.words[first..first + pairs];
+        // Two plain `f32`s read as one `u64`: a narrow load from the caller's buffer, which
+        // the store buffer forwards even right after a vector store there.
+        for (w, s) in words.iter().zip(src[i..i + 2 * pairs].chunks_exact(2)) {
+            w.store(pair(s[0], s[1]), Relaxed);
+        }
+        if i + 2 * pairs < n {
+            let bits = src[n - 1].to_bits() as u64;
+            // The last element of all has no neighbour: its padding half may be zeroed.
+            if start + n == self.len {
+                self.words[first + pairs].store(bits, Relaxed);
+            } else {
+                self.merge(first + pairs, 0xFFFF_FFFF_0000_0000, bits);
+            }
+        }
+    }
+
+    /// Copies the eight elements `at..at + 8` into `out`; `at` must be even, so that they
+    /// are four whole words. In a vectorised loop `out` stays in registers.
+    #[inline(always)]
+    pub(crate) fn load8(&self, at: usize, out: &mut [f32; 8]) {
+        debug_assert_eq!(at % 2, 0);
+        let words = &self.words[at / 2..at / 2 + 4];
+        for (k, w) in words.iter().enumerate() {
+            let w = w.load(Relaxed);
+            out[2 * k] = low(w);
+            out[2 * k + 1] = high(w);
+        }
+    }
+
+    /// Writes `src` into the eight elements `at..at + 8`; `at` must be even.
+    #[inline(always)]
+    pub(crate) fn store8(&self, at: usize, src: &[f32; 8]) {
+        debug_assert_eq!(at % 2, 0);
+        let words = &self.words[at / 2..at / 2 + 4];
+        for (k, w) in words.iter().enumerate() {
+            w.store(pair(src[2 * k], src[2 * k + 1]), Relaxed);
+        }
+    }
+
+    /// Replaces the half of word `w` outside `keep` with `bits`, leaving the other half
+    /// as another thread may just have written it.
+    #[cold]
+    fn merge(&self, w: usize, keep: u64, bits: u64) {
+        let _ = self.words[w].fetch_update(Relaxed, Relaxed, |old| Some(old & keep | bits));
+    }
+
+    /// Hints the CPU to fetch elements `start..start + len` (no access in the memory
+    /// model, so it cannot race).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, start: usize, len: usize) {
+        if len > 0 && start + len <= self.len {
+            let (first, last) = (start / 2, (start + len - 1) / 2);
+            crate::kernels::prefetch(&self.words, first, last + 1 - first);
+        }
+    }
+}
+
+/// Copies `words` (two `f32`s each) into `dst` (`2 * words.len()` elements).
+#[inline(always)]
+fn load_pairs(words: &[AtomicU64], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if words.len() >= 4 && crate::kernels::simd_enabled() {
+        // SAFETY: `simd_enabled` checked that the CPU has AVX2.
+        return unsafe { load_pairs_avx2(words, dst) };
+    }
+    for (w, d) in words.iter().zip(dst.chunks_exact_mut(2)) {
+        let w = w.load(Relaxed);
+        d[0] = low(w);
+        d[1] = high(w);
+    }
+}
+
+/// [`load_pairs`] for AVX2: four relaxed loads gathered in a register and written with one
+/// 32-byte store. Consumers read the copy with 32-byte loads, and a wide load of data just
+/// written by narrow stores cannot be forwarded from the store buffer: it waits until the
+/// stores reach the cache, which made scalar copies several times slower than their
+/// instruction count.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn load_pairs_avx2(words: &[AtomicU64], dst: &mut [f32]) {
+    use std::arch::x86_64::{__m256i, _mm256_setr_epi64x, _mm256_storeu_si256};
+    let n = words.len().min(dst.len() / 2);
+    let mut k = 0;
+    while k + 4 <= n {
+        let w = &words[k..k + 4];
+        // One relaxed atomic load per word; `as` keeps the bit pattern.
+        let l = |j: usize| w[j].load(Relaxed) as i64;
+        let v = _mm256_setr_epi64x(l(0), l(1), l(2), l(3));
+        // SAFETY: elements `2k..2k + 8` lie in `dst` since `k + 4 <= n <= dst.len() / 2`;
+        // an unaligned store needs no alignment.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(2 * k) as *mut __m256i, v) };
+        k += 4;
+    }
+    for j in k..n {
+        let w = words[j].load(Relaxed);
+        dst[2 * j] = low(w);
+        dst[2 * j + 1] = high(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize) -> Vec<f32> {
+        (0..n).map(|i| i as f32 * 1.5 - 7.0).collect()
+    }
+
+    #[test]
+    fn every_stretch_round_trips() {
+        // Odd and even starts and lengths, short and long enough for the AVX2 path.
+        for len in [1, 2, 7, 8, 33, 70] {
+            let data = values(len);
+            let cells = AtomicF32s::new(data.iter().copied());
+            assert_eq!(cells.len(), len);
+            for start in 0..len {
+                for n in 0..=len - start {
+                    let mut out = vec![f32::NAN; n];
+                    cells.load_into(start, &mut out);
+                    assert_eq!(out, data[start..start + n], "load {start}+{n} of {len}");
+                }
+            }
+            for start in 0..len {
+                for n in 0..=len - start {
+                    let cells = AtomicF32s::new(data.iter().copied());
+                    let new: Vec<f32> = (0..n).map(|i| -(i as f32) - 0.5).collect();
+                    cells.store_from(start, &new);
+                    let mut expected = data.clone();
+                    expected[start..start + n].copy_from_slice(&new);
+                    let mut out = vec![0.0; len];
+                    cells.load_into(0, &mut out);
+                    assert_eq!(out, expected, "store {start}+{n} of {len}");
+                }
+            }
+        }
+        let cells = AtomicF32s::new(values(12).into_iter());
+        let mut eight = [0.0; 8];
+        cells.load8(2, &mut eight);
+        assert_eq!(eight[..], values(12)[2..10]);
+        cells.store8(4, &[9.0; 8]);
+        cells.load8(2, &mut eight);
+        assert_eq!(eight, [-4.0, -2.5, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0]);
+        let zeros = AtomicF32s::zeros(5);
+        let mut out = [1.0; 5];
+        zeros.load_into(0, &mut out);
+        assert_eq!(out, [0.0; 5]);
+    }
+
+    #[test]
+    fn concurrent_neighbours_keep_their_halves() {
+        // Rows of 3 elements: row 1 starts in the high half of word 1, which it shares
+        // with the last element of row 0. Two threads each write only their own row.
+        let cells = std::sync::Arc::new(AtomicF32s::zeros(6));
+        let threads: Vec<_> = (0..2)
+            .map(|row| {
+                let cells = cells.clone();
+                std::thread::spawn(move || {
+                    for step in 0..10_000 {
+                        let v = (row * 100_000 + step) as f32;
+                        cells.store_from(row * 3, &[v, v, v]);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("writer");
+        }
+        let mut out = [0.0; 6];
+        cells.load_into(0, &mut out);
+        assert_eq!(
+            out,
+            [9_999.0, 9_999.0, 9_999.0, 109_999.0, 109_999.0, 109_999.0]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "elements 3..6 out of range for 5 elements")]
+    fn out_of_range_panics() {
+        AtomicF32s::zeros(5).load_into(3, &mut [0.0; 3]);
+    }
+}
