@@ -147,6 +147,25 @@ impl AtomicF32s {
         }
     }
 
+    /// [`load8`](Self::load8) for callers compiled with AVX2: the four words are gathered
+    /// in a register and written with one 32-byte store, which the consumer's 32-byte
+    /// loads of `out` can take straight from the store buffer.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn load8_avx2(&self, at: usize, out: &mut [f32; 8]) {
+        use std::arch::x86_64::{__m256i, _mm256_setr_epi64x, _mm256_storeu_si256};
+        debug_assert_eq!(at % 2, 0);
+        let w = &self.words[at / 2..at / 2 + 4];
+        let l = |j: usize| w[j].load(Relaxed) as i64;
+        let v = _mm256_setr_epi64x(l(0), l(1), l(2), l(3));
+        // SAFETY: `out` holds eight `f32`s, 32 bytes; the store needs no alignment.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, v) };
+    }
+
     /// Writes `src` into the eight elements `at..at + 8`; `at` must be even.
     #[inline(always)]
     pub(crate) fn store8(&self, at: usize, src: &[f32; 8]) {

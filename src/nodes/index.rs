@@ -371,8 +371,7 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
     fn value(&self) -> Ref<'_, [f32]> {
         if self.view {
             let cols = C::fold(self.state.shape().1);
-            let row = self.row.get();
-            Ref::map(self.table.value(), |v| &v[row * cols..(row + 1) * cols])
+            self.table.local_row(self.row.get(), cols)
         } else {
             self.state.value()
         }

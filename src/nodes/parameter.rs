@@ -126,6 +126,18 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         }
     }
 
+    /// Row `row` (of `cols` elements) of a value held by this thread, borrowed in place.
+    ///
+    /// # Panics
+    /// If the value is shared (a [`HogwildParameter`] must be read through copies).
+    #[inline(always)]
+    pub(crate) fn local_row(&self, row: usize, cols: usize) -> Ref<'_, [f32]> {
+        match &self.storage {
+            Storage::Local { value, .. } => Ref::map(value.borrow(), |v| &v[row * cols..][..cols]),
+            Storage::Shared { .. } => shared_has_no_rows_in_place(),
+        }
+    }
+
     /// Hints the CPU to start loading the optimizer state of the given rows (a no-op
     /// before the first update and on targets without a prefetch instruction).
     #[inline(always)]
@@ -221,8 +233,10 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 // Concurrent updates of the same elements may overwrite each other, as
                 // Hogwild allows; see `hogwild` for why this is sound.
                 let values = param.values();
-                let s0 = (U::SLOTS > 0).then(|| param.state(0));
-                let s1 = (U::SLOTS > 1).then(|| param.state(1));
+                // Slots the rule does not use stand in as `values` and are never touched
+                // (the slot count is a constant, so those branches compile away).
+                let s0 = if U::SLOTS > 0 { param.state(0) } else { values };
+                let s1 = if U::SLOTS > 1 { param.state(1) } else { values };
                 gradient.for_each_touched(|offset, g| {
                     update_shared(rule, values, [s0, s1], offset, g);
                 });
@@ -326,7 +340,7 @@ fn update_slices<U: UpdateRule>(
 fn update_shared<U: UpdateRule>(
     rule: &U,
     values: &AtomicF32s,
-    slots: [Option<&AtomicF32s>; 2],
+    slots: [&AtomicF32s; 2],
     offset: usize,
     g: &[f32],
 ) {
@@ -338,24 +352,53 @@ fn update_shared<U: UpdateRule>(
         fn avx2<U: UpdateRule>(
             rule: &U,
             values: &AtomicF32s,
-            slots: [Option<&AtomicF32s>; 2],
+            slots: [&AtomicF32s; 2],
             offset: usize,
             g: &[f32],
         ) {
-            update_shared_groups(rule, values, slots, offset, g)
+            update_shared_groups::<U, GatherAvx2>(rule, values, slots, offset, g)
         }
         // SAFETY: `simd_enabled` checked that the CPU has AVX2 and FMA.
         return unsafe { avx2(rule, values, slots, offset, g) };
     }
-    update_shared_groups(rule, values, slots, offset, g)
+    update_shared_groups::<U, Gather>(rule, values, slots, offset, g)
+}
+
+/// How [`update_shared_groups`] copies a group of eight elements in.
+trait Load8 {
+    fn load8(cells: &AtomicF32s, at: usize, out: &mut [f32; 8]);
+}
+
+/// Any CPU.
+struct Gather;
+
+impl Load8 for Gather {
+    #[inline(always)]
+    fn load8(cells: &AtomicF32s, at: usize, out: &mut [f32; 8]) {
+        cells.load8(at, out);
+    }
+}
+
+/// Only inside `update_shared`'s AVX2 function, after the CPU check.
+#[cfg(target_arch = "x86_64")]
+struct GatherAvx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Load8 for GatherAvx2 {
+    #[inline(always)]
+    fn load8(cells: &AtomicF32s, at: usize, out: &mut [f32; 8]) {
+        // SAFETY: this loader is only used by `update_shared` after `simd_enabled`
+        // confirmed AVX2.
+        unsafe { cells.load8_avx2(at, out) }
+    }
 }
 
 /// The body of [`update_shared`].
 #[inline(always)]
-fn update_shared_groups<U: UpdateRule>(
+fn update_shared_groups<U: UpdateRule, L: Load8>(
     rule: &U,
     values: &AtomicF32s,
-    [s0, s1]: [Option<&AtomicF32s>; 2],
+    [s0, s1]: [&AtomicF32s; 2],
     offset: usize,
     mut g: &[f32],
 ) {
@@ -363,20 +406,20 @@ fn update_shared_groups<U: UpdateRule>(
     let mut at = offset;
     if at % 2 == 0 {
         while let Some((head, rest)) = g.split_first_chunk::<8>() {
-            values.load8(at, &mut w);
-            if let Some(s) = s0 {
-                s.load8(at, &mut a);
+            L::load8(values, at, &mut w);
+            if U::SLOTS > 0 {
+                L::load8(s0, at, &mut a);
             }
-            if let Some(s) = s1 {
-                s.load8(at, &mut b);
+            if U::SLOTS > 1 {
+                L::load8(s1, at, &mut b);
             }
             update_slices(rule, &mut w, head, &mut a, &mut b);
             values.store8(at, &w);
-            if let Some(s) = s0 {
-                s.store8(at, &a);
+            if U::SLOTS > 0 {
+                s0.store8(at, &a);
             }
-            if let Some(s) = s1 {
-                s.store8(at, &b);
+            if U::SLOTS > 1 {
+                s1.store8(at, &b);
             }
             at += 8;
             g = rest;
@@ -387,22 +430,28 @@ fn update_shared_groups<U: UpdateRule>(
         let n = g.len();
         let (w, a, b) = (&mut w[..n], &mut a[..n], &mut b[..n]);
         values.load_into(at, w);
-        if let Some(s) = s0 {
-            s.load_into(at, a);
+        if U::SLOTS > 0 {
+            s0.load_into(at, a);
         }
-        if let Some(s) = s1 {
-            s.load_into(at, b);
+        if U::SLOTS > 1 {
+            s1.load_into(at, b);
         }
         update_slices(rule, w, g, a, b);
         values.store_from(at, w);
-        if let Some(s) = s0 {
-            s.store_from(at, a);
+        if U::SLOTS > 0 {
+            s0.store_from(at, a);
         }
-        if let Some(s) = s1 {
-            s.store_from(at, b);
+        if U::SLOTS > 1 {
+            s1.store_from(at, b);
         }
         at += n;
     }
+}
+
+#[cold]
+#[inline(never)]
+fn shared_has_no_rows_in_place() -> ! {
+    panic!("internal error: a row of a shared parameter was read in place")
 }
 
 /// Views a parameter node of any static shape as the run-time-shaped `ParameterNode`.

@@ -460,10 +460,15 @@ fn train_single(
     let idx = IndexInputNode::new(&[0, 0, 0]);
     let v = InputNode::new(wyrm::init::normal(3, 13, 0.0, 1.0, &mut rng));
     let lookups = w.index(&idx).vector_dot(&v);
-    let mut sparse = (lookups.clone() * lookups).square();
+    // One index: a local table's row is then read in place, a shared one's copied.
+    let one = IndexInputNode::new(&[0]);
+    let u = InputNode::new(wyrm::init::normal(1, 13, 0.0, 1.0, &mut rng));
+    let single = w.index(&one).vector_dot(&u);
+    let mut sparse = (lookups.clone() * lookups + single).square();
     let mut optimizer = make_optimizer(vec![w.clone()]);
     for step in 0..6 {
         idx.set_value(&[step % 9, (3 * step + 1) % 9, step % 9]);
+        one.set_value((5 * step + 2) % 9);
         if step % 3 != 2 {
             sparse.forward();
             sparse.backward(0.01);
