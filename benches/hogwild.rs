@@ -12,7 +12,7 @@
 //!   criterion's throughput is the total steps per second;
 //! - `hand_1`: the same math written by hand on plain `Vec<f32>`s;
 //! - `hand_atomic_threads_N`: hand-written, shared tables stored like `HogwildParameter`
-//!   (relaxed `AtomicU32`s);
+//!   (pairs of `f32`s in relaxed `AtomicU64`s);
 //! - `hand_rowlock_threads_N`: hand-written, shared tables with one `Mutex` per row: the
 //!   fastest alternative without atomics that is sound in Rust and lets threads update in
 //!   parallel.
@@ -22,7 +22,7 @@
 
 use criterion::{black_box, Criterion, Throughput};
 use rand::SeedableRng;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
@@ -268,25 +268,29 @@ pub fn hand_step(seed: u64) -> impl FnMut() -> f32 {
     }
 }
 
-/// Hand-written shared tables in the same sound form as `HogwildParameter` (relaxed
-/// `AtomicU32` bit patterns): rows are loaded into stack arrays, updated there, and stored
-/// back, with no framework around it.
+/// Hand-written shared tables in the same sound form as `HogwildParameter` (two `f32`
+/// bit patterns per relaxed `AtomicU64`; rows of `RANK` = 32 start on a word): rows are
+/// loaded into stack arrays, updated there, and stored back, with no framework around it.
 #[derive(Debug)]
 pub struct HandAtomic {
-    users: Vec<AtomicU32>,
-    items: Vec<AtomicU32>,
-    users_acc: Vec<AtomicU32>,
-    items_acc: Vec<AtomicU32>,
+    users: Vec<AtomicU64>,
+    items: Vec<AtomicU64>,
+    users_acc: Vec<AtomicU64>,
+    items_acc: Vec<AtomicU64>,
 }
 
 impl HandAtomic {
     /// Starts from [`initial_tables`].
     pub fn new() -> Arc<Self> {
         let (u, i) = initial_tables();
-        let cells = |m: ndarray::Array2<f32>| -> Vec<AtomicU32> {
-            m.iter().map(|v| AtomicU32::new(v.to_bits())).collect()
+        let cells = |m: ndarray::Array2<f32>| -> Vec<AtomicU64> {
+            let v: Vec<f32> = m.iter().copied().collect();
+            v.chunks_exact(2)
+                .map(|p| AtomicU64::new(p[0].to_bits() as u64 | (p[1].to_bits() as u64) << 32))
+                .collect()
         };
-        let zeros = |n: usize| -> Vec<AtomicU32> { (0..n).map(|_| AtomicU32::new(0)).collect() };
+        let zeros =
+            |n: usize| -> Vec<AtomicU64> { (0..n / 2).map(|_| AtomicU64::new(0)).collect() };
         Arc::new(HandAtomic {
             users: cells(u),
             items: cells(i),
@@ -295,26 +299,32 @@ impl HandAtomic {
         })
     }
 
-    fn load(cells: &[AtomicU32]) -> [f32; RANK] {
+    fn load(words: &[AtomicU64]) -> [f32; RANK] {
         let mut out = [0.0; RANK];
-        for (o, c) in out.iter_mut().zip(cells) {
-            *o = f32::from_bits(c.load(Relaxed));
+        for (o, w) in out.chunks_exact_mut(2).zip(words) {
+            let w = w.load(Relaxed);
+            o[0] = f32::from_bits(w as u32);
+            o[1] = f32::from_bits((w >> 32) as u32);
         }
         out
     }
 
-    fn store(values: &[f32; RANK], cells: &[AtomicU32]) {
-        for (v, c) in values.iter().zip(cells) {
-            c.store(v.to_bits(), Relaxed);
+    fn store(values: &[f32; RANK], words: &[AtomicU64]) {
+        for (v, w) in values.chunks_exact(2).zip(words) {
+            w.store(
+                v[0].to_bits() as u64 | (v[1].to_bits() as u64) << 32,
+                Relaxed,
+            );
         }
     }
 
     /// One step; returns the loss.
     #[inline]
     pub fn step(&self, user: usize, item: usize, rating: f32) -> f32 {
+        // Word ranges: two elements per word.
         let (ur, ir) = (
-            user * RANK..(user + 1) * RANK,
-            item * RANK..(item + 1) * RANK,
+            user * RANK / 2..(user + 1) * RANK / 2,
+            item * RANK / 2..(item + 1) * RANK / 2,
         );
         let (mut u, mut v) = (
             Self::load(&self.users[ur.clone()]),

@@ -46,6 +46,10 @@ pub struct IndexInputNode {
     /// The smallest bound (table row count or class count) of the nodes using this input
     /// (`usize::MAX`: none yet), so that `set_value` rejects an out-of-range index at once.
     limit: Cell<(usize, Bound)>,
+    /// The tables looked up with these indices, so that `set_value` can ask the CPU to
+    /// fetch the named rows (and their optimizer state) while the rest of the step runs
+    /// up to the lookups.
+    tables: RefCell<Vec<Rc<ParameterNode>>>,
 }
 
 impl IndexInputNode {
@@ -58,6 +62,7 @@ impl IndexInputNode {
                 value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
                 stale: Cell::new(false),
                 limit: Cell::new((usize::MAX, Bound::Rows)),
+                tables: RefCell::new(Vec::new()),
             }),
             Rc::from(Vec::new()),
         )
@@ -79,6 +84,14 @@ impl IndexInputNode {
         check_range(&self.indices.borrow(), bound, kind, what);
         if bound < self.limit.get().0 {
             self.limit.set((bound, kind));
+        }
+    }
+
+    /// Records that `table` is looked up with these indices (see `tables`).
+    pub(crate) fn watch(&self, table: Rc<ParameterNode>) {
+        let mut tables = self.tables.borrow_mut();
+        if !tables.iter().any(|t| Rc::ptr_eq(t, &table)) {
+            tables.push(table);
         }
     }
 
@@ -203,6 +216,12 @@ impl Variable<IndexInputNode> {
         check_range(new, bound, kind, "IndexInputNode::set_value");
         indices.copy_from_slice(new);
         node.stale.set(true);
+        // The rows are read by the lookups in the coming forward pass and updated after
+        // the backward pass: start fetching them now, so that the cache misses of random
+        // rows of large tables overlap with the work in between.
+        for table in node.tables.borrow().iter() {
+            table.prefetch_rows(new);
+        }
     }
 
     /// The current indices.
@@ -268,6 +287,7 @@ impl<R: Dim, C: Dim> Index<R, C> {
     pub fn new(table: Rc<ParameterNode<R, C>>, indices: Rc<IndexInputNode>) -> Self {
         let (rows, cols) = table.shape();
         indices.bind(rows, Bound::Rows, "index");
+        indices.watch(crate::nodes::parameter::erase(table.clone()));
         let k = indices.len();
         let current = indices.current().to_vec();
         Index {
@@ -281,8 +301,8 @@ impl<R: Dim, C: Dim> Index<R, C> {
         }
     }
 
-    /// Forward work after the first visit of a pass: latch the indices, copy the rows
-    /// unless the value is a view, and prefetch the rows' optimizer state.
+    /// Forward work after the first visit of a pass: latch the indices and copy the rows
+    /// unless the value is a view.
     #[inline(always)]
     fn forward_rows(&self, pass: Pass) {
         self.table.forward(pass);
@@ -297,16 +317,12 @@ impl<R: Dim, C: Dim> Index<R, C> {
                 self.table
                     .read_rows(&[row], cols, &mut self.state.value_mut());
             }
-            // The optimizer will update this row's state after the backward pass; start
-            // fetching it now so that its cache misses overlap with this step's work.
-            self.table.prefetch_state(&[row]);
         } else {
             let mut rows = self.rows.borrow_mut();
             rows.copy_from_slice(&self.indices.indices.borrow());
             check_range(&rows, self.table.shape().0, Bound::Rows, "index");
             self.table
                 .read_rows(&rows, cols, &mut self.state.value_mut());
-            self.table.prefetch_state(&rows);
         }
     }
 

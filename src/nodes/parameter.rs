@@ -138,15 +138,19 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         }
     }
 
-    /// Hints the CPU to start loading the optimizer state of the given rows (a no-op
-    /// before the first update and on targets without a prefetch instruction).
+    /// Hints the CPU to start loading the given rows of the value and of the optimizer
+    /// state (state only once an update has created it; a no-op on targets without a
+    /// prefetch instruction, and for indices past the table, which the caller rejects).
     #[inline(always)]
-    pub(crate) fn prefetch_state(&self, indices: &[usize]) {
+    pub(crate) fn prefetch_rows(&self, indices: &[usize]) {
         let cols = self.shape.1;
         match &self.storage {
-            Storage::Local { state, .. } => {
-                for slot in state.borrow().iter() {
-                    for &row in indices {
+            Storage::Local { value, state } => {
+                let value = value.borrow();
+                let state = state.borrow();
+                for &row in indices {
+                    crate::kernels::prefetch(&value, row * cols, cols);
+                    for slot in state.iter() {
                         crate::kernels::prefetch(slot, row * cols, cols);
                     }
                 }
@@ -154,8 +158,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             // A prefetch is no access in the memory model, so it cannot race with other
             // threads' updates of these rows.
             Storage::Shared { param, .. } => {
-                for slot in (0..STATE_SLOTS).filter_map(|s| param.allocated_state(s)) {
-                    for &row in indices {
+                for &row in indices {
+                    param.values().prefetch(row * cols, cols);
+                    for slot in (0..STATE_SLOTS).filter_map(|s| param.allocated_state(s)) {
                         slot.prefetch(row * cols, cols);
                     }
                 }
