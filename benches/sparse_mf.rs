@@ -4,7 +4,8 @@
 //! prediction `U[u] · V[i]` (`vector_dot` of two lookups), squared error against a target,
 //! Adagrad 0.05, batch 1. One step = set `u`, `i` and the target, forward, backward,
 //! optimizer step, zero gradients. The hand-written version keeps plain `Vec<f32>` tables,
-//! derives the gradients by hand and runs Adagrad on the two touched rows.
+//! derives the gradients by hand and runs Adagrad on the two touched rows, compiled for
+//! AVX2 when the CPU has it.
 //!
 //! Besides criterion's own figures, each table size ends with an interleaved comparison
 //! (Wyrm and hand-written alternating in rounds, medians of the per-step times) that
@@ -85,8 +86,14 @@ impl Hand {
         }
     }
 
+    /// One step, compiled for AVX2 when the CPU has it, like Wyrm's kernels.
     #[inline(never)]
     fn step(&mut self, s: Sample) {
+        wyrm::kernels::simd::vectorized(|| self.step_inline(s))
+    }
+
+    #[inline(always)]
+    fn step_inline(&mut self, s: Sample) {
         let ur = s.user * DIM..(s.user + 1) * DIM;
         let ir = s.item * DIM..(s.item + 1) * DIM;
         let user: &mut [f32; DIM] = (&mut self.users[ur.clone()]).try_into().unwrap();

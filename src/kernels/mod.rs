@@ -98,23 +98,26 @@ pub fn scale(alpha: f32, x: &[f32], out: &mut [f32], accumulate: bool) {
 /// allocated yet).
 #[inline(always)]
 pub(crate) fn prefetch<T>(data: &[T], start: usize, len: usize) {
-    if start + len > data.len() {
+    let Some(span) = data.get(start..start.saturating_add(len)) else {
         return;
-    }
+    };
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let first = data[start..].as_ptr() as *const i8;
-        let bytes = std::mem::size_of::<T>() * len;
+        // Every 64-byte line the span touches, from the line holding its first byte.
+        let first = span.as_ptr().cast::<i8>();
+        let lead = first as usize % 64;
         let mut offset = 0;
-        while offset < bytes {
+        while offset < lead + std::mem::size_of_val(span) {
+            let line = first.wrapping_sub(lead).wrapping_add(offset);
             // SAFETY: `_mm_prefetch` is an SSE instruction, always present on x86_64; it is
-            // only a hint, never faults and does not access memory architecturally, and the
-            // address lies inside `data` anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(first.add(offset)) };
+            // only a hint: it never faults and does not access memory architecturally.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
             offset += 64;
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = span;
 }
 
 /// `e^x` (see [`fast::exp`] for the `fast-math` version).
