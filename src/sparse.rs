@@ -157,7 +157,10 @@ impl ParamGradient {
     /// Calls `f(offset, gradient)` for every stretch of elements that has a gradient:
     /// the whole matrix once when any dense contribution exists (with the sparse rows
     /// added in), otherwise each distinct touched row once (duplicates summed).
-    #[inline]
+    ///
+    /// Inlined into the optimizers' update, which runs compiled for AVX2 when the CPU has
+    /// it (see `optim::update_all`), so that `f`'s loops run 8 lanes wide.
+    #[inline(always)]
     pub(crate) fn for_each_touched(&mut self, mut f: impl FnMut(usize, &[f32])) {
         let cols = self.shape.1;
         if self.dense_used {
@@ -169,25 +172,11 @@ impl ParamGradient {
             }
             self.rows.clear();
             self.coalesced = true;
-            // Large matrices: `f` (an optimizer's update loop) compiled for AVX2 when
-            // available, so that it runs 8 lanes wide.
-            if self.dense.len() >= 32 {
-                crate::kernels::simd::vectorized(|| f(0, &self.dense));
-            } else {
-                f(0, &self.dense);
-            }
+            f(0, &self.dense);
         } else {
             self.coalesce();
-            let (rows, values) = (&self.rows, &self.values);
-            let mut each = || {
-                for (i, &row) in rows.iter().enumerate() {
-                    f(row * cols, &values[i * cols..(i + 1) * cols]);
-                }
-            };
-            if cols >= 16 {
-                crate::kernels::simd::vectorized(each);
-            } else {
-                each();
+            for (i, &row) in self.rows.iter().enumerate() {
+                f(row * cols, &self.values[i * cols..(i + 1) * cols]);
             }
         }
     }
