@@ -5,54 +5,64 @@
 //!
 //! Hogwild training lets threads read and write the same parameter at once. In Rust's
 //! memory model a plain `f32` written by one thread while another reads it is a data race,
-//! which is undefined behaviour whatever the hardware does. So every element is an
-//! [`AtomicU32`] holding the bit pattern of an `f32`, and all shared accesses are `Relaxed`
-//! loads and stores:
+//! which is undefined behaviour whatever the hardware does. So the elements are stored as
+//! bit patterns in atomics, two `f32`s to an [`AtomicU64`](std::sync::atomic::AtomicU64)
+//! (see `src/atomic_f32.rs`), and all shared accesses are `Relaxed` loads and stores of
+//! whole words:
 //!
 //! - no data race exists, so there is no undefined behaviour;
-//! - a load returns some value that was stored (never a torn mix of two `f32`s);
+//! - a load returns some value that was stored (never a torn mix of two `f32`s: an
+//!   element is half of one word, which is read whole);
 //! - nothing is ordered across elements, which is exactly Hogwild's contract: a reader may
 //!   see a row half-updated, and concurrent read-modify-writes may lose an update.
 //!
-//! On x86_64 and ARM64 relaxed 32-bit loads and stores compile to plain moves, so the
-//! price is only that such loops are not vectorised. Graph nodes therefore copy what they
-//! read (a whole dense parameter, or just the looked-up rows) into their own buffers once
-//! per forward pass and run the SIMD kernels on the copy.
+//! Writing a stretch of elements stores whole words; when the stretch starts or ends in
+//! the middle of a word (odd column counts), that lone element is merged into its word by
+//! a compare-and-swap that leaves the other half, which may belong to another row being
+//! updated by another thread, as it is. Every access to a given word is a 64-bit atomic,
+//! never a mixed-size one.
+//!
+//! On x86_64 and ARM64 relaxed loads and stores compile to plain moves, so the price is
+//! only that they are not merged into vector accesses. Pairs halve their number. Graph
+//! nodes copy what they read (a whole dense parameter, or just the looked-up rows) into
+//! their own buffers once per forward pass and run the SIMD kernels on the copy; on AVX2
+//! the words of a copy are gathered in a register and written with one 32-byte store, so
+//! the consumer's 32-byte loads are forwarded from the store buffer instead of waiting for
+//! eight narrow stores to reach the cache.
 //!
 //! Optimizer state (Adagrad accumulators, Adam moments) lives here too, in the same atomic
 //! form, so every thread's optimizer updates the same accumulators.
 //!
 //! # Cost
 //!
-//! Per element, a relaxed access is as cheap as a plain one, but it cannot be merged into
-//! vector loads and stores, and on a memory-bound step the many scalar accesses keep the
-//! CPU from overlapping cache misses. Hand-written sparse-mf (`benches/hogwild.rs`) runs
-//! 2x to 2.5x slower on atomic tables than on plain `Vec<f32>`s; in an experiment, the
-//! same code with plain but scalar (`read_volatile`) accesses was just as slow, so it is
-//! the scalar access pattern, not atomicity, that costs. Shared updates copy each stretch
-//! to the stack, run the same vectorised loop as local storage on the copy (so both give
-//! bit-identical results) and store it back. Callgrind counts about 1,150 more
-//! instructions per sparse-mf step over shared tables than over local ones (about 3,500
-//! against 2,300), nearly all in those scalar copies and in copying the looked-up rows;
-//! the copies are unrolled by eight, which is all a compiler may do with atomics.
-//! Wyrm prefetches (on x86_64) the optimizer state of looked-up rows, which the update
-//! reads next, for shared as for local tables. Measured with `examples/hogwild_scaling`
-//! on a 2-core machine (sparse-mf, Adagrad): one thread over shared parameters takes
-//! 1.3x to 1.8x the time per step of one thread over unshared ones (2.1x without the
-//! prefetch); the difference, 100 to 200 ns a step, is the roughly 320 scalar atomic loads
-//! and stores of the two 32-wide rows and their accumulators. Two threads over shared
-//! parameters run 2.1x to 2.5x the steps per second of one (when the machine is otherwise
-//! idle), as do two threads over separate tables: sharing itself costs no scaling. On a
-//! 16-core Xeon (same example, medians of 7 runs of 200,000 steps per thread), total
-//! steps per second over 1 thread were 2.78x with 2 threads, 3.75x with 4, 6.81x with 8
-//! and 12.2x with 16; there one shared thread took 1.44x the unshared time per step.
+//! Updates run in groups of eight elements: the value and state words are loaded (relaxed)
+//! into registers, the same update function as for local storage runs on them (so shared
+//! and local training give bit-identical results), and the words are stored back
+//! (relaxed). Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32
+//! items, Adagrad, batch 1): about 2,270 instructions over shared tables against 1,390
+//! over local ones. The difference is the copies of the two looked-up rows (a local
+//! table's single row is read in place, with no copy at all), the relaxed loads and
+//! stores of the rows and their accumulators in the update, and the groups' packing and
+//! unpacking. Measured with `examples/hogwild_scaling` on this project's 2-core machine
+//! (medians of 5 to 7 runs of 200,000 steps): one thread over shared parameters takes
+//! 1.26x to 1.49x the time per step of one thread over unshared ones (target 1.15x).
+//! Hand-written sparse-mf (`benches/hogwild.rs`, same build settings for both) runs about
+//! 1.3x to 1.8x slower on pair-packed atomic tables than on plain `Vec<f32>`s, and Wyrm's
+//! shared step runs at 0.9x to 1.25x the steps per second of that hand-written atomic
+//! step. Two threads over shared parameters run about 2x the steps per second of one
+//! when the machine is otherwise idle (1.4x to 3x measured here, where the second vCPU is
+//! often busy with other work; the hand-written variants move the same way), as do two
+//! threads over separate tables: sharing itself costs no scaling. On a 16-core Xeon (an
+//! earlier version, medians of 7 runs of 200,000 steps per thread), total steps per
+//! second over 1 thread were 2.78x with 2 threads, 3.75x with 4, 6.81x with 8 and 12.2x
+//! with 16.
 //!
 //! The fastest sound alternative we measured is a `Mutex` per row (hand-written, in the
 //! same benchmark): rows are then copied and updated with vector instructions under an
-//! uncontended lock, and a step costs about 1.3x the plain single-thread one against
-//! 2.8x for hand-written relaxed atomics, with the same 2x from two threads. It would
-//! serialise threads on the rows of small dense parameters, though, which every step
-//! touches, so the storage here stays lock-free.
+//! uncontended lock, and a step costs about what the plain single-thread one does (0.9x
+//! to 1.2x measured), with the same scaling from two threads. It would serialise threads on the rows of
+//! small dense parameters, though, which every step touches, so the storage here stays
+//! lock-free.
 //!
 //! # Sharing rules
 //!

@@ -264,7 +264,10 @@ impl Node for IndexInputNode {
 }
 
 /// Node selecting rows of a parameter: the `k x cols` matrix of the rows named by an
-/// [`IndexInputNode`] of `k` indices. Its gradient is recorded row-sparse.
+/// [`IndexInputNode`] of `k` indices. Its gradient is recorded row-sparse, written by its
+/// consumers straight into the table's gradient. With one index into a table held by this
+/// thread, its value is the table's row itself rather than a copy (see
+/// [`Node::value`](#method.value)).
 pub struct Index<R: Dim = Dyn, C: Dim = Dyn> {
     table: Rc<ParameterNode<R, C>>,
     indices: Rc<IndexInputNode>,
@@ -407,7 +410,9 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
 impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// Looks up rows of this parameter (an embedding table): the `k x cols` matrix whose
     /// row `j` is row `idx[j]` of the parameter. Repeated indices are allowed; their
-    /// gradients sum. The gradient is recorded for the looked-up rows only.
+    /// gradients sum. The gradient is recorded for the looked-up rows only. Setting `idx`
+    /// also asks the CPU to start fetching the named rows (and their optimizer state), so
+    /// that lookups in large tables overlap their cache misses with the rest of the step.
     ///
     /// ```
     /// use wyrm::*;
