@@ -118,8 +118,8 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 }
             }
             Storage::Shared { param, .. } => {
+                let values = param.values();
                 for (j, &row) in indices.iter().enumerate() {
-                    let values = param.values();
                     values.load_into(row * cols, &mut out[j * cols..(j + 1) * cols]);
                 }
             }
