@@ -10,7 +10,7 @@ use crate::nodes::ParameterNode;
 use crate::shape::{Dim, Dyn};
 use crate::Variable;
 use std::cell::{Cell, Ref, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use typenum::U1;
 
 /// An input holding row indices for [`index`](Variable::index)
@@ -48,8 +48,9 @@ pub struct IndexInputNode {
     limit: Cell<(usize, Bound)>,
     /// The tables looked up with these indices, so that `set_value` can ask the CPU to
     /// fetch the named rows (and their optimizer state) while the rest of the step runs
-    /// up to the lookups.
-    tables: RefCell<Vec<Rc<ParameterNode>>>,
+    /// up to the lookups. Weak, so that an input outliving its graphs keeps no table alive
+    /// (dropped tables are pruned when another is added).
+    tables: RefCell<Vec<Weak<ParameterNode>>>,
 }
 
 impl IndexInputNode {
@@ -88,9 +89,11 @@ impl IndexInputNode {
     }
 
     /// Records that `table` is looked up with these indices (see `tables`).
-    pub(crate) fn watch(&self, table: Rc<ParameterNode>) {
+    pub(crate) fn watch(&self, table: &Rc<ParameterNode>) {
         let mut tables = self.tables.borrow_mut();
-        if !tables.iter().any(|t| Rc::ptr_eq(t, &table)) {
+        tables.retain(|t| t.strong_count() > 0);
+        let table = Rc::downgrade(table);
+        if !tables.iter().any(|t| t.ptr_eq(&table)) {
             tables.push(table);
         }
     }
@@ -220,7 +223,9 @@ impl Variable<IndexInputNode> {
         // the backward pass: start fetching them now, so that the cache misses of random
         // rows of large tables overlap with the work in between.
         for table in node.tables.borrow().iter() {
-            table.prefetch_rows(new);
+            if let Some(table) = table.upgrade() {
+                table.prefetch_rows(new);
+            }
         }
     }
 
@@ -290,7 +295,7 @@ impl<R: Dim, C: Dim> Index<R, C> {
     pub fn new(table: Rc<ParameterNode<R, C>>, indices: Rc<IndexInputNode>) -> Self {
         let (rows, cols) = table.shape();
         indices.bind(rows, Bound::Rows, "index");
-        indices.watch(crate::nodes::parameter::erase(table.clone()));
+        indices.watch(&crate::nodes::parameter::erase(table.clone()));
         let k = indices.len();
         let current = indices.current().to_vec();
         Index {
@@ -585,6 +590,25 @@ mod tests {
         assert_eq!(row.value().row(0), new.row(4));
         let mut loss = row.vector_dot(&InputNode::new(arr2(&[[1.0, -1.0, 2.0]])));
         gradcheck::assert_gradient(&mut loss, &table);
+    }
+
+    #[test]
+    fn an_index_input_keeps_no_dropped_table_alive() {
+        let idx = IndexInputNode::new(&[1]);
+        let table = ParameterNode::new(matrix(4, 3, 12));
+        let weak = std::rc::Rc::downgrade(table.node());
+        drop(table.index(&idx));
+        drop(table);
+        assert!(weak.upgrade().is_none(), "the input must not own the table");
+        // Setting the input afterwards skips the dropped table, and a new table in its
+        // place is watched instead.
+        idx.set_value(3);
+        let other = ParameterNode::new(matrix(5, 3, 13));
+        let mut row = other.index(&idx);
+        assert_eq!(idx.node().tables.borrow().len(), 1);
+        idx.set_value(2);
+        row.forward();
+        assert_eq!(row.value().row(0), other.value().row(2));
     }
 
     #[test]
