@@ -38,6 +38,9 @@ use typenum::U1;
 #[derive(Debug)]
 pub struct IndexInputNode {
     indices: RefCell<Vec<usize>>,
+    /// The first index, kept apart so that a lookup with one index reads it without a
+    /// borrow check.
+    first: Cell<usize>,
     /// The indices as a `k x 1` `f32` column, refreshed from `indices` when read after
     /// a change (lookups never read it, so the training loop does not pay for it).
     value: RefCell<Vec<f32>>,
@@ -60,6 +63,7 @@ impl IndexInputNode {
         Variable::from_parts(
             Rc::new(IndexInputNode {
                 indices: RefCell::new(indices.to_vec()),
+                first: Cell::new(indices.first().copied().unwrap_or(0)),
                 value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
                 stale: Cell::new(false),
                 limit: Cell::new((usize::MAX, Bound::Rows)),
@@ -218,6 +222,9 @@ impl Variable<IndexInputNode> {
         let (bound, kind) = node.limit.get();
         check_range(new, bound, kind, "IndexInputNode::set_value");
         indices.copy_from_slice(new);
+        if let Some(&first) = new.first() {
+            node.first.set(first);
+        }
         node.stale.set(true);
         // The rows are read by the lookups in the coming forward pass and updated after
         // the backward pass: start fetching them now, so that the cache misses of random
@@ -316,7 +323,7 @@ impl<R: Dim, C: Dim> Index<R, C> {
         self.table.forward(pass);
         let cols = C::fold(self.state.shape().1);
         if self.single {
-            let row = self.indices.indices.borrow()[0];
+            let row = self.indices.first.get();
             // `set_value` already checked against every table; this catches only a table
             // that shrank, which cannot happen, and costs one comparison.
             check_range(&[row], self.table.shape().0, Bound::Rows, "index");
