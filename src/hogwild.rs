@@ -39,7 +39,7 @@
 //! into registers, the same update function as for local storage runs on them (so shared
 //! and local training give bit-identical results), and the words are stored back
 //! (relaxed). Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32
-//! items, Adagrad, batch 1): about 2,280 instructions over shared tables against 1,420
+//! items, Adagrad, batch 1): about 2,250 instructions over shared tables against 1,400
 //! over local ones. The difference is the copies of the two looked-up rows (a local
 //! table's single row is read in place, with no copy at all), the relaxed loads and
 //! stores of the rows and their accumulators in the update, and the groups' packing and
