@@ -6,6 +6,9 @@
 //! copy needs half as many, and copies are most of what shared (Hogwild) parameters cost
 //! over plain ones.
 //!
+//! This needs 64-bit atomics (`target_has_atomic = "64"`): every 64-bit target and most
+//! 32-bit ones have them.
+//!
 //! Every access to an element is a relaxed load or store of the word holding it, so
 //! there is no data race, and an element read is always some `f32` that was written, never
 //! a mix of two (the word is read whole). Storing one element alone (the first or last
@@ -135,7 +138,9 @@ impl AtomicF32s {
     }
 
     /// Copies the eight elements `at..at + 8` into `out`; `at` must be even, so that they
-    /// are four whole words. In a vectorised loop `out` stays in registers.
+    /// are four whole words (checked in debug builds; an odd `at` reads the neighbouring
+    /// elements, which is wrong but not unsound). In a vectorised loop `out` stays in
+    /// registers.
     #[inline(always)]
     pub(crate) fn load8(&self, at: usize, out: &mut [f32; 8]) {
         debug_assert_eq!(at % 2, 0);
@@ -178,7 +183,6 @@ impl AtomicF32s {
 
     /// Replaces the half of word `w` outside `keep` with `bits`, leaving the other half
     /// as another thread may just have written it.
-    #[cold]
     fn merge(&self, w: usize, keep: u64, bits: u64) {
         let _ = self.words[w].fetch_update(Relaxed, Relaxed, |old| Some(old & keep | bits));
     }
@@ -291,15 +295,25 @@ mod tests {
     #[test]
     fn concurrent_neighbours_keep_their_halves() {
         // Rows of 3 elements: row 1 starts in the high half of word 1, which it shares
-        // with the last element of row 0. Two threads each write only their own row.
+        // with the last element of row 0. Each thread writes only its own row, and checks
+        // before every write that the row still holds its previous write: a store of the
+        // shared word that is not a compare-and-swap would sooner or later put back a
+        // stale copy of the other thread's element.
         let cells = std::sync::Arc::new(AtomicF32s::zeros(6));
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
         let threads: Vec<_> = (0..2)
             .map(|row| {
-                let cells = cells.clone();
+                let (cells, start) = (cells.clone(), start.clone());
                 std::thread::spawn(move || {
-                    for step in 0..10_000 {
-                        let v = (row * 100_000 + step) as f32;
-                        cells.store_from(row * 3, &[v, v, v]);
+                    start.wait();
+                    let mut last = [0.0; 3];
+                    for step in 0..200_000 {
+                        let mut now = [0.0; 3];
+                        cells.load_into(row * 3, &mut now);
+                        assert_eq!(now, last, "row {row} lost its own write before step {step}");
+                        let v = (row * 1_000_000 + step + 1) as f32;
+                        cells.store_from(row * 3, &[v; 3]);
+                        last = [v; 3];
                     }
                 })
             })
@@ -311,7 +325,14 @@ mod tests {
         cells.load_into(0, &mut out);
         assert_eq!(
             out,
-            [9_999.0, 9_999.0, 9_999.0, 109_999.0, 109_999.0, 109_999.0]
+            [
+                200_000.0,
+                200_000.0,
+                200_000.0,
+                1_200_000.0,
+                1_200_000.0,
+                1_200_000.0
+            ]
         );
     }
 

@@ -36,9 +36,11 @@
 //! # Cost
 //!
 //! Updates run in groups of eight elements: the value and state words are loaded (relaxed)
-//! into registers, the same update function as for local storage runs on them (so shared
-//! and local training give bit-identical results), and the words are stored back
-//! (relaxed). Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32
+//! into registers, the same update function as for local storage runs on them (so one
+//! thread's shared and local training give bit-identical results, as long as nothing
+//! changes a table between a forward pass and its backward pass: a one-index lookup of a
+//! local table reads the row live, of a shared one a copy taken in the forward pass), and
+//! the words are stored back (relaxed). Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32
 //! items, Adagrad, batch 1): about 2,250 instructions over shared tables against 1,400
 //! over local ones. The difference is the copies of the two looked-up rows (a local
 //! table's single row is read in place, with no copy at all), the relaxed loads and

@@ -98,7 +98,7 @@ pub trait Node {
     /// into the table's row-sparse gradient. Generic rather than `dyn`, so that the
     /// caller's computation inlines into the node's.
     #[inline(always)]
-    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W>
+    fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W>
     where
         Self: Sized,
     {
@@ -107,7 +107,7 @@ pub trait Node {
 }
 
 /// A gradient contribution that a consumer computes straight into an operand's storage;
-/// see [`Node::backward_with`]. Closures `FnOnce(&mut [f32], bool)` implement it; a
+/// see [`Node::backward_into`]. Closures `FnOnce(&mut [f32], bool)` implement it; a
 /// struct implementing it lets the caller mark the computation `#[inline(always)]`, which
 /// a closure cannot be on stable Rust.
 pub trait GradientWrite {

@@ -63,15 +63,20 @@ impl ParamGradient {
     }
 
     /// The dense buffer for a contribution written in place, and whether the writer must
-    /// add to it (`true`) or overwrite it (`false`). The contribution counts as made.
+    /// add to it (`true`) or overwrite it (`false`). Call [`commit_dense`](Self::commit_dense)
+    /// once the contribution is written, so that a writer that panics records nothing.
     #[inline]
-    pub(crate) fn dense_sink(&mut self) -> (&mut [f32], bool) {
+    pub(crate) fn dense_buffer(&mut self) -> (&mut [f32], bool) {
         if self.dense.is_empty() {
             self.dense = vec![0.0; self.shape.0 * self.shape.1];
         }
-        let accumulate = self.dense_used;
+        (&mut self.dense, self.dense_used)
+    }
+
+    /// Records the contribution written into [`dense_buffer`](Self::dense_buffer).
+    #[inline]
+    pub(crate) fn commit_dense(&mut self) {
         self.dense_used = true;
-        (&mut self.dense, accumulate)
     }
 
     /// Adds `gradient` (`indices.len() x cols`, row-major) to the given rows. Repeated
@@ -79,29 +84,37 @@ impl ParamGradient {
     pub(crate) fn add_rows(&mut self, indices: &[usize], gradient: &[f32]) {
         debug_assert_eq!(gradient.len(), indices.len() * self.shape.1);
         let cols = self.shape.1;
-        crate::kernels::copy(self.new_rows(indices, cols), gradient);
+        crate::kernels::copy(self.row_buffer(indices.len(), cols), gradient);
+        self.commit_rows(indices);
     }
 
-    /// Appends entries for `indices` and returns their `indices.len() x cols` gradient
-    /// rows for the caller to overwrite (their contents are unspecified); `cols` must be
-    /// the parameter's column count.
+    /// The `rows x cols` gradient rows that the next [`commit_rows`](Self::commit_rows)
+    /// of `rows` indices will record, for the caller to overwrite (their contents are
+    /// unspecified); `cols` must be the parameter's column count. Nothing is recorded
+    /// until the commit, so a writer that panics leaves the gradient as it was.
     #[inline(always)]
-    pub(crate) fn new_rows(&mut self, indices: &[usize], cols: usize) -> &mut [f32] {
+    pub(crate) fn row_buffer(&mut self, rows: usize, cols: usize) -> &mut [f32] {
         debug_assert_eq!(cols, self.shape.1);
+        let start = self.rows.len() * cols;
+        let end = start + rows * cols;
+        if self.values.len() < end {
+            self.grow_values(end);
+        }
+        &mut self.values[start..end]
+    }
+
+    /// Records gradient entries for `indices`, whose rows were written into
+    /// [`row_buffer`](Self::row_buffer).
+    #[inline(always)]
+    pub(crate) fn commit_rows(&mut self, indices: &[usize]) {
         if !self.rows.is_empty() || indices.len() > 1 {
             self.coalesced = false;
         }
-        let start = self.rows.len() * cols;
         if let [row] = indices {
             self.rows.push(*row);
         } else {
             self.rows.extend_from_slice(indices);
         }
-        let end = self.rows.len() * cols;
-        if self.values.len() < end {
-            self.grow_values(end);
-        }
-        &mut self.values[start..end]
     }
 
     #[cold]

@@ -15,8 +15,8 @@ trait DynNode {
     fn value(&self) -> Ref<'_, [f32]>;
     fn needs_gradient(&self) -> bool;
     fn begin_backward(&self);
-    /// [`Node::backward_with`] through a `dyn` closure: whether `write` was called.
-    fn backward_with_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
+    /// [`Node::backward_into`] through a `dyn` closure: whether `write` was called.
+    fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
 }
 
 impl<T: Node> DynNode for T {
@@ -38,8 +38,8 @@ impl<T: Node> DynNode for T {
     fn begin_backward(&self) {
         Node::begin_backward(self)
     }
-    fn backward_with_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
-        Node::backward_with(self, |buffer: &mut [f32], accumulate: bool| {
+    fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        Node::backward_into(self, |buffer: &mut [f32], accumulate: bool| {
             write(buffer, accumulate)
         })
         .is_none()
@@ -81,9 +81,9 @@ impl Node for Boxed {
         self.inner.begin_backward()
     }
     #[inline]
-    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W> {
+    fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {
         let mut write = Some(write);
-        let written = self.inner.backward_with_dyn(&mut |buffer, accumulate| {
+        let written = self.inner.backward_into_dyn(&mut |buffer, accumulate| {
             if let Some(write) = write.take() {
                 write.write(buffer, accumulate)
             }

@@ -99,7 +99,7 @@ where
                 };
                 let unwritten = self
                     .lhs
-                    .backward_with(|out: &mut [f32], accumulate: bool| gemm(g, b, out, accumulate));
+                    .backward_into(|out: &mut [f32], accumulate: bool| gemm(g, b, out, accumulate));
                 if unwritten.is_some() {
                     gemm(g, b, &mut self.lhs_grad.borrow_mut(), false);
                 }
@@ -120,7 +120,7 @@ where
                 };
                 let unwritten = self
                     .rhs
-                    .backward_with(|out: &mut [f32], accumulate: bool| gemm(a, g, out, accumulate));
+                    .backward_into(|out: &mut [f32], accumulate: bool| gemm(a, g, out, accumulate));
                 if unwritten.is_some() {
                     gemm(a, g, &mut self.rhs_grad.borrow_mut(), false);
                 }

@@ -380,7 +380,7 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
 
     /// Consumers write their gradient straight into the table's row-sparse gradient.
     #[inline(always)]
-    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W> {
+    fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {
         let cols = C::fold(self.state.shape().1);
         // Not through `with_rows`: LLVM would keep that closure out of line.
         if self.single {
@@ -396,8 +396,11 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
     /// The looked-up rows. A single row of a table held by this thread is not copied:
     /// the value is that row of the table, borrowed in place, which saves a copy per
     /// lookup and lets the consumer's reads of several tables miss the cache together.
-    /// Like a parameter's own value, it therefore shows updates made to the row after
-    /// the forward pass (by an optimizer step); the row itself is the one chosen then.
+    /// Like a parameter's own value, it therefore shows changes made to the row after
+    /// the forward pass (an optimizer step, `set_value` on the table); the row itself is
+    /// the one chosen then. Lookups of several indices, and of shared tables, hold a copy
+    /// taken in the forward pass instead, so a backward pass after such a change computes
+    /// gradients from the new row in the first case and from the old one in the others.
     #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
         if self.view {
@@ -597,6 +600,32 @@ mod tests {
         assert_eq!(row.value().row(0), new.row(4));
         let mut loss = row.vector_dot(&InputNode::new(arr2(&[[1.0, -1.0, 2.0]])));
         gradcheck::assert_gradient(&mut loss, &table);
+    }
+
+    #[test]
+    fn a_gradient_writer_that_panics_records_nothing() {
+        use crate::optim::Optimizer;
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let start = matrix(4, 3, 14);
+        let table = ParameterNode::new(start.clone());
+        let idx = IndexInputNode::new(&[2]);
+        let rows = table.index(&idx);
+        let failed = |buffer: &mut [f32], _: bool| {
+            buffer.iter_mut().for_each(|b| *b = 1.0);
+            panic!("writer failed halfway");
+        };
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            rows.node().backward_into(failed);
+        }));
+        assert!(panicked.is_err());
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            table.node().backward_into(failed);
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(table.gradient(), Array2::zeros((4, 3)));
+        let mut sgd = SGD::new(0.1, vec![table.clone()]);
+        sgd.step();
+        assert_eq!(table.value(), start, "nothing to apply");
     }
 
     #[test]

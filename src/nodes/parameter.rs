@@ -182,7 +182,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         cols: usize,
         write: impl GradientWrite,
     ) {
-        write.write(self.gradient.borrow_mut().new_rows(indices, cols), false);
+        let mut gradient = self.gradient.borrow_mut();
+        write.write(gradient.row_buffer(indices.len(), cols), false);
+        gradient.commit_rows(indices);
     }
 
     /// The total gradient accumulated since the last [`zero_gradient`](Self::zero_gradient).
@@ -340,7 +342,8 @@ fn update_slices<U: UpdateRule>(
 
 /// [`update_slices`] on shared storage, for the elements `offset..offset + g.len()`:
 /// eight at a time, each group copied in (relaxed loads), updated by the same loop as
-/// local storage (so both give bit-identical results) and copied back (relaxed stores).
+/// local storage (the same arithmetic, so both give bit-identical results from the same
+/// values) and copied back (relaxed stores).
 /// Groups that start on a word boundary of the pair-packed storage move as whole words and,
 /// compiled for AVX2, never leave registers.
 #[inline(always)]
@@ -411,47 +414,65 @@ fn update_shared_groups<U: UpdateRule, L: Load8>(
 ) {
     let (mut w, mut a, mut b) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
     let mut at = offset;
-    if at % 2 == 0 {
-        while let Some((head, rest)) = g.split_first_chunk::<8>() {
-            L::load8(values, at, &mut w);
-            if U::SLOTS > 0 {
-                L::load8(s0, at, &mut a);
-            }
-            if U::SLOTS > 1 {
-                L::load8(s1, at, &mut b);
-            }
-            update_slices(rule, &mut w, head, &mut a, &mut b);
-            values.store8(at, &w);
-            if U::SLOTS > 0 {
-                s0.store8(at, &a);
-            }
-            if U::SLOTS > 1 {
-                s1.store8(at, &b);
-            }
-            at += 8;
-            g = rest;
+    // A stretch that starts in the middle of a word (odd column counts): its first element
+    // alone through the general copies, so that the groups start on a word boundary.
+    let (first, rest) = g.split_at((at % 2).min(g.len()));
+    update_shared_general(rule, values, [s0, s1], at, first);
+    at += first.len();
+    g = rest;
+    while let Some((head, rest)) = g.split_first_chunk::<8>() {
+        L::load8(values, at, &mut w);
+        if U::SLOTS > 0 {
+            L::load8(s0, at, &mut a);
         }
+        if U::SLOTS > 1 {
+            L::load8(s1, at, &mut b);
+        }
+        update_slices(rule, &mut w, head, &mut a, &mut b);
+        values.store8(at, &w);
+        if U::SLOTS > 0 {
+            s0.store8(at, &a);
+        }
+        if U::SLOTS > 1 {
+            s1.store8(at, &b);
+        }
+        at += 8;
+        g = rest;
     }
-    // An odd start, or the last few elements: the general copies.
-    for g in g.chunks(8) {
-        let n = g.len();
-        let (w, a, b) = (&mut w[..n], &mut a[..n], &mut b[..n]);
-        values.load_into(at, w);
-        if U::SLOTS > 0 {
-            s0.load_into(at, a);
-        }
-        if U::SLOTS > 1 {
-            s1.load_into(at, b);
-        }
-        update_slices(rule, w, g, a, b);
-        values.store_from(at, w);
-        if U::SLOTS > 0 {
-            s0.store_from(at, a);
-        }
-        if U::SLOTS > 1 {
-            s1.store_from(at, b);
-        }
-        at += n;
+    // The last few elements.
+    update_shared_general(rule, values, [s0, s1], at, g);
+}
+
+/// [`update_slices`] on shared storage for at most eight elements at any offset, through
+/// the general copies (which merge a lone edge element into its word).
+#[inline(always)]
+fn update_shared_general<U: UpdateRule>(
+    rule: &U,
+    values: &AtomicF32s,
+    [s0, s1]: [&AtomicF32s; 2],
+    at: usize,
+    g: &[f32],
+) {
+    if g.is_empty() {
+        return;
+    }
+    let n = g.len();
+    let (mut w, mut a, mut b) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
+    let (w, a, b) = (&mut w[..n], &mut a[..n], &mut b[..n]);
+    values.load_into(at, w);
+    if U::SLOTS > 0 {
+        s0.load_into(at, a);
+    }
+    if U::SLOTS > 1 {
+        s1.load_into(at, b);
+    }
+    update_slices(rule, w, g, a, b);
+    values.store_from(at, w);
+    if U::SLOTS > 0 {
+        s0.store_from(at, a);
+    }
+    if U::SLOTS > 1 {
+        s1.store_from(at, b);
     }
 }
 
@@ -530,10 +551,11 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
     }
 
     #[inline(always)]
-    fn backward_with<W: GradientWrite>(&self, write: W) -> Option<W> {
+    fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {
         let mut gradient = self.gradient.borrow_mut();
-        let (buffer, accumulate) = gradient.dense_sink();
+        let (buffer, accumulate) = gradient.dense_buffer();
         write.write(buffer, accumulate);
+        gradient.commit_dense();
         None
     }
 

@@ -102,7 +102,7 @@ fn send_scaled<N: Node>(
     cols: usize,
 ) {
     let x = &other[..len];
-    if operand.backward_with(ScaledRows { g, x, cols }).is_none() {
+    if operand.backward_into(ScaledRows { g, x, cols }).is_none() {
         return;
     }
     scale_rows(&mut scratch.borrow_mut(), g, x, cols, false);

@@ -335,3 +335,43 @@ fn dense_and_sparse_gradient_updates_every_row() {
     opt.zero_gradients();
     assert_eq!(table.gradient(), Array2::zeros((3, 2)));
 }
+
+#[test]
+fn a_row_with_several_gradient_entries_is_updated_once_with_their_sum() {
+    // One lookup with two consumers records two gradient entries for the same row. The
+    // optimizers must sum them before updating (Adagrad and Adam are not linear in the
+    // gradient), as a dense gradient through a one-hot product does.
+    for (name, make, _) in optimizers() {
+        let start = matrix(4, 3, 21);
+        let (a, b) = (
+            InputNode::new(matrix(1, 3, 22)),
+            InputNode::new(matrix(1, 3, 23)),
+        );
+
+        let sparse = ParameterNode::new(start.clone());
+        let row = sparse.index(&IndexInputNode::new(&[2]));
+        let mut sparse_loss = (row.vector_dot(&a) + row.vector_dot(&b)).square();
+        let dense = ParameterNode::new(start);
+        let mut one_hot = Array2::zeros((1, 4));
+        one_hot[(0, 2)] = 1.0;
+        let row = InputNode::new(one_hot).dot(&dense);
+        let mut dense_loss = (row.vector_dot(&a) + row.vector_dot(&b)).square();
+
+        let (mut sparse_opt, mut dense_opt) =
+            (make(vec![sparse.clone()]), make(vec![dense.clone()]));
+        for step in 0..5 {
+            a.set_value(matrix(1, 3, 30 + step));
+            b.set_value(matrix(1, 3, 40 + step));
+            sparse_loss.forward();
+            sparse_loss.backward(1.0);
+            sparse_opt.step();
+            sparse_opt.zero_gradients();
+            dense_loss.forward();
+            dense_loss.backward(1.0);
+            dense_opt.step();
+            dense_opt.zero_gradients();
+        }
+        // Only row 2 ever has a gradient, so lazy and dense updates must agree.
+        assert_close(&sparse.value(), &dense.value(), 1e-5, name);
+    }
+}
