@@ -17,6 +17,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// See [`AtomicF32s::stretch`].
+struct Stretch {
+    head: bool,
+    first: usize,
+    pairs: usize,
+    tail: bool,
+}
+
 /// `len` `f32`s, element `2k` in the low half of word `k` and `2k + 1` in the high half.
 #[derive(Debug)]
 pub(crate) struct AtomicF32s {
@@ -77,27 +85,44 @@ impl AtomicF32s {
         )
     }
 
-    /// Copies elements `start..start + dst.len()` into `dst` (relaxed loads).
+    /// How the stretch of elements `start..start + n` lies in words: a lone element in the
+    /// high half of the first word (`head`), whole words `first..first + pairs`, a lone
+    /// element in the low half of the next one (`tail`).
     #[inline(always)]
-    pub(crate) fn load_into(&self, start: usize, dst: &mut [f32]) {
-        let n = dst.len();
+    fn stretch(&self, start: usize, n: usize) -> Stretch {
         if start + n > self.len {
             self.out_of_bounds(start, n);
         }
-        if n == 0 {
-            return;
+        let head = start % 2 == 1 && n > 0;
+        let first = start.div_ceil(2);
+        let pairs = (n - head as usize) / 2;
+        Stretch {
+            head,
+            first,
+            pairs,
+            tail: n > head as usize + 2 * pairs,
         }
-        let mut i = 0;
-        if start % 2 == 1 {
-            dst[0] = high(self.words[start / 2].load(Relaxed));
-            i = 1;
+    }
+
+    /// Copies elements `start..start + dst.len()` into `dst` (relaxed loads).
+    #[inline(always)]
+    pub(crate) fn load_into(&self, start: usize, dst: &mut [f32]) {
+        let Stretch {
+            head,
+            first,
+            pairs,
+            tail,
+        } = self.stretch(start, dst.len());
+        let i = head as usize;
+        if head {
+            dst[0] = high(self.words[first - 1].load(Relaxed));
         }
-        let first = (start + i) / 2;
-        let pairs = (n - i) / 2;
-        let words = &self.words[first..first + pairs];
-        load_pairs(words, &mut dst[i..i + 2 * pairs]);
-        if i + 2 * pairs < n {
-            dst[n - 1] = low(self.words[first + pairs].load(Relaxed));
+        load_pairs(
+            &self.words[first..first + pairs],
+            &mut dst[i..i + 2 * pairs],
+        );
+        if tail {
+            dst[i + 2 * pairs] = low(self.words[first + pairs].load(Relaxed));
         }
     }
 
@@ -105,31 +130,27 @@ impl AtomicF32s {
     /// element at either end is merged into its word by compare-and-swap).
     #[inline(always)]
     pub(crate) fn store_from(&self, start: usize, src: &[f32]) {
-        let n = src.len();
-        if start + n > self.len {
-            self.out_of_bounds(start, n);
-        }
-        if n == 0 {
-            return;
-        }
-        let mut i = 0;
-        if start % 2 == 1 {
+        let Stretch {
+            head,
+            first,
+            pairs,
+            tail,
+        } = self.stretch(start, src.len());
+        let i = head as usize;
+        if head {
             let bits = (src[0].to_bits() as u64) << 32;
-            self.merge(start / 2, 0x0000_0000_FFFF_FFFF, bits);
-            i = 1;
+            self.merge(first - 1, 0x0000_0000_FFFF_FFFF, bits);
         }
-        let first = (start + i) / 2;
-        let pairs = (n - i) / 2;
         let words = &self.words[first..first + pairs];
         // Two plain `f32`s read as one `u64`: a narrow load from the caller's buffer, which
         // the store buffer forwards even right after a vector store there.
         for (w, s) in words.iter().zip(src[i..i + 2 * pairs].chunks_exact(2)) {
             w.store(pair(s[0], s[1]), Relaxed);
         }
-        if i + 2 * pairs < n {
-            let bits = src[n - 1].to_bits() as u64;
+        if tail {
+            let bits = src[i + 2 * pairs].to_bits() as u64;
             // The last element of all has no neighbour: its padding half may be zeroed.
-            if start + n == self.len {
+            if start + src.len() == self.len {
                 self.words[first + pairs].store(bits, Relaxed);
             } else {
                 self.merge(first + pairs, 0xFFFF_FFFF_0000_0000, bits);
@@ -162,13 +183,9 @@ impl AtomicF32s {
     #[inline]
     #[target_feature(enable = "avx2")]
     pub(crate) unsafe fn load8_avx2(&self, at: usize, out: &mut [f32; 8]) {
-        use std::arch::x86_64::{__m256i, _mm256_setr_epi64x, _mm256_storeu_si256};
         debug_assert_eq!(at % 2, 0);
-        let w = &self.words[at / 2..at / 2 + 4];
-        let l = |j: usize| w[j].load(Relaxed) as i64;
-        let v = _mm256_setr_epi64x(l(0), l(1), l(2), l(3));
-        // SAFETY: `out` holds eight `f32`s, 32 bytes; the store needs no alignment.
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, v) };
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { load_pairs_avx2(&self.words[at / 2..at / 2 + 4], out) }
     }
 
     /// Writes `src` into the eight elements `at..at + 8`; `at` must be even.
@@ -222,6 +239,7 @@ fn load_pairs(words: &[AtomicU64], dst: &mut [f32]) {
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
+#[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn load_pairs_avx2(words: &[AtomicU64], dst: &mut [f32]) {
     use std::arch::x86_64::{__m256i, _mm256_setr_epi64x, _mm256_storeu_si256};

@@ -20,6 +20,19 @@ pub fn random_matrix(rows: usize, cols: usize) -> Array2<f32> {
     out
 }
 
+/// For this crate's unit tests: a `rows x cols` matrix of normal samples with standard
+/// deviation `std`, from a generator seeded with `seed` (the same data on every run).
+#[cfg(test)]
+pub(crate) fn seeded(rows: usize, cols: usize, std: f32, seed: u64) -> Array2<f32> {
+    normal(
+        rows,
+        cols,
+        0.0,
+        std,
+        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed),
+    )
+}
+
 #[cfg(test)]
 thread_local! {
     static TEST_RNG: std::cell::RefCell<rand::rngs::StdRng> =

@@ -177,16 +177,9 @@ mod tests {
     use super::*;
     use crate::*;
     use ndarray::Array2;
-    use rand::SeedableRng;
 
     fn matrix(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        init::normal(
-            rows,
-            cols,
-            0.0,
-            2.0,
-            &mut rand::rngs::StdRng::seed_from_u64(seed),
-        )
+        crate::init::seeded(rows, cols, 2.0, seed)
     }
 
     /// The loss computed naively in f64.

@@ -457,17 +457,10 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
 mod tests {
     use crate::*;
     use ndarray::{arr2, Array2};
-    use rand::SeedableRng;
     use std::sync::Arc;
 
     fn matrix(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-        init::normal(
-            rows,
-            cols,
-            0.0,
-            1.0,
-            &mut rand::rngs::StdRng::seed_from_u64(seed),
-        )
+        crate::init::seeded(rows, cols, 1.0, seed)
     }
 
     #[test]

@@ -214,18 +214,10 @@ impl<L: Node> Variable<L> {
 #[cfg(test)]
 mod tests {
     use crate::*;
-    use rand::SeedableRng;
     use typenum::{U2, U3};
 
-    /// A seeded standard normal matrix, so that failures reproduce.
     fn matrix(rows: usize, cols: usize, seed: u64) -> ndarray::Array2<f32> {
-        init::normal(
-            rows,
-            cols,
-            0.0,
-            1.0,
-            &mut rand::rngs::StdRng::seed_from_u64(seed),
-        )
+        crate::init::seeded(rows, cols, 1.0, seed)
     }
 
     #[test]

@@ -4,19 +4,12 @@
 
 use crate::nodes::ParameterNode;
 use crate::optim::{Adagrad, Adam, Optimizer, SGD};
-use crate::{init, HogwildParameter, IndexInputNode, InputNode, Variable};
+use crate::{HogwildParameter, IndexInputNode, InputNode, Variable};
 use ndarray::Array2;
-use rand::SeedableRng;
 use std::sync::Arc;
 
 fn matrix(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
-    init::normal(
-        rows,
-        cols,
-        0.0,
-        1.0,
-        &mut rand::rngs::StdRng::seed_from_u64(seed),
-    )
+    crate::init::seeded(rows, cols, 1.0, seed)
 }
 
 type Make = fn(Vec<Variable<ParameterNode>>) -> Box<dyn Optimizer>;
