@@ -7,6 +7,8 @@
 //!
 //! Run with `cargo run --release --example hogwild_scaling`. Optional arguments: steps per
 //! thread per repetition (default 200000) and repetitions (default 7); medians are shown.
+//! Within each repetition every variant and thread count runs once in turn, so that noise
+//! from other work on the machine hits them alike.
 
 #[allow(dead_code)]
 #[path = "../benches/hogwild.rs"]
@@ -126,16 +128,23 @@ fn main() {
         .filter(|&t| t <= cores)
         .chain((cores > 16).then_some(cores))
         .collect();
-    let (mut base, mut base_atomic, mut base_lock) = (0.0, 0.0, 0.0);
-    for threads in counts {
-        let hogwild = Trainers::hogwild(threads, &tables);
-        let atomic = hand_atomic_trainers(threads);
-        let rowlock = rowlock_trainers(threads);
-        let rates = trainers_rates(&[&hogwild, &atomic, &rowlock], steps, reps);
+    // Every thread count's trainers take turns within each repetition, so that a burst of
+    // other work on the machine slows all counts alike instead of skewing one speed-up.
+    let sets: Vec<[Trainers; 3]> = counts
+        .iter()
+        .map(|&t| {
+            [
+                Trainers::hogwild(t, &tables),
+                hand_atomic_trainers(t),
+                rowlock_trainers(t),
+            ]
+        })
+        .collect();
+    let all: Vec<&Trainers> = sets.iter().flatten().collect();
+    let rates = trainers_rates(&all, steps, reps);
+    let (base, base_atomic, base_lock) = (rates[0], rates[1], rates[2]);
+    for (threads, rates) in counts.iter().zip(rates.chunks(3)) {
         let (rate, atom, lock) = (rates[0], rates[1], rates[2]);
-        if threads == 1 {
-            (base, base_atomic, base_lock) = (rate, atom, lock);
-        }
         println!(
             "{threads:>7}  {rate:>14.0} {:>8.2}x  {atom:>16.0} {:>8.2}x  {lock:>18.0} {:>8.2}x",
             rate / base,

@@ -40,31 +40,39 @@
 //! thread's shared and local training give bit-identical results, as long as nothing
 //! changes a table between a forward pass and its backward pass: a one-index lookup of a
 //! local table reads the row live, of a shared one a copy taken in the forward pass), and
-//! the words are stored back (relaxed). Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32
-//! items, Adagrad, batch 1): about 2,250 instructions over shared tables against 1,400
-//! over local ones. The difference is the copies of the two looked-up rows (a local
-//! table's single row is read in place, with no copy at all), the relaxed loads and
-//! stores of the rows and their accumulators in the update, and the groups' packing and
-//! unpacking. Measured with `examples/hogwild_scaling` on this project's 2-core machine
-//! (medians of 5 to 7 runs of 200,000 steps): one thread over shared parameters takes
-//! 1.26x to 1.49x the time per step of one thread over unshared ones (target 1.15x).
-//! Hand-written sparse-mf (`benches/hogwild.rs`, same build settings for both) runs about
-//! 1.3x to 1.8x slower on pair-packed atomic tables than on plain `Vec<f32>`s, and Wyrm's
-//! shared step runs at 0.9x to 1.25x the steps per second of that hand-written atomic
-//! step. Two threads over shared parameters run about 2x the steps per second of one
-//! when the machine is otherwise idle (1.4x to 3x measured here, where the second vCPU is
-//! often busy with other work; the hand-written variants move the same way), as do two
-//! threads over separate tables: sharing itself costs no scaling. On a 16-core Xeon (an
-//! earlier version, medians of 7 runs of 200,000 steps per thread), total steps per
-//! second over 1 thread were 2.78x with 2 threads, 3.75x with 4, 6.81x with 8 and 12.2x
-//! with 16.
+//! the words are stored back (relaxed).
+//!
+//! Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32 items, Adagrad,
+//! batch 1): about 2,160 instructions over shared tables against 1,310 over local ones.
+//! The difference is the copies of the two looked-up rows (a local table's single row is
+//! read in place, with no copy at all), the relaxed loads and stores of the rows and their
+//! accumulators in the update (one 64-bit access per two elements, which LLVM never merges
+//! into vector accesses), and the groups' packing and unpacking: about 690 instructions in
+//! `atomic_f32`. The floor is about 160 word accesses per step (16 words per row read in
+//! the forward pass, and per row of value and of accumulator loaded and stored in the
+//! update), each with a move between a general and a vector register: some 320
+//! instructions, a quarter of the local step, so the 1.15x target is out of reach for
+//! per-element atomics however tight the code around them.
+//!
+//! Measured with `examples/hogwild_scaling` on this project's 2-core machine (twelve runs,
+//! each the median of 7 repetitions of 200,000 steps): one thread over shared parameters
+//! takes 1.25x to 1.54x the time per step of one thread over unshared ones, median 1.40x
+//! (target 1.15x). One Wyrm worker over shared tables runs at 1.05x to 1.6x the steps per
+//! second of a hand-written worker over the same pair-packed atomic tables
+//! (`benches/hogwild.rs`, built for the default target), and an earlier session measured
+//! that hand-written step at 1.3x to 1.8x its time on plain `Vec<f32>`s. Two threads
+//! over shared parameters run 1.6x to 2.1x the steps per second of one, median 1.9x, with
+//! the hand-written variants spread the same way by other work on the machine: sharing
+//! itself costs no scaling. On a 16-core Xeon (an earlier version, medians of 7 runs of
+//! 200,000 steps per thread), total steps per second over 1 thread were 2.78x with 2
+//! threads, 3.75x with 4, 6.81x with 8 and 12.2x with 16.
 //!
 //! The fastest sound alternative we measured is a `Mutex` per row (hand-written, in the
 //! same benchmark): rows are then copied and updated with vector instructions under an
 //! uncontended lock, and a step costs about what the plain single-thread one does (0.9x
-//! to 1.2x measured), with the same scaling from two threads. It would serialise threads on the rows of
-//! small dense parameters, though, which every step touches, so the storage here stays
-//! lock-free.
+//! to 1.2x measured), with the same scaling from two threads. It would serialise threads
+//! on the rows of small dense parameters, though, which every step touches, so the
+//! storage here stays lock-free.
 //!
 //! # Sharing rules
 //!

@@ -188,6 +188,11 @@ impl ParamGradient {
             f(0, &self.dense);
         } else {
             self.coalesce();
+            // One row (a batch of one): no loop set-up.
+            if let [row] = self.rows[..] {
+                f(row * cols, &self.values[..cols]);
+                return;
+            }
             for (i, &row) in self.rows.iter().enumerate() {
                 f(row * cols, &self.values[i * cols..(i + 1) * cols]);
             }

@@ -229,9 +229,17 @@ impl Variable<IndexInputNode> {
         // The rows are read by the lookups in the coming forward pass and updated after
         // the backward pass: start fetching them now, so that the cache misses of random
         // rows of large tables overlap with the work in between.
-        for table in node.tables.borrow().iter() {
-            if let Some(table) = table.upgrade() {
-                table.prefetch_rows(new);
+        // SAFETY: only `watch` borrows `tables` mutably, and nothing below calls it (or
+        // any code outside this crate) while the reference lives.
+        let Ok(tables) = (unsafe { node.tables.try_borrow_unguarded() }) else {
+            return;
+        };
+        for table in tables {
+            // Checked without upgrading, which would pay a count increment and decrement.
+            if table.strong_count() > 0 {
+                // SAFETY: a strong count above zero means the node is alive, and
+                // `prefetch_rows` drops no `Rc`, so it stays alive while borrowed here.
+                unsafe { &*table.as_ptr() }.prefetch_rows(new);
             }
         }
     }

@@ -146,10 +146,17 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         let cols = self.shape.1;
         match &self.storage {
             Storage::Local { value, state } => {
-                let value = value.borrow();
-                let state = state.borrow();
+                // SAFETY: the references live only within this arm, which runs no code
+                // that could borrow `value` or `state` mutably. (Unguarded borrows skip a
+                // count increment and decrement; a mutable borrow in progress skips the
+                // prefetch, which is only a hint.)
+                let borrowed =
+                    unsafe { (value.try_borrow_unguarded(), state.try_borrow_unguarded()) };
+                let (Ok(value), Ok(state)) = borrowed else {
+                    return;
+                };
                 for &row in indices {
-                    crate::kernels::prefetch(&value, row * cols, cols);
+                    crate::kernels::prefetch(value, row * cols, cols);
                     for slot in state.iter() {
                         crate::kernels::prefetch(slot, row * cols, cols);
                     }
