@@ -69,15 +69,21 @@ fn values_can_be_read_and_graphs_built_while_training_runs() {
     let slope = Arc::new(HogwildParameter::new(arr2(&[[0.0]])));
     let intercept = Arc::new(HogwildParameter::new(arr2(&[[0.0]])));
     let training = AtomicBool::new(true);
+    // Snapshots taken at all, and taken after the trainers asked for more: training goes on
+    // until the reader has taken READS of the latter, so the two genuinely overlap whatever
+    // the scheduling.
     let reads = AtomicUsize::new(0);
-    // Training goes on until the reader has taken this many snapshots, so the two
-    // genuinely overlap whatever the scheduling.
+    let overlapping = AtomicUsize::new(0);
+    let trainers_waiting = AtomicBool::new(false);
     const READS: usize = 200;
 
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let mut predictions = Vec::new();
-            while training.load(Ordering::Relaxed) || predictions.is_empty() {
+            loop {
+                // Read before the snapshot: once training has ended, this snapshot is the
+                // last and sees the final values.
+                let finished = !training.load(Ordering::SeqCst);
                 // A snapshot through the shared storage ...
                 let (s, b) = (slope.value()[(0, 0)], intercept.value()[(0, 0)]);
                 assert!(s.is_finite() && b.is_finite());
@@ -89,12 +95,17 @@ fn values_can_be_read_and_graphs_built_while_training_runs() {
                 let y = yhat.value()[(0, 0)];
                 assert!(y.is_finite());
                 predictions.push(y);
-                reads.fetch_add(1, Ordering::Relaxed);
+                if trainers_waiting.load(Ordering::SeqCst) {
+                    overlapping.fetch_add(1, Ordering::SeqCst);
+                }
+                reads.fetch_add(1, Ordering::SeqCst);
+                if finished {
+                    return predictions;
+                }
             }
-            predictions
         });
         // Start training only after the reader's first snapshot of the initial values.
-        while reads.load(Ordering::Relaxed) == 0 {
+        while reads.load(Ordering::SeqCst) == 0 {
             std::thread::yield_now();
         }
         let steps: usize = pool(2).install(|| {
@@ -102,18 +113,19 @@ fn values_can_be_read_and_graphs_built_while_training_runs() {
                 .into_par_iter()
                 .map(|seed| {
                     train_linreg(&slope, &intercept, 100 + seed, 2_000, || {
-                        reads.load(Ordering::Relaxed) < READS
+                        trainers_waiting.store(true, Ordering::SeqCst);
+                        overlapping.load(Ordering::SeqCst) < READS
                     })
                 })
                 .sum()
         });
-        training.store(false, Ordering::Relaxed);
+        training.store(false, Ordering::SeqCst);
         let predictions = reader.join().expect("reader thread");
         assert!(steps >= 4_000);
-        assert!(predictions.len() >= READS);
-        // The reader saw training progress: from 0 at the start to near 3 + 5 = 8.
-        let last = *predictions.last().unwrap();
+        assert!(overlapping.load(Ordering::SeqCst) >= READS);
+        // The reader saw training progress: from 0 at the start to near 3 + 5 = 8 after.
         assert_eq!(predictions[0], 0.0);
+        let last = *predictions.last().unwrap();
         assert!(last > 7.0, "{last}");
     });
 
@@ -425,8 +437,17 @@ fn sparse_mf_on_four_hogwild_threads_matches_one_thread() {
     let data = ratings();
     let variance = mf_error(&mf_tables(), &data.test);
     let one = mf_hogwild(&data, 1, EPOCHS);
-    let four = mf_hogwild(&data, 4, EPOCHS);
-    eprintln!("held-out MSE: initial {variance}, 1 thread {one}, 4 threads {four}");
+    // The median of three runs: a thread descheduled in the middle of a row's update (on a
+    // loaded machine, or with more threads than cores) writes back a stale row when it
+    // resumes, undoing what other threads did to that row meanwhile. Hogwild allows that
+    // and training usually absorbs it, but a long stall late in a run has been seen to
+    // cost that run 14x its usual error. A real fault (lost or misplaced updates) shows in
+    // every run. Losing half the steps would still pass here (10 epochs reach about
+    // 0.001), losing three quarters would not (5 epochs: about 0.035).
+    let mut runs: Vec<f32> = (0..3).map(|_| mf_hogwild(&data, 4, EPOCHS)).collect();
+    runs.sort_by(f32::total_cmp);
+    let four = runs[1];
+    eprintln!("held-out MSE: initial {variance}, 1 thread {one}, 4 threads {runs:?}");
     assert!(
         one < 0.02 * variance,
         "1 thread: {one} (initial {variance})"
