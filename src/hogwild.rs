@@ -43,7 +43,7 @@
 //! the words are stored back (relaxed).
 //!
 //! Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32 items, Adagrad,
-//! batch 1): about 2,160 instructions over shared tables against 1,310 over local ones.
+//! batch 1): about 2,140 instructions over shared tables against 1,290 over local ones.
 //! The difference is the copies of the two looked-up rows (a local table's single row is
 //! read in place, with no copy at all), the relaxed loads and stores of the rows and their
 //! accumulators in the update (one 64-bit access per two elements, which LLVM never merges
@@ -54,18 +54,18 @@
 //! instructions, a quarter of the local step, so the 1.15x target is out of reach for
 //! per-element atomics however tight the code around them.
 //!
-//! Measured with `examples/hogwild_scaling` on this project's 2-core machine (twelve runs,
-//! each the median of 7 repetitions of 200,000 steps): one thread over shared parameters
-//! takes 1.25x to 1.54x the time per step of one thread over unshared ones, median 1.40x
-//! (target 1.15x). One Wyrm worker over shared tables runs at 1.05x to 1.6x the steps per
-//! second of a hand-written worker over the same pair-packed atomic tables
+//! Measured with `examples/hogwild_scaling` on this project's 2-core machine (each run the
+//! median of 7 repetitions of 200,000 steps): over eleven runs, one thread over shared
+//! parameters takes 1.25x to 1.54x the time per step of one thread over unshared ones,
+//! median 1.40x (target 1.15x). One Wyrm worker over shared tables runs at 1.05x to 1.6x
+//! the steps per second of a hand-written worker over the same pair-packed atomic tables
 //! (`benches/hogwild.rs`, built for the default target), and an earlier session measured
-//! that hand-written step at 1.3x to 1.8x its time on plain `Vec<f32>`s. Two threads
-//! over shared parameters run 1.6x to 2.1x the steps per second of one, median 1.9x, with
-//! the hand-written variants spread the same way by other work on the machine: sharing
-//! itself costs no scaling. On a 16-core Xeon (an earlier version, medians of 7 runs of
-//! 200,000 steps per thread), total steps per second over 1 thread were 2.78x with 2
-//! threads, 3.75x with 4, 6.81x with 8 and 12.2x with 16.
+//! that hand-written step at 1.3x to 1.8x its time on plain `Vec<f32>`s. Over twelve runs,
+//! two threads over shared parameters ran 1.6x to 2.1x the steps per second of one, median
+//! 1.9x, with the hand-written variants spread the same way by other work on the machine:
+//! sharing itself costs no scaling. On a 16-core Xeon (an earlier version, medians of 7
+//! runs of 200,000 steps per thread), total steps per second over 1 thread were 2.78x with
+//! 2 threads, 3.75x with 4, 6.81x with 8 and 12.2x with 16.
 //!
 //! The fastest sound alternative we measured is a `Mutex` per row (hand-written, in the
 //! same benchmark): rows are then copied and updated with vector instructions under an
@@ -109,8 +109,12 @@
 //!   shards. (Measured on the sparse-mf test, 4 threads on 2 cores, 10 passes, Adagrad
 //!   0.3: with shards, 6 of 6 runs ended 3x to 130x above the one-thread held-out error,
 //!   and 2x to 95x when a lock serialised the steps, so it is the ordering and not the
-//!   races; with whole-set shuffles, 1 run of 6 (60x). With 20 passes and whole-set shuffles, 24 of 24 runs
-//!   ended within 2.2x of one thread, all at the noise floor.)
+//!   races; with whole-set shuffles, 1 run of 6 (60x). With 20 passes and whole-set
+//!   shuffles, 24 of 24 runs ended within 2.2x of one thread, all at the noise floor; one
+//!   later run on a heavily loaded machine ended at 14x: a thread descheduled between
+//!   loading a group of a row and storing it back writes back values from before the
+//!   stall, undoing what other threads did to those elements meanwhile, which Hogwild
+//!   allows. The test therefore takes the median of three runs.)
 //! - **Deterministic alternative.** For reproducible data-parallel training, wrap each
 //!   thread's optimizer in [`Synchronized`](crate::optim::Synchronized): threads then take
 //!   turns to apply their updates at a barrier instead of racing.

@@ -64,7 +64,7 @@ pub fn sum(xs: &[f32]) -> f32 {
 }
 
 /// Dot product of two equal-length slices (AVX2 + FMA for longer slices when available).
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: length mismatch");
     #[cfg(target_arch = "x86_64")]
