@@ -238,7 +238,8 @@ impl Variable<IndexInputNode> {
             // Checked without upgrading, which would pay a count increment and decrement.
             if table.strong_count() > 0 {
                 // SAFETY: a strong count above zero means the node is alive, and
-                // `prefetch_rows` drops no `Rc`, so it stays alive while borrowed here.
+                // `prefetch_rows` drops no `Rc`, so it stays alive while borrowed here
+                // (no other thread can drop one: `Rc` is neither `Send` nor `Sync`).
                 unsafe { &*table.as_ptr() }.prefetch_rows(new);
             }
         }
