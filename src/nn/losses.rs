@@ -2,7 +2,7 @@
 
 use crate::kernels::exp;
 use crate::node::{Node, NodeState, Pass, Scratch};
-use crate::nodes::index::{check_range, Bound};
+use crate::nodes::index::{check_range, Binding, Bound};
 use crate::nodes::IndexInputNode;
 use crate::shape::Dim;
 use crate::Variable;
@@ -24,6 +24,8 @@ pub struct SparseCategoricalCrossentropy<T> {
     /// The gradient handed to the logits: `weight * (softmax - onehot)`.
     logits_grad: Scratch,
     state: NodeState,
+    /// Keeps the class count limiting the targets while this node lives.
+    _binding: Binding,
 }
 
 impl<T: Node> SparseCategoricalCrossentropy<T> {
@@ -37,7 +39,7 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
              targets; give one target class per row",
             targets.len()
         );
-        targets.bind(classes, Bound::Classes, NAME);
+        let binding = IndexInputNode::bind(&targets, classes, Bound::Classes, NAME);
         SparseCategoricalCrossentropy {
             used: RefCell::new(vec![0; rows]),
             probabilities: Scratch::new(rows * classes),
@@ -45,6 +47,7 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
             state: NodeState::new((1, 1)),
             logits,
             targets,
+            _binding: binding,
         }
     }
 }
@@ -306,6 +309,21 @@ mod tests {
         let targets = IndexInputNode::new(&[0, 3]);
         let _loss = sparse_categorical_crossentropy(&logits, &targets);
         targets.set_value(&[5, 0]);
+    }
+
+    #[test]
+    fn a_dropped_loss_no_longer_limits_its_targets() {
+        let targets = IndexInputNode::new(&[0, 1]);
+        drop(sparse_categorical_crossentropy(
+            &InputNode::new(matrix(2, 3, 14)),
+            &targets,
+        ));
+        // Past the dropped loss's 3 classes, within the new one's 6.
+        let logits = matrix(2, 6, 15);
+        let mut loss = sparse_categorical_crossentropy(&InputNode::new(logits.clone()), &targets);
+        targets.set_value(&[5, 4]);
+        loss.forward();
+        assert!((loss.value()[(0, 0)] as f64 - naive(&logits, &[5, 4])).abs() < 1e-4);
     }
 
     #[test]

@@ -48,7 +48,12 @@ pub struct IndexInputNode {
     stale: Cell<bool>,
     /// The smallest bound (table row count or class count) of the nodes using this input
     /// (`usize::MAX`: none yet), so that `set_value` rejects an out-of-range index at once.
+    /// Recomputed when such a node is dropped (see [`Binding`]).
     limit: Cell<(usize, Bound)>,
+    /// The bound of each node using this input, under an identity its [`Binding`] holds.
+    bounds: RefCell<Vec<(u64, usize, Bound)>>,
+    /// The identity of the next binding.
+    next_binding: Cell<u64>,
     /// The tables looked up with these indices, so that `set_value` can ask the CPU to
     /// fetch the named rows (and their optimizer state) while the rest of the step runs
     /// up to the lookups. Weak, so that an input outliving its graphs keeps no table alive
@@ -67,6 +72,8 @@ impl IndexInputNode {
                 value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
                 stale: Cell::new(false),
                 limit: Cell::new((usize::MAX, Bound::Rows)),
+                bounds: RefCell::new(Vec::new()),
+                next_binding: Cell::new(0),
                 tables: RefCell::new(Vec::new()),
             }),
             Rc::from(Vec::new()),
@@ -83,13 +90,33 @@ impl IndexInputNode {
         self.len() == 0
     }
 
-    /// Records that a node named `what` uses these indices with the given bound, after
-    /// checking the current indices against it.
-    pub(crate) fn bind(&self, bound: usize, kind: Bound, what: &str) {
-        check_range(&self.indices.borrow(), bound, kind, what);
-        if bound < self.limit.get().0 {
-            self.limit.set((bound, kind));
+    /// Records that a node named `what` uses the indices of `input` with the given bound,
+    /// after checking the current indices against it. The node keeps the returned
+    /// [`Binding`]: once the node is dropped, its bound no longer limits the input.
+    pub(crate) fn bind(input: &Rc<Self>, bound: usize, kind: Bound, what: &str) -> Binding {
+        check_range(&input.indices.borrow(), bound, kind, what);
+        if bound < input.limit.get().0 {
+            input.limit.set((bound, kind));
         }
+        let id = input.next_binding.get();
+        input.next_binding.set(id + 1);
+        input.bounds.borrow_mut().push((id, bound, kind));
+        Binding {
+            input: input.clone(),
+            id,
+        }
+    }
+
+    /// Forgets binding `id` and recomputes the limit from the remaining ones.
+    fn unbind(&self, id: u64) {
+        let mut bounds = self.bounds.borrow_mut();
+        bounds.retain(|&(b, _, _)| b != id);
+        let limit = bounds
+            .iter()
+            .map(|&(_, bound, kind)| (bound, kind))
+            .min_by_key(|&(bound, _)| bound)
+            .unwrap_or((usize::MAX, Bound::Rows));
+        self.limit.set(limit);
     }
 
     /// Records that `table` is looked up with these indices (see `tables`).
@@ -105,6 +132,19 @@ impl IndexInputNode {
     /// The current indices.
     pub(crate) fn current(&self) -> Ref<'_, [usize]> {
         Ref::map(self.indices.borrow(), |v| v.as_slice())
+    }
+}
+
+/// Held by each node that uses an [`IndexInputNode`] (see `IndexInputNode::bind`): while
+/// it lives, the node's bound limits the input's indices; dropping it lifts that limit.
+pub(crate) struct Binding {
+    input: Rc<IndexInputNode>,
+    id: u64,
+}
+
+impl Drop for Binding {
+    fn drop(&mut self) {
+        self.input.unbind(self.id);
     }
 }
 
@@ -211,7 +251,8 @@ impl Variable<IndexInputNode> {
     ///
     /// # Panics
     /// If the number of indices differs from the one the input was built with, or if an
-    /// index is out of range for a table this input is already used to index.
+    /// index is out of range for a table looked up with this input (or, as targets, for
+    /// the class count of a loss) by a node that still exists.
     #[inline(always)]
     pub fn set_value(&self, value: impl IndexValue) {
         let node = self.node();
@@ -304,13 +345,15 @@ pub struct Index<R: Dim = Dyn, C: Dim = Dyn> {
     /// borrowed in place rather than copied (see [`Node::value`] below).
     view: bool,
     state: NodeState,
+    /// Keeps the table's row count limiting the input's indices while this node lives.
+    _binding: Binding,
 }
 
 impl<R: Dim, C: Dim> Index<R, C> {
     /// Builds the node; panics if a current index is out of range for the table.
     pub fn new(table: Rc<ParameterNode<R, C>>, indices: Rc<IndexInputNode>) -> Self {
         let (rows, cols) = table.shape();
-        indices.bind(rows, Bound::Rows, "index");
+        let binding = IndexInputNode::bind(&indices, rows, Bound::Rows, "index");
         indices.watch(&crate::nodes::parameter::erase(table.clone()));
         let k = indices.len();
         let current = indices.current().to_vec();
@@ -322,6 +365,7 @@ impl<R: Dim, C: Dim> Index<R, C> {
             state: NodeState::new((k, cols)),
             table,
             indices,
+            _binding: binding,
         }
     }
 
@@ -647,6 +691,33 @@ mod tests {
         idx.set_value(2);
         row.forward();
         assert_eq!(row.value().row(0), other.value().row(2));
+    }
+
+    #[test]
+    fn a_dropped_lookup_no_longer_limits_the_input() {
+        let idx = IndexInputNode::new(&[0]);
+        let big = ParameterNode::new(matrix(10, 2, 14));
+        let mut kept = big.index(&idx);
+        let small = ParameterNode::new(matrix(3, 2, 15));
+        let short_lived = small.index(&idx);
+        let too_far = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| idx.set_value(7)));
+        let message = too_far.expect_err("7 is past the small table while its lookup lives");
+        assert_eq!(
+            message.downcast_ref::<String>().map(String::as_str),
+            Some("IndexInputNode::set_value: index 7 is out of range for a table of 3 rows")
+        );
+        drop(short_lived);
+        // The small table's lookup is gone: only the big table limits the input now.
+        idx.set_value(7);
+        kept.forward();
+        assert_eq!(kept.value().row(0), big.value().row(7));
+        let too_far = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| idx.set_value(10)));
+        assert!(too_far.is_err(), "10 is still past the big table");
+        assert_eq!(
+            idx.indices()[0],
+            7,
+            "a rejected value keeps the previous one"
+        );
     }
 
     #[test]
