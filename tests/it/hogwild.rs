@@ -104,6 +104,7 @@ fn values_can_be_read_and_graphs_built_while_training_runs() {
                     + ParameterNode::shared(intercept.clone());
                 yhat.forward();
                 let y = yhat.value()[(0, 0)];
+                assert!(y.is_finite());
                 // Once a trainer has done its steps, a graph sees progress (every update
                 // moves both parameters up from 0, towards 3 and 5).
                 assert!(!trained || y > 0.0, "no progress seen during training: {y}");
