@@ -107,21 +107,26 @@ fn matrix(rows: usize, cols: usize, data: &[f32]) -> Array2<f32> {
     Array2::from_shape_vec((rows, cols), data.to_vec()).expect("weights shape")
 }
 
-/// The MLP in Wyrm.
-pub fn wyrm_step() -> impl FnMut() -> f32 {
+/// The MLP's six parameters, `[w1, b1, w2, b2, w3, b3]`, from the shared initial weights.
+fn parameters() -> [Variable<ParameterNode>; 6] {
     let w = Weights::new();
-    let x = InputNode::new(Array2::zeros((1, IN)));
-    let y = InputNode::new(Array2::zeros((1, 1)));
-    let w1 = ParameterNode::new(matrix(IN, HIDDEN, &w.w1));
-    let b1 = ParameterNode::new(matrix(1, HIDDEN, &w.b1));
-    let w2 = ParameterNode::new(matrix(HIDDEN, HIDDEN, &w.w2));
-    let b2 = ParameterNode::new(matrix(1, HIDDEN, &w.b2));
-    let w3 = ParameterNode::new(matrix(HIDDEN, 1, &w.w3));
-    let b3 = ParameterNode::new(matrix(1, 1, &w.b3));
-    let h1 = (x.dot(&w1) + b1).tanh();
-    let h2 = (h1.dot(&w2) + b2).tanh();
-    let yhat = h2.dot(&w3) + b3;
-    let mut loss = (y.clone() - yhat).square();
+    [
+        ParameterNode::new(matrix(IN, HIDDEN, &w.w1)),
+        ParameterNode::new(matrix(1, HIDDEN, &w.b1)),
+        ParameterNode::new(matrix(HIDDEN, HIDDEN, &w.w2)),
+        ParameterNode::new(matrix(1, HIDDEN, &w.b2)),
+        ParameterNode::new(matrix(HIDDEN, 1, &w.w3)),
+        ParameterNode::new(matrix(1, 1, &w.b3)),
+    ]
+}
+
+/// The training step (next sample into `x` and `y`, forward, backward, SGD, zero the
+/// gradients) around a built `loss`, returning the loss.
+fn training_step<N: Node>(
+    x: Variable<InputNode>,
+    y: Variable<InputNode>,
+    mut loss: Variable<N>,
+) -> impl FnMut() -> f32 {
     let mut optimizer = SGD::new(LEARNING_RATE, loss.parameters());
     let mut data = Data::new();
     move || {
@@ -136,20 +141,26 @@ pub fn wyrm_step() -> impl FnMut() -> f32 {
     }
 }
 
+/// The MLP in Wyrm.
+pub fn wyrm_step() -> impl FnMut() -> f32 {
+    let x = InputNode::new(Array2::zeros((1, IN)));
+    let y = InputNode::new(Array2::zeros((1, 1)));
+    let [w1, b1, w2, b2, w3, b3] = parameters();
+    let h1 = (x.dot(&w1) + b1).tanh();
+    let h2 = (h1.dot(&w2) + b2).tanh();
+    let yhat = h2.dot(&w3) + b3;
+    let loss = (y.clone() - yhat).square();
+    training_step(x, y, loss)
+}
+
 /// The MLP whose first layer adds an extra branch `x2 · C` (1x256 times 256x64); `C` is an
 /// input (`c_is_param == false`: the branch needs no gradient) or a parameter.
 pub fn wyrm_wide_step(c_is_param: bool) -> impl FnMut() -> f32 {
-    let w = Weights::new();
     let x = InputNode::new(Array2::zeros((1, IN)));
     let x2 = InputNode::new(matrix(1, WIDE, &uniform(5, WIDE)));
     let y = InputNode::new(Array2::zeros((1, 1)));
     let c_value = matrix(WIDE, HIDDEN, &uniform(6, WIDE * HIDDEN)) * 0.01;
-    let w1 = ParameterNode::new(matrix(IN, HIDDEN, &w.w1));
-    let b1 = ParameterNode::new(matrix(1, HIDDEN, &w.b1));
-    let w2 = ParameterNode::new(matrix(HIDDEN, HIDDEN, &w.w2));
-    let b2 = ParameterNode::new(matrix(1, HIDDEN, &w.b2));
-    let w3 = ParameterNode::new(matrix(HIDDEN, 1, &w.w3));
-    let b3 = ParameterNode::new(matrix(1, 1, &w.b3));
+    let [w1, b1, w2, b2, w3, b3] = parameters();
     // Both variants have the same type: a parameter is erased into the input's place by
     // boxing the branch.
     let branch = if c_is_param {
@@ -160,19 +171,8 @@ pub fn wyrm_wide_step(c_is_param: bool) -> impl FnMut() -> f32 {
     let h1 = (x.dot(&w1) + branch + b1).tanh();
     let h2 = (h1.dot(&w2) + b2).tanh();
     let yhat = h2.dot(&w3) + b3;
-    let mut loss = (y.clone() - yhat).square();
-    let mut optimizer = SGD::new(LEARNING_RATE, loss.parameters());
-    let mut data = Data::new();
-    move || {
-        let (xv, yv) = data.next();
-        x.set_value(ArrayView2::from_shape((1, IN), black_box(xv)).expect("1 x IN"));
-        y.set_value(black_box(yv));
-        loss.forward();
-        loss.backward(1.0);
-        optimizer.step();
-        optimizer.zero_gradients();
-        loss.node().value()[0]
-    }
+    let loss = (y.clone() - yhat).square();
+    training_step(x, y, loss)
 }
 
 /// Hand-written MLP: weights, activations and gradients in plain `Vec`s, gradients derived

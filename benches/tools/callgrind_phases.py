@@ -12,7 +12,9 @@ through the inlining chain (addr2line) to the call the benchmark step made: `set
         target/release/examples/bench_table profile sparse_mf 0.5
     python3 benches/tools/callgrind_phases.py cg.out target/release/examples/bench_table STEPS
 
-STEPS is the step count `bench_table profile` prints. Needs `addr2line` (binutils). A
+STEPS is the step count `bench_table profile` prints. The `--toggle-collect` pattern names
+the closure that runs one Wyrm step: `*wyrm_step*closure*` for linreg and sparse-mf,
+`*training_step*closure*` for mlp. Needs `addr2line` (binutils). A
 short profile also shows one-off work of the first step (e.g. `memset` zeroing optimizer
 state), which is not part of the steady-state step.
 """

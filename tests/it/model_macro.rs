@@ -37,7 +37,27 @@ model! {
     }
 }
 
+model! {
+    /// A number on either side of each operator (`1 - x` and `x - 1` are different nodes).
+    struct ScalarSides {
+        x: Input<1, 2>,
+        left = (1.0 - x) * (2.0 / (x + 3.0)),
+        right = (x - 1.0) / 4.0,
+    }
+}
+
 fn same_type<T>(_: &T, _: &T) {}
+
+#[test]
+fn numbers_on_either_side_of_an_operator() {
+    let mut model = ScalarSides::new();
+    model.x.set_value(arr2(&[[1.0, -1.0]]));
+    model.left.forward();
+    model.right.forward();
+    // (1 - x) * 2 / (x + 3) and (x - 1) / 4 at x = 1 and x = -1.
+    assert_eq!(model.left.value(), arr2(&[[0.0, 2.0]]));
+    assert_eq!(model.right.value(), arr2(&[[0.0, -0.5]]));
+}
 
 #[test]
 fn linear_regression_converges() {

@@ -478,38 +478,35 @@ fn node_type(
             rhs,
         } => {
             let span = *op_span;
-            match (&lhs.kind, &rhs.kind) {
-                (ExprKind::Scalar(_), _) => {
+            // Which side is a number decides the node (`x - 1` and `1 - x` differ).
+            let (scalar_lhs, scalar_rhs) = (
+                matches!(lhs.kind, ExprKind::Scalar(_)),
+                matches!(rhs.kind, ExprKind::Scalar(_)),
+            );
+            let alias = match (op, scalar_lhs, scalar_rhs) {
+                (BinOp::Add, false, false) => "Add",
+                (BinOp::Sub, false, false) => "Sub",
+                (BinOp::Mul, false, false) => "Mul",
+                (BinOp::Div, false, false) => "Div",
+                (BinOp::Add, _, _) => "AddScalar",
+                (BinOp::Mul, _, _) => "MulScalar",
+                (BinOp::Sub, true, _) => "ScalarSub",
+                (BinOp::Div, true, _) => "ScalarDiv",
+                (BinOp::Sub, _, _) => "SubScalar",
+                (BinOp::Div, _, _) => "DivScalar",
+            };
+            let alias = Ident::new(alias, span);
+            match (scalar_lhs, scalar_rhs) {
+                (true, _) => {
                     let t = ty(rhs);
-                    let alias = match op {
-                        BinOp::Add => "AddScalar",
-                        BinOp::Sub => "ScalarSub",
-                        BinOp::Mul => "MulScalar",
-                        BinOp::Div => "ScalarDiv",
-                    };
-                    let alias = Ident::new(alias, span);
                     quote_spanned!(span=> ::wyrm::nodes::#alias<#t>)
                 }
-                (_, ExprKind::Scalar(_)) => {
+                (_, true) => {
                     let t = ty(lhs);
-                    let alias = match op {
-                        BinOp::Add => "AddScalar",
-                        BinOp::Sub => "SubScalar",
-                        BinOp::Mul => "MulScalar",
-                        BinOp::Div => "DivScalar",
-                    };
-                    let alias = Ident::new(alias, span);
                     quote_spanned!(span=> ::wyrm::nodes::#alias<#t>)
                 }
                 _ => {
                     let (l, r) = (ty(lhs), ty(rhs));
-                    let alias = match op {
-                        BinOp::Add => "Add",
-                        BinOp::Sub => "Sub",
-                        BinOp::Mul => "Mul",
-                        BinOp::Div => "Div",
-                    };
-                    let alias = Ident::new(alias, span);
                     quote_spanned!(span=> ::wyrm::nodes::#alias<#l, #r>)
                 }
             }
