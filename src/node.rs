@@ -12,6 +12,11 @@
 //! [`Node::backward`] delivers one gradient contribution per consumer. A node adds the
 //! contributions up and propagates to its operands once the last one has arrived, so each
 //! node is visited once per backward pass, at O(1) cost per edge.
+//!
+//! The consumer counts are those of the latest forward pass that reached the node. So
+//! [`Variable::backward`](crate::Variable::backward) first checks that the latest pass on
+//! the thread is its variable's own, and runs that forward pass again if another variable
+//! sharing nodes with it (or one of its subexpressions) was forwarded since.
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::ops::Deref;
@@ -40,6 +45,12 @@ impl Pass {
     /// The raw identity (pass 0 is never used, so it can mark "not yet run").
     pub fn id(self) -> u64 {
         self.0
+    }
+
+    /// The identity of the latest pass handed out on this thread (0 before the first).
+    #[inline(always)]
+    pub(crate) fn latest_id() -> u64 {
+        NEXT_PASS.with(|n| n.get() - 1)
     }
 }
 

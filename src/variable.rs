@@ -28,6 +28,8 @@ use std::rc::Rc;
 pub struct Variable<T: Node> {
     node: Rc<T>,
     parameters: Rc<[Rc<ParameterNode>]>,
+    /// This handle's latest forward pass ([`NEVER`] before the first).
+    pass: u64,
 }
 
 impl<T: Node> Clone for Variable<T> {
@@ -35,6 +37,7 @@ impl<T: Node> Clone for Variable<T> {
         Variable {
             node: self.node.clone(),
             parameters: self.parameters.clone(),
+            pass: self.pass,
         }
     }
 }
@@ -47,6 +50,9 @@ impl<T: Node> std::fmt::Debug for Variable<T> {
             .finish()
     }
 }
+
+/// The pass of a variable never forwarded: no pass has this identity.
+const NEVER: u64 = u64::MAX;
 
 thread_local! {
     /// Seed buffer for `backward` on large roots, reused so that steps do not allocate.
@@ -68,7 +74,11 @@ impl<T: Node> Variable<T> {
     }
 
     pub(crate) fn from_parts(node: Rc<T>, parameters: Rc<[Rc<ParameterNode>]>) -> Self {
-        Variable { node, parameters }
+        Variable {
+            node,
+            parameters,
+            pass: NEVER,
+        }
     }
 
     /// Builds a variable for a new node whose operands have the given parameter lists
@@ -115,16 +125,58 @@ impl<T: Node> Variable<T> {
     /// from the current values of inputs and parameters.
     #[inline]
     pub fn forward(&mut self) {
-        self.node.forward(Pass::next());
+        let pass = Pass::next();
+        self.pass = pass.id();
+        self.node.forward(pass);
+    }
+
+    /// Makes sure the latest forward pass on this thread is this variable's own, running it
+    /// again if not. A backward pass relies on the consumer counts of the latest forward
+    /// pass: after a forward pass from another variable that shares nodes with this one
+    /// (another head, or one of its own subexpressions), they would be that graph's, and
+    /// gradients would be lost.
+    #[inline(always)]
+    fn own_latest_pass(&mut self) {
+        if self.pass != Pass::latest_id() {
+            self.forward_again();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn forward_again(&mut self) {
+        self.forward();
     }
 
     /// Runs a backward pass, seeding every element of this variable's gradient with
     /// `weight`. Adds `weight * d(value)/d(p)` to each parameter's gradient.
     ///
     /// Call after [`forward`](Self::forward). Calling it twice after one forward pass adds
-    /// the gradients twice.
-    #[inline]
+    /// the gradients twice. If another forward pass ran on this thread since this
+    /// variable's (from another variable sharing nodes with it, or from one of its
+    /// subexpressions), or it was never forwarded, this first runs its forward pass again,
+    /// so that the gradients are those of this graph at the current inputs and parameters.
+    ///
+    /// ```
+    /// use ndarray::arr2;
+    /// use wyrm::{InputNode, ParameterNode};
+    ///
+    /// let w = ParameterNode::new(arr2(&[[2.0]]));
+    /// let x = InputNode::new(arr2(&[[3.0]]));
+    /// let hidden = w.clone() * x.clone();
+    /// let mut loss = hidden.square();
+    /// let mut monitor = hidden.clone() + hidden.clone();
+    /// loss.forward();
+    /// monitor.forward(); // shares `hidden` with `loss`
+    /// loss.backward(1.0);
+    /// // d(w x)^2 / dw = 2 w x^2
+    /// assert_eq!(w.gradient()[[0, 0]], 36.0);
+    /// ```
+    // `always`: the check above tipped LLVM into calling it out of line, which cost the
+    // sparse-mf step 70 instructions.
+    #[inline(always)]
     pub fn backward(&mut self, weight: f32) {
+        self.own_latest_pass();
         self.node.begin_backward();
         let (rows, cols) = self.node.shape();
         let len = T::Rows::fold(rows) * T::Cols::fold(cols);
@@ -144,18 +196,22 @@ impl<T: Node> Variable<T> {
     }
 
     /// Runs a backward pass with a full upstream gradient (one weight per element of the
-    /// value) instead of a single weight.
+    /// value) instead of a single weight. Like [`backward`](Self::backward), it first runs
+    /// this variable's forward pass again if that is not the latest one on this thread.
     ///
     /// # Panics
     /// If `gradient` does not have this variable's shape.
     pub fn backward_with(&mut self, gradient: ArrayView2<'_, f32>) {
-        assert_eq!(
-            gradient.dim(),
-            self.node.shape(),
-            "backward_with: the gradient is {:?} but the variable is {:?}",
-            gradient.dim(),
-            self.node.shape()
+        let (given, own) = (gradient.dim(), self.node.shape());
+        assert!(
+            given == own,
+            "backward_with: the gradient is {}x{} but the variable is {}x{}",
+            given.0,
+            given.1,
+            own.0,
+            own.1
         );
+        self.own_latest_pass();
         self.node.begin_backward();
         let owned = gradient.as_standard_layout();
         self.node

@@ -242,6 +242,15 @@ fn input_set_scalar_on_matrix_panics() {
 }
 
 #[test]
+#[should_panic(expected = "backward_with: the gradient is 3x2 but the variable is 2x3")]
+fn backward_with_a_gradient_of_the_wrong_shape_panics() {
+    let x = ParameterNode::new(Array2::zeros((2, 3)));
+    let mut y = x * 2.0;
+    y.forward();
+    y.backward_with(Array2::zeros((3, 2)).view());
+}
+
+#[test]
 #[should_panic(expected = "ParameterNode::set_value: the array is 1x3 but the parameter is 2x2")]
 fn parameter_set_value_with_wrong_shape_panics() {
     let p = ParameterNode::new(Array2::zeros((2, 2)));
@@ -283,6 +292,105 @@ fn static_leaf_with_wrong_array_panics() {
 /// Backward from an intermediate variable that also feeds other nodes propagates at once,
 /// and a later backward from the root is still exact (the review found the seed was
 /// swallowed and then corrupted the root's pass).
+/// The two-layer network of the graph-sharing tests: parameters and the hidden layer.
+fn two_layer() -> (
+    Variable<ParameterNode>,
+    Variable<ParameterNode>,
+    Variable<impl Node<Rows = Dyn, Cols = Dyn>>,
+) {
+    let w1 = ParameterNode::new(arr2(&[[0.5, -0.3], [0.2, 0.8]]));
+    let w2 = ParameterNode::new(arr2(&[[1.0], [-1.0]]));
+    let x = InputNode::new(arr2(&[[1.0, 2.0]]));
+    let h = x.dot(&w1).tanh();
+    (w1, w2, h)
+}
+
+/// `w`'s gradient after `run`, starting from zero.
+fn gradient_after(w: &Variable<ParameterNode>, run: impl FnOnce()) -> Array2<f32> {
+    w.zero_gradient();
+    run();
+    w.gradient()
+}
+
+#[test]
+fn another_head_forwarded_in_between_does_not_change_the_gradients() {
+    let (w1, w2, h) = two_layer();
+    let y = InputNode::new(arr2(&[[0.5]]));
+    let mut loss = (h.dot(&w2) - y).square();
+    let mut norm = h.vector_dot(&h);
+    let alone = gradient_after(&w1, || {
+        loss.forward();
+        loss.backward(1.0);
+    });
+    assert!(alone.iter().all(|g| g.abs() > 1e-3), "{alone}");
+    // The second forward pass counted `h`'s consumers in `norm`'s graph (two, both in
+    // `vector_dot`), where `loss` delivers one: unless `backward` runs `loss`'s forward
+    // pass again, `h` waits for a second contribution and `w1` gets nothing.
+    let interleaved = gradient_after(&w1, || {
+        loss.forward();
+        norm.forward();
+        loss.backward(1.0);
+    });
+    assert_eq!(interleaved, alone);
+    assert_eq!(loss.value()[[0, 0]], {
+        loss.forward();
+        loss.value()[[0, 0]]
+    });
+}
+
+#[test]
+fn two_heads_backward_one_after_the_other_sum_like_their_sum() {
+    let (w1, w2, h) = two_layer();
+    let mut head1 = h.dot(&w2).square();
+    let mut head2 = (h.clone() + h.clone()).scalar_sum();
+    let mut both = head1.clone() + head2.clone();
+    let summed = gradient_after(&w1, || {
+        both.forward();
+        both.backward(1.0);
+    });
+    let one_by_one = gradient_after(&w1, || {
+        head1.forward();
+        head2.forward();
+        head1.backward(1.0);
+        head2.backward(1.0);
+    });
+    for (a, b) in one_by_one.iter().zip(&summed) {
+        assert!((a - b).abs() <= 1e-6, "{one_by_one} against {summed}");
+    }
+}
+
+#[test]
+fn backward_from_an_intermediate_whose_operands_feed_the_rest_of_the_graph() {
+    let w = ParameterNode::new(arr2(&[[0.5, -0.3], [0.2, 0.8]]));
+    let x = InputNode::new(arr2(&[[1.0, 2.0]]));
+    let a = x.dot(&w);
+    let mut h = a.tanh();
+    // `a` has two consumers in `loss`'s pass, but only one (`tanh`) below `h`.
+    let mut loss = (h.clone() + a.clone()).scalar_sum();
+    let alone = gradient_after(&w, || {
+        h.forward();
+        h.backward(1.0);
+    });
+    assert!(alone.iter().all(|g| g.abs() > 1e-3), "{alone}");
+    let after_loss = gradient_after(&w, || {
+        loss.forward();
+        h.backward(1.0);
+    });
+    assert_eq!(after_loss, alone);
+}
+
+#[test]
+fn backward_without_forward_runs_the_forward_pass() {
+    let w = ParameterNode::new(arr2(&[[2.0]]));
+    let x = InputNode::new(arr2(&[[3.0]]));
+    let mut y = (w.clone() * x).exp();
+    y.backward(1.0);
+    // d exp(3w)/dw = 3 exp(6)
+    let expected = 3.0 * 6.0f32.exp();
+    assert!((w.gradient()[[0, 0]] - expected).abs() <= 1e-3 * expected);
+    assert!((y.value()[[0, 0]] - 6.0f32.exp()).abs() <= 1e-3 * expected);
+}
+
 #[test]
 fn backward_from_an_intermediate_variable() {
     let x = ParameterNode::new(arr2(&[[1.5]]));
