@@ -308,13 +308,16 @@ impl Parse for Dim {
         let lookahead = input.lookahead1();
         if lookahead.peek(LitInt) {
             let lit: LitInt = input.parse()?;
-            let n: usize = lit.base10_parse()?;
-            if n == 0 {
+            // Signed, so that `-1` gets the message below rather than "invalid digit".
+            let n: i128 = lit.base10_parse()?;
+            if n < 1 {
                 return Err(syn::Error::new(
                     lit.span(),
                     "a dimension must be at least 1",
                 ));
             }
+            let n = usize::try_from(n)
+                .map_err(|_| syn::Error::new(lit.span(), "a dimension must fit in a `usize`"))?;
             Ok(Dim::Lit(n, lit.span()))
         } else if lookahead.peek(Ident) {
             Ok(Dim::Name(input.parse()?))
@@ -768,6 +771,10 @@ mod tests {
             ),
             (
                 quote::quote! { struct M { w: Param<0, 1> } },
+                "a dimension must be at least 1",
+            ),
+            (
+                quote::quote! { struct M { w: Param<-1, 2> } },
                 "a dimension must be at least 1",
             ),
             (
