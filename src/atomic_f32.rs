@@ -70,6 +70,13 @@ impl AtomicF32s {
         }
     }
 
+    /// Sets every element to zero (relaxed stores).
+    pub(crate) fn fill_zero(&self) {
+        for w in self.words.iter() {
+            w.store(0, Relaxed);
+        }
+    }
+
     /// The number of elements.
     pub(crate) fn len(&self) -> usize {
         self.len

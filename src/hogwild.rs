@@ -122,6 +122,7 @@
 
 use crate::atomic_f32::AtomicF32s;
 use ndarray::Array2;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 /// Number of per-element optimizer state slots a parameter keeps (Adam needs two).
@@ -148,6 +149,8 @@ pub struct HogwildParameter {
     shape: (usize, usize),
     values: AtomicF32s,
     state: [OnceLock<AtomicF32s>; STATE_SLOTS],
+    /// The kind of optimizer that writes `state` (`optim::state_kind`).
+    state_kind: AtomicU8,
 }
 
 impl HogwildParameter {
@@ -159,6 +162,7 @@ impl HogwildParameter {
             shape,
             values,
             state: Default::default(),
+            state_kind: AtomicU8::new(crate::optim::state_kind::NONE),
         }
     }
 
@@ -180,9 +184,8 @@ impl HogwildParameter {
     /// # Panics
     /// If `value` does not have this parameter's shape.
     pub fn set_value(&self, value: &Array2<f32>) {
-        assert_eq!(
-            value.dim(),
-            self.shape,
+        assert!(
+            value.dim() == self.shape,
             "HogwildParameter::set_value: the array is {}x{} but the parameter is {}x{}",
             value.nrows(),
             value.ncols(),
@@ -201,6 +204,26 @@ impl HogwildParameter {
     /// Optimizer state slot `slot`, created zeroed on first use.
     pub(crate) fn state(&self, slot: usize) -> &AtomicF32s {
         self.state[slot].get_or_init(|| AtomicF32s::zeros(self.values.len()))
+    }
+
+    /// Makes the optimizer state `kind`'s: if another kind of optimizer wrote it, it is
+    /// reset to zeros first (once; a relaxed flag, so threads that switch kinds at the same
+    /// time may each see the other's state for a step, which is only a value race).
+    #[inline(always)]
+    pub(crate) fn claim_state(&self, kind: u8) {
+        if self.state_kind.load(Relaxed) != kind {
+            self.reset_state(kind);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reset_state(&self, kind: u8) {
+        if self.state_kind.swap(kind, Relaxed) != kind {
+            for slot in self.state.iter().filter_map(OnceLock::get) {
+                slot.fill_zero();
+            }
+        }
     }
 
     /// Optimizer state slot `slot` if an update has created it (never allocates).

@@ -48,6 +48,8 @@ enum Storage {
     Local {
         value: RefCell<Vec<f32>>,
         state: RefCell<[Vec<f32>; STATE_SLOTS]>,
+        /// The kind of optimizer that wrote `state` (`optim::state_kind`).
+        state_kind: Cell<u8>,
     },
     /// Shared with other threads: read through relaxed atomics into `cache`.
     Shared {
@@ -87,6 +89,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             Storage::Local {
                 value: RefCell::new(data),
                 state: RefCell::new(Default::default()),
+                state_kind: Cell::new(crate::optim::state_kind::NONE),
             },
             shape,
         )
@@ -145,7 +148,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     pub(crate) fn prefetch_rows(&self, indices: &[usize]) {
         let cols = self.shape.1;
         match &self.storage {
-            Storage::Local { value, state } => {
+            Storage::Local { value, state, .. } => {
                 // SAFETY: the references live only within this arm, which runs no code
                 // that could borrow `value` or `state` mutably. (Unguarded borrows skip a
                 // count increment and decrement; a mutable borrow in progress skips the
@@ -221,9 +224,18 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         }
         let len = self.shape.0 * self.shape.1;
         match &self.storage {
-            Storage::Local { value, state } => {
+            Storage::Local {
+                value,
+                state,
+                state_kind,
+            } => {
                 let mut value = value.borrow_mut();
                 let mut state = state.borrow_mut();
+                if U::SLOTS > 0 && state_kind.get() != U::KIND {
+                    // Another kind of optimizer's state: start this one's from zeros.
+                    state.iter_mut().for_each(Vec::clear);
+                    state_kind.set(U::KIND);
+                }
                 for slot in state.iter_mut().take(U::SLOTS) {
                     if slot.len() != len {
                         *slot = vec![0.0; len];
@@ -249,6 +261,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 // Concurrent updates of the same elements may overwrite each other, as
                 // Hogwild allows; see `hogwild` for why this is sound.
                 let values = param.values();
+                if U::SLOTS > 0 {
+                    param.claim_state(U::KIND);
+                }
                 // Slots the rule does not use stand in as `values` and are never touched
                 // (the slot count is a constant, so those branches compile away).
                 let s0 = if U::SLOTS > 0 { param.state(0) } else { values };
@@ -284,9 +299,8 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
 
     /// Overwrites the value.
     fn set(&self, value: &Array2<f32>) {
-        assert_eq!(
-            value.dim(),
-            self.shape,
+        assert!(
+            value.dim() == self.shape,
             "ParameterNode::set_value: the array is {}x{} but the parameter is {}x{}",
             value.nrows(),
             value.ncols(),

@@ -58,6 +58,7 @@ struct Rule<O> {
 
 impl<O: Transform> UpdateRule for Rule<O> {
     const SLOTS: usize = 1;
+    const KIND: u8 = super::state_kind::ADAGRAD;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
         let g = self.options.apply(w, g);

@@ -15,6 +15,14 @@ use crate::Variable;
 /// optimizer's global step count. For a row touched in every step this is exactly dense
 /// Adam.
 ///
+/// # State
+///
+/// The moments live with the parameters; the step count lives in the optimizer. A new
+/// `Adam` over parameters that an earlier one trained carries on with their moments but
+/// counts its steps from zero, so its first steps are bias-corrected as if the moments
+/// were new (larger steps than the earlier optimizer would have taken). Moments left by
+/// another kind of optimizer are reset to zeros instead.
+///
 /// ```
 /// use wyrm::*;
 /// use wyrm::optim::Optimizer;
@@ -87,6 +95,7 @@ struct Rule<O> {
 
 impl<O: Transform> UpdateRule for Rule<O> {
     const SLOTS: usize = 2;
+    const KIND: u8 = super::state_kind::ADAM;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
         let g = self.options.apply(w, g);

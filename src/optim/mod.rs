@@ -3,7 +3,10 @@
 //! All are built as `X::new(learning_rate, parameters)` and configured with builder
 //! methods. Optimizer state (momentum, accumulators, moments) is stored with each
 //! parameter, so optimizers over [`shared`](crate::ParameterNode::shared) parameters in
-//! different threads update the same state.
+//! different threads update the same state, and a new optimizer of the same kind over a
+//! parameter carries on with its state. An optimizer of another kind starts from zeros:
+//! the parameter resets its state when a different kind first updates it (switching
+//! from SGD with momentum to Adagrad for a second phase of training, say).
 //!
 //! When a parameter's gradient is purely row-sparse (it was only used through `index`
 //! lookups), `step` updates only the touched rows and `zero_gradients` clears only them.
@@ -79,8 +82,25 @@ pub trait Optimizer {
 pub(crate) trait UpdateRule {
     /// How many of the state values the rule uses (0, 1 or 2).
     const SLOTS: usize;
+    /// What the rule keeps in the state slots (one of [`state_kind`]'s constants), so that a
+    /// parameter can tell when another kind of optimizer takes over.
+    const KIND: u8;
     /// Returns the updated weight; may update `state`.
     fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32;
+}
+
+/// What a parameter's optimizer state slots hold. State that one kind of optimizer left
+/// means something else to another (SGD's momentum is no Adagrad accumulator), so a
+/// parameter resets its state to zeros when a rule of another kind first uses it.
+pub(crate) mod state_kind {
+    /// No state (plain SGD); never resets anything.
+    pub(crate) const NONE: u8 = 0;
+    /// SGD momentum: the velocity.
+    pub(crate) const MOMENTUM: u8 = 1;
+    /// Adagrad: the sum of squared gradients.
+    pub(crate) const ADAGRAD: u8 = 2;
+    /// Adam: the first and second moments.
+    pub(crate) const ADAM: u8 = 3;
 }
 
 /// Gradient clamping and L2 penalty, shared by all optimizers.

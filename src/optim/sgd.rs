@@ -55,6 +55,7 @@ struct Plain<O> {
 
 impl<O: Transform> UpdateRule for Plain<O> {
     const SLOTS: usize = 0;
+    const KIND: u8 = super::state_kind::NONE;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, _state: &mut [f32; 2]) -> f32 {
         w - self.lr * self.options.apply(w, g)
@@ -69,6 +70,7 @@ struct Momentum<O> {
 
 impl<O: Transform> UpdateRule for Momentum<O> {
     const SLOTS: usize = 1;
+    const KIND: u8 = super::state_kind::MOMENTUM;
     #[inline(always)]
     fn update(&self, w: f32, g: f32, state: &mut [f32; 2]) -> f32 {
         let v = self.momentum * state[0] + self.options.apply(w, g);

@@ -226,3 +226,79 @@ fn clamp_keeps_training_stable_with_a_large_learning_rate() {
     let t = train(10, 3000, |p| SGD::new(0.3, p).clamp(-0.01, 0.01));
     assert_converged("clamped SGD", &t, 0.02);
 }
+
+/// `w` after `steps` steps of `optimizer` on `loss = sum((w - 3)^2)` (a gradient that keeps
+/// its sign, so every state slot grows).
+fn run_steps(
+    w: &Variable<ParameterNode>,
+    optimizer: &mut dyn Optimizer,
+    steps: usize,
+) -> Array2<f32> {
+    let target = InputNode::new(arr2(&[[3.0, 3.0]]));
+    let mut loss = (w.clone() - target).square().scalar_sum();
+    for _ in 0..steps {
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+    w.value()
+}
+
+/// A parameter starting at `value`, local or over a `HogwildParameter`.
+fn parameter(value: Array2<f32>, shared: bool) -> Variable<ParameterNode> {
+    if shared {
+        ParameterNode::shared(std::sync::Arc::new(HogwildParameter::new(value)))
+    } else {
+        ParameterNode::new(value)
+    }
+}
+
+/// The optimizers whose state kinds differ, each over `params`.
+fn stateful(params: Vec<Variable<ParameterNode>>) -> Vec<Box<dyn Optimizer>> {
+    vec![
+        Box::new(SGD::new(0.01, params.clone()).momentum(0.9)),
+        Box::new(Adagrad::new(0.1, params.clone())),
+        Box::new(Adam::new(0.05, params)),
+    ]
+}
+
+#[test]
+fn another_kind_of_optimizer_starts_from_fresh_state() {
+    for shared in [false, true] {
+        for first in 0..3 {
+            for second in (0..3).filter(|&k| k != first) {
+                let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
+                let before = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(first), 10);
+                let switched = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(second), 3);
+                // The same three steps from the same values with untouched state.
+                let fresh = parameter(before, shared);
+                let expected = run_steps(
+                    &fresh,
+                    &mut *stateful(vec![fresh.clone()]).remove(second),
+                    3,
+                );
+                assert_eq!(
+                    switched, expected,
+                    "optimizer {second} after optimizer {first} (shared: {shared})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_new_optimizer_of_the_same_kind_carries_on_with_the_state() {
+    for shared in [false, true] {
+        for kind in 0..2 {
+            // SGD with momentum and Adagrad keep no step count in the optimizer, so two
+            // optimizers one after the other do what one does over all the steps.
+            let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
+            run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 4);
+            let continued = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 3);
+            let once = parameter(arr2(&[[-1.0, 0.5]]), shared);
+            let expected = run_steps(&once, &mut *stateful(vec![once.clone()]).remove(kind), 7);
+            assert_eq!(continued, expected, "optimizer {kind} (shared: {shared})");
+        }
+    }
+}
