@@ -88,8 +88,11 @@ pub fn initial_tables() -> (ndarray::Array2<f32>, ndarray::Array2<f32>) {
     )
 }
 
+/// The user and item tables as shared parameters.
+pub type SharedTables = (Arc<HogwildParameter>, Arc<HogwildParameter>);
+
 /// The tables as shared parameters.
-pub fn shared_tables() -> (Arc<HogwildParameter>, Arc<HogwildParameter>) {
+pub fn shared_tables() -> SharedTables {
     let (u, i) = initial_tables();
     (
         Arc::new(HogwildParameter::new(u)),
@@ -172,10 +175,7 @@ impl Trainers {
     }
 
     /// Hogwild workers over the given shared tables.
-    pub fn hogwild(
-        threads: usize,
-        tables: &(Arc<HogwildParameter>, Arc<HogwildParameter>),
-    ) -> Self {
+    pub fn hogwild(threads: usize, tables: &SharedTables) -> Self {
         let tables = tables.clone();
         Self::new(threads, move |t| {
             wyrm_step(
@@ -322,48 +322,67 @@ impl HandAtomic {
     #[inline]
     pub fn step(&self, user: usize, item: usize, rating: f32) -> f32 {
         // Word ranges: two elements per word.
-        let (ur, ir) = (
-            user * RANK / 2..(user + 1) * RANK / 2,
-            item * RANK / 2..(item + 1) * RANK / 2,
-        );
-        let (mut u, mut v) = (
-            Self::load(&self.users[ur.clone()]),
-            Self::load(&self.items[ir.clone()]),
-        );
-        let score: f32 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
-        let r = score - rating;
-        let d = 2.0 * r;
-        let (mut su, mut sv) = (
-            Self::load(&self.users_acc[ur.clone()]),
-            Self::load(&self.items_acc[ir.clone()]),
-        );
-        let (u0, v0) = (u, v);
-        for k in 0..RANK {
-            let (gu, gv) = (d * v0[k], d * u0[k]);
-            su[k] += gu * gu;
-            sv[k] += gv * gv;
-            u[k] -= LEARNING_RATE * gu / (su[k].sqrt() + EPS);
-            v[k] -= LEARNING_RATE * gv / (sv[k].sqrt() + EPS);
-        }
-        Self::store(&u, &self.users[ur.clone()]);
-        Self::store(&v, &self.items[ir.clone()]);
-        Self::store(&su, &self.users_acc[ur]);
-        Self::store(&sv, &self.items_acc[ir]);
-        r * r
+        let words = |row: usize| row * RANK / 2..(row + 1) * RANK / 2;
+        let tables = [&self.users, &self.items, &self.users_acc, &self.items_acc];
+        shared_rows_step(
+            [user, item],
+            rating,
+            |t, row| Self::load(&tables[t][words(row)]),
+            |t, row, values| Self::store(values, &tables[t][words(row)]),
+        )
     }
+}
+
+/// The hand-written Adagrad step over shared rows, given how to copy a row of table `t`
+/// (0 users, 1 items, 2 and 3 their accumulators) in and out: both rows and both
+/// accumulators are copied in, updated on the stack and copied back.
+#[inline(always)]
+fn shared_rows_step(
+    [user, item]: [usize; 2],
+    rating: f32,
+    load: impl Fn(usize, usize) -> [f32; RANK],
+    store: impl Fn(usize, usize, &[f32; RANK]),
+) -> f32 {
+    let (mut u, mut v) = (load(0, user), load(1, item));
+    let score: f32 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+    let r = score - rating;
+    let d = 2.0 * r;
+    let (mut su, mut sv) = (load(2, user), load(3, item));
+    let (u0, v0) = (u, v);
+    for k in 0..RANK {
+        let (gu, gv) = (d * v0[k], d * u0[k]);
+        su[k] += gu * gu;
+        sv[k] += gv * gv;
+        u[k] -= LEARNING_RATE * gu / (su[k].sqrt() + EPS);
+        v[k] -= LEARNING_RATE * gv / (sv[k].sqrt() + EPS);
+    }
+    store(0, user, &u);
+    store(1, item, &v);
+    store(2, user, &su);
+    store(3, item, &sv);
+    r * r
 }
 
 /// Workers running the hand-written atomic step over one shared table pair.
 pub fn hand_atomic_trainers(threads: usize) -> Trainers {
     let tables = HandAtomic::new();
     Trainers::new(threads, move |t| {
-        let tables = tables.clone();
-        let mut data = Data::new(100 + t);
-        move || {
-            let (u, i, r) = data.next_example();
-            tables.step(black_box(u), black_box(i), black_box(r))
-        }
+        tables_step(tables.clone(), 100 + t, HandAtomic::step)
     })
+}
+
+/// A hand-written step over shared `tables` (`step` is the tables' step method) on the
+/// example stream `seed`, as a closure returning the step's loss.
+pub fn tables_step<T>(
+    tables: Arc<T>,
+    seed: u64,
+    step: fn(&T, usize, usize, f32) -> f32,
+) -> impl FnMut() -> f32 {
+    let mut data = Data::new(seed);
+    move || {
+        let (u, i, r) = data.next_example();
+        step(&tables, black_box(u), black_box(i), black_box(r))
+    }
 }
 
 /// One row of a [`RowLocked`] table: values and Adagrad accumulators.
@@ -425,12 +444,7 @@ impl RowLocked {
 pub fn rowlock_trainers(threads: usize) -> Trainers {
     let tables = RowLocked::new();
     Trainers::new(threads, move |t| {
-        let tables = tables.clone();
-        let mut data = Data::new(100 + t);
-        move || {
-            let (u, i, r) = data.next_example();
-            tables.step(black_box(u), black_box(i), black_box(r))
-        }
+        tables_step(tables.clone(), 100 + t, RowLocked::step)
     })
 }
 

@@ -43,7 +43,7 @@
 //! the words are stored back (relaxed).
 //!
 //! Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32 items, Adagrad,
-//! batch 1): about 2,140 instructions over shared tables against 1,290 over local ones.
+//! batch 1): about 2,180 instructions over shared tables against 1,340 over local ones.
 //! The difference is the copies of the two looked-up rows (a local table's single row is
 //! read in place, with no copy at all), the relaxed loads and stores of the rows and their
 //! accumulators in the update (one 64-bit access per two elements, which LLVM never merges
@@ -55,17 +55,19 @@
 //! per-element atomics however tight the code around them.
 //!
 //! Measured with `examples/hogwild_scaling` on this project's 2-core machine (each run the
-//! median of 7 repetitions of 200,000 steps): over eleven runs, one thread over shared
-//! parameters takes 1.25x to 1.54x the time per step of one thread over unshared ones,
-//! median 1.40x (target 1.15x). One Wyrm worker over shared tables runs at 1.05x to 1.6x
-//! the steps per second of a hand-written worker over the same pair-packed atomic tables
-//! (`benches/hogwild.rs`, built for the default target), and an earlier session measured
-//! that hand-written step at 1.3x to 1.8x its time on plain `Vec<f32>`s. Over twelve runs,
-//! two threads over shared parameters ran 1.6x to 2.1x the steps per second of one, median
-//! 1.9x, with the hand-written variants spread the same way by other work on the machine:
-//! sharing itself costs no scaling. On a 16-core Xeon (an earlier version, medians of 7
-//! runs of 200,000 steps per thread), total steps per second over 1 thread were 2.78x with
-//! 2 threads, 3.75x with 4, 6.81x with 8 and 12.2x with 16.
+//! median of 7 repetitions of 200,000 steps): over sixteen runs on two days, one thread
+//! over shared parameters takes 1.25x to 1.54x the time per step of one thread over
+//! unshared ones, median 1.40x or 1.41x by day (target 1.15x). In the last five runs, the
+//! same math written by hand over the same pair-packed atomic tables took 1.69x to 1.86x
+//! (median 1.84x) the time of the hand-written step on plain `Vec<f32>`s, interleaved on
+//! the same thread: the storage costs the hand-written kernel more than it costs Wyrm, and
+//! Wyrm's shared step ran faster than that hand-written one (its copies gather in vector
+//! registers). Over seventeen runs, two threads over shared parameters ran 1.6x to 2.1x the
+//! steps per second of one, median 1.85x to 1.9x by day, with the hand-written variants
+//! spread the same way by other work on the machine: sharing itself costs no scaling. On a
+//! 16-core Xeon (an earlier version, medians of 7 runs of 200,000 steps per thread), total
+//! steps per second over 1 thread were 2.78x with 2 threads, 3.75x with 4, 6.81x with 8 and
+//! 12.2x with 16.
 //!
 //! The fastest sound alternative we measured is a `Mutex` per row (hand-written, in the
 //! same benchmark): rows are then copied and updated with vector instructions under an
@@ -73,6 +75,14 @@
 //! to 1.2x measured), with the same scaling from two threads. It would serialise threads
 //! on the rows of small dense parameters, though, which every step touches, so the
 //! storage here stays lock-free.
+//!
+//! Fewer, wider atomic accesses were tried too (not kept). Intel and AMD document an
+//! aligned 16-byte `movaps` as one atomic access on CPUs with AVX, which inline assembly
+//! could use for a quarter of the accesses. In a scratch hand-written AVX2 step it took the
+//! time over plain tables from 2.25x (pairs) to 1.32x with 1,000 items, and from 2.7x to
+//! 1.65x with 100,000; inside this crate's update path, and in the portable hand-written
+//! step of `benches/hogwild.rs`, it gained nothing measurable. It would also rest the
+//! soundness argument on vendor manuals and assembly rather than Rust's memory model.
 //!
 //! # Sharing rules
 //!
