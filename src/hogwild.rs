@@ -132,8 +132,14 @@
 
 use crate::atomic_f32::AtomicF32s;
 use ndarray::Array2;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU8,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::OnceLock;
+
+/// `HogwildParameter::state_kind` while a thread zeroes the state for a new kind.
+const RESETTING: u8 = u8::MAX;
 
 /// Number of per-element optimizer state slots a parameter keeps (Adam needs two).
 pub(crate) const STATE_SLOTS: usize = 2;
@@ -217,22 +223,42 @@ impl HogwildParameter {
     }
 
     /// Makes the optimizer state `kind`'s: if another kind of optimizer wrote it, it is
-    /// reset to zeros first (once; a relaxed flag, so threads that switch kinds at the same
-    /// time may each see the other's state for a step, which is only a value race).
+    /// reset to zeros first. One thread zeroes while the others switching to `kind` wait
+    /// for it (they would otherwise read the old kind's state as theirs: SGD's negative
+    /// momentum as an Adagrad accumulator gives NaN), so threads that switch kinds
+    /// together, between two phases of training, start from zeros. Two kinds of optimizer
+    /// on one parameter at the same time are not supported: each keeps resetting the
+    /// other's state, and their values collide (no undefined behaviour, but NaN is likely).
     #[inline(always)]
     pub(crate) fn claim_state(&self, kind: u8) {
-        if self.state_kind.load(Relaxed) != kind {
-            self.reset_state(kind);
+        // Acquire: seeing `kind` means seeing the zeros stored before it was published.
+        if self.state_kind.load(Acquire) != kind {
+            self.switch_state(kind);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn reset_state(&self, kind: u8) {
-        if self.state_kind.swap(kind, Relaxed) != kind {
-            for slot in self.state.iter().filter_map(OnceLock::get) {
-                slot.fill_zero();
+    fn switch_state(&self, kind: u8) {
+        loop {
+            let current = self.state_kind.load(Acquire);
+            if current == kind {
+                return;
             }
+            let claimed = current != RESETTING
+                && self
+                    .state_kind
+                    .compare_exchange(current, RESETTING, Acquire, Relaxed)
+                    .is_ok();
+            if claimed {
+                for slot in self.state.iter().filter_map(OnceLock::get) {
+                    slot.fill_zero();
+                }
+                self.state_kind.store(kind, Release);
+                return;
+            }
+            // Another thread is zeroing the state (a one-off wait at a switch of kinds).
+            std::thread::yield_now();
         }
     }
 
@@ -269,5 +295,47 @@ mod tests {
     fn set_value_checks_shape() {
         let p = HogwildParameter::new(Array2::zeros((2, 2)));
         p.set_value(&Array2::zeros((1, 2)));
+    }
+
+    #[test]
+    fn a_new_kind_of_optimizer_zeroes_the_state_once() {
+        use crate::optim::state_kind::{ADAGRAD, MOMENTUM};
+        let p = HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
+        p.claim_state(MOMENTUM);
+        p.state(0).store_from(0, &[-1.0, -2.0, -3.0]);
+        p.claim_state(MOMENTUM);
+        let mut out = [0.0; 3];
+        p.state(0).load_into(0, &mut out);
+        assert_eq!(out, [-1.0, -2.0, -3.0], "the same kind keeps its state");
+        p.claim_state(ADAGRAD);
+        p.state(0).load_into(0, &mut out);
+        assert_eq!(out, [0.0; 3]);
+        assert_eq!(p.state_kind.load(Relaxed), ADAGRAD);
+    }
+
+    #[test]
+    fn a_thread_switching_kinds_waits_while_another_zeroes_the_state() {
+        use crate::optim::state_kind::ADAGRAD;
+        let p = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+        // As if another thread had started zeroing for Adagrad.
+        p.state_kind.store(RESETTING, Relaxed);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = {
+            let (p, done) = (p.clone(), done.clone());
+            std::thread::spawn(move || {
+                p.claim_state(ADAGRAD);
+                done.store(true, Relaxed);
+            })
+        };
+        // Returning now would mean using the state before the zeros are in: a bug however
+        // slow the machine, so this can only miss the bug, never report a false one.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            !done.load(Relaxed),
+            "claimed the state while it was being reset"
+        );
+        p.state_kind.store(ADAGRAD, Release);
+        waiter.join().expect("waiter");
+        assert!(done.load(Relaxed));
     }
 }

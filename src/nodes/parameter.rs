@@ -231,8 +231,10 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             } => {
                 let mut value = value.borrow_mut();
                 let mut state = state.borrow_mut();
-                if U::SLOTS > 0 && state_kind.get() != U::KIND {
-                    // Another kind of optimizer's state: start this one's from zeros.
+                if state_kind.get() != U::KIND {
+                    // Another kind of optimizer's state: start this one's from zeros (plain
+                    // SGD, without state, claims it too, so that the kind before it does
+                    // not find its old state afterwards).
                     state.iter_mut().for_each(Vec::clear);
                     state_kind.set(U::KIND);
                 }
@@ -261,9 +263,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 // Concurrent updates of the same elements may overwrite each other, as
                 // Hogwild allows; see `hogwild` for why this is sound.
                 let values = param.values();
-                if U::SLOTS > 0 {
-                    param.claim_state(U::KIND);
-                }
+                param.claim_state(U::KIND);
                 // Slots the rule does not use stand in as `values` and are never touched
                 // (the slot count is a constant, so those branches compile away).
                 let s0 = if U::SLOTS > 0 { param.state(0) } else { values };

@@ -6,7 +6,9 @@
 //! different threads update the same state, and a new optimizer of the same kind over a
 //! parameter carries on with its state. An optimizer of another kind starts from zeros:
 //! the parameter resets its state when a different kind first updates it (switching
-//! from SGD with momentum to Adagrad for a second phase of training, say).
+//! from SGD with momentum to Adagrad for a second phase of training, say; plain SGD
+//! counts as a kind). On shared parameters, switch kinds between phases: two kinds
+//! updating one parameter at the same time overwrite each other's state.
 //!
 //! When a parameter's gradient is purely row-sparse (it was only used through `index`
 //! lookups), `step` updates only the touched rows and `zero_gradients` clears only them.
@@ -77,6 +79,22 @@ pub trait Optimizer {
     fn parameters(&self) -> &[Variable<ParameterNode>];
 }
 
+/// A boxed optimizer is one, so that an optimizer chosen at run time can be wrapped (in
+/// [`Synchronized`], say).
+impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
+    fn step(&mut self) {
+        (**self).step()
+    }
+
+    fn zero_gradients(&mut self) {
+        (**self).zero_gradients()
+    }
+
+    fn parameters(&self) -> &[Variable<ParameterNode>] {
+        (**self).parameters()
+    }
+}
+
 /// The per-element rule of an optimizer: new weight from weight, gradient and up to two
 /// state values kept per element.
 pub(crate) trait UpdateRule {
@@ -93,7 +111,7 @@ pub(crate) trait UpdateRule {
 /// means something else to another (SGD's momentum is no Adagrad accumulator), so a
 /// parameter resets its state to zeros when a rule of another kind first uses it.
 pub(crate) mod state_kind {
-    /// No state (plain SGD); never resets anything.
+    /// No state (plain SGD, and parameters no optimizer has updated yet).
     pub(crate) const NONE: u8 = 0;
     /// SGD momentum: the velocity.
     pub(crate) const MOMENTUM: u8 = 1;

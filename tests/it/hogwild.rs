@@ -534,3 +534,41 @@ fn shared_parameters_update_bit_for_bit_like_local_ones() {
         assert_eq!(local, shared.value(), "optimizer {k}");
     }
 }
+
+#[test]
+fn threads_switching_optimizer_kind_together_start_from_zeros() {
+    // Phase one drives the momentum negative; in phase two both threads switch to
+    // Adagrad at once. One of them zeroes the state; the other must not read the old
+    // momentum as its accumulator meanwhile (the square root of a negative is NaN). Without
+    // a reset every run fails; the interleaving inside the reset is pinned down by the
+    // unit tests of `HogwildParameter::claim_state`, as a race seldom shows here.
+    const ROWS: usize = 20_000;
+    for run in 0..2 {
+        let shared = Arc::new(HogwildParameter::new(ndarray::Array2::zeros((ROWS, 16))));
+        let phase = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let (shared, phase) = (shared.clone(), &phase);
+                scope.spawn(move || {
+                    let w = ParameterNode::shared(shared);
+                    let mut rise = (w.clone() * -1.0).scalar_sum();
+                    let mut momentum = SGD::new(0.01, rise.parameters()).momentum(0.9);
+                    for _ in 0..3 {
+                        rise.forward();
+                        rise.backward(1.0);
+                        momentum.step();
+                        momentum.zero_gradients();
+                    }
+                    phase.wait();
+                    let mut fall = (w.clone() * 0.1).scalar_sum();
+                    let mut adagrad = Adagrad::new(0.1, fall.parameters());
+                    fall.forward();
+                    fall.backward(1.0);
+                    adagrad.step();
+                });
+            }
+        });
+        let nan = shared.value().iter().filter(|v| v.is_nan()).count();
+        assert_eq!(nan, 0, "run {run}: {nan} of {} elements NaN", ROWS * 16);
+    }
+}

@@ -302,3 +302,21 @@ fn a_new_optimizer_of_the_same_kind_carries_on_with_the_state() {
         }
     }
 }
+
+#[test]
+fn a_plain_sgd_phase_in_between_counts_as_another_kind() {
+    for shared in [false, true] {
+        for kind in 0..3 {
+            let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
+            run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 5);
+            let before = run_steps(&w, &mut SGD::new(0.01, vec![w.clone()]), 3);
+            let resumed = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 3);
+            let fresh = parameter(before, shared);
+            let expected = run_steps(&fresh, &mut *stateful(vec![fresh.clone()]).remove(kind), 3);
+            assert_eq!(
+                resumed, expected,
+                "optimizer {kind} after plain SGD (shared: {shared})"
+            );
+        }
+    }
+}
