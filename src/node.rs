@@ -15,8 +15,9 @@
 //!
 //! The consumer counts are those of the latest forward pass that reached the node. So
 //! [`Variable::backward`](crate::Variable::backward) first checks that the latest pass on
-//! the thread is its variable's own, and runs that forward pass again if another variable
-//! sharing nodes with it (or one of its subexpressions) was forwarded since.
+//! the thread is its variable's own, and runs that forward pass again if any other was
+//! drawn since (another head sharing nodes with it, one of its subexpressions, or any
+//! other graph on the thread).
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::ops::Deref;

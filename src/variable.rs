@@ -126,15 +126,17 @@ impl<T: Node> Variable<T> {
     #[inline]
     pub fn forward(&mut self) {
         let pass = Pass::next();
-        self.pass = pass.id();
         self.node.forward(pass);
+        // Only a pass that completed counts as this variable's (a panicking one does not).
+        self.pass = pass.id();
     }
 
     /// Makes sure the latest forward pass on this thread is this variable's own, running it
     /// again if not. A backward pass relies on the consumer counts of the latest forward
     /// pass: after a forward pass from another variable that shares nodes with this one
     /// (another head, or one of its own subexpressions), they would be that graph's, and
-    /// gradients would be lost.
+    /// gradients would be lost. Any other pass triggers it, shared nodes or not: telling
+    /// would take a walk over the graph on every step.
     #[inline(always)]
     fn own_latest_pass(&mut self) {
         if self.pass != Pass::latest_id() {
@@ -152,10 +154,15 @@ impl<T: Node> Variable<T> {
     /// `weight`. Adds `weight * d(value)/d(p)` to each parameter's gradient.
     ///
     /// Call after [`forward`](Self::forward). Calling it twice after one forward pass adds
-    /// the gradients twice. If another forward pass ran on this thread since this
-    /// variable's (from another variable sharing nodes with it, or from one of its
-    /// subexpressions), or it was never forwarded, this first runs its forward pass again,
-    /// so that the gradients are those of this graph at the current inputs and parameters.
+    /// the gradients twice.
+    ///
+    /// Nodes count their consumers in the latest forward pass that reached them, and the
+    /// backward pass relies on those counts. So if any other forward pass ran on this
+    /// thread since this variable's (from another head sharing nodes with it, one of its
+    /// subexpressions, a clone of it, or an unrelated graph: the check does not tell them
+    /// apart), or it was never forwarded, this first runs its forward pass again. Its value
+    /// and the gradients are then those of the current inputs and parameters. To avoid the
+    /// extra pass, run one graph's forward and backward before forwarding another.
     ///
     /// ```
     /// use ndarray::arr2;

@@ -289,9 +289,6 @@ fn static_leaf_with_wrong_array_panics() {
     let _ = InputNode::<U1, U3>::new_static(Array2::zeros((2, 2)));
 }
 
-/// Backward from an intermediate variable that also feeds other nodes propagates at once,
-/// and a later backward from the root is still exact (the review found the seed was
-/// swallowed and then corrupted the root's pass).
 /// The two-layer network of the graph-sharing tests: parameters and the hidden layer.
 fn two_layer() -> (
     Variable<ParameterNode>,
@@ -391,6 +388,10 @@ fn backward_without_forward_runs_the_forward_pass() {
     assert!((y.value()[[0, 0]] - 6.0f32.exp()).abs() <= 1e-3 * expected);
 }
 
+/// Backward from an intermediate variable that also feeds other nodes is exact (it runs its
+/// own forward pass first, since `loss`'s is the latest), and a later backward from the
+/// root is still exact (an earlier review found the seed was swallowed and then corrupted
+/// the root's pass).
 #[test]
 fn backward_from_an_intermediate_variable() {
     let x = ParameterNode::new(arr2(&[[1.5]]));
@@ -408,4 +409,41 @@ fn backward_from_an_intermediate_variable() {
     loss.forward();
     loss.backward(1.0);
     assert_eq!(x.gradient()[(0, 0)], 14.0);
+}
+
+/// The identity, except that it panics while `EXPLODE` is set.
+struct Explodes;
+
+static EXPLODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl nodes::UnaryOp for Explodes {
+    const NAME: &'static str = "explodes";
+    fn apply(&self, x: f32) -> f32 {
+        assert!(!EXPLODE.load(std::sync::atomic::Ordering::Relaxed), "boom");
+        x
+    }
+    fn derivative(&self, _x: f32, _y: f32) -> f32 {
+        1.0
+    }
+}
+
+#[test]
+fn a_forward_pass_that_panicked_is_run_again_by_backward() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let w = ParameterNode::new(arr2(&[[1.0]]));
+    let x = InputNode::new(arr2(&[[1.0]]));
+    let v = InputNode::new(arr2(&[[2.0]]));
+    let mut loss = (w.clone() * x.clone()) * v.map(Explodes);
+    loss.forward();
+    x.set_value(5.0);
+    v.set_value(3.0);
+    EXPLODE.store(true, Relaxed);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loss.forward()));
+    EXPLODE.store(false, Relaxed);
+    assert!(failed.is_err());
+    // `w * x` was recomputed before the panic, `explodes(v)` was not: the half-done pass
+    // must not count as the variable's, or the gradient would be 5 x 2.
+    loss.backward(1.0);
+    assert_eq!(w.gradient()[[0, 0]], 15.0);
+    assert_eq!(loss.value()[[0, 0]], 15.0);
 }
