@@ -221,6 +221,11 @@ impl Drop for SyncHandle {
 /// registered but never used (say, kept by the spawning thread) blocks the others: give
 /// each handle to a thread that trains, or drop it.
 ///
+/// For the same reason every handle needs a thread of its own that runs at the same time
+/// as the others, such as `std::thread::scope` gives (below). A rayon `par_iter` over more
+/// handles than the pool has threads hangs: the tasks that run wait at the barrier for
+/// tasks that never get a thread. So does one thread taking turns with two handles.
+///
 /// The accumulated gradient is the *sum* over the `k` steps (no averaging): scale the
 /// learning rate to suit.
 ///
@@ -268,7 +273,8 @@ impl Drop for SyncHandle {
 /// there is nothing to synchronize.
 #[derive(Debug)]
 pub struct Synchronized<O: Optimizer> {
-    inner: O,
+    /// Always `Some`, except inside [`finish`](Self::finish), which takes it out.
+    inner: Option<O>,
     handle: SyncHandle,
     every: usize,
     pending: usize,
@@ -284,7 +290,7 @@ impl<O: Optimizer> Synchronized<O> {
     pub fn new(inner: O, handle: SyncHandle, every: usize) -> Self {
         assert!(every > 0, "Synchronized::new: `every` must be at least 1");
         Synchronized {
-            inner,
+            inner: Some(inner),
             handle,
             every,
             pending: 0,
@@ -294,21 +300,21 @@ impl<O: Optimizer> Synchronized<O> {
     /// Joins the next round now with the gradients accumulated so far (possibly none),
     /// whatever the step count.
     pub fn synchronize(&mut self) {
-        let inner = &mut self.inner;
+        let inner = self.inner.as_mut().expect("present until finish");
         self.handle
             .barrier
             .synchronize(self.handle.id, || inner.step());
-        self.inner.zero_gradients();
+        inner.zero_gradients();
         self.pending = 0;
     }
 
     /// Applies any pending steps at a last round, then leaves the barrier. (Dropping the
-    /// wrapper also leaves, but discards the pending gradients.)
+    /// wrapper also leaves, but discards the pending gradients: it clears them.)
     pub fn finish(mut self) -> O {
         if self.pending > 0 {
             self.synchronize();
         }
-        self.inner
+        self.inner.take().expect("present until finish")
     }
 
     /// Steps taken since the last round.
@@ -318,12 +324,24 @@ impl<O: Optimizer> Synchronized<O> {
 
     /// The wrapped optimizer.
     pub fn inner(&self) -> &O {
-        &self.inner
+        self.inner.as_ref().expect("present until finish")
     }
 
     /// The wrapped optimizer, e.g. to change its learning rate.
     pub fn inner_mut(&mut self) -> &mut O {
-        &mut self.inner
+        self.inner.as_mut().expect("present until finish")
+    }
+}
+
+impl<O: Optimizer> Drop for Synchronized<O> {
+    /// Clears the gradients of steps not yet applied, so that they do not leak into
+    /// whatever trains the parameters next (the handle then leaves the barrier).
+    fn drop(&mut self) {
+        if let Some(inner) = &mut self.inner {
+            if self.pending > 0 {
+                inner.zero_gradients();
+            }
+        }
     }
 }
 
@@ -342,7 +360,7 @@ impl<O: Optimizer> Optimizer for Synchronized<O> {
     fn zero_gradients(&mut self) {}
 
     fn parameters(&self) -> &[Variable<ParameterNode>] {
-        self.inner.parameters()
+        self.inner().parameters()
     }
 }
 
@@ -395,5 +413,33 @@ mod tests {
             assert!(bad.join().is_err());
         });
         assert_eq!(applied.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn dropping_the_wrapper_clears_the_steps_it_did_not_apply() {
+        use crate::{HogwildParameter, ParameterNode, SGD};
+        let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+        let w = ParameterNode::shared(shared.clone());
+        let mut loss = w.square();
+        let barrier = SynchronizationBarrier::new();
+        // A boxed optimizer can be wrapped too.
+        let inner: Box<dyn Optimizer> = Box::new(SGD::new(0.1, loss.parameters()));
+        let mut optimizer = Synchronized::new(inner, barrier.register(), 10);
+        for _ in 0..3 {
+            loss.forward();
+            loss.backward(1.0);
+            optimizer.step();
+            optimizer.zero_gradients();
+        }
+        assert_eq!(w.gradient()[(0, 0)], 6.0, "three steps' gradients pending");
+        drop(optimizer);
+        assert_eq!(w.gradient()[(0, 0)], 0.0);
+        assert_eq!(barrier.registered(), 0);
+        // The next optimizer applies only its own step's gradient.
+        let mut plain = SGD::new(0.1, loss.parameters());
+        loss.forward();
+        loss.backward(1.0);
+        plain.step();
+        assert_eq!(shared.value()[(0, 0)], 0.8);
     }
 }
