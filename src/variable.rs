@@ -131,23 +131,25 @@ impl<T: Node> Variable<T> {
         self.pass = pass.id();
     }
 
-    /// Makes sure the latest forward pass on this thread is this variable's own, running it
-    /// again if not. A backward pass relies on the consumer counts of the latest forward
-    /// pass: after a forward pass from another variable that shares nodes with this one
-    /// (another head, or one of its own subexpressions), they would be that graph's, and
-    /// gradients would be lost. Any other pass triggers it, shared nodes or not: telling
-    /// would take a walk over the graph on every step.
+    /// Whether the latest forward pass on this thread is this variable's own. A backward
+    /// pass relies on the consumer counts of the latest forward pass: after a forward pass
+    /// from another variable that shares nodes with this one (another head, or one of its
+    /// own subexpressions), they would be that graph's, and gradients would be lost. Any
+    /// other pass counts, shared nodes or not: telling would take a walk over the graph on
+    /// every step.
     #[inline(always)]
-    fn own_latest_pass(&mut self) {
-        if self.pass != Pass::latest_id() {
-            self.forward_again();
-        }
+    fn owns_latest_pass(&self) -> bool {
+        self.pass == Pass::latest_id()
     }
 
+    /// [`backward`](Self::backward) after running the forward pass again. Out of line and
+    /// ending the backward pass itself, so that the usual path does not reload what the
+    /// forward pass could have changed.
     #[cold]
     #[inline(never)]
-    fn forward_again(&mut self) {
+    fn forward_and_backward(&mut self, weight: f32) {
         self.forward();
+        self.backward_from_own_pass(weight);
     }
 
     /// Runs a backward pass, seeding every element of this variable's gradient with
@@ -183,7 +185,15 @@ impl<T: Node> Variable<T> {
     // sparse-mf step 70 instructions.
     #[inline(always)]
     pub fn backward(&mut self, weight: f32) {
-        self.own_latest_pass();
+        if !self.owns_latest_pass() {
+            return self.forward_and_backward(weight);
+        }
+        self.backward_from_own_pass(weight);
+    }
+
+    /// [`backward`](Self::backward) once the latest forward pass is this variable's.
+    #[inline(always)]
+    fn backward_from_own_pass(&mut self, weight: f32) {
         self.node.begin_backward();
         let (rows, cols) = self.node.shape();
         let len = T::Rows::fold(rows) * T::Cols::fold(cols);
@@ -218,7 +228,9 @@ impl<T: Node> Variable<T> {
             own.0,
             own.1
         );
-        self.own_latest_pass();
+        if !self.owns_latest_pass() {
+            self.forward();
+        }
         self.node.begin_backward();
         let owned = gradient.as_standard_layout();
         self.node
