@@ -194,6 +194,10 @@ impl<T: Node> Variable<T> {
     /// [`backward`](Self::backward) once the latest forward pass is this variable's.
     #[inline(always)]
     fn backward_from_own_pass(&mut self, weight: f32) {
+        // Until the sweep completes the pass is not counted as this variable's: a sweep that
+        // panics leaves partial sums in nodes with several consumers, which the next
+        // backward must not build on (it runs the forward pass again, which resets them).
+        let pass = std::mem::replace(&mut self.pass, NEVER);
         self.node.begin_backward();
         let (rows, cols) = self.node.shape();
         let len = T::Rows::fold(rows) * T::Cols::fold(cols);
@@ -210,6 +214,7 @@ impl<T: Node> Variable<T> {
                 self.node.backward(&s);
             });
         }
+        self.pass = pass;
     }
 
     /// Runs a backward pass with a full upstream gradient (one weight per element of the
@@ -231,10 +236,13 @@ impl<T: Node> Variable<T> {
         if !self.owns_latest_pass() {
             self.forward();
         }
+        // As in `backward_from_own_pass`: a sweep that panics does not count.
+        let pass = std::mem::replace(&mut self.pass, NEVER);
         self.node.begin_backward();
         let owned = gradient.as_standard_layout();
         self.node
             .backward(owned.as_slice().expect("standard layout"));
+        self.pass = pass;
     }
 
     /// A copy of the value computed by the latest forward pass (for inputs and parameters:

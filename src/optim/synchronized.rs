@@ -334,13 +334,12 @@ impl<O: Optimizer> Synchronized<O> {
 }
 
 impl<O: Optimizer> Drop for Synchronized<O> {
-    /// Clears the gradients of steps not yet applied, so that they do not leak into
-    /// whatever trains the parameters next (the handle then leaves the barrier).
+    /// Clears the gradients not yet applied (of counted steps, or of a backward pass with
+    /// no `step` after it), so that they do not leak into whatever trains the parameters
+    /// next; the handle then leaves the barrier.
     fn drop(&mut self) {
         if let Some(inner) = &mut self.inner {
-            if self.pending > 0 {
-                inner.zero_gradients();
-            }
+            inner.zero_gradients();
         }
     }
 }
@@ -432,6 +431,13 @@ mod tests {
             optimizer.zero_gradients();
         }
         assert_eq!(w.gradient()[(0, 0)], 6.0, "three steps' gradients pending");
+        drop(optimizer);
+        assert_eq!(w.gradient()[(0, 0)], 0.0);
+        // Also a backward pass with no step after it, when no step is pending.
+        let optimizer = Synchronized::new(SGD::new(0.1, loss.parameters()), barrier.register(), 1);
+        loss.forward();
+        loss.backward(1.0);
+        assert_eq!(optimizer.pending_steps(), 0);
         drop(optimizer);
         assert_eq!(w.gradient()[(0, 0)], 0.0);
         assert_eq!(barrier.registered(), 0);

@@ -447,3 +447,41 @@ fn a_forward_pass_that_panicked_is_run_again_by_backward() {
     assert_eq!(w.gradient()[[0, 0]], 15.0);
     assert_eq!(loss.value()[[0, 0]], 15.0);
 }
+
+/// The identity, except that its derivative panics while `EXPLODE_BACKWARD` is set.
+struct ExplodesBackward;
+
+static EXPLODE_BACKWARD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl nodes::UnaryOp for ExplodesBackward {
+    const NAME: &'static str = "explodes_backward";
+    fn apply(&self, x: f32) -> f32 {
+        x
+    }
+    fn derivative(&self, _x: f32, _y: f32) -> f32 {
+        assert!(
+            !EXPLODE_BACKWARD.load(std::sync::atomic::Ordering::Relaxed),
+            "boom"
+        );
+        1.0
+    }
+}
+
+#[test]
+fn a_backward_pass_that_panicked_leaves_no_partial_sums_behind() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let w = ParameterNode::new(arr2(&[[1.0]]));
+    let x = InputNode::new(arr2(&[[3.0]]));
+    let h = w.clone() * x;
+    // `h` has two consumers; the sweep panics after the first has reported.
+    let mut loss = h.clone() + h.map(ExplodesBackward);
+    loss.forward();
+    EXPLODE_BACKWARD.store(true, Relaxed);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loss.backward(1.0)));
+    EXPLODE_BACKWARD.store(false, Relaxed);
+    assert!(failed.is_err());
+    w.zero_gradient();
+    loss.backward(2.0);
+    // d(2 (h + h)) / dw = 4 x
+    assert_eq!(w.gradient()[[0, 0]], 12.0);
+}
