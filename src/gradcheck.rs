@@ -150,7 +150,9 @@ fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
 }
 
 /// Compares the analytic gradient of `sum(W * output)` with respect to `wrt` against
-/// central finite differences. Leaves `wrt`'s value as it was and its gradient cleared.
+/// central finite differences. Leaves `wrt`'s value as it was, and its gradient and the
+/// gradients of all of `output`'s parameters cleared (the check's backward pass adds to
+/// every one of them).
 pub fn check_gradient<T: Node, P: GradientTarget>(
     output: &mut Variable<T>,
     wrt: &P,
@@ -165,6 +167,9 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
     wrt.clear_gradient();
+    for p in output.parameters() {
+        p.zero_gradient();
+    }
 
     let eps = options.epsilon;
     let mut numeric = Vec::with_capacity(wrt.len());
@@ -218,4 +223,24 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
         "{report}for output of type {}",
         std::any::type_name::<T>()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InputNode, ParameterNode};
+
+    #[test]
+    fn leaves_every_parameter_gradient_cleared() {
+        let w = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+        let b = ParameterNode::new(ndarray::arr2(&[[0.5, 0.5]]));
+        let x = InputNode::new(ndarray::arr2(&[[3.0, 4.0]]));
+        let mut loss = (w.clone() * x + b.clone()).scalar_sum();
+        loss.forward();
+        loss.backward(1.0);
+        let report = check_gradient(&mut loss, &w, &CheckOptions::default());
+        assert!(report.failures.is_empty());
+        assert_eq!(w.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
+        assert_eq!(b.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
+    }
 }

@@ -63,6 +63,20 @@ impl Pass {
 ///
 /// [`NodeState`] does the caching and gradient bookkeeping for you; see the custom node in
 /// the crate's integration tests (`tests/it/custom_node.rs`) for a complete example.
+///
+/// # Contract
+///
+/// An operand counts one consumer each time a node forwards it in a pass, and propagates
+/// only once that many gradient contributions have arrived. So:
+///
+/// - once a node has its complete gradient, it must call `backward` exactly once on
+///   every operand whose [`needs_gradient`](Node::needs_gradient) is true, even when that
+///   operand's gradient is zero (send zeros). Skipping one, as a stop-gradient node
+///   might, leaves the operand waiting, and the gradient that reaches it through its other
+///   consumers is lost too;
+/// - `needs_gradient` must be true whenever any operand's is (a stop-gradient node may
+///   answer `false` only if it does not forward its operand in the pass, e.g. if it reads
+///   a value computed elsewhere).
 pub trait Node {
     /// Row dimension: [`Dyn`](crate::Dyn) or a typenum size such as `typenum::U1`.
     type Rows: crate::Dim;

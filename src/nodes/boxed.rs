@@ -99,6 +99,15 @@ impl Node for Boxed {
 impl<T: Node + 'static> Variable<T> {
     /// Erases this variable's node type (one dynamic call per boxed node and pass).
     ///
+    /// Forward and backward passes, and dropping a graph, recurse from a node into its
+    /// operands, so a chain thousands of nodes deep (a loop of that many iterations, each
+    /// feeding the next) can overflow the thread's stack, which aborts the process. With
+    /// an 8 MiB stack (Linux's main thread) a chain of a few small ops per step ran 10,000
+    /// steps in release builds but not 20,000, and 400 but not 600 in debug builds (test
+    /// threads get 2 MiB). Sum many terms as a balanced tree rather than a running total,
+    /// or run the training on a thread with a larger stack
+    /// (`std::thread::Builder::stack_size`).
+    ///
     /// ```
     /// use wyrm::*;
     ///

@@ -92,7 +92,9 @@ impl<L: Node, R: Node> Node for Stack<L, R> {
             bottom.copy_from_slice(&b);
         } else {
             let (lc, rc) = (self.lhs.shape().1, self.rhs.shape().1);
-            for (i, yr) in y.chunks_exact_mut(lc + rc).enumerate() {
+            // `max(1)`: with no columns at all there are no chunks to copy (and a chunk
+            // size of zero would panic).
+            for (i, yr) in y.chunks_exact_mut((lc + rc).max(1)).enumerate() {
                 let (left, right) = yr.split_at_mut(lc);
                 left.copy_from_slice(&a[i * lc..(i + 1) * lc]);
                 right.copy_from_slice(&b[i * rc..(i + 1) * rc]);
@@ -115,7 +117,7 @@ impl<L: Node, R: Node> Node for Stack<L, R> {
                 gb.copy_from_slice(bottom);
             } else {
                 let (lc, rc) = (self.lhs.shape().1, self.rhs.shape().1);
-                for (i, gr) in g.chunks_exact(lc + rc).enumerate() {
+                for (i, gr) in g.chunks_exact((lc + rc).max(1)).enumerate() {
                     let (left, right) = gr.split_at(lc);
                     ga[i * lc..(i + 1) * lc].copy_from_slice(left);
                     gb[i * rc..(i + 1) * rc].copy_from_slice(right);
@@ -252,5 +254,19 @@ mod tests {
     fn bad_axis_panics() {
         let _ = InputNode::new(random_matrix(2, 3))
             .stack(&InputNode::new(random_matrix(2, 3)), Axis(2));
+    }
+
+    #[test]
+    fn operands_without_columns_stack_side_by_side() {
+        // `q` feeds both the empty stack (through a slice) and the sum: the empty branch
+        // must neither panic nor keep `q` from propagating.
+        let q = ParameterNode::new(ndarray::arr2(&[[1.0], [2.0]]));
+        let empty = q.slice(ndarray::s![.., 0..0]);
+        let y = empty.stack(&empty, Axis(1));
+        assert_eq!(y.shape(), (2, 0));
+        let mut loss = (y.vector_dot(&y) + q.clone()).scalar_sum();
+        loss.forward();
+        loss.backward(1.0);
+        assert_eq!(q.gradient(), ndarray::arr2(&[[1.0], [1.0]]));
     }
 }

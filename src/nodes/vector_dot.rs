@@ -159,6 +159,14 @@ where
         let (rows, cols) = self.dims();
         let len = rows * cols;
         if cols == 0 {
+            // Nothing to compute, but each operand still waits for this consumer's
+            // (empty) contribution before it propagates the others'.
+            if self.lhs.needs_gradient() {
+                self.lhs.backward(&[]);
+            }
+            if self.rhs.needs_gradient() {
+                self.rhs.backward(&[]);
+            }
             return;
         }
         let g = &g[..rows];
@@ -273,5 +281,18 @@ mod tests {
     )]
     fn mismatch_panics() {
         let _ = InputNode::new(matrix(2, 3, 10)).vector_dot(&InputNode::new(matrix(2, 4, 11)));
+    }
+
+    #[test]
+    fn zero_columns_still_report_to_shared_operands() {
+        // `h` has two consumers: the empty slice (through `vector_dot`) and the sum. The
+        // empty branch must still report, or `h` never propagates the sum's gradient.
+        let p = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+        let h = p.clone() * 2.0;
+        let empty = h.slice(ndarray::s![.., 0..0]);
+        let mut loss = empty.vector_dot(&empty).scalar_sum() + h.scalar_sum();
+        loss.forward();
+        loss.backward(1.0);
+        assert_eq!(p.gradient(), ndarray::arr2(&[[2.0, 2.0], [2.0, 2.0]]));
     }
 }
