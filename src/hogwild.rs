@@ -55,15 +55,15 @@
 //! per-element atomics however tight the code around them.
 //!
 //! Measured with `examples/hogwild_scaling` on this project's 2-core machine (each run the
-//! median of 7 repetitions of 200,000 steps): over sixteen runs on two days, one thread
+//! median of 7 repetitions of 200,000 steps): over nineteen runs on two days, one thread
 //! over shared parameters takes 1.25x to 1.54x the time per step of one thread over
-//! unshared ones, median 1.40x or 1.41x by day (target 1.15x). In the last five runs, the
-//! same math written by hand over the same pair-packed atomic tables took 1.69x to 1.86x
+//! unshared ones, median 1.40x both days (target 1.15x). In the last eight runs, the
+//! same math written by hand over the same pair-packed atomic tables took 1.69x to 1.96x
 //! (median 1.84x) the time of the hand-written step on plain `Vec<f32>`s, interleaved on
 //! the same thread: the storage costs the hand-written kernel more than it costs Wyrm, and
 //! Wyrm's shared step ran faster than that hand-written one (its copies gather in vector
-//! registers). Over seventeen runs, two threads over shared parameters ran 1.6x to 2.1x the
-//! steps per second of one, median 1.85x to 1.9x by day, with the hand-written variants
+//! registers). Over twenty runs, two threads over shared parameters ran 1.6x to 2.1x the
+//! steps per second of one, median 1.83x to 1.9x by day, with the hand-written variants
 //! spread the same way by other work on the machine: sharing itself costs no scaling. On a
 //! 16-core Xeon (an earlier version, medians of 7 runs of 200,000 steps per thread), total
 //! steps per second over 1 thread were 2.78x with 2 threads, 3.75x with 4, 6.81x with 8 and
