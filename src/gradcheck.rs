@@ -152,7 +152,7 @@ fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
 /// Compares the analytic gradient of `sum(W * output)` with respect to `wrt` against
 /// central finite differences. Leaves `wrt`'s value as it was, and its gradient and the
 /// gradients of all of `output`'s parameters cleared (the check's backward pass adds to
-/// every one of them).
+/// every one of them). Gradient-tracking inputs other than `wrt` keep what it added.
 pub fn check_gradient<T: Node, P: GradientTarget>(
     output: &mut Variable<T>,
     wrt: &P,

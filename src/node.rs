@@ -76,7 +76,12 @@ impl Pass {
 ///   consumers is lost too;
 /// - `needs_gradient` must be true whenever any operand's is (a stop-gradient node may
 ///   answer `false` only if it does not forward its operand in the pass, e.g. if it reads
-///   a value computed elsewhere).
+///   a value computed elsewhere). Zeros sent to a parameter count as its gradient: an
+///   optimizer then steps it (momentum and Adam move it; a lookup's rows count as
+///   touched), where a parameter with no gradient at all is left alone;
+/// - a node's `forward` and `backward` must not run a forward pass of a graph that shares
+///   nodes with the one being swept (it would reset their consumer counts mid-sweep);
+///   passes over unrelated graphs are fine.
 pub trait Node {
     /// Row dimension: [`Dyn`](crate::Dyn) or a typenum size such as `typenum::U1`.
     type Rows: crate::Dim;

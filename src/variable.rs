@@ -54,6 +54,19 @@ impl<T: Node> std::fmt::Debug for Variable<T> {
 /// The pass of a variable never forwarded: no pass has this identity.
 const NEVER: u64 = u64::MAX;
 
+/// Held during a backward sweep and forgotten when it completes. Dropped only when the
+/// sweep panics: it then draws a fresh pass, so that every variable on the thread (clones
+/// of the one that panicked included) runs its forward pass again before its next
+/// backward, instead of building on the partial sums the sweep left in nodes with several
+/// consumers (a forward pass resets them).
+struct StaleOnUnwind;
+
+impl Drop for StaleOnUnwind {
+    fn drop(&mut self) {
+        Pass::next();
+    }
+}
+
 thread_local! {
     /// Seed buffer for `backward` on large roots, reused so that steps do not allocate.
     static SEED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -194,10 +207,7 @@ impl<T: Node> Variable<T> {
     /// [`backward`](Self::backward) once the latest forward pass is this variable's.
     #[inline(always)]
     fn backward_from_own_pass(&mut self, weight: f32) {
-        // Until the sweep completes the pass is not counted as this variable's: a sweep that
-        // panics leaves partial sums in nodes with several consumers, which the next
-        // backward must not build on (it runs the forward pass again, which resets them).
-        let pass = std::mem::replace(&mut self.pass, NEVER);
+        let guard = StaleOnUnwind;
         self.node.begin_backward();
         let (rows, cols) = self.node.shape();
         let len = T::Rows::fold(rows) * T::Cols::fold(cols);
@@ -207,14 +217,15 @@ impl<T: Node> Variable<T> {
             let seed = [weight; 16];
             self.node.backward(&seed[..len]);
         } else {
-            SEED.with(|s| {
-                let mut s = s.borrow_mut();
-                s.clear();
-                s.resize(len, weight);
-                self.node.backward(&s);
-            });
+            // Taken out for the sweep, so that a nested backward (from a custom node) finds
+            // an empty buffer instead of a borrowed one.
+            let mut seed = SEED.with(RefCell::take);
+            seed.clear();
+            seed.resize(len, weight);
+            self.node.backward(&seed);
+            SEED.with(|s| *s.borrow_mut() = seed);
         }
-        self.pass = pass;
+        std::mem::forget(guard);
     }
 
     /// Runs a backward pass with a full upstream gradient (one weight per element of the
@@ -236,13 +247,12 @@ impl<T: Node> Variable<T> {
         if !self.owns_latest_pass() {
             self.forward();
         }
-        // As in `backward_from_own_pass`: a sweep that panics does not count.
-        let pass = std::mem::replace(&mut self.pass, NEVER);
+        let guard = StaleOnUnwind;
         self.node.begin_backward();
         let owned = gradient.as_standard_layout();
         self.node
             .backward(owned.as_slice().expect("standard layout"));
-        self.pass = pass;
+        std::mem::forget(guard);
     }
 
     /// A copy of the value computed by the latest forward pass (for inputs and parameters:

@@ -96,8 +96,13 @@ where
             // 1x1 (losses, scalars): no loop set-up. Also covers a broadcast 1x1 row.
             y[0] = Op::apply(a[0], b[0]);
         } else if self.broadcast {
+            // `max(1)` here and below: with no columns there is nothing to do, and a chunk
+            // size of zero would panic.
             let b = &b[..cols];
-            for (yr, ar) in y.chunks_exact_mut(cols).zip(a.chunks_exact(cols)) {
+            for (yr, ar) in y
+                .chunks_exact_mut(cols.max(1))
+                .zip(a.chunks_exact(cols.max(1)))
+            {
                 for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
                     *y = Op::apply(*a, *b);
                 }
@@ -145,10 +150,10 @@ where
                     } else if self.broadcast {
                         let b = &b[..cols];
                         for (((ga, g), a), y) in ga
-                            .chunks_exact_mut(cols)
-                            .zip(g.chunks_exact(cols))
-                            .zip(a.chunks_exact(cols))
-                            .zip(y.chunks_exact(cols))
+                            .chunks_exact_mut(cols.max(1))
+                            .zip(g.chunks_exact(cols.max(1)))
+                            .zip(a.chunks_exact(cols.max(1)))
+                            .zip(y.chunks_exact(cols.max(1)))
                         {
                             for ((((ga, g), a), y), b) in ga.iter_mut().zip(g).zip(a).zip(y).zip(b)
                             {
@@ -191,9 +196,9 @@ where
                         let (b, gb) = (&b[..cols], &mut gb[..cols]);
                         gb.iter_mut().for_each(|v| *v = 0.0);
                         for ((g, a), y) in g
-                            .chunks_exact(cols)
-                            .zip(a.chunks_exact(cols))
-                            .zip(y.chunks_exact(cols))
+                            .chunks_exact(cols.max(1))
+                            .zip(a.chunks_exact(cols.max(1)))
+                            .zip(y.chunks_exact(cols.max(1)))
                         {
                             for ((((gb, g), a), y), b) in gb.iter_mut().zip(g).zip(a).zip(y).zip(b)
                             {
@@ -381,5 +386,18 @@ mod tests {
     )]
     fn mismatch_panics_at_construction() {
         let _ = InputNode::new(random_matrix(2, 3)) * InputNode::new(random_matrix(3, 2));
+    }
+
+    #[test]
+    fn a_row_without_columns_broadcasts() {
+        let a = ParameterNode::new(ndarray::Array2::zeros((3, 0)));
+        let b = ParameterNode::new(ndarray::Array2::zeros((1, 0)));
+        let r = ParameterNode::new(ndarray::Array2::ones((3, 1)));
+        let sum = (a.clone() + b.clone()) * b.clone();
+        assert_eq!(sum.shape(), (3, 0));
+        let mut loss = sum.stack(&r, ndarray::Axis(1)).scalar_sum();
+        loss.forward();
+        loss.backward(1.0);
+        assert_eq!(r.gradient(), ndarray::Array2::ones((3, 1)));
     }
 }

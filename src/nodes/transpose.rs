@@ -40,6 +40,9 @@ pub type Transpose<T> = Single<TransposeOp, T>;
 /// Writes the transpose of `src` (`rows x cols`, row-major) into `dst` (`cols x rows`).
 #[inline]
 fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
     if rows == 1 || cols == 1 {
         dst[..rows * cols].copy_from_slice(&src[..rows * cols]);
         return;
@@ -109,4 +112,21 @@ mod tests {
     }
 
     type Transpose2 = nodes::Transpose<InputNode<U3, U2>>;
+
+    #[test]
+    fn matrices_without_rows_or_columns_transpose() {
+        for (shape, axis) in [((3, 0), ndarray::Axis(0)), ((0, 3), ndarray::Axis(1))] {
+            let p = ParameterNode::new(Array2::zeros(shape));
+            let r = ParameterNode::new(Array2::ones(if axis.index() == 0 {
+                (1, 3)
+            } else {
+                (3, 1)
+            }));
+            assert_eq!(p.t().shape(), (shape.1, shape.0));
+            let mut loss = p.t().stack(&r, axis).scalar_sum();
+            loss.forward();
+            loss.backward(1.0);
+            assert!(r.gradient().iter().all(|&g| g == 1.0), "{shape:?}");
+        }
+    }
 }

@@ -24,8 +24,9 @@ use crate::Variable;
 /// optimizer's (by `sqrt(1 - beta2) / (1 - beta1)`, about 0.32x with the defaults, on the
 /// first step). Moments left by another kind of optimizer are reset to zeros instead, but
 /// an `Adam` that is used again after another kind's phase keeps its own step count, so
-/// its first steps on the new zero moments are barely corrected (about 2.5x to 3x a fresh
-/// `Adam`'s): create a new `Adam` for a new phase.
+/// its first steps on the new zero moments are corrected as if they were old ones: after
+/// thousands of earlier steps about 3x a fresh `Adam`'s first step, after a few dozen
+/// smaller than it. Create a new `Adam` for a new phase.
 ///
 /// ```
 /// use wyrm::*;

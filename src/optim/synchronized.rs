@@ -308,13 +308,16 @@ impl<O: Optimizer> Synchronized<O> {
         self.pending = 0;
     }
 
-    /// Applies any pending steps at a last round, then leaves the barrier. (Dropping the
-    /// wrapper also leaves, but discards the pending gradients: it clears them.)
+    /// Applies any pending steps at a last round, then leaves the barrier. A gradient not
+    /// counted by a step (a backward pass with no `step` after it) is cleared, as on drop.
+    /// (Dropping the wrapper also leaves, but discards the pending steps' gradients too.)
     pub fn finish(mut self) -> O {
         if self.pending > 0 {
             self.synchronize();
         }
-        self.inner.take().expect("present until finish")
+        let mut inner = self.inner.take().expect("present until finish");
+        inner.zero_gradients();
+        inner
     }
 
     /// Steps taken since the last round.
@@ -439,6 +442,12 @@ mod tests {
         loss.backward(1.0);
         assert_eq!(optimizer.pending_steps(), 0);
         drop(optimizer);
+        assert_eq!(w.gradient()[(0, 0)], 0.0);
+        // And `finish`, likewise.
+        let optimizer = Synchronized::new(SGD::new(0.1, loss.parameters()), barrier.register(), 1);
+        loss.forward();
+        loss.backward(1.0);
+        drop(optimizer.finish());
         assert_eq!(w.gradient()[(0, 0)], 0.0);
         assert_eq!(barrier.registered(), 0);
         // The next optimizer applies only its own step's gradient.

@@ -475,13 +475,57 @@ fn a_backward_pass_that_panicked_leaves_no_partial_sums_behind() {
     let h = w.clone() * x;
     // `h` has two consumers; the sweep panics after the first has reported.
     let mut loss = h.clone() + h.map(ExplodesBackward);
-    loss.forward();
-    EXPLODE_BACKWARD.store(true, Relaxed);
-    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loss.backward(1.0)));
-    EXPLODE_BACKWARD.store(false, Relaxed);
-    assert!(failed.is_err());
-    w.zero_gradient();
-    loss.backward(2.0);
-    // d(2 (h + h)) / dw = 4 x
-    assert_eq!(w.gradient()[[0, 0]], 12.0);
+    // The next backward after the panic, from the variable itself or from a clone of it.
+    for from_clone in [false, true] {
+        loss.forward();
+        let mut copy = loss.clone();
+        EXPLODE_BACKWARD.store(true, Relaxed);
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loss.backward(1.0)));
+        EXPLODE_BACKWARD.store(false, Relaxed);
+        assert!(failed.is_err());
+        w.zero_gradient();
+        if from_clone {
+            copy.backward(2.0);
+        } else {
+            loss.backward(2.0);
+        }
+        // d(2 (h + h)) / dw = 4 x
+        assert_eq!(w.gradient()[[0, 0]], 12.0, "from a clone: {from_clone}");
+    }
+}
+
+thread_local! {
+    /// What `Nested`'s derivative runs: a backward pass of another graph.
+    static NESTED: std::cell::RefCell<Option<Box<dyn FnMut()>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The identity, whose derivative runs `NESTED` first.
+struct Nested;
+
+impl nodes::UnaryOp for Nested {
+    const NAME: &'static str = "nested";
+    fn apply(&self, x: f32) -> f32 {
+        x
+    }
+    fn derivative(&self, _x: f32, _y: f32) -> f32 {
+        NESTED.with(|f| f.borrow_mut().as_mut().map(|f| f()));
+        1.0
+    }
+}
+
+#[test]
+fn a_backward_pass_can_run_inside_another_with_large_roots() {
+    // Both roots have more than 16 elements, so both seed from the thread's seed buffer.
+    let p = ParameterNode::new(Array2::ones((5, 5)));
+    let mut inner = p.clone() * 2.0;
+    inner.forward();
+    NESTED.with(|f| *f.borrow_mut() = Some(Box::new(move || inner.backward(1.0))));
+    let x = ParameterNode::new(Array2::ones((5, 5)));
+    let mut outer = x.map(Nested);
+    outer.forward();
+    outer.backward(1.0);
+    NESTED.with(|f| *f.borrow_mut() = None);
+    assert_eq!(x.gradient(), Array2::<f32>::ones((5, 5)));
+    // One inner pass per element of `outer`, each adding 2.
+    assert_eq!(p.gradient(), Array2::from_elem((5, 5), 50.0));
 }
