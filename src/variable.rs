@@ -169,7 +169,8 @@ impl<T: Node> Variable<T> {
     /// `weight`. Adds `weight * d(value)/d(p)` to each parameter's gradient.
     ///
     /// Call after [`forward`](Self::forward). Calling it twice after one forward pass adds
-    /// the gradients twice.
+    /// the gradients twice. A backward pass that panics (in a custom node, say) may have
+    /// added part of its gradients to the parameters already: zero them before going on.
     ///
     /// Nodes count their consumers in the latest forward pass that reached them, and the
     /// backward pass relies on those counts. So if any other forward pass ran on this
@@ -219,11 +220,13 @@ impl<T: Node> Variable<T> {
         } else {
             // Taken out for the sweep, so that a nested backward (from a custom node) finds
             // an empty buffer instead of a borrowed one.
-            let mut seed = SEED.with(RefCell::take);
+            // (`try_with`: from a thread-local destructor, after the buffer's own, a fresh
+            // one.)
+            let mut seed = SEED.try_with(RefCell::take).unwrap_or_default();
             seed.clear();
             seed.resize(len, weight);
             self.node.backward(&seed);
-            SEED.with(|s| *s.borrow_mut() = seed);
+            let _ = SEED.try_with(|s| *s.borrow_mut() = seed);
         }
         std::mem::forget(guard);
     }

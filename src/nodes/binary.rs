@@ -148,7 +148,9 @@ where
                     if len == 1 {
                         ga[0] = g[0] * Op::partials(a[0], b[0], y[0]).0;
                     } else if self.broadcast {
-                        let b = &b[..cols];
+                        // `min`: where `g` stands in for the row and there are no rows, it
+                        // is shorter than a row (and nothing is read).
+                        let b = &b[..cols.min(b.len())];
                         for (((ga, g), a), y) in ga
                             .chunks_exact_mut(cols.max(1))
                             .zip(g.chunks_exact(cols.max(1)))
@@ -193,7 +195,8 @@ where
                         gb[0] = g[0] * Op::partials(a[0], b[0], y[0]).1;
                     } else if self.broadcast {
                         // The row was used by every row of the left: sum their gradients.
-                        let (b, gb) = (&b[..cols], &mut gb[..cols]);
+                        // `min`: as for the left operand, `g` standing in may be empty.
+                        let (b, gb) = (&b[..cols.min(b.len())], &mut gb[..cols]);
                         gb.iter_mut().for_each(|v| *v = 0.0);
                         for ((g, a), y) in g
                             .chunks_exact(cols.max(1))
@@ -399,5 +402,23 @@ mod tests {
         loss.forward();
         loss.backward(1.0);
         assert_eq!(r.gradient(), ndarray::Array2::ones((3, 1)));
+    }
+
+    #[test]
+    fn a_broadcast_row_over_no_rows_gets_a_zero_gradient() {
+        let b = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+        for op in 0..4 {
+            let a = ParameterNode::new(ndarray::Array2::zeros((0, 2)));
+            let mut y = match op {
+                0 => (a - b.clone()).boxed(),
+                1 => (a + b.clone()).boxed(),
+                2 => (a * b.clone()).boxed(),
+                _ => (a / b.clone()).boxed(),
+            };
+            b.zero_gradient();
+            y.forward();
+            y.backward(1.0);
+            assert_eq!(b.gradient(), arr2(&[[0.0, 0.0]]), "op {op}");
+        }
     }
 }
