@@ -78,11 +78,12 @@
 //!
 //! Fewer, wider atomic accesses were tried too (not kept). Intel and AMD document an
 //! aligned 16-byte `movaps` as one atomic access on CPUs with AVX, which inline assembly
-//! could use for a quarter of the accesses. In a scratch hand-written AVX2 step it took the
-//! time over plain tables from 2.25x (pairs) to 1.32x with 1,000 items, and from 2.7x to
-//! 1.65x with 100,000; inside this crate's update path, and in the portable hand-written
-//! step of `benches/hogwild.rs`, it gained nothing measurable. It would also rest the
-//! soundness argument on vendor manuals and assembly rather than Rust's memory model.
+//! could use for half the accesses of the 8-byte words. In a scratch hand-written AVX2 step
+//! it took the time over plain tables from 2.25x (pairs) to 1.32x with 1,000 items, and
+//! from 2.7x to 1.65x with 100,000; inside this crate's update path, and in the portable
+//! hand-written step of `benches/hogwild.rs`, it gained nothing measurable. It would also
+//! rest the soundness argument on vendor manuals and assembly rather than Rust's memory
+//! model.
 //!
 //! # Sharing rules
 //!

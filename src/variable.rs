@@ -176,9 +176,10 @@ impl<T: Node> Variable<T> {
     /// backward pass relies on those counts. So if any other forward pass ran on this
     /// thread since this variable's (from another head sharing nodes with it, one of its
     /// subexpressions, a clone of it, or an unrelated graph: the check does not tell them
-    /// apart), or it was never forwarded, this first runs its forward pass again. Its value
-    /// and the gradients are then those of the current inputs and parameters. To avoid the
-    /// extra pass, run one graph's forward and backward before forwarding another.
+    /// apart), or a backward sweep on the thread panicked, or it was never forwarded, this
+    /// first runs its forward pass again. Its value and the gradients are then those of the
+    /// current inputs and parameters. To avoid the extra pass, run one graph's forward and
+    /// backward before forwarding another.
     ///
     /// ```
     /// use ndarray::arr2;
