@@ -254,13 +254,15 @@ fn parameter(value: Array2<f32>, shared: bool) -> Variable<ParameterNode> {
     }
 }
 
-/// The optimizers whose state kinds differ, each over `params`.
-fn stateful(params: Vec<Variable<ParameterNode>>) -> Vec<Box<dyn Optimizer>> {
-    vec![
-        Box::new(SGD::new(0.01, params.clone()).momentum(0.9)),
-        Box::new(Adagrad::new(0.1, params.clone())),
-        Box::new(Adam::new(0.05, params)),
-    ]
+/// Optimizer `kind` over `w`, one of those whose state kinds differ: 0 SGD with
+/// momentum, 1 Adagrad, 2 Adam.
+fn stateful(kind: usize, w: &Variable<ParameterNode>) -> Box<dyn Optimizer> {
+    let params = vec![w.clone()];
+    match kind {
+        0 => Box::new(SGD::new(0.01, params).momentum(0.9)),
+        1 => Box::new(Adagrad::new(0.1, params)),
+        _ => Box::new(Adam::new(0.05, params)),
+    }
 }
 
 #[test]
@@ -269,15 +271,11 @@ fn another_kind_of_optimizer_starts_from_fresh_state() {
         for first in 0..3 {
             for second in (0..3).filter(|&k| k != first) {
                 let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
-                let before = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(first), 10);
-                let switched = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(second), 3);
+                let before = run_steps(&w, &mut stateful(first, &w), 10);
+                let switched = run_steps(&w, &mut stateful(second, &w), 3);
                 // The same three steps from the same values with untouched state.
                 let fresh = parameter(before, shared);
-                let expected = run_steps(
-                    &fresh,
-                    &mut *stateful(vec![fresh.clone()]).remove(second),
-                    3,
-                );
+                let expected = run_steps(&fresh, &mut stateful(second, &fresh), 3);
                 assert_eq!(
                     switched, expected,
                     "optimizer {second} after optimizer {first} (shared: {shared})"
@@ -294,10 +292,10 @@ fn a_new_optimizer_of_the_same_kind_carries_on_with_the_state() {
             // SGD with momentum and Adagrad keep no step count in the optimizer, so two
             // optimizers one after the other do what one does over all the steps.
             let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
-            run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 4);
-            let continued = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 3);
+            run_steps(&w, &mut stateful(kind, &w), 4);
+            let continued = run_steps(&w, &mut stateful(kind, &w), 3);
             let once = parameter(arr2(&[[-1.0, 0.5]]), shared);
-            let expected = run_steps(&once, &mut *stateful(vec![once.clone()]).remove(kind), 7);
+            let expected = run_steps(&once, &mut stateful(kind, &once), 7);
             assert_eq!(continued, expected, "optimizer {kind} (shared: {shared})");
         }
     }
@@ -308,11 +306,11 @@ fn a_plain_sgd_phase_in_between_counts_as_another_kind() {
     for shared in [false, true] {
         for kind in 0..3 {
             let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
-            run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 5);
+            run_steps(&w, &mut stateful(kind, &w), 5);
             let before = run_steps(&w, &mut SGD::new(0.01, vec![w.clone()]), 3);
-            let resumed = run_steps(&w, &mut *stateful(vec![w.clone()]).remove(kind), 3);
+            let resumed = run_steps(&w, &mut stateful(kind, &w), 3);
             let fresh = parameter(before, shared);
-            let expected = run_steps(&fresh, &mut *stateful(vec![fresh.clone()]).remove(kind), 3);
+            let expected = run_steps(&fresh, &mut stateful(kind, &fresh), 3);
             assert_eq!(
                 resumed, expected,
                 "optimizer {kind} after plain SGD (shared: {shared})"
