@@ -193,7 +193,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
             let err = (*a - *n).abs();
             let allowed = options.absolute_tolerance + options.relative_tolerance * scale;
             // NaN errors fail too.
-            err.is_nan() || err > allowed
+            err.is_nan() || err > allowed || ((!a.is_finite() || !n.is_finite()) && a != n)
         })
         .map(|(i, (a, n))| (i, *a, *n))
         .collect();
@@ -242,5 +242,27 @@ mod tests {
         assert!(report.failures.is_empty());
         assert_eq!(w.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
         assert_eq!(b.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
+    }
+
+    /// Doubles, with an infinite derivative.
+    struct InfiniteSlope;
+
+    impl crate::nodes::UnaryOp for InfiniteSlope {
+        const NAME: &'static str = "infinite slope";
+        fn apply(&self, x: f32) -> f32 {
+            2.0 * x
+        }
+        fn derivative(&self, _x: f32, _y: f32) -> f32 {
+            f32::INFINITY
+        }
+    }
+
+    #[test]
+    fn an_infinite_gradient_against_a_finite_one_fails() {
+        // The tolerance scales with the larger magnitude, so an infinity would allow any
+        // error.
+        let x = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
+        let report = check_gradient(&mut x.map(InfiniteSlope), &x, &CheckOptions::default());
+        assert_eq!(report.failures.len(), 2, "{report:?}");
     }
 }

@@ -46,7 +46,11 @@ impl UnaryOp for PowOp {
     }
     #[inline(always)]
     fn derivative(&self, x: f32, _y: f32) -> f32 {
-        self.0 * x.powf(self.0 - 1.0)
+        if self.0 == 0.0 {
+            0.0
+        } else {
+            self.0 * x.powf(self.0 - 1.0)
+        }
     }
 }
 
@@ -88,6 +92,17 @@ mod tests {
         assert_eq!(value_of(p.pow(2.0)), arr2(&[[16.0, 81.0]]));
         let e = value_of(p.ln().exp());
         assert!((e[(0, 1)] - 9.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn pow_zero_is_flat_even_at_zero() {
+        // 0 * 0^-1 would be NaN.
+        let x = ParameterNode::new(arr2(&[[0.0, 2.0]]));
+        let mut y = x.pow(0.0);
+        y.forward();
+        y.backward(1.0);
+        assert_eq!(y.value(), arr2(&[[1.0, 1.0]]));
+        assert_eq!(x.gradient(), arr2(&[[0.0, 0.0]]));
     }
 
     #[test]

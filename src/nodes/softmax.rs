@@ -80,9 +80,9 @@ impl SingleOp for LogSoftmaxOp {
             for x in x {
                 total += crate::kernels::exp(*x - max);
             }
-            let shift = max + crate::kernels::ln(total);
+            let log_total = crate::kernels::ln(total);
             for (y, x) in y.iter_mut().zip(x) {
-                *y = *x - shift;
+                *y = (*x - max) - log_total;
             }
         }
     }
@@ -208,6 +208,20 @@ mod tests {
         assert!((p.value()[(0, 1)] - 0.731_058_6).abs() < 1e-5);
         assert!((p.value()[(1, 0)] - 0.731_058_6).abs() < 1e-5);
         assert!((l.value()[(0, 0)] - (-1.313_261_7)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn log_softmax_keeps_its_precision_for_very_large_inputs() {
+        // Subtracting max + ln(sum) at once rounds ln(sum) away next to a large max.
+        let x = ParameterNode::new(arr2(&[[1e7, 1e7], [1e4, 9999.0]]));
+        let mut l = x.log_softmax();
+        l.forward();
+        let ln2 = std::f32::consts::LN_2;
+        let near = |a: f32, b: f32| (a - b).abs() < 1e-6;
+        assert!(near(l.value()[(0, 0)], -ln2) && near(l.value()[(0, 1)], -ln2));
+        assert!(near(l.value()[(1, 0)], -0.313_261_7), "{}", l.value());
+        l.backward_with(arr2(&[[1.0, 0.0], [0.0, 0.0]]).view());
+        assert!(near(x.gradient()[(0, 0)], 0.5) && near(x.gradient()[(0, 1)], -0.5));
     }
 
     #[test]

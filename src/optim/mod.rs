@@ -40,13 +40,15 @@ use crate::Variable;
 macro_rules! common_options {
     ($ty:ident) => {
         impl $ty {
-            /// Adds `penalty * w` to each gradient (L2 regularisation).
+            /// Adds `penalty * w` to each gradient (L2 regularisation), after any
+            /// [`clamp`](Self::clamp): the penalty term itself is not clamped.
             pub fn l2_penalty(mut self, penalty: f32) -> Self {
                 self.options.l2_penalty = penalty;
                 self
             }
 
-            /// Clamps each gradient element to `[min, max]` before the update.
+            /// Clamps each gradient element to `[min, max]` before the update (and before
+            /// the [`l2_penalty`](Self::l2_penalty) term is added).
             ///
             /// # Panics
             /// If `min > max`.

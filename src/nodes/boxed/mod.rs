@@ -1,0 +1,235 @@
+//! `.boxed()`: erasing a node's type behind one dynamic call, for structure that depends on
+//! data (sequences of varying length, trees).
+
+mod depth;
+
+use crate::node::{GradientWrite, Node, Pass};
+use crate::shape::Dyn;
+use crate::Variable;
+use std::cell::{Cell, Ref};
+use std::mem::ManuallyDrop;
+use std::rc::Rc;
+
+pub(crate) use depth::sweep;
+
+/// The object-safe core of [`Node`], implemented for every node.
+trait DynNode {
+    fn shape(&self) -> (usize, usize);
+    fn forward(&self, pass: Pass);
+    fn backward(&self, gradient: &[f32]);
+    fn value(&self) -> Ref<'_, [f32]>;
+    fn needs_gradient(&self) -> bool;
+    fn begin_backward(&self);
+    /// [`Node::backward_into`] through a `dyn` closure: whether `write` was called.
+    fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
+}
+
+impl<T: Node> DynNode for T {
+    fn shape(&self) -> (usize, usize) {
+        Node::shape(self)
+    }
+    fn forward(&self, pass: Pass) {
+        Node::forward(self, pass)
+    }
+    fn backward(&self, gradient: &[f32]) {
+        Node::backward(self, gradient)
+    }
+    fn value(&self) -> Ref<'_, [f32]> {
+        Node::value(self)
+    }
+    fn needs_gradient(&self) -> bool {
+        Node::needs_gradient(self)
+    }
+    fn begin_backward(&self) {
+        Node::begin_backward(self)
+    }
+    fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
+        Node::backward_into(self, |buffer: &mut [f32], accumulate: bool| {
+            write(buffer, accumulate)
+        })
+        .is_none()
+    }
+}
+
+/// A node whose concrete type is erased: every boxed node has this one type, so graphs
+/// built in loops can be stored in `Vec`s and combined freely with typed nodes.
+pub struct Boxed {
+    /// Dropped in `Drop`, through `depth::release`, so that dropping a long chain does not
+    /// recurse once per link.
+    inner: ManuallyDrop<Rc<dyn DynNode>>,
+    /// The boxed nodes nearest below this one (reached without passing through another
+    /// boxed node, as far as the graph's construction recorded them), and the length of
+    /// the longest chain of boxed nodes down from here, this one included. They let a
+    /// forward pass over a deep graph start from the bottom (see `depth`).
+    below: Option<Rc<[Rc<Boxed>]>>,
+    height: usize,
+    /// The latest pass that reached this node, from above or from the bottom-up pre-pass.
+    reached: Cell<u64>,
+    /// The pass in which the pre-pass forwarded the inner node, counting one consumer that
+    /// the first consumer to arrive must not count again (0 once claimed).
+    claim: Cell<u64>,
+}
+
+impl Boxed {
+    fn below(&self) -> &[Rc<Boxed>] {
+        self.below.as_deref().unwrap_or(&[])
+    }
+}
+
+impl Drop for Boxed {
+    fn drop(&mut self) {
+        // Every node in `below` is also held inside `inner`, so this releases no node.
+        self.below = None;
+        // SAFETY: `inner` is taken once, here, and `self` is not used afterwards.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        depth::release(inner);
+    }
+}
+
+impl Node for Boxed {
+    type Rows = Dyn;
+    type Cols = Dyn;
+
+    #[inline]
+    fn shape(&self) -> (usize, usize) {
+        self.inner.shape()
+    }
+    #[inline]
+    fn forward(&self, pass: Pass) {
+        let id = pass.id();
+        if self.claim.get() == id {
+            // The pre-pass computed the value and counted this consumer.
+            self.claim.set(0);
+            return;
+        }
+        if self.reached.get() != id {
+            self.reached.set(id);
+            if self.height > depth::MAX_NESTING {
+                depth::forward_below(self, pass);
+            }
+        }
+        self.inner.forward(pass)
+    }
+    #[inline]
+    fn backward(&self, gradient: &[f32]) {
+        if depth::descend(|| self.inner.backward(gradient)).is_none() {
+            depth::defer(&self.inner, gradient);
+        }
+    }
+    #[inline]
+    fn value(&self) -> Ref<'_, [f32]> {
+        self.inner.value()
+    }
+    #[inline]
+    fn needs_gradient(&self) -> bool {
+        self.inner.needs_gradient()
+    }
+    #[inline]
+    fn begin_backward(&self) {
+        self.inner.begin_backward()
+    }
+    #[inline]
+    fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {
+        let mut write = Some(write);
+        let written = depth::descend(|| {
+            self.inner.backward_into_dyn(&mut |buffer, accumulate| {
+                if let Some(write) = write.take() {
+                    write.write(buffer, accumulate)
+                }
+            })
+        });
+        // Too deep (`None`), the caller computes into a buffer and calls `backward`, which
+        // defers it.
+        if written == Some(true) {
+            None
+        } else {
+            write
+        }
+    }
+}
+
+impl<T: Node + 'static> Variable<T> {
+    /// Erases this variable's node type (one dynamic call per boxed node and pass).
+    ///
+    /// Graphs of any depth are fine: forward and backward passes, and dropping a graph,
+    /// recurse through at most 16 boxed nodes at a time (so the stack holds at most 16
+    /// boxed steps' worth of typed nodes). A graph more than 16 boxed nodes deep is
+    /// forwarded from the bottom up, which allocates one work list per forward pass, and
+    /// its backward pass queues a gradient every 16 boxed levels (in buffers reused from
+    /// one pass to the next). The one exception: boxed nodes under a custom node built with
+    /// [`Variable::new`] are not recorded, so a forward pass recurses through such chains
+    /// as through typed nodes.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(3, 3));
+    /// let mut state = InputNode::new(random_matrix(1, 3)).boxed();
+    /// for _ in 0..4 {
+    ///     // A loop of data-dependent length: each step has the same type.
+    ///     state = state.dot(&w).tanh().boxed();
+    /// }
+    /// let mut loss = state.scalar_sum();
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// assert_eq!(w.gradient().shape(), &[3, 3]);
+    /// ```
+    pub fn boxed(&self) -> Variable<Boxed> {
+        let inner: Rc<dyn DynNode> = self.node().clone();
+        let below = self.links().boxed_shared();
+        let height = 1 + self
+            .links()
+            .boxed_nodes()
+            .iter()
+            .map(|b| b.height)
+            .max()
+            .unwrap_or(0);
+        let node = Rc::new(Boxed {
+            inner: ManuallyDrop::new(inner),
+            below,
+            height,
+            reached: Cell::new(0),
+            claim: Cell::new(0),
+        });
+        Variable::from_parts(node.clone(), self.links().boxed_by(node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    #[test]
+    fn boxed_and_typed_interoperate_both_ways() {
+        let a = ParameterNode::new(random_matrix(2, 3));
+        let b = ParameterNode::new(random_matrix(2, 3));
+        let boxed_inner = (a.clone() * b.clone()).boxed();
+        let mut typed_outer = boxed_inner.clone() + a.clone();
+        gradcheck::assert_gradient(&mut typed_outer, &a);
+        let mut boxed_outer = (typed_outer.clone().tanh() - b.clone()).boxed();
+        gradcheck::assert_gradient(&mut boxed_outer, &b);
+        assert_eq!(boxed_outer.parameters().len(), 2);
+    }
+
+    #[test]
+    fn gradients_written_in_place_pass_through_boxes() {
+        // `dot` and `vector_dot` write straight into a parameter's or a lookup's gradient
+        // storage; behind a box that goes through the `dyn` path.
+        let w = ParameterNode::new(random_matrix(3, 2));
+        let x = InputNode::new(random_matrix(2, 3));
+        let mut y = x.dot(&w.boxed()).scalar_sum();
+        gradcheck::assert_gradient(&mut y, &w);
+        let table = ParameterNode::new(random_matrix(5, 4));
+        let idx = IndexInputNode::new(&[3]);
+        let other = ParameterNode::new(random_matrix(1, 4));
+        let mut z = table.index(&idx).boxed().vector_dot(&other);
+        gradcheck::assert_gradient(&mut z, &table);
+        gradcheck::assert_gradient(&mut z, &other);
+        z.forward();
+        z.backward(1.0);
+        assert!(
+            table.node().gradient_is_sparse(),
+            "written as rows, not densely"
+        );
+    }
+}
