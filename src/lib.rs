@@ -72,7 +72,7 @@ pub mod nodes;
 pub mod optim;
 pub mod shape;
 mod sparse;
-mod variable;
+pub(crate) mod variable;
 
 #[doc(hidden)]
 pub use model_docs::__private;

@@ -28,8 +28,18 @@ use std::ops::Deref;
 pub struct Pass(u64);
 
 thread_local! {
+    /// The next pass identity, in the low [`ID_BITS`] bits, and in the bits above them the
+    /// number of boxed levels the thread's backward sweep is inside of (see
+    /// `nodes::boxed::depth`). Sharing the cell makes the check that
+    /// `Variable::backward` does anyway (is the latest pass mine?) fail inside a boxed
+    /// level too, which sends a sweep nested there to the slow path at no cost to others.
     static NEXT_PASS: Cell<u64> = const { Cell::new(1) };
 }
+
+/// Bits of [`NEXT_PASS`] that count passes: enough for a billion passes a second for
+/// two years.
+const ID_BITS: u32 = 56;
+const ID_MASK: u64 = (1 << ID_BITS) - 1;
 
 impl Pass {
     /// A pass identity never handed out before on this thread. Graphs hold `Rc`s and so
@@ -37,9 +47,9 @@ impl Pass {
     #[inline]
     pub fn next() -> Pass {
         NEXT_PASS.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            Pass(id)
+            let raw = n.get();
+            n.set(raw + 1);
+            Pass(raw & ID_MASK)
         })
     }
 
@@ -51,7 +61,26 @@ impl Pass {
     /// The identity of the latest pass handed out on this thread (0 before the first).
     #[inline(always)]
     pub(crate) fn latest_id() -> u64 {
+        NEXT_PASS.with(|n| (n.get() & ID_MASK) - 1)
+    }
+
+    /// [`latest_id`](Self::latest_id) outside boxed levels of a backward sweep; inside
+    /// one, a number that is no pass's identity.
+    #[inline(always)]
+    pub(crate) fn latest_id_outside_boxed() -> u64 {
         NEXT_PASS.with(|n| n.get() - 1)
+    }
+
+    /// How many boxed levels the thread's backward sweep is inside of.
+    #[inline(always)]
+    pub(crate) fn boxed_nesting() -> usize {
+        NEXT_PASS.with(|n| (n.get() >> ID_BITS) as usize)
+    }
+
+    /// Sets [`boxed_nesting`](Self::boxed_nesting) (below 256).
+    #[inline(always)]
+    pub(crate) fn set_boxed_nesting(nesting: usize) {
+        NEXT_PASS.with(|n| n.set((n.get() & ID_MASK) | ((nesting as u64) << ID_BITS)));
     }
 }
 

@@ -4,7 +4,7 @@
 //! Each operation's method lives in the operation's own file under [`crate::nodes`].
 
 use crate::node::{Node, Pass};
-use crate::nodes::ParameterNode;
+use crate::nodes::{Boxed, ParameterNode, Sweep};
 use ndarray::{Array2, ArrayView2};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -27,16 +27,79 @@ use std::rc::Rc;
 /// ```
 pub struct Variable<T: Node> {
     node: Rc<T>,
-    parameters: Rc<[Rc<ParameterNode>]>,
+    links: Links,
     /// This handle's latest forward pass ([`NEVER`] before the first).
     pass: u64,
+}
+
+/// What a variable's node depends on, gathered as the graph is built (so that nothing has
+/// to walk the graph later): its parameters, and the boxed nodes nearest to it (those
+/// reached without passing through another boxed node).
+#[derive(Clone)]
+pub(crate) struct Links {
+    parameters: Rc<[Rc<ParameterNode>]>,
+    /// `None` when there are none, which saves an allocation for every typed-only node.
+    boxed: Option<Rc<[Rc<Boxed>]>>,
+}
+
+impl Links {
+    /// Links of a node that depends on `parameters` and on no boxed node.
+    pub(crate) fn parameters(parameters: Rc<[Rc<ParameterNode>]>) -> Self {
+        Links {
+            parameters,
+            boxed: None,
+        }
+    }
+
+    /// Links of a boxed node over a node with links `self`: the same parameters, and the
+    /// boxed node itself as the only nearest one.
+    pub(crate) fn boxed_by(&self, node: Rc<Boxed>) -> Self {
+        Links {
+            parameters: self.parameters.clone(),
+            boxed: Some(Rc::from([node])),
+        }
+    }
+
+    /// The nearest boxed nodes.
+    pub(crate) fn boxed_nodes(&self) -> &[Rc<Boxed>] {
+        self.boxed.as_deref().unwrap_or(&[])
+    }
+
+    /// The nearest boxed nodes, shared (`None` when there are none).
+    pub(crate) fn boxed_shared(&self) -> Option<Rc<[Rc<Boxed>]>> {
+        self.boxed.clone()
+    }
+
+    /// The union of several operands' links, without duplicates.
+    fn union(all: &[&Links]) -> Self {
+        match all {
+            [] => Links::parameters(Rc::from(Vec::new())),
+            [one] => (*one).clone(),
+            _ => {
+                let mut parameters: Vec<Rc<ParameterNode>> = Vec::new();
+                let mut boxed: Vec<Rc<Boxed>> = Vec::new();
+                for links in all {
+                    for p in links.parameters.iter() {
+                        push_unique(&mut parameters, p);
+                    }
+                    for b in links.boxed_nodes() {
+                        push_unique(&mut boxed, b);
+                    }
+                }
+                Links {
+                    parameters: Rc::from(parameters),
+                    boxed: (!boxed.is_empty()).then(|| Rc::from(boxed)),
+                }
+            }
+        }
+    }
 }
 
 impl<T: Node> Clone for Variable<T> {
     fn clone(&self) -> Self {
         Variable {
             node: self.node.clone(),
-            parameters: self.parameters.clone(),
+            links: self.links.clone(),
             pass: self.pass,
         }
     }
@@ -83,38 +146,25 @@ impl<T: Node> Variable<T> {
         for p in parameters {
             push_unique(&mut list, &p.node);
         }
-        Variable::from_parts(Rc::new(node), Rc::from(list))
+        Variable::from_parts(Rc::new(node), Links::parameters(Rc::from(list)))
     }
 
-    pub(crate) fn from_parts(node: Rc<T>, parameters: Rc<[Rc<ParameterNode>]>) -> Self {
+    pub(crate) fn from_parts(node: Rc<T>, links: Links) -> Self {
         Variable {
             node,
-            parameters,
+            links,
             pass: NEVER,
         }
     }
 
-    /// Builds a variable for a new node whose operands have the given parameter lists
-    /// (the union is taken, without duplicates).
-    pub(crate) fn with_params(node: T, lists: &[&Rc<[Rc<ParameterNode>]>]) -> Self {
-        let parameters = match lists {
-            [] => Rc::from(Vec::new()),
-            [one] => (*one).clone(),
-            _ => {
-                let mut list: Vec<Rc<ParameterNode>> = Vec::new();
-                for l in lists {
-                    for p in l.iter() {
-                        push_unique(&mut list, p);
-                    }
-                }
-                Rc::from(list)
-            }
-        };
-        Variable::from_parts(Rc::new(node), parameters)
+    /// Builds a variable for a new node whose operands have the given links (the union is
+    /// taken, without duplicates).
+    pub(crate) fn with_links(node: T, operands: &[&Links]) -> Self {
+        Variable::from_parts(Rc::new(node), Links::union(operands))
     }
 
-    pub(crate) fn param_list(&self) -> &Rc<[Rc<ParameterNode>]> {
-        &self.parameters
+    pub(crate) fn links(&self) -> &Links {
+        &self.links
     }
 
     /// The node behind this variable; custom nodes hold their operands' nodes.
@@ -150,18 +200,25 @@ impl<T: Node> Variable<T> {
     /// own subexpressions), they would be that graph's, and gradients would be lost. Any
     /// other pass counts, shared nodes or not: telling would take a walk over the graph on
     /// every step.
+    ///
+    /// Also false inside a boxed level of a backward sweep, which sends a sweep nested in
+    /// another to the slow path, where [`Sweep`] handles it.
     #[inline(always)]
     fn owns_latest_pass(&self) -> bool {
-        self.pass == Pass::latest_id()
+        self.pass == Pass::latest_id_outside_boxed()
     }
 
-    /// [`backward`](Self::backward) after running the forward pass again. Out of line and
-    /// ending the backward pass itself, so that the usual path does not reload what the
-    /// forward pass could have changed.
+    /// [`backward`](Self::backward) when [`owns_latest_pass`](Self::owns_latest_pass)
+    /// fails: runs the forward pass again if it is not the latest, and runs the sweep with
+    /// the boxed nesting reset. Out of line and ending the backward pass itself, so that
+    /// the usual path does not reload what the forward pass could have changed.
     #[cold]
     #[inline(never)]
     fn forward_and_backward(&mut self, weight: f32) {
-        self.forward();
+        if self.pass != Pass::latest_id() {
+            self.forward();
+        }
+        let _sweep = Sweep::enter();
         self.backward_from_own_pass(weight);
     }
 
@@ -248,12 +305,13 @@ impl<T: Node> Variable<T> {
             own.0,
             own.1
         );
-        if !self.owns_latest_pass() {
+        if self.pass != Pass::latest_id() {
             self.forward();
         }
+        let owned = gradient.as_standard_layout();
+        let _sweep = Sweep::enter();
         let guard = StaleOnUnwind;
         self.node.begin_backward();
-        let owned = gradient.as_standard_layout();
         self.node
             .backward(owned.as_slice().expect("standard layout"));
         std::mem::forget(guard);
@@ -303,16 +361,17 @@ impl<T: Node> Variable<T> {
     /// The parameters this variable depends on, without duplicates, in the order they
     /// were first used. Pass them to an optimizer.
     pub fn parameters(&self) -> Vec<Variable<ParameterNode>> {
-        self.parameters
+        self.links
+            .parameters
             .iter()
-            .map(|p| Variable::from_parts(p.clone(), Rc::from(vec![p.clone()])))
+            .map(|p| Variable::from_parts(p.clone(), Links::parameters(Rc::from([p.clone()]))))
             .collect()
     }
 }
 
 use crate::shape::Dim;
 
-fn push_unique(list: &mut Vec<Rc<ParameterNode>>, p: &Rc<ParameterNode>) {
+fn push_unique<N>(list: &mut Vec<Rc<N>>, p: &Rc<N>) {
     if !list.iter().any(|q| Rc::ptr_eq(q, p)) {
         list.push(p.clone());
     }

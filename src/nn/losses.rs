@@ -172,7 +172,7 @@ pub fn sparse_categorical_crossentropy<T: Node>(
     targets: &Variable<IndexInputNode>,
 ) -> Variable<SparseCategoricalCrossentropy<T>> {
     let node = SparseCategoricalCrossentropy::new(logits.node().clone(), targets.node().clone());
-    Variable::with_params(node, &[logits.param_list()])
+    Variable::with_links(node, &[logits.links()])
 }
 
 #[cfg(test)]

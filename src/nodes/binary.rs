@@ -275,7 +275,7 @@ macro_rules! binary_op {
             type Output = Variable<$alias<L, R>>;
             fn $method(self, rhs: Variable<R>) -> Self::Output {
                 let node = Binary::new(self.node().clone(), rhs.node().clone());
-                Variable::with_params(node, &[self.param_list(), rhs.param_list()])
+                Variable::with_links(node, &[self.links(), rhs.links()])
             }
         }
     };

@@ -76,7 +76,7 @@ impl IndexInputNode {
                 next_binding: Cell::new(0),
                 tables: RefCell::new(Vec::new()),
             }),
-            Rc::from(Vec::new()),
+            crate::variable::Links::parameters(Rc::from(Vec::new())),
         )
     }
 
@@ -502,7 +502,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// [`set_value`](Variable::<IndexInputNode>::set_value)).
     pub fn index(&self, idx: &Variable<IndexInputNode>) -> Variable<Index<R, C>> {
         let node = Index::new(self.node().clone(), idx.node().clone());
-        Variable::with_params(node, &[self.param_list()])
+        Variable::with_links(node, &[self.links()])
     }
 }
 

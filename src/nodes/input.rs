@@ -42,7 +42,7 @@ impl<R: Dim, C: Dim> InputNode<R, C> {
                 gradient,
                 _dims: PhantomData,
             }),
-            Rc::from(Vec::new()),
+            crate::variable::Links::parameters(Rc::from(Vec::new())),
         )
     }
 }

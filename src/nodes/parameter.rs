@@ -79,7 +79,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             _dims: PhantomData,
         });
         let erased = erase(node.clone());
-        Variable::from_parts(node, Rc::from(vec![erased]))
+        Variable::from_parts(node, crate::variable::Links::parameters(Rc::from([erased])))
     }
 
     fn local(value: Array2<f32>) -> Variable<Self> {
@@ -641,7 +641,10 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// optimizers and [`Variable::parameters`] use). Both share the same node.
     pub fn erased(&self) -> Variable<ParameterNode> {
         let node = erase(self.node().clone());
-        Variable::from_parts(node.clone(), Rc::from(vec![node]))
+        Variable::from_parts(
+            node.clone(),
+            crate::variable::Links::parameters(Rc::from([node])),
+        )
     }
 }
 

@@ -145,6 +145,6 @@ impl<T: Node> Variable<T> {
     /// gradcheck::assert_gradient(&mut y, &x);
     /// ```
     pub fn apply<Op: SingleOp>(&self, op: Op) -> Variable<Single<Op, T>> {
-        Variable::with_params(Single::new(op, self.node().clone()), &[self.param_list()])
+        Variable::with_links(Single::new(op, self.node().clone()), &[self.links()])
     }
 }

@@ -171,7 +171,7 @@ impl<L: Node> Variable<L> {
     /// message names `stack`, the axis and both shapes.
     pub fn stack<R: Node>(&self, other: &Variable<R>, axis: Axis) -> Variable<Stack<L, R>> {
         let node = Stack::new(self.node().clone(), other.node().clone(), axis);
-        Variable::with_params(node, &[self.param_list(), other.param_list()])
+        Variable::with_links(node, &[self.links(), other.links()])
     }
 }
 

@@ -155,7 +155,7 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(y.value()[(0, 0)], 8.0);
     /// ```
     pub fn map<Op: UnaryOp>(&self, op: Op) -> Variable<Unary<Op, T>> {
-        Variable::with_params(Unary::new(op, self.node().clone()), &[self.param_list()])
+        Variable::with_links(Unary::new(op, self.node().clone()), &[self.links()])
     }
 }
 

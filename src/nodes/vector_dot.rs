@@ -215,7 +215,7 @@ impl<L: Node> Variable<L> {
         L::Cols: SameDim<R::Cols>,
     {
         let node = VectorDot::new(self.node().clone(), other.node().clone());
-        Variable::with_params(node, &[self.param_list(), other.param_list()])
+        Variable::with_links(node, &[self.links(), other.links()])
     }
 }
 

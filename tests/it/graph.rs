@@ -529,3 +529,39 @@ fn a_backward_pass_can_run_inside_another_with_large_roots() {
     // One inner pass per element of `outer`, each adding 2.
     assert_eq!(p.gradient(), Array2::from_elem((5, 5), 50.0));
 }
+
+#[test]
+fn a_backward_pass_inside_a_deep_boxed_one_completes_before_it_returns() {
+    // Deep boxed graphs queue gradients every few levels and deliver them before the
+    // outermost boxed level returns; a sweep nested inside one must deliver its own.
+    let p = ParameterNode::new(arr2(&[[1.0]]));
+    let mut inner = p.boxed();
+    for _ in 0..40 {
+        inner = (inner + p.clone()).boxed();
+    }
+    inner.forward();
+    let seen = Rc::new(Cell::new(0.0));
+    let seen_inside = seen.clone();
+    let p_inside = p.clone();
+    NESTED.with(|f| {
+        *f.borrow_mut() = Some(Box::new(move || {
+            p_inside.zero_gradient();
+            inner.backward(1.0);
+            seen_inside.set(p_inside.gradient()[[0, 0]]);
+        }))
+    });
+    let x = ParameterNode::new(arr2(&[[1.0]]));
+    let mut outer = x.map(Nested).boxed();
+    for _ in 0..40 {
+        outer = (outer * 1.0).boxed();
+    }
+    outer.forward();
+    outer.backward(1.0);
+    NESTED.with(|f| *f.borrow_mut() = None);
+    assert_eq!(x.gradient()[[0, 0]], 1.0);
+    assert_eq!(
+        seen.get(),
+        41.0,
+        "the nested pass had its whole gradient when it returned"
+    );
+}

@@ -10,7 +10,7 @@ use std::cell::{Cell, Ref};
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
-pub(crate) use depth::sweep;
+pub(crate) use depth::Sweep;
 
 /// The object-safe core of [`Node`], implemented for every node.
 trait DynNode {
