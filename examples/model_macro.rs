@@ -9,6 +9,7 @@
 //! Run with `cargo run --release --example model_macro`.
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -114,22 +115,28 @@ fn factorisation() {
         rmse(&shared, &data.test)
     );
     let start = Instant::now();
-    for epoch in 1..=10 {
-        data.train
-            .par_chunks(data.train.len().div_ceil(WORKERS as usize))
-            .for_each(|chunk| {
-                let mut model = Factorisation::from_parameters(&shared);
-                let mut optimizer = Adagrad::new(0.1, model.parameters());
-                for &(u, i, r) in chunk {
-                    model.user.set_value(u);
-                    model.item.set_value(i);
-                    model.rating.set_value(r);
-                    model.loss.forward();
-                    model.loss.backward(1.0);
-                    optimizer.step();
-                    optimizer.zero_gradients();
-                }
-            });
+    for epoch in 1..=10u64 {
+        // Each worker draws its share of the epoch's steps from the whole training set, in
+        // its own shuffled order, rather than from a fixed shard (see the `hogwild` module's
+        // docs: "Feed every thread the same distribution").
+        let per_worker = data.train.len().div_ceil(WORKERS as usize);
+        (0..WORKERS).into_par_iter().for_each(|worker| {
+            let mut rng = StdRng::seed_from_u64(epoch * WORKERS + worker);
+            let mut order: Vec<usize> = (0..data.train.len()).collect();
+            order.shuffle(&mut rng);
+            let mut model = Factorisation::from_parameters(&shared);
+            let mut optimizer = Adagrad::new(0.1, model.parameters());
+            for &at in &order[..per_worker] {
+                let (u, i, r) = data.train[at];
+                model.user.set_value(u);
+                model.item.set_value(i);
+                model.rating.set_value(r);
+                model.loss.forward();
+                model.loss.backward(1.0);
+                optimizer.step();
+                optimizer.zero_gradients();
+            }
+        });
         println!(
             "  epoch {epoch}: test RMSE {:.4} ({:.2?} so far)",
             rmse(&shared, &data.test),

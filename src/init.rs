@@ -40,12 +40,14 @@ thread_local! {
 }
 
 /// A `rows x cols` matrix of normal samples with the given mean and standard deviation,
-/// drawn from `rng` (pass a seeded generator for reproducible runs).
+/// drawn from `rng` (pass a seeded generator for reproducible runs; a `rand` 0.8 one, such
+/// as [`wyrm::rand`](crate::rand)`::rngs::StdRng`).
 pub fn normal(rows: usize, cols: usize, mean: f32, std: f32, rng: &mut impl Rng) -> Array2<f32> {
     Array2::from_shape_simple_fn((rows, cols), || mean + std * standard_normal(rng))
 }
 
-/// Xavier/Glorot uniform initialisation: uniform in `±sqrt(6 / (rows + cols))`.
+/// Xavier/Glorot uniform initialisation: uniform in `±sqrt(6 / (rows + cols))`, drawn
+/// from `rng` (a `rand` 0.8 generator, as for [`normal`]).
 pub fn xavier(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f32> {
     let limit = (6.0 / (rows + cols) as f32).sqrt();
     Array2::from_shape_simple_fn((rows, cols), || rng.gen_range(-limit..limit))

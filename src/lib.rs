@@ -242,6 +242,18 @@ struct ReadmeDoctests;
 
 /// Re-export of the `ndarray` version Wyrm uses, for building inputs and reading values.
 pub use ndarray;
+/// Re-export of the `rand` version Wyrm uses (0.8), whose generators the seeded
+/// initialisers ([`init`], a model's `new_with_rng`) take: use `wyrm::rand`, or depend on
+/// `rand = "0.8"`; a generator of another `rand` version does not fit.
+///
+/// ```
+/// use wyrm::rand::{rngs::StdRng, SeedableRng};
+///
+/// let mut rng = StdRng::seed_from_u64(7);
+/// let w = wyrm::init::xavier(3, 2, &mut rng);
+/// assert_eq!(w.shape(), &[3, 2]);
+/// ```
+pub use rand;
 /// Re-export of `typenum`, whose `U1`, `U2`, ... give nodes static shapes.
 pub use typenum;
 

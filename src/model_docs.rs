@@ -7,7 +7,8 @@ pub mod __private {
     use crate::{HogwildParameter, ParameterNode, Variable};
     use std::sync::Arc;
 
-    pub use rand::{thread_rng, Rng};
+    // Through `wyrm::rand`, so that a mismatched generator's error names that path.
+    pub use crate::rand::{thread_rng, Rng};
 
     /// A parameter node over `param` for `model`'s parameter `name`, declared as
     /// `declared` with shape `shape`.
