@@ -78,49 +78,63 @@ struct Deferred {
 /// Runs `f` (a delivery to a boxed node's inner node) one boxed level deeper, or returns
 /// `None` if the sweep is [`MAX_NESTING`] levels deep already. At the outermost level,
 /// delivers the gradients deferred meanwhile before returning.
-#[inline]
+#[inline(always)]
 pub(super) fn descend<R>(f: impl FnOnce() -> R) -> Option<R> {
     let nesting = Pass::boxed_nesting();
     if nesting >= MAX_NESTING {
         return None;
     }
-    // `try_with` fails only while the thread's locals are being destroyed: recurse then.
-    let Ok(mark) = DEFERRED.try_with(|d| d.borrow().queue.len()) else {
-        return Some(f());
-    };
-    Pass::set_boxed_nesting(nesting + 1);
-    let level = Level {
-        outer: nesting,
-        mark,
-    };
-    let result = f();
     if nesting == 0 {
-        deliver_deferred(level.mark);
+        return Some(outermost(f));
     }
-    drop(level);
-    Some(result)
+    Pass::set_boxed_nesting(nesting + 1);
+    // Restores the nesting, also when unwinding.
+    let _level = Level(nesting);
+    Some(f())
 }
 
-/// Restores the nesting when a level ends, and on unwinding discards what the level left
-/// queued (gradients of a sweep that failed).
-struct Level {
-    outer: usize,
+struct Level(usize);
+
+impl Drop for Level {
+    #[inline(always)]
+    fn drop(&mut self) {
+        Pass::set_boxed_nesting(self.0);
+    }
+}
+
+/// [`descend`] from outside any boxed level: runs `f`, then delivers what was deferred
+/// meanwhile (what is above `mark` in the queue).
+#[inline(never)]
+fn outermost<R>(f: impl FnOnce() -> R) -> R {
+    // `try_with` fails only while the thread's locals are being destroyed: recurse then.
+    let Ok(mark) = DEFERRED.try_with(|d| d.borrow().queue.len()) else {
+        return f();
+    };
+    Pass::set_boxed_nesting(1);
+    let level = Outermost { mark };
+    let result = f();
+    deliver_deferred(mark);
+    drop(level);
+    result
+}
+
+/// Ends the outermost level: restores the nesting to 0, and when unwinding, discards what
+/// the level left queued (gradients of a sweep that failed).
+struct Outermost {
     mark: usize,
 }
 
-impl Drop for Level {
+impl Drop for Outermost {
     fn drop(&mut self) {
-        Pass::set_boxed_nesting(self.outer);
-        if self.outer == 0 {
-            let _ = DEFERRED.try_with(|d| {
-                let mut d = d.borrow_mut();
-                while d.queue.len() > self.mark {
-                    if let Some((_, buffer)) = d.queue.pop() {
-                        d.spare.push(buffer);
-                    }
+        Pass::set_boxed_nesting(0);
+        let _ = DEFERRED.try_with(|d| {
+            let mut d = d.borrow_mut();
+            while d.queue.len() > self.mark {
+                if let Some((_, buffer)) = d.queue.pop() {
+                    d.spare.push(buffer);
                 }
-            });
-        }
+            }
+        });
     }
 }
 
