@@ -140,7 +140,9 @@ pub use variable::Variable;
 /// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
 ///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
-///   `Name::new(num_items)`.
+///   `Name::new(num_items)`. An identifier not in braces is always such a name, never a
+///   constant, even an upper-case one (`Param<N, D>` gives `Name::new(N, D)`): write
+///   `{N}` for a constant `N`.
 /// - Initialisers: `zeros`, `ones`, `xavier` (uniform in `±sqrt(6 / (R + C))`) and
 ///   `normal(mean, std)` (plain numbers). **The default is `normal(0, 0.1)`.**
 /// - `name = expression` defines a node from names declared or defined *above* it, with
@@ -152,7 +154,10 @@ pub use variable::Variable;
 ///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`); and
 ///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
-/// - Doc comments and attributes on an item go to its field.
+/// - Numbers are `f32`; one beyond `f32::MAX` is an error.
+/// - Doc comments and attributes on an item go to its field, except `cfg` and `cfg_attr`,
+///   which are errors there (the constructors set every item: declare one model per
+///   configuration). A `cfg` on the struct applies to everything the block generates.
 /// - `#[static_shapes]` on the struct gives parameters and inputs whose two dimensions are
 ///   literals compile-time (typenum) shapes, e.g. `ParameterNode<U1, U3>`, so that small
 ///   fixed sizes unroll; without it every node has run-time shape.
@@ -170,7 +175,7 @@ pub use variable::Variable;
 ///   no run-time dimensions.
 /// - `parameters(&self) -> Vec<Variable<ParameterNode>>`, in declaration order, for
 ///   optimizers.
-/// - `struct NameParameters`, `Clone + Send + Sync`, with a public
+/// - `struct NameParameters`, `Clone + Debug + Send + Sync`, with a public
 ///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension;
 ///   `shared_parameters(&self)` returns it (the same storage for a model built from shared
 ///   parameters, else a copy of the values), and `Name::from_parameters(&params)` builds a
@@ -218,10 +223,12 @@ pub use variable::Variable;
 /// # Errors
 ///
 /// Mistakes are compile errors on the block's tokens, all reported at once: an unknown
-/// name, a name used before its definition, a duplicate name, a parameter no node uses, an
-/// unknown method or function, a wrong number of dimensions or arguments, and shape
-/// mismatches between literal dimensions (dimension names are checked when the graph is
-/// built):
+/// name, a name used before its definition, a duplicate name (`r#w` is `w`), a parameter
+/// no node uses, an unknown method or function, a wrong number of dimensions or
+/// arguments, a number out of range, and shape mismatches between literal dimensions
+/// (dimension names are checked when the graph is built). A block with errors still
+/// declares the struct, its companion and their methods with the usual fields and
+/// signatures, so the code using the model adds no errors of its own:
 ///
 /// ```compile_fail
 /// wyrm::model! {
@@ -233,7 +240,16 @@ pub use variable::Variable;
 /// }
 /// # fn main() {}
 /// ```
-pub use wyrm_macros::model;
+// A `macro_rules!` wrapper rather than a re-export of the procedural macro: it hands the
+// macro `$crate`, the path of this crate wherever the invocation is (a renamed
+// dependency, `wy = { package = "wyrm", .. }`, has no `::wyrm`), which only a
+// `macro_rules!` macro can name. The user's tokens pass through unchanged, spans included.
+#[macro_export]
+macro_rules! model {
+    ($($model:tt)*) => {
+        $crate::__private::model! { $crate; $($model)* }
+    };
+}
 
 // Compiles and runs the README's Rust code as a doc-test, so the README stays true.
 #[cfg(doctest)]

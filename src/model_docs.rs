@@ -10,6 +10,9 @@ pub mod __private {
     // Through `wyrm::rand`, so that a mismatched generator's error names that path.
     pub use crate::rand::{thread_rng, Rng};
 
+    /// The procedural macro behind [`model!`](crate::model), which passes it `$crate`.
+    pub use wyrm_macros::model;
+
     /// A parameter node over `param` for `model`'s parameter `name`, declared as
     /// `declared` with shape `shape`.
     ///

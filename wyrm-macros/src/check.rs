@@ -1,15 +1,19 @@
 //! Semantic checks: names (unknown, used before definition, duplicate, unused parameter,
 //! clash with a dimension), methods (unknown, argument count and kinds), dimension counts,
-//! and shapes wherever the dimensions are literals (or the same dimension name).
+//! numbers (in range for `f32`), item attributes (no `cfg`), and shapes wherever the
+//! dimensions are literals (or the same dimension name).
 //!
 //! Every problem becomes a `syn::Error` on the user's tokens; all of them are combined so
 //! the user sees them at once. A sub-expression with an error yields no value, so one
-//! mistake does not cascade into more messages.
+//! mistake does not cascade into more messages; the rest of the expression is still
+//! checked (its own mistakes are reported), and every name it mentions counts as used.
+//!
+//! Names are compared unraw (`r#w` is `w`), as Rust compares them.
 
-use crate::parse::{BinOp, Dim, Expr, ExprKind, ItemKind, LeafKind, Model};
+use crate::parse::{key, BinOp, Dim, Expr, ExprKind, Init, ItemKind, LeafKind, Model, Scalar};
 use proc_macro2::Span;
 use quote::ToTokens;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use syn::Ident;
 
@@ -54,7 +58,7 @@ pub struct Method {
     pub name: &'static str,
     pub args: &'static [Arg],
     pub rule: Rule,
-    /// The node type in `::wyrm::nodes` (for functions: `::wyrm::nn::losses`), applied
+    /// The node type in `wyrm::nodes` (for functions: `wyrm::nn::losses`), applied
     /// to the receiver's node type and then to the node arguments' types (`index`: to
     /// none, as its receiver is always a run-time-shaped parameter).
     pub node: &'static str,
@@ -205,16 +209,46 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
     // Names: duplicates.
     let mut position: HashMap<String, usize> = HashMap::new();
     for (i, item) in model.items.iter().enumerate() {
-        let name = item.name.to_string();
+        let name = key(&item.name);
         if let Some(&first) = position.get(&name) {
-            let mut e = syn::Error::new(item.name.span(), format!("duplicate name `{name}`"));
+            let first = &model.items[first].name;
+            // `r#w` after `w` looks like two names unless the message says otherwise.
+            let same = if *first == item.name {
+                String::new()
+            } else {
+                format!(": `{}` and `{first}` are the same name", item.name)
+            };
+            let mut e = syn::Error::new(
+                item.name.span(),
+                format!("duplicate name `{}`{same}", item.name),
+            );
             e.combine(syn::Error::new(
-                model.items[first].name.span(),
-                format!("`{name}` is first declared here"),
+                first.span(),
+                format!("`{first}` is first declared here"),
             ));
             errors.push(e);
         } else {
             position.insert(name, i);
+        }
+    }
+
+    // Attributes: an item's go to its field only, while the constructors and the
+    // parameter list still set it, so a configured-out item would leave them naming a
+    // missing field (rustc's E0560, far from the cause).
+    for item in &model.items {
+        for attr in &item.attrs {
+            let path = attr.path();
+            if path.is_ident("cfg") || path.is_ident("cfg_attr") {
+                errors.spanned(
+                    attr,
+                    format!(
+                        "`{}` is not supported on model items: the constructors and the \
+                         parameter list set every item; declare a separate model for each \
+                         configuration instead",
+                        path.to_token_stream()
+                    ),
+                );
+            }
         }
     }
 
@@ -242,14 +276,14 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
         }
         for dim in &leaf.dims {
             if let Dim::Name(ident) = dim {
-                if position.contains_key(&ident.to_string()) {
+                if position.contains_key(&key(ident)) {
                     errors.at(
                         ident.span(),
                         format!(
                             "dimension `{ident}` has the same name as a node of the model; rename one of them"
                         ),
                     );
-                } else if !dims.iter().any(|d| d == ident) {
+                } else if !dims.iter().any(|d| key(d) == key(ident)) {
                     dims.push(ident.clone());
                 }
             }
@@ -261,32 +295,31 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
         env: HashMap::new(),
         position: &position,
         dims: &dims,
-        used: HashMap::new(),
+        mentioned: HashSet::new(),
         errors,
         current: 0,
     };
     for (i, item) in model.items.iter().enumerate() {
         checker.current = i;
-        let name = item.name.to_string();
+        let name = key(&item.name);
         let value = match &item.kind {
             ItemKind::Leaf(leaf) => {
                 let dim = |k: usize| match leaf.dims.get(k) {
                     Some(Dim::Lit(n, _)) => D::Lit(*n),
+                    Some(Dim::Name(n)) => D::Name(key(n)),
                     // A constant agrees with the same constant expression.
-                    Some(d @ (Dim::Name(_) | Dim::Const(_))) => D::Name(d.text()),
+                    Some(d @ Dim::Const(_)) => D::Name(d.text()),
                     None => D::Lit(1),
                 };
+                if let Some(Init::Normal { mean, std, .. }) = &leaf.init {
+                    checker.number(mean);
+                    checker.number(std);
+                }
                 match leaf.kind {
-                    LeafKind::Param => {
-                        checker
-                            .used
-                            .entry(name.clone())
-                            .or_insert((false, item.name.span()));
-                        Some(Value::Node {
-                            shape: Shape(dim(0), dim(1)),
-                            param: true,
-                        })
-                    }
+                    LeafKind::Param => Some(Value::Node {
+                        shape: Shape(dim(0), dim(1)),
+                        param: true,
+                    }),
                     LeafKind::Input => Some(Value::Node {
                         shape: Shape(dim(0), dim(1)),
                         param: false,
@@ -324,19 +357,26 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
         }
     }
 
-    // Parameters never used.
-    let mut unused: Vec<(String, Span)> = checker
-        .used
-        .iter()
-        .filter(|(_, (used, _))| !used)
-        .map(|(name, (_, span))| (name.clone(), *span))
-        .collect();
-    unused.sort_by_key(|(name, _)| position[name]);
-    for (name, span) in unused {
-        checker.errors.at(
-            span,
-            format!("parameter `{name}` is never used: no node depends on it, so it would never be trained"),
-        );
+    // Parameters never used. A mention anywhere counts, even in an expression with an
+    // error or before the declaration: that mistake has its own message, and "never
+    // used" would be false.
+    for (i, item) in model.items.iter().enumerate() {
+        let ItemKind::Leaf(leaf) = &item.kind else {
+            continue;
+        };
+        let name = key(&item.name);
+        if leaf.kind == LeafKind::Param
+            && position.get(&name) == Some(&i)
+            && !checker.mentioned.contains(&name)
+        {
+            checker.errors.at(
+                item.name.span(),
+                format!(
+                    "parameter `{}` is never used: no node depends on it, so it would never be trained",
+                    item.name
+                ),
+            );
+        }
     }
 
     match checker.errors.0 {
@@ -350,8 +390,8 @@ struct Checker<'a> {
     env: HashMap<String, Option<Value>>,
     position: &'a HashMap<String, usize>,
     dims: &'a [Ident],
-    /// For each parameter: whether an expression uses it, and its name's span.
-    used: HashMap<String, (bool, Span)>,
+    /// Every name an expression mentions (unraw), known or not.
+    mentioned: HashSet<String>,
     errors: Errors,
     /// The item being checked.
     current: usize,
@@ -361,7 +401,7 @@ impl Checker<'_> {
     fn infer(&mut self, expr: &Expr) -> Option<Value> {
         match &expr.kind {
             ExprKind::Name(ident) => self.lookup(ident),
-            ExprKind::Scalar(_) => Some(Value::Scalar),
+            ExprKind::Scalar(s) => self.number(s).then_some(Value::Scalar),
             ExprKind::Neg { operand, .. } => {
                 let v = self.infer(operand)?;
                 self.node_operand(&v, operand, "`-`")?;
@@ -388,9 +428,10 @@ impl Checker<'_> {
                         Some(l)
                     }
                     _ => {
-                        let ls = self.node_operand(&l, lhs, &what)?;
-                        let rs = self.node_operand(&r, rhs, &what)?;
-                        self.elementwise(*op, ls, rs, expr)
+                        // Both sides are checked before giving up, so both are reported.
+                        let ls = self.node_operand(&l, lhs, &what);
+                        let rs = self.node_operand(&r, rhs, &what);
+                        self.elementwise(*op, ls?, rs?, expr)
                     }
                 }
             }
@@ -409,23 +450,14 @@ impl Checker<'_> {
                             known.join(", ")
                         ),
                     );
+                    self.infer_each(args);
                     return None;
                 };
-                let receiver_value = receiver_value?;
-                let what = format!("`.{method}()`");
-                let shape = self.node_operand(&receiver_value, receiver, &what)?;
-                if spec.rule == Rule::Index {
-                    let is_param = matches!(receiver_value, Value::Node { param: true, .. });
-                    if !is_param || !matches!(receiver.kind, ExprKind::Name(_)) {
-                        self.errors.spanned(
-                            &receiver.tokens,
-                            "`index` looks up rows of a parameter: the receiver must be a `Param` name",
-                        );
-                        return None;
-                    }
-                }
-                let values = self.arguments(spec, method, args)?;
-                self.apply(spec, shape, &values, expr)
+                // The arguments are checked even when the receiver has an error.
+                let shape =
+                    receiver_value.and_then(|value| self.receiver(spec, method, &value, receiver));
+                let values = self.arguments(spec, method, args);
+                self.apply(spec, shape?, &values?, expr)
             }
             ExprKind::Call { function, args } => {
                 let Some(spec) = find_function(&function.to_string()) else {
@@ -437,6 +469,7 @@ impl Checker<'_> {
                             known.join(", ")
                         ),
                     );
+                    self.infer_each(args);
                     return None;
                 };
                 let values = self.arguments(spec, function, args)?;
@@ -462,36 +495,81 @@ impl Checker<'_> {
         }
     }
 
-    fn lookup(&mut self, ident: &Ident) -> Option<Value> {
-        let name = ident.to_string();
-        if let Some(value) = self.env.get(&name) {
-            if let Some((used, _)) = self.used.get_mut(&name) {
-                *used = true;
+    /// Whether a number is in range: one beyond `f32::MAX` parses as infinity, which has no
+    /// literal and which the user did not mean.
+    fn number(&mut self, s: &Scalar) -> bool {
+        if !s.value.is_finite() {
+            self.errors.at(
+                s.span,
+                format!(
+                    "number out of range for `f32`: the largest is about {:e}",
+                    f32::MAX
+                ),
+            );
+        }
+        s.value.is_finite()
+    }
+
+    /// Checks expressions whose place has an error already (the arguments of an unknown
+    /// method, or of a known one given the wrong number of them), discarding their values:
+    /// their own mistakes are reported, and the names they mention count as used. An axis
+    /// is skipped, as `Axis(0)` would read as an unknown function.
+    fn infer_each(&mut self, args: &[Expr]) {
+        for arg in args.iter().filter(|a| axis_of(a).is_none()) {
+            self.infer(arg);
+        }
+    }
+
+    /// The shape of a method's receiver, checking that `index` is called on a parameter.
+    fn receiver(
+        &mut self,
+        spec: &Method,
+        method: &Ident,
+        value: &Value,
+        receiver: &Expr,
+    ) -> Option<Shape> {
+        let shape = self.node_operand(value, receiver, &format!("`.{method}()`"))?;
+        if spec.rule == Rule::Index {
+            let is_param = matches!(value, Value::Node { param: true, .. });
+            if !is_param || !matches!(receiver.kind, ExprKind::Name(_)) {
+                self.errors.spanned(
+                    &receiver.tokens,
+                    "`index` looks up rows of a parameter: the receiver must be a `Param` name",
+                );
+                return None;
             }
+        }
+        Some(shape)
+    }
+
+    fn lookup(&mut self, ident: &Ident) -> Option<Value> {
+        let name = key(ident);
+        self.mentioned.insert(name.clone());
+        if let Some(value) = self.env.get(&name) {
             return value.clone();
         }
         match self.position.get(&name) {
             Some(&at) if at == self.current => {
                 self.errors.at(
                     ident.span(),
-                    format!("`{name}` is used in its own definition"),
+                    format!("`{ident}` is used in its own definition"),
                 );
             }
             Some(_) => {
                 self.errors.at(
                     ident.span(),
-                    format!("`{name}` is used before it is defined; move its definition above this line"),
+                    format!("`{ident}` is used before it is defined; move its definition above this line"),
                 );
             }
-            None if self.dims.iter().any(|d| d == ident) => {
+            None if self.dims.iter().any(|d| key(d) == name) => {
                 self.errors.at(
                     ident.span(),
-                    format!("`{name}` is a dimension, not a node of the model"),
+                    format!("`{ident}` is a dimension, not a node of the model"),
                 );
             }
             None => {
                 self.errors
-                    .at(ident.span(), format!("unknown name `{name}`"));
+                    .at(ident.span(), format!("unknown name `{ident}`"));
             }
         }
         None
@@ -553,6 +631,7 @@ impl Checker<'_> {
                     args.len()
                 ),
             );
+            self.infer_each(args);
             return None;
         }
         let mut values = Vec::new();
@@ -885,6 +964,115 @@ mod tests {
         for (e, x) in e.iter().zip(expected) {
             assert!(e.contains(x), "{e:?} does not contain {x:?}");
         }
+    }
+
+    #[test]
+    fn one_mistake_gives_one_error() {
+        // Each model has one mistake; the parameter its expression mentions is used, and
+        // the arguments of the broken call are still checked (`typo`, `nowhere`).
+        let cases = [
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = x.matmul(w) } },
+                &["unknown method `matmul`"][..],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = softplus(x.dot(w)) } },
+                &["unknown function `softplus`"],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = x.dot(w, w) } },
+                &["`dot` takes 1 argument, found 2"],
+            ),
+            (
+                quote::quote! { struct M { w: Param<3, 1>, y = sparse_categorical_crossentropy(w) } },
+                &["`sparse_categorical_crossentropy` takes 2 arguments, found 1"],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 1>, y = w * x, w: Param<1, 1> } },
+                &["`w` is used before it is defined"],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<1, 3>, y = x.matmul(typo) + w } },
+                &["unknown method `matmul`", "unknown name `typo`"],
+            ),
+            (
+                quote::quote! { struct M { w: Param<3, 1>, y = nowhere.dot(w.frobnicate()) } },
+                &["unknown name `nowhere`", "unknown method `frobnicate`"],
+            ),
+            (
+                // An axis among extra arguments is not read as a call of `Axis`.
+                quote::quote! { struct M { w: Param<3, 1>, y = w.stack(w, Axis(0), 1) } },
+                &["`stack` takes 2 arguments, found 3"],
+            ),
+        ];
+        for (tokens, expected) in cases {
+            let e = errors(tokens);
+            assert_eq!(e.len(), expected.len(), "{e:?}");
+            for (e, x) in e.iter().zip(expected) {
+                assert!(e.contains(x), "{e:?} does not contain {x:?}");
+            }
+        }
+        // A parameter that nothing mentions is still reported next to other errors.
+        let e = errors(quote::quote! {
+            struct M { w: Param<1, 1>, v: Param<1, 1>, y = w.matmul(w) }
+        });
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[1].contains("parameter `v` is never used"), "{e:?}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_and_cfg_are_reported_together() {
+        let e = errors(quote::quote! {
+            struct M {
+                w: Param<1, 3> = normal(0, 1e39),
+                x: Input<1, 3>,
+                #[cfg(test)]
+                a = x * 1e39 + w,
+                b = w.clip(-1e39, 1e39),
+                #[cfg_attr(test, allow(unused))]
+                c = x.pow(1e40) + w * 3.4e38,
+                d = w * 340282366920938463463374607431768211456,
+            }
+        });
+        let expected = [
+            "`cfg` is not supported on model items",
+            "`cfg_attr` is not supported on model items",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:?}");
+        for (e, x) in e.iter().zip(expected) {
+            assert!(e.contains(x), "{e:?} does not contain {x:?}");
+        }
+    }
+
+    #[test]
+    fn raw_identifiers_are_the_plain_names() {
+        let model: Model = syn::parse2(quote::quote! {
+            struct M {
+                r#w: Param<n, r#m>,
+                x: Input<r#n, m>,
+                r#type = w.t() * x,
+                y = r#w.t() + r#type,
+            }
+        })
+        .unwrap();
+        let checked = check(&model).unwrap_or_else(|e| panic!("{e}"));
+        let dims: Vec<String> = checked.dims.iter().map(|d| d.to_string()).collect();
+        assert_eq!(dims, ["n", "r#m"]);
+
+        let e = errors(quote::quote! {
+            struct M { w: Param<1, 1>, r#w: Param<1, 1>, y = w * 2, z = r#y * 2 }
+        });
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].contains("duplicate name `r#w`: `r#w` and `w` are the same name"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! inputs and the expressions connecting them in one block, and get a struct holding the
 //! typed graph, its constructors, its parameter list and its shared (Hogwild) form.
 //!
-//! Use it through the re-export `wyrm::model`, whose documentation describes the syntax
-//! and the expansion with runnable examples.
+//! Use it as `wyrm::model!`, whose documentation describes the syntax and the expansion
+//! with runnable examples. That is a `macro_rules!` wrapper which calls this macro with
+//! `$crate;` before the model, so that the generated code names the `wyrm` crate by a path
+//! that works wherever the invocation is (even where the dependency is renamed); called
+//! directly, without that prefix, this macro names it `::wyrm`.
 //!
-//! The crate is split like the macro's work: `parse` (syntax into our own AST),
-//! `check` (names, methods, dimensions, literal shapes; every error at once) and
-//! `expand` (code generation).
+//! The crate is split like the macro's work: `parse` (syntax into our own AST), `check`
+//! (names, methods, dimensions, numbers, attributes, literal shapes; every error at once)
+//! and `expand` (code generation).
 
 mod check;
 mod expand;
@@ -15,7 +18,8 @@ mod parse;
 
 use proc_macro::TokenStream;
 
-/// Declares a model; see `wyrm::model` for the syntax and the expansion.
+/// Declares a model; see `wyrm::model!` for the syntax and the expansion. The input may
+/// start with `$crate;`, the path of the `wyrm` crate (as `wyrm::model!` passes it).
 #[proc_macro]
 pub fn model(input: TokenStream) -> TokenStream {
     let model = match syn::parse::<parse::Model>(input) {
@@ -25,8 +29,9 @@ pub fn model(input: TokenStream) -> TokenStream {
     match check::check(&model) {
         Ok(checked) => expand::expand(&model, &checked).into(),
         Err(e) => {
-            // Emit the errors and an empty stand-in for the model, so that code using
-            // it does not add a cascade of "cannot find type" errors.
+            // Emit the errors and a stand-in for the model (its struct, companion and
+            // methods, with bodies that panic), so that code using it does not add a
+            // cascade of "cannot find type" or "no field" errors.
             let mut out = e.into_compile_error();
             out.extend(expand::fallback(&model));
             out.into()

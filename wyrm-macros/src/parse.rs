@@ -15,12 +15,22 @@
 //! [`Expr`], which holds only what the macro supports.
 
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
+use quote::{quote, ToTokens};
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{braced, parenthesized, Attribute, Ident, LitFloat, LitInt, Token, Visibility};
 
+/// The name under which the model's names are compared: `r#w` and `w` are the same name
+/// in Rust (the same field, the same variable), so they must be the same name here too.
+pub fn key(ident: &Ident) -> String {
+    ident.unraw().to_string()
+}
+
 /// The whole macro input: one model struct.
 pub struct Model {
+    /// The path of the runtime crate that the generated code names: `$crate` as passed by
+    /// the `wyrm::model!` wrapper (so a renamed dependency works), else `::wyrm`.
+    pub krate: TokenStream,
     /// `#[static_shapes]`: literal dimensions become typenum (compile-time) dimensions.
     pub static_shapes: bool,
     pub attrs: Vec<Attribute>,
@@ -132,7 +142,8 @@ impl Init {
     }
 }
 
-/// A numeric literal (possibly negated), as an `f32`.
+/// A numeric literal (possibly negated), as an `f32`: infinite when the number is out of
+/// range, an error that `check` reports.
 #[derive(Clone, Copy)]
 pub struct Scalar {
     pub value: f32,
@@ -194,6 +205,19 @@ pub enum ExprKind {
 
 impl Parse for Model {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        // `wyrm::model!` forwards to this macro as `$crate; <the user's tokens>`. A user
+        // cannot write the identifier `$crate`, so its presence is an unambiguous marker;
+        // without it (this crate used directly), the runtime crate is `::wyrm`.
+        let krate = match input.cursor().ident() {
+            Some((ident, rest))
+                if ident == "$crate" && rest.punct().is_some_and(|(p, _)| p.as_char() == ';') =>
+            {
+                let ident = input.call(Ident::parse_any)?;
+                input.parse::<Token![;]>()?;
+                ident.to_token_stream()
+            }
+            _ => quote!(::wyrm),
+        };
         let mut attrs = input.call(Attribute::parse_outer)?;
         let mut static_shapes = false;
         for attr in attrs.iter().filter(|a| a.path().is_ident("static_shapes")) {
@@ -218,6 +242,7 @@ impl Parse for Model {
             return Err(input.error("unexpected tokens after the model struct"));
         }
         Ok(Model {
+            krate,
             static_shapes,
             attrs,
             vis,
@@ -390,6 +415,8 @@ fn scalar_of(expr: &syn::Expr) -> syn::Result<Scalar> {
                 syn::Lit::Int(i) => i.base10_parse::<f32>()?,
                 _ => return Err(syn::Error::new_spanned(lit, "expected a number")),
             };
+            // A number beyond `f32::MAX` parses as infinity, which `check` reports (with
+            // the block's other errors, and the stand-in that keeps them from cascading).
             Ok(Scalar {
                 value,
                 span: lit.span(),
@@ -414,10 +441,11 @@ fn scalar_of(expr: &syn::Expr) -> syn::Result<Scalar> {
 
 impl Scalar {
     /// The value as `f32` literal tokens with the user's span (a negative value is `-x`,
-    /// since a literal token cannot carry the sign).
+    /// since a literal token cannot carry the sign). The value is finite: `check` rejects
+    /// the rest before expansion.
     pub fn literal(&self) -> TokenStream {
         let mut text = format!("{:?}", self.value.abs());
-        if !text.contains('.') && !text.contains('e') && !text.contains("inf") {
+        if !text.contains('.') && !text.contains('e') {
             text.push_str(".0");
         }
         let lit = LitFloat::new(&format!("{text}f32"), self.span);
@@ -825,6 +853,27 @@ mod tests {
             node(&model.items[2]).to_string(),
             "sparse_categorical_crossentropy(a, i)"
         );
+    }
+
+    #[test]
+    fn numbers_up_to_f32_max_are_kept() {
+        let model = parse(quote::quote! {
+            struct M { a = w * 3.4e38 - 1e-50, b = w.clip(-3.4028235e38, 1e38) }
+        })
+        .unwrap();
+        match &node(&model.items[0]).kind {
+            ExprKind::Binary { lhs, rhs, .. } => {
+                match &lhs.kind {
+                    ExprKind::Binary { rhs, .. } => {
+                        assert!(matches!(rhs.kind, ExprKind::Scalar(s) if s.value == 3.4e38))
+                    }
+                    _ => panic!("expected a product"),
+                }
+                // Too small for `f32` is zero, as in Rust.
+                assert!(matches!(rhs.kind, ExprKind::Scalar(s) if s.value == 0.0));
+            }
+            _ => panic!("expected a difference"),
+        }
     }
 
     #[test]

@@ -1,0 +1,31 @@
+use wyrm::model;
+
+// A block with an error still declares the model and its companion in full, so the
+// code using them adds no errors of its own.
+model! {
+    struct Broken {
+        w: Param<1, 1>,
+        y = w.frobnicate(),
+    }
+}
+
+model! {
+    struct BrokenWithDims {
+        w: Param<rng, n>,
+        y = w.frobnicate(),
+    }
+}
+
+fn main() {
+    let model = Broken::default();
+    let shared = model.shared_parameters();
+    let copy = shared.clone();
+    let _ = (&copy.w, format!("{shared:?}"));
+    let _ = Broken::from_parameters(&copy).y;
+
+    let mut rng = wyrm::rand::thread_rng();
+    let other = BrokenWithDims::new_with_rng(&mut rng, 3, 4);
+    let shared = other.shared_parameters();
+    let _: (usize, usize) = (shared.rng, shared.n);
+    let _ = shared.w.clone();
+}
