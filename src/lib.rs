@@ -155,9 +155,10 @@ pub use variable::Variable;
 ///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Numbers are `f32`; one beyond `f32::MAX` is an error.
-/// - Doc comments and attributes on an item go to its field, except `cfg` and `cfg_attr`,
-///   which are errors there (the constructors set every item: declare one model per
-///   configuration). A `cfg` on the struct applies to everything the block generates.
+/// - Doc comments and attributes on an item go to its field, except `cfg` (or a
+///   `cfg_attr` that yields one), which is an error there (the constructors set every
+///   item: declare one model per configuration). A `cfg` on the struct applies to
+///   everything the block generates.
 /// - `#[static_shapes]` on the struct gives parameters and inputs whose two dimensions are
 ///   literals compile-time (typenum) shapes, e.g. `ParameterNode<U1, U3>`, so that small
 ///   fixed sizes unroll; without it every node has run-time shape.

@@ -234,11 +234,12 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
 
     // Attributes: an item's go to its field only, while the constructors and the
     // parameter list still set it, so a configured-out item would leave them naming a
-    // missing field (rustc's E0560, far from the cause).
+    // missing field (rustc's E0560, far from the cause). A `cfg_attr` is fine unless it
+    // can produce a `cfg`.
     for item in &model.items {
         for attr in &item.attrs {
             let path = attr.path();
-            if path.is_ident("cfg") || path.is_ident("cfg_attr") {
+            if path.is_ident("cfg") || (path.is_ident("cfg_attr") && yields_cfg(&attr.meta)) {
                 errors.spanned(
                     attr,
                     format!(
@@ -520,6 +521,20 @@ impl Checker<'_> {
         }
     }
 
+    /// Counts every name in `tokens` as used, reporting nothing (for an argument that has
+    /// an error already and is not an expression to check, such as a bad axis).
+    fn mention_all(&mut self, tokens: &proc_macro2::TokenStream) {
+        for token in tokens.clone() {
+            match token {
+                proc_macro2::TokenTree::Ident(ident) => {
+                    self.mentioned.insert(key(&ident));
+                }
+                proc_macro2::TokenTree::Group(group) => self.mention_all(&group.stream()),
+                _ => {}
+            }
+        }
+    }
+
     /// The shape of a method's receiver, checking that `index` is called on a parameter.
     fn receiver(
         &mut self,
@@ -645,6 +660,8 @@ impl Checker<'_> {
                             &arg.tokens,
                             format!("this argument of `{name}` must be an axis: `0` (rows) or `1` (columns), or `Axis(0)` or `Axis(1)`"),
                         );
+                        // Its names count as used: the error above is the one mistake.
+                        self.mention_all(&arg.tokens);
                         failed = true;
                     }
                 }
@@ -753,6 +770,23 @@ impl Checker<'_> {
             },
         }
     }
+}
+
+/// Whether a `cfg_attr(predicate, attrs..)` (possibly nested) can produce a `cfg`. One
+/// that does not parse is left to rustc.
+fn yields_cfg(meta: &syn::Meta) -> bool {
+    use syn::punctuated::Punctuated;
+    let syn::Meta::List(list) = meta else {
+        return false;
+    };
+    let Ok(parts) = list.parse_args_with(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+    else {
+        return false;
+    };
+    // The first part is the predicate.
+    parts.iter().skip(1).any(|attr| {
+        attr.path().is_ident("cfg") || (attr.path().is_ident("cfg_attr") && yields_cfg(attr))
+    })
 }
 
 /// The axis an argument denotes: `0`, `1`, `Axis(0)` or `Axis(1)`.
@@ -996,6 +1030,10 @@ mod tests {
                 &["unknown method `matmul`", "unknown name `typo`"],
             ),
             (
+                quote::quote! { struct M { w: Param<1, 1>, v: Param<1, 1>, x: Input<1, 1>, y = w.stack(x, v) } },
+                &["this argument of `stack` must be an axis"],
+            ),
+            (
                 quote::quote! { struct M { w: Param<3, 1>, y = nowhere.dot(w.frobnicate()) } },
                 &["unknown name `nowhere`", "unknown method `frobnicate`"],
             ),
@@ -1029,8 +1067,10 @@ mod tests {
                 #[cfg(test)]
                 a = x * 1e39 + w,
                 b = w.clip(-1e39, 1e39),
-                #[cfg_attr(test, allow(unused))]
+                #[cfg_attr(test, cfg(test))]
                 c = x.pow(1e40) + w * 3.4e38,
+                #[cfg_attr(test, allow(unused), cfg_attr(all(), doc = "fine"))]
+                e = x * 2,
                 d = w * 340282366920938463463374607431768211456,
             }
         });
