@@ -8,7 +8,8 @@
 //! included. The code built from the user's expressions carries the user's spans, so a
 //! type error points at the user's tokens.
 
-use crate::check::{axis_of, find_function, find_method, Arg, Checked, Rule};
+use crate::check::Checked;
+use crate::ops::{axis_of, find_function, find_method, Arg, Rule};
 use crate::parse::{key, BinOp, Dim, Expr, ExprKind, Init, Item, ItemKind, Leaf, LeafKind, Model};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};

@@ -10,10 +10,12 @@
 //!
 //! The crate is split like the macro's work: `parse` (syntax into our own AST), `check`
 //! (names, methods, dimensions, numbers, attributes, literal shapes; every error at once)
-//! and `expand` (code generation).
+//! and `expand` (code generation), with `ops`, the methods and functions the model
+//! language knows, shared by the last two.
 
 mod check;
 mod expand;
+mod ops;
 mod parse;
 
 use proc_macro::TokenStream;

@@ -1,0 +1,124 @@
+//! The vocabulary of the model language: its methods and functions, what arguments each
+//! takes, how each computes its result's shape, and which node type each builds. `check`
+//! reads it to check expressions, `expand` to generate their types and code.
+
+use crate::parse::{Expr, ExprKind};
+
+/// What a method or function argument must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// Any node expression.
+    Node,
+    /// The name of an `Index<K>` input.
+    Index,
+    /// A number.
+    Scalar,
+    /// An axis: `0`, `1`, `Axis(0)` or `Axis(1)`.
+    Axis,
+}
+
+/// How a method computes its result's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Same shape as the receiver.
+    Keep,
+    /// `1 x 1`.
+    One,
+    /// `rows x 1`.
+    Rows,
+    /// `1 x cols`.
+    Columns,
+    /// `cols x rows`.
+    Transpose,
+    /// Matrix product.
+    Dot,
+    /// Row-wise dot product of equal shapes: `rows x 1`.
+    VectorDot,
+    /// Row lookup: `K x cols`.
+    Index,
+    /// Concatenation along an axis.
+    Stack,
+}
+
+/// A method the model language knows: its arguments, shape rule and node type alias.
+pub struct Method {
+    pub name: &'static str,
+    pub args: &'static [Arg],
+    pub rule: Rule,
+    /// The node type in `wyrm::nodes` (for functions: `wyrm::nn::losses`), applied
+    /// to the receiver's node type and then to the node arguments' types (`index`: to
+    /// none, as its receiver is always a run-time-shaped parameter).
+    pub node: &'static str,
+}
+
+const fn method(
+    name: &'static str,
+    args: &'static [Arg],
+    rule: Rule,
+    node: &'static str,
+) -> Method {
+    Method {
+        name,
+        args,
+        rule,
+        node,
+    }
+}
+
+/// Every supported method.
+pub const METHODS: &[Method] = &[
+    method("dot", &[Arg::Node], Rule::Dot, "Dot"),
+    method("vector_dot", &[Arg::Node], Rule::VectorDot, "VectorDot"),
+    method("index", &[Arg::Index], Rule::Index, "Index"),
+    method("square", &[], Rule::Keep, "Square"),
+    method("exp", &[], Rule::Keep, "Exp"),
+    method("ln", &[], Rule::Keep, "Ln"),
+    method("sqrt", &[], Rule::Keep, "Sqrt"),
+    method("abs", &[], Rule::Keep, "Abs"),
+    method("neg", &[], Rule::Keep, "Neg"),
+    method("pow", &[Arg::Scalar], Rule::Keep, "Pow"),
+    method("tanh", &[], Rule::Keep, "Tanh"),
+    method("sigmoid", &[], Rule::Keep, "Sigmoid"),
+    method("relu", &[], Rule::Keep, "Relu"),
+    method("clip", &[Arg::Scalar, Arg::Scalar], Rule::Keep, "Clip"),
+    method("softmax", &[], Rule::Keep, "Softmax"),
+    method("log_softmax", &[], Rule::Keep, "LogSoftmax"),
+    method("scalar_sum", &[], Rule::One, "ScalarSum"),
+    method("mean", &[], Rule::One, "Mean"),
+    method("sum_rows", &[], Rule::Rows, "SumRows"),
+    method("sum_columns", &[], Rule::Columns, "SumColumns"),
+    method("t", &[], Rule::Transpose, "Transpose"),
+    method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
+];
+
+/// The free functions: `sparse_categorical_crossentropy(logits, targets)`.
+pub const FUNCTIONS: &[Method] = &[method(
+    "sparse_categorical_crossentropy",
+    &[Arg::Node, Arg::Index],
+    Rule::One,
+    "SparseCategoricalCrossentropy",
+)];
+
+/// Looks a method up by name.
+pub fn find_method(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// Looks a free function up by name.
+pub fn find_function(name: &str) -> Option<&'static Method> {
+    FUNCTIONS.iter().find(|m| m.name == name)
+}
+
+/// The axis an argument denotes: `0`, `1`, `Axis(0)` or `Axis(1)`.
+pub fn axis_of(arg: &Expr) -> Option<usize> {
+    match &arg.kind {
+        ExprKind::Scalar(s) if s.value == 0.0 || s.value == 1.0 => {
+            let text = arg.tokens.to_string();
+            (!text.contains('.') && !text.starts_with('-')).then_some(s.value as usize)
+        }
+        ExprKind::Call { function, args } if function == "Axis" && args.len() == 1 => {
+            axis_of(&args[0])
+        }
+        _ => None,
+    }
+}
