@@ -228,8 +228,9 @@ pub use variable::Variable;
 /// no node uses, an unknown method or function, a wrong number of dimensions or
 /// arguments, a number out of range, and shape mismatches between literal dimensions
 /// (dimension names are checked when the graph is built). A block with errors still
-/// declares the struct, its companion and their methods with the usual fields and
-/// signatures, so the code using the model adds no errors of its own:
+/// declares the struct, its companion and their methods with the usual field names and
+/// signatures (defined nodes typed `Variable<Boxed>`), so the code using the model mostly
+/// adds no errors of its own:
 ///
 /// ```compile_fail
 /// wyrm::model! {

@@ -4,7 +4,7 @@
 //! Each operation's method lives in the operation's own file under [`crate::nodes`].
 
 use crate::node::{Node, Pass};
-use crate::nodes::{Boxed, ParameterNode, Sweep};
+use crate::nodes::{enter_sweep, Boxed, ParameterNode};
 use ndarray::{Array2, ArrayView2};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -202,7 +202,7 @@ impl<T: Node> Variable<T> {
     /// every step.
     ///
     /// Also false inside a boxed level of a backward sweep, which sends a sweep nested in
-    /// another to the slow path, where [`Sweep`] handles it.
+    /// another to the slow path, which resets the nesting for it.
     #[inline(always)]
     fn owns_latest_pass(&self) -> bool {
         self.pass == Pass::latest_id_outside_boxed()
@@ -218,7 +218,7 @@ impl<T: Node> Variable<T> {
         if self.pass != Pass::latest_id() {
             self.forward();
         }
-        let _sweep = Sweep::enter();
+        let _sweep = enter_sweep();
         self.backward_from_own_pass(weight);
     }
 
@@ -309,7 +309,7 @@ impl<T: Node> Variable<T> {
             self.forward();
         }
         let owned = gradient.as_standard_layout();
-        let _sweep = Sweep::enter();
+        let _sweep = enter_sweep();
         let guard = StaleOnUnwind;
         self.node.begin_backward();
         self.node

@@ -21,8 +21,8 @@ mod vector_dot;
 
 pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhOp};
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
+pub(crate) use boxed::enter_sweep;
 pub use boxed::Boxed;
-pub(crate) use boxed::Sweep;
 pub use dot::Dot;
 pub use index::{Index, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};

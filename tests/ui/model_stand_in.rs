@@ -16,6 +16,14 @@ model! {
     }
 }
 
+// A dimension named like a node is left out of the stand-in too.
+model! {
+    struct ClashingDim {
+        n: Param<n, 1>,
+        y = n.square(),
+    }
+}
+
 fn main() {
     let model = Broken::default();
     let shared = model.shared_parameters();
@@ -28,4 +36,6 @@ fn main() {
     let shared = other.shared_parameters();
     let _: (usize, usize) = (shared.rng, shared.n);
     let _ = shared.w.clone();
+
+    let _ = ClashingDim::new().shared_parameters().n.clone();
 }

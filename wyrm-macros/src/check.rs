@@ -149,8 +149,7 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
         }
     }
 
-    // Dimensions: counts, and run-time dimension names.
-    let mut dims: Vec<Ident> = Vec::new();
+    // Dimensions: counts, and names that clash with nodes.
     for item in &model.items {
         let ItemKind::Leaf(leaf) = &item.kind else {
             continue;
@@ -180,12 +179,12 @@ pub fn check(model: &Model) -> Result<Checked, syn::Error> {
                             "dimension `{ident}` has the same name as a node of the model; rename one of them"
                         ),
                     );
-                } else if !dims.iter().any(|d| key(d) == key(ident)) {
-                    dims.push(ident.clone());
                 }
             }
         }
     }
+
+    let dims = model.run_time_dims();
 
     // Definitions, in order.
     let mut checker = Checker {

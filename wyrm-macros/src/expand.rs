@@ -314,7 +314,7 @@ pub fn fallback(model: &Model) -> TokenStream {
     let rng = rng_ident();
     // The first of each name, as the checker keeps it (`r#w` is `w`).
     let mut seen: Vec<String> = Vec::new();
-    let mut dims: Vec<Ident> = Vec::new();
+    let dims = model.run_time_dims();
     let mut params: Vec<(&Ident, &Leaf)> = Vec::new();
     let mut fields = Vec::new();
     for item in &model.items {
@@ -325,13 +325,6 @@ pub fn fallback(model: &Model) -> TokenStream {
         let n = &item.name;
         let ty = match &item.kind {
             ItemKind::Leaf(leaf) => {
-                for d in &leaf.dims {
-                    if let Dim::Name(d) = d {
-                        if !dims.iter().any(|x| key(x) == key(d)) {
-                            dims.push(d.clone());
-                        }
-                    }
-                }
                 if leaf.kind == LeafKind::Param {
                     params.push((n, leaf));
                 }

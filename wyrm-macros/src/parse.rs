@@ -203,6 +203,30 @@ pub enum ExprKind {
     Call { function: Ident, args: Vec<Expr> },
 }
 
+impl Model {
+    /// The run-time dimension names, unraw-distinct, in order of first appearance; a name
+    /// that is also an item's is left out (`check` reports it), here and in the error
+    /// stand-in alike.
+    pub fn run_time_dims(&self) -> Vec<Ident> {
+        let items: Vec<String> = self.items.iter().map(|item| key(&item.name)).collect();
+        let mut dims: Vec<Ident> = Vec::new();
+        for item in &self.items {
+            let ItemKind::Leaf(leaf) = &item.kind else {
+                continue;
+            };
+            for dim in &leaf.dims {
+                if let Dim::Name(ident) = dim {
+                    let name = key(ident);
+                    if !items.contains(&name) && !dims.iter().any(|d| key(d) == name) {
+                        dims.push(ident.clone());
+                    }
+                }
+            }
+        }
+        dims
+    }
+}
+
 impl Parse for Model {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         // `wyrm::model!` forwards to this macro as `$crate; <the user's tokens>`. A user

@@ -92,12 +92,12 @@ pub(super) fn descend<R>(f: impl FnOnce() -> R) -> Option<R> {
         return Some(outermost(f));
     }
     Pass::set_boxed_nesting(nesting + 1);
-    // Restores the nesting, also when unwinding.
     let _level = Level(nesting);
     Some(f())
 }
 
-struct Level(usize);
+/// Restores the boxed nesting it holds when dropped (also when unwinding).
+pub(crate) struct Level(usize);
 
 impl Drop for Level {
     #[inline(always)]
@@ -181,24 +181,14 @@ fn deliver_deferred(mark: usize) {
     }
 }
 
-/// Held for a backward sweep that starts inside a boxed level of another (a custom node's
-/// backward running a backward pass of another graph): resets the nesting for the sweep,
-/// so that it delivers all its gradients before it returns instead of leaving deep ones to
-/// the outer sweep, and restores it afterwards.
-pub(crate) struct Sweep(usize);
-
-impl Sweep {
-    pub(crate) fn enter() -> Sweep {
-        let outer = Pass::boxed_nesting();
-        Pass::set_boxed_nesting(0);
-        Sweep(outer)
-    }
-}
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        Pass::set_boxed_nesting(self.0);
-    }
+/// A backward sweep that starts inside a boxed level of another (a custom node's backward
+/// running a backward pass of another graph) runs with the nesting reset, so that it
+/// delivers all its gradients before it returns instead of leaving deep ones to the outer
+/// sweep; the returned guard restores it afterwards.
+pub(crate) fn enter_sweep() -> Level {
+    let outer = Pass::boxed_nesting();
+    Pass::set_boxed_nesting(0);
+    Level(outer)
 }
 
 /// Drops a boxed node's inner node, parking it instead if the drop is [`MAX_NESTING`]
@@ -356,8 +346,9 @@ mod tests {
         let run = || {
             let a = ParameterNode::new(arr2(&[[0.999]]));
             let b = ParameterNode::new(arr2(&[[0.001]]));
-            // `KEPT`'s destructor is registered before any the drop below could register,
-            // so it runs after them.
+            // `KEPT` is destroyed at thread exit after thread-locals first used later (a
+            // parked list held in one would be gone by then; it lives in the dropping
+            // frame instead).
             KEPT.with(|k| *k.borrow_mut() = chain(&a, &b, 100_000).pop());
             drop(chain(&a, &b, 100));
         };

@@ -10,7 +10,7 @@ use std::cell::{Cell, Ref};
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
-pub(crate) use depth::Sweep;
+pub(crate) use depth::enter_sweep;
 
 /// The object-safe core of [`Node`], implemented for every node.
 trait DynNode {
@@ -157,9 +157,10 @@ impl<T: Node + 'static> Variable<T> {
     /// step, within the 2 MiB of a spawned thread). A graph more than 16 boxed nodes deep is
     /// forwarded from the bottom up, which allocates one work list per forward pass, and
     /// its backward pass queues a gradient every 16 boxed levels (in buffers reused from
-    /// one pass to the next). The one exception: boxed nodes under a custom node built with
-    /// [`Variable::new`] are not recorded, so a forward pass recurses through such chains
-    /// as through typed nodes.
+    /// one pass to the next). The one exception: a forward pass does not see through custom
+    /// nodes built with [`Variable::new`], which record parameters only, so each one on a
+    /// path adds its levels: a chain that goes through a custom node at every step
+    /// recurses once per step.
     ///
     /// Boxing a variable that is already boxed returns a handle to the same node.
     ///
