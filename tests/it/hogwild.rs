@@ -450,14 +450,16 @@ fn sparse_mf_on_four_hogwild_threads_matches_one_thread() {
     // Four threads interleave their updates differently in every run, and this model's
     // result depends on the order of its updates: one thread over 200 other shuffle seeds
     // ended between 0.00030 and 0.0025 (8x), over 3x in 4 of them; one 4-thread run on a
-    // loaded machine once ended at 14x. So the comparison uses the median of three runs,
-    // and every run must still be well trained. A fault that shows in every run fails it:
-    // four threads losing half their steps land around the bound (10 epochs: 0.0015 to
-    // 0.0041), losing three quarters far above (5 epochs: about 0.1).
+    // loaded machine once ended at 14x, and one at 155x (0.073, with CI, a clippy build and
+    // an example competing for the 2 cores). So the comparison uses the median of three
+    // runs, and every run must only have learned (5x below the initial error). A fault that
+    // shows in every run fails the median: four threads losing half their steps land
+    // around its bound (10 epochs: 0.0015 to 0.0041), losing three quarters far above
+    // (5 epochs: about 0.1).
     let mut runs: Vec<f32> = (0..3).map(|_| mf_hogwild(&data, 4, EPOCHS)).collect();
     for &run in &runs {
         assert!(
-            run < 0.02 * variance,
+            run < 0.2 * variance,
             "4 threads: {run} in {runs:?} (initial {variance})"
         );
     }
