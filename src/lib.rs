@@ -83,7 +83,7 @@ pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{IndexInputNode, InputNode, ParameterNode};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
-pub use variable::Variable;
+pub use variable::{Operand, Variable};
 
 /// Declares a model: its parameters, inputs and the expressions connecting them, in one
 /// block. Expands to a struct holding the typed graph, its constructors, its parameter

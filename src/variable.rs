@@ -95,6 +95,17 @@ impl Links {
     }
 }
 
+/// A variable as an operand of a custom node, for
+/// [`Variable::with_operands`]: `(&x).into()` for any variable `x`.
+#[derive(Clone, Copy)]
+pub struct Operand<'a>(&'a Links);
+
+impl<'a, U: Node> From<&'a Variable<U>> for Operand<'a> {
+    fn from(variable: &'a Variable<U>) -> Self {
+        Operand(&variable.links)
+    }
+}
+
 impl<T: Node> Clone for Variable<T> {
     fn clone(&self) -> Self {
         Variable {
@@ -140,6 +151,11 @@ impl<T: Node> Variable<T> {
     /// parameters the node depends on: usually the union of its operands'
     /// [`parameters`](Self::parameters).
     ///
+    /// Prefer [`with_operands`](Self::with_operands) where the node's operands are
+    /// variables: a forward pass does not see through a node built with `new` to the boxed
+    /// nodes below it (a chain of boxed nodes that goes through such a node at every step
+    /// recurses once per step).
+    ///
     /// See `tests/it/custom_node.rs` for a complete custom operation.
     pub fn new(node: T, parameters: Vec<Variable<ParameterNode>>) -> Self {
         let mut list: Vec<Rc<ParameterNode>> = Vec::new();
@@ -147,6 +163,88 @@ impl<T: Node> Variable<T> {
             push_unique(&mut list, &p.node);
         }
         Variable::from_parts(Rc::new(node), Links::parameters(Rc::from(list)))
+    }
+
+    /// Wraps a node (e.g. one of your own [`Node`] implementations) over the variables it
+    /// computes from: it depends on their parameters, and on the boxed nodes below them, so
+    /// that passes through deep chains of boxed nodes stay bounded (see
+    /// [`boxed`](Self::boxed)).
+    ///
+    /// ```
+    /// use std::cell::Ref;
+    /// use std::rc::Rc;
+    /// use wyrm::*;
+    ///
+    /// /// `x / 2`, as a custom node.
+    /// struct Halve<T> {
+    ///     operand: Rc<T>,
+    ///     state: NodeState,
+    ///     operand_gradient: Scratch,
+    /// }
+    ///
+    /// impl<T: Node> Node for Halve<T> {
+    ///     type Rows = T::Rows;
+    ///     type Cols = T::Cols;
+    ///     fn shape(&self) -> (usize, usize) {
+    ///         self.state.shape()
+    ///     }
+    ///     fn forward(&self, pass: Pass) {
+    ///         if !self.state.visit(pass) {
+    ///             return;
+    ///         }
+    ///         self.operand.forward(pass);
+    ///         let x = self.operand.value();
+    ///         for (y, x) in self.state.value_mut().iter_mut().zip(x.iter()) {
+    ///             *y = x / 2.0;
+    ///         }
+    ///     }
+    ///     fn backward(&self, gradient: &[f32]) {
+    ///         if !self.operand.needs_gradient() || !self.state.accumulate(gradient) {
+    ///             return;
+    ///         }
+    ///         let mut g = self.operand_gradient.borrow_mut();
+    ///         for (g, upstream) in g.iter_mut().zip(self.state.gradient().iter()) {
+    ///             *g = upstream / 2.0;
+    ///         }
+    ///         self.operand.backward(&g);
+    ///     }
+    ///     fn value(&self) -> Ref<'_, [f32]> {
+    ///         self.state.value()
+    ///     }
+    ///     fn needs_gradient(&self) -> bool {
+    ///         self.operand.needs_gradient()
+    ///     }
+    ///     fn begin_backward(&self) {
+    ///         self.state.begin_backward();
+    ///     }
+    /// }
+    ///
+    /// fn halve<T: Node>(x: &Variable<T>) -> Variable<Halve<T>> {
+    ///     let (rows, cols) = x.shape();
+    ///     let node = Halve {
+    ///         operand: x.node().clone(),
+    ///         state: NodeState::new((rows, cols)),
+    ///         operand_gradient: Scratch::new(rows * cols),
+    ///     };
+    ///     Variable::with_operands(node, &[x.into()])
+    /// }
+    ///
+    /// // A chain through the custom node at every step, as long as the data makes it.
+    /// let w = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// let mut s = w.boxed();
+    /// for _ in 0..3 {
+    ///     s = (halve(&s) + w.clone()).boxed();
+    /// }
+    /// assert_eq!(s.parameters().len(), 1);
+    /// s.forward();
+    /// s.backward(1.0);
+    /// // s = w/8 + w/4 + w/2 + w
+    /// assert_eq!(s.value()[(0, 0)], 7.5);
+    /// assert_eq!(w.gradient()[(0, 0)], 1.875);
+    /// ```
+    pub fn with_operands(node: T, operands: &[Operand<'_>]) -> Self {
+        let links: Vec<&Links> = operands.iter().map(|o| o.0).collect();
+        Variable::with_links(node, &links)
     }
 
     pub(crate) fn from_parts(node: Rc<T>, links: Links) -> Self {

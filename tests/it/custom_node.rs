@@ -1,5 +1,6 @@
 //! User-defined nodes, written here outside the crate through the public [`Node`] trait,
-//! [`NodeState`] and [`Scratch`], wrapped with [`Variable::new`] and composed with built-in
+//! [`NodeState`] and [`Scratch`], wrapped with [`Variable::with_operands`] or
+//! [`Variable::new`] and composed with built-in
 //! operations; the gradient checker validates them (and catches a wrong backward).
 //!
 //! Also the quickstart from the crate docs, with a seeded generator.
@@ -114,9 +115,10 @@ where
     L::Rows: SameDim<R::Rows>,
     L::Cols: SameDim<R::Cols>,
 {
-    let mut parameters = a.parameters();
-    parameters.extend(b.parameters());
-    Variable::new(Hypot::new(a.node().clone(), b.node().clone()), parameters)
+    Variable::with_operands(
+        Hypot::new(a.node().clone(), b.node().clone()),
+        &[a.into(), b.into()],
+    )
 }
 
 /// `x²` with a deliberately wrong derivative (`x` instead of `2x`).
@@ -211,6 +213,37 @@ fn custom_node_composes_with_builtin_ops_and_passes_gradcheck() {
     let xin = InputNode::with_gradient(wyrm::init::normal(4, 2, 0.0, 1.0, &mut rng));
     let mut on_input = hypot(&xin, &other).square();
     gradcheck::assert_gradient(&mut on_input, &xin);
+}
+
+#[test]
+fn a_deep_chain_through_a_custom_node_at_every_step_stays_on_a_small_stack() {
+    // Built with `with_operands`, the custom node lets the boxed nodes below it be seen,
+    // so passes stay bounded however long the chain.
+    let run = || {
+        let w = ParameterNode::new(arr2(&[[0.5]]));
+        let x = InputNode::new(arr2(&[[1.0]]));
+        let mut s = w.boxed();
+        for _ in 0..20_000 {
+            s = (hypot(&s, &x) * 0.5 + w.clone()).boxed();
+        }
+        s.forward();
+        s.backward(1.0);
+        // s' = sqrt(s² + x²) / 2 + w, and its derivative by w, in f64.
+        let (mut value, mut slope) = (0.5f64, 1.0f64);
+        for _ in 0..20_000 {
+            let root = (value * value + 1.0).sqrt();
+            slope = 0.5 * value / root * slope + 1.0;
+            value = 0.5 * root + 0.5;
+        }
+        let got = (
+            f64::from(s.value()[(0, 0)]),
+            f64::from(w.gradient()[(0, 0)]),
+        );
+        assert!((got.0 - value).abs() < 1e-4, "value {} vs {value}", got.0);
+        assert!((got.1 - slope).abs() < 1e-3, "d/dw {} vs {slope}", got.1);
+    };
+    let thread = std::thread::Builder::new().stack_size(1 << 20).spawn(run);
+    thread.expect("spawn").join().expect("no panic");
 }
 
 #[test]

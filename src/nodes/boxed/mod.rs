@@ -157,10 +157,10 @@ impl<T: Node + 'static> Variable<T> {
     /// step, within the 2 MiB of a spawned thread). A graph more than 16 boxed nodes deep is
     /// forwarded from the bottom up, which allocates one work list per forward pass, and
     /// its backward pass queues a gradient every 16 boxed levels (in buffers reused from
-    /// one pass to the next). The one exception: a forward pass does not see through custom
-    /// nodes built with [`Variable::new`], which record parameters only, so each one on a
-    /// path adds its levels: a chain that goes through a custom node at every step
-    /// recurses once per step.
+    /// one pass to the next). Custom nodes in such chains should be built with
+    /// [`Variable::with_operands`]: a forward pass does not see through one built with
+    /// [`Variable::new`], which records parameters only, so a chain that goes through such
+    /// a node at every step recurses once per step.
     ///
     /// Boxing a variable that is already boxed returns a handle to the same node.
     ///
