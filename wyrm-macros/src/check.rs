@@ -705,6 +705,14 @@ mod tests {
         }
     }
 
+    /// Asserts that the errors are the expected ones, in order (each containing its text).
+    fn assert_errors(errors: &[String], expected: &[&str]) {
+        assert_eq!(errors.len(), expected.len(), "{errors:?}");
+        for (e, x) in errors.iter().zip(expected) {
+            assert!(e.contains(x), "{e:?} does not contain {x:?}");
+        }
+    }
+
     #[test]
     fn accepts_a_valid_model_and_collects_dims() {
         let model: Model = syn::parse2(quote::quote! {
@@ -745,10 +753,7 @@ mod tests {
             "unknown method `frobnicate`",
             "parameter `unused` is never used",
         ];
-        assert_eq!(e.len(), expected.len(), "{e:?}");
-        for (e, x) in e.iter().zip(expected) {
-            assert!(e.contains(x), "{e:?} does not contain {x:?}");
-        }
+        assert_errors(&e, &expected);
     }
 
     #[test]
@@ -774,10 +779,7 @@ mod tests {
             "cannot take row-wise dot products of a 5x3 and a 1x3",
             "cannot subtract a 1x3 and a 5x3",
         ];
-        assert_eq!(e.len(), expected.len(), "{e:?}");
-        for (e, x) in e.iter().zip(expected) {
-            assert!(e.contains(x), "{e:?} does not contain {x:?}");
-        }
+        assert_errors(&e, &expected);
     }
 
     #[test]
@@ -825,10 +827,7 @@ mod tests {
             "unknown name `n`",
             "unknown method `foo`",
         ];
-        assert_eq!(e.len(), expected.len(), "{e:?}");
-        for (e, x) in e.iter().zip(expected) {
-            assert!(e.contains(x), "{e:?} does not contain {x:?}");
-        }
+        assert_errors(&e, &expected);
     }
 
     #[test]
@@ -875,10 +874,7 @@ mod tests {
             "this argument of `stack` must be an axis",
             "cannot add a 1x4 and a 1x6",
         ];
-        assert_eq!(e.len(), expected.len(), "{e:?}");
-        for (e, x) in e.iter().zip(expected) {
-            assert!(e.contains(x), "{e:?} does not contain {x:?}");
-        }
+        assert_errors(&e, &expected);
     }
 
     #[test]
@@ -926,10 +922,7 @@ mod tests {
         ];
         for (tokens, expected) in cases {
             let e = errors(tokens);
-            assert_eq!(e.len(), expected.len(), "{e:?}");
-            for (e, x) in e.iter().zip(expected) {
-                assert!(e.contains(x), "{e:?} does not contain {x:?}");
-            }
+            assert_errors(&e, expected);
         }
         // A parameter that nothing mentions is still reported next to other errors.
         let e = errors(quote::quote! {
@@ -965,10 +958,7 @@ mod tests {
             "number out of range for `f32`",
             "number out of range for `f32`",
         ];
-        assert_eq!(e.len(), expected.len(), "{e:?}");
-        for (e, x) in e.iter().zip(expected) {
-            assert!(e.contains(x), "{e:?} does not contain {x:?}");
-        }
+        assert_errors(&e, &expected);
     }
 
     #[test]
