@@ -65,9 +65,12 @@
 //! registers). Over twenty runs, two threads over shared parameters ran 1.6x to 2.1x the
 //! steps per second of one, median 1.83x to 1.9x by day, with the hand-written variants
 //! spread the same way by other work on the machine: sharing itself costs no scaling. On a
-//! 16-core Xeon (an earlier version, medians of 7 runs of 200,000 steps per thread), total
-//! steps per second over 1 thread were 2.78x with 2 threads, 3.75x with 4, 6.81x with 8 and
-//! 12.2x with 16.
+//! quiet 16-core Xeon (two runs, medians of 15 repetitions of 200,000 steps per thread),
+//! total steps per second over 1 thread were 1.95x–1.99x with 2 threads, 3.55x–3.60x with
+//! 4, 6.5x with 8 and 11.0x with 16 (the hand-written atomic step 12.0x–12.3x with 16, from
+//! a slower single thread; in absolute throughput the two are within 8%), and one thread
+//! over shared parameters took 1.34x–1.37x the time per step of one over unshared ones.
+//! `benches/README.md` has the table.
 //!
 //! The fastest sound alternative we measured is a `Mutex` per row (hand-written, in the
 //! same benchmark): rows are then copied and updated with vector instructions under an
