@@ -40,12 +40,21 @@ pub trait GradientTarget {
     fn gradient_vec(&self) -> Vec<f32>;
     /// Clears the accumulated gradient.
     fn clear_gradient(&self);
+    /// Whether a graph with these `parameters` can depend on this target, so that a check
+    /// against something the output does not use fails loudly instead of comparing two
+    /// zero gradients. A parameter answers whether it is one of them; targets that cannot
+    /// tell (inputs) answer `true`, the default.
+    fn is_used_by(&self, parameters: &[Variable<ParameterNode>]) -> bool {
+        let _ = parameters;
+        true
+    }
 }
 
 /// Implements [`GradientTarget`] for a leaf variable type that has `set_value(&Array2)`,
-/// `gradient()` and `zero_gradient()`.
+/// `gradient()` and `zero_gradient()`; `$used_by` is the body of `is_used_by` (with
+/// `$this` and `$parameters` bound), if not the default.
 macro_rules! leaf_target {
-    ($node:ident) => {
+    ($node:ident $(, |$this:ident, $parameters:ident| $used_by:expr)?) => {
         impl<R: Dim, C: Dim> GradientTarget for Variable<$node<R, C>> {
             fn len(&self) -> usize {
                 let (r, c) = self.shape();
@@ -67,11 +76,23 @@ macro_rules! leaf_target {
             fn clear_gradient(&self) {
                 self.zero_gradient();
             }
+            $(
+                fn is_used_by(&self, $parameters: &[Variable<ParameterNode>]) -> bool {
+                    let $this = self;
+                    $used_by
+                }
+            )?
         }
     };
 }
 
-leaf_target!(ParameterNode);
+leaf_target!(ParameterNode, |this, parameters| {
+    // The typed node and its run-time-shaped view share one allocation.
+    let node = std::rc::Rc::as_ptr(this.node()) as *const ();
+    parameters
+        .iter()
+        .any(|p| std::rc::Rc::as_ptr(p.node()) as *const () == node)
+});
 leaf_target!(InputNode);
 
 /// Settings of a gradient check.
@@ -150,19 +171,35 @@ fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
 }
 
 /// Compares the analytic gradient of `sum(W * output)` with respect to `wrt` against
-/// central finite differences. Leaves `wrt`'s value as it was, and its gradient and the
-/// gradients of all of `output`'s parameters cleared (the check's backward pass adds to
-/// every one of them). Gradient-tracking inputs other than `wrt` keep what it added.
+/// central finite differences. Leaves `wrt`'s value as it was (also when `output` panics
+/// at a perturbed value), and its gradient and the gradients of all of `output`'s
+/// parameters cleared (the check's backward pass adds to every one of them).
+/// Gradient-tracking inputs other than `wrt` keep what it added.
+///
+/// # Panics
+/// Before running anything, if `wrt` is a parameter `output` does not use, an input that
+/// does not track gradients, or `options` has an `epsilon` that is not finite and above 0
+/// or a tolerance that is not finite and at least 0.
 pub fn check_gradient<T: Node, P: GradientTarget>(
     output: &mut Variable<T>,
     wrt: &P,
     options: &CheckOptions,
 ) -> GradientCheck {
+    check_options(options);
+    assert!(
+        wrt.is_used_by(&output.parameters()),
+        "check_gradient: `wrt` is a parameter that the output ({}) does not use, so both \
+         gradients would be zero whatever the graph computes",
+        std::any::type_name::<T>()
+    );
+    // Reading the gradient panics now for an input that tracks none, before the backward
+    // pass below adds to the parameters' gradients.
+    let _ = wrt.gradient_vec();
+    wrt.clear_gradient();
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
     let shape = output.shape();
     let weights = Array2::from_shape_fn(shape, |_| rng.gen_range(0.5f32..1.5) * sign(&mut rng));
 
-    wrt.clear_gradient();
     output.forward();
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
@@ -175,11 +212,12 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     let mut numeric = Vec::with_capacity(wrt.len());
     for i in 0..wrt.len() {
         let original = wrt.get(i);
+        let restore = Restore(wrt, i, original);
         wrt.set(i, original + eps);
         let plus = objective(output, &weights);
         wrt.set(i, original - eps);
         let minus = objective(output, &weights);
-        wrt.set(i, original);
+        drop(restore);
         numeric.push(((plus - minus) / (2.0 * eps as f64)) as f32);
     }
     output.forward();
@@ -202,6 +240,35 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         analytic,
         numeric,
         failures,
+    }
+}
+
+/// Sets element `.1` of `.0` back to `.2` when dropped, so that a forward pass panicking
+/// at a perturbed value does not leave the perturbation behind.
+struct Restore<'a, P: GradientTarget>(&'a P, usize, f32);
+
+impl<P: GradientTarget> Drop for Restore<'_, P> {
+    fn drop(&mut self) {
+        self.0.set(self.1, self.2);
+    }
+}
+
+/// Panics unless the options can give a meaningful check (a NaN tolerance passes
+/// anything; a zero or NaN step gives NaN numeric gradients everywhere).
+fn check_options(options: &CheckOptions) {
+    let eps = options.epsilon;
+    assert!(
+        eps.is_finite() && eps > 0.0,
+        "check_gradient: epsilon must be finite and above 0, got {eps}"
+    );
+    for (name, tolerance) in [
+        ("absolute_tolerance", options.absolute_tolerance),
+        ("relative_tolerance", options.relative_tolerance),
+    ] {
+        assert!(
+            tolerance.is_finite() && tolerance >= 0.0,
+            "check_gradient: {name} must be finite and at least 0, got {tolerance}"
+        );
     }
 }
 

@@ -42,7 +42,15 @@ thread_local! {
 /// A `rows x cols` matrix of normal samples with the given mean and standard deviation,
 /// drawn from `rng` (pass a seeded generator for reproducible runs; a `rand` 0.8 one, such
 /// as [`wyrm::rand`](crate::rand)`::rngs::StdRng`).
+///
+/// # Panics
+/// If `mean` is not finite, or `std` is not finite and at least 0.
 pub fn normal(rows: usize, cols: usize, mean: f32, std: f32, rng: &mut impl Rng) -> Array2<f32> {
+    assert!(
+        mean.is_finite() && std.is_finite() && std >= 0.0,
+        "init::normal: the mean must be finite and the standard deviation finite and at \
+         least 0, got mean {mean} and std {std}"
+    );
     Array2::from_shape_simple_fn((rows, cols), || mean + std * standard_normal(rng))
 }
 

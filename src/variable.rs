@@ -331,9 +331,10 @@ impl<T: Node> Variable<T> {
     /// backward pass relies on those counts. So if any other forward pass ran on this
     /// thread since this variable's (from another head sharing nodes with it, one of its
     /// subexpressions, a clone of it, or an unrelated graph: the check does not tell them
-    /// apart), or a backward sweep on the thread panicked, or it was never forwarded, this
-    /// first runs its forward pass again. Its value and the gradients are then those of the
-    /// current inputs and parameters. To avoid the extra pass, run one graph's forward and
+    /// apart), or an input or parameter was set or an optimizer stepped since, or a
+    /// backward sweep on the thread panicked, or it was never forwarded, this first runs
+    /// its forward pass again. Its value and the gradients are then those of the current
+    /// inputs and parameters. To avoid the extra pass, run one graph's forward and
     /// backward before forwarding another.
     ///
     /// ```
@@ -416,7 +417,9 @@ impl<T: Node> Variable<T> {
     }
 
     /// A copy of the value computed by the latest forward pass (for inputs and parameters:
-    /// the current value), as an `Array2` (`.view()`, `.shape()`, `[(r, c)]`, ...).
+    /// the current value), as an `Array2` (`.view()`, `.shape()`, `[(r, c)]`, ...). A
+    /// computed node that no forward pass has reached yet holds zeros (a one-row lookup of
+    /// a local table: its row), not a value of its operation.
     ///
     /// This allocates; to read a value without allocating (e.g. in a serving loop), use
     /// [`with_value`](Self::with_value).

@@ -55,13 +55,7 @@ const BLOCKED_MIN_BYTES: usize = 256 * 1024;
 /// # Panics
 /// If the inner dimensions differ or a buffer is shorter than its shape.
 pub fn gemm(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
-    let (m, k) = a.dim();
-    let (k2, n) = b.dim();
-    assert_eq!(k, k2, "gemm: inner dimensions differ");
-    assert!(
-        a.data.len() >= m * k && b.data.len() >= k * n && out.len() >= m * n,
-        "gemm: a buffer is shorter than its shape"
-    );
+    let (m, k, n) = check("gemm", &a, &b, out);
     let out = &mut out[..m * n];
     if (a.transposed && b.transposed) || (m >= BLOCKED_MIN_ROWS && k * n * 4 >= BLOCKED_MIN_BYTES) {
         blocked(a, b, out, accumulate);
@@ -77,14 +71,37 @@ pub fn gemm(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
 }
 
 /// The same product on the portable kernels whatever the CPU (for tests and comparisons).
+///
+/// # Panics
+/// As [`gemm`].
 pub fn gemm_portable(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
-    let (m, _) = a.dim();
-    let (_, n) = b.dim();
+    let (m, _, n) = check("gemm_portable", &a, &b, out);
     if a.transposed && b.transposed {
         blocked(a, b, out, accumulate);
     } else {
         small::<Portable>(a, b, &mut out[..m * n], accumulate);
     }
+}
+
+/// `(m, k, n)` of the product `a · b` into `out`, after checking that the shapes agree
+/// and the buffers hold them (the kernels below index by the shapes alone).
+#[track_caller]
+fn check(name: &str, a: &Operand<'_>, b: &Operand<'_>, out: &[f32]) -> (usize, usize, usize) {
+    let (m, k) = a.dim();
+    let (k2, n) = b.dim();
+    assert_eq!(
+        k, k2,
+        "{name}: inner dimensions differ ({m}x{k} times {k2}x{n}, after transposition)"
+    );
+    assert!(
+        a.data.len() >= m * k && b.data.len() >= k * n && out.len() >= m * n,
+        "{name}: a buffer is shorter than its shape ({} elements for {m}x{k}, {} for {k}x{n}, \
+         {} for the {m}x{n} output)",
+        a.data.len(),
+        b.data.len(),
+        out.len()
+    );
+    (m, k, n)
 }
 
 fn blocked(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {

@@ -1,6 +1,8 @@
-//! The SIMD level in use, detected once at run time, and the two implementations of the
-//! vector primitives the matrix products are built from: [`portable`] (plain loops that
-//! LLVM vectorises for the baseline target) and `avx2` (x86_64 AVX2 + FMA intrinsics).
+//! The SIMD level in use, detected once at run time, and (crate-private) the two
+//! implementations of the vector primitives the matrix products are built from: `portable`
+//! (plain loops that LLVM vectorises for the baseline target) and `avx2` (x86_64 AVX2 +
+//! FMA intrinsics). Their callers check the lengths; the public kernels in
+//! [`kernels`](crate::kernels) are the checked entry points.
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
@@ -76,7 +78,7 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 
 /// Plain-loop kernels: the fallback on every CPU, vectorised by LLVM for the baseline
 /// target (SSE2 on x86_64, NEON on aarch64).
-pub mod portable {
+pub(crate) mod portable {
     /// Dot product with eight independent partial sums, so that LLVM can vectorise it
     /// without reassociating a single sum.
     #[inline(always)]
@@ -156,7 +158,7 @@ pub mod portable {
 /// AVX2 + FMA kernels. Every function requires the CPU to support both (callers check
 /// [`simd_enabled`]).
 #[cfg(target_arch = "x86_64")]
-pub mod avx2 {
+pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     #[inline]
@@ -209,30 +211,6 @@ pub mod avx2 {
             total += a[j] * b[j];
         }
         total
-    }
-
-    /// `y += alpha * x`.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-        let n = x.len().min(y.len());
-        let (px, py) = (x.as_ptr(), y.as_mut_ptr());
-        let va = _mm256_set1_ps(alpha);
-        let mut i = 0;
-        // SAFETY: loads and stores cover offsets i..i+8 <= n of both slices.
-        unsafe {
-            while i + 8 <= n {
-                let v = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
-                _mm256_storeu_ps(py.add(i), v);
-                i += 8;
-            }
-        }
-        for j in i..n {
-            y[j] += alpha * x[j];
-        }
     }
 
     /// `out = alpha * x`, or `out += alpha * x` when `accumulate`; rounds like

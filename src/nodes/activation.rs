@@ -24,12 +24,45 @@ unary_op!(
 
 /// Clamps each element to `[min, max]`; node type [`Clip`]. The gradient passes through
 /// where the input is strictly inside the interval and is 0 where it was clipped.
+///
+/// Built by [`Variable::clip`], or by [`ClipOp::new`] for [`Variable::map`]: both check
+/// the bounds when the graph is built.
 #[derive(Debug, Clone, Copy)]
 pub struct ClipOp {
-    /// Lower bound.
-    pub min: f32,
-    /// Upper bound.
-    pub max: f32,
+    min: f32,
+    max: f32,
+}
+
+impl ClipOp {
+    /// Clamping to `[min, max]`.
+    ///
+    /// ```
+    /// use wyrm::nodes::ClipOp;
+    /// let op = ClipOp::new(-1.0, 1.0);
+    /// assert_eq!((op.min(), op.max()), (-1.0, 1.0));
+    /// ```
+    ///
+    /// # Panics
+    /// If `min > max` or either bound is NaN.
+    #[track_caller]
+    pub fn new(min: f32, max: f32) -> Self {
+        assert!(
+            !min.is_nan() && !max.is_nan(),
+            "clip: the bounds must not be NaN, got min {min} and max {max}"
+        );
+        assert!(min <= max, "clip: min ({min}) must not exceed max ({max})");
+        ClipOp { min, max }
+    }
+
+    /// The lower bound.
+    pub fn min(&self) -> f32 {
+        self.min
+    }
+
+    /// The upper bound.
+    pub fn max(&self) -> f32 {
+        self.max
+    }
 }
 
 impl UnaryOp for ClipOp {
@@ -64,9 +97,9 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `min > max` or either bound is NaN.
+    #[track_caller]
     pub fn clip(&self, min: f32, max: f32) -> Variable<Clip<T>> {
-        assert!(min <= max, "clip: min ({min}) must not exceed max ({max})");
-        self.map(ClipOp { min, max })
+        self.map(ClipOp::new(min, max))
     }
 }
 

@@ -130,12 +130,33 @@ impl InputValue for Array2<f32> {
 impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     /// Sets the input's value for the next forward pass.
     ///
+    /// The latest forward pass no longer counts as any variable's own: a
+    /// [`backward`](Variable::backward) that follows without a forward pass runs the
+    /// forward pass again first, so its gradients are those of the new value rather than a
+    /// mix of the two. (An index input, by contrast, keeps the rows a lookup used until the
+    /// next pass; see [`IndexInputNode::set_value`](crate::IndexInputNode).)
+    ///
+    /// ```
+    /// use ndarray::arr2;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(arr2(&[[0.5]]));
+    /// let x = InputNode::new(arr2(&[[2.0]]));
+    /// let mut y = (w.clone() * x.clone()).square();
+    /// y.forward();
+    /// x.set_value(4.0);
+    /// y.backward(1.0); // forwards again at x = 4: d(w x)^2/dw = 2 w x^2
+    /// assert_eq!(w.gradient()[(0, 0)], 16.0);
+    /// ```
+    ///
     /// # Panics
-    /// If the value's shape differs from the input's (an `f32` needs a 1x1 input).
+    /// If the value's shape differs from the input's (an `f32` needs a 1x1 input); the
+    /// value is then unchanged.
     #[inline(always)]
     pub fn set_value(&self, value: impl InputValue) {
         let node = self.node();
         value.write_into(node.shape, &mut node.value.borrow_mut());
+        Pass::next();
     }
 
     /// The gradient accumulated since the last [`zero_gradient`](Self::zero_gradient).

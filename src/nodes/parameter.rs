@@ -514,6 +514,15 @@ pub(crate) fn erase<R: Dim, C: Dim>(node: Rc<ParameterNode<R, C>>) -> Rc<Paramet
 }
 
 impl ParameterNode {
+    /// The address of the shared storage of a [`shared`](Self::shared) node (`None` for a
+    /// local one), to tell two nodes over the same storage.
+    pub(crate) fn shared_storage(&self) -> Option<*const HogwildParameter> {
+        match &self.storage {
+            Storage::Shared { param, .. } => Some(Arc::as_ptr(param)),
+            Storage::Local { .. } => None,
+        }
+    }
+
     /// A parameter with run-time shape, initialised to `value`.
     pub fn new(value: Array2<f32>) -> Variable<ParameterNode> {
         Self::local(value)
@@ -619,12 +628,15 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
         self.node().zero_gradient();
     }
 
-    /// Overwrites the parameter's value.
+    /// Overwrites the parameter's value. As after an input's `set_value`, a
+    /// [`backward`](Variable::backward) without a forward pass in between forwards again
+    /// first.
     ///
     /// # Panics
     /// If `value` does not have the parameter's shape.
     pub fn set_value(&self, value: &Array2<f32>) {
         self.node().set(value);
+        Pass::next();
     }
 
     /// The parameter in shared form: the same `Arc` for a shared node, else a new

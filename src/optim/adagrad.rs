@@ -32,9 +32,16 @@ pub struct Adagrad {
 
 impl Adagrad {
     /// Adagrad over `parameters` with the given learning rate (`eps` defaults to 1e-8).
+    ///
+    /// # Panics
+    /// As [`SGD::new`](crate::SGD::new).
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         Adagrad {
-            learning_rate,
+            learning_rate: super::check_setting(
+                "Adagrad::new: the learning rate",
+                learning_rate,
+                super::Range::NonNegative,
+            ),
             eps: 1e-8,
             options: GradientOptions::NONE,
             parameters: super::unique(parameters),
@@ -42,8 +49,11 @@ impl Adagrad {
     }
 
     /// The constant added to the denominator for stability.
+    ///
+    /// # Panics
+    /// If `eps` is not above 0 or not finite.
     pub fn eps(mut self, eps: f32) -> Self {
-        self.eps = eps;
+        self.eps = super::check_setting("Adagrad::eps", eps, super::Range::Positive);
         self
     }
 }

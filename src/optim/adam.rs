@@ -55,9 +55,16 @@ pub struct Adam {
 impl Adam {
     /// Adam over `parameters` with the given learning rate and the usual defaults
     /// (`beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`).
+    ///
+    /// # Panics
+    /// As [`SGD::new`](crate::SGD::new).
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         Adam {
-            learning_rate,
+            learning_rate: super::check_setting(
+                "Adam::new: the learning rate",
+                learning_rate,
+                super::Range::NonNegative,
+            ),
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
@@ -68,20 +75,29 @@ impl Adam {
     }
 
     /// Decay rate of the first moment.
+    ///
+    /// # Panics
+    /// If `beta1` is not in `[0, 1)`.
     pub fn beta1(mut self, beta1: f32) -> Self {
-        self.beta1 = beta1;
+        self.beta1 = super::check_setting("Adam::beta1", beta1, super::Range::Fraction);
         self
     }
 
     /// Decay rate of the second moment.
+    ///
+    /// # Panics
+    /// If `beta2` is not in `[0, 1)`.
     pub fn beta2(mut self, beta2: f32) -> Self {
-        self.beta2 = beta2;
+        self.beta2 = super::check_setting("Adam::beta2", beta2, super::Range::Fraction);
         self
     }
 
     /// The constant added to the denominator for stability.
+    ///
+    /// # Panics
+    /// If `eps` is not above 0 or not finite.
     pub fn eps(mut self, eps: f32) -> Self {
-        self.eps = eps;
+        self.eps = super::check_setting("Adam::eps", eps, super::Range::Positive);
         self
     }
 }

@@ -42,8 +42,15 @@ macro_rules! common_options {
         impl $ty {
             /// Adds `penalty * w` to each gradient (L2 regularisation), after any
             /// [`clamp`](Self::clamp): the penalty term itself is not clamped.
+            ///
+            /// # Panics
+            /// If `penalty` is negative or not finite.
             pub fn l2_penalty(mut self, penalty: f32) -> Self {
-                self.options.l2_penalty = penalty;
+                self.options.l2_penalty = super::check_setting(
+                    concat!(stringify!($ty), "::l2_penalty"),
+                    penalty,
+                    super::Range::NonNegative,
+                );
                 self
             }
 
@@ -51,7 +58,7 @@ macro_rules! common_options {
             /// the [`l2_penalty`](Self::l2_penalty) term is added).
             ///
             /// # Panics
-            /// If `min > max`.
+            /// If `min > max` or either is NaN.
             pub fn clamp(mut self, min: f32, max: f32) -> Self {
                 self.options = self.options.with_clamp(min, max);
                 self
@@ -63,13 +70,45 @@ macro_rules! common_options {
             }
 
             /// Changes the learning rate (e.g. for a schedule).
+            ///
+            /// # Panics
+            /// If `learning_rate` is negative or not finite.
             pub fn set_learning_rate(&mut self, learning_rate: f32) {
-                self.learning_rate = learning_rate;
+                self.learning_rate = super::check_setting(
+                    concat!(stringify!($ty), "::set_learning_rate: the learning rate"),
+                    learning_rate,
+                    super::Range::NonNegative,
+                );
             }
         }
     };
 }
 use common_options;
+
+/// What an optimizer setting must be; see [`check_setting`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Range {
+    /// Finite and at least 0 (learning rates, L2 penalties).
+    NonNegative,
+    /// Finite and above 0 (`eps`: at 0, an element with no gradient yet divides 0 by 0).
+    Positive,
+    /// In `[0, 1)` (momentum and Adam's decay rates: at 1 nothing decays, and Adam's bias
+    /// correction divides by 0).
+    Fraction,
+}
+
+/// Returns `value` if it is in `range`, else panics naming `setting`: a bad setting would
+/// otherwise turn the weights into NaN or infinities at the first step, with no message.
+#[track_caller]
+pub(crate) fn check_setting(setting: &str, value: f32, range: Range) -> f32 {
+    let (ok, wanted) = match range {
+        Range::NonNegative => (value.is_finite() && value >= 0.0, "finite and at least 0"),
+        Range::Positive => (value.is_finite() && value > 0.0, "finite and above 0"),
+        Range::Fraction => ((0.0..1.0).contains(&value), "in [0, 1)"),
+    };
+    assert!(ok, "{setting} must be {wanted}, got {value}");
+    value
+}
 
 /// A training algorithm that updates parameters from their accumulated gradients.
 pub trait Optimizer {
@@ -137,6 +176,10 @@ impl GradientOptions {
     };
 
     pub(crate) fn with_clamp(mut self, min: f32, max: f32) -> Self {
+        assert!(
+            !min.is_nan() && !max.is_nan(),
+            "clamp: the bounds must not be NaN, got min {min} and max {max}"
+        );
         assert!(min <= max, "clamp: min ({min}) must not exceed max ({max})");
         self.clamp = Some((min, max));
         self
@@ -176,7 +219,12 @@ impl Transform for Unchanged {
 /// Applies `rule` to every parameter, in one function compiled for AVX2 + FMA when the
 /// CPU has them, so that the update loops run 8 lanes wide and the per-parameter and
 /// per-row bookkeeping around them pays no call into a vectorised context each time.
+///
+/// The latest forward pass then no longer counts as any variable's own, so a backward
+/// pass after the update (without a forward pass in between) forwards again first
+/// instead of mixing the values before and after it.
 pub(crate) fn update_all<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) {
+    crate::node::Pass::next();
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::simd_enabled() {
         #[target_feature(enable = "avx2,fma")]
@@ -198,12 +246,30 @@ fn update_each<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) 
 
 /// Clears the gradients of `parameters`.
 /// `parameters` without repeats (the same node listed twice would be updated twice).
+///
+/// # Panics
+/// If two different nodes share one [`HogwildParameter`](crate::HogwildParameter): each
+/// would apply its own gradient and update the shared optimizer state once more per step
+/// (Adagrad's accumulator gets `g1² + g2²` instead of `(g1 + g2)²`), which differs from
+/// one node used twice. One graph (or one optimizer) should hold one node per storage.
 pub(crate) fn unique(parameters: Vec<Variable<ParameterNode>>) -> Vec<Variable<ParameterNode>> {
     let mut out: Vec<Variable<ParameterNode>> = Vec::with_capacity(parameters.len());
     for p in parameters {
-        if !out.iter().any(|q| std::rc::Rc::ptr_eq(q.node(), p.node())) {
-            out.push(p);
+        if out.iter().any(|q| std::rc::Rc::ptr_eq(q.node(), p.node())) {
+            continue;
         }
+        if let Some(storage) = p.node().shared_storage() {
+            let (rows, cols) = p.shape();
+            assert!(
+                !out.iter()
+                    .any(|q| q.node().shared_storage() == Some(storage)),
+                "optimizer: two different ParameterNode::shared nodes over the same \
+                 HogwildParameter ({rows}x{cols}) were given to one optimizer; each would \
+                 update its optimizer state once per step. Build one shared node per \
+                 HogwildParameter for a graph and clone that node where it is used again"
+            );
+        }
+        out.push(p);
     }
     out
 }

@@ -30,9 +30,17 @@ pub struct SGD {
 
 impl SGD {
     /// Plain SGD over `parameters` with the given learning rate.
+    ///
+    /// # Panics
+    /// If `learning_rate` is negative or not finite, or if two of `parameters` are
+    /// different shared nodes over one [`HogwildParameter`](crate::HogwildParameter).
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         SGD {
-            learning_rate,
+            learning_rate: super::check_setting(
+                "SGD::new: the learning rate",
+                learning_rate,
+                super::Range::NonNegative,
+            ),
             momentum: 0.0,
             options: GradientOptions::NONE,
             parameters: super::unique(parameters),
@@ -40,8 +48,11 @@ impl SGD {
     }
 
     /// Uses momentum `m` (0 disables it).
+    ///
+    /// # Panics
+    /// If `m` is not in `[0, 1)`.
     pub fn momentum(mut self, m: f32) -> Self {
-        self.momentum = m;
+        self.momentum = super::check_setting("SGD::momentum", m, super::Range::Fraction);
         self
     }
 }

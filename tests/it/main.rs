@@ -1,5 +1,6 @@
 //! Integration tests, gathered in one binary so linking happens once.
 
+mod bad_input;
 mod custom_node;
 mod gradients;
 mod graph;
