@@ -11,7 +11,11 @@
 //! The crate is split like the macro's work: `parse` (syntax into our own AST), `check`
 //! (names, methods, dimensions, numbers, attributes, literal shapes; every error at once)
 //! and `expand` (code generation), with `ops`, the methods and functions the model
-//! language knows, shared by the last two.
+//! language knows, shared by the last two. Each of the three is a directory split by
+//! concern: `parse` into the model and its items, the leaf declarations, and the
+//! expressions; `check` into the declarations, what each expression denotes, and shapes;
+//! `expand` into the model's struct and methods, the companion struct, the stand-in for a
+//! block with errors, and the code of leaves and of expressions.
 
 mod check;
 mod expand;

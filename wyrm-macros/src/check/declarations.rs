@@ -1,0 +1,129 @@
+//! The checks of the declarations, before any expression: duplicate names, attributes
+//! (no `cfg`), and dimensions (how many, and names that clash with an item's).
+
+use super::Errors;
+use crate::parse::{key, Dim, ItemKind, LeafKind, Model};
+use quote::ToTokens;
+use std::collections::HashMap;
+
+/// Reports duplicate names; returns where each name is first declared (its position
+/// among the items), by its unraw name.
+pub(super) fn names(model: &Model, errors: &mut Errors) -> HashMap<String, usize> {
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (i, item) in model.items.iter().enumerate() {
+        let name = key(&item.name);
+        if let Some(&first) = position.get(&name) {
+            let first = &model.items[first].name;
+            // `r#w` after `w` looks like two names unless the message says otherwise.
+            let same = if *first == item.name {
+                String::new()
+            } else {
+                format!(": `{}` and `{first}` are the same name", item.name)
+            };
+            let mut e = syn::Error::new(
+                item.name.span(),
+                format!("duplicate name `{}`{same}", item.name),
+            );
+            e.combine(syn::Error::new(
+                first.span(),
+                format!("`{first}` is first declared here"),
+            ));
+            errors.push(e);
+        } else {
+            position.insert(name, i);
+        }
+    }
+    position
+}
+
+/// Reports `cfg` on items. An item's attributes go to its field only, while the
+/// constructors and the parameter list still set it, so a configured-out item would leave
+/// them naming a missing field (rustc's E0560, far from the cause). A `cfg_attr` is fine
+/// unless it can produce a `cfg`.
+pub(super) fn attributes(model: &Model, errors: &mut Errors) {
+    for item in &model.items {
+        for attr in &item.attrs {
+            let path = attr.path();
+            if path.is_ident("cfg") || (path.is_ident("cfg_attr") && yields_cfg(&attr.meta)) {
+                errors.spanned(
+                    attr,
+                    format!(
+                        "`{}` is not supported on model items: the constructors and the \
+                         parameter list set every item; declare a separate model for each \
+                         configuration instead",
+                        path.to_token_stream()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Reports dimension counts that do not fit the leaf's kind, and dimension names that
+/// clash with nodes.
+pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, errors: &mut Errors) {
+    for item in &model.items {
+        let ItemKind::Leaf(leaf) = &item.kind else {
+            continue;
+        };
+        let arity = leaf.kind.arity();
+        if leaf.dims.len() != arity {
+            let expected = match leaf.kind {
+                LeafKind::Index => "1 dimension (the number of indices), as in `Index<K>`",
+                LeafKind::Param => "2 dimensions (rows, columns), as in `Param<R, C>`",
+                LeafKind::Input => "2 dimensions (rows, columns), as in `Input<R, C>`",
+            };
+            errors.spanned(
+                &leaf.dims_tokens,
+                format!(
+                    "wrong number of dimensions: `{}` takes {expected}, found {}",
+                    leaf.kind.keyword(),
+                    leaf.dims.len()
+                ),
+            );
+        }
+        for dim in &leaf.dims {
+            if let Dim::Name(ident) = dim {
+                if position.contains_key(&key(ident)) {
+                    errors.at(
+                        ident.span(),
+                        format!(
+                            "dimension `{ident}` has the same name as a node of the model; rename one of them"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether a `cfg_attr(predicate, attrs..)` (possibly nested) can produce a `cfg`. One
+/// that does not parse is left to rustc.
+fn yields_cfg(meta: &syn::Meta) -> bool {
+    use syn::punctuated::Punctuated;
+    let syn::Meta::List(list) = meta else {
+        return false;
+    };
+    let Ok(parts) = list.parse_args_with(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+    else {
+        return false;
+    };
+    // The first part is the predicate.
+    parts.iter().skip(1).any(|attr| {
+        attr.path().is_ident("cfg") || (attr.path().is_ident("cfg_attr") && yields_cfg(attr))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::errors;
+
+    #[test]
+    fn dimension_names_must_not_be_node_names() {
+        let e = errors(quote::quote! {
+            struct M { n: Param<n, 1>, x = n.square() }
+        });
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("dimension `n` has the same name as a node"));
+    }
+}

@@ -1,0 +1,413 @@
+//! What each expression denotes, item by item in order: names looked up (known, defined
+//! above, or a mistake), methods and functions with their arguments, numbers in range.
+//! The shapes that operations make are `shape`'s.
+
+use super::shape::{Shape, D};
+use super::Errors;
+use crate::ops::{axis_of, find_function, find_method, Arg, Method, Rule, FUNCTIONS, METHODS};
+use crate::parse::{key, BinOp, Expr, ExprKind, Scalar};
+use std::collections::{HashMap, HashSet};
+use syn::Ident;
+
+/// What an expression denotes.
+#[derive(Clone, Debug)]
+pub(super) enum Value {
+    /// A node of the graph with its shape; `param` when it is a parameter's name.
+    Node { shape: Shape, param: bool },
+    /// An `Index<K>` input (usable only as a lookup argument).
+    Index { count: D },
+    /// A number.
+    Scalar,
+    /// An axis (0: rows, 1: columns).
+    Axis(usize),
+}
+
+/// The state of checking the definitions in order, one item after another.
+pub(super) struct Checker<'a> {
+    /// Values of the items checked so far (`None`: the definition had an error).
+    pub(super) env: HashMap<String, Option<Value>>,
+    /// Where each name is first declared (its position among the items).
+    pub(super) position: &'a HashMap<String, usize>,
+    /// The run-time dimension names.
+    pub(super) dims: &'a [Ident],
+    /// Every name an expression mentions (unraw), known or not.
+    pub(super) mentioned: HashSet<String>,
+    /// Every problem found so far, the declarations' included.
+    pub(super) errors: Errors,
+    /// The item being checked.
+    pub(super) current: usize,
+}
+
+impl Checker<'_> {
+    /// What an expression denotes; `None` once its errors are reported.
+    pub(super) fn infer(&mut self, expr: &Expr) -> Option<Value> {
+        match &expr.kind {
+            ExprKind::Name(ident) => self.lookup(ident),
+            ExprKind::Scalar(s) => self.number(s).then_some(Value::Scalar),
+            ExprKind::Neg { operand, .. } => {
+                let v = self.infer(operand)?;
+                self.node_operand(&v, operand, "`-`")?;
+                Some(v)
+            }
+            ExprKind::Binary { op, lhs, rhs, .. } => {
+                let (l, r) = (self.infer(lhs), self.infer(rhs));
+                let (l, r) = (l?, r?);
+                let what = format!("`{}`", op_symbol(*op));
+                match (&l, &r) {
+                    (Value::Scalar, Value::Scalar) => {
+                        self.errors.spanned(
+                            &expr.tokens,
+                            "both operands are numbers: at least one side must be a node",
+                        );
+                        None
+                    }
+                    (Value::Scalar, _) => {
+                        self.node_operand(&r, rhs, &what)?;
+                        Some(r)
+                    }
+                    (_, Value::Scalar) => {
+                        self.node_operand(&l, lhs, &what)?;
+                        Some(l)
+                    }
+                    _ => {
+                        // Both sides are checked before giving up, so both are reported.
+                        let ls = self.node_operand(&l, lhs, &what);
+                        let rs = self.node_operand(&r, rhs, &what);
+                        self.elementwise(*op, ls?, rs?, expr)
+                    }
+                }
+            }
+            ExprKind::Method {
+                receiver,
+                method,
+                args,
+            } => {
+                let receiver_value = self.infer(receiver);
+                let Some(spec) = find_method(&method.to_string()) else {
+                    let known: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+                    self.errors.at(
+                        method.span(),
+                        format!(
+                            "unknown method `{method}`; a model supports: {}",
+                            known.join(", ")
+                        ),
+                    );
+                    self.infer_each(args);
+                    return None;
+                };
+                // The arguments are checked even when the receiver has an error.
+                let shape =
+                    receiver_value.and_then(|value| self.receiver(spec, method, &value, receiver));
+                let values = self.arguments(spec, method, args);
+                self.apply(spec, shape?, &values?, expr)
+            }
+            ExprKind::Call { function, args } => {
+                let Some(spec) = find_function(&function.to_string()) else {
+                    let known: Vec<&str> = FUNCTIONS.iter().map(|m| m.name).collect();
+                    self.errors.at(
+                        function.span(),
+                        format!(
+                            "unknown function `{function}`; a model supports: {}",
+                            known.join(", ")
+                        ),
+                    );
+                    self.infer_each(args);
+                    return None;
+                };
+                let values = self.arguments(spec, function, args)?;
+                if let (Value::Node { shape, .. }, Value::Index { count }) =
+                    (&values[0], &values[1])
+                {
+                    if shape.0.differs(count) == Some(true) {
+                        self.errors.spanned(
+                            &expr.tokens,
+                            format!(
+                                "shape mismatch in `{function}`: {} rows of logits ({shape}) but {count} targets",
+                                shape.0
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                Some(Value::Node {
+                    shape: Shape(D::Lit(1), D::Lit(1)),
+                    param: false,
+                })
+            }
+        }
+    }
+
+    /// Whether a number is in range: one beyond `f32::MAX` parses as infinity, which has no
+    /// literal and which the user did not mean.
+    pub(super) fn number(&mut self, s: &Scalar) -> bool {
+        if !s.value.is_finite() {
+            self.errors.at(
+                s.span,
+                format!(
+                    "number out of range for `f32`: the largest is about {:e}",
+                    f32::MAX
+                ),
+            );
+        }
+        s.value.is_finite()
+    }
+
+    /// Checks expressions whose place has an error already (the arguments of an unknown
+    /// method, or of a known one given the wrong number of them), discarding their values:
+    /// their own mistakes are reported, and the names they mention count as used. An axis
+    /// is skipped, as `Axis(0)` would read as an unknown function.
+    fn infer_each(&mut self, args: &[Expr]) {
+        for arg in args.iter().filter(|a| axis_of(a).is_none()) {
+            self.infer(arg);
+        }
+    }
+
+    /// Counts every name in `tokens` as used, reporting nothing (for an argument that has
+    /// an error already and is not an expression to check, such as a bad axis).
+    fn mention_all(&mut self, tokens: &proc_macro2::TokenStream) {
+        for token in tokens.clone() {
+            match token {
+                proc_macro2::TokenTree::Ident(ident) => {
+                    self.mentioned.insert(key(&ident));
+                }
+                proc_macro2::TokenTree::Group(group) => self.mention_all(&group.stream()),
+                _ => {}
+            }
+        }
+    }
+
+    /// The shape of a method's receiver, checking that `index` is called on a parameter.
+    fn receiver(
+        &mut self,
+        spec: &Method,
+        method: &Ident,
+        value: &Value,
+        receiver: &Expr,
+    ) -> Option<Shape> {
+        let shape = self.node_operand(value, receiver, &format!("`.{method}()`"))?;
+        if spec.rule == Rule::Index {
+            let is_param = matches!(value, Value::Node { param: true, .. });
+            if !is_param || !matches!(receiver.kind, ExprKind::Name(_)) {
+                self.errors.spanned(
+                    &receiver.tokens,
+                    "`index` looks up rows of a parameter: the receiver must be a `Param` name",
+                );
+                return None;
+            }
+        }
+        Some(shape)
+    }
+
+    fn lookup(&mut self, ident: &Ident) -> Option<Value> {
+        let name = key(ident);
+        self.mentioned.insert(name.clone());
+        if let Some(value) = self.env.get(&name) {
+            return value.clone();
+        }
+        match self.position.get(&name) {
+            Some(&at) if at == self.current => {
+                self.errors.at(
+                    ident.span(),
+                    format!("`{ident}` is used in its own definition"),
+                );
+            }
+            Some(_) => {
+                self.errors.at(
+                    ident.span(),
+                    format!("`{ident}` is used before it is defined; move its definition above this line"),
+                );
+            }
+            None if self.dims.iter().any(|d| key(d) == name) => {
+                self.errors.at(
+                    ident.span(),
+                    format!("`{ident}` is a dimension, not a node of the model"),
+                );
+            }
+            None => {
+                self.errors
+                    .at(ident.span(), format!("unknown name `{ident}`"));
+            }
+        }
+        None
+    }
+
+    /// The shape of an operand that must be a node.
+    fn node_operand(&mut self, value: &Value, expr: &Expr, what: &str) -> Option<Shape> {
+        match value {
+            Value::Node { shape, .. } => Some(shape.clone()),
+            Value::Index { .. } => {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!(
+                        "an index input cannot be an operand of {what}; look rows up with `table.index(i)`"
+                    ),
+                );
+                None
+            }
+            Value::Scalar | Value::Axis(_) => {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!("a number cannot be the operand of {what}; it needs a node"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks the count and kinds of a method's or function's arguments.
+    fn arguments(&mut self, spec: &Method, name: &Ident, args: &[Expr]) -> Option<Vec<Value>> {
+        if args.len() != spec.args.len() {
+            let plural = if spec.args.len() == 1 { "" } else { "s" };
+            self.errors.at(
+                name.span(),
+                format!(
+                    "`{name}` takes {} argument{plural}, found {}",
+                    spec.args.len(),
+                    args.len()
+                ),
+            );
+            self.infer_each(args);
+            return None;
+        }
+        let mut values = Vec::new();
+        let mut failed = false;
+        for (arg, kind) in args.iter().zip(spec.args) {
+            if *kind == Arg::Axis {
+                match axis_of(arg) {
+                    Some(axis) => values.push(Value::Axis(axis)),
+                    None => {
+                        self.errors.spanned(
+                            &arg.tokens,
+                            format!("this argument of `{name}` must be an axis: `0` (rows) or `1` (columns), or `Axis(0)` or `Axis(1)`"),
+                        );
+                        // Its names count as used: the error above is the one mistake.
+                        self.mention_all(&arg.tokens);
+                        failed = true;
+                    }
+                }
+                continue;
+            }
+            match (self.infer(arg), kind) {
+                (None, _) => failed = true,
+                (Some(v @ Value::Node { .. }), Arg::Node)
+                | (Some(v @ Value::Index { .. }), Arg::Index)
+                | (Some(v @ Value::Scalar), Arg::Scalar) => values.push(v),
+                (Some(_), kind) => {
+                    let expected = match kind {
+                        Arg::Node => "a node",
+                        Arg::Index => "the name of an `Index<K>` input",
+                        Arg::Scalar => "a number",
+                        Arg::Axis => unreachable!("handled above"),
+                    };
+                    self.errors.spanned(
+                        &arg.tokens,
+                        format!("this argument of `{name}` must be {expected}"),
+                    );
+                    failed = true;
+                }
+            }
+        }
+        (!failed).then_some(values)
+    }
+}
+
+fn op_symbol(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::testing::{assert_errors, errors};
+
+    #[test]
+    fn checks_dims_arguments_and_kinds() {
+        let e = errors(quote::quote! {
+            struct M {
+                w: Param<1, 2, 3>,
+                i: Index<2, 2>,
+                e: Param<2, 4>,
+                a = w.pow(w),
+                b = w.clip(1.0),
+                c = e.index(w),
+                d = (w + 1.0).index(i),
+                f = i + w,
+                g = 1.0 + 2.0,
+                h = sparse_categorical_crossentropy(e, i) + w.dot(n),
+                k = e.softmax().foo(1),
+            }
+        });
+        let expected = [
+            "wrong number of dimensions: `Param` takes 2 dimensions",
+            "wrong number of dimensions: `Index` takes 1 dimension",
+            "this argument of `pow` must be a number",
+            "`clip` takes 2 arguments, found 1",
+            "this argument of `index` must be the name of an `Index<K>` input",
+            "the receiver must be a `Param` name",
+            "an index input cannot be an operand of `+`",
+            "both operands are numbers",
+            "unknown name `n`",
+            "unknown method `foo`",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn one_mistake_gives_one_error() {
+        // Each model has one mistake; the parameter its expression mentions is used, and
+        // the arguments of the broken call are still checked (`typo`, `nowhere`).
+        let cases = [
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = x.matmul(w) } },
+                &["unknown method `matmul`"][..],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = softplus(x.dot(w)) } },
+                &["unknown function `softplus`"],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = x.dot(w, w) } },
+                &["`dot` takes 1 argument, found 2"],
+            ),
+            (
+                quote::quote! { struct M { w: Param<3, 1>, y = sparse_categorical_crossentropy(w) } },
+                &["`sparse_categorical_crossentropy` takes 2 arguments, found 1"],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 1>, y = w * x, w: Param<1, 1> } },
+                &["`w` is used before it is defined"],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<1, 3>, y = x.matmul(typo) + w } },
+                &["unknown method `matmul`", "unknown name `typo`"],
+            ),
+            (
+                quote::quote! { struct M { w: Param<1, 1>, v: Param<1, 1>, x: Input<1, 1>, y = w.stack(x, v) } },
+                &["this argument of `stack` must be an axis"],
+            ),
+            (
+                quote::quote! { struct M { w: Param<3, 1>, y = nowhere.dot(w.frobnicate()) } },
+                &["unknown name `nowhere`", "unknown method `frobnicate`"],
+            ),
+            (
+                // An axis among extra arguments is not read as a call of `Axis`.
+                quote::quote! { struct M { w: Param<3, 1>, y = w.stack(w, Axis(0), 1) } },
+                &["`stack` takes 2 arguments, found 3"],
+            ),
+        ];
+        for (tokens, expected) in cases {
+            let e = errors(tokens);
+            assert_errors(&e, expected);
+        }
+        // A parameter that nothing mentions is still reported next to other errors.
+        let e = errors(quote::quote! {
+            struct M { w: Param<1, 1>, v: Param<1, 1>, y = w.matmul(w) }
+        });
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[1].contains("parameter `v` is never used"), "{e:?}");
+    }
+}

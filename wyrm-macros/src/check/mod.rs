@@ -1,0 +1,263 @@
+//! Semantic checks: names (unknown, used before definition, duplicate, unused parameter,
+//! clash with a dimension), methods (unknown, argument count and kinds), dimension counts,
+//! numbers (in range for `f32`), item attributes (no `cfg`), and shapes wherever the
+//! dimensions are literals (or the same dimension name).
+//!
+//! Every problem becomes a `syn::Error` on the user's tokens; all of them are combined so
+//! the user sees them at once. A sub-expression with an error yields no value, so one
+//! mistake does not cascade into more messages; the rest of the expression is still
+//! checked (its own mistakes are reported), and every name it mentions counts as used.
+//!
+//! Names are compared unraw (`r#w` is `w`), as Rust compares them.
+//!
+//! Split by what is checked: `declarations` the names, attributes and dimensions of the
+//! items, before any expression; `infer` what each expression denotes (names, methods,
+//! arguments, numbers); `shape` the shapes, and what each operation makes of its
+//! operands'. This file runs them in order over the model.
+
+mod declarations;
+mod infer;
+mod shape;
+#[cfg(test)]
+mod testing;
+
+use crate::parse::{key, Dim, Init, ItemKind, LeafKind, Model};
+use infer::{Checker, Value};
+use proc_macro2::Span;
+use quote::ToTokens;
+use shape::{Shape, D};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use syn::Ident;
+
+/// Collects errors, combining them into one.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(e) => e.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn at(&mut self, span: Span, message: impl fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    fn spanned(&mut self, tokens: impl ToTokens, message: impl fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+}
+
+/// The result of a successful check: the run-time dimension names, in order of first use.
+pub(crate) struct Checked {
+    pub(crate) dims: Vec<Ident>,
+}
+
+/// Checks the model; returns every problem found, combined.
+pub(crate) fn check(model: &Model) -> Result<Checked, syn::Error> {
+    let mut errors = Errors::default();
+    let position = declarations::names(model, &mut errors);
+    declarations::attributes(model, &mut errors);
+    declarations::dimensions(model, &position, &mut errors);
+    let dims = model.run_time_dims();
+
+    // Definitions, in order.
+    let mut checker = Checker {
+        env: HashMap::new(),
+        position: &position,
+        dims: &dims,
+        mentioned: HashSet::new(),
+        errors,
+        current: 0,
+    };
+    for (i, item) in model.items.iter().enumerate() {
+        checker.current = i;
+        let name = key(&item.name);
+        let value = match &item.kind {
+            ItemKind::Leaf(leaf) => {
+                let dim = |k: usize| match leaf.dims.get(k) {
+                    Some(Dim::Lit(n, _)) => D::Lit(*n),
+                    Some(Dim::Name(n)) => D::Name(key(n)),
+                    // A constant agrees with the same constant expression.
+                    Some(d @ Dim::Const(_)) => D::Name(d.text()),
+                    None => D::Lit(1),
+                };
+                if let Some(Init::Normal { mean, std, .. }) = &leaf.init {
+                    checker.number(mean);
+                    checker.number(std);
+                }
+                match leaf.kind {
+                    LeafKind::Param => Some(Value::Node {
+                        shape: Shape(dim(0), dim(1)),
+                        param: true,
+                    }),
+                    LeafKind::Input => Some(Value::Node {
+                        shape: Shape(dim(0), dim(1)),
+                        param: false,
+                    }),
+                    LeafKind::Index => Some(Value::Index { count: dim(0) }),
+                }
+            }
+            ItemKind::Node(expr) => match checker.infer(expr) {
+                Some(Value::Scalar) => {
+                    checker.errors.spanned(
+                        &expr.tokens,
+                        "a node definition needs a node: this expression is only a number",
+                    );
+                    None
+                }
+                Some(Value::Index { .. }) => {
+                    checker.errors.spanned(
+                        &expr.tokens,
+                        "an index input cannot be renamed; use it directly, as in `table.index(i)`",
+                    );
+                    None
+                }
+                other => other.map(|v| match v {
+                    Value::Node { shape, .. } => Value::Node {
+                        shape,
+                        param: false,
+                    },
+                    v => v,
+                }),
+            },
+        };
+        // A duplicate keeps its first definition.
+        if position.get(&name) == Some(&i) {
+            checker.env.insert(name, value);
+        }
+    }
+
+    // Parameters never used. A mention anywhere counts, even in an expression with an
+    // error or before the declaration: that mistake has its own message, and "never
+    // used" would be false.
+    for (i, item) in model.items.iter().enumerate() {
+        let ItemKind::Leaf(leaf) = &item.kind else {
+            continue;
+        };
+        let name = key(&item.name);
+        if leaf.kind == LeafKind::Param
+            && position.get(&name) == Some(&i)
+            && !checker.mentioned.contains(&name)
+        {
+            checker.errors.at(
+                item.name.span(),
+                format!(
+                    "parameter `{}` is never used: no node depends on it, so it would never be trained",
+                    item.name
+                ),
+            );
+        }
+    }
+
+    match checker.errors.0 {
+        Some(e) => Err(e),
+        None => Ok(Checked { dims }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{assert_errors, errors};
+    use super::*;
+
+    #[test]
+    fn accepts_a_valid_model_and_collects_dims() {
+        let model: Model = syn::parse2(quote::quote! {
+            struct M {
+                w: Param<n_in, 4>,
+                b: Param<1, 4>,
+                x: Input<batch, n_in>,
+                h = (x.dot(w) + b).tanh(),
+                loss = h.sum_rows().t().dot(h.sum_rows()).scalar_sum() + 2.0 * h.mean(),
+            }
+        })
+        .unwrap();
+        let checked = check(&model).unwrap_or_else(|e| panic!("{e}"));
+        let dims: Vec<String> = checked.dims.iter().map(|d| d.to_string()).collect();
+        assert_eq!(dims, ["n_in", "batch"]);
+    }
+
+    #[test]
+    fn reports_all_name_errors_at_once() {
+        let e = errors(quote::quote! {
+            struct M {
+                w: Param<1, 1>,
+                unused: Param<1, 1>,
+                x: Input<1, 1>,
+                x: Input<1, 1>,
+                a = w * later,
+                b = w * nowhere,
+                c = c + w,
+                later = w.frobnicate(),
+            }
+        });
+        let expected = [
+            "duplicate name `x`",
+            "`x` is first declared here",
+            "`later` is used before it is defined",
+            "unknown name `nowhere`",
+            "`c` is used in its own definition",
+            "unknown method `frobnicate`",
+            "parameter `unused` is never used",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn numbers_out_of_range_and_cfg_are_reported_together() {
+        let e = errors(quote::quote! {
+            struct M {
+                w: Param<1, 3> = normal(0, 1e39),
+                x: Input<1, 3>,
+                #[cfg(test)]
+                a = x * 1e39 + w,
+                b = w.clip(-1e39, 1e39),
+                #[cfg_attr(test, cfg(test))]
+                c = x.pow(1e40) + w * 3.4e38,
+                #[cfg_attr(test, allow(unused), cfg_attr(all(), doc = "fine"))]
+                e = x * 2,
+                d = w * 340282366920938463463374607431768211456,
+            }
+        });
+        let expected = [
+            "`cfg` is not supported on model items",
+            "`cfg_attr` is not supported on model items",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+            "number out of range for `f32`",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn raw_identifiers_are_the_plain_names() {
+        let model: Model = syn::parse2(quote::quote! {
+            struct M {
+                r#w: Param<n, r#m>,
+                x: Input<r#n, m>,
+                r#type = w.t() * x,
+                y = r#w.t() + r#type,
+            }
+        })
+        .unwrap();
+        let checked = check(&model).unwrap_or_else(|e| panic!("{e}"));
+        let dims: Vec<String> = checked.dims.iter().map(|d| d.to_string()).collect();
+        assert_eq!(dims, ["n", "r#m"]);
+
+        let e = errors(quote::quote! {
+            struct M { w: Param<1, 1>, r#w: Param<1, 1>, y = w * 2, z = r#y * 2 }
+        });
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].contains("duplicate name `r#w`: `r#w` and `w` are the same name"),
+            "{e:?}"
+        );
+    }
+}

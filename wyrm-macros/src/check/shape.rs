@@ -1,0 +1,263 @@
+//! Shapes as far as the macro knows them, and what each operation makes of its operands'
+//! shapes, reporting those that cannot match.
+
+use super::infer::{Checker, Value};
+use crate::ops::{Method, Rule};
+use crate::parse::{BinOp, Expr};
+use std::fmt;
+
+/// A dimension as far as the macro knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum D {
+    Lit(usize),
+    Name(String),
+    /// Known only at run time (e.g. a sum of dimension names).
+    Unknown,
+}
+
+impl D {
+    /// Whether two dimensions are known to differ (`Some(true)`), known to agree
+    /// (`Some(false)`), or cannot be compared before run time (`None`).
+    pub(super) fn differs(&self, other: &D) -> Option<bool> {
+        match (self, other) {
+            (D::Lit(a), D::Lit(b)) => Some(a != b),
+            (D::Name(a), D::Name(b)) if a == b => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for D {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            D::Lit(n) => write!(f, "{n}"),
+            D::Name(n) => write!(f, "{n}"),
+            D::Unknown => write!(f, "?"),
+        }
+    }
+}
+
+/// A shape `rows x cols`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Shape(pub(super) D, pub(super) D);
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.0, self.1)
+    }
+}
+
+impl Checker<'_> {
+    /// The result of `+ - * /` on two nodes, of the left's shape: the right's must equal
+    /// it, or be a row to broadcast.
+    pub(super) fn elementwise(
+        &mut self,
+        op: BinOp,
+        l: Shape,
+        r: Shape,
+        expr: &Expr,
+    ) -> Option<Value> {
+        let cols_differ = l.1.differs(&r.1) == Some(true);
+        let rows_differ = l.0.differs(&r.0) == Some(true) && r.0 != D::Lit(1);
+        if cols_differ || rows_differ {
+            self.errors.spanned(
+                &expr.tokens,
+                format!(
+                    "shape mismatch: cannot {} a {l} and a {r}; elementwise operations need equal \
+                     shapes, or a 1x{} row on the right to broadcast",
+                    op.verb(),
+                    l.1
+                ),
+            );
+            return None;
+        }
+        Some(Value::Node {
+            shape: l,
+            param: false,
+        })
+    }
+
+    /// The result of a method, from its receiver's shape and its checked arguments.
+    pub(super) fn apply(
+        &mut self,
+        spec: &Method,
+        s: Shape,
+        args: &[Value],
+        expr: &Expr,
+    ) -> Option<Value> {
+        let node = |shape| {
+            Some(Value::Node {
+                shape,
+                param: false,
+            })
+        };
+        let other = || match args.first() {
+            Some(Value::Node { shape, .. }) => shape.clone(),
+            _ => unreachable!("checked by `arguments`"),
+        };
+        match spec.rule {
+            Rule::Keep => node(s),
+            Rule::One => node(Shape(D::Lit(1), D::Lit(1))),
+            Rule::Rows => node(Shape(s.0, D::Lit(1))),
+            Rule::Columns => node(Shape(D::Lit(1), s.1)),
+            Rule::Transpose => node(Shape(s.1, s.0)),
+            Rule::Dot => {
+                let o = other();
+                if s.1.differs(&o.0) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot dot a {s} with a {o}; the left's columns ({}) must equal the right's rows ({})",
+                            s.1, o.0
+                        ),
+                    );
+                    return None;
+                }
+                node(Shape(s.0, o.1))
+            }
+            Rule::VectorDot => {
+                let o = other();
+                if s.0.differs(&o.0) == Some(true) || s.1.differs(&o.1) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot take row-wise dot products of a {s} and a {o}; the shapes must be equal"
+                        ),
+                    );
+                    return None;
+                }
+                node(Shape(s.0, D::Lit(1)))
+            }
+            Rule::Stack => {
+                let o = other();
+                let Some(Value::Axis(axis)) = args.get(1) else {
+                    unreachable!("checked by `arguments`")
+                };
+                let sum = |a: &D, b: &D| match (a, b) {
+                    (D::Lit(a), D::Lit(b)) => D::Lit(a + b),
+                    _ => D::Unknown,
+                };
+                let (kept, what) = if *axis == 0 {
+                    ((&s.1, &o.1), "columns")
+                } else {
+                    ((&s.0, &o.0), "rows")
+                };
+                if kept.0.differs(kept.1) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot stack a {s} and a {o} along axis {axis}; their {what} ({} and {}) must be equal",
+                            kept.0, kept.1
+                        ),
+                    );
+                    return None;
+                }
+                if *axis == 0 {
+                    node(Shape(sum(&s.0, &o.0), s.1))
+                } else {
+                    node(Shape(s.0.clone(), sum(&s.1, &o.1)))
+                }
+            }
+            Rule::Index => match args.first() {
+                Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
+                _ => unreachable!("checked by `arguments`"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::check;
+    use crate::check::testing::{assert_errors, errors};
+    use crate::parse::Model;
+
+    #[test]
+    fn checks_literal_shapes() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<1, 3>,
+                b: Param<1, 4>,
+                c: Param<4, 1>,
+                bias: Param<1, 3>,
+                m: Param<5, 3>,
+                n: Param<n_rows, 3>,
+                s = a + b,
+                d = a.dot(c),
+                ok = m + bias + n.sum_columns() + m.t().t(),
+                v = m.vector_dot(a),
+                r = bias - m,
+            }
+        });
+        let expected = [
+            "cannot add a 1x3 and a 1x4",
+            "cannot dot a 1x3 with a 4x1",
+            "cannot take row-wise dot products of a 5x3 and a 1x3",
+            "cannot subtract a 1x3 and a 5x3",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn named_dims_agree_with_themselves_only() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<n, 3>,
+                b: Param<n, 3>,
+                c: Param<m, 3>,
+                x = a + b + c,
+                y = a.t().dot(b).scalar_sum() + a.dot(c.t()).sum_rows().sum_columns(),
+                z = a.sum_rows() + b.sum_columns(),
+            }
+        });
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("cannot add a nx1 and a 1x3"), "{e:?}");
+    }
+
+    #[test]
+    fn constant_dims_agree_with_the_same_expression() {
+        let model: Model = syn::parse2(quote::quote! {
+            struct M {
+                a: Param<1, {H}>,
+                b: Param<1, {H}>,
+                c: Param<1, 3>,
+                x = a + b + c,
+                y = a.dot(b.t()),
+                z = y + c,
+            }
+        })
+        .unwrap();
+        let e: Vec<String> = match check(&model) {
+            Ok(checked) => {
+                assert!(checked.dims.is_empty(), "constants are not arguments");
+                Vec::new()
+            }
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("cannot add a 1x1 and a 1x3"), "{e:?}");
+    }
+
+    #[test]
+    fn checks_stacking() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<1, 3>,
+                b: Param<2, 3>,
+                c: Param<2, 4>,
+                rows = a.stack(b, 0).stack(&a, Axis(0)),
+                wide = rows.stack(c, 1),
+                ok = rows.sum_rows().t().stack(a.t().t(), Axis(1)),
+                bad = a.stack(c, 0) + a.stack(b, 2),
+                sized = rows.dot(a.t()).t() + a.stack(a, 1),
+            }
+        });
+        let expected = [
+            "cannot stack a 4x3 and a 2x4 along axis 1; their rows (4 and 2)",
+            "cannot stack a 1x3 and a 2x4 along axis 0; their columns (3 and 4)",
+            "this argument of `stack` must be an axis",
+            "cannot add a 1x4 and a 1x6",
+        ];
+        assert_errors(&e, &expected);
+    }
+}

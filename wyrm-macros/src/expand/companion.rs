@@ -1,0 +1,70 @@
+//! What a correct block and one with errors generate alike: the companion struct of
+//! shared parameters, and `Default` for a model without run-time dimensions.
+
+use super::struct_cfgs;
+use crate::parse::{Leaf, Model};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+/// The name of the companion struct of shared parameters.
+pub(super) fn parameters_name(model: &Ident) -> Ident {
+    format_ident!("{}Parameters", model)
+}
+
+/// The companion struct of shared parameters, `NameParameters`: a field per parameter
+/// and per run-time dimension. The same for a model with errors, so that code using it
+/// compiles as it will once the errors are fixed.
+pub(super) fn companion(model: &Model, params: &[(&Ident, &Leaf)], dims: &[Ident]) -> TokenStream {
+    let k = &model.krate;
+    let name = &model.name;
+    let vis = &model.vis;
+    let cfgs = struct_cfgs(model);
+    let params_name = parameters_name(name);
+    let param_fields = params.iter().map(|(n, leaf)| {
+        let doc = format!(
+            "Shared storage of the parameter `{n}: {}`.",
+            leaf.declared()
+        );
+        quote!(#[doc = #doc] pub #n: ::std::sync::Arc<#k::HogwildParameter>,)
+    });
+    let dim_fields = dims.iter().map(|d| {
+        let doc = format!("The run-time dimension `{d}`.");
+        quote!(#[doc = #doc] pub #d: usize,)
+    });
+    // No link to `HogwildParameter`: the crate's name in the user's crate is unknown
+    // (it may be renamed), and a broken link would warn in the user's docs.
+    let params_doc = format!(
+        "The parameters of [`{name}`] in shared form (`HogwildParameter`s behind `Arc`s, \
+         `Send + Sync`), with its run-time dimensions. Get it from a model with \
+         [`{name}::shared_parameters`]; build a graph over it in each thread with \
+         [`{name}::from_parameters`]."
+    );
+    quote! {
+        #[doc = #params_doc]
+        #(#cfgs)*
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        // Dimension names may be upper case (`N`).
+        #[allow(dead_code, non_snake_case)]
+        #vis struct #params_name {
+            #(#param_fields)*
+            #(#dim_fields)*
+        }
+    }
+}
+
+/// `Default` (calling `new()`), for a model without run-time dimensions.
+pub(super) fn default_impl(model: &Model, dims: &[Ident]) -> Option<TokenStream> {
+    let name = &model.name;
+    let cfgs = struct_cfgs(model);
+    dims.is_empty().then(|| {
+        quote! {
+            #(#cfgs)*
+            impl ::core::default::Default for #name {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,186 @@
+//! The expressions in generated code: the node type each builds, and the code computing
+//! it, with the user's spans.
+
+use crate::ops::{axis_of, find_function, find_method, Arg, Rule};
+use crate::parse::{key, BinOp, Expr, ExprKind};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use std::collections::HashMap;
+use syn::Ident;
+
+/// The node type of an expression.
+pub(super) fn node_type(
+    k: &TokenStream,
+    expr: &Expr,
+    types: &HashMap<String, TokenStream>,
+    param_dims: &HashMap<String, TokenStream>,
+) -> TokenStream {
+    let ty = |e: &Expr| node_type(k, e, types, param_dims);
+    match &expr.kind {
+        ExprKind::Name(n) => types
+            .get(&key(n))
+            .cloned()
+            .expect("names are checked before expansion"),
+        ExprKind::Scalar(_) => unreachable!("a number has no node type; checked"),
+        ExprKind::Neg { span, operand } => {
+            let t = ty(operand);
+            quote_spanned!(*span=> #k::nodes::Neg<#t>)
+        }
+        ExprKind::Binary {
+            op,
+            op_span,
+            lhs,
+            rhs,
+        } => {
+            let span = *op_span;
+            // Which side is a number decides the node (`x - 1` and `1 - x` differ).
+            let (scalar_lhs, scalar_rhs) = (
+                matches!(lhs.kind, ExprKind::Scalar(_)),
+                matches!(rhs.kind, ExprKind::Scalar(_)),
+            );
+            let alias = match (op, scalar_lhs, scalar_rhs) {
+                (BinOp::Add, false, false) => "Add",
+                (BinOp::Sub, false, false) => "Sub",
+                (BinOp::Mul, false, false) => "Mul",
+                (BinOp::Div, false, false) => "Div",
+                (BinOp::Add, _, _) => "AddScalar",
+                (BinOp::Mul, _, _) => "MulScalar",
+                (BinOp::Sub, true, _) => "ScalarSub",
+                (BinOp::Div, true, _) => "ScalarDiv",
+                (BinOp::Sub, _, _) => "SubScalar",
+                (BinOp::Div, _, _) => "DivScalar",
+            };
+            let alias = Ident::new(alias, span);
+            match (scalar_lhs, scalar_rhs) {
+                (true, _) => {
+                    let t = ty(rhs);
+                    quote_spanned!(span=> #k::nodes::#alias<#t>)
+                }
+                (_, true) => {
+                    let t = ty(lhs);
+                    quote_spanned!(span=> #k::nodes::#alias<#t>)
+                }
+                _ => {
+                    let (l, r) = (ty(lhs), ty(rhs));
+                    quote_spanned!(span=> #k::nodes::#alias<#l, #r>)
+                }
+            }
+        }
+        ExprKind::Method {
+            receiver,
+            method,
+            args,
+        } => {
+            let spec = find_method(&method.to_string()).expect("methods are checked");
+            let span = method.span();
+            let alias = Ident::new(spec.node, span);
+            let recv = ty(receiver);
+            match spec.rule {
+                Rule::Dot | Rule::VectorDot | Rule::Stack => {
+                    let other = ty(&args[0]);
+                    quote_spanned!(span=> #k::nodes::#alias<#recv, #other>)
+                }
+                // The receiver is a parameter's name: `Index` has its dimensions.
+                Rule::Index => {
+                    let dims = match &receiver.kind {
+                        ExprKind::Name(n) => param_dims.get(&key(n)).cloned(),
+                        _ => None,
+                    };
+                    quote_spanned!(span=> #k::nodes::#alias #dims)
+                }
+                _ => quote_spanned!(span=> #k::nodes::#alias<#recv>),
+            }
+        }
+        ExprKind::Call { function, args } => {
+            let spec = find_function(&function.to_string()).expect("functions are checked");
+            let alias = Ident::new(spec.node, function.span());
+            let logits = ty(&args[0]);
+            quote_spanned!(function.span()=> #k::nn::losses::#alias<#logits>)
+        }
+    }
+}
+
+/// How an expression's value is used where it appears.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Use {
+    /// The whole right-hand side of a definition.
+    Top,
+    /// By value (operands of operators): names are cloned.
+    Owned,
+    /// As a method receiver: names are used as they are.
+    Receiver,
+    /// As a method argument: borrowed.
+    Argument,
+}
+
+/// The code computing an expression from the leaves and earlier definitions.
+pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
+    let value = match &expr.kind {
+        ExprKind::Name(n) => {
+            return match usage {
+                Use::Owned | Use::Top => {
+                    quote_spanned!(n.span()=> ::core::clone::Clone::clone(&#n))
+                }
+                Use::Receiver => n.to_token_stream(),
+                Use::Argument => quote_spanned!(n.span()=> &#n),
+            };
+        }
+        ExprKind::Scalar(s) => return s.literal(),
+        ExprKind::Neg { span, operand } => {
+            let x = build(k, operand, Use::Owned);
+            quote_spanned!(*span=> -#x)
+        }
+        ExprKind::Binary {
+            op,
+            op_span,
+            lhs,
+            rhs,
+        } => {
+            let (l, r) = (build(k, lhs, Use::Owned), build(k, rhs, Use::Owned));
+            let op = match op {
+                BinOp::Add => quote_spanned!(*op_span=> +),
+                BinOp::Sub => quote_spanned!(*op_span=> -),
+                BinOp::Mul => quote_spanned!(*op_span=> *),
+                BinOp::Div => quote_spanned!(*op_span=> /),
+            };
+            quote!(#l #op #r)
+        }
+        ExprKind::Method {
+            receiver,
+            method,
+            args,
+        } => {
+            if method == "neg" {
+                let x = build(k, receiver, Use::Owned);
+                quote_spanned!(method.span()=> -#x)
+            } else {
+                let recv = build(k, receiver, Use::Receiver);
+                let spec = find_method(&method.to_string()).expect("methods are checked");
+                let args = args.iter().zip(spec.args).map(|(a, kind)| match kind {
+                    Arg::Axis => {
+                        let axis = axis_of(a).expect("axes are checked");
+                        let axis = syn::LitInt::new(&format!("{axis}usize"), a.span());
+                        quote_spanned!(a.span()=> #k::ndarray::Axis(#axis))
+                    }
+                    _ => build(k, a, Use::Argument),
+                });
+                quote_spanned!(method.span()=> #recv.#method(#(#args),*))
+            }
+        }
+        ExprKind::Call { function, args } => {
+            let args = args.iter().map(|a| build(k, a, Use::Argument));
+            quote_spanned!(function.span()=> #k::nn::losses::#function(#(#args),*))
+        }
+    };
+    // Parentheses only where precedence needs them (no `unused_parens` warnings).
+    let span = expr.span();
+    let operator = matches!(expr.kind, ExprKind::Binary { .. } | ExprKind::Neg { .. })
+        || matches!(&expr.kind, ExprKind::Method { method, .. } if method == "neg");
+    match usage {
+        Use::Top => value,
+        Use::Owned | Use::Receiver if operator => quote_spanned!(span=> (#value)),
+        Use::Owned | Use::Receiver => value,
+        Use::Argument if operator => quote_spanned!(span=> &(#value)),
+        Use::Argument => quote_spanned!(span=> &#value),
+    }
+}

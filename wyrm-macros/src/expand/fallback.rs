@@ -1,0 +1,84 @@
+//! The stand-in for a model whose block has errors, generated next to the errors.
+
+use super::companion::{companion, default_impl, parameters_name};
+use super::leaf::{leaf_type, rng_ident};
+use super::struct_cfgs;
+use crate::parse::{key, ItemKind, Leaf, LeafKind, Model};
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::Ident;
+
+/// What the model's struct and companion look like when the block has errors: every
+/// field present (leaves with their types, defined nodes boxed), the companion and
+/// `Default` as for a correct block, and the usual methods with the same signatures, so
+/// that the user's code using the model does not add a cascade of errors.
+pub(crate) fn fallback(model: &Model) -> TokenStream {
+    let k = &model.krate;
+    let name = &model.name;
+    let vis = &model.vis;
+    let attrs = &model.attrs;
+    let cfgs = struct_cfgs(model);
+    let params_name = parameters_name(name);
+    let rng = rng_ident();
+    // The first of each name, as the checker keeps it (`r#w` is `w`).
+    let mut seen: Vec<String> = Vec::new();
+    let dims = model.run_time_dims();
+    let mut params: Vec<(&Ident, &Leaf)> = Vec::new();
+    let mut fields = Vec::new();
+    for item in &model.items {
+        if seen.contains(&key(&item.name)) {
+            continue;
+        }
+        seen.push(key(&item.name));
+        let n = &item.name;
+        let ty = match &item.kind {
+            ItemKind::Leaf(leaf) => {
+                if leaf.kind == LeafKind::Param {
+                    params.push((n, leaf));
+                }
+                leaf_type(k, leaf, model.static_shapes)
+            }
+            ItemKind::Node(_) => quote!(#k::nodes::Boxed),
+        };
+        fields.push(quote!(pub #n: #k::Variable<#ty>,));
+    }
+    let companion = companion(model, &params, &dims);
+    let default_impl = default_impl(model, &dims);
+    let message = format!("the `model!` block of `{name}` has errors");
+    quote! {
+        #(#attrs)*
+        #[allow(dead_code, missing_docs)]
+        #vis struct #name {
+            #(#fields)*
+        }
+
+        #companion
+
+        #(#cfgs)*
+        #[allow(dead_code, unused_variables, non_snake_case, clippy::too_many_arguments)]
+        impl #name {
+            /// See the errors of the `model!` block.
+            pub fn new(#(#dims: usize),*) -> Self {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
+            pub fn new_with_rng(#rng: &mut impl #k::__private::Rng, #(#dims: usize),*) -> Self {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
+            pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
+            pub fn parameters(&self) -> ::std::vec::Vec<#k::Variable<#k::ParameterNode>> {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
+            pub fn shared_parameters(&self) -> #params_name {
+                ::core::unreachable!(#message)
+            }
+        }
+
+        #default_impl
+    }
+}

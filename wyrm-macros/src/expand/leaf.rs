@@ -1,0 +1,116 @@
+//! The leaves in generated code: their node types (typenum-shaped under
+//! `#[static_shapes]`), their dimensions as values, and the code building fresh ones.
+
+use crate::parse::{Dim, Init, Leaf, LeafKind};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
+
+/// The name of the generator argument of `new_with_rng`.
+pub(super) fn rng_ident() -> Ident {
+    Ident::new("__wyrm_rng", proc_macro2::Span::call_site())
+}
+
+/// The typenum dimensions `<R, C>` of a parameter or input, when the model asks for static
+/// shapes and both dimensions are literals.
+pub(super) fn static_dims(k: &TokenStream, leaf: &Leaf, statics: bool) -> Option<TokenStream> {
+    if !statics || leaf.kind == LeafKind::Index {
+        return None;
+    }
+    match leaf.dims.as_slice() {
+        [Dim::Lit(r, _), Dim::Lit(c, _)] => {
+            let (r, c) = (typenum(k, *r), typenum(k, *c));
+            Some(quote!(<#r, #c>))
+        }
+        _ => None,
+    }
+}
+
+/// The typenum type of `n`: `U7` up to 1024, else spelled out in binary.
+fn typenum(k: &TokenStream, n: usize) -> TokenStream {
+    if n <= 1024 {
+        let name = format_ident!("U{}", n);
+        return quote!(#k::typenum::#name);
+    }
+    let mut ty = quote!(#k::typenum::UTerm);
+    for bit in (0..usize::BITS - n.leading_zeros()).rev() {
+        let b = if (n >> bit) & 1 == 1 {
+            quote!(#k::typenum::B1)
+        } else {
+            quote!(#k::typenum::B0)
+        };
+        ty = quote!(#k::typenum::UInt<#ty, #b>);
+    }
+    ty
+}
+
+/// The node type of a leaf: run-time shaped, or static under `#[static_shapes]`.
+pub(super) fn leaf_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStream {
+    let span = leaf.keyword.span();
+    let dims = static_dims(k, leaf, statics).unwrap_or_default();
+    match leaf.kind {
+        LeafKind::Param => quote_spanned!(span=> #k::ParameterNode #dims),
+        LeafKind::Input => quote_spanned!(span=> #k::InputNode #dims),
+        LeafKind::Index => quote_spanned!(span=> #k::nodes::IndexInputNode),
+    }
+}
+
+/// A dimension of a leaf as a `usize` expression (a literal or the argument's name).
+pub(super) fn dim_tokens(leaf: &Leaf, k: usize) -> TokenStream {
+    match leaf.dims.get(k) {
+        Some(Dim::Lit(n, span)) => {
+            let lit = syn::LitInt::new(&format!("{n}usize"), *span);
+            quote!(#lit)
+        }
+        Some(Dim::Name(ident)) => quote!(#ident),
+        Some(Dim::Const(expr)) => quote!(#expr),
+        None => quote!(1usize),
+    }
+}
+
+/// The expression building a fresh leaf, inside `new_with_rng` (the generator is
+/// `__wyrm_rng`) and, for inputs, `from_parameters`.
+pub(super) fn fresh_leaf(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStream {
+    let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+    let span = leaf.keyword.span();
+    let dims = static_dims(k, leaf, statics);
+    match leaf.kind {
+        LeafKind::Param => {
+            let rng = rng_ident();
+            // The initialiser's code carries the span of its keyword.
+            let init_span = leaf.init.as_ref().map_or(span, |i| i.keyword().span());
+            let value = match &leaf.init {
+                None => quote!(#k::init::normal(#rows, #cols, 0.0, 0.1, #rng)),
+                Some(Init::Normal { mean, std, .. }) => {
+                    let (mean, std) = (mean.literal(), std.literal());
+                    quote_spanned!(init_span=> #k::init::normal(#rows, #cols, #mean, #std, #rng))
+                }
+                Some(Init::Xavier(_)) => {
+                    quote_spanned!(init_span=> #k::init::xavier(#rows, #cols, #rng))
+                }
+                Some(Init::Zeros(_)) => {
+                    quote_spanned!(init_span=> #k::ndarray::Array2::zeros((#rows, #cols)))
+                }
+                Some(Init::Ones(_)) => {
+                    quote_spanned!(init_span=> #k::ndarray::Array2::ones((#rows, #cols)))
+                }
+            };
+            match dims {
+                Some(dims) => {
+                    quote_spanned!(span=> #k::ParameterNode::#dims::new_static(#value))
+                }
+                None => quote_spanned!(span=> #k::ParameterNode::new(#value)),
+            }
+        }
+        LeafKind::Input => {
+            let value = quote!(#k::ndarray::Array2::zeros((#rows, #cols)));
+            match dims {
+                Some(dims) => quote_spanned!(span=> #k::InputNode::#dims::new_static(#value)),
+                None => quote_spanned!(span=> #k::InputNode::new(#value)),
+            }
+        }
+        LeafKind::Index => {
+            quote_spanned!(span=> #k::nodes::IndexInputNode::new(&::std::vec![0usize; #rows]))
+        }
+    }
+}

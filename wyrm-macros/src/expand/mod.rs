@@ -1,0 +1,400 @@
+//! Code generation: the model struct with one concretely typed field per name, its
+//! constructors, its parameter list, and the companion struct of shared parameters.
+//!
+//! Everything generated names the runtime crate through the path the invocation gives
+//! (`$crate` from the `wyrm::model!` wrapper, so a renamed dependency works) and the
+//! standard library by absolute path (`::core::clone::Clone::clone(&x)`, not `x.clone()`),
+//! so that it compiles wherever the user invokes it, `#[no_implicit_prelude]` modules
+//! included. The code built from the user's expressions carries the user's spans, so a
+//! type error points at the user's tokens.
+//!
+//! Split by what is generated: this file the model's struct and its methods;
+//! `companion` the companion struct and `Default`, which a block with errors gets too;
+//! `fallback` the stand-in for a block with errors; `leaf` the leaves' types and fresh
+//! values; `expr` the node type and the code of each expression.
+
+mod companion;
+mod expr;
+mod fallback;
+mod leaf;
+
+pub(crate) use fallback::fallback;
+
+use crate::check::Checked;
+use crate::parse::{key, Dim, Item, ItemKind, Leaf, LeafKind, Model};
+use companion::{companion, default_impl, parameters_name};
+use expr::{build, node_type, Use};
+use leaf::{dim_tokens, fresh_leaf, leaf_type, rng_ident, static_dims};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use std::collections::HashMap;
+use syn::{Attribute, Ident};
+
+/// Expands a checked model.
+pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
+    let k = &model.krate;
+    let name = &model.name;
+    let vis = &model.vis;
+    let attrs = &model.attrs;
+    let cfgs = struct_cfgs(model);
+    let params_name = parameters_name(name);
+    let dims = &checked.dims;
+    let rng = rng_ident();
+
+    let statics = model.static_shapes;
+
+    // Node types of every name, in order; the static dimensions `<R, C>` of parameters.
+    let mut types: HashMap<String, TokenStream> = HashMap::new();
+    let mut param_dims: HashMap<String, TokenStream> = HashMap::new();
+    let mut fields = Vec::new();
+    for item in &model.items {
+        let ty = match &item.kind {
+            ItemKind::Leaf(leaf) => {
+                if let Some(dims) = static_dims(k, leaf, statics) {
+                    param_dims.insert(key(&item.name), dims);
+                }
+                leaf_type(k, leaf, statics)
+            }
+            ItemKind::Node(expr) => node_type(k, expr, &types, &param_dims),
+        };
+        let field = &item.name;
+        let docs = field_docs(item);
+        let item_attrs = &item.attrs;
+        fields.push(quote! {
+            #docs
+            #(#item_attrs)*
+            pub #field: #k::Variable<#ty>,
+        });
+        types.insert(key(&item.name), ty);
+    }
+
+    let leaves: Vec<(&Item, &Leaf)> = model
+        .items
+        .iter()
+        .filter_map(|item| match &item.kind {
+            ItemKind::Leaf(leaf) => Some((item, leaf)),
+            ItemKind::Node(_) => None,
+        })
+        .collect();
+    let params: Vec<&Ident> = leaves
+        .iter()
+        .filter(|(_, l)| l.kind == LeafKind::Param)
+        .map(|(i, _)| &i.name)
+        .collect();
+
+    // `__wyrm_assemble(leaves..)`: connects the leaves into the graph.
+    let leaf_args = leaves.iter().map(|(item, leaf)| {
+        let n = &item.name;
+        let ty = leaf_type(k, leaf, statics);
+        quote!(#n: #k::Variable<#ty>)
+    });
+    let leaf_names: Vec<&Ident> = leaves.iter().map(|(i, _)| &i.name).collect();
+    // Statically shaped parameters are listed in their run-time-shaped form.
+    let param_list = leaves
+        .iter()
+        .filter(|(_, l)| l.kind == LeafKind::Param)
+        .map(|(item, leaf)| {
+            let n = &item.name;
+            match static_dims(k, leaf, statics) {
+                Some(_) => quote!(self.#n.erased()),
+                None => quote!(::core::clone::Clone::clone(&self.#n)),
+            }
+        });
+    let definitions = model.items.iter().filter_map(|item| match &item.kind {
+        ItemKind::Node(expr) => {
+            let n = &item.name;
+            let value = build(k, expr, Use::Top);
+            Some(quote_spanned!(n.span()=> let #n = #value;))
+        }
+        ItemKind::Leaf(_) => None,
+    });
+    let all_names = model.items.iter().map(|i| &i.name);
+
+    // `new_with_rng`: fresh leaves.
+    let fresh = leaves.iter().map(|(item, leaf)| {
+        let n = &item.name;
+        let value = fresh_leaf(k, leaf, statics);
+        quote!(let #n = #value;)
+    });
+    // `from_parameters`: leaves over shared parameters.
+    let model_str = name.to_string();
+    let shared = leaves.iter().map(|(item, leaf)| {
+        let n = &item.name;
+        let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+        let value = match leaf.kind {
+            LeafKind::Param => {
+                let n_str = n.to_string();
+                let declared = leaf.declared();
+                let helper = match static_dims(k, leaf, statics) {
+                    Some(dims) => quote!(shared_static_parameter::#dims),
+                    None => quote!(shared_parameter),
+                };
+                quote! {
+                    #k::__private::#helper(
+                        #model_str, #n_str, #declared, &__wyrm_parameters.#n, (#rows, #cols),
+                    )
+                }
+            }
+            _ => fresh_leaf(k, leaf, statics),
+        };
+        quote!(let #n = #value;)
+    });
+    // `shared_parameters`: each run-time dimension read back from a leaf that uses it.
+    let dim_values = dims.iter().map(|d| {
+        let (leaf, axis) = leaves
+            .iter()
+            .find_map(|(item, leaf)| {
+                leaf.dims
+                    .iter()
+                    .position(|x| matches!(x, Dim::Name(n) if key(n) == key(d)))
+                    .map(|axis| (&item.name, axis))
+            })
+            .expect("every dimension name comes from a leaf");
+        let axis = syn::Index::from(axis);
+        quote!(#d: self.#leaf.shape().#axis)
+    });
+
+    let dims_doc = if dims.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = dims.iter().map(|d| format!("`{d}`")).collect();
+        format!(
+            " The arguments are the run-time dimensions {}.",
+            list.join(", ")
+        )
+    };
+    let new_doc = format!(
+        "Builds the model with freshly initialised parameters, drawn from the thread's \
+         random generator.{dims_doc}"
+    );
+    let new_with_rng_doc = format!(
+        "Builds the model with freshly initialised parameters drawn from the generator \
+         given first (pass a seeded one for reproducible runs).{dims_doc}"
+    );
+    let param_leaves: Vec<(&Ident, &Leaf)> = leaves
+        .iter()
+        .filter(|(_, l)| l.kind == LeafKind::Param)
+        .map(|(i, l)| (&i.name, *l))
+        .collect();
+    let companion = companion(model, &param_leaves, dims);
+    let default_impl = default_impl(model, dims);
+
+    quote! {
+        #(#attrs)*
+        #[allow(dead_code, clippy::type_complexity)]
+        #vis struct #name {
+            #(#fields)*
+        }
+
+        #companion
+
+        #(#cfgs)*
+        // Dimension names become arguments and locals, and may be upper case (`N`).
+        #[allow(dead_code, non_snake_case, clippy::too_many_arguments)]
+        impl #name {
+            #[doc = #new_doc]
+            pub fn new(#(#dims: usize),*) -> Self {
+                Self::new_with_rng(&mut #k::__private::thread_rng(), #(#dims),*)
+            }
+
+            #[doc = #new_with_rng_doc]
+            pub fn new_with_rng(
+                #rng: &mut impl #k::__private::Rng,
+                #(#dims: usize),*
+            ) -> Self {
+                #(#fresh)*
+                Self::__wyrm_assemble(#(#leaf_names),*)
+            }
+
+            /// Builds the model over shared parameters (from [`shared_parameters`](Self::shared_parameters)):
+            /// a new graph, with its own inputs and buffers, whose parameter nodes read and
+            /// update the shared storage. Build one per thread for Hogwild training or serving.
+            ///
+            /// # Panics
+            /// If a shared parameter's shape differs from the declared one.
+            pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
+                #(let #dims = __wyrm_parameters.#dims;)*
+                #(#shared)*
+                Self::__wyrm_assemble(#(#leaf_names),*)
+            }
+
+            /// Every parameter of the model, in declaration order (pass them to an optimizer).
+            pub fn parameters(&self) -> ::std::vec::Vec<#k::Variable<#k::ParameterNode>> {
+                ::std::vec![#(#param_list),*]
+            }
+
+            /// The parameters in shared form: the same storage for a model built by
+            /// [`from_parameters`](Self::from_parameters), else a copy of the current values.
+            pub fn shared_parameters(&self) -> #params_name {
+                #params_name {
+                    #(#params: self.#params.hogwild_parameter(),)*
+                    #(#dim_values,)*
+                }
+            }
+
+            fn __wyrm_assemble(#(#leaf_args),*) -> Self {
+                #(#definitions)*
+                Self { #(#all_names),* }
+            }
+        }
+
+        #default_impl
+    }
+}
+
+/// The struct's `cfg` attributes, which every generated item repeats: the struct alone
+/// configured out would leave its impls and companion naming a missing type.
+fn struct_cfgs(model: &Model) -> Vec<&Attribute> {
+    model
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect()
+}
+
+/// The doc comment of a field: the user's, or one saying what the field is.
+fn field_docs(item: &Item) -> TokenStream {
+    if item.attrs.iter().any(|a| a.path().is_ident("doc")) {
+        return TokenStream::new();
+    }
+    let n = &item.name;
+    let doc = match &item.kind {
+        ItemKind::Leaf(leaf) => {
+            let what = match leaf.kind {
+                LeafKind::Param => "parameter",
+                LeafKind::Input => "input",
+                LeafKind::Index => "index input",
+            };
+            format!("The {what} `{n}: {}`.", leaf.declared())
+        }
+        ItemKind::Node(expr) => format!("The node `{n} = {expr}`."),
+    };
+    quote!(#[doc = #doc])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::{Delimiter, TokenTree};
+
+    /// Every token of `tokens`, groups' contents included, in order.
+    fn flatten(tokens: TokenStream, out: &mut Vec<TokenTree>) {
+        for t in tokens {
+            if let TokenTree::Group(g) = &t {
+                let inner = g.stream();
+                out.push(t.clone());
+                flatten(inner, out);
+                // A marker closing the group, so that a token after it is not taken
+                // as following its last inner token.
+                if g.delimiter() != Delimiter::None {
+                    out.push(TokenTree::Punct(proc_macro2::Punct::new(
+                        '$',
+                        proc_macro2::Spacing::Alone,
+                    )));
+                }
+            } else {
+                out.push(t);
+            }
+        }
+    }
+
+    fn model() -> Model {
+        syn::parse2(quote! {
+            /// Docs.
+            #[static_shapes]
+            pub struct M {
+                w: Param<n, 3> = normal(0, 0.5),
+                b: Param<1, 3>,
+                s: Param<2, 3>,
+                x: Input<1, n>,
+                i: Index<1>,
+                y = (x.dot(w) + b - s.index(i)).stack(x.dot(w), Axis(1)),
+                loss = sparse_categorical_crossentropy(-y * 2, i),
+            }
+        })
+        .unwrap()
+    }
+
+    /// The expansion and the stand-in with the runtime crate at `::wy`.
+    fn outputs() -> [Vec<TokenTree>; 2] {
+        let mut model = model();
+        model.krate = quote!(::wy);
+        let checked = crate::check::check(&model).unwrap_or_else(|e| panic!("{e}"));
+        [expand(&model, &checked), fallback(&model)].map(|tokens| {
+            let mut out = Vec::new();
+            flatten(tokens, &mut out);
+            out
+        })
+    }
+
+    #[test]
+    fn the_runtime_crate_is_named_by_the_given_path() {
+        for tokens in outputs() {
+            assert!(
+                !tokens
+                    .iter()
+                    .any(|t| matches!(t, TokenTree::Ident(i) if i == "wyrm")),
+                "`wyrm` named directly"
+            );
+            assert!(tokens
+                .iter()
+                .any(|t| matches!(t, TokenTree::Ident(i) if i == "wy")));
+        }
+    }
+
+    #[test]
+    fn the_standard_library_is_named_by_absolute_path() {
+        // Names from the standard prelude (traits, types, derives, variants) and methods of
+        // its traits would not resolve in a `#[no_implicit_prelude]` module.
+        const PRELUDE: &[&str] = &[
+            "Clone",
+            "Copy",
+            "Debug",
+            "Default",
+            "Vec",
+            "Box",
+            "String",
+            "Option",
+            "Some",
+            "None",
+            "Result",
+            "Ok",
+            "Err",
+            "Send",
+            "Sync",
+            "Sized",
+            "Into",
+            "From",
+            "ToString",
+            "ToOwned",
+            "Iterator",
+            "IntoIterator",
+            "Drop",
+            "Fn",
+            "FnMut",
+            "FnOnce",
+            "PartialEq",
+            "Eq",
+            "vec",
+            "format",
+            "panic",
+            "unreachable",
+        ];
+        const METHODS: &[&str] = &["clone", "to_owned", "to_string", "into", "default"];
+        for tokens in outputs() {
+            for (k, t) in tokens.iter().enumerate() {
+                let TokenTree::Ident(ident) = t else { continue };
+                let after = |c: char| {
+                    k > 0 && matches!(&tokens[k - 1], TokenTree::Punct(p) if p.as_char() == c)
+                };
+                let name = ident.to_string();
+                if PRELUDE.contains(&name.as_str()) {
+                    assert!(after(':'), "`{name}` not by absolute path");
+                }
+                if METHODS.contains(&name.as_str()) {
+                    assert!(!after('.'), "method `.{name}()` of a prelude trait");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Expressions: the part of Rust's the model language keeps, converted from `syn`'s, the
+//! numbers in them (which initialisers take too), and how messages display them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::{Ident, LitFloat, Token};
+
+/// A numeric literal (possibly negated), as an `f32`: infinite when the number is out of
+/// range, an error that `check` reports.
+#[derive(Clone, Copy)]
+pub(crate) struct Scalar {
+    pub(crate) value: f32,
+    pub(crate) span: Span,
+}
+
+/// Binary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinOp {
+    /// The verb used in shape error messages.
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            BinOp::Add => "add",
+            BinOp::Sub => "subtract",
+            BinOp::Mul => "multiply",
+            BinOp::Div => "divide",
+        }
+    }
+}
+
+/// An expression of the model language.
+pub(crate) struct Expr {
+    pub(crate) kind: ExprKind,
+    /// The user's tokens for the whole expression, for spanned errors.
+    pub(crate) tokens: TokenStream,
+}
+
+/// The forms an expression can take.
+pub(crate) enum ExprKind {
+    /// A declared or defined name.
+    Name(Ident),
+    /// A numeric literal (only as an operand of `+ - * /`, or a method's `f32` argument).
+    Scalar(Scalar),
+    /// `lhs op rhs`.
+    Binary {
+        op: BinOp,
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// `-operand`.
+    Neg { span: Span, operand: Box<Expr> },
+    /// `receiver.method(args)`; `&` on arguments is dropped.
+    Method {
+        receiver: Box<Expr>,
+        method: Ident,
+        args: Vec<Expr>,
+    },
+    /// `function(args)`.
+    Call { function: Ident, args: Vec<Expr> },
+}
+
+/// A numeric literal, optionally negated, as a [`Scalar`].
+pub(super) fn scalar_of(expr: &syn::Expr) -> syn::Result<Scalar> {
+    match expr {
+        syn::Expr::Lit(syn::ExprLit { lit, .. }) => {
+            let value = match lit {
+                syn::Lit::Float(f) => f.base10_parse::<f32>()?,
+                syn::Lit::Int(i) => i.base10_parse::<f32>()?,
+                _ => return Err(syn::Error::new_spanned(lit, "expected a number")),
+            };
+            // A number beyond `f32::MAX` parses as infinity, which `check` reports (with
+            // the block's other errors, and the stand-in that keeps them from cascading).
+            Ok(Scalar {
+                value,
+                span: lit.span(),
+            })
+        }
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => {
+            let inner = scalar_of(expr)?;
+            Ok(Scalar {
+                value: -inner.value,
+                span: inner.span,
+            })
+        }
+        syn::Expr::Paren(p) => scalar_of(&p.expr),
+        syn::Expr::Group(g) => scalar_of(&g.expr),
+        other => Err(syn::Error::new_spanned(other, "expected a number")),
+    }
+}
+
+impl Scalar {
+    /// The value as `f32` literal tokens with the user's span (a negative value is `-x`,
+    /// since a literal token cannot carry the sign). The value is finite: `check` rejects
+    /// the rest before expansion.
+    pub(crate) fn literal(&self) -> TokenStream {
+        let mut text = format!("{:?}", self.value.abs());
+        if !text.contains('.') && !text.contains('e') {
+            text.push_str(".0");
+        }
+        let lit = LitFloat::new(&format!("{text}f32"), self.span);
+        if self.value.is_sign_negative() {
+            quote::quote_spanned!(self.span=> -#lit)
+        } else {
+            lit.to_token_stream()
+        }
+    }
+}
+
+impl Expr {
+    /// Converts a `syn` expression, rejecting what the model language does not support.
+    pub(super) fn from_syn(expr: syn::Expr) -> syn::Result<Expr> {
+        let tokens = expr.to_token_stream();
+        let kind = match expr {
+            syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                ExprKind::Name(p.path.get_ident().expect("checked").clone())
+            }
+            syn::Expr::Lit(_) => ExprKind::Scalar(scalar_of(&expr)?),
+            syn::Expr::Paren(p) => return Expr::from_syn(*p.expr),
+            syn::Expr::Group(g) => return Expr::from_syn(*g.expr),
+            syn::Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Neg(minus),
+                expr: operand,
+                ..
+            }) => {
+                let operand = Expr::from_syn(*operand)?;
+                match operand.kind {
+                    ExprKind::Scalar(s) => ExprKind::Scalar(Scalar {
+                        value: -s.value,
+                        span: s.span,
+                    }),
+                    _ => ExprKind::Neg {
+                        span: minus.span,
+                        operand: Box::new(operand),
+                    },
+                }
+            }
+            syn::Expr::Binary(b) => {
+                let (op, op_span) = match b.op {
+                    syn::BinOp::Add(t) => (BinOp::Add, t.span),
+                    syn::BinOp::Sub(t) => (BinOp::Sub, t.span),
+                    syn::BinOp::Mul(t) => (BinOp::Mul, t.span),
+                    syn::BinOp::Div(t) => (BinOp::Div, t.span),
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            other,
+                            "unsupported operator: a model uses `+`, `-`, `*` and `/`",
+                        ))
+                    }
+                };
+                ExprKind::Binary {
+                    op,
+                    op_span,
+                    lhs: Box::new(Expr::from_syn(*b.left)?),
+                    rhs: Box::new(Expr::from_syn(*b.right)?),
+                }
+            }
+            syn::Expr::MethodCall(m) => {
+                if let Some(turbofish) = &m.turbofish {
+                    return Err(syn::Error::new_spanned(
+                        turbofish,
+                        "type arguments are not supported in a model",
+                    ));
+                }
+                ExprKind::Method {
+                    receiver: Box::new(Expr::from_syn(*m.receiver)?),
+                    method: m.method,
+                    args: convert_args(m.args)?,
+                }
+            }
+            syn::Expr::Call(c) => {
+                let function =
+                    match &*c.func {
+                        syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                            p.path.get_ident().expect("checked").clone()
+                        }
+                        other => return Err(syn::Error::new_spanned(
+                            other,
+                            "expected a function name such as `sparse_categorical_crossentropy`",
+                        )),
+                    };
+                ExprKind::Call {
+                    function,
+                    args: convert_args(c.args)?,
+                }
+            }
+            other => {
+                return Err(syn::Error::new_spanned(
+                    other,
+                    "unsupported expression: a model expression combines names and numbers \
+                     with `+ - * /`, unary `-`, methods such as `.dot(b)`, and \
+                     `sparse_categorical_crossentropy(a, b)`",
+                ))
+            }
+        };
+        Ok(Expr { kind, tokens })
+    }
+
+    /// The span of the expression's first token.
+    pub(crate) fn span(&self) -> Span {
+        self.tokens
+            .clone()
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |t| t.span())
+    }
+}
+
+impl std::fmt::Display for Expr {
+    /// The expression in the model language, fully parenthesised where operators nest.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |args: &[Expr]| {
+            args.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Operands of operators and receivers are parenthesised when they are operators.
+        let operand = |e: &Expr| match e.kind {
+            ExprKind::Binary { .. } | ExprKind::Neg { .. } => format!("({e})"),
+            _ => e.to_string(),
+        };
+        match &self.kind {
+            ExprKind::Name(n) => write!(f, "{n}"),
+            ExprKind::Scalar(s) => write!(f, "{:?}", s.value),
+            ExprKind::Neg { operand: o, .. } => write!(f, "-{}", operand(o)),
+            ExprKind::Binary { op, lhs, rhs, .. } => {
+                let symbol = match op {
+                    BinOp::Add => "+",
+                    BinOp::Sub => "-",
+                    BinOp::Mul => "*",
+                    BinOp::Div => "/",
+                };
+                write!(f, "{} {symbol} {}", operand(lhs), operand(rhs))
+            }
+            ExprKind::Method {
+                receiver,
+                method,
+                args,
+            } => write!(f, "{}.{method}({})", operand(receiver), list(args)),
+            ExprKind::Call { function, args } => write!(f, "{function}({})", list(args)),
+        }
+    }
+}
+
+/// Converts call arguments, dropping a leading `&` (both `a.dot(b)` and `a.dot(&b)` work).
+fn convert_args(args: syn::punctuated::Punctuated<syn::Expr, Token![,]>) -> syn::Result<Vec<Expr>> {
+    args.into_iter()
+        .map(|arg| match arg {
+            syn::Expr::Reference(r) if r.mutability.is_none() => Expr::from_syn(*r.expr),
+            other => Expr::from_syn(other),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::testing::{assert_rejected, leaf, node, parse};
+
+    #[test]
+    fn rejects_unsupported_expressions() {
+        assert_rejected([
+            (
+                quote::quote! { struct M { a = b % c } },
+                "unsupported operator",
+            ),
+            (
+                quote::quote! { struct M { a = b[0] } },
+                "unsupported expression",
+            ),
+            (
+                quote::quote! { struct M { a = b.f::<u8>() } },
+                "type arguments are not supported",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn displays_expressions_and_declarations() {
+        let model = parse(quote::quote! {
+            struct M {
+                w: Param<n, 3>,
+                a = -(w * 2 + w).dot(&w.t()).square() - 1.5,
+                b = sparse_categorical_crossentropy(a, i),
+            }
+        })
+        .unwrap();
+        assert_eq!(leaf(&model.items[0]).declared(), "Param<n, 3>");
+        assert_eq!(
+            node(&model.items[1]).to_string(),
+            "(-((w * 2.0) + w).dot(w.t()).square()) - 1.5"
+        );
+        assert_eq!(
+            node(&model.items[2]).to_string(),
+            "sparse_categorical_crossentropy(a, i)"
+        );
+    }
+
+    #[test]
+    fn numbers_up_to_f32_max_are_kept() {
+        let model = parse(quote::quote! {
+            struct M { a = w * 3.4e38 - 1e-50, b = w.clip(-3.4028235e38, 1e38) }
+        })
+        .unwrap();
+        match &node(&model.items[0]).kind {
+            ExprKind::Binary { lhs, rhs, .. } => {
+                match &lhs.kind {
+                    ExprKind::Binary { rhs, .. } => {
+                        assert!(matches!(rhs.kind, ExprKind::Scalar(s) if s.value == 3.4e38))
+                    }
+                    _ => panic!("expected a product"),
+                }
+                // Too small for `f32` is zero, as in Rust.
+                assert!(matches!(rhs.kind, ExprKind::Scalar(s) if s.value == 0.0));
+            }
+            _ => panic!("expected a difference"),
+        }
+    }
+
+    #[test]
+    fn scalar_literals_are_f32() {
+        let s = Scalar {
+            value: 3.0,
+            span: Span::call_site(),
+        };
+        assert_eq!(s.literal().to_string(), "3.0f32");
+        let s = Scalar {
+            value: -0.25,
+            span: Span::call_site(),
+        };
+        assert_eq!(s.literal().to_string(), "- 0.25f32");
+    }
+}

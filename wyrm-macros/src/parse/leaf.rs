@@ -1,0 +1,276 @@
+//! Leaf declarations, `Param<R, C> [= init]`, `Input<R, C>` and `Index<K>`: their kinds,
+//! dimensions and parameter initialisers, and how they are parsed.
+
+use super::expr::{scalar_of, Scalar};
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::parse::{Parse, ParseStream};
+use syn::{braced, parenthesized, Ident, LitInt, Token};
+
+/// The kinds of leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeafKind {
+    Param,
+    Input,
+    Index,
+}
+
+impl LeafKind {
+    /// How many dimensions the kind takes.
+    pub(crate) fn arity(self) -> usize {
+        match self {
+            LeafKind::Param | LeafKind::Input => 2,
+            LeafKind::Index => 1,
+        }
+    }
+
+    /// The keyword, as written.
+    pub(crate) fn keyword(self) -> &'static str {
+        match self {
+            LeafKind::Param => "Param",
+            LeafKind::Input => "Input",
+            LeafKind::Index => "Index",
+        }
+    }
+}
+
+/// A declared leaf.
+pub(crate) struct Leaf {
+    pub(crate) kind: LeafKind,
+    /// The `Param`/`Input`/`Index` keyword (for spans).
+    pub(crate) keyword: Ident,
+    pub(crate) dims: Vec<Dim>,
+    /// The tokens `Kind<..>`, for errors about the dimensions as a whole.
+    pub(crate) dims_tokens: TokenStream,
+    pub(crate) init: Option<Init>,
+}
+
+impl Leaf {
+    /// The declaration as the user wrote it, normalised: `Param<num_items, 32>`.
+    pub(crate) fn declared(&self) -> String {
+        let dims: Vec<String> = self.dims.iter().map(Dim::text).collect();
+        format!("{}<{}>", self.kind.keyword(), dims.join(", "))
+    }
+}
+
+/// A dimension: a literal size, a name that becomes a constructor argument, or a
+/// constant `usize` expression in braces (`{HIDDEN}`).
+#[derive(Clone)]
+pub(crate) enum Dim {
+    Lit(usize, Span),
+    Name(Ident),
+    Const(Box<syn::Expr>),
+}
+
+impl Dim {
+    /// The dimension as written, normalised (`32`, `num_items`, `{HIDDEN}`).
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Dim::Lit(n, _) => n.to_string(),
+            Dim::Name(n) => n.to_string(),
+            Dim::Const(e) => format!("{{{}}}", e.to_token_stream()),
+        }
+    }
+}
+
+/// A parameter initialiser.
+pub(crate) enum Init {
+    Zeros(Ident),
+    Ones(Ident),
+    Xavier(Ident),
+    Normal {
+        keyword: Ident,
+        mean: Scalar,
+        std: Scalar,
+    },
+}
+
+impl Init {
+    /// The keyword's token.
+    pub(crate) fn keyword(&self) -> &Ident {
+        match self {
+            Init::Zeros(k) | Init::Ones(k) | Init::Xavier(k) => k,
+            Init::Normal { keyword, .. } => keyword,
+        }
+    }
+}
+
+impl Parse for Leaf {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let keyword: Ident = input.parse()?;
+        let kind = match keyword.to_string().as_str() {
+            "Param" => LeafKind::Param,
+            "Input" => LeafKind::Input,
+            "Index" => LeafKind::Index,
+            other => {
+                return Err(syn::Error::new(
+                    keyword.span(),
+                    format!("unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>` or `Index<K>`"),
+                ))
+            }
+        };
+        let mut dims_tokens = keyword.to_token_stream();
+        let open: Token![<] = input.parse()?;
+        open.to_tokens(&mut dims_tokens);
+        let mut dims = Vec::new();
+        loop {
+            if input.peek(Token![>]) {
+                break;
+            }
+            let dim: Dim = input.parse()?;
+            dim.to_tokens(&mut dims_tokens);
+            dims.push(dim);
+            if input.peek(Token![,]) {
+                input.parse::<Token![,]>()?.to_tokens(&mut dims_tokens);
+            } else if !input.peek(Token![>]) {
+                return Err(input.error("expected `,` or `>` after a dimension"));
+            }
+        }
+        input.parse::<Token![>]>()?.to_tokens(&mut dims_tokens);
+        let init = if input.peek(Token![=]) {
+            let eq: Token![=] = input.parse()?;
+            if kind != LeafKind::Param {
+                return Err(syn::Error::new(
+                    eq.span,
+                    format!(
+                        "only parameters take an initialiser; `{}` values are set with `set_value`",
+                        kind.keyword()
+                    ),
+                ));
+            }
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(Leaf {
+            kind,
+            keyword,
+            dims,
+            dims_tokens,
+            init,
+        })
+    }
+}
+
+impl Parse for Dim {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let lookahead = input.lookahead1();
+        if lookahead.peek(LitInt) {
+            let lit: LitInt = input.parse()?;
+            // Signed, so that `-1` gets the message below rather than "invalid digit".
+            let n: i128 = lit.base10_parse()?;
+            if n < 1 {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "a dimension must be at least 1",
+                ));
+            }
+            let n = usize::try_from(n)
+                .map_err(|_| syn::Error::new(lit.span(), "a dimension must fit in a `usize`"))?;
+            Ok(Dim::Lit(n, lit.span()))
+        } else if lookahead.peek(Ident) {
+            Ok(Dim::Name(input.parse()?))
+        } else if lookahead.peek(syn::token::Brace) {
+            let content;
+            braced!(content in input);
+            Ok(Dim::Const(Box::new(content.parse()?)))
+        } else {
+            Err(lookahead.error())
+        }
+    }
+}
+
+impl ToTokens for Dim {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Dim::Lit(n, span) => LitInt::new(&n.to_string(), *span).to_tokens(tokens),
+            Dim::Name(ident) => ident.to_tokens(tokens),
+            Dim::Const(expr) => {
+                syn::token::Brace::default().surround(tokens, |t| expr.to_tokens(t))
+            }
+        }
+    }
+}
+
+impl Parse for Init {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let keyword: Ident = input.parse()?;
+        match keyword.to_string().as_str() {
+            "zeros" => Ok(Init::Zeros(keyword)),
+            "ones" => Ok(Init::Ones(keyword)),
+            "xavier" => Ok(Init::Xavier(keyword)),
+            "normal" => {
+                let content;
+                let parens = parenthesized!(content in input);
+                let args = content.parse_terminated(syn::Expr::parse, Token![,])?;
+                if args.len() != 2 {
+                    return Err(syn::Error::new(
+                        parens.span.join(),
+                        format!("`normal` takes 2 arguments (mean, std), found {}", args.len()),
+                    ));
+                }
+                let mut args = args.into_iter().map(|a| scalar_of(&a));
+                let mean = args.next().expect("two arguments")?;
+                let std = args.next().expect("two arguments")?;
+                if std.value < 0.0 {
+                    return Err(syn::Error::new(
+                        std.span,
+                        "the standard deviation of `normal` must not be negative",
+                    ));
+                }
+                Ok(Init::Normal { keyword, mean, std })
+            }
+            other => Err(syn::Error::new(
+                keyword.span(),
+                format!(
+                    "unknown initialiser `{other}`: expected `zeros`, `ones`, `xavier` or `normal(mean, std)`"
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::testing::{assert_rejected, leaf, parse};
+
+    #[test]
+    fn keeps_any_number_of_dims_for_the_checker() {
+        let model = parse(quote::quote! {
+            struct M { w: Param<1, 2, 3>, i: Index<> }
+        })
+        .unwrap();
+        assert_eq!(leaf(&model.items[0]).dims.len(), 3);
+        assert_eq!(leaf(&model.items[1]).dims.len(), 0);
+    }
+
+    #[test]
+    fn rejects_malformed_declarations() {
+        assert_rejected([
+            (
+                quote::quote! { struct M { w: Weight<1, 1> } },
+                "unknown declaration `Weight`",
+            ),
+            (
+                quote::quote! { struct M { w: Param<1, 1> = uniform } },
+                "unknown initialiser `uniform`",
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 1> = zeros } },
+                "only parameters take an initialiser",
+            ),
+            (
+                quote::quote! { struct M { w: Param<0, 1> } },
+                "a dimension must be at least 1",
+            ),
+            (
+                quote::quote! { struct M { w: Param<-1, 2> } },
+                "a dimension must be at least 1",
+            ),
+            (
+                quote::quote! { struct M { w: Param<1, 1> = normal(1.0) } },
+                "`normal` takes 2 arguments",
+            ),
+        ]);
+    }
+}
