@@ -346,6 +346,17 @@ impl Scratch {
     }
 }
 
+/// Panics for a `set_value` on a value that is being read: a bare "already borrowed"
+/// would not say which call or why.
+#[cold]
+#[track_caller]
+pub(crate) fn value_in_use(call: &str) -> ! {
+    panic!(
+        "{call}: the value is being read (a call inside `with_value`, or a `Ref` from \
+         `indices()` still alive); finish reading first"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

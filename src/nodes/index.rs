@@ -257,7 +257,8 @@ impl Variable<IndexInputNode> {
     pub fn set_value(&self, value: impl IndexValue) {
         let node = self.node();
         let new = value.as_indices();
-        let mut indices = node.indices.borrow_mut();
+        let mut indices = (node.indices.try_borrow_mut())
+            .unwrap_or_else(|_| crate::node::value_in_use("IndexInputNode::set_value"));
         check_len(new.len(), indices.len());
         // Check before writing, so a rejected value leaves the previous one in place.
         let (bound, kind) = node.limit.get();

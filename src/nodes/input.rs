@@ -155,7 +155,9 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     #[inline(always)]
     pub fn set_value(&self, value: impl InputValue) {
         let node = self.node();
-        value.write_into(node.shape, &mut node.value.borrow_mut());
+        let mut buffer = (node.value.try_borrow_mut())
+            .unwrap_or_else(|_| crate::node::value_in_use("InputNode::set_value"));
+        value.write_into(node.shape, &mut buffer);
         Pass::next();
     }
 

@@ -273,3 +273,22 @@ fn a_normal_initialiser_needs_a_finite_spread() {
          least 0, got mean 0 and std NaN",
     );
 }
+
+#[test]
+fn setting_a_value_that_is_being_read_says_so() {
+    let x = InputNode::new(arr2(&[[1.0]]));
+    assert_panics(
+        || x.with_value(|_| x.set_value(2.0)),
+        "InputNode::set_value: the value is being read",
+    );
+    assert_eq!(x.value()[(0, 0)], 1.0);
+    let idx = IndexInputNode::new(&[0]);
+    let held = idx.indices();
+    assert_panics(
+        || idx.set_value(1),
+        "IndexInputNode::set_value: the value is being read",
+    );
+    drop(held);
+    idx.set_value(1);
+    assert_eq!(idx.indices()[0], 1);
+}
