@@ -42,15 +42,21 @@ pub enum Rule {
 
 /// A method the model language knows: its arguments, shape rule and node type alias.
 pub struct Method {
+    /// The name, as written in a model.
     pub name: &'static str,
+    /// What each argument must be, in order.
     pub args: &'static [Arg],
+    /// How the result's shape follows from the receiver's and the arguments'.
     pub rule: Rule,
     /// The node type in `wyrm::nodes` (for functions: `wyrm::nn::losses`), applied
-    /// to the receiver's node type and then to the node arguments' types (`index`: to
-    /// none, as its receiver is always a run-time-shaped parameter).
+    /// to the receiver's node type and then to the node arguments' types. `index` takes
+    /// no node type: its receiver is a parameter's name, and under `#[static_shapes]` a
+    /// parameter with literal dimensions gives it their typenum types `<R, C>`; else it
+    /// stands alone, run-time shaped.
     pub node: &'static str,
 }
 
+/// A [`Method`], written as one line of the tables below.
 const fn method(
     name: &'static str,
     args: &'static [Arg],

@@ -68,16 +68,18 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
         };
         let arity = leaf.kind.arity();
         if leaf.dims.len() != arity {
-            let expected = match leaf.kind {
-                LeafKind::Index => "1 dimension (the number of indices), as in `Index<K>`",
-                LeafKind::Param => "2 dimensions (rows, columns), as in `Param<R, C>`",
-                LeafKind::Input => "2 dimensions (rows, columns), as in `Input<R, C>`",
+            // The count and the keyword are the kind's; only what they mean is said here.
+            let (meaning, example) = match leaf.kind {
+                LeafKind::Index => ("the number of indices", "K"),
+                LeafKind::Param | LeafKind::Input => ("rows, columns", "R, C"),
             };
+            let plural = if arity == 1 { "" } else { "s" };
+            let keyword = leaf.kind.keyword();
             errors.spanned(
                 &leaf.dims_tokens,
                 format!(
-                    "wrong number of dimensions: `{}` takes {expected}, found {}",
-                    leaf.kind.keyword(),
+                    "wrong number of dimensions: `{keyword}` takes {arity} dimension{plural} \
+                     ({meaning}), as in `{keyword}<{example}>`, found {}",
                     leaf.dims.len()
                 ),
             );
@@ -117,6 +119,21 @@ fn yields_cfg(meta: &syn::Meta) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::check::testing::errors;
+
+    #[test]
+    fn wrong_dimension_counts_say_what_each_kind_takes() {
+        let e = errors(quote::quote! {
+            struct M { w: Param<1>, x: Input<1, 2, 3>, i: Index<1, 1>, y = w.index(i) * 2 }
+        });
+        assert_eq!(
+            e,
+            [
+                "wrong number of dimensions: `Param` takes 2 dimensions (rows, columns), as in `Param<R, C>`, found 1",
+                "wrong number of dimensions: `Input` takes 2 dimensions (rows, columns), as in `Input<R, C>`, found 3",
+                "wrong number of dimensions: `Index` takes 1 dimension (the number of indices), as in `Index<K>`, found 2",
+            ]
+        );
+    }
 
     #[test]
     fn dimension_names_must_not_be_node_names() {

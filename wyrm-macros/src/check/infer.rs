@@ -5,17 +5,25 @@
 use super::shape::{Shape, D};
 use super::Errors;
 use crate::ops::{axis_of, find_function, find_method, Arg, Method, Rule, FUNCTIONS, METHODS};
-use crate::parse::{key, BinOp, Expr, ExprKind, Scalar};
+use crate::parse::{key, Expr, ExprKind, Scalar};
 use std::collections::{HashMap, HashSet};
 use syn::Ident;
 
 /// What an expression denotes.
 #[derive(Clone, Debug)]
 pub(super) enum Value {
-    /// A node of the graph with its shape; `param` when it is a parameter's name.
-    Node { shape: Shape, param: bool },
+    /// A node of the graph.
+    Node {
+        /// The node's shape, as far as known.
+        shape: Shape,
+        /// Whether it is a parameter's name (`index` needs one).
+        param: bool,
+    },
     /// An `Index<K>` input (usable only as a lookup argument).
-    Index { count: D },
+    Index {
+        /// How many indices, `K`.
+        count: D,
+    },
     /// A number.
     Scalar,
     /// An axis (0: rows, 1: columns).
@@ -52,7 +60,7 @@ impl Checker<'_> {
             ExprKind::Binary { op, lhs, rhs, .. } => {
                 let (l, r) = (self.infer(lhs), self.infer(rhs));
                 let (l, r) = (l?, r?);
-                let what = format!("`{}`", op_symbol(*op));
+                let what = format!("`{}`", op.symbol());
                 match (&l, &r) {
                     (Value::Scalar, Value::Scalar) => {
                         self.errors.spanned(
@@ -198,6 +206,8 @@ impl Checker<'_> {
         Some(shape)
     }
 
+    /// The value of a name, reporting a name that is unknown, a dimension, or not defined
+    /// yet; every name looked up counts as mentioned.
     fn lookup(&mut self, ident: &Ident) -> Option<Value> {
         let name = key(ident);
         self.mentioned.insert(name.clone());
@@ -308,15 +318,6 @@ impl Checker<'_> {
             }
         }
         (!failed).then_some(values)
-    }
-}
-
-fn op_symbol(op: BinOp) -> &'static str {
-    match op {
-        BinOp::Add => "+",
-        BinOp::Sub => "-",
-        BinOp::Mul => "*",
-        BinOp::Div => "/",
     }
 }
 

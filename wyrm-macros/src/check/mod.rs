@@ -35,6 +35,7 @@ use syn::Ident;
 struct Errors(Option<syn::Error>);
 
 impl Errors {
+    /// Adds an error.
     fn push(&mut self, error: syn::Error) {
         match &mut self.0 {
             Some(e) => e.combine(error),
@@ -42,10 +43,12 @@ impl Errors {
         }
     }
 
+    /// Adds an error at a span.
     fn at(&mut self, span: Span, message: impl fmt::Display) {
         self.push(syn::Error::new(span, message));
     }
 
+    /// Adds an error spanning the given tokens (from the first to the last).
     fn spanned(&mut self, tokens: impl ToTokens, message: impl fmt::Display) {
         self.push(syn::Error::new_spanned(tokens, message));
     }
@@ -53,6 +56,7 @@ impl Errors {
 
 /// The result of a successful check: the run-time dimension names, in order of first use.
 pub(crate) struct Checked {
+    /// The run-time dimension names, which the constructors take in this order.
     pub(crate) dims: Vec<Ident>,
 }
 

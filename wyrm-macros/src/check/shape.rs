@@ -9,7 +9,10 @@ use std::fmt;
 /// A dimension as far as the macro knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum D {
+    /// A literal size.
     Lit(usize),
+    /// A run-time dimension's name (unraw), or a constant's text: known to agree only
+    /// with the same one.
     Name(String),
     /// Known only at run time (e.g. a sum of dimension names).
     Unknown,

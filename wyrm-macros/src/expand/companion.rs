@@ -1,26 +1,24 @@
 //! What a correct block and one with errors generate alike: the companion struct of
 //! shared parameters, and `Default` for a model without run-time dimensions.
 
-use super::struct_cfgs;
+use super::Header;
 use crate::parse::{Leaf, Model};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::Ident;
-
-/// The name of the companion struct of shared parameters.
-pub(super) fn parameters_name(model: &Ident) -> Ident {
-    format_ident!("{}Parameters", model)
-}
 
 /// The companion struct of shared parameters, `NameParameters`: a field per parameter
 /// and per run-time dimension. The same for a model with errors, so that code using it
 /// compiles as it will once the errors are fixed.
 pub(super) fn companion(model: &Model, params: &[(&Ident, &Leaf)], dims: &[Ident]) -> TokenStream {
-    let k = &model.krate;
-    let name = &model.name;
-    let vis = &model.vis;
-    let cfgs = struct_cfgs(model);
-    let params_name = parameters_name(name);
+    let Header {
+        k,
+        name,
+        vis,
+        cfgs,
+        params_name,
+        ..
+    } = Header::of(model);
     let param_fields = params.iter().map(|(n, leaf)| {
         let doc = format!(
             "Shared storage of the parameter `{n}: {}`.",
@@ -55,8 +53,7 @@ pub(super) fn companion(model: &Model, params: &[(&Ident, &Leaf)], dims: &[Ident
 
 /// `Default` (calling `new()`), for a model without run-time dimensions.
 pub(super) fn default_impl(model: &Model, dims: &[Ident]) -> Option<TokenStream> {
-    let name = &model.name;
-    let cfgs = struct_cfgs(model);
+    let Header { name, cfgs, .. } = Header::of(model);
     dims.is_empty().then(|| {
         quote! {
             #(#cfgs)*

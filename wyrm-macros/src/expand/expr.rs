@@ -3,7 +3,7 @@
 
 use crate::ops::{axis_of, find_function, find_method, Arg, Rule};
 use crate::parse::{key, BinOp, Expr, ExprKind};
-use proc_macro2::TokenStream;
+use proc_macro2::{Punct, Spacing, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use std::collections::HashMap;
 use syn::Ident;
@@ -137,12 +137,9 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
             rhs,
         } => {
             let (l, r) = (build(k, lhs, Use::Owned), build(k, rhs, Use::Owned));
-            let op = match op {
-                BinOp::Add => quote_spanned!(*op_span=> +),
-                BinOp::Sub => quote_spanned!(*op_span=> -),
-                BinOp::Mul => quote_spanned!(*op_span=> *),
-                BinOp::Div => quote_spanned!(*op_span=> /),
-            };
+            // The operator token carries the user's span.
+            let mut op = Punct::new(op.symbol(), Spacing::Alone);
+            op.set_span(*op_span);
             quote!(#l #op #r)
         }
         ExprKind::Method {

@@ -1,8 +1,8 @@
 //! The stand-in for a model whose block has errors, generated next to the errors.
 
-use super::companion::{companion, default_impl, parameters_name};
+use super::companion::{companion, default_impl};
 use super::leaf::{leaf_type, rng_ident};
-use super::struct_cfgs;
+use super::Header;
 use crate::parse::{key, ItemKind, Leaf, LeafKind, Model};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -13,12 +13,14 @@ use syn::Ident;
 /// `Default` as for a correct block, and the usual methods with the same signatures, so
 /// that the user's code using the model does not add a cascade of errors.
 pub(crate) fn fallback(model: &Model) -> TokenStream {
-    let k = &model.krate;
-    let name = &model.name;
-    let vis = &model.vis;
-    let attrs = &model.attrs;
-    let cfgs = struct_cfgs(model);
-    let params_name = parameters_name(name);
+    let Header {
+        k,
+        name,
+        vis,
+        attrs,
+        cfgs,
+        params_name,
+    } = Header::of(model);
     let rng = rng_ident();
     // The first of each name, as the checker keeps it (`r#w` is `w`).
     let mut seen: Vec<String> = Vec::new();

@@ -69,7 +69,8 @@ pub(super) fn dim_tokens(leaf: &Leaf, k: usize) -> TokenStream {
 }
 
 /// The expression building a fresh leaf, inside `new_with_rng` (the generator is
-/// `__wyrm_rng`) and, for inputs, `from_parameters`.
+/// `__wyrm_rng`) and, for inputs and index inputs (every leaf but parameters),
+/// `from_parameters`.
 pub(super) fn fresh_leaf(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStream {
     let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
     let span = leaf.keyword.span();

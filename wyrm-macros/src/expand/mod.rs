@@ -8,10 +8,11 @@
 //! included. The code built from the user's expressions carries the user's spans, so a
 //! type error points at the user's tokens.
 //!
-//! Split by what is generated: this file the model's struct and its methods;
-//! `companion` the companion struct and `Default`, which a block with errors gets too;
-//! `fallback` the stand-in for a block with errors; `leaf` the leaves' types and fresh
-//! values; `expr` the node type and the code of each expression.
+//! Split by what is generated: this file the model's struct and its methods, and the
+//! header that every part reads; `companion` the companion struct and `Default`, which a
+//! block with errors gets too; `fallback` the stand-in for a block with errors; `leaf`
+//! the leaves' types and fresh values; `expr` the node type and the code of each
+//! expression.
 
 mod companion;
 mod expr;
@@ -22,22 +23,24 @@ pub(crate) use fallback::fallback;
 
 use crate::check::Checked;
 use crate::parse::{key, Dim, Item, ItemKind, Leaf, LeafKind, Model};
-use companion::{companion, default_impl, parameters_name};
+use companion::{companion, default_impl};
 use expr::{build, node_type, Use};
 use leaf::{dim_tokens, fresh_leaf, leaf_type, rng_ident, static_dims};
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use std::collections::HashMap;
-use syn::{Attribute, Ident};
+use syn::{Attribute, Ident, Visibility};
 
 /// Expands a checked model.
 pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
-    let k = &model.krate;
-    let name = &model.name;
-    let vis = &model.vis;
-    let attrs = &model.attrs;
-    let cfgs = struct_cfgs(model);
-    let params_name = parameters_name(name);
+    let Header {
+        k,
+        name,
+        vis,
+        attrs,
+        cfgs,
+        params_name,
+    } = Header::of(model);
     let dims = &checked.dims;
     let rng = rng_ident();
 
@@ -242,14 +245,40 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     }
 }
 
-/// The struct's `cfg` attributes, which every generated item repeats: the struct alone
-/// configured out would leave its impls and companion naming a missing type.
-fn struct_cfgs(model: &Model) -> Vec<&Attribute> {
-    model
-        .attrs
-        .iter()
-        .filter(|a| a.path().is_ident("cfg"))
-        .collect()
+/// What the generated items take from the model's header, read in one place for the
+/// expansion, the stand-in and the companion alike.
+struct Header<'a> {
+    /// The path of the runtime crate.
+    k: &'a TokenStream,
+    /// The model struct's name.
+    name: &'a Ident,
+    /// The model struct's visibility, which the companion shares.
+    vis: &'a Visibility,
+    /// The model struct's attributes (`#[static_shapes]` taken out).
+    attrs: &'a [Attribute],
+    /// The struct's `cfg` attributes, which every generated item repeats: the struct alone
+    /// configured out would leave its impls and companion naming a missing type.
+    cfgs: Vec<&'a Attribute>,
+    /// The name of the companion struct of shared parameters, `NameParameters`.
+    params_name: Ident,
+}
+
+impl<'a> Header<'a> {
+    /// The header of `model`.
+    fn of(model: &'a Model) -> Self {
+        Header {
+            k: &model.krate,
+            name: &model.name,
+            vis: &model.vis,
+            attrs: &model.attrs,
+            cfgs: model
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg"))
+                .collect(),
+            params_name: format_ident!("{}Parameters", model.name),
+        }
+    }
 }
 
 /// The doc comment of a field: the user's, or one saying what the field is.
@@ -298,6 +327,7 @@ mod tests {
         }
     }
 
+    /// A statically shaped model with every kind of leaf and most forms of expression.
     fn model() -> Model {
         syn::parse2(quote! {
             /// Docs.

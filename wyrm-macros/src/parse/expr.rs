@@ -9,20 +9,36 @@ use syn::{Ident, LitFloat, Token};
 /// range, an error that `check` reports.
 #[derive(Clone, Copy)]
 pub(crate) struct Scalar {
+    /// The value, sign included.
     pub(crate) value: f32,
+    /// The span of the literal, which the generated literal carries.
     pub(crate) span: Span,
 }
 
 /// Binary operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BinOp {
+    /// `+`.
     Add,
+    /// `-`.
     Sub,
+    /// `*`.
     Mul,
+    /// `/`.
     Div,
 }
 
 impl BinOp {
+    /// The operator's symbol, for messages, for display and for the generated code.
+    pub(crate) fn symbol(self) -> char {
+        match self {
+            BinOp::Add => '+',
+            BinOp::Sub => '-',
+            BinOp::Mul => '*',
+            BinOp::Div => '/',
+        }
+    }
+
     /// The verb used in shape error messages.
     pub(crate) fn verb(self) -> &'static str {
         match self {
@@ -36,6 +52,7 @@ impl BinOp {
 
 /// An expression of the model language.
 pub(crate) struct Expr {
+    /// The form of the expression.
     pub(crate) kind: ExprKind,
     /// The user's tokens for the whole expression, for spanned errors.
     pub(crate) tokens: TokenStream,
@@ -49,21 +66,38 @@ pub(crate) enum ExprKind {
     Scalar(Scalar),
     /// `lhs op rhs`.
     Binary {
+        /// The operator.
         op: BinOp,
+        /// The operator's span, which the generated node and operator carry.
         op_span: Span,
+        /// The left operand.
         lhs: Box<Expr>,
+        /// The right operand.
         rhs: Box<Expr>,
     },
     /// `-operand`.
-    Neg { span: Span, operand: Box<Expr> },
+    Neg {
+        /// The span of the `-`.
+        span: Span,
+        /// What is negated (not a number: `-2` is the number `-2`).
+        operand: Box<Expr>,
+    },
     /// `receiver.method(args)`; `&` on arguments is dropped.
     Method {
+        /// The receiver.
         receiver: Box<Expr>,
+        /// The method's name.
         method: Ident,
+        /// The arguments, in order.
         args: Vec<Expr>,
     },
     /// `function(args)`.
-    Call { function: Ident, args: Vec<Expr> },
+    Call {
+        /// The function's name.
+        function: Ident,
+        /// The arguments, in order.
+        args: Vec<Expr>,
+    },
 }
 
 /// A numeric literal, optionally negated, as a [`Scalar`].
@@ -235,13 +269,7 @@ impl std::fmt::Display for Expr {
             ExprKind::Scalar(s) => write!(f, "{:?}", s.value),
             ExprKind::Neg { operand: o, .. } => write!(f, "-{}", operand(o)),
             ExprKind::Binary { op, lhs, rhs, .. } => {
-                let symbol = match op {
-                    BinOp::Add => "+",
-                    BinOp::Sub => "-",
-                    BinOp::Mul => "*",
-                    BinOp::Div => "/",
-                };
-                write!(f, "{} {symbol} {}", operand(lhs), operand(rhs))
+                write!(f, "{} {} {}", operand(lhs), op.symbol(), operand(rhs))
             }
             ExprKind::Method {
                 receiver,

@@ -10,8 +10,11 @@ use syn::{braced, parenthesized, Ident, LitInt, Token};
 /// The kinds of leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LeafKind {
+    /// `Param<R, C>`: a trained parameter.
     Param,
+    /// `Input<R, C>`: a matrix the user sets before each pass.
     Input,
+    /// `Index<K>`: `K` row indices the user sets, for `table.index(i)` and losses.
     Index,
 }
 
@@ -36,12 +39,15 @@ impl LeafKind {
 
 /// A declared leaf.
 pub(crate) struct Leaf {
+    /// Which kind of leaf.
     pub(crate) kind: LeafKind,
     /// The `Param`/`Input`/`Index` keyword (for spans).
     pub(crate) keyword: Ident,
+    /// The dimensions, as many as written (`check` reports a wrong count).
     pub(crate) dims: Vec<Dim>,
     /// The tokens `Kind<..>`, for errors about the dimensions as a whole.
     pub(crate) dims_tokens: TokenStream,
+    /// A parameter's initialiser (`None`: the default, `normal(0, 0.1)`).
     pub(crate) init: Option<Init>,
 }
 
@@ -57,8 +63,11 @@ impl Leaf {
 /// constant `usize` expression in braces (`{HIDDEN}`).
 #[derive(Clone)]
 pub(crate) enum Dim {
+    /// A literal size, with its span.
     Lit(usize, Span),
+    /// A name, a run-time dimension that the constructors take.
     Name(Ident),
+    /// A constant `usize` expression, the braces taken off.
     Const(Box<syn::Expr>),
 }
 
@@ -75,12 +84,19 @@ impl Dim {
 
 /// A parameter initialiser.
 pub(crate) enum Init {
+    /// `zeros`, with its keyword (for spans).
     Zeros(Ident),
+    /// `ones`, with its keyword.
     Ones(Ident),
+    /// `xavier`, with its keyword.
     Xavier(Ident),
+    /// `normal(mean, std)`.
     Normal {
+        /// The `normal` keyword (for spans).
         keyword: Ident,
+        /// The mean.
         mean: Scalar,
+        /// The standard deviation (not negative; checked when parsed).
         std: Scalar,
     },
 }

@@ -45,16 +45,23 @@ pub(crate) struct Model {
     pub(crate) krate: TokenStream,
     /// `#[static_shapes]`: literal dimensions become typenum (compile-time) dimensions.
     pub(crate) static_shapes: bool,
+    /// The struct's attributes (`#[static_shapes]` taken out), for the generated struct.
     pub(crate) attrs: Vec<Attribute>,
+    /// The struct's visibility, which the companion struct shares.
     pub(crate) vis: Visibility,
+    /// The struct's name.
     pub(crate) name: Ident,
+    /// The leaves and nodes, in the order written (a definition uses only those above).
     pub(crate) items: Vec<Item>,
 }
 
 /// One line of the model: a leaf declaration or a node definition.
 pub(crate) struct Item {
+    /// The item's attributes, which go to its field.
     pub(crate) attrs: Vec<Attribute>,
+    /// The name: the field's, and the local variable's in the generated code.
     pub(crate) name: Ident,
+    /// What the item declares.
     pub(crate) kind: ItemKind,
 }
 
