@@ -416,10 +416,13 @@ impl<T: Node> Variable<T> {
         std::mem::forget(guard);
     }
 
-    /// A copy of the value computed by the latest forward pass (for inputs and parameters:
-    /// the current value), as an `Array2` (`.view()`, `.shape()`, `[(r, c)]`, ...). A
-    /// computed node that no forward pass has reached yet holds zeros (a one-row lookup of
-    /// a local table: its row), not a value of its operation.
+    /// A copy of the value computed by the latest forward pass (for inputs and local
+    /// parameters: the current value; for a [`shared`](crate::ParameterNode::shared)
+    /// parameter: the copy its latest forward pass took, see
+    /// [`HogwildParameter::value`](crate::HogwildParameter::value) for the current one), as
+    /// an `Array2` (`.view()`, `.shape()`, `[(r, c)]`, ...). A computed node that no
+    /// forward pass has reached yet holds zeros (a one-row lookup of a local table: its
+    /// row), not a value of its operation.
     ///
     /// This allocates; to read a value without allocating (e.g. in a serving loop), use
     /// [`with_value`](Self::with_value).

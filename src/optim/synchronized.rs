@@ -308,9 +308,12 @@ impl<O: Optimizer> Synchronized<O> {
         self.pending = 0;
     }
 
-    /// Applies any pending steps at a last round, then leaves the barrier. A gradient not
-    /// counted by a step (a backward pass with no `step` after it) is cleared, as on drop.
-    /// (Dropping the wrapper also leaves, but discards the pending steps' gradients too.)
+    /// Applies any pending steps at a last round, then leaves the barrier. That round
+    /// applies every gradient accumulated since the previous one: a backward pass with no
+    /// `step` after it is applied along with the pending steps (gradients carry no record
+    /// of which step they belong to). With no step pending, there is no round, and such a
+    /// gradient is cleared, as on drop. (Dropping the wrapper also leaves, but discards the
+    /// pending steps' gradients too.)
     pub fn finish(mut self) -> O {
         if self.pending > 0 {
             self.synchronize();
@@ -450,6 +453,25 @@ mod tests {
         drop(optimizer.finish());
         assert_eq!(w.gradient()[(0, 0)], 0.0);
         assert_eq!(barrier.registered(), 0);
+        assert_eq!(shared.value()[(0, 0)], 1.0, "nothing applied");
+        // With steps pending, `finish`'s round applies such a gradient along with them.
+        let x = crate::InputNode::new(ndarray::arr2(&[[1.0]]));
+        let mut linear = w.clone() * x; // gradient 1 per backward pass
+        let sgd = SGD::new(0.1, linear.parameters());
+        let mut optimizer = Synchronized::new(sgd, barrier.register(), 10);
+        for _ in 0..3 {
+            linear.forward();
+            linear.backward(1.0);
+            optimizer.step();
+        }
+        linear.forward();
+        linear.backward(1.0);
+        drop(optimizer.finish());
+        assert!(
+            (shared.value()[(0, 0)] - 0.6).abs() < 1e-6,
+            "four gradients applied"
+        );
+        shared.set_value(&ndarray::arr2(&[[1.0]]));
         // The next optimizer applies only its own step's gradient.
         let mut plain = SGD::new(0.1, loss.parameters());
         loss.forward();
