@@ -25,6 +25,16 @@ use rand::{Rng, SeedableRng};
 
 /// Something whose gradient can be checked: a parameter, or an input built with
 /// [`InputNode::with_gradient`].
+///
+/// ```
+/// use wyrm::gradcheck::GradientTarget;
+/// use wyrm::*;
+///
+/// let x = InputNode::with_gradient(ndarray::arr2(&[[0.5, -1.0]]));
+/// assert_eq!((x.len(), x.get(1)), (2, -1.0));
+/// let mut y = x.tanh();
+/// gradcheck::assert_gradient(&mut y, &x);
+/// ```
 pub trait GradientTarget {
     /// Number of elements.
     fn len(&self) -> usize;
@@ -96,6 +106,17 @@ leaf_target!(ParameterNode, |this, parameters| {
 leaf_target!(InputNode);
 
 /// Settings of a gradient check.
+///
+/// ```
+/// use wyrm::gradcheck::{check_gradient, CheckOptions};
+/// use wyrm::*;
+///
+/// // A smaller step and another draw of upstream weights; the tolerances as default.
+/// let options = CheckOptions { epsilon: 1e-3, seed: 42, ..CheckOptions::default() };
+/// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5], [2.0, 0.25]]));
+/// let mut y = w.square();
+/// assert!(check_gradient(&mut y, &w, &options).passed());
+/// ```
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
     /// Finite-difference step.
@@ -120,6 +141,19 @@ impl Default for CheckOptions {
 }
 
 /// The outcome of [`check_gradient`].
+///
+/// ```
+/// use wyrm::gradcheck::{check_gradient, CheckOptions};
+/// use wyrm::*;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
+/// let report = check_gradient(&mut w.square(), &w, &CheckOptions::default());
+/// assert!(report.failures.is_empty());
+/// for (a, n) in report.analytic.iter().zip(&report.numeric) {
+///     assert!((a - n).abs() < 1e-3);
+/// }
+/// assert_eq!(report.to_string(), "gradient check passed (2 elements)");
+/// ```
 #[derive(Clone, Debug)]
 pub struct GradientCheck {
     /// Analytic gradient, row-major.
@@ -132,6 +166,30 @@ pub struct GradientCheck {
 
 impl GradientCheck {
     /// Whether every element is within tolerance.
+    ///
+    /// A [`UnaryOp`](crate::nodes::UnaryOp) with a wrong derivative fails:
+    ///
+    /// ```
+    /// use wyrm::gradcheck::{check_gradient, CheckOptions};
+    /// use wyrm::nodes::UnaryOp;
+    /// use wyrm::*;
+    ///
+    /// struct Double;
+    /// impl UnaryOp for Double {
+    ///     const NAME: &'static str = "double";
+    ///     fn apply(&self, x: f32) -> f32 {
+    ///         2.0 * x
+    ///     }
+    ///     fn derivative(&self, _x: f32, _y: f32) -> f32 {
+    ///         1.0 // should be 2
+    ///     }
+    /// }
+    ///
+    /// let x = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
+    /// let report = check_gradient(&mut x.map(Double), &x, &CheckOptions::default());
+    /// assert!(!report.passed());
+    /// assert_eq!(report.failures.len(), 2);
+    /// ```
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -175,6 +233,20 @@ fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
 /// at a perturbed value), and its gradient and the gradients of all of `output`'s
 /// parameters cleared (the check's backward pass adds to every one of them).
 /// Gradient-tracking inputs other than `wrt` keep what it added.
+///
+/// ```
+/// use wyrm::gradcheck::{check_gradient, CheckOptions};
+/// use wyrm::*;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[0.5], [-1.0]]));
+/// let x = InputNode::with_gradient(ndarray::arr2(&[[1.0, 2.0]]));
+/// let mut y = x.dot(&w).sigmoid();
+/// // With respect to an input, too.
+/// let report = check_gradient(&mut y, &x, &CheckOptions::default());
+/// assert!(report.passed(), "{report}");
+/// assert_eq!(x.value(), ndarray::arr2(&[[1.0, 2.0]]));
+/// assert_eq!(w.gradient(), ndarray::arr2(&[[0.0], [0.0]]));
+/// ```
 ///
 /// # Panics
 /// Before running anything, if `wrt` is a parameter `output` does not use, an input that
@@ -281,6 +353,14 @@ fn sign(rng: &mut impl Rng) -> f32 {
 }
 
 /// Runs [`check_gradient`] with default options and panics with a report on failure.
+///
+/// ```
+/// use wyrm::*;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -2.0], [-1.0, 0.0]]));
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, -1.0]]));
+/// gradcheck::assert_gradient(&mut x.dot(&w).relu(), &w);
+/// ```
 ///
 /// # Panics
 /// If any gradient element is outside the default tolerance.

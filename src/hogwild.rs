@@ -175,6 +175,13 @@ pub struct HogwildParameter {
 
 impl HogwildParameter {
     /// Shared storage initialised with `value`.
+    ///
+    /// ```
+    /// use wyrm::HogwildParameter;
+    ///
+    /// let p = HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// assert_eq!(p.value()[(1, 0)], 3.0);
+    /// ```
     pub fn new(value: Array2<f32>) -> Self {
         let shape = value.dim();
         let values = AtomicF32s::new(value.iter().copied());
@@ -187,12 +194,38 @@ impl HogwildParameter {
     }
 
     /// The shape `(rows, cols)`.
+    ///
+    /// ```
+    /// use wyrm::HogwildParameter;
+    ///
+    /// let p = HogwildParameter::new(ndarray::Array2::zeros((3, 4)));
+    /// assert_eq!(p.shape(), (3, 4));
+    /// ```
     pub fn shape(&self) -> (usize, usize) {
         self.shape
     }
 
     /// A snapshot of the current values. Safe to call while other threads train; rows
     /// being updated at that moment may be seen half-updated.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::*;
+    ///
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let param = shared.clone();
+    /// std::thread::spawn(move || {
+    ///     let w = ParameterNode::shared(param);
+    ///     let mut loss = w.square();
+    ///     let mut opt = SGD::new(0.25, loss.parameters());
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     opt.step(); // w -= 0.25 * 2w
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(shared.value(), ndarray::arr2(&[[0.5]]));
+    /// ```
     pub fn value(&self) -> Array2<f32> {
         let mut data = vec![0.0; self.values.len()];
         self.values.load_into(0, &mut data);
@@ -200,6 +233,19 @@ impl HogwildParameter {
     }
 
     /// Overwrites the values (e.g. when loading a saved model).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::*;
+    ///
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::Array2::zeros((1, 2))));
+    /// let w = ParameterNode::shared(shared.clone());
+    /// shared.set_value(&ndarray::arr2(&[[1.0, 2.0]]));
+    /// // Nodes over the storage read the new values from their next forward pass on.
+    /// let mut total = w.scalar_sum();
+    /// total.forward();
+    /// assert_eq!(total.value()[(0, 0)], 3.0);
+    /// ```
     ///
     /// # Panics
     /// If `value` does not have this parameter's shape.

@@ -43,6 +43,17 @@ thread_local! {
 /// drawn from `rng` (pass a seeded generator for reproducible runs; a `rand` 0.8 one, such
 /// as [`wyrm::rand`](crate::rand)`::rngs::StdRng`).
 ///
+/// ```
+/// use wyrm::init::normal;
+/// use wyrm::rand::{rngs::StdRng, SeedableRng};
+///
+/// let w = normal(100, 50, 2.0, 0.5, &mut StdRng::seed_from_u64(7));
+/// assert_eq!(w.shape(), &[100, 50]);
+/// assert!((w.mean().unwrap() - 2.0).abs() < 0.05);
+/// // The same seed gives the same matrix.
+/// assert_eq!(normal(100, 50, 2.0, 0.5, &mut StdRng::seed_from_u64(7)), w);
+/// ```
+///
 /// # Panics
 /// If `mean` is not finite, or `std` is not finite and at least 0.
 pub fn normal(rows: usize, cols: usize, mean: f32, std: f32, rng: &mut impl Rng) -> Array2<f32> {
@@ -56,6 +67,16 @@ pub fn normal(rows: usize, cols: usize, mean: f32, std: f32, rng: &mut impl Rng)
 
 /// Xavier/Glorot uniform initialisation: uniform in `±sqrt(6 / (rows + cols))`, drawn
 /// from `rng` (a `rand` 0.8 generator, as for [`normal`]).
+///
+/// ```
+/// use wyrm::init::xavier;
+/// use wyrm::rand::{rngs::StdRng, SeedableRng};
+///
+/// let w = xavier(10, 14, &mut StdRng::seed_from_u64(1));
+/// let limit = (6.0f32 / (10 + 14) as f32).sqrt(); // 0.5
+/// assert!(w.iter().all(|x| x.abs() <= limit));
+/// assert!(w.iter().any(|x| *x > 0.4) && w.iter().any(|x| *x < -0.4));
+/// ```
 pub fn xavier(rows: usize, cols: usize, rng: &mut impl Rng) -> Array2<f32> {
     let limit = (6.0 / (rows + cols) as f32).sqrt();
     Array2::from_shape_simple_fn((rows, cols), || rng.gen_range(-limit..limit))

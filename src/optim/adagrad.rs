@@ -33,6 +33,19 @@ pub struct Adagrad {
 impl Adagrad {
     /// Adagrad over `parameters` with the given learning rate (`eps` defaults to 1e-8).
     ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, 10.0]]));
+    /// let mut loss = w.square();
+    /// let mut opt = Adagrad::new(0.5, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// // Gradients 2 and 20: each element's first step is the learning rate.
+    /// assert_eq!(w.value(), ndarray::arr2(&[[0.5, 9.5]]));
+    /// ```
+    ///
     /// # Panics
     /// As [`SGD::new`](crate::SGD::new).
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
@@ -49,6 +62,19 @@ impl Adagrad {
     }
 
     /// The constant added to the denominator for stability.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.square();
+    /// let mut opt = Adagrad::new(0.5, loss.parameters()).eps(1.0);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// // g = 2, s = 4: w = 1 - 0.5 * 2 / (2 + 1)
+    /// assert!((w.value()[(0, 0)] - 2.0 / 3.0).abs() < 1e-6);
+    /// ```
     ///
     /// # Panics
     /// If `eps` is not above 0 or not finite.

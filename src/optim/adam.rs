@@ -56,6 +56,20 @@ impl Adam {
     /// Adam over `parameters` with the given learning rate and the usual defaults
     /// (`beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`).
     ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -10.0]]));
+    /// let mut loss = w.square();
+    /// let mut opt = Adam::new(0.1, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// // Whatever the gradient's scale (2 and -20), the first step is the learning rate.
+    /// let v = w.value();
+    /// assert!((v[(0, 0)] - 0.9).abs() < 1e-5 && (v[(0, 1)] + 9.9).abs() < 1e-5);
+    /// ```
+    ///
     /// # Panics
     /// As [`SGD::new`](crate::SGD::new).
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
@@ -76,6 +90,25 @@ impl Adam {
 
     /// Decay rate of the first moment.
     ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[0.0]]));
+    /// let x = InputNode::new(ndarray::arr2(&[[0.0]]));
+    /// let mut loss = w.clone() * x.clone(); // gradient x
+    /// // With beta1 = 0 (no momentum) each step follows the latest gradient only.
+    /// let mut opt = Adam::new(0.1, loss.parameters()).beta1(0.0);
+    /// for x_value in [1.0, -1.0] {
+    ///     x.set_value(x_value);
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     opt.step();
+    ///     opt.zero_gradients();
+    /// }
+    /// // The second step undoes the first (with the default 0.9 it would undo a nineteenth).
+    /// assert!(w.value()[(0, 0)].abs() < 1e-4);
+    /// ```
+    ///
     /// # Panics
     /// If `beta1` is not in `[0, 1)`.
     pub fn beta1(mut self, beta1: f32) -> Self {
@@ -85,6 +118,26 @@ impl Adam {
 
     /// Decay rate of the second moment.
     ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[0.0]]));
+    /// let x = InputNode::new(ndarray::arr2(&[[0.0]]));
+    /// let mut loss = w.clone() * x.clone(); // gradient x
+    /// // With beta2 = 0 the second moment is the latest squared gradient only, so (with
+    /// // beta1 = 0 too) every step is the learning rate, however the gradients' scale changes.
+    /// let mut opt = Adam::new(0.1, loss.parameters()).beta1(0.0).beta2(0.0);
+    /// for x_value in [10.0, 1.0] {
+    ///     x.set_value(x_value);
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     opt.step();
+    ///     opt.zero_gradients();
+    /// }
+    /// // (With the default 0.999 the second step would be about a seventh of the first.)
+    /// assert!((w.value()[(0, 0)] + 0.2).abs() < 1e-5);
+    /// ```
+    ///
     /// # Panics
     /// If `beta2` is not in `[0, 1)`.
     pub fn beta2(mut self, beta2: f32) -> Self {
@@ -93,6 +146,19 @@ impl Adam {
     }
 
     /// The constant added to the denominator for stability.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.square();
+    /// let mut opt = Adam::new(0.1, loss.parameters()).eps(1.0);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// // eps applies to the bias-corrected moments: m̂ = 2, v̂ = 4, step 0.1 * 2 / (2 + 1).
+    /// assert!((w.value()[(0, 0)] - (1.0 - 0.2 / 3.0)).abs() < 1e-5);
+    /// ```
     ///
     /// # Panics
     /// If `eps` is not above 0 or not finite.

@@ -43,6 +43,22 @@ macro_rules! common_options {
             /// Adds `penalty * w` to each gradient (L2 regularisation), after any
             /// [`clamp`](Self::clamp): the penalty term itself is not clamped.
             ///
+            /// ```
+            /// use wyrm::*;
+            ///
+            /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -1.0]]));
+            /// // A loss whose gradient is 0: only the penalty moves the weights.
+            /// let mut loss = w.clone() * 0.0;
+            #[doc = concat!(
+                "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters()).l2_penalty(0.5);"
+            )]
+            /// loss.forward();
+            /// loss.backward(1.0);
+            /// opt.step();
+            /// let (a, b) = (w.value()[(0, 0)], w.value()[(0, 1)]);
+            /// assert!(0.0 < a && a < 1.0 && b == -a, "both decay towards 0: {a}, {b}");
+            /// ```
+            ///
             /// # Panics
             /// If `penalty` is negative or not finite.
             pub fn l2_penalty(mut self, penalty: f32) -> Self {
@@ -57,6 +73,23 @@ macro_rules! common_options {
             /// Clamps each gradient element to `[min, max]` before the update (and before
             /// the [`l2_penalty`](Self::l2_penalty) term is added).
             ///
+            /// ```
+            /// use wyrm::*;
+            ///
+            /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -1.0]]));
+            /// let mut loss = w.square();
+            #[doc = concat!(
+                "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters()).clamp(0.0, 1.0);"
+            )]
+            /// loss.forward();
+            /// loss.backward(1.0);
+            /// opt.step();
+            /// // The gradient [2, -2] is clamped to [1, 0]: a gradient of 1 moves the first
+            /// // weight by the learning rate, and the second one does not move.
+            /// assert!((w.value()[(0, 0)] - 0.9).abs() < 1e-6);
+            /// assert_eq!(w.value()[(0, 1)], -1.0);
+            /// ```
+            ///
             /// # Panics
             /// If `min > max` or either is NaN.
             pub fn clamp(mut self, min: f32, max: f32) -> Self {
@@ -65,11 +98,31 @@ macro_rules! common_options {
             }
 
             /// The learning rate.
+            ///
+            /// ```
+            /// use wyrm::*;
+            ///
+            /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+            #[doc = concat!("let opt = ", stringify!($ty), "::new(0.1, vec![w]);")]
+            /// assert_eq!(opt.learning_rate(), 0.1);
+            /// ```
             pub fn learning_rate(&self) -> f32 {
                 self.learning_rate
             }
 
             /// Changes the learning rate (e.g. for a schedule).
+            ///
+            /// ```
+            /// use wyrm::*;
+            ///
+            /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+            #[doc = concat!("let mut opt = ", stringify!($ty), "::new(0.1, vec![w]);")]
+            /// for epoch in 1..=3 {
+            ///     // ... train for an epoch, then halve the learning rate.
+            ///     opt.set_learning_rate(0.1 / 2f32.powi(epoch));
+            /// }
+            /// assert_eq!(opt.learning_rate(), 0.0125);
+            /// ```
             ///
             /// # Panics
             /// If `learning_rate` is negative or not finite.
@@ -111,6 +164,28 @@ pub(crate) fn check_setting(setting: &str, value: f32, range: Range) -> f32 {
 }
 
 /// A training algorithm that updates parameters from their accumulated gradients.
+///
+/// Code that trains can take any optimizer, including one chosen at run time:
+///
+/// ```
+/// use wyrm::*;
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+/// let mut loss = w.square();
+/// let use_adam = false;
+/// let mut optimizer: Box<dyn Optimizer> = if use_adam {
+///     Box::new(Adam::new(0.1, loss.parameters()))
+/// } else {
+///     Box::new(SGD::new(0.25, loss.parameters()))
+/// };
+/// assert_eq!(optimizer.parameters().len(), 1);
+/// loss.forward();
+/// loss.backward(1.0);
+/// optimizer.step(); // w -= 0.25 * 2w
+/// optimizer.zero_gradients();
+/// assert_eq!(w.value()[(0, 0)], 0.5);
+/// assert_eq!(w.gradient()[(0, 0)], 0.0);
+/// ```
 pub trait Optimizer {
     /// Updates every parameter from its gradient.
     fn step(&mut self);

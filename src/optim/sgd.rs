@@ -31,6 +31,18 @@ pub struct SGD {
 impl SGD {
     /// Plain SGD over `parameters` with the given learning rate.
     ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -2.0]]));
+    /// let mut loss = w.square();
+    /// let mut opt = SGD::new(0.25, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step(); // w -= 0.25 * 2w
+    /// assert_eq!(w.value(), ndarray::arr2(&[[0.5, -1.0]]));
+    /// ```
+    ///
     /// # Panics
     /// If `learning_rate` is negative or not finite, or if two of `parameters` are
     /// different shared nodes over one [`HogwildParameter`](crate::HogwildParameter).
@@ -48,6 +60,22 @@ impl SGD {
     }
 
     /// Uses momentum `m` (0 disables it).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[0.0]]));
+    /// let mut loss = w.scalar_sum(); // gradient 1 at every step
+    /// let mut opt = SGD::new(1.0, loss.parameters()).momentum(0.5);
+    /// for _ in 0..2 {
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     opt.step();
+    ///     opt.zero_gradients();
+    /// }
+    /// // Velocity 1, then 0.5 * 1 + 1: w moves by 2.5 rather than plain SGD's 2.
+    /// assert_eq!(w.value()[(0, 0)], -2.5);
+    /// ```
     ///
     /// # Panics
     /// If `m` is not in `[0, 1)`.

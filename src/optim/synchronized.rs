@@ -72,6 +72,14 @@ impl State {
 
 impl SynchronizationBarrier {
     /// A barrier with nobody registered yet.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::optim::SynchronizationBarrier;
+    ///
+    /// let barrier: Arc<SynchronizationBarrier> = SynchronizationBarrier::new();
+    /// assert_eq!((barrier.registered(), barrier.rounds()), (0, 0));
+    /// ```
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -90,6 +98,16 @@ impl SynchronizationBarrier {
 
     /// Registers a new participant. Handles registered earlier apply their updates
     /// earlier in every round. If a round is being applied, waits until it is over.
+    ///
+    /// ```
+    /// use wyrm::optim::SynchronizationBarrier;
+    ///
+    /// let barrier = SynchronizationBarrier::new();
+    /// // One handle per worker thread, registered here so that the order is fixed.
+    /// let handles: Vec<_> = (0..3).map(|_| barrier.register()).collect();
+    /// assert_eq!(barrier.registered(), 3);
+    /// assert!(handles.windows(2).all(|pair| pair[0].id() < pair[1].id()));
+    /// ```
     pub fn register(self: &Arc<Self>) -> SyncHandle {
         let mut state = self.lock();
         while state.applying.is_some() {
@@ -105,11 +123,42 @@ impl SynchronizationBarrier {
     }
 
     /// How many handles are registered now.
+    ///
+    /// ```
+    /// use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let barrier = SynchronizationBarrier::new();
+    /// let optimizer = Synchronized::new(SGD::new(0.1, vec![w]), barrier.register(), 4);
+    /// assert_eq!(barrier.registered(), 1);
+    /// drop(optimizer); // its handle leaves the barrier
+    /// assert_eq!(barrier.registered(), 0);
+    /// ```
     pub fn registered(&self) -> usize {
         self.lock().registered.len()
     }
 
     /// How many rounds have been applied so far.
+    ///
+    /// ```
+    /// use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.square();
+    /// let barrier = SynchronizationBarrier::new();
+    /// // A lone participant never waits: every round starts as soon as it arrives.
+    /// let sgd = SGD::new(0.1, loss.parameters());
+    /// let mut optimizer = Synchronized::new(sgd, barrier.register(), 2);
+    /// for _ in 0..6 {
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     optimizer.step();
+    ///     optimizer.zero_gradients();
+    /// }
+    /// assert_eq!(barrier.rounds(), 3);
+    /// ```
     pub fn rounds(&self) -> u64 {
         self.lock().rounds
     }
@@ -168,6 +217,20 @@ impl SynchronizationBarrier {
 /// [`Synchronized`] optimizer. Dropping it leaves the barrier.
 ///
 /// Handles can be sent to other threads; register them on one thread to fix the order.
+///
+/// ```
+/// use wyrm::optim::SynchronizationBarrier;
+///
+/// let barrier = SynchronizationBarrier::new();
+/// let handle = barrier.register();
+/// std::thread::spawn(move || {
+///     assert_eq!(handle.barrier().registered(), 1);
+///     // The handle is dropped here, when the thread ends.
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(barrier.registered(), 0);
+/// ```
 #[derive(Debug)]
 pub struct SyncHandle {
     barrier: Arc<SynchronizationBarrier>,
@@ -176,11 +239,31 @@ pub struct SyncHandle {
 
 impl SyncHandle {
     /// The registration number; rounds apply updates in increasing order of it.
+    ///
+    /// ```
+    /// use wyrm::optim::SynchronizationBarrier;
+    ///
+    /// let barrier = SynchronizationBarrier::new();
+    /// let first = barrier.register();
+    /// let first_id = first.id();
+    /// drop(first);
+    /// // Numbers are not reused: a handle registered later applies later.
+    /// assert!(barrier.register().id() > first_id);
+    /// ```
     pub fn id(&self) -> u64 {
         self.id
     }
 
     /// The barrier this handle is registered at.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::optim::SynchronizationBarrier;
+    ///
+    /// let barrier = SynchronizationBarrier::new();
+    /// let handle = barrier.register();
+    /// assert!(Arc::ptr_eq(handle.barrier(), &barrier));
+    /// ```
     pub fn barrier(&self) -> &Arc<SynchronizationBarrier> {
         &self.barrier
     }
@@ -285,6 +368,30 @@ impl<O: Optimizer> Synchronized<O> {
     /// threads registered at `handle`'s barrier and applies the gradients accumulated
     /// since the previous one.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// use wyrm::*;
+    ///
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(shared.clone());
+    /// let mut loss = w.square();
+    /// let barrier = SynchronizationBarrier::new();
+    /// let sgd = SGD::new(0.125, loss.parameters());
+    /// let mut optimizer = Synchronized::new(sgd, barrier.register(), 2);
+    /// for step in 1..=2 {
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     optimizer.step();
+    ///     optimizer.zero_gradients();
+    ///     if step == 1 {
+    ///         assert_eq!(shared.value()[(0, 0)], 1.0, "no update yet");
+    ///     }
+    /// }
+    /// // The second step applies both gradients (2 + 2) at once: 1 - 0.125 * 4.
+    /// assert_eq!(shared.value()[(0, 0)], 0.5);
+    /// ```
+    ///
     /// # Panics
     /// If `every` is 0.
     pub fn new(inner: O, handle: SyncHandle, every: usize) -> Self {
@@ -299,6 +406,24 @@ impl<O: Optimizer> Synchronized<O> {
 
     /// Joins the next round now with the gradients accumulated so far (possibly none),
     /// whatever the step count.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// # use wyrm::*;
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(shared.clone());
+    /// let mut loss = w.square(); // gradient 2 while w = 1
+    /// let barrier = SynchronizationBarrier::new();
+    /// let mut optimizer =
+    ///     Synchronized::new(SGD::new(0.125, loss.parameters()), barrier.register(), 100);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// optimizer.step();
+    /// optimizer.synchronize(); // e.g. at the end of an epoch
+    /// assert_eq!(optimizer.pending_steps(), 0);
+    /// assert_eq!(shared.value()[(0, 0)], 0.75);
+    /// ```
     pub fn synchronize(&mut self) {
         let inner = self.inner.as_mut().expect("present until finish");
         self.handle
@@ -314,6 +439,25 @@ impl<O: Optimizer> Synchronized<O> {
     /// of which step they belong to). With no step pending, there is no round, and such a
     /// gradient is cleared, as on drop. (Dropping the wrapper also leaves, but discards the
     /// pending steps' gradients too.)
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// # use wyrm::*;
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(shared.clone());
+    /// let mut loss = w.square(); // gradient 2 while w = 1
+    /// let barrier = SynchronizationBarrier::new();
+    /// let mut optimizer =
+    ///     Synchronized::new(SGD::new(0.125, loss.parameters()), barrier.register(), 100);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// optimizer.step();
+    /// let sgd: SGD = optimizer.finish();
+    /// assert_eq!(shared.value()[(0, 0)], 0.75, "the pending step was applied");
+    /// assert_eq!(barrier.registered(), 0);
+    /// assert_eq!(sgd.learning_rate(), 0.125);
+    /// ```
     pub fn finish(mut self) -> O {
         if self.pending > 0 {
             self.synchronize();
@@ -324,16 +468,58 @@ impl<O: Optimizer> Synchronized<O> {
     }
 
     /// Steps taken since the last round.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// # use wyrm::*;
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(shared.clone());
+    /// let mut loss = w.square(); // gradient 2 while w = 1
+    /// let barrier = SynchronizationBarrier::new();
+    /// let mut optimizer =
+    ///     Synchronized::new(SGD::new(0.125, loss.parameters()), barrier.register(), 3);
+    /// for _ in 0..2 {
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     optimizer.step();
+    /// }
+    /// assert_eq!(optimizer.pending_steps(), 2);
+    /// optimizer.step(); // the third step synchronizes
+    /// assert_eq!(optimizer.pending_steps(), 0);
+    /// ```
     pub fn pending_steps(&self) -> usize {
         self.pending
     }
 
     /// The wrapped optimizer.
+    ///
+    /// ```
+    /// use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let barrier = SynchronizationBarrier::new();
+    /// let optimizer = Synchronized::new(Adam::new(0.01, vec![w]), barrier.register(), 4);
+    /// assert_eq!(optimizer.inner().learning_rate(), 0.01);
+    /// assert_eq!(optimizer.inner().parameters().len(), 1);
+    /// ```
     pub fn inner(&self) -> &O {
         self.inner.as_ref().expect("present until finish")
     }
 
     /// The wrapped optimizer, e.g. to change its learning rate.
+    ///
+    /// ```
+    /// use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let barrier = SynchronizationBarrier::new();
+    /// let mut optimizer = Synchronized::new(SGD::new(0.1, vec![w]), barrier.register(), 4);
+    /// optimizer.inner_mut().set_learning_rate(0.01);
+    /// assert_eq!(optimizer.inner().learning_rate(), 0.01);
+    /// ```
     pub fn inner_mut(&mut self) -> &mut O {
         self.inner.as_mut().expect("present until finish")
     }
