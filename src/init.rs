@@ -55,7 +55,7 @@ thread_local! {
 /// ```
 ///
 /// # Panics
-/// If `mean` is not finite, or `std` is not finite and at least 0.
+/// If `mean` is not finite, or `std` is negative or not finite.
 pub fn normal(rows: usize, cols: usize, mean: f32, std: f32, rng: &mut impl Rng) -> Array2<f32> {
     assert!(
         mean.is_finite() && std.is_finite() && std >= 0.0,

@@ -32,6 +32,7 @@ pub struct Adagrad {
 
 impl Adagrad {
     /// Adagrad over `parameters` with the given learning rate (`eps` defaults to 1e-8).
+    /// Repeated parameters are kept once, as for [`SGD::new`](crate::SGD::new).
     ///
     /// ```
     /// use wyrm::*;

@@ -55,6 +55,7 @@ pub struct Adam {
 impl Adam {
     /// Adam over `parameters` with the given learning rate and the usual defaults
     /// (`beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`).
+    /// Repeated parameters are kept once, as for [`SGD::new`](crate::SGD::new).
     ///
     /// ```
     /// use wyrm::*;

@@ -319,7 +319,6 @@ fn update_each<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) 
     }
 }
 
-/// Clears the gradients of `parameters`.
 /// `parameters` without repeats (the same node listed twice would be updated twice).
 ///
 /// # Panics
@@ -349,6 +348,7 @@ pub(crate) fn unique(parameters: Vec<Variable<ParameterNode>>) -> Vec<Variable<P
     out
 }
 
+/// Clears the gradients of `parameters`.
 pub(crate) fn zero_all(parameters: &[Variable<ParameterNode>]) {
     for p in parameters {
         p.node().zero_gradient();

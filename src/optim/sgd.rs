@@ -29,7 +29,9 @@ pub struct SGD {
 }
 
 impl SGD {
-    /// Plain SGD over `parameters` with the given learning rate.
+    /// Plain SGD over `parameters` with the given learning rate. A node listed more than
+    /// once (say, in two concatenated parameter lists) is kept once, so that it is updated
+    /// once per step; [`parameters`](Optimizer::parameters) returns the shorter list.
     ///
     /// ```
     /// use wyrm::*;
