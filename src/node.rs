@@ -24,6 +24,15 @@ use std::ops::Deref;
 
 /// The identity of one forward pass. Every call of
 /// [`Variable::forward`](crate::Variable::forward) uses a new one.
+///
+/// ```
+/// use wyrm::Pass;
+///
+/// let first = Pass::next();
+/// let second = Pass::next();
+/// assert_ne!(first, second);
+/// assert_eq!(first, first.clone());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pass(u64);
 
@@ -44,6 +53,16 @@ const ID_MASK: u64 = (1 << ID_BITS) - 1;
 impl Pass {
     /// A pass identity never handed out before on this thread. Graphs hold `Rc`s and so
     /// never leave the thread they were built on, which makes a per-thread counter enough.
+    ///
+    /// ```
+    /// use wyrm::{NodeState, Pass};
+    ///
+    /// let state = NodeState::new((1, 1));
+    /// let pass = Pass::next();
+    /// assert!(state.visit(pass)); // first visit in this pass: compute the value
+    /// assert!(!state.visit(pass)); // same pass: the value is cached
+    /// assert!(state.visit(Pass::next())); // a new pass computes it again
+    /// ```
     #[inline]
     pub fn next() -> Pass {
         NEXT_PASS.with(|n| {
@@ -54,6 +73,14 @@ impl Pass {
     }
 
     /// The raw identity (pass 0 is never used, so it can mark "not yet run").
+    ///
+    /// ```
+    /// use wyrm::Pass;
+    ///
+    /// let pass = Pass::next();
+    /// assert_ne!(pass.id(), 0);
+    /// assert_ne!(Pass::next().id(), pass.id());
+    /// ```
     pub fn id(self) -> u64 {
         self.0
     }
@@ -111,6 +138,45 @@ impl Pass {
 /// - a node's `forward` and `backward` must not run a forward pass of a graph that shares
 ///   nodes with the one being swept (it would reset their consumer counts mid-sweep);
 ///   passes over unrelated graphs are fine.
+///
+/// # Example
+///
+/// A leaf node holding a constant: no operands, so `forward` has nothing to compute and
+/// `backward` nothing to propagate. (A node with operands forwards them and sends them
+/// their gradients: see [`Variable::with_operands`](crate::Variable::with_operands).)
+///
+/// ```
+/// use std::cell::Ref;
+/// use wyrm::*;
+///
+/// struct Constant(NodeState);
+///
+/// impl Node for Constant {
+///     type Rows = Dyn;
+///     type Cols = Dyn;
+///     fn shape(&self) -> (usize, usize) {
+///         self.0.shape()
+///     }
+///     fn forward(&self, _pass: Pass) {}
+///     fn backward(&self, _gradient: &[f32]) {}
+///     fn value(&self) -> Ref<'_, [f32]> {
+///         self.0.value()
+///     }
+///     fn needs_gradient(&self) -> bool {
+///         false
+///     }
+/// }
+///
+/// let state = NodeState::new((1, 2));
+/// state.value_mut().copy_from_slice(&[1.0, 2.0]);
+/// let c = Variable::new(Constant(state), Vec::new());
+/// let w = ParameterNode::new(ndarray::arr2(&[[3.0, 3.0]]));
+/// let mut y = (w.clone() * c).scalar_sum();
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value()[(0, 0)], 9.0);
+/// assert_eq!(w.gradient(), ndarray::arr2(&[[1.0, 2.0]]));
+/// ```
 pub trait Node {
     /// Row dimension: [`Dyn`](crate::Dyn) or a typenum size such as `typenum::U1`.
     type Rows: crate::Dim;
@@ -170,6 +236,28 @@ pub trait Node {
 /// see [`Node::backward_into`]. Closures `FnOnce(&mut [f32], bool)` implement it; a
 /// struct implementing it lets the caller mark the computation `#[inline(always)]`, which
 /// a closure cannot be on stable Rust.
+///
+/// ```
+/// use wyrm::*;
+///
+/// /// `scale * gradient`, written into the operand's buffer.
+/// struct Scaled<'a>(f32, &'a [f32]);
+///
+/// impl GradientWrite for Scaled<'_> {
+///     #[inline(always)]
+///     fn write(self, buffer: &mut [f32], accumulate: bool) {
+///         for (b, g) in buffer.iter_mut().zip(self.1) {
+///             *b = if accumulate { *b + self.0 * g } else { self.0 * g };
+///         }
+///     }
+/// }
+///
+/// // A parameter keeps gradient storage, so it takes the write (and returns `None`).
+/// let w = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+/// assert!(w.node().backward_into(Scaled(2.0, &[1.0, 3.0])).is_none());
+/// assert!(w.node().backward_into(Scaled(1.0, &[1.0, 1.0])).is_none());
+/// assert_eq!(w.gradient(), ndarray::arr2(&[[3.0, 7.0]]));
+/// ```
 pub trait GradientWrite {
     /// Adds the contribution to `buffer` when `accumulate` is `true`, else overwrites it.
     fn write(self, buffer: &mut [f32], accumulate: bool);
@@ -185,6 +273,21 @@ impl<F: FnOnce(&mut [f32], bool)> GradientWrite for F {
 /// Value and gradient buffers of one node, sized once when the node is built, plus the
 /// counters that cache the forward value per [`Pass`] and gather gradients from all
 /// consumers before propagating.
+///
+/// ```
+/// use wyrm::{NodeState, Pass};
+///
+/// let state = NodeState::new((1, 2));
+/// let pass = Pass::next();
+/// if state.visit(pass) {
+///     state.value_mut().copy_from_slice(&[1.0, 2.0]); // compute once per pass
+/// }
+/// assert!(!state.visit(pass)); // a second consumer reads the cached value
+/// assert_eq!(&*state.value(), &[1.0, 2.0]);
+/// assert!(!state.accumulate(&[1.0, 1.0])); // one consumer's gradient still missing
+/// assert!(state.accumulate(&[0.5, 0.5])); // all in: propagate
+/// assert_eq!(&*state.gradient(), &[1.5, 1.5]);
+/// ```
 #[derive(Debug)]
 pub struct NodeState {
     shape: (usize, usize),
@@ -197,6 +300,15 @@ pub struct NodeState {
 
 impl NodeState {
     /// Buffers for a node of the given shape.
+    ///
+    /// ```
+    /// use wyrm::NodeState;
+    ///
+    /// let state = NodeState::new((2, 3));
+    /// assert_eq!(state.value().len(), 6);
+    /// assert!(state.value().iter().all(|&v| v == 0.0));
+    /// assert_eq!(state.gradient().len(), 6);
+    /// ```
     pub fn new(shape: (usize, usize)) -> Self {
         let len = shape.0 * shape.1;
         NodeState {
@@ -210,6 +322,12 @@ impl NodeState {
     }
 
     /// The node's shape.
+    ///
+    /// ```
+    /// use wyrm::NodeState;
+    ///
+    /// assert_eq!(NodeState::new((2, 3)).shape(), (2, 3));
+    /// ```
     #[inline(always)]
     pub fn shape(&self) -> (usize, usize) {
         self.shape
@@ -217,6 +335,18 @@ impl NodeState {
 
     /// Registers a visit in `pass`. Returns `true` on the first visit, when the caller must
     /// compute the value; later visits only count a consumer and return `false`.
+    ///
+    /// ```
+    /// use wyrm::{NodeState, Pass};
+    ///
+    /// let state = NodeState::new((1, 1));
+    /// let pass = Pass::next();
+    /// assert!(state.visit(pass));
+    /// assert!(!state.visit(pass)); // second consumer
+    /// // Both consumers' gradients are awaited before propagating.
+    /// assert!(!state.accumulate(&[1.0]));
+    /// assert!(state.accumulate(&[1.0]));
+    /// ```
     #[inline(always)]
     pub fn visit(&self, pass: Pass) -> bool {
         if self.pass.get() == pass.0 {
@@ -233,6 +363,17 @@ impl NodeState {
     /// Makes the next gradient contribution the only one expected, so that it propagates
     /// at once; see [`Node::begin_backward`]. Later contributions from the node's
     /// consumers then also propagate one by one, which gives the same sums.
+    ///
+    /// ```
+    /// use wyrm::{NodeState, Pass};
+    ///
+    /// let state = NodeState::new((1, 1));
+    /// let pass = Pass::next();
+    /// state.visit(pass);
+    /// state.visit(pass); // two consumers
+    /// state.begin_backward(); // but the backward pass starts here
+    /// assert!(state.accumulate(&[1.0])); // the seed propagates at once
+    /// ```
     #[inline(always)]
     pub fn begin_backward(&self) {
         self.consumers.set(1);
@@ -244,6 +385,22 @@ impl NodeState {
     ///
     /// The first contribution overwrites the buffer, so it never needs zeroing. A second
     /// backward sweep after one forward pass starts over and propagates again.
+    ///
+    /// ```
+    /// use wyrm::{NodeState, Pass};
+    ///
+    /// let state = NodeState::new((1, 2));
+    /// let pass = Pass::next();
+    /// state.visit(pass);
+    /// state.visit(pass); // two consumers
+    /// assert!(!state.accumulate(&[1.0, 2.0]));
+    /// assert!(state.accumulate(&[3.0, 4.0]));
+    /// assert_eq!(&*state.gradient(), &[4.0, 6.0]);
+    /// // A second sweep starts over rather than adding to the first.
+    /// assert!(!state.accumulate(&[1.0, 1.0]));
+    /// assert!(state.accumulate(&[1.0, 1.0]));
+    /// assert_eq!(&*state.gradient(), &[2.0, 2.0]);
+    /// ```
     #[inline(always)]
     pub fn accumulate(&self, incoming: &[f32]) -> bool {
         let consumers = self.consumers.get();
@@ -291,18 +448,46 @@ impl NodeState {
     }
 
     /// The value buffer.
+    ///
+    /// ```
+    /// use wyrm::NodeState;
+    ///
+    /// let state = NodeState::new((1, 3));
+    /// assert_eq!(&*state.value(), &[0.0, 0.0, 0.0]); // until a forward pass writes it
+    /// state.value_mut()[1] = 5.0;
+    /// assert_eq!(state.value()[1], 5.0);
+    /// ```
     #[inline(always)]
     pub fn value(&self) -> Ref<'_, [f32]> {
         Ref::map(self.value.borrow(), |v| v.as_slice())
     }
 
     /// The value buffer, for writing the forward result.
+    ///
+    /// ```
+    /// use wyrm::NodeState;
+    ///
+    /// let state = NodeState::new((1, 2));
+    /// for (y, x) in state.value_mut().iter_mut().zip([3.0f32, 4.0]) {
+    ///     *y = x * x;
+    /// }
+    /// assert_eq!(&*state.value(), &[9.0, 16.0]);
+    /// ```
     #[inline(always)]
     pub fn value_mut(&self) -> RefMut<'_, [f32]> {
         RefMut::map(self.value.borrow_mut(), |v| v.as_mut_slice())
     }
 
     /// The gradient gathered from all consumers in the latest backward pass.
+    ///
+    /// ```
+    /// use wyrm::{NodeState, Pass};
+    ///
+    /// let state = NodeState::new((1, 2));
+    /// state.visit(Pass::next());
+    /// assert!(state.accumulate(&[0.5, -1.0])); // the only consumer
+    /// assert_eq!(&*state.gradient(), &[0.5, -1.0]);
+    /// ```
     #[inline(always)]
     pub fn gradient(&self) -> Ref<'_, [f32]> {
         Ref::map(self.gradient.borrow(), |v| v.as_slice())
@@ -330,16 +515,41 @@ impl Deref for Gathered<'_> {
 }
 
 /// A scratch buffer a node uses to hand a gradient to one operand, allocated once.
+///
+/// ```
+/// use wyrm::Scratch;
+///
+/// let operand_gradient = Scratch::new(2);
+/// let upstream = [1.0, 2.0];
+/// for (g, u) in operand_gradient.borrow_mut().iter_mut().zip(upstream) {
+///     *g = 3.0 * u; // d(3x)/dx times the upstream gradient
+/// }
+/// assert_eq!(*operand_gradient.borrow_mut(), vec![3.0, 6.0]);
+/// ```
 #[derive(Debug)]
 pub struct Scratch(RefCell<Vec<f32>>);
 
 impl Scratch {
     /// A zeroed buffer of `len` elements.
+    ///
+    /// ```
+    /// use wyrm::Scratch;
+    ///
+    /// assert_eq!(*Scratch::new(3).borrow_mut(), vec![0.0; 3]);
+    /// ```
     pub fn new(len: usize) -> Self {
         Scratch(RefCell::new(vec![0.0; len]))
     }
 
     /// Borrows the buffer for writing.
+    ///
+    /// ```
+    /// use wyrm::Scratch;
+    ///
+    /// let scratch = Scratch::new(2);
+    /// scratch.borrow_mut().copy_from_slice(&[1.0, -1.0]);
+    /// assert_eq!(scratch.borrow_mut()[1], -1.0);
+    /// ```
     #[inline(always)]
     pub fn borrow_mut(&self) -> RefMut<'_, Vec<f32>> {
         self.0.borrow_mut()

@@ -11,6 +11,22 @@ use typenum::{Bit, UInt, Unsigned};
 
 /// A matrix dimension: either [`Dyn`] (known at run time) or a typenum unsigned integer
 /// such as `typenum::U3` (known at compile time).
+///
+/// ```
+/// use wyrm::typenum::{U1, U3};
+/// use wyrm::*;
+///
+/// assert_eq!(U3::fold(7), 3); // the static size wins
+/// assert_eq!(Dyn::fold(7), 7);
+///
+/// fn static_rows<T: Node>(_: &Variable<T>) -> Option<usize> {
+///     T::Rows::FIXED
+/// }
+/// let w = ParameterNode::<U3, U1>::new_static(random_matrix(3, 1));
+/// assert_eq!(static_rows(&w), Some(3));
+/// assert_eq!(static_rows(&w.t()), Some(1)); // `t` swaps static dimensions too
+/// assert_eq!(static_rows(&InputNode::new(random_matrix(3, 1))), None);
+/// ```
 pub trait Dim: 'static + Copy + Default + Debug {
     /// The size, if it is known at compile time.
     const FIXED: Option<usize>;
@@ -27,6 +43,15 @@ pub trait Dim: 'static + Copy + Default + Debug {
 }
 
 /// A dimension whose size is only known at run time.
+///
+/// ```
+/// use wyrm::*;
+///
+/// // The default dimensions of `InputNode` and `ParameterNode`.
+/// let x: Variable<InputNode<Dyn, Dyn>> = InputNode::new(random_matrix(2, 3));
+/// assert_eq!(x.shape(), (2, 3));
+/// assert_eq!(Dyn::FIXED, None);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Dyn;
 
@@ -35,6 +60,18 @@ impl Dim for Dyn {
 }
 
 /// A dimension known at compile time: typenum's positive integers (`U1`, `U32`, ...).
+///
+/// ```
+/// use wyrm::shape::Static;
+/// use wyrm::typenum::{U2, U3};
+/// use wyrm::*;
+///
+/// /// A zero-initialised parameter of any static shape.
+/// fn zeros<R: Static, C: Static>() -> Variable<ParameterNode<R, C>> {
+///     ParameterNode::new_static(ndarray::Array2::zeros((R::USIZE, C::USIZE)))
+/// }
+/// assert_eq!(zeros::<U2, U3>().shape(), (2, 3));
+/// ```
 pub trait Static: Dim + Unsigned {}
 
 impl<U: Unsigned + Default + Copy + Debug + 'static, B: Bit + Default + Copy + Debug + 'static> Dim
@@ -50,6 +87,30 @@ impl<U: Unsigned + Default + Copy + Debug + 'static, B: Bit + Default + Copy + D
 
 /// Two dimensions that must agree: equal static sizes, or at least one side known only
 /// at run time (then checked when the graph is built). `Out` is the more precise of the two.
+///
+/// ```
+/// use wyrm::shape::SameDim;
+/// use wyrm::typenum::U3;
+/// use wyrm::*;
+///
+/// fn agreed<A: SameDim<B>, B: Dim>() -> Option<usize> {
+///     <A as SameDim<B>>::Out::FIXED
+/// }
+/// assert_eq!(agreed::<U3, U3>(), Some(3));
+/// assert_eq!(agreed::<Dyn, U3>(), Some(3)); // the static side is kept
+/// assert_eq!(agreed::<Dyn, Dyn>(), None);
+/// ```
+///
+/// Static sizes that differ do not compile:
+///
+/// ```compile_fail
+/// use wyrm::typenum::{U3, U4};
+/// use wyrm::*;
+///
+/// let a = ParameterNode::<U4, U3>::new_static(random_matrix(4, 3));
+/// let b = ParameterNode::<U4, U4>::new_static(random_matrix(4, 4));
+/// let _ = a + b; // static shape mismatch
+/// ```
 #[diagnostic::on_unimplemented(
     message = "static shape mismatch: the operands' sizes differ in a dimension this operation needs equal",
     label = "these statically shaped operands do not fit together",
@@ -81,6 +142,28 @@ impl SameDim<Dyn> for Dyn {
 
 /// Row counts of the operands of an elementwise operation: equal, or a single right-hand
 /// row broadcast over every row of the left-hand side (a bias).
+///
+/// ```
+/// use wyrm::typenum::{U1, U2};
+/// use wyrm::*;
+///
+/// let x = InputNode::<U2, U2>::new_static(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let bias = ParameterNode::<U1, U2>::new_static(ndarray::arr2(&[[10.0, 20.0]]));
+/// let mut y = x + bias; // `U2: RowsBroadcast<U1>`
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[11.0, 22.0], [13.0, 24.0]]));
+/// ```
+///
+/// A right-hand side of several rows that differ from the left's does not compile:
+///
+/// ```compile_fail
+/// use wyrm::typenum::{U2, U3};
+/// use wyrm::*;
+///
+/// let x = InputNode::<U3, U2>::new_static(random_matrix(3, 2));
+/// let b = ParameterNode::<U2, U2>::new_static(random_matrix(2, 2));
+/// let _ = x + b; // static shape mismatch: not a single row
+/// ```
 #[diagnostic::on_unimplemented(
     message = "static shape mismatch: the operands' row counts differ and the right-hand side is not a single row",
     label = "these statically shaped operands do not fit together",

@@ -97,6 +97,20 @@ impl Links {
 
 /// A variable as an operand of a custom node, for
 /// [`Variable::with_operands`]: `(&x).into()` for any variable `x`.
+///
+/// ```
+/// use ndarray::arr2;
+/// use wyrm::nodes::Dot;
+/// use wyrm::*;
+///
+/// let x = InputNode::new(arr2(&[[3.0, 4.0]]));
+/// let w = ParameterNode::new(arr2(&[[1.0], [2.0]]));
+/// // Any node over `x` and `w` (here a built-in one, built by hand).
+/// let node = Dot::new(x.node().clone(), w.node().clone());
+/// let operands: [Operand<'_>; 2] = [(&x).into(), (&w).into()];
+/// let y = Variable::with_operands(node, &operands);
+/// assert_eq!(y.parameters().len(), 1); // `w`, found through its operand
+/// ```
 #[derive(Clone, Copy)]
 pub struct Operand<'a>(&'a Links);
 
@@ -157,6 +171,22 @@ impl<T: Node> Variable<T> {
     /// recurses once per step).
     ///
     /// See `tests/it/custom_node.rs` for a complete custom operation.
+    ///
+    /// ```
+    /// use ndarray::arr2;
+    /// use wyrm::nodes::Dot;
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(arr2(&[[3.0, 4.0]]));
+    /// let w = ParameterNode::new(arr2(&[[1.0], [2.0]]));
+    /// let node = Dot::new(x.node().clone(), w.node().clone());
+    /// let mut y = Variable::new(node, w.parameters());
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), arr2(&[[11.0]]));
+    /// assert_eq!(w.gradient(), arr2(&[[3.0], [4.0]]));
+    /// assert_eq!(y.parameters().len(), 1); // what an optimizer will update
+    /// ```
     pub fn new(node: T, parameters: Vec<Variable<ParameterNode>>) -> Self {
         let mut list: Vec<Rc<ParameterNode>> = Vec::new();
         for p in parameters {
@@ -266,24 +296,65 @@ impl<T: Node> Variable<T> {
     }
 
     /// The node behind this variable; custom nodes hold their operands' nodes.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let node: &Rc<InputNode> = x.node();
+    /// assert_eq!(node.shape(), (1, 2));
+    /// assert!(Rc::ptr_eq(node, x.clone().node())); // clones share the node
+    /// ```
     #[inline(always)]
     pub fn node(&self) -> &Rc<T> {
         &self.node
     }
 
     /// The shape `(rows, cols)` of the value.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(random_matrix(2, 3));
+    /// let w = ParameterNode::new(random_matrix(3, 4));
+    /// assert_eq!(x.dot(&w).shape(), (2, 4)); // known when the graph is built
+    /// assert_eq!(x.t().shape(), (3, 2));
+    /// ```
     pub fn shape(&self) -> (usize, usize) {
         self.node.shape()
     }
 
     /// Whether gradients flow through this variable (it depends on a parameter or a
     /// gradient-tracking input).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(random_matrix(1, 2));
+    /// let w = ParameterNode::new(random_matrix(1, 2));
+    /// assert!(!x.square().needs_gradient());
+    /// assert!((x.clone() * w.clone()).needs_gradient());
+    /// assert!(InputNode::with_gradient(random_matrix(1, 2)).needs_gradient());
+    /// ```
     pub fn needs_gradient(&self) -> bool {
         self.node.needs_gradient()
     }
 
     /// Runs a forward pass: recomputes every node this variable depends on, each once,
     /// from the current values of inputs and parameters.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut y = (x.clone() + 1.0).square();
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 4.0);
+    /// x.set_value(2.0);
+    /// y.forward(); // every node is recomputed from the new input
+    /// assert_eq!(y.value()[(0, 0)], 9.0);
+    /// ```
     #[inline]
     pub fn forward(&mut self) {
         let pass = Pass::next();
@@ -392,6 +463,18 @@ impl<T: Node> Variable<T> {
     /// value) instead of a single weight. Like [`backward`](Self::backward), it first runs
     /// this variable's forward pass again if that is not the latest one on this thread.
     ///
+    /// ```
+    /// use ndarray::arr2;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));
+    /// let x = InputNode::new(arr2(&[[3.0, 4.0]]));
+    /// let mut y = w.clone() * x.clone();
+    /// y.forward();
+    /// y.backward_with(arr2(&[[1.0, 0.5]]).view()); // one weight per element
+    /// assert_eq!(w.gradient(), arr2(&[[3.0, 2.0]]));
+    /// ```
+    ///
     /// # Panics
     /// If `gradient` does not have this variable's shape.
     pub fn backward_with(&mut self, gradient: ArrayView2<'_, f32>) {
@@ -426,6 +509,18 @@ impl<T: Node> Variable<T> {
     ///
     /// This allocates; to read a value without allocating (e.g. in a serving loop), use
     /// [`with_value`](Self::with_value).
+    ///
+    /// ```
+    /// use ndarray::arr2;
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(arr2(&[[1.0, 2.0]]));
+    /// let mut y = x.clone() * 10.0;
+    /// assert_eq!(x.value(), arr2(&[[1.0, 2.0]])); // an input: its current value
+    /// assert_eq!(y.value(), arr2(&[[0.0, 0.0]])); // not forwarded yet
+    /// y.forward();
+    /// assert_eq!(y.value(), arr2(&[[10.0, 20.0]]));
+    /// ```
     ///
     /// # Panics
     /// If the node's value buffer does not hold `rows * cols` elements (a broken custom
@@ -464,6 +559,20 @@ impl<T: Node> Variable<T> {
 
     /// The parameters this variable depends on, without duplicates, in the order they
     /// were first used. Pass them to an optimizer.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(1, 2));
+    /// let b = ParameterNode::new(random_matrix(1, 2));
+    /// let x = InputNode::new(random_matrix(1, 2));
+    /// let y = (w.clone() * x.clone() + b.clone()) * w.clone();
+    /// let parameters = y.parameters();
+    /// assert_eq!(parameters.len(), 2); // `w` once, then `b`
+    /// assert!(Rc::ptr_eq(parameters[0].node(), w.node()));
+    /// assert!(Rc::ptr_eq(parameters[1].node(), b.node()));
+    /// ```
     pub fn parameters(&self) -> Vec<Variable<ParameterNode>> {
         self.links
             .parameters

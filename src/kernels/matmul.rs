@@ -13,6 +13,19 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::ArrayView2;
 
 /// An operand of [`gemm`]: a row-major buffer of `rows x cols`, used as is or transposed.
+///
+/// ```
+/// use wyrm::kernels::matmul::{gemm, Operand};
+///
+/// let x = [1.0, 2.0, 3.0];
+/// let y = [10.0, 20.0];
+/// // The outer product x^T y: a 1x3 row used transposed, as a 3x1 column.
+/// let column = Operand { data: &x, shape: (1, 3), transposed: true };
+/// let row = Operand { data: &y, shape: (1, 2), transposed: false };
+/// let mut out = [0.0; 6];
+/// gemm(column, row, &mut out, false);
+/// assert_eq!(out, [10.0, 20.0, 20.0, 40.0, 30.0, 60.0]);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Operand<'a> {
     /// The row-major data.
@@ -52,6 +65,20 @@ const BLOCKED_MIN_BYTES: usize = 256 * 1024;
 /// `out = a · b` (or `out += a · b` when `accumulate`), with `out` row-major of shape
 /// `(rows of a, cols of b)` after transposition.
 ///
+/// ```
+/// use wyrm::kernels::matmul::{gemm, Operand};
+///
+/// let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2x3
+/// let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3x2
+/// let a = Operand { data: &a, shape: (2, 3), transposed: false };
+/// let b = Operand { data: &b, shape: (3, 2), transposed: false };
+/// let mut out = [0.0; 4];
+/// gemm(a, b, &mut out, false);
+/// assert_eq!(out, [4.0, 5.0, 10.0, 11.0]);
+/// gemm(a, b, &mut out, true); // adds a second product
+/// assert_eq!(out, [8.0, 10.0, 20.0, 22.0]);
+/// ```
+///
 /// # Panics
 /// If the inner dimensions differ or a buffer is shorter than its shape.
 pub fn gemm(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
@@ -71,6 +98,19 @@ pub fn gemm(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) {
 }
 
 /// The same product on the portable kernels whatever the CPU (for tests and comparisons).
+///
+/// ```
+/// use wyrm::kernels::matmul::{gemm, gemm_portable, Operand};
+///
+/// let (a, b) = (wyrm::random_matrix(4, 32), wyrm::random_matrix(32, 16));
+/// let a = Operand { data: a.as_slice().unwrap(), shape: (4, 32), transposed: false };
+/// let b = Operand { data: b.as_slice().unwrap(), shape: (32, 16), transposed: false };
+/// let (mut fast, mut portable) = ([0.0; 64], [0.0; 64]);
+/// gemm(a, b, &mut fast, false);
+/// gemm_portable(a, b, &mut portable, false);
+/// // Equal up to rounding (the SIMD kernels sum in another order).
+/// assert!(fast.iter().zip(&portable).all(|(f, p)| (f - p).abs() < 1e-4));
+/// ```
 ///
 /// # Panics
 /// As [`gemm`].

@@ -16,6 +16,12 @@ pub mod simd;
 pub use simd::{force_scalar, simd_enabled};
 
 /// `dst[i] += src[i]`.
+///
+/// ```
+/// let mut dst = [1.0, 2.0];
+/// wyrm::kernels::add_assign(&mut dst, &[0.5, -2.0]);
+/// assert_eq!(dst, [1.5, 0.0]);
+/// ```
 #[inline(always)]
 pub fn add_assign(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "add_assign: length mismatch");
@@ -26,6 +32,12 @@ pub fn add_assign(dst: &mut [f32], src: &[f32]) {
 
 /// `dst[i] = src[i]`. Unlike `copy_from_slice`, a one-element copy is a plain move rather
 /// than a call to `memcpy` (which matters for 1x1 nodes).
+///
+/// ```
+/// let mut dst = [0.0; 3];
+/// wyrm::kernels::copy(&mut dst, &[1.0, 2.0, 3.0]);
+/// assert_eq!(dst, [1.0, 2.0, 3.0]);
+/// ```
 #[inline(always)]
 pub fn copy(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "copy: length mismatch");
@@ -37,6 +49,12 @@ pub fn copy(dst: &mut [f32], src: &[f32]) {
 }
 
 /// `dst[i] = f(src[i])`.
+///
+/// ```
+/// let mut dst = [0.0; 3];
+/// wyrm::kernels::map_into(&mut dst, &[-1.0, 0.5, 2.0], |x| x.max(0.0));
+/// assert_eq!(dst, [0.0, 0.5, 2.0]);
+/// ```
 #[inline(always)]
 pub fn map_into(dst: &mut [f32], src: &[f32], f: impl Fn(f32) -> f32) {
     assert_eq!(dst.len(), src.len(), "map_into: length mismatch");
@@ -46,6 +64,12 @@ pub fn map_into(dst: &mut [f32], src: &[f32], f: impl Fn(f32) -> f32) {
 }
 
 /// Sum of a slice, accumulated in `f32` with eight partial sums (vectorisable).
+///
+/// ```
+/// let xs: Vec<f32> = (1..=10).map(|i| i as f32).collect();
+/// assert_eq!(wyrm::kernels::sum(&xs), 55.0);
+/// assert_eq!(wyrm::kernels::sum(&[]), 0.0);
+/// ```
 #[inline]
 pub fn sum(xs: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
@@ -64,6 +88,13 @@ pub fn sum(xs: &[f32]) -> f32 {
 }
 
 /// Dot product of two equal-length slices (AVX2 + FMA for longer slices when available).
+///
+/// ```
+/// use wyrm::kernels::dot;
+///
+/// assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
+/// assert_eq!(dot(&[0.5; 64], &[2.0; 64]), 64.0); // long enough for AVX2
+/// ```
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: length mismatch");
@@ -121,6 +152,11 @@ pub(crate) fn prefetch<T>(data: &[T], start: usize, len: usize) {
 }
 
 /// `e^x` (see [`fast::exp`] for the `fast-math` version).
+///
+/// ```
+/// let e = wyrm::kernels::exp(1.0);
+/// assert!((e - std::f32::consts::E).abs() < 1e-6);
+/// ```
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     #[cfg(feature = "fast-math")]
@@ -130,6 +166,11 @@ pub fn exp(x: f32) -> f32 {
 }
 
 /// Natural logarithm (see [`fast::ln`] for the `fast-math` version).
+///
+/// ```
+/// let l = wyrm::kernels::ln(std::f32::consts::E);
+/// assert!((l - 1.0).abs() < 1e-6);
+/// ```
 #[inline(always)]
 pub fn ln(x: f32) -> f32 {
     #[cfg(feature = "fast-math")]
@@ -139,6 +180,13 @@ pub fn ln(x: f32) -> f32 {
 }
 
 /// Hyperbolic tangent (see [`fast::tanh`] for the `fast-math` version).
+///
+/// ```
+/// use wyrm::kernels::tanh;
+///
+/// assert!((tanh(0.5) - 0.462_117_16).abs() < 1e-6);
+/// assert!((tanh(20.0) - 1.0).abs() < 1e-6); // saturates
+/// ```
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     #[cfg(feature = "fast-math")]
@@ -149,6 +197,14 @@ pub fn tanh(x: f32) -> f32 {
 
 /// Logistic sigmoid, computed without overflow for large `|x|` (see [`fast::sigmoid`] for
 /// the `fast-math` version).
+///
+/// ```
+/// use wyrm::kernels::sigmoid;
+///
+/// assert!((sigmoid(0.0) - 0.5).abs() < 1e-6);
+/// assert_eq!(sigmoid(-1000.0), 0.0); // no overflow, no NaN
+/// assert_eq!(sigmoid(1000.0), 1.0);
+/// ```
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     #[cfg(feature = "fast-math")]

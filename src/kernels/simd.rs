@@ -29,6 +29,15 @@ pub fn force_scalar(force: bool) {
 }
 
 /// Whether the `std::arch` (AVX2 + FMA) kernels are in use.
+///
+/// ```
+/// let forced = std::env::var_os("WYRM_FORCE_SCALAR").is_some_and(|v| v != "0" && !v.is_empty());
+/// #[cfg(target_arch = "x86_64")]
+/// let available = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+/// #[cfg(not(target_arch = "x86_64"))]
+/// let available = false;
+/// assert_eq!(wyrm::kernels::simd_enabled(), available && !forced);
+/// ```
 #[inline(always)]
 pub fn simd_enabled() -> bool {
     match LEVEL.load(Relaxed) {

@@ -63,6 +63,15 @@ pub struct IndexInputNode {
 
 impl IndexInputNode {
     /// An index input holding `indices`; every later value must have the same length.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let idx = IndexInputNode::new(&[4, 1]);
+    /// let table = ParameterNode::new(random_matrix(5, 3));
+    /// assert_eq!(table.index(&idx).shape(), (2, 3)); // one row per index
+    /// assert_eq!(idx.shape(), (2, 1));
+    /// ```
     #[allow(clippy::new_ret_no_self)]
     pub fn new(indices: &[usize]) -> Variable<IndexInputNode> {
         Variable::from_parts(
@@ -81,11 +90,25 @@ impl IndexInputNode {
     }
 
     /// The number of indices.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let idx = IndexInputNode::new(&[7, 7, 3]);
+    /// assert_eq!(idx.node().len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.indices.borrow().len()
     }
 
     /// Whether the input holds no index.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// assert!(IndexInputNode::new(&[]).node().is_empty());
+    /// assert!(!IndexInputNode::new(&[0]).node().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -186,6 +209,18 @@ fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
 /// Index values accepted by [`set_value`](Variable::<IndexInputNode>::set_value): a
 /// single `usize` (for an input of one index), or a reference to a slice, array or `Vec`
 /// of them (`&[usize]`, `&[usize; N]`, `&Vec<usize>`).
+///
+/// ```
+/// use wyrm::nodes::IndexValue;
+/// use wyrm::*;
+///
+/// let idx = IndexInputNode::new(&[0, 0]);
+/// idx.set_value(&[2, 1]);
+/// idx.set_value(&vec![3, 4]);
+/// assert_eq!(&*idx.indices(), &[3, 4]);
+/// IndexInputNode::new(&[0]).set_value(5); // a single index
+/// assert_eq!(5usize.as_indices(), &[5]);
+/// ```
 pub trait IndexValue {
     /// The indices as a slice.
     fn as_indices(&self) -> &[usize];
@@ -288,6 +323,15 @@ impl Variable<IndexInputNode> {
     }
 
     /// The current indices.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let idx = IndexInputNode::new(&[2, 0, 1]);
+    /// assert_eq!(&*idx.indices(), &[2, 0, 1]);
+    /// // As a node, its value is the same indices as an `f32` column.
+    /// assert_eq!(idx.value(), ndarray::arr2(&[[2.0], [0.0], [1.0]]));
+    /// ```
     pub fn indices(&self) -> Ref<'_, [usize]> {
         Ref::map(self.node().indices.borrow(), |v| v.as_slice())
     }
@@ -331,6 +375,17 @@ impl Node for IndexInputNode {
 /// consumers straight into the table's gradient. With one index into a table held by this
 /// thread, its value is the table's row itself rather than a copy (see
 /// [`Node::value`](#method.value)).
+///
+/// ```
+/// use wyrm::nodes::Index;
+/// use wyrm::*;
+///
+/// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let idx = IndexInputNode::new(&[1]);
+/// let mut rows: Variable<Index> = table.index(&idx);
+/// rows.forward();
+/// assert_eq!(rows.value(), ndarray::arr2(&[[3.0, 4.0]]));
+/// ```
 pub struct Index<R: Dim = Dyn, C: Dim = Dyn> {
     table: Rc<ParameterNode<R, C>>,
     indices: Rc<IndexInputNode>,
@@ -352,6 +407,20 @@ pub struct Index<R: Dim = Dyn, C: Dim = Dyn> {
 
 impl<R: Dim, C: Dim> Index<R, C> {
     /// Builds the node; panics if a current index is out of range for the table.
+    ///
+    /// ```
+    /// use wyrm::nodes::Index;
+    /// use wyrm::*;
+    ///
+    /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// let idx = IndexInputNode::new(&[1, 0, 1]);
+    /// let node = Index::new(table.node().clone(), idx.node().clone());
+    /// assert_eq!(node.shape(), (3, 2));
+    /// // What `table.index(&idx)` builds.
+    /// let mut rows = Variable::with_operands(node, &[(&table).into()]);
+    /// rows.forward();
+    /// assert_eq!(rows.value()[(2, 0)], 3.0);
+    /// ```
     pub fn new(table: Rc<ParameterNode<R, C>>, indices: Rc<IndexInputNode>) -> Self {
         let (rows, cols) = table.shape();
         let binding = IndexInputNode::bind(&indices, rows, Bound::Rows, "index");

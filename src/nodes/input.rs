@@ -49,12 +49,31 @@ impl<R: Dim, C: Dim> InputNode<R, C> {
 
 impl InputNode {
     /// An input with run-time shape holding `value`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
+    /// assert_eq!(x.shape(), (1, 3));
+    /// assert_eq!(x.value()[(0, 2)], 3.0);
+    /// assert!(!x.needs_gradient()); // data, not trained
+    /// ```
     pub fn new(value: Array2<f32>) -> Variable<InputNode> {
         Self::build(value, false)
     }
 
     /// An input that also accumulates its gradient (read it with
     /// [`gradient`](Variable::<InputNode>::gradient)).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::with_gradient(ndarray::arr2(&[[1.0, -2.0]]));
+    /// let mut y = x.square().scalar_sum();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(x.gradient(), ndarray::arr2(&[[2.0, -4.0]])); // d(x^2)/dx = 2x
+    /// ```
     pub fn with_gradient(value: Array2<f32>) -> Variable<InputNode> {
         Self::build(value, true)
     }
@@ -80,6 +99,20 @@ impl<R: Static, C: Static> InputNode<R, C> {
 
 /// Values accepted by [`set_value`](Variable::<InputNode>::set_value): an `f32` (for a 1x1
 /// input), or a 2-D array or view of the input's shape.
+///
+/// ```
+/// use ndarray::{arr2, Array2};
+/// use wyrm::*;
+///
+/// let scalar = InputNode::new(Array2::zeros((1, 1)));
+/// scalar.set_value(0.5); // an f32, for a 1x1 input
+/// assert_eq!(scalar.value()[(0, 0)], 0.5);
+/// let x = InputNode::new(Array2::zeros((2, 2)));
+/// let a = arr2(&[[1.0, 2.0], [3.0, 4.0]]);
+/// x.set_value(&a); // a reference to an array
+/// x.set_value(a.t()); // a view, here transposed
+/// assert_eq!(x.value(), arr2(&[[1.0, 3.0], [2.0, 4.0]]));
+/// ```
 pub trait InputValue {
     /// Writes the value into `out`, a row-major buffer of shape `shape`.
     ///
@@ -163,6 +196,17 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
 
     /// The gradient accumulated since the last [`zero_gradient`](Self::zero_gradient).
     ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::with_gradient(ndarray::arr2(&[[3.0]]));
+    /// let mut y = x.clone() * 2.0;
+    /// y.forward();
+    /// y.backward(1.0);
+    /// y.backward(1.0); // adds to the first
+    /// assert_eq!(x.gradient()[(0, 0)], 4.0);
+    /// ```
+    ///
     /// # Panics
     /// If the input was not built with [`InputNode::with_gradient`].
     pub fn gradient(&self) -> Array2<f32> {
@@ -175,6 +219,19 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     }
 
     /// Clears the accumulated gradient (no effect on inputs without one).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::with_gradient(ndarray::arr2(&[[3.0]]));
+    /// let mut y = x.square();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(x.gradient()[(0, 0)], 6.0);
+    /// x.zero_gradient();
+    /// assert_eq!(x.gradient()[(0, 0)], 0.0);
+    /// InputNode::new(ndarray::arr2(&[[3.0]])).zero_gradient(); // no gradient: no effect
+    /// ```
     pub fn zero_gradient(&self) {
         if let Some(g) = &self.node().gradient {
             g.borrow_mut().iter_mut().for_each(|x| *x = 0.0);

@@ -102,6 +102,16 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     /// Whether this node reads and writes a shared [`HogwildParameter`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::*;
+    ///
+    /// let local = ParameterNode::new(random_matrix(2, 2));
+    /// let shared = ParameterNode::shared(Arc::new(HogwildParameter::new(random_matrix(2, 2))));
+    /// assert!(!local.node().is_shared());
+    /// assert!(shared.node().is_shared());
+    /// ```
     pub fn is_shared(&self) -> bool {
         matches!(self.storage, Storage::Shared { .. })
     }
@@ -524,12 +534,35 @@ impl ParameterNode {
     }
 
     /// A parameter with run-time shape, initialised to `value`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// assert_eq!(w.value(), ndarray::arr2(&[[1.0, 2.0]]));
+    /// assert!(w.needs_gradient());
+    /// assert_eq!(w.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
+    /// ```
     pub fn new(value: Array2<f32>) -> Variable<ParameterNode> {
         Self::local(value)
     }
 
     /// A parameter node over storage shared with other threads (Hogwild training). Build
     /// one such node per thread from clones of the same `Arc`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::*;
+    ///
+    /// let storage = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(storage.clone());
+    /// let mut loss = (w.clone() * 2.0).scalar_sum();
+    /// let mut optimizer = SGD::new(0.25, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// optimizer.step(); // w -= 0.25 * 2, in the shared storage
+    /// assert_eq!(storage.value()[(0, 0)], 0.5);
+    /// ```
     pub fn shared(param: Arc<HogwildParameter>) -> Variable<ParameterNode> {
         Self::over(param)
     }
@@ -553,6 +586,17 @@ impl<R: Static, C: Static> ParameterNode<R, C> {
     }
 
     /// A statically shaped node over shared storage; see [`ParameterNode::shared`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::typenum::{U1, U2};
+    /// use wyrm::*;
+    ///
+    /// let storage = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0]])));
+    /// let w: Variable<ParameterNode<U1, U2>> = ParameterNode::shared_static(storage);
+    /// assert!(w.node().is_shared());
+    /// assert_eq!(w.value(), ndarray::arr2(&[[1.0, 2.0]]));
+    /// ```
     ///
     /// # Panics
     /// If the shared parameter is not `R x C`.
@@ -619,11 +663,38 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
 impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// The gradient accumulated since the last zeroing, as a dense matrix (sparse rows
     /// from lookups included).
+    ///
+    /// ```
+    /// use ndarray::arr2;
+    /// use wyrm::*;
+    ///
+    /// let table = ParameterNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+    /// let idx = IndexInputNode::new(&[2]);
+    /// let mut y = table.index(&idx).scalar_sum();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// // Only row 2 was looked up; the other rows read as zeros.
+    /// assert_eq!(table.gradient(), arr2(&[[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]));
+    /// ```
     pub fn gradient(&self) -> Array2<f32> {
         self.node().dense_gradient()
     }
 
     /// Clears the accumulated gradient.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[3.0]]));
+    /// let mut y = w.square();
+    /// for _ in 0..2 {
+    ///     y.forward();
+    ///     y.backward(1.0);
+    /// }
+    /// assert_eq!(w.gradient()[(0, 0)], 12.0); // two passes of 2w, added up
+    /// w.zero_gradient();
+    /// assert_eq!(w.gradient()[(0, 0)], 0.0);
+    /// ```
     pub fn zero_gradient(&self) {
         self.node().zero_gradient();
     }
@@ -631,6 +702,18 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// Overwrites the parameter's value. As after an input's `set_value`, a
     /// [`backward`](Variable::backward) without a forward pass in between forwards again
     /// first.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut y = w.square();
+    /// y.forward();
+    /// w.set_value(&ndarray::arr2(&[[3.0]]));
+    /// y.backward(1.0); // forwards again at w = 3 first
+    /// assert_eq!(y.value()[(0, 0)], 9.0);
+    /// assert_eq!(w.gradient()[(0, 0)], 6.0);
+    /// ```
     ///
     /// # Panics
     /// If `value` does not have the parameter's shape.
@@ -642,6 +725,19 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// The parameter in shared form: the same `Arc` for a shared node, else a new
     /// [`HogwildParameter`] holding a copy of the current value (e.g. to serve or keep
     /// training a model in several threads).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::*;
+    ///
+    /// let local = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let copy = local.hogwild_parameter();
+    /// copy.set_value(&ndarray::arr2(&[[0.0, 0.0]]));
+    /// assert_eq!(local.value()[(0, 1)], 2.0); // a copy: the local value is unchanged
+    ///
+    /// let shared = ParameterNode::shared(copy.clone());
+    /// assert!(Arc::ptr_eq(&shared.hogwild_parameter(), &copy)); // the same storage
+    /// ```
     pub fn hogwild_parameter(&self) -> Arc<HogwildParameter> {
         match &self.node().storage {
             Storage::Shared { param, .. } => param.clone(),
@@ -651,6 +747,17 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
 
     /// This parameter seen as a run-time-shaped `Variable<ParameterNode>` (the type
     /// optimizers and [`Variable::parameters`] use). Both share the same node.
+    ///
+    /// ```
+    /// use wyrm::typenum::{U1, U2};
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::<U1, U2>::new_static(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let erased: Variable<ParameterNode> = w.erased();
+    /// erased.set_value(&ndarray::arr2(&[[3.0, 4.0]]));
+    /// assert_eq!(w.value()[(0, 1)], 4.0); // the same node
+    /// let _optimizer = SGD::new(0.1, vec![w.erased()]);
+    /// ```
     pub fn erased(&self) -> Variable<ParameterNode> {
         let node = erase(self.node().clone());
         Variable::from_parts(

@@ -53,6 +53,18 @@ impl<T: Node> DynNode for T {
 
 /// A node whose concrete type is erased: every boxed node has this one type, so graphs
 /// built in loops can be stored in `Vec`s and combined freely with typed nodes.
+///
+/// ```
+/// use wyrm::nodes::Boxed;
+/// use wyrm::*;
+///
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, -2.0]]));
+/// // Nodes of three different types, stored together.
+/// let terms: Vec<Variable<Boxed>> = vec![x.relu().boxed(), x.square().boxed(), x.boxed()];
+/// let mut total = terms.into_iter().reduce(|a, b| (a + b).boxed()).unwrap();
+/// total.forward();
+/// assert_eq!(total.value(), ndarray::arr2(&[[3.0, 2.0]]));
+/// ```
 pub struct Boxed {
     /// Dropped in `Drop`, through `depth::release`, so that dropping a long chain does not
     /// recurse once per link.
