@@ -114,7 +114,9 @@ impl Pass {
 /// A node of the computation graph.
 ///
 /// Implemented by every operation in [`crate::nodes`]; implement it yourself to add an
-/// operation and wrap the node with [`Variable::new`](crate::Variable::new). Values and
+/// operation and wrap the node with
+/// [`Variable::with_operands`](crate::Variable::with_operands) (or, for a node without
+/// operand variables, [`Variable::new`](crate::Variable::new)). Values and
 /// gradients are row-major `f32` slices of the node's [`shape`](Node::shape).
 ///
 /// [`NodeState`] does the caching and gradient bookkeeping for you; see the custom node in
@@ -384,7 +386,9 @@ impl NodeState {
     /// this pass, i.e. when the caller should propagate [`gradient`](Self::gradient).
     ///
     /// The first contribution overwrites the buffer, so it never needs zeroing. A second
-    /// backward sweep after one forward pass starts over and propagates again.
+    /// backward sweep after one forward pass starts over and propagates again. A node no
+    /// forward pass has visited expects no consumer, so it never returns `true` (nothing
+    /// to propagate to).
     ///
     /// ```
     /// use wyrm::{NodeState, Pass};

@@ -163,7 +163,10 @@ thread_local! {
 impl<T: Node> Variable<T> {
     /// Wraps a node, e.g. one of your own [`Node`] implementations. `parameters` are the
     /// parameters the node depends on: usually the union of its operands'
-    /// [`parameters`](Self::parameters).
+    /// [`parameters`](Self::parameters). They are what [`parameters`](Self::parameters)
+    /// returns, and so what an optimizer built from it updates: the backward pass reaches
+    /// every parameter below the node either way, but one left out of the list keeps its
+    /// gradient and is never stepped.
     ///
     /// Prefer [`with_operands`](Self::with_operands) where the node's operands are
     /// variables: a forward pass does not see through a node built with `new` to the boxed

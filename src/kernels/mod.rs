@@ -22,6 +22,9 @@ pub use simd::{force_scalar, simd_enabled};
 /// wyrm::kernels::add_assign(&mut dst, &[0.5, -2.0]);
 /// assert_eq!(dst, [1.5, 0.0]);
 /// ```
+///
+/// # Panics
+/// If the slices' lengths differ.
 #[inline(always)]
 pub fn add_assign(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "add_assign: length mismatch");
@@ -38,6 +41,9 @@ pub fn add_assign(dst: &mut [f32], src: &[f32]) {
 /// wyrm::kernels::copy(&mut dst, &[1.0, 2.0, 3.0]);
 /// assert_eq!(dst, [1.0, 2.0, 3.0]);
 /// ```
+///
+/// # Panics
+/// If the slices' lengths differ.
 #[inline(always)]
 pub fn copy(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "copy: length mismatch");
@@ -55,6 +61,9 @@ pub fn copy(dst: &mut [f32], src: &[f32]) {
 /// wyrm::kernels::map_into(&mut dst, &[-1.0, 0.5, 2.0], |x| x.max(0.0));
 /// assert_eq!(dst, [0.0, 0.5, 2.0]);
 /// ```
+///
+/// # Panics
+/// If the slices' lengths differ.
 #[inline(always)]
 pub fn map_into(dst: &mut [f32], src: &[f32], f: impl Fn(f32) -> f32) {
     assert_eq!(dst.len(), src.len(), "map_into: length mismatch");
@@ -95,6 +104,9 @@ pub fn sum(xs: &[f32]) -> f32 {
 /// assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
 /// assert_eq!(dot(&[0.5; 64], &[2.0; 64]), 64.0); // long enough for AVX2
 /// ```
+///
+/// # Panics
+/// If the slices' lengths differ.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: length mismatch");
@@ -113,6 +125,9 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// wyrm::kernels::scale(2.0, &[3.0, 4.0], &mut out, true);
 /// assert_eq!(out, [7.0, 9.0]);
 /// ```
+///
+/// # Panics
+/// If the slices' lengths differ.
 #[inline(always)]
 pub fn scale(alpha: f32, x: &[f32], out: &mut [f32], accumulate: bool) {
     assert_eq!(x.len(), out.len(), "scale: length mismatch");
