@@ -14,6 +14,18 @@ const NAME: &str = "sparse_categorical_crossentropy";
 
 /// Node for [`sparse_categorical_crossentropy`]: a `1 x 1` value, the summed negative
 /// log-likelihood of the targets under the row-wise softmax of the logits.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::{sparse_categorical_crossentropy, SparseCategoricalCrossentropy};
+/// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0], [0.0, 0.0]]));
+/// let targets = IndexInputNode::new(&[1, 0]);
+/// let mut loss: Variable<SparseCategoricalCrossentropy<ParameterNode>> =
+///     sparse_categorical_crossentropy(&logits, &targets);
+/// loss.forward();
+/// // Two rows, each giving its target probability 1/2: the sum is 2 ln 2.
+/// assert!((loss.value()[(0, 0)] - 2.0 * 2f32.ln()).abs() < 1e-6);
+/// ```
 pub struct SparseCategoricalCrossentropy<T> {
     logits: Rc<T>,
     targets: Rc<IndexInputNode>,
@@ -31,6 +43,21 @@ pub struct SparseCategoricalCrossentropy<T> {
 impl<T: Node> SparseCategoricalCrossentropy<T> {
     /// Builds the node; panics if the number of targets differs from the number of rows
     /// of `logits`, or if a target is not a valid class.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nn::losses::SparseCategoricalCrossentropy;
+    /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+    /// let targets = IndexInputNode::new(&[1]);
+    /// // The node `sparse_categorical_crossentropy(&logits, &targets)` builds.
+    /// let node =
+    ///     SparseCategoricalCrossentropy::new(logits.node().clone(), targets.node().clone());
+    /// let mut loss = Variable::with_operands(node, &[(&logits).into()]);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// // softmax - onehot(target)
+    /// assert_eq!(logits.gradient(), ndarray::arr2(&[[0.5, -0.5]]));
+    /// ```
     pub fn new(logits: Rc<T>, targets: Rc<IndexInputNode>) -> Self {
         let (rows, classes) = logits.shape();
         assert!(

@@ -5,18 +5,46 @@ use crate::{Node, Variable};
 
 unary_op!(
     /// Hyperbolic tangent, elementwise.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[0.0, 1.0]]));
+    /// let mut y = x.tanh();
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 0.0);
+    /// assert!((y.value()[(0, 1)] - 1f32.tanh()).abs() < 1e-6);
+    /// ```
     TanhOp, Tanh, tanh, "tanh",
     |x| crate::kernels::tanh(x),
     |x, y| 1.0 - y * y
 );
 unary_op!(
     /// Logistic sigmoid `1 / (1 + e^-x)`, elementwise.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[0.0, 2.0]]));
+    /// let mut y = x.sigmoid();
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 0.5);
+    /// assert!((y.value()[(0, 1)] - 1.0 / (1.0 + (-2f32).exp())).abs() < 1e-6);
+    /// ```
     SigmoidOp, Sigmoid, sigmoid, "sigmoid",
     |x| crate::kernels::sigmoid(x),
     |x, y| y * (1.0 - y)
 );
 unary_op!(
     /// Rectified linear unit `max(x, 0)`, elementwise (derivative 0 at 0).
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = ParameterNode::new(ndarray::arr2(&[[-1.0, 0.0, 2.0]]));
+    /// let mut y = x.relu();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), ndarray::arr2(&[[0.0, 0.0, 2.0]]));
+    /// assert_eq!(x.gradient(), ndarray::arr2(&[[0.0, 0.0, 1.0]]));
+    /// ```
     ReluOp, Relu, relu, "relu",
     |x| x.max(0.0),
     |x, y| if x > 0.0 { 1.0 } else { 0.0 }
@@ -27,6 +55,17 @@ unary_op!(
 ///
 /// Built by [`Variable::clip`], or by [`ClipOp::new`] for [`Variable::map`]: both check
 /// the bounds when the graph is built.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{ClipOp, Unary};
+/// let x = ParameterNode::new(ndarray::arr2(&[[-3.0, 0.5, 3.0]]));
+/// let mut y: Variable<Unary<ClipOp, ParameterNode>> = x.map(ClipOp::new(-1.0, 1.0));
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[-1.0, 0.5, 1.0]]));
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[0.0, 1.0, 0.0]]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ClipOp {
     min: f32,
@@ -55,11 +94,21 @@ impl ClipOp {
     }
 
     /// The lower bound.
+    ///
+    /// ```
+    /// use wyrm::nodes::ClipOp;
+    /// assert_eq!(ClipOp::new(-0.5, 2.0).min(), -0.5);
+    /// ```
     pub fn min(&self) -> f32 {
         self.min
     }
 
     /// The upper bound.
+    ///
+    /// ```
+    /// use wyrm::nodes::ClipOp;
+    /// assert_eq!(ClipOp::new(-0.5, 2.0).max(), 2.0);
+    /// ```
     pub fn max(&self) -> f32 {
         self.max
     }
@@ -82,6 +131,15 @@ impl UnaryOp for ClipOp {
 }
 
 /// Node clamping its operand elementwise.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::Clip;
+/// let x = InputNode::new(ndarray::arr2(&[[-0.5, 4.0]]));
+/// let mut y: Variable<Clip<InputNode>> = x.clip(0.0, 1.0);
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[0.0, 1.0]]));
+/// ```
 pub type Clip<T> = Unary<ClipOp, T>;
 
 impl<T: Node> Variable<T> {

@@ -12,6 +12,32 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 
 /// The math of an elementwise binary operation `y = f(a, b)`.
+///
+/// Implement it for your own operation and build its node with [`Binary::new`]:
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Binary, BinaryOp};
+///
+/// /// The larger of `a` and `b`; the gradient goes to the one picked.
+/// struct Max;
+/// impl BinaryOp for Max {
+///     const NAME: &'static str = "max";
+///     fn apply(a: f32, b: f32) -> f32 { a.max(b) }
+///     fn partials(a: f32, b: f32, _y: f32) -> (f32, f32) {
+///         if a >= b { (1.0, 0.0) } else { (0.0, 1.0) }
+///     }
+/// }
+///
+/// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 5.0]]));
+/// let b = ParameterNode::new(ndarray::arr2(&[[3.0, 2.0]]));
+/// let node = Binary::<Max, _, _>::new(a.node().clone(), b.node().clone());
+/// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[3.0, 5.0]]));
+/// assert_eq!(a.gradient(), ndarray::arr2(&[[0.0, 1.0]]));
+/// ```
 pub trait BinaryOp: 'static {
     /// Name used in error messages.
     const NAME: &'static str;
@@ -33,6 +59,21 @@ pub trait BinaryOp: 'static {
 
 /// Node for an elementwise binary operation; see the aliases [`Add`], [`Sub`], [`Mul`],
 /// [`Div`].
+///
+/// A `1 x n` right-hand side is broadcast over the rows of the left, and its gradient is
+/// the sum over those rows:
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{AddOp, Binary};
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+/// let bias = ParameterNode::new(ndarray::arr2(&[[10.0, 20.0]]));
+/// let mut y: Variable<Binary<AddOp, InputNode, ParameterNode>> = x + bias.clone();
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[11.0, 22.0], [13.0, 24.0], [15.0, 26.0]]));
+/// assert_eq!(bias.gradient(), ndarray::arr2(&[[3.0, 3.0]]));
+/// ```
 pub struct Binary<Op, L, R> {
     lhs: Rc<L>,
     rhs: Rc<R>,
@@ -47,6 +88,19 @@ pub struct Binary<Op, L, R> {
 
 impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
     /// Builds the node; panics naming the operation and both shapes if they do not fit.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{Binary, MulOp};
+    /// let a = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let b = InputNode::new(ndarray::arr2(&[[5.0]]));
+    /// // The node `a * b` builds, wrapped over its operands.
+    /// let node = Binary::<MulOp, _, _>::new(a.node().clone(), b.node().clone());
+    /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!((y.value()[(0, 0)], a.gradient()[(0, 0)]), (10.0, 5.0));
+    /// ```
     pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         let broadcast = check_elementwise(Op::NAME, ls, rs);
@@ -265,6 +319,18 @@ macro_rules! binary_op {
         }
 
         #[doc = concat!("Node for `", $name, "` of two variables (elementwise, with row broadcasting).")]
+        ///
+        /// ```
+        /// use wyrm::*;
+        #[doc = concat!("use wyrm::nodes::{", stringify!($alias), ", ", stringify!($marker), ", BinaryOp};")]
+        /// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+        /// // One row, broadcast over the rows of `a`.
+        /// let b = InputNode::new(ndarray::arr2(&[[8.0, 16.0]]));
+        #[doc = concat!("let mut y: Variable<", stringify!($alias), "<InputNode, InputNode>> = ", stringify!($apply), ";")]
+        /// y.forward();
+        /// assert_eq!(y.shape(), (2, 2));
+        #[doc = concat!("assert_eq!(y.value()[(1, 0)], ", stringify!($marker), "::apply(3.0, 8.0));")]
+        /// ```
         pub type $alias<L, R> = Binary<$marker, L, R>;
 
         impl<L: Node, R: Node> std::ops::$trait<Variable<R>> for Variable<L>
@@ -283,6 +349,18 @@ macro_rules! binary_op {
 
 binary_op!(
     /// `a + b`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{AddOp, Binary};
+    /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
+    /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let mut y: Variable<Binary<AddOp, ParameterNode, ParameterNode>> = a.clone() + b.clone();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value()[(0, 0)], 8.0);
+    /// assert_eq!((a.gradient()[(0, 0)], b.gradient()[(0, 0)]), (1.0, 1.0));
+    /// ```
     AddOp, Add, "add", Add, add,
     |a, b| a + b,
     |a, b, y| (1.0, 1.0),
@@ -291,6 +369,18 @@ binary_op!(
 );
 binary_op!(
     /// `a - b`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{Binary, SubOp};
+    /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
+    /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let mut y: Variable<Binary<SubOp, ParameterNode, ParameterNode>> = a.clone() - b.clone();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value()[(0, 0)], 4.0);
+    /// assert_eq!((a.gradient()[(0, 0)], b.gradient()[(0, 0)]), (1.0, -1.0));
+    /// ```
     SubOp, Sub, "sub", Sub, sub,
     |a, b| a - b,
     |a, b, y| (1.0, -1.0),
@@ -299,6 +389,19 @@ binary_op!(
 );
 binary_op!(
     /// `a * b` (elementwise; see `dot` for the matrix product).
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{Binary, MulOp};
+    /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
+    /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let mut y: Variable<Binary<MulOp, ParameterNode, ParameterNode>> = a.clone() * b.clone();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value()[(0, 0)], 12.0);
+    /// // d/da = b, d/db = a
+    /// assert_eq!((a.gradient()[(0, 0)], b.gradient()[(0, 0)]), (2.0, 6.0));
+    /// ```
     MulOp, Mul, "mul", Mul, mul,
     |a, b| a * b,
     |a, b, y| (b, a),
@@ -306,6 +409,19 @@ binary_op!(
 );
 binary_op!(
     /// `a / b`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{Binary, DivOp};
+    /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
+    /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let mut y: Variable<Binary<DivOp, ParameterNode, ParameterNode>> = a.clone() / b.clone();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value()[(0, 0)], 3.0);
+    /// // d/da = 1 / b, d/db = -a / b²
+    /// assert_eq!((a.gradient()[(0, 0)], b.gradient()[(0, 0)]), (0.5, -1.5));
+    /// ```
     DivOp, Div, "div", Div, div,
     |a, b| a / b,
     |a, b, y| (1.0 / b, -y / b)

@@ -8,6 +8,17 @@ use std::cell::Ref;
 use std::rc::Rc;
 
 /// Node for the matrix product `lhs · rhs` (`m x k` times `k x n` gives `m x n`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::Dot;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+/// let w = ParameterNode::new(ndarray::arr2(&[[1.0], [0.0], [-1.0]]));
+/// let mut y: Variable<Dot<InputNode, ParameterNode>> = x.dot(&w);
+/// assert_eq!(y.shape(), (2, 1));
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[-2.0], [-2.0]]));
+/// ```
 pub struct Dot<L, R> {
     lhs: Rc<L>,
     rhs: Rc<R>,
@@ -19,6 +30,21 @@ pub struct Dot<L, R> {
 
 impl<L: Node, R: Node> Dot<L, R> {
     /// Builds the node; panics naming both shapes if the inner dimensions differ.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::Dot;
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let w = ParameterNode::new(ndarray::arr2(&[[3.0], [4.0]]));
+    /// // The node `x.dot(&w)` builds, wrapped over its operands.
+    /// let node = Dot::new(x.node().clone(), w.node().clone());
+    /// let mut y = Variable::with_operands(node, &[(&x).into(), (&w).into()]);
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), ndarray::arr2(&[[11.0]]));
+    /// // d/dw = xᵀ
+    /// assert_eq!(w.gradient(), ndarray::arr2(&[[1.0], [2.0]]));
+    /// ```
     pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         assert!(

@@ -5,36 +5,93 @@ use crate::{Node, Variable};
 
 unary_op!(
     /// `x²`, elementwise.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = ParameterNode::new(ndarray::arr2(&[[-2.0, 3.0]]));
+    /// let mut y = x.square();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), ndarray::arr2(&[[4.0, 9.0]]));
+    /// assert_eq!(x.gradient(), ndarray::arr2(&[[-4.0, 6.0]]));
+    /// ```
     SquareOp, Square, square, "square",
     |x| x * x,
     |x, y| 2.0 * x
 );
 unary_op!(
     /// `eˣ`, elementwise.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[0.0, 1.0]]));
+    /// let mut y = x.exp();
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 1.0);
+    /// assert!((y.value()[(0, 1)] - std::f32::consts::E).abs() < 1e-6);
+    /// ```
     ExpOp, Exp, exp, "exp",
     |x| crate::kernels::exp(x),
     |x, y| y
 );
 unary_op!(
     /// Natural logarithm, elementwise.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, std::f32::consts::E]]));
+    /// let mut y = x.ln();
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 0.0);
+    /// assert!((y.value()[(0, 1)] - 1.0).abs() < 1e-6);
+    /// ```
     LnOp, Ln, ln, "ln",
     |x| crate::kernels::ln(x),
     |x, y| 1.0 / x
 );
 unary_op!(
     /// Square root, elementwise.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[4.0, 9.0]]));
+    /// let mut y = x.sqrt();
+    /// y.forward();
+    /// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 3.0]]));
+    /// ```
     SqrtOp, Sqrt, sqrt, "sqrt",
     |x| x.sqrt(),
     |x, y| 0.5 / y
 );
 unary_op!(
     /// Absolute value, elementwise (derivative 0 at 0).
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = ParameterNode::new(ndarray::arr2(&[[-2.0, 0.0, 3.0]]));
+    /// let mut y = x.abs();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 0.0, 3.0]]));
+    /// assert_eq!(x.gradient(), ndarray::arr2(&[[-1.0, 0.0, 1.0]]));
+    /// ```
     AbsOp, Abs, abs, "abs",
     |x| x.abs(),
     |x, y| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }
 );
 
 /// `x^p` for a fixed exponent `p`; node type [`Pow`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{PowOp, Unary};
+/// let x = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+/// let mut y: Variable<Unary<PowOp, ParameterNode>> = x.map(PowOp(3.0));
+/// y.forward();
+/// y.backward(1.0);
+/// // 2³, and d/dx = 3 x² = 12
+/// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (8.0, 12.0));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct PowOp(pub f32);
 
@@ -55,6 +112,15 @@ impl UnaryOp for PowOp {
 }
 
 /// Node computing `x^p` elementwise.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::Pow;
+/// let x = InputNode::new(ndarray::arr2(&[[4.0, 9.0]]));
+/// let mut y: Variable<Pow<InputNode>> = x.pow(0.5);
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 3.0]]));
+/// ```
 pub type Pow<T> = Unary<PowOp, T>;
 
 impl<T: Node> Variable<T> {

@@ -20,6 +20,17 @@ fn nonempty(name: &str, shape: (usize, usize)) {
 }
 
 /// Sum of all elements, `1 x 1`; node type [`ScalarSum`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{ScalarSumOp, Single};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let mut y: Variable<Single<ScalarSumOp, ParameterNode>> = x.apply(ScalarSumOp);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value()[(0, 0)], 10.0);
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[1.0, 1.0], [1.0, 1.0]]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ScalarSumOp;
 
@@ -42,6 +53,18 @@ impl SingleOp for ScalarSumOp {
 }
 
 /// Mean of all elements, `1 x 1`; node type [`Mean`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{MeanOp, Single};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]));
+/// let mut y: Variable<Single<MeanOp, ParameterNode>> = x.apply(MeanOp);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value()[(0, 0)], 3.0);
+/// // Each element's share: 1 / 4.
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[0.25, 0.25], [0.25, 0.25]]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct MeanOp;
 
@@ -65,6 +88,17 @@ impl SingleOp for MeanOp {
 }
 
 /// Sum of each row (summing across the columns), `rows x 1`; node type [`SumRows`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Single, SumRowsOp};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let mut y: Variable<Single<SumRowsOp, ParameterNode>> = x.apply(SumRowsOp);
+/// y.forward();
+/// y.backward(2.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[3.0], [7.0]]));
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[2.0, 2.0], [2.0, 2.0]]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SumRowsOp;
 
@@ -91,6 +125,17 @@ impl SingleOp for SumRowsOp {
 }
 
 /// Sum of each column (summing down the rows), `1 x cols`; node type [`SumColumns`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Single, SumColumnsOp};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let mut y: Variable<Single<SumColumnsOp, ParameterNode>> = x.apply(SumColumnsOp);
+/// y.forward();
+/// y.backward(2.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[4.0, 6.0]]));
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[2.0, 2.0], [2.0, 2.0]]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SumColumnsOp;
 
@@ -118,12 +163,52 @@ impl SingleOp for SumColumnsOp {
 }
 
 /// Node for the sum of all elements (`1 x 1`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{ScalarSum, Square};
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// // The sum of squares: the operand's type is part of the node's.
+/// let mut y: Variable<ScalarSum<Square<InputNode>>> = x.square().scalar_sum();
+/// y.forward();
+/// assert_eq!(y.value()[(0, 0)], 30.0);
+/// ```
 pub type ScalarSum<T> = Single<ScalarSumOp, T>;
 /// Node for the mean of all elements (`1 x 1`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Abs, Mean};
+/// let x = InputNode::new(ndarray::arr2(&[[-1.0, 3.0]]));
+/// // The mean absolute value.
+/// let mut y: Variable<Mean<Abs<InputNode>>> = x.abs().mean();
+/// y.forward();
+/// assert_eq!(y.value()[(0, 0)], 2.0);
+/// ```
 pub type Mean<T> = Single<MeanOp, T>;
 /// Node for the sum of each row (`rows x 1`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::SumRows;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+/// let mut y: Variable<SumRows<InputNode>> = x.sum_rows();
+/// assert_eq!(y.shape(), (2, 1));
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[6.0], [15.0]]));
+/// ```
 pub type SumRows<T> = Single<SumRowsOp, T>;
 /// Node for the sum of each column (`1 x cols`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::SumColumns;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+/// let mut y: Variable<SumColumns<InputNode>> = x.sum_columns();
+/// assert_eq!(y.shape(), (1, 3));
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[5.0, 7.0, 9.0]]));
+/// ```
 pub type SumColumns<T> = Single<SumColumnsOp, T>;
 
 impl<T: Node> Variable<T> {

@@ -27,48 +27,137 @@ macro_rules! scalar_op {
         }
 
         #[doc = concat!("Node for `", $name, "`.")]
+        ///
+        /// ```
+        /// use wyrm::*;
+        #[doc = concat!("use wyrm::nodes::", stringify!($alias), ";")]
+        /// let (x, c) = (InputNode::new(ndarray::arr2(&[[4.0]])), 2.0);
+        #[doc = concat!("let mut y: Variable<", stringify!($alias), "<InputNode>> = ", stringify!($apply), ";")]
+        /// y.forward();
+        /// let x = 4.0; // the same formula on the value
+        #[doc = concat!("assert_eq!(y.value()[(0, 0)], ", stringify!($apply), ");")]
+        /// ```
         pub type $alias<T> = Unary<$marker, T>;
     };
 }
 
 scalar_op!(
     /// `x + c`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{AddScalarOp, Unary};
+    /// let x = InputNode::new(ndarray::arr2(&[[4.0]]));
+    /// // `c + x` builds the same node as `x + c`.
+    /// let mut y: Variable<Unary<AddScalarOp, InputNode>> = 1.0 + x;
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], 5.0);
+    /// ```
     AddScalarOp, AddScalar, "x + c",
     |c, x| x + c,
     |c, x, y| 1.0
 );
 scalar_op!(
     /// `x * c`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{MulScalarOp, Unary};
+    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// // `c * x` builds the same node as `x * c`.
+    /// let mut y: Variable<Unary<MulScalarOp, ParameterNode>> = 3.0 * x.clone();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (12.0, 3.0));
+    /// ```
     MulScalarOp, MulScalar, "x * c",
     |c, x| x * c,
     |c, x, y| c
 );
 scalar_op!(
     /// `c - x`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{ScalarSubOp, Unary};
+    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// // The node `10.0 - x` builds.
+    /// let mut y: Variable<Unary<ScalarSubOp, ParameterNode>> = x.map(ScalarSubOp(10.0));
+    /// y.forward();
+    /// y.backward(1.0);
+    /// // 10 - 4, and d/dx = -1
+    /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (6.0, -1.0));
+    /// ```
     ScalarSubOp, ScalarSub, "c - x",
     |c, x| c - x,
     |c, x, y| -1.0
 );
 scalar_op!(
     /// `x - c`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{SubScalarOp, Unary};
+    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// // The node `x - 1.0` builds.
+    /// let mut y: Variable<Unary<SubScalarOp, ParameterNode>> = x.map(SubScalarOp(1.0));
+    /// y.forward();
+    /// y.backward(1.0);
+    /// // 4 - 1, and d/dx = 1
+    /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (3.0, 1.0));
+    /// ```
     SubScalarOp, SubScalar, "x - c",
     |c, x| x - c,
     |c, x, y| 1.0
 );
 scalar_op!(
     /// `x / c`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{DivScalarOp, Unary};
+    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// // The node `x / 2.0` builds.
+    /// let mut y: Variable<Unary<DivScalarOp, ParameterNode>> = x.map(DivScalarOp(2.0));
+    /// y.forward();
+    /// y.backward(1.0);
+    /// // 4 / 2, and d/dx = 1 / c
+    /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (2.0, 0.5));
+    /// ```
     DivScalarOp, DivScalar, "x / c",
     |c, x| x / c,
     |c, x, y| 1.0 / c
 );
 scalar_op!(
     /// `c / x`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{ScalarDivOp, Unary};
+    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// // The node `2.0 / x` builds.
+    /// let mut y: Variable<Unary<ScalarDivOp, ParameterNode>> = x.map(ScalarDivOp(2.0));
+    /// y.forward();
+    /// y.backward(1.0);
+    /// // 2 / 4, and d/dx = -c / x²
+    /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (0.5, -0.125));
+    /// ```
     ScalarDivOp, ScalarDiv, "c / x",
     |c, x| c / x,
     |c, x, y| -y / x
 );
 
 /// `-x`; node type [`Neg`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{NegOp, Unary};
+/// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+/// let mut y: Variable<Unary<NegOp, ParameterNode>> = x.map(NegOp);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (-4.0, -1.0));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NegOp;
 
@@ -85,6 +174,15 @@ impl UnaryOp for NegOp {
 }
 
 /// Node for unary `-`.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::Neg;
+/// let x = InputNode::new(ndarray::arr2(&[[4.0, -1.0]]));
+/// let mut y: Variable<Neg<InputNode>> = -x;
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[-4.0, 1.0]]));
+/// ```
 pub type Neg<T> = Unary<NegOp, T>;
 
 impl<T: Node> std::ops::Neg for Variable<T> {

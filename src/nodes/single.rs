@@ -12,6 +12,17 @@ use std::rc::Rc;
 
 /// The math of a one-operand operation. The operand has shape `shape` (row-major); the
 /// output has shape [`output_shape`](SingleOp::output_shape).
+///
+/// ```
+/// use wyrm::nodes::{SingleOp, TransposeOp};
+/// assert_eq!(TransposeOp.output_shape((2, 3)), (3, 2));
+/// // Values are row-major slices, read with the operand's shape.
+/// let mut y = [0.0; 6];
+/// TransposeOp.forward(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], (2, 3), &mut y);
+/// assert_eq!(y, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+/// ```
+///
+/// See [`Variable::apply`] for implementing your own.
 pub trait SingleOp: 'static {
     /// Output row dimension, given the operand's row and column dimensions.
     type Rows<R: Dim, C: Dim>: Dim;
@@ -31,6 +42,18 @@ pub trait SingleOp: 'static {
 }
 
 /// Node applying a [`SingleOp`] to its operand.
+///
+/// The reductions, `softmax`, `t` and `slice` build one; their aliases
+/// ([`Mean`](super::Mean), [`Transpose`](super::Transpose), ...) name the operation:
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{MeanOp, Single};
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]));
+/// let mut y: Variable<Single<MeanOp, InputNode>> = x.mean();
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[3.0]]));
+/// ```
 pub struct Single<Op, T> {
     op: Op,
     operand: Rc<T>,
@@ -41,6 +64,19 @@ pub struct Single<Op, T> {
 
 impl<Op: SingleOp, T: Node> Single<Op, T> {
     /// Builds the node; [`SingleOp::output_shape`] checks the operand.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{Single, SumColumnsOp};
+    /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// // The node `x.sum_columns()` builds, wrapped over its operand.
+    /// let node = Single::new(SumColumnsOp, x.node().clone());
+    /// let mut y = Variable::with_operands(node, &[(&x).into()]);
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), ndarray::arr2(&[[4.0, 6.0]]));
+    /// assert_eq!(x.gradient(), ndarray::arr2(&[[1.0, 1.0], [1.0, 1.0]]));
+    /// ```
     pub fn new(op: Op, operand: Rc<T>) -> Self {
         let shape = operand.shape();
         Single {

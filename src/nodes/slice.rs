@@ -8,6 +8,21 @@ use ndarray::{Dimension, Ix2, SliceInfo, SliceInfoElem};
 
 /// Selecting a sub-matrix: the rows and columns picked by an `ndarray::s![rows, cols]`
 /// slice, in the slice's order; node type [`Slice`].
+///
+/// Built by [`Variable::slice`]:
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::ndarray::{arr2, s};
+/// use wyrm::nodes::{Single, SliceOp};
+/// let x = ParameterNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+/// let mut y: Variable<Single<SliceOp, ParameterNode>> = x.slice(s![.., 1..]);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), arr2(&[[2.0, 3.0], [5.0, 6.0]]));
+/// // Elements not selected get no gradient.
+/// assert_eq!(x.gradient(), arr2(&[[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SliceOp {
     /// Selected operand rows, in output order.
@@ -126,6 +141,17 @@ impl SingleOp for SliceOp {
 }
 
 /// Node selecting a sub-matrix of its operand.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::ndarray::{arr2, s};
+/// use wyrm::nodes::Slice;
+/// let x = InputNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+/// // An index keeps the axis: row 1 as a `1 x 3` matrix.
+/// let mut y: Variable<Slice<InputNode>> = x.slice(s![1, ..]);
+/// y.forward();
+/// assert_eq!(y.value(), arr2(&[[4.0, 5.0, 6.0]]));
+/// ```
 pub type Slice<T> = Single<SliceOp, T>;
 
 impl<T: Node> Variable<T> {

@@ -22,6 +22,18 @@ fn row_shape(name: &str, shape: (usize, usize)) -> (usize, usize) {
 
 /// `softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x)` on each row; node type
 /// [`Softmax`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Single, SoftmaxOp};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 1.0]]));
+/// let mut y: Variable<Single<SoftmaxOp, ParameterNode>> = x.apply(SoftmaxOp);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[0.5, 0.5]]));
+/// // A row always sums to 1, so the gradient of that sum is 0.
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SoftmaxOp;
 
@@ -61,6 +73,18 @@ impl SingleOp for SoftmaxOp {
 
 /// `log_softmax(x)_i = x_i - max x - ln(sum_j exp(x_j - max x))` on each row; node type
 /// [`LogSoftmax`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{LogSoftmaxOp, Single};
+/// let x = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+/// let mut y: Variable<Single<LogSoftmaxOp, ParameterNode>> = x.apply(LogSoftmaxOp);
+/// y.forward();
+/// y.backward(1.0);
+/// assert!((y.value()[(0, 0)] - 0.5f32.ln()).abs() < 1e-6);
+/// // d/dx_i of the row's total is 1 - 2 softmax(x)_i = 0 here.
+/// assert!(x.gradient().iter().all(|g| g.abs() < 1e-6));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct LogSoftmaxOp;
 
@@ -119,8 +143,27 @@ fn row_max(x: &[f32]) -> f32 {
 }
 
 /// Node for the row-wise softmax.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::Softmax;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
+/// let mut p: Variable<Softmax<InputNode>> = x.softmax();
+/// p.forward();
+/// assert!((p.value().sum() - 1.0).abs() < 1e-6);
+/// ```
 pub type Softmax<T> = Single<SoftmaxOp, T>;
 /// Node for the row-wise log-softmax.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::LogSoftmax;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
+/// let mut l: Variable<LogSoftmax<InputNode>> = x.log_softmax();
+/// l.forward();
+/// // The log-probabilities of a row: their exponentials sum to 1.
+/// assert!((l.value().mapv(f32::exp).sum() - 1.0).abs() < 1e-6);
+/// ```
 pub type LogSoftmax<T> = Single<LogSoftmaxOp, T>;
 
 impl<T: Node> Variable<T> {

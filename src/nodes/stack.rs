@@ -10,6 +10,18 @@ use std::rc::Rc;
 /// Node concatenating two operands: along `Axis(0)` the rows of `rhs` go below those of
 /// `lhs` (column counts must match); along `Axis(1)` the columns of `rhs` go to the right
 /// of those of `lhs` (row counts must match).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::ndarray::{arr2, Axis};
+/// use wyrm::nodes::Stack;
+/// let a = InputNode::new(arr2(&[[1.0], [2.0]]));
+/// let b = ParameterNode::new(arr2(&[[3.0, 4.0], [5.0, 6.0]]));
+/// let mut y: Variable<Stack<InputNode, ParameterNode>> = a.stack(&b, Axis(1));
+/// assert_eq!(y.shape(), (2, 3));
+/// y.forward();
+/// assert_eq!(y.value(), arr2(&[[1.0, 3.0, 4.0], [2.0, 5.0, 6.0]]));
+/// ```
 pub struct Stack<L, R> {
     lhs: Rc<L>,
     rhs: Rc<R>,
@@ -23,6 +35,21 @@ pub struct Stack<L, R> {
 
 impl<L: Node, R: Node> Stack<L, R> {
     /// Builds the node.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::ndarray::{arr2, Axis};
+    /// use wyrm::nodes::Stack;
+    /// let a = ParameterNode::new(arr2(&[[1.0, 2.0]]));
+    /// let b = InputNode::new(arr2(&[[3.0, 4.0]]));
+    /// // The node `a.stack(&b, Axis(0))` builds, wrapped over its operands.
+    /// let node = Stack::new(a.node().clone(), b.node().clone(), Axis(0));
+    /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// assert_eq!(a.gradient(), arr2(&[[1.0, 1.0]]));
+    /// ```
     ///
     /// # Panics
     /// If `axis` is neither `Axis(0)` nor `Axis(1)`, or the operands' other dimension

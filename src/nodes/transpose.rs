@@ -6,6 +6,18 @@ use crate::shape::Dim;
 use crate::Variable;
 
 /// The transpose: a `rows x cols` operand gives `cols x rows`; node type [`Transpose`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Single, TransposeOp};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
+/// let mut y: Variable<Single<TransposeOp, ParameterNode>> = x.apply(TransposeOp);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[1.0], [2.0], [3.0]]));
+/// // The gradient is transposed back to the operand's shape.
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[1.0, 1.0, 1.0]]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TransposeOp;
 
@@ -35,6 +47,15 @@ impl SingleOp for TransposeOp {
 }
 
 /// Node for the transpose of its operand.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::Transpose;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let mut y: Variable<Transpose<Transpose<InputNode>>> = x.t().t();
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// ```
 pub type Transpose<T> = Single<TransposeOp, T>;
 
 /// Writes the transpose of `src` (`rows x cols`, row-major) into `dst` (`cols x rows`).

@@ -13,6 +13,18 @@ const VECTORIZE_FROM: usize = 32;
 
 /// The math of an elementwise unary operation `y = f(x)`. The operation value may carry
 /// parameters (an exponent, clip bounds, a scalar).
+///
+/// ```
+/// use wyrm::nodes::{PowOp, SqrtOp, UnaryOp};
+/// assert_eq!(SqrtOp.apply(9.0), 3.0);
+/// // The derivative gets `y` too: `sqrt` uses it, `0.5 / y`.
+/// assert_eq!(SqrtOp.derivative(9.0, 3.0), 0.5 / 3.0);
+/// // A parametrised operation: `x^3`.
+/// assert_eq!(PowOp(3.0).apply(2.0), 8.0);
+/// assert_eq!(PowOp(3.0).derivative(2.0, 8.0), 12.0);
+/// ```
+///
+/// See [`Variable::map`] for implementing your own.
 pub trait UnaryOp: 'static {
     /// Name used in messages.
     const NAME: &'static str;
@@ -23,6 +35,18 @@ pub trait UnaryOp: 'static {
 }
 
 /// Node applying a [`UnaryOp`] to every element of its operand.
+///
+/// Every elementwise method builds one; its aliases ([`Square`](super::Square),
+/// [`Tanh`](super::Tanh), ...) name the operation:
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{SquareOp, Unary};
+/// let x = InputNode::new(ndarray::arr2(&[[3.0, -2.0]]));
+/// let mut y: Variable<Unary<SquareOp, InputNode>> = x.square();
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[9.0, 4.0]]));
+/// ```
 pub struct Unary<Op, T> {
     op: Op,
     operand: Rc<T>,
@@ -33,6 +57,18 @@ pub struct Unary<Op, T> {
 
 impl<Op: UnaryOp, T: Node> Unary<Op, T> {
     /// Builds the node.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::{SquareOp, Unary};
+    /// let x = ParameterNode::new(ndarray::arr2(&[[3.0]]));
+    /// // The node `x.square()` builds, wrapped over its operand.
+    /// let node = Unary::new(SquareOp, x.node().clone());
+    /// let mut y = Variable::with_operands(node, &[(&x).into()]);
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (9.0, 6.0));
+    /// ```
     pub fn new(op: Op, operand: Rc<T>) -> Self {
         let shape = operand.shape();
         Unary {
@@ -164,6 +200,25 @@ macro_rules! unary_op {
     ($(#[$doc:meta])* $marker:ident, $alias:ident, $method:ident, $name:literal,
      |$x:ident| $apply:expr, |$dx:ident, $dy:ident| $derivative:expr) => {
         #[doc = concat!("The `", $name, "` operation; node type [`", stringify!($alias), "`].")]
+        ///
+        #[doc = concat!(
+            "`x.map(", stringify!($marker), ")` is the node `x.", stringify!($method),
+            "()` builds: its value is [`apply`](crate::nodes::UnaryOp::apply) of each element, ",
+            "and the gradient it passes back is the upstream gradient times ",
+            "[`derivative`](crate::nodes::UnaryOp::derivative)."
+        )]
+        ///
+        /// ```
+        /// use wyrm::*;
+        #[doc = concat!("use wyrm::nodes::{", stringify!($marker), ", Unary, UnaryOp};")]
+        /// let x = ParameterNode::new(ndarray::arr2(&[[0.25]]));
+        #[doc = concat!("let mut y: Variable<Unary<", stringify!($marker), ", ParameterNode>> = x.map(", stringify!($marker), ");")]
+        /// y.forward();
+        /// y.backward(1.0);
+        #[doc = concat!("let value = ", stringify!($marker), ".apply(0.25);")]
+        /// assert_eq!(y.value()[(0, 0)], value);
+        #[doc = concat!("assert_eq!(x.gradient()[(0, 0)], ", stringify!($marker), ".derivative(0.25, value));")]
+        /// ```
         #[derive(Debug, Clone, Copy)]
         pub struct $marker;
 
@@ -181,6 +236,15 @@ macro_rules! unary_op {
         }
 
         #[doc = concat!("Node computing `", $name, "` elementwise.")]
+        ///
+        /// ```
+        /// use wyrm::*;
+        #[doc = concat!("use wyrm::nodes::{", stringify!($alias), ", ", stringify!($marker), ", UnaryOp};")]
+        /// let x = InputNode::new(ndarray::arr2(&[[4.0]]));
+        #[doc = concat!("let mut y: Variable<", stringify!($alias), "<InputNode>> = x.", stringify!($method), "();")]
+        /// y.forward();
+        #[doc = concat!("assert_eq!(y.value()[(0, 0)], ", stringify!($marker), ".apply(4.0));")]
+        /// ```
         pub type $alias<T> = $crate::nodes::Unary<$marker, T>;
 
         impl<T: $crate::Node> $crate::Variable<T> {

@@ -10,6 +10,17 @@ use typenum::U1;
 
 /// Node for the row-wise dot product: two `m x n` operands give an `m x 1` column whose
 /// row `r` is `lhs[r] · rhs[r]`.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::VectorDot;
+/// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+/// let b = ParameterNode::new(ndarray::arr2(&[[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]));
+/// let mut y: Variable<VectorDot<InputNode, ParameterNode>> = a.vector_dot(&b);
+/// assert_eq!(y.shape(), (3, 1));
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[3.0], [4.0], [5.0]]));
+/// ```
 pub struct VectorDot<L, R> {
     lhs: Rc<L>,
     rhs: Rc<R>,
@@ -21,6 +32,21 @@ pub struct VectorDot<L, R> {
 
 impl<L: Node, R: Node> VectorDot<L, R> {
     /// Builds the node; panics naming both shapes if they differ.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::VectorDot;
+    /// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let b = InputNode::new(ndarray::arr2(&[[3.0, 4.0]]));
+    /// // The node `a.vector_dot(&b)` builds, wrapped over its operands.
+    /// let node = VectorDot::new(a.node().clone(), b.node().clone());
+    /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), ndarray::arr2(&[[11.0]]));
+    /// // d/da = b
+    /// assert_eq!(a.gradient(), ndarray::arr2(&[[3.0, 4.0]]));
+    /// ```
     pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         assert!(
