@@ -1,6 +1,6 @@
 //! Loss functions.
 
-use crate::kernels::exp;
+use crate::kernels::{exp, ln};
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::nodes::index::{check_range, Binding, Bound};
 use crate::nodes::IndexInputNode;
@@ -117,7 +117,7 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
                 let inv = 1.0 / sum;
                 p.iter_mut().for_each(|p| *p *= inv);
                 // -log softmax(x)[t] = log(sum) - (x[t] - max)
-                total += sum.ln() - (x[target] - max);
+                total += ln(sum) - (x[target] - max);
             }
         }
         self.state.value_mut()[0] = total;

@@ -39,7 +39,7 @@ use std::rc::Rc;
 /// assert_eq!(a.gradient(), ndarray::arr2(&[[0.0, 1.0]]));
 /// ```
 pub trait BinaryOp: 'static {
-    /// Name used in error messages.
+    /// Name used in messages.
     const NAME: &'static str;
     /// `f(a, b)`.
     fn apply(a: f32, b: f32) -> f32;

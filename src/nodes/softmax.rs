@@ -167,7 +167,8 @@ pub type Softmax<T> = Single<SoftmaxOp, T>;
 pub type LogSoftmax<T> = Single<LogSoftmaxOp, T>;
 
 impl<T: Node> Variable<T> {
-    /// Softmax of each row on its own: every row of the result is positive and sums to 1.
+    /// Softmax of each row on its own: every row of the result is non-negative and sums to
+    /// 1 (an entry whose logit is about 100 or more below its row's largest underflows to 0).
     /// Numerically stable (the row maximum is subtracted first).
     ///
     /// ```
