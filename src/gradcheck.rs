@@ -37,23 +37,93 @@ use rand::{Rng, SeedableRng};
 /// ```
 pub trait GradientTarget {
     /// Number of elements.
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(2, 3));
+    /// assert_eq!(w.len(), 6); // rows * cols
+    /// ```
     fn len(&self) -> usize;
     /// Whether there are no elements.
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// assert!(!ParameterNode::new(random_matrix(1, 1)).is_empty());
+    /// assert!(InputNode::with_gradient(ndarray::Array2::zeros((0, 3))).is_empty());
+    /// ```
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Element `i` (row-major).
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// assert_eq!(w.get(2), 3.0); // row 1, column 0
+    /// ```
     fn get(&self, i: usize) -> f32;
     /// Sets element `i` (row-major).
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// w.set(1, 5.0);
+    /// assert_eq!(w.value(), ndarray::arr2(&[[1.0, 5.0], [3.0, 4.0]]));
+    /// ```
     fn set(&self, i: usize, value: f32);
     /// The accumulated analytic gradient (row-major).
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// let mut y = w.square().scalar_sum();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(w.gradient_vec(), vec![2.0, 4.0, 6.0, 8.0]); // 2w, row by row
+    /// ```
     fn gradient_vec(&self) -> Vec<f32>;
     /// Clears the accumulated gradient.
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::with_gradient(ndarray::arr2(&[[1.0, -1.0]]));
+    /// let mut y = x.clone() * 3.0;
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(x.gradient_vec(), vec![3.0, 3.0]);
+    /// x.clear_gradient();
+    /// assert_eq!(x.gradient_vec(), vec![0.0, 0.0]);
+    /// ```
     fn clear_gradient(&self);
     /// Whether a graph with these `parameters` can depend on this target, so that a check
     /// against something the output does not use fails loudly instead of comparing two
     /// zero gradients. A parameter answers whether it is one of them; targets that cannot
     /// tell (inputs) answer `true`, the default.
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(1, 2));
+    /// let unused = ParameterNode::new(random_matrix(1, 2));
+    /// let x = InputNode::with_gradient(random_matrix(1, 2));
+    /// let y = w.clone() * 2.0;
+    /// assert!(w.is_used_by(&y.parameters()));
+    /// assert!(!unused.is_used_by(&y.parameters()));
+    /// assert!(x.is_used_by(&y.parameters())); // an input cannot tell
+    /// ```
     fn is_used_by(&self, parameters: &[Variable<ParameterNode>]) -> bool {
         let _ = parameters;
         true

@@ -186,22 +186,79 @@ pub trait Node {
     type Cols: crate::Dim;
 
     /// The shape `(rows, cols)` of the node's value, fixed when the node is built.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(random_matrix(2, 3));
+    /// let w = ParameterNode::new(random_matrix(3, 4));
+    /// let y = x.dot(&w).sum_columns();
+    /// assert_eq!(y.node().shape(), (1, 4)); // before any forward pass
+    /// ```
     fn shape(&self) -> (usize, usize);
 
     /// Computes the value for `pass`, unless it was already computed in that pass (then it
     /// records one more consumer). Must forward the operands first.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let y = x.square();
+    /// let pass = Pass::next();
+    /// y.node().forward(pass);
+    /// assert_eq!(&*y.node().value(), &[1.0, 4.0]);
+    /// x.set_value(&ndarray::arr2(&[[3.0, 4.0]]));
+    /// y.node().forward(pass); // same pass: one more consumer, the value is kept
+    /// assert_eq!(&*y.node().value(), &[1.0, 4.0]);
+    /// y.node().forward(Pass::next()); // a new pass recomputes from the new input
+    /// assert_eq!(&*y.node().value(), &[9.0, 16.0]);
+    /// ```
     fn forward(&self, pass: Pass);
 
     /// Receives the gradient of the objective with respect to this node's value from one
     /// consumer. Once every consumer of the current pass has reported, propagates to the
     /// operands that [need a gradient](Node::needs_gradient).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let h = w.clone() * 3.0;
+    /// let y = h.clone() + h.clone(); // `h` has two consumers
+    /// y.node().forward(Pass::next());
+    /// h.node().backward(&[1.0]);
+    /// assert_eq!(w.gradient()[(0, 0)], 0.0); // waiting for the second consumer
+    /// h.node().backward(&[1.0]);
+    /// assert_eq!(w.gradient()[(0, 0)], 6.0); // both in: (1 + 1) * 3 reaches `w`
+    /// ```
     fn backward(&self, gradient: &[f32]);
 
     /// The value computed by the latest forward pass (row-major).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// let mut y = x.t();
+    /// y.forward();
+    /// assert_eq!(&*y.node().value(), &[1.0, 3.0, 2.0, 4.0]); // rows of the transpose
+    /// ```
     fn value(&self) -> Ref<'_, [f32]>;
 
     /// Whether any parameter (or gradient-tracking input) is reachable from this node.
     /// Backward work is skipped for nodes that answer `false`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = InputNode::new(random_matrix(1, 2));
+    /// let w = ParameterNode::new(random_matrix(1, 2));
+    /// let features = x.exp(); // only an input below: no gradient to compute here
+    /// let y = features.clone() * w.clone();
+    /// assert!(!features.node().needs_gradient());
+    /// assert!(w.node().needs_gradient() && y.node().needs_gradient());
+    /// ```
     fn needs_gradient(&self) -> bool;
 
     /// Called by [`Variable::backward`](crate::Variable::backward) on the node a backward
@@ -210,6 +267,18 @@ pub trait Node {
     /// once even when the node also feeds other nodes of the pass (backward from an
     /// intermediate variable). Nodes built on [`NodeState`] call
     /// [`NodeState::begin_backward`]; the default does nothing.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let h = w.clone() * 3.0;
+    /// let y = h.clone() + h.clone(); // `h` has two consumers
+    /// y.node().forward(Pass::next());
+    /// h.node().begin_backward(); // a sweep from `h`: the seed is its only contribution
+    /// h.node().backward(&[1.0]);
+    /// assert_eq!(w.gradient()[(0, 0)], 3.0); // propagated at once
+    /// ```
     #[inline(always)]
     fn begin_backward(&self) {}
 
@@ -225,6 +294,22 @@ pub trait Node {
     /// so do embedding lookups, whose consumers then write the looked-up rows' gradient
     /// into the table's row-sparse gradient. Generic rather than `dyn`, so that the
     /// caller's computation inlines into the node's.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// // Writes the gradient [1, 2]; a capture-free closure, so it can be used twice.
+    /// let write = |buffer: &mut [f32], accumulate: bool| {
+    ///     for (b, g) in buffer.iter_mut().zip([1.0, 2.0]) {
+    ///         *b = if accumulate { *b + g } else { g };
+    ///     }
+    /// };
+    /// let w = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+    /// assert!(w.node().backward_into(write).is_none()); // written into w's gradient
+    /// assert_eq!(w.gradient(), ndarray::arr2(&[[1.0, 2.0]]));
+    /// // A computed node keeps no such storage: the write comes back unused.
+    /// assert!(w.square().node().backward_into(write).is_some());
+    /// ```
     #[inline(always)]
     fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W>
     where
@@ -262,6 +347,22 @@ pub trait Node {
 /// ```
 pub trait GradientWrite {
     /// Adds the contribution to `buffer` when `accumulate` is `true`, else overwrites it.
+    ///
+    /// ```
+    /// use wyrm::GradientWrite;
+    ///
+    /// // A closure is a `GradientWrite`; this one contributes [2, 3].
+    /// let contribution = |buffer: &mut [f32], accumulate: bool| {
+    ///     for (b, g) in buffer.iter_mut().zip([2.0, 3.0]) {
+    ///         *b = if accumulate { *b + g } else { g };
+    ///     }
+    /// };
+    /// let mut buffer = [1.0, 1.0];
+    /// contribution.write(&mut buffer, true);
+    /// assert_eq!(buffer, [3.0, 4.0]);
+    /// contribution.write(&mut buffer, false);
+    /// assert_eq!(buffer, [2.0, 3.0]);
+    /// ```
     fn write(self, buffer: &mut [f32], accumulate: bool);
 }
 

@@ -33,6 +33,19 @@ pub trait Dim: 'static + Copy + Default + Debug {
 
     /// The size of this dimension, given the size seen at run time: the compile-time
     /// size when there is one (so the compiler can fold it), else `runtime`.
+    ///
+    /// ```
+    /// use wyrm::typenum::{U2, U3};
+    /// use wyrm::*;
+    ///
+    /// /// The number of elements, a compile-time constant for a static shape.
+    /// fn len<T: Node>(x: &Variable<T>) -> usize {
+    ///     let (rows, cols) = x.shape();
+    ///     T::Rows::fold(rows) * T::Cols::fold(cols)
+    /// }
+    /// assert_eq!(len(&ParameterNode::<U2, U3>::new_static(random_matrix(2, 3))), 6);
+    /// assert_eq!(len(&InputNode::new(random_matrix(4, 5))), 20);
+    /// ```
     #[inline(always)]
     fn fold(runtime: usize) -> usize {
         match Self::FIXED {

@@ -42,8 +42,21 @@ pub trait BinaryOp: 'static {
     /// Name used in messages.
     const NAME: &'static str;
     /// `f(a, b)`.
+    ///
+    /// ```
+    /// use wyrm::nodes::{BinaryOp, SubOp};
+    /// assert_eq!(SubOp::apply(5.0, 2.0), 3.0);
+    /// ```
     fn apply(a: f32, b: f32) -> f32;
     /// `(df/da, df/db)` at `a`, `b`, with `y = f(a, b)`.
+    ///
+    /// ```
+    /// use wyrm::nodes::{BinaryOp, DivOp};
+    /// let (a, b) = (6.0, 2.0);
+    /// let y = DivOp::apply(a, b);
+    /// // 1 / b and -a / b², the latter computed as -y / b.
+    /// assert_eq!(DivOp::partials(a, b, y), (0.5, -1.5));
+    /// ```
     fn partials(a: f32, b: f32, y: f32) -> (f32, f32);
     /// Whether `df/da` is 1 everywhere, so that the gradient passes to the left operand
     /// unchanged (no multiplication, no copy).

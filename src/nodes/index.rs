@@ -223,6 +223,18 @@ fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
 /// ```
 pub trait IndexValue {
     /// The indices as a slice.
+    ///
+    /// ```
+    /// use wyrm::nodes::IndexValue;
+    ///
+    /// /// How many rows a lookup with these indices reads.
+    /// fn rows_read(indices: impl IndexValue) -> usize {
+    ///     indices.as_indices().len()
+    /// }
+    /// assert_eq!(rows_read(7), 1);
+    /// assert_eq!(rows_read(&[3, 1, 3]), 3);
+    /// assert_eq!((&vec![2, 7]).as_indices(), &[2, 7]);
+    /// ```
     fn as_indices(&self) -> &[usize];
 }
 

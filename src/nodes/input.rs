@@ -116,6 +116,15 @@ impl<R: Static, C: Static> InputNode<R, C> {
 pub trait InputValue {
     /// Writes the value into `out`, a row-major buffer of shape `shape`.
     ///
+    /// ```
+    /// use wyrm::nodes::InputValue;
+    ///
+    /// let a = ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]);
+    /// let mut out = [0.0; 4];
+    /// a.t().write_into((2, 2), &mut out); // a transposed view, written row by row
+    /// assert_eq!(out, [1.0, 3.0, 2.0, 4.0]);
+    /// ```
+    ///
     /// # Panics
     /// If the value's shape differs from `shape`.
     fn write_into(self, shape: (usize, usize), out: &mut [f32]);

@@ -31,13 +31,41 @@ pub trait SingleOp: 'static {
 
     /// The output shape for an operand of shape `shape`. Called once, when the node is
     /// built: panic here (naming the operation and the shape) if the operand does not fit.
+    ///
+    /// ```
+    /// use wyrm::nodes::{SingleOp, SumColumnsOp, SumRowsOp};
+    /// assert_eq!(SumRowsOp.output_shape((2, 3)), (2, 1));
+    /// assert_eq!(SumColumnsOp.output_shape((2, 3)), (1, 3));
+    /// ```
+    ///
+    /// ```should_panic
+    /// use wyrm::nodes::{SingleOp, SumRowsOp};
+    /// // Panics: "`sum_rows`: the operand is 0x3; it must have at least one element".
+    /// SumRowsOp.output_shape((0, 3));
+    /// ```
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize);
 
     /// Writes the value for operand `x` into `y`.
+    ///
+    /// ```
+    /// use wyrm::nodes::{SingleOp, SumRowsOp};
+    /// let mut y = [0.0; 2];
+    /// SumRowsOp.forward(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], (2, 3), &mut y);
+    /// assert_eq!(y, [6.0, 15.0]);
+    /// ```
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]);
 
     /// Overwrites `gx` (operand-shaped) with the gradient with respect to the operand,
     /// given the upstream gradient `g` of the output, the operand `x` and the output `y`.
+    ///
+    /// ```
+    /// use wyrm::nodes::{SingleOp, SumColumnsOp};
+    /// let x = [1.0, 2.0, 3.0, 4.0];
+    /// let y = [4.0, 6.0]; // the column sums of the 2x2 operand
+    /// let mut gx = [9.0; 4]; // overwritten, not added to
+    /// SumColumnsOp.backward(&[1.0, -1.0], &x, &y, (2, 2), &mut gx);
+    /// assert_eq!(gx, [1.0, -1.0, 1.0, -1.0]); // each row gets the upstream gradient
+    /// ```
     fn backward(&self, g: &[f32], x: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]);
 }
 

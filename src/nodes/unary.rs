@@ -29,8 +29,20 @@ pub trait UnaryOp: 'static {
     /// Name used in messages.
     const NAME: &'static str;
     /// `f(x)`.
+    ///
+    /// ```
+    /// use wyrm::nodes::{ReluOp, UnaryOp};
+    /// assert_eq!(ReluOp.apply(-2.0), 0.0);
+    /// assert_eq!(ReluOp.apply(3.0), 3.0);
+    /// ```
     fn apply(&self, x: f32) -> f32;
     /// `f'(x)`, given `x` and `y = f(x)` (whichever is cheaper to use).
+    ///
+    /// ```
+    /// use wyrm::nodes::{ExpOp, UnaryOp};
+    /// let y = ExpOp.apply(1.0);
+    /// assert_eq!(ExpOp.derivative(1.0, y), y); // (eˣ)' = eˣ, read from `y`
+    /// ```
     fn derivative(&self, x: f32, y: f32) -> f32;
 }
 

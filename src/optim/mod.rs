@@ -188,10 +188,48 @@ pub(crate) fn check_setting(setting: &str, value: f32, range: Range) -> f32 {
 /// ```
 pub trait Optimizer {
     /// Updates every parameter from its gradient.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.clone() * 2.0;
+    /// let mut opt = SGD::new(0.1, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step(); // w -= 0.1 * 2
+    /// assert!((w.value()[(0, 0)] - 0.8).abs() < 1e-6);
+    /// assert_eq!(w.gradient()[(0, 0)], 2.0); // kept until `zero_gradients`
+    /// ```
     fn step(&mut self);
     /// Clears every parameter's gradient.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.square();
+    /// let mut opt = Adam::new(0.1, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.zero_gradients();
+    /// assert_eq!(w.gradient()[(0, 0)], 0.0);
+    /// opt.step(); // no gradient: the parameter is left alone
+    /// assert_eq!(w.value()[(0, 0)], 1.0);
+    /// ```
     fn zero_gradients(&mut self);
     /// The parameters this optimizer updates.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(1, 1));
+    /// let b = ParameterNode::new(random_matrix(1, 1));
+    /// let opt = Adagrad::new(0.1, vec![w.clone(), b.clone(), w.clone()]);
+    /// assert_eq!(opt.parameters().len(), 2); // a repeated parameter is kept once
+    /// assert!(Rc::ptr_eq(opt.parameters()[1].node(), b.node()));
+    /// ```
     fn parameters(&self) -> &[Variable<ParameterNode>];
 }
 
