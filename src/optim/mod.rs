@@ -187,7 +187,10 @@ pub(crate) fn check_setting(setting: &str, value: f32, range: Range) -> f32 {
 /// assert_eq!(w.gradient()[(0, 0)], 0.0);
 /// ```
 pub trait Optimizer {
-    /// Updates every parameter from its gradient.
+    /// Updates every parameter from its gradient. A parameter no backward pass reached
+    /// since the last [`zero_gradients`](Self::zero_gradients) has no gradient and is left
+    /// alone, optimizer state included (momentum and Adam do not coast); one that received
+    /// zeros is stepped like any other (see the [`Node`](crate::Node) contract).
     ///
     /// ```
     /// use wyrm::*;
