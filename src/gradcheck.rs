@@ -304,6 +304,9 @@ fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
 /// parameters cleared (the check's backward pass adds to every one of them).
 /// Gradient-tracking inputs other than `wrt` keep what it added.
 ///
+/// It costs two forward passes per element of `wrt`, and each perturbation rewrites the
+/// whole of `wrt`'s value: meant for the small shapes of tests, not for whole models.
+///
 /// ```
 /// use wyrm::gradcheck::{check_gradient, CheckOptions};
 /// use wyrm::*;
