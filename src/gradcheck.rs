@@ -333,8 +333,9 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     check_options(options);
     assert!(
         wrt.is_used_by(&output.parameters()),
-        "check_gradient: `wrt` is a parameter that the output ({}) does not use, so both \
-         gradients would be zero whatever the graph computes",
+        "check_gradient: `wrt` is a parameter that is not among the output's parameters() \
+         (output type {}), so both gradients would be zero whatever the graph computes (a \
+         node built with Variable::new must list the parameters below it)",
         std::any::type_name::<T>()
     );
     // Reading the gradient panics now for an input that tracks none, before the backward
@@ -357,8 +358,10 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     let mut numeric = Vec::with_capacity(wrt.len());
     for i in 0..wrt.len() {
         let original = wrt.get(i);
-        let restore = Restore(wrt, i, original);
         wrt.set(i, original + eps);
+        // Only now: if that `set` panicked, nothing was written (and a guard calling it
+        // again while unwinding would abort the process).
+        let restore = Restore(wrt, i, original);
         let plus = objective(output, &weights);
         wrt.set(i, original - eps);
         let minus = objective(output, &weights);

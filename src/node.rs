@@ -17,13 +17,17 @@
 //! [`Variable::backward`](crate::Variable::backward) first checks that the latest pass on
 //! the thread is its variable's own, and runs that forward pass again if any other was
 //! drawn since (another head sharing nodes with it, one of its subexpressions, or any
-//! other graph on the thread).
+//! other graph on the thread). Setting an input's or a parameter's value and an
+//! optimizer step also draw a pass, so that a backward pass after them does not mix the
+//! old forward values with the new ones.
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::ops::Deref;
 
 /// The identity of one forward pass. Every call of
-/// [`Variable::forward`](crate::Variable::forward) uses a new one.
+/// [`Variable::forward`](crate::Variable::forward) uses a new one; `set_value` on inputs
+/// and parameters and optimizer steps draw one too, to mark the latest forward pass
+/// stale.
 ///
 /// ```
 /// use wyrm::Pass;
@@ -139,7 +143,11 @@ impl Pass {
 ///   touched), where a parameter with no gradient at all is left alone;
 /// - a node's `forward` and `backward` must not run a forward pass of a graph that shares
 ///   nodes with the one being swept (it would reset their consumer counts mid-sweep);
-///   passes over unrelated graphs are fine.
+///   passes over unrelated graphs are fine;
+/// - a node's `forward` should not call `set_value` on an input or parameter (to feed a
+///   random mask, say): that draws a pass, so every `backward` of the graph would run the
+///   forward pass again, side effects and fresh randomness included. Keep such state in
+///   the node itself.
 ///
 /// # Example
 ///

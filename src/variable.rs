@@ -504,7 +504,8 @@ impl<T: Node> Variable<T> {
 
     /// A copy of the value computed by the latest forward pass (for inputs and local
     /// parameters: the current value; for a [`shared`](crate::ParameterNode::shared)
-    /// parameter: the copy its latest forward pass took, see
+    /// parameter: the copy its latest forward pass took, or the current values after an
+    /// update made through it, see
     /// [`HogwildParameter::value`](crate::HogwildParameter::value) for the current one), as
     /// an `Array2` (`.view()`, `.shape()`, `[(r, c)]`, ...). A computed node that no
     /// forward pass has reached yet holds zeros (a one-row lookup of a local table: its

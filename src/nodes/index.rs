@@ -284,7 +284,11 @@ impl IndexValue for &Vec<usize> {
 }
 
 impl Variable<IndexInputNode> {
-    /// Sets the indices for the next forward pass.
+    /// Sets the indices for the next forward pass. As after an
+    /// [`InputNode`](crate::InputNode)'s `set_value`, a [`backward`](Variable::backward)
+    /// without a forward pass in between runs the forward pass again first, so that its
+    /// gradients are those of the new indices (for lookups, the rows they name; for the
+    /// input used as a number, its new value).
     ///
     /// ```
     /// use wyrm::*;
@@ -315,6 +319,7 @@ impl Variable<IndexInputNode> {
             node.first.set(first);
         }
         node.stale.set(true);
+        Pass::next();
         // The rows are read by the lookups in the coming forward pass and updated after
         // the backward pass: start fetching them now, so that the cache misses of random
         // rows of large tables overlap with the work in between.
@@ -699,14 +704,16 @@ mod tests {
     }
 
     #[test]
-    fn backward_uses_the_rows_of_the_forward_pass() {
-        let table = ParameterNode::new(Array2::zeros((4, 1)));
+    fn a_backward_after_new_indices_forwards_them_first() {
+        let table = ParameterNode::new(arr2(&[[0.0], [10.0], [20.0], [30.0]]));
         let idx = IndexInputNode::new(&[1]);
         let mut out = table.index(&idx);
         out.forward();
+        assert_eq!(out.value(), arr2(&[[10.0]]));
         idx.set_value(3);
         out.backward(1.0);
-        assert_eq!(table.gradient(), arr2(&[[0.0], [1.0], [0.0], [0.0]]));
+        assert_eq!(table.gradient(), arr2(&[[0.0], [0.0], [0.0], [1.0]]));
+        assert_eq!(out.value(), arr2(&[[30.0]]));
     }
 
     #[test]

@@ -175,8 +175,7 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     /// The latest forward pass no longer counts as any variable's own: a
     /// [`backward`](Variable::backward) that follows without a forward pass runs the
     /// forward pass again first, so its gradients are those of the new value rather than a
-    /// mix of the two. (An index input, by contrast, keeps the rows a lookup used until the
-    /// next pass; see [`IndexInputNode::set_value`](crate::IndexInputNode).)
+    /// mix of the two. (The same holds for index inputs and parameters.)
     ///
     /// ```
     /// use ndarray::arr2;

@@ -319,7 +319,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         );
         match &self.storage {
             Storage::Local { value: v, .. } => {
-                for (d, s) in v.borrow_mut().iter_mut().zip(value.iter()) {
+                let mut v = (v.try_borrow_mut())
+                    .unwrap_or_else(|_| crate::node::value_in_use("ParameterNode::set_value"));
+                for (d, s) in v.iter_mut().zip(value.iter()) {
                     *d = *s;
                 }
             }

@@ -82,7 +82,7 @@ impl SingleOp for SoftmaxOp {
 /// y.forward();
 /// y.backward(1.0);
 /// assert!((y.value()[(0, 0)] - 0.5f32.ln()).abs() < 1e-6);
-/// // d/dx_i of the row's total is 1 - 2 softmax(x)_i = 0 here.
+/// // d/dx_i of the row's total is 1 - n softmax(x)_i (n = 2 columns) = 0 here.
 /// assert!(x.gradient().iter().all(|g| g.abs() < 1e-6));
 /// ```
 #[derive(Debug, Clone, Copy)]

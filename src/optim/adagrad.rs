@@ -49,6 +49,7 @@ impl Adagrad {
     ///
     /// # Panics
     /// As [`SGD::new`](crate::SGD::new).
+    #[track_caller]
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         Adagrad {
             learning_rate: super::check_setting(
@@ -78,7 +79,8 @@ impl Adagrad {
     /// ```
     ///
     /// # Panics
-    /// If `eps` is not above 0 or not finite.
+    /// If `eps` is below `f32::MIN_POSITIVE` (the smallest normal `f32`) or not finite.
+    #[track_caller]
     pub fn eps(mut self, eps: f32) -> Self {
         self.eps = super::check_setting("Adagrad::eps", eps, super::Range::Positive);
         self

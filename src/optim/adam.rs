@@ -73,6 +73,7 @@ impl Adam {
     ///
     /// # Panics
     /// As [`SGD::new`](crate::SGD::new).
+    #[track_caller]
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         Adam {
             learning_rate: super::check_setting(
@@ -112,6 +113,7 @@ impl Adam {
     ///
     /// # Panics
     /// If `beta1` is not in `[0, 1)`.
+    #[track_caller]
     pub fn beta1(mut self, beta1: f32) -> Self {
         self.beta1 = super::check_setting("Adam::beta1", beta1, super::Range::Fraction);
         self
@@ -141,6 +143,7 @@ impl Adam {
     ///
     /// # Panics
     /// If `beta2` is not in `[0, 1)`.
+    #[track_caller]
     pub fn beta2(mut self, beta2: f32) -> Self {
         self.beta2 = super::check_setting("Adam::beta2", beta2, super::Range::Fraction);
         self
@@ -162,7 +165,8 @@ impl Adam {
     /// ```
     ///
     /// # Panics
-    /// If `eps` is not above 0 or not finite.
+    /// If `eps` is below `f32::MIN_POSITIVE` (the smallest normal `f32`) or not finite.
+    #[track_caller]
     pub fn eps(mut self, eps: f32) -> Self {
         self.eps = super::check_setting("Adam::eps", eps, super::Range::Positive);
         self

@@ -61,6 +61,7 @@ macro_rules! common_options {
             ///
             /// # Panics
             /// If `penalty` is negative or not finite.
+            #[track_caller]
             pub fn l2_penalty(mut self, penalty: f32) -> Self {
                 self.options.l2_penalty = super::check_setting(
                     concat!(stringify!($ty), "::l2_penalty"),
@@ -92,6 +93,7 @@ macro_rules! common_options {
             ///
             /// # Panics
             /// If `min > max` or either is NaN.
+            #[track_caller]
             pub fn clamp(mut self, min: f32, max: f32) -> Self {
                 self.options = self.options.with_clamp(min, max);
                 self
@@ -126,6 +128,7 @@ macro_rules! common_options {
             ///
             /// # Panics
             /// If `learning_rate` is negative or not finite.
+            #[track_caller]
             pub fn set_learning_rate(&mut self, learning_rate: f32) {
                 self.learning_rate = super::check_setting(
                     concat!(stringify!($ty), "::set_learning_rate: the learning rate"),
@@ -143,7 +146,9 @@ use common_options;
 pub(crate) enum Range {
     /// Finite and at least 0 (learning rates, L2 penalties).
     NonNegative,
-    /// Finite and above 0 (`eps`: at 0, an element with no gradient yet divides 0 by 0).
+    /// Finite and at least `f32::MIN_POSITIVE`, the smallest normal number (`eps`: at 0, an
+    /// element with no gradient yet divides 0 by 0; below that, Adam's bias-corrected
+    /// `eps` can round to 0).
     Positive,
     /// In `[0, 1)` (momentum and Adam's decay rates: at 1 nothing decays, and Adam's bias
     /// correction divides by 0).
@@ -156,7 +161,10 @@ pub(crate) enum Range {
 pub(crate) fn check_setting(setting: &str, value: f32, range: Range) -> f32 {
     let (ok, wanted) = match range {
         Range::NonNegative => (value.is_finite() && value >= 0.0, "finite and at least 0"),
-        Range::Positive => (value.is_finite() && value > 0.0, "finite and above 0"),
+        Range::Positive => (
+            value.is_finite() && value >= f32::MIN_POSITIVE,
+            "finite and at least f32::MIN_POSITIVE (1.1754944e-38)",
+        ),
         Range::Fraction => ((0.0..1.0).contains(&value), "in [0, 1)"),
     };
     assert!(ok, "{setting} must be {wanted}, got {value}");
@@ -291,6 +299,7 @@ impl GradientOptions {
         clamp: None,
     };
 
+    #[track_caller]
     pub(crate) fn with_clamp(mut self, min: f32, max: f32) -> Self {
         assert!(
             !min.is_nan() && !max.is_nan(),
@@ -367,6 +376,7 @@ fn update_each<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) 
 /// would apply its own gradient and update the shared optimizer state once more per step
 /// (Adagrad's accumulator gets `g1² + g2²` instead of `(g1 + g2)²`), which differs from
 /// one node used twice. One graph (or one optimizer) should hold one node per storage.
+#[track_caller]
 pub(crate) fn unique(parameters: Vec<Variable<ParameterNode>>) -> Vec<Variable<ParameterNode>> {
     let mut out: Vec<Variable<ParameterNode>> = Vec::with_capacity(parameters.len());
     for p in parameters {
@@ -381,7 +391,9 @@ pub(crate) fn unique(parameters: Vec<Variable<ParameterNode>>) -> Vec<Variable<P
                 "optimizer: two different ParameterNode::shared nodes over the same \
                  HogwildParameter ({rows}x{cols}) were given to one optimizer; each would \
                  update its optimizer state once per step. Build one shared node per \
-                 HogwildParameter for a graph and clone that node where it is used again"
+                 HogwildParameter for a graph and clone that node where it is used again, \
+                 or give each graph its own optimizer (each then applies its own gradient, \
+                 as Hogwild threads do)"
             );
         }
         out.push(p);

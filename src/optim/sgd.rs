@@ -48,6 +48,7 @@ impl SGD {
     /// # Panics
     /// If `learning_rate` is negative or not finite, or if two of `parameters` are
     /// different shared nodes over one [`HogwildParameter`](crate::HogwildParameter).
+    #[track_caller]
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         SGD {
             learning_rate: super::check_setting(
@@ -81,6 +82,7 @@ impl SGD {
     ///
     /// # Panics
     /// If `m` is not in `[0, 1)`.
+    #[track_caller]
     pub fn momentum(mut self, m: f32) -> Self {
         self.momentum = super::check_setting("SGD::momentum", m, super::Range::Fraction);
         self

@@ -63,11 +63,11 @@ fn optimizer_settings_that_would_poison_the_weights_are_rejected() {
     );
     assert_panics(
         || drop(Adagrad::new(0.1, params()).eps(0.0)),
-        "Adagrad::eps must be finite and above 0, got 0",
+        "Adagrad::eps must be finite and at least f32::MIN_POSITIVE (1.1754944e-38), got 0",
     );
     assert_panics(
         || drop(Adagrad::new(0.1, params()).eps(-2e-9)),
-        "Adagrad::eps must be finite and above 0",
+        "Adagrad::eps must be finite and at least f32::MIN_POSITIVE",
     );
     assert_panics(
         || drop(Adam::new(0.1, params()).beta1(1.0)),
@@ -79,7 +79,12 @@ fn optimizer_settings_that_would_poison_the_weights_are_rejected() {
     );
     assert_panics(
         || drop(Adam::new(0.1, params()).eps(0.0)),
-        "Adam::eps must be finite and above 0, got 0",
+        "Adam::eps must be finite and at least f32::MIN_POSITIVE",
+    );
+    // Adam scales eps by sqrt(1 - beta2^t), which rounds a subnormal eps to 0.
+    assert_panics(
+        || drop(Adam::new(0.1, params()).eps(1e-45)),
+        "Adam::eps must be finite and at least f32::MIN_POSITIVE (1.1754944e-38), got",
     );
     assert_panics(
         || drop(Adam::new(0.1, params()).l2_penalty(-1.0)),
@@ -98,10 +103,20 @@ fn optimizer_settings_that_would_poison_the_weights_are_rejected() {
     let mut sgd = SGD::new(0.0, params()).momentum(0.0).l2_penalty(0.0);
     sgd.set_learning_rate(0.5);
     assert_eq!(sgd.learning_rate(), 0.5);
-    let _ = Adam::new(0.1, params())
-        .beta1(0.0)
-        .beta2(0.0)
-        .eps(f32::MIN_POSITIVE);
+    let _ = Adam::new(0.1, params()).beta1(0.0).beta2(0.0);
+    // The smallest eps allowed keeps an element with a zero gradient finite, at the
+    // largest beta2 allowed too.
+    for beta2 in [0.999, 1.0 - f32::EPSILON / 2.0] {
+        let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));
+        let mut loss = w.clone() * InputNode::new(arr2(&[[1.0, 0.0]]));
+        let mut adam = Adam::new(0.1, loss.parameters())
+            .beta2(beta2)
+            .eps(f32::MIN_POSITIVE);
+        loss.forward();
+        loss.backward(1.0);
+        adam.step();
+        assert!(w.value().iter().all(|v| v.is_finite()), "{:?}", w.value());
+    }
 }
 
 #[test]
@@ -147,6 +162,17 @@ fn a_value_set_between_forward_and_backward_gives_the_gradient_of_the_new_one() 
     assert!((w.gradient()[(0, 0)] - expected(0.5, 5.0)).abs() < 1e-6);
     assert!((y.value()[(0, 0)] - 2.5f32.tanh()).abs() < 1e-6);
 
+    // The same for an index input used as a number (its value is its indices) ...
+    let (v, idx) = (
+        ParameterNode::new(arr2(&[[0.5]])),
+        IndexInputNode::new(&[2]),
+    );
+    let mut z = (v.clone() * idx.clone()).tanh();
+    z.forward();
+    idx.set_value(5);
+    z.backward(1.0);
+    assert!((v.gradient()[(0, 0)] - expected(0.5, 5.0)).abs() < 1e-6);
+
     // The same for a parameter set directly ...
     w.zero_gradient();
     y.forward();
@@ -184,7 +210,7 @@ fn gradient_checks_that_cannot_check_anything_are_rejected() {
     let unrelated = ParameterNode::new(arr2(&[[5.0, 6.0]]));
     assert_panics(
         || gradcheck::assert_gradient(&mut w.square(), &unrelated),
-        "`wrt` is a parameter that the output",
+        "`wrt` is a parameter that is not among the output's parameters()",
     );
     let with = |change: fn(&mut gradcheck::CheckOptions)| {
         let mut options = gradcheck::CheckOptions::default();
@@ -203,6 +229,10 @@ fn gradient_checks_that_cannot_check_anything_are_rejected() {
     assert_panics(
         with(|o| o.epsilon = 0.0),
         "epsilon must be finite and above 0, got 0",
+    );
+    assert_panics(
+        with(|o| o.epsilon = f32::NAN),
+        "epsilon must be finite and above 0, got NaN",
     );
     // A typed parameter is found among the erased ones of the graph.
     let typed =
@@ -272,6 +302,14 @@ fn a_normal_initialiser_needs_a_finite_spread() {
         "init::normal: the mean must be finite and the standard deviation finite and at \
          least 0, got mean 0 and std NaN",
     );
+    assert_panics(
+        || drop(init::normal(2, 2, 0.0, -1.0, &mut rng)),
+        "got mean 0 and std -1",
+    );
+    assert_panics(
+        || drop(init::normal(2, 2, f32::INFINITY, 1.0, &mut rng)),
+        "got mean inf and std 1",
+    );
 }
 
 #[test]
@@ -291,4 +329,19 @@ fn setting_a_value_that_is_being_read_says_so() {
     drop(held);
     idx.set_value(1);
     assert_eq!(idx.indices()[0], 1);
+    let w = ParameterNode::new(arr2(&[[1.0]]));
+    assert_panics(
+        || w.with_value(|_| w.set_value(&arr2(&[[2.0]]))),
+        "ParameterNode::set_value: the value is being read",
+    );
+    assert_eq!(w.value()[(0, 0)], 1.0);
+    // A gradient check whose first perturbation panics: a catchable panic (restoring the
+    // element while unwinding would panic again, and abort the process).
+    let x = InputNode::with_gradient(arr2(&[[1.0, 2.0]]));
+    let mut y = x.square();
+    assert_panics(
+        || x.with_value(|_| gradcheck::assert_gradient(&mut y, &x)),
+        "InputNode::set_value: the value is being read",
+    );
+    assert_eq!(x.value(), arr2(&[[1.0, 2.0]]));
 }
