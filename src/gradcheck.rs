@@ -323,8 +323,8 @@ fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
 ///
 /// # Panics
 /// Before running anything, if `wrt` is a parameter `output` does not use, an input that
-/// does not track gradients, or `options` has an `epsilon` that is not finite and above 0
-/// or a tolerance that is not finite and at least 0.
+/// does not track gradients, or `options` has an `epsilon` that is not finite or below
+/// `f32::MIN_POSITIVE`, or a tolerance that is negative or not finite.
 pub fn check_gradient<T: Node, P: GradientTarget>(
     output: &mut Variable<T>,
     wrt: &P,
@@ -404,19 +404,19 @@ impl<P: GradientTarget> Drop for Restore<'_, P> {
 /// Panics unless the options can give a meaningful check (a NaN tolerance passes
 /// anything; a zero or NaN step gives NaN numeric gradients everywhere).
 fn check_options(options: &CheckOptions) {
-    let eps = options.epsilon;
-    assert!(
-        eps.is_finite() && eps > 0.0,
-        "check_gradient: epsilon must be finite and above 0, got {eps}"
-    );
+    use crate::checks::{check_setting, Range};
+    check_setting("check_gradient: epsilon", options.epsilon, Range::Positive);
     for (name, tolerance) in [
-        ("absolute_tolerance", options.absolute_tolerance),
-        ("relative_tolerance", options.relative_tolerance),
+        (
+            "check_gradient: absolute_tolerance",
+            options.absolute_tolerance,
+        ),
+        (
+            "check_gradient: relative_tolerance",
+            options.relative_tolerance,
+        ),
     ] {
-        assert!(
-            tolerance.is_finite() && tolerance >= 0.0,
-            "check_gradient: {name} must be finite and at least 0, got {tolerance}"
-        );
+        check_setting(name, tolerance, Range::NonNegative);
     }
 }
 

@@ -61,6 +61,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod atomic_f32;
+mod checks;
 pub mod gradcheck;
 pub mod hogwild;
 pub mod init;

@@ -85,11 +85,7 @@ impl ClipOp {
     /// If `min > max` or either bound is NaN.
     #[track_caller]
     pub fn new(min: f32, max: f32) -> Self {
-        assert!(
-            !min.is_nan() && !max.is_nan(),
-            "clip: the bounds must not be NaN, got min {min} and max {max}"
-        );
-        assert!(min <= max, "clip: min ({min}) must not exceed max ({max})");
+        crate::checks::check_bounds("clip", min, max);
         ClipOp { min, max }
     }
 

@@ -52,10 +52,10 @@ impl Adagrad {
     #[track_caller]
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         Adagrad {
-            learning_rate: super::check_setting(
+            learning_rate: crate::checks::check_setting(
                 "Adagrad::new: the learning rate",
                 learning_rate,
-                super::Range::NonNegative,
+                crate::checks::Range::NonNegative,
             ),
             eps: 1e-8,
             options: GradientOptions::NONE,
@@ -82,7 +82,8 @@ impl Adagrad {
     /// If `eps` is below `f32::MIN_POSITIVE` (the smallest normal `f32`) or not finite.
     #[track_caller]
     pub fn eps(mut self, eps: f32) -> Self {
-        self.eps = super::check_setting("Adagrad::eps", eps, super::Range::Positive);
+        self.eps =
+            crate::checks::check_setting("Adagrad::eps", eps, crate::checks::Range::Positive);
         self
     }
 }

@@ -76,10 +76,10 @@ impl Adam {
     #[track_caller]
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         Adam {
-            learning_rate: super::check_setting(
+            learning_rate: crate::checks::check_setting(
                 "Adam::new: the learning rate",
                 learning_rate,
-                super::Range::NonNegative,
+                crate::checks::Range::NonNegative,
             ),
             beta1: 0.9,
             beta2: 0.999,
@@ -115,7 +115,8 @@ impl Adam {
     /// If `beta1` is not in `[0, 1)`.
     #[track_caller]
     pub fn beta1(mut self, beta1: f32) -> Self {
-        self.beta1 = super::check_setting("Adam::beta1", beta1, super::Range::Fraction);
+        self.beta1 =
+            crate::checks::check_setting("Adam::beta1", beta1, crate::checks::Range::Fraction);
         self
     }
 
@@ -145,7 +146,8 @@ impl Adam {
     /// If `beta2` is not in `[0, 1)`.
     #[track_caller]
     pub fn beta2(mut self, beta2: f32) -> Self {
-        self.beta2 = super::check_setting("Adam::beta2", beta2, super::Range::Fraction);
+        self.beta2 =
+            crate::checks::check_setting("Adam::beta2", beta2, crate::checks::Range::Fraction);
         self
     }
 
@@ -168,7 +170,7 @@ impl Adam {
     /// If `eps` is below `f32::MIN_POSITIVE` (the smallest normal `f32`) or not finite.
     #[track_caller]
     pub fn eps(mut self, eps: f32) -> Self {
-        self.eps = super::check_setting("Adam::eps", eps, super::Range::Positive);
+        self.eps = crate::checks::check_setting("Adam::eps", eps, crate::checks::Range::Positive);
         self
     }
 }

@@ -63,10 +63,10 @@ macro_rules! common_options {
             /// If `penalty` is negative or not finite.
             #[track_caller]
             pub fn l2_penalty(mut self, penalty: f32) -> Self {
-                self.options.l2_penalty = super::check_setting(
+                self.options.l2_penalty = crate::checks::check_setting(
                     concat!(stringify!($ty), "::l2_penalty"),
                     penalty,
-                    super::Range::NonNegative,
+                    crate::checks::Range::NonNegative,
                 );
                 self
             }
@@ -130,46 +130,16 @@ macro_rules! common_options {
             /// If `learning_rate` is negative or not finite.
             #[track_caller]
             pub fn set_learning_rate(&mut self, learning_rate: f32) {
-                self.learning_rate = super::check_setting(
+                self.learning_rate = crate::checks::check_setting(
                     concat!(stringify!($ty), "::set_learning_rate: the learning rate"),
                     learning_rate,
-                    super::Range::NonNegative,
+                    crate::checks::Range::NonNegative,
                 );
             }
         }
     };
 }
 use common_options;
-
-/// What an optimizer setting must be; see [`check_setting`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Range {
-    /// Finite and at least 0 (learning rates, L2 penalties).
-    NonNegative,
-    /// Finite and at least `f32::MIN_POSITIVE`, the smallest normal number (`eps`: at 0, an
-    /// element with no gradient yet divides 0 by 0; below that, Adam's bias-corrected
-    /// `eps` can round to 0).
-    Positive,
-    /// In `[0, 1)` (momentum and Adam's decay rates: at 1 nothing decays, and Adam's bias
-    /// correction divides by 0).
-    Fraction,
-}
-
-/// Returns `value` if it is in `range`, else panics naming `setting`: a bad setting would
-/// otherwise turn the weights into NaN or infinities at the first step, with no message.
-#[track_caller]
-pub(crate) fn check_setting(setting: &str, value: f32, range: Range) -> f32 {
-    let (ok, wanted) = match range {
-        Range::NonNegative => (value.is_finite() && value >= 0.0, "finite and at least 0"),
-        Range::Positive => (
-            value.is_finite() && value >= f32::MIN_POSITIVE,
-            "finite and at least f32::MIN_POSITIVE (1.1754944e-38)",
-        ),
-        Range::Fraction => ((0.0..1.0).contains(&value), "in [0, 1)"),
-    };
-    assert!(ok, "{setting} must be {wanted}, got {value}");
-    value
-}
 
 /// A training algorithm that updates parameters from their accumulated gradients.
 ///
@@ -301,11 +271,7 @@ impl GradientOptions {
 
     #[track_caller]
     pub(crate) fn with_clamp(mut self, min: f32, max: f32) -> Self {
-        assert!(
-            !min.is_nan() && !max.is_nan(),
-            "clamp: the bounds must not be NaN, got min {min} and max {max}"
-        );
-        assert!(min <= max, "clamp: min ({min}) must not exceed max ({max})");
+        crate::checks::check_bounds("clamp", min, max);
         self.clamp = Some((min, max));
         self
     }

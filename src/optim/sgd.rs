@@ -51,10 +51,10 @@ impl SGD {
     #[track_caller]
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
         SGD {
-            learning_rate: super::check_setting(
+            learning_rate: crate::checks::check_setting(
                 "SGD::new: the learning rate",
                 learning_rate,
-                super::Range::NonNegative,
+                crate::checks::Range::NonNegative,
             ),
             momentum: 0.0,
             options: GradientOptions::NONE,
@@ -84,7 +84,8 @@ impl SGD {
     /// If `m` is not in `[0, 1)`.
     #[track_caller]
     pub fn momentum(mut self, m: f32) -> Self {
-        self.momentum = super::check_setting("SGD::momentum", m, super::Range::Fraction);
+        self.momentum =
+            crate::checks::check_setting("SGD::momentum", m, crate::checks::Range::Fraction);
         self
     }
 }

@@ -228,11 +228,11 @@ fn gradient_checks_that_cannot_check_anything_are_rejected() {
     );
     assert_panics(
         with(|o| o.epsilon = 0.0),
-        "epsilon must be finite and above 0, got 0",
+        "check_gradient: epsilon must be finite and at least f32::MIN_POSITIVE (1.1754944e-38), got 0",
     );
     assert_panics(
         with(|o| o.epsilon = f32::NAN),
-        "epsilon must be finite and above 0, got NaN",
+        "check_gradient: epsilon must be finite and at least f32::MIN_POSITIVE (1.1754944e-38), got NaN",
     );
     // A typed parameter is found among the erased ones of the graph.
     let typed =
