@@ -3,6 +3,7 @@
 use crate::kernels::{exp, ln};
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::nodes::index::{check_range, Binding, Bound};
+use crate::nodes::Child;
 use crate::nodes::IndexInputNode;
 use crate::shape::Dim;
 use crate::Variable;
@@ -27,7 +28,7 @@ const NAME: &str = "sparse_categorical_crossentropy";
 /// assert!((loss.value()[(0, 0)] - 2.0 * 2f32.ln()).abs() < 1e-6);
 /// ```
 pub struct SparseCategoricalCrossentropy<T> {
-    logits: Rc<T>,
+    logits: Child<T>,
     targets: Rc<IndexInputNode>,
     /// The targets of the latest forward pass.
     used: RefCell<Vec<usize>>,
@@ -72,7 +73,7 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
             probabilities: Scratch::new(rows * classes),
             logits_grad: Scratch::new(rows * classes),
             state: NodeState::new((1, 1)),
-            logits,
+            logits: Child::new(logits),
             targets,
             _binding: binding,
         }

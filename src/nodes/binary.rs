@@ -4,6 +4,7 @@
 //! Each operation is a [`BinaryOp`] giving its value and both partial derivatives side
 //! by side; [`Binary`] does the caching, broadcasting and gradient bookkeeping once.
 
+use super::Child;
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::{check_elementwise, Dim, RowsBroadcast, SameDim};
 use crate::Variable;
@@ -88,8 +89,8 @@ pub trait BinaryOp: 'static {
 /// assert_eq!(bias.gradient(), ndarray::arr2(&[[3.0, 3.0]]));
 /// ```
 pub struct Binary<Op, L, R> {
-    lhs: Rc<L>,
-    rhs: Rc<R>,
+    lhs: Child<L>,
+    rhs: Child<R>,
     state: NodeState,
     lhs_grad: Scratch,
     rhs_grad: Scratch,
@@ -122,8 +123,8 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
             lhs_grad: Scratch::new(ls.0 * ls.1),
             rhs_grad: Scratch::new(rs.0 * rs.1),
             state: NodeState::new(ls),
-            lhs,
-            rhs,
+            lhs: Child::new(lhs),
+            rhs: Child::new(rhs),
             broadcast,
             _op: PhantomData,
         }

@@ -1,5 +1,6 @@
 //! `dot`: the matrix product.
 
+use super::Child;
 use crate::kernels::matmul::{gemm, Operand};
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::{fmt_shape, SameDim};
@@ -20,8 +21,8 @@ use std::rc::Rc;
 /// assert_eq!(y.value(), ndarray::arr2(&[[-2.0], [-2.0]]));
 /// ```
 pub struct Dot<L, R> {
-    lhs: Rc<L>,
-    rhs: Rc<R>,
+    lhs: Child<L>,
+    rhs: Child<R>,
     state: NodeState,
     lhs_grad: Scratch,
     rhs_grad: Scratch,
@@ -61,8 +62,8 @@ impl<L: Node, R: Node> Dot<L, R> {
             state: NodeState::new((ls.0, rs.1)),
             lhs_grad: Scratch::new(ls.0 * ls.1),
             rhs_grad: Scratch::new(rs.0 * rs.1),
-            lhs,
-            rhs,
+            lhs: Child::new(lhs),
+            rhs: Child::new(rhs),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod activation;
 mod binary;
 mod boxed;
+mod child;
 mod dot;
 pub(crate) mod index;
 mod input;
@@ -23,6 +24,7 @@ pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhO
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
 pub(crate) use boxed::enter_sweep;
 pub use boxed::Boxed;
+pub(crate) use child::Child;
 pub use dot::Dot;
 pub use index::{Index, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};

@@ -4,6 +4,7 @@
 //! output shape and dimensions, its forward rule and its backward rule, side by side.
 //! (Elementwise operations have their own, more specialised node: [`Unary`](super::Unary).)
 
+use super::Child;
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::Dim;
 use crate::Variable;
@@ -84,7 +85,7 @@ pub trait SingleOp: 'static {
 /// ```
 pub struct Single<Op, T> {
     op: Op,
-    operand: Rc<T>,
+    operand: Child<T>,
     state: NodeState,
     operand_grad: Scratch,
     needs_gradient: bool,
@@ -112,7 +113,7 @@ impl<Op: SingleOp, T: Node> Single<Op, T> {
             state: NodeState::new(op.output_shape(shape)),
             operand_grad: Scratch::new(shape.0 * shape.1),
             op,
-            operand,
+            operand: Child::new(operand),
         }
     }
 

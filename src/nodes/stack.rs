@@ -1,5 +1,6 @@
 //! `stack(&other, Axis)`: concatenation of two variables along rows or columns.
 
+use super::Child;
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::{fmt_shape, Dyn};
 use crate::Variable;
@@ -23,8 +24,8 @@ use std::rc::Rc;
 /// assert_eq!(y.value(), arr2(&[[1.0, 3.0, 4.0], [2.0, 5.0, 6.0]]));
 /// ```
 pub struct Stack<L, R> {
-    lhs: Rc<L>,
-    rhs: Rc<R>,
+    lhs: Child<L>,
+    rhs: Child<R>,
     /// `true` for `Axis(0)` (stacking rows), `false` for `Axis(1)` (stacking columns).
     rows: bool,
     state: NodeState,
@@ -90,8 +91,8 @@ impl<L: Node, R: Node> Stack<L, R> {
             state: NodeState::new(shape),
             lhs_grad: Scratch::new(ls.0 * ls.1),
             rhs_grad: Scratch::new(rs.0 * rs.1),
-            lhs,
-            rhs,
+            lhs: Child::new(lhs),
+            rhs: Child::new(rhs),
         }
     }
 }

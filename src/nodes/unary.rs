@@ -2,6 +2,7 @@
 //! derivative side by side (in `math.rs`, `activation.rs`, `scalar.rs`); [`Unary`] does the
 //! caching and gradient bookkeeping once for all of them.
 
+use super::Child;
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::Dim;
 use crate::Variable;
@@ -61,7 +62,7 @@ pub trait UnaryOp: 'static {
 /// ```
 pub struct Unary<Op, T> {
     op: Op,
-    operand: Rc<T>,
+    operand: Child<T>,
     state: NodeState,
     operand_grad: Scratch,
     needs_gradient: bool,
@@ -88,7 +89,7 @@ impl<Op: UnaryOp, T: Node> Unary<Op, T> {
             needs_gradient: operand.needs_gradient(),
             state: NodeState::new(shape),
             operand_grad: Scratch::new(shape.0 * shape.1),
-            operand,
+            operand: Child::new(operand),
         }
     }
 

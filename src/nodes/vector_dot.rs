@@ -1,5 +1,6 @@
 //! `vector_dot`: the row-wise dot product of two matrices of the same shape.
 
+use super::Child;
 use crate::kernels::dot;
 use crate::node::{GradientWrite, Node, NodeState, Pass, Scratch};
 use crate::shape::{fmt_shape, Dim, SameDim};
@@ -22,8 +23,8 @@ use typenum::U1;
 /// assert_eq!(y.value(), ndarray::arr2(&[[3.0], [4.0], [5.0]]));
 /// ```
 pub struct VectorDot<L, R> {
-    lhs: Rc<L>,
-    rhs: Rc<R>,
+    lhs: Child<L>,
+    rhs: Child<R>,
     state: NodeState,
     lhs_grad: Scratch,
     rhs_grad: Scratch,
@@ -62,8 +63,8 @@ impl<L: Node, R: Node> VectorDot<L, R> {
             state: NodeState::new((ls.0, 1)),
             lhs_grad: Scratch::new(len),
             rhs_grad: Scratch::new(len),
-            lhs,
-            rhs,
+            lhs: Child::new(lhs),
+            rhs: Child::new(rhs),
         }
     }
 }

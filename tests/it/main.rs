@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod custom_node;
+mod deep_graph;
 mod gradients;
 mod graph;
 mod hogwild;

@@ -174,6 +174,11 @@ impl<T: Node + 'static> Variable<T> {
     /// [`Variable::new`], which records parameters only, so a chain that goes through such
     /// a node at every step recurses once per step.
     ///
+    /// Boxing also bounds a typed graph's nesting: one typed expression can nest about
+    /// 120 operations under the compiler's default recursion limit, past which rustc
+    /// stops with "overflow evaluating the requirement ... `Node`" (and suggests raising
+    /// `recursion_limit`, which works too); a boxed node starts the count again.
+    ///
     /// Boxing a variable that is already boxed returns a handle to the same node.
     ///
     /// ```

@@ -1,0 +1,50 @@
+//! A deep typed graph builds with the compiler's default limits and computes what it
+//! should. Its type nests 122 node types: before nodes held their operands as
+//! `nodes::Child`, the drop check ran out of recursion at about 60 and this file did not
+//! compile ("overflow while adding drop-check rules").
+
+use ndarray::{arr2, Array2};
+use wyrm::gradcheck::assert_gradient;
+use wyrm::*;
+
+/// Rebinds `$h` to `tanh($h · w + b)` once per token after the semicolon.
+macro_rules! layers {
+    ($h:ident, $w:ident, $b:ident; $($layer:tt)*) => {
+        $( let $h = { let _ = stringify!($layer); ($h.dot(&$w) + $b.clone()).tanh() }; )*
+    };
+}
+
+#[test]
+fn forty_typed_layers_build_and_match_a_hand_written_forward_pass() {
+    let w0 = arr2(&[
+        [0.5, -0.3, 0.2, 0.1],
+        [0.1, 0.4, -0.2, 0.3],
+        [-0.2, 0.1, 0.6, -0.1],
+        [0.3, 0.2, 0.1, -0.4],
+    ]);
+    let b0 = arr2(&[[0.05, -0.1, 0.2, 0.0]]);
+    let x0 = arr2(&[[1.0, -0.5, 0.25, 2.0]]);
+
+    let w = ParameterNode::new(w0.clone());
+    let b = ParameterNode::new(b0.clone());
+    let h = InputNode::new(x0.clone());
+    layers!(h, w, b; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20
+                     21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40);
+    let mut out = h.scalar_sum();
+    out.forward();
+
+    let mut expected: Array2<f32> = x0;
+    for _ in 0..40 {
+        expected = (expected.dot(&w0) + &b0).mapv(f32::tanh);
+    }
+    let got = out.value()[(0, 0)];
+    assert!(
+        (got - expected.sum()).abs() < 1e-4,
+        "{got} against {}",
+        expected.sum()
+    );
+
+    // Gradients flow through all forty layers to both parameters, each used forty times.
+    assert_gradient(&mut out, &w);
+    assert_gradient(&mut out, &b);
+}
