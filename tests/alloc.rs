@@ -19,6 +19,7 @@ mod mlp;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Arc;
 use wyrm::*;
 
 struct Counting;
@@ -100,6 +101,42 @@ fn mlp_step_does_not_allocate() {
 #[test]
 fn sparse_mf_step_does_not_allocate() {
     assert_steps_do_not_allocate("sparse-mf", mf_steps::wyrm_step(1_000));
+}
+
+#[test]
+fn shared_sparse_mf_step_does_not_allocate() {
+    // Hogwild training: the tables and their Adagrad state in `HogwildParameter`s.
+    assert_steps_do_not_allocate("shared sparse-mf", mf_steps::wyrm_shared_step(1_000));
+}
+
+#[test]
+fn serving_over_shared_parameters_does_not_allocate() {
+    // A serving thread's graph over shared parameters: a lookup and dense layers, forward
+    // passes only, with new inputs each time (the shared nodes copy values every pass).
+    let shared = |r, c| ParameterNode::shared(Arc::new(HogwildParameter::new(random_matrix(r, c))));
+    let (table, w, b) = (shared(100, 8), shared(8, 4), shared(1, 4));
+    let ids = IndexInputNode::new(&[0, 0, 0]);
+    let x = InputNode::new(random_matrix(1, 8));
+    let mut out = ((table.index(&ids).sum_columns() + x.clone()).dot(&w) + b).softmax();
+    let input = random_matrix(1, 8);
+    out.forward();
+    let n = allocations_in(|| {
+        for i in 0..10 {
+            ids.set_value(&[i, 2 * i, 3 * i]);
+            x.set_value(&input);
+            out.forward();
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "serving over shared parameters: {n} heap allocations in 10 passes"
+    );
+    // The graph reads the shared storage: a value set there shows up in the next pass.
+    out.forward();
+    let before = out.value();
+    table.hogwild_parameter().set_value(&random_matrix(100, 8));
+    out.forward();
+    assert_ne!(out.value(), before);
 }
 
 #[test]
