@@ -177,6 +177,9 @@ pub use variable::{Operand, Variable};
 ///   no run-time dimensions.
 /// - `parameters(&self) -> Vec<Variable<ParameterNode>>`, in declaration order, for
 ///   optimizers.
+/// - `Name::with_parameters_of(&other)`: a second graph over `other`'s parameter nodes
+///   (tied weights), with its own inputs, e.g. the two towers of a siamese model trained
+///   through one combined loss.
 /// - `struct NameParameters`, `Clone + Debug + Send + Sync`, with a public
 ///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension;
 ///   `shared_parameters(&self)` returns it (the same storage for a model built from shared
@@ -220,6 +223,41 @@ pub use variable::{Operand, Variable};
 /// for i in 0..3 {
 ///     assert!((w[(i, 0)] + b - (i as f32 + 1.0)).abs() < 0.05);
 /// }
+/// ```
+///
+/// Tied weights: two graphs over the same parameter nodes, trained through one loss.
+///
+/// ```
+/// use wyrm::prelude::*;
+/// use wyrm::rand::{rngs::StdRng, SeedableRng};
+///
+/// wyrm::model! {
+///     /// An item's embedding, projected.
+///     struct Tower {
+///         table: Param<items, 4> = normal(0, 1),
+///         proj: Param<4, 2> = normal(0, 1),
+///         id: Index<1>,
+///         out = table.index(id).dot(proj),
+///     }
+/// }
+///
+/// let left = Tower::new_with_rng(&mut StdRng::seed_from_u64(1), 10);
+/// let right = Tower::with_parameters_of(&left);
+/// // Pull the projections of items 2 and 5 together.
+/// let mut loss = (left.out.clone() - right.out.clone()).square().scalar_sum();
+/// let mut optimizer = SGD::new(0.05, loss.parameters()); // `table` and `proj`, once each
+/// left.id.set_value(2);
+/// right.id.set_value(5);
+/// loss.forward();
+/// let before = loss.value()[(0, 0)];
+/// for _ in 0..100 {
+///     loss.forward();
+///     loss.backward(1.0);
+///     optimizer.step();
+///     optimizer.zero_gradients();
+/// }
+/// loss.forward();
+/// assert!(loss.value()[(0, 0)] < before * 0.01);
 /// ```
 ///
 /// # Errors

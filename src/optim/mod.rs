@@ -357,7 +357,8 @@ pub(crate) fn unique(parameters: Vec<Variable<ParameterNode>>) -> Vec<Variable<P
                 "optimizer: two different ParameterNode::shared nodes over the same \
                  HogwildParameter ({rows}x{cols}) were given to one optimizer; each would \
                  update its optimizer state once per step. Build one shared node per \
-                 HogwildParameter for a graph and clone that node where it is used again, \
+                 HogwildParameter for a graph and clone that node where it is used again \
+                 (for a model! struct: build the second graph with with_parameters_of), \
                  or give each graph its own optimizer (each then applies its own gradient, \
                  as Hogwild threads do)"
             );

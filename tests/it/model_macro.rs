@@ -199,6 +199,80 @@ fn from_parameters_trains_shared_weights_across_threads() {
     assert!(served.loss.value()[(0, 0)] < 1e-3);
 }
 
+model! {
+    /// One tower of a siamese model: an item's embedding through a projection.
+    struct Tower {
+        table: Param<items, 4> = normal(0, 1),
+        proj: Param<4, 2> = normal(0, 1),
+        id: Index<1>,
+        out = table.index(id).dot(proj),
+    }
+}
+
+#[test]
+fn tied_graphs_share_parameter_nodes_and_add_up_their_gradients() {
+    let a = Tower::new_with_rng(&mut StdRng::seed_from_u64(3), 10);
+    let b = Tower::with_parameters_of(&a);
+    assert!(std::rc::Rc::ptr_eq(a.table.node(), b.table.node()));
+    assert!(std::rc::Rc::ptr_eq(a.proj.node(), b.proj.node()));
+    // The inputs are the second graph's own, sized from the first's dimensions.
+    assert!(!std::rc::Rc::ptr_eq(a.id.node(), b.id.node()));
+    assert_eq!(b.table.shape(), (10, 4));
+    a.id.set_value(2);
+    b.id.set_value(5);
+    let mut loss = (a.out.clone() - b.out.clone()).square().scalar_sum();
+    assert_eq!(loss.parameters().len(), 2);
+    loss.forward();
+    loss.backward(1.0);
+
+    // The same loss written by hand over one copy of the parameters.
+    let table = ParameterNode::new(a.table.value());
+    let proj = ParameterNode::new(a.proj.value());
+    let (i, j) = (IndexInputNode::new(&[2]), IndexInputNode::new(&[5]));
+    let mut hand = (table.index(&i).dot(&proj) - table.index(&j).dot(&proj))
+        .square()
+        .scalar_sum();
+    hand.forward();
+    hand.backward(1.0);
+    assert_eq!(loss.value(), hand.value());
+    assert_eq!(a.table.gradient(), table.gradient());
+    assert_eq!(a.proj.gradient(), proj.gradient());
+    assert!(proj.gradient().iter().any(|&g| g != 0.0));
+}
+
+#[test]
+fn tied_graphs_train_shared_parameters_with_one_optimizer_per_thread() {
+    let shared = Tower::new_with_rng(&mut StdRng::seed_from_u64(4), 10).shared_parameters();
+    let distance = |p: &TowerParameters| {
+        let a = Tower::from_parameters(p);
+        let b = Tower::with_parameters_of(&a);
+        a.id.set_value(1);
+        b.id.set_value(7);
+        let mut d = (a.out.clone() - b.out.clone()).square().scalar_sum();
+        d.forward();
+        d.value()[(0, 0)]
+    };
+    let before = distance(&shared);
+    assert!(before > 0.1, "{before}");
+    (0..2).into_par_iter().for_each(|_| {
+        let a = Tower::from_parameters(&shared);
+        let b = Tower::with_parameters_of(&a);
+        let mut loss = (a.out.clone() - b.out.clone()).square().scalar_sum();
+        // Both towers' nodes are the same two shared nodes: one optimizer takes them.
+        let mut optimizer = Adagrad::new(0.05, loss.parameters());
+        a.id.set_value(1);
+        b.id.set_value(7);
+        for _ in 0..200 {
+            loss.forward();
+            loss.backward(1.0);
+            optimizer.step();
+            optimizer.zero_gradients();
+        }
+    });
+    let after = distance(&shared);
+    assert!(after < before * 0.01, "{before} -> {after}");
+}
+
 #[test]
 fn shared_parameters_of_a_local_model_copy_its_values() {
     let model = Linear::new(2);
@@ -454,4 +528,10 @@ fn static_shapes_use_typenum_dimensions() {
         &other.shared_parameters().table,
         &shared.table
     ));
+
+    // Tied: static parameter nodes shared, inputs sized from the run-time dimension.
+    let twin = StaticNetwork::with_parameters_of(&model);
+    let _: &Variable<ParameterNode<U3, U4>> = &twin.w1;
+    assert!(std::rc::Rc::ptr_eq(twin.w1.node(), model.w1.node()));
+    assert_eq!(twin.batch.shape(), (2, 3));
 }

@@ -30,6 +30,7 @@ fn main() {
     let copy = shared.clone();
     let _ = (&copy.w, format!("{shared:?}"));
     let _ = Broken::from_parameters(&copy).y;
+    let _ = Broken::with_parameters_of(&model).w;
 
     let mut rng = wyrm::rand::thread_rng();
     let other = BrokenWithDims::new_with_rng(&mut rng, 3, 4);

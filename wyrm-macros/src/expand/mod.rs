@@ -142,19 +142,40 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         };
         quote!(let #n = #value;)
     });
-    // `shared_parameters`: each run-time dimension read back from a leaf that uses it.
-    let dim_values = dims.iter().map(|d| {
-        let (leaf, axis) = leaves
-            .iter()
-            .find_map(|(item, leaf)| {
-                leaf.dims
-                    .iter()
-                    .position(|x| matches!(x, Dim::Name(n) if key(n) == key(d)))
-                    .map(|axis| (&item.name, axis))
-            })
-            .expect("every dimension name comes from a leaf");
-        let axis = syn::Index::from(axis);
-        quote!(#d: self.#leaf.shape().#axis)
+    // Each run-time dimension, read back from a leaf that uses it.
+    let dim_sources: Vec<(&Ident, TokenStream)> = dims
+        .iter()
+        .map(|d| {
+            let (leaf, axis) = leaves
+                .iter()
+                .find_map(|(item, leaf)| {
+                    leaf.dims
+                        .iter()
+                        .position(|x| matches!(x, Dim::Name(n) if key(n) == key(d)))
+                        .map(|axis| (&item.name, axis))
+                })
+                .expect("every dimension name comes from a leaf");
+            let axis = syn::Index::from(axis);
+            (d, quote!(#leaf.shape().#axis))
+        })
+        .collect();
+    // `shared_parameters`: the companion's dimension fields.
+    let dim_values = dim_sources
+        .iter()
+        .map(|(d, source)| quote!(#d: self.#source));
+    // `with_parameters_of`: the dimensions as locals, for the fresh inputs.
+    let other = Ident::new("__wyrm_other", proc_macro2::Span::call_site());
+    let other_dims = dim_sources
+        .iter()
+        .map(|(d, source)| quote!(let #d = #other.#source;));
+    // `with_parameters_of`: the other model's parameter nodes, fresh inputs.
+    let tied = leaves.iter().map(|(item, leaf)| {
+        let n = &item.name;
+        let value = match leaf.kind {
+            LeafKind::Param => quote!(::core::clone::Clone::clone(&#other.#n)),
+            _ => fresh_leaf(k, leaf, statics),
+        };
+        quote!(let #n = #value;)
     });
 
     let dims_doc = if dims.is_empty() {
@@ -218,6 +239,21 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
                 #(let #dims = __wyrm_parameters.#dims;)*
                 #(#shared)*
+                Self::__wyrm_assemble(#(#leaf_names),*)
+            }
+
+            /// Builds a second graph over the same parameter nodes as `other` (tied
+            /// weights): its own inputs and computed nodes, `other`'s parameters. Gradients
+            /// from both graphs add up in the shared nodes, so one optimizer over a loss
+            /// that combines both (`a.loss.clone() + b.loss.clone()`, a siamese model)
+            /// trains them together. For Hogwild training, build `other` with
+            /// [`from_parameters`](Self::from_parameters) and tie the second graph to it,
+            /// rather than building both from the shared parameters: an optimizer refuses
+            /// two shared nodes over one storage.
+            #[allow(unused_variables)]
+            pub fn with_parameters_of(#other: &Self) -> Self {
+                #(#other_dims)*
+                #(#tied)*
                 Self::__wyrm_assemble(#(#leaf_names),*)
             }
 
