@@ -151,7 +151,8 @@ pub(crate) const STATE_SLOTS: usize = 2;
 /// A parameter matrix that several threads share and update without locks.
 ///
 /// Build graphs over it with [`ParameterNode::shared`](crate::ParameterNode::shared), one
-/// graph per thread.
+/// graph per thread. With the `serde` feature it implements `Serialize` (its current
+/// values, as an `ndarray` array) and `Deserialize` (see the `save` module).
 ///
 /// ```
 /// use std::sync::Arc;

@@ -54,6 +54,8 @@
 //!   [`hogwild`]; `examples/hogwild.rs`).
 //! - [`model!`] declares a model in one block and expands to its typed graph, its
 //!   parameters and its shared (Hogwild/serving) form (`examples/model_macro.rs`).
+//! - Saving (the `serde` feature): shared parameters and `model!` companions implement
+//!   serde's `Serialize` and `Deserialize` (see the `save` module).
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
@@ -71,6 +73,8 @@ pub mod nn;
 mod node;
 pub mod nodes;
 pub mod optim;
+#[cfg(feature = "serde")]
+pub mod save;
 pub mod shape;
 mod sparse;
 pub(crate) mod variable;

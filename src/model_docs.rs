@@ -60,4 +60,64 @@ pub mod __private {
         check_shape(model, name, declared, param, shape);
         ParameterNode::<R, C>::shared_static(param.clone())
     }
+
+    #[cfg(feature = "serde")]
+    pub use crate::save::{deserialize_companion, serialize_companion};
+    #[cfg(feature = "serde")]
+    pub use serde;
+
+    /// `Serialize` and `Deserialize` for a `model!` companion struct when this crate is
+    /// built with the `serde` feature, nothing otherwise: the generated code calls it
+    /// either way, since the procedural macro cannot see this crate's features.
+    pub use crate::__companion_serde as companion_serde;
+}
+
+/// See `__private::companion_serde`.
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __companion_serde {
+    (
+        $name:ident { $($param:ident = $param_name:literal),* }
+        { $($dim:ident = $dim_name:literal),* }
+    ) => {
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<S: $crate::__private::serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::core::result::Result<S::Ok, S::Error> {
+                $crate::__private::serialize_companion(
+                    serializer,
+                    ::core::stringify!($name),
+                    &[$(($param_name, &*self.$param)),*],
+                    &[$(($dim_name, self.$dim)),*],
+                )
+            }
+        }
+
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            // The fields are bound by their names, which may be upper case (`N`).
+            #[allow(non_snake_case)]
+            fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::core::result::Result<Self, D::Error> {
+                let ([$($param),*], [$($dim),*]) = $crate::__private::deserialize_companion(
+                    deserializer,
+                    ::core::stringify!($name),
+                    [$($param_name),*],
+                    [$($dim_name),*],
+                    &[$($param_name,)* $($dim_name,)*],
+                )?;
+                ::core::result::Result::Ok($name { $($param,)* $($dim,)* })
+            }
+        }
+    };
+}
+
+/// See `__private::companion_serde`.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __companion_serde {
+    ($($tokens:tt)*) => {};
 }

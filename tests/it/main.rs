@@ -8,5 +8,7 @@ mod graph;
 mod hogwild;
 mod model_macro;
 mod optimizers;
+#[cfg(feature = "serde")]
+mod save;
 mod ui;
 mod ui_model;

@@ -5,6 +5,7 @@ use super::Header;
 use crate::parse::{Leaf, Model};
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::Ident;
 
 /// The companion struct of shared parameters, `NameParameters`: a field per parameter
@@ -38,6 +39,14 @@ pub(super) fn companion(model: &Model, params: &[(&Ident, &Leaf)], dims: &[Ident
          [`{name}::shared_parameters`]; build a graph over it in each thread with \
          [`{name}::from_parameters`]."
     );
+    // Saving and loading, when the runtime crate has its `serde` feature: fields named as
+    // in the block, without the `r#` of raw identifiers.
+    let named = |n: &Ident| {
+        let name = n.unraw().to_string();
+        quote!(#n = #name)
+    };
+    let param_names = params.iter().map(|(n, _)| named(n));
+    let dim_names = dims.iter().map(named);
     quote! {
         #[doc = #params_doc]
         #(#cfgs)*
@@ -47,6 +56,11 @@ pub(super) fn companion(model: &Model, params: &[(&Ident, &Leaf)], dims: &[Ident
         #vis struct #params_name {
             #(#param_fields)*
             #(#dim_fields)*
+        }
+
+        #(#cfgs)*
+        #k::__private::companion_serde! {
+            #params_name { #(#param_names),* } { #(#dim_names),* }
         }
     }
 }

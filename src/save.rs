@@ -1,0 +1,188 @@
+//! Saving and loading parameters with serde (the `serde` feature).
+//!
+//! [`HogwildParameter`] serializes as the `ndarray` array of its current values (the
+//! feature also turns on `ndarray`'s `serde` support, so a local parameter's `value()`
+//! saves the same way and loads back with `set_value`). A [`model!`](crate::model)
+//! companion struct (`NameParameters`) serializes as a struct with one field per parameter
+//! and per run-time dimension, under the names of the block, and loads back into a value
+//! that `Name::from_parameters` builds graphs over.
+//!
+//! Saving reads the values with relaxed atomic loads, so it works while other threads
+//! train, with the same caveat as [`HogwildParameter::value`]: a row being updated at that
+//! moment may be saved half-updated. Optimizer state (Adagrad's accumulators, Adam's
+//! moments) is not saved: a loaded model resumes training with fresh state.
+//!
+//! ```
+//! wyrm::model! {
+//!     struct Linear {
+//!         w: Param<width, 1>,
+//!         b: Param<1, 1>,
+//!         x: Input<1, width>,
+//!         out = x.dot(w) + b,
+//!     }
+//! }
+//!
+//! let trained = Linear::new(3);
+//! let saved: String = serde_json::to_string(&trained.shared_parameters()).unwrap();
+//!
+//! // Later, or in another process: load once, then build a graph per serving thread.
+//! let loaded: LinearParameters = serde_json::from_str(&saved).unwrap();
+//! assert_eq!(loaded.width, 3);
+//! let served = Linear::from_parameters(&loaded);
+//! assert_eq!(served.w.value(), trained.w.value());
+//! ```
+
+use crate::HogwildParameter;
+use ndarray::Array2;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+impl Serialize for HogwildParameter {
+    /// The current values, as an `ndarray` array.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for HogwildParameter {
+    /// A parameter with the loaded values and fresh optimizer state.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Array2::<f32>::deserialize(deserializer).map(HogwildParameter::new)
+    }
+}
+
+/// A companion struct's loaded fields: its parameters, then its run-time dimensions.
+#[doc(hidden)]
+pub type CompanionFields<const N: usize, const M: usize> = ([Arc<HogwildParameter>; N], [usize; M]);
+
+/// Serializes a `model!` companion struct: its parameters, then its run-time dimensions.
+/// For the generated code only.
+#[doc(hidden)]
+pub fn serialize_companion<S: Serializer>(
+    serializer: S,
+    name: &'static str,
+    params: &[(&'static str, &HogwildParameter)],
+    dims: &[(&'static str, usize)],
+) -> Result<S::Ok, S::Error> {
+    let mut out = serializer.serialize_struct(name, params.len() + dims.len())?;
+    for (field, param) in params {
+        out.serialize_field(field, param)?;
+    }
+    for (field, dim) in dims {
+        out.serialize_field(field, dim)?;
+    }
+    out.end()
+}
+
+/// Deserializes a `model!` companion struct written by [`serialize_companion`]: the
+/// parameters named `params` and the dimensions named `dims` (all of them, in any order
+/// from a self-describing format, in order from others), whose names together are
+/// `fields`. A missing, repeated or unknown field is an error naming it. For the generated
+/// code only.
+#[doc(hidden)]
+pub fn deserialize_companion<'de, D: Deserializer<'de>, const N: usize, const M: usize>(
+    deserializer: D,
+    name: &'static str,
+    params: [&'static str; N],
+    dims: [&'static str; M],
+    fields: &'static [&'static str],
+) -> Result<CompanionFields<N, M>, D::Error> {
+    let visitor = CompanionVisitor { name, params, dims };
+    deserializer.deserialize_struct(name, fields, visitor)
+}
+
+/// Reads a companion struct's fields, as [`deserialize_companion`] describes.
+struct CompanionVisitor<const N: usize, const M: usize> {
+    name: &'static str,
+    params: [&'static str; N],
+    dims: [&'static str; M],
+}
+
+impl<const N: usize, const M: usize> CompanionVisitor<N, M> {
+    /// The loaded fields, or an error naming the first missing one.
+    fn finish<E: de::Error>(
+        &self,
+        params: [Option<HogwildParameter>; N],
+        dims: [Option<usize>; M],
+    ) -> Result<CompanionFields<N, M>, E> {
+        if let Some(i) = params.iter().position(Option::is_none) {
+            return Err(E::missing_field(self.params[i]));
+        }
+        if let Some(i) = dims.iter().position(Option::is_none) {
+            return Err(E::missing_field(self.dims[i]));
+        }
+        Ok((
+            params.map(|p| Arc::new(p.expect("checked above"))),
+            dims.map(|d| d.expect("checked above")),
+        ))
+    }
+}
+
+impl<'de, const N: usize, const M: usize> Visitor<'de> for CompanionVisitor<N, M> {
+    type Value = CompanionFields<N, M>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "struct {}", self.name)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut params: [Option<HogwildParameter>; N] = std::array::from_fn(|_| None);
+        let mut dims: [Option<usize>; M] = [None; M];
+        for (i, slot) in params.iter_mut().enumerate() {
+            *slot = Some(
+                seq.next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(i, &self))?,
+            );
+        }
+        for (i, slot) in dims.iter_mut().enumerate() {
+            *slot = Some(
+                seq.next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(N + i, &self))?,
+            );
+        }
+        self.finish(params, dims)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut params: [Option<HogwildParameter>; N] = std::array::from_fn(|_| None);
+        let mut dims: [Option<usize>; M] = [None; M];
+        while let Some(key) = map.next_key::<String>()? {
+            if let Some(i) = self.params.iter().position(|p| *p == key) {
+                if params[i].is_some() {
+                    return Err(de::Error::duplicate_field(self.params[i]));
+                }
+                params[i] = Some(map.next_value()?);
+            } else if let Some(i) = self.dims.iter().position(|d| *d == key) {
+                if dims[i].is_some() {
+                    return Err(de::Error::duplicate_field(self.dims[i]));
+                }
+                dims[i] = Some(map.next_value()?);
+            } else {
+                // Loading another model's file is a mistake to report, not to ignore.
+                let known: Vec<&'static str> =
+                    self.params.iter().chain(&self.dims).copied().collect();
+                return Err(de::Error::custom(format_args!(
+                    "unknown field `{key}` for {}, which has {}",
+                    self.name,
+                    list(&known)
+                )));
+            }
+        }
+        self.finish(params, dims)
+    }
+}
+
+/// The names as a phrase for an error message: "the fields `a`, `b` and `c`".
+fn list(names: &[&str]) -> String {
+    match names {
+        [] => "no fields".to_string(),
+        [one] => format!("the field `{one}`"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(|n| format!("`{n}`")).collect();
+            format!("the fields {} and `{last}`", init.join(", "))
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Saving and loading with serde (the `serde` feature): shared parameters, `model!`
+//! companions, local values, and saving while other threads train.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wyrm::ndarray::{arr2, Array2};
+use wyrm::prelude::*;
+
+wyrm::model! {
+    /// A linear layer with a run-time width and a parameter named by a keyword.
+    struct Saved {
+        w: Param<width, 1>,
+        r#type: Param<1, 1>,
+        x: Input<1, width>,
+        out = x.dot(w) + r#type,
+    }
+}
+
+#[test]
+fn a_shared_parameter_round_trips_exactly() {
+    let values = arr2(&[[0.1f32, -2.5e-7, 3.0], [f32::MAX, -0.0, 1.0 / 3.0]]);
+    let param = HogwildParameter::new(values.clone());
+    let json = serde_json::to_string(&param).unwrap();
+    let loaded: HogwildParameter = serde_json::from_str(&json).unwrap();
+    assert_eq!(loaded.shape(), (2, 3));
+    assert_eq!(loaded.value(), values);
+}
+
+#[test]
+fn a_companion_round_trips_and_serves_the_same_values() {
+    let trained = Saved::new(3);
+    let json = serde_json::to_string(&trained.shared_parameters()).unwrap();
+    // The block's names, without the `r#` of the raw identifier.
+    let fields: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let keys: Vec<&String> = fields.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["type", "w", "width"]); // serde_json sorts the keys
+    let loaded: SavedParameters = serde_json::from_str(&json).unwrap();
+    assert_eq!(loaded.width, 3);
+    assert_eq!(loaded.w.value(), trained.w.value());
+    assert_eq!(loaded.r#type.value(), trained.r#type.value());
+
+    let mut original = Saved::from_parameters(&trained.shared_parameters());
+    let mut served = Saved::from_parameters(&loaded);
+    let x = arr2(&[[1.0, -2.0, 0.5]]);
+    original.x.set_value(&x);
+    served.x.set_value(&x);
+    original.out.forward();
+    served.out.forward();
+    assert_eq!(served.out.value(), original.out.value());
+}
+
+#[test]
+fn a_companion_loads_from_a_sequence_of_fields_in_order() {
+    // Formats without field names write a struct as its fields in order.
+    let p = Saved::new(2).shared_parameters();
+    let seq = serde_json::json!([*p.w, *p.r#type, p.width]);
+    let loaded: SavedParameters = serde_json::from_value(seq).unwrap();
+    assert_eq!(loaded.w.value(), p.w.value());
+    assert_eq!(loaded.width, 2);
+
+    let short = serde_json::json!([*p.w, *p.r#type]);
+    let err = serde_json::from_value::<SavedParameters>(short).unwrap_err();
+    assert!(err.to_string().contains("invalid length 2"), "{err}");
+}
+
+#[test]
+fn bad_files_are_errors_naming_the_field() {
+    let p = Saved::new(2).shared_parameters();
+    let json = serde_json::to_value(&p).unwrap();
+    let load = |edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        let mut v = json.clone();
+        edit(v.as_object_mut().unwrap());
+        serde_json::from_value::<SavedParameters>(v)
+            .unwrap_err()
+            .to_string()
+    };
+
+    let err = load(&|m| {
+        m.remove("type");
+    });
+    assert!(err.contains("missing field `type`"), "{err}");
+    let err = load(&|m| {
+        m.remove("width");
+    });
+    assert!(err.contains("missing field `width`"), "{err}");
+    let err = load(&|m| {
+        m.insert("bias".into(), serde_json::json!(1));
+    });
+    assert!(
+        err.contains("unknown field `bias` for SavedParameters, which has the fields `w`, `type` and `width`"),
+        "{err}"
+    );
+    // An array whose data does not fill its shape.
+    let err = load(&|m| {
+        m.insert(
+            "w".into(),
+            serde_json::json!({"v": 1, "dim": [2, 1], "data": [1.0]}),
+        );
+    });
+    assert!(err.contains("data and dimension must match"), "{err}");
+    let err = load(&|m| {
+        m.insert("width".into(), serde_json::json!(-1));
+    });
+    assert!(err.contains("invalid value"), "{err}");
+
+    // A repeated field, which a map can hold in a format that keeps duplicates.
+    let text = serde_json::to_string(&p).unwrap();
+    let repeated = text.replacen('{', "{\"width\":2,", 1);
+    let err = serde_json::from_str::<SavedParameters>(&repeated)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("duplicate field `width`"), "{err}");
+}
+
+#[test]
+fn a_loaded_companion_of_the_wrong_shape_panics_when_a_graph_is_built() {
+    let mut json = serde_json::to_value(Saved::new(2).shared_parameters()).unwrap();
+    json["width"] = serde_json::json!(5);
+    let loaded: SavedParameters = serde_json::from_value(json).unwrap();
+    let err = std::panic::catch_unwind(|| drop(Saved::from_parameters(&loaded))).unwrap_err();
+    let message = err.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("the shared parameter `w` is 2x1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn local_values_save_through_ndarray() {
+    // The feature turns on ndarray's serde support: a local parameter saves its value.
+    let slope = ParameterNode::new(arr2(&[[3.0, -1.5]]));
+    let json = serde_json::to_string(&slope.value()).unwrap();
+    let other = ParameterNode::new(Array2::zeros((1, 2)));
+    other.set_value(&serde_json::from_str::<Array2<f32>>(&json).unwrap());
+    assert_eq!(other.value(), slope.value());
+}
+
+#[test]
+fn saving_works_while_other_threads_train() {
+    let shared = Saved::new(2).shared_parameters();
+    let running = AtomicUsize::new(2);
+    let trainer = |seed: usize| {
+        let model = Saved::from_parameters(&shared);
+        let y = InputNode::new(Array2::zeros((1, 1)));
+        let mut loss = (model.out.clone() - y.clone()).square();
+        let mut optimizer = SGD::new(0.05, loss.parameters());
+        for step in 0..20_000 {
+            let a = ((step + seed) % 7) as f32 / 7.0;
+            model.x.set_value(arr2(&[[a, 1.0 - a]]));
+            y.set_value(2.0 * a - 1.0);
+            loss.forward();
+            loss.backward(1.0);
+            optimizer.step();
+            optimizer.zero_gradients();
+        }
+        running.fetch_sub(1, Ordering::Release);
+    };
+    let mut snapshots = Vec::new();
+    std::thread::scope(|s| {
+        s.spawn(|| trainer(0));
+        s.spawn(|| trainer(3));
+        while running.load(Ordering::Acquire) > 0 || snapshots.is_empty() {
+            snapshots.push(serde_json::to_string(&shared).unwrap());
+        }
+    });
+    for json in &snapshots {
+        let loaded: SavedParameters = serde_json::from_str(json).unwrap();
+        assert_eq!(loaded.w.shape(), (2, 1));
+        assert!(loaded.w.value().iter().all(|v| v.is_finite()));
+    }
+    // After training, a save holds the trained values: w ≈ [1, -1], type ≈ 0.
+    let last: SavedParameters =
+        serde_json::from_str(&serde_json::to_string(&shared).unwrap()).unwrap();
+    assert_eq!(last.w.value(), shared.w.value());
+    let w = last.w.value();
+    assert!((w[(0, 0)] - w[(1, 0)] - 2.0).abs() < 0.05, "{w}");
+}
