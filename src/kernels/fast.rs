@@ -9,14 +9,15 @@
 //!
 //! | function | range | max error |
 //! |---|---|---|
-//! | [`exp`] | `[-87, 88]` | relative 3e-7 |
+//! | [`exp`] | `[-87, 88.72]` | relative 3e-7 |
 //! | [`ln`] | `[1e-30, 1e30]` | 2e-7 absolute near 1, relative beyond (`err / max(1, |ln x|)`) |
 //! | [`tanh`] | all `f32` | absolute 5e-7 |
 //! | [`sigmoid`] | all `f32` | absolute 2e-7 |
 //!
-//! Out-of-range inputs behave like the standard functions: `exp` gives 0 below -87.3 and
-//! infinity above 88.7, `ln` of zero, negative, infinite or subnormal inputs defers to
-//! `f32::ln`, and NaN propagates.
+//! Out of range: `exp` gives infinity from the first float whose exponential overflows
+//! (88.72284, just above `ln(f32::MAX)`), as `f32::exp` does, but 0 below -87.3, where
+//! `f32::exp` still gives subnormal numbers (all below 1.2e-38); `ln` of zero, negative,
+//! infinite or subnormal inputs defers to `f32::ln`; NaN propagates.
 
 // The coefficients are quoted as published (Cephes, Eigen), digits beyond f32 included.
 #![allow(clippy::excessive_precision)]
@@ -25,11 +26,15 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2` split into a part exact in few bits and a correction (Cephes).
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
+/// The largest float whose exponential is finite: `ln(f32::MAX)` = 88.7228390 rounded down.
+const EXP_MAX: f32 = 88.722_83;
+/// Below this, [`exp`] gives 0 rather than a subnormal number.
+const EXP_MIN: f32 = -87.3;
 /// Adding and subtracting `1.5 * 2^23` rounds an `f32` of magnitude below `2^22` to the
 /// nearest integer without a call to `roundf` (which the baseline x86_64 target lacks).
 const ROUND: f32 = 12_582_912.0;
 
-/// `e^x`, relative error below 3e-7 on `[-87, 88]`.
+/// `e^x`, relative error below 3e-7 on `[-87, 88.72]` (up to `ln(f32::MAX)`).
 ///
 /// ```
 /// let e = wyrm::kernels::fast::exp(1.0);
@@ -37,7 +42,7 @@ const ROUND: f32 = 12_582_912.0;
 /// ```
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let xc = x.clamp(-87.3, 88.7);
+    let xc = x.clamp(EXP_MIN, EXP_MAX);
     // x = n ln2 + r, |r| <= ln2 / 2
     let n = (xc * LOG2E + ROUND) - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
@@ -47,14 +52,15 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 5.000_000_1e-1;
     let y = p * r2 + r + 1.0;
-    // Two factors: 2^n alone overflows for n = 128 (x above 88.376).
+    // Two factors: 2^n alone overflows for n = 128 (x above 88.376); e^r < 1 there, so
+    // the product stays finite up to EXP_MAX.
     let n = n as i32;
     let (n1, n2) = (n >> 1, n - (n >> 1));
     let y =
         y * f32::from_bits(((n1 + 127) as u32) << 23) * f32::from_bits(((n2 + 127) as u32) << 23);
-    if x < -87.3 {
+    if x < EXP_MIN {
         0.0
-    } else if x > 88.7 {
+    } else if x > EXP_MAX {
         f32::INFINITY
     } else {
         y
@@ -170,14 +176,38 @@ mod tests {
     fn exp_error() {
         let e = max_error(sweep(-87.0, 88.0, 2_000_000), exp, f64::exp, true);
         assert!(e < 3e-7, "exp: max relative error {e:e}");
-        // Up to 88.7, as documented: 2^128 does not fit a float, so the scale is applied
-        // in two halves.
-        let e = max_error(sweep(88.0, 88.7, 100_000), exp, f64::exp, true);
-        assert!(e < 3e-7, "exp: max relative error on [88, 88.7]: {e:e}");
+        // Up to ln(f32::MAX), as documented: 2^128 does not fit a float, so the scale is
+        // applied in two halves.
+        let e = max_error(sweep(88.0, 88.722_83, 100_000), exp, f64::exp, true);
+        assert!(e < 3e-7, "exp: max relative error on [88, 88.7228]: {e:e}");
         assert_eq!(exp(-100.0), 0.0);
         assert_eq!(exp(100.0), f32::INFINITY);
+        assert!(exp(f32::NEG_INFINITY) == 0.0 && exp(f32::INFINITY) == f32::INFINITY);
         assert!(exp(f32::NAN).is_nan());
         assert_eq!(exp(0.0), 1.0);
+    }
+
+    /// Every float from 88.7 up to ln(f32::MAX) has a finite exponential; the cut-off at
+    /// 88.7 gave infinity for the last few thousand of them (`exp(88.71)`, 3.36e38).
+    #[test]
+    fn exp_is_finite_up_to_ln_max() {
+        let mut x = 88.7f32;
+        let mut worst = 0.0f64;
+        while x.exp().is_finite() {
+            let (y, r) = (exp(x), (x as f64).exp());
+            assert!(
+                y.is_finite(),
+                "exp({x}) = {y}, but e^x = {r:e} is below f32::MAX"
+            );
+            worst = worst.max((y as f64 - r).abs() / r);
+            x = f32::from_bits(x.to_bits() + 1);
+        }
+        assert!(
+            worst < 3e-7,
+            "exp: max relative error up to ln(f32::MAX): {worst:e}"
+        );
+        // The first float whose exponential overflows overflows here too.
+        assert_eq!((x, exp(x)), (88.722_84, f32::INFINITY));
     }
 
     #[test]
