@@ -35,7 +35,8 @@ unary_op!(
     |x, y| y
 );
 unary_op!(
-    /// Natural logarithm, elementwise.
+    /// Natural logarithm, elementwise (`ln 0 = -inf` with slope +inf, for either sign of
+    /// zero; NaN below 0).
     ///
     /// ```
     /// use wyrm::*;
@@ -47,10 +48,12 @@ unary_op!(
     /// ```
     LnOp, Ln, ln, "ln",
     |x| crate::kernels::ln(x),
-    |x, y| 1.0 / x
+    // `+ 0.0` turns -0.0 into +0.0 (and nothing else): ln(-0.0) is ln(0) = -inf, whose
+    // slope is +inf, not 1 / -0.0 = -inf.
+    |x, y| 1.0 / (x + 0.0)
 );
 unary_op!(
-    /// Square root, elementwise.
+    /// Square root, elementwise (slope +inf at 0, for either sign of zero; NaN below 0).
     ///
     /// ```
     /// use wyrm::*;
@@ -61,10 +64,12 @@ unary_op!(
     /// ```
     SqrtOp, Sqrt, sqrt, "sqrt",
     |x| x.sqrt(),
-    |x, y| 0.5 / y
+    // sqrt(-0.0) is -0.0: `+ 0.0` makes it +0.0, so the slope at zero is +inf whatever
+    // its sign (0.5 / -0.0 would be -inf).
+    |x, y| 0.5 / (y + 0.0)
 );
 unary_op!(
-    /// Absolute value, elementwise (derivative 0 at 0).
+    /// Absolute value, elementwise (derivative 0 at 0, NaN at NaN).
     ///
     /// ```
     /// use wyrm::*;
@@ -77,7 +82,8 @@ unary_op!(
     /// ```
     AbsOp, Abs, abs, "abs",
     |x| x.abs(),
-    |x, y| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 }
+    // `signum` is NaN at NaN, so a NaN input is not hidden behind a zero slope.
+    |x, y| if x == 0.0 { 0.0 } else { x.signum() }
 );
 
 /// `x^p` for a fixed exponent `p`; node type [`Pow`].
@@ -124,14 +130,19 @@ impl UnaryOp for PowOp {
 pub type Pow<T> = Unary<PowOp, T>;
 
 impl<T: Node> Variable<T> {
-    /// `x^exponent`, elementwise.
+    /// `x^exponent`, elementwise, as [`f32::powf`] computes it: a negative `x` with a
+    /// non-integer exponent has no real power and gives NaN (value and gradient), and
+    /// `x^0` is 1 for every `x`, 0 and NaN included, with slope 0.
     ///
     /// ```
     /// use wyrm::*;
-    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
+    /// let x = ParameterNode::new(ndarray::arr2(&[[4.0, -8.0]]));
     /// let mut y = x.pow(1.5);
     /// y.forward();
+    /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 8.0);
+    /// // (-8)^1.5 is not a real number.
+    /// assert!(y.value()[(0, 1)].is_nan() && x.gradient()[(0, 1)].is_nan());
     /// ```
     pub fn pow(&self, exponent: f32) -> Variable<Pow<T>> {
         self.map(PowOp(exponent))
@@ -169,6 +180,53 @@ mod tests {
         y.backward(1.0);
         assert_eq!(y.value(), arr2(&[[1.0, 1.0]]));
         assert_eq!(x.gradient(), arr2(&[[0.0, 0.0]]));
+    }
+
+    /// Zero has one slope whatever its sign: sqrt and ln gave -inf at -0.0 (`0.5 / -0.0`,
+    /// `1 / -0.0`) and +inf at +0.0, so a step went the wrong way from a negative zero
+    /// (`x * -1.0` with `x` zero). On one element and on a vectorised row.
+    #[test]
+    fn sqrt_and_ln_slopes_at_negative_zero() {
+        for n in [1, 40] {
+            let zeros = ndarray::Array2::from_shape_fn(
+                (1, n),
+                |(_, j)| if j % 2 == 0 { -0.0 } else { 0.0 },
+            );
+            let x = ParameterNode::new(zeros);
+            let mut y = x.sqrt();
+            y.forward();
+            y.backward(1.0);
+            assert!(
+                x.gradient().iter().all(|g| *g == f32::INFINITY),
+                "sqrt: {}",
+                x.gradient()
+            );
+            x.zero_gradient();
+            let mut y = x.ln();
+            y.forward();
+            y.backward(1.0);
+            assert!(y.value().iter().all(|v| *v == f32::NEG_INFINITY));
+            assert!(
+                x.gradient().iter().all(|g| *g == f32::INFINITY),
+                "ln: {}",
+                x.gradient()
+            );
+        }
+    }
+
+    /// abs passes NaN back where its input was NaN; its slope there was 0, which hid it.
+    #[test]
+    fn abs_slope_propagates_nan() {
+        let x = ParameterNode::new(arr2(&[[f32::NAN, 0.0, -0.0, -2.0, 3.0]]));
+        let mut y = x.abs();
+        y.forward();
+        y.backward(1.0);
+        let g = x.gradient();
+        assert!(g[(0, 0)].is_nan(), "{g}");
+        assert_eq!(
+            g.slice(ndarray::s![.., 1..]),
+            arr2(&[[0.0, 0.0, -1.0, 1.0]])
+        );
     }
 
     #[test]
