@@ -52,7 +52,8 @@ impl SingleOp for ScalarSumOp {
     }
 }
 
-/// Mean of all elements, `1 x 1`; node type [`Mean`].
+/// Mean of all elements, `1 x 1`; node type [`Mean`]. Finite whenever the mean is, even
+/// where the sum of the elements overflows.
 ///
 /// ```
 /// use wyrm::*;
@@ -78,7 +79,17 @@ impl SingleOp for MeanOp {
     }
     #[inline]
     fn forward(&self, x: &[f32], _: (usize, usize), y: &mut [f32]) {
-        y[0] = crate::kernels::sum(x) / x.len() as f32;
+        let n = x.len() as f32;
+        let mean = crate::kernels::sum(x) / n;
+        // The sum of large values can overflow (to infinity, or to NaN from partial sums
+        // overflowing both ways) where their mean does not: then add up the values divided
+        // by n. Only such inputs, and infinite or NaN ones (whose result stays as it is),
+        // take this second pass.
+        y[0] = if mean.is_finite() {
+            mean
+        } else {
+            x.iter().map(|x| x / n).sum()
+        };
     }
     #[inline]
     fn backward(&self, g: &[f32], _: &[f32], _: &[f32], _: (usize, usize), gx: &mut [f32]) {
@@ -342,6 +353,33 @@ mod tests {
             gradcheck::assert_gradient(&mut x.sum_rows().square(), &x);
             gradcheck::assert_gradient(&mut (x.clone() * x.sum_columns()).mean(), &x);
         }
+    }
+
+    /// The mean of large values is finite even where their sum overflows: it was infinity
+    /// (`sum / n` with the sum already infinite), or NaN where partial sums overflowed both
+    /// ways. Infinite or NaN inputs still give an infinite or NaN mean.
+    #[test]
+    fn mean_of_large_values_does_not_overflow() {
+        let big = f32::MAX;
+        let mean = |values: Vec<f32>| {
+            let n = values.len();
+            eval(InputNode::new(Array2::from_shape_vec((1, n), values).unwrap()).mean())[(0, 0)]
+        };
+        assert_eq!(mean(vec![big, big]), big);
+        assert_eq!(mean(vec![3e38, 3e38, 0.0]), 2e38);
+        let halves: Vec<f32> = (0..16)
+            .map(|i| if i < 8 { big } else { -big * 0.5 })
+            .collect();
+        assert!((mean(halves) - big * 0.25).abs() <= big * 1e-6);
+        // The eight partial sums overflow both ways: inf - inf was NaN. (0 up to rounding at
+        // the scale of the values.)
+        let both: Vec<f32> = (0..16)
+            .map(|i| if i % 8 < 4 { big } else { -big })
+            .collect();
+        assert!(mean(both).abs() <= big * 1e-6);
+        assert_eq!(mean(vec![f32::INFINITY, 1.0]), f32::INFINITY);
+        assert!(mean(vec![f32::INFINITY, f32::NEG_INFINITY]).is_nan());
+        assert!(mean(vec![f32::NAN, big, big]).is_nan());
     }
 
     #[test]
