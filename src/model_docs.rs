@@ -62,7 +62,7 @@ pub mod __private {
     }
 
     #[cfg(feature = "serde")]
-    pub use crate::save::{deserialize_companion, serialize_companion};
+    pub use crate::save::{check_loaded_shape, deserialize_companion, serialize_companion};
     #[cfg(feature = "serde")]
     pub use serde;
 
@@ -78,7 +78,10 @@ pub mod __private {
 #[macro_export]
 macro_rules! __companion_serde {
     (
-        $name:ident { $($param:ident = $param_name:literal),* }
+        $name:ident {
+            $($param:ident = $param_name:literal
+                $(: $declared:literal ($rows:expr, $cols:expr))?),*
+        }
         { $($dim:ident = $dim_name:literal),* }
     ) => {
         impl $crate::__private::serde::Serialize for $name {
@@ -108,6 +111,17 @@ macro_rules! __companion_serde {
                     [$($dim_name),*],
                     &[$($param_name,)* $($dim_name,)*],
                 )?;
+                // A file that does not fit the model is an error here, not a panic in
+                // `from_parameters`.
+                $($(
+                    $crate::__private::check_loaded_shape::<D::Error>(
+                        ::core::stringify!($name),
+                        $param_name,
+                        $declared,
+                        &$param,
+                        ($rows, $cols),
+                    )?;
+                )?)*
                 ::core::result::Result::Ok($name { $($param,)* $($dim,)* })
             }
         }

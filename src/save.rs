@@ -5,12 +5,16 @@
 //! saves the same way and loads back with `set_value`). A [`model!`](crate::model)
 //! companion struct (`NameParameters`) serializes as a struct with one field per parameter
 //! and per run-time dimension, under the names of the block, and loads back into a value
-//! that `Name::from_parameters` builds graphs over.
+//! that `Name::from_parameters` builds graphs over. Loading checks that the file fits the
+//! model: a missing, repeated or unknown field, or a parameter whose shape is not the one
+//! declared (with the loaded run-time dimensions), is an error naming it.
 //!
 //! Saving reads the values with relaxed atomic loads, so it works while other threads
 //! train, with the same caveat as [`HogwildParameter::value`]: a row being updated at that
 //! moment may be saved half-updated. Optimizer state (Adagrad's accumulators, Adam's
-//! moments) is not saved: a loaded model resumes training with fresh state.
+//! moments) is not saved: a loaded model resumes training with fresh state. JSON has no
+//! NaN or infinity: `serde_json` writes them as `null`, which does not load back (a binary
+//! format keeps them).
 //!
 //! ```
 //! wyrm::model! {
@@ -32,6 +36,7 @@
 //! assert_eq!(served.w.value(), trained.w.value());
 //! ```
 
+use crate::shape::fmt_shape;
 use crate::HogwildParameter;
 use ndarray::Array2;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -92,6 +97,29 @@ pub fn deserialize_companion<'de, D: Deserializer<'de>, const N: usize, const M:
 ) -> Result<CompanionFields<N, M>, D::Error> {
     let visitor = CompanionVisitor { name, params, dims };
     deserializer.deserialize_struct(name, fields, visitor)
+}
+
+/// Checks that a loaded parameter has the shape its model declares (`declared`, which is
+/// `shape` with the loaded run-time dimensions), so that a file that does not fit the
+/// model is an error when it is loaded rather than a panic in `from_parameters`. For the
+/// generated code only.
+#[doc(hidden)]
+pub fn check_loaded_shape<E: de::Error>(
+    name: &'static str,
+    field: &'static str,
+    declared: &'static str,
+    param: &HogwildParameter,
+    shape: (usize, usize),
+) -> Result<(), E> {
+    if param.shape() == shape {
+        return Ok(());
+    }
+    Err(E::custom(format_args!(
+        "{name}: the parameter `{field}` is {} but the model declares `{field}: {declared}`, \
+         which is {}",
+        fmt_shape(param.shape()),
+        fmt_shape(shape)
+    )))
 }
 
 /// Reads a companion struct's fields, as [`deserialize_companion`] describes.

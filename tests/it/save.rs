@@ -111,12 +111,67 @@ fn bad_files_are_errors_naming_the_field() {
     assert!(err.contains("duplicate field `width`"), "{err}");
 }
 
+wyrm::model! {
+    /// Statically shaped parameters.
+    #[static_shapes]
+    struct SavedStatic {
+        w: Param<3, 2>,
+        x: Input<1, 3>,
+        out = x.dot(w),
+    }
+}
+
 #[test]
-fn a_loaded_companion_of_the_wrong_shape_panics_when_a_graph_is_built() {
-    let mut json = serde_json::to_value(Saved::new(2).shared_parameters()).unwrap();
-    json["width"] = serde_json::json!(5);
-    let loaded: SavedParameters = serde_json::from_value(json).unwrap();
-    let err = std::panic::catch_unwind(|| drop(Saved::from_parameters(&loaded))).unwrap_err();
+fn a_file_that_does_not_fit_the_model_is_an_error_naming_the_parameter() {
+    // Each field loads, but together they do not fit the model: an error when the file is
+    // loaded, not a panic when a graph is built over it.
+    let json = serde_json::to_value(Saved::new(2).shared_parameters()).unwrap();
+    let load = |v: serde_json::Value| {
+        serde_json::from_value::<SavedParameters>(v)
+            .map(drop)
+            .unwrap_err()
+            .to_string()
+    };
+
+    // A dimension that does not match the parameters that use it.
+    let mut edited = json.clone();
+    edited["width"] = serde_json::json!(5);
+    let err = load(edited);
+    assert!(
+        err.contains(
+            "SavedParameters: the parameter `w` is 2x1 but the model declares \
+             `w: Param<width, 1>`, which is 5x1"
+        ),
+        "{err}"
+    );
+    // A parameter of the wrong shape (named without its `r#`).
+    let mut edited = json.clone();
+    edited["type"] = serde_json::json!({"v": 1, "dim": [2, 2], "data": [1.0, 2.0, 3.0, 4.0]});
+    let err = load(edited);
+    assert!(err.contains("the parameter `type` is 2x2"), "{err}");
+    // The same in a sequence of fields (formats without field names).
+    let p = Saved::new(2).shared_parameters();
+    let err = load(serde_json::json!([*p.w, *p.r#type, 3]));
+    assert!(err.contains("the parameter `w` is 2x1"), "{err}");
+    // A statically shaped parameter.
+    let mut edited = serde_json::to_value(SavedStatic::new().shared_parameters()).unwrap();
+    edited["w"] =
+        serde_json::json!({"v": 1, "dim": [2, 3], "data": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]});
+    let err = serde_json::from_value::<SavedStaticParameters>(edited)
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the parameter `w` is 2x3 but the model declares `w: Param<3, 2>`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_companion_built_by_hand_with_the_wrong_shape_panics_when_a_graph_is_built() {
+    let mut wrong = Saved::new(2).shared_parameters();
+    wrong.width = 5;
+    let err = std::panic::catch_unwind(|| drop(Saved::from_parameters(&wrong))).unwrap_err();
     let message = err.downcast_ref::<String>().unwrap();
     assert!(
         message.contains("the shared parameter `w` is 2x1"),

@@ -1,6 +1,7 @@
 //! What a correct block and one with errors generate alike: the companion struct of
 //! shared parameters, and `Default` for a model without run-time dimensions.
 
+use super::leaf::dim_tokens;
 use super::Header;
 use crate::parse::{Leaf, Model};
 use proc_macro2::TokenStream;
@@ -11,7 +12,16 @@ use syn::Ident;
 /// The companion struct of shared parameters, `NameParameters`: a field per parameter
 /// and per run-time dimension. The same for a model with errors, so that code using it
 /// compiles as it will once the errors are fixed.
-pub(super) fn companion(model: &Model, params: &[(&Ident, &Leaf)], dims: &[Ident]) -> TokenStream {
+///
+/// With `shapes`, loading checks each parameter's shape against its declaration, the
+/// run-time dimensions taken from the loaded fields (not for the stand-in of a block with
+/// errors, whose declarations may not make sense).
+pub(super) fn companion(
+    model: &Model,
+    params: &[(&Ident, &Leaf)],
+    dims: &[Ident],
+    shapes: bool,
+) -> TokenStream {
     let Header {
         k,
         name,
@@ -40,12 +50,21 @@ pub(super) fn companion(model: &Model, params: &[(&Ident, &Leaf)], dims: &[Ident
          [`{name}::from_parameters`]."
     );
     // Saving and loading, when the runtime crate has its `serde` feature: fields named as
-    // in the block, without the `r#` of raw identifiers.
+    // in the block, without the `r#` of raw identifiers; a parameter's declaration and
+    // shape, for the check that a loaded file fits the model.
     let named = |n: &Ident| {
         let name = n.unraw().to_string();
         quote!(#n = #name)
     };
-    let param_names = params.iter().map(|(n, _)| named(n));
+    let param_names = params.iter().map(|(n, leaf)| {
+        let named = named(n);
+        if !shapes {
+            return named;
+        }
+        let declared = leaf.declared();
+        let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+        quote!(#named : #declared (#rows, #cols))
+    });
     let dim_names = dims.iter().map(named);
     quote! {
         #[doc = #params_doc]

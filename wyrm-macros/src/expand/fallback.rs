@@ -44,7 +44,7 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
         };
         fields.push(quote!(pub #n: #k::Variable<#ty>,));
     }
-    let companion = companion(model, &params, &dims);
+    let companion = companion(model, &params, &dims, false);
     let default_impl = default_impl(model, &dims);
     let message = format!("the `model!` block of `{name}` has errors");
     quote! {

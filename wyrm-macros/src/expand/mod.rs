@@ -200,7 +200,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         .filter(|(_, l)| l.kind == LeafKind::Param)
         .map(|(i, l)| (&i.name, *l))
         .collect();
-    let companion = companion(model, &param_leaves, dims);
+    let companion = companion(model, &param_leaves, dims, true);
     let default_impl = default_impl(model, dims);
 
     quote! {
