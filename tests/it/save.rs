@@ -1,7 +1,6 @@
 //! Saving and loading with serde (the `serde` feature): shared parameters, `model!`
 //! companions, local values, and saving while other threads train.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use wyrm::ndarray::{arr2, Array2};
 use wyrm::prelude::*;
 
@@ -192,7 +191,6 @@ fn local_values_save_through_ndarray() {
 #[test]
 fn saving_works_while_other_threads_train() {
     let shared = Saved::new(2).shared_parameters();
-    let running = AtomicUsize::new(2);
     let trainer = |seed: usize| {
         let model = Saved::from_parameters(&shared);
         let y = InputNode::new(Array2::zeros((1, 1)));
@@ -207,13 +205,12 @@ fn saving_works_while_other_threads_train() {
             optimizer.step();
             optimizer.zero_gradients();
         }
-        running.fetch_sub(1, Ordering::Release);
     };
     let mut snapshots = Vec::new();
     std::thread::scope(|s| {
-        s.spawn(|| trainer(0));
-        s.spawn(|| trainer(3));
-        while running.load(Ordering::Acquire) > 0 || snapshots.is_empty() {
+        let trainers = [s.spawn(|| trainer(0)), s.spawn(|| trainer(3))];
+        // Until both have finished, or panicked (the scope then fails the test).
+        while !trainers.iter().all(|t| t.is_finished()) || snapshots.is_empty() {
             snapshots.push(serde_json::to_string(&shared).unwrap());
         }
     });
