@@ -176,8 +176,9 @@ impl<T: Node + 'static> Variable<T> {
     ///
     /// Boxing also bounds a typed graph's nesting: one typed expression can nest about
     /// 120 operations under the compiler's default recursion limit, past which rustc
-    /// stops with "overflow evaluating the requirement ... `Node`" (and suggests raising
-    /// `recursion_limit`, which works too); a boxed node starts the count again.
+    /// stops with "overflow evaluating the requirement ..." or "reached the recursion
+    /// limit while instantiating `<... as Node>::forward`" (raising `recursion_limit`
+    /// works too); a boxed node starts the count again.
     ///
     /// Boxing a variable that is already boxed returns a handle to the same node.
     ///
