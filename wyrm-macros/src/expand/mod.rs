@@ -163,11 +163,13 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     let dim_values = dim_sources
         .iter()
         .map(|(d, source)| quote!(#d: self.#source));
-    // `with_parameters_of`: the dimensions as locals, for the fresh inputs.
+    // `with_parameters_of`: the dimensions as locals, for the fresh inputs. A dimension
+    // that only parameters use is left unread: marked used with `let _`, not with
+    // `#[allow(unused_variables)]`, which a crate that forbids the lint would reject.
     let other = Ident::new("__wyrm_other", proc_macro2::Span::call_site());
     let other_dims = dim_sources
         .iter()
-        .map(|(d, source)| quote!(let #d = #other.#source;));
+        .map(|(d, source)| quote!(let #d = #other.#source; let _ = &#d;));
     // `with_parameters_of`: the other model's parameter nodes, fresh inputs.
     let tied = leaves.iter().map(|(item, leaf)| {
         let n = &item.name;
@@ -250,7 +252,6 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// [`from_parameters`](Self::from_parameters) and tie the second graph to it,
             /// rather than building both from the shared parameters: an optimizer refuses
             /// two shared nodes over one storage.
-            #[allow(unused_variables)]
             pub fn with_parameters_of(#other: &Self) -> Self {
                 #(#other_dims)*
                 #(#tied)*
