@@ -165,46 +165,62 @@ impl AtomicF32s {
         }
     }
 
-    /// Copies the eight elements `at..at + 8` into `out`; `at` must be even, so that they
-    /// are four whole words (checked in debug builds; an odd `at` reads the neighbouring
-    /// elements, which is wrong but not unsound). In a vectorised loop `out` stays in
-    /// registers.
+    /// The words holding the `groups` groups of eight elements from `at` on, four words
+    /// per group (see [`Group`]); `at` must be even (checked in debug builds; an odd `at`
+    /// gives the groups one element further on, which is wrong but not unsound). One
+    /// bounds check for the whole stretch, where a check per group cost a compare, a
+    /// branch and a reload of the length per access.
+    ///
+    /// # Panics
+    /// If the groups reach past the end.
     #[inline(always)]
-    pub(crate) fn load8(&self, at: usize, out: &mut [f32; 8]) {
+    pub(crate) fn groups(&self, at: usize, groups: usize) -> &[AtomicU64] {
         debug_assert_eq!(at % 2, 0);
-        let words = &self.words[at / 2..at / 2 + 4];
-        for (k, w) in words.iter().enumerate() {
+        if at + 8 * groups > self.len {
+            self.out_of_bounds(at, 8 * groups);
+        }
+        &self.words[at / 2..at / 2 + 4 * groups]
+    }
+}
+
+/// Eight elements as four whole words, from [`AtomicF32s::groups`] by `chunks_exact(4)`.
+pub(crate) struct Group<'a>(pub(crate) &'a [AtomicU64]);
+
+impl Group<'_> {
+    /// Copies the eight elements into `out`. In a vectorised loop `out` stays in registers.
+    #[inline(always)]
+    pub(crate) fn load(&self, out: &mut [f32; 8]) {
+        for (k, w) in self.0[..4].iter().enumerate() {
             let w = w.load(Relaxed);
             out[2 * k] = low(w);
             out[2 * k + 1] = high(w);
         }
     }
 
-    /// [`load8`](Self::load8) for callers compiled with AVX2: the four words are gathered
-    /// in a register and written with one 32-byte store, which the consumer's 32-byte
-    /// loads of `out` can take straight from the store buffer.
+    /// [`load`](Self::load) for callers compiled with AVX2: the four words are gathered in
+    /// a register and written with one 32-byte store, which the consumer's 32-byte loads
+    /// of `out` can take straight from the store buffer.
     ///
     /// # Safety
     /// The CPU must support AVX2.
     #[cfg(target_arch = "x86_64")]
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub(crate) unsafe fn load8_avx2(&self, at: usize, out: &mut [f32; 8]) {
-        debug_assert_eq!(at % 2, 0);
+    pub(crate) unsafe fn load_avx2(&self, out: &mut [f32; 8]) {
         // SAFETY: the caller guarantees AVX2.
-        unsafe { load_pairs_avx2(&self.words[at / 2..at / 2 + 4], out) }
+        unsafe { load_pairs_avx2(&self.0[..4], out) }
     }
 
-    /// Writes `src` into the eight elements `at..at + 8`; `at` must be even.
+    /// Writes `src` into the eight elements.
     #[inline(always)]
-    pub(crate) fn store8(&self, at: usize, src: &[f32; 8]) {
-        debug_assert_eq!(at % 2, 0);
-        let words = &self.words[at / 2..at / 2 + 4];
-        for (k, w) in words.iter().enumerate() {
+    pub(crate) fn store(&self, src: &[f32; 8]) {
+        for (k, w) in self.0[..4].iter().enumerate() {
             w.store(pair(src[2 * k], src[2 * k + 1]), Relaxed);
         }
     }
+}
 
+impl AtomicF32s {
     /// Replaces the half of word `w` outside `keep` with `bits`, leaving the other half
     /// as another thread may just have written it.
     fn merge(&self, w: usize, keep: u64, bits: u64) {
@@ -304,13 +320,16 @@ mod tests {
                 }
             }
         }
-        let cells = AtomicF32s::new(values(12).into_iter());
+        let cells = AtomicF32s::new(values(20).into_iter());
         let mut eight = [0.0; 8];
-        cells.load8(2, &mut eight);
-        assert_eq!(eight[..], values(12)[2..10]);
-        cells.store8(4, &[9.0; 8]);
-        cells.load8(2, &mut eight);
-        assert_eq!(eight, [-4.0, -2.5, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0]);
+        let groups = cells.groups(2, 2);
+        Group(&groups[..4]).load(&mut eight);
+        assert_eq!(eight[..], values(20)[2..10]);
+        Group(&groups[4..]).store(&[9.0; 8]);
+        Group(&cells.groups(4, 1)[..4]).load(&mut eight);
+        let mut expected = values(20)[4..12].to_vec();
+        expected[6..].fill(9.0);
+        assert_eq!(eight[..], expected[..]);
         let zeros = AtomicF32s::zeros(5);
         let mut out = [1.0; 5];
         zeros.load_into(0, &mut out);
@@ -365,5 +384,11 @@ mod tests {
     #[should_panic(expected = "elements 3..6 out of range for 5 elements")]
     fn out_of_range_panics() {
         AtomicF32s::zeros(5).load_into(3, &mut [0.0; 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "elements 2..18 out of range for 17 elements")]
+    fn groups_out_of_range_panic() {
+        AtomicF32s::zeros(17).groups(2, 2);
     }
 }

@@ -43,7 +43,8 @@
 //! the words are stored back (relaxed).
 //!
 //! Callgrind counts, per sparse-mf step (10,000 x 32 users, 100,000 x 32 items, Adagrad,
-//! batch 1): about 2,150 instructions over shared tables against 1,300 over local ones.
+//! batch 1): about 2,110 instructions over shared tables against 1,300 over local ones
+//! (2,150 before the groups of a row shared one bounds check).
 //! The difference is the copies of the two looked-up rows (a local table's single row is
 //! read in place, with no copy at all), the relaxed loads and stores of the rows and their
 //! accumulators in the update (one 64-bit access per two elements, which LLVM never merges

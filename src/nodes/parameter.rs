@@ -1,7 +1,7 @@
 //! [`ParameterNode`]: a trainable matrix, held locally or shared across threads through a
 //! [`HogwildParameter`].
 
-use crate::atomic_f32::AtomicF32s;
+use crate::atomic_f32::{AtomicF32s, Group};
 use crate::hogwild::{HogwildParameter, STATE_SLOTS};
 use crate::node::{GradientWrite, Node, Pass};
 use crate::optim::UpdateRule;
@@ -409,7 +409,7 @@ fn update_shared<U: UpdateRule>(
 
 /// How [`update_shared_groups`] copies a group of eight elements in.
 trait Load8 {
-    fn load8(cells: &AtomicF32s, at: usize, out: &mut [f32; 8]);
+    fn load8(group: &Group, out: &mut [f32; 8]);
 }
 
 /// Any CPU.
@@ -417,8 +417,8 @@ struct Gather;
 
 impl Load8 for Gather {
     #[inline(always)]
-    fn load8(cells: &AtomicF32s, at: usize, out: &mut [f32; 8]) {
-        cells.load8(at, out);
+    fn load8(group: &Group, out: &mut [f32; 8]) {
+        group.load(out);
     }
 }
 
@@ -429,10 +429,10 @@ struct GatherAvx2;
 #[cfg(target_arch = "x86_64")]
 impl Load8 for GatherAvx2 {
     #[inline(always)]
-    fn load8(cells: &AtomicF32s, at: usize, out: &mut [f32; 8]) {
+    fn load8(group: &Group, out: &mut [f32; 8]) {
         // SAFETY: this loader is only used by `update_shared` after `simd_enabled`
         // confirmed AVX2.
-        unsafe { cells.load8_avx2(at, out) }
+        unsafe { group.load_avx2(out) }
     }
 }
 
@@ -443,37 +443,54 @@ fn update_shared_groups<U: UpdateRule, L: Load8>(
     values: &AtomicF32s,
     [s0, s1]: [&AtomicF32s; 2],
     offset: usize,
-    mut g: &[f32],
+    g: &[f32],
 ) {
     let (mut w, mut a, mut b) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 8]);
-    let mut at = offset;
     // A stretch that starts in the middle of a word (odd column counts): its first element
     // alone through the general copies, so that the groups start on a word boundary.
-    let (first, rest) = g.split_at((at % 2).min(g.len()));
-    update_shared_general(rule, values, [s0, s1], at, first);
-    at += first.len();
-    g = rest;
-    while let Some((head, rest)) = g.split_first_chunk::<8>() {
-        L::load8(values, at, &mut w);
+    let (first, g) = g.split_at((offset % 2).min(g.len()));
+    update_shared_general(rule, values, [s0, s1], offset, first);
+    let at = offset + first.len();
+    let count = g.len() / 8;
+    let (whole, rest) = g.split_at(8 * count);
+    // The words of every group, bounds-checked once; a rule without state slots walks the
+    // values' words in their place (never read).
+    let vw = values.groups(at, count);
+    let aw = if U::SLOTS > 0 {
+        s0.groups(at, count)
+    } else {
+        vw
+    };
+    let bw = if U::SLOTS > 1 {
+        s1.groups(at, count)
+    } else {
+        vw
+    };
+    let words = vw
+        .chunks_exact(4)
+        .zip(aw.chunks_exact(4))
+        .zip(bw.chunks_exact(4));
+    for (head, ((v, sa), sb)) in whole.chunks_exact(8).zip(words) {
+        let head: &[f32; 8] = head.try_into().expect("chunks of eight");
+        let (v, sa, sb) = (Group(v), Group(sa), Group(sb));
+        L::load8(&v, &mut w);
         if U::SLOTS > 0 {
-            L::load8(s0, at, &mut a);
+            L::load8(&sa, &mut a);
         }
         if U::SLOTS > 1 {
-            L::load8(s1, at, &mut b);
+            L::load8(&sb, &mut b);
         }
         update_slices(rule, &mut w, head, &mut a, &mut b);
-        values.store8(at, &w);
+        v.store(&w);
         if U::SLOTS > 0 {
-            s0.store8(at, &a);
+            sa.store(&a);
         }
         if U::SLOTS > 1 {
-            s1.store8(at, &b);
+            sb.store(&b);
         }
-        at += 8;
-        g = rest;
     }
     // The last few elements.
-    update_shared_general(rule, values, [s0, s1], at, g);
+    update_shared_general(rule, values, [s0, s1], at + whole.len(), rest);
 }
 
 /// [`update_slices`] on shared storage for at most eight elements at any offset, through
