@@ -15,10 +15,10 @@ use std::rc::Rc;
 /// longer limits a graph's depth; trait solving and instantiation still do, at about 120
 /// operations (`tests/it/deep_graph.rs`, [`Variable::boxed`](crate::Variable::boxed)).
 ///
-/// That requirement is stricter than `Rc`'s (whose `Drop` is `#[may_dangle]`, unstable): a
-/// custom node that borrows data must now outlive the graph over it even when it has no
-/// `Drop` of its own, which is sound and which the compiler reports as "`data` does not
-/// live long enough".
+/// That requirement is stricter than `Rc`'s (whose `Drop` is `#[may_dangle]`, unstable):
+/// data that a custom node borrows must now outlive the graph over it even when the node
+/// has no `Drop` of its own, which is sound and which the compiler reports as "`data` does
+/// not live long enough".
 ///
 /// It dereferences to the node, so operands are used as the `Rc<T>` they wrap was.
 pub(crate) struct Child<T>(ManuallyDrop<Rc<T>>);
