@@ -114,7 +114,8 @@
 //!   same kind of optimizer. Per-optimizer counters (Adam's step count for its bias
 //!   correction) stay with each thread's optimizer.
 //! - **Copies start fresh.** `Variable::hogwild_parameter` on a local (unshared) parameter
-//!   copies its values, not its optimizer state.
+//!   copies its values, not its optimizer state (copy that with
+//!   [`HogwildParameter::set_optimizer_state`] and `Variable::optimizer_state`).
 //! - **Feed every thread the same distribution.** Hogwild converges like sequential SGD
 //!   when, at every moment, all threads draw examples from the same distribution: let each
 //!   thread go through the whole data set in its own shuffled order. Giving each thread a
@@ -136,6 +137,7 @@
 //!   turns to apply their updates at a barrier instead of racing.
 
 use crate::atomic_f32::AtomicF32s;
+use crate::optim::OptimizerState;
 use ndarray::Array2;
 use std::sync::atomic::{
     AtomicU8,
@@ -292,10 +294,22 @@ impl HogwildParameter {
     #[cold]
     #[inline(never)]
     fn switch_state(&self, kind: u8) {
+        if self.take_state(Some(kind)) {
+            for slot in self.state.iter().filter_map(OnceLock::get) {
+                slot.fill_zero();
+            }
+            self.state_kind.store(kind, Release);
+        }
+    }
+
+    /// Marks the state as being reset, once no other thread is resetting it, and returns
+    /// true; the caller must then publish a kind. Returns false instead, taking nothing, if
+    /// the state already is `unless`'s kind.
+    fn take_state(&self, unless: Option<u8>) -> bool {
         loop {
             let current = self.state_kind.load(Acquire);
-            if current == kind {
-                return;
+            if Some(current) == unless {
+                return false;
             }
             let claimed = current != RESETTING
                 && self
@@ -303,15 +317,90 @@ impl HogwildParameter {
                     .compare_exchange(current, RESETTING, Acquire, Relaxed)
                     .is_ok();
             if claimed {
-                for slot in self.state.iter().filter_map(OnceLock::get) {
-                    slot.fill_zero();
-                }
-                self.state_kind.store(kind, Release);
-                return;
+                return true;
             }
-            // Another thread is zeroing the state (a one-off wait at a switch of kinds).
+            // Another thread is resetting the state (a one-off wait at a switch of kinds).
             std::thread::yield_now();
         }
+    }
+
+    /// A copy of the optimizer state (see [`OptimizerState`]), for a checkpoint.
+    ///
+    /// Taken with relaxed loads, so it works while other threads train, with the same
+    /// caveat as [`value`](Self::value): a row being updated at that moment may be copied
+    /// half-updated.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::*;
+    ///
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(shared.clone());
+    /// let mut loss = w.clone() * 2.0; // gradient 2
+    /// let mut opt = Adagrad::new(0.1, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// assert_eq!(shared.optimizer_state().slots()[0][(0, 0)], 4.0); // 2²
+    /// ```
+    pub fn optimizer_state(&self) -> OptimizerState {
+        let kind = loop {
+            let kind = self.state_kind.load(Acquire);
+            if kind != RESETTING {
+                break kind;
+            }
+            std::thread::yield_now();
+        };
+        let slots = (0..STATE_SLOTS)
+            .map(|s| {
+                let mut out = vec![0.0; self.values.len()];
+                if let Some(stored) = self.allocated_state(s) {
+                    stored.load_into(0, &mut out);
+                }
+                out
+            })
+            .collect();
+        OptimizerState::from_flat(kind, self.shape, slots)
+    }
+
+    /// Overwrites the optimizer state with `state` (taken from a parameter of the same
+    /// shape, perhaps saved and loaded), for every thread: the next update by an
+    /// optimizer of `state`'s kind carries on from it. Meant for between phases of
+    /// training, such as resuming from a checkpoint; while other threads update the
+    /// parameter, their updates and the copied state may mix, as Hogwild's updates do.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::*;
+    ///
+    /// let trained = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(trained.clone());
+    /// let mut loss = w.clone() * 2.0;
+    /// let mut opt = Adagrad::new(0.1, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    ///
+    /// let resumed = HogwildParameter::new(trained.value());
+    /// resumed.set_optimizer_state(&trained.optimizer_state());
+    /// assert_eq!(resumed.optimizer_state(), trained.optimizer_state());
+    /// ```
+    ///
+    /// # Panics
+    /// If `state` is for a parameter of another shape.
+    #[track_caller]
+    pub fn set_optimizer_state(&self, state: &OptimizerState) {
+        state.check_shape("HogwildParameter::set_optimizer_state", self.shape);
+        self.take_state(None);
+        for slot in 0..STATE_SLOTS {
+            if slot < state.kind().slots() {
+                self.state(slot).store_from(0, &state.flat_slot(slot));
+            } else if let Some(stored) = self.allocated_state(slot) {
+                stored.fill_zero();
+            }
+        }
+        // Release: a thread that sees the kind sees the state stored before it.
+        self.state_kind.store(state.kind().code(), Release);
     }
 
     /// Optimizer state slot `slot` if an update has created it (never allocates).

@@ -191,6 +191,9 @@ pub use variable::{Operand, Variable};
 ///   new graph over it: one per thread for Hogwild training or for serving. With the
 ///   `serde` feature it implements `Serialize` and `Deserialize`, and loading checks
 ///   that the parameters' shapes fit the model (the `save` module).
+/// - `optimizer_states(&self)` and `set_optimizer_states(&self, &states)`, on `Name` and on
+///   `NameParameters`: every parameter's optimizer state by name
+///   ([`optim::OptimizerStates`]), for checkpoints that resume training exactly.
 ///
 /// ```
 /// use rayon::prelude::*;

@@ -11,8 +11,11 @@
 //!
 //! Saving reads the values with relaxed atomic loads, so it works while other threads
 //! train, with the same caveat as [`HogwildParameter::value`]: a row being updated at that
-//! moment may be saved half-updated. Optimizer state (Adagrad's accumulators, Adam's
-//! moments) is not saved: a loaded model resumes training with fresh state. JSON has no
+//! moment may be saved half-updated. A parameter saves its values only, which is what
+//! serving needs; a checkpoint that resumes training exactly also saves the optimizer
+//! state (SGD's momentum, Adagrad's accumulators, Adam's moments) with
+//! [`OptimizerStates`](crate::optim::OptimizerStates), and Adam's step count (see the
+//! second example). JSON has no
 //! NaN or infinity: `serde_json` writes them as `null`, which does not load back (a binary
 //! format keeps them).
 //!
@@ -34,6 +37,52 @@
 //! assert_eq!(loaded.width, 3);
 //! let served = Linear::from_parameters(&loaded);
 //! assert_eq!(served.w.value(), trained.w.value());
+//! ```
+//!
+//! A checkpoint, to resume training where it stopped:
+//!
+//! ```
+//! # wyrm::model! {
+//! #     struct Linear {
+//! #         w: Param<width, 1>,
+//! #         b: Param<1, 1>,
+//! #         x: Input<1, width>,
+//! #         out = x.dot(w) + b,
+//! #     }
+//! # }
+//! use wyrm::optim::OptimizerStates;
+//! use wyrm::prelude::*;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Checkpoint {
+//!     parameters: LinearParameters,
+//!     optimizer: OptimizerStates,
+//!     adam_steps: u32,
+//! }
+//!
+//! let model = Linear::new(2);
+//! let mut loss = model.out.square();
+//! let mut opt = Adam::new(0.01, model.parameters());
+//! model.x.set_value(ndarray::arr2(&[[1.0, 2.0]]));
+//! loss.forward();
+//! loss.backward(1.0);
+//! opt.step();
+//! opt.zero_gradients();
+//! let saved = serde_json::to_string(&Checkpoint {
+//!     parameters: model.shared_parameters(),
+//!     optimizer: model.optimizer_states(),
+//!     adam_steps: opt.steps(),
+//! })
+//! .unwrap();
+//!
+//! // Later: the same model, optimizer state and step count, so training carries on
+//! // exactly as if it had not stopped.
+//! let loaded: Checkpoint = serde_json::from_str(&saved).unwrap();
+//! let resumed = Linear::from_parameters(&loaded.parameters);
+//! resumed.set_optimizer_states(&loaded.optimizer).unwrap();
+//! let mut opt = Adam::new(0.01, resumed.parameters());
+//! opt.set_steps(loaded.adam_steps);
+//! assert_eq!(resumed.optimizer_states(), model.optimizer_states());
 //! ```
 
 use crate::shape::fmt_shape;

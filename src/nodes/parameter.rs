@@ -14,6 +14,8 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
+mod state;
+
 /// A trainable parameter: a leaf node whose value optimizers update from its gradient.
 ///
 /// The dimensions `R` and `C` default to [`Dyn`] (shape known at run time); statically
@@ -282,27 +284,6 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                     update_shared(rule, values, [s0, s1], offset, g);
                 });
                 self.cached.set(0);
-            }
-        }
-    }
-
-    /// Optimizer state slot `slot` as a flat vector (zeros before the first update).
-    #[cfg(test)]
-    pub(crate) fn optimizer_state(&self, slot: usize) -> Vec<f32> {
-        let len = self.shape.0 * self.shape.1;
-        match &self.storage {
-            Storage::Local { state, .. } => {
-                let state = state.borrow();
-                if state[slot].len() == len {
-                    state[slot].clone()
-                } else {
-                    vec![0.0; len]
-                }
-            }
-            Storage::Shared { param, .. } => {
-                let mut out = vec![0.0; len];
-                param.state(slot).load_into(0, &mut out);
-                out
             }
         }
     }

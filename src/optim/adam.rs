@@ -17,7 +17,9 @@ use crate::Variable;
 ///
 /// # State
 ///
-/// The moments live with the parameters; the step count lives in the optimizer. A new
+/// The moments live with the parameters; the step count lives in the optimizer
+/// ([`steps`](Self::steps), [`set_steps`](Self::set_steps): a checkpoint saves it with the
+/// parameters' [optimizer state](crate::optim::OptimizerState)). A new
 /// `Adam` over parameters that an earlier one trained carries on with their moments but
 /// counts its steps from zero, so its first steps are bias-corrected as if the moments
 /// were new: once the moments are established, that makes them smaller than the earlier
@@ -88,6 +90,48 @@ impl Adam {
             options: GradientOptions::NONE,
             parameters: super::unique(parameters),
         }
+    }
+
+    /// How many steps this optimizer has taken: the `t` of its bias correction.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.square();
+    /// let mut opt = Adam::new(0.1, loss.parameters());
+    /// assert_eq!(opt.steps(), 0);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// assert_eq!(opt.steps(), 1);
+    /// ```
+    pub fn steps(&self) -> u32 {
+        self.steps.unsigned_abs()
+    }
+
+    /// Sets the step count, to resume training from a checkpoint: with the parameters'
+    /// moments put back too (see [`OptimizerState`](crate::optim::OptimizerState)), the
+    /// next steps are the ones the saved optimizer would have taken. Counts past
+    /// `i32::MAX` are taken as `i32::MAX`, where the bias corrections are 1 anyway.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.clone() * 2.0; // gradient 2
+    /// let mut opt = Adam::new(0.1, loss.parameters());
+    /// opt.set_steps(1_000_000);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// // Without bias correction the first step on zero moments is
+    /// // 0.1 * (0.1 * 2) / sqrt(0.001 * 2²), about 0.32 of the corrected one.
+    /// assert!((w.value()[(0, 0)] - (1.0 - 0.1 * 0.2 / 0.004f32.sqrt())).abs() < 1e-4);
+    /// assert_eq!(opt.steps(), 1_000_001);
+    /// ```
+    pub fn set_steps(&mut self, steps: u32) {
+        self.steps = i32::try_from(steps).unwrap_or(i32::MAX);
     }
 
     /// Decay rate of the first moment.

@@ -25,11 +25,15 @@ mod adam;
 mod sgd;
 #[cfg(test)]
 mod sparse_tests;
+mod state;
 mod synchronized;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
 pub use sgd::SGD;
+pub use state::{
+    HasOptimizerState, OptimizerKind, OptimizerState, OptimizerStateError, OptimizerStates,
+};
 pub use synchronized::{SyncHandle, SynchronizationBarrier, Synchronized};
 
 use crate::nodes::ParameterNode;

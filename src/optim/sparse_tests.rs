@@ -103,7 +103,7 @@ fn only_touched_rows_and_their_state_change() {
         for row in [2, 3, 5] {
             assert_eq!(value.row(row), start.row(row), "{name}: row {row} moved");
             for slot in 0..slots {
-                let state = table.node().optimizer_state(slot);
+                let state = table.node().optimizer_state_slot(slot);
                 assert!(
                     state[row * 3..row * 3 + 3].iter().all(|&s| s == 0.0),
                     "{name}: state {slot} of row {row} changed"
@@ -256,8 +256,8 @@ fn adam_is_lazy_for_untouched_rows() {
     opt.zero_gradients();
     let after_first = table.value().to_owned();
     let moments = (
-        table.node().optimizer_state(0),
-        table.node().optimizer_state(1),
+        table.node().optimizer_state_slot(0),
+        table.node().optimizer_state_slot(1),
     );
 
     idx.set_value(1);
@@ -268,8 +268,8 @@ fn adam_is_lazy_for_untouched_rows() {
     let value = table.value().to_owned();
     // Row 0 was not touched in step 2: same value, same moments.
     assert_eq!(value.row(0), after_first.row(0));
-    assert_eq!(table.node().optimizer_state(0)[..2], moments.0[..2]);
-    assert_eq!(table.node().optimizer_state(1)[..2], moments.1[..2]);
+    assert_eq!(table.node().optimizer_state_slot(0)[..2], moments.0[..2]);
+    assert_eq!(table.node().optimizer_state_slot(1)[..2], moments.1[..2]);
     // Row 1's first update happens at global step 2.
     let g = 2.0f32;
     let (m, v) = ((1.0 - b1) * g, (1.0 - b2) * g * g);
@@ -302,7 +302,7 @@ fn shared_tables_update_only_touched_rows() {
         assert_eq!(value.row(row), start.row(row));
     }
     assert_ne!(value.row(3), start.row(3));
-    let state = table.node().optimizer_state(0);
+    let state = table.node().optimizer_state_slot(0);
     assert!(state[..6].iter().chain(&state[8..]).all(|&s| s == 0.0));
     assert!(state[6..8].iter().all(|&s| s > 0.0));
     assert_eq!(table.gradient(), Array2::zeros((5, 2)));

@@ -1,6 +1,8 @@
 //! Integration tests, gathered in one binary so linking happens once.
 
 mod bad_input;
+#[cfg(feature = "serde")]
+mod checkpoint;
 mod custom_node;
 mod deep_graph;
 mod gradients;

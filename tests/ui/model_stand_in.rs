@@ -31,6 +31,9 @@ fn main() {
     let _ = (&copy.w, format!("{shared:?}"));
     let _ = Broken::from_parameters(&copy).y;
     let _ = Broken::with_parameters_of(&model).w;
+    let states: wyrm::optim::OptimizerStates = model.optimizer_states();
+    let _: Result<(), wyrm::optim::OptimizerStateError> = model.set_optimizer_states(&states);
+    let _ = copy.set_optimizer_states(&copy.optimizer_states());
 
     let mut rng = wyrm::rand::thread_rng();
     let other = BrokenWithDims::new_with_rng(&mut rng, 3, 4);

@@ -30,6 +30,7 @@ pub(super) fn companion(
         params_name,
         ..
     } = Header::of(model);
+    let param_idents = params.iter().map(|(n, _)| *n);
     let param_fields = params.iter().map(|(n, leaf)| {
         let doc = format!(
             "Shared storage of the parameter `{n}: {}`.",
@@ -66,6 +67,13 @@ pub(super) fn companion(
         quote!(#named : #declared (#rows, #cols))
     });
     let dim_names = dims.iter().map(named);
+    let state_methods = state_methods(
+        k,
+        &params_name,
+        params.iter().map(|(n, _)| *n),
+        quote!((&[#(::core::clone::Clone::clone(&self.#param_idents)),*]
+            as &[::std::sync::Arc<#k::HogwildParameter>])),
+    );
     quote! {
         #[doc = #params_doc]
         #(#cfgs)*
@@ -75,6 +83,12 @@ pub(super) fn companion(
         #vis struct #params_name {
             #(#param_fields)*
             #(#dim_fields)*
+        }
+
+        #(#cfgs)*
+        #[allow(dead_code)]
+        impl #params_name {
+            #state_methods
         }
 
         #(#cfgs)*
@@ -97,4 +111,36 @@ pub(super) fn default_impl(model: &Model, dims: &[Ident]) -> Option<TokenStream>
             }
         }
     })
+}
+
+/// `optimizer_states` and `set_optimizer_states`, on a model or its companion: `names` are
+/// the parameters in declaration order, `list` a slice of them in the same order.
+pub(super) fn state_methods<'a>(
+    k: &TokenStream,
+    owner: &Ident,
+    names: impl Iterator<Item = &'a Ident>,
+    list: TokenStream,
+) -> TokenStream {
+    let names: Vec<String> = names.map(|n| n.unraw().to_string()).collect();
+    let owner = owner.to_string();
+    quote! {
+        /// The optimizer state of every parameter, by its name in the block: save it with
+        /// the parameters to resume training later (see `optim::OptimizerStates`).
+        pub fn optimizer_states(&self) -> #k::optim::OptimizerStates {
+            #k::optim::OptimizerStates::collect(&[#(#names),*], #list)
+        }
+
+        /// Puts back optimizer states taken with `optimizer_states` (perhaps saved and
+        /// loaded), so that optimizers of the same kinds carry on where they stopped.
+        ///
+        /// # Errors
+        /// If a parameter has no state in `states`, or one of another shape, or `states`
+        /// has a state for a name that is not a parameter; nothing is changed then.
+        pub fn set_optimizer_states(
+            &self,
+            states: &#k::optim::OptimizerStates,
+        ) -> ::core::result::Result<(), #k::optim::OptimizerStateError> {
+            states.restore(#owner, &[#(#names),*], #list)
+        }
+    }
 }

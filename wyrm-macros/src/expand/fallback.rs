@@ -83,6 +83,17 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
             pub fn shared_parameters(&self) -> #params_name {
                 ::core::unreachable!(#message)
             }
+            /// See the errors of the `model!` block.
+            pub fn optimizer_states(&self) -> #k::optim::OptimizerStates {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
+            pub fn set_optimizer_states(
+                &self,
+                states: &#k::optim::OptimizerStates,
+            ) -> ::core::result::Result<(), #k::optim::OptimizerStateError> {
+                ::core::unreachable!(#message)
+            }
         }
 
         #default_impl

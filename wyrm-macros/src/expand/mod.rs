@@ -23,7 +23,7 @@ pub(crate) use fallback::fallback;
 
 use crate::check::Checked;
 use crate::parse::{key, Dim, Item, ItemKind, Leaf, LeafKind, Model};
-use companion::{companion, default_impl};
+use companion::{companion, default_impl, state_methods};
 use expr::{build, node_type, Use};
 use leaf::{dim_tokens, fresh_leaf, leaf_type, rng_ident, static_dims};
 use proc_macro2::TokenStream;
@@ -203,6 +203,12 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         .map(|(i, l)| (&i.name, *l))
         .collect();
     let companion = companion(model, &param_leaves, dims, true);
+    let state_methods = state_methods(
+        k,
+        name,
+        param_leaves.iter().map(|(n, _)| *n),
+        quote!(self.parameters().as_slice()),
+    );
     let default_impl = default_impl(model, dims);
 
     quote! {
@@ -271,6 +277,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                     #(#dim_values,)*
                 }
             }
+
+            #state_methods
 
             fn __wyrm_assemble(#(#leaf_args),*) -> Self {
                 #(#definitions)*
