@@ -34,7 +34,8 @@ unary_op!(
     |x, y| y * (1.0 - y)
 );
 unary_op!(
-    /// Rectified linear unit `max(x, 0)`, elementwise (derivative 0 at 0).
+    /// Rectified linear unit `max(x, 0)`, elementwise (derivative 0 at 0). NaN stays NaN,
+    /// value and slope, so that a diverging model shows it.
     ///
     /// ```
     /// use wyrm::*;
@@ -46,12 +47,14 @@ unary_op!(
     /// assert_eq!(x.gradient(), ndarray::arr2(&[[0.0, 0.0, 1.0]]));
     /// ```
     ReluOp, Relu, relu, "relu",
-    |x| x.max(0.0),
-    |x, y| if x > 0.0 { 1.0 } else { 0.0 }
+    // `f32::max` would turn NaN into 0.
+    |x| if x < 0.0 { 0.0 } else { x },
+    |x, y| if x > 0.0 { 1.0 } else if x <= 0.0 { 0.0 } else { x }
 );
 
 /// Clamps each element to `[min, max]`; node type [`Clip`]. The gradient passes through
-/// where the input is strictly inside the interval and is 0 where it was clipped.
+/// where the input is strictly inside the interval and is 0 where it was clipped. NaN
+/// stays NaN, value and slope.
 ///
 /// Built by [`Variable::clip`], or by [`ClipOp::new`] for [`Variable::map`]: both check
 /// the bounds when the graph is built.
@@ -120,6 +123,8 @@ impl UnaryOp for ClipOp {
     fn derivative(&self, x: f32, _y: f32) -> f32 {
         if x > self.min && x < self.max {
             1.0
+        } else if x.is_nan() {
+            x
         } else {
             0.0
         }
@@ -207,6 +212,21 @@ mod tests {
         y.forward();
         y.backward(2.0);
         assert_eq!(x.gradient(), arr2(&[[0.0, 2.0, 0.0]]));
+    }
+
+    /// A NaN input stays NaN through relu and clip, value and gradient, so that a
+    /// diverging model shows it instead of training on zeros where NaNs were.
+    #[test]
+    fn relu_and_clip_propagate_nan() {
+        let x = ParameterNode::new(arr2(&[[f32::NAN, -2.0, 0.5, 3.0]]));
+        let mut y = x.relu() + x.clip(-1.0, 1.0);
+        y.forward();
+        y.backward(1.0);
+        let (v, g) = (y.value().to_owned(), x.gradient());
+        assert!(v[(0, 0)].is_nan() && g[(0, 0)].is_nan(), "{v} {g}");
+        let rest = ndarray::s![.., 1..];
+        assert_eq!(v.slice(rest), arr2(&[[-1.0, 1.0, 4.0]]));
+        assert_eq!(g.slice(rest), arr2(&[[0.0, 2.0, 1.0]]));
     }
 
     #[test]
