@@ -140,7 +140,7 @@ use crate::atomic_f32::AtomicF32s;
 use crate::optim::OptimizerState;
 use ndarray::Array2;
 use std::sync::atomic::{
-    AtomicU8,
+    fence, AtomicU64, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},
 };
 use std::sync::OnceLock;
@@ -175,6 +175,9 @@ pub struct HogwildParameter {
     state: [OnceLock<AtomicF32s>; STATE_SLOTS],
     /// The kind of optimizer that writes `state` (`optim::state_kind`).
     state_kind: AtomicU8,
+    /// How many times the state has been reset or overwritten, so that a snapshot can
+    /// tell that it raced with one (even one that ended in the same kind).
+    state_epoch: AtomicU64,
 }
 
 impl HogwildParameter {
@@ -194,6 +197,7 @@ impl HogwildParameter {
             values,
             state: Default::default(),
             state_kind: AtomicU8::new(crate::optim::state_kind::NONE),
+            state_epoch: AtomicU64::new(0),
         }
     }
 
@@ -305,6 +309,11 @@ impl HogwildParameter {
     /// Marks the state as being reset, once no other thread is resetting it, and returns
     /// true; the caller must then publish a kind. Returns false instead, taking nothing, if
     /// the state already is `unless`'s kind.
+    ///
+    /// Snapshots read the state as a sequence lock's readers do: the epoch is bumped here,
+    /// and the release fence keeps the caller's later state stores from being seen before
+    /// it, so a snapshot that copied any of them sees a new epoch when it checks after its
+    /// acquire fence, and tries again.
     fn take_state(&self, unless: Option<u8>) -> bool {
         loop {
             let current = self.state_kind.load(Acquire);
@@ -317,6 +326,8 @@ impl HogwildParameter {
                     .compare_exchange(current, RESETTING, Acquire, Relaxed)
                     .is_ok();
             if claimed {
+                self.state_epoch.fetch_add(1, Relaxed);
+                fence(Release);
                 return true;
             }
             // Another thread is resetting the state (a one-off wait at a switch of kinds).
@@ -328,7 +339,9 @@ impl HogwildParameter {
     ///
     /// Taken with relaxed loads, so it works while other threads train, with the same
     /// caveat as [`value`](Self::value): a row being updated at that moment may be copied
-    /// half-updated.
+    /// half-updated. A copy that overlaps a switch of optimizer kind (or a
+    /// [`set_optimizer_state`](Self::set_optimizer_state)) is taken again, so the state is
+    /// never labelled with a kind whose numbers it does not hold.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -344,23 +357,37 @@ impl HogwildParameter {
     /// assert_eq!(shared.optimizer_state().slots()[0][(0, 0)], 4.0); // 2²
     /// ```
     pub fn optimizer_state(&self) -> OptimizerState {
-        let kind = loop {
+        self.snapshot_state(|| {})
+    }
+
+    /// [`optimizer_state`](Self::optimizer_state), calling `during_copy` after each copy
+    /// (tests use it to switch kinds at the worst moment).
+    fn snapshot_state(&self, mut during_copy: impl FnMut()) -> OptimizerState {
+        loop {
+            // Acquire: the published kind's epoch, and the state stored before it.
             let kind = self.state_kind.load(Acquire);
-            if kind != RESETTING {
-                break kind;
+            if kind == RESETTING {
+                std::thread::yield_now();
+                continue;
             }
-            std::thread::yield_now();
-        };
-        let slots = (0..STATE_SLOTS)
-            .map(|s| {
-                let mut out = vec![0.0; self.values.len()];
-                if let Some(stored) = self.allocated_state(s) {
-                    stored.load_into(0, &mut out);
-                }
-                out
-            })
-            .collect();
-        OptimizerState::from_flat(kind, self.shape, slots)
+            let epoch = self.state_epoch.load(Relaxed);
+            let slots = (0..STATE_SLOTS)
+                .map(|s| {
+                    let mut out = vec![0.0; self.values.len()];
+                    if let Some(stored) = self.allocated_state(s) {
+                        stored.load_into(0, &mut out);
+                    }
+                    out
+                })
+                .collect();
+            during_copy();
+            // A reset or overwrite that began during the copy may have put another kind's
+            // numbers (or zeros) in it: copy again rather than mislabel them.
+            fence(Acquire);
+            if self.state_epoch.load(Relaxed) == epoch && self.state_kind.load(Relaxed) == kind {
+                return OptimizerState::from_flat(kind, self.shape, slots);
+            }
+        }
     }
 
     /// Overwrites the optimizer state with `state` (taken from a parameter of the same
@@ -452,6 +479,42 @@ mod tests {
         p.state(0).load_into(0, &mut out);
         assert_eq!(out, [0.0; 3]);
         assert_eq!(p.state_kind.load(Relaxed), ADAGRAD);
+    }
+
+    /// A snapshot that a switch of kinds overlapped copies again: one labelled Adagrad
+    /// holding SGD momentum's negative velocities would give NaN once put back.
+    #[test]
+    fn a_snapshot_overlapping_a_switch_of_kinds_is_taken_again() {
+        use crate::optim::state_kind::{ADAGRAD, MOMENTUM};
+        use crate::optim::OptimizerKind;
+        let p = HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0]]));
+        p.claim_state(ADAGRAD);
+        p.state(0).store_from(0, &[4.0, 9.0]);
+        let mut copies = 0;
+        let state = p.snapshot_state(|| {
+            copies += 1;
+            if copies == 1 {
+                // Another thread switches to momentum and updates, then back to Adagrad.
+                p.claim_state(MOMENTUM);
+                p.state(0).store_from(0, &[-1.0, -1.0]);
+                p.claim_state(ADAGRAD);
+                p.state(0).store_from(0, &[0.5, 0.25]);
+            }
+        });
+        assert_eq!(copies, 2);
+        assert_eq!(state.kind(), OptimizerKind::Adagrad);
+        assert_eq!(state.slots()[0], ndarray::arr2(&[[0.5, 0.25]]));
+
+        let mut copies = 0;
+        let state = p.snapshot_state(|| {
+            copies += 1;
+            if copies == 1 {
+                p.set_optimizer_state(
+                    &HogwildParameter::new(ndarray::Array2::zeros((1, 2))).optimizer_state(),
+                );
+            }
+        });
+        assert_eq!((copies, state.kind()), (2, OptimizerKind::Stateless));
     }
 
     #[test]
