@@ -60,14 +60,18 @@
 //!     adam_steps: u32,
 //! }
 //!
+//! fn train_step(model: &Linear, opt: &mut Adam) {
+//!     let mut loss = model.out.square();
+//!     model.x.set_value(ndarray::arr2(&[[1.0, 2.0]]));
+//!     loss.forward();
+//!     loss.backward(1.0);
+//!     opt.step();
+//!     opt.zero_gradients();
+//! }
+//!
 //! let model = Linear::new(2);
-//! let mut loss = model.out.square();
 //! let mut opt = Adam::new(0.01, model.parameters());
-//! model.x.set_value(ndarray::arr2(&[[1.0, 2.0]]));
-//! loss.forward();
-//! loss.backward(1.0);
-//! opt.step();
-//! opt.zero_gradients();
+//! train_step(&model, &mut opt);
 //! let saved = serde_json::to_string(&Checkpoint {
 //!     parameters: model.shared_parameters(),
 //!     optimizer: model.optimizer_states(),
@@ -75,14 +79,18 @@
 //! })
 //! .unwrap();
 //!
-//! // Later: the same model, optimizer state and step count, so training carries on
+//! // Later: the same values, optimizer state and step count, so training carries on
 //! // exactly as if it had not stopped.
 //! let loaded: Checkpoint = serde_json::from_str(&saved).unwrap();
 //! let resumed = Linear::from_parameters(&loaded.parameters);
 //! resumed.set_optimizer_states(&loaded.optimizer).unwrap();
-//! let mut opt = Adam::new(0.01, resumed.parameters());
-//! opt.set_steps(loaded.adam_steps);
-//! assert_eq!(resumed.optimizer_states(), model.optimizer_states());
+//! let mut resumed_opt = Adam::new(0.01, resumed.parameters());
+//! resumed_opt.set_steps(loaded.adam_steps);
+//!
+//! train_step(&model, &mut opt);
+//! train_step(&resumed, &mut resumed_opt);
+//! assert_eq!(resumed.w.value(), model.w.value());
+//! assert_eq!(resumed.b.value(), model.b.value());
 //! ```
 
 use crate::shape::fmt_shape;

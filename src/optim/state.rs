@@ -270,21 +270,47 @@ impl OptimizerState {
 /// assert_eq!(states.names().collect::<Vec<_>>(), ["b", "w"]);
 /// assert_eq!(states.get("w").unwrap().kind(), optim::OptimizerKind::Adagrad);
 ///
-/// // Another model with the same parameters picks up where this one stopped.
+/// // Another model with the same values and states picks up where this one stopped:
+/// // a new Adagrad over it takes the same next step as the first one.
 /// let resumed = Line::new();
 /// resumed.w.set_value(&model.w.value());
 /// resumed.b.set_value(&model.b.value());
 /// resumed.set_optimizer_states(&states).unwrap();
-/// assert_eq!(resumed.w.optimizer_state(), model.w.optimizer_state());
+/// let mut resumed_opt = Adagrad::new(0.1, resumed.parameters());
+/// resumed.x.set_value(2.0);
+/// resumed.y.set_value(1.0);
+/// let mut resumed_loss = resumed.loss.clone();
+/// for (loss, opt) in [(&mut loss, &mut opt), (&mut resumed_loss, &mut resumed_opt)] {
+///     opt.zero_gradients();
+///     loss.forward();
+///     loss.backward(1.0);
+///     opt.step();
+/// }
+/// assert_eq!(resumed.w.value(), model.w.value());
+/// assert_eq!(resumed.optimizer_states(), model.optimizer_states());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(transparent)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(transparent))]
 pub struct OptimizerStates {
     states: BTreeMap<String, OptimizerState>,
+}
+
+/// Loads the map, checking each state with its name in the error.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for OptimizerStates {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = BTreeMap::<String, StateFields>::deserialize(deserializer)?;
+        let states = fields
+            .into_iter()
+            .map(
+                |(name, f)| match OptimizerState::try_new(f.kind, f.shape, f.slots) {
+                    Ok(state) => Ok((name, state)),
+                    Err(e) => Err(serde::de::Error::custom(format!("`{name}`: {e}"))),
+                },
+            )
+            .collect::<Result<_, D::Error>>()?;
+        Ok(OptimizerStates { states })
+    }
 }
 
 impl OptimizerStates {
@@ -306,6 +332,67 @@ impl OptimizerStates {
     /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.states.keys().map(String::as_str)
+    }
+
+    /// Every state with its parameter's name, in alphabetical order of the names.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::optim::OptimizerStates;
+    ///
+    /// let mut states = OptimizerStates::default();
+    /// states.insert("w", ParameterNode::new(random_matrix(2, 3)).optimizer_state());
+    /// let shapes: Vec<_> = states.iter().map(|(name, s)| (name, s.shape())).collect();
+    /// assert_eq!(shapes, [("w", (2, 3))]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OptimizerState)> {
+        self.states
+            .iter()
+            .map(|(name, state)| (name.as_str(), state))
+    }
+
+    /// Sets the state saved under `name`, returning the one it replaces. With
+    /// [`remove`](Self::remove), this adapts a checkpoint to a model whose parameters
+    /// changed since it was saved: a new parameter starts from its own fresh state.
+    ///
+    /// ```
+    /// wyrm::model! {
+    ///     struct Grown {
+    ///         w: Param<2, 2>,
+    ///         extra: Param<1, 2>,
+    ///         x: Input<1, 2>,
+    ///         out = x.dot(w) + extra,
+    ///     }
+    /// }
+    ///
+    /// let model = Grown::new();
+    /// // A checkpoint saved before `extra` existed, and with a parameter since removed.
+    /// let mut states = wyrm::optim::OptimizerStates::default();
+    /// states.insert("w", model.w.optimizer_state());
+    /// states.insert("old", model.w.optimizer_state());
+    /// assert!(model.set_optimizer_states(&states).is_err());
+    ///
+    /// states.remove("old");
+    /// states.insert("extra", model.extra.optimizer_state());
+    /// model.set_optimizer_states(&states).unwrap();
+    /// ```
+    pub fn insert(&mut self, name: &str, state: OptimizerState) -> Option<OptimizerState> {
+        self.states.insert(name.to_string(), state)
+    }
+
+    /// Takes out the state saved under `name`, if any.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::optim::OptimizerStates;
+    ///
+    /// let mut states = OptimizerStates::default();
+    /// states.insert("w", ParameterNode::new(random_matrix(1, 1)).optimizer_state());
+    /// assert!(states.remove("w").is_some());
+    /// assert!(states.remove("w").is_none());
+    /// ```
+    pub fn remove(&mut self, name: &str) -> Option<OptimizerState> {
+        self.states.remove(name)
     }
 
     /// The states of `params`, under `names` (for the generated code).
@@ -347,10 +434,13 @@ impl OptimizerStates {
             }
         }
         if let Some(unknown) = self.names().find(|n| !names.contains(n)) {
+            let known = if names.is_empty() {
+                "the model has no parameters".to_string()
+            } else {
+                format!("the parameters are {}", names.join(", "))
+            };
             return error(format!(
-                "{model}: optimizer state for `{unknown}`, which is not a parameter \
-                 (the parameters are {})",
-                names.join(", ")
+                "{model}: optimizer state for `{unknown}`, which is not a parameter ({known})"
             ));
         }
         for (name, p) in names.iter().zip(params) {

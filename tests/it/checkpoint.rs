@@ -170,6 +170,47 @@ fn states_that_do_not_fit_are_errors_and_change_nothing() {
     );
 }
 
+wyrm::model! {
+    /// No parameters at all.
+    struct Fixed {
+        x: Input<1, 2>,
+        out = x.square(),
+    }
+}
+
+#[test]
+fn a_model_without_parameters_has_no_states() {
+    let model = Fixed::new();
+    let states = model.optimizer_states();
+    assert_eq!(states.names().count(), 0);
+    model.set_optimizer_states(&states).unwrap();
+    model
+        .shared_parameters()
+        .set_optimizer_states(&states)
+        .unwrap();
+    let err = model
+        .set_optimizer_states(&Factors::new(2, 3).optimizer_states())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Fixed: optimizer state for `bias`, which is not a parameter (the model has no \
+         parameters)"
+    );
+}
+
+#[test]
+fn a_malformed_state_in_a_file_is_an_error_naming_its_parameter() {
+    let model = Factors::new(10, 30);
+    train(&model, 0, &examples(5));
+    let mut json = serde_json::to_value(model.optimizer_states()).unwrap();
+    json["items"]["shape"] = serde_json::json!([4, 30]);
+    let err = serde_json::from_value::<OptimizerStates>(json).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`items`: optimizer state for a 4x30 parameter has a 30x4 array"
+    );
+}
+
 #[test]
 fn a_malformed_state_does_not_load() {
     let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));

@@ -101,13 +101,13 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     #[track_caller]
     pub fn set_optimizer_state(&self, state: &OptimizerState) {
         let node = self.node();
+        state.check_shape("Variable::set_optimizer_state", node.shape);
         match &node.storage {
             Storage::Local {
                 state: slots,
                 state_kind,
                 ..
             } => {
-                state.check_shape("Variable::set_optimizer_state", node.shape);
                 let mut slots = slots.borrow_mut();
                 for (i, slot) in slots.iter_mut().enumerate() {
                     *slot = if i < state.kind().slots() {
@@ -207,8 +207,8 @@ mod tests {
 
     #[test]
     #[should_panic(
-        expected = "HogwildParameter::set_optimizer_state: the state is for a \
-                               2x3 parameter but the parameter is 1x1"
+        expected = "Variable::set_optimizer_state: the state is for a 2x3 parameter \
+                    but the parameter is 1x1"
     )]
     fn a_shared_parameter_checks_the_shape_too() {
         let w = ParameterNode::new(start());
