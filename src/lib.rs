@@ -55,7 +55,9 @@
 //! - [`model!`] declares a model in one block and expands to its typed graph, its
 //!   parameters and its shared (Hogwild/serving) form (`examples/model_macro.rs`).
 //! - Saving (the `serde` feature): shared parameters and `model!` companions implement
-//!   serde's `Serialize` and `Deserialize` (see the `save` module).
+//!   serde's `Serialize` and `Deserialize` (see the `save` module), and so does the
+//!   optimizer state ([`optim::OptimizerStates`]), for checkpoints that resume training
+//!   exactly.
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
