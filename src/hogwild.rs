@@ -6,7 +6,7 @@
 //! Hogwild training lets threads read and write the same parameter at once. In Rust's
 //! memory model a plain `f32` written by one thread while another reads it is a data race,
 //! which is undefined behaviour whatever the hardware does. So the elements are stored as
-//! bit patterns in atomics, two `f32`s to an [`AtomicU64`](std::sync::atomic::AtomicU64)
+//! bit patterns in atomics, two `f32`s to an [`AtomicU64`]
 //! (see `src/atomic_f32.rs`), and all shared accesses are `Relaxed` loads and stores of
 //! whole words:
 //!
