@@ -80,7 +80,8 @@
 //! .unwrap();
 //!
 //! // Later: the same values, optimizer state and step count, so training carries on
-//! // exactly as if it had not stopped.
+//! // exactly as if it had not stopped. (`from_parameters` trains the loaded storage
+//! // itself, not a copy: `loaded.parameters` follows the resumed model.)
 //! let loaded: Checkpoint = serde_json::from_str(&saved).unwrap();
 //! let resumed = Linear::from_parameters(&loaded.parameters);
 //! resumed.set_optimizer_states(&loaded.optimizer).unwrap();
@@ -187,6 +188,14 @@ struct CompanionVisitor<const N: usize, const M: usize> {
 }
 
 impl<const N: usize, const M: usize> CompanionVisitor<N, M> {
+    /// The loader of parameter `i`.
+    fn parameter(&self, i: usize) -> NamedParameter {
+        NamedParameter {
+            model: self.name,
+            field: self.params[i],
+        }
+    }
+
     /// The loaded fields, or an error naming the first missing one.
     fn finish<E: de::Error>(
         &self,
@@ -218,7 +227,7 @@ impl<'de, const N: usize, const M: usize> Visitor<'de> for CompanionVisitor<N, M
         let mut dims: [Option<usize>; M] = [None; M];
         for (i, slot) in params.iter_mut().enumerate() {
             *slot = Some(
-                seq.next_element()?
+                seq.next_element_seed(self.parameter(i))?
                     .ok_or_else(|| de::Error::invalid_length(i, &self))?,
             );
         }
@@ -239,7 +248,7 @@ impl<'de, const N: usize, const M: usize> Visitor<'de> for CompanionVisitor<N, M
                 if params[i].is_some() {
                     return Err(de::Error::duplicate_field(self.params[i]));
                 }
-                params[i] = Some(map.next_value()?);
+                params[i] = Some(map.next_value_seed(self.parameter(i))?);
             } else if let Some(i) = self.dims.iter().position(|d| *d == key) {
                 if dims[i].is_some() {
                     return Err(de::Error::duplicate_field(self.dims[i]));
@@ -257,6 +266,26 @@ impl<'de, const N: usize, const M: usize> Visitor<'de> for CompanionVisitor<N, M
             }
         }
         self.finish(params, dims)
+    }
+}
+
+/// Loads a companion's parameter, naming it in the error if its array does not load (a
+/// shape that does not match the number of values, say).
+struct NamedParameter {
+    model: &'static str,
+    field: &'static str,
+}
+
+impl<'de> de::DeserializeSeed<'de> for NamedParameter {
+    type Value = HogwildParameter;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        HogwildParameter::deserialize(deserializer).map_err(|e| {
+            de::Error::custom(format_args!(
+                "{}: the parameter `{}`: {e}",
+                self.model, self.field
+            ))
+        })
     }
 }
 

@@ -95,7 +95,18 @@ fn bad_files_are_errors_naming_the_field() {
             serde_json::json!({"v": 1, "dim": [2, 1], "data": [1.0]}),
         );
     });
-    assert!(err.contains("data and dimension must match"), "{err}");
+    assert_eq!(
+        err,
+        "SavedParameters: the parameter `w`: data and dimension must match in size"
+    );
+    // From text, the position is given once, after the whole message.
+    let text = r#"{"w": {"v": 1, "dim": [2, 1], "data": [1.0]}}"#;
+    let err = serde_json::from_str::<SavedParameters>(text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "SavedParameters: the parameter `w`: data and dimension must match in size at line 1 \
+         column 44"
+    );
     let err = load(&|m| {
         m.insert("width".into(), serde_json::json!(-1));
     });
