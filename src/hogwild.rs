@@ -257,6 +257,7 @@ impl HogwildParameter {
     ///
     /// # Panics
     /// If `value` does not have this parameter's shape.
+    #[track_caller]
     pub fn set_value(&self, value: &Array2<f32>) {
         assert!(
             value.dim() == self.shape,

@@ -207,6 +207,7 @@ pub(crate) fn fmt_shape(shape: (usize, usize)) -> String {
 }
 
 /// Checks a run-time shape against the static dimensions of a node type.
+#[track_caller]
 pub(crate) fn check_static<R: Dim, C: Dim>(what: &str, shape: (usize, usize)) {
     let ok_rows = R::FIXED.is_none_or(|r| r == shape.0);
     let ok_cols = C::FIXED.is_none_or(|c| c == shape.1);
@@ -223,6 +224,7 @@ pub(crate) fn check_static<R: Dim, C: Dim>(what: &str, shape: (usize, usize)) {
 
 /// Checks the shapes of an elementwise binary operation and says whether the right-hand
 /// side is broadcast over the rows of the left.
+#[track_caller]
 pub(crate) fn check_elementwise(op: &str, lhs: (usize, usize), rhs: (usize, usize)) -> bool {
     if lhs == rhs {
         return false;

@@ -59,6 +59,7 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
     /// // softmax - onehot(target)
     /// assert_eq!(logits.gradient(), ndarray::arr2(&[[0.5, -0.5]]));
     /// ```
+    #[track_caller]
     pub fn new(logits: Rc<T>, targets: Rc<IndexInputNode>) -> Self {
         let (rows, classes) = logits.shape();
         assert!(
@@ -195,6 +196,7 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
 /// If the number of targets differs from the number of rows of `logits` (when the loss is
 /// built), or if a target is not below the number of classes (when the loss is built, in
 /// [`set_value`](Variable::<IndexInputNode>::set_value), or at the forward pass).
+#[track_caller]
 pub fn sparse_categorical_crossentropy<T: Node>(
     logits: &Variable<T>,
     targets: &Variable<IndexInputNode>,

@@ -115,6 +115,7 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
     /// y.backward(1.0);
     /// assert_eq!((y.value()[(0, 0)], a.gradient()[(0, 0)]), (10.0, 5.0));
     /// ```
+    #[track_caller]
     pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         let broadcast = check_elementwise(Op::NAME, ls, rs);
@@ -353,6 +354,7 @@ macro_rules! binary_op {
             L::Cols: SameDim<R::Cols>,
         {
             type Output = Variable<$alias<L, R>>;
+            #[track_caller]
             fn $method(self, rhs: Variable<R>) -> Self::Output {
                 let node = Binary::new(self.node().clone(), rhs.node().clone());
                 Variable::with_links(node, &[self.links(), rhs.links()])

@@ -46,6 +46,7 @@ impl<L: Node, R: Node> Dot<L, R> {
     /// // d/dw = xᵀ
     /// assert_eq!(w.gradient(), ndarray::arr2(&[[1.0], [2.0]]));
     /// ```
+    #[track_caller]
     pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         assert!(
@@ -187,6 +188,7 @@ impl<L: Node> Variable<L> {
     ///
     /// # Panics
     /// If `self`'s column count differs from `other`'s row count (at construction).
+    #[track_caller]
     pub fn dot<R: Node>(&self, other: &Variable<R>) -> Variable<Dot<L, R>>
     where
         L::Cols: SameDim<R::Rows>,

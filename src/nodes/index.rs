@@ -116,6 +116,7 @@ impl IndexInputNode {
     /// Records that a node named `what` uses the indices of `input` with the given bound,
     /// after checking the current indices against it. The node keeps the returned
     /// [`Binding`]: once the node is dropped, its bound no longer limits the input.
+    #[track_caller]
     pub(crate) fn bind(input: &Rc<Self>, bound: usize, kind: Bound, what: &str) -> Binding {
         check_range(&input.indices.borrow(), bound, kind, what);
         if bound < input.limit.get().0 {
@@ -182,6 +183,7 @@ pub(crate) enum Bound {
 
 /// Panics, naming the index and the bound, if an index is not below `bound`.
 #[inline(always)]
+#[track_caller]
 pub(crate) fn check_range(indices: &[usize], bound: usize, kind: Bound, what: &str) {
     if let [index] = indices {
         // One index (batch of one): a single comparison, no iterator.
@@ -195,6 +197,7 @@ pub(crate) fn check_range(indices: &[usize], bound: usize, kind: Bound, what: &s
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
     match kind {
         Bound::Rows => {
@@ -239,6 +242,7 @@ pub trait IndexValue {
 }
 
 #[inline(always)]
+#[track_caller]
 fn check_len(given: usize, expected: usize) {
     if given != expected {
         wrong_len(given, expected);
@@ -247,6 +251,7 @@ fn check_len(given: usize, expected: usize) {
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn wrong_len(given: usize, expected: usize) -> ! {
     panic!(
         "IndexInputNode::set_value: got {given} indices but this input holds {expected}; \
@@ -305,6 +310,7 @@ impl Variable<IndexInputNode> {
     /// index is out of range for a table looked up with this input (or, as targets, for
     /// the class count of a loss) by a node that still exists.
     #[inline(always)]
+    #[track_caller]
     pub fn set_value(&self, value: impl IndexValue) {
         let node = self.node();
         let new = value.as_indices();
@@ -438,6 +444,7 @@ impl<R: Dim, C: Dim> Index<R, C> {
     /// rows.forward();
     /// assert_eq!(rows.value()[(2, 0)], 3.0);
     /// ```
+    #[track_caller]
     pub fn new(table: Rc<ParameterNode<R, C>>, indices: Rc<IndexInputNode>) -> Self {
         let (rows, cols) = table.shape();
         let binding = IndexInputNode::bind(&indices, rows, Bound::Rows, "index");
@@ -587,6 +594,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// # Panics
     /// If an index in `idx` is out of range for this parameter (here, and later in
     /// [`set_value`](Variable::<IndexInputNode>::set_value)).
+    #[track_caller]
     pub fn index(&self, idx: &Variable<IndexInputNode>) -> Variable<Index<R, C>> {
         let node = Index::new(self.node().clone(), idx.node().clone());
         Variable::with_links(node, &[self.links()])

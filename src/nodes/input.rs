@@ -30,6 +30,7 @@ pub struct InputNode<R: Dim = Dyn, C: Dim = Dyn> {
 }
 
 impl<R: Dim, C: Dim> InputNode<R, C> {
+    #[track_caller]
     fn build(value: Array2<f32>, track: bool) -> Variable<Self> {
         let shape = value.dim();
         check_static::<R, C>("InputNode", shape);
@@ -92,6 +93,7 @@ impl<R: Static, C: Static> InputNode<R, C> {
     ///
     /// # Panics
     /// If `value` is not `R x C`.
+    #[track_caller]
     pub fn new_static(value: Array2<f32>) -> Variable<Self> {
         Self::build(value, false)
     }
@@ -132,6 +134,7 @@ pub trait InputValue {
 
 impl InputValue for f32 {
     #[inline(always)]
+    #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
         assert!(
             shape == (1, 1),
@@ -143,6 +146,7 @@ impl InputValue for f32 {
 }
 
 impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
+    #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
         assert!(
             self.dim() == shape,
@@ -158,12 +162,14 @@ impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
 }
 
 impl InputValue for ArrayView2<'_, f32> {
+    #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
         (&self).write_into(shape, out)
     }
 }
 
 impl InputValue for Array2<f32> {
+    #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
         (&self).write_into(shape, out)
     }
@@ -194,6 +200,7 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     /// If the value's shape differs from the input's (an `f32` needs a 1x1 input); the
     /// value is then unchanged.
     #[inline(always)]
+    #[track_caller]
     pub fn set_value(&self, value: impl InputValue) {
         let node = self.node();
         let mut buffer = (node.value.try_borrow_mut())

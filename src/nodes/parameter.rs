@@ -70,6 +70,7 @@ impl std::fmt::Debug for ParameterNode {
 }
 
 impl<R: Dim, C: Dim> ParameterNode<R, C> {
+    #[track_caller]
     fn build(storage: Storage, shape: (usize, usize)) -> Variable<Self> {
         check_static::<R, C>("ParameterNode", shape);
         let node = Rc::new(ParameterNode {
@@ -84,6 +85,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         Variable::from_parts(node, crate::variable::Links::parameters(Rc::from([erased])))
     }
 
+    #[track_caller]
     fn local(value: Array2<f32>) -> Variable<Self> {
         let shape = value.dim();
         let data = value.as_standard_layout().iter().copied().collect();
@@ -97,6 +99,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         )
     }
 
+    #[track_caller]
     fn over(param: Arc<HogwildParameter>) -> Variable<Self> {
         let shape = param.shape();
         let cache = RefCell::new(vec![0.0; shape.0 * shape.1]);
@@ -289,6 +292,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     /// Overwrites the value.
+    #[track_caller]
     fn set(&self, value: &Array2<f32>) {
         assert!(
             value.dim() == self.shape,
@@ -581,6 +585,7 @@ impl<R: Static, C: Static> ParameterNode<R, C> {
     ///
     /// # Panics
     /// If `value` is not `R x C`.
+    #[track_caller]
     pub fn new_static(value: Array2<f32>) -> Variable<Self> {
         Self::local(value)
     }
@@ -600,6 +605,7 @@ impl<R: Static, C: Static> ParameterNode<R, C> {
     ///
     /// # Panics
     /// If the shared parameter is not `R x C`.
+    #[track_caller]
     pub fn shared_static(param: Arc<HogwildParameter>) -> Variable<Self> {
         Self::over(param)
     }
@@ -717,6 +723,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     ///
     /// # Panics
     /// If `value` does not have the parameter's shape.
+    #[track_caller]
     pub fn set_value(&self, value: &Array2<f32>) {
         self.node().set(value);
         Pass::next();

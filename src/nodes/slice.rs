@@ -35,8 +35,11 @@ pub struct SliceOp {
 /// `ndarray`'s rules: negative `start`/`end` count from the back, an `end` before `start`
 /// selects nothing, a negative step walks the range backwards from its last element. An
 /// index selects one element and keeps the axis (with length 1).
+#[track_caller]
 fn axis_indices(elem: SliceInfoElem, len: usize, axis: &str, shape: (usize, usize)) -> Vec<usize> {
-    let absolute = |i: isize, what: &str| -> usize {
+    // A function rather than a closure, so that a panic reports the caller's line.
+    #[track_caller]
+    fn absolute(i: isize, what: &str, len: usize, axis: &str, shape: (usize, usize)) -> usize {
         let abs = if i < 0 {
             len.checked_sub(i.unsigned_abs())
         } else {
@@ -49,10 +52,10 @@ fn axis_indices(elem: SliceInfoElem, len: usize, axis: &str, shape: (usize, usiz
                 fmt_shape(shape)
             ),
         }
-    };
+    }
     match elem {
         SliceInfoElem::Index(i) => {
-            let a = absolute(i, "index");
+            let a = absolute(i, "index", len, axis, shape);
             assert!(
                 a < len,
                 "`slice`: {axis} index {i} is out of range for a {} operand ({len} {axis}s)",
@@ -62,8 +65,11 @@ fn axis_indices(elem: SliceInfoElem, len: usize, axis: &str, shape: (usize, usiz
         }
         SliceInfoElem::Slice { start, end, step } => {
             assert!(step != 0, "`slice`: the {axis} step must not be zero");
-            let first = absolute(start, "start");
-            let last = end.map_or(len, |e| absolute(e, "end")).max(first);
+            let first = absolute(start, "start", len, axis, shape);
+            let last = match end {
+                Some(e) => absolute(e, "end", len, axis, shape).max(first),
+                None => len,
+            };
             let stride = step.unsigned_abs();
             if step > 0 {
                 (first..last).step_by(stride).collect()
@@ -178,6 +184,7 @@ impl<T: Node> Variable<T> {
     /// At construction, if a range or index lies outside the variable's shape (the message
     /// names `slice`, the axis, the index and the shape), a step is zero, or the slice
     /// contains `NewAxis`.
+    #[track_caller]
     pub fn slice<D: Dimension>(
         &self,
         info: SliceInfo<[SliceInfoElem; 2], Ix2, D>,

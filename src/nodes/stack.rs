@@ -55,6 +55,7 @@ impl<L: Node, R: Node> Stack<L, R> {
     /// # Panics
     /// If `axis` is neither `Axis(0)` nor `Axis(1)`, or the operands' other dimension
     /// differs; the message names the op, the axis and both shapes.
+    #[track_caller]
     pub fn new(lhs: Rc<L>, rhs: Rc<R>, axis: Axis) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         let shape = match axis.index() {
@@ -197,6 +198,7 @@ impl<L: Node> Variable<L> {
     /// # Panics
     /// At construction, if the shapes do not fit along `axis` or `axis` is not 0 or 1; the
     /// message names `stack`, the axis and both shapes.
+    #[track_caller]
     pub fn stack<R: Node>(&self, other: &Variable<R>, axis: Axis) -> Variable<Stack<L, R>> {
         let node = Stack::new(self.node().clone(), other.node().clone(), axis);
         Variable::with_links(node, &[self.links(), other.links()])

@@ -48,6 +48,7 @@ impl<L: Node, R: Node> VectorDot<L, R> {
     /// // d/da = b
     /// assert_eq!(a.gradient(), ndarray::arr2(&[[3.0, 4.0]]));
     /// ```
+    #[track_caller]
     pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         assert!(
@@ -236,6 +237,7 @@ impl<L: Node> Variable<L> {
     ///
     /// # Panics
     /// If the two shapes differ (at construction).
+    #[track_caller]
     pub fn vector_dot<R: Node>(&self, other: &Variable<R>) -> Variable<VectorDot<L, R>>
     where
         L::Rows: SameDim<R::Rows>,

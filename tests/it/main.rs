@@ -10,6 +10,7 @@ mod graph;
 mod hogwild;
 mod model_macro;
 mod optimizers;
+mod panic_location;
 #[cfg(feature = "serde")]
 mod save;
 mod ui;
