@@ -41,8 +41,8 @@
 //!   is a compile error.
 //! - Operations: `+ - * /` (elementwise, with `f32` on either side and a 1 x n row
 //!   broadcast over rows), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
-//!   `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`, `scalar_sum`,
-//!   `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; see [`nodes`].
+//!   `softplus`, `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`,
+//!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; see [`nodes`].
 //! - [`Variable::boxed`] erases a node's type for data-dependent structure.
 //! - Embeddings: [`IndexInputNode`] holds row indices and `param.index(&idx)` looks the
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
@@ -156,7 +156,7 @@ pub use variable::{Operand, Variable};
 ///   the operators and methods of hand-written code: `+ - * /` (elementwise between two
 ///   nodes, with a `1 x C` right-hand row broadcast over the rows; or with a number on
 ///   either side), unary `-`, and the methods `dot`, `vector_dot`, `index`, `square`,
-///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `relu`,
+///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `clip(min, max)`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`); and
 ///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without

@@ -1,4 +1,10 @@
 //! Loss functions.
+//!
+//! Squared error and binary cross-entropy are short expressions of existing ops, written
+//! in place: `(target - prediction).square()`, and on logits `z` with 0/1 targets `y`,
+//! `z.softplus() - y * z` (the stable form of `-(y ln σ(z) + (1 - y) ln(1 - σ(z)))`, which
+//! gives NaN once `σ(z)` rounds to 0 or 1; see [`Variable::softplus`]). Sum or average them
+//! with `scalar_sum` or `mean`.
 
 use crate::kernels::{exp, ln};
 use crate::node::{Node, NodeState, Pass, Scratch};

@@ -1,4 +1,4 @@
-//! Activation functions: `tanh`, `sigmoid`, `relu`, and `clip`.
+//! Activation functions: `tanh`, `sigmoid`, `softplus`, `relu`, and `clip`.
 
 use super::unary::{unary_op, Unary, UnaryOp};
 use crate::{Node, Variable};
@@ -32,6 +32,36 @@ unary_op!(
     SigmoidOp, Sigmoid, sigmoid, "sigmoid",
     |x| crate::kernels::sigmoid(x),
     |x, y| y * (1.0 - y)
+);
+unary_op!(
+    /// Softplus `ln(1 + e^x)`, elementwise: a smooth relu whose slope is the sigmoid.
+    /// Computed as `max(x, 0) + ln(1 + e^-|x|)`, so it neither overflows for large `x` nor
+    /// rounds to 0 too early for very negative `x`.
+    ///
+    /// It gives the stable forms of two common terms, where the textbook ones give NaN
+    /// once the sigmoid rounds to 0 or 1 (from |x| of about 17 in `f32`):
+    /// - `ln(sigmoid(x)) = -(-x).softplus()`;
+    /// - binary cross-entropy on logits `z` with 0/1 targets `y`:
+    ///   `-(y ln sigmoid(z) + (1 - y) ln(1 - sigmoid(z))) = z.softplus() - y * z`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let z = ParameterNode::new(ndarray::arr2(&[[0.0, 40.0, -40.0]]));
+    /// let y = InputNode::new(ndarray::arr2(&[[1.0, 0.0, 0.0]]));
+    /// // Binary cross-entropy, summed over the examples.
+    /// let mut loss = (z.softplus() - y.clone() * z.clone()).scalar_sum();
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// // ln 2 for the undecided example, 40 for the confidently wrong one, ~0 for the last.
+    /// assert!((loss.value()[(0, 0)] - (2f32.ln() + 40.0)).abs() < 1e-5);
+    /// // The gradient is sigmoid(z) - y: finite everywhere.
+    /// let g = z.gradient();
+    /// assert!((g[(0, 0)] + 0.5).abs() < 1e-6 && (g[(0, 1)] - 1.0).abs() < 1e-6);
+    /// assert!(g[(0, 2)].abs() < 1e-6);
+    /// ```
+    SoftplusOp, Softplus, softplus, "softplus",
+    |x| x.max(0.0) + (-x.abs()).exp().ln_1p(),
+    |x, y| crate::kernels::sigmoid(x)
 );
 unary_op!(
     /// Rectified linear unit `max(x, 0)`, elementwise (derivative 0 at 0). NaN stays NaN,
@@ -181,12 +211,44 @@ mod tests {
         assert!((t.value()[(0, 2)] - 2f32.tanh()).abs() < 1e-3);
     }
 
+    /// Softplus against `ln(1 + e^x)` in f64, over the whole range: no overflow for large
+    /// `x`, no early 0 for very negative `x`, NaN kept.
+    #[test]
+    fn softplus_values() {
+        let xs = [
+            -200.0, -90.0, -30.0, -1.0, -1e-3, 0.0, 1e-3, 2.5, 30.0, 90.0, 1e30,
+        ];
+        let x =
+            InputNode::new(ndarray::Array2::from_shape_vec((1, xs.len()), xs.to_vec()).unwrap());
+        let mut y = x.softplus();
+        y.forward();
+        for (&x, &y) in xs.iter().zip(y.value().iter()) {
+            let exact = (x as f64).exp().ln_1p();
+            let exact = if exact.is_finite() { exact } else { x as f64 };
+            // Relative error, with an absolute floor of two of f32's smallest subnormals.
+            let error = (y as f64 - exact).abs();
+            assert!(
+                error <= 1e-6 * exact + 3e-45,
+                "softplus({x}) = {y}, not {exact}"
+            );
+        }
+        let nan = InputNode::new(arr2(&[[f32::NAN, f32::INFINITY, f32::NEG_INFINITY]]));
+        let mut y = nan.softplus();
+        y.forward();
+        let v = y.value();
+        assert!(
+            v[(0, 0)].is_nan() && v[(0, 1)] == f32::INFINITY && v[(0, 2)] == 0.0,
+            "{v}"
+        );
+    }
+
     #[test]
     fn gradients() {
         for (r, c) in [(1, 1), (3, 2), (2, 7)] {
             let x = ParameterNode::new(random_matrix(r, c));
             gradcheck::assert_gradient(&mut x.tanh(), &x);
             gradcheck::assert_gradient(&mut x.sigmoid(), &x);
+            gradcheck::assert_gradient(&mut x.softplus(), &x);
             // Keep inputs away from the kinks so finite differences are meaningful.
             let away = ParameterNode::new(random_matrix(r, c).mapv(|v| {
                 if v.abs() < 0.1 {

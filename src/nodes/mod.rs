@@ -20,7 +20,9 @@ mod transpose;
 mod unary;
 mod vector_dot;
 
-pub use activation::{Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Tanh, TanhOp};
+pub use activation::{
+    Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Softplus, SoftplusOp, Tanh, TanhOp,
+};
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
 pub(crate) use boxed::enter_sweep;
 pub use boxed::Boxed;

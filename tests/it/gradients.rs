@@ -194,6 +194,7 @@ fn elementwise_functions() {
     unary("ln", Positive, |x| x.ln());
     unary("tanh", Any, |x| x.tanh());
     unary("sigmoid", Any, |x| x.sigmoid());
+    unary("softplus", Any, |x| x.softplus());
     unary("relu", AwayFromZero, |x| x.relu());
     unary("sqrt", Positive, |x| x.sqrt());
     unary("abs", AwayFromZero, |x| x.abs());

@@ -85,6 +85,7 @@ pub const METHODS: &[Method] = &[
     method("pow", &[Arg::Scalar], Rule::Keep, "Pow"),
     method("tanh", &[], Rule::Keep, "Tanh"),
     method("sigmoid", &[], Rule::Keep, "Sigmoid"),
+    method("softplus", &[], Rule::Keep, "Softplus"),
     method("relu", &[], Rule::Keep, "Relu"),
     method("clip", &[Arg::Scalar, Arg::Scalar], Rule::Keep, "Clip"),
     method("softmax", &[], Rule::Keep, "Softmax"),
