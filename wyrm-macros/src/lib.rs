@@ -32,15 +32,21 @@ pub fn model(input: TokenStream) -> TokenStream {
         Ok(model) => model,
         Err(e) => return e.into_compile_error().into(),
     };
-    match check::check(&model) {
-        Ok(checked) => expand::expand(&model, &checked).into(),
-        Err(e) => {
-            // Emit the errors and a stand-in for the model (its struct, companion and
-            // methods, with bodies that panic), so that code using it does not add a
-            // cascade of "cannot find type" or "no field" errors.
-            let mut out = e.into_compile_error();
-            out.extend(expand::fallback(&model));
-            out.into()
+    // Mistakes the parser could step over come first, then the checker's: all at once.
+    let mut errors = model.parse_errors().cloned();
+    let first = errors.next();
+    let errors = match (first, check::check(&model)) {
+        (None, Ok(checked)) => return expand::expand(&model, &checked).into(),
+        (None, Err(checker)) => checker,
+        (Some(mut all), checked) => {
+            errors.chain(checked.err()).for_each(|e| all.combine(e));
+            all
         }
-    }
+    };
+    // Emit the errors and a stand-in for the model (its struct, companion and methods,
+    // with bodies that panic), so that code using it does not add a cascade of "cannot
+    // find type" or "no field" errors.
+    let mut out = errors.into_compile_error();
+    out.extend(expand::fallback(&model));
+    out.into()
 }

@@ -49,6 +49,10 @@ pub(crate) struct Leaf {
     pub(crate) dims_tokens: TokenStream,
     /// A parameter's initialiser (`None`: the default, `normal(0, 0.1)`).
     pub(crate) init: Option<Init>,
+    /// Mistakes in the declaration that left the tokens in step (an unknown initialiser,
+    /// a misspelt kind close to a known one): reported with the checker's errors, so that
+    /// one of them does not hide the others.
+    pub(crate) errors: Vec<syn::Error>,
 }
 
 impl Leaf {
@@ -114,15 +118,26 @@ impl Init {
 impl Parse for Leaf {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let keyword: Ident = input.parse()?;
+        let mut errors = Vec::new();
         let kind = match keyword.to_string().as_str() {
             "Param" => LeafKind::Param,
             "Input" => LeafKind::Input,
             "Index" => LeafKind::Index,
             other => {
-                return Err(syn::Error::new(
+                let message = format!(
+                    "unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>` or \
+                     `Index<K>`"
+                );
+                // A near miss is read as what it was meant to be, so that the rest of the
+                // block is checked too; anything else stops here.
+                let Some(kind) = closest_kind(other) else {
+                    return Err(syn::Error::new(keyword.span(), message));
+                };
+                errors.push(syn::Error::new(
                     keyword.span(),
-                    format!("unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>` or `Index<K>`"),
-                ))
+                    format!("{message} (did you mean `{}`?)", kind.keyword()),
+                ));
+                kind
             }
         };
         let mut dims_tokens = keyword.to_token_stream();
@@ -145,8 +160,9 @@ impl Parse for Leaf {
         input.parse::<Token![>]>()?.to_tokens(&mut dims_tokens);
         let init = if input.peek(Token![=]) {
             let eq: Token![=] = input.parse()?;
+            let init = parse_init(input, &mut errors)?;
             if kind != LeafKind::Param {
-                return Err(syn::Error::new(
+                errors.push(syn::Error::new(
                     eq.span,
                     format!(
                         "only parameters take an initialiser; `{}` values are set with `set_value`",
@@ -154,7 +170,7 @@ impl Parse for Leaf {
                     ),
                 ));
             }
-            Some(input.parse()?)
+            init
         } else {
             None
         };
@@ -164,8 +180,98 @@ impl Parse for Leaf {
             dims,
             dims_tokens,
             init,
+            errors,
         })
     }
+}
+
+/// The leaf kind a misspelt keyword is meant to be: the one within two edits, case aside
+/// (`Indx`, `param`, `Inptu`), if exactly one is closest.
+fn closest_kind(word: &str) -> Option<LeafKind> {
+    let word = word.to_lowercase();
+    let distance = |kind: LeafKind| edit_distance(&word, &kind.keyword().to_lowercase());
+    let kinds = [LeafKind::Param, LeafKind::Input, LeafKind::Index];
+    let best = kinds.into_iter().map(distance).min()?;
+    let mut closest = kinds.into_iter().filter(|&k| distance(k) == best);
+    match (closest.next(), closest.next()) {
+        (Some(kind), None) if best <= 2 => Some(kind),
+        _ => None,
+    }
+}
+
+/// Levenshtein distance between two short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Parses an initialiser after `=`. A mistake that leaves the tokens in step (an unknown
+/// name, with its arguments if any; a wrong argument) goes to `errors`, and the parameter
+/// gets the default initialiser; a syntax error is returned.
+fn parse_init(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<Option<Init>> {
+    let keyword: Ident = input.parse()?;
+    let init = match keyword.to_string().as_str() {
+        "zeros" => Init::Zeros(keyword),
+        "ones" => Init::Ones(keyword),
+        "xavier" => Init::Xavier(keyword),
+        "normal" => {
+            let content;
+            let parens = parenthesized!(content in input);
+            let args = content.parse_terminated(syn::Expr::parse, Token![,])?;
+            if args.len() != 2 {
+                errors.push(syn::Error::new(
+                    parens.span.join(),
+                    format!(
+                        "`normal` takes 2 arguments (mean, std), found {}",
+                        args.len()
+                    ),
+                ));
+                return Ok(None);
+            }
+            let mut args = args.into_iter().map(|a| scalar_of(&a));
+            let (mean, std) = match (args.next(), args.next()) {
+                (Some(Ok(mean)), Some(Ok(std))) => (mean, std),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => {
+                    errors.push(e);
+                    return Ok(None);
+                }
+                _ => unreachable!("two arguments"),
+            };
+            if std.value < 0.0 {
+                errors.push(syn::Error::new(
+                    std.span,
+                    "the standard deviation of `normal` must not be negative",
+                ));
+                return Ok(None);
+            }
+            Init::Normal { keyword, mean, std }
+        }
+        other => {
+            errors.push(syn::Error::new(
+                keyword.span(),
+                format!(
+                    "unknown initialiser `{other}`: expected `zeros`, `ones`, `xavier` or `normal(mean, std)`"
+                ),
+            ));
+            if input.peek(syn::token::Paren) {
+                let arguments;
+                parenthesized!(arguments in input);
+                arguments.parse::<TokenStream>()?;
+            }
+            return Ok(None);
+        }
+    };
+    Ok(Some(init))
 }
 
 impl Parse for Dim {
@@ -204,44 +310,6 @@ impl ToTokens for Dim {
             Dim::Const(expr) => {
                 syn::token::Brace::default().surround(tokens, |t| expr.to_tokens(t))
             }
-        }
-    }
-}
-
-impl Parse for Init {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let keyword: Ident = input.parse()?;
-        match keyword.to_string().as_str() {
-            "zeros" => Ok(Init::Zeros(keyword)),
-            "ones" => Ok(Init::Ones(keyword)),
-            "xavier" => Ok(Init::Xavier(keyword)),
-            "normal" => {
-                let content;
-                let parens = parenthesized!(content in input);
-                let args = content.parse_terminated(syn::Expr::parse, Token![,])?;
-                if args.len() != 2 {
-                    return Err(syn::Error::new(
-                        parens.span.join(),
-                        format!("`normal` takes 2 arguments (mean, std), found {}", args.len()),
-                    ));
-                }
-                let mut args = args.into_iter().map(|a| scalar_of(&a));
-                let mean = args.next().expect("two arguments")?;
-                let std = args.next().expect("two arguments")?;
-                if std.value < 0.0 {
-                    return Err(syn::Error::new(
-                        std.span,
-                        "the standard deviation of `normal` must not be negative",
-                    ));
-                }
-                Ok(Init::Normal { keyword, mean, std })
-            }
-            other => Err(syn::Error::new(
-                keyword.span(),
-                format!(
-                    "unknown initialiser `{other}`: expected `zeros`, `ones`, `xavier` or `normal(mean, std)`"
-                ),
-            )),
         }
     }
 }
@@ -287,6 +355,44 @@ mod tests {
                 quote::quote! { struct M { w: Param<1, 1> = normal(1.0) } },
                 "`normal` takes 2 arguments",
             ),
+            (
+                quote::quote! { struct M { w: Parm<1, 1> } },
+                "unknown declaration `Parm`: expected `Param<R, C>`, `Input<R, C>` or \
+                 `Index<K>` (did you mean `Param`?)",
+            ),
         ]);
+    }
+
+    /// Mistakes that leave the tokens in step are kept for later and parsing goes on, so
+    /// that the checker can report the block's other errors too.
+    #[test]
+    fn steps_over_mistakes_that_leave_the_tokens_in_step() {
+        let model = parse(quote::quote! {
+            struct M {
+                w: Param<2, 1> = xaviar,
+                v: Param<2, 1> = uniform(0, 1),
+                i: Indx<1>,
+                x: Input<1, 2> = zeros,
+                n: Param<1, 1> = normal(0, -1),
+                y = x.dot(w),
+            }
+        })
+        .unwrap();
+        let errors: Vec<String> = model.parse_errors().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        assert!(errors[0].starts_with("unknown initialiser `xaviar`"));
+        assert!(errors[1].starts_with("unknown initialiser `uniform`"));
+        assert!(errors[2].ends_with("(did you mean `Index`?)"));
+        assert!(errors[3].starts_with("only parameters take an initialiser"));
+        assert!(errors[4].contains("must not be negative"));
+        assert_eq!(leaf(&model.items[2]).kind, crate::parse::LeafKind::Index);
+        assert!(leaf(&model.items[0]).init.is_none());
+    }
+
+    #[test]
+    fn a_keyword_far_from_every_kind_stops_the_parse() {
+        assert!(parse(quote::quote! { struct M { w: Weight<1, 1> } }).is_err());
+        // As close to `Input` as to `Index`: no guess.
+        assert!(parse(quote::quote! { struct M { w: Inpdx<1, 1> } }).is_err());
     }
 }

@@ -74,6 +74,14 @@ pub(crate) enum ItemKind {
 }
 
 impl Model {
+    /// The mistakes found while parsing that did not stop it (see `Leaf::errors`).
+    pub(crate) fn parse_errors(&self) -> impl Iterator<Item = &syn::Error> {
+        self.items.iter().flat_map(|item| match &item.kind {
+            ItemKind::Leaf(leaf) => leaf.errors.as_slice(),
+            ItemKind::Node(_) => &[],
+        })
+    }
+
     /// The run-time dimension names, unraw-distinct, in order of first appearance; a name
     /// that is also an item's is left out (`check` reports it), here and in the error
     /// stand-in alike.
@@ -229,9 +237,11 @@ mod tests {
             struct Mf {
                 users: Param<num_users, 32> = normal(0, -0.5 * 0),
             }
-        });
+        })
+        .unwrap();
         // `normal`'s arguments must be plain numbers.
-        assert!(model.is_err());
+        let errors: Vec<String> = model.parse_errors().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
 
         let model = parse(quote::quote! {
             struct Mf {
