@@ -185,7 +185,8 @@ pub use variable::{Operand, Variable};
 ///   optimizers.
 /// - `Name::with_parameters_of(&other)`: a second graph over `other`'s parameter nodes
 ///   (tied weights), with its own inputs, e.g. the two towers of a siamese model trained
-///   through one combined loss.
+///   through one combined loss; `model.with_dimensions(dims..)` does the same with other
+///   run-time dimensions (a batch of another size, such as an epoch's short last batch).
 /// - `struct NameParameters`, `Clone + Debug + Send + Sync`, with a public
 ///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension;
 ///   `shared_parameters(&self)` returns it (the same storage for a model built from shared

@@ -29,6 +29,27 @@ pub mod __private {
         ParameterNode::shared(param.clone())
     }
 
+    /// Panics unless `model`'s parameter `name` (declared as `declared`), which is
+    /// `shape`, keeps that shape with the dimensions given to `with_dimensions`
+    /// (`resized`).
+    #[track_caller]
+    pub fn check_kept_shape(
+        model: &str,
+        name: &str,
+        declared: &str,
+        shape: (usize, usize),
+        resized: (usize, usize),
+    ) {
+        assert!(
+            shape == resized,
+            "{model}::with_dimensions: the parameter `{name}: {declared}` is {} in this model \
+             but would be {} with these dimensions; the graphs share their parameters, so \
+             the dimensions that size one cannot change",
+            fmt_shape(shape),
+            fmt_shape(resized)
+        );
+    }
+
     /// Panics unless `param` has the declared `shape`.
     fn check_shape(
         model: &str,

@@ -114,6 +114,57 @@ fn logistic_regression_with_softplus_separates_and_stays_finite() {
     assert!(logit.value()[(0, 0)] > 17.0, "{}", logit.value());
 }
 
+model! {
+    /// A classifier over a batch of run-time size, with an embedding table whose row
+    /// count is a run-time dimension too.
+    struct Batched {
+        table: Param<vocabulary, 3>,
+        w: Param<3, 2>,
+        b: Param<1, 2> = zeros,
+        tokens: Index<batch>,
+        labels: Index<batch>,
+        loss = sparse_categorical_crossentropy(table.index(tokens).dot(w) + b, labels),
+    }
+}
+
+/// The short last batch of an epoch: a graph with another batch size over the same
+/// parameter nodes, whose gradients are those of a model built for that size.
+#[test]
+fn with_dimensions_builds_a_graph_of_another_batch_size_over_the_same_parameters() {
+    let model = Batched::new_with_rng(&mut StdRng::seed_from_u64(3), 10, 4);
+    let short = model.with_dimensions(10, 2);
+    assert!(std::rc::Rc::ptr_eq(model.w.node(), short.w.node()));
+    assert_eq!(short.tokens.node().len(), 2);
+
+    let reference = Batched::new(10, 2);
+    reference.table.set_value(&model.table.value());
+    reference.w.set_value(&model.w.value());
+    for m in [&short, &reference] {
+        m.tokens.set_value(&[7, 2]);
+        m.labels.set_value(&[1, 0]);
+        let mut loss = m.loss.clone();
+        loss.forward();
+        loss.backward(1.0);
+    }
+    assert_eq!(short.loss.value(), reference.loss.value());
+    assert_eq!(model.w.gradient(), reference.w.gradient());
+    assert_eq!(model.table.gradient(), reference.table.gradient());
+    // An optimizer over the first graph's parameters applies it.
+    let mut optimizer = SGD::new(0.5, model.parameters());
+    let before = model.w.value().to_owned();
+    optimizer.step();
+    assert_eq!(model.w.value(), &before - &(0.5 * reference.w.gradient()));
+}
+
+#[test]
+#[should_panic(expected = "Batched::with_dimensions: the parameter `table: \
+                           Param<vocabulary, 3>` is 10x3 in this model but would be 11x3 \
+                           with these dimensions")]
+fn with_dimensions_keeps_the_parameters_shapes() {
+    let model = Batched::new(10, 4);
+    let _ = model.with_dimensions(11, 4);
+}
+
 #[test]
 fn linear_regression_converges() {
     let mut rng = StdRng::seed_from_u64(7);

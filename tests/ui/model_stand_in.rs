@@ -31,6 +31,7 @@ fn main() {
     let _ = (&copy.w, format!("{shared:?}"));
     let _ = Broken::from_parameters(&copy).y;
     let _ = Broken::with_parameters_of(&model).w;
+    let _ = model.with_dimensions().w;
     let states: wyrm::optim::OptimizerStates = model.optimizer_states();
     let _: Result<(), wyrm::optim::OptimizerStateError> = model.set_optimizer_states(&states);
     let _ = copy.set_optimizer_states(&copy.optimizer_states());
@@ -40,6 +41,7 @@ fn main() {
     let shared = other.shared_parameters();
     let _: (usize, usize) = (shared.rng, shared.n);
     let _ = shared.w.clone();
+    let _ = other.with_dimensions(3, 5).w;
 
     let _ = ClashingDim::new().shared_parameters().n.clone();
 }

@@ -76,6 +76,10 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.
+            pub fn with_dimensions(&self, #(#dims: usize),*) -> Self {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
             pub fn parameters(&self) -> ::std::vec::Vec<#k::Variable<#k::ParameterNode>> {
                 ::core::unreachable!(#message)
             }

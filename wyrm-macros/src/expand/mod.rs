@@ -29,6 +29,7 @@ use leaf::{dim_tokens, fresh_leaf, leaf_type, rng_ident, static_dims};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use std::collections::HashMap;
+use syn::ext::IdentExt;
 use syn::{Attribute, Ident, Visibility};
 
 /// Expands a checked model.
@@ -171,15 +172,33 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         .iter()
         .map(|(d, source)| quote!(let #d = #other.#source; let _ = &#d;));
     // `with_parameters_of`: the other model's parameter nodes, fresh inputs.
-    let tied = leaves.iter().map(|(item, leaf)| {
-        let n = &item.name;
-        let value = match leaf.kind {
-            LeafKind::Param => quote!(::core::clone::Clone::clone(&#other.#n)),
-            _ => fresh_leaf(k, leaf, statics),
-        };
-        quote!(let #n = #value;)
-    });
+    let tied: Vec<TokenStream> = leaves
+        .iter()
+        .map(|(item, leaf)| {
+            let n = &item.name;
+            let value = match leaf.kind {
+                LeafKind::Param => quote!(::core::clone::Clone::clone(&#other.#n)),
+                _ => fresh_leaf(k, leaf, statics),
+            };
+            quote!(let #n = #value;)
+        })
+        .collect();
 
+    // `with_dimensions`: each parameter keeps its shape with the new dimensions.
+    let kept_shapes = leaves
+        .iter()
+        .filter(|(_, l)| l.kind == LeafKind::Param)
+        .map(|(item, leaf)| {
+            let n = &item.name;
+            let n_str = n.unraw().to_string();
+            let declared = leaf.declared();
+            let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+            quote! {
+                #k::__private::check_kept_shape(
+                    #model_str, #n_str, #declared, #other.#n.shape(), (#rows, #cols),
+                );
+            }
+        });
     let dims_doc = if dims.is_empty() {
         String::new()
     } else {
@@ -260,6 +279,22 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// two shared nodes over one storage.
             pub fn with_parameters_of(#other: &Self) -> Self {
                 #(#other_dims)*
+                #(#tied)*
+                Self::__wyrm_assemble(#(#leaf_names),*)
+            }
+
+            /// Builds a second graph over this model's parameter nodes, like
+            /// [`with_parameters_of`](Self::with_parameters_of), but with the run-time
+            /// dimensions given here: a batch of another size, such as the short last
+            /// batch of an epoch, or one example at a time for evaluation. Dimensions that
+            /// size a parameter must keep their values.
+            ///
+            /// # Panics
+            /// If a parameter's shape would change with these dimensions.
+            #[track_caller]
+            pub fn with_dimensions(&self, #(#dims: usize),*) -> Self {
+                let #other = self;
+                #(#kept_shapes)*
                 #(#tied)*
                 Self::__wyrm_assemble(#(#leaf_names),*)
             }
