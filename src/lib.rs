@@ -151,7 +151,7 @@ pub use variable::{Operand, Variable};
 ///   constant, even an upper-case one (`Param<N, D>` gives `Name::new(N, D)`): write
 ///   `{N}` for a constant `N`.
 /// - Initialisers: `zeros`, `ones`, `xavier` (uniform in `±sqrt(6 / (R + C))`) and
-///   `normal(mean, std)` (plain numbers). **The default is `normal(0, 0.1)`.**
+///   `normal(mean, std)` (numbers). **The default is `normal(0, 0.1)`.**
 /// - `name = expression` defines a node from names declared or defined *above* it, with
 ///   the operators and methods of hand-written code: `+ - * /` (elementwise between two
 ///   nodes, with a `1 x C` right-hand row broadcast over the rows; or with a number on
@@ -161,7 +161,9 @@ pub use variable::{Operand, Variable};
 ///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`); and
 ///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
-/// - Numbers are `f32`; one beyond `f32::MAX` is an error.
+/// - Numbers are `f32`: literals (one beyond `f32::MAX` is an error), or constant
+///   expressions in braces, evaluated when the model is built and cast to `f32`
+///   (`x.clip({EPS}, {1.0 - EPS})`, `h * {SCALE}`, `normal(0, {STD})`).
 /// - Doc comments and attributes on an item go to its field, except `cfg` (or a
 ///   `cfg_attr` that yields one), which is an error there (the constructors set every
 ///   item: declare one model per configuration). A `cfg` on the struct applies to

@@ -29,6 +29,30 @@ pub mod __private {
         ParameterNode::shared(param.clone())
     }
 
+    /// A number in a `model!` expression given as a constant in braces (`{EPS}`), taken as
+    /// `f32` (without an `as` cast, which clippy would flag in the user's block when the
+    /// constant is an `f32` already).
+    #[diagnostic::on_unimplemented(
+        message = "a number in a `model!` block must be an `f32`, `f64` or integer, not `{Self}`",
+        label = "not a number"
+    )]
+    pub trait Number {
+        /// The value as `f32` (rounded to the nearest `f32`).
+        fn to_f32(self) -> f32;
+    }
+
+    macro_rules! number {
+        ($($t:ty),*) => {$(
+            impl Number for $t {
+                #[inline(always)]
+                fn to_f32(self) -> f32 {
+                    self as f32
+                }
+            }
+        )*};
+    }
+    number!(f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+
     /// Panics unless `model`'s parameter `name` (declared as `declared`), which is
     /// `shape`, keeps that shape with the dimensions given to `with_dimensions`
     /// (`resized`).

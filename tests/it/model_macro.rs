@@ -165,6 +165,43 @@ fn with_dimensions_keeps_the_parameters_shapes() {
     let _ = model.with_dimensions(11, 4);
 }
 
+const EPS: f32 = 1e-3;
+const SCALE: f64 = 0.5;
+const STD: f32 = 0.2;
+const POWER: i32 = 2;
+
+model! {
+    /// Numbers given as constant expressions in braces.
+    struct Constants {
+        w: Param<2, 2> = normal(0, {STD}),
+        x: Input<1, 2>,
+        p = x.dot(w).sigmoid().clip({EPS}, {1.0 - EPS}),
+        out = -{SCALE} * p.pow({POWER}) + {EPS},
+    }
+}
+
+#[test]
+fn numbers_can_be_constant_expressions_in_braces() {
+    let model = Constants::new_with_rng(&mut StdRng::seed_from_u64(5));
+    model.w.set_value(&arr2(&[[40.0, -1.0], [0.0, 2.0]]));
+    model.x.set_value(arr2(&[[1.0, 0.5]]));
+    let mut out = model.out.clone();
+    out.forward();
+    // The hand-written graph with the constants' values.
+    let (x, w) = (model.x.clone(), model.w.clone());
+    let p = x.dot(&w).sigmoid().clip(EPS, 1.0 - EPS);
+    let mut expected = -(SCALE as f32) * p.pow(2.0) + EPS;
+    expected.forward();
+    assert_eq!(out.value(), expected.value());
+    // The first logit (40) is clipped at 1 - EPS.
+    assert_eq!(model.p.value()[(0, 0)], 1.0 - EPS);
+    // `normal(0, {STD})`: a spread near 0.2.
+    let fresh = Constants::new_with_rng(&mut StdRng::seed_from_u64(5))
+        .w
+        .value();
+    assert!(fresh.iter().all(|v| v.abs() < 1.0) && fresh.iter().any(|v| v.abs() > 0.01));
+}
+
 #[test]
 fn linear_regression_converges() {
     let mut rng = StdRng::seed_from_u64(7);

@@ -119,7 +119,7 @@ pub fn find_function(name: &str) -> Option<&'static Method> {
 /// The axis an argument denotes: `0`, `1`, `Axis(0)` or `Axis(1)`.
 pub fn axis_of(arg: &Expr) -> Option<usize> {
     match &arg.kind {
-        ExprKind::Scalar(s) if s.value == 0.0 || s.value == 1.0 => {
+        ExprKind::Scalar(s) if s.literal_value().is_some_and(|v| v == 0.0 || v == 1.0) => {
             let text = arg.tokens.to_string();
             (!text.contains('.') && !text.starts_with('-')).then_some(s.value as usize)
         }

@@ -148,7 +148,9 @@ impl Checker<'_> {
     /// Whether a number is in range: one beyond `f32::MAX` parses as infinity, which has no
     /// literal and which the user did not mean.
     pub(super) fn number(&mut self, s: &Scalar) -> bool {
-        if !s.value.is_finite() {
+        // A constant expression's value is known when the generated code runs (a clip's
+        // bounds and an initialiser's spread are checked then).
+        if s.constant.is_none() && !s.value.is_finite() {
             self.errors.at(
                 s.span,
                 format!(
@@ -157,7 +159,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        s.value.is_finite()
+        s.constant.is_some() || s.value.is_finite()
     }
 
     /// Checks expressions whose place has an error already (the arguments of an unknown
@@ -234,8 +236,17 @@ impl Checker<'_> {
                 );
             }
             None => {
+                // An upper-case name is likely a constant, which needs braces.
+                let text = ident.to_string();
+                let hint = if text.chars().any(char::is_alphabetic)
+                    && !text.chars().any(char::is_lowercase)
+                {
+                    format!("; for a constant, write `{{{text}}}`")
+                } else {
+                    String::new()
+                };
                 self.errors
-                    .at(ident.span(), format!("unknown name `{ident}`"));
+                    .at(ident.span(), format!("unknown name `{ident}`{hint}"));
             }
         }
         None

@@ -195,6 +195,7 @@ mod tests {
                 x: Input<1, 1>,
                 a = w * later,
                 b = w * nowhere,
+                d = w * EPS + {EPS},
                 c = c + w,
                 later = w.frobnicate(),
             }
@@ -204,6 +205,7 @@ mod tests {
             "`x` is first declared here",
             "`later` is used before it is defined",
             "unknown name `nowhere`",
+            "unknown name `EPS`; for a constant, write `{EPS}`",
             "`c` is used in its own definition",
             "unknown method `frobnicate`",
             "parameter `unused` is never used",

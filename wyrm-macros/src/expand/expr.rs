@@ -125,7 +125,7 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
                 Use::Argument => quote_spanned!(n.span()=> &#n),
             };
         }
-        ExprKind::Scalar(s) => return s.literal(),
+        ExprKind::Scalar(s) => return s.literal(k),
         ExprKind::Neg { span, operand } => {
             let x = build(k, operand, Use::Owned);
             quote_spanned!(*span=> -#x)

@@ -83,7 +83,7 @@ pub(super) fn fresh_leaf(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenSt
             let value = match &leaf.init {
                 None => quote!(#k::init::normal(#rows, #cols, 0.0, 0.1, #rng)),
                 Some(Init::Normal { mean, std, .. }) => {
-                    let (mean, std) = (mean.literal(), std.literal());
+                    let (mean, std) = (mean.literal(k), std.literal(k));
                     quote_spanned!(init_span=> #k::init::normal(#rows, #cols, #mean, #std, #rng))
                 }
                 Some(Init::Xavier(_)) => {

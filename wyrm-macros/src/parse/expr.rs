@@ -5,14 +5,17 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::{Ident, LitFloat, Token};
 
-/// A numeric literal (possibly negated), as an `f32`: infinite when the number is out of
-/// range, an error that `check` reports.
-#[derive(Clone, Copy)]
+/// A number: a numeric literal (possibly negated), as an `f32`, infinite when the number
+/// is out of range (an error that `check` reports); or a constant expression in braces
+/// (`{LEARNING_RATE}`, `{1.0 - EPS}`), which the generated code evaluates.
+#[derive(Clone)]
 pub(crate) struct Scalar {
-    /// The value, sign included.
+    /// A literal's value, sign included; for a constant expression, 1 or -1, its sign.
     pub(crate) value: f32,
-    /// The span of the literal, which the generated literal carries.
+    /// The span of the literal or of the braces, which the generated number carries.
     pub(crate) span: Span,
+    /// The constant expression inside the braces, if the number is one.
+    pub(crate) constant: Option<Box<syn::Expr>>,
 }
 
 /// Binary operators.
@@ -114,19 +117,27 @@ pub(super) fn scalar_of(expr: &syn::Expr) -> syn::Result<Scalar> {
             Ok(Scalar {
                 value,
                 span: lit.span(),
+                constant: None,
+            })
+        }
+        syn::Expr::Block(b) if b.label.is_none() && b.attrs.is_empty() => {
+            // The expression inside, so that the generated code has no braces for rustc's
+            // `unused_braces` to flag in the user's block; a block of statements stays one.
+            let constant = match &b.block.stmts[..] {
+                [syn::Stmt::Expr(inner, None)] => inner.clone(),
+                _ => expr.clone(),
+            };
+            Ok(Scalar {
+                value: 1.0,
+                span: b.block.brace_token.span.join(),
+                constant: Some(Box::new(constant)),
             })
         }
         syn::Expr::Unary(syn::ExprUnary {
             op: syn::UnOp::Neg(_),
             expr,
             ..
-        }) => {
-            let inner = scalar_of(expr)?;
-            Ok(Scalar {
-                value: -inner.value,
-                span: inner.span,
-            })
-        }
+        }) => Ok(scalar_of(expr)?.negated()),
         syn::Expr::Paren(p) => scalar_of(&p.expr),
         syn::Expr::Group(g) => scalar_of(&g.expr),
         other => Err(syn::Error::new_spanned(other, "expected a number")),
@@ -134,10 +145,32 @@ pub(super) fn scalar_of(expr: &syn::Expr) -> syn::Result<Scalar> {
 }
 
 impl Scalar {
-    /// The value as `f32` literal tokens with the user's span (a negative value is `-x`,
-    /// since a literal token cannot carry the sign). The value is finite: `check` rejects
-    /// the rest before expansion.
-    pub(crate) fn literal(&self) -> TokenStream {
+    /// The literal's value; `None` for a constant expression.
+    pub(crate) fn literal_value(&self) -> Option<f32> {
+        self.constant.is_none().then_some(self.value)
+    }
+
+    /// `-self`.
+    fn negated(self) -> Scalar {
+        Scalar {
+            value: -self.value,
+            ..self
+        }
+    }
+
+    /// The number as `f32` tokens with the user's span: a literal (a negative value is
+    /// `-x`, since a literal token cannot carry the sign; the value is finite, as `check`
+    /// rejects the rest before expansion), or the constant expression converted to `f32`
+    /// through the runtime crate `k`.
+    pub(crate) fn literal(&self, k: &TokenStream) -> TokenStream {
+        if let Some(constant) = &self.constant {
+            let value = quote::quote_spanned!(self.span=> #k::__private::Number::to_f32(#constant));
+            return if self.value.is_sign_negative() {
+                quote::quote_spanned!(self.span=> -#value)
+            } else {
+                value
+            };
+        }
         let mut text = format!("{:?}", self.value.abs());
         if !text.contains('.') && !text.contains('e') {
             text.push_str(".0");
@@ -159,7 +192,7 @@ impl Expr {
             syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 ExprKind::Name(p.path.get_ident().expect("checked").clone())
             }
-            syn::Expr::Lit(_) => ExprKind::Scalar(scalar_of(&expr)?),
+            syn::Expr::Lit(_) | syn::Expr::Block(_) => ExprKind::Scalar(scalar_of(&expr)?),
             syn::Expr::Paren(p) => return Expr::from_syn(*p.expr),
             syn::Expr::Group(g) => return Expr::from_syn(*g.expr),
             syn::Expr::Unary(syn::ExprUnary {
@@ -169,10 +202,7 @@ impl Expr {
             }) => {
                 let operand = Expr::from_syn(*operand)?;
                 match operand.kind {
-                    ExprKind::Scalar(s) => ExprKind::Scalar(Scalar {
-                        value: -s.value,
-                        span: s.span,
-                    }),
+                    ExprKind::Scalar(s) => ExprKind::Scalar(s.negated()),
                     _ => ExprKind::Neg {
                         span: minus.span,
                         operand: Box::new(operand),
@@ -232,7 +262,8 @@ impl Expr {
                 return Err(syn::Error::new_spanned(
                     other,
                     "unsupported expression: a model expression combines names and numbers \
-                     with `+ - * /`, unary `-`, methods such as `.dot(b)`, and \
+                     (literals, or constant expressions in braces: `{EPS}`) with `+ - * /`, \
+                     unary `-`, methods such as `.dot(b)`, and \
                      `sparse_categorical_crossentropy(a, b)`",
                 ))
             }
@@ -266,7 +297,13 @@ impl std::fmt::Display for Expr {
         };
         match &self.kind {
             ExprKind::Name(n) => write!(f, "{n}"),
-            ExprKind::Scalar(s) => write!(f, "{:?}", s.value),
+            ExprKind::Scalar(s) => match &s.constant {
+                Some(c) => {
+                    let sign = if s.value.is_sign_negative() { "-" } else { "" };
+                    write!(f, "{sign}{{{}}}", c.to_token_stream())
+                }
+                None => write!(f, "{:?}", s.value),
+            },
             ExprKind::Neg { operand: o, .. } => write!(f, "-{}", operand(o)),
             ExprKind::Binary { op, lhs, rhs, .. } => {
                 write!(f, "{} {} {}", operand(lhs), op.symbol(), operand(rhs))
@@ -345,12 +382,12 @@ mod tests {
             ExprKind::Binary { lhs, rhs, .. } => {
                 match &lhs.kind {
                     ExprKind::Binary { rhs, .. } => {
-                        assert!(matches!(rhs.kind, ExprKind::Scalar(s) if s.value == 3.4e38))
+                        assert!(matches!(&rhs.kind, ExprKind::Scalar(s) if s.value == 3.4e38))
                     }
                     _ => panic!("expected a product"),
                 }
                 // Too small for `f32` is zero, as in Rust.
-                assert!(matches!(rhs.kind, ExprKind::Scalar(s) if s.value == 0.0));
+                assert!(matches!(&rhs.kind, ExprKind::Scalar(s) if s.value == 0.0));
             }
             _ => panic!("expected a difference"),
         }
@@ -361,12 +398,21 @@ mod tests {
         let s = Scalar {
             value: 3.0,
             span: Span::call_site(),
+            constant: None,
         };
-        assert_eq!(s.literal().to_string(), "3.0f32");
+        let k = quote::quote!(::wyrm);
+        assert_eq!(s.literal(&k).to_string(), "3.0f32");
         let s = Scalar {
             value: -0.25,
             span: Span::call_site(),
+            constant: None,
         };
-        assert_eq!(s.literal().to_string(), "- 0.25f32");
+        assert_eq!(s.literal(&k).to_string(), "- 0.25f32");
+        let s = scalar_of(&syn::parse_quote!(-{ 1.0 - EPS })).unwrap();
+        assert_eq!(s.literal_value(), None);
+        assert_eq!(
+            s.literal(&k).to_string(),
+            "- :: wyrm :: __private :: Number :: to_f32 (1.0 - EPS)"
+        );
     }
 }

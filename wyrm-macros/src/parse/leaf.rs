@@ -247,7 +247,7 @@ fn parse_init(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<O
                 }
                 _ => unreachable!("two arguments"),
             };
-            if std.value < 0.0 {
+            if std.literal_value().is_some_and(|v| v < 0.0) {
                 errors.push(syn::Error::new(
                     std.span,
                     "the standard deviation of `normal` must not be negative",

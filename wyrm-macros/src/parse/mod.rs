@@ -284,7 +284,7 @@ mod tests {
         match &node(&model.items[5]).kind {
             ExprKind::Binary { lhs, .. } => match &lhs.kind {
                 ExprKind::Binary { lhs, .. } => {
-                    assert!(matches!(lhs.kind, ExprKind::Scalar(s) if s.value == -2.0))
+                    assert!(matches!(&lhs.kind, ExprKind::Scalar(s) if s.value == -2.0))
                 }
                 _ => panic!("expected a product"),
             },
