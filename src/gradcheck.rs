@@ -325,6 +325,7 @@ fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
 /// Before running anything, if `wrt` is a parameter `output` does not use, an input that
 /// does not track gradients, or `options` has an `epsilon` that is not finite or below
 /// `f32::MIN_POSITIVE`, or a tolerance that is negative or not finite.
+#[track_caller]
 pub fn check_gradient<T: Node, P: GradientTarget>(
     output: &mut Variable<T>,
     wrt: &P,
@@ -403,6 +404,7 @@ impl<P: GradientTarget> Drop for Restore<'_, P> {
 
 /// Panics unless the options can give a meaningful check (a NaN tolerance passes
 /// anything; a zero or NaN step gives NaN numeric gradients everywhere).
+#[track_caller]
 fn check_options(options: &CheckOptions) {
     use crate::checks::{check_setting, Range};
     check_setting("check_gradient: epsilon", options.epsilon, Range::Positive);
@@ -440,6 +442,7 @@ fn sign(rng: &mut impl Rng) -> f32 {
 ///
 /// # Panics
 /// If any gradient element is outside the default tolerance.
+#[track_caller]
 pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt: &P) {
     let report = check_gradient(output, wrt, &CheckOptions::default());
     assert!(

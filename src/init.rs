@@ -56,6 +56,7 @@ thread_local! {
 ///
 /// # Panics
 /// If `mean` is not finite, or `std` is negative or not finite.
+#[track_caller]
 pub fn normal(rows: usize, cols: usize, mean: f32, std: f32, rng: &mut impl Rng) -> Array2<f32> {
     assert!(
         mean.is_finite() && std.is_finite() && std >= 0.0,

@@ -18,6 +18,7 @@ pub mod __private {
     ///
     /// # Panics
     /// If `param` does not have the declared shape.
+    #[track_caller]
     pub fn shared_parameter(
         model: &str,
         name: &str,
@@ -51,7 +52,7 @@ pub mod __private {
             }
         )*};
     }
-    number!(f32, f64, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+    number!(f32, f64, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
 
     /// Panics unless `model`'s parameter `name` (declared as `declared`), which is
     /// `shape`, keeps that shape with the dimensions given to `with_dimensions`
@@ -75,6 +76,7 @@ pub mod __private {
     }
 
     /// Panics unless `param` has the declared `shape`.
+    #[track_caller]
     fn check_shape(
         model: &str,
         name: &str,
@@ -95,6 +97,7 @@ pub mod __private {
     ///
     /// # Panics
     /// If `param` does not have the declared shape.
+    #[track_caller]
     pub fn shared_static_parameter<R: Static, C: Static>(
         model: &str,
         name: &str,

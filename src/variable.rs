@@ -480,6 +480,7 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `gradient` does not have this variable's shape.
+    #[track_caller]
     pub fn backward_with(&mut self, gradient: ArrayView2<'_, f32>) {
         let (given, own) = (gradient.dim(), self.node.shape());
         assert!(

@@ -11,6 +11,7 @@ use crate::Variable;
 use typenum::U1;
 
 /// Checks that a reduction's operand has at least one element.
+#[track_caller]
 fn nonempty(name: &str, shape: (usize, usize)) {
     assert!(
         shape.0 * shape.1 > 0,
@@ -38,6 +39,7 @@ impl SingleOp for ScalarSumOp {
     type Rows<R: Dim, C: Dim> = U1;
     type Cols<R: Dim, C: Dim> = U1;
 
+    #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
         nonempty("scalar_sum", shape);
         (1, 1)
@@ -73,6 +75,7 @@ impl SingleOp for MeanOp {
     type Rows<R: Dim, C: Dim> = U1;
     type Cols<R: Dim, C: Dim> = U1;
 
+    #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
         nonempty("mean", shape);
         (1, 1)
@@ -117,6 +120,7 @@ impl SingleOp for SumRowsOp {
     type Rows<R: Dim, C: Dim> = R;
     type Cols<R: Dim, C: Dim> = U1;
 
+    #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
         nonempty("sum_rows", shape);
         (shape.0, 1)
@@ -154,6 +158,7 @@ impl SingleOp for SumColumnsOp {
     type Rows<R: Dim, C: Dim> = U1;
     type Cols<R: Dim, C: Dim> = C;
 
+    #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
         nonempty("sum_columns", shape);
         (1, shape.1)
@@ -235,6 +240,7 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `self` has no elements (at construction).
+    #[track_caller]
     pub fn scalar_sum(&self) -> Variable<ScalarSum<T>> {
         self.apply(ScalarSumOp)
     }
@@ -251,6 +257,7 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `self` has no elements (at construction).
+    #[track_caller]
     pub fn mean(&self) -> Variable<Mean<T>> {
         self.apply(MeanOp)
     }
@@ -267,6 +274,7 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `self` has no elements (at construction).
+    #[track_caller]
     pub fn sum_rows(&self) -> Variable<SumRows<T>> {
         self.apply(SumRowsOp)
     }
@@ -283,6 +291,7 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `self` has no elements (at construction).
+    #[track_caller]
     pub fn sum_columns(&self) -> Variable<SumColumns<T>> {
         self.apply(SumColumnsOp)
     }

@@ -106,6 +106,7 @@ impl<Op: SingleOp, T: Node> Single<Op, T> {
     /// assert_eq!(y.value(), ndarray::arr2(&[[4.0, 6.0]]));
     /// assert_eq!(x.gradient(), ndarray::arr2(&[[1.0, 1.0], [1.0, 1.0]]));
     /// ```
+    #[track_caller]
     pub fn new(op: Op, operand: Rc<T>) -> Self {
         let shape = operand.shape();
         Single {
@@ -209,6 +210,7 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(y.value()[(0, 0)], 5.0);
     /// gradcheck::assert_gradient(&mut y, &x);
     /// ```
+    #[track_caller]
     pub fn apply<Op: SingleOp>(&self, op: Op) -> Variable<Single<Op, T>> {
         Variable::with_links(Single::new(op, self.node().clone()), &[self.links()])
     }

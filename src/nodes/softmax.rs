@@ -11,6 +11,7 @@ use crate::shape::{fmt_shape, Dim};
 use crate::Variable;
 
 /// Checks that rows have at least one column (a row of nothing cannot be normalised).
+#[track_caller]
 fn row_shape(name: &str, shape: (usize, usize)) -> (usize, usize) {
     assert!(
         shape.1 > 0,
@@ -41,6 +42,7 @@ impl SingleOp for SoftmaxOp {
     type Rows<R: Dim, C: Dim> = R;
     type Cols<R: Dim, C: Dim> = C;
 
+    #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
         row_shape("softmax", shape)
     }
@@ -92,6 +94,7 @@ impl SingleOp for LogSoftmaxOp {
     type Rows<R: Dim, C: Dim> = R;
     type Cols<R: Dim, C: Dim> = C;
 
+    #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
         row_shape("log_softmax", shape)
     }
@@ -182,6 +185,7 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `self` has no columns (at construction).
+    #[track_caller]
     pub fn softmax(&self) -> Variable<Softmax<T>> {
         self.apply(SoftmaxOp)
     }
@@ -199,6 +203,7 @@ impl<T: Node> Variable<T> {
     ///
     /// # Panics
     /// If `self` has no columns (at construction).
+    #[track_caller]
     pub fn log_softmax(&self) -> Variable<LogSoftmax<T>> {
         self.apply(LogSoftmaxOp)
     }

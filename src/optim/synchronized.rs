@@ -394,6 +394,7 @@ impl<O: Optimizer> Synchronized<O> {
     ///
     /// # Panics
     /// If `every` is 0.
+    #[track_caller]
     pub fn new(inner: O, handle: SyncHandle, every: usize) -> Self {
         assert!(every > 0, "Synchronized::new: `every` must be at least 1");
         Synchronized {

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Once};
 use wyrm::nn::losses::sparse_categorical_crossentropy;
+use wyrm::optim::{SynchronizationBarrier, Synchronized};
 use wyrm::typenum::{U1, U2};
 use wyrm::*;
 
@@ -112,4 +113,74 @@ fn a_model_built_with_dimensions_that_do_not_fit_points_at_the_expression() {
         .expect("the model's expression")
         + 1;
     assert_eq!(place, format!("{}:{line}", file!()));
+}
+
+const NEGATIVE_STD: f32 = -0.5;
+
+wyrm::model! {
+    struct BadSpread {
+        w: Param<2, 2> = normal(0, {NEGATIVE_STD}),
+        x: Input<1, 2>,
+        y = x.dot(w),
+    }
+}
+
+wyrm::model! {
+    struct Shared {
+        w: Param<n, 2>,
+        x: Input<1, 2>,
+        y = x.dot(w.t()),
+    }
+}
+
+#[test]
+fn reductions_optimizers_checks_and_initialisers_point_at_the_callers_line() {
+    let empty_rows = InputNode::new(m(0, 3));
+    let empty_cols = InputNode::new(m(3, 0));
+    let w = ParameterNode::new(m(2, 2));
+    let unused = ParameterNode::new(m(1, 1));
+    let mut rng = rand::thread_rng();
+    let wrong_shape = Shared::new(3).shared_parameters();
+    let wrong_shape = SharedParameters {
+        n: 4,
+        ..wrong_shape
+    };
+    let mut wrong = Vec::new();
+
+    // Graph building: empty operands of reductions and softmax.
+    panics_here!(wrong, empty_rows.scalar_sum());
+    panics_here!(wrong, empty_rows.mean());
+    panics_here!(wrong, empty_rows.sum_rows());
+    panics_here!(wrong, empty_rows.sum_columns());
+    panics_here!(wrong, empty_cols.softmax());
+    panics_here!(wrong, empty_cols.log_softmax());
+    // Optimizer construction with a bad setting.
+    let (sgd, handle) = (
+        SGD::new(0.1, vec![w.clone()]),
+        SynchronizationBarrier::new().register(),
+    );
+    #[rustfmt::skip]
+    panics_here!(wrong, Synchronized::new(sgd, handle, 0));
+    // gradcheck's own checks and its assertion.
+    panics_here!(wrong, gradcheck::assert_gradient(&mut w.square(), &unused));
+    // Initialisers, directly and from a `model!` constant (no longer a compile error).
+    panics_here!(wrong, init::normal(2, 2, 0.0, -1.0, &mut rng));
+    // (the model's `normal` line or the caller's: anywhere but Wyrm's source)
+    let place = panic_place(|| drop(BadSpread::new()));
+    if !place.starts_with(file!()) {
+        wrong.push(format!("BadSpread::new() panics at {place}"));
+    }
+    // A companion whose dimension does not fit its parameters.
+    panics_here!(wrong, Shared::from_parameters(&wrong_shape));
+    // Feeding a gradient of the wrong shape.
+    panics_here!(wrong, w.square().backward_with(m(1, 1).view()));
+    assert!(wrong.is_empty(), "these report another place: {wrong:#?}");
+}
+
+#[test]
+fn with_dimensions_points_at_the_callers_line() {
+    let model = Shared::new(3);
+    let expected = format!("{}:{}", file!(), line!() + 1);
+    let got = panic_place(|| drop(model.with_dimensions(4)));
+    assert_eq!(got, expected);
 }

@@ -263,6 +263,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             ///
             /// # Panics
             /// If a shared parameter's shape differs from the declared one.
+            #[track_caller]
             pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
                 #(let #dims = __wyrm_parameters.#dims;)*
                 #(#shared)*

@@ -124,6 +124,7 @@ pub(super) fn scalar_of(expr: &syn::Expr) -> syn::Result<Scalar> {
             // The expression inside, so that the generated code has no braces for rustc's
             // `unused_braces` to flag in the user's block; a block of statements stays one.
             let constant = match &b.block.stmts[..] {
+                [syn::Stmt::Expr(syn::Expr::Paren(p), None)] => (*p.expr).clone(),
                 [syn::Stmt::Expr(inner, None)] => inner.clone(),
                 _ => expr.clone(),
             };
@@ -413,6 +414,12 @@ mod tests {
         assert_eq!(
             s.literal(&k).to_string(),
             "- :: wyrm :: __private :: Number :: to_f32 (1.0 - EPS)"
+        );
+        // Parentheses inside the braces go too (rustc's `unused_parens` would flag them).
+        let s = scalar_of(&syn::parse_quote!({ (EPS) })).unwrap();
+        assert_eq!(
+            s.literal(&k).to_string(),
+            ":: wyrm :: __private :: Number :: to_f32 (EPS)"
         );
     }
 }

@@ -160,7 +160,12 @@ impl Parse for Leaf {
         input.parse::<Token![>]>()?.to_tokens(&mut dims_tokens);
         let init = if input.peek(Token![=]) {
             let eq: Token![=] = input.parse()?;
-            let init = parse_init(input, &mut errors)?;
+            let init = if kind == LeafKind::Param {
+                parse_init(input, &mut errors)?
+            } else {
+                skip_to_comma(input)?;
+                None
+            };
             if kind != LeafKind::Param {
                 errors.push(syn::Error::new(
                     eq.span,
@@ -215,6 +220,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Steps over the tokens up to the next top-level `,` (or the end).
+fn skip_to_comma(input: ParseStream) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
+}
+
 /// Parses an initialiser after `=`. A mistake that leaves the tokens in step (an unknown
 /// name, with its arguments if any; a wrong argument) goes to `errors`, and the parameter
 /// gets the default initialiser; a syntax error is returned.
@@ -263,11 +276,7 @@ fn parse_init(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<O
                     "unknown initialiser `{other}`: expected `zeros`, `ones`, `xavier` or `normal(mean, std)`"
                 ),
             ));
-            if input.peek(syn::token::Paren) {
-                let arguments;
-                parenthesized!(arguments in input);
-                arguments.parse::<TokenStream>()?;
-            }
+            skip_to_comma(input)?;
             return Ok(None);
         }
     };
@@ -394,5 +403,36 @@ mod tests {
         assert!(parse(quote::quote! { struct M { w: Weight<1, 1> } }).is_err());
         // As close to `Input` as to `Index`: no guess.
         assert!(parse(quote::quote! { struct M { w: Inpdx<1, 1> } }).is_err());
+    }
+
+    /// An initialiser on an input or index input is reported as such whatever
+    /// follows `=` (a number, an array), as before the parse-recovery commit, and only
+    /// that error is reported (no "unknown initialiser" on top).
+    #[test]
+    fn an_initialiser_on_a_non_parameter_is_reported_whatever_its_tokens() {
+        assert_rejected([
+            (
+                quote::quote! { struct M { x: Input<1, 2> = 0.5 } },
+                "only parameters take an initialiser",
+            ),
+            (
+                quote::quote! { struct M { i: Index<2> = [0, 1] } },
+                "only parameters take an initialiser",
+            ),
+        ]);
+        let model = parse(quote::quote! { struct M { x: Input<1, 2> = arr2 } }).unwrap();
+        let errors: Vec<String> = model.parse_errors().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].starts_with("only parameters take an initialiser"));
+    }
+
+    /// An initialiser written as a path is an unknown initialiser at its first
+    /// segment (as before), not "expected `,`" at the `::`.
+    #[test]
+    fn a_path_initialiser_is_an_unknown_initialiser() {
+        assert_rejected([(
+            quote::quote! { struct M { w: Param<2, 2> = init::xavier } },
+            "unknown initialiser `init`",
+        )]);
     }
 }
