@@ -193,7 +193,9 @@ pub use variable::{Operand, Variable};
 ///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension;
 ///   `shared_parameters(&self)` returns it (the same storage for a model built from shared
 ///   parameters, else a copy of the values), and `Name::from_parameters(&params)` builds a
-///   new graph over it: one per thread for Hogwild training or for serving. With the
+///   new graph over it: one per thread for Hogwild training or for serving
+///   (`Name::from_parameter_values(&params)` builds one over local copies of the values,
+///   which a serving thread reads faster). With the
 ///   `serde` feature it implements `Serialize` and `Deserialize`, and loading checks
 ///   that the parameters' shapes fit the model (the `save` module).
 /// - `optimizer_states(&self)` and `set_optimizer_states(&self, &states)`, on `Name` and on

@@ -26,8 +26,41 @@ pub mod __private {
         param: &Arc<HogwildParameter>,
         shape: (usize, usize),
     ) -> Variable<ParameterNode> {
-        check_shape(model, name, declared, param, shape);
+        check_shape(model, "from_parameters", name, declared, param, shape);
         ParameterNode::shared(param.clone())
+    }
+
+    /// A local parameter node holding a copy of `param`'s current values, for `model`'s
+    /// parameter `name`, declared as `declared` with shape `shape`.
+    ///
+    /// # Panics
+    /// If `param` does not have the declared shape.
+    #[track_caller]
+    pub fn copied_parameter(
+        model: &str,
+        name: &str,
+        declared: &str,
+        param: &Arc<HogwildParameter>,
+        shape: (usize, usize),
+    ) -> Variable<ParameterNode> {
+        check_shape(model, "from_parameter_values", name, declared, param, shape);
+        ParameterNode::new(param.value())
+    }
+
+    /// [`copied_parameter`] for a statically shaped parameter node.
+    ///
+    /// # Panics
+    /// If `param` does not have the declared shape.
+    #[track_caller]
+    pub fn copied_static_parameter<R: Static, C: Static>(
+        model: &str,
+        name: &str,
+        declared: &str,
+        param: &Arc<HogwildParameter>,
+        shape: (usize, usize),
+    ) -> Variable<ParameterNode<R, C>> {
+        check_shape(model, "from_parameter_values", name, declared, param, shape);
+        ParameterNode::<R, C>::new_static(param.value())
     }
 
     /// A number in a `model!` expression given as a constant in braces (`{EPS}`), taken as
@@ -79,6 +112,7 @@ pub mod __private {
     #[track_caller]
     fn check_shape(
         model: &str,
+        method: &str,
         name: &str,
         declared: &str,
         param: &HogwildParameter,
@@ -86,7 +120,7 @@ pub mod __private {
     ) {
         assert!(
             param.shape() == shape,
-            "{model}::from_parameters: the shared parameter `{name}` is {} but the model \
+            "{model}::{method}: the shared parameter `{name}` is {} but the model \
              declares `{name}: {declared}`, which is {}",
             fmt_shape(param.shape()),
             fmt_shape(shape)
@@ -105,7 +139,7 @@ pub mod __private {
         param: &Arc<HogwildParameter>,
         shape: (usize, usize),
     ) -> Variable<ParameterNode<R, C>> {
-        check_shape(model, name, declared, param, shape);
+        check_shape(model, "from_parameters", name, declared, param, shape);
         ParameterNode::<R, C>::shared_static(param.clone())
     }
 

@@ -81,7 +81,8 @@
 //!
 //! // Later: the same values, optimizer state and step count, so training carries on
 //! // exactly as if it had not stopped. (`from_parameters` trains the loaded storage
-//! // itself, not a copy: `loaded.parameters` follows the resumed model.)
+//! // itself, not a copy: `loaded.parameters` follows the resumed model;
+//! // `from_parameter_values` would train a copy.)
 //! let loaded: Checkpoint = serde_json::from_str(&saved).unwrap();
 //! let resumed = Linear::from_parameters(&loaded.parameters);
 //! resumed.set_optimizer_states(&loaded.optimizer).unwrap();
@@ -202,11 +203,14 @@ impl<const N: usize, const M: usize> CompanionVisitor<N, M> {
         params: [Option<HogwildParameter>; N],
         dims: [Option<usize>; M],
     ) -> Result<CompanionFields<N, M>, E> {
+        // Named with the struct, as the other loading errors are.
+        let missing =
+            |field: &str| E::custom(format_args!("{}: missing field `{field}`", self.name));
         if let Some(i) = params.iter().position(Option::is_none) {
-            return Err(E::missing_field(self.params[i]));
+            return Err(missing(self.params[i]));
         }
         if let Some(i) = dims.iter().position(Option::is_none) {
-            return Err(E::missing_field(self.dims[i]));
+            return Err(missing(self.dims[i]));
         }
         Ok((
             params.map(|p| Arc::new(p.expect("checked above"))),

@@ -5,6 +5,35 @@
 //! [`Node::Rows`](crate::Node::Rows) and [`Node::Cols`](crate::Node::Cols). Kernels take
 //! `usize` lengths computed with [`Dim::fold`], which is a constant when the dimension is
 //! static, so small fixed sizes unroll.
+//!
+//! # Generic code
+//!
+//! A function generic over its operands' node types needs the bounds the operations it
+//! uses have: [`SameDim`] between the dimensions an operation needs equal (`dot`: the
+//! left's columns and the right's rows; `+ - * /`: the columns, and [`RowsBroadcast`]
+//! for the rows). Without them, the compiler reports the missing bound as a static shape
+//! mismatch, though the shapes may well fit where the function is called.
+//!
+//! ```
+//! use wyrm::shape::SameDim;
+//! use wyrm::typenum::{U1, U2, U4};
+//! use wyrm::*;
+//!
+//! /// A tanh layer over a 4 x 2 weight, for any operand with 4 columns, static or not.
+//! fn layer<T: Node>(x: &Variable<T>, w: &Variable<ParameterNode<U4, U2>>) -> Variable<impl Node>
+//! where
+//!     T::Cols: SameDim<U4>,
+//! {
+//!     x.dot(w).tanh()
+//! }
+//!
+//! let w = ParameterNode::<U4, U2>::new_static(random_matrix(4, 2));
+//! let mut y = layer(&InputNode::<U1, U4>::new_static(random_matrix(1, 4)), &w);
+//! y.forward();
+//! assert_eq!(y.shape(), (1, 2));
+//! // A run-time-shaped operand works too: its columns are checked when the graph is built.
+//! assert_eq!(layer(&InputNode::new(random_matrix(3, 4)), &w).shape(), (3, 2));
+//! ```
 
 use std::fmt::Debug;
 use typenum::{Bit, UInt, Unsigned};

@@ -312,6 +312,12 @@ impl Drop for SyncHandle {
 /// The accumulated gradient is the *sum* over the `k` steps (no averaging): scale the
 /// learning rate to suit.
 ///
+/// Choosing `k`: each round costs a barrier (a few microseconds of waiting and waking)
+/// plus the turns of the updates, so it pays when `k` steps take much longer than that.
+/// With steps of about a microsecond (small sparse models), two threads gained nothing at
+/// `k = 8` and ran about 1.7x to 1.9x one thread's speed at `k = 64` to `512`; larger
+/// steps allow a smaller `k`.
+///
 /// ```
 /// use std::sync::Arc;
 /// use rand::{Rng, SeedableRng};

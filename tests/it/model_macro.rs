@@ -428,6 +428,43 @@ fn shared_parameters_of_a_local_model_copy_its_values() {
     assert_eq!(copy.w.value().to_owned(), arr2(&[[1.0], [2.0]]));
 }
 
+/// A graph over local copies: the same answers, read in place, and training it leaves the
+/// shared parameters as they were.
+#[test]
+fn from_parameter_values_builds_over_local_copies() {
+    let shared = Linear::new(3).shared_parameters();
+    shared.w.set_value(&arr2(&[[1.0], [2.0], [3.0]]));
+    let local = Linear::from_parameter_values(&shared);
+    let over = Linear::from_parameters(&shared);
+    assert!(!local.w.node().is_shared() && over.w.node().is_shared());
+    assert_eq!(local.x.shape(), (1, 3));
+    for m in [&local, &over] {
+        m.x.set_value(arr2(&[[1.0, -2.0, 0.5]]));
+        m.y.set_value(1.0);
+        m.loss.clone().forward();
+    }
+    assert_eq!(local.loss.value(), over.loss.value());
+
+    let before = shared.w.value();
+    let mut loss = local.loss.clone();
+    let mut optimizer = SGD::new(0.1, local.parameters());
+    loss.forward();
+    loss.backward(1.0);
+    optimizer.step();
+    assert_ne!(local.w.value(), before);
+    assert_eq!(shared.w.value(), before);
+}
+
+#[test]
+#[should_panic(
+    expected = "Linear::from_parameter_values: the shared parameter `w` is 3x1 but the model declares `w: Param<width, 1>`, which is 4x1"
+)]
+fn from_parameter_values_checks_shapes() {
+    let mut shared = Linear::new(3).shared_parameters();
+    shared.width = 4;
+    Linear::from_parameter_values(&shared);
+}
+
 #[test]
 #[should_panic(
     expected = "Linear::from_parameters: the shared parameter `w` is 3x1 but the model declares `w: Param<width, 1>`, which is 4x1"
@@ -671,6 +708,14 @@ fn static_shapes_use_typenum_dimensions() {
         &other.shared_parameters().table,
         &shared.table
     ));
+    // Local copies, static too.
+    let copied = StaticNetwork::from_parameter_values(&shared);
+    let _: &Variable<ParameterNode<U3, U4>> = &copied.w1;
+    assert_eq!(copied.w1.value(), model.w1.value());
+    // Another batch size over the same static parameter nodes.
+    let larger = model.with_dimensions(5);
+    let _: &Variable<ParameterNode<U3, U4>> = &larger.w1;
+    assert_eq!(larger.batch.shape(), (5, 3));
 
     // Tied: static parameter nodes shared, inputs sized from the run-time dimension.
     let twin = StaticNetwork::with_parameters_of(&model);

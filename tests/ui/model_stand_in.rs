@@ -30,6 +30,7 @@ fn main() {
     let copy = shared.clone();
     let _ = (&copy.w, format!("{shared:?}"));
     let _ = Broken::from_parameters(&copy).y;
+    let _ = Broken::from_parameter_values(&copy).y;
     let _ = Broken::with_parameters_of(&model).w;
     let _ = model.with_dimensions().w;
     let states: wyrm::optim::OptimizerStates = model.optimizer_states();

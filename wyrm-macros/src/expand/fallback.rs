@@ -72,6 +72,10 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.
+            pub fn from_parameter_values(__wyrm_parameters: &#params_name) -> Self {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
             pub fn with_parameters_of(__wyrm_other: &Self) -> Self {
                 ::core::unreachable!(#message)
             }

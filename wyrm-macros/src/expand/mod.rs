@@ -122,27 +122,38 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     });
     // `from_parameters`: leaves over shared parameters.
     let model_str = name.to_string();
-    let shared = leaves.iter().map(|(item, leaf)| {
-        let n = &item.name;
-        let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
-        let value = match leaf.kind {
-            LeafKind::Param => {
-                let n_str = n.to_string();
-                let declared = leaf.declared();
-                let helper = match static_dims(k, leaf, statics) {
-                    Some(dims) => quote!(shared_static_parameter::#dims),
-                    None => quote!(shared_parameter),
+    // `from_parameter_values`: the same with local copies of the parameters.
+    let over_parameters = |copy: bool| -> Vec<TokenStream> {
+        leaves
+            .iter()
+            .map(|(item, leaf)| {
+                let n = &item.name;
+                let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+                let value = match leaf.kind {
+                    LeafKind::Param => {
+                        let n_str = n.to_string();
+                        let declared = leaf.declared();
+                        let helper = match (static_dims(k, leaf, statics), copy) {
+                            (Some(dims), false) => quote!(shared_static_parameter::#dims),
+                            (None, false) => quote!(shared_parameter),
+                            (Some(dims), true) => quote!(copied_static_parameter::#dims),
+                            (None, true) => quote!(copied_parameter),
+                        };
+                        quote! {
+                            #k::__private::#helper(
+                                #model_str, #n_str, #declared, &__wyrm_parameters.#n,
+                                (#rows, #cols),
+                            )
+                        }
+                    }
+                    _ => fresh_leaf(k, leaf, statics),
                 };
-                quote! {
-                    #k::__private::#helper(
-                        #model_str, #n_str, #declared, &__wyrm_parameters.#n, (#rows, #cols),
-                    )
-                }
-            }
-            _ => fresh_leaf(k, leaf, statics),
-        };
-        quote!(let #n = #value;)
-    });
+                quote!(let #n = #value;)
+            })
+            .collect()
+    };
+    let shared = over_parameters(false);
+    let copied = over_parameters(true);
     // Each run-time dimension, read back from a leaf that uses it.
     let dim_sources: Vec<(&Ident, TokenStream)> = dims
         .iter()
@@ -267,6 +278,25 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
                 #(let #dims = __wyrm_parameters.#dims;)*
                 #(#shared)*
+                Self::__wyrm_assemble(#(#leaf_names),*)
+            }
+
+            /// Builds the model over local parameters holding a copy of `parameters`'
+            /// current values, for a graph that one thread keeps for many passes, such as
+            /// a serving thread's. A local parameter is read in place, where a shared one
+            /// is copied out of its atomic storage at every forward pass: in
+            /// `examples/serving.rs` a request over shared parameters takes about 1.25x
+            /// the time. But each graph holds its own copy of every parameter, so for
+            /// large tables or many graphs, build over the shared ones
+            /// ([`from_parameters`](Self::from_parameters)). Training this graph leaves
+            /// `parameters` unchanged.
+            ///
+            /// # Panics
+            /// If a shared parameter's shape differs from the declared one.
+            #[track_caller]
+            pub fn from_parameter_values(__wyrm_parameters: &#params_name) -> Self {
+                #(let #dims = __wyrm_parameters.#dims;)*
+                #(#copied)*
                 Self::__wyrm_assemble(#(#leaf_names),*)
             }
 
