@@ -160,13 +160,9 @@ impl Parse for Leaf {
         input.parse::<Token![>]>()?.to_tokens(&mut dims_tokens);
         let init = if input.peek(Token![=]) {
             let eq: Token![=] = input.parse()?;
-            let init = if kind == LeafKind::Param {
+            if kind == LeafKind::Param {
                 parse_init(input, &mut errors)?
             } else {
-                skip_to_comma(input)?;
-                None
-            };
-            if kind != LeafKind::Param {
                 errors.push(syn::Error::new(
                     eq.span,
                     format!(
@@ -174,8 +170,10 @@ impl Parse for Leaf {
                         kind.keyword()
                     ),
                 ));
+                // Whatever was written there, up to the next item.
+                skip_to_comma(input)?;
+                None
             }
-            init
         } else {
             None
         };
@@ -229,8 +227,8 @@ fn skip_to_comma(input: ParseStream) -> syn::Result<()> {
 }
 
 /// Parses an initialiser after `=`. A mistake that leaves the tokens in step (an unknown
-/// name, with its arguments if any; a wrong argument) goes to `errors`, and the parameter
-/// gets the default initialiser; a syntax error is returned.
+/// name, whose tokens up to the next item are skipped; a wrong argument) goes to
+/// `errors`, and the parameter gets the default initialiser; a syntax error is returned.
 fn parse_init(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<Option<Init>> {
     let keyword: Ident = input.parse()?;
     let init = match keyword.to_string().as_str() {
