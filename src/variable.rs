@@ -76,20 +76,30 @@ impl Links {
             [] => Links::parameters(Rc::from(Vec::new())),
             [one] => (*one).clone(),
             _ => {
-                let mut parameters: Vec<Rc<ParameterNode>> = Vec::new();
-                let mut boxed: Vec<Rc<Boxed>> = Vec::new();
-                for links in all {
-                    for p in links.parameters.iter() {
-                        push_unique(&mut parameters, p);
+                // Most often one operand's list already is the union (an input or a number
+                // on the other side, or parameters the first side lists first, as in each
+                // step of a recurrent graph): share it rather than build a new one, which
+                // saves a few allocations per node when graphs are built often.
+                let parameters = covering(all.iter().map(|l| &*l.parameters))
+                    .map(|i| all[i].parameters.clone())
+                    .unwrap_or_else(|| {
+                        let mut parameters: Vec<Rc<ParameterNode>> = Vec::new();
+                        for p in all.iter().flat_map(|l| l.parameters.iter()) {
+                            push_unique(&mut parameters, p);
+                        }
+                        Rc::from(parameters)
+                    });
+                let boxed = match covering(all.iter().map(|l| l.boxed_nodes())) {
+                    Some(i) => all[i].boxed.clone(),
+                    None => {
+                        let mut boxed: Vec<Rc<Boxed>> = Vec::new();
+                        for b in all.iter().flat_map(|l| l.boxed_nodes()) {
+                            push_unique(&mut boxed, b);
+                        }
+                        Some(Rc::from(boxed))
                     }
-                    for b in links.boxed_nodes() {
-                        push_unique(&mut boxed, b);
-                    }
-                }
-                Links {
-                    parameters: Rc::from(parameters),
-                    boxed: (!boxed.is_empty()).then(|| Rc::from(boxed)),
-                }
+                };
+                Links { parameters, boxed }
             }
         }
     }
@@ -589,8 +599,96 @@ impl<T: Node> Variable<T> {
 
 use crate::shape::Dim;
 
+/// The index of the longest of `lists` if it equals their union in order of first
+/// appearance (elements compared by pointer), so that it can stand for the union; `None`
+/// otherwise.
+fn covering<'a, N: 'a>(lists: impl Iterator<Item = &'a [Rc<N>]> + Clone) -> Option<usize> {
+    let (longest, list) = lists.clone().enumerate().max_by_key(|(_, l)| l.len())?;
+    // Walk the union in order: each element is either one already met (in `list` before
+    // `next`) or must be `list`'s next one.
+    let mut next = 0;
+    for p in lists.flatten() {
+        if list[..next].iter().any(|q| Rc::ptr_eq(q, p)) {
+            continue;
+        }
+        if next == list.len() || !Rc::ptr_eq(&list[next], p) {
+            return None;
+        }
+        next += 1;
+    }
+    (next == list.len()).then_some(longest)
+}
+
 fn push_unique<N>(list: &mut Vec<Rc<N>>, p: &Rc<N>) {
     if !list.iter().any(|q| Rc::ptr_eq(q, p)) {
         list.push(p.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type List = Vec<Rc<u8>>;
+
+    /// The union in order of first appearance, built the plain way.
+    fn naive(lists: &[List]) -> List {
+        let mut union = Vec::new();
+        for p in lists.iter().flatten() {
+            push_unique(&mut union, p);
+        }
+        union
+    }
+
+    /// Whenever `covering` picks a list, that list is the union, in the same order; and it
+    /// picks one in the cases that matter (an empty side, a side that lists the other's
+    /// elements first).
+    #[test]
+    fn a_covering_list_is_the_union_in_order() {
+        let pool: Vec<Rc<u8>> = (0..4).map(Rc::new).collect();
+        let mut state = 7u64;
+        let mut random = |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let mut picked = 0;
+        for _ in 0..5000 {
+            let lists: Vec<List> = (0..2 + random(2))
+                .map(|_| {
+                    let mut list = Vec::new();
+                    for _ in 0..random(5) {
+                        push_unique(&mut list, &pool[random(4) as usize]);
+                    }
+                    list
+                })
+                .collect();
+            let union = naive(&lists);
+            if let Some(i) = covering(lists.iter().map(Vec::as_slice)) {
+                picked += 1;
+                let same = lists[i].len() == union.len()
+                    && lists[i].iter().zip(&union).all(|(a, b)| Rc::ptr_eq(a, b));
+                assert!(same, "{lists:?} picked {i}, union {union:?}");
+            }
+        }
+        assert!(
+            picked > 1000,
+            "covering picked a list {picked} times of 5000"
+        );
+        let (a, b) = (pool[0].clone(), pool[1].clone());
+        let cases: [(Vec<List>, Option<usize>); 4] = [
+            (vec![vec![], vec![a.clone()]], Some(1)),
+            (vec![vec![a.clone(), b.clone()], vec![b.clone()]], Some(0)),
+            (vec![vec![a.clone()], vec![a.clone(), b.clone()]], Some(1)),
+            (vec![vec![b.clone()], vec![a.clone(), b.clone()]], None),
+        ];
+        for (lists, expected) in cases {
+            assert_eq!(
+                covering(lists.iter().map(Vec::as_slice)),
+                expected,
+                "{lists:?}"
+            );
+        }
     }
 }
