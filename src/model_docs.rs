@@ -3,7 +3,7 @@
 
 /// Items the generated code refers to by absolute path.
 pub mod __private {
-    use crate::shape::{fmt_shape, Static};
+    use crate::shape::{fmt_shape, Dim};
     use crate::{HogwildParameter, ParameterNode, Variable};
     use std::sync::Arc;
 
@@ -13,54 +13,38 @@ pub mod __private {
     /// The procedural macro behind [`model!`](crate::model), which passes it `$crate`.
     pub use wyrm_macros::model;
 
-    /// A parameter node over `param` for `model`'s parameter `name`, declared as
-    /// `declared` with shape `shape`.
+    /// The parameter node of `model`'s parameter `name`, declared as `declared` with shape
+    /// `shape` (static when `R` and `C` are): over `param` itself (`from_parameters`), or
+    /// over a local copy of its current values (`copy`, `from_parameter_values`).
     ///
     /// # Panics
     /// If `param` does not have the declared shape.
     #[track_caller]
-    pub fn shared_parameter(
+    pub fn parameter_from<R: Dim, C: Dim>(
         model: &str,
         name: &str,
         declared: &str,
         param: &Arc<HogwildParameter>,
         shape: (usize, usize),
-    ) -> Variable<ParameterNode> {
-        check_shape(model, "from_parameters", name, declared, param, shape);
-        ParameterNode::shared(param.clone())
-    }
-
-    /// A local parameter node holding a copy of `param`'s current values, for `model`'s
-    /// parameter `name`, declared as `declared` with shape `shape`.
-    ///
-    /// # Panics
-    /// If `param` does not have the declared shape.
-    #[track_caller]
-    pub fn copied_parameter(
-        model: &str,
-        name: &str,
-        declared: &str,
-        param: &Arc<HogwildParameter>,
-        shape: (usize, usize),
-    ) -> Variable<ParameterNode> {
-        check_shape(model, "from_parameter_values", name, declared, param, shape);
-        ParameterNode::new(param.value())
-    }
-
-    /// [`copied_parameter`] for a statically shaped parameter node.
-    ///
-    /// # Panics
-    /// If `param` does not have the declared shape.
-    #[track_caller]
-    pub fn copied_static_parameter<R: Static, C: Static>(
-        model: &str,
-        name: &str,
-        declared: &str,
-        param: &Arc<HogwildParameter>,
-        shape: (usize, usize),
+        copy: bool,
     ) -> Variable<ParameterNode<R, C>> {
-        check_shape(model, "from_parameter_values", name, declared, param, shape);
-        ParameterNode::<R, C>::new_static(param.value())
+        let method = if copy {
+            "from_parameter_values"
+        } else {
+            "from_parameters"
+        };
+        assert!(
+            param.shape() == shape,
+            "{model}::{method}: the shared parameter `{name}` is {} but the model \
+             declares `{name}: {declared}`, which is {}",
+            fmt_shape(param.shape()),
+            fmt_shape(shape)
+        );
+        if copy {
+            ParameterNode::local(param.value())
+        } else {
+            ParameterNode::over(param.clone())
+        }
     }
 
     /// A number in a `model!` expression given as a constant in braces (`{EPS}`), taken as
@@ -106,41 +90,6 @@ pub mod __private {
             fmt_shape(shape),
             fmt_shape(resized)
         );
-    }
-
-    /// Panics unless `param` has the declared `shape`.
-    #[track_caller]
-    fn check_shape(
-        model: &str,
-        method: &str,
-        name: &str,
-        declared: &str,
-        param: &HogwildParameter,
-        shape: (usize, usize),
-    ) {
-        assert!(
-            param.shape() == shape,
-            "{model}::{method}: the shared parameter `{name}` is {} but the model \
-             declares `{name}: {declared}`, which is {}",
-            fmt_shape(param.shape()),
-            fmt_shape(shape)
-        );
-    }
-
-    /// [`shared_parameter`] for a statically shaped parameter node.
-    ///
-    /// # Panics
-    /// If `param` does not have the declared shape.
-    #[track_caller]
-    pub fn shared_static_parameter<R: Static, C: Static>(
-        model: &str,
-        name: &str,
-        declared: &str,
-        param: &Arc<HogwildParameter>,
-        shape: (usize, usize),
-    ) -> Variable<ParameterNode<R, C>> {
-        check_shape(model, "from_parameters", name, declared, param, shape);
-        ParameterNode::<R, C>::shared_static(param.clone())
     }
 
     #[cfg(feature = "serde")]

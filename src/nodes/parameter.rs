@@ -86,7 +86,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     #[track_caller]
-    fn local(value: Array2<f32>) -> Variable<Self> {
+    pub(crate) fn local(value: Array2<f32>) -> Variable<Self> {
         let shape = value.dim();
         let data = value.as_standard_layout().iter().copied().collect();
         Self::build(
@@ -100,7 +100,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     #[track_caller]
-    fn over(param: Arc<HogwildParameter>) -> Variable<Self> {
+    pub(crate) fn over(param: Arc<HogwildParameter>) -> Variable<Self> {
         let shape = param.shape();
         let cache = RefCell::new(vec![0.0; shape.0 * shape.1]);
         Self::build(Storage::Shared { param, cache }, shape)

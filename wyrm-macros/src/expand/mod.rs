@@ -133,16 +133,12 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                     LeafKind::Param => {
                         let n_str = n.to_string();
                         let declared = leaf.declared();
-                        let helper = match (static_dims(k, leaf, statics), copy) {
-                            (Some(dims), false) => quote!(shared_static_parameter::#dims),
-                            (None, false) => quote!(shared_parameter),
-                            (Some(dims), true) => quote!(copied_static_parameter::#dims),
-                            (None, true) => quote!(copied_parameter),
-                        };
+                        let dims = static_dims(k, leaf, statics)
+                            .unwrap_or_else(|| quote!(<#k::Dyn, #k::Dyn>));
                         quote! {
-                            #k::__private::#helper(
+                            #k::__private::parameter_from::#dims(
                                 #model_str, #n_str, #declared, &__wyrm_parameters.#n,
-                                (#rows, #cols),
+                                (#rows, #cols), #copy,
                             )
                         }
                     }
