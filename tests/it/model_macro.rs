@@ -475,6 +475,25 @@ fn from_parameters_checks_shapes() {
     Linear::from_parameters(&shared);
 }
 
+wyrm::model! {
+    /// A parameter and a dimension named by keywords.
+    struct Keywords {
+        r#type: Param<r#in, 1>,
+        x: Input<1, r#in>,
+        out = x.dot(r#type),
+    }
+}
+
+#[test]
+#[should_panic(
+    expected = "Keywords::from_parameters: the shared parameter `type` is 3x1 but the model declares `type: Param<in, 1>`, which is 4x1"
+)]
+fn messages_name_raw_identifiers_without_their_prefix() {
+    let mut shared = Keywords::new(3).shared_parameters();
+    shared.r#in = 4;
+    Keywords::from_parameters(&shared);
+}
+
 #[test]
 #[should_panic(expected = "shape mismatch in `add`")]
 fn run_time_dimension_mismatches_panic_when_built() {

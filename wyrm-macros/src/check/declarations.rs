@@ -67,7 +67,7 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
             continue;
         };
         let arity = leaf.kind.arity();
-        if leaf.dims.len() != arity {
+        if leaf.dims.len() != arity && !leaf.guessed {
             // The count and the keyword are the kind's; only what they mean is said here.
             let (meaning, example) = match leaf.kind {
                 LeafKind::Index => ("the number of indices", "K"),
@@ -90,7 +90,8 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
                     errors.at(
                         ident.span(),
                         format!(
-                            "dimension `{ident}` has the same name as a node of the model; rename one of them"
+                            "dimension `{}` has the same name as a node of the model; rename one of them",
+                            key(ident)
                         ),
                     );
                 }
@@ -133,6 +134,28 @@ mod tests {
                 "wrong number of dimensions: `Index` takes 1 dimension (the number of indices), as in `Index<K>`, found 2",
             ]
         );
+    }
+
+    #[test]
+    fn a_misspelt_kind_is_guessed_by_its_dimension_count_too() {
+        // `Indet` is one edit from `Index` and two from `Input`: with two dimensions it
+        // is read as `Input`, and no count error follows.
+        let e = errors(quote::quote! {
+            struct M { x: Indet<1, 2>, w: Param<2, 1>, y = x.dot(w) }
+        });
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].ends_with("(did you mean `Input`?)"), "{e:?}");
+        // A guess whose count does not fit says what it takes, once.
+        let e = errors(quote::quote! {
+            struct M { i: Indx<1, 2>, w: Param<3, 1>, y = w.index(i) }
+        });
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].ends_with("(did you mean `Index<K>`?)"), "{e:?}");
+        // A dimension clashing with a node is named without its `r#`.
+        let e = errors(quote::quote! {
+            struct M { r#n: Param<n, 1>, x = n.square() }
+        });
+        assert!(e[0].contains("dimension `n` has the same name"), "{e:?}");
     }
 
     #[test]

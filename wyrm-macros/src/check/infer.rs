@@ -297,9 +297,18 @@ impl Checker<'_> {
                 match axis_of(arg) {
                     Some(axis) => values.push(Value::Axis(axis)),
                     None => {
+                        // The axis decides the result's shape, which is checked here, so
+                        // it has to be written out; say so for a constant in braces.
+                        let braced =
+                            matches!(&arg.kind, ExprKind::Scalar(s) if s.constant.is_some());
+                        let why = if braced {
+                            " (a constant cannot be one: the axis decides the result's shape, which the block checks as it compiles)"
+                        } else {
+                            ""
+                        };
                         self.errors.spanned(
                             &arg.tokens,
-                            format!("this argument of `{name}` must be an axis: `0` (rows) or `1` (columns), or `Axis(0)` or `Axis(1)`"),
+                            format!("this argument of `{name}` must be an axis: `0` (rows) or `1` (columns), or `Axis(0)` or `Axis(1)`{why}"),
                         );
                         // Its names count as used: the error above is the one mistake.
                         self.mention_all(&arg.tokens);
@@ -400,6 +409,10 @@ mod tests {
             (
                 quote::quote! { struct M { w: Param<1, 1>, v: Param<1, 1>, x: Input<1, 1>, y = w.stack(x, v) } },
                 &["this argument of `stack` must be an axis"],
+            ),
+            (
+                quote::quote! { struct M { w: Param<1, 1>, y = w.stack(w, {AXIS}) } },
+                &["must be an axis: `0` (rows) or `1` (columns), or `Axis(0)` or `Axis(1)` (a constant cannot be one"],
             ),
             (
                 quote::quote! { struct M { w: Param<3, 1>, y = nowhere.dot(w.frobnicate()) } },

@@ -3,13 +3,17 @@
 use super::check;
 use crate::parse::Model;
 
-/// The messages of the errors that `check` reports for a model, in order.
+/// The messages of the errors reported for a model, in order: those the parser stepped
+/// over, then the checker's (as the macro reports them).
 pub(super) fn errors(tokens: proc_macro2::TokenStream) -> Vec<String> {
     let model: Model = syn::parse2(tokens).expect("parses");
-    match check(&model) {
-        Ok(_) => Vec::new(),
-        Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-    }
+    let parsed = model.parse_errors().map(|e| e.to_string());
+    let checked = check(&model)
+        .err()
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_string());
+    parsed.chain(checked).collect()
 }
 
 /// Asserts that the errors are the expected ones, in order (each containing its text).

@@ -131,7 +131,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                 let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
                 let value = match leaf.kind {
                     LeafKind::Param => {
-                        let n_str = n.to_string();
+                        let n_str = n.unraw().to_string();
                         let declared = leaf.declared();
                         let dims = static_dims(k, leaf, statics)
                             .unwrap_or_else(|| quote!(<#k::Dyn, #k::Dyn>));

@@ -359,10 +359,13 @@ mod tests {
                 w: Param<n, 3>,
                 a = -(w * 2 + w).dot(&w.t()).square() - 1.5,
                 b = sparse_categorical_crossentropy(a, i),
+                v: Param<r#type, 2>,
             }
         })
         .unwrap();
         assert_eq!(leaf(&model.items[0]).declared(), "Param<n, 3>");
+        // Messages name a raw dimension as Rust does, without its `r#`.
+        assert_eq!(leaf(&model.items[3]).declared(), "Param<type, 2>");
         assert_eq!(
             node(&model.items[1]).to_string(),
             "(-((w * 2.0) + w).dot(w.t()).square()) - 1.5"

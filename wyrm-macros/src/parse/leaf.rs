@@ -4,6 +4,7 @@
 use super::expr::{scalar_of, Scalar};
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{braced, parenthesized, Ident, LitInt, Token};
 
@@ -53,6 +54,9 @@ pub(crate) struct Leaf {
     /// a misspelt kind close to a known one): reported with the checker's errors, so that
     /// one of them does not hide the others.
     pub(crate) errors: Vec<syn::Error>,
+    /// The kind was guessed from a misspelt keyword: its error says what the kind takes,
+    /// so a dimension count that does not fit the guess is not reported again.
+    pub(crate) guessed: bool,
 }
 
 impl Leaf {
@@ -80,7 +84,7 @@ impl Dim {
     pub(crate) fn text(&self) -> String {
         match self {
             Dim::Lit(n, _) => n.to_string(),
-            Dim::Name(n) => n.to_string(),
+            Dim::Name(n) => n.unraw().to_string(),
             Dim::Const(e) => format!("{{{}}}", e.to_token_stream()),
         }
     }
@@ -119,26 +123,11 @@ impl Parse for Leaf {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let keyword: Ident = input.parse()?;
         let mut errors = Vec::new();
-        let kind = match keyword.to_string().as_str() {
-            "Param" => LeafKind::Param,
-            "Input" => LeafKind::Input,
-            "Index" => LeafKind::Index,
-            other => {
-                let message = format!(
-                    "unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>` or \
-                     `Index<K>`"
-                );
-                // A near miss is read as what it was meant to be, so that the rest of the
-                // block is checked too; anything else stops here.
-                let Some(kind) = closest_kind(other) else {
-                    return Err(syn::Error::new(keyword.span(), message));
-                };
-                errors.push(syn::Error::new(
-                    keyword.span(),
-                    format!("{message} (did you mean `{}`?)", kind.keyword()),
-                ));
-                kind
-            }
+        let known = match keyword.to_string().as_str() {
+            "Param" => Some(LeafKind::Param),
+            "Input" => Some(LeafKind::Input),
+            "Index" => Some(LeafKind::Index),
+            _ => None,
         };
         let mut dims_tokens = keyword.to_token_stream();
         let open: Token![<] = input.parse()?;
@@ -158,6 +147,34 @@ impl Parse for Leaf {
             }
         }
         input.parse::<Token![>]>()?.to_tokens(&mut dims_tokens);
+        let kind = match known {
+            Some(kind) => kind,
+            None => {
+                let other = keyword.to_string();
+                let message = format!(
+                    "unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>` or \
+                     `Index<K>`"
+                );
+                // A near miss is read as what it was meant to be, so that the rest of the
+                // block is checked too; anything else stops here.
+                let Some(kind) = closest_kind(&other, dims.len()) else {
+                    return Err(syn::Error::new(keyword.span(), message));
+                };
+                let suggestion = if kind.arity() == dims.len() {
+                    format!("`{}`", kind.keyword())
+                } else {
+                    // The checker leaves a guessed kind's dimension count alone, so say
+                    // here what it takes.
+                    let example = if kind.arity() == 1 { "K" } else { "R, C" };
+                    format!("`{}<{example}>`", kind.keyword())
+                };
+                errors.push(syn::Error::new(
+                    keyword.span(),
+                    format!("{message} (did you mean {suggestion}?)"),
+                ));
+                kind
+            }
+        };
         let init = if input.peek(Token![=]) {
             let eq: Token![=] = input.parse()?;
             if kind == LeafKind::Param {
@@ -184,20 +201,27 @@ impl Parse for Leaf {
             dims_tokens,
             init,
             errors,
+            guessed: known.is_none(),
         })
     }
 }
 
-/// The leaf kind a misspelt keyword is meant to be: the one within two edits, case aside
-/// (`Indx`, `param`, `Inptu`), if exactly one is closest.
-fn closest_kind(word: &str) -> Option<LeafKind> {
+/// The leaf kind a misspelt keyword is meant to be: among the kinds within two edits,
+/// case aside (`Indx`, `param`, `Inptu`), the closest of those that take `dims`
+/// dimensions, else the closest of all; `None` unless exactly one is closest.
+fn closest_kind(word: &str, dims: usize) -> Option<LeafKind> {
     let word = word.to_lowercase();
     let distance = |kind: LeafKind| edit_distance(&word, &kind.keyword().to_lowercase());
-    let kinds = [LeafKind::Param, LeafKind::Input, LeafKind::Index];
-    let best = kinds.into_iter().map(distance).min()?;
-    let mut closest = kinds.into_iter().filter(|&k| distance(k) == best);
+    let near: Vec<LeafKind> = [LeafKind::Param, LeafKind::Input, LeafKind::Index]
+        .into_iter()
+        .filter(|&k| distance(k) <= 2)
+        .collect();
+    let fitting: Vec<LeafKind> = near.iter().copied().filter(|k| k.arity() == dims).collect();
+    let pool = if fitting.is_empty() { near } else { fitting };
+    let best = pool.iter().map(|&k| distance(k)).min()?;
+    let mut closest = pool.into_iter().filter(|&k| distance(k) == best);
     match (closest.next(), closest.next()) {
-        (Some(kind), None) if best <= 2 => Some(kind),
+        (Some(kind), None) => Some(kind),
         _ => None,
     }
 }
@@ -399,8 +423,11 @@ mod tests {
     #[test]
     fn a_keyword_far_from_every_kind_stops_the_parse() {
         assert!(parse(quote::quote! { struct M { w: Weight<1, 1> } }).is_err());
-        // As close to `Input` as to `Index`: no guess.
-        assert!(parse(quote::quote! { struct M { w: Inpdx<1, 1> } }).is_err());
+        // As close to `Input` as to `Index`, and fitting neither's dimension count: no
+        // guess. With two dimensions it is read as `Input`.
+        assert!(parse(quote::quote! { struct M { w: Inpdx<1, 1, 1> } }).is_err());
+        let model = parse(quote::quote! { struct M { w: Inpdx<1, 1> } }).unwrap();
+        assert_eq!(leaf(&model.items[0]).kind, crate::parse::LeafKind::Input);
     }
 
     /// An initialiser on an input or index input is reported as such whatever
