@@ -149,7 +149,8 @@ pub use variable::{Operand, Variable};
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
 ///   `Name::new(num_items)`. An identifier not in braces is always such a name, never a
 ///   constant, even an upper-case one (`Param<N, D>` gives `Name::new(N, D)`): write
-///   `{N}` for a constant `N`.
+///   `{N}` for a constant `N` (with a constant `N` in scope, `Param<N, D>` is an error
+///   at `N`: "function parameters cannot shadow constants").
 /// - Initialisers: `zeros`, `ones`, `xavier` (uniform in `±sqrt(6 / (R + C))`) and
 ///   `normal(mean, std)` (numbers). **The default is `normal(0, 0.1)`.**
 /// - `name = expression` defines a node from names declared or defined *above* it, with

@@ -113,7 +113,7 @@ macro_rules! __companion_serde {
             $($param:ident = $param_name:literal
                 $(: $declared:literal ($rows:expr, $cols:expr))?),*
         }
-        { $($dim:ident = $dim_name:literal),* }
+        { $($local:ident / $dim:ident = $dim_name:literal),* }
     ) => {
         impl $crate::__private::serde::Serialize for $name {
             fn serialize<S: $crate::__private::serde::Serializer>(
@@ -135,7 +135,8 @@ macro_rules! __companion_serde {
             fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(
                 deserializer: D,
             ) -> ::core::result::Result<Self, D::Error> {
-                let ([$($param),*], [$($dim),*]) = $crate::__private::deserialize_companion(
+                // Dimensions are read into the locals that `$rows` and `$cols` name.
+                let ([$($param),*], [$($local),*]) = $crate::__private::deserialize_companion(
                     deserializer,
                     ::core::stringify!($name),
                     [$($param_name),*],
@@ -153,7 +154,7 @@ macro_rules! __companion_serde {
                         ($rows, $cols),
                     )?;
                 )?)*
-                ::core::result::Result::Ok($name { $($param,)* $($dim,)* })
+                ::core::result::Result::Ok($name { $($param,)* $($dim: $local,)* })
             }
         }
     };

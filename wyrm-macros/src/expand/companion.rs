@@ -1,7 +1,7 @@
 //! What a correct block and one with errors generate alike: the companion struct of
 //! shared parameters, and `Default` for a model without run-time dimensions.
 
-use super::leaf::dim_tokens;
+use super::leaf::{dim_local, dim_tokens};
 use super::Header;
 use crate::parse::{Leaf, Model};
 use proc_macro2::TokenStream;
@@ -66,7 +66,10 @@ pub(super) fn companion(
         let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
         quote!(#named : #declared (#rows, #cols))
     });
-    let dim_names = dims.iter().map(named);
+    let dim_names = dims.iter().map(|d| {
+        let (named, local) = (named(d), dim_local(d));
+        quote!(#local / #named)
+    });
     let state_methods = state_methods(
         k,
         &params_name,

@@ -2,7 +2,7 @@
 
 use super::companion::{companion, default_impl};
 use super::leaf::{leaf_type, rng_ident};
-use super::Header;
+use super::{bind, Header};
 use crate::parse::{key, ItemKind, Leaf, LeafKind, Model};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -25,6 +25,7 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
     // The first of each name, as the checker keeps it (`r#w` is `w`).
     let mut seen: Vec<String> = Vec::new();
     let dims = model.run_time_dims();
+    let bound: Vec<TokenStream> = dims.iter().map(bind).collect();
     let mut params: Vec<(&Ident, &Leaf)> = Vec::new();
     let mut fields = Vec::new();
     for item in &model.items {
@@ -60,11 +61,11 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
         #[allow(dead_code, unused_variables, non_snake_case, clippy::too_many_arguments)]
         impl #name {
             /// See the errors of the `model!` block.
-            pub fn new(#(#dims: usize),*) -> Self {
+            pub fn new(#(#bound: usize),*) -> Self {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.
-            pub fn new_with_rng(#rng: &mut impl #k::__private::Rng, #(#dims: usize),*) -> Self {
+            pub fn new_with_rng(#rng: &mut impl #k::__private::Rng, #(#bound: usize),*) -> Self {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.
@@ -80,7 +81,7 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.
-            pub fn with_dimensions(&self, #(#dims: usize),*) -> Self {
+            pub fn with_dimensions(&self, #(#bound: usize),*) -> Self {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.

@@ -1,8 +1,8 @@
 //! The leaves in generated code: their node types (typenum-shaped under
 //! `#[static_shapes]`), their dimensions as values, and the code building fresh ones.
 
-use crate::parse::{Dim, Init, Leaf, LeafKind};
-use proc_macro2::TokenStream;
+use crate::parse::{key, Dim, Init, Leaf, LeafKind};
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
@@ -55,17 +55,28 @@ pub(super) fn leaf_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStr
     }
 }
 
-/// A dimension of a leaf as a `usize` expression (a literal or the argument's name).
+/// A dimension of a leaf as a `usize` expression (a literal, a constant, or the local
+/// that holds a run-time dimension: see [`dim_local`]).
 pub(super) fn dim_tokens(leaf: &Leaf, k: usize) -> TokenStream {
     match leaf.dims.get(k) {
         Some(Dim::Lit(n, span)) => {
             let lit = syn::LitInt::new(&format!("{n}usize"), *span);
             quote!(#lit)
         }
-        Some(Dim::Name(ident)) => quote!(#ident),
+        Some(Dim::Name(ident)) => {
+            let local = dim_local(ident);
+            quote!(#local)
+        }
         Some(Dim::Const(expr)) => quote!(#expr),
         None => quote!(1usize),
     }
+}
+
+/// The local that holds a run-time dimension inside the generated methods. The user's
+/// name is bound only as a constructor argument (see `bind`): bound as a local too, a
+/// name that a constant in scope shares would bring a second error.
+pub(crate) fn dim_local(d: &Ident) -> Ident {
+    format_ident!("__wyrm_dim_{}", key(d), span = Span::mixed_site())
 }
 
 /// The expression building a fresh leaf, inside `new_with_rng` (the generator is

@@ -25,7 +25,7 @@ use crate::check::Checked;
 use crate::parse::{key, Dim, Item, ItemKind, Leaf, LeafKind, Model};
 use companion::{companion, default_impl, state_methods};
 use expr::{build, node_type, Use};
-use leaf::{dim_tokens, fresh_leaf, leaf_type, rng_ident, static_dims};
+use leaf::{dim_local, dim_tokens, fresh_leaf, leaf_type, rng_ident, static_dims};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use std::collections::HashMap;
@@ -43,6 +43,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         params_name,
     } = Header::of(model);
     let dims = &checked.dims;
+    let bound: Vec<TokenStream> = dims.iter().map(bind).collect();
+    let locals: Vec<Ident> = dims.iter().map(dim_local).collect();
     let rng = rng_ident();
 
     let statics = model.static_shapes;
@@ -171,13 +173,14 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     let dim_values = dim_sources
         .iter()
         .map(|(d, source)| quote!(#d: self.#source));
-    // `with_parameters_of`: the dimensions as locals, for the fresh inputs. A dimension
-    // that only parameters use is left unread: marked used with `let _`, not with
-    // `#[allow(unused_variables)]`, which a crate that forbids the lint would reject.
+    // `with_parameters_of`: the dimensions as locals, for the fresh inputs (a dimension
+    // that only parameters use is left unread, which the locals' leading underscores
+    // allow).
     let other = Ident::new("__wyrm_other", proc_macro2::Span::call_site());
-    let other_dims = dim_sources
-        .iter()
-        .map(|(d, source)| quote!(let #d = #other.#source; let _ = &#d;));
+    let other_dims = dim_sources.iter().map(|(d, source)| {
+        let local = dim_local(d);
+        quote!(let #local = #other.#source;)
+    });
     // `with_parameters_of`: the other model's parameter nodes, fresh inputs.
     let tied: Vec<TokenStream> = leaves
         .iter()
@@ -251,15 +254,16 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         #[allow(dead_code, non_snake_case, clippy::too_many_arguments)]
         impl #name {
             #[doc = #new_doc]
-            pub fn new(#(#dims: usize),*) -> Self {
+            pub fn new(#(#bound: usize),*) -> Self {
                 Self::new_with_rng(&mut #k::__private::thread_rng(), #(#dims),*)
             }
 
             #[doc = #new_with_rng_doc]
             pub fn new_with_rng(
                 #rng: &mut impl #k::__private::Rng,
-                #(#dims: usize),*
+                #(#bound: usize),*
             ) -> Self {
+                #(let #locals = #dims;)*
                 #(#fresh)*
                 Self::__wyrm_assemble(#(#leaf_names),*)
             }
@@ -272,7 +276,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// If a shared parameter's shape differs from the declared one.
             #[track_caller]
             pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
-                #(let #dims = __wyrm_parameters.#dims;)*
+                #(let #locals = __wyrm_parameters.#dims;)*
                 #(#shared)*
                 Self::__wyrm_assemble(#(#leaf_names),*)
             }
@@ -291,7 +295,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// If a shared parameter's shape differs from the declared one.
             #[track_caller]
             pub fn from_parameter_values(__wyrm_parameters: &#params_name) -> Self {
-                #(let #dims = __wyrm_parameters.#dims;)*
+                #(let #locals = __wyrm_parameters.#dims;)*
                 #(#copied)*
                 Self::__wyrm_assemble(#(#leaf_names),*)
             }
@@ -319,7 +323,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// # Panics
             /// If a parameter's shape would change with these dimensions.
             #[track_caller]
-            pub fn with_dimensions(&self, #(#dims: usize),*) -> Self {
+            pub fn with_dimensions(&self, #(#bound: usize),*) -> Self {
+                #(let #locals = #dims;)*
                 let #other = self;
                 #(#kept_shapes)*
                 #(#tied)*
@@ -406,6 +411,16 @@ fn field_docs(item: &Item) -> TokenStream {
         ItemKind::Node(expr) => format!("The node `{n} = {expr}`."),
     };
     quote!(#[doc = #doc])
+}
+
+/// A dimension name as a constructor argument: `name @ _`, which rustdoc shows as
+/// `name`. A plain `name` that a constant in scope shares (`Param<n, DIM>` with a
+/// `const DIM`) would be read as a constant pattern, and rustc would report refutable
+/// patterns inside the expansion; this way it says that the argument cannot shadow the
+/// constant, at the user's token, next to the constant. (The methods' bodies read the
+/// dimensions from other locals, [`dim_local`], so that this is the one error.)
+pub(crate) fn bind(d: &Ident) -> TokenStream {
+    quote!(#d @ _)
 }
 
 #[cfg(test)]
