@@ -62,6 +62,16 @@
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
 //!   both shapes.
+//!
+//! # Features
+//!
+//! - `serde`: saving and loading (the `save` module, which exists only with it: build
+//!   these docs with `cargo doc --features serde` to see it). Deriving `Serialize` for
+//!   your own checkpoint struct also needs `serde` (with its `derive` feature) among your
+//!   dependencies.
+//! - `fast-math`: vectorisable approximations of `exp`, `ln`, `tanh`, `sigmoid` and
+//!   `softplus` instead of the standard library's calls into libm, with relative errors
+//!   around 3e-7 ([`kernels::fast`] has the table).
 #![doc(test(attr(deny(warnings))))]
 
 mod atomic_f32;

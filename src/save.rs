@@ -39,7 +39,9 @@
 //! assert_eq!(served.w.value(), trained.w.value());
 //! ```
 //!
-//! A checkpoint, to resume training where it stopped:
+//! A checkpoint, to resume training where it stopped (deriving needs `serde` with its
+//! `derive` feature among your own dependencies: `serde = { version = "1", features =
+//! ["derive"] }`):
 //!
 //! ```
 //! # wyrm::model! {

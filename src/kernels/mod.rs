@@ -6,8 +6,9 @@
 //! - Reductions and the matrix products of [`matmul`] use AVX2 + FMA intrinsics when the
 //!   CPU has them (detected once at run time, see [`simd_enabled`]) and portable loops
 //!   otherwise; [`force_scalar`] or `WYRM_FORCE_SCALAR=1` forces the portable path.
-//! - [`exp`], [`ln`], [`tanh`], [`sigmoid`] are the standard library's functions, or the
-//!   approximations of [`fast`] when the `fast-math` feature is on.
+//! - [`exp`], [`ln`], [`tanh`], [`sigmoid`], [`softplus`] are computed with the standard
+//!   library's functions, or are the approximations of [`fast`] when the `fast-math`
+//!   feature is on.
 
 pub mod fast;
 pub mod matmul;
@@ -208,6 +209,23 @@ pub fn tanh(x: f32) -> f32 {
     return fast::tanh(x);
     #[cfg(not(feature = "fast-math"))]
     x.tanh()
+}
+
+/// Softplus `ln(1 + e^x)`, computed without overflow for large `|x|` (see
+/// [`fast::softplus`] for the `fast-math` version).
+///
+/// ```
+/// assert_eq!(wyrm::kernels::softplus(100.0), 100.0);
+/// assert!(wyrm::kernels::softplus(-30.0) > 0.0); // e^-30, not rounded to 0
+/// ```
+#[inline(always)]
+pub fn softplus(x: f32) -> f32 {
+    #[cfg(feature = "fast-math")]
+    return fast::softplus(x);
+    #[cfg(not(feature = "fast-math"))]
+    {
+        x.max(0.0) + (-x.abs()).exp().ln_1p()
+    }
 }
 
 /// Logistic sigmoid, computed without overflow for large `|x|` (see [`fast::sigmoid`] for
