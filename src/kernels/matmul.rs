@@ -133,8 +133,13 @@ fn check(name: &str, a: &Operand<'_>, b: &Operand<'_>, out: &[f32]) -> (usize, u
         k, k2,
         "{name}: inner dimensions differ ({m}x{k} times {k2}x{n}, after transposition)"
     );
+    // Checked products: a wrapped one would let a short buffer through to the kernels'
+    // unchecked loads (a shape that big cannot fit in memory, so it is too short).
+    let holds = |len: usize, rows: usize, cols: usize| {
+        rows.checked_mul(cols).is_some_and(|need| len >= need)
+    };
     assert!(
-        a.data.len() >= m * k && b.data.len() >= k * n && out.len() >= m * n,
+        holds(a.data.len(), m, k) && holds(b.data.len(), k, n) && holds(out.len(), m, n),
         "{name}: a buffer is shorter than its shape ({} elements for {m}x{k}, {} for {k}x{n}, \
          {} for the {m}x{n} output)",
         a.data.len(),
@@ -262,6 +267,27 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shape whose element count overflows `usize` is too long for any buffer. It used
+    /// to wrap to a small count in release builds and pass the check: with a transposed
+    /// `b` of 2^32 x 2^32 and a real 1 x 2^32 `a`, the AVX2 kernel then read an empty `b`
+    /// out of bounds.
+    #[test]
+    #[should_panic(expected = "gemm: a buffer is shorter than its shape")]
+    fn shapes_whose_size_overflows_are_rejected() {
+        let big = 1usize << 32;
+        let a = Operand {
+            data: &[],
+            shape: (0, big),
+            transposed: false,
+        };
+        let b = Operand {
+            data: &[],
+            shape: (big, big),
+            transposed: true,
+        };
+        gemm(a, b, &mut [], false);
+    }
 
     #[test]
     fn transposes_and_accumulates() {

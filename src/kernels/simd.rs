@@ -270,8 +270,13 @@ pub(crate) mod avx2 {
             return;
         }
         let k = mat.len() / n;
+        // Checked: a wrapped product would pass the check and let the loads below
+        // read past `x`.
         assert!(
-            k == 0 || (k - 1) * stride < x.len(),
+            k == 0
+                || (k - 1)
+                    .checked_mul(stride)
+                    .is_some_and(|last| last < x.len()),
             "gemv_rows: x too short"
         );
         let (px, pm, po) = (x.as_ptr(), mat.as_ptr(), out.as_mut_ptr());
@@ -327,7 +332,10 @@ pub(crate) mod avx2 {
         if n == 0 {
             return;
         }
-        assert!(out.len() >= x.len() * n, "outer: output too short");
+        assert!(
+            x.len().checked_mul(n).is_some_and(|need| out.len() >= need),
+            "outer: output too short"
+        );
         let (py, po) = (y.as_ptr(), out.as_mut_ptr());
         for (i, &xi) in x.iter().enumerate() {
             let xv = _mm256_set1_ps(xi);
@@ -365,7 +373,10 @@ pub(crate) mod avx2 {
     pub fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
         let k = x.len();
         let rows = out.len();
-        assert!(mat.len() >= rows * k, "gemv_t: matrix too short");
+        assert!(
+            rows.checked_mul(k).is_some_and(|need| mat.len() >= need),
+            "gemv_t: matrix too short"
+        );
         let (px, pm) = (x.as_ptr(), mat.as_ptr());
         let mut r = 0;
         while r + 4 <= rows {
