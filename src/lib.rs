@@ -152,8 +152,9 @@ pub use variable::{Operand, Variable};
 /// ```
 ///
 /// - `name: Param<R, C>` declares an `R x C` trainable parameter, `name: Input<R, C>` an
-///   input (zeros until set with `set_value`), `name: Index<K>` an input of `K` row
-///   indices for lookups.
+///   input (zeros until set with `set_value`: each graph, such as each Hogwild thread's,
+///   has its own inputs to set, constant ones included), `name: Index<K>` an input of `K`
+///   row indices for lookups.
 /// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
 ///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
@@ -200,11 +201,14 @@ pub use variable::{Operand, Variable};
 /// - `Name::with_parameters_of(&other)`: a second graph over `other`'s parameter nodes
 ///   (tied weights), with its own inputs, e.g. the two towers of a siamese model trained
 ///   through one combined loss; `model.with_dimensions(dims..)` does the same with other
-///   run-time dimensions (a batch of another size, such as an epoch's short last batch).
+///   run-time dimensions (a batch of another size, such as an epoch's short last batch;
+///   it takes all of them, as `new` does, and those sizing parameters keep their values).
 /// - `struct NameParameters`, `Clone + Debug + Send + Sync`, with a public
-///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension;
+///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension (a clone
+///   shares the storage);
 ///   `shared_parameters(&self)` returns it (the same storage for a model built from shared
-///   parameters, else a copy of the values), and `Name::from_parameters(&params)` builds a
+///   parameters, else a copy of the values, without optimizer state), and
+///   `Name::from_parameters(&params)` builds a
 ///   new graph over it: one per thread for Hogwild training or for serving
 ///   (`Name::from_parameter_values(&params)` builds one over local copies of the values,
 ///   which a serving thread reads faster). With the

@@ -93,10 +93,16 @@ impl Checker<'_> {
                 let receiver_value = self.infer(receiver);
                 let Some(spec) = find_method(&method.to_string()) else {
                     let known: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+                    // Hand-written graphs clone nodes; a block names them as they are.
+                    let hint = if method == "clone" && args.is_empty() {
+                        "names are written without `.clone()` in a model; "
+                    } else {
+                        ""
+                    };
                     self.errors.at(
                         method.span(),
                         format!(
-                            "unknown method `{method}`; a model supports: {}",
+                            "unknown method `{method}`; {hint}a model supports: {}",
                             known.join(", ")
                         ),
                     );
@@ -385,6 +391,10 @@ mod tests {
             (
                 quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = x.matmul(w) } },
                 &["unknown method `matmul`"][..],
+            ),
+            (
+                quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = x.clone().dot(w) } },
+                &["unknown method `clone`; names are written without `.clone()` in a model"],
             ),
             (
                 quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = softplus(x.dot(w)) } },

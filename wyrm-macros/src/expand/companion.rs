@@ -48,7 +48,10 @@ pub(super) fn companion(
         "The parameters of [`{name}`] in shared form (`HogwildParameter`s behind `Arc`s, \
          `Send + Sync`), with its run-time dimensions. Get it from a model with \
          [`{name}::shared_parameters`]; build a graph over it in each thread with \
-         [`{name}::from_parameters`]."
+         [`{name}::from_parameters`].\n\n\
+         Cloning it clones the `Arc`s: the clone shares the storage, and sees training \
+         through either. For a copy of the values at this moment (to keep the best model \
+         so far, say), use `{name}::from_parameter_values(&parameters).shared_parameters()`."
     );
     // Saving and loading, when the runtime crate has its `serde` feature: fields named as
     // in the block, without the `r#` of raw identifiers; a parameter's declaration and

@@ -317,8 +317,9 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// Builds a second graph over this model's parameter nodes, like
             /// [`with_parameters_of`](Self::with_parameters_of), but with the run-time
             /// dimensions given here: a batch of another size, such as the short last
-            /// batch of an epoch, or one example at a time for evaluation. Dimensions that
-            /// size a parameter must keep their values.
+            /// batch of an epoch, or one example at a time for evaluation. It takes every
+            /// run-time dimension, in the order of [`new`](Self::new); those that size a
+            /// parameter must keep their values.
             ///
             /// # Panics
             /// If a parameter's shape would change with these dimensions.
@@ -338,6 +339,11 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
 
             /// The parameters in shared form: the same storage for a model built by
             /// [`from_parameters`](Self::from_parameters), else a copy of the current values.
+            ///
+            /// A copy starts without optimizer state (Adagrad sums, Adam moments), as a
+            /// fresh optimizer would; to go on training a locally trained model in Hogwild
+            /// threads where it stopped, carry the state over too:
+            /// `shared.set_optimizer_states(&model.optimizer_states())`.
             pub fn shared_parameters(&self) -> #params_name {
                 #params_name {
                     #(#params: self.#params.hogwild_parameter(),)*
