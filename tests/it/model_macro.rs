@@ -742,3 +742,55 @@ fn static_shapes_use_typenum_dimensions() {
     assert!(std::rc::Rc::ptr_eq(twin.w1.node(), model.w1.node()));
     assert_eq!(twin.batch.shape(), (2, 3));
 }
+
+model! {
+    /// A small factorisation model, trained locally and then over shared storage.
+    struct Carried {
+        users: Param<4, 3>,
+        items: Param<5, 3>,
+        u: Index<1>,
+        i: Index<1>,
+        r: Input<1, 1>,
+        loss = (r - users.index(u).vector_dot(&items.index(i))).square(),
+    }
+}
+
+/// What `shared_parameters`' docs say: the copy starts without optimizer state, and
+/// carrying the state over makes one thread go on exactly where local training stopped.
+#[test]
+fn a_local_model_goes_on_training_in_shared_form_where_it_stopped() {
+    fn train(model: &Carried, data: &[(usize, usize, f32)]) {
+        let mut loss = model.loss.clone();
+        let mut opt = Adagrad::new(0.1, model.parameters());
+        for &(u, i, r) in data {
+            model.u.set_value(u);
+            model.i.set_value(i);
+            model.r.set_value(r);
+            loss.forward();
+            loss.backward(1.0);
+            opt.step();
+            opt.zero_gradients();
+        }
+    }
+    let data: Vec<(usize, usize, f32)> = (0..60)
+        .map(|k| (k % 4, (k * 7) % 5, (k % 3) as f32 - 1.0))
+        .collect();
+    let (first, second) = data.split_at(30);
+    let straight = Carried::new_with_rng(&mut StdRng::seed_from_u64(5));
+    train(&straight, &data);
+
+    let local = Carried::new_with_rng(&mut StdRng::seed_from_u64(5));
+    train(&local, first);
+    let shared = local.shared_parameters();
+    shared
+        .set_optimizer_states(&local.optimizer_states())
+        .unwrap();
+    train(&Carried::from_parameters(&shared), second);
+    assert_eq!(shared.users.value(), straight.users.value());
+    assert_eq!(shared.items.value(), straight.items.value());
+
+    // Without it, Adagrad's sums start again from zero: larger steps, other values.
+    let bare = local.shared_parameters();
+    train(&Carried::from_parameters(&bare), second);
+    assert_ne!(bare.users.value(), straight.users.value());
+}

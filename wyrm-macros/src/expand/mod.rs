@@ -343,7 +343,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// A copy starts without optimizer state (Adagrad sums, Adam moments), as a
             /// fresh optimizer would; to go on training a locally trained model in Hogwild
             /// threads where it stopped, carry the state over too:
-            /// `shared.set_optimizer_states(&model.optimizer_states())`.
+            /// `shared.set_optimizer_states(&model.optimizer_states())?`.
             pub fn shared_parameters(&self) -> #params_name {
                 #params_name {
                     #(#params: self.#params.hogwild_parameter(),)*
