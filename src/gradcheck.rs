@@ -128,6 +128,19 @@ pub trait GradientTarget {
         let _ = parameters;
         true
     }
+    /// The shape `(rows, columns)`, so that reports can name an element by its row and
+    /// column. The default reads the target as one row of [`len`](Self::len) elements.
+    ///
+    /// ```
+    /// use wyrm::gradcheck::GradientTarget;
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(2, 3));
+    /// assert_eq!(GradientTarget::shape(&w), (2, 3));
+    /// ```
+    fn shape(&self) -> (usize, usize) {
+        (1, self.len())
+    }
 }
 
 /// Implements [`GradientTarget`] for a leaf variable type that has `set_value(&Array2)`,
@@ -156,6 +169,9 @@ macro_rules! leaf_target {
             fn clear_gradient(&self) {
                 self.zero_gradient();
             }
+            fn shape(&self) -> (usize, usize) {
+                Variable::shape(self)
+            }
             $(
                 fn is_used_by(&self, $parameters: &[Variable<ParameterNode>]) -> bool {
                     let $this = self;
@@ -175,7 +191,12 @@ leaf_target!(ParameterNode, |this, parameters| {
 });
 leaf_target!(InputNode);
 
-/// Settings of a gradient check.
+/// Settings of a gradient check. The defaults: `epsilon` 0.01, `absolute_tolerance`
+/// 0.002, `relative_tolerance` 0.02, `seed` 7.
+///
+/// The differences straddle `p ± epsilon`, so an element within `epsilon` of a kink
+/// (`relu` or `abs` at 0, `clip` at its bounds) fails even for a correct gradient: keep
+/// test values away from kinks, or use a smaller `epsilon` for them.
 ///
 /// ```
 /// use wyrm::gradcheck::{check_gradient, CheckOptions};
@@ -230,8 +251,11 @@ pub struct GradientCheck {
     pub analytic: Vec<f32>,
     /// Finite-difference gradient, row-major.
     pub numeric: Vec<f32>,
-    /// Elements outside the tolerance: `(index, analytic, numeric)`.
+    /// Elements outside the tolerance: `(index, analytic, numeric)`, the index row-major.
     pub failures: Vec<(usize, f32, f32)>,
+    /// The shape of the checked target, `(rows, columns)`: element `i` is at row
+    /// `i / columns`, column `i % columns`.
+    pub shape: (usize, usize),
 }
 
 impl GradientCheck {
@@ -255,10 +279,12 @@ impl GradientCheck {
     ///     }
     /// }
     ///
-    /// let x = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
+    /// let x = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0], [2.0, 0.25]]));
     /// let report = check_gradient(&mut x.map(Double), &x, &CheckOptions::default());
     /// assert!(!report.passed());
-    /// assert_eq!(report.failures.len(), 2);
+    /// assert_eq!(report.failures.len(), 4);
+    /// // The report names each element by its row and column too.
+    /// assert!(report.to_string().contains("element 2 (row 1, column 0): analytic"));
     /// ```
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
@@ -280,8 +306,13 @@ impl std::fmt::Display for GradientCheck {
             self.failures.len(),
             self.analytic.len()
         )?;
+        let columns = self.shape.1.max(1);
         for (i, a, n) in self.failures.iter().take(10) {
-            writeln!(f, "  element {i}: analytic {a}, numeric {n}")?;
+            let (row, column) = (i / columns, i % columns);
+            writeln!(
+                f,
+                "  element {i} (row {row}, column {column}): analytic {a}, numeric {n}"
+            )?;
         }
         Ok(())
     }
@@ -389,6 +420,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         analytic,
         numeric,
         failures,
+        shape: wrt.shape(),
     }
 }
 

@@ -42,7 +42,9 @@
 //! - Operations: `+ - * /` (elementwise, with `f32` on either side and a 1 x n row
 //!   broadcast over rows), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
 //!   `softplus`, `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`,
-//!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; see [`nodes`].
+//!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; your own
+//!   elementwise function with [`Variable::map`] and whole-matrix function with
+//!   [`Variable::apply`]; see [`nodes`].
 //! - [`Variable::boxed`] erases a node's type for data-dependent structure.
 //! - Embeddings: [`IndexInputNode`] holds row indices and `param.index(&idx)` looks the
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows

@@ -34,6 +34,35 @@
 //! // A run-time-shaped operand works too: its columns are checked when the graph is built.
 //! assert_eq!(layer(&InputNode::new(random_matrix(3, 4)), &w).shape(), (3, 2));
 //! ```
+//!
+//! For models whose shapes are all run-time ones (every node built with `new`, and every
+//! `model!` without `#[static_shapes]`), name [`Dyn`] instead, in the bounds and in the
+//! return type. A bare `Variable<impl Node>` hides its dimensions, so a further `dot` on
+//! the result reports a static shape mismatch on `<impl Node as Node>::Cols`; and with a
+//! bare `T: Node`, `x.clone() + b.clone()` reports ``expected `f32`, found
+//! `Variable<ParameterNode>` `` (the one addition that needs no bounds is adding a number).
+//!
+//! ```
+//! use wyrm::*;
+//!
+//! /// A tanh layer, `tanh(x w + b)`, over run-time shapes.
+//! fn dense<T: Node<Rows = Dyn, Cols = Dyn>>(
+//!     x: &Variable<T>,
+//!     w: &Variable<ParameterNode>,
+//!     b: &Variable<ParameterNode>,
+//! ) -> Variable<impl Node<Rows = Dyn, Cols = Dyn>> {
+//!     (x.dot(w) + b.clone()).tanh()
+//! }
+//!
+//! let x = InputNode::new(random_matrix(3, 4));
+//! let (w1, b1) = (ParameterNode::new(random_matrix(4, 2)), ParameterNode::new(random_matrix(1, 2)));
+//! let (w2, b2) = (ParameterNode::new(random_matrix(2, 1)), ParameterNode::new(random_matrix(1, 1)));
+//! // The result of one call composes with the next, and with any other operation.
+//! let mut loss = dense(&dense(&x, &w1, &b1), &w2, &b2).dot(&w2.t()).scalar_sum();
+//! loss.forward();
+//! loss.backward(1.0);
+//! assert_eq!(w1.gradient().shape(), &[4, 2]);
+//! ```
 
 use std::fmt::Debug;
 use typenum::{Bit, UInt, Unsigned};

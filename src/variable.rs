@@ -25,6 +25,13 @@ use std::rc::Rc;
 /// c.backward(1.0);
 /// assert_eq!(a.gradient(), ndarray::arr2(&[[3.0, 4.0]]));
 /// ```
+///
+/// A graph belongs to the thread that built it: variables are neither `Send` nor `Sync`
+/// (the compiler's complaint names `Rc`s inside). For several threads, share the
+/// parameters instead ([`HogwildParameter`](crate::HogwildParameter) in an `Arc`) and let
+/// each thread build its own graph over them with
+/// [`ParameterNode::shared`](crate::ParameterNode::shared), or with a `model!`'s
+/// `from_parameters`.
 pub struct Variable<T: Node> {
     node: Rc<T>,
     links: Links,
@@ -212,6 +219,11 @@ impl<T: Node> Variable<T> {
     /// computes from: it depends on their parameters, and on the boxed nodes below them, so
     /// that passes through deep chains of boxed nodes stay bounded (see
     /// [`boxed`](Self::boxed)).
+    ///
+    /// List every variable the node reads. The list is all that [`parameters`](Self::parameters)
+    /// knows of, and nothing compares it with the node's fields: a parameter read only
+    /// through a variable left out still receives its gradient, but is missing from
+    /// `parameters()`, so an optimizer built from it never updates it.
     ///
     /// ```
     /// use std::cell::Ref;

@@ -150,7 +150,9 @@ impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
         assert!(
             self.dim() == shape,
-            "set_value: the array is {} but the input is {}",
+            "set_value: the array is {} but the input is {} (an input's shape is fixed when \
+             the graph is built: for another batch size, build another graph over the same \
+             parameters, such as a `model!`'s `with_dimensions`)",
             fmt_shape(self.dim()),
             fmt_shape(shape)
         );

@@ -76,7 +76,9 @@ macro_rules! common_options {
             }
 
             /// Clamps each gradient element to `[min, max]` before the update (and before
-            /// the [`l2_penalty`](Self::l2_penalty) term is added).
+            /// the [`l2_penalty`](Self::l2_penalty) term is added). Each element on its
+            /// own: this is not clipping by the gradient's norm. A NaN element stays NaN
+            /// (and makes its parameter NaN), as nothing can tell which way it should go.
             ///
             /// ```
             /// use wyrm::*;

@@ -312,6 +312,17 @@ impl Drop for SyncHandle {
 /// The accumulated gradient is the *sum* over the `k` steps (no averaging): scale the
 /// learning rate to suit.
 ///
+/// Each turn is a full step of the thread's optimizer on the shared state, so a round of
+/// `n` threads takes `n` steps. With SGD that adds the threads' gradients; an adaptive
+/// optimizer normalises each thread's sum on its own, so a round moves a parameter about
+/// `n` times as far as one thread's step would: divide Adam's or Adagrad's learning rate
+/// by `n` for one thread's pace. Adam's bias correction also counts only its own
+/// wrapper's rounds, while the shared moments receive `n` updates a round, so until a few
+/// thousand rounds (at the default second-moment decay of 0.999) its steps are off: the
+/// first rounds step further (a round of 4 threads on a constant gradient moved a
+/// parameter 5.6 times one thread's step, not 4), later ones less far (about half as far
+/// after 100 rounds). Adagrad and SGD have no such correction.
+///
 /// Choosing `k`: each round costs a barrier (a few microseconds of waiting and waking)
 /// plus the turns of the updates, so it pays when `k` steps take much longer than that.
 /// With steps of about a microsecond (small sparse models), two threads gained nothing at
