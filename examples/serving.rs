@@ -1,7 +1,8 @@
 //! Train, save, load, serve: a trained model is saved with serde, loaded once, and every
 //! serving thread builds its own graph over the loaded parameters and answers requests
 //! with forward passes only (no allocation, no locks). Graphs over the shared parameters
-//! (`from_parameters`) cost no memory each; graphs over local copies of their values
+//! (`from_parameters`) hold no copy of the tables they only look rows up in (just of the
+//! small dense parameters they read whole); graphs over local copies of their values
 //! (`from_parameter_values`) answer faster; the example times both.
 //!
 //! The model classifies synthetic "documents" of eight token ids into four topics from the
@@ -110,8 +111,9 @@ fn main() {
 
     // Serve: rayon hands each worker batches of requests; `map_init` builds a graph for
     // each batch (a few per thread, not one per request) and reuses it for every request
-    // in the batch. First over the loaded (shared) parameters, which costs no memory per
-    // graph; then over local copies of their values, which each graph reads in place
+    // in the batch. First over the loaded (shared) parameters, with no copy of the
+    // embedding table per graph; then over local copies of their values, which each graph
+    // reads in place
     // instead of copying them out of the atomic storage at every forward pass.
     let serve = |build: &(dyn Fn() -> Classifier + Sync)| {
         let start = Instant::now();

@@ -26,27 +26,29 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
-fn count() {
-    // `try_with`: the thread-local may already be gone while a thread shuts down.
+fn count(bytes: usize) {
+    // `try_with`: the thread-locals may already be gone while a thread shuts down.
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    let _ = BYTES.try_with(|n| n.set(n.get() + bytes as u64));
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: same contract as ours.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        count(new_size);
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -64,6 +66,14 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
     let before = ALLOCATIONS.with(Cell::get);
     f();
     ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Bytes this thread asked the allocator for while running `f` (a reallocation counts
+/// its new size).
+fn bytes_in(f: impl FnOnce()) -> u64 {
+    let before = BYTES.with(Cell::get);
+    f();
+    BYTES.with(Cell::get) - before
 }
 
 /// Runs a warm-up step, then asserts that ten more steps allocate nothing.
@@ -107,6 +117,39 @@ fn sparse_mf_step_does_not_allocate() {
 fn shared_sparse_mf_step_does_not_allocate() {
     // Hogwild training: the tables and their Adagrad state in `HogwildParameter`s.
     assert_steps_do_not_allocate("shared sparse-mf", mf_steps::wyrm_shared_step(1_000));
+}
+
+/// A graph over a shared table that it only looks rows up in holds no copy of the table:
+/// many graphs (one per serving thread, or per request size) over a large table stay
+/// small. (Each graph used to reserve a copy of the whole table when built.)
+#[test]
+fn a_graph_over_a_shared_table_it_only_indexes_holds_no_copy_of_it() {
+    let table = Arc::new(HogwildParameter::new(ndarray::Array2::zeros((100_000, 32))));
+    let table_bytes = 100_000 * 32 * 4;
+    let train = || {
+        let rows = ParameterNode::shared(table.clone());
+        let (u, i) = (IndexInputNode::new(&[1, 2]), IndexInputNode::new(&[3, 4]));
+        let mut loss = rows.index(&u).vector_dot(&rows.index(&i)).scalar_sum();
+        let mut opt = Adagrad::new(0.1, loss.parameters());
+        loss.forward();
+        loss.backward(1.0);
+        opt.step();
+        opt.zero_gradients();
+    };
+    train(); // The table's optimizer state is allocated once, in the shared storage.
+    let bytes = bytes_in(train);
+    assert!(
+        bytes < 64 * 1024,
+        "building and training a graph over a {table_bytes}-byte table allocated {bytes} bytes"
+    );
+    // A dense consumer makes the copy it needs, on first use.
+    let dense = ParameterNode::shared(table.clone());
+    let mut total = dense.scalar_sum();
+    let bytes = bytes_in(|| total.forward());
+    assert!(
+        bytes >= table_bytes as u64,
+        "{bytes} bytes for a dense read"
+    );
 }
 
 #[test]

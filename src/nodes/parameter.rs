@@ -53,7 +53,8 @@ enum Storage {
         /// The kind of optimizer that wrote `state` (`optim::state_kind`).
         state_kind: Cell<u8>,
     },
-    /// Shared with other threads: read through relaxed atomics into `cache`.
+    /// Shared with other threads: read through relaxed atomics into `cache` (empty until
+    /// a dense consumer first reads the whole value).
     Shared {
         param: Arc<HogwildParameter>,
         cache: RefCell<Vec<f32>>,
@@ -102,7 +103,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     #[track_caller]
     pub(crate) fn over(param: Arc<HogwildParameter>) -> Variable<Self> {
         let shape = param.shape();
-        let cache = RefCell::new(vec![0.0; shape.0 * shape.1]);
+        let cache = RefCell::new(Vec::new());
         Self::build(Storage::Shared { param, cache }, shape)
     }
 
@@ -651,6 +652,12 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
                     // While an earlier borrow of the copy is still alive, keep serving that
                     // copy (a stale read, which Hogwild allows) instead of panicking.
                     if let Ok(mut cache) = cache.try_borrow_mut() {
+                        // Allocated on first use: a table only looked up by rows never
+                        // needs a copy (a graph per serving thread or request stays small).
+                        let len = self.shape.0 * self.shape.1;
+                        if cache.len() != len {
+                            cache.resize(len, 0.0);
+                        }
                         param.values().load_into(0, &mut cache);
                         self.cached.set(pass);
                     }
