@@ -181,33 +181,116 @@ pub(crate) enum Bound {
     Classes,
 }
 
+/// The first index that is not below `bound`.
+#[inline(always)]
+fn first_out_of_range(indices: &[usize], bound: usize) -> Option<usize> {
+    if let [index] = indices {
+        // One index (batch of one): a single comparison, no iterator.
+        (*index >= bound).then_some(*index)
+    } else {
+        indices.iter().copied().find(|&i| i >= bound)
+    }
+}
+
 /// Panics, naming the index and the bound, if an index is not below `bound`.
 #[inline(always)]
 #[track_caller]
 pub(crate) fn check_range(indices: &[usize], bound: usize, kind: Bound, what: &str) {
-    if let [index] = indices {
-        // One index (batch of one): a single comparison, no iterator.
-        if *index >= bound {
-            out_of_range(*index, bound, kind, what);
-        }
-    } else if let Some(&bad) = indices.iter().find(|&&i| i >= bound) {
-        out_of_range(bad, bound, kind, what);
+    if let Some(index) = first_out_of_range(indices, bound) {
+        rejected(IndexError::out_of_range(index, bound, kind), what);
     }
 }
 
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn out_of_range(index: usize, bound: usize, kind: Bound, what: &str) -> ! {
-    match kind {
-        Bound::Rows => {
-            panic!("{what}: index {index} is out of range for a table of {bound} rows")
-        }
-        Bound::Classes => {
-            panic!("{what}: target index {index} is out of range for {bound} classes")
+fn rejected(error: IndexError, what: &str) -> ! {
+    panic!("{what}: {error}")
+}
+
+/// Why [`try_set_value`](Variable::<IndexInputNode>::try_set_value) refused indices; its
+/// `Display` is the message [`set_value`](Variable::<IndexInputNode>::set_value) panics
+/// with.
+///
+/// ```
+/// use wyrm::nodes::IndexError;
+/// use wyrm::*;
+///
+/// let table = ParameterNode::new(random_matrix(10, 4));
+/// let ids = IndexInputNode::new(&[0, 1]);
+/// let _rows = table.index(&ids);
+/// assert_eq!(
+///     ids.try_set_value(&[3, 10]),
+///     Err(IndexError::OutOfRange { index: 10, rows: 10 })
+/// );
+/// assert_eq!(
+///     ids.try_set_value(&[3]).unwrap_err().to_string(),
+///     "got 1 indices but this input holds 2; the graph's lookup size is fixed at \
+///      construction (build a new IndexInputNode and graph for a different length, or, \
+///      for a `model!`, use `with_dimensions`)"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexError {
+    /// Another number of indices than the input holds.
+    WrongLength {
+        /// The number given.
+        given: usize,
+        /// The number the input holds.
+        expected: usize,
+    },
+    /// An index past the last row of a table the input is looked up in.
+    OutOfRange {
+        /// The first such index.
+        index: usize,
+        /// The table's row count.
+        rows: usize,
+    },
+    /// A target index past the last class of a loss the input gives targets to.
+    TargetOutOfRange {
+        /// The first such index.
+        index: usize,
+        /// The loss's class count.
+        classes: usize,
+    },
+}
+
+impl IndexError {
+    fn out_of_range(index: usize, bound: usize, kind: Bound) -> Self {
+        match kind {
+            Bound::Rows => IndexError::OutOfRange { index, rows: bound },
+            Bound::Classes => IndexError::TargetOutOfRange {
+                index,
+                classes: bound,
+            },
         }
     }
 }
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            IndexError::WrongLength { given, expected } => write!(
+                f,
+                "got {given} indices but this input holds {expected}; the graph's lookup size \
+                 is fixed at construction (build a new IndexInputNode and graph for a \
+                 different length, or, for a `model!`, use `with_dimensions`)"
+            ),
+            IndexError::OutOfRange { index, rows } => {
+                write!(
+                    f,
+                    "index {index} is out of range for a table of {rows} rows"
+                )
+            }
+            IndexError::TargetOutOfRange { index, classes } => write!(
+                f,
+                "target index {index} is out of range for {classes} classes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IndexError {}
 
 /// Index values accepted by [`set_value`](Variable::<IndexInputNode>::set_value): a
 /// single `usize` (for an input of one index), or a reference to a slice, array or `Vec`
@@ -239,25 +322,6 @@ pub trait IndexValue {
     /// assert_eq!((&vec![2, 7]).as_indices(), &[2, 7]);
     /// ```
     fn as_indices(&self) -> &[usize];
-}
-
-#[inline(always)]
-#[track_caller]
-fn check_len(given: usize, expected: usize) {
-    if given != expected {
-        wrong_len(given, expected);
-    }
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn wrong_len(given: usize, expected: usize) -> ! {
-    panic!(
-        "IndexInputNode::set_value: got {given} indices but this input holds {expected}; \
-         the graph's lookup size is fixed at construction (build a new IndexInputNode and \
-         graph for a different length)"
-    )
 }
 
 impl IndexValue for usize {
@@ -308,18 +372,56 @@ impl Variable<IndexInputNode> {
     /// # Panics
     /// If the number of indices differs from the one the input was built with, or if an
     /// index is out of range for a table looked up with this input (or, as targets, for
-    /// the class count of a loss) by a node that still exists.
+    /// the class count of a loss) by a node that still exists. The input keeps its
+    /// previous indices then. [`try_set_value`](Self::try_set_value) returns these cases
+    /// as errors instead.
     #[inline(always)]
     #[track_caller]
     pub fn set_value(&self, value: impl IndexValue) {
+        if let Err(error) = self.set_checked(value.as_indices()) {
+            rejected(error, "IndexInputNode::set_value");
+        }
+    }
+
+    /// [`set_value`](Self::set_value), returning an error instead of panicking when the
+    /// number of indices is not the input's or an index is out of range (say, an id from
+    /// a request that no table row has); the input keeps its previous indices then.
+    ///
+    /// ```
+    /// use wyrm::nodes::IndexError;
+    /// use wyrm::*;
+    ///
+    /// let users = ParameterNode::new(random_matrix(100, 8));
+    /// let user = IndexInputNode::new(&[0]);
+    /// let embedding = users.index(&user);
+    /// assert_eq!(user.try_set_value(7), Ok(()));
+    /// assert_eq!(user.try_set_value(100), Err(IndexError::OutOfRange { index: 100, rows: 100 }));
+    /// assert_eq!(user.indices()[0], 7);
+    /// # let _ = embedding;
+    /// ```
+    #[inline(always)]
+    #[track_caller]
+    pub fn try_set_value(&self, value: impl IndexValue) -> Result<(), IndexError> {
+        self.set_checked(value.as_indices())
+    }
+
+    #[inline(always)]
+    #[track_caller]
+    fn set_checked(&self, new: &[usize]) -> Result<(), IndexError> {
         let node = self.node();
-        let new = value.as_indices();
         let mut indices = (node.indices.try_borrow_mut())
             .unwrap_or_else(|_| crate::node::value_in_use("IndexInputNode::set_value"));
-        check_len(new.len(), indices.len());
+        if new.len() != indices.len() {
+            return Err(IndexError::WrongLength {
+                given: new.len(),
+                expected: indices.len(),
+            });
+        }
         // Check before writing, so a rejected value leaves the previous one in place.
         let (bound, kind) = node.limit.get();
-        check_range(new, bound, kind, "IndexInputNode::set_value");
+        if let Some(index) = first_out_of_range(new, bound) {
+            return Err(IndexError::out_of_range(index, bound, kind));
+        }
         indices.copy_from_slice(new);
         if let Some(&first) = new.first() {
             node.first.set(first);
@@ -332,7 +434,7 @@ impl Variable<IndexInputNode> {
         // SAFETY: only `watch` borrows `tables` mutably, and nothing below calls it (or
         // any code outside this crate) while the reference lives.
         let Ok(tables) = (unsafe { node.tables.try_borrow_unguarded() }) else {
-            return;
+            return Ok(());
         };
         for table in tables {
             // Checked without upgrading, which would pay a count increment and decrement.
@@ -343,6 +445,7 @@ impl Variable<IndexInputNode> {
                 unsafe { &*table.as_ptr() }.prefetch_rows(new);
             }
         }
+        Ok(())
     }
 
     /// The current indices.

@@ -28,7 +28,7 @@ pub(crate) use boxed::enter_sweep;
 pub use boxed::Boxed;
 pub(crate) use child::Child;
 pub use dot::Dot;
-pub use index::{Index, IndexInputNode, IndexValue};
+pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;
