@@ -243,7 +243,43 @@ impl HogwildParameter {
         Array2::from_shape_vec(self.shape, data).expect("shape matches storage")
     }
 
-    /// Overwrites the values (e.g. when loading a saved model).
+    /// A snapshot of the given rows (`indices.len() x cols`), without copying the rest of
+    /// the table: one user's embedding, say. Safe to call while other threads train, with
+    /// the caveat of [`value`](Self::value).
+    ///
+    /// ```
+    /// use wyrm::HogwildParameter;
+    ///
+    /// let table = HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+    /// assert_eq!(table.rows(&[2, 0]), ndarray::arr2(&[[5.0, 6.0], [1.0, 2.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If an index is past the last row, naming it and the row count.
+    #[track_caller]
+    pub fn rows(&self, indices: &[usize]) -> Array2<f32> {
+        let (rows, cols) = self.shape;
+        if let Some(&bad) = indices.iter().find(|&&i| i >= rows) {
+            panic!(
+                "HogwildParameter::rows: index {bad} is out of range for a table of {rows} rows"
+            );
+        }
+        let mut out = Array2::zeros((indices.len(), cols));
+        for (&row, mut to) in indices.iter().zip(out.rows_mut()) {
+            let to = to.as_slice_mut().expect("a standard-layout row");
+            self.values.load_into(row * cols, to);
+        }
+        out
+    }
+
+    /// Overwrites the values (e.g. when loading a saved model). The optimizer state stays
+    /// as it was (see [`set_optimizer_state`](Self::set_optimizer_state)).
+    ///
+    /// The elements are stored one after another, as any update's are: a graph reading
+    /// the parameter meanwhile, on another thread, may see some old and some new values,
+    /// and with several parameters swapped one by one, a request may see old and new
+    /// parameters together. To switch a serving model over at once, build the new graphs
+    /// over new storage (a newly loaded `model!` companion) and hand requests to them.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -445,6 +481,32 @@ impl HogwildParameter {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn rows_copies_just_the_named_rows() {
+        // Three columns: rows start in the middle of the storage's two-element words.
+        let values = ndarray::Array2::from_shape_fn((5, 3), |(r, c)| (10 * r + c) as f32);
+        let table = HogwildParameter::new(values.clone());
+        assert_eq!(
+            table.rows(&[1, 4, 1, 0]),
+            ndarray::stack![
+                ndarray::Axis(0),
+                values.row(1),
+                values.row(4),
+                values.row(1),
+                values.row(0)
+            ]
+        );
+        assert_eq!(table.rows(&[]).dim(), (0, 3));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "HogwildParameter::rows: index 5 is out of range for a table of 5 rows"
+    )]
+    fn rows_past_the_table_panic() {
+        HogwildParameter::new(ndarray::Array2::zeros((5, 3))).rows(&[0, 5]);
+    }
 
     #[test]
     fn is_send_and_sync() {

@@ -7,7 +7,11 @@
 //! and per run-time dimension, under the names of the block, and loads back into a value
 //! that `Name::from_parameters` builds graphs over. Loading checks that the file fits the
 //! model: a missing, repeated or unknown field, or a parameter whose shape is not the one
-//! declared (with the loaded run-time dimensions), is an error naming it.
+//! declared (with the loaded run-time dimensions), is an error naming it. A run-time
+//! dimension that sizes only inputs (a batch size) loads as saved, whatever its value: a
+//! serving process that wants another one sets that field of the loaded struct, or calls
+//! `with_dimensions` on the model built from it; a value the model cannot be built with
+//! (a batch of 0 before a `mean`) panics in `from_parameters`, naming the operation.
 //!
 //! Saving reads the values with relaxed atomic loads, so it works while other threads
 //! train, with the same caveat as [`HogwildParameter::value`]: a row being updated at that
