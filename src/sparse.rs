@@ -24,7 +24,7 @@ pub(crate) struct ParamGradient {
     /// buffer is not shrunk when cleared, so that adding rows in steady state neither
     /// allocates nor zero-fills.
     values: Vec<f32>,
-    /// Whether `rows` is sorted and free of duplicates.
+    /// Whether `rows` is free of duplicates (sorted, if duplicates were merged).
     coalesced: bool,
     // Scratch for coalescing, kept to avoid allocating in steady state.
     order: Vec<u32>,
@@ -134,7 +134,8 @@ impl ParamGradient {
         !self.dense_used
     }
 
-    /// Sorts the sparse rows and sums duplicates, without allocating in steady state.
+    /// Sums duplicate sparse rows (sorting the rows when there are any), without
+    /// allocating in steady state.
     #[inline(always)]
     fn coalesce(&mut self) {
         if !self.coalesced {
@@ -149,6 +150,12 @@ impl ParamGradient {
         self.order.extend(0..self.rows.len() as u32);
         let rows = &self.rows;
         self.order.sort_unstable_by_key(|&e| rows[e as usize]);
+        if (self.order.windows(2)).all(|w| rows[w[0] as usize] != rows[w[1] as usize]) {
+            // No row twice (the usual case for a few random rows of a large table): each
+            // can be used where it is, with no copying.
+            self.coalesced = true;
+            return;
+        }
         self.merged_rows.clear();
         self.merged_values.clear();
         for &e in &self.order {
@@ -228,6 +235,36 @@ impl ParamGradient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_rows_are_used_in_place() {
+        let mut g = ParamGradient::new((6, 2));
+        g.add_rows(&[4, 1], &[1.0, 2.0, 3.0, 4.0]);
+        g.add_rows(&[5], &[5.0, 6.0]);
+        let mut seen = Vec::new();
+        g.for_each_touched(|offset, grad| seen.push((offset, grad.to_vec())));
+        // Each row once, in the order added.
+        assert_eq!(
+            seen,
+            vec![
+                (8, vec![1.0, 2.0]),
+                (2, vec![3.0, 4.0]),
+                (10, vec![5.0, 6.0])
+            ]
+        );
+        // A duplicate added later is still merged with the row already there.
+        g.add_rows(&[1], &[10.0, 10.0]);
+        seen.clear();
+        g.for_each_touched(|offset, grad| seen.push((offset, grad.to_vec())));
+        assert_eq!(
+            seen,
+            vec![
+                (2, vec![13.0, 14.0]),
+                (8, vec![1.0, 2.0]),
+                (10, vec![5.0, 6.0])
+            ]
+        );
+    }
 
     #[test]
     fn repeated_rows_sum_and_dense_adds() {
