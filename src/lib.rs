@@ -72,8 +72,8 @@
 //!   your own checkpoint struct also needs `serde` (with its `derive` feature) among your
 //!   dependencies.
 //! - `fast-math`: vectorisable approximations of `exp`, `ln`, `tanh`, `sigmoid` and
-//!   `softplus` instead of the standard library's calls into libm, with relative errors
-//!   around 3e-7 ([`kernels::fast`] has the table).
+//!   `softplus` instead of the standard library's calls into libm, with errors around
+//!   3e-7, relative or absolute by function ([`kernels::fast`] has the table).
 #![doc(test(attr(deny(warnings))))]
 
 mod atomic_f32;

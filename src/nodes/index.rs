@@ -55,7 +55,8 @@ pub struct IndexInputNode {
     /// The identity of the next binding.
     next_binding: Cell<u64>,
     /// The tables looked up with these indices, so that `set_value` can ask the CPU to
-    /// fetch the named rows (and their optimizer state) while the rest of the step runs
+    /// fetch the named rows (the first few) and their optimizer state while the rest of
+    /// the step runs
     /// up to the lookups. Weak, so that an input outliving its graphs keeps no table alive
     /// (dropped tables are pruned when another is added).
     tables: RefCell<Vec<Weak<ParameterNode>>>,
@@ -233,8 +234,8 @@ fn rejected(error: IndexError, what: &str) -> ! {
 /// assert_eq!(
 ///     ids.try_set_value(&[3]).unwrap_err().to_string(),
 ///     "got 1 indices but this input holds 2; the graph's lookup size is fixed at \
-///      construction (build a new IndexInputNode and graph for a different length, or, \
-///      for a `model!`, use `with_dimensions`)"
+///      construction (build a new IndexInputNode and graph for a different length; in a \
+///      `model!` whose count is a run-time dimension, `with_dimensions` does)"
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,7 +282,8 @@ impl std::fmt::Display for IndexError {
                 f,
                 "got {given} indices but this input holds {expected}; the graph's lookup size \
                  is fixed at construction (build a new IndexInputNode and graph for a \
-                 different length, or, for a `model!`, use `with_dimensions`)"
+                 different length; in a `model!` whose count is a run-time dimension, \
+                 `with_dimensions` does)"
             ),
             IndexError::OutOfRange { index, rows } => {
                 write!(
@@ -687,8 +689,9 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// Looks up rows of this parameter (an embedding table): the `k x cols` matrix whose
     /// row `j` is row `idx[j]` of the parameter. Repeated indices are allowed; their
     /// gradients sum. The gradient is recorded for the looked-up rows only. Setting `idx`
-    /// also asks the CPU to start fetching the named rows (and their optimizer state), so
-    /// that lookups in large tables overlap their cache misses with the rest of the step.
+    /// also asks the CPU to start fetching the named rows (the first 8 of them) and their
+    /// optimizer state, so that lookups in large tables overlap their cache misses with
+    /// the rest of the step.
     ///
     /// ```
     /// use wyrm::*;

@@ -152,7 +152,8 @@ impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
             self.dim() == shape,
             "set_value: the array is {} but the input is {} (an input's shape is fixed when \
              the graph is built: for another batch size, build another graph over the same \
-             parameters, such as a `model!`'s `with_dimensions`)",
+             parameters; in a `model!` whose batch size is a run-time dimension, \
+             `with_dimensions` does)",
             fmt_shape(self.dim()),
             fmt_shape(shape)
         );

@@ -314,9 +314,11 @@ impl Drop for SyncHandle {
 ///
 /// Each turn is a full step of the thread's optimizer on the shared state, so a round of
 /// `n` threads takes `n` steps. With SGD that adds the threads' gradients; an adaptive
-/// optimizer normalises each thread's sum on its own, so a round moves a parameter about
-/// `n` times as far as one thread's step would: divide Adam's or Adagrad's learning rate
-/// by `n` for one thread's pace. Adam's bias correction also counts only its own
+/// optimizer normalises each thread's sum on its own. With Adam a round moves a
+/// parameter about `n` times as far as one thread's step would: divide its learning rate
+/// by `n` for one thread's pace. Adagrad's shared sums of squares grow `n` times as fast
+/// too, which takes back part of that: about `√n` times as far, so divide by `√n`.
+/// Adam's bias correction also counts only its own
 /// wrapper's rounds, while the shared moments receive `n` updates a round, so until a few
 /// thousand rounds (at the default second-moment decay of 0.999) its steps are off: the
 /// first rounds step further (a round of 4 threads on a constant gradient moved a

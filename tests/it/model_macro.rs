@@ -794,3 +794,35 @@ fn a_local_model_goes_on_training_in_shared_form_where_it_stopped() {
     train(&Carried::from_parameters(&bare), second);
     assert_ne!(bare.users.value(), straight.users.value());
 }
+
+model! {
+    /// A braced dimension computed from a run-time one (`{n + 1}`), and a field access
+    /// in braces that is not the dimension of that name.
+    struct Computed {
+        x: Input<1, n>,
+        w: Param<n, {n + 1}>,
+        v: Param<{n + 1}, {SIZES.n}>,
+        y = x.dot(w).dot(v).scalar_sum(),
+    }
+}
+
+/// A struct with a field named like the dimension, read in braces.
+struct Sizes {
+    n: usize,
+}
+const SIZES: Sizes = Sizes { n: 2 };
+
+/// Every way of building the model evaluates `{n + 1}` with the dimension's value
+/// (after the constructors stopped binding dimensions by their names, this stopped
+/// compiling; `SIZES.n` stays the field).
+#[test]
+fn a_braced_dimension_can_compute_from_a_run_time_one() {
+    let model = Computed::new(3);
+    assert_eq!((model.w.shape(), model.v.shape()), ((3, 4), (4, 2)));
+    let shared = model.shared_parameters();
+    assert_eq!(Computed::from_parameters(&shared).w.shape(), (3, 4));
+    assert_eq!(Computed::from_parameter_values(&shared).v.shape(), (4, 2));
+    assert_eq!(Computed::with_parameters_of(&model).x.shape(), (1, 3));
+    assert_eq!(model.with_dimensions(3).w.shape(), (3, 4));
+    let _ = SIZES.n;
+}

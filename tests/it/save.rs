@@ -237,3 +237,27 @@ fn saving_works_while_other_threads_train() {
     let w = last.w.value();
     assert!((w[(0, 0)] - w[(1, 0)] - 2.0).abs() < 0.05, "{w}");
 }
+
+wyrm::model! {
+    /// A parameter sized by a braced expression over a run-time dimension.
+    struct Widened {
+        w: Param<n, {n + 1}>,
+        x: Input<1, n>,
+        out = x.dot(w).scalar_sum(),
+    }
+}
+
+/// Loading evaluates `{n + 1}` with the loaded `n`, to check the shape.
+#[test]
+fn a_computed_dimension_is_checked_when_loaded() {
+    let json = serde_json::to_string(&Widened::new(3).shared_parameters()).unwrap();
+    let loaded: WidenedParameters = serde_json::from_str(&json).unwrap();
+    assert_eq!(Widened::from_parameters(&loaded).w.shape(), (3, 4));
+    let mut wrong: serde_json::Value = serde_json::from_str(&json).unwrap();
+    wrong["n"] = serde_json::json!(4);
+    let err = serde_json::from_value::<WidenedParameters>(wrong).unwrap_err();
+    assert!(
+        err.to_string().contains("is 3x4 but the model declares"),
+        "{err}"
+    );
+}

@@ -238,7 +238,7 @@ impl Checker<'_> {
             None if self.dims.iter().any(|d| key(d) == name) => {
                 self.errors.at(
                     ident.span(),
-                    format!("`{ident}` is a dimension, not a node of the model"),
+                    format!("`{name}` is a dimension, not a node of the model"),
                 );
             }
             None => {
@@ -395,6 +395,11 @@ mod tests {
             (
                 quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = x.clone().dot(w) } },
                 &["unknown method `clone`; names are written without `.clone()` in a model"],
+            ),
+            (
+                // A raw name, as Rust names it: without its `r#`.
+                quote::quote! { struct M { x: Input<1, r#in>, w: Param<r#in, 1>, y = x.dot(w) * r#in } },
+                &["`in` is a dimension, not a node of the model"],
             ),
             (
                 quote::quote! { struct M { x: Input<1, 3>, w: Param<3, 1>, y = softplus(x.dot(w)) } },

@@ -39,7 +39,7 @@ pub(super) fn companion(
         quote!(#[doc = #doc] pub #n: ::std::sync::Arc<#k::HogwildParameter>,)
     });
     let dim_fields = dims.iter().map(|d| {
-        let doc = format!("The run-time dimension `{d}`.");
+        let doc = format!("The run-time dimension `{}`.", d.unraw());
         quote!(#[doc = #doc] pub #d: usize,)
     });
     // No link to `HogwildParameter`: the crate's name in the user's crate is unknown
@@ -66,7 +66,7 @@ pub(super) fn companion(
             return named;
         }
         let declared = leaf.declared();
-        let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+        let (rows, cols) = (dim_tokens(leaf, 0, dims), dim_tokens(leaf, 1, dims));
         quote!(#named : #declared (#rows, #cols))
     });
     let dim_names = dims.iter().map(|d| {

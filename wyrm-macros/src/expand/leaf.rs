@@ -2,8 +2,8 @@
 //! `#[static_shapes]`), their dimensions as values, and the code building fresh ones.
 
 use crate::parse::{key, Dim, Init, Leaf, LeafKind};
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::Ident;
 
 /// The name of the generator argument of `new_with_rng`.
@@ -56,8 +56,9 @@ pub(super) fn leaf_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStr
 }
 
 /// A dimension of a leaf as a `usize` expression (a literal, a constant, or the local
-/// that holds a run-time dimension: see [`dim_local`]).
-pub(super) fn dim_tokens(leaf: &Leaf, k: usize) -> TokenStream {
+/// that holds a run-time dimension: see [`dim_local`]); `dims` are the model's run-time
+/// dimensions.
+pub(super) fn dim_tokens(leaf: &Leaf, k: usize, dims: &[Ident]) -> TokenStream {
     match leaf.dims.get(k) {
         Some(Dim::Lit(n, span)) => {
             let lit = syn::LitInt::new(&format!("{n}usize"), *span);
@@ -67,9 +68,38 @@ pub(super) fn dim_tokens(leaf: &Leaf, k: usize) -> TokenStream {
             let local = dim_local(ident);
             quote!(#local)
         }
-        Some(Dim::Const(expr)) => quote!(#expr),
+        Some(Dim::Const(expr)) => with_dim_locals(expr.to_token_stream(), dims),
         None => quote!(1usize),
     }
+}
+
+/// `tokens` with every run-time dimension's name in them read from its local instead
+/// (see [`dim_local`]), so that a braced dimension can compute from one (`{n + 1}`). A
+/// name after `.` or `::` is a field or a path segment, left alone.
+fn with_dim_locals(tokens: TokenStream, dims: &[Ident]) -> TokenStream {
+    let mut out = TokenStream::new();
+    let mut after_path = false;
+    for token in tokens {
+        let next_after_path =
+            matches!(&token, TokenTree::Punct(p) if matches!(p.as_char(), '.' | ':'));
+        let token = match token {
+            TokenTree::Ident(ident)
+                if !after_path && dims.iter().any(|d| key(d) == key(&ident)) =>
+            {
+                TokenTree::Ident(dim_local(&ident))
+            }
+            TokenTree::Group(group) => {
+                let mut inner =
+                    Group::new(group.delimiter(), with_dim_locals(group.stream(), dims));
+                inner.set_span(group.span());
+                TokenTree::Group(inner)
+            }
+            other => other,
+        };
+        after_path = next_after_path;
+        out.extend([token]);
+    }
+    out
 }
 
 /// The local that holds a run-time dimension inside the generated methods. The user's
@@ -82,8 +112,16 @@ pub(crate) fn dim_local(d: &Ident) -> Ident {
 /// The expression building a fresh leaf, inside `new_with_rng` (the generator is
 /// `__wyrm_rng`) and, for inputs and index inputs (every leaf but parameters),
 /// `from_parameters`.
-pub(super) fn fresh_leaf(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStream {
-    let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+pub(super) fn fresh_leaf(
+    k: &TokenStream,
+    leaf: &Leaf,
+    statics: bool,
+    run_time_dims: &[Ident],
+) -> TokenStream {
+    let (rows, cols) = (
+        dim_tokens(leaf, 0, run_time_dims),
+        dim_tokens(leaf, 1, run_time_dims),
+    );
     let span = leaf.keyword.span();
     let dims = static_dims(k, leaf, statics);
     match leaf.kind {

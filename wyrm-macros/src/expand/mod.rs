@@ -119,7 +119,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     // `new_with_rng`: fresh leaves.
     let fresh = leaves.iter().map(|(item, leaf)| {
         let n = &item.name;
-        let value = fresh_leaf(k, leaf, statics);
+        let value = fresh_leaf(k, leaf, statics, dims);
         quote!(let #n = #value;)
     });
     // `from_parameters`: leaves over shared parameters.
@@ -130,7 +130,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             .iter()
             .map(|(item, leaf)| {
                 let n = &item.name;
-                let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+                let (rows, cols) = (dim_tokens(leaf, 0, dims), dim_tokens(leaf, 1, dims));
                 let value = match leaf.kind {
                     LeafKind::Param => {
                         let n_str = n.unraw().to_string();
@@ -144,7 +144,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                             )
                         }
                     }
-                    _ => fresh_leaf(k, leaf, statics),
+                    _ => fresh_leaf(k, leaf, statics, dims),
                 };
                 quote!(let #n = #value;)
             })
@@ -188,7 +188,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             let n = &item.name;
             let value = match leaf.kind {
                 LeafKind::Param => quote!(::core::clone::Clone::clone(&#other.#n)),
-                _ => fresh_leaf(k, leaf, statics),
+                _ => fresh_leaf(k, leaf, statics, dims),
             };
             quote!(let #n = #value;)
         })
@@ -202,7 +202,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             let n = &item.name;
             let n_str = n.unraw().to_string();
             let declared = leaf.declared();
-            let (rows, cols) = (dim_tokens(leaf, 0), dim_tokens(leaf, 1));
+            let (rows, cols) = (dim_tokens(leaf, 0, dims), dim_tokens(leaf, 1, dims));
             quote! {
                 #k::__private::check_kept_shape(
                     #model_str, #n_str, #declared, #other.#n.shape(), (#rows, #cols),
@@ -212,7 +212,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     let dims_doc = if dims.is_empty() {
         String::new()
     } else {
-        let list: Vec<String> = dims.iter().map(|d| format!("`{d}`")).collect();
+        let list: Vec<String> = dims.iter().map(|d| format!("`{}`", key(d))).collect();
         format!(
             " The arguments are the run-time dimensions {}.",
             list.join(", ")
@@ -286,8 +286,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// a serving thread's. A local parameter is read in place, where a shared one
             /// is copied out of its atomic storage at every forward pass: in
             /// `examples/serving.rs` a request over shared parameters takes about 1.25x
-            /// the time, and a new user's scoring of 100 candidates, which looks up 200
-            /// rows, about 2x to 3x. But each graph holds its own copy of every parameter
+            /// the time, and scoring 100 candidates (300 row lookups) about 2x. But each
+            /// graph holds its own copy of every parameter
             /// (where a graph over shared ones copies only what it reads whole), so for
             /// large tables or many graphs, build over the shared ones
             /// ([`from_parameters`](Self::from_parameters)). Training this graph leaves
