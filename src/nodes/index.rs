@@ -239,6 +239,7 @@ fn rejected(error: IndexError, what: &str) -> ! {
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexError {
     /// Another number of indices than the input holds.
     WrongLength {
@@ -387,14 +388,17 @@ impl Variable<IndexInputNode> {
     #[inline(always)]
     #[track_caller]
     pub fn set_value(&self, value: impl IndexValue) {
-        if let Err(error) = self.set_checked(value.as_indices()) {
-            rejected(error, "IndexInputNode::set_value");
+        const NAME: &str = "IndexInputNode::set_value";
+        if let Err(error) = self.set_checked(value.as_indices(), NAME) {
+            rejected(error, NAME);
         }
     }
 
     /// [`set_value`](Self::set_value), returning an error instead of panicking when the
     /// number of indices is not the input's or an index is out of range (say, an id from
     /// a request that no table row has); the input keeps its previous indices then.
+    /// It still panics where `set_value` cannot run at all: while the indices are
+    /// borrowed (an [`indices`](Self::indices) guard alive).
     ///
     /// ```
     /// use wyrm::nodes::IndexError;
@@ -411,15 +415,15 @@ impl Variable<IndexInputNode> {
     #[inline(always)]
     #[track_caller]
     pub fn try_set_value(&self, value: impl IndexValue) -> Result<(), IndexError> {
-        self.set_checked(value.as_indices())
+        self.set_checked(value.as_indices(), "IndexInputNode::try_set_value")
     }
 
     #[inline(always)]
     #[track_caller]
-    fn set_checked(&self, new: &[usize]) -> Result<(), IndexError> {
+    fn set_checked(&self, new: &[usize], what: &'static str) -> Result<(), IndexError> {
         let node = self.node();
-        let mut indices = (node.indices.try_borrow_mut())
-            .unwrap_or_else(|_| crate::node::value_in_use("IndexInputNode::set_value"));
+        let mut indices =
+            (node.indices.try_borrow_mut()).unwrap_or_else(|_| crate::node::value_in_use(what));
         if new.len() != indices.len() {
             return Err(IndexError::WrongLength {
                 given: new.len(),
