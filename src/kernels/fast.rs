@@ -1,5 +1,5 @@
-//! Fast approximations of `exp`, `ln`, `tanh`, `sigmoid` and `softplus`, used by the elementwise
-//! operations when the `fast-math` feature is on.
+//! Fast approximations of `exp`, `ln`, `tanh`, `sigmoid` and `softplus`, used by the
+//! elementwise operations when the `fast-math` feature is on.
 //!
 //! They are branch-free polynomial or rational approximations (Cephes-style range
 //! reduction for `exp` and `ln`, a 13/6 rational for `tanh`), so the loops that call them

@@ -56,9 +56,8 @@ pub struct IndexInputNode {
     next_binding: Cell<u64>,
     /// The tables looked up with these indices, so that `set_value` can ask the CPU to
     /// fetch the named rows (the first few) and their optimizer state while the rest of
-    /// the step runs
-    /// up to the lookups. Weak, so that an input outliving its graphs keeps no table alive
-    /// (dropped tables are pruned when another is added).
+    /// the step runs up to the lookups. Weak, so that an input outliving its graphs keeps
+    /// no table alive (dropped tables are pruned when another is added).
     tables: RefCell<Vec<Weak<ParameterNode>>>,
 }
 
