@@ -282,4 +282,10 @@ impl Optimizer for Adam {
     fn parameters(&self) -> &[Variable<ParameterNode>] {
         &self.parameters
     }
+
+    /// Sets the step count (see [`set_steps`](Adam::set_steps)), so that the bias
+    /// correction counts every update the shared moments received.
+    fn set_update_count(&mut self, count: u64) {
+        self.set_steps(u32::try_from(count).unwrap_or(u32::MAX));
+    }
 }

@@ -218,6 +218,23 @@ pub trait Optimizer {
     /// assert!(Rc::ptr_eq(opt.parameters()[1].node(), b.node()));
     /// ```
     fn parameters(&self) -> &[Variable<ParameterNode>];
+    /// Tells the optimizer how many updates its parameters' state has received so far,
+    /// from every thread, before its next [`step`](Self::step): for an optimizer whose
+    /// step depends on that count (Adam's bias correction) while the state is shared.
+    /// [`Synchronized`] calls it before each of its turns. The default ignores it, as
+    /// SGD and Adagrad do.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut opt = Adam::new(0.1, vec![w]);
+    /// opt.set_update_count(41);
+    /// assert_eq!(opt.steps(), 41); // the next step is the 42nd
+    /// ```
+    fn set_update_count(&mut self, count: u64) {
+        let _ = count;
+    }
 }
 
 /// A boxed optimizer is one, so that an optimizer chosen at run time can be wrapped (in
@@ -229,6 +246,10 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
 
     fn zero_gradients(&mut self) {
         (**self).zero_gradients()
+    }
+
+    fn set_update_count(&mut self, count: u64) {
+        (**self).set_update_count(count)
     }
 
     fn parameters(&self) -> &[Variable<ParameterNode>] {

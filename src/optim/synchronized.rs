@@ -38,6 +38,8 @@ struct State {
     applying: Option<VecDeque<u64>>,
     /// Number of rounds completed.
     rounds: u64,
+    /// Number of turns (updates) applied, over all rounds.
+    turns: u64,
 }
 
 impl State {
@@ -61,6 +63,7 @@ impl State {
         if let Some(queue) = &mut self.applying {
             if queue.front() == Some(&id) {
                 queue.pop_front();
+                self.turns += 1;
             }
             if queue.is_empty() {
                 self.applying = None;
@@ -165,7 +168,9 @@ impl SynchronizationBarrier {
 
     /// Waits until every registered handle has arrived, runs `apply` when it is `id`'s
     /// turn, and returns once every participant of the round has applied.
-    fn synchronize(&self, id: u64, apply: impl FnOnce()) {
+    /// Meets the others and applies `apply` in turn; `apply` gets the number of turns
+    /// applied before this one, in all rounds.
+    fn synchronize(&self, id: u64, apply: impl FnOnce(u64)) {
         let mut state = self.lock();
         while state.applying.is_some() {
             state = self.wait(state);
@@ -177,7 +182,7 @@ impl SynchronizationBarrier {
         while state.applying.as_ref().and_then(|q| q.front()) != Some(&id) {
             state = self.wait(state);
         }
-        let round = state.rounds;
+        let (round, turns) = (state.rounds, state.turns);
         drop(state);
 
         /// Ends the turn even if `apply` panics, so the others do not wait forever.
@@ -189,7 +194,7 @@ impl SynchronizationBarrier {
             }
         }
         let turn = Turn(self, id);
-        apply();
+        apply(turns);
         drop(turn);
 
         let mut state = self.lock();
@@ -318,12 +323,9 @@ impl Drop for SyncHandle {
 /// parameter about `n` times as far as one thread's step would: divide its learning rate
 /// by `n` for one thread's pace. Adagrad's shared sums of squares grow `n` times as fast
 /// too, which takes back part of that: about `√n` times as far, so divide by `√n`.
-/// Adam's bias correction also counts only its own
-/// wrapper's rounds, while the shared moments receive `n` updates a round, so until a few
-/// thousand rounds (at the default second-moment decay of 0.999) its steps are off: the
-/// first rounds step further (a round of 4 threads on a constant gradient moved a
-/// parameter 5.6 times one thread's step, not 4), later ones less far (about half as far
-/// after 100 rounds). Adagrad and SGD have no such correction.
+/// Before each turn the wrapper tells its optimizer how many turns all threads have
+/// applied so far ([`Optimizer::set_update_count`]), so that Adam's bias correction
+/// counts every update the shared moments received, not only its own thread's.
 ///
 /// Choosing `k`: each round costs a barrier (a few microseconds of waiting and waking)
 /// plus the turns of the updates, so it pays when `k` steps take much longer than that.
@@ -446,9 +448,10 @@ impl<O: Optimizer> Synchronized<O> {
     /// ```
     pub fn synchronize(&mut self) {
         let inner = self.inner.as_mut().expect("present until finish");
-        self.handle
-            .barrier
-            .synchronize(self.handle.id, || inner.step());
+        self.handle.barrier.synchronize(self.handle.id, |turns| {
+            inner.set_update_count(turns);
+            inner.step();
+        });
         inner.zero_gradients();
         self.pending = 0;
     }
@@ -591,7 +594,7 @@ mod tests {
                 let order = &order;
                 scope.spawn(move || {
                     for round in 0..3 {
-                        handle.barrier().synchronize(handle.id(), || {
+                        handle.barrier().synchronize(handle.id(), |_| {
                             order.lock().unwrap().push((round, handle.id()))
                         });
                     }
@@ -611,12 +614,12 @@ mod tests {
         let applied = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             let bad = scope.spawn(move || {
-                a.barrier().synchronize(a.id(), || panic!("update failed"));
+                a.barrier().synchronize(a.id(), |_| panic!("update failed"));
             });
             let applied = &applied;
             scope.spawn(move || {
                 for _ in 0..3 {
-                    b.barrier().synchronize(b.id(), || {
+                    b.barrier().synchronize(b.id(), |_| {
                         applied.fetch_add(1, Ordering::Relaxed);
                     });
                 }

@@ -574,3 +574,42 @@ fn threads_switching_optimizer_kind_together_start_from_zeros() {
         assert_eq!(nan, 0, "run {run}: {nan} of {} elements NaN", ROWS * 16);
     }
 }
+
+/// Adam under `Synchronized` counts every thread's turn in its bias correction, as the
+/// shared moments do: on a constant gradient each turn is then a full, correctly
+/// corrected Adam step of the learning rate, and a round of 4 threads moves the
+/// parameter by 4 learning rates. (Counting only its own rounds, the first round moved
+/// it by 5.63.)
+#[test]
+fn synchronized_adam_counts_every_threads_turns() {
+    let shared = Arc::new(HogwildParameter::new(arr2(&[[0.0]])));
+    let barrier = SynchronizationBarrier::new();
+    let handles: Vec<_> = (0..4).map(|_| barrier.register()).collect();
+    let steps: Vec<u32> = std::thread::scope(|scope| {
+        let workers: Vec<_> = handles
+            .into_iter()
+            .map(|handle| {
+                let shared = shared.clone();
+                scope.spawn(move || {
+                    let w = ParameterNode::shared(shared);
+                    let mut loss = w * 2.0; // gradient 2 everywhere
+                    let adam = Adam::new(0.1, loss.parameters());
+                    let mut optimizer = Synchronized::new(adam, handle, 1);
+                    for _ in 0..3 {
+                        loss.forward();
+                        loss.backward(1.0);
+                        optimizer.step();
+                        optimizer.zero_gradients();
+                    }
+                    optimizer.finish().steps()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // Three rounds of four turns, each a step of 0.1 against the gradient.
+    let moved = -shared.value()[(0, 0)];
+    assert!((moved - 1.2).abs() < 1e-4, "moved {moved}, not 12 x 0.1");
+    // The last thread to apply has counted all twelve turns.
+    assert_eq!(steps.iter().max(), Some(&12));
+}
