@@ -133,6 +133,42 @@ impl AtomicF32s {
         }
     }
 
+    /// Copies rows `indices` of the row-major table of `cols` columns stored here into
+    /// `out` (`indices.len() x cols`), relaxed loads, as [`load_into`](Self::load_into)
+    /// row by row would. With an even column count every row starts on a word, and a
+    /// batch runs in one AVX2 call instead of one per row.
+    #[inline(always)]
+    pub(crate) fn load_rows(&self, indices: &[usize], cols: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if indices.len() > 1 && cols % 2 == 0 && cols >= 8 && crate::kernels::simd_enabled() {
+            // SAFETY: `simd_enabled` checked that the CPU has AVX2.
+            return unsafe { self.load_rows_avx2(indices, cols, out) };
+        }
+        for (j, &row) in indices.iter().enumerate() {
+            self.load_into(row * cols, &mut out[j * cols..(j + 1) * cols]);
+        }
+    }
+
+    /// [`load_rows`](Self::load_rows) for an even `cols`, compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load_rows_avx2(&self, indices: &[usize], cols: usize, out: &mut [f32]) {
+        for (j, &row) in indices.iter().enumerate() {
+            // Checks the row is inside, with the message of any access past the end.
+            let Stretch { first, pairs, .. } = self.stretch(row * cols, cols);
+            // SAFETY: the caller guarantees AVX2 (this function's own feature).
+            unsafe {
+                load_pairs_avx2(
+                    &self.words[first..first + pairs],
+                    &mut out[j * cols..(j + 1) * cols],
+                )
+            };
+        }
+    }
+
     /// Writes `src` into elements `start..start + src.len()` (relaxed stores; a lone
     /// element at either end is merged into its word by compare-and-swap).
     #[inline(always)]
@@ -291,6 +327,37 @@ mod tests {
 
     fn values(n: usize) -> Vec<f32> {
         (0..n).map(|i| i as f32 * 1.5 - 7.0).collect()
+    }
+
+    #[test]
+    fn rows_load_as_stretch_by_stretch() {
+        // Even column counts from 8 up take the batched path; the others row by row.
+        for cols in [1, 3, 8, 10, 16, 33, 64] {
+            let rows = 9;
+            let data = values(rows * cols);
+            let stored = AtomicF32s::new(data.iter().copied());
+            for indices in [
+                &[4usize][..],
+                &[8, 0, 3, 3, 8],
+                &[],
+                &[1, 2, 3, 4, 5, 6, 7, 8],
+            ] {
+                let mut batched = vec![f32::NAN; indices.len() * cols];
+                stored.load_rows(indices, cols, &mut batched);
+                let mut expected = Vec::new();
+                for &row in indices {
+                    expected.extend_from_slice(&data[row * cols..(row + 1) * cols]);
+                }
+                assert_eq!(batched, expected, "cols {cols}, rows {indices:?}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic]
+    fn a_row_past_the_end_is_not_loaded() {
+        let stored = AtomicF32s::new(values(4 * 8).into_iter());
+        stored.load_rows(&[0, 4], 8, &mut [0.0; 16]);
     }
 
     #[test]

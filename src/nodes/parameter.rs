@@ -136,12 +136,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                     );
                 }
             }
-            Storage::Shared { param, .. } => {
-                let values = param.values();
-                for (j, &row) in indices.iter().enumerate() {
-                    values.load_into(row * cols, &mut out[j * cols..(j + 1) * cols]);
-                }
-            }
+            Storage::Shared { param, .. } => param.values().load_rows(indices, cols, out),
         }
     }
 
