@@ -354,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic]
+    #[should_panic(expected = "AtomicF32s: elements 32..40 out of range for 32 elements")]
     fn a_row_past_the_end_is_not_loaded() {
         let stored = AtomicF32s::new(values(4 * 8).into_iter());
         stored.load_rows(&[0, 4], 8, &mut [0.0; 16]);

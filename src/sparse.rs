@@ -236,16 +236,21 @@ impl ParamGradient {
 mod tests {
     use super::*;
 
+    /// What an optimizer would be handed: `(offset, gradient)` per stretch, in order.
+    fn touched(g: &mut ParamGradient) -> Vec<(usize, Vec<f32>)> {
+        let mut seen = Vec::new();
+        g.for_each_touched(|offset, grad| seen.push((offset, grad.to_vec())));
+        seen
+    }
+
     #[test]
     fn distinct_rows_are_used_in_place() {
         let mut g = ParamGradient::new((6, 2));
         g.add_rows(&[4, 1], &[1.0, 2.0, 3.0, 4.0]);
         g.add_rows(&[5], &[5.0, 6.0]);
-        let mut seen = Vec::new();
-        g.for_each_touched(|offset, grad| seen.push((offset, grad.to_vec())));
         // Each row once, in the order added.
         assert_eq!(
-            seen,
+            touched(&mut g),
             vec![
                 (8, vec![1.0, 2.0]),
                 (2, vec![3.0, 4.0]),
@@ -254,10 +259,8 @@ mod tests {
         );
         // A duplicate added later is still merged with the row already there.
         g.add_rows(&[1], &[10.0, 10.0]);
-        seen.clear();
-        g.for_each_touched(|offset, grad| seen.push((offset, grad.to_vec())));
         assert_eq!(
-            seen,
+            touched(&mut g),
             vec![
                 (2, vec![13.0, 14.0]),
                 (8, vec![1.0, 2.0]),
@@ -270,9 +273,10 @@ mod tests {
     fn repeated_rows_sum_and_dense_adds() {
         let mut g = ParamGradient::new((4, 2));
         g.add_rows(&[2, 0, 2], &[1.0, 1.0, 5.0, 5.0, 2.0, 3.0]);
-        let mut seen = Vec::new();
-        g.for_each_touched(|offset, grad| seen.push((offset, grad.to_vec())));
-        assert_eq!(seen, vec![(0, vec![5.0, 5.0]), (4, vec![3.0, 4.0])]);
+        assert_eq!(
+            touched(&mut g),
+            vec![(0, vec![5.0, 5.0]), (4, vec![3.0, 4.0])]
+        );
         g.add_dense(&[1.0; 8]);
         let dense = g.to_dense();
         assert_eq!(dense.row(2).to_vec(), vec![4.0, 5.0]);
