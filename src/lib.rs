@@ -39,8 +39,8 @@
 //! - Leaves: [`ParameterNode`] (trainable), [`InputNode`] (data you set), and their
 //!   statically shaped forms (`ParameterNode::<U1, U3>::new_static`), where a shape mismatch
 //!   is a compile error.
-//! - Operations: `+ - * /` (elementwise, with `f32` on either side and a 1 x n row
-//!   broadcast over rows), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
+//! - Operations: `+ - * /` (elementwise, with `f32` on either side; a single row, column
+//!   or 1 x 1 on either side is broadcast, see [`shape::Broadcast`]), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
 //!   `softplus`, `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; your own
 //!   elementwise function with [`Variable::map`] and whole-matrix function with
@@ -168,8 +168,8 @@ pub use variable::{Operand, Variable};
 ///   `normal(mean, std)` (numbers). **The default is `normal(0, 0.1)`.**
 /// - `name = expression` defines a node from names declared or defined *above* it, with
 ///   the operators and methods of hand-written code: `+ - * /` (elementwise between two
-///   nodes, with a `1 x C` right-hand row broadcast over the rows; or with a number on
-///   either side), unary `-`, and the methods `dot`, `vector_dot`, `index`, `square`,
+///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
+///   number on either side), unary `-`, and the methods `dot`, `vector_dot`, `index`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `clip(min, max)`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written

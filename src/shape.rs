@@ -10,9 +10,10 @@
 //!
 //! A function generic over its operands' node types needs the bounds the operations it
 //! uses have: [`SameDim`] between the dimensions an operation needs equal (`dot`: the
-//! left's columns and the right's rows; `+ - * /`: the columns, and [`RowsBroadcast`]
-//! for the rows). Without them, the compiler reports the missing bound as a static shape
-//! mismatch, though the shapes may well fit where the function is called.
+//! left's columns and the right's rows) and [`Broadcast`] between those `+ - * /`
+//! combines (rows with rows, columns with columns). Without them, the compiler reports
+//! the missing bound as a static shape mismatch, though the shapes may well fit where the
+//! function is called.
 //!
 //! ```
 //! use wyrm::shape::SameDim;
@@ -185,7 +186,7 @@ impl<U: Unsigned + Default + Copy + Debug + 'static, B: Bit + Default + Copy + D
 #[diagnostic::on_unimplemented(
     message = "static shape mismatch: the operands' sizes differ in a dimension this operation needs equal",
     label = "these statically shaped operands do not fit together",
-    note = "`+ - * /` need equal column counts, `dot` needs the left's column count to equal the right's row count",
+    note = "`dot` needs the left's column count to equal the right's row count, `vector_dot` equal shapes",
     note = "typenum writes sizes in binary, most significant bit first: `UInt<UTerm, B1>` is 1, `UInt<UInt<UTerm, B1>, B0>` is 2, `UInt<UInt<UTerm, B1>, B1>` is 3, `UInt<UInt<UInt<UTerm, B1>, B0>, B0>` is 4",
     note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)"
 )]
@@ -211,21 +212,35 @@ impl SameDim<Dyn> for Dyn {
     type Out = Dyn;
 }
 
-/// Row counts of the operands of an elementwise operation: equal, or a single right-hand
-/// row broadcast over every row of the left-hand side (a bias).
+/// Sizes of the operands of an elementwise operation (`+ - * /`) in one dimension: equal,
+/// or one of them 1, which is then repeated along the other (broadcasting, as in NumPy).
+/// `Out` is the result's size.
+///
+/// Rows and columns follow the rule separately, so a `1 x n` row (a bias) repeats down
+/// the rows of an `m x n` operand, an `m x 1` column (a per-row mean) across its columns,
+/// a `1 x 1` value over all of it, and a column with a row makes an `m x n` table; either
+/// side may be the one repeated.
 ///
 /// ```
-/// use wyrm::typenum::{U1, U2};
+/// use wyrm::shape::Broadcast;
+/// use wyrm::typenum::{U1, U2, U3};
 /// use wyrm::*;
 ///
 /// let x = InputNode::<U2, U2>::new_static(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
 /// let bias = ParameterNode::<U1, U2>::new_static(ndarray::arr2(&[[10.0, 20.0]]));
-/// let mut y = x + bias; // `U2: RowsBroadcast<U1>`
+/// let mut y = x + bias; // `U2: Broadcast<U1>` for the rows
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[11.0, 22.0], [13.0, 24.0]]));
+///
+/// fn out<A: Broadcast<B>, B: Dim>() -> Option<usize> {
+///     <A as Broadcast<B>>::Out::FIXED
+/// }
+/// assert_eq!(out::<U1, U3>(), Some(3));
+/// assert_eq!(out::<Dyn, U3>(), Some(3)); // 3 or 1 at run time: the result has 3
+/// assert_eq!(out::<Dyn, U1>(), None); // whatever the run-time side has
 /// ```
 ///
-/// A right-hand side of several rows that differ from the left's does not compile:
+/// Static sizes that differ, neither of them 1, do not compile:
 ///
 /// ```compile_fail
 /// use wyrm::typenum::{U2, U3};
@@ -233,30 +248,69 @@ impl SameDim<Dyn> for Dyn {
 ///
 /// let x = InputNode::<U3, U2>::new_static(random_matrix(3, 2));
 /// let b = ParameterNode::<U2, U2>::new_static(random_matrix(2, 2));
-/// let _ = x + b; // static shape mismatch: not a single row
+/// let _ = x + b; // static shape mismatch: 3 rows against 2
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "static shape mismatch: the operands' row counts differ and the right-hand side is not a single row",
+    message = "static shape mismatch: the operands' sizes differ in a dimension, and neither is 1",
     label = "these statically shaped operands do not fit together",
-    note = "elementwise operations need equal shapes, or a right-hand side with one row, which is broadcast over the rows of the left-hand side",
+    note = "elementwise operations need each dimension equal in both operands, or 1 in one of them, which is then repeated along the other (broadcast)",
     note = "typenum writes sizes in binary, most significant bit first: `UInt<UTerm, B1>` is 1, `UInt<UInt<UTerm, B1>, B0>` is 2, `UInt<UInt<UTerm, B1>, B1>` is 3, `UInt<UInt<UInt<UTerm, B1>, B0>, B0>` is 4",
     note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)"
 )]
-pub trait RowsBroadcast<Rhs: Dim>: Dim {}
+pub trait Broadcast<Rhs: Dim>: Dim {
+    /// The dimension of the result.
+    type Out: Dim;
+}
+
+/// Static sizes of two or more (typenum's `U1` is `UInt<UTerm, B1>`, so these are the
+/// `UInt`s with another `UInt` inside).
+type AtLeast2<U, B1, B2> = UInt<UInt<U, B1>, B2>;
 
 #[diagnostic::do_not_recommend]
-impl<N: Static> RowsBroadcast<N> for N {}
+impl<N: Static> Broadcast<N> for N {
+    type Out = N;
+}
 #[diagnostic::do_not_recommend]
-impl<N: Static> RowsBroadcast<Dyn> for N {}
-#[diagnostic::do_not_recommend]
-impl<N: Static> RowsBroadcast<N> for Dyn {}
-#[diagnostic::do_not_recommend]
-impl RowsBroadcast<Dyn> for Dyn {}
-// Two or more rows on the left, one row on the right: broadcasting.
-#[diagnostic::do_not_recommend]
-impl<U, B1, B2> RowsBroadcast<typenum::U1> for UInt<UInt<U, B1>, B2> where
-    UInt<UInt<U, B1>, B2>: Static
+impl<U, B1, B2> Broadcast<typenum::U1> for AtLeast2<U, B1, B2>
+where
+    AtLeast2<U, B1, B2>: Static,
 {
+    type Out = Self;
+}
+#[diagnostic::do_not_recommend]
+impl<U, B1, B2> Broadcast<AtLeast2<U, B1, B2>> for typenum::U1
+where
+    AtLeast2<U, B1, B2>: Static,
+{
+    type Out = AtLeast2<U, B1, B2>;
+}
+// Against a run-time size, a static one of 2 or more is the result's (the other side is
+// checked to be it or 1); a static 1 leaves the result to the run-time side.
+#[diagnostic::do_not_recommend]
+impl<U, B1, B2> Broadcast<Dyn> for AtLeast2<U, B1, B2>
+where
+    AtLeast2<U, B1, B2>: Static,
+{
+    type Out = Self;
+}
+#[diagnostic::do_not_recommend]
+impl<U, B1, B2> Broadcast<AtLeast2<U, B1, B2>> for Dyn
+where
+    AtLeast2<U, B1, B2>: Static,
+{
+    type Out = AtLeast2<U, B1, B2>;
+}
+#[diagnostic::do_not_recommend]
+impl Broadcast<Dyn> for typenum::U1 {
+    type Out = Dyn;
+}
+#[diagnostic::do_not_recommend]
+impl Broadcast<typenum::U1> for Dyn {
+    type Out = Dyn;
+}
+#[diagnostic::do_not_recommend]
+impl Broadcast<Dyn> for Dyn {
+    type Out = Dyn;
 }
 
 /// Formats a shape as `RxC` for error messages.
@@ -280,23 +334,51 @@ pub(crate) fn check_static<R: Dim, C: Dim>(what: &str, shape: (usize, usize)) {
     }
 }
 
-/// Checks the shapes of an elementwise binary operation and says whether the right-hand
-/// side is broadcast over the rows of the left.
+/// How the operands of an elementwise operation map onto its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Both operands have the result's shape.
+    Same,
+    /// The right-hand side is one row repeated down the left's rows (a bias): the common
+    /// broadcast, which keeps a path of its own.
+    RightRow,
+    /// Any other broadcast: each operand's size in each dimension is the result's or 1.
+    General {
+        lhs: (usize, usize),
+        rhs: (usize, usize),
+    },
+}
+
+/// Checks the shapes of an elementwise binary operation, and returns the result's shape
+/// and how the operands map onto it: each dimension must be equal in both, or 1 in one of
+/// them (which is then repeated along the other).
 #[track_caller]
-pub(crate) fn check_elementwise(op: &str, lhs: (usize, usize), rhs: (usize, usize)) -> bool {
+pub(crate) fn check_elementwise(
+    op: &str,
+    lhs: (usize, usize),
+    rhs: (usize, usize),
+) -> ((usize, usize), Layout) {
     if lhs == rhs {
-        return false;
+        return (lhs, Layout::Same);
     }
-    if rhs.0 == 1 && rhs.1 == lhs.1 {
-        return true;
+    let fits = |l: usize, r: usize| l == r || l == 1 || r == 1;
+    if !(fits(lhs.0, rhs.0) && fits(lhs.1, rhs.1)) {
+        panic!(
+            "shape mismatch in `{op}`: cannot combine a {} (left) with a {} (right); \
+             each dimension must be equal in both, or 1 in one of them to broadcast \
+             (repeat that row or column)",
+            fmt_shape(lhs),
+            fmt_shape(rhs),
+        );
     }
-    panic!(
-        "shape mismatch in `{op}`: cannot combine a {} (left) with a {} (right); \
-         shapes must be equal, or the right-hand side must be a 1x{} row to broadcast",
-        fmt_shape(lhs),
-        fmt_shape(rhs),
-        lhs.1
-    );
+    // The size that is not a repeated 1 (with 1 against 0, nothing is repeated: 0).
+    let out = |l: usize, r: usize| if l == 1 { r } else { l };
+    let shape = (out(lhs.0, rhs.0), out(lhs.1, rhs.1));
+    if lhs == shape && rhs == (1, shape.1) {
+        (shape, Layout::RightRow)
+    } else {
+        (shape, Layout::General { lhs, rhs })
+    }
 }
 
 #[cfg(test)]
@@ -313,8 +395,32 @@ mod tests {
 
     #[test]
     fn broadcast_detected() {
-        assert!(!check_elementwise("add", (2, 3), (2, 3)));
-        assert!(check_elementwise("add", (2, 3), (1, 3)));
+        let general = |lhs, rhs| Layout::General { lhs, rhs };
+        assert_eq!(
+            check_elementwise("add", (2, 3), (2, 3)),
+            ((2, 3), Layout::Same)
+        );
+        assert_eq!(
+            check_elementwise("add", (2, 3), (1, 3)),
+            ((2, 3), Layout::RightRow)
+        );
+        for (l, r, out) in [
+            ((1, 3), (2, 3), (2, 3)),
+            ((2, 3), (2, 1), (2, 3)),
+            ((2, 1), (2, 3), (2, 3)),
+            ((2, 3), (1, 1), (2, 3)),
+            ((1, 1), (2, 3), (2, 3)),
+            ((2, 1), (1, 3), (2, 3)),
+            ((1, 3), (2, 1), (2, 3)),
+            ((0, 3), (1, 1), (0, 3)),
+            ((1, 1), (1, 0), (1, 0)),
+        ] {
+            assert_eq!(
+                check_elementwise("add", l, r),
+                (out, general(l, r)),
+                "{l:?} {r:?}"
+            );
+        }
     }
 
     #[test]
@@ -323,6 +429,15 @@ mod tests {
     )]
     fn mismatch_names_op_and_shapes() {
         check_elementwise("add", (2, 3), (2, 4));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "shape mismatch in `mul`: cannot combine a 2x3 (left) with a 3x1 (right); each \
+                    dimension must be equal in both, or 1 in one of them to broadcast"
+    )]
+    fn a_column_of_the_wrong_length_does_not_broadcast() {
+        check_elementwise("mul", (2, 3), (3, 1));
     }
 
     #[test]

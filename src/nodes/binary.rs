@@ -1,12 +1,13 @@
-//! Elementwise binary operations (`+ - * /` between two variables), with a single
-//! right-hand row broadcast over the rows of the left-hand side (biases).
+//! Elementwise binary operations (`+ - * /` between two variables), broadcasting a single
+//! row, column or 1 x 1 operand along the other (a bias row, a per-row mean, a scale).
 //!
 //! Each operation is a [`BinaryOp`] giving its value and both partial derivatives side
 //! by side; [`Binary`] does the caching, broadcasting and gradient bookkeeping once.
 
 use super::Child;
+use crate::kernels;
 use crate::node::{Node, NodeState, Pass, Scratch};
-use crate::shape::{check_elementwise, Dim, RowsBroadcast, SameDim};
+use crate::shape::{check_elementwise, Broadcast, Dim, Layout};
 use crate::Variable;
 use std::cell::Ref;
 use std::marker::PhantomData;
@@ -74,8 +75,9 @@ pub trait BinaryOp: 'static {
 /// Node for an elementwise binary operation; see the aliases [`Add`], [`Sub`], [`Mul`],
 /// [`Div`].
 ///
-/// A `1 x n` right-hand side is broadcast over the rows of the left, and its gradient is
-/// the sum over those rows:
+/// The operands' shapes must agree in each dimension, or be 1 in it on one side: that
+/// single row, column or element is then repeated along the other operand (broadcast),
+/// and its gradient is the sum over the places it was used. A `1 x n` bias row:
 ///
 /// ```
 /// use wyrm::*;
@@ -88,14 +90,37 @@ pub trait BinaryOp: 'static {
 /// assert_eq!(y.value(), ndarray::arr2(&[[11.0, 22.0], [13.0, 24.0], [15.0, 26.0]]));
 /// assert_eq!(bias.gradient(), ndarray::arr2(&[[3.0, 3.0]]));
 /// ```
+///
+/// Centring each row on its mean (an `m x 1` column), and a learned `1 x 1` scale on the
+/// left:
+///
+/// ```
+/// use wyrm::*;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 3.0], [2.0, 6.0]]));
+/// let scale = ParameterNode::new(ndarray::arr2(&[[0.5]]));
+/// let row_mean = x.sum_rows() / 2.0; // 2 x 1
+/// let mut y = scale.clone() * (x.clone() - row_mean);
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[-0.5, 0.5], [-1.0, 1.0]]));
+/// y.backward(1.0);
+/// assert_eq!(scale.gradient(), ndarray::arr2(&[[0.0]])); // -1 + 1 - 2 + 2
+/// ```
 pub struct Binary<Op, L, R> {
     lhs: Child<L>,
     rhs: Child<R>,
     state: NodeState,
     lhs_grad: Scratch,
     rhs_grad: Scratch,
-    /// The right-hand side is one row, broadcast over the rows of the left.
-    broadcast: bool,
+    /// How the operands map onto the result.
+    layout: Layout,
+    /// Whether the left operand is smaller than the result (its gradient is then a sum
+    /// over the places it was repeated, and an identity partial cannot pass through).
+    lhs_repeated: bool,
+    /// The same for the right operand.
+    rhs_repeated: bool,
+    /// A result row, for the gradient of an operand with one value per row (`m x 1` or
+    /// `1 x 1` against several columns); empty otherwise.
+    terms: Scratch,
     needs_gradient: bool,
     _op: PhantomData<Op>,
 }
@@ -118,16 +143,153 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
     #[track_caller]
     pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
-        let broadcast = check_elementwise(Op::NAME, ls, rs);
+        let (shape, layout) = check_elementwise(Op::NAME, ls, rs);
         Binary {
             needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
             lhs_grad: Scratch::new(ls.0 * ls.1),
             rhs_grad: Scratch::new(rs.0 * rs.1),
-            state: NodeState::new(ls),
+            state: NodeState::new(shape),
             lhs: Child::new(lhs),
             rhs: Child::new(rhs),
-            broadcast,
+            layout,
+            lhs_repeated: ls != shape,
+            rhs_repeated: rs != shape,
+            terms: Scratch::new(if ls.1 != shape.1 || rs.1 != shape.1 {
+                shape.1
+            } else {
+                0
+            }),
             _op: PhantomData,
+        }
+    }
+}
+
+/// One row of an operand as the result sees it: a row of its own, or a single value
+/// repeated across the row.
+#[derive(Clone, Copy)]
+enum Row<'a> {
+    Full(&'a [f32]),
+    One(f32),
+}
+
+impl<'a> Row<'a> {
+    /// Row `r` of a result with `cols` columns (at least one), read from an operand of
+    /// shape `shape` (each dimension the result's or 1).
+    #[inline(always)]
+    fn of(data: &'a [f32], shape: (usize, usize), r: usize, cols: usize) -> Self {
+        let start = if shape.0 == 1 { 0 } else { r * shape.1 };
+        if shape.1 == cols {
+            Row::Full(&data[start..][..cols])
+        } else {
+            Row::One(data[start])
+        }
+    }
+}
+
+/// Runs `$body` with `$a` and `$b` bound to iterators over two operands' values along a
+/// result row (a [`Row`] each): one expansion per combination of full and repeated rows,
+/// so that each is a plain loop the compiler vectorises.
+macro_rules! with_rows {
+    ($ar:expr, $br:expr, |$a:ident, $b:ident| $body:expr) => {
+        match ($ar, $br) {
+            (Row::Full(x), Row::Full(y)) => {
+                let ($a, $b) = (x.iter().copied(), y.iter().copied());
+                $body
+            }
+            (Row::Full(x), Row::One(y)) => {
+                let ($a, $b) = (x.iter().copied(), std::iter::repeat(y));
+                $body
+            }
+            (Row::One(x), Row::Full(y)) => {
+                let ($a, $b) = (std::iter::repeat(x), y.iter().copied());
+                $body
+            }
+            (Row::One(x), Row::One(y)) => {
+                let ($a, $b) = (std::iter::repeat(x), std::iter::repeat(y));
+                $body
+            }
+        }
+    };
+}
+
+/// The result `y` (with `cols` columns) of a general broadcast of `a` and `b`.
+#[inline(never)]
+fn broadcast_forward<Op: BinaryOp>(
+    cols: usize,
+    (lhs, rhs): ((usize, usize), (usize, usize)),
+    (a, b): (&[f32], &[f32]),
+    y: &mut [f32],
+) {
+    // No chunks when there are no columns (then nothing is read).
+    for (r, yr) in y.chunks_exact_mut(cols.max(1)).enumerate() {
+        with_rows!(
+            Row::of(a, lhs, r, cols),
+            Row::of(b, rhs, r, cols),
+            |ai, bi| {
+                for ((y, a), b) in yr.iter_mut().zip(ai).zip(bi) {
+                    *y = Op::apply(a, b);
+                }
+            }
+        );
+    }
+}
+
+/// The gradient of one operand (of shape `side`) of a general broadcast: each of its
+/// elements collects `g` times `partial` from every element of the result that read it.
+/// `a`, `b` and `y` may be stand-ins of the result's length when `partial` ignores them;
+/// `terms` holds a result row, where an operand's single value per row is summed.
+///
+/// Out of line, like [`broadcast_forward`], so that the inlined common paths stay small.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn broadcast_gradient(
+    (rows, cols): (usize, usize),
+    (lhs, rhs): ((usize, usize), (usize, usize)),
+    side: (usize, usize),
+    (a, b, y): (&[f32], &[f32], &[f32]),
+    g: &[f32],
+    grad: &mut [f32],
+    terms: &mut [f32],
+    partial: impl Fn(f32, f32, f32) -> f32,
+) {
+    let grad = &mut grad[..side.0 * side.1];
+    // A single row of the operand collects from every row of the result; otherwise each
+    // row is written once.
+    let rows_repeated = side.0 != rows;
+    if rows_repeated || cols == 0 {
+        grad.iter_mut().for_each(|v| *v = 0.0);
+    }
+    if cols == 0 {
+        return;
+    }
+    for r in 0..rows {
+        let (gr, yr) = (&g[r * cols..][..cols], &y[r * cols..][..cols]);
+        let start = if side.0 == 1 { 0 } else { r * side.1 };
+        // Into the operand's own row, or, where the operand has one value per row, into
+        // `terms`, to be summed.
+        let cols_repeated = side.1 != cols;
+        let (dst, add) = if cols_repeated {
+            (&mut terms[..cols], false)
+        } else {
+            (&mut grad[start..][..cols], rows_repeated)
+        };
+        with_rows!(
+            Row::of(a, lhs, r, cols),
+            Row::of(b, rhs, r, cols),
+            |ai, bi| {
+                for ((((d, g), y), a), b) in dst.iter_mut().zip(gr).zip(yr).zip(ai).zip(bi) {
+                    let t = *g * partial(a, b, *y);
+                    *d = if add { *d + t } else { t };
+                }
+            }
+        );
+        if cols_repeated {
+            let sum = kernels::sum(&terms[..cols]);
+            grad[start] = if rows_repeated {
+                grad[start] + sum
+            } else {
+                sum
+            };
         }
     }
 }
@@ -137,11 +299,11 @@ where
     Op: BinaryOp,
     L: Node,
     R: Node,
-    L::Rows: RowsBroadcast<R::Rows>,
-    L::Cols: SameDim<R::Cols>,
+    L::Rows: Broadcast<R::Rows>,
+    L::Cols: Broadcast<R::Cols>,
 {
-    type Rows = L::Rows;
-    type Cols = <L::Cols as SameDim<R::Cols>>::Out;
+    type Rows = <L::Rows as Broadcast<R::Rows>>::Out;
+    type Cols = <L::Cols as Broadcast<R::Cols>>::Out;
 
     #[inline(always)]
     fn shape(&self) -> (usize, usize) {
@@ -160,26 +322,32 @@ where
         let len = Self::Rows::fold(rows) * cols;
         let (a, b) = (self.lhs.value(), self.rhs.value());
         let mut y = self.state.value_mut();
-        let (a, y) = (&a[..len], &mut y[..len]);
+        let y = &mut y[..len];
         if len == 1 {
-            // 1x1 (losses, scalars): no loop set-up. Also covers a broadcast 1x1 row.
+            // 1x1 (losses, scalars): no loop set-up. Also covers broadcast 1x1 operands.
             y[0] = Op::apply(a[0], b[0]);
-        } else if self.broadcast {
-            // `max(1)` here and below: with no columns there is nothing to do, and a chunk
-            // size of zero would panic.
-            let b = &b[..cols];
-            for (yr, ar) in y
-                .chunks_exact_mut(cols.max(1))
-                .zip(a.chunks_exact(cols.max(1)))
-            {
-                for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
+            return;
+        }
+        match self.layout {
+            Layout::Same => {
+                for ((y, a), b) in y.iter_mut().zip(&a[..len]).zip(&b[..len]) {
                     *y = Op::apply(*a, *b);
                 }
             }
-        } else {
-            for ((y, a), b) in y.iter_mut().zip(a).zip(&b[..len]) {
-                *y = Op::apply(*a, *b);
+            Layout::RightRow => {
+                // `max(1)` here and below: with no columns there is nothing to do, and a
+                // chunk size of zero would panic.
+                let b = &b[..cols];
+                for (yr, ar) in y
+                    .chunks_exact_mut(cols.max(1))
+                    .zip(a[..len].chunks_exact(cols.max(1)))
+                {
+                    for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
+                        *y = Op::apply(*a, *b);
+                    }
+                }
             }
+            Layout::General { lhs, rhs } => broadcast_forward::<Op>(cols, (lhs, rhs), (&a, &b), y),
         }
     }
 
@@ -195,15 +363,17 @@ where
         let cols = Self::Cols::fold(cols);
         let len = Self::Rows::fold(rows) * cols;
         let g = &g[..len];
+        let out = (rows, cols);
         // Only the partials that some operand needs are computed; an identity partial
-        // passes the gradient through without a copy.
+        // passes the gradient through without a copy (unless the operand was repeated,
+        // whose gradient is then a sum).
         if self.lhs.needs_gradient() {
-            if Op::LHS_IDENTITY {
+            if Op::LHS_IDENTITY && !self.lhs_repeated {
                 self.lhs.backward(g);
             } else {
                 {
-                    // Borrow only what the partials read; `g` (of the same length) stands
-                    // in for the rest.
+                    // Borrow only what the partials read; `g` (of the result's length)
+                    // stands in for the rest.
                     let a = Op::READS_OPERANDS.then(|| self.lhs.value());
                     let b = Op::READS_OPERANDS.then(|| self.rhs.value());
                     let y = Op::READS_OUTPUT.then(|| self.state.value());
@@ -213,29 +383,50 @@ where
                         y.as_deref().unwrap_or(g),
                     );
                     let mut ga = self.lhs_grad.borrow_mut();
-                    let (a, y, ga) = (&a[..len], &y[..len], &mut ga[..len]);
                     if len == 1 {
                         ga[0] = g[0] * Op::partials(a[0], b[0], y[0]).0;
-                    } else if self.broadcast {
-                        // `min`: where `g` stands in for the row and there are no rows, it
-                        // is shorter than a row (and nothing is read).
-                        let b = &b[..cols.min(b.len())];
-                        for (((ga, g), a), y) in ga
-                            .chunks_exact_mut(cols.max(1))
-                            .zip(g.chunks_exact(cols.max(1)))
-                            .zip(a.chunks_exact(cols.max(1)))
-                            .zip(y.chunks_exact(cols.max(1)))
-                        {
-                            for ((((ga, g), a), y), b) in ga.iter_mut().zip(g).zip(a).zip(y).zip(b)
-                            {
-                                *ga = *g * Op::partials(*a, *b, *y).0;
-                            }
-                        }
                     } else {
-                        for ((((ga, g), a), y), b) in
-                            ga.iter_mut().zip(g).zip(a).zip(y).zip(&b[..len])
-                        {
-                            *ga = *g * Op::partials(*a, *b, *y).0;
+                        match self.layout {
+                            Layout::Same => {
+                                for ((((ga, g), a), y), b) in ga[..len]
+                                    .iter_mut()
+                                    .zip(g)
+                                    .zip(&a[..len])
+                                    .zip(&y[..len])
+                                    .zip(&b[..len])
+                                {
+                                    *ga = *g * Op::partials(*a, *b, *y).0;
+                                }
+                            }
+                            Layout::RightRow => {
+                                // `min`: where `g` stands in for the row and there are no
+                                // rows, it is shorter than a row (and nothing is read).
+                                let b = &b[..cols.min(b.len())];
+                                for (((ga, g), a), y) in ga[..len]
+                                    .chunks_exact_mut(cols.max(1))
+                                    .zip(g.chunks_exact(cols.max(1)))
+                                    .zip(a[..len].chunks_exact(cols.max(1)))
+                                    .zip(y[..len].chunks_exact(cols.max(1)))
+                                {
+                                    for ((((ga, g), a), y), b) in
+                                        ga.iter_mut().zip(g).zip(a).zip(y).zip(b)
+                                    {
+                                        *ga = *g * Op::partials(*a, *b, *y).0;
+                                    }
+                                }
+                            }
+                            Layout::General { lhs, rhs } => {
+                                broadcast_gradient(
+                                    out,
+                                    (lhs, rhs),
+                                    lhs,
+                                    (a, b, y),
+                                    g,
+                                    &mut ga,
+                                    &mut self.terms.borrow_mut(),
+                                    |a, b, y| Op::partials(a, b, y).0,
+                                );
+                            }
                         }
                     }
                 }
@@ -243,12 +434,11 @@ where
             }
         }
         if self.rhs.needs_gradient() {
-            if Op::RHS_IDENTITY && !self.broadcast {
+            if Op::RHS_IDENTITY && !self.rhs_repeated {
                 self.rhs.backward(g);
             } else {
                 {
-                    // Borrow only what the partials read; `g` (of the same length) stands
-                    // in for the rest.
+                    // As for the left operand.
                     let a = Op::READS_OPERANDS.then(|| self.lhs.value());
                     let b = Op::READS_OPERANDS.then(|| self.rhs.value());
                     let y = Op::READS_OUTPUT.then(|| self.state.value());
@@ -258,30 +448,51 @@ where
                         y.as_deref().unwrap_or(g),
                     );
                     let mut gb = self.rhs_grad.borrow_mut();
-                    let (a, y) = (&a[..len], &y[..len]);
                     if len == 1 {
-                        // Also a broadcast 1x1 row: one element either way.
+                        // Also a broadcast 1x1 operand: one element either way.
                         gb[0] = g[0] * Op::partials(a[0], b[0], y[0]).1;
-                    } else if self.broadcast {
-                        // The row was used by every row of the left: sum their gradients.
-                        // `min`: as for the left operand, `g` standing in may be empty.
-                        let (b, gb) = (&b[..cols.min(b.len())], &mut gb[..cols]);
-                        gb.iter_mut().for_each(|v| *v = 0.0);
-                        for ((g, a), y) in g
-                            .chunks_exact(cols.max(1))
-                            .zip(a.chunks_exact(cols.max(1)))
-                            .zip(y.chunks_exact(cols.max(1)))
-                        {
-                            for ((((gb, g), a), y), b) in gb.iter_mut().zip(g).zip(a).zip(y).zip(b)
-                            {
-                                *gb += *g * Op::partials(*a, *b, *y).1;
-                            }
-                        }
                     } else {
-                        for ((((gb, g), a), y), b) in
-                            gb[..len].iter_mut().zip(g).zip(a).zip(y).zip(&b[..len])
-                        {
-                            *gb = *g * Op::partials(*a, *b, *y).1;
+                        match self.layout {
+                            Layout::Same => {
+                                for ((((gb, g), a), y), b) in gb[..len]
+                                    .iter_mut()
+                                    .zip(g)
+                                    .zip(&a[..len])
+                                    .zip(&y[..len])
+                                    .zip(&b[..len])
+                                {
+                                    *gb = *g * Op::partials(*a, *b, *y).1;
+                                }
+                            }
+                            Layout::RightRow => {
+                                // The row was used by every row of the left: sum their
+                                // gradients. `min`: `g` standing in may be empty.
+                                let (b, gb) = (&b[..cols.min(b.len())], &mut gb[..cols]);
+                                gb.iter_mut().for_each(|v| *v = 0.0);
+                                for ((g, a), y) in g
+                                    .chunks_exact(cols.max(1))
+                                    .zip(a[..len].chunks_exact(cols.max(1)))
+                                    .zip(y[..len].chunks_exact(cols.max(1)))
+                                {
+                                    for ((((gb, g), a), y), b) in
+                                        gb.iter_mut().zip(g).zip(a).zip(y).zip(b)
+                                    {
+                                        *gb += *g * Op::partials(*a, *b, *y).1;
+                                    }
+                                }
+                            }
+                            Layout::General { lhs, rhs } => {
+                                broadcast_gradient(
+                                    out,
+                                    (lhs, rhs),
+                                    rhs,
+                                    (a, b, y),
+                                    g,
+                                    &mut gb,
+                                    &mut self.terms.borrow_mut(),
+                                    |a, b, y| Op::partials(a, b, y).1,
+                                );
+                            }
                         }
                     }
                 }
@@ -333,7 +544,7 @@ macro_rules! binary_op {
             }
         }
 
-        #[doc = concat!("Node for `", $name, "` of two variables (elementwise, with row broadcasting).")]
+        #[doc = concat!("Node for `", $name, "` of two variables (elementwise, with broadcasting).")]
         ///
         /// ```
         /// use wyrm::*;
@@ -350,8 +561,8 @@ macro_rules! binary_op {
 
         impl<L: Node, R: Node> std::ops::$trait<Variable<R>> for Variable<L>
         where
-            L::Rows: RowsBroadcast<R::Rows>,
-            L::Cols: SameDim<R::Cols>,
+            L::Rows: Broadcast<R::Rows>,
+            L::Cols: Broadcast<R::Cols>,
         {
             type Output = Variable<$alias<L, R>>;
             #[track_caller]
@@ -477,6 +688,57 @@ mod tests {
     fn broadcast_gradients() {
         for_each_binary((3, 4), (1, 4));
         for_each_binary((5, 1), (1, 1));
+        for_each_binary((3, 4), (3, 1));
+        for_each_binary((1, 4), (3, 4));
+        for_each_binary((3, 1), (1, 4));
+    }
+
+    #[test]
+    fn broadcast_values_in_every_direction() {
+        let m = arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        let row = arr2(&[[10.0, 20.0, 30.0]]);
+        let col = arr2(&[[100.0], [200.0]]);
+        let one = arr2(&[[1000.0]]);
+        let sum = |a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>| {
+            let mut y = InputNode::new(a.clone()) - InputNode::new(b.clone());
+            y.forward();
+            y.value().to_owned()
+        };
+        // Each against ndarray's own broadcasting.
+        for (a, b) in [
+            (&m, &col),
+            (&col, &m),
+            (&row, &m),
+            (&m, &one),
+            (&one, &m),
+            (&col, &row),
+            (&row, &col),
+        ] {
+            assert_eq!(sum(a, b), a - b, "{:?} - {:?}", a.shape(), b.shape());
+        }
+    }
+
+    #[test]
+    fn a_repeated_operand_collects_its_gradient_from_every_use() {
+        let x = ParameterNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+        let col = ParameterNode::new(arr2(&[[2.0], [3.0]]));
+        let row = ParameterNode::new(arr2(&[[1.0, 10.0, 100.0]]));
+        let mut y = (row.clone() * x.clone() / col.clone()).scalar_sum();
+        y.forward();
+        y.backward(1.0);
+        // d/d row[j] = sum_i x[i][j] / col[i]; d/d col[i] = -sum_j row[j] x[i][j] / col[i]².
+        let row_grad = arr2(&[[
+            1.0 / 2.0 + 4.0 / 3.0,
+            2.0 / 2.0 + 5.0 / 3.0,
+            3.0 / 2.0 + 2.0,
+        ]]);
+        let col_grad = arr2(&[[-321.0 / 4.0], [-654.0 / 9.0]]);
+        let x_grad = arr2(&[[0.5, 5.0, 50.0], [1.0 / 3.0, 10.0 / 3.0, 100.0 / 3.0]]);
+        for (got, want) in [(row, row_grad), (col, col_grad), (x, x_grad)] {
+            let got = got.gradient();
+            let close = got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-3);
+            assert!(close, "{got} against {want}");
+        }
     }
 
     fn for_each_binary(ls: (usize, usize), rs: (usize, usize)) {

@@ -25,8 +25,20 @@ const SHAPES: [Shape; 3] = [(1, 1), (1, 5), (4, 3)];
 /// Operand pairs of equal shapes, for elementwise ops.
 const SAME: [(Shape, Shape); 3] = [((1, 1), (1, 1)), ((1, 5), (1, 5)), ((4, 3), (4, 3))];
 
-/// A matrix and a 1 x n row broadcast over its rows.
+/// A matrix and a 1 x n row broadcast over its rows (a bias: the common case).
 const BROADCAST: [(Shape, Shape); 3] = [((3, 1), (1, 1)), ((2, 5), (1, 5)), ((4, 3), (1, 3))];
+
+/// Every other broadcast: a column, a 1 x 1, a row on the left, and a column with a row.
+const BROADCAST_OTHERS: [(Shape, Shape); 8] = [
+    ((4, 3), (4, 1)),
+    ((4, 3), (1, 1)),
+    ((1, 3), (4, 3)),
+    ((4, 1), (4, 3)),
+    ((1, 1), (2, 5)),
+    ((4, 1), (1, 3)),
+    ((1, 5), (2, 1)),
+    ((1, 4), (1, 1)),
+];
 
 /// Where an operand's elements are drawn from.
 #[derive(Clone, Copy, Debug)]
@@ -165,19 +177,28 @@ fn operators_with_f32() {
 }
 
 #[test]
-fn broadcasting_a_row() {
-    binary("x + row", (Any, Any), &BROADCAST, |x, b| {
-        x.clone() + b.clone()
-    });
-    binary("x - row", (Any, Any), &BROADCAST, |x, b| {
-        x.clone() - b.clone()
-    });
-    binary("x * row", (Any, Any), &BROADCAST, |x, b| {
-        x.clone() * b.clone()
-    });
-    binary("x / row", (Any, Divisor), &BROADCAST, |x, b| {
-        x.clone() / b.clone()
-    });
+fn broadcasting() {
+    for (what, shapes) in [("row", &BROADCAST[..]), ("others", &BROADCAST_OTHERS[..])] {
+        binary(&format!("x + {what}"), (Any, Any), shapes, |x, b| {
+            x.clone() + b.clone()
+        });
+        binary(&format!("x - {what}"), (Any, Any), shapes, |x, b| {
+            x.clone() - b.clone()
+        });
+        binary(&format!("x * {what}"), (Any, Any), shapes, |x, b| {
+            x.clone() * b.clone()
+        });
+        binary(&format!("x / {what}"), (Any, Divisor), shapes, |x, b| {
+            x.clone() / b.clone()
+        });
+    }
+    // A repeated operand that is also used on its own, on either side.
+    binary(
+        "x * y + tanh(y), broadcast",
+        (Any, Any),
+        &BROADCAST_OTHERS,
+        |x, b| (x.clone() * b.clone() + b.tanh()).sum_rows(),
+    );
 }
 
 #[test]

@@ -826,3 +826,66 @@ fn a_braced_dimension_can_compute_from_a_run_time_one() {
     assert_eq!(model.with_dimensions(3).w.shape(), (3, 4));
     let _ = SIZES.n;
 }
+
+model! {
+    /// Rows centred on their means (an `n x 1` column) and scaled by a learned `1 x 1`.
+    struct Centred {
+        x: Input<n, 3>,
+        scale: Param<1, 1> = ones,
+        centred = scale * (x - x.sum_rows() / 3.0),
+        loss = centred.square().scalar_sum(),
+    }
+}
+
+model! {
+    /// `Centred` with compile-time shapes, and a column times a row (an outer product).
+    #[static_shapes]
+    struct StaticCentred {
+        x: Input<2, 3>,
+        scale: Param<1, 1> = ones,
+        column: Param<2, 1> = ones,
+        row: Param<1, 3> = ones,
+        centred = scale * (x - x.sum_rows() / 3.0) + column * row,
+        loss = centred.square().scalar_sum(),
+    }
+}
+
+#[test]
+fn blocks_broadcast_columns_and_single_values() {
+    let xs = arr2(&[[1.0, 2.0, 6.0], [0.0, 0.0, 3.0]]);
+    // The same math in ndarray, which broadcasts the same way.
+    let means = xs.sum_axis(ndarray::Axis(1)).insert_axis(ndarray::Axis(1)) / 3.0;
+    let centred = &xs - &means;
+    let loss = |c: &Array2<f32>| c.iter().map(|v| v * v).sum::<f32>();
+
+    let mut model = Centred::new(2);
+    model.x.set_value(xs.view());
+    model.loss.forward();
+    assert_eq!(model.centred.shape(), (2, 3));
+    assert!((model.loss.value()[(0, 0)] - loss(&centred)).abs() < 1e-4);
+    model.loss.backward(1.0);
+    // d/d scale = sum 2 scale c², with scale = 1.
+    assert!((model.scale.gradient()[(0, 0)] - 2.0 * loss(&centred)).abs() < 1e-3);
+
+    let mut model = StaticCentred::new();
+    fn static_shape<T: Node>(_: &Variable<T>) -> (Option<usize>, Option<usize>) {
+        use wyrm::shape::Dim;
+        (T::Rows::FIXED, T::Cols::FIXED)
+    }
+    // The broadcasts keep the static sizes: 2x3 throughout.
+    assert_eq!(static_shape(&model.centred), (Some(2), Some(3)));
+    model.x.set_value(xs.view());
+    model.loss.forward();
+    assert!((model.loss.value()[(0, 0)] - loss(&(&centred + 1.0))).abs() < 1e-4);
+    model.loss.backward(1.0);
+    // Each of the column's elements was used by a whole row, each of the row's by a column.
+    let g = (&centred + 1.0) * 2.0;
+    assert_eq!(
+        model.column.gradient(),
+        g.sum_axis(ndarray::Axis(1)).insert_axis(ndarray::Axis(1))
+    );
+    assert_eq!(
+        model.row.gradient(),
+        g.sum_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0))
+    );
+}

@@ -1,5 +1,5 @@
-// Multiplying a 2x3 by a 3x3 elementwise does not compile: the row counts differ and the
-// right-hand side is not a single row that could be broadcast.
+// Multiplying a 2x3 by a 3x3 elementwise does not compile: the row counts differ and
+// neither is 1, which would broadcast.
 use wyrm::ndarray::Array2;
 use wyrm::typenum::{U2, U3};
 use wyrm::{InputNode, ParameterNode};

@@ -51,8 +51,8 @@ impl fmt::Display for Shape {
 }
 
 impl Checker<'_> {
-    /// The result of `+ - * /` on two nodes, of the left's shape: the right's must equal
-    /// it, or be a row to broadcast.
+    /// The result of `+ - * /` on two nodes: in each dimension the sizes must agree, or
+    /// one of them be 1, which is then repeated along the other (broadcast).
     pub(super) fn elementwise(
         &mut self,
         op: BinOp,
@@ -60,22 +60,29 @@ impl Checker<'_> {
         r: Shape,
         expr: &Expr,
     ) -> Option<Value> {
-        let cols_differ = l.1.differs(&r.1) == Some(true);
-        let rows_differ = l.0.differs(&r.0) == Some(true) && r.0 != D::Lit(1);
-        if cols_differ || rows_differ {
+        let clash = |a: &D, b: &D| a.differs(b) == Some(true) && *a != D::Lit(1) && *b != D::Lit(1);
+        if clash(&l.0, &r.0) || clash(&l.1, &r.1) {
             self.errors.spanned(
                 &expr.tokens,
                 format!(
-                    "shape mismatch: cannot {} a {l} and a {r}; elementwise operations need equal \
-                     shapes, or a 1x{} row on the right to broadcast",
+                    "shape mismatch: cannot {} a {l} and a {r}; elementwise operations need each \
+                     dimension equal in both, or 1 in one of them to broadcast (repeat that row \
+                     or column)",
                     op.verb(),
-                    l.1
                 ),
             );
             return None;
         }
+        // The result's size: the side that is not a repeated 1, and a literal over a name
+        // (which must then be that literal, or 1, at run time).
+        let out = |a: D, b: D| match (&a, &b) {
+            (D::Lit(1), _) => b,
+            (_, D::Lit(1)) | (D::Lit(_), _) => a,
+            (_, D::Lit(_)) => b,
+            _ => a,
+        };
         Some(Value::Node {
-            shape: l,
+            shape: Shape(out(l.0, r.0), out(l.1, r.1)),
             param: false,
         })
     }
@@ -189,14 +196,19 @@ mod tests {
                 d = a.dot(c),
                 ok = m + bias + n.sum_columns() + m.t().t(),
                 v = m.vector_dot(a),
-                r = bias - m,
+                r = m - a.stack(a, 0),
+                row_first = bias - m,
+                outer = c * a,
+                w = outer.vector_dot(m),
             }
         });
         let expected = [
             "cannot add a 1x3 and a 1x4",
             "cannot dot a 1x3 with a 4x1",
             "cannot take row-wise dot products of a 5x3 and a 1x3",
-            "cannot subtract a 1x3 and a 5x3",
+            "cannot subtract a 5x3 and a 2x3",
+            // A 4x1 column times a 1x3 row broadcasts to 4x3.
+            "cannot take row-wise dot products of a 4x3 and a 5x3",
         ];
         assert_errors(&e, &expected);
     }
@@ -210,11 +222,13 @@ mod tests {
                 c: Param<m, 3>,
                 x = a + b + c,
                 y = a.t().dot(b).scalar_sum() + a.dot(c.t()).sum_rows().sum_columns(),
+                // A named size may be 1 at run time, so it can meet a literal 1 either way.
                 z = a.sum_rows() + b.sum_columns(),
+                bad = a + b.sum_columns().stack(b.sum_columns(), 1),
             }
         });
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("cannot add a nx1 and a 1x3"), "{e:?}");
+        assert!(e[0].contains("cannot add a nx3 and a 1x6"), "{e:?}");
     }
 
     #[test]
@@ -226,7 +240,7 @@ mod tests {
                 c: Param<1, 3>,
                 x = a + b + c,
                 y = a.dot(b.t()),
-                z = y + c,
+                z = y.stack(y, 1) + c,
             }
         })
         .unwrap();
@@ -238,7 +252,7 @@ mod tests {
             Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
         };
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("cannot add a 1x1 and a 1x3"), "{e:?}");
+        assert!(e[0].contains("cannot add a 1x2 and a 1x3"), "{e:?}");
     }
 
     #[test]
