@@ -667,6 +667,27 @@ impl Scratch {
     pub fn borrow_mut(&self) -> RefMut<'_, Vec<f32>> {
         self.0.borrow_mut()
     }
+
+    /// Borrows the buffer for writing, first growing it to `len` zeroed elements if it is
+    /// shorter. For a buffer that may never be needed (an operand's gradient that usually
+    /// goes straight into the operand's storage), build it with `Scratch::new(0)`: the
+    /// memory is then taken on first use only.
+    ///
+    /// ```
+    /// use wyrm::Scratch;
+    ///
+    /// let scratch = Scratch::new(0);
+    /// assert_eq!(scratch.borrow_sized(3).len(), 3);
+    /// assert_eq!(scratch.borrow_mut().len(), 3);
+    /// ```
+    #[inline(always)]
+    pub fn borrow_sized(&self, len: usize) -> RefMut<'_, Vec<f32>> {
+        let mut buffer = self.0.borrow_mut();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        buffer
+    }
 }
 
 /// Panics for a `set_value` on a value that is being read: a bare "already borrowed"

@@ -95,12 +95,13 @@ impl ParamGradient {
     #[inline(always)]
     pub(crate) fn row_buffer(&mut self, rows: usize, cols: usize) -> &mut [f32] {
         debug_assert_eq!(cols, self.shape.1);
-        let start = self.rows.len() * cols;
-        let end = start + rows * cols;
-        if self.values.len() < end {
-            self.grow_values(end);
+        let mut start = self.rows.len() * cols;
+        if self.values.len() < start + rows * cols {
+            self.make_room(rows);
+            // Merging may have moved the end of the recorded rows.
+            start = self.rows.len() * cols;
         }
-        &mut self.values[start..end]
+        &mut self.values[start..start + rows * cols]
     }
 
     /// Records gradient entries for `indices`, whose rows were written into
@@ -117,10 +118,44 @@ impl ParamGradient {
         }
     }
 
+    /// Makes room for `rows` more gradient rows. Gradients accumulated over many passes
+    /// without a step would otherwise keep a row per lookup: so before the buffer grows,
+    /// the rows recorded so far are summed per distinct row (or into the dense part, if
+    /// there is one), and it only grows, doubling, while that leaves it more than half
+    /// full. Its size then stays within about twice the rows touched (at most the
+    /// table), and the merging costs O(log n) amortised per lookup.
     #[cold]
     #[inline(never)]
-    fn grow_values(&mut self, len: usize) {
-        self.values.resize(len, 0.0);
+    fn make_room(&mut self, rows: usize) {
+        /// Below this many recorded rows, growing is cheaper than merging.
+        const MERGE_FROM: usize = 64;
+        let cols = self.shape.1;
+        if self.rows.len() >= MERGE_FROM {
+            if self.dense_used {
+                self.fold_rows_into_dense();
+            } else if !self.coalesced {
+                self.merge_duplicates();
+            }
+        }
+        let needed = (self.rows.len() + rows) * cols;
+        if self.values.len() < needed || needed > self.values.len() / 2 {
+            let len = needed.max(2 * self.values.len());
+            self.values.resize(len, 0.0);
+        }
+    }
+
+    /// Adds the sparse rows into the dense part, and forgets them.
+    #[inline(always)]
+    fn fold_rows_into_dense(&mut self) {
+        let cols = self.shape.1;
+        for (i, &row) in self.rows.iter().enumerate() {
+            crate::kernels::add_assign(
+                &mut self.dense[row * cols..(row + 1) * cols],
+                &self.values[i * cols..(i + 1) * cols],
+            );
+        }
+        self.rows.clear();
+        self.coalesced = true;
     }
 
     /// Whether nothing was accumulated since the last clear.
@@ -184,14 +219,7 @@ impl ParamGradient {
     pub(crate) fn for_each_touched(&mut self, mut f: impl FnMut(usize, &[f32])) {
         let cols = self.shape.1;
         if self.dense_used {
-            for (i, &row) in self.rows.iter().enumerate() {
-                crate::kernels::add_assign(
-                    &mut self.dense[row * cols..(row + 1) * cols],
-                    &self.values[i * cols..(i + 1) * cols],
-                );
-            }
-            self.rows.clear();
-            self.coalesced = true;
+            self.fold_rows_into_dense();
             f(0, &self.dense);
         } else {
             self.coalesce();
@@ -267,6 +295,39 @@ mod tests {
                 (10, vec![5.0, 6.0])
             ]
         );
+    }
+
+    #[test]
+    fn accumulating_without_a_step_stays_within_the_rows_touched() {
+        // Many passes over 10 rows of a 1,000-row table, gradients accumulated.
+        let (rows, cols) = (1000, 4);
+        let mut g = ParamGradient::new((rows, cols));
+        let mut want = vec![0.0; rows * cols];
+        for i in 0..100_000 {
+            let row = (i * 7) % 10;
+            let value = (i % 13) as f32;
+            g.add_rows(&[row], &[value; 4]);
+            want[row * cols..(row + 1) * cols]
+                .iter_mut()
+                .for_each(|w| *w += value);
+        }
+        assert!(
+            g.values.len() <= 2 * 64 * cols && g.merged_values.len() <= 2 * 64 * cols,
+            "{} and {} floats kept for 10 rows",
+            g.values.len(),
+            g.merged_values.len()
+        );
+        assert_eq!(g.to_dense().as_slice().unwrap(), &want[..]);
+        assert_eq!(touched(&mut g).len(), 10);
+        // With a dense part, the rows are added into it.
+        g.add_dense(&vec![1.0; rows * cols]);
+        for i in 0..100_000 {
+            g.add_rows(&[i % 1000], &[1.0; 4]);
+        }
+        assert!(g.values.len() <= 2 * 64 * cols, "{} floats", g.values.len());
+        let dense = g.to_dense();
+        assert_eq!(dense[(0, 0)], want[0] + 1.0 + 100.0);
+        assert_eq!(dense[(999, 3)], 1.0 + 100.0);
     }
 
     #[test]

@@ -152,6 +152,65 @@ fn a_graph_over_a_shared_table_it_only_indexes_holds_no_copy_of_it() {
     );
 }
 
+/// An unrolled recurrent graph, `h = tanh(h U)` step after step, takes memory in
+/// proportion to its hidden state per step, not to `U`: a product with a parameter writes
+/// the parameter's gradient in place and takes no buffer for it. (Each `dot` used to
+/// reserve a zeroed buffer the size of `U`, 256 KB per step here, and never use it.)
+#[test]
+fn an_unrolled_graph_takes_no_buffer_the_size_of_its_weights_per_step() {
+    let hidden = 256;
+    let u = ParameterNode::new(random_matrix(hidden, hidden));
+    let steps = 20;
+    let mut bytes_per_step = 0;
+    let mut h: Variable<wyrm::nodes::Boxed> = InputNode::new(random_matrix(1, hidden)).boxed();
+    for _ in 0..steps {
+        bytes_per_step += bytes_in(|| h = h.dot(&u).tanh().boxed());
+    }
+    bytes_per_step /= steps;
+    let weights = hidden * hidden * 4;
+    assert!(
+        bytes_per_step < weights as u64 / 8,
+        "{bytes_per_step} bytes per step over {weights} bytes of weights"
+    );
+    // Still trainable, through the same graph.
+    let mut loss = h.scalar_sum();
+    loss.forward();
+    loss.backward(1.0);
+    assert!(u.gradient().iter().any(|g| *g != 0.0));
+    // An operand that takes no gradient in place still gets its buffer, on first use.
+    let x = InputNode::with_gradient(random_matrix(2, 3));
+    let mut y = x
+        .tanh()
+        .dot(&InputNode::new(random_matrix(3, 2)))
+        .scalar_sum();
+    y.forward();
+    y.backward(1.0);
+    assert!(x.gradient().iter().all(|g| *g != 0.0));
+}
+
+/// A graph of boxed nodes far deeper than the 16 levels passes recurse through at a time
+/// (forwarded from the bottom up, with gradients queued every 16 levels) reuses its work
+/// lists: passes after the first allocate nothing. (The forward pass used to build its
+/// work list anew each time.)
+#[test]
+fn passes_over_a_deep_boxed_graph_do_not_allocate() {
+    let u = ParameterNode::new(random_matrix(4, 4));
+    let x = InputNode::new(random_matrix(1, 4));
+    let mut h: Variable<wyrm::nodes::Boxed> = x.boxed();
+    for _ in 0..1_000 {
+        h = (h.dot(&u).tanh() + x.clone()).boxed();
+    }
+    let mut loss = h.scalar_sum();
+    let mut optimizer = SGD::new(0.01, loss.parameters());
+    assert_steps_do_not_allocate("deep boxed graph", || {
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+        loss.with_value(|v| v[(0, 0)])
+    });
+}
+
 #[test]
 fn serving_over_shared_parameters_does_not_allocate() {
     // A serving thread's graph over shared parameters: a lookup and dense layers, forward

@@ -61,8 +61,9 @@ impl<L: Node, R: Node> Dot<L, R> {
         Dot {
             needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
             state: NodeState::new((ls.0, rs.1)),
-            lhs_grad: Scratch::new(ls.0 * ls.1),
-            rhs_grad: Scratch::new(rs.0 * rs.1),
+            // Taken on first use: a parameter's gradient is written in place instead.
+            lhs_grad: Scratch::new(0),
+            rhs_grad: Scratch::new(0),
             lhs: Child::new(lhs),
             rhs: Child::new(rhs),
         }
@@ -129,7 +130,8 @@ where
                     .lhs
                     .backward_into(|out: &mut [f32], accumulate: bool| gemm(g, b, out, accumulate));
                 if unwritten.is_some() {
-                    gemm(g, b, &mut self.lhs_grad.borrow_mut(), false);
+                    let (rows, cols) = self.lhs.shape();
+                    gemm(g, b, &mut self.lhs_grad.borrow_sized(rows * cols), false);
                 }
                 unwritten.is_none()
             };
@@ -150,7 +152,8 @@ where
                     .rhs
                     .backward_into(|out: &mut [f32], accumulate: bool| gemm(a, g, out, accumulate));
                 if unwritten.is_some() {
-                    gemm(a, g, &mut self.rhs_grad.borrow_mut(), false);
+                    let (rows, cols) = self.rhs.shape();
+                    gemm(a, g, &mut self.rhs_grad.borrow_sized(rows * cols), false);
                 }
                 unwritten.is_none()
             };

@@ -58,12 +58,12 @@ impl<L: Node, R: Node> VectorDot<L, R> {
             fmt_shape(ls),
             fmt_shape(rs)
         );
-        let len = ls.0 * ls.1;
         VectorDot {
             needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
             state: NodeState::new((ls.0, 1)),
-            lhs_grad: Scratch::new(len),
-            rhs_grad: Scratch::new(len),
+            // Taken on first use: lookups and parameters take their gradient in place.
+            lhs_grad: Scratch::new(0),
+            rhs_grad: Scratch::new(0),
             lhs: Child::new(lhs),
             rhs: Child::new(rhs),
         }
@@ -133,7 +133,7 @@ fn send_scaled<N: Node>(
     if operand.backward_into(ScaledRows { g, x, cols }).is_none() {
         return;
     }
-    scale_rows(&mut scratch.borrow_mut(), g, x, cols, false);
+    scale_rows(&mut scratch.borrow_sized(len), g, x, cols, false);
     drop(other);
     operand.backward(&scratch.borrow_mut());
 }

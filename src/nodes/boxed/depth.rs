@@ -37,30 +37,45 @@ pub(super) const MAX_NESTING: usize = 16;
 #[inline(never)]
 pub(super) fn forward_below(root: &Boxed, pass: Pass) {
     let id = pass.id();
-    // Post-order walk: (node, index of the next child to look at).
-    let mut stack: Vec<(&Boxed, usize)> = vec![(root, 0)];
-    while let Some(top) = stack.last_mut() {
-        let (node, next) = *top;
-        if let Some(child) = node.below().get(next) {
-            top.1 += 1;
+    // Post-order walk below `root`: (node, index of the next child to look at). The list
+    // is the thread's, reused from one pass to the next (a nested walk, or one while the
+    // thread's locals are destroyed, takes a new one).
+    let mut stack = WALK.try_with(Cell::take).unwrap_or_default();
+    let mut root_next = 0;
+    loop {
+        let child = {
+            let (node, next) = match stack.last_mut() {
+                Some((node, next)) => (&**node, next),
+                None => (root, &mut root_next),
+            };
+            let child = node.below().get(*next).cloned();
+            *next += 1;
+            child
+        };
+        match child {
             // Reached already in this pass: from above, its whole subtree was forwarded
             // (or is being forwarded) and it has its real consumers; by this walk, it is
             // queued or done.
-            if child.reached.get() != id {
+            Some(child) if child.reached.get() == id => {}
+            Some(child) => {
                 child.reached.set(id);
                 stack.push((child, 0));
             }
-        } else {
-            stack.pop();
-            if !std::ptr::eq(node, root) {
-                node.inner.forward(pass);
-                node.claim.set(id);
-            }
+            None => match stack.pop() {
+                Some((node, _)) => {
+                    node.inner.forward(pass);
+                    node.claim.set(id);
+                }
+                None => break,
+            },
         }
     }
+    let _ = WALK.try_with(|walk| walk.set(stack));
 }
 
 thread_local! {
+    /// The work list of [`forward_below`], empty between walks.
+    static WALK: Cell<Vec<(Rc<Boxed>, usize)>> = const { Cell::new(Vec::new()) };
     /// Gradients waiting for delivery, and spare buffers for them.
     static DEFERRED: RefCell<Deferred> = const {
         RefCell::new(Deferred { queue: Vec::new(), spare: Vec::new() })

@@ -167,9 +167,9 @@ impl<T: Node + 'static> Variable<T> {
     /// recurse through at most 16 boxed nodes at a time (so the stack holds at most 16
     /// boxed steps' worth of typed nodes: in a debug build, about 1 MiB for a GRU-sized
     /// step, within the 2 MiB of a spawned thread). A graph more than 16 boxed nodes deep is
-    /// forwarded from the bottom up, which allocates one work list per forward pass, and
-    /// its backward pass queues a gradient every 16 boxed levels (in buffers reused from
-    /// one pass to the next). Custom nodes in such chains should be built with
+    /// forwarded from the bottom up, with a work list, and its backward pass queues a
+    /// gradient every 16 boxed levels (the list and the buffers are reused from one pass
+    /// to the next, so passes over a graph that was run before allocate nothing). Custom nodes in such chains should be built with
     /// [`Variable::with_operands`]: a forward pass does not see through one built with
     /// [`Variable::new`], which records parameters only, so a chain that goes through such
     /// a node at every step recurses once per step.
