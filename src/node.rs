@@ -471,6 +471,13 @@ impl NodeState {
         }
     }
 
+    /// How many consumers visited the node in the latest forward pass (1 for the root of
+    /// a backward pass).
+    #[inline(always)]
+    pub(crate) fn consumers(&self) -> u32 {
+        self.consumers.get()
+    }
+
     /// Makes the next gradient contribution the only one expected, so that it propagates
     /// at once; see [`Node::begin_backward`]. Later contributions from the node's
     /// consumers then also propagate one by one, which gives the same sums.

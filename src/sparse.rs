@@ -81,6 +81,7 @@ impl ParamGradient {
 
     /// Adds `gradient` (`indices.len() x cols`, row-major) to the given rows. Repeated
     /// indices sum.
+    #[inline]
     pub(crate) fn add_rows(&mut self, indices: &[usize], gradient: &[f32]) {
         debug_assert_eq!(gradient.len(), indices.len() * self.shape.1);
         let cols = self.shape.1;
@@ -102,6 +103,12 @@ impl ParamGradient {
             start = self.rows.len() * cols;
         }
         &mut self.values[start..start + rows * cols]
+    }
+
+    /// How many row entries are recorded (repeats included).
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> usize {
+        self.rows.len()
     }
 
     /// Records gradient entries for `indices`, whose rows were written into
@@ -181,6 +188,12 @@ impl ParamGradient {
     #[inline(never)]
     fn merge_duplicates(&mut self) {
         let cols = self.shape.1;
+        // A few rows (one small lookup): comparing them pairwise is cheaper than sorting.
+        let rows = &self.rows;
+        if rows.len() <= 8 && (1..rows.len()).all(|i| !rows[..i].contains(&rows[i])) {
+            self.coalesced = true;
+            return;
+        }
         self.order.clear();
         self.order.extend(0..self.rows.len() as u32);
         let rows = &self.rows;

@@ -639,6 +639,10 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
     fn backward(&self, gradient: &[f32]) {
         // Each consumer's contribution goes straight into the table's row-sparse gradient,
         // where contributions add up anyway: no need to gather them here first.
+        // With several consumers, their contributions are summed here first.
+        let Some(gradient) = self.state.gather(gradient) else {
+            return;
+        };
         let (k, cols) = self.state.shape();
         let gradient = &gradient[..k * C::fold(cols)];
         self.with_rows(|rows| self.table.accumulate_rows(rows, gradient));
@@ -648,6 +652,12 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
     #[inline(always)]
     fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {
         let cols = C::fold(self.state.shape().1);
+        if self.state.consumers() > 1 {
+            // Several consumers: their contributions are summed in `backward` first, so
+            // that the rows are recorded once (not once per consumer, which would leave
+            // duplicates for the optimizer to sort and merge every step).
+            return Some(write);
+        }
         // Not through `with_rows`: LLVM would keep that closure out of line.
         if self.single {
             self.table
@@ -1006,5 +1016,29 @@ mod tests {
         assert_eq!(&*idx.indices(), &[1, 2]);
         rows.forward();
         assert_eq!(rows.value().row(0).to_vec(), table.value().row(1).to_vec());
+    }
+
+    /// A lookup read by several consumers (a factorisation machine's
+    /// `(Σv)² - Σv²`, an embedding that feeds two heads) records its rows once per pass
+    /// in the table's gradient, their contributions summed first: no duplicates for the
+    /// optimizer to sort and merge every step. (`tanh` hands its gradient to `backward`,
+    /// the others write through `backward_into`.)
+    #[test]
+    fn several_consumers_of_a_lookup_share_its_gradient_rows() {
+        let table = ParameterNode::new(matrix(6, 3, 10));
+        for k in [1, 3] {
+            let idx = IndexInputNode::new(&[4, 1, 2][..k]);
+            let rows = table.index(&idx);
+            let w = ParameterNode::new(matrix(3, 1, 11));
+            let interaction = rows.sum_columns().square().scalar_sum() - rows.square().scalar_sum();
+            let mut out = interaction + rows.dot(&w).scalar_sum() + rows.tanh().scalar_sum();
+            for _ in 0..2 {
+                table.zero_gradient();
+                out.forward();
+                out.backward(1.0);
+                assert_eq!(table.node().gradient_entries(), k, "{k} rows");
+            }
+            gradcheck::assert_gradient(&mut out, &table);
+        }
     }
 }

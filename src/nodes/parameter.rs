@@ -208,6 +208,12 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         gradient.commit_rows(indices);
     }
 
+    /// How many row entries the sparse gradient holds (repeats included).
+    #[cfg(test)]
+    pub(crate) fn gradient_entries(&self) -> usize {
+        self.gradient.borrow().entries()
+    }
+
     /// The total gradient accumulated since the last [`zero_gradient`](Self::zero_gradient).
     pub(crate) fn dense_gradient(&self) -> Array2<f32> {
         self.gradient.borrow().to_dense()
