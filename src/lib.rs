@@ -39,8 +39,9 @@
 //! - Leaves: [`ParameterNode`] (trainable), [`InputNode`] (data you set), and their
 //!   statically shaped forms (`ParameterNode::<U1, U3>::new_static`), where a shape mismatch
 //!   is a compile error.
-//! - Operations: `+ - * /` (elementwise, with `f32` on either side; a single row, column
-//!   or 1 x 1 on either side is broadcast, see [`shape::Broadcast`]), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
+//! - Operations: `+ - * /` (elementwise, on variables or references, with `f32` on either
+//!   side; a single row, column or 1 x 1 on either side is broadcast, see
+//!   [`shape::Broadcast`]), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
 //!   `softplus`, `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; your own
 //!   elementwise function with [`Variable::map`] and whole-matrix function with

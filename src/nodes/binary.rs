@@ -559,14 +559,21 @@ macro_rules! binary_op {
         /// ```
         pub type $alias<L, R> = Binary<$marker, L, R>;
 
-        impl<L: Node, R: Node> std::ops::$trait<Variable<R>> for Variable<L>
+        binary_op!(@impl $trait, $method, $alias, Variable<L>, Variable<R>);
+        binary_op!(@impl $trait, $method, $alias, &Variable<L>, &Variable<R>);
+        binary_op!(@impl $trait, $method, $alias, Variable<L>, &Variable<R>);
+        binary_op!(@impl $trait, $method, $alias, &Variable<L>, Variable<R>);
+    };
+    // The operator on owned variables or references (which the node clones handles of).
+    (@impl $trait:ident, $method:ident, $alias:ident, $lhs:ty, $rhs:ty) => {
+        impl<L: Node, R: Node> std::ops::$trait<$rhs> for $lhs
         where
             L::Rows: Broadcast<R::Rows>,
             L::Cols: Broadcast<R::Cols>,
         {
             type Output = Variable<$alias<L, R>>;
             #[track_caller]
-            fn $method(self, rhs: Variable<R>) -> Self::Output {
+            fn $method(self, rhs: $rhs) -> Self::Output {
                 let node = Binary::new(self.node().clone(), rhs.node().clone());
                 Variable::with_links(node, &[self.links(), rhs.links()])
             }
@@ -675,6 +682,19 @@ mod tests {
         assert_eq!(d.value().to_owned(), arr2(&[[-1.0, -2.0], [-3.0, -4.0]]));
         assert_eq!(m.value().to_owned(), arr2(&[[2.0, 8.0], [18.0, 32.0]]));
         assert_eq!(q.value().to_owned(), arr2(&[[0.5, 0.5], [0.5, 0.5]]));
+    }
+
+    #[test]
+    fn references_work_like_values() {
+        let a = ParameterNode::new(arr2(&[[1.0, 2.0]]));
+        let b = InputNode::new(arr2(&[[3.0, 4.0]]));
+        // a * b + a / b - a * b, through each form.
+        let mut y = (&a * &b + &a / b.clone() - a.clone() * &b).scalar_sum();
+        y.forward();
+        assert!((y.value()[(0, 0)] - (1.0 / 3.0 + 2.0 / 4.0)).abs() < 1e-6);
+        y.backward(1.0);
+        let g = a.gradient();
+        assert!((g[(0, 0)] - 1.0 / 3.0).abs() < 1e-6 && (g[(0, 1)] - 0.25).abs() < 1e-6);
     }
 
     #[test]

@@ -40,8 +40,7 @@ impl SingleOp for ScalarSumOp {
     type Cols<R: Dim, C: Dim> = U1;
 
     #[track_caller]
-    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
-        nonempty("scalar_sum", shape);
+    fn output_shape(&self, _: (usize, usize)) -> (usize, usize) {
         (1, 1)
     }
     #[inline]
@@ -122,18 +121,23 @@ impl SingleOp for SumRowsOp {
 
     #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
-        nonempty("sum_rows", shape);
         (shape.0, 1)
     }
     #[inline]
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        if shape.1 == 0 {
+            // Rows of nothing sum to 0 (and a chunk size of zero would panic).
+            y.fill(0.0);
+            return;
+        }
         for (y, row) in y.iter_mut().zip(x.chunks_exact(shape.1)) {
             *y = crate::kernels::sum(row);
         }
     }
     #[inline]
     fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
-        for (g, row) in g.iter().zip(gx.chunks_exact_mut(shape.1)) {
+        // `max(1)`: with no columns there is nothing to write.
+        for (g, row) in g.iter().zip(gx.chunks_exact_mut(shape.1.max(1))) {
             row.fill(*g);
         }
     }
@@ -160,19 +164,19 @@ impl SingleOp for SumColumnsOp {
 
     #[track_caller]
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
-        nonempty("sum_columns", shape);
         (1, shape.1)
     }
     #[inline]
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
         y.fill(0.0);
-        for row in x.chunks_exact(shape.1) {
+        // `max(1)`: with no columns there is nothing to add (and no chunk).
+        for row in x.chunks_exact(shape.1.max(1)) {
             crate::kernels::add_assign(y, row);
         }
     }
     #[inline]
     fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
-        for row in gx.chunks_exact_mut(shape.1) {
+        for row in gx.chunks_exact_mut(shape.1.max(1)) {
             row.copy_from_slice(g);
         }
     }
@@ -238,8 +242,7 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(s.value().to_owned(), ndarray::arr2(&[[10.0]]));
     /// ```
     ///
-    /// # Panics
-    /// If `self` has no elements (at construction).
+    /// An empty operand sums to 0.
     #[track_caller]
     pub fn scalar_sum(&self) -> Variable<ScalarSum<T>> {
         self.apply(ScalarSumOp)
@@ -272,8 +275,7 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(s.value().to_owned(), ndarray::arr2(&[[3.0], [7.0], [11.0]]));
     /// ```
     ///
-    /// # Panics
-    /// If `self` has no elements (at construction).
+    /// An empty operand sums to zeros: an `m x 0` operand gives an `m x 1` column of zeros.
     #[track_caller]
     pub fn sum_rows(&self) -> Variable<SumRows<T>> {
         self.apply(SumRowsOp)
@@ -289,8 +291,8 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(s.value().to_owned(), ndarray::arr2(&[[9.0, 12.0]]));
     /// ```
     ///
-    /// # Panics
-    /// If `self` has no elements (at construction).
+    /// An empty operand sums to zeros: the rows of an empty lookup (a bag of no ids) give
+    /// a row of zeros, as an embedding bag would.
     #[track_caller]
     pub fn sum_columns(&self) -> Variable<SumColumns<T>> {
         self.apply(SumColumnsOp)
@@ -409,7 +411,34 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "`mean`: the operand is 0x3; it must have at least one element")]
-    fn empty_operand_panics() {
+    fn the_mean_of_nothing_panics() {
         let _ = InputNode::new(Array2::zeros((0, 3))).mean();
+    }
+
+    #[test]
+    fn sums_of_nothing_are_zeros() {
+        // An empty bag of embeddings: no rows looked up.
+        let table = ParameterNode::new(Array2::ones((5, 3)));
+        let bag = table.index(&IndexInputNode::new(&[]));
+        let mut pooled = bag.sum_columns();
+        let mut total = bag.scalar_sum();
+        let mut per_row = ParameterNode::new(Array2::ones((2, 0))).sum_rows();
+        let mut none = bag.sum_rows();
+        for _ in 0..2 {
+            pooled.forward();
+            total.forward();
+            per_row.forward();
+            none.forward();
+            assert_eq!(pooled.value(), Array2::<f32>::zeros((1, 3)));
+            assert_eq!(total.value()[(0, 0)], 0.0);
+            assert_eq!(per_row.value(), Array2::<f32>::zeros((2, 1)));
+            assert_eq!(none.shape(), (0, 1));
+        }
+        // Gradients flow to nothing, and the table is left untouched.
+        let mut loss = (pooled + ParameterNode::new(Array2::ones((1, 3)))).scalar_sum();
+        loss.forward();
+        loss.backward(1.0);
+        assert_eq!(table.gradient(), Array2::<f32>::zeros((5, 3)));
+        per_row.backward(1.0);
     }
 }

@@ -192,6 +192,13 @@ impl<T: Node> std::ops::Neg for Variable<T> {
     }
 }
 
+impl<T: Node> std::ops::Neg for &Variable<T> {
+    type Output = Variable<Neg<T>>;
+    fn neg(self) -> Self::Output {
+        self.map(NegOp)
+    }
+}
+
 /// `Variable op f32` and `f32 op Variable` for one operator.
 macro_rules! scalar_operators {
     ($trait:ident, $method:ident, $right:ident, $left:ident) => {
@@ -205,6 +212,20 @@ macro_rules! scalar_operators {
         impl<T: Node> std::ops::$trait<Variable<T>> for f32 {
             type Output = Variable<Unary<$left, T>>;
             fn $method(self, x: Variable<T>) -> Self::Output {
+                x.map($left(self))
+            }
+        }
+
+        impl<T: Node> std::ops::$trait<f32> for &Variable<T> {
+            type Output = Variable<Unary<$right, T>>;
+            fn $method(self, c: f32) -> Self::Output {
+                self.map($right(c))
+            }
+        }
+
+        impl<T: Node> std::ops::$trait<&Variable<T>> for f32 {
+            type Output = Variable<Unary<$left, T>>;
+            fn $method(self, x: &Variable<T>) -> Self::Output {
                 x.map($left(self))
             }
         }
@@ -225,6 +246,18 @@ mod tests {
         v.forward();
 
         v.value()[(0, 0)]
+    }
+
+    #[test]
+    fn references_work_like_values() {
+        let x = InputNode::new(arr2(&[[4.0]]));
+        assert_eq!(eval(&x + 1.0), 5.0);
+        assert_eq!(eval(1.0 - &x), -3.0);
+        assert_eq!(eval(&x * 2.0), 8.0);
+        assert_eq!(eval(2.0 / &x), 0.5);
+        assert_eq!(eval(-&x), -4.0);
+        // `x` is still ours.
+        assert_eq!(eval(x), 4.0);
     }
 
     #[test]

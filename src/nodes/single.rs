@@ -40,9 +40,9 @@ pub trait SingleOp: 'static {
     /// ```
     ///
     /// ```should_panic
-    /// use wyrm::nodes::{SingleOp, SumRowsOp};
-    /// // Panics: "`sum_rows`: the operand is 0x3; it must have at least one element".
-    /// SumRowsOp.output_shape((0, 3));
+    /// use wyrm::nodes::{MeanOp, SingleOp};
+    /// // Panics: "`mean`: the operand is 0x3; it must have at least one element".
+    /// MeanOp.output_shape((0, 3));
     /// ```
     fn output_shape(&self, shape: (usize, usize)) -> (usize, usize);
 

@@ -180,6 +180,15 @@ impl<T: Node + 'static> Variable<T> {
     /// limit while instantiating `<... as Node>::forward`" (raising `recursion_limit`
     /// works too); a boxed node starts the count again.
     ///
+    /// Building costs more than running: a new user's Elman step (a lookup, two `dot`s,
+    /// `tanh`, a softmax loss) took about 6 µs to build against 4.5 µs for its forward and
+    /// backward passes. Where the structure takes few shapes (sequence lengths), build one
+    /// graph per shape and reuse it with `set_value`, which halved that user's epoch time.
+    /// For truncated backpropagation, start each chunk's graph from an
+    /// [`InputNode`](crate::InputNode) holding the state, and set it from the previous
+    /// chunk's last state (`last.with_value(|v| state.set_value(v))`): no gradient
+    /// crosses the cut.
+    ///
     /// Boxing a variable that is already boxed returns a handle to the same node.
     ///
     /// ```
