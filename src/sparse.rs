@@ -247,6 +247,28 @@ impl ParamGradient {
         }
     }
 
+    /// The sum of the squares of the gradient's elements, each element once (repeated
+    /// rows are summed first).
+    pub(crate) fn squared_norm(&mut self) -> f64 {
+        let squares = |xs: &[f32]| xs.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        if self.dense_used {
+            self.fold_rows_into_dense();
+            squares(&self.dense)
+        } else {
+            self.coalesce();
+            squares(&self.values[..self.rows.len() * self.shape.1])
+        }
+    }
+
+    /// Multiplies the gradient by `factor`.
+    pub(crate) fn scale(&mut self, factor: f32) {
+        let sparse = self.rows.len() * self.shape.1;
+        self.values[..sparse].iter_mut().for_each(|v| *v *= factor);
+        if self.dense_used {
+            self.dense.iter_mut().for_each(|v| *v *= factor);
+        }
+    }
+
     /// The total gradient as a dense matrix.
     pub(crate) fn to_dense(&self) -> Array2<f32> {
         let cols = self.shape.1;

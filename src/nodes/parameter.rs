@@ -219,6 +219,17 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         self.gradient.borrow().to_dense()
     }
 
+    /// The sum of the squares of the gradient's elements (see `optim::clip_gradient_norm`).
+    pub(crate) fn gradient_squared_norm(&self) -> f64 {
+        self.gradient.borrow_mut().squared_norm()
+    }
+
+    /// Multiplies the gradient by `factor` (cost proportional to the rows touched when
+    /// sparse).
+    pub(crate) fn scale_gradient(&self, factor: f32) {
+        self.gradient.borrow_mut().scale(factor);
+    }
+
     /// Clears the gradient (cost proportional to the rows touched when sparse).
     pub(crate) fn zero_gradient(&self) {
         self.gradient.borrow_mut().clear();

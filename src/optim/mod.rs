@@ -235,6 +235,57 @@ pub trait Optimizer {
     fn set_update_count(&mut self, count: u64) {
         let _ = count;
     }
+
+    /// Scales the gradients of all the optimizer's parameters together so that their
+    /// joint L2 norm is at most `max_norm` (clipping by global norm, against exploding
+    /// gradients in recurrent networks), and returns the norm they had. Call it between
+    /// the backward pass and [`step`](Self::step). Gradients within the bound, or whose
+    /// norm is not finite, are left as they are. Sparse gradients stay sparse: only the
+    /// touched rows are read and scaled. Under [`Synchronized`] it applies to what has
+    /// accumulated since the last round. (The optimizers' [`clamp`](SGD::clamp) limits each
+    /// element on its own instead, which changes the gradient's direction.)
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[3.0, 4.0]]));
+    /// let mut loss = w.square().scalar_sum() * 0.5; // gradient w: norm 5
+    /// let mut opt = SGD::new(1.0, loss.parameters());
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// assert_eq!(opt.clip_gradient_norm(1.0), 5.0);
+    /// assert_eq!(w.gradient(), ndarray::arr2(&[[0.6, 0.8]])); // same direction, norm 1
+    /// opt.step();
+    /// assert_eq!(w.value(), ndarray::arr2(&[[2.4, 3.2]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If `max_norm` is negative or NaN.
+    #[track_caller]
+    fn clip_gradient_norm(&mut self, max_norm: f32) -> f32 {
+        clip_gradient_norm(self.parameters(), max_norm)
+    }
+}
+
+/// [`Optimizer::clip_gradient_norm`] over any list of parameters.
+#[track_caller]
+fn clip_gradient_norm(parameters: &[Variable<ParameterNode>], max_norm: f32) -> f32 {
+    assert!(
+        max_norm >= 0.0,
+        "clip_gradient_norm: the largest norm must be 0 or more, not {max_norm}"
+    );
+    let squares: f64 = parameters
+        .iter()
+        .map(|p| p.node().gradient_squared_norm())
+        .sum();
+    let norm = squares.sqrt();
+    if norm.is_finite() && norm > f64::from(max_norm) {
+        let factor = (f64::from(max_norm) / norm) as f32;
+        parameters
+            .iter()
+            .for_each(|p| p.node().scale_gradient(factor));
+    }
+    norm as f32
 }
 
 /// A boxed optimizer is one, so that an optimizer chosen at run time can be wrapped (in
@@ -254,6 +305,10 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
 
     fn parameters(&self) -> &[Variable<ParameterNode>] {
         (**self).parameters()
+    }
+
+    fn clip_gradient_norm(&mut self, max_norm: f32) -> f32 {
+        (**self).clip_gradient_norm(max_norm)
     }
 }
 

@@ -318,3 +318,71 @@ fn a_plain_sgd_phase_in_between_counts_as_another_kind() {
         }
     }
 }
+
+/// Clipping by global norm scales all gradients by one factor, counts a repeated row once
+/// (summed), reads dense and sparse parts together, and keeps a sparse gradient sparse.
+#[test]
+fn clipping_by_global_norm() {
+    let norm = |gs: &[Array2<f32>]| {
+        gs.iter()
+            .flat_map(|g| g.iter())
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>()
+            .sqrt() as f32
+    };
+    let table = ParameterNode::new(Array2::from_shape_fn((5, 2), |(r, c)| (r * 2 + c) as f32));
+    let w = ParameterNode::new(arr2(&[[1.5, -2.0]]));
+    // Row 1 twice: its gradient is the sum of both lookups'.
+    let rows = table.index(&IndexInputNode::new(&[1, 1, 3]));
+    let sparse_loss = (rows * w.clone()).square().scalar_sum();
+    for dense in [false, true] {
+        let mut loss = if dense {
+            (sparse_loss.clone() + table.scalar_sum() * 0.5).boxed()
+        } else {
+            sparse_loss.clone().boxed()
+        };
+        let mut opt = SGD::new(0.01, loss.parameters());
+        opt.zero_gradients();
+        loss.forward();
+        loss.backward(1.0);
+        let before = [table.gradient(), w.gradient()];
+        let total = norm(&before);
+        // Within the bound: nothing changes.
+        assert!((opt.clip_gradient_norm(total * 2.0) - total).abs() < 1e-3 * total);
+        assert_eq!([table.gradient(), w.gradient()], before);
+        // Above it: one factor for everything, to a norm of `max`.
+        let max = total / 4.0;
+        assert!((opt.clip_gradient_norm(max) - total).abs() < 1e-3 * total);
+        let after = [table.gradient(), w.gradient()];
+        assert!(
+            (norm(&after) - max).abs() < 1e-3 * max,
+            "dense part: {dense}"
+        );
+        for (a, b) in after.iter().zip(&before) {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x * 4.0 - y).abs() < 1e-3 * y.abs().max(1.0));
+            }
+        }
+        // A purely sparse gradient still moves only the looked-up rows.
+        let values = table.value();
+        opt.step();
+        let moved: Vec<usize> = (0..5)
+            .filter(|&r| table.value().row(r) != values.row(r))
+            .collect();
+        assert_eq!(
+            moved,
+            if dense {
+                vec![0, 1, 2, 3, 4]
+            } else {
+                vec![1, 3]
+            }
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "clip_gradient_norm: the largest norm must be 0 or more, not -1")]
+fn clipping_to_a_negative_norm_panics() {
+    let w = ParameterNode::new(arr2(&[[1.0]]));
+    SGD::new(0.1, vec![w]).clip_gradient_norm(-1.0);
+}
