@@ -46,6 +46,20 @@ impl<R: Dim, C: Dim> InputNode<R, C> {
             crate::variable::Links::parameters(Rc::from(Vec::new())),
         )
     }
+
+    /// Element `i` (row-major), for the gradient checker.
+    pub(crate) fn element(&self, i: usize) -> f32 {
+        self.value.borrow()[i]
+    }
+
+    /// Sets element `i` (row-major), for the gradient checker: one element, where
+    /// `set_value` would copy the whole input.
+    pub(crate) fn set_element(&self, i: usize, value: f32) {
+        let mut buffer = (self.value.try_borrow_mut())
+            .unwrap_or_else(|_| crate::node::value_in_use("InputNode::set_value"));
+        buffer[i] = value;
+        Pass::next();
+    }
 }
 
 impl InputNode {

@@ -304,6 +304,36 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         }
     }
 
+    /// Element `i` (row-major), for the gradient checker.
+    pub(crate) fn element(&self, i: usize) -> f32 {
+        match &self.storage {
+            Storage::Local { value, .. } => value.borrow()[i],
+            Storage::Shared { param, .. } => {
+                let mut out = [0.0];
+                param.values().load_into(i, &mut out);
+                out[0]
+            }
+        }
+    }
+
+    /// Sets element `i` (row-major), for the gradient checker: one element, where
+    /// `set_value` would copy the whole table (which made checking a large table take
+    /// time quadratic in its size).
+    pub(crate) fn set_element(&self, i: usize, x: f32) {
+        match &self.storage {
+            Storage::Local { value, .. } => {
+                let mut v = (value.try_borrow_mut())
+                    .unwrap_or_else(|_| crate::node::value_in_use("ParameterNode::set_value"));
+                v[i] = x;
+            }
+            Storage::Shared { param, .. } => {
+                param.values().store_from(i, &[x]);
+                self.cached.set(0);
+            }
+        }
+        Pass::next();
+    }
+
     /// Overwrites the value.
     #[track_caller]
     fn set(&self, value: &Array2<f32>) {
