@@ -126,18 +126,22 @@ impl ParamGradient {
     }
 
     /// Makes room for `rows` more gradient rows. Gradients accumulated over many passes
-    /// without a step would otherwise keep a row per lookup: so before the buffer grows,
-    /// the rows recorded so far are summed per distinct row (or into the dense part, if
-    /// there is one), and it only grows, doubling, while that leaves it more than half
-    /// full. Its size then stays within about twice the rows touched (at most the
-    /// table), and the merging costs O(log n) amortised per lookup.
+    /// without a step would otherwise keep a row per lookup: so once more rows are
+    /// recorded than the table has (some must repeat), the buffer is compacted before it
+    /// grows (the rows summed per distinct row, or into the dense part if there is one),
+    /// and it only grows, doubling, while that leaves it more than half full. It then
+    /// stays within about twice the table (and the merge buffer as much again), and the
+    /// merging costs O(log n) amortised per lookup. Below that count, the rows of one
+    /// step are left for the optimizer to merge once: compacting them here too would sort
+    /// them twice per step.
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, rows: usize) {
         /// Below this many recorded rows, growing is cheaper than merging.
         const MERGE_FROM: usize = 64;
         let cols = self.shape.1;
-        if self.rows.len() >= MERGE_FROM {
+        let compact = self.rows.len() >= self.shape.0.max(MERGE_FROM);
+        if compact {
             if self.dense_used {
                 self.fold_rows_into_dense();
             } else if !self.coalesced {
@@ -145,8 +149,15 @@ impl ParamGradient {
             }
         }
         let needed = (self.rows.len() + rows) * cols;
-        if self.values.len() < needed || needed > self.values.len() / 2 {
-            let len = needed.max(2 * self.values.len());
+        // After compacting, leave at least half the buffer free, so that the next
+        // compaction is as many rows away; otherwise grow to just what is needed (`resize`
+        // zero-fills what it adds, and `Vec` doubles its capacity anyway).
+        let len = if compact && needed > self.values.len() / 2 {
+            needed.max(2 * self.values.len())
+        } else {
+            needed
+        };
+        if self.values.len() < len {
             self.values.resize(len, 0.0);
         }
     }
@@ -333,9 +344,9 @@ mod tests {
     }
 
     #[test]
-    fn accumulating_without_a_step_stays_within_the_rows_touched() {
-        // Many passes over 10 rows of a 1,000-row table, gradients accumulated.
-        let (rows, cols) = (1000, 4);
+    fn accumulating_without_a_step_stays_within_the_table() {
+        // Many passes over 10 rows of a 100-row table, gradients accumulated.
+        let (rows, cols) = (100, 4);
         let mut g = ParamGradient::new((rows, cols));
         let mut want = vec![0.0; rows * cols];
         for i in 0..100_000 {
@@ -347,8 +358,8 @@ mod tests {
                 .for_each(|w| *w += value);
         }
         assert!(
-            g.values.len() <= 2 * 64 * cols && g.merged_values.len() <= 2 * 64 * cols,
-            "{} and {} floats kept for 10 rows",
+            g.values.len() <= 2 * rows * cols && g.merged_values.len() <= 2 * rows * cols,
+            "{} and {} floats kept for a table of {rows} rows",
             g.values.len(),
             g.merged_values.len()
         );
@@ -357,12 +368,16 @@ mod tests {
         // With a dense part, the rows are added into it.
         g.add_dense(&vec![1.0; rows * cols]);
         for i in 0..100_000 {
-            g.add_rows(&[i % 1000], &[1.0; 4]);
+            g.add_rows(&[i % 100], &[1.0; 4]);
         }
-        assert!(g.values.len() <= 2 * 64 * cols, "{} floats", g.values.len());
+        assert!(
+            g.values.len() <= 2 * rows * cols,
+            "{} floats",
+            g.values.len()
+        );
         let dense = g.to_dense();
-        assert_eq!(dense[(0, 0)], want[0] + 1.0 + 100.0);
-        assert_eq!(dense[(999, 3)], 1.0 + 100.0);
+        assert_eq!(dense[(0, 0)], want[0] + 1.0 + 1000.0);
+        assert_eq!(dense[(99, 3)], 1.0 + 1000.0);
     }
 
     #[test]
