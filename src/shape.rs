@@ -343,10 +343,8 @@ pub(crate) enum Layout {
     /// broadcast, which keeps a path of its own.
     RightRow,
     /// Any other broadcast: each operand's size in each dimension is the result's or 1.
-    General {
-        lhs: (usize, usize),
-        rhs: (usize, usize),
-    },
+    /// (The shapes are the operands', not stored here, which keeps nodes small.)
+    General,
 }
 
 /// Checks the shapes of an elementwise binary operation, and returns the result's shape
@@ -377,7 +375,7 @@ pub(crate) fn check_elementwise(
     if lhs == shape && rhs == (1, shape.1) {
         (shape, Layout::RightRow)
     } else {
-        (shape, Layout::General { lhs, rhs })
+        (shape, Layout::General)
     }
 }
 
@@ -395,7 +393,6 @@ mod tests {
 
     #[test]
     fn broadcast_detected() {
-        let general = |lhs, rhs| Layout::General { lhs, rhs };
         assert_eq!(
             check_elementwise("add", (2, 3), (2, 3)),
             ((2, 3), Layout::Same)
@@ -417,7 +414,7 @@ mod tests {
         ] {
             assert_eq!(
                 check_elementwise("add", l, r),
-                (out, general(l, r)),
+                (out, Layout::General),
                 "{l:?} {r:?}"
             );
         }

@@ -9,7 +9,7 @@ use crate::kernels;
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::{check_elementwise, Broadcast, Dim, Layout};
 use crate::Variable;
-use std::cell::Ref;
+use std::cell::{Ref, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -118,9 +118,6 @@ pub struct Binary<Op, L, R> {
     lhs_repeated: bool,
     /// The same for the right operand.
     rhs_repeated: bool,
-    /// A result row, for the gradient of an operand with one value per row (`m x 1` or
-    /// `1 x 1` against several columns); empty otherwise.
-    terms: Scratch,
     needs_gradient: bool,
     _op: PhantomData<Op>,
 }
@@ -154,11 +151,6 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
             layout,
             lhs_repeated: ls != shape,
             rhs_repeated: rs != shape,
-            terms: Scratch::new(if ls.1 != shape.1 || rs.1 != shape.1 {
-                shape.1
-            } else {
-                0
-            }),
             _op: PhantomData,
         }
     }
@@ -236,13 +228,46 @@ fn broadcast_forward<Op: BinaryOp>(
 
 /// The gradient of one operand (of shape `side`) of a general broadcast: each of its
 /// elements collects `g` times `partial` from every element of the result that read it.
-/// `a`, `b` and `y` may be stand-ins of the result's length when `partial` ignores them;
-/// `terms` holds a result row, where an operand's single value per row is summed.
+/// `a`, `b` and `y` may be stand-ins of the result's length when `partial` ignores them.
 ///
 /// Out of line, like [`broadcast_forward`], so that the inlined common paths stay small.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn broadcast_gradient(
+    (rows, cols): (usize, usize),
+    (lhs, rhs): ((usize, usize), (usize, usize)),
+    side: (usize, usize),
+    (a, b, y): (&[f32], &[f32], &[f32]),
+    g: &[f32],
+    grad: &mut [f32],
+    partial: impl Fn(f32, f32, f32) -> f32,
+) {
+    thread_local! {
+        /// A result row, where an operand's single value per row collects its terms
+        /// (kept per thread rather than per node, which keeps nodes small).
+        static TERMS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    TERMS.with_borrow_mut(|terms| {
+        if terms.len() < cols {
+            terms.resize(cols, 0.0);
+        }
+        let operands = (a, b, y);
+        broadcast_rows(
+            (rows, cols),
+            (lhs, rhs),
+            side,
+            operands,
+            g,
+            grad,
+            terms,
+            partial,
+        );
+    });
+}
+
+/// [`broadcast_gradient`], with `terms` a buffer of at least a result row.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn broadcast_rows(
     (rows, cols): (usize, usize),
     (lhs, rhs): ((usize, usize), (usize, usize)),
     side: (usize, usize),
@@ -347,7 +372,10 @@ where
                     }
                 }
             }
-            Layout::General { lhs, rhs } => broadcast_forward::<Op>(cols, (lhs, rhs), (&a, &b), y),
+            Layout::General => {
+                let shapes = (self.lhs.shape(), self.rhs.shape());
+                broadcast_forward::<Op>(cols, shapes, (&a, &b), y)
+            }
         }
     }
 
@@ -415,7 +443,8 @@ where
                                     }
                                 }
                             }
-                            Layout::General { lhs, rhs } => {
+                            Layout::General => {
+                                let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
                                 broadcast_gradient(
                                     out,
                                     (lhs, rhs),
@@ -423,7 +452,6 @@ where
                                     (a, b, y),
                                     g,
                                     &mut ga,
-                                    &mut self.terms.borrow_mut(),
                                     |a, b, y| Op::partials(a, b, y).0,
                                 );
                             }
@@ -481,7 +509,8 @@ where
                                     }
                                 }
                             }
-                            Layout::General { lhs, rhs } => {
+                            Layout::General => {
+                                let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
                                 broadcast_gradient(
                                     out,
                                     (lhs, rhs),
@@ -489,7 +518,6 @@ where
                                     (a, b, y),
                                     g,
                                     &mut gb,
-                                    &mut self.terms.borrow_mut(),
                                     |a, b, y| Op::partials(a, b, y).1,
                                 );
                             }
