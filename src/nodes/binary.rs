@@ -9,7 +9,7 @@ use crate::kernels;
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::{check_elementwise, Broadcast, Dim, Layout};
 use crate::Variable;
-use std::cell::{Ref, RefCell};
+use std::cell::{Cell, Ref};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -243,25 +243,27 @@ fn broadcast_gradient(
 ) {
     thread_local! {
         /// A result row, where an operand's single value per row collects its terms
-        /// (kept per thread rather than per node, which keeps nodes small).
-        static TERMS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+        /// (kept per thread rather than per node, which keeps nodes small). Taken out
+        /// while in use, so that a nested use (a custom operation's partials running
+        /// another graph) gets a buffer of its own.
+        static TERMS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
     }
-    TERMS.with_borrow_mut(|terms| {
-        if terms.len() < cols {
-            terms.resize(cols, 0.0);
-        }
-        let operands = (a, b, y);
-        broadcast_rows(
-            (rows, cols),
-            (lhs, rhs),
-            side,
-            operands,
-            g,
-            grad,
-            terms,
-            partial,
-        );
-    });
+    let mut terms = TERMS.try_with(Cell::take).unwrap_or_default();
+    if terms.len() < cols {
+        terms.resize(cols, 0.0);
+    }
+    let operands = (a, b, y);
+    broadcast_rows(
+        (rows, cols),
+        (lhs, rhs),
+        side,
+        operands,
+        g,
+        grad,
+        &mut terms,
+        partial,
+    );
+    let _ = TERMS.try_with(|t| t.set(terms));
 }
 
 /// [`broadcast_gradient`], with `terms` a buffer of at least a result row.
