@@ -30,7 +30,14 @@ pub(crate) struct ParamGradient {
     order: Vec<u32>,
     merged_rows: Vec<usize>,
     merged_values: Vec<f32>,
+    /// How many recorded rows make [`make_room`](Self::make_room) compact them: twice
+    /// what the last merge started from (a step's worth of lookups, when the optimizer
+    /// merged), or twice what the last compaction left.
+    compact_at: usize,
 }
+
+/// Below this many recorded rows, growing is cheaper than compacting.
+const COMPACT_FROM: usize = 64;
 
 impl ParamGradient {
     pub(crate) fn new(shape: (usize, usize)) -> Self {
@@ -44,6 +51,7 @@ impl ParamGradient {
             order: Vec::new(),
             merged_rows: Vec::new(),
             merged_values: Vec::new(),
+            compact_at: COMPACT_FROM,
         }
     }
 
@@ -126,27 +134,26 @@ impl ParamGradient {
     }
 
     /// Makes room for `rows` more gradient rows. Gradients accumulated over many passes
-    /// without a step would otherwise keep a row per lookup: so once more rows are
-    /// recorded than the table has (some must repeat), the buffer is compacted before it
-    /// grows (the rows summed per distinct row, or into the dense part if there is one),
-    /// and it only grows, doubling, while that leaves it more than half full. It then
-    /// stays within about twice the table (and the merge buffer as much again), and the
-    /// merging costs O(log n) amortised per lookup. Below that count, the rows of one
-    /// step are left for the optimizer to merge once: compacting them here too would sort
-    /// them twice per step.
+    /// without a step would otherwise keep a row per lookup: so once twice as many rows
+    /// are recorded as a step recorded when the optimizer last merged them (or as the last
+    /// compaction left), the buffer is compacted before it grows (the rows summed per
+    /// distinct row, or into the dense part if there is one), and it only grows, doubling,
+    /// while that leaves it more than half full. Accumulated gradients then stay within
+    /// about twice the rows they touch (and the merge buffer as much again), and the
+    /// merging costs O(log n) amortised per lookup. A training loop that steps every pass
+    /// never compacts: its rows are merged once, by the optimizer.
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, rows: usize) {
-        /// Below this many recorded rows, growing is cheaper than merging.
-        const MERGE_FROM: usize = 64;
         let cols = self.shape.1;
-        let compact = self.rows.len() >= self.shape.0.max(MERGE_FROM);
+        let compact = self.rows.len() >= self.compact_at;
         if compact {
             if self.dense_used {
                 self.fold_rows_into_dense();
             } else if !self.coalesced {
                 self.merge_duplicates();
             }
+            self.compact_at = (2 * self.rows.len()).max(COMPACT_FROM);
         }
         let needed = (self.rows.len() + rows) * cols;
         // After compacting, leave at least half the buffer free, so that the next
@@ -199,6 +206,7 @@ impl ParamGradient {
     #[inline(never)]
     fn merge_duplicates(&mut self) {
         let cols = self.shape.1;
+        self.compact_at = (2 * self.rows.len()).max(COMPACT_FROM);
         // A few rows (one small lookup): comparing them pairwise is cheaper than sorting.
         let rows = &self.rows;
         if rows.len() <= 8 && (1..rows.len()).all(|i| !rows[..i].contains(&rows[i])) {
@@ -344,9 +352,9 @@ mod tests {
     }
 
     #[test]
-    fn accumulating_without_a_step_stays_within_the_table() {
-        // Many passes over 10 rows of a 100-row table, gradients accumulated.
-        let (rows, cols) = (100, 4);
+    fn accumulating_without_a_step_stays_within_the_rows_touched() {
+        // Many passes over 10 rows of a large table, gradients accumulated.
+        let (rows, cols) = (100_000, 4);
         let mut g = ParamGradient::new((rows, cols));
         let mut want = vec![0.0; rows * cols];
         for i in 0..100_000 {
@@ -357,9 +365,10 @@ mod tests {
                 .iter_mut()
                 .for_each(|w| *w += value);
         }
+        let bound = 2 * 2 * COMPACT_FROM * cols;
         assert!(
-            g.values.len() <= 2 * rows * cols && g.merged_values.len() <= 2 * rows * cols,
-            "{} and {} floats kept for a table of {rows} rows",
+            g.values.len() <= bound && g.merged_values.len() <= bound,
+            "{} and {} floats kept for 10 rows",
             g.values.len(),
             g.merged_values.len()
         );
@@ -370,14 +379,11 @@ mod tests {
         for i in 0..100_000 {
             g.add_rows(&[i % 100], &[1.0; 4]);
         }
-        assert!(
-            g.values.len() <= 2 * rows * cols,
-            "{} floats",
-            g.values.len()
-        );
+        assert!(g.values.len() <= bound, "{} floats", g.values.len());
         let dense = g.to_dense();
         assert_eq!(dense[(0, 0)], want[0] + 1.0 + 1000.0);
         assert_eq!(dense[(99, 3)], 1.0 + 1000.0);
+        assert_eq!(dense[(100, 0)], 1.0);
     }
 
     #[test]

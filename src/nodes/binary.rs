@@ -714,6 +714,51 @@ mod tests {
         assert_eq!(q.value().to_owned(), arr2(&[[0.5, 0.5], [0.5, 0.5]]));
     }
 
+    /// A custom operation whose partials run another graph's backward pass, which needs
+    /// the per-thread row of terms too (a repeated column): each use gets its own.
+    #[test]
+    fn a_nested_general_broadcast_gets_its_own_terms() {
+        use crate::nodes::{Binary, BinaryOp};
+        thread_local! {
+            static INNER: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        struct Nested;
+        impl BinaryOp for Nested {
+            const NAME: &'static str = "nested";
+            fn apply(a: f32, b: f32) -> f32 {
+                a * b
+            }
+            fn partials(a: f32, b: f32, _: f32) -> (f32, f32) {
+                INNER.with(|inner| {
+                    if let Ok(mut inner) = inner.try_borrow_mut() {
+                        if let Some(run) = inner.as_mut() {
+                            run();
+                        }
+                    }
+                });
+                (b, a)
+            }
+        }
+        let column = ParameterNode::new(arr2(&[[2.0], [3.0]]));
+        let mut inner = (column.clone() * InputNode::new(random_matrix(2, 3))).scalar_sum();
+        INNER.with(|i| {
+            *i.borrow_mut() = Some(Box::new(move || {
+                inner.forward();
+                inner.backward(1.0);
+            }))
+        });
+        let a = ParameterNode::new(arr2(&[[1.0], [2.0], [3.0]]));
+        let b = InputNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+        let node = Binary::<Nested, _, _>::new(a.node().clone(), b.node().clone());
+        let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]).scalar_sum();
+        y.forward();
+        y.backward(1.0);
+        INNER.with(|i| *i.borrow_mut() = None);
+        // d/da[r] = sum over the row of b.
+        assert_eq!(a.gradient(), arr2(&[[3.0], [7.0], [11.0]]));
+    }
+
     #[test]
     fn references_work_like_values() {
         let a = ParameterNode::new(arr2(&[[1.0, 2.0]]));

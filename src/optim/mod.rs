@@ -240,10 +240,13 @@ pub trait Optimizer {
     /// joint L2 norm is at most `max_norm` (clipping by global norm, against exploding
     /// gradients in recurrent networks), and returns the norm they had. Call it between
     /// the backward pass and [`step`](Self::step). Gradients within the bound, or whose
-    /// norm is not finite, are left as they are. Sparse gradients stay sparse: only the
-    /// touched rows are read and scaled. Under [`Synchronized`] it applies to what has
-    /// accumulated since the last round. (The optimizers' [`clamp`](SGD::clamp) limits each
-    /// element on its own instead, which changes the gradient's direction.)
+    /// norm is not finite (an element is infinite or NaN), are left as they are. The norm
+    /// is summed and returned in `f64`, so it stays finite however large the elements.
+    /// Sparse gradients stay sparse: only the touched rows are read and scaled. Under
+    /// [`Synchronized`], gradients add up over the steps of a round, so a call clips that
+    /// running sum (calling it at every step clips it again each time). (The optimizers'
+    /// [`clamp`](SGD::clamp) limits each element on its own instead, which changes the
+    /// gradient's direction.)
     ///
     /// ```
     /// use wyrm::*;
@@ -262,14 +265,14 @@ pub trait Optimizer {
     /// # Panics
     /// If `max_norm` is negative or NaN.
     #[track_caller]
-    fn clip_gradient_norm(&mut self, max_norm: f32) -> f32 {
+    fn clip_gradient_norm(&mut self, max_norm: f32) -> f64 {
         clip_gradient_norm(self.parameters(), max_norm)
     }
 }
 
 /// [`Optimizer::clip_gradient_norm`] over any list of parameters.
 #[track_caller]
-fn clip_gradient_norm(parameters: &[Variable<ParameterNode>], max_norm: f32) -> f32 {
+fn clip_gradient_norm(parameters: &[Variable<ParameterNode>], max_norm: f32) -> f64 {
     assert!(
         max_norm >= 0.0,
         "clip_gradient_norm: the largest norm must be 0 or more, not {max_norm}"
@@ -285,7 +288,7 @@ fn clip_gradient_norm(parameters: &[Variable<ParameterNode>], max_norm: f32) -> 
             .iter()
             .for_each(|p| p.node().scale_gradient(factor));
     }
-    norm as f32
+    norm
 }
 
 /// A boxed optimizer is one, so that an optimizer chosen at run time can be wrapped (in
@@ -307,7 +310,7 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
         (**self).parameters()
     }
 
-    fn clip_gradient_norm(&mut self, max_norm: f32) -> f32 {
+    fn clip_gradient_norm(&mut self, max_norm: f32) -> f64 {
         (**self).clip_gradient_norm(max_norm)
     }
 }

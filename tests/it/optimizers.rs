@@ -328,7 +328,7 @@ fn clipping_by_global_norm() {
             .flat_map(|g| g.iter())
             .map(|v| f64::from(*v) * f64::from(*v))
             .sum::<f64>()
-            .sqrt() as f32
+            .sqrt()
     };
     let table = ParameterNode::new(Array2::from_shape_fn((5, 2), |(r, c)| (r * 2 + c) as f32));
     let w = ParameterNode::new(arr2(&[[1.5, -2.0]]));
@@ -348,12 +348,14 @@ fn clipping_by_global_norm() {
         let before = [table.gradient(), w.gradient()];
         let total = norm(&before);
         // Within the bound: nothing changes.
-        assert!((opt.clip_gradient_norm(total * 2.0) - total).abs() < 1e-3 * total);
+        let twice = (total * 2.0) as f32;
+        assert!((opt.clip_gradient_norm(twice) - total).abs() < 1e-3 * total);
         assert_eq!([table.gradient(), w.gradient()], before);
         // Above it: one factor for everything, to a norm of `max`.
-        let max = total / 4.0;
+        let max = (total / 4.0) as f32;
         assert!((opt.clip_gradient_norm(max) - total).abs() < 1e-3 * total);
         let after = [table.gradient(), w.gradient()];
+        let max = f64::from(max);
         assert!(
             (norm(&after) - max).abs() < 1e-3 * max,
             "dense part: {dense}"
@@ -378,6 +380,22 @@ fn clipping_by_global_norm() {
             }
         );
     }
+}
+
+/// Elements near `f32::MAX` have a norm beyond it: still clipped, and the norm returned
+/// finite (in `f64`).
+#[test]
+fn clipping_a_norm_beyond_f32() {
+    let w = ParameterNode::new(arr2(&[[3.0, 4.0]]));
+    let x = InputNode::new(arr2(&[[3e38, 3e38]]));
+    let mut loss = (w.clone() * x).scalar_sum();
+    let mut opt = SGD::new(1.0, loss.parameters());
+    loss.forward();
+    loss.backward(1.0);
+    let norm = opt.clip_gradient_norm(1.0);
+    assert!((norm / (3e38 * 2f64.sqrt()) - 1.0).abs() < 1e-6, "{norm}");
+    let g = w.gradient();
+    assert!((g[(0, 0)] - 0.5f32.sqrt()).abs() < 1e-6 && g[(0, 0)] == g[(0, 1)]);
 }
 
 #[test]
