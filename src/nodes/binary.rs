@@ -248,37 +248,6 @@ fn broadcast_gradient(
         /// another graph) gets a buffer of its own.
         static TERMS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
     }
-    let mut terms = TERMS.try_with(Cell::take).unwrap_or_default();
-    if terms.len() < cols {
-        terms.resize(cols, 0.0);
-    }
-    let operands = (a, b, y);
-    broadcast_rows(
-        (rows, cols),
-        (lhs, rhs),
-        side,
-        operands,
-        g,
-        grad,
-        &mut terms,
-        partial,
-    );
-    let _ = TERMS.try_with(|t| t.set(terms));
-}
-
-/// [`broadcast_gradient`], with `terms` a buffer of at least a result row.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn broadcast_rows(
-    (rows, cols): (usize, usize),
-    (lhs, rhs): ((usize, usize), (usize, usize)),
-    side: (usize, usize),
-    (a, b, y): (&[f32], &[f32], &[f32]),
-    g: &[f32],
-    grad: &mut [f32],
-    terms: &mut [f32],
-    partial: impl Fn(f32, f32, f32) -> f32,
-) {
     let grad = &mut grad[..side.0 * side.1];
     // A single row of the operand collects from every row of the result; otherwise each
     // row is written once.
@@ -288,6 +257,10 @@ fn broadcast_rows(
     }
     if cols == 0 {
         return;
+    }
+    let mut terms = TERMS.try_with(Cell::take).unwrap_or_default();
+    if terms.len() < cols {
+        terms.resize(cols, 0.0);
     }
     for r in 0..rows {
         let (gr, yr) = (&g[r * cols..][..cols], &y[r * cols..][..cols]);
@@ -319,6 +292,7 @@ fn broadcast_rows(
             };
         }
     }
+    let _ = TERMS.try_with(|t| t.set(terms));
 }
 
 impl<Op, L, R> Node for Binary<Op, L, R>
