@@ -43,7 +43,8 @@
 //!   side; a single row, column or 1 x 1 on either side is broadcast, see
 //!   [`shape::Broadcast`]), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
 //!   `softplus`, `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`,
-//!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`; your own
+//!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `t`, `stack`, `slice`, `detach` (a
+//!   stop-gradient); your own
 //!   elementwise function with [`Variable::map`] and whole-matrix function with
 //!   [`Variable::apply`]; see [`nodes`].
 //! - [`Variable::boxed`] erases a node's type for data-dependent structure.
@@ -172,7 +173,7 @@ pub use variable::{Operand, Variable};
 ///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
 ///   number on either side), unary `-`, and the methods `dot`, `vector_dot`, `index`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
-///   `clip(min, max)`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
+///   `clip(min, max)`, `detach`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks); and
 ///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without

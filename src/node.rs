@@ -133,14 +133,17 @@ impl Pass {
 ///
 /// - once a node has its complete gradient, it must call `backward` exactly once on
 ///   every operand whose [`needs_gradient`](Node::needs_gradient) is true, even when that
-///   operand's gradient is zero (send zeros). Skipping one, as a stop-gradient node
-///   might, leaves the operand waiting, and the gradient that reaches it through its other
-///   consumers is lost too;
-/// - `needs_gradient` must be true whenever any operand's is (a stop-gradient node may
-///   answer `false` only if it does not forward its operand in the pass, e.g. if it reads
-///   a value computed elsewhere). Zeros sent to a parameter count as its gradient: an
-///   optimizer then steps it (momentum and Adam move it; a lookup's rows count as
-///   touched), where a parameter with no gradient at all is left alone;
+///   operand's gradient is zero (send zeros), or call
+///   [`backward_nothing`](Node::backward_nothing) on it instead to send no gradient (a
+///   stop-gradient node does). Skipping one leaves the operand waiting, and the gradient
+///   that reaches it through its other consumers is lost too;
+/// - a node's `backward_nothing` must likewise report to each such operand exactly once
+///   per sweep, with `backward` (what its other consumers sent) or with
+///   `backward_nothing` (if none sent anything);
+/// - `needs_gradient` must be true whenever any operand's is. Zeros sent to a parameter
+///   count as its gradient: an optimizer then steps it (momentum and Adam move it; a
+///   lookup's rows count as touched), where a parameter with no gradient at all is left
+///   alone;
 /// - a node's `forward` and `backward` must not run a forward pass of a graph that shares
 ///   nodes with the one being swept (it would reset their consumer counts mid-sweep);
 ///   passes over unrelated graphs are fine;
@@ -290,6 +293,33 @@ pub trait Node {
     #[inline(always)]
     fn begin_backward(&self) {}
 
+    /// Receives word from one consumer that it sends no gradient in this sweep (a
+    /// [`detach`](crate::Variable::detach) node above this one): it counts as that
+    /// consumer's contribution, adding nothing. Once every consumer has reported, the node
+    /// propagates what the others sent, or, if none sent a gradient, passes the word on to
+    /// its operands, so that no parameter below records a gradient (not even zeros, which
+    /// would count as a gradient for the optimizer).
+    ///
+    /// Nodes built on [`NodeState`] call [`NodeState::gather_nothing`]. The default, for
+    /// nodes that do not implement it, sends zeros through [`backward`](Node::backward):
+    /// the same gradients, but parameters below then record zeros.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+    /// let h = w.clone() * 3.0;
+    /// let y = h.clone() + h.clone(); // `h` has two consumers
+    /// y.node().forward(Pass::next());
+    /// h.node().backward(&[1.0]);
+    /// h.node().backward_nothing(); // the second consumer sends no gradient
+    /// assert_eq!(w.gradient()[(0, 0)], 3.0); // the first one's reaches `w`
+    /// ```
+    fn backward_nothing(&self) {
+        let (rows, cols) = self.shape();
+        self.backward(&vec![0.0; rows * cols]);
+    }
+
     /// Receives a gradient contribution that `write` computes straight into the node's
     /// own gradient storage, saving the intermediate buffer and copy of
     /// [`backward`](Node::backward). `write(buffer, accumulate)` must add its gradient to
@@ -406,7 +436,12 @@ pub struct NodeState {
     gradient: RefCell<Vec<f32>>,
     pass: Cell<u64>,
     consumers: Cell<u32>,
-    received: Cell<u32>,
+    /// Contributions received in the current backward sweep (low 32 bits), and how many
+    /// of them were "no gradient" (high 32 bits; see
+    /// [`gather_nothing`](Self::gather_nothing)): while all were, the buffer holds nothing
+    /// of this sweep and the next real contribution overwrites it. One cell, so that a
+    /// forward pass resets both with one store.
+    received: Cell<u64>,
 }
 
 impl NodeState {
@@ -523,20 +558,72 @@ impl NodeState {
     /// ```
     #[inline(always)]
     pub fn accumulate(&self, incoming: &[f32]) -> bool {
-        let consumers = self.consumers.get();
-        let mut received = self.received.get();
-        if received >= consumers {
-            received = 0;
-        }
+        let (received, nothing) = self.count_contribution(0);
         let mut gradient = self.gradient.borrow_mut();
-        if received == 0 {
+        if received == nothing + 1 {
+            // The first real contribution of this sweep.
             crate::kernels::copy(&mut gradient, incoming);
         } else {
             crate::kernels::add_assign(&mut gradient, incoming);
         }
-        received += 1;
+        received == self.consumers.get()
+    }
+
+    /// Counts one contribution (`nothing` is 1 for a "no gradient" one, else 0), starting
+    /// over after a complete sweep, and returns how many this sweep has received and how
+    /// many of those were "no gradient".
+    #[inline(always)]
+    fn count_contribution(&self, nothing: u64) -> (u32, u32) {
+        let mut received = self.received.get();
+        if received as u32 >= self.consumers.get() {
+            received = 0;
+        }
+        received += 1 + (nothing << 32);
         self.received.set(received);
-        received == consumers
+        (received as u32, (received >> 32) as u32)
+    }
+
+    /// Counts a consumer's word that it sends no gradient this sweep (see
+    /// [`Node::backward_nothing`]), and once the last consumer has reported, finishes the
+    /// node's sweep: with the sum of the real contributions, `propagate(gradient)`; if every
+    /// consumer sent nothing, `nothing()`, which should pass the word on to the operands
+    /// that [need a gradient](Node::needs_gradient) (their `backward_nothing`), so that no
+    /// parameter below records a gradient, not even zeros.
+    ///
+    /// ```
+    /// use wyrm::{NodeState, Pass};
+    ///
+    /// let state = NodeState::new((1, 2));
+    /// let pass = Pass::next();
+    /// state.visit(pass);
+    /// state.visit(pass); // two consumers
+    /// let report = |state: &NodeState| {
+    ///     let got = std::cell::RefCell::new(String::from("waiting"));
+    ///     state.gather_nothing(
+    ///         |g| *got.borrow_mut() = format!("{g:?}"),
+    ///         || *got.borrow_mut() = "nothing".into(),
+    ///     );
+    ///     got.into_inner()
+    /// };
+    /// assert!(!state.accumulate(&[1.0, 2.0]));
+    /// assert_eq!(report(&state), "[1.0, 2.0]"); // the other consumer sent nothing
+    /// assert_eq!(report(&state), "waiting"); // a new sweep: one of two so far
+    /// assert_eq!(report(&state), "nothing");
+    /// ```
+    #[inline]
+    pub fn gather_nothing(&self, propagate: impl FnOnce(&[f32]), nothing: impl FnOnce()) {
+        if self.consumers.get() == 1 {
+            return nothing();
+        }
+        let (received, nothings) = self.count_contribution(1);
+        if received != self.consumers.get() {
+            return;
+        }
+        if nothings == received {
+            nothing()
+        } else {
+            propagate(&self.gradient())
+        }
     }
 
     /// Like [`accumulate`](Self::accumulate), but hands back the gradient to propagate

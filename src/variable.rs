@@ -67,6 +67,16 @@ impl Links {
         }
     }
 
+    /// Links of a node that depends on the same boxed nodes as one with links `operand`
+    /// (for the bottom-up forward pass of deep graphs) but on none of its parameters (a
+    /// [`detach`](Variable::detach) node, which sends them no gradient).
+    pub(crate) fn without_parameters(operand: &Links) -> Self {
+        Links {
+            parameters: Rc::from(Vec::new()),
+            boxed: operand.boxed.clone(),
+        }
+    }
+
     /// The nearest boxed nodes.
     pub(crate) fn boxed_nodes(&self) -> &[Rc<Boxed>] {
         self.boxed.as_deref().unwrap_or(&[])

@@ -85,6 +85,31 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
             _binding: binding,
         }
     }
+
+    /// Sends the complete gradient `g` of this node's value on to the operands.
+    #[inline(always)]
+    fn propagate(&self, g: &[f32]) {
+        let weight = g[0];
+        let (_, classes) = self.logits.shape();
+        let classes = T::Cols::fold(classes);
+        {
+            let probabilities = self.probabilities.borrow_mut();
+            let mut g = self.logits_grad.borrow_mut();
+            if classes > 0 {
+                for ((g, p), &target) in g
+                    .chunks_exact_mut(classes)
+                    .zip(probabilities.chunks_exact(classes))
+                    .zip(self.used.borrow().iter())
+                {
+                    for (g, p) in g.iter_mut().zip(p) {
+                        *g = weight * *p;
+                    }
+                    g[target] -= weight;
+                }
+            }
+        }
+        self.logits.backward(&self.logits_grad.borrow_mut());
+    }
 }
 
 impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
@@ -132,29 +157,20 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
     }
 
     fn backward(&self, gradient: &[f32]) {
-        if !self.logits.needs_gradient() || !self.state.accumulate(gradient) {
+        if !self.logits.needs_gradient() {
             return;
         }
-        let weight = self.state.gradient()[0];
-        let (_, classes) = self.logits.shape();
-        let classes = T::Cols::fold(classes);
-        {
-            let probabilities = self.probabilities.borrow_mut();
-            let mut g = self.logits_grad.borrow_mut();
-            if classes > 0 {
-                for ((g, p), &target) in g
-                    .chunks_exact_mut(classes)
-                    .zip(probabilities.chunks_exact(classes))
-                    .zip(self.used.borrow().iter())
-                {
-                    for (g, p) in g.iter_mut().zip(p) {
-                        *g = weight * *p;
-                    }
-                    g[target] -= weight;
-                }
-            }
+        if let Some(g) = self.state.gather(gradient) {
+            self.propagate(&g);
         }
-        self.logits.backward(&self.logits_grad.borrow_mut());
+    }
+
+    #[inline]
+    fn backward_nothing(&self) {
+        if self.logits.needs_gradient() {
+            self.state
+                .gather_nothing(|g| self.propagate(g), || self.logits.backward_nothing());
+        }
     }
 
     #[inline(always)]

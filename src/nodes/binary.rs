@@ -295,7 +295,7 @@ fn broadcast_gradient(
     let _ = TERMS.try_with(|t| t.set(terms));
 }
 
-impl<Op, L, R> Node for Binary<Op, L, R>
+impl<Op, L, R> Binary<Op, L, R>
 where
     Op: BinaryOp,
     L: Node,
@@ -303,69 +303,12 @@ where
     L::Rows: Broadcast<R::Rows>,
     L::Cols: Broadcast<R::Cols>,
 {
-    type Rows = <L::Rows as Broadcast<R::Rows>>::Out;
-    type Cols = <L::Cols as Broadcast<R::Cols>>::Out;
-
+    /// Sends the complete gradient `g` of this node's value on to the operands.
     #[inline(always)]
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
-    }
-
-    #[inline(always)]
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        self.lhs.forward(pass);
-        self.rhs.forward(pass);
+    fn propagate(&self, g: &[f32]) {
         let (rows, cols) = self.state.shape();
-        let cols = Self::Cols::fold(cols);
-        let len = Self::Rows::fold(rows) * cols;
-        let (a, b) = (self.lhs.value(), self.rhs.value());
-        let mut y = self.state.value_mut();
-        let y = &mut y[..len];
-        if len == 1 {
-            // 1x1 (losses, scalars): no loop set-up. Also covers broadcast 1x1 operands.
-            y[0] = Op::apply(a[0], b[0]);
-            return;
-        }
-        match self.layout {
-            Layout::Same => {
-                for ((y, a), b) in y.iter_mut().zip(&a[..len]).zip(&b[..len]) {
-                    *y = Op::apply(*a, *b);
-                }
-            }
-            Layout::RightRow => {
-                // `max(1)` here and below: with no columns there is nothing to do, and a
-                // chunk size of zero would panic.
-                let b = &b[..cols];
-                for (yr, ar) in y
-                    .chunks_exact_mut(cols.max(1))
-                    .zip(a[..len].chunks_exact(cols.max(1)))
-                {
-                    for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
-                        *y = Op::apply(*a, *b);
-                    }
-                }
-            }
-            Layout::General => {
-                let shapes = (self.lhs.shape(), self.rhs.shape());
-                broadcast_forward::<Op>(cols, shapes, (&a, &b), y)
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient {
-            return;
-        }
-        let Some(g) = self.state.gather(gradient) else {
-            return;
-        };
-        let (rows, cols) = self.state.shape();
-        let cols = Self::Cols::fold(cols);
-        let len = Self::Rows::fold(rows) * cols;
+        let cols = <Self as Node>::Cols::fold(cols);
+        let len = <Self as Node>::Rows::fold(rows) * cols;
         let g = &g[..len];
         let out = (rows, cols);
         // Only the partials that some operand needs are computed; an identity partial
@@ -502,6 +445,94 @@ where
                 }
                 self.rhs.backward(&self.rhs_grad.borrow_mut());
             }
+        }
+    }
+}
+
+impl<Op, L, R> Node for Binary<Op, L, R>
+where
+    Op: BinaryOp,
+    L: Node,
+    R: Node,
+    L::Rows: Broadcast<R::Rows>,
+    L::Cols: Broadcast<R::Cols>,
+{
+    type Rows = <L::Rows as Broadcast<R::Rows>>::Out;
+    type Cols = <L::Cols as Broadcast<R::Cols>>::Out;
+
+    #[inline(always)]
+    fn shape(&self) -> (usize, usize) {
+        self.state.shape()
+    }
+
+    #[inline(always)]
+    fn forward(&self, pass: Pass) {
+        if !self.state.visit(pass) {
+            return;
+        }
+        self.lhs.forward(pass);
+        self.rhs.forward(pass);
+        let (rows, cols) = self.state.shape();
+        let cols = Self::Cols::fold(cols);
+        let len = Self::Rows::fold(rows) * cols;
+        let (a, b) = (self.lhs.value(), self.rhs.value());
+        let mut y = self.state.value_mut();
+        let y = &mut y[..len];
+        if len == 1 {
+            // 1x1 (losses, scalars): no loop set-up. Also covers broadcast 1x1 operands.
+            y[0] = Op::apply(a[0], b[0]);
+            return;
+        }
+        match self.layout {
+            Layout::Same => {
+                for ((y, a), b) in y.iter_mut().zip(&a[..len]).zip(&b[..len]) {
+                    *y = Op::apply(*a, *b);
+                }
+            }
+            Layout::RightRow => {
+                // `max(1)` here and below: with no columns there is nothing to do, and a
+                // chunk size of zero would panic.
+                let b = &b[..cols];
+                for (yr, ar) in y
+                    .chunks_exact_mut(cols.max(1))
+                    .zip(a[..len].chunks_exact(cols.max(1)))
+                {
+                    for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
+                        *y = Op::apply(*a, *b);
+                    }
+                }
+            }
+            Layout::General => {
+                let shapes = (self.lhs.shape(), self.rhs.shape());
+                broadcast_forward::<Op>(cols, shapes, (&a, &b), y)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn backward(&self, gradient: &[f32]) {
+        if !self.needs_gradient {
+            return;
+        }
+        if let Some(g) = self.state.gather(gradient) {
+            self.propagate(&g);
+        }
+    }
+
+    #[inline]
+    fn backward_nothing(&self) {
+        if self.needs_gradient {
+            self.state.gather_nothing(
+                |g| self.propagate(g),
+                || {
+                    if self.lhs.needs_gradient() {
+                        self.lhs.backward_nothing();
+                    }
+                    if self.rhs.needs_gradient() {
+                        self.rhs.backward_nothing();
+                    }
+                },
+            );
         }
     }
 

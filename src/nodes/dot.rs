@@ -68,51 +68,12 @@ impl<L: Node, R: Node> Dot<L, R> {
             rhs: Child::new(rhs),
         }
     }
-}
 
-impl<L: Node, R: Node> Node for Dot<L, R>
-where
-    L::Cols: SameDim<R::Rows>,
-{
-    type Rows = L::Rows;
-    type Cols = R::Cols;
-
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
-    }
-
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        self.lhs.forward(pass);
-        self.rhs.forward(pass);
-        let (a, b) = (self.lhs.value(), self.rhs.value());
-        gemm(
-            Operand {
-                data: &a,
-                shape: self.lhs.shape(),
-                transposed: false,
-            },
-            Operand {
-                data: &b,
-                shape: self.rhs.shape(),
-                transposed: false,
-            },
-            &mut self.state.value_mut(),
-            false,
-        );
-    }
-
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient {
-            return;
-        }
-        let Some(g) = self.state.gather(gradient) else {
-            return;
-        };
+    /// Sends the complete gradient `g` of this node's value on to the operands.
+    #[inline(always)]
+    fn propagate(&self, g: &[f32]) {
         let g = Operand {
-            data: &g,
+            data: g,
             shape: self.state.shape(),
             transposed: false,
         };
@@ -160,6 +121,67 @@ where
             if !in_place {
                 self.rhs.backward(&self.rhs_grad.borrow_mut());
             }
+        }
+    }
+}
+
+impl<L: Node, R: Node> Node for Dot<L, R>
+where
+    L::Cols: SameDim<R::Rows>,
+{
+    type Rows = L::Rows;
+    type Cols = R::Cols;
+
+    fn shape(&self) -> (usize, usize) {
+        self.state.shape()
+    }
+
+    fn forward(&self, pass: Pass) {
+        if !self.state.visit(pass) {
+            return;
+        }
+        self.lhs.forward(pass);
+        self.rhs.forward(pass);
+        let (a, b) = (self.lhs.value(), self.rhs.value());
+        gemm(
+            Operand {
+                data: &a,
+                shape: self.lhs.shape(),
+                transposed: false,
+            },
+            Operand {
+                data: &b,
+                shape: self.rhs.shape(),
+                transposed: false,
+            },
+            &mut self.state.value_mut(),
+            false,
+        );
+    }
+
+    fn backward(&self, gradient: &[f32]) {
+        if !self.needs_gradient {
+            return;
+        }
+        if let Some(g) = self.state.gather(gradient) {
+            self.propagate(&g);
+        }
+    }
+
+    #[inline]
+    fn backward_nothing(&self) {
+        if self.needs_gradient {
+            self.state.gather_nothing(
+                |g| self.propagate(g),
+                || {
+                    if self.lhs.needs_gradient() {
+                        self.lhs.backward_nothing();
+                    }
+                    if self.rhs.needs_gradient() {
+                        self.rhs.backward_nothing();
+                    }
+                },
+            );
         }
     }
 

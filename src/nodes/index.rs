@@ -495,6 +495,9 @@ impl Node for IndexInputNode {
     fn backward(&self, _gradient: &[f32]) {}
 
     #[inline(always)]
+    fn backward_nothing(&self) {}
+
+    #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
         if self.stale.get() {
             let indices = self.indices.borrow();
@@ -607,6 +610,14 @@ impl<R: Dim, C: Dim> Index<R, C> {
         }
     }
 
+    /// Adds the lookup's complete gradient `g` to the looked-up rows' gradient.
+    #[inline(always)]
+    fn record(&self, g: &[f32]) {
+        let (k, cols) = self.state.shape();
+        let g = &g[..k * C::fold(cols)];
+        self.with_rows(|rows| self.table.accumulate_rows(rows, g));
+    }
+
     /// Calls `f` with the indices of the latest forward pass.
     #[inline(always)]
     fn with_rows<T>(&self, f: impl FnOnce(&[usize]) -> T) -> T {
@@ -635,17 +646,20 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
         self.forward_rows(pass);
     }
 
+    /// With a single consumer, its contribution goes straight into the table's row-sparse
+    /// gradient (usually through `backward_into`); with several, they are summed here
+    /// first, so that the rows are recorded once.
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        // Each consumer's contribution goes straight into the table's row-sparse gradient,
-        // where contributions add up anyway: no need to gather them here first.
-        // With several consumers, their contributions are summed here first.
-        let Some(gradient) = self.state.gather(gradient) else {
-            return;
-        };
-        let (k, cols) = self.state.shape();
-        let gradient = &gradient[..k * C::fold(cols)];
-        self.with_rows(|rows| self.table.accumulate_rows(rows, gradient));
+        if let Some(gradient) = self.state.gather(gradient) {
+            self.record(&gradient);
+        }
+    }
+
+    /// If no consumer sends a gradient, no row is recorded.
+    #[inline]
+    fn backward_nothing(&self) {
+        self.state.gather_nothing(|g| self.record(g), || {});
     }
 
     /// Consumers write their gradient straight into the table's row-sparse gradient.

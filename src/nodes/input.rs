@@ -291,6 +291,9 @@ impl<R: Dim, C: Dim> Node for InputNode<R, C> {
     }
 
     #[inline(always)]
+    fn backward_nothing(&self) {}
+
+    #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
         Ref::map(self.value.borrow(), |v| v.as_slice())
     }

@@ -5,6 +5,7 @@ mod activation;
 mod binary;
 mod boxed;
 mod child;
+mod detach;
 mod dot;
 pub(crate) mod index;
 mod input;
@@ -27,6 +28,7 @@ pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubO
 pub(crate) use boxed::enter_sweep;
 pub use boxed::Boxed;
 pub(crate) use child::Child;
+pub use detach::Detach;
 pub use dot::Dot;
 pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};

@@ -235,6 +235,12 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         self.gradient.borrow_mut().clear();
     }
 
+    /// Whether nothing has recorded a gradient since the last zeroing.
+    #[cfg(test)]
+    pub(crate) fn gradient_is_empty(&self) -> bool {
+        self.gradient.borrow().is_empty()
+    }
+
     /// Whether the gradient is purely row-sparse (only lookups contributed).
     #[cfg(test)]
     pub(crate) fn gradient_is_sparse(&self) -> bool {
@@ -672,6 +678,10 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
     fn backward(&self, gradient: &[f32]) {
         self.gradient.borrow_mut().add_dense(gradient);
     }
+
+    /// Records nothing: a parameter with no gradient is left alone by optimizers.
+    #[inline(always)]
+    fn backward_nothing(&self) {}
 
     #[inline(always)]
     fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {

@@ -124,6 +124,19 @@ impl<Op: SingleOp, T: Node> Single<Op, T> {
         let (r, c) = self.operand.shape();
         (T::Rows::fold(r), T::Cols::fold(c))
     }
+
+    /// Sends the complete gradient `g` of this node's value on to the operands.
+    #[inline(always)]
+    fn propagate(&self, g: &[f32]) {
+        let shape = self.operand_shape();
+        {
+            let (g, x, y) = (g, self.operand.value(), self.state.value());
+            let mut gx = self.operand_grad.borrow_mut();
+            let len = shape.0 * shape.1;
+            self.op.backward(g, &x[..len], &y, shape, &mut gx[..len]);
+        }
+        self.operand.backward(&self.operand_grad.borrow_mut());
+    }
 }
 
 impl<Op: SingleOp, T: Node> Node for Single<Op, T> {
@@ -149,21 +162,20 @@ impl<Op: SingleOp, T: Node> Node for Single<Op, T> {
 
     #[inline]
     fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+        if !self.needs_gradient {
             return;
         }
-        let shape = self.operand_shape();
-        {
-            let (g, x, y) = (
-                self.state.gradient(),
-                self.operand.value(),
-                self.state.value(),
-            );
-            let mut gx = self.operand_grad.borrow_mut();
-            let len = shape.0 * shape.1;
-            self.op.backward(&g, &x[..len], &y, shape, &mut gx[..len]);
+        if let Some(g) = self.state.gather(gradient) {
+            self.propagate(&g);
         }
-        self.operand.backward(&self.operand_grad.borrow_mut());
+    }
+
+    #[inline]
+    fn backward_nothing(&self) {
+        if self.needs_gradient {
+            self.state
+                .gather_nothing(|g| self.propagate(g), || self.operand.backward_nothing());
+        }
     }
 
     #[inline(always)]

@@ -96,6 +96,34 @@ impl<L: Node, R: Node> Stack<L, R> {
             rhs: Child::new(rhs),
         }
     }
+
+    /// Sends the complete gradient `g` of this node's value on to the operands.
+    #[inline(always)]
+    fn propagate(&self, g: &[f32]) {
+        let (want_a, want_b) = (self.lhs.needs_gradient(), self.rhs.needs_gradient());
+        {
+            let mut ga = self.lhs_grad.borrow_mut();
+            let mut gb = self.rhs_grad.borrow_mut();
+            if self.rows {
+                let (top, bottom) = g.split_at(ga.len());
+                ga.copy_from_slice(top);
+                gb.copy_from_slice(bottom);
+            } else {
+                let (lc, rc) = (self.lhs.shape().1, self.rhs.shape().1);
+                for (i, gr) in g.chunks_exact((lc + rc).max(1)).enumerate() {
+                    let (left, right) = gr.split_at(lc);
+                    ga[i * lc..(i + 1) * lc].copy_from_slice(left);
+                    gb[i * rc..(i + 1) * rc].copy_from_slice(right);
+                }
+            }
+        }
+        if want_a {
+            self.lhs.backward(&self.lhs_grad.borrow_mut());
+        }
+        if want_b {
+            self.rhs.backward(&self.rhs_grad.borrow_mut());
+        }
+    }
 }
 
 impl<L: Node, R: Node> Node for Stack<L, R> {
@@ -132,32 +160,28 @@ impl<L: Node, R: Node> Node for Stack<L, R> {
     }
 
     fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient || !self.state.accumulate(gradient) {
+        if !self.needs_gradient {
             return;
         }
-        let (want_a, want_b) = (self.lhs.needs_gradient(), self.rhs.needs_gradient());
-        {
-            let g = self.state.gradient();
-            let mut ga = self.lhs_grad.borrow_mut();
-            let mut gb = self.rhs_grad.borrow_mut();
-            if self.rows {
-                let (top, bottom) = g.split_at(ga.len());
-                ga.copy_from_slice(top);
-                gb.copy_from_slice(bottom);
-            } else {
-                let (lc, rc) = (self.lhs.shape().1, self.rhs.shape().1);
-                for (i, gr) in g.chunks_exact((lc + rc).max(1)).enumerate() {
-                    let (left, right) = gr.split_at(lc);
-                    ga[i * lc..(i + 1) * lc].copy_from_slice(left);
-                    gb[i * rc..(i + 1) * rc].copy_from_slice(right);
-                }
-            }
+        if let Some(g) = self.state.gather(gradient) {
+            self.propagate(&g);
         }
-        if want_a {
-            self.lhs.backward(&self.lhs_grad.borrow_mut());
-        }
-        if want_b {
-            self.rhs.backward(&self.rhs_grad.borrow_mut());
+    }
+
+    #[inline]
+    fn backward_nothing(&self) {
+        if self.needs_gradient {
+            self.state.gather_nothing(
+                |g| self.propagate(g),
+                || {
+                    if self.lhs.needs_gradient() {
+                        self.lhs.backward_nothing();
+                    }
+                    if self.rhs.needs_gradient() {
+                        self.rhs.backward_nothing();
+                    }
+                },
+            );
         }
     }
 

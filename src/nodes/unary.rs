@@ -98,6 +98,32 @@ impl<Op: UnaryOp, T: Node> Unary<Op, T> {
         let (r, c) = self.state.shape();
         T::Rows::fold(r) * T::Cols::fold(c)
     }
+
+    /// Sends the complete gradient `g` of this node's value on to the operands.
+    #[inline(always)]
+    fn propagate(&self, g: &[f32]) {
+        let len = self.len();
+        {
+            let (x, y) = (self.operand.value(), self.state.value());
+            let mut gx = self.operand_grad.borrow_mut();
+            let (gx, g, x, y) = (&mut gx[..len], &g[..len], &x[..len], &y[..len]);
+            if len == 1 {
+                gx[0] = g[0] * self.op.derivative(x[0], y[0]);
+            } else {
+                let mut apply = || {
+                    for (((gx, g), x), y) in gx.iter_mut().zip(g).zip(x).zip(y) {
+                        *gx = *g * self.op.derivative(*x, *y);
+                    }
+                };
+                if len >= VECTORIZE_FROM {
+                    crate::kernels::simd::vectorized(apply);
+                } else {
+                    apply();
+                }
+            }
+        }
+        self.operand.backward(&self.operand_grad.borrow_mut());
+    }
 }
 
 impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
@@ -141,30 +167,17 @@ impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
         if !self.needs_gradient {
             return;
         }
-        let Some(g) = self.state.gather(gradient) else {
-            return;
-        };
-        let len = self.len();
-        {
-            let (x, y) = (self.operand.value(), self.state.value());
-            let mut gx = self.operand_grad.borrow_mut();
-            let (gx, g, x, y) = (&mut gx[..len], &g[..len], &x[..len], &y[..len]);
-            if len == 1 {
-                gx[0] = g[0] * self.op.derivative(x[0], y[0]);
-            } else {
-                let mut apply = || {
-                    for (((gx, g), x), y) in gx.iter_mut().zip(g).zip(x).zip(y) {
-                        *gx = *g * self.op.derivative(*x, *y);
-                    }
-                };
-                if len >= VECTORIZE_FROM {
-                    crate::kernels::simd::vectorized(apply);
-                } else {
-                    apply();
-                }
-            }
+        if let Some(g) = self.state.gather(gradient) {
+            self.propagate(&g);
         }
-        self.operand.backward(&self.operand_grad.borrow_mut());
+    }
+
+    #[inline]
+    fn backward_nothing(&self) {
+        if self.needs_gradient {
+            self.state
+                .gather_nothing(|g| self.propagate(g), || self.operand.backward_nothing());
+        }
     }
 
     #[inline(always)]

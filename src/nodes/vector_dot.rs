@@ -84,6 +84,31 @@ where
             <L::Cols as SameDim<R::Cols>>::Out::fold(cols),
         )
     }
+
+    /// Sends the complete gradient `g` of this node's value on to the operands.
+    #[inline(always)]
+    fn propagate(&self, g: &[f32]) {
+        let (rows, cols) = self.dims();
+        let len = rows * cols;
+        if cols == 0 {
+            // Nothing to compute, but each operand still waits for this consumer's
+            // (empty) contribution before it propagates the others'.
+            if self.lhs.needs_gradient() {
+                self.lhs.backward(&[]);
+            }
+            if self.rhs.needs_gradient() {
+                self.rhs.backward(&[]);
+            }
+            return;
+        }
+        let g = &g[..rows];
+        if self.lhs.needs_gradient() {
+            send_scaled(&*self.lhs, &self.lhs_grad, g, self.rhs.value(), len, cols);
+        }
+        if self.rhs.needs_gradient() {
+            send_scaled(&*self.rhs, &self.rhs_grad, g, self.lhs.value(), len, cols);
+        }
+    }
 }
 
 /// `out[r*cols + j] = g[r] * other[r*cols + j]` (or `+=` when `accumulate`): the
@@ -181,28 +206,25 @@ where
         if !self.needs_gradient {
             return;
         }
-        let Some(g) = self.state.gather(gradient) else {
-            return;
-        };
-        let (rows, cols) = self.dims();
-        let len = rows * cols;
-        if cols == 0 {
-            // Nothing to compute, but each operand still waits for this consumer's
-            // (empty) contribution before it propagates the others'.
-            if self.lhs.needs_gradient() {
-                self.lhs.backward(&[]);
-            }
-            if self.rhs.needs_gradient() {
-                self.rhs.backward(&[]);
-            }
-            return;
+        if let Some(g) = self.state.gather(gradient) {
+            self.propagate(&g);
         }
-        let g = &g[..rows];
-        if self.lhs.needs_gradient() {
-            send_scaled(&*self.lhs, &self.lhs_grad, g, self.rhs.value(), len, cols);
-        }
-        if self.rhs.needs_gradient() {
-            send_scaled(&*self.rhs, &self.rhs_grad, g, self.lhs.value(), len, cols);
+    }
+
+    #[inline]
+    fn backward_nothing(&self) {
+        if self.needs_gradient {
+            self.state.gather_nothing(
+                |g| self.propagate(g),
+                || {
+                    if self.lhs.needs_gradient() {
+                        self.lhs.backward_nothing();
+                    }
+                    if self.rhs.needs_gradient() {
+                        self.rhs.backward_nothing();
+                    }
+                },
+            );
         }
     }
 

@@ -192,6 +192,21 @@ fn custom_node_values() {
     assert_eq!(a.gradient(), arr2(&[[3.0 / 5.0, 5.0 / 13.0]]));
 }
 
+/// A custom node that does not implement `backward_nothing` gets zeros through its
+/// `backward` from a `detach` above it (the default): its operands' other consumers still
+/// propagate, with the right sums.
+#[test]
+fn detach_above_a_custom_node_uses_the_default_backward_nothing() {
+    let a = ParameterNode::new(arr2(&[[3.0, 5.0]]));
+    let b = InputNode::new(arr2(&[[4.0, 12.0]]));
+    let h = hypot(&a, &b);
+    let mut y = (h.detach() * h.clone()).scalar_sum();
+    y.forward();
+    y.backward(1.0);
+    // d/da y · sqrt(a² + b²) with y held constant: y · a / y = a.
+    assert_eq!(a.gradient(), arr2(&[[3.0, 5.0]]));
+}
+
 #[test]
 fn custom_node_composes_with_builtin_ops_and_passes_gradcheck() {
     let mut rng = StdRng::seed_from_u64(11);

@@ -48,6 +48,33 @@ model! {
 
 fn same_type<T>(_: &T, _: &T) {}
 
+model! {
+    /// A temporal-difference loss: the target comes from the trained weights, detached.
+    struct TemporalDifference {
+        w: Param<1, 2> = normal(0, 0.5),
+        state: Input<1, 2>,
+        next_state: Input<1, 2>,
+        reward: Input<1, 1>,
+        q = state.vector_dot(w),
+        target = reward + next_state.vector_dot(w).detach() * 0.9,
+        loss = (target - q).square(),
+    }
+}
+
+#[test]
+fn detach_in_a_block_holds_the_target_constant() {
+    let model = TemporalDifference::new();
+    model.w.set_value(&arr2(&[[0.5, -1.0]]));
+    model.state.set_value(arr2(&[[1.0, 2.0]]));
+    model.next_state.set_value(arr2(&[[2.0, 1.0]]));
+    model.reward.set_value(arr2(&[[1.0]]));
+    let mut loss = model.loss.clone();
+    loss.forward();
+    loss.backward(1.0);
+    // q = -1.5, target = 1 + 0.9 · 0 = 1: d/dw (target - q)² = -2 · 2.5 · state.
+    assert_eq!(model.w.gradient(), arr2(&[[-5.0, -10.0]]));
+}
+
 #[test]
 fn numbers_on_either_side_of_an_operator() {
     let mut model = ScalarSides::new();

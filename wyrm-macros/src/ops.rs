@@ -87,6 +87,7 @@ pub const METHODS: &[Method] = &[
     method("sigmoid", &[], Rule::Keep, "Sigmoid"),
     method("softplus", &[], Rule::Keep, "Softplus"),
     method("relu", &[], Rule::Keep, "Relu"),
+    method("detach", &[], Rule::Keep, "Detach"),
     method("clip", &[Arg::Scalar, Arg::Scalar], Rule::Keep, "Clip"),
     method("softmax", &[], Rule::Keep, "Softmax"),
     method("log_softmax", &[], Rule::Keep, "LogSoftmax"),

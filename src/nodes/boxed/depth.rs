@@ -89,8 +89,12 @@ thread_local! {
     static PARKED: Cell<*mut Vec<Rc<dyn DynNode>>> = const { Cell::new(std::ptr::null_mut()) };
 }
 
+/// A queued delivery: a gradient for the node, or `None` for word that no gradient comes
+/// ([`Node::backward_nothing`](crate::Node::backward_nothing)).
+type Delivery = (Rc<dyn DynNode>, Option<Vec<f32>>);
+
 struct Deferred {
-    queue: Vec<(Rc<dyn DynNode>, Vec<f32>)>,
+    queue: Vec<Delivery>,
     spare: Vec<Vec<f32>>,
 }
 
@@ -149,7 +153,7 @@ impl Drop for Outermost {
         let _ = DEFERRED.try_with(|d| {
             let mut d = d.borrow_mut();
             while d.queue.len() > self.mark {
-                if let Some((_, buffer)) = d.queue.pop() {
+                if let Some((_, Some(buffer))) = d.queue.pop() {
                     d.spare.push(buffer);
                 }
             }
@@ -166,11 +170,21 @@ pub(super) fn defer(node: &Rc<dyn DynNode>, gradient: &[f32]) {
         let mut buffer = d.spare.pop().unwrap_or_default();
         buffer.clear();
         buffer.extend_from_slice(gradient);
-        d.queue.push((node.clone(), buffer));
+        d.queue.push((node.clone(), Some(buffer)));
     });
     if queued.is_err() {
         // The queue is gone (thread-local destruction): deliver now.
         node.backward(gradient);
+    }
+}
+
+/// Like [`defer`], for word that no gradient comes.
+#[cold]
+#[inline(never)]
+pub(super) fn defer_nothing(node: &Rc<dyn DynNode>) {
+    let queued = DEFERRED.try_with(|d| d.borrow_mut().queue.push((node.clone(), None)));
+    if queued.is_err() {
+        node.backward_nothing();
     }
 }
 
@@ -191,8 +205,13 @@ fn deliver_deferred(mark: usize) {
         let Ok(Some((node, buffer))) = next else {
             return;
         };
-        node.backward(&buffer);
-        let _ = DEFERRED.try_with(|d| d.borrow_mut().spare.push(buffer));
+        match buffer {
+            Some(buffer) => {
+                node.backward(&buffer);
+                let _ = DEFERRED.try_with(|d| d.borrow_mut().spare.push(buffer));
+            }
+            None => node.backward_nothing(),
+        }
     }
 }
 

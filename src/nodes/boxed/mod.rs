@@ -20,6 +20,7 @@ trait DynNode {
     fn value(&self) -> Ref<'_, [f32]>;
     fn needs_gradient(&self) -> bool;
     fn begin_backward(&self);
+    fn backward_nothing(&self);
     /// [`Node::backward_into`] through a `dyn` closure: whether `write` was called.
     fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
 }
@@ -42,6 +43,9 @@ impl<T: Node> DynNode for T {
     }
     fn begin_backward(&self) {
         Node::begin_backward(self)
+    }
+    fn backward_nothing(&self) {
+        Node::backward_nothing(self)
     }
     fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
         Node::backward_into(self, |buffer: &mut [f32], accumulate: bool| {
@@ -139,6 +143,12 @@ impl Node for Boxed {
     #[inline]
     fn begin_backward(&self) {
         self.inner.begin_backward()
+    }
+    #[inline]
+    fn backward_nothing(&self) {
+        if depth::descend(|| self.inner.backward_nothing()).is_none() {
+            depth::defer_nothing(&self.inner);
+        }
     }
     #[inline]
     fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {
