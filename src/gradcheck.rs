@@ -319,11 +319,24 @@ impl std::fmt::Display for GradientCheck {
                 "  element {i} (row {row}, column {column}): analytic {a}, numeric {n}"
             )?;
         }
-        write!(
-            f,
-            "(near a kink, or with strong curvature, a correct gradient fails too: rerun \
-             with a smaller `CheckOptions::epsilon`; see `CheckOptions`)"
-        )
+        let not_finite = self
+            .failures
+            .iter()
+            .any(|(_, a, n)| !a.is_finite() || !n.is_finite());
+        if not_finite {
+            write!(
+                f,
+                "(a value that is not finite: the function is undefined or overflows near \
+                 these elements, e.g. `ln` or `sqrt` of a value within `epsilon` of 0 or \
+                 below it, or a division by a value near 0; check the domain of the inputs)"
+            )
+        } else {
+            write!(
+                f,
+                "(near a kink, or with strong curvature, a correct gradient fails too: rerun \
+                 with a smaller `CheckOptions::epsilon`; see `CheckOptions`)"
+            )
+        }
     }
 }
 
@@ -501,6 +514,23 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
 mod tests {
     use super::*;
     use crate::{InputNode, ParameterNode};
+
+    /// A check that fails on values that are not finite says so, instead of suggesting
+    /// kinks and curvature; other failures keep that hint.
+    #[test]
+    fn failure_reports_say_when_values_are_not_finite() {
+        let x = ParameterNode::new(ndarray::arr2(&[[1e-4, 2.0]]));
+        let mut y = x.ln();
+        let report = check_gradient(&mut y, &x, &CheckOptions::default());
+        assert!(!report.passed());
+        let text = report.to_string();
+        assert!(text.contains("a value that is not finite"), "{text}");
+        assert!(!text.contains("near a kink"), "{text}");
+        let x = ParameterNode::new(ndarray::arr2(&[[0.0005, 2.0]]));
+        let mut y = x.abs();
+        let report = check_gradient(&mut y, &x, &CheckOptions::default());
+        assert!(report.to_string().contains("near a kink"), "{report}");
+    }
 
     /// Perturbations write single elements, of local and shared storage (odd columns
     /// too, where an element is half of a shared word), and put them back.

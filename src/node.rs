@@ -191,9 +191,13 @@ impl Pass {
 /// assert_eq!(w.gradient(), ndarray::arr2(&[[1.0, 2.0]]));
 /// ```
 pub trait Node {
-    /// Row dimension: [`Dyn`](crate::Dyn) or a typenum size such as `typenum::U1`.
+    /// Row dimension: [`Dyn`](crate::Dyn) or a typenum size such as `typenum::U1`, which
+    /// must then be the node's row count: code downstream trusts static sizes
+    /// ([`Variable::new`](crate::Variable::new) and
+    /// [`Variable::with_operands`](crate::Variable::with_operands) check).
     type Rows: crate::Dim;
-    /// Column dimension: [`Dyn`](crate::Dyn) or a typenum size.
+    /// Column dimension: [`Dyn`](crate::Dyn) or a typenum size, which must then be the
+    /// node's column count.
     type Cols: crate::Dim;
 
     /// The shape `(rows, cols)` of the node's value, fixed when the node is built.
@@ -558,6 +562,7 @@ impl NodeState {
     /// ```
     #[inline(always)]
     pub fn accumulate(&self, incoming: &[f32]) -> bool {
+        debug_check_gradient(incoming, self.shape);
         let (received, nothing) = self.count_contribution(0);
         let mut gradient = self.gradient.borrow_mut();
         if received == nothing + 1 {
@@ -646,6 +651,7 @@ impl NodeState {
     #[inline(always)]
     pub fn gather<'a>(&'a self, incoming: &'a [f32]) -> Option<impl Deref<Target = [f32]> + 'a> {
         if self.consumers.get() == 1 {
+            debug_check_gradient(incoming, self.shape);
             Some(Gathered::Incoming(incoming))
         } else if self.accumulate(incoming) {
             Some(Gathered::Summed(self.gradient()))
@@ -793,6 +799,29 @@ pub(crate) fn value_in_use(call: &str) -> ! {
         "{call}: the value is being read (a call inside `with_value`, or a `Ref` from \
          `indices()` still alive); finish reading first"
     )
+}
+
+/// Panics for a gradient whose length does not fit the node it was sent to: a custom
+/// node's `backward` sent an operand a gradient of another shape.
+#[cold]
+#[inline(never)]
+pub(crate) fn wrong_gradient_length(receiver: &str, got: usize, shape: (usize, usize)) -> ! {
+    panic!(
+        "backward: a gradient of {got} values was sent to {receiver} of shape {}x{} ({} \
+         values); a node's backward must send each operand a gradient of the operand's shape",
+        shape.0,
+        shape.1,
+        shape.0 * shape.1
+    )
+}
+
+/// Checks, in debug builds, that a gradient sent to a computed node fits its shape (release
+/// builds leave the check to the slicing in each node).
+#[inline(always)]
+fn debug_check_gradient(incoming: &[f32], shape: (usize, usize)) {
+    if cfg!(debug_assertions) && incoming.len() != shape.0 * shape.1 {
+        wrong_gradient_length("a node", incoming.len(), shape);
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,9 @@
 //!     parameters: LinearParameters,
 //!     optimizer: OptimizerStates,
 //!     adam_steps: u32,
+//!     // The optimizer's settings are the program's: save any that changed during
+//!     // training (a learning-rate schedule), or resume with those passed to `new`.
+//!     learning_rate: f32,
 //! }
 //!
 //! fn train_step(model: &Linear, opt: &mut Adam) {
@@ -82,6 +85,7 @@
 //!     parameters: model.shared_parameters(),
 //!     optimizer: model.optimizer_states(),
 //!     adam_steps: opt.steps(),
+//!     learning_rate: opt.learning_rate(),
 //! })
 //! .unwrap();
 //!
@@ -92,7 +96,7 @@
 //! let loaded: Checkpoint = serde_json::from_str(&saved).unwrap();
 //! let resumed = Linear::from_parameters(&loaded.parameters);
 //! resumed.set_optimizer_states(&loaded.optimizer).unwrap();
-//! let mut resumed_opt = Adam::new(0.01, resumed.parameters());
+//! let mut resumed_opt = Adam::new(loaded.learning_rate, resumed.parameters());
 //! resumed_opt.set_steps(loaded.adam_steps);
 //!
 //! train_step(&model, &mut opt);

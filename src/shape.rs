@@ -334,6 +334,25 @@ pub(crate) fn check_static<R: Dim, C: Dim>(what: &str, shape: (usize, usize)) {
     }
 }
 
+/// Checks a node's run-time shape against its own static dimensions (`Node::Rows` and
+/// `Node::Cols`, or a `SingleOp`'s): code downstream trusts the static ones, so a custom
+/// node whose types disagree with its shape would compute from the wrong lengths.
+#[track_caller]
+pub(crate) fn check_node_dims<R: Dim, C: Dim>(what: &str, shape: (usize, usize)) {
+    let ok_rows = R::FIXED.is_none_or(|r| r == shape.0);
+    let ok_cols = C::FIXED.is_none_or(|c| c == shape.1);
+    if !(ok_rows && ok_cols) {
+        let fixed = |d: Option<usize>| d.map_or_else(|| "?".to_string(), |n| n.to_string());
+        panic!(
+            "{what}: the node's shape is {} but its static dimensions (`Rows`, `Cols`) say \
+             {}x{} (`?`: any); they must agree, or be `Dyn`",
+            fmt_shape(shape),
+            fixed(R::FIXED),
+            fixed(C::FIXED)
+        );
+    }
+}
+
 /// How the operands of an elementwise operation map onto its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Layout {

@@ -58,12 +58,14 @@ impl ParamGradient {
     /// Adds a gradient for the whole matrix.
     #[inline]
     pub(crate) fn add_dense(&mut self, gradient: &[f32]) {
-        debug_assert_eq!(gradient.len(), self.shape.0 * self.shape.1);
+        if gradient.len() != self.shape.0 * self.shape.1 {
+            crate::node::wrong_gradient_length("a parameter", gradient.len(), self.shape);
+        }
         if self.dense_used {
             crate::kernels::add_assign(&mut self.dense, gradient);
         } else {
             if self.dense.is_empty() {
-                self.dense = vec![0.0; gradient.len()];
+                self.dense = vec![0.0; self.shape.0 * self.shape.1];
             }
             crate::kernels::copy(&mut self.dense, gradient);
             self.dense_used = true;

@@ -217,7 +217,9 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(w.gradient(), arr2(&[[3.0], [4.0]]));
     /// assert_eq!(y.parameters().len(), 1); // what an optimizer will update
     /// ```
+    #[track_caller]
     pub fn new(node: T, parameters: Vec<Variable<ParameterNode>>) -> Self {
+        crate::shape::check_node_dims::<T::Rows, T::Cols>("Variable::new", node.shape());
         let mut list: Vec<Rc<ParameterNode>> = Vec::new();
         for p in parameters {
             push_unique(&mut list, &p.node);
@@ -234,6 +236,15 @@ impl<T: Node> Variable<T> {
     /// knows of, and nothing compares it with the node's fields: a parameter read only
     /// through a variable left out still receives its gradient, but is missing from
     /// `parameters()`, so an optimizer built from it never updates it.
+    ///
+    /// Panics if the node's static dimensions (`Node::Rows`, `Node::Cols`) disagree with
+    /// its [`shape`](Node::shape).
+    ///
+    /// A typed expression nests custom nodes that hold their operands as `Rc<T>` less
+    /// deeply than built-in ones (about 64 levels against 120, a user measured): past
+    /// that, rustc stops with E0320, "overflow while adding drop-check rules". Box every
+    /// few dozen levels ([`boxed`](Self::boxed)), or raise the crate's
+    /// `#![recursion_limit]`.
     ///
     /// ```
     /// use std::cell::Ref;
@@ -307,7 +318,9 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(s.value()[(0, 0)], 7.5);
     /// assert_eq!(w.gradient()[(0, 0)], 1.875);
     /// ```
+    #[track_caller]
     pub fn with_operands(node: T, operands: &[Operand<'_>]) -> Self {
+        crate::shape::check_node_dims::<T::Rows, T::Cols>("Variable::with_operands", node.shape());
         let links: Vec<&Links> = operands.iter().map(|o| o.0).collect();
         Variable::with_links(node, &links)
     }

@@ -40,6 +40,42 @@ use std::rc::Rc;
 /// assert_eq!(y.value(), ndarray::arr2(&[[3.0, 5.0]]));
 /// assert_eq!(a.gradient(), ndarray::arr2(&[[0.0, 1.0]]));
 /// ```
+///
+/// A function that builds it over any two variables names the bounds that [`Binary`]'s
+/// broadcasting needs (without them, rustc's complaint is a misleading "static shape
+/// mismatch"):
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Binary, BinaryOp};
+/// use wyrm::shape::Broadcast;
+///
+/// /// `|a - b|`, e.g. for an L1 distance.
+/// struct AbsDiff;
+/// impl BinaryOp for AbsDiff {
+///     const NAME: &'static str = "abs_diff";
+///     fn apply(a: f32, b: f32) -> f32 { (a - b).abs() }
+///     fn partials(a: f32, b: f32, _y: f32) -> (f32, f32) {
+///         let s = if a >= b { 1.0 } else { -1.0 };
+///         (s, -s)
+///     }
+/// }
+///
+/// fn abs_diff<L: Node, R: Node>(a: &Variable<L>, b: &Variable<R>) -> Variable<Binary<AbsDiff, L, R>>
+/// where
+///     L::Rows: Broadcast<R::Rows>,
+///     L::Cols: Broadcast<R::Cols>,
+/// {
+///     let node = Binary::new(a.node().clone(), b.node().clone());
+///     Variable::with_operands(node, &[a.into(), b.into()])
+/// }
+///
+/// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 5.0]]));
+/// let b = InputNode::new(ndarray::arr2(&[[3.0]])); // broadcast
+/// let mut y = abs_diff(&a, &b).scalar_sum();
+/// y.forward();
+/// assert_eq!(y.value()[(0, 0)], 4.0);
+/// ```
 pub trait BinaryOp: 'static {
     /// Name used in messages.
     const NAME: &'static str;

@@ -162,15 +162,21 @@ impl InputValue for f32 {
 impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
     #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
-        assert!(
-            self.dim() == shape,
-            "set_value: the array is {} but the input is {} (an input's shape is fixed when \
-             the graph is built: for another batch size, build another graph over the same \
-             parameters; in a `model!` whose batch size is a run-time dimension, \
-             `with_dimensions` does)",
-            fmt_shape(self.dim()),
-            fmt_shape(shape)
-        );
+        if self.dim() != shape {
+            // Advice on batch sizes only where the row count is what differs.
+            let advice = if self.dim().1 == shape.1 {
+                ": for another batch size, build another graph over the same parameters; in \
+                 a `model!` whose batch size is a run-time dimension, `with_dimensions` does"
+            } else {
+                ""
+            };
+            panic!(
+                "set_value: the array is {} but the input is {} (an input's shape is fixed \
+                 when the graph is built{advice})",
+                fmt_shape(self.dim()),
+                fmt_shape(shape)
+            );
+        }
         match self.as_slice() {
             Some(s) => out.copy_from_slice(s),
             None => out.iter_mut().zip(self.iter()).for_each(|(d, s)| *d = *s),
@@ -286,6 +292,9 @@ impl<R: Dim, C: Dim> Node for InputNode<R, C> {
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
         if let Some(g) = &self.gradient {
+            if gradient.len() != self.shape.0 * self.shape.1 {
+                crate::node::wrong_gradient_length("an input", gradient.len(), self.shape);
+            }
             crate::kernels::add_assign(&mut g.borrow_mut(), gradient);
         }
     }
@@ -329,10 +338,27 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "set_value: the array is 1x2 but the input is 2x2")]
+    #[should_panic(
+        expected = "set_value: the array is 1x2 but the input is 2x2 (an input's \
+                               shape is fixed when the graph is built: for another batch size"
+    )]
     fn wrong_shape_panics() {
         let m = InputNode::new(Array2::zeros((2, 2)));
         m.set_value(Array2::zeros((1, 2)));
+    }
+
+    /// A wrong feature count is not a batch size: no advice about those.
+    #[test]
+    fn a_wrong_column_count_gets_no_batch_size_advice() {
+        let m = InputNode::new(Array2::zeros((64, 20)));
+        let set = std::panic::AssertUnwindSafe(|| m.set_value(Array2::zeros((64, 19))));
+        let caught = std::panic::catch_unwind(set);
+        let message = *caught.unwrap_err().downcast::<String>().unwrap();
+        assert_eq!(
+            message,
+            "set_value: the array is 64x19 but the input is 64x20 (an input's shape is fixed \
+             when the graph is built)"
+        );
     }
 
     #[test]

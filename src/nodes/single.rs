@@ -25,9 +25,12 @@ use std::rc::Rc;
 ///
 /// See [`Variable::apply`] for implementing your own.
 pub trait SingleOp: 'static {
-    /// Output row dimension, given the operand's row and column dimensions.
+    /// Output row dimension, given the operand's row and column dimensions: `Dyn`, or a
+    /// static size that must be the one [`output_shape`](Self::output_shape) gives (the
+    /// node checks when it is built, since downstream code trusts static sizes).
     type Rows<R: Dim, C: Dim>: Dim;
-    /// Output column dimension, given the operand's row and column dimensions.
+    /// Output column dimension, given the operand's row and column dimensions; like
+    /// `Rows`, it must agree with `output_shape`.
     type Cols<R: Dim, C: Dim>: Dim;
 
     /// The output shape for an operand of shape `shape`. Called once, when the node is
@@ -109,9 +112,14 @@ impl<Op: SingleOp, T: Node> Single<Op, T> {
     #[track_caller]
     pub fn new(op: Op, operand: Rc<T>) -> Self {
         let shape = operand.shape();
+        let output = op.output_shape(shape);
+        crate::shape::check_node_dims::<Op::Rows<T::Rows, T::Cols>, Op::Cols<T::Rows, T::Cols>>(
+            "apply (SingleOp::output_shape)",
+            output,
+        );
         Single {
             needs_gradient: operand.needs_gradient(),
-            state: NodeState::new(op.output_shape(shape)),
+            state: NodeState::new(output),
             operand_grad: Scratch::new(shape.0 * shape.1),
             op,
             operand: Child::new(operand),

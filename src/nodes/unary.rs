@@ -27,7 +27,9 @@ const VECTORIZE_FROM: usize = 32;
 ///
 /// See [`Variable::map`] for implementing your own.
 pub trait UnaryOp: 'static {
-    /// Name used in messages.
+    /// The operation's name, e.g. `"gelu"`. An elementwise function of one operand fits
+    /// any shape, so no check of the library's names it today; it is there for your own
+    /// messages, and for future ones.
     const NAME: &'static str;
     /// `f(x)`.
     ///

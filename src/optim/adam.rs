@@ -28,7 +28,9 @@ use crate::Variable;
 /// an `Adam` that is used again after another kind's phase keeps its own step count, so
 /// its first steps on the new zero moments are corrected as if they were old ones: after
 /// thousands of earlier steps about 3x a fresh `Adam`'s first step, after a few dozen
-/// smaller than it. Create a new `Adam` for a new phase.
+/// smaller than it. So after another kind of optimizer's phase, create a new `Adam`; to
+/// change the learning rate within a phase, keep this one and call
+/// [`set_learning_rate`](Self::set_learning_rate).
 ///
 /// ```
 /// use wyrm::*;

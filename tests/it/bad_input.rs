@@ -345,3 +345,99 @@ fn setting_a_value_that_is_being_read_says_so() {
     );
     assert_eq!(x.value(), arr2(&[[1.0, 2.0]]));
 }
+
+/// A custom node's `backward` that sends a parameter or an input a gradient of the wrong
+/// length is stopped there, naming both lengths; a parameter used to take a short first
+/// gradient as its size and step part of its elements in release builds.
+#[test]
+fn a_gradient_of_the_wrong_length_is_rejected_where_it_arrives() {
+    let w = ParameterNode::new(arr2(&[[1.0, 1.0, 1.0]]));
+    assert_panics(
+        || w.node().backward(&[1.0, 1.0]),
+        "a gradient of 2 values was sent to a parameter of shape 1x3 (3 values)",
+    );
+    assert_panics(
+        || w.node().backward(&[1.0; 4]),
+        "a gradient of 4 values was sent to a parameter of shape 1x3",
+    );
+    // Nothing was recorded: the optimizer leaves `w` alone.
+    let mut sgd = SGD::new(0.1, vec![w.clone()]);
+    sgd.step();
+    assert_eq!(w.value(), arr2(&[[1.0, 1.0, 1.0]]));
+    let x = InputNode::with_gradient(arr2(&[[1.0, 2.0]]));
+    assert_panics(
+        || x.node().backward(&[1.0]),
+        "a gradient of 1 values was sent to an input of shape 1x2",
+    );
+    // Computed nodes check in debug builds.
+    if cfg!(debug_assertions) {
+        let h = w.square();
+        h.node().forward(Pass::next());
+        assert_panics(
+            || h.node().backward(&[1.0]),
+            "a gradient of 1 values was sent to a node of shape 1x3",
+        );
+    }
+}
+
+/// A custom node or `SingleOp` whose static dimensions disagree with its shape is
+/// rejected when it is built: code downstream sizes its loops by the static ones.
+#[test]
+fn static_dimensions_that_disagree_with_the_shape_are_rejected() {
+    use std::cell::Ref;
+    use typenum::U1;
+    use wyrm::nodes::SingleOp;
+
+    /// Claims a single row, whatever its operand's shape.
+    struct OneRow;
+    impl SingleOp for OneRow {
+        type Rows<R: Dim, C: Dim> = U1;
+        type Cols<R: Dim, C: Dim> = C;
+        fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+            shape
+        }
+        fn forward(&self, x: &[f32], _: (usize, usize), y: &mut [f32]) {
+            y.copy_from_slice(x)
+        }
+        fn backward(&self, g: &[f32], _: &[f32], _: &[f32], _: (usize, usize), gx: &mut [f32]) {
+            gx.copy_from_slice(g)
+        }
+    }
+    let a = ParameterNode::new(arr2(&[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]));
+    assert_panics(
+        || drop(a.apply(OneRow)),
+        "apply (SingleOp::output_shape): the node's shape is 3x2 but its static dimensions \
+         (`Rows`, `Cols`) say 1x?",
+    );
+
+    /// A leaf node whose type says 1 x 1.
+    struct Liar(NodeState);
+    impl Node for Liar {
+        type Rows = U1;
+        type Cols = U1;
+        fn shape(&self) -> (usize, usize) {
+            self.0.shape()
+        }
+        fn forward(&self, _: Pass) {}
+        fn backward(&self, _: &[f32]) {}
+        fn value(&self) -> Ref<'_, [f32]> {
+            self.0.value()
+        }
+        fn needs_gradient(&self) -> bool {
+            false
+        }
+    }
+    assert_panics(
+        || drop(Variable::new(Liar(NodeState::new((2, 1))), Vec::new())),
+        "Variable::new: the node's shape is 2x1 but its static dimensions",
+    );
+    assert_panics(
+        || {
+            drop(Variable::with_operands(
+                Liar(NodeState::new((1, 3))),
+                &[(&a).into()],
+            ))
+        },
+        "Variable::with_operands: the node's shape is 1x3",
+    );
+}
