@@ -180,7 +180,9 @@ pub use variable::{Operand, Variable};
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Numbers are `f32`: literals (one beyond `f32::MAX` is an error), or constant
 ///   expressions in braces, evaluated when the model is built and cast to `f32`
-///   (`x.clip({EPS}, {1.0 - EPS})`, `h * {SCALE}`, `normal(0, {STD})`).
+///   (`x.clip({EPS}, {1.0 - EPS})`, `h * {SCALE}`, `normal(0, {STD})`). They may read the
+///   run-time dimensions, as numbers of type `usize`: a mean over a run-time batch is
+///   `loss.scalar_sum() * {1.0 / batch as f32}`, recomputed by `with_dimensions`.
 /// - Doc comments and attributes on an item go to its field, except `cfg` (or a
 ///   `cfg_attr` that yields one), which is an error there (the constructors set every
 ///   item: declare one model per configuration). A `cfg` on the struct applies to

@@ -192,6 +192,35 @@ fn with_dimensions_keeps_the_parameters_shapes() {
     let _ = model.with_dimensions(11, 4);
 }
 
+model! {
+    /// A mean-over-the-batch loss, and an initial spread scaled by the input width: both
+    /// read run-time dimensions in braces.
+    struct MeanSquared {
+        w: Param<width, 1> = normal(0, {1.0 / (width as f32).sqrt()}),
+        x: Input<batch, width>,
+        y: Input<batch, 1>,
+        loss = (x.dot(w) - y).square().scalar_sum() * {1.0 / batch as f32},
+    }
+}
+
+/// Constants in braces read the model's run-time dimensions, also in a graph rebuilt
+/// with other dimensions.
+#[test]
+fn constants_in_braces_read_the_run_time_dimensions() {
+    // Dimensions in order of first appearance: width, then batch.
+    let model = MeanSquared::new_with_rng(&mut StdRng::seed_from_u64(5), 100, 4);
+    let spread = model.w.value().std(0.0);
+    assert!((0.07..0.14).contains(&spread), "{spread}"); // 1 / sqrt(100)
+    for m in [model.with_dimensions(100, 2), model.with_dimensions(100, 5)] {
+        let batch = m.x.shape().0;
+        m.x.set_value(Array2::zeros((batch, 100)));
+        m.y.set_value(Array2::ones((batch, 1)));
+        let mut loss = m.loss.clone();
+        loss.forward();
+        assert_eq!(loss.value()[(0, 0)], 1.0, "batch {batch}");
+    }
+}
+
 const EPS: f32 = 1e-3;
 const SCALE: f64 = 0.5;
 const STD: f32 = 0.2;

@@ -1,6 +1,7 @@
 //! The expressions in generated code: the node type each builds, and the code computing
 //! it, with the user's spans.
 
+use super::leaf::scalar_tokens;
 use crate::ops::{axis_of, find_function, find_method, Arg, Rule};
 use crate::parse::{key, BinOp, Expr, ExprKind};
 use proc_macro2::{Punct, Spacing, TokenStream};
@@ -113,8 +114,9 @@ pub(super) enum Use {
     Argument,
 }
 
-/// The code computing an expression from the leaves and earlier definitions.
-pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
+/// The code computing an expression from the leaves and earlier definitions; `dims` are
+/// the model's run-time dimensions, which constants in braces may read.
+pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) -> TokenStream {
     let value = match &expr.kind {
         ExprKind::Name(n) => {
             return match usage {
@@ -125,9 +127,9 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
                 Use::Argument => quote_spanned!(n.span()=> &#n),
             };
         }
-        ExprKind::Scalar(s) => return s.literal(k),
+        ExprKind::Scalar(s) => return scalar_tokens(k, s, dims),
         ExprKind::Neg { span, operand } => {
-            let x = build(k, operand, Use::Owned);
+            let x = build(k, operand, Use::Owned, dims);
             quote_spanned!(*span=> -#x)
         }
         ExprKind::Binary {
@@ -136,7 +138,10 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
             lhs,
             rhs,
         } => {
-            let (l, r) = (build(k, lhs, Use::Owned), build(k, rhs, Use::Owned));
+            let (l, r) = (
+                build(k, lhs, Use::Owned, dims),
+                build(k, rhs, Use::Owned, dims),
+            );
             // The operator token carries the user's span.
             let mut op = Punct::new(op.symbol(), Spacing::Alone);
             op.set_span(*op_span);
@@ -148,10 +153,10 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
             args,
         } => {
             if method == "neg" {
-                let x = build(k, receiver, Use::Owned);
+                let x = build(k, receiver, Use::Owned, dims);
                 quote_spanned!(method.span()=> -#x)
             } else {
-                let recv = build(k, receiver, Use::Receiver);
+                let recv = build(k, receiver, Use::Receiver, dims);
                 let spec = find_method(&method.to_string()).expect("methods are checked");
                 let args = args.iter().zip(spec.args).map(|(a, kind)| match kind {
                     Arg::Axis => {
@@ -159,13 +164,13 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use) -> TokenStream {
                         let axis = syn::LitInt::new(&format!("{axis}usize"), a.span());
                         quote_spanned!(a.span()=> #k::ndarray::Axis(#axis))
                     }
-                    _ => build(k, a, Use::Argument),
+                    _ => build(k, a, Use::Argument, dims),
                 });
                 quote_spanned!(method.span()=> #recv.#method(#(#args),*))
             }
         }
         ExprKind::Call { function, args } => {
-            let args = args.iter().map(|a| build(k, a, Use::Argument));
+            let args = args.iter().map(|a| build(k, a, Use::Argument, dims));
             quote_spanned!(function.span()=> #k::nn::losses::#function(#(#args),*))
         }
     };

@@ -1,7 +1,7 @@
 //! The leaves in generated code: their node types (typenum-shaped under
 //! `#[static_shapes]`), their dimensions as values, and the code building fresh ones.
 
-use crate::parse::{key, Dim, Init, Leaf, LeafKind};
+use crate::parse::{key, Dim, Init, Leaf, LeafKind, Scalar};
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::Ident;
@@ -73,6 +73,23 @@ pub(super) fn dim_tokens(leaf: &Leaf, k: usize, dims: &[Ident]) -> TokenStream {
     }
 }
 
+/// A number's `f32` tokens (see `Scalar::literal`), with the run-time dimensions in a
+/// constant expression read from their locals, so that `{1.0 / batch}` computes from the
+/// model's batch size.
+pub(super) fn scalar_tokens(k: &TokenStream, scalar: &Scalar, dims: &[Ident]) -> TokenStream {
+    let Some(constant) = &scalar.constant else {
+        return scalar.literal(k);
+    };
+    let rewritten = with_dim_locals(constant.to_token_stream(), dims);
+    // Renaming identifiers keeps an expression an expression.
+    let constant = syn::parse2(rewritten).expect("renamed identifiers still parse");
+    Scalar {
+        constant: Some(Box::new(constant)),
+        ..scalar.clone()
+    }
+    .literal(k)
+}
+
 /// `tokens` with every run-time dimension's name in them read from its local instead
 /// (see [`dim_local`]), so that a braced dimension can compute from one (`{n + 1}`). A
 /// name after `.` or `::` is a field or a path segment, left alone.
@@ -132,7 +149,10 @@ pub(super) fn fresh_leaf(
             let value = match &leaf.init {
                 None => quote!(#k::init::normal(#rows, #cols, 0.0, 0.1, #rng)),
                 Some(Init::Normal { mean, std, .. }) => {
-                    let (mean, std) = (mean.literal(k), std.literal(k));
+                    let (mean, std) = (
+                        scalar_tokens(k, mean, run_time_dims),
+                        scalar_tokens(k, std, run_time_dims),
+                    );
                     quote_spanned!(init_span=> #k::init::normal(#rows, #cols, #mean, #std, #rng))
                 }
                 Some(Init::Xavier(_)) => {

@@ -109,7 +109,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     let definitions = model.items.iter().filter_map(|item| match &item.kind {
         ItemKind::Node(expr) => {
             let n = &item.name;
-            let value = build(k, expr, Use::Top);
+            let value = build(k, expr, Use::Top, dims);
             Some(quote_spanned!(n.span()=> let #n = #value;))
         }
         ItemKind::Leaf(_) => None,
@@ -167,6 +167,15 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                 .expect("every dimension name comes from a leaf");
             let axis = syn::Index::from(axis);
             (d, quote!(#leaf.shape().#axis))
+        })
+        .collect();
+    // `__wyrm_assemble`: the dimensions as locals, read from the leaves, for constants in
+    // braces (`{1.0 / batch}`); unread ones are allowed by the locals' leading underscores.
+    let assemble_dims: Vec<TokenStream> = dim_sources
+        .iter()
+        .map(|(d, source)| {
+            let local = dim_local(d);
+            quote!(let #local = #source;)
         })
         .collect();
     // `shared_parameters`: the companion's dimension fields.
@@ -356,6 +365,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             #state_methods
 
             fn __wyrm_assemble(#(#leaf_args),*) -> Self {
+                #(#assemble_dims)*
                 #(#definitions)*
                 Self { #(#all_names),* }
             }
