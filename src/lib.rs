@@ -50,7 +50,9 @@
 //! - [`Variable::boxed`] erases a node's type for data-dependent structure.
 //! - Embeddings: [`IndexInputNode`] holds row indices and `param.index(&idx)` looks the
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
-//!   (`examples/embeddings.rs`). Losses for integer targets are in [`nn::losses`].
+//!   (`examples/embeddings.rs`). [`BagsInputNode`] holds bags of ids of varying size,
+//!   pooled by `param.sum_bags(&bags)` or `param.mean_bags(&bags)` (multi-hot features,
+//!   without padding). Losses for integer targets are in [`nn::losses`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`], and
 //!   [`optim::Synchronized`] for deterministic data-parallel training.
 //! - Hogwild: [`HogwildParameter`]s in an `Arc` are shared by threads, each building its
@@ -101,7 +103,7 @@ pub use model_docs::__private;
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
-pub use nodes::{IndexInputNode, InputNode, ParameterNode};
+pub use nodes::{BagsInputNode, IndexInputNode, InputNode, ParameterNode};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use variable::{Operand, Variable};
@@ -356,7 +358,7 @@ pub use typenum;
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        random_matrix, Adagrad, Adam, HogwildParameter, IndexInputNode, InputNode, Node,
-        ParameterNode, Variable, SGD,
+        random_matrix, Adagrad, Adam, BagsInputNode, HogwildParameter, IndexInputNode, InputNode,
+        Node, ParameterNode, Variable, SGD,
     };
 }

@@ -59,6 +59,10 @@ pub struct IndexInputNode {
     /// the step runs up to the lookups. Weak, so that an input outliving its graphs keeps
     /// no table alive (dropped tables are pruned when another is added).
     tables: RefCell<Vec<Weak<ParameterNode>>>,
+    /// Whether the number of indices may change: only for the ids inside a
+    /// [`BagsInputNode`](super::BagsInputNode), which is never handed out as a node
+    /// (a lookup's shape depends on the count; a bag lookup's does not).
+    variable: bool,
 }
 
 impl IndexInputNode {
@@ -75,18 +79,29 @@ impl IndexInputNode {
     #[allow(clippy::new_ret_no_self)]
     pub fn new(indices: &[usize]) -> Variable<IndexInputNode> {
         Variable::from_parts(
-            Rc::new(IndexInputNode {
-                indices: RefCell::new(indices.to_vec()),
-                first: Cell::new(indices.first().copied().unwrap_or(0)),
-                value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
-                stale: Cell::new(false),
-                limit: Cell::new((usize::MAX, Bound::Rows)),
-                bounds: RefCell::new(Vec::new()),
-                next_binding: Cell::new(0),
-                tables: RefCell::new(Vec::new()),
-            }),
+            Rc::new(IndexInputNode::build(indices, false)),
             crate::variable::Links::parameters(Rc::from(Vec::new())),
         )
+    }
+
+    /// The node, with a fixed number of indices or (`variable`) not.
+    fn build(indices: &[usize], variable: bool) -> Self {
+        IndexInputNode {
+            indices: RefCell::new(indices.to_vec()),
+            first: Cell::new(indices.first().copied().unwrap_or(0)),
+            value: RefCell::new(indices.iter().map(|&i| i as f32).collect()),
+            stale: Cell::new(false),
+            limit: Cell::new((usize::MAX, Bound::Rows)),
+            bounds: RefCell::new(Vec::new()),
+            next_binding: Cell::new(0),
+            tables: RefCell::new(Vec::new()),
+            variable,
+        }
+    }
+
+    /// Indices whose number may change with each `set_checked`: the ids of bags.
+    pub(crate) fn variable(indices: &[usize]) -> Rc<Self> {
+        Rc::new(IndexInputNode::build(indices, true))
     }
 
     /// The number of indices.
@@ -157,6 +172,59 @@ impl IndexInputNode {
     pub(crate) fn current(&self) -> Ref<'_, [usize]> {
         Ref::map(self.indices.borrow(), |v| v.as_slice())
     }
+
+    /// Checks `new` (its length, unless the input is variable, and the bound of every node
+    /// using the input) and, if it passes, stores it and starts fetching the named rows.
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn set_checked(&self, new: &[usize], what: &'static str) -> Result<(), IndexError> {
+        let mut indices =
+            (self.indices.try_borrow_mut()).unwrap_or_else(|_| crate::node::value_in_use(what));
+        if new.len() != indices.len() && !self.variable {
+            return Err(IndexError::WrongLength {
+                given: new.len(),
+                expected: indices.len(),
+            });
+        }
+        // Check before writing, so a rejected value leaves the previous one in place.
+        let (bound, kind) = self.limit.get();
+        if let Some(index) = first_out_of_range(new, bound) {
+            return Err(IndexError::out_of_range(index, bound, kind));
+        }
+        if self.variable {
+            indices.clear();
+            indices.extend_from_slice(new);
+        } else {
+            indices.copy_from_slice(new);
+        }
+        if let Some(&first) = new.first() {
+            self.first.set(first);
+        }
+        self.stale.set(true);
+        Pass::next();
+        // The rows are read by the lookups in the coming forward pass and updated after
+        // the backward pass: start fetching them now, so that the cache misses of random
+        // rows of large tables overlap with the work in between.
+        // SAFETY: only `watch` borrows `tables` mutably, and nothing below calls it (or
+        // any code outside this crate) while the reference lives.
+        let Ok(tables) = (unsafe { self.tables.try_borrow_unguarded() }) else {
+            return Ok(());
+        };
+        // The first rows only: a large batch's own loads overlap their misses anyway, and
+        // prefetching every row of it cost more than it saved (a third of the
+        // instructions of scoring 100 candidates).
+        let new = &new[..new.len().min(PREFETCH_ROWS)];
+        for table in tables {
+            // Checked without upgrading, which would pay a count increment and decrement.
+            if table.strong_count() > 0 {
+                // SAFETY: a strong count above zero means the node is alive, and
+                // `prefetch_rows` drops no `Rc`, so it stays alive while borrowed here
+                // (no other thread can drop one: `Rc` is neither `Send` nor `Sync`).
+                unsafe { &*table.as_ptr() }.prefetch_rows(new);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Held by each node that uses an [`IndexInputNode`] (see `IndexInputNode::bind`): while
@@ -211,7 +279,7 @@ pub(crate) fn check_range(indices: &[usize], bound: usize, kind: Bound, what: &s
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn rejected(error: IndexError, what: &str) -> ! {
+pub(crate) fn rejected(error: IndexError, what: &str) -> ! {
     panic!("{what}: {error}")
 }
 
@@ -261,6 +329,20 @@ pub enum IndexError {
         /// The loss's class count.
         classes: usize,
     },
+    /// Another number of bags than a [`BagsInputNode`](super::BagsInputNode) holds.
+    WrongBagCount {
+        /// The number given.
+        given: usize,
+        /// The number the input holds.
+        expected: usize,
+    },
+    /// Bag sizes that do not add up to the number of ids given with them.
+    BagSizesMismatch {
+        /// The sum of the sizes.
+        total: usize,
+        /// The number of ids.
+        ids: usize,
+    },
 }
 
 impl IndexError {
@@ -294,6 +376,15 @@ impl std::fmt::Display for IndexError {
             IndexError::TargetOutOfRange { index, classes } => write!(
                 f,
                 "target index {index} is out of range for {classes} classes"
+            ),
+            IndexError::WrongBagCount { given, expected } => write!(
+                f,
+                "got {given} bags but this input holds {expected}; the number of bags is \
+                 fixed at construction (the ids in each bag may vary)"
+            ),
+            IndexError::BagSizesMismatch { total, ids } => write!(
+                f,
+                "the bag sizes add up to {total} but {ids} ids were given"
             ),
         }
     }
@@ -420,48 +511,7 @@ impl Variable<IndexInputNode> {
     #[inline(always)]
     #[track_caller]
     fn set_checked(&self, new: &[usize], what: &'static str) -> Result<(), IndexError> {
-        let node = self.node();
-        let mut indices =
-            (node.indices.try_borrow_mut()).unwrap_or_else(|_| crate::node::value_in_use(what));
-        if new.len() != indices.len() {
-            return Err(IndexError::WrongLength {
-                given: new.len(),
-                expected: indices.len(),
-            });
-        }
-        // Check before writing, so a rejected value leaves the previous one in place.
-        let (bound, kind) = node.limit.get();
-        if let Some(index) = first_out_of_range(new, bound) {
-            return Err(IndexError::out_of_range(index, bound, kind));
-        }
-        indices.copy_from_slice(new);
-        if let Some(&first) = new.first() {
-            node.first.set(first);
-        }
-        node.stale.set(true);
-        Pass::next();
-        // The rows are read by the lookups in the coming forward pass and updated after
-        // the backward pass: start fetching them now, so that the cache misses of random
-        // rows of large tables overlap with the work in between.
-        // SAFETY: only `watch` borrows `tables` mutably, and nothing below calls it (or
-        // any code outside this crate) while the reference lives.
-        let Ok(tables) = (unsafe { node.tables.try_borrow_unguarded() }) else {
-            return Ok(());
-        };
-        // The first rows only: a large batch's own loads overlap their misses anyway, and
-        // prefetching every row of it cost more than it saved (a third of the
-        // instructions of scoring 100 candidates).
-        let new = &new[..new.len().min(PREFETCH_ROWS)];
-        for table in tables {
-            // Checked without upgrading, which would pay a count increment and decrement.
-            if table.strong_count() > 0 {
-                // SAFETY: a strong count above zero means the node is alive, and
-                // `prefetch_rows` drops no `Rc`, so it stays alive while borrowed here
-                // (no other thread can drop one: `Rc` is neither `Send` nor `Sync`).
-                unsafe { &*table.as_ptr() }.prefetch_rows(new);
-            }
-        }
-        Ok(())
+        self.node().set_checked(new, what)
     }
 
     /// The current indices.
@@ -501,7 +551,9 @@ impl Node for IndexInputNode {
     fn value(&self) -> Ref<'_, [f32]> {
         if self.stale.get() {
             let indices = self.indices.borrow();
-            for (v, &i) in self.value.borrow_mut().iter_mut().zip(indices.iter()) {
+            let mut value = self.value.borrow_mut();
+            value.resize(indices.len(), 0.0); // a variable input's count changes
+            for (v, &i) in value.iter_mut().zip(indices.iter()) {
                 *v = i as f32;
             }
             self.stale.set(false);

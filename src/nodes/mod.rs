@@ -2,6 +2,7 @@
 //! by side. See `README.md` in this folder for how to add one.
 
 mod activation;
+mod bags;
 mod binary;
 mod boxed;
 mod child;
@@ -24,6 +25,7 @@ mod vector_dot;
 pub use activation::{
     Clip, ClipOp, Relu, ReluOp, Sigmoid, SigmoidOp, Softplus, SoftplusOp, Tanh, TanhOp,
 };
+pub use bags::{Bags, BagsInputNode};
 pub use binary::{Add, AddOp, Binary, BinaryOp, Div, DivOp, Mul, MulOp, Sub, SubOp};
 pub(crate) use boxed::enter_sweep;
 pub use boxed::Boxed;

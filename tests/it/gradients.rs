@@ -238,6 +238,34 @@ fn reductions() {
     unary("mean", Any, |x| x.mean());
 }
 
+/// Lookups and the loss over integer targets, with respect to the table or the logits;
+/// repeated indices, and bags of different sizes (an empty one included).
+#[test]
+fn lookups_and_integer_targets() {
+    let tables = [(5, 3), (1, 4), (6, 2)];
+    let last = |t: &Param| t.shape().0 - 1;
+    unary_on("index", Any, &tables, |t| {
+        t.index(&IndexInputNode::new(&[last(t), 0, last(t)]))
+    });
+    let bags = |t: &Param| {
+        let bags = BagsInputNode::new(3);
+        bags.set_value([vec![last(t), 0, last(t)], vec![], vec![0]]);
+        bags
+    };
+    unary_on("sum_bags", Any, &tables, |t| t.sum_bags(&bags(t)));
+    unary_on("mean_bags", Any, &tables, |t| t.mean_bags(&bags(t)));
+    unary_on(
+        "sparse_categorical_crossentropy",
+        Any,
+        &[(1, 1), (1, 5), (4, 3)],
+        |x| {
+            let (rows, classes) = x.shape();
+            let targets: Vec<usize> = (0..rows).map(|r| (r * 2 + 1) % classes).collect();
+            nn::losses::sparse_categorical_crossentropy(x, &IndexInputNode::new(&targets))
+        },
+    );
+}
+
 #[test]
 fn shape_operations() {
     unary("t", Any, |x| x.t());
