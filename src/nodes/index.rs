@@ -180,22 +180,26 @@ impl IndexInputNode {
     pub(crate) fn set_checked(&self, new: &[usize], what: &'static str) -> Result<(), IndexError> {
         let mut indices =
             (self.indices.try_borrow_mut()).unwrap_or_else(|_| crate::node::value_in_use(what));
-        if new.len() != indices.len() && !self.variable {
+        // Check before writing, so a rejected value leaves the previous one in place.
+        let (bound, kind) = self.limit.get();
+        let in_range = || match first_out_of_range(new, bound) {
+            Some(index) => Err(IndexError::out_of_range(index, bound, kind)),
+            None => Ok(()),
+        };
+        if new.len() == indices.len() {
+            in_range()?;
+            // Kept apart from the resizing below, so that the compiler knows the lengths
+            // match here (a lookup's `set_value` is on every training step's path).
+            indices.copy_from_slice(new);
+        } else if self.variable {
+            in_range()?;
+            indices.clear();
+            indices.extend_from_slice(new);
+        } else {
             return Err(IndexError::WrongLength {
                 given: new.len(),
                 expected: indices.len(),
             });
-        }
-        // Check before writing, so a rejected value leaves the previous one in place.
-        let (bound, kind) = self.limit.get();
-        if let Some(index) = first_out_of_range(new, bound) {
-            return Err(IndexError::out_of_range(index, bound, kind));
-        }
-        if self.variable {
-            indices.clear();
-            indices.extend_from_slice(new);
-        } else {
-            indices.copy_from_slice(new);
         }
         if let Some(&first) = new.first() {
             self.first.set(first);
