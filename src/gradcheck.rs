@@ -334,7 +334,9 @@ impl std::fmt::Display for GradientCheck {
             write!(
                 f,
                 "(near a kink, or with strong curvature, a correct gradient fails too: rerun \
-                 with a smaller `CheckOptions::epsilon`; see `CheckOptions`)"
+                 with a smaller `CheckOptions::epsilon`; see `CheckOptions`. A `detach` \
+                 between the output and `wrt` fails by design: finite differences see \
+                 through it)"
             )
         }
     }

@@ -324,6 +324,26 @@ pub trait Node {
         self.backward(&vec![0.0; rows * cols]);
     }
 
+    /// Whether every gradient sent to this node is thrown away: it
+    /// [needs one](Node::needs_gradient) only because a [`detach`](crate::Variable::detach)
+    /// below it must tell its own operand, once per sweep, that nothing comes. Consumers
+    /// then call [`backward_nothing`](Node::backward_nothing) instead of computing the
+    /// gradient. The default, `false`, is always correct (the gradient is computed and
+    /// discarded further down).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(random_matrix(2, 3));
+    /// let teacher = w.tanh().detach().softmax(); // nothing sent here reaches `w`
+    /// assert!(teacher.node().discards_gradient());
+    /// assert!(!w.softmax().node().discards_gradient());
+    /// ```
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        false
+    }
+
     /// Receives a gradient contribution that `write` computes straight into the node's
     /// own gradient storage, saving the intermediate buffer and copy of
     /// [`backward`](Node::backward). `write(buffer, accumulate)` must add its gradient to
@@ -540,7 +560,9 @@ impl NodeState {
     /// Adds one consumer's gradient. Returns `true` when it was the last one expected in
     /// this pass, i.e. when the caller should propagate [`gradient`](Self::gradient).
     ///
-    /// The first contribution overwrites the buffer, so it never needs zeroing. A second
+    /// The first contribution of a sweep overwrites the buffer, so it never needs zeroing
+    /// (contributions counted by [`gather_nothing`](Self::gather_nothing) leave it as it
+    /// is: the first real one overwrites it). A second
     /// backward sweep after one forward pass starts over and propagates again. A node no
     /// forward pass has visited expects no consumer, so it never returns `true` (nothing
     /// to propagate to).
@@ -801,14 +823,22 @@ pub(crate) fn value_in_use(call: &str) -> ! {
     )
 }
 
+/// Whether a node over operands with these `(needs_gradient, discards_gradient)` pairs
+/// discards every gradient sent to it (see [`Node::discards_gradient`]): some operand
+/// needs a gradient, and each that does discards it.
+pub(crate) fn discards(operands: &[(bool, bool)]) -> bool {
+    operands.iter().any(|&(needs, _)| needs)
+        && operands.iter().all(|&(needs, discards)| !needs || discards)
+}
+
 /// Panics for a gradient whose length does not fit the node it was sent to: a custom
 /// node's `backward` sent an operand a gradient of another shape.
 #[cold]
 #[inline(never)]
 pub(crate) fn wrong_gradient_length(receiver: &str, got: usize, shape: (usize, usize)) -> ! {
     panic!(
-        "backward: a gradient of {got} values was sent to {receiver} of shape {}x{} ({} \
-         values); a node's backward must send each operand a gradient of the operand's shape",
+        "backward: a gradient of length {got} was sent to {receiver} of shape {}x{} (length \
+         {}); a node's backward must send each operand a gradient of the operand's shape",
         shape.0,
         shape.1,
         shape.0 * shape.1

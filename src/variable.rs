@@ -67,16 +67,6 @@ impl Links {
         }
     }
 
-    /// Links of a node that depends on the same boxed nodes as one with links `operand`
-    /// (for the bottom-up forward pass of deep graphs) but on none of its parameters (a
-    /// [`detach`](Variable::detach) node, which sends them no gradient).
-    pub(crate) fn without_parameters(operand: &Links) -> Self {
-        Links {
-            parameters: Rc::from(Vec::new()),
-            boxed: operand.boxed.clone(),
-        }
-    }
-
     /// The nearest boxed nodes.
     pub(crate) fn boxed_nodes(&self) -> &[Rc<Boxed>] {
         self.boxed.as_deref().unwrap_or(&[])
@@ -275,14 +265,19 @@ impl<T: Node> Variable<T> {
     ///         }
     ///     }
     ///     fn backward(&self, gradient: &[f32]) {
-    ///         if !self.operand.needs_gradient() || !self.state.accumulate(gradient) {
-    ///             return;
+    ///         if self.operand.needs_gradient() && self.state.accumulate(gradient) {
+    ///             self.propagate(&self.state.gradient());
     ///         }
-    ///         let mut g = self.operand_gradient.borrow_mut();
-    ///         for (g, upstream) in g.iter_mut().zip(self.state.gradient().iter()) {
-    ///             *g = upstream / 2.0;
+    ///     }
+    ///     // Word from a `detach` above that no gradient comes: counted like a
+    ///     // contribution; if no consumer sent one, the word goes on down.
+    ///     fn backward_nothing(&self) {
+    ///         if self.operand.needs_gradient() {
+    ///             self.state.gather_nothing(
+    ///                 |g| self.propagate(g),
+    ///                 || self.operand.backward_nothing(),
+    ///             );
     ///         }
-    ///         self.operand.backward(&g);
     ///     }
     ///     fn value(&self) -> Ref<'_, [f32]> {
     ///         self.state.value()
@@ -292,6 +287,17 @@ impl<T: Node> Variable<T> {
     ///     }
     ///     fn begin_backward(&self) {
     ///         self.state.begin_backward();
+    ///     }
+    /// }
+    ///
+    /// impl<T: Node> Halve<T> {
+    ///     /// Sends the complete gradient `g` on to the operand.
+    ///     fn propagate(&self, g: &[f32]) {
+    ///         let mut out = self.operand_gradient.borrow_mut();
+    ///         for (out, upstream) in out.iter_mut().zip(g) {
+    ///             *out = upstream / 2.0;
+    ///         }
+    ///         self.operand.backward(&out);
     ///     }
     /// }
     ///

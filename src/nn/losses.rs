@@ -187,6 +187,11 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
     fn needs_gradient(&self) -> bool {
         self.logits.needs_gradient()
     }
+
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.logits.discards_gradient()
+    }
 }
 
 /// Cross-entropy of integer class targets under the row-wise softmax of `logits`.

@@ -116,7 +116,9 @@ impl BagsInputNode {
 
 impl Variable<BagsInputNode> {
     /// Sets the bags for the next forward pass, one collection of ids per bag (slices,
-    /// arrays or `Vec`s, e.g. a `&Vec<Vec<usize>>`).
+    /// arrays or `Vec`s, e.g. a `&Vec<Vec<usize>>`). As after an index input's
+    /// `set_value`, a [`backward`](Variable::backward) without a forward pass in between
+    /// runs the forward pass again first, so its gradients are those of the new bags.
     ///
     /// ```
     /// use wyrm::*;
@@ -211,6 +213,26 @@ impl Variable<BagsInputNode> {
         }
     }
 
+    /// [`set_flat`](Self::set_flat), returning an error instead of panicking; the input
+    /// keeps its previous bags then.
+    ///
+    /// ```
+    /// use wyrm::nodes::IndexError;
+    /// use wyrm::*;
+    ///
+    /// let bags = BagsInputNode::new(2);
+    /// // Offsets (0, 2) passed where sizes belong: they add up to 2, not 3.
+    /// assert_eq!(
+    ///     bags.try_set_flat(&[4, 5, 6], &[0, 2]),
+    ///     Err(IndexError::BagSizesMismatch { total: 2, ids: 3 })
+    /// );
+    /// ```
+    #[track_caller]
+    pub fn try_set_flat(&self, ids: &[usize], sizes: &[usize]) -> Result<(), IndexError> {
+        self.node()
+            .set_checked(ids, sizes, "BagsInputNode::try_set_flat")
+    }
+
     /// The current ids, one bag after the other.
     ///
     /// ```
@@ -276,8 +298,8 @@ pub struct Bags<R: Dim = Dyn, C: Dim = Dyn> {
     table: Rc<ParameterNode<R, C>>,
     bags: Rc<BagsInputNode>,
     mean: bool,
-    /// The ids and sizes used by the latest forward pass, so that backward uses the same
-    /// rows even if the input was set in between.
+    /// The ids and sizes that the latest forward pass read, so that the backward pass
+    /// records the rows that pass pooled.
     ids: RefCell<Vec<usize>>,
     sizes: RefCell<Vec<usize>>,
     /// The looked-up rows (`ids x cols`), summed per bag into the value.
@@ -649,6 +671,6 @@ mod tests {
         let mut z = pooled.detach().scalar_sum();
         z.forward();
         z.backward(1.0);
-        assert!(table.node().gradient_is_empty());
+        assert!(!table.has_gradient());
     }
 }

@@ -155,6 +155,8 @@ pub struct Binary<Op, L, R> {
     /// The same for the right operand.
     rhs_repeated: bool,
     needs_gradient: bool,
+    /// See [`Node::discards_gradient`].
+    discards: bool,
     _op: PhantomData<Op>,
 }
 
@@ -179,6 +181,10 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
         let (shape, layout) = check_elementwise(Op::NAME, ls, rs);
         Binary {
             needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
+            discards: crate::node::discards(&[
+                (lhs.needs_gradient(), lhs.discards_gradient()),
+                (rhs.needs_gradient(), rhs.discards_gradient()),
+            ]),
             lhs_grad: Scratch::new(ls.0 * ls.1),
             rhs_grad: Scratch::new(rs.0 * rs.1),
             state: NodeState::new(shape),
@@ -350,7 +356,9 @@ where
         // Only the partials that some operand needs are computed; an identity partial
         // passes the gradient through without a copy (unless the operand was repeated,
         // whose gradient is then a sum).
-        if self.lhs.needs_gradient() {
+        if self.lhs.discards_gradient() {
+            self.lhs.backward_nothing();
+        } else if self.lhs.needs_gradient() {
             if Op::LHS_IDENTITY && !self.lhs_repeated {
                 self.lhs.backward(g);
             } else {
@@ -416,7 +424,9 @@ where
                 self.lhs.backward(&self.lhs_grad.borrow_mut());
             }
         }
-        if self.rhs.needs_gradient() {
+        if self.rhs.discards_gradient() {
+            self.rhs.backward_nothing();
+        } else if self.rhs.needs_gradient() {
             if Op::RHS_IDENTITY && !self.rhs_repeated {
                 self.rhs.backward(g);
             } else {
@@ -585,6 +595,11 @@ where
     #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
+    }
+
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.discards
     }
 }
 

@@ -4,7 +4,6 @@
 
 use super::Child;
 use crate::node::{GradientWrite, Node, Pass};
-use crate::variable::Links;
 use crate::Variable;
 use std::cell::{Cell, Ref};
 use std::rc::Rc;
@@ -18,6 +17,15 @@ use std::rc::Rc;
 /// [`Node::backward_nothing`]); the operand then propagates what its other consumers
 /// sent, or, with no other consumer, nothing, and no parameter below records a gradient
 /// through it.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Detach, Tanh};
+///
+/// let w = ParameterNode::new(ndarray::arr2(&[[0.5]]));
+/// let frozen: Variable<Detach<Tanh<ParameterNode>>> = w.tanh().detach();
+/// assert!(frozen.node().needs_gradient() && frozen.node().discards_gradient());
+/// ```
 pub struct Detach<T> {
     operand: Child<T>,
     needs_gradient: bool,
@@ -127,15 +135,28 @@ impl<T: Node> Node for Detach<T> {
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
     }
+
+    /// Always, when it needs a gradient at all: consumers send nothing instead.
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.needs_gradient
+    }
 }
 
 impl<T: Node> Variable<T> {
     /// The same value, with no gradient flowing back through it: a stop-gradient
     /// (PyTorch's `detach`, TensorFlow's `stop_gradient`). The forward pass computes the
     /// operand as usual; the backward pass treats the result as a constant, so parameters
-    /// reached only through it record no gradient at all (optimizers leave them alone), and
-    /// those also reached another way get only that way's gradient. The result's
-    /// [`parameters`](Variable::parameters) leave out the detached expression's.
+    /// reached only through it record no gradient at all (optimizers leave them alone, see
+    /// [`has_gradient`](Variable::<ParameterNode>::has_gradient)), and those also reached
+    /// another way get only that way's gradient. Nodes above the `detach` compute no
+    /// gradient for it either. The result's [`parameters`](Variable::parameters) still
+    /// list the detached expression's, which costs an optimizer built from them nothing.
+    ///
+    /// A custom node below a `detach` that does not implement
+    /// [`Node::backward_nothing`] gets zeros instead of the word that nothing comes (the
+    /// trait's default): the gradients are the same, but parameters below it then record
+    /// those zeros, which momentum and Adam still act on. Built-in nodes all implement it.
     ///
     /// A temporal-difference target, computed by the same network that is trained:
     ///
@@ -183,8 +204,7 @@ impl<T: Node> Variable<T> {
     /// so a [gradient check](crate::gradcheck) of an expression that depends on the
     /// checked variable through a `detach` reports a mismatch by design.
     pub fn detach(&self) -> Variable<Detach<T>> {
-        let links = Links::without_parameters(self.links());
-        Variable::with_links(Detach::new(self.node().clone()), &[&links])
+        Variable::with_links(Detach::new(self.node().clone()), &[self.links()])
     }
 }
 
@@ -231,11 +251,11 @@ mod tests {
         // The lookup has two consumers, both detached; `dense` is trained.
         let target = (row.detach() + row.detach() * 2.0) * dense.detach();
         let mut loss = (dense.clone() - target).square().scalar_sum();
-        assert_eq!(loss.parameters().len(), 1);
+        assert_eq!(loss.parameters().len(), 2);
         let mut sgd = SGD::new(0.1, vec![dense.clone(), table.clone()]).momentum(0.9);
         loss.forward();
         loss.backward(1.0);
-        assert!(table.node().gradient_is_empty());
+        assert!(!table.has_gradient());
         // d/dd (d - 7.5)² + (d - 9)² at d = 0.5 for each column: 2 (0.5 - 3 · 5 · 0.5), ...
         assert_eq!(
             dense.gradient(),
@@ -260,7 +280,7 @@ mod tests {
         let mut d = h.detach();
         d.forward();
         d.backward(1.0);
-        assert!(w.node().gradient_is_empty());
+        assert!(!w.has_gradient());
     }
 
     /// A detached expression with several consumers tells its operand once per sweep.
@@ -286,6 +306,49 @@ mod tests {
         y.backward(1.0);
         assert_eq!(b.gradient(), arr2(&[[1.0], [2.0]]));
         assert_eq!(a.gradient(), arr2(&[[3.0, 4.0]]));
+    }
+
+    /// Nodes above a detach compute no gradient for it: their consumers send nothing
+    /// instead (the derivative of an op over a detached value is never evaluated), while
+    /// the other side still gets its gradient.
+    #[test]
+    fn nodes_above_a_detach_compute_no_gradient_for_it() {
+        use crate::nodes::UnaryOp;
+        use std::cell::Cell;
+        thread_local!(static CALLS: Cell<usize> = const { Cell::new(0) });
+        struct Counted;
+        impl UnaryOp for Counted {
+            const NAME: &'static str = "counted";
+            fn apply(&self, x: f32) -> f32 {
+                x.tanh()
+            }
+            fn derivative(&self, _x: f32, y: f32) -> f32 {
+                CALLS.with(|c| c.set(c.get() + 1));
+                1.0 - y * y
+            }
+        }
+        let w = ParameterNode::new(arr2(&[[0.5, -1.0], [2.0, 0.25]]));
+        let teacher = w.map(Counted).detach().map(Counted).softmax();
+        assert!(teacher.node().discards_gradient());
+        let student = w.log_softmax();
+        let mut y = (student * teacher.clone() + w.map(Counted))
+            .scalar_sum()
+            .boxed();
+        y.forward();
+        y.backward(1.0);
+        // Only the last term's derivative ran: once per element.
+        assert_eq!(CALLS.with(Cell::get), 4);
+        // The gradient is the one with the teacher as a constant.
+        let constant = InputNode::new(teacher.value());
+        let mut reference = (w.log_softmax() * constant + w.tanh()).scalar_sum();
+        let got = w.gradient();
+        w.zero_gradient();
+        reference.forward();
+        reference.backward(1.0);
+        let want = w.gradient();
+        for (g, e) in got.iter().zip(want.iter()) {
+            assert!((g - e).abs() < 1e-6, "{got} != {want}");
+        }
     }
 
     /// Deep boxed chains pass the word down without recursing once per level.

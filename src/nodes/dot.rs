@@ -27,6 +27,8 @@ pub struct Dot<L, R> {
     lhs_grad: Scratch,
     rhs_grad: Scratch,
     needs_gradient: bool,
+    /// See [`Node::discards_gradient`].
+    discards: bool,
 }
 
 impl<L: Node, R: Node> Dot<L, R> {
@@ -60,6 +62,10 @@ impl<L: Node, R: Node> Dot<L, R> {
         );
         Dot {
             needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
+            discards: crate::node::discards(&[
+                (lhs.needs_gradient(), lhs.discards_gradient()),
+                (rhs.needs_gradient(), rhs.discards_gradient()),
+            ]),
             state: NodeState::new((ls.0, rs.1)),
             // Taken on first use: a parameter's gradient is written in place instead.
             lhs_grad: Scratch::new(0),
@@ -77,7 +83,9 @@ impl<L: Node, R: Node> Dot<L, R> {
             shape: self.state.shape(),
             transposed: false,
         };
-        if self.lhs.needs_gradient() {
+        if self.lhs.discards_gradient() {
+            self.lhs.backward_nothing();
+        } else if self.lhs.needs_gradient() {
             // dL/dA = G · Bᵀ, straight into the operand's gradient storage when it has one
             // (parameters), else into the scratch buffer handed to its `backward`.
             let in_place = {
@@ -100,7 +108,9 @@ impl<L: Node, R: Node> Dot<L, R> {
                 self.lhs.backward(&self.lhs_grad.borrow_mut());
             }
         }
-        if self.rhs.needs_gradient() {
+        if self.rhs.discards_gradient() {
+            self.rhs.backward_nothing();
+        } else if self.rhs.needs_gradient() {
             // dL/dB = Aᵀ · G
             let in_place = {
                 let a = self.lhs.value();
@@ -196,6 +206,11 @@ where
 
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
+    }
+
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.discards
     }
 }
 

@@ -742,11 +742,14 @@ impl<R: Dim, C: Dim> Node for Index<R, C> {
     /// The looked-up rows. A single row of a table held by this thread is not copied:
     /// the value is that row of the table, borrowed in place, which saves a copy per
     /// lookup and lets the consumer's reads of several tables miss the cache together.
-    /// Like a parameter's own value, it therefore shows changes made to the row after
-    /// the forward pass (an optimizer step, `set_value` on the table); the row itself is
-    /// the one chosen then. Lookups of several indices, and of shared tables, hold a copy
-    /// taken in the forward pass instead, so a backward pass after such a change computes
-    /// gradients from the new row in the first case and from the old one in the others.
+    /// Like a parameter's own value, read through the node it therefore shows changes
+    /// made to the row after the forward pass; the row itself is the one chosen then.
+    /// Lookups of several indices, and of shared tables, hold a copy taken in the
+    /// forward pass instead. (`Variable::backward` hides the difference for changes made
+    /// through this thread's nodes: an optimizer step or a `set_value` draws a new pass,
+    /// so the backward pass first runs the forward pass again. Only a write to shared
+    /// storage itself, by another thread or `HogwildParameter::set_value`, is then seen
+    /// by a one-row view of a local table but not by a copy.)
     #[inline(always)]
     fn value(&self) -> Ref<'_, [f32]> {
         if self.view {

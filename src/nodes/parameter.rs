@@ -236,7 +236,6 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     }
 
     /// Whether nothing has recorded a gradient since the last zeroing.
-    #[cfg(test)]
     pub(crate) fn gradient_is_empty(&self) -> bool {
         self.gradient.borrow().is_empty()
     }
@@ -743,6 +742,27 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// ```
     pub fn gradient(&self) -> Array2<f32> {
         self.node().dense_gradient()
+    }
+
+    /// Whether anything has recorded a gradient since the last zeroing, zeros included.
+    /// [`gradient`](Self::gradient) reads zeros either way; optimizers step only a
+    /// parameter that has one (so momentum and Adam leave the others alone).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[3.0]]));
+    /// let (mut live, mut frozen) = ((w.clone() * 0.0).scalar_sum(), w.detach().scalar_sum());
+    /// frozen.forward();
+    /// frozen.backward(1.0);
+    /// assert!(!w.has_gradient()); // nothing flows through `detach`
+    /// live.forward();
+    /// live.backward(1.0);
+    /// assert!(w.has_gradient()); // a zero gradient is still one
+    /// assert_eq!(w.gradient()[(0, 0)], 0.0);
+    /// ```
+    pub fn has_gradient(&self) -> bool {
+        !self.node().gradient_is_empty()
     }
 
     /// Clears the accumulated gradient.

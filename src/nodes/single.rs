@@ -92,6 +92,8 @@ pub struct Single<Op, T> {
     state: NodeState,
     operand_grad: Scratch,
     needs_gradient: bool,
+    /// See [`Node::discards_gradient`].
+    discards: bool,
 }
 
 impl<Op: SingleOp, T: Node> Single<Op, T> {
@@ -119,6 +121,10 @@ impl<Op: SingleOp, T: Node> Single<Op, T> {
         );
         Single {
             needs_gradient: operand.needs_gradient(),
+            discards: crate::node::discards(&[(
+                operand.needs_gradient(),
+                operand.discards_gradient(),
+            )]),
             state: NodeState::new(output),
             operand_grad: Scratch::new(shape.0 * shape.1),
             op,
@@ -199,6 +205,11 @@ impl<Op: SingleOp, T: Node> Node for Single<Op, T> {
     #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
+    }
+
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.discards
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Stack<L, R> {
     lhs_grad: Scratch,
     rhs_grad: Scratch,
     needs_gradient: bool,
+    /// See [`Node::discards_gradient`].
+    discards: bool,
 }
 
 impl<L: Node, R: Node> Stack<L, R> {
@@ -88,6 +90,10 @@ impl<L: Node, R: Node> Stack<L, R> {
         };
         Stack {
             needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
+            discards: crate::node::discards(&[
+                (lhs.needs_gradient(), lhs.discards_gradient()),
+                (rhs.needs_gradient(), rhs.discards_gradient()),
+            ]),
             rows: axis.index() == 0,
             state: NodeState::new(shape),
             lhs_grad: Scratch::new(ls.0 * ls.1),
@@ -100,7 +106,15 @@ impl<L: Node, R: Node> Stack<L, R> {
     /// Sends the complete gradient `g` of this node's value on to the operands.
     #[inline(always)]
     fn propagate(&self, g: &[f32]) {
-        let (want_a, want_b) = (self.lhs.needs_gradient(), self.rhs.needs_gradient());
+        // A side whose gradient would be discarded is sent nothing instead.
+        let want_a = self.lhs.needs_gradient() && !self.lhs.discards_gradient();
+        let want_b = self.rhs.needs_gradient() && !self.rhs.discards_gradient();
+        if self.lhs.discards_gradient() {
+            self.lhs.backward_nothing();
+        }
+        if self.rhs.discards_gradient() {
+            self.rhs.backward_nothing();
+        }
         {
             let mut ga = self.lhs_grad.borrow_mut();
             let mut gb = self.rhs_grad.borrow_mut();
@@ -198,6 +212,11 @@ impl<L: Node, R: Node> Node for Stack<L, R> {
     #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
+    }
+
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.discards
     }
 }
 

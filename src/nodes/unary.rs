@@ -68,6 +68,8 @@ pub struct Unary<Op, T> {
     state: NodeState,
     operand_grad: Scratch,
     needs_gradient: bool,
+    /// See [`Node::discards_gradient`].
+    discards: bool,
 }
 
 impl<Op: UnaryOp, T: Node> Unary<Op, T> {
@@ -89,6 +91,10 @@ impl<Op: UnaryOp, T: Node> Unary<Op, T> {
         Unary {
             op,
             needs_gradient: operand.needs_gradient(),
+            discards: crate::node::discards(&[(
+                operand.needs_gradient(),
+                operand.discards_gradient(),
+            )]),
             state: NodeState::new(shape),
             operand_grad: Scratch::new(shape.0 * shape.1),
             operand: Child::new(operand),
@@ -195,6 +201,11 @@ impl<Op: UnaryOp, T: Node> Node for Unary<Op, T> {
     #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
+    }
+
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.discards
     }
 }
 

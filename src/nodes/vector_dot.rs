@@ -29,6 +29,8 @@ pub struct VectorDot<L, R> {
     lhs_grad: Scratch,
     rhs_grad: Scratch,
     needs_gradient: bool,
+    /// See [`Node::discards_gradient`].
+    discards: bool,
 }
 
 impl<L: Node, R: Node> VectorDot<L, R> {
@@ -60,6 +62,10 @@ impl<L: Node, R: Node> VectorDot<L, R> {
         );
         VectorDot {
             needs_gradient: lhs.needs_gradient() || rhs.needs_gradient(),
+            discards: crate::node::discards(&[
+                (lhs.needs_gradient(), lhs.discards_gradient()),
+                (rhs.needs_gradient(), rhs.discards_gradient()),
+            ]),
             state: NodeState::new((ls.0, 1)),
             // Taken on first use: lookups and parameters take their gradient in place.
             lhs_grad: Scratch::new(0),
@@ -102,10 +108,14 @@ where
             return;
         }
         let g = &g[..rows];
-        if self.lhs.needs_gradient() {
+        if self.lhs.discards_gradient() {
+            self.lhs.backward_nothing();
+        } else if self.lhs.needs_gradient() {
             send_scaled(&*self.lhs, &self.lhs_grad, g, self.rhs.value(), len, cols);
         }
-        if self.rhs.needs_gradient() {
+        if self.rhs.discards_gradient() {
+            self.rhs.backward_nothing();
+        } else if self.rhs.needs_gradient() {
             send_scaled(&*self.rhs, &self.rhs_grad, g, self.lhs.value(), len, cols);
         }
     }
@@ -241,6 +251,11 @@ where
     #[inline(always)]
     fn needs_gradient(&self) -> bool {
         self.needs_gradient
+    }
+
+    #[inline(always)]
+    fn discards_gradient(&self) -> bool {
+        self.discards
     }
 }
 

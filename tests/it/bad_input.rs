@@ -354,11 +354,11 @@ fn a_gradient_of_the_wrong_length_is_rejected_where_it_arrives() {
     let w = ParameterNode::new(arr2(&[[1.0, 1.0, 1.0]]));
     assert_panics(
         || w.node().backward(&[1.0, 1.0]),
-        "a gradient of 2 values was sent to a parameter of shape 1x3 (3 values)",
+        "a gradient of length 2 was sent to a parameter of shape 1x3 (length 3)",
     );
     assert_panics(
         || w.node().backward(&[1.0; 4]),
-        "a gradient of 4 values was sent to a parameter of shape 1x3",
+        "a gradient of length 4 was sent to a parameter of shape 1x3",
     );
     // Nothing was recorded: the optimizer leaves `w` alone.
     let mut sgd = SGD::new(0.1, vec![w.clone()]);
@@ -367,7 +367,7 @@ fn a_gradient_of_the_wrong_length_is_rejected_where_it_arrives() {
     let x = InputNode::with_gradient(arr2(&[[1.0, 2.0]]));
     assert_panics(
         || x.node().backward(&[1.0]),
-        "a gradient of 1 values was sent to an input of shape 1x2",
+        "a gradient of length 1 was sent to an input of shape 1x2",
     );
     // Computed nodes check in debug builds.
     if cfg!(debug_assertions) {
@@ -375,7 +375,7 @@ fn a_gradient_of_the_wrong_length_is_rejected_where_it_arrives() {
         h.node().forward(Pass::next());
         assert_panics(
             || h.node().backward(&[1.0]),
-            "a gradient of 1 values was sent to a node of shape 1x3",
+            "a gradient of length 1 was sent to a node of shape 1x3",
         );
     }
 }

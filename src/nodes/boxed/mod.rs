@@ -21,6 +21,7 @@ trait DynNode {
     fn needs_gradient(&self) -> bool;
     fn begin_backward(&self);
     fn backward_nothing(&self);
+    fn discards_gradient(&self) -> bool;
     /// [`Node::backward_into`] through a `dyn` closure: whether `write` was called.
     fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool;
 }
@@ -46,6 +47,9 @@ impl<T: Node> DynNode for T {
     }
     fn backward_nothing(&self) {
         Node::backward_nothing(self)
+    }
+    fn discards_gradient(&self) -> bool {
+        Node::discards_gradient(self)
     }
     fn backward_into_dyn(&self, write: &mut dyn FnMut(&mut [f32], bool)) -> bool {
         Node::backward_into(self, |buffer: &mut [f32], accumulate: bool| {
@@ -143,6 +147,10 @@ impl Node for Boxed {
     #[inline]
     fn begin_backward(&self) {
         self.inner.begin_backward()
+    }
+    #[inline]
+    fn discards_gradient(&self) -> bool {
+        self.inner.discards_gradient()
     }
     #[inline]
     fn backward_nothing(&self) {
