@@ -151,6 +151,7 @@ pub use variable::{Operand, Variable};
 ///         #[attributes] name: Param<R, C> [= initialiser],
 ///         #[attributes] name: Input<R, C>,
 ///         #[attributes] name: Index<K>,
+///         #[attributes] name: Bags<B>,
 ///         #[attributes] name = expression,
 ///         ...
 ///     }
@@ -160,7 +161,8 @@ pub use variable::{Operand, Variable};
 /// - `name: Param<R, C>` declares an `R x C` trainable parameter, `name: Input<R, C>` an
 ///   input (zeros until set with `set_value`: each graph, such as each Hogwild thread's,
 ///   has its own inputs to set, constant ones included), `name: Index<K>` an input of `K`
-///   row indices for lookups.
+///   row indices for lookups, `name: Bags<B>` a [`BagsInputNode`] of `B` bags of ids for
+///   `table.sum_bags(name)` and `table.mean_bags(name)`.
 /// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
 ///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
@@ -173,7 +175,8 @@ pub use variable::{Operand, Variable};
 /// - `name = expression` defines a node from names declared or defined *above* it, with
 ///   the operators and methods of hand-written code: `+ - * /` (elementwise between two
 ///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
-///   number on either side), unary `-`, and the methods `dot`, `vector_dot`, `index`, `square`,
+///   number on either side), unary `-`, and the methods `dot`, `vector_dot`, `index`,
+///   `sum_bags`, `mean_bags`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `clip(min, max)`, `detach`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written

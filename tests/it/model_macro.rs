@@ -49,6 +49,60 @@ model! {
 fn same_type<T>(_: &T, _: &T) {}
 
 model! {
+    /// A user's taste from the items in their history (bags of varying size), scored
+    /// against a candidate item.
+    struct History {
+        items: Param<num_items, 4>,
+        history: Bags<batch>,
+        candidate: Index<batch>,
+        taste = items.mean_bags(history) + items.sum_bags(history) * 0.0,
+        score = taste.vector_dot(items.index(candidate)),
+    }
+}
+
+model! {
+    /// Bags over a statically shaped table.
+    #[static_shapes]
+    struct StaticHistory {
+        items: Param<20, 4>,
+        history: Bags<2>,
+        taste = items.sum_bags(history).tanh(),
+    }
+}
+
+/// Bags in a block: the same values and gradients as the graph written by hand.
+#[test]
+fn bags_in_a_block_match_the_hand_written_graph() {
+    let model = History::new_with_rng(&mut StdRng::seed_from_u64(9), 20, 2);
+    model.history.set_value([vec![3, 5, 5], vec![]]);
+    model.candidate.set_value(&[7, 1]);
+    let mut score = model.score.clone();
+    score.forward();
+    score.backward(1.0);
+
+    let items = ParameterNode::new(model.items.value());
+    let (history, candidate) = (BagsInputNode::new(2), IndexInputNode::new(&[7, 1]));
+    history.set_value([vec![3, 5, 5], vec![]]);
+    let taste = items.mean_bags(&history) + items.sum_bags(&history) * 0.0;
+    let mut reference = taste.vector_dot(&items.index(&candidate));
+    reference.forward();
+    reference.backward(1.0);
+    assert_eq!(score.value(), reference.value());
+    assert_eq!(model.items.gradient(), items.gradient());
+    // Another batch size keeps the table and takes bags of its own.
+    let three = model.with_dimensions(20, 3);
+    assert_eq!(three.history.shape(), (3, 1));
+    // A static table keeps its column type through the pooling.
+    let fixed = StaticHistory::new();
+    let _: &Variable<nodes::Bags<typenum::U20, typenum::U4>> =
+        &fixed.items.sum_bags(&fixed.history);
+    fixed.history.set_value([vec![1], vec![2, 3]]);
+    let mut taste = fixed.taste.clone();
+    taste.forward();
+    assert_eq!(taste.shape(), (2, 4));
+}
+
+model! {
     /// A temporal-difference loss: the target comes from the trained weights, detached.
     struct TemporalDifference {
         w: Param<1, 2> = normal(0, 0.5),

@@ -11,6 +11,8 @@ pub enum Arg {
     Node,
     /// The name of an `Index<K>` input.
     Index,
+    /// The name of a `Bags<B>` input.
+    Bags,
     /// A number.
     Scalar,
     /// An axis: `0`, `1`, `Axis(0)` or `Axis(1)`.
@@ -36,6 +38,8 @@ pub enum Rule {
     VectorDot,
     /// Row lookup: `K x cols`.
     Index,
+    /// Pooled bags of rows: `B x cols`.
+    Bags,
     /// Concatenation along an axis.
     Stack,
 }
@@ -76,6 +80,8 @@ pub const METHODS: &[Method] = &[
     method("dot", &[Arg::Node], Rule::Dot, "Dot"),
     method("vector_dot", &[Arg::Node], Rule::VectorDot, "VectorDot"),
     method("index", &[Arg::Index], Rule::Index, "Index"),
+    method("sum_bags", &[Arg::Bags], Rule::Bags, "Bags"),
+    method("mean_bags", &[Arg::Bags], Rule::Bags, "Bags"),
     method("square", &[], Rule::Keep, "Square"),
     method("exp", &[], Rule::Keep, "Exp"),
     method("ln", &[], Rule::Keep, "Ln"),

@@ -71,6 +71,7 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
             // The count and the keyword are the kind's; only what they mean is said here.
             let (meaning, example) = match leaf.kind {
                 LeafKind::Index => ("the number of indices", "K"),
+                LeafKind::Bags => ("the number of bags", "B"),
                 LeafKind::Param | LeafKind::Input => ("rows, columns", "R, C"),
             };
             let plural = if arity == 1 { "" } else { "s" };

@@ -24,6 +24,11 @@ pub(super) enum Value {
         /// How many indices, `K`.
         count: D,
     },
+    /// A `Bags<B>` input (usable only as the argument of `sum_bags`/`mean_bags`).
+    Bags {
+        /// How many bags, `B`.
+        count: D,
+    },
     /// A number.
     Scalar,
     /// An axis (0: rows, 1: columns).
@@ -192,7 +197,7 @@ impl Checker<'_> {
         }
     }
 
-    /// The shape of a method's receiver, checking that `index` is called on a parameter.
+    /// The shape of a method's receiver, checking that lookups are called on a parameter.
     fn receiver(
         &mut self,
         spec: &Method,
@@ -201,12 +206,14 @@ impl Checker<'_> {
         receiver: &Expr,
     ) -> Option<Shape> {
         let shape = self.node_operand(value, receiver, &format!("`.{method}()`"))?;
-        if spec.rule == Rule::Index {
+        if matches!(spec.rule, Rule::Index | Rule::Bags) {
             let is_param = matches!(value, Value::Node { param: true, .. });
             if !is_param || !matches!(receiver.kind, ExprKind::Name(_)) {
                 self.errors.spanned(
                     &receiver.tokens,
-                    "`index` looks up rows of a parameter: the receiver must be a `Param` name",
+                    format!(
+                        "`{method}` looks up rows of a parameter: the receiver must be a `Param` name"
+                    ),
                 );
                 return None;
             }
@@ -271,6 +278,15 @@ impl Checker<'_> {
                 );
                 None
             }
+            Value::Bags { .. } => {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!(
+                        "a bags input cannot be an operand of {what}; pool rows with `table.sum_bags(b)` or `table.mean_bags(b)`"
+                    ),
+                );
+                None
+            }
             Value::Scalar | Value::Axis(_) => {
                 self.errors.spanned(
                     &expr.tokens,
@@ -327,11 +343,13 @@ impl Checker<'_> {
                 (None, _) => failed = true,
                 (Some(v @ Value::Node { .. }), Arg::Node)
                 | (Some(v @ Value::Index { .. }), Arg::Index)
+                | (Some(v @ Value::Bags { .. }), Arg::Bags)
                 | (Some(v @ Value::Scalar), Arg::Scalar) => values.push(v),
                 (Some(_), kind) => {
                     let expected = match kind {
                         Arg::Node => "a node",
                         Arg::Index => "the name of an `Index<K>` input",
+                        Arg::Bags => "the name of a `Bags<B>` input",
                         Arg::Scalar => "a number",
                         Arg::Axis => unreachable!("handled above"),
                     };
@@ -379,6 +397,32 @@ mod tests {
             "both operands are numbers",
             "unknown name `n`",
             "unknown method `foo`",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn bags_inputs_are_only_pooled_from_parameters() {
+        let e = errors(quote::quote! {
+            struct M {
+                t: Param<10, 4>,
+                b: Bags<3, 1>,
+                c: Bags<3>,
+                i: Index<3>,
+                p = t.sum_bags(i),
+                q = (t * 2.0).mean_bags(c),
+                r = c + t,
+                s = c,
+                u = t.index(c),
+            }
+        });
+        let expected = [
+            "wrong number of dimensions: `Bags` takes 1 dimension",
+            "this argument of `sum_bags` must be the name of a `Bags<B>` input",
+            "`mean_bags` looks up rows of a parameter: the receiver must be a `Param` name",
+            "a bags input cannot be an operand of `+`",
+            "a bags input cannot be renamed",
+            "this argument of `index` must be the name of an `Index<K>` input",
         ];
         assert_errors(&e, &expected);
     }

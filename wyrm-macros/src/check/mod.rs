@@ -103,6 +103,7 @@ pub(crate) fn check(model: &Model) -> Result<Checked, syn::Error> {
                         param: false,
                     }),
                     LeafKind::Index => Some(Value::Index { count: dim(0) }),
+                    LeafKind::Bags => Some(Value::Bags { count: dim(0) }),
                 }
             }
             ItemKind::Node(expr) => match checker.infer(expr) {
@@ -117,6 +118,13 @@ pub(crate) fn check(model: &Model) -> Result<Checked, syn::Error> {
                     checker.errors.spanned(
                         &expr.tokens,
                         "an index input cannot be renamed; use it directly, as in `table.index(i)`",
+                    );
+                    None
+                }
+                Some(Value::Bags { .. }) => {
+                    checker.errors.spanned(
+                        &expr.tokens,
+                        "a bags input cannot be renamed; use it directly, as in `table.sum_bags(b)`",
                     );
                     None
                 }

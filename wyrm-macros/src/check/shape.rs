@@ -172,6 +172,10 @@ impl Checker<'_> {
                 Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
             },
+            Rule::Bags => match args.first() {
+                Some(Value::Bags { count }) => node(Shape(count.clone(), s.1)),
+                _ => unreachable!("checked by `arguments`"),
+            },
         }
     }
 }

@@ -82,7 +82,7 @@ pub(super) fn node_type(
                     quote_spanned!(span=> #k::nodes::#alias<#recv, #other>)
                 }
                 // The receiver is a parameter's name: `Index` has its dimensions.
-                Rule::Index => {
+                Rule::Index | Rule::Bags => {
                     let dims = match &receiver.kind {
                         ExprKind::Name(n) => param_dims.get(&key(n)).cloned(),
                         _ => None,

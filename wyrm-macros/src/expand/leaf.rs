@@ -14,7 +14,7 @@ pub(super) fn rng_ident() -> Ident {
 /// The typenum dimensions `<R, C>` of a parameter or input, when the model asks for static
 /// shapes and both dimensions are literals.
 pub(super) fn static_dims(k: &TokenStream, leaf: &Leaf, statics: bool) -> Option<TokenStream> {
-    if !statics || leaf.kind == LeafKind::Index {
+    if !statics || matches!(leaf.kind, LeafKind::Index | LeafKind::Bags) {
         return None;
     }
     match leaf.dims.as_slice() {
@@ -52,6 +52,7 @@ pub(super) fn leaf_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStr
         LeafKind::Param => quote_spanned!(span=> #k::ParameterNode #dims),
         LeafKind::Input => quote_spanned!(span=> #k::InputNode #dims),
         LeafKind::Index => quote_spanned!(span=> #k::nodes::IndexInputNode),
+        LeafKind::Bags => quote_spanned!(span=> #k::nodes::BagsInputNode),
     }
 }
 
@@ -182,5 +183,6 @@ pub(super) fn fresh_leaf(
         LeafKind::Index => {
             quote_spanned!(span=> #k::nodes::IndexInputNode::new(&::std::vec![0usize; #rows]))
         }
+        LeafKind::Bags => quote_spanned!(span=> #k::nodes::BagsInputNode::new(#rows)),
     }
 }

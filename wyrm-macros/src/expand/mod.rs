@@ -423,6 +423,7 @@ fn field_docs(item: &Item) -> TokenStream {
                 LeafKind::Param => "parameter",
                 LeafKind::Input => "input",
                 LeafKind::Index => "index input",
+                LeafKind::Bags => "bags input",
             };
             format!("The {what} `{n}: {}`.", leaf.declared())
         }

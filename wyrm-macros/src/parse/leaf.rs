@@ -1,4 +1,4 @@
-//! Leaf declarations, `Param<R, C> [= init]`, `Input<R, C>` and `Index<K>`: their kinds,
+//! Leaf declarations, `Param<R, C> [= init]`, `Input<R, C>`, `Index<K>` and `Bags<B>`: their kinds,
 //! dimensions and parameter initialisers, and how they are parsed.
 
 use super::expr::{scalar_of, Scalar};
@@ -17,6 +17,8 @@ pub(crate) enum LeafKind {
     Input,
     /// `Index<K>`: `K` row indices the user sets, for `table.index(i)` and losses.
     Index,
+    /// `Bags<B>`: `B` bags of row ids the user sets, for `table.sum_bags(b)`.
+    Bags,
 }
 
 impl LeafKind {
@@ -24,7 +26,7 @@ impl LeafKind {
     pub(crate) fn arity(self) -> usize {
         match self {
             LeafKind::Param | LeafKind::Input => 2,
-            LeafKind::Index => 1,
+            LeafKind::Index | LeafKind::Bags => 1,
         }
     }
 
@@ -34,6 +36,7 @@ impl LeafKind {
             LeafKind::Param => "Param",
             LeafKind::Input => "Input",
             LeafKind::Index => "Index",
+            LeafKind::Bags => "Bags",
         }
     }
 }
@@ -42,7 +45,7 @@ impl LeafKind {
 pub(crate) struct Leaf {
     /// Which kind of leaf.
     pub(crate) kind: LeafKind,
-    /// The `Param`/`Input`/`Index` keyword (for spans).
+    /// The `Param`/`Input`/`Index`/`Bags` keyword (for spans).
     pub(crate) keyword: Ident,
     /// The dimensions, as many as written (`check` reports a wrong count).
     pub(crate) dims: Vec<Dim>,
@@ -127,6 +130,7 @@ impl Parse for Leaf {
             "Param" => Some(LeafKind::Param),
             "Input" => Some(LeafKind::Input),
             "Index" => Some(LeafKind::Index),
+            "Bags" => Some(LeafKind::Bags),
             _ => None,
         };
         let mut dims_tokens = keyword.to_token_stream();
@@ -152,8 +156,8 @@ impl Parse for Leaf {
             None => {
                 let other = keyword.to_string();
                 let message = format!(
-                    "unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>` or \
-                     `Index<K>`"
+                    "unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>`, \
+                     `Index<K>` or `Bags<B>`"
                 );
                 // A near miss is read as what it was meant to be, so that the rest of the
                 // block is checked too; anything else stops here.
@@ -212,10 +216,15 @@ impl Parse for Leaf {
 fn closest_kind(word: &str, dims: usize) -> Option<LeafKind> {
     let word = word.to_lowercase();
     let distance = |kind: LeafKind| edit_distance(&word, &kind.keyword().to_lowercase());
-    let near: Vec<LeafKind> = [LeafKind::Param, LeafKind::Input, LeafKind::Index]
-        .into_iter()
-        .filter(|&k| distance(k) <= 2)
-        .collect();
+    let near: Vec<LeafKind> = [
+        LeafKind::Param,
+        LeafKind::Input,
+        LeafKind::Index,
+        LeafKind::Bags,
+    ]
+    .into_iter()
+    .filter(|&k| distance(k) <= 2)
+    .collect();
     let fitting: Vec<LeafKind> = near.iter().copied().filter(|k| k.arity() == dims).collect();
     let pool = if fitting.is_empty() { near } else { fitting };
     let best = pool.iter().map(|&k| distance(k)).min()?;
@@ -388,8 +397,8 @@ mod tests {
             ),
             (
                 quote::quote! { struct M { w: Parm<1, 1> } },
-                "unknown declaration `Parm`: expected `Param<R, C>`, `Input<R, C>` or \
-                 `Index<K>` (did you mean `Param`?)",
+                "unknown declaration `Parm`: expected `Param<R, C>`, `Input<R, C>`, \
+                 `Index<K>` or `Bags<B>` (did you mean `Param`?)",
             ),
         ]);
     }
