@@ -823,6 +823,25 @@ pub(crate) fn value_in_use(call: &str) -> ! {
     )
 }
 
+/// [`NodeState::gather_nothing`] for a node over two operands: once every consumer has
+/// reported, `propagate` what they sent, or if none sent anything, pass the word on to
+/// each operand that needs a gradient.
+#[inline]
+pub(crate) fn gather_nothing_for_both<L: Node + ?Sized, R: Node + ?Sized>(
+    state: &NodeState,
+    propagate: impl FnOnce(&[f32]),
+    (lhs, rhs): (&L, &R),
+) {
+    state.gather_nothing(propagate, || {
+        if lhs.needs_gradient() {
+            lhs.backward_nothing();
+        }
+        if rhs.needs_gradient() {
+            rhs.backward_nothing();
+        }
+    });
+}
+
 /// Whether a node over operands with these `(needs_gradient, discards_gradient)` pairs
 /// discards every gradient sent to it (see [`Node::discards_gradient`]): some operand
 /// needs a gradient, and each that does discards it.

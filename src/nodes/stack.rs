@@ -185,16 +185,10 @@ impl<L: Node, R: Node> Node for Stack<L, R> {
     #[inline]
     fn backward_nothing(&self) {
         if self.needs_gradient {
-            self.state.gather_nothing(
+            crate::node::gather_nothing_for_both(
+                &self.state,
                 |g| self.propagate(g),
-                || {
-                    if self.lhs.needs_gradient() {
-                        self.lhs.backward_nothing();
-                    }
-                    if self.rhs.needs_gradient() {
-                        self.rhs.backward_nothing();
-                    }
-                },
+                (&*self.lhs, &*self.rhs),
             );
         }
     }
