@@ -5,6 +5,7 @@ mod bad_input;
 mod checkpoint;
 mod custom_node;
 mod deep_graph;
+mod detach_random;
 mod gradients;
 mod graph;
 mod hogwild;
