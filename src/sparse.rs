@@ -58,18 +58,28 @@ impl ParamGradient {
     /// Adds a gradient for the whole matrix.
     #[inline]
     pub(crate) fn add_dense(&mut self, gradient: &[f32]) {
-        if gradient.len() != self.shape.0 * self.shape.1 {
-            crate::node::wrong_gradient_length("a parameter", gradient.len(), self.shape);
+        // The same comparison as the kernels' own length checks, which it lets the
+        // compiler drop: the buffer, once allocated, has the parameter's size.
+        if self.dense.len() != gradient.len() {
+            self.allocate_dense(gradient.len());
         }
         if self.dense_used {
             crate::kernels::add_assign(&mut self.dense, gradient);
         } else {
-            if self.dense.is_empty() {
-                self.dense = vec![0.0; self.shape.0 * self.shape.1];
-            }
             crate::kernels::copy(&mut self.dense, gradient);
             self.dense_used = true;
         }
+    }
+
+    /// Allocates the dense buffer for a first contribution of `len` elements, or panics
+    /// if `len` is not the parameter's size (a custom node's gradient of another shape).
+    #[cold]
+    #[inline(never)]
+    fn allocate_dense(&mut self, len: usize) {
+        if !self.dense.is_empty() || len != self.shape.0 * self.shape.1 {
+            crate::node::wrong_gradient_length("a parameter", len, self.shape);
+        }
+        self.dense = vec![0.0; len];
     }
 
     /// The dense buffer for a contribution written in place, and whether the writer must
