@@ -328,7 +328,7 @@ impl<R: Dim, C: Dim> Bags<R, C> {
     #[track_caller]
     pub fn new(table: Rc<ParameterNode<R, C>>, bags: Rc<BagsInputNode>, mean: bool) -> Self {
         let (rows, cols) = table.shape();
-        let what = if mean { "mean_bags" } else { "sum_bags" };
+        let what = Self::name(mean);
         let binding = IndexInputNode::bind(&bags.ids, rows, Bound::Rows, what);
         bags.ids
             .watch(&crate::nodes::parameter::erase(table.clone()));
@@ -341,6 +341,15 @@ impl<R: Dim, C: Dim> Bags<R, C> {
             sizes: RefCell::new(Vec::new()),
             rows: RefCell::new(Vec::new()),
             _binding: binding,
+        }
+    }
+
+    /// The method that builds the node, for messages.
+    fn name(mean: bool) -> &'static str {
+        if mean {
+            "mean_bags"
+        } else {
+            "sum_bags"
         }
     }
 
@@ -400,7 +409,12 @@ impl<R: Dim, C: Dim> Node for Bags<R, C> {
         sizes.clear();
         sizes.extend_from_slice(&self.bags.sizes.borrow());
         // `set_value` already checked against every table; this costs a comparison per id.
-        check_range(&ids, self.table.shape().0, Bound::Rows, "sum_bags");
+        check_range(
+            &ids,
+            self.table.shape().0,
+            Bound::Rows,
+            Self::name(self.mean),
+        );
         let mut rows = self.rows.borrow_mut();
         rows.resize(ids.len() * cols, 0.0);
         self.table.read_rows(&ids, cols, &mut rows);

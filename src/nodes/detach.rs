@@ -3,9 +3,9 @@
 //! of a distillation or siamese loss) and straight-through estimators.
 
 use super::Child;
-use crate::node::{GradientWrite, Node, Pass};
+use crate::node::{GradientWrite, Node, NodeState, Pass};
 use crate::Variable;
-use std::cell::{Cell, Ref};
+use std::cell::Ref;
 use std::rc::Rc;
 
 /// Node passing its operand's value through unchanged and sending no gradient back; see
@@ -29,11 +29,9 @@ use std::rc::Rc;
 pub struct Detach<T> {
     operand: Child<T>,
     needs_gradient: bool,
-    /// The latest forward pass that reached this node, how many consumers it counted and
-    /// how many have reported in the current backward sweep.
-    pass: Cell<u64>,
-    consumers: Cell<u32>,
-    received: Cell<u32>,
+    /// Only the counters: a `0 x 0` state, whose empty buffers are never written, since
+    /// every contribution is taken as "no gradient" (`gather_nothing`).
+    state: NodeState,
 }
 
 impl<T: Node> Detach<T> {
@@ -55,28 +53,18 @@ impl<T: Node> Detach<T> {
         Detach {
             needs_gradient: operand.needs_gradient(),
             operand: Child::new(operand),
-            pass: Cell::new(0),
-            consumers: Cell::new(0),
-            received: Cell::new(0),
+            state: NodeState::new((0, 0)),
         }
     }
 
-    /// Counts one consumer's report; after the last one of the sweep, tells the operand
-    /// that no gradient comes from here.
+    /// Counts one consumer's report as "no gradient"; after the last one of the sweep,
+    /// tells the operand that no gradient comes from here.
     #[inline]
     fn receive(&self) {
-        if !self.needs_gradient {
-            return;
-        }
-        let mut received = self.received.get();
-        if received >= self.consumers.get() {
-            // A new sweep after a complete one.
-            received = 0;
-        }
-        received += 1;
-        self.received.set(received);
-        if received == self.consumers.get() {
-            self.operand.backward_nothing();
+        if self.needs_gradient {
+            let unreachable = |_: &[f32]| unreachable!("every contribution is nothing");
+            self.state
+                .gather_nothing(unreachable, || self.operand.backward_nothing());
         }
     }
 }
@@ -92,14 +80,9 @@ impl<T: Node> Node for Detach<T> {
 
     #[inline]
     fn forward(&self, pass: Pass) {
-        if self.pass.get() == pass.id() {
-            self.consumers.set(self.consumers.get() + 1);
-            return;
+        if self.state.visit(pass) {
+            self.operand.forward(pass);
         }
-        self.pass.set(pass.id());
-        self.consumers.set(1);
-        self.received.set(0);
-        self.operand.forward(pass);
     }
 
     /// Discards the gradient.
@@ -127,8 +110,7 @@ impl<T: Node> Node for Detach<T> {
 
     #[inline]
     fn begin_backward(&self) {
-        self.consumers.set(1);
-        self.received.set(0);
+        self.state.begin_backward();
     }
 
     #[inline(always)]
