@@ -71,12 +71,16 @@
 //! 4, 6.5x with 8 and 11.0x with 16 (the hand-written atomic step 12.0x–12.3x with 16, from
 //! a slower single thread; in absolute throughput the two are within 8%), and one thread
 //! over shared parameters took 1.34x–1.37x the time per step of one over unshared ones.
-//! `benches/README.md` has the table.
+//! Another machine of that kind, with faster single threads, gave medians of 1.64x, 2.67x,
+//! 4.69x and 8.04x over four runs (26.7 million steps per second with 16 threads; the
+//! hand-written atomic step 30.2 million, a mutex per row 44.3 million), and 1.47x for one
+//! shared thread. `benches/README.md` has the tables.
 //!
 //! The fastest sound alternative we measured is a `Mutex` per row (hand-written, in the
 //! same benchmark): rows are then copied and updated with vector instructions under an
 //! uncontended lock, and a step costs about what the plain single-thread one does (0.9x
-//! to 1.2x measured), with the same scaling from two threads. It would serialise threads
+//! to 1.2x measured), with the same or better scaling (1.66x Wyrm's total rate with 16
+//! threads on the third machine above). It would serialise threads
 //! on the rows of small dense parameters, though, which every step touches, so the
 //! storage here stays lock-free.
 //!
