@@ -37,7 +37,8 @@ pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use parameter::ParameterNode;
 pub use reduce::{
-    Mean, MeanOp, ScalarSum, ScalarSumOp, SumColumns, SumColumnsOp, SumRows, SumRowsOp,
+    Mean, MeanColumns, MeanColumnsOp, MeanOp, MeanRows, MeanRowsOp, ScalarSum, ScalarSumOp,
+    SumColumns, SumColumnsOp, SumRows, SumRowsOp,
 };
 pub use scalar::{
     AddScalar, AddScalarOp, DivScalar, DivScalarOp, MulScalar, MulScalarOp, Neg, NegOp, ScalarDiv,

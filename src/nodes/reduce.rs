@@ -1,5 +1,6 @@
-//! Reductions: `scalar_sum` and `mean` over all elements (1x1 results), `sum_rows` (the
-//! sum of each row: `rows x 1`) and `sum_columns` (the sum of each column: `1 x cols`).
+//! Reductions: `scalar_sum` and `mean` over all elements (1x1 results), `sum_rows` and
+//! `mean_rows` (of each row: `rows x 1`), `sum_columns` and `mean_columns` (of each
+//! column: `1 x cols`).
 //!
 //! Each reduction is a [`SingleOp`] giving its output shape, forward and backward rule;
 //! the shared [`Single`] node does the caching and gradient bookkeeping.
@@ -81,22 +82,28 @@ impl SingleOp for MeanOp {
     }
     #[inline]
     fn forward(&self, x: &[f32], _: (usize, usize), y: &mut [f32]) {
-        let n = x.len() as f32;
-        let mean = crate::kernels::sum(x) / n;
-        // The sum of large values can overflow (to infinity, or to NaN from partial sums
-        // overflowing both ways) where their mean does not: then add up the values divided
-        // by n. Only such inputs, and infinite or NaN ones (whose result stays as it is),
-        // take this second pass.
-        y[0] = if mean.is_finite() {
-            mean
-        } else {
-            x.iter().map(|x| x / n).sum()
-        };
+        y[0] = mean_of(x);
     }
     #[inline]
     fn backward(&self, g: &[f32], _: &[f32], _: &[f32], _: (usize, usize), gx: &mut [f32]) {
         let share = g[0] / gx.len() as f32;
         gx.fill(share);
+    }
+}
+
+/// The mean of `x` (at least one value).
+#[inline]
+fn mean_of(x: &[f32]) -> f32 {
+    let n = x.len() as f32;
+    let mean = crate::kernels::sum(x) / n;
+    // The sum of large values can overflow (to infinity, or to NaN from partial sums
+    // overflowing both ways) where their mean does not: then add up the values divided by
+    // n. Only such inputs, and infinite or NaN ones (whose result stays as it is), take
+    // this second pass.
+    if mean.is_finite() {
+        mean
+    } else {
+        x.iter().map(|x| x / n).sum()
     }
 }
 
@@ -182,6 +189,103 @@ impl SingleOp for SumColumnsOp {
     }
 }
 
+/// Mean of each row (averaging across the columns), `rows x 1`; node type [`MeanRows`].
+/// Rows of no columns average to 0, as an empty bag of embeddings does.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{MeanRowsOp, Single};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 5.0]]));
+/// let mut y: Variable<Single<MeanRowsOp, ParameterNode>> = x.apply(MeanRowsOp);
+/// y.forward();
+/// y.backward(2.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[1.5], [4.0]]));
+/// // Each element's share of its row's gradient: 2 / 2.
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[1.0, 1.0], [1.0, 1.0]]));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MeanRowsOp;
+
+impl SingleOp for MeanRowsOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = U1;
+
+    #[track_caller]
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        (shape.0, 1)
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        if shape.1 == 0 {
+            y.fill(0.0);
+            return;
+        }
+        for (y, row) in y.iter_mut().zip(x.chunks_exact(shape.1)) {
+            *y = mean_of(row);
+        }
+    }
+    #[inline]
+    fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        let n = shape.1.max(1) as f32;
+        for (g, row) in g.iter().zip(gx.chunks_exact_mut(shape.1.max(1))) {
+            row.fill(g / n);
+        }
+    }
+}
+
+/// Mean of each column (averaging down the rows), `1 x cols`; node type [`MeanColumns`].
+/// With no rows (the rows of an empty lookup) the means are 0, as an empty bag of
+/// embeddings gives.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{MeanColumnsOp, Single};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]));
+/// let mut y: Variable<Single<MeanColumnsOp, ParameterNode>> = x.apply(MeanColumnsOp);
+/// y.forward();
+/// y.backward(2.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 4.0]]));
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[1.0, 1.0], [1.0, 1.0]]));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MeanColumnsOp;
+
+impl SingleOp for MeanColumnsOp {
+    type Rows<R: Dim, C: Dim> = U1;
+    type Cols<R: Dim, C: Dim> = C;
+
+    #[track_caller]
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        (1, shape.1)
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        SumColumnsOp.forward(x, shape, y);
+        let n = shape.0.max(1) as f32;
+        for y in y.iter_mut() {
+            *y /= n;
+        }
+        // As for `mean`: a column whose sum overflowed is added up again, divided first.
+        if !y.iter().all(|y| y.is_finite()) {
+            y.fill(0.0);
+            for row in x.chunks_exact(shape.1.max(1)) {
+                for (y, x) in y.iter_mut().zip(row) {
+                    *y += x / n;
+                }
+            }
+        }
+    }
+    #[inline]
+    fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        let share = 1.0 / shape.0.max(1) as f32;
+        for row in gx.chunks_exact_mut(shape.1.max(1)) {
+            for (gx, g) in row.iter_mut().zip(g) {
+                *gx = g * share;
+            }
+        }
+    }
+}
+
 /// Node for the sum of all elements (`1 x 1`).
 ///
 /// ```
@@ -230,6 +334,28 @@ pub type SumRows<T> = Single<SumRowsOp, T>;
 /// assert_eq!(y.value(), ndarray::arr2(&[[5.0, 7.0, 9.0]]));
 /// ```
 pub type SumColumns<T> = Single<SumColumnsOp, T>;
+/// Node for the mean of each row (`rows x 1`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::MeanRows;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 9.0]]));
+/// let mut y: Variable<MeanRows<InputNode>> = x.mean_rows();
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[2.0], [6.0]]));
+/// ```
+pub type MeanRows<T> = Single<MeanRowsOp, T>;
+/// Node for the mean of each column (`1 x cols`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::MeanColumns;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [5.0, 6.0, 9.0]]));
+/// let mut y: Variable<MeanColumns<InputNode>> = x.mean_columns();
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[3.0, 4.0, 6.0]]));
+/// ```
+pub type MeanColumns<T> = Single<MeanColumnsOp, T>;
 
 impl<T: Node> Variable<T> {
     /// The sum of all elements, as a `1 x 1` variable.
@@ -297,6 +423,43 @@ impl<T: Node> Variable<T> {
     pub fn sum_columns(&self) -> Variable<SumColumns<T>> {
         self.apply(SumColumnsOp)
     }
+
+    /// The mean of each row (averaging its columns): a `rows x 1` column, e.g. the
+    /// per-example mean that layer normalisation subtracts.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 3.0], [2.0, 6.0]]));
+    /// // Each row centred on its mean (the column broadcasts across the row).
+    /// let mut centred = x.clone() - x.mean_rows();
+    /// centred.forward();
+    /// assert_eq!(centred.value(), ndarray::arr2(&[[-1.0, 1.0], [-2.0, 2.0]]));
+    /// ```
+    ///
+    /// Rows of no columns average to 0, as an empty bag of embeddings does (not NaN).
+    #[track_caller]
+    pub fn mean_rows(&self) -> Variable<MeanRows<T>> {
+        self.apply(MeanRowsOp)
+    }
+
+    /// The mean of each column (averaging the rows): a `1 x cols` row, e.g. a batch mean
+    /// or the average of looked-up embeddings.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]));
+    /// let ids = IndexInputNode::new(&[0, 2]);
+    /// let mut average = table.index(&ids).mean_columns();
+    /// average.forward();
+    /// assert_eq!(average.value(), ndarray::arr2(&[[3.0, 5.5]]));
+    /// ```
+    ///
+    /// With no rows (an empty lookup) the means are 0, as for an empty bag of embeddings
+    /// (not NaN).
+    #[track_caller]
+    pub fn mean_columns(&self) -> Variable<MeanColumns<T>> {
+        self.apply(MeanColumnsOp)
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +494,14 @@ mod tests {
             &eval(x.sum_columns()),
             &m.sum_axis(Axis(0)).insert_axis(Axis(0)),
         );
+        close(
+            &eval(x.mean_rows()),
+            &m.mean_axis(Axis(1)).unwrap().insert_axis(Axis(1)),
+        );
+        close(
+            &eval(x.mean_columns()),
+            &m.mean_axis(Axis(0)).unwrap().insert_axis(Axis(0)),
+        );
     }
 
     #[test]
@@ -350,6 +521,16 @@ mod tests {
         s.forward();
         s.backward_with(arr2(&[[1.0], [2.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]));
+        x.zero_gradient();
+        let mut s = x.mean_rows();
+        s.forward();
+        s.backward_with(arr2(&[[3.0], [6.0]]).view());
+        assert_eq!(x.gradient(), arr2(&[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]));
+        x.zero_gradient();
+        let mut s = x.mean_columns();
+        s.forward();
+        s.backward_with(arr2(&[[2.0, 4.0, 6.0]]).view());
+        assert_eq!(x.gradient(), arr2(&[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]));
     }
 
     #[test]
@@ -360,6 +541,8 @@ mod tests {
             gradcheck::assert_gradient(&mut x.mean(), &x);
             gradcheck::assert_gradient(&mut x.sum_rows(), &x);
             gradcheck::assert_gradient(&mut x.sum_columns(), &x);
+            gradcheck::assert_gradient(&mut x.mean_rows().square(), &x);
+            gradcheck::assert_gradient(&mut (x.clone() * x.mean_columns()).scalar_sum(), &x);
             // Nonlinear consumers, so the upstream gradient is not constant.
             gradcheck::assert_gradient(&mut x.sum_rows().square(), &x);
             gradcheck::assert_gradient(&mut (x.clone() * x.sum_columns()).mean(), &x);
@@ -391,6 +574,10 @@ mod tests {
         assert_eq!(mean(vec![f32::INFINITY, 1.0]), f32::INFINITY);
         assert!(mean(vec![f32::INFINITY, f32::NEG_INFINITY]).is_nan());
         assert!(mean(vec![f32::NAN, big, big]).is_nan());
+        // Per row and per column too.
+        let rows = InputNode::new(arr2(&[[big, big], [big, -big]]));
+        assert_eq!(eval(rows.mean_rows()), arr2(&[[big], [0.0]]));
+        assert_eq!(eval(rows.mean_columns()), arr2(&[[big, 0.0]]));
     }
 
     #[test]
@@ -403,6 +590,8 @@ mod tests {
         assert_eq!(dims(&x.mean()), (Some(1), Some(1)));
         assert_eq!(dims(&x.sum_rows()), (Some(3), Some(1)));
         assert_eq!(dims(&x.sum_columns()), (Some(1), Some(2)));
+        assert_eq!(dims(&x.mean_rows()), (Some(3), Some(1)));
+        assert_eq!(dims(&x.mean_columns()), (Some(1), Some(2)));
         // A runtime-shaped operand still gives static 1x1 scalars.
         let d = InputNode::new(Array2::zeros((3, 2)));
         assert_eq!(dims(&d.scalar_sum()), (Some(1), Some(1)));
@@ -424,16 +613,24 @@ mod tests {
         let mut total = bag.scalar_sum();
         let mut per_row = ParameterNode::new(Array2::ones((2, 0))).sum_rows();
         let mut none = bag.sum_rows();
+        let mut averaged = bag.mean_columns();
+        let mut row_means = ParameterNode::new(Array2::ones((2, 0))).mean_rows();
         for _ in 0..2 {
             pooled.forward();
             total.forward();
             per_row.forward();
             none.forward();
+            averaged.forward();
+            row_means.forward();
             assert_eq!(pooled.value(), Array2::<f32>::zeros((1, 3)));
             assert_eq!(total.value()[(0, 0)], 0.0);
             assert_eq!(per_row.value(), Array2::<f32>::zeros((2, 1)));
             assert_eq!(none.shape(), (0, 1));
+            assert_eq!(averaged.value(), Array2::<f32>::zeros((1, 3)));
+            assert_eq!(row_means.value(), Array2::<f32>::zeros((2, 1)));
         }
+        averaged.backward(1.0);
+        row_means.backward(1.0);
         // Gradients flow to nothing, and the table is left untouched.
         let mut loss = (pooled + ParameterNode::new(Array2::ones((1, 3)))).scalar_sum();
         loss.forward();

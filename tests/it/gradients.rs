@@ -235,6 +235,8 @@ fn reductions() {
     unary("scalar_sum", Any, |x| x.scalar_sum());
     unary("sum_rows", Any, |x| x.sum_rows());
     unary("sum_columns", Any, |x| x.sum_columns());
+    unary("mean_rows", Any, |x| x.mean_rows());
+    unary("mean_columns", Any, |x| x.mean_columns());
     unary("mean", Any, |x| x.mean());
 }
 

@@ -944,18 +944,20 @@ model! {
         scale: Param<1, 1> = ones,
         centred = scale * (x - x.sum_rows() / 3.0),
         loss = centred.square().scalar_sum(),
+        column_means = x.mean_columns(),
     }
 }
 
 model! {
-    /// `Centred` with compile-time shapes, and a column times a row (an outer product).
+    /// `Centred` with compile-time shapes (and `mean_rows` for the division), and a column
+    /// times a row (an outer product).
     #[static_shapes]
     struct StaticCentred {
         x: Input<2, 3>,
         scale: Param<1, 1> = ones,
         column: Param<2, 1> = ones,
         row: Param<1, 3> = ones,
-        centred = scale * (x - x.sum_rows() / 3.0) + column * row,
+        centred = scale * (x - x.mean_rows()) + column * row,
         loss = centred.square().scalar_sum(),
     }
 }
@@ -972,6 +974,8 @@ fn blocks_broadcast_columns_and_single_values() {
     model.x.set_value(xs.view());
     model.loss.forward();
     assert_eq!(model.centred.shape(), (2, 3));
+    model.column_means.forward();
+    assert_eq!(model.column_means.value(), arr2(&[[0.5, 1.0, 4.5]]));
     assert!((model.loss.value()[(0, 0)] - loss(&centred)).abs() < 1e-4);
     model.loss.backward(1.0);
     // d/d scale = sum 2 scale c², with scale = 1.

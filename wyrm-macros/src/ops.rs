@@ -101,6 +101,8 @@ pub const METHODS: &[Method] = &[
     method("mean", &[], Rule::One, "Mean"),
     method("sum_rows", &[], Rule::Rows, "SumRows"),
     method("sum_columns", &[], Rule::Columns, "SumColumns"),
+    method("mean_rows", &[], Rule::Rows, "MeanRows"),
+    method("mean_columns", &[], Rule::Columns, "MeanColumns"),
     method("t", &[], Rule::Transpose, "Transpose"),
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
 ];
