@@ -46,8 +46,9 @@
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`, `t`,
 //!   `stack`, `slice`, `detach` (a
 //!   stop-gradient); your own
-//!   elementwise function with [`Variable::map`] and whole-matrix function with
-//!   [`Variable::apply`]; see [`nodes`].
+//!   elementwise function with [`Variable::map`] (of one variable) or
+//!   [`Variable::combine`] (of two), and whole-matrix function with [`Variable::apply`];
+//!   see [`nodes`].
 //! - [`Variable::boxed`] erases a node's type for data-dependent structure.
 //! - Embeddings: [`IndexInputNode`] holds row indices and `param.index(&idx)` looks the
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows

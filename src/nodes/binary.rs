@@ -10,38 +10,44 @@ use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::shape::{check_elementwise, Broadcast, Dim, Layout};
 use crate::Variable;
 use std::cell::{Cell, Ref};
-use std::marker::PhantomData;
 use std::rc::Rc;
 
 /// The math of an elementwise binary operation `y = f(a, b)`.
 ///
-/// Implement it for your own operation and build its node with [`Binary::new`]:
+/// Implement it for your own operation and apply it with [`Variable::combine`]. The
+/// operation is a value, so it can carry parameters:
 ///
 /// ```
 /// use wyrm::*;
-/// use wyrm::nodes::{Binary, BinaryOp};
+/// use wyrm::nodes::BinaryOp;
 ///
-/// /// The larger of `a` and `b`; the gradient goes to the one picked.
-/// struct Max;
-/// impl BinaryOp for Max {
-///     const NAME: &'static str = "max";
-///     fn apply(a: f32, b: f32) -> f32 { a.max(b) }
-///     fn partials(a: f32, b: f32, _y: f32) -> (f32, f32) {
-///         if a >= b { (1.0, 0.0) } else { (0.0, 1.0) }
+/// /// The Huber loss of a prediction `a` against a target `b`: quadratic within `delta`
+/// /// of the target, linear beyond.
+/// struct Huber {
+///     delta: f32,
+/// }
+/// impl BinaryOp for Huber {
+///     const NAME: &'static str = "huber";
+///     fn apply(&self, a: f32, b: f32) -> f32 {
+///         let r = (a - b).abs();
+///         if r <= self.delta { 0.5 * r * r } else { self.delta * (r - 0.5 * self.delta) }
+///     }
+///     fn partials(&self, a: f32, b: f32, _y: f32) -> (f32, f32) {
+///         let d = (a - b).clamp(-self.delta, self.delta);
+///         (d, -d)
 ///     }
 /// }
 ///
-/// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 5.0]]));
-/// let b = ParameterNode::new(ndarray::arr2(&[[3.0, 2.0]]));
-/// let node = Binary::<Max, _, _>::new(a.node().clone(), b.node().clone());
-/// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
-/// y.forward();
-/// y.backward(1.0);
-/// assert_eq!(y.value(), ndarray::arr2(&[[3.0, 5.0]]));
-/// assert_eq!(a.gradient(), ndarray::arr2(&[[0.0, 1.0]]));
+/// let prediction = ParameterNode::new(ndarray::arr2(&[[1.5, 5.0]]));
+/// let target = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+/// let mut loss = prediction.combine(Huber { delta: 1.0 }, &target).scalar_sum();
+/// loss.forward();
+/// loss.backward(1.0);
+/// assert_eq!(loss.value()[(0, 0)], 0.125 + 2.5);
+/// assert_eq!(prediction.gradient(), ndarray::arr2(&[[0.5, 1.0]]));
 /// ```
 ///
-/// A function that builds it over any two variables names the bounds that [`Binary`]'s
+/// A function that applies it to any two variables names the bounds that [`Binary`]'s
 /// broadcasting needs (without them, rustc's complaint is a misleading "static shape
 /// mismatch"):
 ///
@@ -54,8 +60,8 @@ use std::rc::Rc;
 /// struct AbsDiff;
 /// impl BinaryOp for AbsDiff {
 ///     const NAME: &'static str = "abs_diff";
-///     fn apply(a: f32, b: f32) -> f32 { (a - b).abs() }
-///     fn partials(a: f32, b: f32, _y: f32) -> (f32, f32) {
+///     fn apply(&self, a: f32, b: f32) -> f32 { (a - b).abs() }
+///     fn partials(&self, a: f32, b: f32, _y: f32) -> (f32, f32) {
 ///         let s = if a >= b { 1.0 } else { -1.0 };
 ///         (s, -s)
 ///     }
@@ -66,8 +72,7 @@ use std::rc::Rc;
 ///     L::Rows: Broadcast<R::Rows>,
 ///     L::Cols: Broadcast<R::Cols>,
 /// {
-///     let node = Binary::new(a.node().clone(), b.node().clone());
-///     Variable::with_operands(node, &[a.into(), b.into()])
+///     a.combine(AbsDiff, b)
 /// }
 ///
 /// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 5.0]]));
@@ -83,19 +88,19 @@ pub trait BinaryOp: 'static {
     ///
     /// ```
     /// use wyrm::nodes::{BinaryOp, SubOp};
-    /// assert_eq!(SubOp::apply(5.0, 2.0), 3.0);
+    /// assert_eq!(SubOp.apply(5.0, 2.0), 3.0);
     /// ```
-    fn apply(a: f32, b: f32) -> f32;
+    fn apply(&self, a: f32, b: f32) -> f32;
     /// `(df/da, df/db)` at `a`, `b`, with `y = f(a, b)`.
     ///
     /// ```
     /// use wyrm::nodes::{BinaryOp, DivOp};
     /// let (a, b) = (6.0, 2.0);
-    /// let y = DivOp::apply(a, b);
+    /// let y = DivOp.apply(a, b);
     /// // 1 / b and -a / b², the latter computed as -y / b.
-    /// assert_eq!(DivOp::partials(a, b, y), (0.5, -1.5));
+    /// assert_eq!(DivOp.partials(a, b, y), (0.5, -1.5));
     /// ```
-    fn partials(a: f32, b: f32, y: f32) -> (f32, f32);
+    fn partials(&self, a: f32, b: f32, y: f32) -> (f32, f32);
     /// Whether `df/da` is 1 everywhere, so that the gradient passes to the left operand
     /// unchanged (no multiplication, no copy).
     const LHS_IDENTITY: bool = false;
@@ -157,11 +162,12 @@ pub struct Binary<Op, L, R> {
     needs_gradient: bool,
     /// See [`Node::discards_gradient`].
     discards: bool,
-    _op: PhantomData<Op>,
+    op: Op,
 }
 
 impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
     /// Builds the node; panics naming the operation and both shapes if they do not fit.
+    /// [`Variable::combine`] builds it and wraps it in a variable in one step.
     ///
     /// ```
     /// use wyrm::*;
@@ -169,14 +175,14 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
     /// let a = ParameterNode::new(ndarray::arr2(&[[2.0]]));
     /// let b = InputNode::new(ndarray::arr2(&[[5.0]]));
     /// // The node `a * b` builds, wrapped over its operands.
-    /// let node = Binary::<MulOp, _, _>::new(a.node().clone(), b.node().clone());
+    /// let node = Binary::new(MulOp, a.node().clone(), b.node().clone());
     /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!((y.value()[(0, 0)], a.gradient()[(0, 0)]), (10.0, 5.0));
     /// ```
     #[track_caller]
-    pub fn new(lhs: Rc<L>, rhs: Rc<R>) -> Self {
+    pub fn new(op: Op, lhs: Rc<L>, rhs: Rc<R>) -> Self {
         let (ls, rs) = (lhs.shape(), rhs.shape());
         let (shape, layout) = check_elementwise(Op::NAME, ls, rs);
         Binary {
@@ -193,7 +199,7 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
             layout,
             lhs_repeated: ls != shape,
             rhs_repeated: rs != shape,
-            _op: PhantomData,
+            op,
         }
     }
 }
@@ -249,6 +255,7 @@ macro_rules! with_rows {
 /// The result `y` (with `cols` columns) of a general broadcast of `a` and `b`.
 #[inline(never)]
 fn broadcast_forward<Op: BinaryOp>(
+    op: &Op,
     cols: usize,
     (lhs, rhs): ((usize, usize), (usize, usize)),
     (a, b): (&[f32], &[f32]),
@@ -261,7 +268,7 @@ fn broadcast_forward<Op: BinaryOp>(
             Row::of(b, rhs, r, cols),
             |ai, bi| {
                 for ((y, a), b) in yr.iter_mut().zip(ai).zip(bi) {
-                    *y = Op::apply(a, b);
+                    *y = op.apply(a, b);
                 }
             }
         );
@@ -375,7 +382,7 @@ where
                     );
                     let mut ga = self.lhs_grad.borrow_mut();
                     if len == 1 {
-                        ga[0] = g[0] * Op::partials(a[0], b[0], y[0]).0;
+                        ga[0] = g[0] * self.op.partials(a[0], b[0], y[0]).0;
                     } else {
                         match self.layout {
                             Layout::Same => {
@@ -386,7 +393,7 @@ where
                                     .zip(&y[..len])
                                     .zip(&b[..len])
                                 {
-                                    *ga = *g * Op::partials(*a, *b, *y).0;
+                                    *ga = *g * self.op.partials(*a, *b, *y).0;
                                 }
                             }
                             Layout::RightRow => {
@@ -402,7 +409,7 @@ where
                                     for ((((ga, g), a), y), b) in
                                         ga.iter_mut().zip(g).zip(a).zip(y).zip(b)
                                     {
-                                        *ga = *g * Op::partials(*a, *b, *y).0;
+                                        *ga = *g * self.op.partials(*a, *b, *y).0;
                                     }
                                 }
                             }
@@ -415,7 +422,7 @@ where
                                     (a, b, y),
                                     g,
                                     &mut ga,
-                                    |a, b, y| Op::partials(a, b, y).0,
+                                    |a, b, y| self.op.partials(a, b, y).0,
                                 );
                             }
                         }
@@ -443,7 +450,7 @@ where
                     let mut gb = self.rhs_grad.borrow_mut();
                     if len == 1 {
                         // Also a broadcast 1x1 operand: one element either way.
-                        gb[0] = g[0] * Op::partials(a[0], b[0], y[0]).1;
+                        gb[0] = g[0] * self.op.partials(a[0], b[0], y[0]).1;
                     } else {
                         match self.layout {
                             Layout::Same => {
@@ -454,7 +461,7 @@ where
                                     .zip(&y[..len])
                                     .zip(&b[..len])
                                 {
-                                    *gb = *g * Op::partials(*a, *b, *y).1;
+                                    *gb = *g * self.op.partials(*a, *b, *y).1;
                                 }
                             }
                             Layout::RightRow => {
@@ -470,7 +477,7 @@ where
                                     for ((((gb, g), a), y), b) in
                                         gb.iter_mut().zip(g).zip(a).zip(y).zip(b)
                                     {
-                                        *gb += *g * Op::partials(*a, *b, *y).1;
+                                        *gb += *g * self.op.partials(*a, *b, *y).1;
                                     }
                                 }
                             }
@@ -483,7 +490,7 @@ where
                                     (a, b, y),
                                     g,
                                     &mut gb,
-                                    |a, b, y| Op::partials(a, b, y).1,
+                                    |a, b, y| self.op.partials(a, b, y).1,
                                 );
                             }
                         }
@@ -526,13 +533,13 @@ where
         let y = &mut y[..len];
         if len == 1 {
             // 1x1 (losses, scalars): no loop set-up. Also covers broadcast 1x1 operands.
-            y[0] = Op::apply(a[0], b[0]);
+            y[0] = self.op.apply(a[0], b[0]);
             return;
         }
         match self.layout {
             Layout::Same => {
                 for ((y, a), b) in y.iter_mut().zip(&a[..len]).zip(&b[..len]) {
-                    *y = Op::apply(*a, *b);
+                    *y = self.op.apply(*a, *b);
                 }
             }
             Layout::RightRow => {
@@ -544,13 +551,13 @@ where
                     .zip(a[..len].chunks_exact(cols.max(1)))
                 {
                     for ((y, a), b) in yr.iter_mut().zip(ar).zip(b) {
-                        *y = Op::apply(*a, *b);
+                        *y = self.op.apply(*a, *b);
                     }
                 }
             }
             Layout::General => {
                 let shapes = (self.lhs.shape(), self.rhs.shape());
-                broadcast_forward::<Op>(cols, shapes, (&a, &b), y)
+                broadcast_forward(&self.op, cols, shapes, (&a, &b), y)
             }
         }
     }
@@ -597,6 +604,50 @@ where
     }
 }
 
+impl<T: Node> Variable<T> {
+    /// Applies your own elementwise binary operation (a [`BinaryOp`]) to `self` and
+    /// `other`, broadcasting as `+` does. What `map` is to a one-operand function.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nodes::BinaryOp;
+    ///
+    /// /// `a` raised to the power `b` (for positive `a`).
+    /// struct Power;
+    /// impl BinaryOp for Power {
+    ///     const NAME: &'static str = "power";
+    ///     fn apply(&self, a: f32, b: f32) -> f32 { a.powf(b) }
+    ///     fn partials(&self, a: f32, b: f32, y: f32) -> (f32, f32) {
+    ///         (b * a.powf(b - 1.0), y * a.ln())
+    ///     }
+    /// }
+    ///
+    /// let base = ParameterNode::new(ndarray::arr2(&[[2.0, 3.0]]));
+    /// let exponent = ParameterNode::new(ndarray::arr2(&[[3.0]])); // broadcast
+    /// let mut y = base.combine(Power, &exponent).scalar_sum();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value()[(0, 0)], 8.0 + 27.0);
+    /// assert_eq!(base.gradient(), ndarray::arr2(&[[12.0, 27.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes do not fit (at construction), naming the operation and both shapes.
+    #[track_caller]
+    pub fn combine<Op: BinaryOp, R: Node>(
+        &self,
+        op: Op,
+        other: &Variable<R>,
+    ) -> Variable<Binary<Op, T, R>>
+    where
+        T::Rows: Broadcast<R::Rows>,
+        T::Cols: Broadcast<R::Cols>,
+    {
+        let node = Binary::new(op, self.node().clone(), other.node().clone());
+        Variable::with_links(node, &[self.links(), other.links()])
+    }
+}
+
 /// Defines an operation marker, its node alias and its `std::ops` operator on variables.
 macro_rules! binary_op {
     ($(#[$doc:meta])* $marker:ident, $alias:ident, $name:literal, $trait:ident, $method:ident,
@@ -614,12 +665,12 @@ macro_rules! binary_op {
             $(const READS_OPERANDS: bool = $ro;
             const READS_OUTPUT: bool = $ry;)?
             #[inline(always)]
-            fn apply($a: f32, $b: f32) -> f32 {
+            fn apply(&self, $a: f32, $b: f32) -> f32 {
                 $apply
             }
             #[inline(always)]
             #[allow(unused_variables)]
-            fn partials($pa: f32, $pb: f32, $py: f32) -> (f32, f32) {
+            fn partials(&self, $pa: f32, $pb: f32, $py: f32) -> (f32, f32) {
                 $partials
             }
         }
@@ -635,17 +686,17 @@ macro_rules! binary_op {
         #[doc = concat!("let mut y: Variable<", stringify!($alias), "<InputNode, InputNode>> = ", stringify!($apply), ";")]
         /// y.forward();
         /// assert_eq!(y.shape(), (2, 2));
-        #[doc = concat!("assert_eq!(y.value()[(1, 0)], ", stringify!($marker), "::apply(3.0, 8.0));")]
+        #[doc = concat!("assert_eq!(y.value()[(1, 0)], ", stringify!($marker), ".apply(3.0, 8.0));")]
         /// ```
         pub type $alias<L, R> = Binary<$marker, L, R>;
 
-        binary_op!(@impl $trait, $method, $alias, Variable<L>, Variable<R>);
-        binary_op!(@impl $trait, $method, $alias, &Variable<L>, &Variable<R>);
-        binary_op!(@impl $trait, $method, $alias, Variable<L>, &Variable<R>);
-        binary_op!(@impl $trait, $method, $alias, &Variable<L>, Variable<R>);
+        binary_op!(@impl $trait, $method, $marker, $alias, Variable<L>, Variable<R>);
+        binary_op!(@impl $trait, $method, $marker, $alias, &Variable<L>, &Variable<R>);
+        binary_op!(@impl $trait, $method, $marker, $alias, Variable<L>, &Variable<R>);
+        binary_op!(@impl $trait, $method, $marker, $alias, &Variable<L>, Variable<R>);
     };
     // The operator on owned variables or references (which the node clones handles of).
-    (@impl $trait:ident, $method:ident, $alias:ident, $lhs:ty, $rhs:ty) => {
+    (@impl $trait:ident, $method:ident, $marker:ident, $alias:ident, $lhs:ty, $rhs:ty) => {
         impl<L: Node, R: Node> std::ops::$trait<$rhs> for $lhs
         where
             L::Rows: Broadcast<R::Rows>,
@@ -654,7 +705,7 @@ macro_rules! binary_op {
             type Output = Variable<$alias<L, R>>;
             #[track_caller]
             fn $method(self, rhs: $rhs) -> Self::Output {
-                let node = Binary::new(self.node().clone(), rhs.node().clone());
+                let node = Binary::new($marker, self.node().clone(), rhs.node().clone());
                 Variable::with_links(node, &[self.links(), rhs.links()])
             }
         }
@@ -768,7 +819,7 @@ mod tests {
     /// the per-thread row of terms too (a repeated column): each use gets its own.
     #[test]
     fn a_nested_general_broadcast_gets_its_own_terms() {
-        use crate::nodes::{Binary, BinaryOp};
+        use crate::nodes::BinaryOp;
         thread_local! {
             static INNER: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
                 const { std::cell::RefCell::new(None) };
@@ -776,10 +827,10 @@ mod tests {
         struct Nested;
         impl BinaryOp for Nested {
             const NAME: &'static str = "nested";
-            fn apply(a: f32, b: f32) -> f32 {
+            fn apply(&self, a: f32, b: f32) -> f32 {
                 a * b
             }
-            fn partials(a: f32, b: f32, _: f32) -> (f32, f32) {
+            fn partials(&self, a: f32, b: f32, _: f32) -> (f32, f32) {
                 INNER.with(|inner| {
                     if let Ok(mut inner) = inner.try_borrow_mut() {
                         if let Some(run) = inner.as_mut() {
@@ -800,13 +851,47 @@ mod tests {
         });
         let a = ParameterNode::new(arr2(&[[1.0], [2.0], [3.0]]));
         let b = InputNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
-        let node = Binary::<Nested, _, _>::new(a.node().clone(), b.node().clone());
-        let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]).scalar_sum();
+        let mut y = a.combine(Nested, &b).scalar_sum();
         y.forward();
         y.backward(1.0);
         INNER.with(|i| *i.borrow_mut() = None);
         // d/da[r] = sum over the row of b.
         assert_eq!(a.gradient(), arr2(&[[3.0], [7.0], [11.0]]));
+    }
+
+    /// An operation that carries a parameter: each node uses its own value, in every
+    /// layout (the same shapes, a broadcast row, column or single value), and its
+    /// gradients match finite differences.
+    #[test]
+    fn combine_uses_each_operations_own_parameters() {
+        use crate::nodes::BinaryOp;
+        /// `t a² + (1 - t) a b`.
+        struct Blend {
+            t: f32,
+        }
+        impl BinaryOp for Blend {
+            const NAME: &'static str = "blend";
+            fn apply(&self, a: f32, b: f32) -> f32 {
+                self.t * a * a + (1.0 - self.t) * a * b
+            }
+            fn partials(&self, a: f32, b: f32, _: f32) -> (f32, f32) {
+                (2.0 * self.t * a + (1.0 - self.t) * b, (1.0 - self.t) * a)
+            }
+        }
+        for rhs in [(3, 4), (1, 4), (3, 1), (1, 1)] {
+            let a = ParameterNode::new(random_matrix(3, 4));
+            let b = ParameterNode::new(random_matrix(rhs.0, rhs.1));
+            let mut quarter = a.combine(Blend { t: 0.25 }, &b);
+            quarter.forward();
+            let (av, bv) = (a.value(), b.value());
+            let expected = &av * &av * 0.25 + &av * &bv * 0.75;
+            for (y, e) in quarter.value().iter().zip(&expected) {
+                assert!((y - e).abs() < 1e-6, "{rhs:?}: {y} against {e}");
+            }
+            let mut y = (quarter * a.combine(Blend { t: 2.0 }, &b).tanh()).scalar_sum();
+            gradcheck::assert_gradient(&mut y, &a);
+            gradcheck::assert_gradient(&mut y, &b);
+        }
     }
 
     #[test]
