@@ -23,6 +23,25 @@
 //! NaN or infinity: `serde_json` writes them as `null`, which does not load back (a binary
 //! format keeps them).
 //!
+//! A hand-written network holds its shared parameters as `Arc<HogwildParameter>`s. Serde
+//! implements its traits for `Arc` only with its `rc` feature (`serde = { version = "1",
+//! features = ["derive", "rc"] }`); without it, save the parameters themselves and wrap
+//! what loads in new `Arc`s:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use wyrm::HogwildParameter;
+//!
+//! let w = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0]])));
+//! let b = Arc::new(HogwildParameter::new(ndarray::arr2(&[[0.5]])));
+//! let saved = serde_json::to_string(&[&*w, &*b]).unwrap();
+//!
+//! let loaded: Vec<HogwildParameter> = serde_json::from_str(&saved).unwrap();
+//! let [w2, b2]: [Arc<HogwildParameter>; 2] =
+//!     loaded.into_iter().map(Arc::new).collect::<Vec<_>>().try_into().unwrap();
+//! assert_eq!((w2.value(), b2.value()), (w.value(), b.value()));
+//! ```
+//!
 //! ```
 //! wyrm::model! {
 //!     struct Linear {
