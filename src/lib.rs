@@ -43,8 +43,8 @@
 //!   side; a single row, column or 1 x 1 on either side is broadcast, see
 //!   [`shape::Broadcast`]), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
 //!   `softplus`, `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`,
-//!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`, `t`,
-//!   `stack`, `slice`, `detach` (a
+//!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
+//!   `max_rows`, `max_columns`, `t`, `stack`, `slice`, `detach` (a
 //!   stop-gradient); your own
 //!   elementwise function with [`Variable::map`] (of one variable) or
 //!   [`Variable::combine`] (of two), and whole-matrix function with [`Variable::apply`];
@@ -181,7 +181,8 @@ pub use variable::{Operand, Variable};
 ///   `sum_bags`, `mean_bags`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `clip(min, max)`, `detach`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
-///   `sum_columns`, `mean_rows`, `mean_columns`, `t`, `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
+///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
+///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks); and
 ///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).

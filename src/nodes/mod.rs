@@ -11,6 +11,7 @@ mod dot;
 pub(crate) mod index;
 mod input;
 mod math;
+mod max;
 mod parameter;
 mod reduce;
 mod scalar;
@@ -35,6 +36,7 @@ pub use dot::Dot;
 pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
+pub use max::{MaxColumns, MaxColumnsOp, MaxRows, MaxRowsOp};
 pub use parameter::ParameterNode;
 pub use reduce::{
     Mean, MeanColumns, MeanColumnsOp, MeanOp, MeanRows, MeanRowsOp, ScalarSum, ScalarSumOp,

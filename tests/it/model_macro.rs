@@ -945,6 +945,7 @@ model! {
         centred = scale * (x - x.sum_rows() / 3.0),
         loss = centred.square().scalar_sum(),
         column_means = x.mean_columns(),
+        row_maxima = x.max_rows() - x.max_columns().max_rows(),
     }
 }
 
@@ -976,6 +977,8 @@ fn blocks_broadcast_columns_and_single_values() {
     assert_eq!(model.centred.shape(), (2, 3));
     model.column_means.forward();
     assert_eq!(model.column_means.value(), arr2(&[[0.5, 1.0, 4.5]]));
+    model.row_maxima.forward();
+    assert_eq!(model.row_maxima.value(), arr2(&[[0.0], [-3.0]]));
     assert!((model.loss.value()[(0, 0)] - loss(&centred)).abs() < 1e-4);
     model.loss.backward(1.0);
     // d/d scale = sum 2 scale c², with scale = 1.

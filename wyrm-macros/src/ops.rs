@@ -103,6 +103,8 @@ pub const METHODS: &[Method] = &[
     method("sum_columns", &[], Rule::Columns, "SumColumns"),
     method("mean_rows", &[], Rule::Rows, "MeanRows"),
     method("mean_columns", &[], Rule::Columns, "MeanColumns"),
+    method("max_rows", &[], Rule::Rows, "MaxRows"),
+    method("max_columns", &[], Rule::Columns, "MaxColumns"),
     method("t", &[], Rule::Transpose, "Transpose"),
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
 ];

@@ -1,0 +1,299 @@
+//! Maxima: `max_rows` (the largest value of each row: `rows x 1`) and `max_columns` (of
+//! each column: `1 x cols`), for targets such as Q-learning's `max_a Q(s', a)` and for
+//! max-pooling. The gradient goes to the element picked: the first largest one, so ties
+//! send it to one element, not split. A NaN is picked over any number, so it shows in the
+//! result instead of being skipped.
+
+use super::single::{Single, SingleOp};
+use crate::node::Node;
+use crate::shape::Dim;
+use crate::Variable;
+use typenum::U1;
+
+/// Whether `x` replaces `best` as the maximum so far: larger, or the first NaN.
+#[inline(always)]
+fn beats(x: f32, best: f32) -> bool {
+    x > best || (x.is_nan() && !best.is_nan())
+}
+
+/// The position of the first largest of `xs` (at least one value).
+#[inline]
+fn argmax(xs: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate().skip(1) {
+        if beats(x, xs[best]) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Maximum of each row (across its columns), `rows x 1`; node type [`MaxRows`]. Rows of
+/// no columns give 0, as an empty bag does under max-pooling.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{MaxRowsOp, Single};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 4.0, 2.0], [3.0, 0.0, 3.0]]));
+/// let mut y: Variable<Single<MaxRowsOp, ParameterNode>> = x.apply(MaxRowsOp);
+/// y.forward();
+/// y.backward(2.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[4.0], [3.0]]));
+/// // Each row's gradient goes to its first largest element.
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[0.0, 2.0, 0.0], [2.0, 0.0, 0.0]]));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MaxRowsOp;
+
+impl SingleOp for MaxRowsOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = U1;
+
+    #[track_caller]
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        (shape.0, 1)
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        if shape.1 == 0 {
+            y.fill(0.0);
+            return;
+        }
+        for (y, row) in y.iter_mut().zip(x.chunks_exact(shape.1)) {
+            *y = row[argmax(row)];
+        }
+    }
+    #[inline]
+    fn backward(&self, g: &[f32], x: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        if shape.1 == 0 {
+            return;
+        }
+        for ((g, row), gx) in g
+            .iter()
+            .zip(x.chunks_exact(shape.1))
+            .zip(gx.chunks_exact_mut(shape.1))
+        {
+            gx.fill(0.0);
+            gx[argmax(row)] = *g;
+        }
+    }
+}
+
+/// Maximum of each column (down its rows), `1 x cols`; node type [`MaxColumns`]. With no
+/// rows (an empty lookup) the maxima are 0, as an empty bag gives under max-pooling.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{MaxColumnsOp, Single};
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 5.0], [3.0, 2.0]]));
+/// let mut y: Variable<Single<MaxColumnsOp, ParameterNode>> = x.apply(MaxColumnsOp);
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[3.0, 5.0]]));
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[0.0, 1.0], [1.0, 0.0]]));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MaxColumnsOp;
+
+impl MaxColumnsOp {
+    /// Calls `pick(column, row)` with the row of each column's first largest value.
+    #[inline]
+    fn for_each_argmax(
+        x: &[f32],
+        (rows, cols): (usize, usize),
+        mut pick: impl FnMut(usize, usize),
+    ) {
+        if rows == 0 {
+            return;
+        }
+        for c in 0..cols {
+            let mut best = 0;
+            for r in 1..rows {
+                if beats(x[r * cols + c], x[best * cols + c]) {
+                    best = r;
+                }
+            }
+            pick(c, best);
+        }
+    }
+}
+
+impl SingleOp for MaxColumnsOp {
+    type Rows<R: Dim, C: Dim> = U1;
+    type Cols<R: Dim, C: Dim> = C;
+
+    #[track_caller]
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        (1, shape.1)
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        y.fill(0.0);
+        Self::for_each_argmax(x, shape, |c, r| y[c] = x[r * shape.1 + c]);
+    }
+    #[inline]
+    fn backward(&self, g: &[f32], x: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        gx.fill(0.0);
+        Self::for_each_argmax(x, shape, |c, r| gx[r * shape.1 + c] = g[c]);
+    }
+}
+
+/// Node for the maximum of each row (`rows x 1`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::MaxRows;
+/// let q = InputNode::new(ndarray::arr2(&[[0.5, 2.0, -1.0], [3.0, 1.0, 0.0]]));
+/// let mut best: Variable<MaxRows<InputNode>> = q.max_rows();
+/// best.forward();
+/// assert_eq!(best.value(), ndarray::arr2(&[[2.0], [3.0]]));
+/// ```
+pub type MaxRows<T> = Single<MaxRowsOp, T>;
+/// Node for the maximum of each column (`1 x cols`).
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::MaxColumns;
+/// let x = InputNode::new(ndarray::arr2(&[[0.5, 2.0], [3.0, 1.0]]));
+/// let mut pooled: Variable<MaxColumns<InputNode>> = x.max_columns();
+/// pooled.forward();
+/// assert_eq!(pooled.value(), ndarray::arr2(&[[3.0, 2.0]]));
+/// ```
+pub type MaxColumns<T> = Single<MaxColumnsOp, T>;
+
+impl<T: Node> Variable<T> {
+    /// The largest value of each row: a `rows x 1` column. The gradient goes to each row's
+    /// first largest element (not split between ties); a NaN counts as the largest.
+    ///
+    /// A Q-learning target, `r + γ max_a Q(s', a)`, with no gradient through the target:
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let next_q = InputNode::new(ndarray::arr2(&[[0.5, 2.0, -1.0], [3.0, 1.0, 0.0]]));
+    /// let reward = InputNode::new(ndarray::arr2(&[[1.0], [0.0]]));
+    /// let mut target = reward + next_q.max_rows().detach() * 0.5;
+    /// target.forward();
+    /// assert_eq!(target.value(), ndarray::arr2(&[[2.0], [1.5]]));
+    /// ```
+    ///
+    /// Rows of no columns give 0.
+    #[track_caller]
+    pub fn max_rows(&self) -> Variable<MaxRows<T>> {
+        self.apply(MaxRowsOp)
+    }
+
+    /// The largest value of each column: a `1 x cols` row, e.g. max-pooling the rows of a
+    /// lookup. The gradient goes to each column's first largest element; a NaN counts as
+    /// the largest.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 9.0], [4.0, 2.0], [0.0, 0.0]]));
+    /// let ids = IndexInputNode::new(&[0, 1]);
+    /// let mut pooled = table.index(&ids).max_columns();
+    /// pooled.forward();
+    /// pooled.backward(1.0);
+    /// assert_eq!(pooled.value(), ndarray::arr2(&[[4.0, 9.0]]));
+    /// // Only the rows that were picked receive a gradient.
+    /// assert_eq!(table.gradient(), ndarray::arr2(&[[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]));
+    /// ```
+    ///
+    /// With no rows (an empty lookup) the maxima are 0.
+    #[track_caller]
+    pub fn max_columns(&self) -> Variable<MaxColumns<T>> {
+        self.apply(MaxColumnsOp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::{arr2, Array2, Axis};
+
+    fn eval<T: Node>(v: &mut Variable<T>) -> Array2<f32> {
+        v.forward();
+        v.value().to_owned()
+    }
+
+    #[test]
+    fn values_match_ndarray() {
+        for (r, c) in [(1, 1), (1, 5), (4, 1), (3, 7)] {
+            let m = random_matrix(r, c);
+            let x = InputNode::new(m.clone());
+            let fold = |axis| {
+                m.fold_axis(Axis(axis), f32::NEG_INFINITY, |a, &b| a.max(b))
+                    .insert_axis(Axis(axis))
+            };
+            assert_eq!(eval(&mut x.max_rows()), fold(1));
+            assert_eq!(eval(&mut x.max_columns()), fold(0));
+        }
+    }
+
+    #[test]
+    fn gradients() {
+        // Random values are distinct, so finite differences do not cross a tie.
+        for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
+            let x = ParameterNode::new(random_matrix(r, c));
+            gradcheck::assert_gradient(&mut x.max_rows().square(), &x);
+            gradcheck::assert_gradient(&mut (x.clone() * x.max_columns()).scalar_sum(), &x);
+        }
+    }
+
+    #[test]
+    fn ties_send_the_gradient_to_the_first() {
+        let x = ParameterNode::new(arr2(&[[2.0, 2.0, 1.0], [0.0, 5.0, 5.0]]));
+        let mut rows = x.max_rows();
+        rows.forward();
+        rows.backward_with(arr2(&[[1.0], [3.0]]).view());
+        assert_eq!(x.gradient(), arr2(&[[1.0, 0.0, 0.0], [0.0, 3.0, 0.0]]));
+        x.zero_gradient();
+        let y = ParameterNode::new(arr2(&[[1.0, 4.0], [1.0, 4.0]]));
+        let mut columns = y.max_columns();
+        columns.forward();
+        columns.backward_with(arr2(&[[2.0, 3.0]]).view());
+        assert_eq!(y.gradient(), arr2(&[[2.0, 3.0], [0.0, 0.0]]));
+    }
+
+    #[test]
+    fn nan_is_picked_and_infinities_compare() {
+        let x = InputNode::new(arr2(&[
+            [1.0, f32::NAN, 3.0],
+            [f32::NEG_INFINITY, f32::NEG_INFINITY, -1.0],
+        ]));
+        let rows = eval(&mut x.max_rows());
+        assert!(rows[(0, 0)].is_nan());
+        assert_eq!(rows[(1, 0)], -1.0);
+        let columns = eval(&mut x.max_columns());
+        assert_eq!(columns[(0, 0)], 1.0);
+        assert!(columns[(0, 1)].is_nan());
+        assert_eq!(columns[(0, 2)], 3.0);
+        let all_low = InputNode::new(arr2(&[[f32::NEG_INFINITY, f32::NEG_INFINITY]]));
+        assert_eq!(eval(&mut all_low.max_rows())[(0, 0)], f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn maxima_of_nothing_are_zeros() {
+        let table = ParameterNode::new(Array2::ones((4, 3)));
+        let ids = IndexInputNode::new(&[]);
+        let mut pooled = table.index(&ids).max_columns();
+        let empty_rows = ParameterNode::new(Array2::zeros((2, 0)));
+        let mut per_row = empty_rows.max_rows();
+        assert_eq!(eval(&mut pooled), Array2::<f32>::zeros((1, 3)));
+        assert_eq!(eval(&mut per_row), Array2::<f32>::zeros((2, 1)));
+        pooled.backward(1.0);
+        per_row.backward(1.0);
+        assert_eq!(table.gradient(), Array2::<f32>::zeros((4, 3)));
+    }
+
+    #[test]
+    fn static_output_dims() {
+        use crate::shape::Dim;
+        use crate::typenum::{U2, U3};
+        fn dims<T: Node>(_: &Variable<T>) -> (Option<usize>, Option<usize>) {
+            (<T::Rows as Dim>::FIXED, <T::Cols as Dim>::FIXED)
+        }
+        let x = InputNode::<U3, U2>::new_static(Array2::zeros((3, 2)));
+        assert_eq!(dims(&x.max_rows()), (Some(3), Some(1)));
+        assert_eq!(dims(&x.max_columns()), (Some(1), Some(2)));
+    }
+}
