@@ -347,6 +347,13 @@ pub enum IndexError {
         /// The number of ids.
         ids: usize,
     },
+    /// Another number of weights than of ids given with them.
+    WeightCountMismatch {
+        /// The number of weights.
+        weights: usize,
+        /// The number of ids.
+        ids: usize,
+    },
 }
 
 impl IndexError {
@@ -390,6 +397,9 @@ impl std::fmt::Display for IndexError {
                 f,
                 "the bag sizes add up to {total} but {ids} ids were given"
             ),
+            IndexError::WeightCountMismatch { weights, ids } => {
+                write!(f, "got {weights} weights for {ids} ids; each id needs one")
+            }
         }
     }
 }

@@ -259,6 +259,18 @@ fn lookups_and_integer_targets() {
     };
     unary_on("sum_bags", Any, &tables, |t| t.sum_bags(&bags(t)));
     unary_on("mean_bags", Any, &tables, |t| t.mean_bags(&bags(t)));
+    let weighted = |t: &Param| {
+        let bags = BagsInputNode::new(3);
+        let bag = vec![(last(t), 0.5), (0, -2.0), (last(t), 1.5)];
+        bags.set_weighted([bag, vec![], vec![(0, 3.0)]]);
+        bags
+    };
+    unary_on("weighted sum_bags", Any, &tables, |t| {
+        t.sum_bags(&weighted(t))
+    });
+    unary_on("weighted mean_bags", Any, &tables, |t| {
+        t.mean_bags(&weighted(t))
+    });
     unary_on(
         "sparse_categorical_crossentropy",
         Any,

@@ -1,307 +1,35 @@
 //! Bag lookups ("embedding bags"): the sum or mean of a varying number of table rows per
 //! example, for multi-hot features (a user's recent items, a document's words, hashed
-//! feature crosses) without padding. [`BagsInputNode`] holds the bags' ids;
-//! [`sum_bags`](Variable::sum_bags) and [`mean_bags`](Variable::mean_bags) pool the rows.
-//! The gradient is row-sparse, like a lookup's.
+//! feature crosses) without padding. [`BagsInputNode`] holds the bags' ids, each with an
+//! optional weight; [`sum_bags`](Variable::sum_bags) and [`mean_bags`](Variable::mean_bags)
+//! pool the rows. The gradient is row-sparse, like a lookup's.
 
-use super::index::{check_range, rejected, Binding, Bound, IndexError, IndexInputNode};
+mod input;
+
+pub use input::BagsInputNode;
+
+use super::index::{check_range, Binding, Bound, IndexInputNode};
 use crate::node::{Node, NodeState, Pass};
 use crate::nodes::ParameterNode;
 use crate::shape::{Dim, Dyn};
 use crate::Variable;
 use std::cell::{Ref, RefCell};
 use std::rc::Rc;
-use typenum::U1;
-
-/// An input holding bags of row ids, for [`sum_bags`](Variable::sum_bags) and
-/// [`mean_bags`](Variable::mean_bags): a fixed number of bags, each with any number of
-/// ids (none included), set with [`set_value`](Variable::<BagsInputNode>::set_value)
-/// before each forward pass. An id out of range for a table pooled with these bags is
-/// rejected there, naming the id and the table's row count.
-///
-/// As a node, its value is the `bags x 1` column of the bag sizes (as `f32`).
-///
-/// ```
-/// use wyrm::*;
-///
-/// let words = ParameterNode::new(ndarray::arr2(&[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]]));
-/// let documents = BagsInputNode::new(2); // two documents per step
-/// let pooled = words.sum_bags(&documents);
-/// documents.set_value([vec![0, 2, 2], vec![1]]);
-/// let mut pooled = pooled;
-/// pooled.forward();
-/// assert_eq!(pooled.value(), ndarray::arr2(&[[5.0, 4.0], [0.0, 1.0]]));
-/// documents.set_value([vec![], vec![0, 1]]); // an empty bag pools to zeros
-/// pooled.forward();
-/// assert_eq!(pooled.value(), ndarray::arr2(&[[0.0, 0.0], [1.0, 1.0]]));
-/// ```
-#[derive(Debug)]
-pub struct BagsInputNode {
-    /// Every bag's ids, one bag after the other. Never handed out as a node: its length
-    /// varies.
-    ids: Rc<IndexInputNode>,
-    /// The number of ids in each bag.
-    sizes: RefCell<Vec<usize>>,
-    /// `sizes` as an `f32` column, the node's value.
-    value: RefCell<Vec<f32>>,
-    /// Where `set_value` flattens the bags before checking them (kept, so that setting
-    /// bags allocates nothing once the buffers have grown).
-    staging: RefCell<(Vec<usize>, Vec<usize>)>,
-}
-
-impl BagsInputNode {
-    /// An input of `bags` bags, all empty until set.
-    ///
-    /// ```
-    /// use wyrm::*;
-    ///
-    /// let bags = BagsInputNode::new(3);
-    /// assert_eq!(bags.shape(), (3, 1));
-    /// assert_eq!(&*bags.sizes(), &[0, 0, 0]);
-    /// ```
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(bags: usize) -> Variable<BagsInputNode> {
-        Variable::from_parts(
-            Rc::new(BagsInputNode {
-                ids: IndexInputNode::variable(&[]),
-                sizes: RefCell::new(vec![0; bags]),
-                value: RefCell::new(vec![0.0; bags]),
-                staging: RefCell::new((Vec::new(), Vec::new())),
-            }),
-            crate::variable::Links::parameters(Rc::from(Vec::new())),
-        )
-    }
-
-    /// The number of bags.
-    fn bags(&self) -> usize {
-        self.value.borrow().len()
-    }
-
-    /// Checks and stores bags given flat: `ids` one bag after the other, `sizes` the
-    /// number of ids in each.
-    #[track_caller]
-    fn set_checked(
-        &self,
-        ids: &[usize],
-        sizes: &[usize],
-        what: &'static str,
-    ) -> Result<(), IndexError> {
-        if sizes.len() != self.bags() {
-            return Err(IndexError::WrongBagCount {
-                given: sizes.len(),
-                expected: self.bags(),
-            });
-        }
-        let total: usize = sizes.iter().sum();
-        if total != ids.len() {
-            return Err(IndexError::BagSizesMismatch {
-                total,
-                ids: ids.len(),
-            });
-        }
-        // Borrowed first, so that ids and sizes change together or not at all.
-        let mut stored = self
-            .sizes
-            .try_borrow_mut()
-            .unwrap_or_else(|_| crate::node::value_in_use(what));
-        // Checks the ids against every table pooled with them and draws a pass.
-        self.ids.set_checked(ids, what)?;
-        stored.copy_from_slice(sizes);
-        for (v, &n) in self.value.borrow_mut().iter_mut().zip(sizes) {
-            *v = n as f32;
-        }
-        Ok(())
-    }
-}
-
-impl Variable<BagsInputNode> {
-    /// Sets the bags for the next forward pass, one collection of ids per bag (slices,
-    /// arrays or `Vec`s, e.g. a `&Vec<Vec<usize>>`). As after an index input's
-    /// `set_value`, a [`backward`](Variable::backward) without a forward pass in between
-    /// runs the forward pass again first, so its gradients are those of the new bags.
-    ///
-    /// ```
-    /// use wyrm::*;
-    ///
-    /// let bags = BagsInputNode::new(2);
-    /// bags.set_value([&[3, 1][..], &[]]);
-    /// assert_eq!(&*bags.ids(), &[3, 1]);
-    /// let history: Vec<Vec<usize>> = vec![vec![4], vec![5, 6, 7]];
-    /// bags.set_value(&history);
-    /// assert_eq!(&*bags.sizes(), &[1, 3]);
-    /// ```
-    ///
-    /// # Panics
-    /// If the number of bags is not the input's, or an id is out of range for a table
-    /// pooled with these bags by a node that still exists. The input keeps its previous
-    /// bags then. [`try_set_value`](Self::try_set_value) returns these cases as errors.
-    #[track_caller]
-    pub fn set_value<B: AsRef<[usize]>>(&self, bags: impl IntoIterator<Item = B>) {
-        const NAME: &str = "BagsInputNode::set_value";
-        if let Err(error) = self.try_set(bags, NAME) {
-            rejected(error, NAME);
-        }
-    }
-
-    /// [`set_value`](Self::set_value), returning an error instead of panicking when the
-    /// number of bags is wrong or an id is out of range; the input keeps its previous
-    /// bags then.
-    ///
-    /// ```
-    /// use wyrm::nodes::IndexError;
-    /// use wyrm::*;
-    ///
-    /// let items = ParameterNode::new(random_matrix(10, 4));
-    /// let recent = BagsInputNode::new(1);
-    /// let _pooled = items.mean_bags(&recent);
-    /// assert_eq!(
-    ///     recent.try_set_value([vec![3, 10]]),
-    ///     Err(IndexError::OutOfRange { index: 10, rows: 10 })
-    /// );
-    /// assert_eq!(
-    ///     recent.try_set_value([vec![1], vec![2]]),
-    ///     Err(IndexError::WrongBagCount { given: 2, expected: 1 })
-    /// );
-    /// ```
-    #[track_caller]
-    pub fn try_set_value<B: AsRef<[usize]>>(
-        &self,
-        bags: impl IntoIterator<Item = B>,
-    ) -> Result<(), IndexError> {
-        self.try_set(bags, "BagsInputNode::try_set_value")
-    }
-
-    #[track_caller]
-    fn try_set<B: AsRef<[usize]>>(
-        &self,
-        bags: impl IntoIterator<Item = B>,
-        what: &'static str,
-    ) -> Result<(), IndexError> {
-        let node = self.node();
-        let mut staging = node.staging.borrow_mut();
-        let (ids, sizes) = &mut *staging;
-        ids.clear();
-        sizes.clear();
-        for bag in bags {
-            ids.extend_from_slice(bag.as_ref());
-            sizes.push(bag.as_ref().len());
-        }
-        node.set_checked(ids, sizes, what)
-    }
-
-    /// Sets the bags from flat arrays, without building one collection per bag: `ids`
-    /// holds every bag's ids one bag after the other, and `sizes` how many belong to each
-    /// bag (the compressed layout of sparse rows, or PyTorch's `EmbeddingBag` with the
-    /// offsets' differences).
-    ///
-    /// ```
-    /// use wyrm::*;
-    ///
-    /// let bags = BagsInputNode::new(3);
-    /// bags.set_flat(&[7, 8, 9], &[2, 0, 1]);
-    /// assert_eq!(&*bags.sizes(), &[2, 0, 1]);
-    /// ```
-    ///
-    /// # Panics
-    /// As [`set_value`](Self::set_value), and if the sizes do not add up to the number of
-    /// ids.
-    #[track_caller]
-    pub fn set_flat(&self, ids: &[usize], sizes: &[usize]) {
-        const NAME: &str = "BagsInputNode::set_flat";
-        if let Err(error) = self.node().set_checked(ids, sizes, NAME) {
-            rejected(error, NAME);
-        }
-    }
-
-    /// [`set_flat`](Self::set_flat), returning an error instead of panicking; the input
-    /// keeps its previous bags then.
-    ///
-    /// ```
-    /// use wyrm::nodes::IndexError;
-    /// use wyrm::*;
-    ///
-    /// let bags = BagsInputNode::new(2);
-    /// // Offsets (0, 2) passed where sizes belong: they add up to 2, not 3.
-    /// assert_eq!(
-    ///     bags.try_set_flat(&[4, 5, 6], &[0, 2]),
-    ///     Err(IndexError::BagSizesMismatch { total: 2, ids: 3 })
-    /// );
-    /// ```
-    #[track_caller]
-    pub fn try_set_flat(&self, ids: &[usize], sizes: &[usize]) -> Result<(), IndexError> {
-        self.node()
-            .set_checked(ids, sizes, "BagsInputNode::try_set_flat")
-    }
-
-    /// The current ids, one bag after the other.
-    ///
-    /// ```
-    /// use wyrm::*;
-    ///
-    /// let bags = BagsInputNode::new(2);
-    /// bags.set_value([vec![1, 2], vec![3]]);
-    /// assert_eq!(&*bags.ids(), &[1, 2, 3]);
-    /// ```
-    pub fn ids(&self) -> Ref<'_, [usize]> {
-        self.node().ids.current()
-    }
-
-    /// The current number of ids in each bag.
-    ///
-    /// ```
-    /// use wyrm::*;
-    ///
-    /// let bags = BagsInputNode::new(2);
-    /// bags.set_value([vec![1, 2], vec![3]]);
-    /// assert_eq!(&*bags.sizes(), &[2, 1]);
-    /// ```
-    pub fn sizes(&self) -> Ref<'_, [usize]> {
-        Ref::map(self.node().sizes.borrow(), |v| v.as_slice())
-    }
-}
-
-impl Node for BagsInputNode {
-    type Rows = Dyn;
-    type Cols = U1;
-
-    #[inline(always)]
-    fn shape(&self) -> (usize, usize) {
-        (self.bags(), 1)
-    }
-
-    #[inline(always)]
-    fn forward(&self, _pass: Pass) {}
-
-    #[inline(always)]
-    fn backward(&self, _gradient: &[f32]) {}
-
-    #[inline(always)]
-    fn backward_nothing(&self) {}
-
-    #[inline(always)]
-    fn value(&self) -> Ref<'_, [f32]> {
-        Ref::map(self.value.borrow(), |v| v.as_slice())
-    }
-
-    #[inline(always)]
-    fn needs_gradient(&self) -> bool {
-        false
-    }
-}
 
 /// Node pooling the rows of a table named by each bag of a [`BagsInputNode`]: the
 /// `bags x cols` matrix whose row `b` is the sum (or mean) of the rows of bag `b`'s ids,
-/// zeros for an empty bag. Built by [`sum_bags`](Variable::sum_bags) and
+/// each times its weight if the bags carry weights, zeros for an empty bag. Built by [`sum_bags`](Variable::sum_bags) and
 /// [`mean_bags`](Variable::mean_bags). Its gradient is recorded for the named rows only
 /// (each id once per occurrence; repeated ids sum).
 pub struct Bags<R: Dim = Dyn, C: Dim = Dyn> {
     table: Rc<ParameterNode<R, C>>,
     bags: Rc<BagsInputNode>,
     mean: bool,
-    /// The ids and sizes that the latest forward pass read, so that the backward pass
-    /// records the rows that pass pooled.
+    /// The ids, sizes and weights (none if unweighted) that the latest forward pass read,
+    /// so that the backward pass records the rows that pass pooled, as it weighted them.
     ids: RefCell<Vec<usize>>,
     sizes: RefCell<Vec<usize>>,
+    weights: RefCell<Vec<f32>>,
     /// The looked-up rows (`ids x cols`), summed per bag into the value.
     rows: RefCell<Vec<f32>>,
     state: NodeState,
@@ -339,6 +67,7 @@ impl<R: Dim, C: Dim> Bags<R, C> {
             mean,
             ids: RefCell::new(Vec::new()),
             sizes: RefCell::new(Vec::new()),
+            weights: RefCell::new(Vec::new()),
             rows: RefCell::new(Vec::new()),
             _binding: binding,
         }
@@ -372,14 +101,16 @@ impl<R: Dim, C: Dim> Bags<R, C> {
             return;
         }
         let cols = C::fold(self.state.shape().1);
-        let sizes = self.sizes.borrow();
+        let (sizes, weights) = (self.sizes.borrow(), self.weights.borrow());
         let write = |buffer: &mut [f32], _accumulate: bool| {
             let mut at = 0;
             for (b, &size) in sizes.iter().enumerate() {
                 let g = &g[b * cols..(b + 1) * cols];
                 let weight = self.weight(size);
-                for out in buffer[at * cols..(at + size) * cols].chunks_exact_mut(cols.max(1)) {
-                    crate::kernels::scale(weight, g, out, false);
+                let rows = buffer[at * cols..(at + size) * cols].chunks_exact_mut(cols.max(1));
+                for (k, out) in rows.enumerate() {
+                    let w = weights.get(at + k).map_or(weight, |w| w * weight);
+                    crate::kernels::scale(w, g, out, false);
                 }
                 at += size;
             }
@@ -408,6 +139,9 @@ impl<R: Dim, C: Dim> Node for Bags<R, C> {
         ids.extend_from_slice(&self.bags.ids.current());
         sizes.clear();
         sizes.extend_from_slice(&self.bags.sizes.borrow());
+        let mut weights = self.weights.borrow_mut();
+        weights.clear();
+        weights.extend_from_slice(&self.bags.weights.borrow());
         // `set_value` already checked against every table; this costs a comparison per id.
         check_range(
             &ids,
@@ -423,8 +157,15 @@ impl<R: Dim, C: Dim> Node for Bags<R, C> {
         for (b, &size) in sizes.iter().enumerate() {
             let out = &mut value[b * cols..(b + 1) * cols];
             out.iter_mut().for_each(|v| *v = 0.0);
-            for row in rows[at * cols..(at + size) * cols].chunks_exact(cols.max(1)) {
-                crate::kernels::add_assign(out, row);
+            let bag = rows[at * cols..(at + size) * cols].chunks_exact(cols.max(1));
+            if weights.is_empty() {
+                for row in bag {
+                    crate::kernels::add_assign(out, row);
+                }
+            } else {
+                for (row, &w) in bag.zip(&weights[at..at + size]) {
+                    crate::kernels::scale(w, row, out, true);
+                }
             }
             if self.mean && size > 1 {
                 // Divided rather than scaled by `weight`: the mean of 7 is then 7 / 3 exactly.
@@ -466,7 +207,9 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// `bags x cols` matrix whose row `b` is the sum of the rows of bag `b`'s ids (zeros
     /// for an empty bag). Bags may hold any number of ids from one step to the next, so
     /// multi-hot features need no padding. The gradient is recorded for the named rows
-    /// only, so optimizers update only those.
+    /// only, so optimizers update only those. Bags set with weights
+    /// ([`set_weighted`](Variable::<BagsInputNode>::set_weighted)) sum each row times its
+    /// id's weight.
     ///
     /// ```
     /// use wyrm::*;
@@ -496,7 +239,8 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     }
 
     /// Like [`sum_bags`](Self::sum_bags), with each bag's sum divided by its number of
-    /// ids (an empty bag still gives zeros).
+    /// ids (an empty bag still gives zeros). With weighted bags, the weighted sum is
+    /// divided by the number of ids, not by the sum of the weights.
     ///
     /// ```
     /// use wyrm::*;
@@ -589,6 +333,73 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Weighted bags, sums and means, against the rows weighted by hand; an unweighted
+    /// setter sets every weight back to 1, and finite differences agree.
+    #[test]
+    fn weighted_bags_scale_each_row() {
+        let t = matrix(6, 3, 9);
+        let table = ParameterNode::new(t.clone());
+        let bags = BagsInputNode::new(2);
+        let (mut sum, mut mean) = (table.sum_bags(&bags), table.mean_bags(&bags));
+        let value = [vec![(5, 0.5), (0, -2.0), (5, 1.0)], vec![(3, 4.0)]];
+        bags.set_weighted(&value);
+        sum.forward();
+        mean.forward();
+        for (b, bag) in value.iter().enumerate() {
+            let mut want = ndarray::Array1::<f32>::zeros(3);
+            for &(i, w) in bag {
+                want.scaled_add(w, &t.row(i));
+            }
+            let n = bag.len() as f32;
+            for c in 0..3 {
+                assert!((sum.value()[(b, c)] - want[c]).abs() < 1e-6, "bag {b}");
+                assert!((mean.value()[(b, c)] - want[c] / n).abs() < 1e-6, "bag {b}");
+            }
+        }
+        // The backward pass weights each row's gradient the same way: row 5 gets
+        // (0.5 + 1) times bag 0's, row 0 gets -2 times it.
+        sum.backward_with(ndarray::arr2(&[[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]]).view());
+        let g = table.gradient();
+        assert_eq!(g.row(5).to_vec(), vec![1.5, 3.0, 4.5]);
+        assert_eq!(g.row(0).to_vec(), vec![-2.0, -4.0, -6.0]);
+        assert_eq!(g.row(3).to_vec(), vec![4.0, 4.0, 4.0]);
+        let weights = InputNode::new(matrix(2, 3, 10));
+        let mut out = (table.mean_bags(&bags).tanh() * weights).scalar_sum();
+        gradcheck::assert_gradient(&mut out, &table);
+
+        bags.set_value([vec![5, 0, 5], vec![3]]);
+        assert!(bags.weights().is_none());
+        sum.forward();
+        for c in 0..3 {
+            let unweighted = 2.0 * t[(5, c)] + t[(0, c)];
+            assert!((sum.value()[(0, c)] - unweighted).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn weights_must_match_the_ids() {
+        let table = ParameterNode::new(matrix(5, 2, 11));
+        let bags = BagsInputNode::new(1);
+        let _pooled = table.sum_bags(&bags);
+        bags.set_weighted_flat(&[1, 2], &[0.5, 2.0], &[2]);
+        assert_eq!(
+            bags.try_set_weighted_flat(&[1, 2, 3], &[1.0, 1.0], &[3])
+                .unwrap_err()
+                .to_string(),
+            "got 2 weights for 3 ids; each id needs one"
+        );
+        assert_eq!(
+            bags.try_set_weighted([vec![(1, 1.0), (7, 1.0)]]),
+            Err(nodes::IndexError::OutOfRange { index: 7, rows: 5 })
+        );
+        // Rejected settings keep the previous bags and weights.
+        assert_eq!(&*bags.ids(), &[1, 2]);
+        assert_eq!(bags.weights().as_deref(), Some(&[0.5, 2.0][..]));
+        // Weighted bags with no ids are still weighted ones.
+        bags.set_weighted_flat(&[], &[], &[0]);
+        assert_eq!(bags.weights().as_deref(), Some(&[][..]));
     }
 
     /// Only the named rows get a gradient, so the optimizer touches only them.
