@@ -82,7 +82,7 @@
 //! struct Checkpoint {
 //!     parameters: LinearParameters,
 //!     optimizer: OptimizerStates,
-//!     adam_steps: u32,
+//!     adam_steps: u64,
 //!     // The optimizer's settings are the program's: save any that changed during
 //!     // training (a learning-rate schedule), or resume with those passed to `new`.
 //!     learning_rate: f32,

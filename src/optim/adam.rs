@@ -108,14 +108,16 @@ impl Adam {
     /// opt.step();
     /// assert_eq!(opt.steps(), 1);
     /// ```
-    pub fn steps(&self) -> u32 {
-        self.steps.unsigned_abs()
+    pub fn steps(&self) -> u64 {
+        u64::from(self.steps.unsigned_abs())
     }
 
     /// Sets the step count, to resume training from a checkpoint: with the parameters'
     /// moments put back too (see [`OptimizerState`](crate::optim::OptimizerState)), the
     /// next steps are the ones the saved optimizer would have taken. Counts past
-    /// `i32::MAX` are taken as `i32::MAX`, where the bias corrections are 1 anyway.
+    /// `i32::MAX` are taken as `i32::MAX`, where the bias corrections are 1 anyway. A
+    /// `u64`, as [`Optimizer::set_update_count`](crate::optim::Optimizer::set_update_count)
+    /// takes.
     ///
     /// ```
     /// use wyrm::*;
@@ -132,7 +134,7 @@ impl Adam {
     /// assert!((w.value()[(0, 0)] - (1.0 - 0.1 * 0.2 / 0.004f32.sqrt())).abs() < 1e-4);
     /// assert_eq!(opt.steps(), 1_000_001);
     /// ```
-    pub fn set_steps(&mut self, steps: u32) {
+    pub fn set_steps(&mut self, steps: u64) {
         self.steps = i32::try_from(steps).unwrap_or(i32::MAX);
     }
 
@@ -288,6 +290,6 @@ impl Optimizer for Adam {
     /// Sets the step count (see [`set_steps`](Adam::set_steps)), so that the bias
     /// correction counts every update the shared moments received.
     fn set_update_count(&mut self, count: u64) {
-        self.set_steps(u32::try_from(count).unwrap_or(u32::MAX));
+        self.set_steps(count);
     }
 }

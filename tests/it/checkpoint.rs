@@ -27,7 +27,7 @@ wyrm::model! {
 struct Checkpoint {
     parameters: FactorsParameters,
     optimizer: OptimizerStates,
-    adam_steps: u32,
+    adam_steps: u64,
 }
 
 /// Ratings of a fixed, seeded sequence of (user, item) pairs, the same for every run.
@@ -42,7 +42,7 @@ fn examples(count: usize) -> Vec<(usize, usize, f32)> {
 }
 
 /// Trains `model` with Adam over `data`, starting from step `from`; returns the step count.
-fn train(model: &Factors, from: u32, data: &[(usize, usize, f32)]) -> u32 {
+fn train(model: &Factors, from: u64, data: &[(usize, usize, f32)]) -> u64 {
     let mut loss = model.loss.clone();
     let mut opt = Adam::new(0.05, model.parameters());
     opt.set_steps(from);

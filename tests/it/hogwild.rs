@@ -585,7 +585,7 @@ fn synchronized_adam_counts_every_threads_turns() {
     let shared = Arc::new(HogwildParameter::new(arr2(&[[0.0]])));
     let barrier = SynchronizationBarrier::new();
     let handles: Vec<_> = (0..4).map(|_| barrier.register()).collect();
-    let steps: Vec<u32> = std::thread::scope(|scope| {
+    let steps: Vec<u64> = std::thread::scope(|scope| {
         let workers: Vec<_> = handles
             .into_iter()
             .map(|handle| {

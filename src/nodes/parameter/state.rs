@@ -131,7 +131,7 @@ mod tests {
 
     /// Trains `w` on `sum(w²)·x` (x changing with the step) for `steps` steps, with Adam's
     /// step count and the x sequence starting at `from` (as a checkpoint would restore).
-    fn train_adam(w: &Variable<ParameterNode>, from: u32, steps: usize) {
+    fn train_adam(w: &Variable<ParameterNode>, from: u64, steps: usize) {
         let x = InputNode::new(ndarray::arr2(&[[1.5]]));
         let mut loss = w.square().scalar_sum() * x.clone();
         let mut opt = Adam::new(0.05, loss.parameters());
