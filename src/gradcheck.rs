@@ -512,10 +512,105 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
     );
 }
 
+/// Runs [`check_gradient`] with respect to every parameter of `output`
+/// ([`Variable::parameters`], in that order), one after the other.
+///
+/// ```
+/// use wyrm::gradcheck::{check_gradients, CheckOptions};
+/// use wyrm::*;
+///
+/// let (w, b) = (ParameterNode::new(random_matrix(3, 2)), ParameterNode::new(random_matrix(1, 2)));
+/// let x = InputNode::new(random_matrix(4, 3));
+/// let mut y = (x.dot(&w) + b.clone()).tanh();
+/// let reports = check_gradients(&mut y, &CheckOptions::default());
+/// assert_eq!(reports.len(), 2);
+/// assert!(reports.iter().all(|r| r.passed()));
+/// ```
+///
+/// # Panics
+/// As [`check_gradient`], if `options` is invalid.
+#[track_caller]
+pub fn check_gradients<T: Node>(
+    output: &mut Variable<T>,
+    options: &CheckOptions,
+) -> Vec<GradientCheck> {
+    output
+        .parameters()
+        .iter()
+        .map(|p| check_gradient(output, p, options))
+        .collect()
+}
+
+/// [`assert_gradient`] for every parameter of `output`: panics with the report of each
+/// parameter that fails, naming its position in [`Variable::parameters`] and its shape.
+///
+/// ```
+/// use wyrm::*;
+///
+/// let (w1, w2) = (ParameterNode::new(random_matrix(3, 4)), ParameterNode::new(random_matrix(4, 1)));
+/// let x = InputNode::new(random_matrix(2, 3));
+/// gradcheck::assert_gradients(&mut x.dot(&w1).sigmoid().dot(&w2));
+/// ```
+///
+/// # Panics
+/// If any element of any parameter's gradient is outside the default tolerance.
+#[track_caller]
+pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
+    let reports = check_gradients(output, &CheckOptions::default());
+    let count = reports.len();
+    let failed: Vec<String> = reports
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.passed())
+        .map(|(i, r)| {
+            let (rows, cols) = r.shape;
+            format!("parameter {i} of {count} ({rows}x{cols}): {r}")
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{}for output of type {}",
+        failed.join(""),
+        std::any::type_name::<T>()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{InputNode, ParameterNode};
+
+    /// Every parameter is checked; a wrong gradient for one of them is reported with its
+    /// position and shape, and the others pass.
+    #[test]
+    fn assert_gradients_names_the_failing_parameter() {
+        use crate::nodes::UnaryOp;
+        struct Wrong;
+        impl UnaryOp for Wrong {
+            const NAME: &'static str = "wrong";
+            fn apply(&self, x: f32) -> f32 {
+                x * x
+            }
+            fn derivative(&self, x: f32, _: f32) -> f32 {
+                x // should be 2x
+            }
+        }
+        let a = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
+        let b = ParameterNode::new(ndarray::arr2(&[[1.5], [0.25], [2.0]]));
+        let mut y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
+        let reports = check_gradients(&mut y, &CheckOptions::default());
+        assert_eq!(
+            reports.iter().map(|r| r.passed()).collect::<Vec<_>>(),
+            [false, true]
+        );
+        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_gradients(&mut y);
+        }))
+        .unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(message.starts_with("parameter 0 of 2 (1x2): "), "{message}");
+        assert!(!message.contains("parameter 1"), "{message}");
+    }
 
     /// A check that fails on values that are not finite says so, instead of suggesting
     /// kinks and curvature; other failures keep that hint.
