@@ -55,13 +55,7 @@ impl SingleOp for MaxRowsOp {
     }
     #[inline]
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
-        if shape.1 == 0 {
-            y.fill(0.0);
-            return;
-        }
-        for (y, row) in y.iter_mut().zip(x.chunks_exact(shape.1)) {
-            *y = row[argmax(row)];
-        }
+        super::reduce::reduce_rows(x, shape.1, y, |row| row[argmax(row)]);
     }
     #[inline]
     fn backward(&self, g: &[f32], x: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {

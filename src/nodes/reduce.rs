@@ -107,6 +107,28 @@ fn mean_of(x: &[f32]) -> f32 {
     }
 }
 
+/// Writes `f(row)` for each row of `x` (of `cols` columns) into `y`; rows of no columns
+/// give 0 (and a chunk size of zero would panic).
+#[inline(always)]
+pub(super) fn reduce_rows(x: &[f32], cols: usize, y: &mut [f32], f: impl Fn(&[f32]) -> f32) {
+    if cols == 0 {
+        y.fill(0.0);
+        return;
+    }
+    for (y, row) in y.iter_mut().zip(x.chunks_exact(cols)) {
+        *y = f(row);
+    }
+}
+
+/// Fills each row of `gx` (of `cols` columns) with its upstream gradient times `scale`.
+#[inline(always)]
+fn spread_rows(g: &[f32], cols: usize, scale: f32, gx: &mut [f32]) {
+    // `max(1)`: with no columns there is nothing to write.
+    for (g, row) in g.iter().zip(gx.chunks_exact_mut(cols.max(1))) {
+        row.fill(g * scale);
+    }
+}
+
 /// Sum of each row (summing across the columns), `rows x 1`; node type [`SumRows`].
 ///
 /// ```
@@ -132,21 +154,11 @@ impl SingleOp for SumRowsOp {
     }
     #[inline]
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
-        if shape.1 == 0 {
-            // Rows of nothing sum to 0 (and a chunk size of zero would panic).
-            y.fill(0.0);
-            return;
-        }
-        for (y, row) in y.iter_mut().zip(x.chunks_exact(shape.1)) {
-            *y = crate::kernels::sum(row);
-        }
+        reduce_rows(x, shape.1, y, crate::kernels::sum);
     }
     #[inline]
     fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
-        // `max(1)`: with no columns there is nothing to write.
-        for (g, row) in g.iter().zip(gx.chunks_exact_mut(shape.1.max(1))) {
-            row.fill(*g);
-        }
+        spread_rows(g, shape.1, 1.0, gx);
     }
 }
 
@@ -216,20 +228,11 @@ impl SingleOp for MeanRowsOp {
     }
     #[inline]
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
-        if shape.1 == 0 {
-            y.fill(0.0);
-            return;
-        }
-        for (y, row) in y.iter_mut().zip(x.chunks_exact(shape.1)) {
-            *y = mean_of(row);
-        }
+        reduce_rows(x, shape.1, y, mean_of);
     }
     #[inline]
     fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
-        let n = shape.1.max(1) as f32;
-        for (g, row) in g.iter().zip(gx.chunks_exact_mut(shape.1.max(1))) {
-            row.fill(g / n);
-        }
+        spread_rows(g, shape.1, 1.0 / shape.1.max(1) as f32, gx);
     }
 }
 

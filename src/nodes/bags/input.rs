@@ -54,6 +54,36 @@ pub struct BagsInputNode {
     staging: RefCell<Staging>,
 }
 
+/// An entry of a bag as the setters take it: an id, or an `(id, weight)` pair.
+trait BagEntry {
+    /// Whether entries carry weights.
+    const WEIGHTED: bool;
+    /// The id.
+    fn id(&self) -> usize;
+    /// The weight, if entries carry one.
+    fn weight(&self) -> Option<f32>;
+}
+
+impl BagEntry for usize {
+    const WEIGHTED: bool = false;
+    fn id(&self) -> usize {
+        *self
+    }
+    fn weight(&self) -> Option<f32> {
+        None
+    }
+}
+
+impl BagEntry for (usize, f32) {
+    const WEIGHTED: bool = true;
+    fn id(&self) -> usize {
+        self.0
+    }
+    fn weight(&self) -> Option<f32> {
+        Some(self.1)
+    }
+}
+
 /// Flattened bags: ids, sizes and weights.
 type Staging = (Vec<usize>, Vec<usize>, Vec<f32>);
 
@@ -193,26 +223,9 @@ impl Variable<BagsInputNode> {
         self.try_set(bags, "BagsInputNode::try_set_value")
     }
 
+    /// Flattens `bags` into the staging buffers, then checks and stores them.
     #[track_caller]
-    fn try_set<B: AsRef<[usize]>>(
-        &self,
-        bags: impl IntoIterator<Item = B>,
-        what: &'static str,
-    ) -> Result<(), IndexError> {
-        let node = self.node();
-        let mut staging = node.staging.borrow_mut();
-        let (ids, sizes, _) = &mut *staging;
-        ids.clear();
-        sizes.clear();
-        for bag in bags {
-            ids.extend_from_slice(bag.as_ref());
-            sizes.push(bag.as_ref().len());
-        }
-        node.set_checked(ids, sizes, None, what)
-    }
-
-    #[track_caller]
-    fn try_set_weighted_bags<B: AsRef<[(usize, f32)]>>(
+    fn try_set<E: BagEntry, B: AsRef<[E]>>(
         &self,
         bags: impl IntoIterator<Item = B>,
         what: &'static str,
@@ -225,11 +238,11 @@ impl Variable<BagsInputNode> {
         weights.clear();
         for bag in bags {
             let bag = bag.as_ref();
-            ids.extend(bag.iter().map(|&(id, _)| id));
-            weights.extend(bag.iter().map(|&(_, w)| w));
+            ids.extend(bag.iter().map(E::id));
+            weights.extend(bag.iter().filter_map(E::weight));
             sizes.push(bag.len());
         }
-        node.set_checked(ids, sizes, Some(weights), what)
+        node.set_checked(ids, sizes, E::WEIGHTED.then_some(&weights[..]), what)
     }
 
     /// Sets weighted bags for the next forward pass: each bag a collection of
@@ -262,7 +275,7 @@ impl Variable<BagsInputNode> {
     #[track_caller]
     pub fn set_weighted<B: AsRef<[(usize, f32)]>>(&self, bags: impl IntoIterator<Item = B>) {
         const NAME: &str = "BagsInputNode::set_weighted";
-        if let Err(error) = self.try_set_weighted_bags(bags, NAME) {
+        if let Err(error) = self.try_set(bags, NAME) {
             rejected(error, NAME);
         }
     }
@@ -287,7 +300,7 @@ impl Variable<BagsInputNode> {
         &self,
         bags: impl IntoIterator<Item = B>,
     ) -> Result<(), IndexError> {
-        self.try_set_weighted_bags(bags, "BagsInputNode::try_set_weighted")
+        self.try_set(bags, "BagsInputNode::try_set_weighted")
     }
 
     /// [`set_weighted`](Self::set_weighted) from flat arrays, as
