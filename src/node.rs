@@ -813,13 +813,14 @@ impl Scratch {
 }
 
 /// Panics for a `set_value` on a value that is being read: a bare "already borrowed"
-/// would not say which call or why.
+/// would not say which call or why. `readers` names what hands out the borrows that may
+/// still be alive.
 #[cold]
 #[track_caller]
-pub(crate) fn value_in_use(call: &str) -> ! {
+pub(crate) fn value_in_use(call: &str, readers: &str) -> ! {
     panic!(
         "{call}: the value is being read (a call inside `with_value`, or a `Ref` from \
-         `indices()` still alive); finish reading first"
+         {readers} still alive); finish reading first"
     )
 }
 

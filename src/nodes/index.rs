@@ -177,9 +177,14 @@ impl IndexInputNode {
     /// using the input) and, if it passes, stores it and starts fetching the named rows.
     #[inline(always)]
     #[track_caller]
-    pub(crate) fn set_checked(&self, new: &[usize], what: &'static str) -> Result<(), IndexError> {
-        let mut indices =
-            (self.indices.try_borrow_mut()).unwrap_or_else(|_| crate::node::value_in_use(what));
+    pub(crate) fn set_checked(
+        &self,
+        new: &[usize],
+        what: &'static str,
+        readers: &'static str,
+    ) -> Result<(), IndexError> {
+        let mut indices = (self.indices.try_borrow_mut())
+            .unwrap_or_else(|_| crate::node::value_in_use(what, readers));
         // Check before writing, so a rejected value leaves the previous one in place.
         let (bound, kind) = self.limit.get();
         let in_range = || match first_out_of_range(new, bound) {
@@ -525,7 +530,7 @@ impl Variable<IndexInputNode> {
     #[inline(always)]
     #[track_caller]
     fn set_checked(&self, new: &[usize], what: &'static str) -> Result<(), IndexError> {
-        self.node().set_checked(new, what)
+        self.node().set_checked(new, what, "`indices()`")
     }
 
     /// The current indices.

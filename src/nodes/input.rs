@@ -56,7 +56,7 @@ impl<R: Dim, C: Dim> InputNode<R, C> {
     /// `set_value` would copy the whole input.
     pub(crate) fn set_element(&self, i: usize, value: f32) {
         let mut buffer = (self.value.try_borrow_mut())
-            .unwrap_or_else(|_| crate::node::value_in_use("InputNode::set_value"));
+            .unwrap_or_else(|_| crate::node::value_in_use("InputNode::set_value", "`Node::value`"));
         buffer[i] = value;
         Pass::next();
     }
@@ -227,7 +227,7 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     pub fn set_value(&self, value: impl InputValue) {
         let node = self.node();
         let mut buffer = (node.value.try_borrow_mut())
-            .unwrap_or_else(|_| crate::node::value_in_use("InputNode::set_value"));
+            .unwrap_or_else(|_| crate::node::value_in_use("InputNode::set_value", "`Node::value`"));
         value.write_into(node.shape, &mut buffer);
         Pass::next();
     }

@@ -29,7 +29,7 @@ fn argmax(xs: &[f32]) -> usize {
 }
 
 /// Maximum of each row (across its columns), `rows x 1`; node type [`MaxRows`]. Rows of
-/// no columns give 0, as an empty bag does under max-pooling.
+/// no columns give 0 (as they do for `sum_rows` and `mean_rows`), not `-inf`.
 ///
 /// ```
 /// use wyrm::*;
@@ -74,7 +74,8 @@ impl SingleOp for MaxRowsOp {
 }
 
 /// Maximum of each column (down its rows), `1 x cols`; node type [`MaxColumns`]. With no
-/// rows (an empty lookup) the maxima are 0, as an empty bag gives under max-pooling.
+/// rows (an empty lookup) the maxima are 0 (as the sums and means of `sum_columns` and
+/// `mean_columns` are), not `-inf`.
 ///
 /// ```
 /// use wyrm::*;

@@ -327,8 +327,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
     pub(crate) fn set_element(&self, i: usize, x: f32) {
         match &self.storage {
             Storage::Local { value, .. } => {
-                let mut v = (value.try_borrow_mut())
-                    .unwrap_or_else(|_| crate::node::value_in_use("ParameterNode::set_value"));
+                let mut v = (value.try_borrow_mut()).unwrap_or_else(|_| {
+                    crate::node::value_in_use("ParameterNode::set_value", "`Node::value`")
+                });
                 v[i] = x;
             }
             Storage::Shared { param, .. } => {
@@ -352,8 +353,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         );
         match &self.storage {
             Storage::Local { value: v, .. } => {
-                let mut v = (v.try_borrow_mut())
-                    .unwrap_or_else(|_| crate::node::value_in_use("ParameterNode::set_value"));
+                let mut v = (v.try_borrow_mut()).unwrap_or_else(|_| {
+                    crate::node::value_in_use("ParameterNode::set_value", "`Node::value`")
+                });
                 for (d, s) in v.iter_mut().zip(value.iter()) {
                     *d = *s;
                 }

@@ -6,7 +6,7 @@ use crate::node::{Node, Pass};
 use crate::nodes::index::{rejected, IndexError, IndexInputNode};
 use crate::shape::Dyn;
 use crate::Variable;
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::rc::Rc;
 use typenum::U1;
 
@@ -146,21 +146,24 @@ impl BagsInputNode {
                 ids: ids.len(),
             });
         }
-        // Borrowed first, so that ids and sizes change together or not at all.
-        let mut stored = self
-            .sizes
-            .try_borrow_mut()
-            .unwrap_or_else(|_| crate::node::value_in_use(what));
+        // Everything borrowed before anything changes, so that ids, sizes and weights
+        // change together or not at all.
+        const READERS: &str = "`ids()`, `sizes()` or `weights()`";
+        #[track_caller]
+        fn borrow<'a, T>(cell: &'a RefCell<T>, what: &str) -> RefMut<'a, T> {
+            (cell.try_borrow_mut()).unwrap_or_else(|_| crate::node::value_in_use(what, READERS))
+        }
+        let mut stored_sizes = borrow(&self.sizes, what);
+        let mut stored_weights = borrow(&self.weights, what);
+        let mut value = borrow(&self.value, what);
         // Checks the ids against every table pooled with them and draws a pass.
-        self.ids.set_checked(ids, what)?;
-        stored.copy_from_slice(sizes);
-        for (v, &n) in self.value.borrow_mut().iter_mut().zip(sizes) {
+        self.ids.set_checked(ids, what, READERS)?;
+        stored_sizes.copy_from_slice(sizes);
+        for (v, &n) in value.iter_mut().zip(sizes) {
             *v = n as f32;
         }
-        // Not in use while `sizes` was free: pooling nodes copy both in one forward pass.
-        let mut stored = self.weights.borrow_mut();
-        stored.clear();
-        stored.extend_from_slice(weights.unwrap_or_default());
+        stored_weights.clear();
+        stored_weights.extend_from_slice(weights.unwrap_or_default());
         self.weighted.set(weights.is_some());
         Ok(())
     }
@@ -250,7 +253,9 @@ impl Variable<BagsInputNode> {
     /// [`sum_bags`](Variable::sum_bags) gives `Σ wᵢ rowᵢ` and
     /// [`mean_bags`](Variable::mean_bags) that sum divided by the bag's number of ids
     /// (for a mean weighted by `Σ wᵢ` instead, give weights that add up to 1 and use
-    /// `sum_bags`). The weights are constants: no gradient flows to them. An unweighted
+    /// `sum_bags`). The weights are constants: no gradient flows to them. They are not
+    /// checked: a NaN or infinite weight gives NaN or infinite sums, as an input value
+    /// would. An unweighted
     /// setter ([`set_value`](Self::set_value), [`set_flat`](Self::set_flat)) sets every
     /// weight back to 1.
     ///

@@ -402,6 +402,50 @@ mod tests {
         assert_eq!(bags.weights().as_deref(), Some(&[][..]));
     }
 
+    /// Setting bags while any of the input's values is being read panics naming the call
+    /// and the readers, and changes nothing: ids, sizes, weights and the sizes column
+    /// stay as they were (a held `weights()` used to let ids and sizes change and leave
+    /// two weights for one id).
+    #[test]
+    fn setting_bags_that_are_being_read_changes_nothing() {
+        let table = ParameterNode::new(ndarray::arr2(&[[1.0], [10.0], [100.0], [1000.0]]));
+        let bags = BagsInputNode::new(1);
+        let mut pooled = table.sum_bags(&bags);
+        bags.set_weighted([vec![(0, 2.0), (1, 3.0)]]);
+        let message = |f: &dyn Fn()| {
+            let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+            *e.downcast::<String>().unwrap()
+        };
+        let held_weights = message(&|| {
+            let _w = bags.weights();
+            bags.set_weighted([vec![(3, 0.5)]]);
+        });
+        let held_ids = message(&|| {
+            let _ids = bags.ids();
+            bags.set_value([vec![3]]);
+        });
+        let in_with_value = message(&|| bags.with_value(|_| bags.set_flat(&[3], &[1])));
+        for (m, call) in [
+            (held_weights, "set_weighted"),
+            (held_ids, "set_value"),
+            (in_with_value, "set_flat"),
+        ] {
+            assert_eq!(
+                m,
+                format!(
+                    "BagsInputNode::{call}: the value is being read (a call inside \
+                     `with_value`, or a `Ref` from `ids()`, `sizes()` or `weights()` still \
+                     alive); finish reading first"
+                )
+            );
+        }
+        assert_eq!((&*bags.ids(), &*bags.sizes()), (&[0, 1][..], &[2][..]));
+        assert_eq!(bags.weights().as_deref(), Some(&[2.0, 3.0][..]));
+        assert_eq!(bags.value(), ndarray::arr2(&[[2.0]]));
+        pooled.forward();
+        assert_eq!(pooled.value(), ndarray::arr2(&[[32.0]]));
+    }
+
     /// Only the named rows get a gradient, so the optimizer touches only them.
     #[test]
     fn the_gradient_is_row_sparse() {
