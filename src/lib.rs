@@ -54,7 +54,8 @@
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
 //!   (`examples/embeddings.rs`). [`BagsInputNode`] holds bags of ids of varying size,
 //!   pooled by `param.sum_bags(&bags)` or `param.mean_bags(&bags)` (multi-hot features,
-//!   without padding), each id's row optionally scaled by a weight. Losses for integer targets are in [`nn::losses`].
+//!   without padding), each id's row optionally scaled by a weight. Losses for integer targets and
+//!   the Huber loss are in [`nn::losses`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`], and
 //!   [`optim::Synchronized`] for deterministic data-parallel training.
 //! - Hogwild: [`HogwildParameter`]s in an `Arc` are shared by threads, each building its

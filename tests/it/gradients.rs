@@ -243,6 +243,16 @@ fn reductions() {
     unary("mean", Any, |x| x.mean());
 }
 
+/// The Huber loss, with a threshold that puts elements on both sides of it.
+#[test]
+fn huber_loss() {
+    use wyrm::nn::losses::huber;
+    binary("huber", (Any, Any), &SAME, |x, y| huber(x, y, 0.5));
+    binary("huber, broadcast", (Any, Any), &BROADCAST_OTHERS, |x, b| {
+        huber(x, b, 0.5)
+    });
+}
+
 /// Lookups and the loss over integer targets, with respect to the table or the logits;
 /// repeated indices, and bags of different sizes (an empty one included).
 #[test]

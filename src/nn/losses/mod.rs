@@ -1,10 +1,15 @@
-//! Loss functions.
+//! Loss functions: [`sparse_categorical_crossentropy`] for integer class targets, and
+//! [`huber`] (smooth L1) for regression targets with outliers and for Q-learning.
 //!
 //! Squared error and binary cross-entropy are short expressions of existing ops, written
 //! in place: `(target - prediction).square()`, and on logits `z` with 0/1 targets `y`,
 //! `z.softplus() - y * z` (the stable form of `-(y ln σ(z) + (1 - y) ln(1 - σ(z)))`, which
 //! gives NaN once `σ(z)` rounds to 0 or 1; see [`Variable::softplus`]). Sum or average them
-//! with `scalar_sum` or `mean`.
+//! (and `huber`'s elementwise losses) with `scalar_sum` or `mean`.
+
+mod huber;
+
+pub use huber::{huber, Huber, HuberOp};
 
 use crate::kernels::{exp, ln};
 use crate::node::{Node, NodeState, Pass, Scratch};
