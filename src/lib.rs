@@ -185,7 +185,8 @@ pub use variable::{Operand, Variable};
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks); and
-///   the function `sparse_categorical_crossentropy(logits, targets)`. Names are written without `.clone()`, and method arguments with or without
+///   the functions `sparse_categorical_crossentropy(logits, targets)` and
+///   `huber(prediction, target, delta)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Numbers are `f32`: literals (one beyond `f32::MAX` is an error), or constant
 ///   expressions in braces, evaluated when the model is built and cast to `f32`

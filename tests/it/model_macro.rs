@@ -950,6 +950,60 @@ model! {
 }
 
 model! {
+    /// A robust regression: the Huber loss of a linear prediction against a target.
+    struct Robust {
+        x: Input<batch, 3>,
+        y: Input<batch, 1>,
+        w: Param<3, 1> = ones,
+        loss = huber(x.dot(w), y, 0.5).mean(),
+    }
+}
+
+model! {
+    /// `Robust` with compile-time shapes, against a `1 x 1` target broadcast over rows.
+    #[static_shapes]
+    struct StaticRobust {
+        x: Input<2, 3>,
+        y: Input<1, 1>,
+        w: Param<3, 1> = ones,
+        loss = huber(x.dot(w), y, 0.5).scalar_sum(),
+    }
+}
+
+#[test]
+fn blocks_take_the_huber_loss() {
+    use wyrm::nn::losses::huber;
+    let xs = arr2(&[[1.0, 0.0, 0.0], [0.2, 0.1, 0.0]]);
+    let model = Robust::new(2);
+    model.x.set_value(xs.view());
+    model.y.set_value(arr2(&[[0.0], [0.0]]).view());
+    let mut loss = model.loss.clone();
+    loss.forward();
+    loss.backward(1.0);
+    // Errors 1 (linear part: 0.5 · (1 - 0.25)) and 0.3 (0.5 · 0.09), averaged.
+    assert!((loss.value()[(0, 0)] - (0.375 + 0.045) / 2.0).abs() < 1e-6);
+    // The same loss built by hand gives the same gradient.
+    let w = ParameterNode::new(Array2::ones((3, 1)));
+    let mut by_hand = huber(
+        &InputNode::new(xs.clone()).dot(&w),
+        &InputNode::new(Array2::zeros((2, 1))),
+        0.5,
+    )
+    .mean();
+    by_hand.forward();
+    by_hand.backward(1.0);
+    assert_eq!(model.w.gradient(), w.gradient());
+
+    let model = StaticRobust::new();
+    model.x.set_value(xs.view());
+    model.y.set_value(arr2(&[[1.0]]).view());
+    let mut loss = model.loss.clone();
+    loss.forward();
+    // Errors 0 and -0.7: 0 and 0.5 · (0.7 - 0.25).
+    assert!((loss.value()[(0, 0)] - 0.225).abs() < 1e-6);
+}
+
+model! {
     /// `Centred` with compile-time shapes (and `mean_rows` for the division), and a column
     /// times a row (an outer product).
     #[static_shapes]

@@ -42,6 +42,8 @@ pub enum Rule {
     Bags,
     /// Concatenation along an axis.
     Stack,
+    /// Elementwise between two nodes, broadcasting as `+ - * /` do.
+    Elementwise,
 }
 
 /// A method the model language knows: its arguments, shape rule and node type alias.
@@ -109,13 +111,22 @@ pub const METHODS: &[Method] = &[
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
 ];
 
-/// The free functions: `sparse_categorical_crossentropy(logits, targets)`.
-pub const FUNCTIONS: &[Method] = &[method(
-    "sparse_categorical_crossentropy",
-    &[Arg::Node, Arg::Index],
-    Rule::One,
-    "SparseCategoricalCrossentropy",
-)];
+/// The free functions: `sparse_categorical_crossentropy(logits, targets)` and
+/// `huber(prediction, target, delta)`.
+pub const FUNCTIONS: &[Method] = &[
+    method(
+        "sparse_categorical_crossentropy",
+        &[Arg::Node, Arg::Index],
+        Rule::One,
+        "SparseCategoricalCrossentropy",
+    ),
+    method(
+        "huber",
+        &[Arg::Node, Arg::Node, Arg::Scalar],
+        Rule::Elementwise,
+        "Huber",
+    ),
+];
 
 /// Looks a method up by name.
 pub fn find_method(name: &str) -> Option<&'static Method> {

@@ -86,7 +86,7 @@ impl Checker<'_> {
                         // Both sides are checked before giving up, so both are reported.
                         let ls = self.node_operand(&l, lhs, &what);
                         let rs = self.node_operand(&r, rhs, &what);
-                        self.elementwise(*op, ls?, rs?, expr)
+                        self.elementwise(op.verb(), ls?, rs?, expr)
                     }
                 }
             }
@@ -134,6 +134,15 @@ impl Checker<'_> {
                     return None;
                 };
                 let values = self.arguments(spec, function, args)?;
+                if spec.rule == Rule::Elementwise {
+                    let (Value::Node { shape: l, .. }, Value::Node { shape: r, .. }) =
+                        (&values[0], &values[1])
+                    else {
+                        unreachable!("checked by `arguments`")
+                    };
+                    let verb = format!("take `{function}` of");
+                    return self.elementwise(&verb, l.clone(), r.clone(), expr);
+                }
                 if let (Value::Node { shape, .. }, Value::Index { count }) =
                     (&values[0], &values[1])
                 {

@@ -3,7 +3,7 @@
 
 use super::infer::{Checker, Value};
 use crate::ops::{Method, Rule};
-use crate::parse::{BinOp, Expr};
+use crate::parse::Expr;
 use std::fmt;
 
 /// A dimension as far as the macro knows it.
@@ -51,11 +51,12 @@ impl fmt::Display for Shape {
 }
 
 impl Checker<'_> {
-    /// The result of `+ - * /` on two nodes: in each dimension the sizes must agree, or
-    /// one of them be 1, which is then repeated along the other (broadcast).
+    /// The result of `+ - * /` (or `huber`) on two nodes: in each dimension the sizes must
+    /// agree, or one of them be 1, which is then repeated along the other (broadcast).
+    /// `verb` says what the operation does, for the message.
     pub(super) fn elementwise(
         &mut self,
-        op: BinOp,
+        verb: &str,
         l: Shape,
         r: Shape,
         expr: &Expr,
@@ -65,10 +66,9 @@ impl Checker<'_> {
             self.errors.spanned(
                 &expr.tokens,
                 format!(
-                    "shape mismatch: cannot {} a {l} and a {r}; elementwise operations need each \
-                     dimension equal in both, or 1 in one of them to broadcast (repeat that row \
-                     or column)",
-                    op.verb(),
+                    "shape mismatch: cannot {verb} a {l} and a {r}; elementwise operations need \
+                     each dimension equal in both, or 1 in one of them to broadcast (repeat that \
+                     row or column)",
                 ),
             );
             return None;
@@ -107,6 +107,7 @@ impl Checker<'_> {
         };
         match spec.rule {
             Rule::Keep => node(s),
+            Rule::Elementwise => unreachable!("only functions combine two nodes elementwise"),
             Rule::One => node(Shape(D::Lit(1), D::Lit(1))),
             Rule::Rows => node(Shape(s.0, D::Lit(1))),
             Rule::Columns => node(Shape(D::Lit(1), s.1)),
@@ -257,6 +258,28 @@ mod tests {
         };
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("cannot add a 1x2 and a 1x3"), "{e:?}");
+    }
+
+    #[test]
+    fn checks_huber_like_elementwise_operators() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<1, 3>,
+                b: Param<1, 4>,
+                m: Param<5, 3>,
+                ok = huber(m, a, 1.0).mean() + huber(a, a.sum_rows(), 0.5).scalar_sum(),
+                bad = huber(a, b, 1.0),
+                sized = huber(m, a, 1.0) + b,
+                args = huber(a, 1.0),
+            }
+        });
+        let expected = [
+            "cannot take `huber` of a 1x3 and a 1x4",
+            // The result has the broadcast shape, 5x3.
+            "cannot add a 5x3 and a 1x4",
+            "`huber` takes 3 arguments, found 2",
+        ];
+        assert_errors(&e, &expected);
     }
 
     #[test]

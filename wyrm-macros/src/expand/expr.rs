@@ -95,8 +95,13 @@ pub(super) fn node_type(
         ExprKind::Call { function, args } => {
             let spec = find_function(&function.to_string()).expect("functions are checked");
             let alias = Ident::new(spec.node, function.span());
-            let logits = ty(&args[0]);
-            quote_spanned!(function.span()=> #k::nn::losses::#alias<#logits>)
+            let first = ty(&args[0]);
+            if spec.rule == Rule::Elementwise {
+                let second = ty(&args[1]);
+                quote_spanned!(function.span()=> #k::nn::losses::#alias<#first, #second>)
+            } else {
+                quote_spanned!(function.span()=> #k::nn::losses::#alias<#first>)
+            }
         }
     }
 }
