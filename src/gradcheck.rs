@@ -507,7 +507,7 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
     let report = check_gradient(output, wrt, &CheckOptions::default());
     assert!(
         report.passed(),
-        "{report}for output of type {}",
+        "{report}\nfor output of type {}",
         std::any::type_name::<T>()
     );
 }
@@ -528,21 +528,31 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
 /// ```
 ///
 /// # Panics
-/// As [`check_gradient`], if `options` is invalid.
+/// Before running anything, if `output` has no parameters (check an input built with
+/// [`InputNode::with_gradient`] with [`check_gradient`] instead), or `options` is invalid
+/// (as for [`check_gradient`]).
 #[track_caller]
 pub fn check_gradients<T: Node>(
     output: &mut Variable<T>,
     options: &CheckOptions,
 ) -> Vec<GradientCheck> {
-    output
-        .parameters()
+    check_options(options);
+    let parameters = output.parameters();
+    assert!(
+        !parameters.is_empty(),
+        "check_gradients: the output has no parameters, so there is nothing to check (output \
+         type {}); for an input built with InputNode::with_gradient, use check_gradient",
+        std::any::type_name::<T>()
+    );
+    parameters
         .iter()
         .map(|p| check_gradient(output, p, options))
         .collect()
 }
 
 /// [`assert_gradient`] for every parameter of `output`: panics with the report of each
-/// parameter that fails, naming its position in [`Variable::parameters`] and its shape.
+/// parameter that fails, naming its position in [`Variable::parameters`] (counting from
+/// 1) and its shape.
 ///
 /// ```
 /// use wyrm::*;
@@ -553,7 +563,8 @@ pub fn check_gradients<T: Node>(
 /// ```
 ///
 /// # Panics
-/// If any element of any parameter's gradient is outside the default tolerance.
+/// If any element of any parameter's gradient is outside the default tolerance, or
+/// `output` has no parameters.
 #[track_caller]
 pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
     let reports = check_gradients(output, &CheckOptions::default());
@@ -564,13 +575,13 @@ pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
         .filter(|(_, r)| !r.passed())
         .map(|(i, r)| {
             let (rows, cols) = r.shape;
-            format!("parameter {i} of {count} ({rows}x{cols}): {r}")
+            format!("parameter {} of {count} ({rows}x{cols}): {r}\n", i + 1)
         })
         .collect();
     assert!(
         failed.is_empty(),
         "{}for output of type {}",
-        failed.join(""),
+        failed.concat(),
         std::any::type_name::<T>()
     );
 }
@@ -608,8 +619,16 @@ mod tests {
         }))
         .unwrap_err();
         let message = message.downcast_ref::<String>().unwrap();
-        assert!(message.starts_with("parameter 0 of 2 (1x2): "), "{message}");
-        assert!(!message.contains("parameter 1"), "{message}");
+        assert!(message.starts_with("parameter 1 of 2 (1x2): "), "{message}");
+        assert!(!message.contains("parameter 2"), "{message}");
+        assert!(message.contains(")\nfor output of type"), "{message}");
+    }
+
+    #[test]
+    #[should_panic(expected = "check_gradients: the output has no parameters")]
+    fn checking_an_output_without_parameters_panics() {
+        let x = InputNode::with_gradient(ndarray::arr2(&[[0.5]]));
+        check_gradients(&mut x.tanh(), &CheckOptions::default());
     }
 
     /// A check that fails on values that are not finite says so, instead of suggesting

@@ -4,15 +4,19 @@
 #
 #     benches/tools/compile_depth.sh [LAYERS]      # default 25
 #
-# Builds a throwaway crate in a temporary folder that depends on this checkout by path;
-# the first build also compiles Wyrm and its dependencies, so each variant is built once
-# to warm up and then timed on a rebuild of its own source file.
+# Builds a throwaway crate in a temporary folder (with its own target folder, and this
+# checkout's Cargo.lock, so the same dependency versions) that depends on this checkout by
+# path; the first build also compiles Wyrm and its dependencies, so each variant is built
+# once to warm up and then timed on a rebuild of its own source file: the figure is the
+# program's own build, Wyrm already built. Needs `bc` and GNU `date`.
 set -euo pipefail
 layers=${1:-25}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/src/bin"
+cp "$repo/Cargo.lock" "$dir/"
+export CARGO_TARGET_DIR="$dir/target"
 cat >"$dir/Cargo.toml" <<EOF
 [package]
 name = "compile_depth"
@@ -65,5 +69,5 @@ for variant in typed boxed; do
   cargo build -q --release --bin "$variant"
   end=$(date +%s.%N)
   printf '%s, %s layers: release build %.1f s, ' "$variant" "$layers" "$(echo "$end - $start" | bc)"
-  "target/release/$variant"
+  "$CARGO_TARGET_DIR/release/$variant"
 done

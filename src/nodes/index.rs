@@ -570,7 +570,12 @@ impl Node for IndexInputNode {
     fn value(&self) -> Ref<'_, [f32]> {
         if self.stale.get() {
             let indices = self.indices.borrow();
-            let mut value = self.value.borrow_mut();
+            let mut value = (self.value.try_borrow_mut()).unwrap_or_else(|_| {
+                panic!(
+                    "IndexInputNode: its indices changed while its value was being read (a \
+                     `set_value` inside `with_value`); finish reading before setting"
+                )
+            });
             value.resize(indices.len(), 0.0); // a variable input's count changes
             for (v, &i) in value.iter_mut().zip(indices.iter()) {
                 *v = i as f32;

@@ -262,7 +262,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 state,
                 state_kind,
             } => {
-                let mut value = value.borrow_mut();
+                let mut value = (value.try_borrow_mut()).unwrap_or_else(|_| {
+                    crate::node::value_in_use("optimizer step", "`Node::value`")
+                });
                 let mut state = state.borrow_mut();
                 if state_kind.get() != U::KIND {
                     // Another kind of optimizer's state: start this one's from zeros (plain

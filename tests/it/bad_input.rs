@@ -335,6 +335,28 @@ fn setting_a_value_that_is_being_read_says_so() {
         "ParameterNode::set_value: the value is being read",
     );
     assert_eq!(w.value()[(0, 0)], 1.0);
+    // An optimizer step, and an index input's refreshed value, inside `with_value`: bare
+    // "already borrowed" panics before.
+    let mut loss = w.square();
+    loss.forward();
+    loss.backward(1.0);
+    let mut sgd = SGD::new(0.1, loss.parameters());
+    assert_panics(
+        || w.with_value(|_| sgd.step()),
+        "optimizer step: the value is being read (a call inside `with_value`, or a `Ref` \
+         from `Node::value` still alive)",
+    );
+    assert_eq!(w.value()[(0, 0)], 1.0);
+    let idx = IndexInputNode::new(&[0, 1]);
+    assert_panics(
+        || {
+            idx.with_value(|_| {
+                idx.set_value(&[1, 0]);
+                let _ = idx.value();
+            })
+        },
+        "IndexInputNode: its indices changed while its value was being read",
+    );
     // A gradient check whose first perturbation panics: a catchable panic (restoring the
     // element while unwinding would panic again, and abort the process).
     let x = InputNode::with_gradient(arr2(&[[1.0, 2.0]]));

@@ -91,9 +91,9 @@ pub type Huber<L, R> = Binary<HuberOp, L, R>;
 /// The Huber (smooth L1) loss of `prediction` against `target`, elementwise, with
 /// threshold `delta`: `0.5 r²` for `|r| ≤ delta` and `delta (|r| - 0.5 delta)` beyond,
 /// for `r = prediction - target`. So the gradient is the error itself near the target
-/// and never larger than `delta` in size. The result has the shapes' broadcast shape (a
-/// `1 x 1` or single-row target broadcasts, as for `-`); sum or average it with
-/// `scalar_sum` or `mean`.
+/// and never larger than `delta` in size. The shapes broadcast as for `-` (a single row,
+/// column or `1 x 1` on either side is repeated along the other), and the result has the
+/// broadcast shape; sum or average it with `scalar_sum` or `mean`.
 ///
 /// A Q-learning loss against a target computed from the next state's values:
 ///
