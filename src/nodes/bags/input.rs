@@ -148,7 +148,7 @@ impl BagsInputNode {
         }
         // Everything borrowed before anything changes, so that ids, sizes and weights
         // change together or not at all.
-        const READERS: &str = "`ids()`, `sizes()` or `weights()`";
+        const READERS: &str = "`ids()`, `sizes()`, `weights()` or `Node::value`";
         #[track_caller]
         fn borrow<'a, T>(cell: &'a RefCell<T>, what: &str) -> RefMut<'a, T> {
             (cell.try_borrow_mut()).unwrap_or_else(|_| crate::node::value_in_use(what, READERS))
@@ -200,7 +200,8 @@ impl Variable<BagsInputNode> {
 
     /// [`set_value`](Self::set_value), returning an error instead of panicking when the
     /// number of bags is wrong or an id is out of range; the input keeps its previous
-    /// bags then.
+    /// bags then. It still panics where no setter can run: while the bags are being read
+    /// (inside `with_value`, or a guard from `ids()`, `sizes()` or `weights()` alive).
     ///
     /// ```
     /// use wyrm::nodes::IndexError;
@@ -286,7 +287,8 @@ impl Variable<BagsInputNode> {
     }
 
     /// [`set_weighted`](Self::set_weighted), returning an error instead of panicking; the
-    /// input keeps its previous bags and weights then.
+    /// input keeps its previous bags and weights then. It still panics while the bags are
+    /// being read, as [`try_set_value`](Self::try_set_value) does.
     ///
     /// ```
     /// use wyrm::nodes::IndexError;
@@ -336,7 +338,8 @@ impl Variable<BagsInputNode> {
     }
 
     /// [`set_weighted_flat`](Self::set_weighted_flat), returning an error instead of
-    /// panicking; the input keeps its previous bags and weights then.
+    /// panicking; the input keeps its previous bags and weights then. It still panics
+    /// while the bags are being read, as [`try_set_value`](Self::try_set_value) does.
     ///
     /// ```
     /// use wyrm::nodes::IndexError;
@@ -388,7 +391,8 @@ impl Variable<BagsInputNode> {
     }
 
     /// [`set_flat`](Self::set_flat), returning an error instead of panicking; the input
-    /// keeps its previous bags then.
+    /// keeps its previous bags then. It still panics while the bags are being read, as
+    /// [`try_set_value`](Self::try_set_value) does.
     ///
     /// ```
     /// use wyrm::nodes::IndexError;

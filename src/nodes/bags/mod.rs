@@ -434,8 +434,8 @@ mod tests {
                 m,
                 format!(
                     "BagsInputNode::{call}: the value is being read (a call inside \
-                     `with_value`, or a `Ref` from `ids()`, `sizes()` or `weights()` still \
-                     alive); finish reading first"
+                     `with_value`, or a `Ref` from `ids()`, `sizes()`, `weights()` or \
+                     `Node::value` still alive); finish reading first"
                 )
             );
         }
