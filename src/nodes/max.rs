@@ -1,6 +1,6 @@
 //! Maxima: `max_rows` (the largest value of each row: `rows x 1`) and `max_columns` (of
 //! each column: `1 x cols`), for targets such as Q-learning's `max_a Q(s', a)` and for
-//! max-pooling. The gradient goes to the element picked: the first largest one, so ties
+//! max-pooling; and `argmax_rows`, where each row's largest value is (predictions). The gradient goes to the element picked: the first largest one, so ties
 //! send it to one element, not split. A NaN is picked over any number, so it shows in the
 //! result instead of being skipped.
 
@@ -200,6 +200,60 @@ impl<T: Node> Variable<T> {
     }
 }
 
+impl<T: Node> Variable<T> {
+    /// The column of each row's largest value in the latest forward pass's value: a
+    /// classifier's predictions from its logits or probabilities. The first largest wins
+    /// ties and a NaN counts as largest, as for [`max_rows`](Self::max_rows). Allocates the
+    /// result; [`argmax_rows_into`](Self::argmax_rows_into) reuses a buffer.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let logits = InputNode::new(ndarray::arr2(&[[0.1, 2.0, -1.0], [3.0, 3.0, 0.0]]));
+    /// let mut probabilities = logits.softmax();
+    /// probabilities.forward();
+    /// assert_eq!(probabilities.argmax_rows(), vec![1, 0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If the value's rows have no columns (there is no largest value).
+    #[track_caller]
+    pub fn argmax_rows(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.argmax_rows_into(&mut out);
+        out
+    }
+
+    /// [`argmax_rows`](Self::argmax_rows) into `out` (cleared first), so that a serving
+    /// loop allocates nothing once `out` has grown.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let scores = InputNode::new(ndarray::arr2(&[[0.5, 0.25]]));
+    /// let mut predicted = Vec::with_capacity(1);
+    /// for value in [[0.5, 0.25], [0.0, 4.0]] {
+    ///     scores.set_value(ndarray::arr2(&[value]).view());
+    ///     scores.argmax_rows_into(&mut predicted);
+    /// }
+    /// assert_eq!(predicted, vec![1]);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`argmax_rows`](Self::argmax_rows).
+    #[track_caller]
+    pub fn argmax_rows_into(&self, out: &mut Vec<usize>) {
+        out.clear();
+        self.with_value(|v| {
+            let (rows, cols) = v.dim();
+            assert!(
+                cols > 0 || rows == 0,
+                "argmax_rows: the value is {rows}x0; a row of no columns has no largest value"
+            );
+            let values = v.as_slice().expect("a node's value is row-major");
+            out.extend(values.chunks_exact(cols.max(1)).map(argmax));
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::*;
@@ -278,6 +332,33 @@ mod tests {
         pooled.backward(1.0);
         per_row.backward(1.0);
         assert_eq!(table.gradient(), Array2::<f32>::zeros((4, 3)));
+    }
+
+    /// Predictions agree with `max_rows`: the first largest, NaN first of all.
+    #[test]
+    fn argmax_rows_picks_what_max_rows_picks() {
+        let x = InputNode::new(arr2(&[
+            [1.0, 3.0, 3.0],
+            [f32::NEG_INFINITY, -1.0, -2.0],
+            [0.0, f32::NAN, 5.0],
+        ]));
+        assert_eq!(x.argmax_rows(), vec![1, 1, 1]);
+        let mut maxima = x.max_rows();
+        maxima.forward();
+        let picked: Vec<f32> = (0..3).map(|r| x.value()[(r, x.argmax_rows()[r])]).collect();
+        assert_eq!(
+            picked[..2],
+            [maxima.value()[(0, 0)], maxima.value()[(1, 0)]]
+        );
+        assert!(picked[2].is_nan() && maxima.value()[(2, 0)].is_nan());
+        let none = InputNode::new(Array2::zeros((0, 3)));
+        assert!(none.argmax_rows().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "argmax_rows: the value is 2x0; a row of no columns has no largest")]
+    fn argmax_of_no_columns_panics() {
+        InputNode::new(Array2::zeros((2, 0))).argmax_rows();
     }
 
     #[test]
