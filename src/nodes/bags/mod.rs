@@ -18,9 +18,24 @@ use std::rc::Rc;
 
 /// Node pooling the rows of a table named by each bag of a [`BagsInputNode`]: the
 /// `bags x cols` matrix whose row `b` is the sum (or mean) of the rows of bag `b`'s ids,
-/// each times its weight if the bags carry weights, zeros for an empty bag. Built by [`sum_bags`](Variable::sum_bags) and
-/// [`mean_bags`](Variable::mean_bags). Its gradient is recorded for the named rows only
-/// (each id once per occurrence; repeated ids sum).
+/// each times its weight if the bags carry weights, zeros for an empty bag. Built by
+/// [`sum_bags`](Variable::sum_bags) and [`mean_bags`](Variable::mean_bags). Its gradient
+/// is recorded for the named rows only (each id once per occurrence; repeated ids sum).
+///
+/// ```
+/// use wyrm::nodes::Bags;
+/// use wyrm::*;
+///
+/// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+/// let bags = BagsInputNode::new(2);
+/// let mut pooled: Variable<Bags> = table.sum_bags(&bags);
+/// bags.set_value([vec![0, 2], vec![1, 1]]);
+/// pooled.forward();
+/// pooled.backward(1.0);
+/// assert_eq!(pooled.value(), ndarray::arr2(&[[6.0, 8.0], [6.0, 8.0]]));
+/// // Row 1 was named twice: its gradient is twice the upstream one.
+/// assert_eq!(table.gradient(), ndarray::arr2(&[[1.0, 1.0], [2.0, 2.0], [1.0, 1.0]]));
+/// ```
 pub struct Bags<R: Dim = Dyn, C: Dim = Dyn> {
     table: Rc<ParameterNode<R, C>>,
     bags: Rc<BagsInputNode>,
