@@ -25,6 +25,13 @@ pub(crate) struct ParamGradient {
     /// allocates nor zero-fills.
     values: Vec<f32>,
     /// Whether `rows` is free of duplicates (sorted, if duplicates were merged).
+    ///
+    /// Duplicates are always summed in the order they were recorded (merging keeps each
+    /// row's entries in that order, and a merged entry stands where its first one was), so
+    /// the sums do not depend on when compactions happened, which depends on the buffer
+    /// sizes left by earlier passes: gradients accumulated over several passes come out
+    /// bit-identical whatever the parameter's history, as an exact resume from a
+    /// checkpoint needs.
     coalesced: bool,
     // Scratch for coalescing, kept to avoid allocating in steady state.
     order: Vec<u32>,
@@ -149,7 +156,8 @@ impl ParamGradient {
     /// without a step would otherwise keep a row per lookup: so once twice as many rows
     /// are recorded as a step recorded when the optimizer last merged them (or as the last
     /// compaction left), the buffer is compacted before it grows (the rows summed per
-    /// distinct row, or into the dense part if there is one), and it only grows, doubling,
+    /// distinct row; not into the dense part, which would make the order of the sums
+    /// depend on when this happens), and it only grows, doubling,
     /// while that leaves it more than half full. Accumulated gradients then stay within
     /// about twice the rows they touch (and the merge buffer as much again), and the
     /// merging costs O(log n) amortised per lookup. A training loop that steps every pass
@@ -160,9 +168,7 @@ impl ParamGradient {
         let cols = self.shape.1;
         let compact = self.rows.len() >= self.compact_at;
         if compact {
-            if self.dense_used {
-                self.fold_rows_into_dense();
-            } else if !self.coalesced {
+            if !self.coalesced {
                 self.merge_duplicates();
             }
             self.compact_at = (2 * self.rows.len()).max(COMPACT_FROM);
@@ -181,9 +187,11 @@ impl ParamGradient {
         }
     }
 
-    /// Adds the sparse rows into the dense part, and forgets them.
+    /// Adds the sparse rows into the dense part, each distinct row's sum at once, and
+    /// forgets them.
     #[inline(always)]
     fn fold_rows_into_dense(&mut self) {
+        self.coalesce();
         let cols = self.shape.1;
         for (i, &row) in self.rows.iter().enumerate() {
             crate::kernels::add_assign(
@@ -228,7 +236,8 @@ impl ParamGradient {
         self.order.clear();
         self.order.extend(0..self.rows.len() as u32);
         let rows = &self.rows;
-        self.order.sort_unstable_by_key(|&e| rows[e as usize]);
+        // By row, then by position: each row's entries stay in the order recorded.
+        self.order.sort_unstable_by_key(|&e| (rows[e as usize], e));
         if (self.order.windows(2)).all(|w| rows[w[0] as usize] != rows[w[1] as usize]) {
             // No row twice (the usual case for a few random rows of a large table): each
             // can be used where it is, with no copying.
@@ -300,20 +309,22 @@ impl ParamGradient {
         }
     }
 
-    /// The total gradient as a dense matrix.
+    /// The total gradient as a dense matrix: the dense part plus each row's sum of sparse
+    /// entries, added up as [`for_each_touched`](Self::for_each_touched) does.
     pub(crate) fn to_dense(&self) -> Array2<f32> {
         let cols = self.shape.1;
-        let mut out = if self.dense_used {
-            Array2::from_shape_vec(self.shape, self.dense.clone()).expect("dense shape")
-        } else {
-            Array2::zeros(self.shape)
-        };
+        let mut out = Array2::zeros(self.shape);
         let slice = out.as_slice_mut().expect("standard layout");
         for (i, &row) in self.rows.iter().enumerate() {
             crate::kernels::add_assign(
                 &mut slice[row * cols..(row + 1) * cols],
                 &self.values[i * cols..(i + 1) * cols],
             );
+        }
+        if self.dense_used {
+            for (out, &dense) in slice.iter_mut().zip(&self.dense) {
+                *out += dense;
+            }
         }
         out
     }
@@ -329,6 +340,50 @@ impl ParamGradient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gradients accumulated over several passes are bit-identical whatever the
+    /// parameter's history. Compactions happen where the buffer sizes left by earlier
+    /// passes put them, and used to change the order of the sums: a resumed run's
+    /// gradients differed in the last bit from an uninterrupted one's.
+    #[test]
+    fn accumulated_sums_do_not_depend_on_history() {
+        use rand::{Rng, SeedableRng};
+        let (rows, cols) = (50, 4);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let passes: Vec<(Vec<usize>, Vec<f32>)> = (0..6)
+            .map(|_| {
+                let ids = (0..64).map(|_| rng.gen_range(0..rows)).collect();
+                let g = (0..64 * cols).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                (ids, g)
+            })
+            .collect();
+        let dense: Vec<f32> = (0..rows * cols).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let bits = |xs: &[f32]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for mixed in [false, true] {
+            let run = |g: &mut ParamGradient| {
+                for (k, (ids, grad)) in passes.iter().enumerate() {
+                    g.add_rows(ids, grad);
+                    if mixed && k % 2 == 1 {
+                        g.add_dense(&dense);
+                    }
+                }
+                let whole = bits(g.to_dense().as_slice().unwrap());
+                let each: Vec<(usize, Vec<u32>)> = touched(g)
+                    .into_iter()
+                    .map(|(at, v)| (at, bits(&v)))
+                    .collect();
+                (whole, each)
+            };
+            let mut fresh = ParamGradient::new((rows, cols));
+            // A history: a long accumulation merged by a step, then cleared.
+            let mut used = ParamGradient::new((rows, cols));
+            let ids: Vec<usize> = (0..rows).cycle().take(500).collect();
+            used.add_rows(&ids, &vec![0.5; 500 * cols]);
+            touched(&mut used);
+            used.clear();
+            assert_eq!(run(&mut fresh), run(&mut used), "mixed: {mixed}");
+        }
+    }
 
     /// What an optimizer would be handed: `(offset, gradient)` per stretch, in order.
     fn touched(g: &mut ParamGradient) -> Vec<(usize, Vec<f32>)> {

@@ -87,6 +87,48 @@ impl SynchronizationBarrier {
         Arc::new(Self::default())
     }
 
+    /// A barrier that counts on from `turns` updates applied before, to resume a run
+    /// from a checkpoint: [`Synchronized`] tells its optimizer the number of turns applied
+    /// so far before each of its own ([`Optimizer::set_update_count`]), which replaces a
+    /// step count set on the optimizer (`Adam::set_steps`). Save [`turns`](Self::turns)
+    /// with the checkpoint and pass it here.
+    ///
+    /// ```
+    /// use wyrm::optim::{Optimizer, SynchronizationBarrier, Synchronized};
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let mut loss = w.square();
+    /// let saved_turns = 1000; // a checkpoint's `barrier.turns()`
+    /// let barrier = SynchronizationBarrier::resuming(saved_turns);
+    /// let adam = Adam::new(0.1, loss.parameters());
+    /// let mut optimizer = Synchronized::new(adam, barrier.register(), 1);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// optimizer.step();
+    /// // Adam's bias correction went on from the saved count.
+    /// assert_eq!(optimizer.inner().steps(), 1001);
+    /// assert_eq!(barrier.turns(), 1001);
+    /// ```
+    pub fn resuming(turns: u64) -> Arc<Self> {
+        let barrier = Self::default();
+        barrier.lock().turns = turns;
+        Arc::new(barrier)
+    }
+
+    /// How many turns (updates, one per participant and round) have been applied so far,
+    /// counting from [`resuming`](Self::resuming)'s start: what a checkpoint saves.
+    ///
+    /// ```
+    /// use wyrm::optim::SynchronizationBarrier;
+    ///
+    /// assert_eq!(SynchronizationBarrier::new().turns(), 0);
+    /// assert_eq!(SynchronizationBarrier::resuming(7).turns(), 7);
+    /// ```
+    pub fn turns(&self) -> u64 {
+        self.lock().turns
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A thread that panicked while applying its update leaves consistent state
         // behind (its handle's drop finishes its turn), so poisoning is ignored.
@@ -331,7 +373,10 @@ impl Drop for SyncHandle {
 /// too, which takes back part of that: about `√n` times as far, so divide by `√n`.
 /// Before each turn the wrapper tells its optimizer how many turns all threads have
 /// applied so far ([`Optimizer::set_update_count`]), so that Adam's bias correction
-/// counts every update the shared moments received, not only its own thread's.
+/// counts every update the shared moments received, not only its own thread's. That
+/// replaces a step count set with `Adam::set_steps`: to resume from a checkpoint, save
+/// the barrier's [`turns`](SynchronizationBarrier::turns) and start again on
+/// [`SynchronizationBarrier::resuming`] with it.
 ///
 /// Choosing `k`: each round costs a barrier (a few microseconds of waiting and waking)
 /// plus the turns of the updates, so it pays when `k` steps take much longer than that.
