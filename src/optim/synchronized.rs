@@ -385,7 +385,7 @@ impl Drop for SyncHandle {
 /// steps allow a smaller `k`. But a round is one update per thread whatever `k` is, and
 /// an adaptive optimizer normalises it: `k` steps' worth of data make one Adam or Adagrad
 /// step of about the usual size, so a large `k` trains like a large batch with few
-/// updates. A new user's 1,124 steps at `k = 64` made 18 Adam updates per thread, and
+/// updates. A new user's 1,124 steps at `k = 64` made about 18 Adam updates, and
 /// the held-out AUC fell from about 0.75 to 0.64; raise the learning rate or lower `k`.
 ///
 /// ```
