@@ -191,6 +191,9 @@ impl ParamGradient {
     /// forgets them.
     #[inline(always)]
     fn fold_rows_into_dense(&mut self) {
+        if self.rows.is_empty() {
+            return;
+        }
         self.coalesce();
         let cols = self.shape.1;
         for (i, &row) in self.rows.iter().enumerate() {
