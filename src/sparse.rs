@@ -27,7 +27,8 @@ pub(crate) struct ParamGradient {
     /// Whether `rows` is free of duplicates (sorted, if duplicates were merged).
     ///
     /// Duplicates are always summed in the order they were recorded (merging keeps each
-    /// row's entries in that order, and a merged entry stands where its first one was), so
+    /// row's entries in that order, and entries recorded later come after the merged
+    /// ones), so
     /// the sums do not depend on when compactions happened, which depends on the buffer
     /// sizes left by earlier passes: gradients accumulated over several passes come out
     /// bit-identical whatever the parameter's history, as an exact resume from a
