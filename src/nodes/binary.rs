@@ -15,7 +15,8 @@ use std::rc::Rc;
 /// The math of an elementwise binary operation `y = f(a, b)`.
 ///
 /// Implement it for your own operation and apply it with [`Variable::combine`]. The
-/// operation is a value, so it can carry parameters:
+/// operation is a value, so it can carry parameters (this one is built in as
+/// [`nn::losses::huber`](crate::nn::losses::huber)):
 ///
 /// ```
 /// use wyrm::*;
