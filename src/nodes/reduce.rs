@@ -282,9 +282,7 @@ impl SingleOp for MeanColumnsOp {
     fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
         let share = 1.0 / shape.0.max(1) as f32;
         for row in gx.chunks_exact_mut(shape.1.max(1)) {
-            for (gx, g) in row.iter_mut().zip(g) {
-                *gx = g * share;
-            }
+            crate::kernels::scale(share, g, row, false);
         }
     }
 }
