@@ -54,8 +54,8 @@
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
 //!   (`examples/embeddings.rs`). [`BagsInputNode`] holds bags of ids of varying size,
 //!   pooled by `param.sum_bags(&bags)` or `param.mean_bags(&bags)` (multi-hot features,
-//!   without padding), each id's row optionally scaled by a weight. Losses for integer targets and
-//!   the Huber loss are in [`nn::losses`].
+//!   without padding), each id's row optionally scaled by a weight. Losses for integer targets,
+//!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`], and
 //!   [`optim::Synchronized`] for deterministic data-parallel training.
 //! - Hogwild: [`HogwildParameter`]s in an `Arc` are shared by threads, each building its
@@ -185,7 +185,8 @@ pub use variable::{Operand, Variable};
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks); and
-///   the functions `sparse_categorical_crossentropy(logits, targets)` and
+///   the functions `sparse_categorical_crossentropy(logits, targets)`,
+///   `binary_crossentropy_with_logits(logits, targets)` and
 ///   `huber(prediction, target, delta)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Numbers are `f32`: literals (one beyond `f32::MAX` is an error), or constant

@@ -1,8 +1,9 @@
 //! Layers and losses built from nodes.
 //!
 //! - [`losses`] — [`sparse_categorical_crossentropy`](losses::sparse_categorical_crossentropy)
-//!   for classification with integer targets; its docs also give binary cross-entropy and
-//!   squared error, which are written with ordinary ops; [`huber`](losses::huber) for
-//!   regression with outliers and Q-learning.
+//!   for classification with integer targets;
+//!   [`binary_crossentropy_with_logits`](losses::binary_crossentropy_with_logits) for yes/no
+//!   targets; [`huber`](losses::huber) for regression with outliers and Q-learning; its
+//!   docs also give squared error, which is written with ordinary ops.
 
 pub mod losses;

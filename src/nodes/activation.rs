@@ -42,7 +42,9 @@ unary_op!(
     /// once the sigmoid rounds to 0 or 1 (from |x| of about 17 in `f32`):
     /// - `ln(sigmoid(x)) = -(-x).softplus()`;
     /// - binary cross-entropy on logits `z` with 0/1 targets `y`:
-    ///   `-(y ln sigmoid(z) + (1 - y) ln(1 - sigmoid(z))) = z.softplus() - y * z`.
+    ///   `-(y ln sigmoid(z) + (1 - y) ln(1 - sigmoid(z))) = z.softplus() - y * z`
+    ///   (in one node:
+    ///   [`binary_crossentropy_with_logits`](crate::nn::losses::binary_crossentropy_with_logits)).
     ///
     /// ```
     /// use wyrm::*;

@@ -253,6 +253,24 @@ fn huber_loss() {
     });
 }
 
+/// Binary cross-entropy on logits, against 0/1-like and broadcast targets.
+#[test]
+fn binary_crossentropy_loss() {
+    use wyrm::nn::losses::binary_crossentropy_with_logits as bce;
+    binary(
+        "binary_crossentropy_with_logits",
+        (Any, Any),
+        &SAME,
+        |z, t| bce(z, t),
+    );
+    binary(
+        "binary_crossentropy_with_logits, broadcast",
+        (Any, Any),
+        &BROADCAST_OTHERS,
+        |z, t| bce(z, t),
+    );
+}
+
 /// Lookups and the loss over integer targets, with respect to the table or the logits;
 /// repeated indices, and bags of different sizes (an empty one included).
 #[test]

@@ -141,7 +141,8 @@ fn numbers_on_either_side_of_an_operator() {
 }
 
 model! {
-    /// Logistic regression on logits, with the stable binary cross-entropy.
+    /// Logistic regression on logits, with the stable binary cross-entropy written out
+    /// and as the built-in function.
     struct Logistic {
         w: Param<2, 1> = zeros,
         b: Param<1, 1> = zeros,
@@ -149,6 +150,7 @@ model! {
         y: Input<1, 1>,
         logit = x.dot(w) + b,
         loss = (logit.softplus() - y * logit).scalar_sum(),
+        fused = binary_crossentropy_with_logits(logit, y).mean(),
     }
 }
 
@@ -193,6 +195,15 @@ fn logistic_regression_with_softplus_separates_and_stays_finite() {
     model.x.set_value(arr2(&[[3.0, 3.0]]));
     logit.forward();
     assert!(logit.value()[(0, 0)] > 17.0, "{}", logit.value());
+    // The built-in loss agrees, confidently right and confidently wrong.
+    let mut fused = model.fused.clone();
+    for y in [1.0, 0.0] {
+        model.y.set_value(y);
+        loss.forward();
+        fused.forward();
+        let (written, fused) = (loss.value()[(0, 0)], fused.value()[(0, 0)]);
+        assert!(fused.is_finite() && (written - fused).abs() <= 1e-6 * written.max(1.0));
+    }
 }
 
 model! {

@@ -111,14 +111,20 @@ pub const METHODS: &[Method] = &[
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
 ];
 
-/// The free functions: `sparse_categorical_crossentropy(logits, targets)` and
-/// `huber(prediction, target, delta)`.
+/// The free functions: `sparse_categorical_crossentropy(logits, targets)`,
+/// `binary_crossentropy_with_logits(logits, targets)` and `huber(prediction, target, delta)`.
 pub const FUNCTIONS: &[Method] = &[
     method(
         "sparse_categorical_crossentropy",
         &[Arg::Node, Arg::Index],
         Rule::One,
         "SparseCategoricalCrossentropy",
+    ),
+    method(
+        "binary_crossentropy_with_logits",
+        &[Arg::Node, Arg::Node],
+        Rule::Elementwise,
+        "BinaryCrossentropy",
     ),
     method(
         "huber",

@@ -1,14 +1,17 @@
-//! Loss functions: [`sparse_categorical_crossentropy`] for integer class targets, and
-//! [`huber`] (smooth L1) for regression targets with outliers and for Q-learning.
+//! Loss functions: [`sparse_categorical_crossentropy`] for integer class targets,
+//! [`binary_crossentropy_with_logits`] for yes/no targets (or probabilities) on logits,
+//! and [`huber`] (smooth L1) for regression targets with outliers and for Q-learning.
 //!
-//! Squared error and binary cross-entropy are short expressions of existing ops, written
-//! in place: `(target - prediction).square()`, and on logits `z` with 0/1 targets `y`,
-//! `z.softplus() - y * z` (the stable form of `-(y ln σ(z) + (1 - y) ln(1 - σ(z)))`, which
-//! gives NaN once `σ(z)` rounds to 0 or 1; see [`Variable::softplus`]). Sum or average them
-//! (and `huber`'s elementwise losses) with `scalar_sum` or `mean`.
+//! Squared error is a short expression of existing ops, written in place:
+//! `(target - prediction).square()`. The binary cross-entropy and Huber losses are
+//! elementwise; sum or average them (and squared error) with `scalar_sum` or `mean`.
 
+mod binary_crossentropy;
 mod huber;
 
+pub use binary_crossentropy::{
+    binary_crossentropy_with_logits, BinaryCrossentropy, BinaryCrossentropyOp,
+};
 pub use huber::{huber, Huber, HuberOp};
 
 use crate::kernels::{exp, ln};

@@ -271,6 +271,8 @@ mod tests {
                 bad = huber(a, b, 1.0),
                 sized = huber(m, a, 1.0) + b,
                 args = huber(a, 1.0),
+                bce = binary_crossentropy_with_logits(m, a).mean(),
+                bce_bad = binary_crossentropy_with_logits(b, m),
             }
         });
         let expected = [
@@ -278,6 +280,7 @@ mod tests {
             // The result has the broadcast shape, 5x3.
             "cannot add a 5x3 and a 1x4",
             "`huber` takes 3 arguments, found 2",
+            "cannot take `binary_crossentropy_with_logits` of a 1x4 and a 5x3",
         ];
         assert_errors(&e, &expected);
     }

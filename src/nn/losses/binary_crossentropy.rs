@@ -1,0 +1,173 @@
+//! Binary cross-entropy on logits, in one node and in the stable form, for yes/no targets
+//! (clicks, positive against negative samples) and for soft targets in `[0, 1]`.
+
+use crate::kernels::{sigmoid, softplus};
+use crate::node::Node;
+use crate::nodes::{Binary, BinaryOp};
+use crate::shape::Broadcast;
+use crate::Variable;
+
+/// The binary cross-entropy of a logit `z` against a target probability `t`:
+/// `softplus(z) - t z`, which is `-(t ln σ(z) + (1 - t) ln(1 - σ(z)))` without the NaN
+/// that form gives once `σ(z)` rounds to 0 or 1. Its partials are `σ(z) - t` for the
+/// logit and `-z` for the target.
+///
+/// ```
+/// use wyrm::nn::losses::BinaryCrossentropyOp;
+/// use wyrm::nodes::BinaryOp;
+///
+/// let op = BinaryCrossentropyOp;
+/// assert!((op.apply(0.0, 1.0) - 2f32.ln()).abs() < 1e-6);
+/// assert_eq!(op.apply(-40.0, 1.0), 40.0); // confidently wrong: finite
+/// assert_eq!(op.partials(0.0, 1.0, 2f32.ln()), (-0.5, -0.0));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BinaryCrossentropyOp;
+
+impl BinaryOp for BinaryCrossentropyOp {
+    const NAME: &'static str = "binary_crossentropy_with_logits";
+    const READS_OUTPUT: bool = false;
+
+    #[inline(always)]
+    fn apply(&self, z: f32, t: f32) -> f32 {
+        softplus(z) - t * z
+    }
+
+    #[inline(always)]
+    fn partials(&self, z: f32, t: f32, _: f32) -> (f32, f32) {
+        (sigmoid(z) - t, -z)
+    }
+}
+
+/// Node for [`binary_crossentropy_with_logits`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::{binary_crossentropy_with_logits, BinaryCrossentropy};
+/// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+/// let targets = InputNode::new(ndarray::arr2(&[[1.0, 0.0]]));
+/// let mut loss: Variable<BinaryCrossentropy<ParameterNode, InputNode>> =
+///     binary_crossentropy_with_logits(&logits, &targets);
+/// loss.forward();
+/// assert!((loss.value()[(0, 1)] - 2f32.ln()).abs() < 1e-6);
+/// ```
+pub type BinaryCrossentropy<L, R> = Binary<BinaryCrossentropyOp, L, R>;
+
+/// The binary cross-entropy of `logits` against `targets` (0/1 labels or probabilities),
+/// elementwise: `softplus(z) - t z` for logit `z` and target `t`, the stable form of
+/// `-(t ln σ(z) + (1 - t) ln(1 - σ(z)))`. It is the logistic loss of a click model or of
+/// word2vec's positive and negative samples; the gradient with respect to the logits is
+/// `σ(z) - t`, finite for any logit. One node, where the same expression written out
+/// (`z.softplus() - t * z`) takes three.
+///
+/// The shapes broadcast as for `-` (a single row, column or `1 x 1` on either side is
+/// repeated along the other), and the result has the broadcast shape; sum or average it
+/// with `scalar_sum` or `mean`.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::binary_crossentropy_with_logits;
+///
+/// let logits = ParameterNode::new(ndarray::arr2(&[[0.0], [40.0], [-40.0]]));
+/// let labels = InputNode::new(ndarray::arr2(&[[1.0], [0.0], [0.0]]));
+/// let mut loss = binary_crossentropy_with_logits(&logits, &labels).scalar_sum();
+/// loss.forward();
+/// loss.backward(1.0);
+/// // ln 2 for the undecided example, 40 for the confidently wrong one, ~0 for the last.
+/// assert!((loss.value()[(0, 0)] - (2f32.ln() + 40.0)).abs() < 1e-5);
+/// let g = logits.gradient(); // sigmoid(z) - t
+/// assert!((g[(0, 0)] + 0.5).abs() < 1e-6 && (g[(1, 0)] - 1.0).abs() < 1e-6);
+/// assert!(g[(2, 0)].abs() < 1e-6);
+/// ```
+///
+/// # Panics
+/// If the shapes do not broadcast (naming `binary_crossentropy_with_logits` and both
+/// shapes).
+#[track_caller]
+pub fn binary_crossentropy_with_logits<L: Node, R: Node>(
+    logits: &Variable<L>,
+    targets: &Variable<R>,
+) -> Variable<BinaryCrossentropy<L, R>>
+where
+    L::Rows: Broadcast<R::Rows>,
+    L::Cols: Broadcast<R::Cols>,
+{
+    logits.combine(BinaryCrossentropyOp, targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+
+    /// Against the textbook form in f64, over logits where it is still finite, for hard
+    /// and soft targets.
+    #[test]
+    fn values_and_partials() {
+        let op = BinaryCrossentropyOp;
+        for z in [-15.0f32, -2.0, -0.3, 0.0, 0.7, 3.0, 15.0] {
+            for t in [0.0f32, 0.25, 1.0] {
+                let s = 1.0 / (1.0 + (-(z as f64)).exp());
+                let t64 = t as f64;
+                let exact = -(t64 * s.ln() + (1.0 - t64) * (1.0 - s).ln());
+                let value = op.apply(z, t);
+                assert!(
+                    (value as f64 - exact).abs() < 1e-5 * exact.max(1.0),
+                    "{z} {t}: {value} against {exact}"
+                );
+                let (dz, dt) = op.partials(z, t, value);
+                assert!((dz as f64 - (s - t64)).abs() < 1e-6, "{z} {t}");
+                assert_eq!(dt, -z);
+            }
+        }
+        // Far past where σ rounds to 0 or 1, the loss and its slope stay exact.
+        assert_eq!(op.apply(100.0, 0.0), 100.0);
+        assert_eq!(op.apply(-100.0, 1.0), 100.0);
+        assert_eq!(op.partials(-100.0, 1.0, 100.0).0, -1.0);
+    }
+
+    /// Finite differences with respect to both sides, on several shapes and broadcasts.
+    #[test]
+    fn gradients() {
+        for (shape, target) in [
+            ((1, 1), (1, 1)),
+            ((3, 4), (3, 4)),
+            ((3, 4), (1, 4)),
+            ((4, 2), (4, 1)),
+        ] {
+            let z = ParameterNode::new(random_matrix(shape.0, shape.1) * 3.0);
+            let t = ParameterNode::new(random_matrix(target.0, target.1));
+            let mut loss = binary_crossentropy_with_logits(&z, &t).tanh().scalar_sum();
+            gradcheck::assert_gradient(&mut loss, &z);
+            gradcheck::assert_gradient(&mut loss, &t);
+        }
+    }
+
+    /// The same values and gradient as the expression written out.
+    #[test]
+    fn matches_the_written_out_form() {
+        let z = ParameterNode::new(random_matrix(5, 3) * 4.0);
+        let t = InputNode::new(random_matrix(5, 3).mapv(|x| (x + 1.0) / 2.0));
+        let mut fused = binary_crossentropy_with_logits(&z, &t).scalar_sum();
+        fused.forward();
+        fused.backward(1.0);
+        let fused_gradient = z.gradient();
+        z.zero_gradient();
+        let mut written = (z.softplus() - t.clone() * z.clone()).scalar_sum();
+        written.forward();
+        written.backward(1.0);
+        assert!((fused.value()[(0, 0)] - written.value()[(0, 0)]).abs() < 1e-5);
+        for (a, b) in fused_gradient.iter().zip(z.gradient().iter()) {
+            assert!((a - b).abs() < 1e-6, "{a} against {b}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "binary_crossentropy_with_logits")]
+    fn shapes_must_broadcast() {
+        let _ = binary_crossentropy_with_logits(
+            &InputNode::new(random_matrix(2, 3)),
+            &InputNode::new(random_matrix(3, 2)),
+        );
+    }
+}
