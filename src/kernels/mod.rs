@@ -140,6 +140,29 @@ pub fn scale(alpha: f32, x: &[f32], out: &mut [f32], accumulate: bool) {
     simd::portable::scale(alpha, x, out, accumulate)
 }
 
+/// `out = Σ_p w_p · table[offset(p)..][..out.len()]` for `p` in `0..count`, with `w_p =
+/// weights[p]`, or 1 when `weights` is empty: a bag of table rows, pooled. Summed in order
+/// of `p` with each weighted row rounded before it is added, as `add_assign` and
+/// `scale(.., true)` would, on every path.
+///
+/// # Panics
+/// If a row runs past `table`, or `weights` is shorter than `count` and not empty.
+#[inline(always)]
+pub(crate) fn pool_rows(
+    table: &[f32],
+    count: usize,
+    offset: impl Fn(usize) -> usize,
+    weights: &[f32],
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if out.len() >= 8 && simd_enabled() {
+        // SAFETY: `simd_enabled` checked that the CPU has AVX2 and FMA.
+        return unsafe { simd::avx2::pool_rows(table, count, offset, weights, out) };
+    }
+    simd::portable::pool_rows(table, count, offset, weights, out)
+}
+
 /// Asks the CPU to bring the cache lines of `data[start..start + len]` closer (x86_64
 /// only); does nothing when that range is not inside `data` (e.g. optimizer state not
 /// allocated yet).
@@ -300,7 +323,7 @@ mod tests {
         let data: Vec<f32> = (0..4000)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
             .collect();
-        for n in [1, 8, 13, 32, 64, 77] {
+        for n in [1, 3, 4, 7, 8, 13, 32, 64, 77] {
             let (a, b) = (&data[..n], &data[100..100 + n]);
             // SAFETY: AVX2 and FMA are present (checked above).
             let d = unsafe { simd::avx2::dot(a, b) };
@@ -314,6 +337,20 @@ mod tests {
                 simd::portable::outer(a, y, &mut o2, accumulate);
                 for (p, q) in o1.iter().zip(&o2) {
                     assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "outer {n}");
+                }
+            }
+            // Bags of rows, unweighted and weighted: the same sums to the bit.
+            let ids = [7, 0, 7, 31, 2];
+            let weights = [0.5, -1.25, 3.0, 0.1, 2.0];
+            for w in [&[][..], &weights[..]] {
+                for count in [0, 1, 5] {
+                    let mut o1 = data[..n].to_vec();
+                    let mut o2 = data[50..50 + n].to_vec();
+                    let offset = |p: usize| ids[p] * n;
+                    // SAFETY: as above.
+                    unsafe { simd::avx2::pool_rows(&data, count, offset, w, &mut o1) };
+                    simd::portable::pool_rows(&data, count, offset, w, &mut o2);
+                    assert_eq!(o1, o2, "pool_rows {n} {count} {}", w.len());
                 }
             }
             for k in [1, 3, 32] {

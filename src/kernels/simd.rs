@@ -129,6 +129,34 @@ pub(crate) mod portable {
         }
     }
 
+    /// `out = Σ_p w_p · table[offset(p)..][..n]` for `p` in `0..count` and `n =
+    /// out.len()`, `w_p = weights[p]` (1 if `weights` is empty), summed in order of `p`.
+    ///
+    /// # Panics
+    /// If a row runs past `table`, or `weights` is shorter than `count` and not empty.
+    #[inline(always)]
+    pub fn pool_rows(
+        table: &[f32],
+        count: usize,
+        offset: impl Fn(usize) -> usize,
+        weights: &[f32],
+        out: &mut [f32],
+    ) {
+        let n = out.len();
+        assert!(
+            weights.is_empty() || weights.len() >= count,
+            "pool_rows: too few weights"
+        );
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for p in 0..count {
+            let row = &table[offset(p)..][..n];
+            match weights.get(p) {
+                None => out.iter_mut().zip(row).for_each(|(o, x)| *o += x),
+                Some(&w) => scale(w, row, out, true),
+            }
+        }
+    }
+
     /// `out (+)= Σ_p x[p * stride] * mat[p, :]` for a row-major `k x n` matrix `mat`,
     /// `k = mat.len() / out.len()`.
     #[inline(always)]
@@ -181,6 +209,18 @@ pub(crate) mod avx2 {
         _mm_cvtss_f32(s)
     }
 
+    /// A mask selecting lanes `0..rem`, for the loads and stores of a row's last `rem < 8`
+    /// columns: masked-off lanes are neither read nor written (nor can they fault), so a
+    /// narrow matrix (a 4-class output layer) runs 8-wide instead of element by element.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tail_mask(rem: usize) -> __m256i {
+        const LANES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+        let lanes = &LANES[8 - rem..][..8];
+        // SAFETY: `lanes` holds the eight `i32`s the unaligned load reads.
+        unsafe { _mm256_loadu_si256(lanes.as_ptr().cast()) }
+    }
+
     /// Dot product (four 8-wide FMA accumulators).
     ///
     /// # Safety
@@ -213,13 +253,20 @@ pub(crate) mod avx2 {
                 );
                 i += 8;
             }
+            if i < n {
+                let mask = tail_mask(n - i);
+                // SAFETY: offsets i..n are in both slices; the masked lanes are not read.
+                acc[1] = _mm256_fmadd_ps(
+                    _mm256_maskload_ps(pa.add(i), mask),
+                    _mm256_maskload_ps(pb.add(i), mask),
+                    acc[1],
+                );
+            }
         }
-        let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        let mut total = hsum(v);
-        for j in i..n {
-            total += a[j] * b[j];
-        }
-        total
+        hsum(_mm256_add_ps(
+            _mm256_add_ps(acc[0], acc[1]),
+            _mm256_add_ps(acc[2], acc[3]),
+        ))
     }
 
     /// `out = alpha * x`, or `out += alpha * x` when `accumulate`; rounds like
@@ -254,6 +301,91 @@ pub(crate) mod avx2 {
             return;
         }
         super::portable::scale(alpha, &x[i..n], &mut out[i..n], accumulate);
+    }
+
+    /// `out = Σ_p w_p · table[offset(p)..][..n]` as
+    /// [`portable::pool_rows`](super::portable::pool_rows) computes it, with the same
+    /// rounding (adds in order of `p`; a weight's product rounded before it is added).
+    /// Blocks of up to 64 columns stay in registers while every row is added.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    ///
+    /// # Panics
+    /// If a row runs past `table`, or `weights` is shorter than `count` and not empty.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn pool_rows(
+        table: &[f32],
+        count: usize,
+        offset: impl Fn(usize) -> usize,
+        weights: &[f32],
+        out: &mut [f32],
+    ) {
+        let n = out.len();
+        assert!(
+            weights.is_empty() || weights.len() >= count,
+            "pool_rows: too few weights"
+        );
+        for p in 0..count {
+            assert!(
+                offset(p)
+                    .checked_add(n)
+                    .is_some_and(|end| end <= table.len()),
+                "pool_rows: row {p} runs past the table"
+            );
+        }
+        let (pt, pw, po) = (table.as_ptr(), weights.as_ptr(), out.as_mut_ptr());
+        let weighted = !weights.is_empty();
+        // One column block's sum over every row: `$load(at)` reads the 8 (or masked)
+        // floats at `at`.
+        macro_rules! pool {
+            ($acc:ident, $j:expr, $load:expr) => {
+                for p in 0..count {
+                    let row = pt.add(offset(p) + $j);
+                    if weighted {
+                        let w = _mm256_set1_ps(*pw.add(p));
+                        for (q, a) in $acc.iter_mut().enumerate() {
+                            *a = _mm256_add_ps(*a, _mm256_mul_ps(w, $load(row.add(8 * q))));
+                        }
+                    } else {
+                        for (q, a) in $acc.iter_mut().enumerate() {
+                            *a = _mm256_add_ps(*a, $load(row.add(8 * q)));
+                        }
+                    }
+                }
+            };
+        }
+        let mut j = 0;
+        // SAFETY: every row's columns offset(p)..offset(p) + n lie in `table` (asserted),
+        // and the blocks read columns j..j+8*B <= n of them and of `out`; weights p <
+        // count are in `weights` when it is not empty (asserted).
+        unsafe {
+            macro_rules! block {
+                ($b:literal) => {
+                    while j + 8 * $b <= n {
+                        let mut acc = [_mm256_setzero_ps(); $b];
+                        pool!(acc, j, |at| _mm256_loadu_ps(at));
+                        for (q, a) in acc.iter().enumerate() {
+                            _mm256_storeu_ps(po.add(j + 8 * q), *a);
+                        }
+                        j += 8 * $b;
+                    }
+                };
+            }
+            block!(8);
+            block!(4);
+            block!(2);
+            block!(1);
+            if j < n {
+                let mask = tail_mask(n - j);
+                let mut acc = [_mm256_setzero_ps(); 1];
+                // SAFETY: as above for columns j..n; the masked lanes (columns n..j+8)
+                // are not accessed.
+                pool!(acc, j, |at| _mm256_maskload_ps(at, mask));
+                _mm256_maskstore_ps(po.add(j), mask, acc[0]);
+            }
+        }
     }
 
     /// `out (+)= Σ_p x[p * stride] * mat[p, :]` for a row-major `k x n` matrix `mat`,
@@ -311,13 +443,21 @@ pub(crate) mod avx2 {
             block!(8);
             block!(2);
             block!(1);
-        }
-        for c in j..n {
-            let mut s = if accumulate { out[c] } else { 0.0 };
-            for p in 0..k {
-                s += x[p * stride] * mat[p * n + c];
+            if j < n {
+                let mask = tail_mask(n - j);
+                // SAFETY: as for the blocks, for the unmasked columns j..n; the masked
+                // lanes (columns n..j+8, possibly past the slices) are not accessed.
+                let mut acc = if accumulate {
+                    _mm256_maskload_ps(po.add(j), mask)
+                } else {
+                    _mm256_setzero_ps()
+                };
+                for p in 0..k {
+                    let xv = _mm256_set1_ps(*px.add(p * stride));
+                    acc = _mm256_fmadd_ps(xv, _mm256_maskload_ps(pm.add(p * n + j), mask), acc);
+                }
+                _mm256_maskstore_ps(po.add(j), mask, acc);
             }
-            out[c] = s;
         }
     }
 
@@ -355,10 +495,18 @@ pub(crate) mod avx2 {
                     _mm256_storeu_ps(o, v);
                     j += 8;
                 }
-            }
-            for c in j..n {
-                let v = xi * y[c];
-                out[row + c] = if accumulate { out[row + c] + v } else { v };
+                if j < n {
+                    let mask = tail_mask(n - j);
+                    // SAFETY: as above for columns j..n; the masked lanes (columns n..j+8)
+                    // are not accessed.
+                    let (yv, o) = (_mm256_maskload_ps(py.add(j), mask), po.add(row + j));
+                    let v = if accumulate {
+                        _mm256_fmadd_ps(xv, yv, _mm256_maskload_ps(o, mask))
+                    } else {
+                        _mm256_mul_ps(xv, yv)
+                    };
+                    _mm256_maskstore_ps(o, mask, v);
+                }
             }
         }
     }
@@ -392,13 +540,18 @@ pub(crate) mod avx2 {
                     }
                     i += 8;
                 }
+                if i < k {
+                    let mask = tail_mask(k - i);
+                    // SAFETY: as above for columns i..k; the masked lanes are not read.
+                    let xv = _mm256_maskload_ps(px.add(i), mask);
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let row = pm.add((r + q) * k + i);
+                        *a = _mm256_fmadd_ps(xv, _mm256_maskload_ps(row, mask), *a);
+                    }
+                }
             }
             for (q, a) in acc.iter().enumerate() {
-                let mut d = hsum(*a);
-                let row = &mat[(r + q) * k..(r + q + 1) * k];
-                for c in i..k {
-                    d += x[c] * row[c];
-                }
+                let d = hsum(*a);
                 out[r + q] = if accumulate { out[r + q] + d } else { d };
             }
             r += 4;

@@ -140,6 +140,15 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         }
     }
 
+    /// The whole value, borrowed in place, if this thread holds it (`None` if shared).
+    #[inline(always)]
+    pub(crate) fn local_value(&self) -> Option<Ref<'_, [f32]>> {
+        match &self.storage {
+            Storage::Local { value, .. } => Some(Ref::map(value.borrow(), |v| v.as_slice())),
+            Storage::Shared { .. } => None,
+        }
+    }
+
     /// Row `row` (of `cols` elements) of a value held by this thread, borrowed in place.
     ///
     /// # Panics

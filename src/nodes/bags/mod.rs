@@ -45,7 +45,7 @@ pub struct Bags<R: Dim = Dyn, C: Dim = Dyn> {
     ids: RefCell<Vec<usize>>,
     sizes: RefCell<Vec<usize>>,
     weights: RefCell<Vec<f32>>,
-    /// The looked-up rows (`ids x cols`), summed per bag into the value.
+    /// A shared table's looked-up rows (`ids x cols`), summed per bag into the value.
     rows: RefCell<Vec<f32>>,
     state: NodeState,
     /// Keeps the table's row count limiting the bags' ids while this node lives.
@@ -107,6 +107,31 @@ impl<R: Dim, C: Dim> Bags<R, C> {
         }
     }
 
+    /// Writes each bag's pooled row into `value`: the rows at `offset(p)` in `table` for
+    /// the bag's ids `p`, weighted, summed (and divided for a mean).
+    #[inline(always)]
+    fn pool(
+        &self,
+        value: &mut [f32],
+        sizes: &[usize],
+        weights: &[f32],
+        table: &[f32],
+        offset: impl Fn(usize) -> usize,
+    ) {
+        let cols = C::fold(self.state.shape().1);
+        let mut at = 0;
+        for (b, &size) in sizes.iter().enumerate() {
+            let out = &mut value[b * cols..(b + 1) * cols];
+            let weights = weights.get(at..at + size).unwrap_or(&[]);
+            crate::kernels::pool_rows(table, size, |p| offset(at + p), weights, out);
+            if self.mean && size > 1 {
+                // Divided rather than scaled by `weight`: the mean of 7 is then 7 / 3 exactly.
+                out.iter_mut().for_each(|v| *v /= size as f32);
+            }
+            at += size;
+        }
+    }
+
     /// Adds the complete gradient `g` (`bags x cols`) to the named rows' gradient: each
     /// id's row gets its bag's row of `g`, weighted as in the forward pass.
     #[inline]
@@ -164,29 +189,16 @@ impl<R: Dim, C: Dim> Node for Bags<R, C> {
             Bound::Rows,
             Self::name(self.mean),
         );
-        let mut rows = self.rows.borrow_mut();
-        rows.resize(ids.len() * cols, 0.0);
-        self.table.read_rows(&ids, cols, &mut rows);
         let mut value = self.state.value_mut();
-        let mut at = 0;
-        for (b, &size) in sizes.iter().enumerate() {
-            let out = &mut value[b * cols..(b + 1) * cols];
-            out.iter_mut().for_each(|v| *v = 0.0);
-            let bag = rows[at * cols..(at + size) * cols].chunks_exact(cols.max(1));
-            if weights.is_empty() {
-                for row in bag {
-                    crate::kernels::add_assign(out, row);
-                }
-            } else {
-                for (row, &w) in bag.zip(&weights[at..at + size]) {
-                    crate::kernels::scale(w, row, out, true);
-                }
-            }
-            if self.mean && size > 1 {
-                // Divided rather than scaled by `weight`: the mean of 7 is then 7 / 3 exactly.
-                out.iter_mut().for_each(|v| *v /= size as f32);
-            }
-            at += size;
+        // Rows of a table this thread holds are pooled in place; a shared table's are
+        // copied out first (through its atomics), in the order of `ids`.
+        if let Some(table) = self.table.local_value() {
+            self.pool(&mut value, &sizes, &weights, &table, |p| ids[p] * cols);
+        } else {
+            let mut rows = self.rows.borrow_mut();
+            rows.resize(ids.len() * cols, 0.0);
+            self.table.read_rows(&ids, cols, &mut rows);
+            self.pool(&mut value, &sizes, &weights, &rows, |p| p * cols);
         }
     }
 
@@ -345,6 +357,54 @@ mod tests {
                 ] {
                     bags.set_value(&value);
                     gradcheck::assert_gradient(&mut out, &table);
+                }
+            }
+        }
+    }
+
+    /// Wide rows (the vector kernel's blocks and a masked tail of 5 columns): a table this
+    /// thread holds, pooled in place, and a shared one, pooled from copies, give the
+    /// sums of the rows added in order, to the bit, weighted or not.
+    #[test]
+    fn wide_rows_pool_alike_in_place_and_shared() {
+        let t = matrix(9, 77, 12);
+        let shared = Arc::new(HogwildParameter::new(t.clone()));
+        let (local, shared) = (ParameterNode::new(t.clone()), ParameterNode::shared(shared));
+        let bags = BagsInputNode::new(3);
+        let value = [vec![(8, 0.5), (0, -2.0), (8, 1.0)], vec![], vec![(3, 0.25)]];
+        for weighted in [false, true] {
+            if weighted {
+                bags.set_weighted(&value);
+            } else {
+                bags.set_value(
+                    value
+                        .iter()
+                        .map(|b| b.iter().map(|&(i, _)| i).collect::<Vec<_>>()),
+                );
+            }
+            for mean in [false, true] {
+                let pool = |table: &Variable<ParameterNode>| {
+                    let mut pooled = if mean {
+                        table.mean_bags(&bags)
+                    } else {
+                        table.sum_bags(&bags)
+                    };
+                    pooled.forward();
+                    pooled.value()
+                };
+                let (in_place, copied) = (pool(&local), pool(&shared));
+                for (b, bag) in value.iter().enumerate() {
+                    let mut want = vec![0f32; 77];
+                    for &(i, w) in bag {
+                        for (o, x) in want.iter_mut().zip(t.row(i)) {
+                            *o += if weighted { w * x } else { *x };
+                        }
+                    }
+                    if mean && bag.len() > 1 {
+                        want.iter_mut().for_each(|o| *o /= bag.len() as f32);
+                    }
+                    assert_eq!(in_place.row(b).to_vec(), want, "bag {b} {weighted} {mean}");
+                    assert_eq!(copied.row(b).to_vec(), want, "bag {b} {weighted} {mean}");
                 }
             }
         }
