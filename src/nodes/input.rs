@@ -114,7 +114,8 @@ impl<R: Static, C: Static> InputNode<R, C> {
 }
 
 /// Values accepted by [`set_value`](Variable::<InputNode>::set_value): an `f32` (for a 1x1
-/// input), or a 2-D array or view of the input's shape.
+/// input), a 2-D array or view of the input's shape, or a slice (or a reference to an
+/// array) of all its values, row after row.
 ///
 /// ```
 /// use ndarray::{arr2, Array2};
@@ -128,6 +129,10 @@ impl<R: Static, C: Static> InputNode<R, C> {
 /// x.set_value(&a); // a reference to an array
 /// x.set_value(a.t()); // a view, here transposed
 /// assert_eq!(x.value(), arr2(&[[1.0, 3.0], [2.0, 4.0]]));
+/// x.set_value(&[5.0, 6.0, 7.0, 8.0]); // the values row after row: a request's features
+/// assert_eq!(x.value(), arr2(&[[5.0, 6.0], [7.0, 8.0]]));
+/// let features: Vec<f32> = vec![0.0; 4];
+/// x.set_value(&features[..]);
 /// ```
 pub trait InputValue {
     /// Writes the value into `out`, a row-major buffer of shape `shape`.
@@ -181,6 +186,27 @@ impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
             Some(s) => out.copy_from_slice(s),
             None => out.iter_mut().zip(self.iter()).for_each(|(d, s)| *d = *s),
         }
+    }
+}
+
+impl InputValue for &[f32] {
+    #[track_caller]
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        assert!(
+            self.len() == out.len(),
+            "set_value: got {} values but the input is {} ({} values, row after row)",
+            self.len(),
+            fmt_shape(shape),
+            out.len()
+        );
+        out.copy_from_slice(self);
+    }
+}
+
+impl<const N: usize> InputValue for &[f32; N] {
+    #[track_caller]
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        self[..].write_into(shape, out)
     }
 }
 
@@ -335,6 +361,18 @@ mod tests {
         );
         m.set_value(a.view());
         assert_eq!(m.value()[(0, 1)], 2.0);
+        m.set_value(&[5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(m.value(), arr2(&[[5.0, 6.0], [7.0, 8.0]]));
+        m.set_value(&vec![1.0, 0.0, 0.0, 1.0][..]);
+        assert_eq!(m.value(), arr2(&[[1.0, 0.0], [0.0, 1.0]]));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "set_value: got 3 values but the input is 2x2 (4 values, row after row)"
+    )]
+    fn a_slice_of_the_wrong_length_panics() {
+        InputNode::new(Array2::zeros((2, 2))).set_value(&[1.0, 2.0, 3.0]);
     }
 
     #[test]

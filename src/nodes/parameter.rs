@@ -8,7 +8,7 @@ use crate::optim::UpdateRule;
 use crate::shape::{check_static, Dim, Dyn, Static};
 use crate::sparse::ParamGradient;
 use crate::Variable;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2, AsArray, Ix2};
 use std::cell::{Cell, Ref, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -353,7 +353,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
 
     /// Overwrites the value.
     #[track_caller]
-    fn set(&self, value: &Array2<f32>) {
+    fn set(&self, value: ArrayView2<'_, f32>) {
         assert!(
             value.dim() == self.shape,
             "ParameterNode::set_value: the array is {}x{} but the parameter is {}x{}",
@@ -797,9 +797,10 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
         self.node().zero_gradient();
     }
 
-    /// Overwrites the parameter's value. As after an input's `set_value`, a
-    /// [`backward`](Variable::backward) without a forward pass in between forwards again
-    /// first.
+    /// Overwrites the parameter's value with a reference to an array or a view of the
+    /// parameter's shape (e.g. a row range of a saved matrix, or a transposed one). As
+    /// after an input's `set_value`, a [`backward`](Variable::backward) without a forward
+    /// pass in between forwards again first.
     ///
     /// ```
     /// use wyrm::*;
@@ -811,13 +812,19 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// y.backward(1.0); // forwards again at w = 3 first
     /// assert_eq!(y.value()[(0, 0)], 9.0);
     /// assert_eq!(w.gradient()[(0, 0)], 6.0);
+    ///
+    /// // A view: the first row of a saved table, as a column.
+    /// let saved = ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]);
+    /// let column = ParameterNode::new(ndarray::Array2::zeros((2, 1)));
+    /// column.set_value(saved.slice(ndarray::s![..1, ..]).t());
+    /// assert_eq!(column.value(), ndarray::arr2(&[[1.0], [2.0]]));
     /// ```
     ///
     /// # Panics
     /// If `value` does not have the parameter's shape.
     #[track_caller]
-    pub fn set_value(&self, value: &Array2<f32>) {
-        self.node().set(value);
+    pub fn set_value<'a>(&self, value: impl AsArray<'a, f32, Ix2>) {
+        self.node().set(value.into());
         Pass::next();
     }
 
@@ -896,6 +903,27 @@ mod tests {
     #[should_panic(expected = "the array is 2x2 but the node's static shape is 1x2")]
     fn static_shape_is_checked() {
         ParameterNode::<U1, U2>::new_static(Array2::zeros((2, 2)));
+    }
+
+    /// Views are stored in their logical order, locally and shared alike.
+    #[test]
+    fn set_value_takes_views() {
+        let saved = ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        let shared = Arc::new(HogwildParameter::new(Array2::zeros((3, 2))));
+        for p in [
+            ParameterNode::new(Array2::zeros((3, 2))),
+            ParameterNode::shared(shared.clone()),
+        ] {
+            p.set_value(saved.t());
+            assert_eq!(p.value(), saved.t());
+            // Rows 1.. and columns ..2 of a larger table: not contiguous.
+            let table = Array2::from_shape_fn((4, 3), |(i, j)| (10 * i + j) as f32);
+            p.set_value(table.slice(ndarray::s![1.., ..2]));
+            assert_eq!(
+                p.value(),
+                ndarray::arr2(&[[10.0, 11.0], [20.0, 21.0], [30.0, 31.0]])
+            );
+        }
     }
 
     #[test]
