@@ -1,7 +1,8 @@
 //! Layers and losses built from nodes.
 //!
 //! - [`losses`] — [`sparse_categorical_crossentropy`](losses::sparse_categorical_crossentropy)
-//!   for classification with integer targets;
+//!   for classification with integer targets (with class weights:
+//!   [`sparse_categorical_crossentropy_weighted`](losses::sparse_categorical_crossentropy_weighted));
 //!   [`binary_crossentropy_with_logits`](losses::binary_crossentropy_with_logits) for yes/no
 //!   targets; [`huber`](losses::huber) for regression with outliers and Q-learning; its
 //!   docs also give squared error, which is written with ordinary ops.

@@ -309,6 +309,18 @@ fn lookups_and_integer_targets() {
             nn::losses::sparse_categorical_crossentropy(x, &IndexInputNode::new(&targets))
         },
     );
+    unary_on(
+        "sparse_categorical_crossentropy_weighted",
+        Any,
+        &[(1, 1), (1, 5), (4, 3)],
+        |x| {
+            let (rows, classes) = x.shape();
+            let targets: Vec<usize> = (0..rows).map(|r| (r * 2 + 1) % classes).collect();
+            let weights: Vec<f32> = (0..classes).map(|c| 0.5 + c as f32).collect();
+            let targets = IndexInputNode::new(&targets);
+            nn::losses::sparse_categorical_crossentropy_weighted(x, &targets, &weights)
+        },
+    );
 }
 
 #[test]

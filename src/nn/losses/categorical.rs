@@ -37,6 +37,8 @@ pub struct SparseCategoricalCrossentropy<T> {
     probabilities: Scratch,
     /// The gradient handed to the logits: `weight * (softmax - onehot)`.
     logits_grad: Scratch,
+    /// One factor per class for the rows of that target (empty: all 1).
+    class_weights: Box<[f32]>,
     state: NodeState,
     /// Keeps the class count limiting the targets while this node lives.
     _binding: Binding,
@@ -62,7 +64,47 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
     /// ```
     #[track_caller]
     pub fn new(logits: Rc<T>, targets: Rc<IndexInputNode>) -> Self {
+        Self::with_class_weights(logits, targets, &[])
+    }
+
+    /// Builds the node with one weight per class, each row's loss scaled by its target's
+    /// weight (no weights, `&[]`: all 1). Panics as [`new`](Self::new) does, and if there
+    /// is not one finite, non-negative weight per class.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::nn::losses::SparseCategoricalCrossentropy;
+    /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+    /// let targets = IndexInputNode::new(&[1]);
+    /// let node = SparseCategoricalCrossentropy::with_class_weights(
+    ///     logits.node().clone(),
+    ///     targets.node().clone(),
+    ///     &[1.0, 3.0],
+    /// );
+    /// let mut loss = Variable::with_operands(node, &[(&logits).into()]);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// assert!((loss.value()[(0, 0)] - 3.0 * 2f32.ln()).abs() < 1e-6);
+    /// assert_eq!(logits.gradient(), ndarray::arr2(&[[1.5, -1.5]]));
+    /// ```
+    #[track_caller]
+    pub fn with_class_weights(
+        logits: Rc<T>,
+        targets: Rc<IndexInputNode>,
+        class_weights: &[f32],
+    ) -> Self {
         let (rows, classes) = logits.shape();
+        assert!(
+            class_weights.is_empty() || class_weights.len() == classes,
+            "{NAME}: {} class weights for {classes} classes (the logits are {rows}x{classes}); \
+             give one weight per class",
+            class_weights.len()
+        );
+        if let Some((class, w)) =
+            (class_weights.iter().enumerate()).find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
+            panic!("{NAME}: the weight of class {class} is {w}; weights must be finite and non-negative");
+        }
         assert!(
             targets.len() == rows,
             "{NAME}: the logits are {rows}x{classes} (one row per example) but there are {} \
@@ -74,11 +116,18 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
             used: RefCell::new(vec![0; rows]),
             probabilities: Scratch::new(rows * classes),
             logits_grad: Scratch::new(rows * classes),
+            class_weights: class_weights.into(),
             state: NodeState::new((1, 1)),
             logits: Child::new(logits),
             targets,
             _binding: binding,
         }
+    }
+
+    /// The factor of rows whose target is `class`.
+    #[inline(always)]
+    fn class_weight(&self, class: usize) -> f32 {
+        self.class_weights.get(class).copied().unwrap_or(1.0)
     }
 
     /// Sends the complete gradient `g` of this node's value on to the operands.
@@ -96,6 +145,7 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
                     .zip(probabilities.chunks_exact(classes))
                     .zip(self.used.borrow().iter())
                 {
+                    let weight = weight * self.class_weight(target);
                     for (g, p) in g.iter_mut().zip(p) {
                         *g = weight * *p;
                     }
@@ -145,7 +195,7 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
                 let inv = 1.0 / sum;
                 p.iter_mut().for_each(|p| *p *= inv);
                 // -log softmax(x)[t] = log(sum) - (x[t] - max)
-                total += ln(sum) - (x[target] - max);
+                total += self.class_weight(target) * (ln(sum) - (x[target] - max));
             }
         }
         self.state.value_mut()[0] = total;
@@ -224,6 +274,46 @@ pub fn sparse_categorical_crossentropy<T: Node>(
     targets: &Variable<IndexInputNode>,
 ) -> Variable<SparseCategoricalCrossentropy<T>> {
     let node = SparseCategoricalCrossentropy::new(logits.node().clone(), targets.node().clone());
+    Variable::with_links(node, &[logits.links()])
+}
+
+/// [`sparse_categorical_crossentropy`] with a weight per class: each row's loss (and its
+/// gradient) is scaled by the weight of its target class, so that rare classes count for
+/// more. The result is the weighted **sum** `Σ w[t_r] · -log softmax(logits[r])[t_r]`;
+/// divide by the number of rows for Keras's `class_weight` mean, or by the rows' total
+/// weight `Σ w[t_r]` (computed with the batch) for PyTorch's `CrossEntropyLoss(weight)`.
+///
+/// Inverse class frequencies, `n / (classes · count[c])`, are a common choice.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::sparse_categorical_crossentropy_weighted;
+///
+/// // Class 1 is five times rarer than class 0: its examples count five times as much.
+/// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0], [0.0, 0.0]]));
+/// let targets = IndexInputNode::new(&[0, 1]);
+/// let mut loss = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0, 5.0]);
+/// loss.forward();
+/// loss.backward(1.0);
+/// assert!((loss.value()[(0, 0)] - 6.0 * 2f32.ln()).abs() < 1e-5);
+/// // Each row's gradient is its weight times softmax - onehot.
+/// assert_eq!(logits.gradient(), ndarray::arr2(&[[-0.5, 0.5], [2.5, -2.5]]));
+/// ```
+///
+/// # Panics
+/// As [`sparse_categorical_crossentropy`], and if `class_weights` does not hold one
+/// finite, non-negative weight per class (the logits' column count).
+#[track_caller]
+pub fn sparse_categorical_crossentropy_weighted<T: Node>(
+    logits: &Variable<T>,
+    targets: &Variable<IndexInputNode>,
+    class_weights: &[f32],
+) -> Variable<SparseCategoricalCrossentropy<T>> {
+    let node = SparseCategoricalCrossentropy::with_class_weights(
+        logits.node().clone(),
+        targets.node().clone(),
+        class_weights,
+    );
     Variable::with_links(node, &[logits.links()])
 }
 
@@ -314,6 +404,78 @@ mod tests {
         for (a, b) in once.iter().zip(twice.iter()) {
             assert!((2.0 * a - b).abs() < 1e-6);
         }
+    }
+
+    /// The weighted sum against a naive one, finite differences with a non-trivial
+    /// upstream weight, and a class of weight 0 sending no gradient from its rows.
+    #[test]
+    fn class_weights_scale_each_rows_loss_and_gradient() {
+        let x = matrix(5, 4, 20);
+        let targets = [3, 0, 3, 1, 2];
+        let weights = [0.5, 2.0, 0.0, 4.0];
+        let logits = ParameterNode::new(x.clone());
+        let index = IndexInputNode::new(&targets);
+        let mut loss = sparse_categorical_crossentropy_weighted(&logits, &index, &weights);
+        loss.forward();
+        let naive: f64 = (0..5)
+            .map(|r| {
+                let row = x.row(r).to_owned().into_shape_with_order((1, 4)).unwrap();
+                weights[targets[r]] as f64 * naive(&row, &targets[r..r + 1])
+            })
+            .sum();
+        assert!((loss.value()[(0, 0)] as f64 - naive).abs() < 1e-4);
+        gradcheck::assert_gradient(&mut loss, &logits);
+        logits.zero_gradient();
+        loss.forward();
+        loss.backward(1.0);
+        // Row 4's target has weight 0: no gradient at all.
+        assert!(logits.gradient().row(4).iter().all(|&g| g == 0.0));
+        // Through another op too.
+        let mut loss = sparse_categorical_crossentropy_weighted(
+            &(logits.clone() * 0.5).tanh(),
+            &index,
+            &weights,
+        );
+        gradcheck::assert_gradient(&mut loss, &logits);
+    }
+
+    /// Weights of 1 give the unweighted loss and gradient exactly.
+    #[test]
+    fn unit_class_weights_change_nothing() {
+        let logits = ParameterNode::new(matrix(3, 3, 21));
+        let targets = IndexInputNode::new(&[2, 0, 2]);
+        let mut plain = sparse_categorical_crossentropy(&logits, &targets);
+        let mut weighted = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0; 3]);
+        plain.forward();
+        plain.backward(0.7);
+        let g = logits.gradient();
+        logits.zero_gradient();
+        weighted.forward();
+        weighted.backward(0.7);
+        assert_eq!(plain.value(), weighted.value());
+        assert_eq!(g, logits.gradient());
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "sparse_categorical_crossentropy: 3 class weights for 4 classes (the logits \
+                    are 2x4); give one weight per class"
+    )]
+    fn one_class_weight_per_class() {
+        let logits = InputNode::new(matrix(2, 4, 22));
+        let targets = IndexInputNode::new(&[0, 3]);
+        let _ = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0; 3]);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "sparse_categorical_crossentropy: the weight of class 1 is -1; weights \
+                    must be finite and non-negative"
+    )]
+    fn class_weights_are_non_negative() {
+        let logits = InputNode::new(matrix(2, 2, 23));
+        let targets = IndexInputNode::new(&[0, 1]);
+        let _ = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0, -1.0]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Loss functions: [`sparse_categorical_crossentropy`] for integer class targets,
+//! Loss functions: [`sparse_categorical_crossentropy`] for integer class targets (and
+//! [`sparse_categorical_crossentropy_weighted`], with a weight per class),
 //! [`binary_crossentropy_with_logits`] for yes/no targets (or probabilities) on logits,
 //! and [`huber`] (smooth L1) for regression targets with outliers and for Q-learning.
 //!
@@ -13,5 +14,8 @@ mod huber;
 pub use binary_crossentropy::{
     binary_crossentropy_with_logits, BinaryCrossentropy, BinaryCrossentropyOp,
 };
-pub use categorical::{sparse_categorical_crossentropy, SparseCategoricalCrossentropy};
+pub use categorical::{
+    sparse_categorical_crossentropy, sparse_categorical_crossentropy_weighted,
+    SparseCategoricalCrossentropy,
+};
 pub use huber::{huber, Huber, HuberOp};
