@@ -228,7 +228,9 @@ pub use variable::{Operand, Variable};
 ///   `Name::from_parameters(&params)` builds a
 ///   new graph over it: one per thread for Hogwild training or for serving
 ///   (`Name::from_parameter_values(&params)` builds one over local copies of the values,
-///   which a serving thread reads faster). With the
+///   which a serving thread reads faster), and `model.set_parameter_values(&params)`
+///   writes its values into an existing model in place (restoring the best snapshot when
+///   stopping early, or copying an online network into its target network). With the
 ///   `serde` feature it implements `Serialize` and `Deserialize`, and loading checks
 ///   that the parameters' shapes fit the model (the `save` module).
 /// - `optimizer_states(&self)` and `set_optimizer_states(&self, &states)`, on `Name` and on

@@ -47,6 +47,25 @@ pub mod __private {
         }
     }
 
+    /// Panics unless the shared parameter `param` has `shape`, that of `model`'s parameter
+    /// `name` (declared as `declared`), for `set_parameter_values`.
+    #[track_caller]
+    pub fn check_parameter_value(
+        model: &str,
+        name: &str,
+        declared: &str,
+        param: &Arc<HogwildParameter>,
+        shape: (usize, usize),
+    ) {
+        assert!(
+            param.shape() == shape,
+            "{model}::set_parameter_values: the shared parameter `{name}` is {} but this \
+             model's `{name}: {declared}` is {}",
+            fmt_shape(param.shape()),
+            fmt_shape(shape)
+        );
+    }
+
     /// A number in a `model!` expression given as a constant in braces (`{EPS}`), taken as
     /// `f32` (without an `as` cast, which clippy would flag in the user's block when the
     /// constant is an `f32` already).

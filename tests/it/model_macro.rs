@@ -257,6 +257,85 @@ fn with_dimensions_keeps_the_parameters_shapes() {
     let _ = model.with_dimensions(11, 4);
 }
 
+/// `steps` Adam steps on one fixed batch.
+fn train_batched(model: &Batched, optimizer: &mut Adam, steps: usize) {
+    let mut loss = model.loss.clone();
+    for _ in 0..steps {
+        model.tokens.set_value(&[7, 2]);
+        model.labels.set_value(&[1, 0]);
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+    }
+}
+
+fn values(model: &Batched) -> Vec<Array2<f32>> {
+    model.parameters().iter().map(|p| p.value()).collect()
+}
+
+/// Early stopping and target networks: a snapshot's values written back in place, with
+/// the same optimizer carrying on over the same nodes; a second model takes a copy.
+#[test]
+fn set_parameter_values_restores_a_snapshot_in_place() {
+    let model = Batched::new_with_rng(&mut StdRng::seed_from_u64(5), 10, 2);
+    let mut optimizer = Adam::new(0.1, model.parameters());
+    train_batched(&model, &mut optimizer, 3);
+    let best = model.shared_parameters();
+    let best_values = values(&model);
+    train_batched(&model, &mut optimizer, 3);
+    assert_ne!(values(&model), best_values);
+    model.set_parameter_values(&best);
+    assert_eq!(values(&model), best_values);
+    train_batched(&model, &mut optimizer, 1);
+    assert_ne!(
+        values(&model)[1],
+        best_values[1],
+        "the optimizer still updates the model"
+    );
+
+    let target = Batched::new(10, 2);
+    target.set_parameter_values(&model.shared_parameters());
+    let copied = values(&model);
+    assert_eq!(values(&target), copied);
+    train_batched(&model, &mut optimizer, 1);
+    assert_eq!(values(&target), copied, "the target holds a copy");
+}
+
+#[test]
+#[should_panic(
+    expected = "Batched::set_parameter_values: the shared parameter `table` is \
+                           11x3 but this model's `table: Param<vocabulary, 3>` is 10x3"
+)]
+fn set_parameter_values_checks_shapes() {
+    Batched::new(10, 2).set_parameter_values(&Batched::new(11, 2).shared_parameters());
+}
+
+/// A mismatch in a later parameter leaves the earlier ones unchanged too.
+#[test]
+fn set_parameter_values_changes_all_or_nothing() {
+    let model = Batched::new(10, 2);
+    let before = values(&model);
+    let shared = |rows, cols| Arc::new(HogwildParameter::new(Array2::ones((rows, cols))));
+    let wrong = BatchedParameters {
+        table: shared(10, 3),
+        w: shared(3, 3),
+        b: shared(1, 2),
+        vocabulary: 10,
+        batch: 2,
+    };
+    let set = std::panic::AssertUnwindSafe(|| model.set_parameter_values(&wrong));
+    let message = *std::panic::catch_unwind(set)
+        .unwrap_err()
+        .downcast::<String>()
+        .unwrap();
+    assert!(
+        message.contains("the shared parameter `w` is 3x3"),
+        "{message}"
+    );
+    assert_eq!(values(&model), before);
+}
+
 model! {
     /// A mean-over-the-batch loss, and an initial spread scaled by the input width: both
     /// read run-time dimensions in braces.

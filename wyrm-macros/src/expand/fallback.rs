@@ -93,6 +93,10 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.
+            pub fn set_parameter_values(&self, __wyrm_parameters: &#params_name) {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
             pub fn optimizer_states(&self) -> #k::optim::OptimizerStates {
                 ::core::unreachable!(#message)
             }

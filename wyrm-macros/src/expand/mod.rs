@@ -152,6 +152,22 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     };
     let shared = over_parameters(false);
     let copied = over_parameters(true);
+    // `set_parameter_values`: each parameter's shape checked, then each value copied.
+    let (value_checks, value_copies): (Vec<TokenStream>, Vec<TokenStream>) = leaves
+        .iter()
+        .filter(|(_, leaf)| leaf.kind == LeafKind::Param)
+        .map(|(item, leaf)| {
+            let n = &item.name;
+            let (n_str, declared) = (n.unraw().to_string(), leaf.declared());
+            let check = quote! {
+                #k::__private::check_parameter_value(
+                    #model_str, #n_str, #declared, &__wyrm_parameters.#n, self.#n.shape(),
+                );
+            };
+            let copy = quote!(self.#n.set_value(&__wyrm_parameters.#n.value()););
+            (check, copy)
+        })
+        .unzip();
     // Each run-time dimension, read back from a leaf that uses it.
     let dim_sources: Vec<(&Ident, TokenStream)> = dims
         .iter()
@@ -346,6 +362,20 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// Every parameter of the model, in declaration order (pass them to an optimizer).
             pub fn parameters(&self) -> ::std::vec::Vec<#k::Variable<#k::ParameterNode>> {
                 ::std::vec![#(#param_list),*]
+            }
+
+            /// Overwrites every parameter's value, in place, with the current values of
+            /// `parameters` (a snapshot from [`shared_parameters`](Self::shared_parameters),
+            /// a loaded file, another model's): to restore the best model so far when
+            /// stopping early, or to copy an online network into its target network. The
+            /// graphs, optimizers and optimizer state stay as they are.
+            ///
+            /// # Panics
+            /// If a parameter's shape differs from this model's; nothing is changed then.
+            #[track_caller]
+            pub fn set_parameter_values(&self, __wyrm_parameters: &#params_name) {
+                #(#value_checks)*
+                #(#value_copies)*
             }
 
             /// The parameters in shared form: the same storage for a model built by
