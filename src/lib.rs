@@ -42,7 +42,8 @@
 //! - Operations: `+ - * /` (elementwise, on variables or references, with `f32` on either
 //!   side; a single row, column or 1 x 1 on either side is broadcast, see
 //!   [`shape::Broadcast`]), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
-//!   `softplus`, `relu`, `sqrt`, `abs`, `pow`, `clip`, row-wise `softmax`/`log_softmax`,
+//!   `softplus`, `relu`, `leaky_relu`, `gelu`, `sqrt`, `abs`, `pow`, `clip`, row-wise
+//!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
 //!   `max_rows`, `max_columns`, `t`, `stack`, `slice`, `detach` (a
 //!   stop-gradient); your own
@@ -181,6 +182,7 @@ pub use variable::{Operand, Variable};
 ///   number on either side), unary `-`, and the methods `dot`, `vector_dot`, `index`,
 ///   `sum_bags`, `mean_bags`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
+///   `leaky_relu(slope)`, `gelu`,
 ///   `clip(min, max)`, `detach`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written

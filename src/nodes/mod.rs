@@ -13,6 +13,7 @@ mod input;
 mod math;
 mod max;
 mod parameter;
+mod rectifiers;
 mod reduce;
 mod scalar;
 mod single;
@@ -38,6 +39,7 @@ pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use max::{MaxColumns, MaxColumnsOp, MaxRows, MaxRowsOp};
 pub use parameter::ParameterNode;
+pub use rectifiers::{Gelu, GeluOp, LeakyRelu, LeakyReluOp};
 pub use reduce::{
     Mean, MeanColumns, MeanColumnsOp, MeanOp, MeanRows, MeanRowsOp, ScalarSum, ScalarSumOp,
     SumColumns, SumColumnsOp, SumRows, SumRowsOp,

@@ -217,6 +217,8 @@ fn elementwise_functions() {
     unary("sigmoid", Any, |x| x.sigmoid());
     unary("softplus", Any, |x| x.softplus());
     unary("relu", AwayFromZero, |x| x.relu());
+    unary("leaky_relu", AwayFromZero, |x| x.leaky_relu(0.1));
+    unary("gelu", Any, |x| x.gelu());
     unary("sqrt", Positive, |x| x.sqrt());
     unary("abs", AwayFromZero, |x| x.abs());
     unary("pow 2.5", Positive, |x| x.pow(2.5));

@@ -34,6 +34,7 @@ model! {
         out = (2.0 * hidden.dot(w2) - b2).sigmoid() / 2 + hidden.dot(&w2).relu() * 0.5,
         shaped = -out.clip(-1.0, 1.0).pow(2.0).neg() + 1.0 - out.abs().sqrt(),
         loss = (shaped - target).square().exp().ln(),
+        rectified = hidden.leaky_relu(0.1).gelu(),
     }
 }
 
@@ -457,6 +458,15 @@ fn expansion_matches_the_hand_written_graph() {
     let mut loss = (shaped.clone() - target.clone()).square().exp().ln();
     same_type(&model.loss, &loss);
     same_type(&model.shaped, &shaped);
+    let mut rectified = hidden.leaky_relu(0.1).gelu();
+    same_type(&model.rectified, &rectified);
+    let mut model_rectified = model.rectified.clone();
+    let xs = wyrm::init::normal(2, 3, 0.0, 2.0, &mut rng);
+    model.x.set_value(&xs);
+    x.set_value(&xs);
+    rectified.forward();
+    model_rectified.forward();
+    assert_eq!(model_rectified.value(), rectified.value());
 
     // Initialisers: zeros, ones, xavier's limit.
     assert!(model.b1.value().iter().all(|&v| v == 0.0));

@@ -95,6 +95,8 @@ pub const METHODS: &[Method] = &[
     method("sigmoid", &[], Rule::Keep, "Sigmoid"),
     method("softplus", &[], Rule::Keep, "Softplus"),
     method("relu", &[], Rule::Keep, "Relu"),
+    method("leaky_relu", &[Arg::Scalar], Rule::Keep, "LeakyRelu"),
+    method("gelu", &[], Rule::Keep, "Gelu"),
     method("detach", &[], Rule::Keep, "Detach"),
     method("clip", &[Arg::Scalar, Arg::Scalar], Rule::Keep, "Clip"),
     method("softmax", &[], Rule::Keep, "Softmax"),
