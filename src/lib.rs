@@ -46,7 +46,7 @@
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
 //!   `max_rows`, `max_columns`, `t`, `stack`, `slice`, `detach` (a
-//!   stop-gradient); your own
+//!   stop-gradient), `dropout` (switched by a [`TrainingFlag`]); your own
 //!   elementwise function with [`Variable::map`] (of one variable) or
 //!   [`Variable::combine`] (of two), and whole-matrix function with [`Variable::apply`];
 //!   see [`nodes`].
@@ -107,7 +107,7 @@ pub use model_docs::__private;
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
-pub use nodes::{BagsInputNode, IndexInputNode, InputNode, ParameterNode};
+pub use nodes::{BagsInputNode, IndexInputNode, InputNode, ParameterNode, TrainingFlag};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use variable::{Operand, Variable};
@@ -372,6 +372,6 @@ pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
         random_matrix, Adagrad, Adam, BagsInputNode, HogwildParameter, IndexInputNode, InputNode,
-        Node, ParameterNode, Variable, SGD,
+        Node, ParameterNode, TrainingFlag, Variable, SGD,
     };
 }

@@ -192,6 +192,27 @@ fn an_unrolled_graph_takes_no_buffer_the_size_of_its_weights_per_step() {
 /// (forwarded from the bottom up, with gradients queued every 16 levels) reuses its work
 /// lists: passes after the first allocate nothing. (The forward pass used to build its
 /// work list anew each time.)
+/// Dropout draws a new mask each step, into a buffer sized when the graph was built.
+#[test]
+fn dropout_steps_do_not_allocate() {
+    let training = TrainingFlag::new();
+    let w = ParameterNode::new(random_matrix(8, 64));
+    let x = InputNode::new(random_matrix(4, 8));
+    let mut loss = x.dot(&w).relu().dropout(0.3, &training).square().mean();
+    let mut optimizer = SGD::new(0.01, loss.parameters());
+    let mut step = || {
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+        loss.with_value(|v| v[(0, 0)])
+    };
+    // The first step in each mode may size what it needs.
+    assert_steps_do_not_allocate("dropout, training", &mut step);
+    training.set(false);
+    assert_steps_do_not_allocate("dropout, evaluating", &mut step);
+}
+
 #[test]
 fn passes_over_a_deep_boxed_graph_do_not_allocate() {
     let u = ParameterNode::new(random_matrix(4, 4));

@@ -219,6 +219,11 @@ fn elementwise_functions() {
     unary("relu", AwayFromZero, |x| x.relu());
     unary("leaky_relu", AwayFromZero, |x| x.leaky_relu(0.1));
     unary("gelu", Any, |x| x.gelu());
+    // In training each forward pass draws a new mask, which finite differences cannot
+    // follow; `src/nodes/dropout.rs` checks that mode over graphs seeded alike.
+    let evaluating = TrainingFlag::new();
+    evaluating.set(false);
+    unary("dropout (evaluating)", Any, |x| x.dropout(0.5, &evaluating));
     unary("sqrt", Positive, |x| x.sqrt());
     unary("abs", AwayFromZero, |x| x.abs());
     unary("pow 2.5", Positive, |x| x.pow(2.5));

@@ -1,0 +1,327 @@
+//! Dropout: while training, each element is zeroed with probability `rate` and the rest
+//! scaled by `1 / (1 - rate)` (inverted dropout, so evaluation needs no rescaling); while
+//! evaluating, the identity. A [`TrainingFlag`] shared by the graph's dropout nodes says
+//! which.
+
+use super::single::{Single, SingleOp};
+use crate::shape::Dim;
+use crate::{Node, Variable};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// Whether the dropout nodes built with it drop (training, the default) or pass their
+/// operand through unchanged (evaluation, serving). Clones share the setting, so one flag
+/// switches every dropout node of a model.
+///
+/// ```
+/// use wyrm::*;
+/// let training = TrainingFlag::new();
+/// let x = InputNode::new(ndarray::Array2::ones((1, 1000)));
+/// let mut y = x.dropout(0.5, &training);
+/// y.forward();
+/// // About half the elements are dropped, the others doubled.
+/// let kept = y.value().iter().filter(|&&v| v == 2.0).count();
+/// assert!((400..600).contains(&kept));
+/// training.set(false);
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::Array2::ones((1, 1000)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct TrainingFlag(Rc<Cell<bool>>);
+
+impl TrainingFlag {
+    /// A flag set to training.
+    ///
+    /// ```
+    /// assert!(wyrm::TrainingFlag::new().get());
+    /// ```
+    pub fn new() -> Self {
+        TrainingFlag(Rc::new(Cell::new(true)))
+    }
+
+    /// Switches to training (`true`) or evaluation (`false`), for every node built with
+    /// this flag or a clone of it, from their next forward pass on.
+    ///
+    /// ```
+    /// let training = wyrm::TrainingFlag::new();
+    /// training.set(false);
+    /// assert!(!training.get());
+    /// ```
+    pub fn set(&self, training: bool) {
+        self.0.set(training);
+    }
+
+    /// Whether the flag is set to training.
+    ///
+    /// ```
+    /// assert!(wyrm::TrainingFlag::new().get());
+    /// ```
+    pub fn get(&self) -> bool {
+        self.0.get()
+    }
+}
+
+impl Default for TrainingFlag {
+    /// A flag set to training, as [`new`](Self::new).
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The dropout operation, node type [`Dropout`]; built by [`Variable::dropout`] and
+/// [`Variable::dropout_with_seed`]. Each forward pass in training draws a new mask from
+/// the node's own generator (SplitMix64), so a seeded node drops the same elements in
+/// every run; the backward pass sends the gradient through the kept elements, scaled as
+/// they were.
+#[derive(Debug)]
+pub struct DropoutOp {
+    rate: f32,
+    training: TrainingFlag,
+    /// The generator's state.
+    state: Cell<u64>,
+    /// The factor of each element in the latest forward pass: 0 or `1 / (1 - rate)`,
+    /// or empty for a pass in evaluation.
+    mask: RefCell<Vec<f32>>,
+}
+
+impl DropoutOp {
+    /// Dropout with probability `rate` of dropping each element, switched by `training`,
+    /// its generator seeded with `seed`.
+    ///
+    /// ```
+    /// use wyrm::nodes::DropoutOp;
+    /// let op = DropoutOp::new(0.25, &wyrm::TrainingFlag::new(), 7);
+    /// assert_eq!(op.rate(), 0.25);
+    /// ```
+    ///
+    /// # Panics
+    /// If `rate` is not in `[0, 1)`.
+    #[track_caller]
+    pub fn new(rate: f32, training: &TrainingFlag, seed: u64) -> Self {
+        assert!(
+            (0.0..1.0).contains(&rate),
+            "dropout: the rate must be in [0, 1), got {rate}"
+        );
+        DropoutOp {
+            rate,
+            training: training.clone(),
+            state: Cell::new(seed),
+            mask: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The probability of dropping each element while training.
+    ///
+    /// ```
+    /// let op = wyrm::nodes::DropoutOp::new(0.1, &wyrm::TrainingFlag::new(), 0);
+    /// assert_eq!(op.rate(), 0.1);
+    /// ```
+    pub fn rate(&self) -> f32 {
+        self.rate
+    }
+
+    /// The next 64 random bits (SplitMix64).
+    #[inline(always)]
+    fn next(&self) -> u64 {
+        let s = self.state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.state.set(s);
+        let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE5_E5B9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl SingleOp for DropoutOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = C;
+
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        // Sized now, so that no forward pass allocates.
+        self.mask.borrow_mut().reserve_exact(shape.0 * shape.1);
+        shape
+    }
+
+    fn forward(&self, x: &[f32], _shape: (usize, usize), y: &mut [f32]) {
+        let mut mask = self.mask.borrow_mut();
+        mask.clear();
+        if !self.training.get() || self.rate == 0.0 {
+            y.copy_from_slice(x);
+            return;
+        }
+        let keep = 1.0 - self.rate;
+        let scale = 1.0 / keep;
+        // Kept when 24 random bits fall below keep · 2^24.
+        let threshold = (keep as f64 * (1u64 << 24) as f64) as u64;
+        let mut bits = 0;
+        for (i, (y, x)) in y.iter_mut().zip(x).enumerate() {
+            // Two draws from each 64 random bits.
+            if i % 2 == 0 {
+                bits = self.next();
+            }
+            let draw = (bits >> (40 - 32 * (i as u64 % 2))) & 0xFF_FFFF;
+            let factor = if draw < threshold { scale } else { 0.0 };
+            mask.push(factor);
+            *y = factor * x;
+        }
+    }
+
+    fn backward(&self, g: &[f32], _x: &[f32], _y: &[f32], _shape: (usize, usize), gx: &mut [f32]) {
+        let mask = self.mask.borrow();
+        if mask.is_empty() {
+            gx.copy_from_slice(g);
+        } else {
+            for ((gx, g), m) in gx.iter_mut().zip(g).zip(mask.iter()) {
+                *gx = g * m;
+            }
+        }
+    }
+}
+
+/// Node applying dropout to its operand.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::Dropout;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+/// let evaluating = TrainingFlag::new();
+/// evaluating.set(false);
+/// let mut y: Variable<Dropout<InputNode>> = x.dropout(0.5, &evaluating);
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 2.0]]));
+/// ```
+pub type Dropout<T> = Single<DropoutOp, T>;
+
+impl<T: Node> Variable<T> {
+    /// Dropout: while `training` is set, each element is zeroed with probability `rate`
+    /// and the others scaled by `1 / (1 - rate)`, a new mask each forward pass; while it
+    /// is not, the operand passes through unchanged. The gradient flows through the kept
+    /// elements, scaled alike. The node's generator is seeded from the thread's random
+    /// generator; [`dropout_with_seed`](Self::dropout_with_seed) gives runs that repeat.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let training = TrainingFlag::new();
+    /// let w = ParameterNode::new(random_matrix(4, 64));
+    /// let x = InputNode::new(random_matrix(1, 4));
+    /// let mut y = x.dot(&w).relu().dropout(0.2, &training).scalar_sum();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// // Evaluate (serve) without dropping anything.
+    /// training.set(false);
+    /// y.forward();
+    /// ```
+    ///
+    /// # Panics
+    /// If `rate` is not in `[0, 1)`.
+    #[track_caller]
+    pub fn dropout(&self, rate: f32, training: &TrainingFlag) -> Variable<Dropout<T>> {
+        use rand::Rng;
+        self.dropout_with_seed(rate, training, crate::rand::thread_rng().gen())
+    }
+
+    /// [`dropout`](Self::dropout) with its generator seeded with `seed`: the same masks,
+    /// pass by pass, in every run.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let training = TrainingFlag::new();
+    /// let x = InputNode::new(ndarray::Array2::ones((1, 8)));
+    /// let (mut a, mut b) = (x.dropout_with_seed(0.5, &training, 3), x.dropout_with_seed(0.5, &training, 3));
+    /// a.forward();
+    /// b.forward();
+    /// assert_eq!(a.value(), b.value());
+    /// ```
+    ///
+    /// # Panics
+    /// If `rate` is not in `[0, 1)`.
+    #[track_caller]
+    pub fn dropout_with_seed(
+        &self,
+        rate: f32,
+        training: &TrainingFlag,
+        seed: u64,
+    ) -> Variable<Dropout<T>> {
+        self.apply(DropoutOp::new(rate, training, seed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::Array2;
+
+    /// The share of kept elements is `1 - rate`, each scaled by `1 / (1 - rate)`, so the
+    /// mean is kept; masks differ from pass to pass.
+    #[test]
+    fn drops_the_rate_and_keeps_the_mean() {
+        let training = TrainingFlag::new();
+        let x = InputNode::new(Array2::ones((100, 100)));
+        let mut y = x.dropout_with_seed(0.3, &training, 1);
+        y.forward();
+        let first = y.value();
+        let kept = first.iter().filter(|&&v| v != 0.0).count() as f32 / 1e4;
+        assert!((kept - 0.7).abs() < 0.02, "{kept}");
+        assert!(first
+            .iter()
+            .all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-6));
+        assert!((first.mean().unwrap() - 1.0).abs() < 0.03);
+        y.forward();
+        assert_ne!(y.value(), first);
+    }
+
+    /// The gradient is the upstream gradient times the mask: checked by finite
+    /// differences over graphs seeded alike (so that each draws the same mask), with a
+    /// non-trivial upstream gradient.
+    #[test]
+    fn gradient_matches_finite_differences_under_one_mask() {
+        let training = TrainingFlag::new();
+        let x0 = random_matrix(3, 5);
+        let upstream = random_matrix(3, 5);
+        let loss = |x: Array2<f32>| {
+            let p = ParameterNode::new(x);
+            let w = InputNode::new(upstream.clone());
+            let mut l = (p.tanh().dropout_with_seed(0.4, &training, 9) * w).scalar_sum();
+            l.forward();
+            (l, p)
+        };
+        let (mut l, p) = loss(x0.clone());
+        l.backward(1.0);
+        let g = p.gradient();
+        let h = 1e-2;
+        for i in 0..3 {
+            for j in 0..5 {
+                let (mut plus, mut minus) = (x0.clone(), x0.clone());
+                plus[(i, j)] += h;
+                minus[(i, j)] -= h;
+                let numeric =
+                    (loss(plus).0.value()[(0, 0)] - loss(minus).0.value()[(0, 0)]) / (2.0 * h);
+                assert!(
+                    (numeric - g[(i, j)]).abs() < 2e-3,
+                    "{numeric} against {}",
+                    g[(i, j)]
+                );
+            }
+        }
+        // Some elements were dropped: their gradient is exactly 0.
+        assert!(g.iter().any(|&v| v == 0.0));
+    }
+
+    /// Evaluation passes values and gradients through, for every node of the flag.
+    #[test]
+    fn evaluation_is_the_identity() {
+        let training = TrainingFlag::new();
+        let x = ParameterNode::new(random_matrix(2, 6));
+        let mut y = x.dropout(0.9, &training).dropout(0.5, &training.clone());
+        training.set(false);
+        y.forward();
+        y.backward(1.0);
+        assert_eq!(y.value(), x.value());
+        assert_eq!(x.gradient(), Array2::ones((2, 6)));
+    }
+
+    #[test]
+    #[should_panic(expected = "dropout: the rate must be in [0, 1), got 1")]
+    fn rate_below_one() {
+        let _ = InputNode::new(random_matrix(1, 1)).dropout(1.0, &TrainingFlag::new());
+    }
+}
