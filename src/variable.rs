@@ -417,6 +417,38 @@ impl<T: Node> Variable<T> {
         self.pass = pass.id();
     }
 
+    /// Runs one forward pass for this variable and `other` together: the nodes they share
+    /// (a trunk under two heads) are computed once, where a `forward` of each computes
+    /// them twice. For serving two outputs of one model, such as a click probability and
+    /// a dwell time over one representation, or a loss and the probabilities it is
+    /// computed from.
+    ///
+    /// The pass belongs to neither variable alone (their shared nodes count consumers from
+    /// both), so a [`backward`](Self::backward) on either runs its own forward pass first.
+    /// To train on both heads, backpropagate one loss that combines them
+    /// (`loss_a + loss_b`).
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(random_matrix(1, 8));
+    /// let w = ParameterNode::new(random_matrix(8, 16));
+    /// let trunk = x.dot(&w).relu();
+    /// let click = trunk.sum_rows().sigmoid();
+    /// let dwell = trunk.mean_rows().exp();
+    /// click.forward_with(&dwell); // `x · w` and the relu once
+    /// let by_itself = {
+    ///     let mut d = dwell.clone();
+    ///     d.forward();
+    ///     d.value()
+    /// };
+    /// assert_eq!(dwell.value(), by_itself);
+    /// ```
+    pub fn forward_with<U: Node>(&self, other: &Variable<U>) {
+        let pass = Pass::next();
+        self.node.forward(pass);
+        other.node.forward(pass);
+    }
+
     /// Whether the latest forward pass on this thread is this variable's own. A backward
     /// pass relies on the consumer counts of the latest forward pass: after a forward pass
     /// from another variable that shares nodes with this one (another head, or one of its

@@ -356,6 +356,33 @@ fn two_heads_backward_one_after_the_other_sum_like_their_sum() {
     }
 }
 
+/// Two heads forwarded together compute their shared trunk once, give the values of
+/// separate passes, and a backward on either afterwards gives its own gradients.
+#[test]
+fn forward_with_computes_a_shared_trunk_once() {
+    let (w1, w2, h) = two_layer();
+    let trunk = probe(&h);
+    let mut head1 = trunk.dot(&w2).square();
+    let mut head2 = (trunk.clone() * 2.0).scalar_sum();
+    head1.forward_with(&head2);
+    assert_eq!(trunk.node().computed.get(), 1);
+    let (value1, value2) = (head1.value(), head2.value());
+    head1.forward();
+    head2.forward();
+    assert_eq!(trunk.node().computed.get(), 3);
+    assert_eq!((head1.value(), head2.value()), (value1, value2));
+
+    let alone = gradient_after(&w1, || {
+        head1.forward();
+        head1.backward(1.0);
+    });
+    let after_joint = gradient_after(&w1, || {
+        head1.forward_with(&head2);
+        head1.backward(1.0);
+    });
+    assert_eq!(after_joint, alone);
+}
+
 #[test]
 fn backward_from_an_intermediate_whose_operands_feed_the_rest_of_the_graph() {
     let w = ParameterNode::new(arr2(&[[0.5, -0.3], [0.2, 0.8]]));
