@@ -7,6 +7,7 @@ mod hogwild;
 mod linreg;
 mod mlp;
 mod model_macro;
+mod serving;
 mod sparse_mf;
 
 criterion::criterion_main!(
@@ -14,5 +15,6 @@ criterion::criterion_main!(
     linreg::benches,
     mlp::benches,
     model_macro::benches,
+    serving::benches,
     sparse_mf::benches
 );

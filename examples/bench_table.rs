@@ -9,7 +9,8 @@
 //! `linreg_static`, `linreg_hand`, `mlp`, `mlp_hand`, `wide_input`, `wide_param`, `sparse_mf`,
 //! `sparse_mf_hand` (100,000 items), `sparse_mf_1k`, `sparse_mf_1k_hand` (1,000 items: the
 //! rows stay in cache, so the profile shows the per-step overhead rather than misses),
-//! `sparse_mf_shared`, `sparse_mf_1k_shared` (the same over `HogwildParameter`s).
+//! `sparse_mf_shared`, `sparse_mf_1k_shared` (the same over `HogwildParameter`s),
+//! `serving`, `serving_hand` (one batch-1 request, forward only).
 //!
 //! Each repetition times many steps with `std::time::Instant`; the variants of a workload
 //! alternate repetition by repetition so that machine noise hits them alike, and the table
@@ -24,6 +25,9 @@ mod mf_steps;
 #[allow(dead_code)]
 #[path = "../benches/mlp.rs"]
 mod mlp;
+#[allow(dead_code)]
+#[path = "../benches/serving.rs"]
+mod serving;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -89,6 +93,8 @@ fn profile(name: &str, seconds: f64) {
         "sparse_mf_1k_hand" => Box::new(mf_steps::hand_step(1_000)),
         "sparse_mf_shared" => Box::new(mf_steps::wyrm_shared_step(100_000)),
         "sparse_mf_1k_shared" => Box::new(mf_steps::wyrm_shared_step(1_000)),
+        "serving" => Box::new(serving::wyrm_request()),
+        "serving_hand" => Box::new(serving::hand_request()),
         other => panic!("unknown workload `{other}`"),
     };
     let start = Instant::now();
@@ -146,6 +152,10 @@ fn main() {
         let m = measure(&mut [&mut w, &mut h], reps);
         row(&format!("sparse-mf ({items} items)"), m[0], m[1]);
     }
+
+    let (mut w, mut h) = (serving::wyrm_request(), serving::hand_request());
+    let m = measure(&mut [&mut w, &mut h], reps);
+    row("serving: one request (forward only)", m[0], m[1]);
 
     let (mut input, mut param) = (mlp::wyrm_wide_step(false), mlp::wyrm_wide_step(true));
     let m = measure(&mut [&mut input, &mut param], reps);

@@ -16,6 +16,9 @@ mod mf_steps;
 #[allow(dead_code)]
 #[path = "../benches/mlp.rs"]
 mod mlp;
+#[allow(dead_code)]
+#[path = "../benches/serving.rs"]
+mod serving;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -260,6 +263,19 @@ fn serving_over_shared_parameters_does_not_allocate() {
     table.hogwild_parameter().set_value(&random_matrix(100, 8));
     out.forward();
     assert_ne!(out.value(), before);
+}
+
+#[test]
+fn serving_requests_do_not_allocate_and_match_hand_written() {
+    assert_steps_do_not_allocate("serving", serving::wyrm_request());
+    let (mut w, mut h) = (serving::wyrm_request(), serving::hand_request());
+    for i in 0..100 {
+        let (a, c) = (w(), h());
+        assert!(
+            (a - c).abs() <= 1e-5,
+            "request {i}: wyrm {a}, hand-written {c}"
+        );
+    }
 }
 
 #[test]
