@@ -261,6 +261,12 @@ pub struct GradientCheck {
     /// The shape of the checked target, `(rows, columns)`: element `i` is at row
     /// `i / columns`, column `i % columns`.
     pub shape: (usize, usize),
+    /// The weighted output of two forward passes at the unperturbed point (the first of
+    /// the check and one of three at its end), when they differ: the graph draws random values each pass
+    /// (dropout while its [`TrainingFlag`](crate::TrainingFlag) is set), which finite
+    /// differences cannot follow, and the check fails whatever the gradients. `None` when
+    /// they agree.
+    pub not_repeatable: Option<(f64, f64)>,
 }
 
 impl GradientCheck {
@@ -292,7 +298,7 @@ impl GradientCheck {
     /// assert!(report.to_string().contains("element 2 (row 1, column 0): analytic"));
     /// ```
     pub fn passed(&self) -> bool {
-        self.failures.is_empty()
+        self.failures.is_empty() && self.not_repeatable.is_none()
     }
 }
 
@@ -303,6 +309,16 @@ impl std::fmt::Display for GradientCheck {
                 f,
                 "gradient check passed ({} elements)",
                 self.analytic.len()
+            );
+        }
+        if let Some((first, last)) = self.not_repeatable {
+            return write!(
+                f,
+                "gradient check not possible: two forward passes at the same point gave \
+                 different outputs ({first} and {last}, weighted), so finite differences \
+                 measure the randomness, not the gradient. A node draws random values each \
+                 pass: dropout while its TrainingFlag is set. Check with the flag off, or \
+                 compare graphs seeded alike by hand (`Variable::dropout_with_seed`)"
             );
         }
         writeln!(
@@ -345,12 +361,18 @@ impl std::fmt::Display for GradientCheck {
 /// Sum of `weights * value` in f64, after a fresh forward pass.
 fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
     output.forward();
-    let value = output.value();
-    value
-        .iter()
-        .zip(weights.iter())
-        .map(|(v, w)| *v as f64 * *w as f64)
-        .sum()
+    weighted(output, weights)
+}
+
+/// Sum of `weights * value` in f64, of the latest forward pass.
+fn weighted<T: Node>(output: &Variable<T>, weights: &Array2<f32>) -> f64 {
+    output.with_value(|value| {
+        value
+            .iter()
+            .zip(weights.iter())
+            .map(|(v, w)| *v as f64 * *w as f64)
+            .sum()
+    })
 }
 
 /// Compares the analytic gradient of `sum(W * output)` with respect to `wrt` against
@@ -407,6 +429,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     let weights = Array2::from_shape_fn(shape, |_| rng.gen_range(0.5f32..1.5) * sign(&mut rng));
 
     output.forward();
+    let first = weighted(output, &weights);
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
     wrt.clear_gradient();
@@ -428,7 +451,13 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         drop(restore);
         numeric.push(((plus - minus) / (2.0 * eps as f64)) as f32);
     }
-    output.forward();
+    // Three more passes at the unperturbed point, so that a random graph whose few
+    // outputs happen to repeat once is still caught.
+    let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+    let not_repeatable = (0..3)
+        .map(|_| objective(output, &weights))
+        .find(|&again| !same(first, again))
+        .map(|again| (first, again));
 
     let failures = analytic
         .iter()
@@ -449,6 +478,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         numeric,
         failures,
         shape: wrt.shape(),
+        not_repeatable,
     }
 }
 
@@ -622,6 +652,30 @@ mod tests {
         assert!(message.starts_with("parameter 1 of 2 (1x2): "), "{message}");
         assert!(!message.contains("parameter 2"), "{message}");
         assert!(message.contains(")\nfor output of type"), "{message}");
+    }
+
+    /// A graph that draws new random values each pass (dropout while training) cannot be
+    /// checked: the report says so instead of blaming kinks, and it fails even where the
+    /// differences happen to agree. With the flag off the same graph passes.
+    #[test]
+    fn random_outputs_are_reported_as_not_repeatable() {
+        let training = crate::TrainingFlag::new();
+        let w = ParameterNode::new(ndarray::arr2(&[[0.5, -0.3], [0.2, 0.8]]));
+        let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+        let mut y = x.dot(&w).dropout_with_seed(0.5, &training, 1).scalar_sum();
+        let report = check_gradient(&mut y, &w, &CheckOptions::default());
+        assert!(!report.passed());
+        assert!(report.not_repeatable.is_some());
+        let message = report.to_string();
+        assert!(
+            message.starts_with("gradient check not possible: two forward passes"),
+            "{message}"
+        );
+        assert!(message.contains("TrainingFlag"), "{message}");
+        training.set(false);
+        let report = check_gradient(&mut y, &w, &CheckOptions::default());
+        assert!(report.passed(), "{report}");
+        assert_eq!(report.not_repeatable, None);
     }
 
     #[test]

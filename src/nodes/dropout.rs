@@ -198,6 +198,12 @@ impl<T: Node> Variable<T> {
     /// elements, scaled alike. The node's generator is seeded from the thread's random
     /// generator; [`dropout_with_seed`](Self::dropout_with_seed) gives runs that repeat.
     ///
+    /// A new flag is set to training: a graph built for serving must clear it. Gradient
+    /// checks need it cleared too (a [`gradcheck`](crate::gradcheck) report says so when
+    /// it is not). `model!` blocks do not take dropout yet; apply it to a field of the
+    /// model outside the block (`model.hidden.dropout(0.2, &training)`) and build the
+    /// layers after it there.
+    ///
     /// ```
     /// use wyrm::*;
     /// let training = TrainingFlag::new();

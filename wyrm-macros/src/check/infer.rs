@@ -101,6 +101,11 @@ impl Checker<'_> {
                     // Hand-written graphs clone nodes; a block names them as they are.
                     let hint = if method == "clone" && args.is_empty() {
                         "names are written without `.clone()` in a model; "
+                    } else if method == "dropout" {
+                        "dropout needs a `TrainingFlag`, which a block does not hold yet: \
+                         apply it outside the block, to a field of the model \
+                         (`model.hidden.dropout(rate, &training)`), and build the rest \
+                         there; "
                     } else {
                         ""
                     };
@@ -393,6 +398,7 @@ mod tests {
                 g = 1.0 + 2.0,
                 h = sparse_categorical_crossentropy(e, i) + w.dot(n),
                 k = e.softmax().foo(1),
+                l = e.dropout(0.5),
             }
         });
         let expected = [
@@ -406,6 +412,7 @@ mod tests {
             "both operands are numbers",
             "unknown name `n`",
             "unknown method `foo`",
+            "unknown method `dropout`; dropout needs a `TrainingFlag`",
         ];
         assert_errors(&e, &expected);
     }
