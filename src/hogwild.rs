@@ -145,7 +145,7 @@
 
 use crate::atomic_f32::AtomicF32s;
 use crate::optim::OptimizerState;
-use ndarray::{Array2, AsArray, Ix2};
+use ndarray::{Array2, ArrayBase, Data, Ix2};
 use std::sync::atomic::{
     fence, AtomicU64, AtomicU8,
     Ordering::{Acquire, Relaxed, Release},
@@ -276,8 +276,8 @@ impl HogwildParameter {
         out
     }
 
-    /// Overwrites the values with a reference to an array or a view of the parameter's
-    /// shape (e.g. when loading a saved model). The optimizer state stays
+    /// Overwrites the values with an array or a view of the parameter's shape, by
+    /// reference (e.g. when loading a saved model). The optimizer state stays
     /// as it was (see [`set_optimizer_state`](Self::set_optimizer_state)).
     ///
     /// The elements are stored one after another, as any update's are: a graph reading
@@ -302,8 +302,7 @@ impl HogwildParameter {
     /// # Panics
     /// If `value` does not have this parameter's shape.
     #[track_caller]
-    pub fn set_value<'a>(&self, value: impl AsArray<'a, f32, Ix2>) {
-        let value = value.into();
+    pub fn set_value<S: Data<Elem = f32>>(&self, value: &ArrayBase<S, Ix2>) {
         assert!(
             value.dim() == self.shape,
             "HogwildParameter::set_value: the array is {}x{} but the parameter is {}x{}",

@@ -312,6 +312,35 @@ mod tests {
         }
     }
 
+    /// A row offset closure that answers differently on a second call (in range, then far
+    /// past the table) gets a panic from the slicing, never a read out of bounds (which
+    /// would crash this test's process): each answer is checked where it is used.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn pool_rows_checks_each_offset_where_it_is_used() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let table = vec![1.0f32; 13];
+        let calls = std::cell::Cell::new(0);
+        let offset = |_| {
+            calls.set(calls.get() + 1);
+            if calls.get() == 1 {
+                0
+            } else {
+                1 << 20
+            }
+        };
+        // 13 columns: a block of 8, then a masked tail of 5, each asking for the offset.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut out = [0.0f32; 13];
+            // SAFETY: AVX2 and FMA are present (checked above).
+            unsafe { simd::avx2::pool_rows(&table, 1, offset, &[], &mut out) };
+        }));
+        assert!(result.is_err());
+        assert_eq!(calls.get(), 2);
+    }
+
     /// The `std::arch` kernels and the portable fallback agree (run wherever AVX2 exists;
     /// the portable path is also what every other test runs under `WYRM_FORCE_SCALAR=1`).
     #[cfg(target_arch = "x86_64")]

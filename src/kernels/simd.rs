@@ -327,22 +327,16 @@ pub(crate) mod avx2 {
             weights.is_empty() || weights.len() >= count,
             "pool_rows: too few weights"
         );
-        for p in 0..count {
-            assert!(
-                offset(p)
-                    .checked_add(n)
-                    .is_some_and(|end| end <= table.len()),
-                "pool_rows: row {p} runs past the table"
-            );
-        }
-        let (pt, pw, po) = (table.as_ptr(), weights.as_ptr(), out.as_mut_ptr());
+        let (pw, po) = (weights.as_ptr(), out.as_mut_ptr());
         let weighted = !weights.is_empty();
         // One column block's sum over every row: `$load(at)` reads the 8 (or masked)
         // floats at `at`.
         macro_rules! pool {
             ($acc:ident, $j:expr, $load:expr) => {
                 for p in 0..count {
-                    let row = pt.add(offset(p) + $j);
+                    // Sliced where it is used: `offset` is the caller's closure and need
+                    // not return the same twice.
+                    let row = table[offset(p)..][..n].as_ptr().add($j);
                     if weighted {
                         let w = _mm256_set1_ps(*pw.add(p));
                         for (q, a) in $acc.iter_mut().enumerate() {
@@ -357,9 +351,9 @@ pub(crate) mod avx2 {
             };
         }
         let mut j = 0;
-        // SAFETY: every row's columns offset(p)..offset(p) + n lie in `table` (asserted),
-        // and the blocks read columns j..j+8*B <= n of them and of `out`; weights p <
-        // count are in `weights` when it is not empty (asserted).
+        // SAFETY: each row is a checked slice of `n` columns of `table`, and the blocks read
+        // columns j..j+8*B <= n of it and of `out`; weights p < count are in `weights`
+        // when it is not empty (asserted).
         unsafe {
             macro_rules! block {
                 ($b:literal) => {

@@ -114,8 +114,8 @@ impl<R: Static, C: Static> InputNode<R, C> {
 }
 
 /// Values accepted by [`set_value`](Variable::<InputNode>::set_value): an `f32` (for a 1x1
-/// input), a 2-D array or view of the input's shape, or a slice (or a reference to an
-/// array) of all its values, row after row.
+/// input), a 2-D array or view of the input's shape, or a slice (or a reference to a
+/// `Vec` or an array) of all its values, row after row.
 ///
 /// ```
 /// use ndarray::{arr2, Array2};
@@ -132,7 +132,7 @@ impl<R: Static, C: Static> InputNode<R, C> {
 /// x.set_value(&[5.0, 6.0, 7.0, 8.0]); // the values row after row: a request's features
 /// assert_eq!(x.value(), arr2(&[[5.0, 6.0], [7.0, 8.0]]));
 /// let features: Vec<f32> = vec![0.0; 4];
-/// x.set_value(&features[..]);
+/// x.set_value(&features);
 /// ```
 pub trait InputValue {
     /// Writes the value into `out`, a row-major buffer of shape `shape`.
@@ -200,6 +200,13 @@ impl InputValue for &[f32] {
             out.len()
         );
         out.copy_from_slice(self);
+    }
+}
+
+impl InputValue for &Vec<f32> {
+    #[track_caller]
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        self[..].write_into(shape, out)
     }
 }
 
@@ -363,7 +370,7 @@ mod tests {
         assert_eq!(m.value()[(0, 1)], 2.0);
         m.set_value(&[5.0, 6.0, 7.0, 8.0]);
         assert_eq!(m.value(), arr2(&[[5.0, 6.0], [7.0, 8.0]]));
-        m.set_value(&vec![1.0, 0.0, 0.0, 1.0][..]);
+        m.set_value(&vec![1.0, 0.0, 0.0, 1.0]);
         assert_eq!(m.value(), arr2(&[[1.0, 0.0], [0.0, 1.0]]));
     }
 

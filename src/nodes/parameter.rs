@@ -8,7 +8,7 @@ use crate::optim::UpdateRule;
 use crate::shape::{check_static, Dim, Dyn, Static};
 use crate::sparse::ParamGradient;
 use crate::Variable;
-use ndarray::{Array2, ArrayView2, AsArray, Ix2};
+use ndarray::{Array2, ArrayBase, ArrayView2, Data, Ix2};
 use std::cell::{Cell, Ref, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -372,7 +372,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
                 }
             }
             Storage::Shared { param, .. } => {
-                param.set_value(value);
+                param.set_value(&value);
                 self.cached.set(0);
             }
         }
@@ -797,8 +797,8 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
         self.node().zero_gradient();
     }
 
-    /// Overwrites the parameter's value with a reference to an array or a view of the
-    /// parameter's shape (e.g. a row range of a saved matrix, or a transposed one). As
+    /// Overwrites the parameter's value with an array or a view of the parameter's shape,
+    /// by reference (e.g. a row range of a saved matrix, or a transposed one). As
     /// after an input's `set_value`, a [`backward`](Variable::backward) without a forward
     /// pass in between forwards again first.
     ///
@@ -816,15 +816,15 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// // A view: the first row of a saved table, as a column.
     /// let saved = ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]);
     /// let column = ParameterNode::new(ndarray::Array2::zeros((2, 1)));
-    /// column.set_value(saved.slice(ndarray::s![..1, ..]).t());
+    /// column.set_value(&saved.slice(ndarray::s![..1, ..]).t());
     /// assert_eq!(column.value(), ndarray::arr2(&[[1.0], [2.0]]));
     /// ```
     ///
     /// # Panics
     /// If `value` does not have the parameter's shape.
     #[track_caller]
-    pub fn set_value<'a>(&self, value: impl AsArray<'a, f32, Ix2>) {
-        self.node().set(value.into());
+    pub fn set_value<S: Data<Elem = f32>>(&self, value: &ArrayBase<S, Ix2>) {
+        self.node().set(value.view());
         Pass::next();
     }
 
@@ -914,15 +914,24 @@ mod tests {
             ParameterNode::new(Array2::zeros((3, 2))),
             ParameterNode::shared(shared.clone()),
         ] {
-            p.set_value(saved.t());
+            p.set_value(&saved.t());
             assert_eq!(p.value(), saved.t());
             // Rows 1.. and columns ..2 of a larger table: not contiguous.
             let table = Array2::from_shape_fn((4, 3), |(i, j)| (10 * i + j) as f32);
-            p.set_value(table.slice(ndarray::s![1.., ..2]));
+            p.set_value(&table.slice(ndarray::s![1.., ..2]));
             assert_eq!(
                 p.value(),
                 ndarray::arr2(&[[10.0, 11.0], [20.0, 21.0], [30.0, 31.0]])
             );
+            // References to references and mutable references coerce, as they did when
+            // the argument was `&Array2<f32>`.
+            let mut owned = Array2::from_elem((3, 2), 7.0);
+            let r = &owned;
+            #[allow(clippy::needless_borrow)]
+            p.set_value(&r);
+            #[allow(clippy::unnecessary_mut_passed)]
+            p.set_value(&mut owned);
+            assert_eq!(p.value(), owned);
         }
     }
 

@@ -13,6 +13,8 @@ use std::rc::Rc;
 use typenum::U1;
 
 const NAME: &str = "sparse_categorical_crossentropy";
+/// The name of the weighted form, for its messages.
+const WEIGHTED: &str = "sparse_categorical_crossentropy_weighted";
 
 /// Node for [`sparse_categorical_crossentropy`]: a `1 x 1` value, the summed negative
 /// log-likelihood of the targets under the row-wise softmax of the logits.
@@ -39,6 +41,8 @@ pub struct SparseCategoricalCrossentropy<T> {
     logits_grad: Scratch,
     /// One factor per class for the rows of that target (empty: all 1).
     class_weights: Box<[f32]>,
+    /// The function that built the node, for messages.
+    name: &'static str,
     state: NodeState,
     /// Keeps the class count limiting the targets while this node lives.
     _binding: Binding,
@@ -94,29 +98,35 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
         class_weights: &[f32],
     ) -> Self {
         let (rows, classes) = logits.shape();
+        let name = if class_weights.is_empty() {
+            NAME
+        } else {
+            WEIGHTED
+        };
         assert!(
             class_weights.is_empty() || class_weights.len() == classes,
-            "{NAME}: {} class weights for {classes} classes (the logits are {rows}x{classes}); \
+            "{name}: {} class weights for {classes} classes (the logits are {rows}x{classes}); \
              give one weight per class",
             class_weights.len()
         );
         if let Some((class, w)) =
             (class_weights.iter().enumerate()).find(|(_, w)| !(w.is_finite() && **w >= 0.0))
         {
-            panic!("{NAME}: the weight of class {class} is {w}; weights must be finite and non-negative");
+            panic!("{name}: the weight of class {class} is {w}; weights must be finite and non-negative");
         }
         assert!(
             targets.len() == rows,
-            "{NAME}: the logits are {rows}x{classes} (one row per example) but there are {} \
+            "{name}: the logits are {rows}x{classes} (one row per example) but there are {} \
              targets; give one target class per row",
             targets.len()
         );
-        let binding = IndexInputNode::bind(&targets, classes, Bound::Classes, NAME);
+        let binding = IndexInputNode::bind(&targets, classes, Bound::Classes, name);
         SparseCategoricalCrossentropy {
             used: RefCell::new(vec![0; rows]),
             probabilities: Scratch::new(rows * classes),
             logits_grad: Scratch::new(rows * classes),
             class_weights: class_weights.into(),
+            name,
             state: NodeState::new((1, 1)),
             logits: Child::new(logits),
             targets,
@@ -175,7 +185,7 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
         let classes = T::Cols::fold(classes);
         let mut used = self.used.borrow_mut();
         used.copy_from_slice(&self.targets.current());
-        check_range(&used, classes, Bound::Classes, NAME);
+        check_range(&used, classes, Bound::Classes, self.name);
         let logits = self.logits.value();
         let mut probabilities = self.probabilities.borrow_mut();
         let mut total = 0.0f32;
@@ -458,8 +468,8 @@ mod tests {
 
     #[test]
     #[should_panic(
-        expected = "sparse_categorical_crossentropy: 3 class weights for 4 classes (the logits \
-                    are 2x4); give one weight per class"
+        expected = "sparse_categorical_crossentropy_weighted: 3 class weights for 4 classes \
+                    (the logits are 2x4); give one weight per class"
     )]
     fn one_class_weight_per_class() {
         let logits = InputNode::new(matrix(2, 4, 22));
@@ -469,8 +479,8 @@ mod tests {
 
     #[test]
     #[should_panic(
-        expected = "sparse_categorical_crossentropy: the weight of class 1 is -1; weights \
-                    must be finite and non-negative"
+        expected = "sparse_categorical_crossentropy_weighted: the weight of class 1 is -1; \
+                    weights must be finite and non-negative"
     )]
     fn class_weights_are_non_negative() {
         let logits = InputNode::new(matrix(2, 2, 23));

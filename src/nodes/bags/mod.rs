@@ -122,7 +122,11 @@ impl<R: Dim, C: Dim> Bags<R, C> {
         let mut at = 0;
         for (b, &size) in sizes.iter().enumerate() {
             let out = &mut value[b * cols..(b + 1) * cols];
-            let weights = weights.get(at..at + size).unwrap_or(&[]);
+            let weights = if weights.is_empty() {
+                &[][..]
+            } else {
+                &weights[at..at + size]
+            };
             crate::kernels::pool_rows(table, size, |p| offset(at + p), weights, out);
             if self.mean && size > 1 {
                 // Divided rather than scaled by `weight`: the mean of 7 is then 7 / 3 exactly.
