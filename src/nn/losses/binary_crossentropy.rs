@@ -62,7 +62,8 @@ pub type BinaryCrossentropy<L, R> = Binary<BinaryCrossentropyOp, L, R>;
 ///
 /// The shapes broadcast as for `-` (a single row, column or `1 x 1` on either side is
 /// repeated along the other), and the result has the broadcast shape; sum or average it
-/// with `scalar_sum` or `mean`.
+/// with `scalar_sum` or `mean`. Only one side may be repeated: a row of labels against a
+/// column of logits (which `-` would turn into a table of every pair) panics.
 ///
 /// ```
 /// use wyrm::*;
@@ -81,8 +82,8 @@ pub type BinaryCrossentropy<L, R> = Binary<BinaryCrossentropyOp, L, R>;
 /// ```
 ///
 /// # Panics
-/// If the shapes do not broadcast (naming `binary_crossentropy_with_logits` and both
-/// shapes).
+/// If the shapes do not broadcast, or both would be repeated (naming
+/// `binary_crossentropy_with_logits` and both shapes).
 #[track_caller]
 pub fn binary_crossentropy_with_logits<L: Node, R: Node>(
     logits: &Variable<L>,
@@ -92,7 +93,14 @@ where
     L::Rows: Broadcast<R::Rows>,
     L::Cols: Broadcast<R::Cols>,
 {
-    logits.combine(BinaryCrossentropyOp, targets)
+    let loss = logits.combine(BinaryCrossentropyOp, targets);
+    super::check_one_side_broadcasts(
+        BinaryCrossentropyOp::NAME,
+        ("logits", "targets"),
+        (logits.shape(), targets.shape()),
+        loss.shape(),
+    );
+    loss
 }
 
 #[cfg(test)]
@@ -160,6 +168,19 @@ mod tests {
         for (a, b) in fused_gradient.iter().zip(z.gradient().iter()) {
             assert!((a - b).abs() < 1e-6, "{a} against {b}");
         }
+    }
+
+    /// A row of labels against a column of logits: the classic silent outer product.
+    #[test]
+    #[should_panic(
+        expected = "binary_crossentropy_with_logits: the logits are 4x1 and the \
+                               targets 1x4: both would be repeated, giving a 4x4 table"
+    )]
+    fn a_row_of_targets_against_a_column_of_logits_panics() {
+        let _ = binary_crossentropy_with_logits(
+            &InputNode::new(random_matrix(4, 1)),
+            &InputNode::new(random_matrix(1, 4)),
+        );
     }
 
     #[test]

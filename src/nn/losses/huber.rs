@@ -93,7 +93,9 @@ pub type Huber<L, R> = Binary<HuberOp, L, R>;
 /// for `r = prediction - target`. So the gradient is the error itself near the target
 /// and never larger than `delta` in size. The shapes broadcast as for `-` (a single row,
 /// column or `1 x 1` on either side is repeated along the other), and the result has the
-/// broadcast shape; sum or average it with `scalar_sum` or `mean`.
+/// broadcast shape; sum or average it with `scalar_sum` or `mean`. Only one side may be
+/// repeated: a row of targets against a column of predictions (which `-` would turn into
+/// a table of every pair) panics.
 ///
 /// A Q-learning loss against a target computed from the next state's values:
 ///
@@ -115,8 +117,8 @@ pub type Huber<L, R> = Binary<HuberOp, L, R>;
 /// ```
 ///
 /// # Panics
-/// If `delta` is not finite and positive, or the shapes do not broadcast (naming `huber`
-/// and both shapes).
+/// If `delta` is not finite and positive, or the shapes do not broadcast or both would be
+/// repeated (naming `huber` and both shapes).
 #[track_caller]
 pub fn huber<L: Node, R: Node>(
     prediction: &Variable<L>,
@@ -127,7 +129,14 @@ where
     L::Rows: Broadcast<R::Rows>,
     L::Cols: Broadcast<R::Cols>,
 {
-    prediction.combine(HuberOp::new(delta), target)
+    let loss = prediction.combine(HuberOp::new(delta), target);
+    super::check_one_side_broadcasts(
+        HuberOp::NAME,
+        ("predictions", "targets"),
+        (prediction.shape(), target.shape()),
+        loss.shape(),
+    );
+    loss
 }
 
 #[cfg(test)]
@@ -177,6 +186,26 @@ mod tests {
     fn delta_must_be_positive() {
         let x = InputNode::new(random_matrix(1, 1));
         let _ = huber(&x, &x, 0.0);
+    }
+
+    /// A single prediction against many targets (a robust location estimate) is one side
+    /// repeated, and fine; a column against a row is not.
+    #[test]
+    fn only_one_side_may_be_repeated() {
+        let mu = ParameterNode::new(random_matrix(1, 1));
+        let ys = InputNode::new(random_matrix(5, 1));
+        assert_eq!(huber(&mu, &ys, 1.0).shape(), (5, 1));
+        let row = InputNode::new(random_matrix(1, 5));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            huber(&ys, &row, 1.0);
+        }));
+        let message = *caught.unwrap_err().downcast::<String>().unwrap();
+        assert_eq!(
+            message,
+            "huber: the predictions are 5x1 and the targets 1x5: both would be repeated, giving \
+             a 5x5 table of every pair; give the targets the shape of the predictions (or a \
+             single row, column or 1x1 to repeat along it)"
+        );
     }
 
     #[test]

@@ -19,3 +19,27 @@ pub use categorical::{
     SparseCategoricalCrossentropy,
 };
 pub use huber::{huber, Huber, HuberOp};
+
+use crate::shape::fmt_shape;
+
+/// Panics if an elementwise loss broadcast both operands (a row of targets against a
+/// column of predictions, or the reverse): the result would be an outer table of every
+/// prediction against every target, which is almost always a mistake. One side repeated
+/// along the other (a 1x1 target, a row of per-column targets) is fine.
+#[track_caller]
+fn check_one_side_broadcasts(
+    name: &str,
+    (prediction, target): (&str, &str),
+    (p, t): ((usize, usize), (usize, usize)),
+    result: (usize, usize),
+) {
+    assert!(
+        result == p || result == t,
+        "{name}: the {prediction} are {} and the {target} {}: both would be repeated, giving \
+         a {} table of every pair; give the {target} the shape of the {prediction} (or a \
+         single row, column or 1x1 to repeat along it)",
+        fmt_shape(p),
+        fmt_shape(t),
+        fmt_shape(result)
+    );
+}

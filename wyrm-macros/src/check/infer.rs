@@ -145,6 +145,26 @@ impl Checker<'_> {
                     else {
                         unreachable!("checked by `arguments`")
                     };
+                    // A loss repeats at most one side (the runtime checks too): a row of
+                    // targets against a column of predictions is a table of every pair.
+                    let repeated =
+                        |a: &D, b: &D| *a == D::Lit(1) && b.differs(&D::Lit(1)) == Some(true);
+                    let (l_repeated, r_repeated) = (
+                        repeated(&l.0, &r.0) || repeated(&l.1, &r.1),
+                        repeated(&r.0, &l.0) || repeated(&r.1, &l.1),
+                    );
+                    if l_repeated && r_repeated {
+                        self.errors.spanned(
+                            &expr.tokens,
+                            format!(
+                                "shape mismatch in `{function}`: a {l} and a {r} would both be \
+                                 repeated, giving a table of every pair; give the second the \
+                                 shape of the first (or a single row, column or 1x1 to repeat \
+                                 along it)"
+                            ),
+                        );
+                        return None;
+                    }
                     let verb = format!("take `{function}` of");
                     return self.elementwise(&verb, l.clone(), r.clone(), expr);
                 }

@@ -273,6 +273,9 @@ mod tests {
                 args = huber(a, 1.0),
                 bce = binary_crossentropy_with_logits(m, a).mean(),
                 bce_bad = binary_crossentropy_with_logits(b, m),
+                column = m.sum_rows(),
+                outer = binary_crossentropy_with_logits(column, a) + huber(m.sum_rows(), m.sum_rows().t(), 1.0),
+                one_side = huber(a.sum_rows(), m, 1.0).mean(),
             }
         });
         let expected = [
@@ -281,6 +284,8 @@ mod tests {
             "cannot add a 5x3 and a 1x4",
             "`huber` takes 3 arguments, found 2",
             "cannot take `binary_crossentropy_with_logits` of a 1x4 and a 5x3",
+            "shape mismatch in `binary_crossentropy_with_logits`: a 5x1 and a 1x3 would both be repeated",
+            "shape mismatch in `huber`: a 5x1 and a 1x5 would both be repeated",
         ];
         assert_errors(&e, &expected);
     }
