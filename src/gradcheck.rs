@@ -251,6 +251,7 @@ impl Default for CheckOptions {
 /// assert_eq!(report.to_string(), "gradient check passed (2 elements)");
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct GradientCheck {
     /// Analytic gradient, row-major.
     pub analytic: Vec<f32>,
@@ -262,10 +263,11 @@ pub struct GradientCheck {
     /// `i / columns`, column `i % columns`.
     pub shape: (usize, usize),
     /// The weighted output of two forward passes at the unperturbed point (the first of
-    /// the check and one of three at its end), when they differ: the graph draws random values each pass
-    /// (dropout while its [`TrainingFlag`](crate::TrainingFlag) is set), which finite
-    /// differences cannot follow, and the check fails whatever the gradients. `None` when
-    /// they agree.
+    /// the check and one of three at its end), when they differ: something changes from
+    /// pass to pass (a node drawing random values, such as dropout while its
+    /// [`TrainingFlag`](crate::TrainingFlag) is set, or parameters another thread
+    /// updates), which finite differences cannot follow, and the check fails whatever the
+    /// gradients. `None` when they agree.
     pub not_repeatable: Option<(f64, f64)>,
 }
 
@@ -316,9 +318,11 @@ impl std::fmt::Display for GradientCheck {
                 f,
                 "gradient check not possible: two forward passes at the same point gave \
                  different outputs ({first} and {last}, weighted), so finite differences \
-                 measure the randomness, not the gradient. A node draws random values each \
-                 pass: dropout while its TrainingFlag is set. Check with the flag off, or \
-                 compare graphs seeded alike by hand (`Variable::dropout_with_seed`)"
+                 measure that change, not the gradient. Something changes from pass to pass: \
+                 a node drawing random values (dropout while its TrainingFlag is set: check \
+                 with the flag off, or compare graphs seeded alike by hand with \
+                 `Variable::dropout_with_seed`), or shared parameters another thread updates \
+                 meanwhile"
             );
         }
         writeln!(

@@ -191,10 +191,6 @@ fn an_unrolled_graph_takes_no_buffer_the_size_of_its_weights_per_step() {
     assert!(x.gradient().iter().all(|g| *g != 0.0));
 }
 
-/// A graph of boxed nodes far deeper than the 16 levels passes recurse through at a time
-/// (forwarded from the bottom up, with gradients queued every 16 levels) reuses its work
-/// lists: passes after the first allocate nothing. (The forward pass used to build its
-/// work list anew each time.)
 /// Dropout draws a new mask each step, into a buffer sized when the graph was built.
 #[test]
 fn dropout_steps_do_not_allocate() {
@@ -216,6 +212,10 @@ fn dropout_steps_do_not_allocate() {
     assert_steps_do_not_allocate("dropout, evaluating", &mut step);
 }
 
+/// A graph of boxed nodes far deeper than the 16 levels passes recurse through at a time
+/// (forwarded from the bottom up, with gradients queued every 16 levels) reuses its work
+/// lists: passes after the first allocate nothing. (The forward pass used to build its
+/// work list anew each time.)
 #[test]
 fn passes_over_a_deep_boxed_graph_do_not_allocate() {
     let u = ParameterNode::new(random_matrix(4, 4));

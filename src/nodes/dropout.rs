@@ -198,6 +198,10 @@ impl<T: Node> Variable<T> {
     /// elements, scaled alike. The node's generator is seeded from the thread's random
     /// generator; [`dropout_with_seed`](Self::dropout_with_seed) gives runs that repeat.
     ///
+    /// A `backward` that has to run the forward pass again first (after another graph's
+    /// pass, or `forward_with`; see [`backward`](Self::backward)) draws a new mask: its
+    /// gradient is that of the new value, not of the one read before.
+    ///
     /// A new flag is set to training: a graph built for serving must clear it. Gradient
     /// checks need it cleared too (a [`gradcheck`](crate::gradcheck) report says so when
     /// it is not). `model!` blocks do not take dropout yet; apply it to a field of the

@@ -8,6 +8,9 @@ use crate::{Node, Variable};
 const GELU_SCALE: f32 = 0.797_884_6;
 /// The cubic term's coefficient in GELU's tanh form.
 const GELU_CUBIC: f32 = 0.044_715;
+/// Beyond this size GELU is `x` (or 0) to f32 precision: taken as such, so that infinite
+/// or huge inputs give no `0 · ∞` (NaN) in the value or the slope.
+const GELU_FLAT: f32 = 10.0;
 
 unary_op!(
     /// Gaussian error linear unit, elementwise, in its tanh form (PyTorch's
@@ -27,8 +30,18 @@ unary_op!(
     /// assert!((x.gradient()[(0, 1)] - 0.5).abs() < 1e-6); // slope 1/2 at 0
     /// ```
     GeluOp, Gelu, gelu, "gelu",
-    |x| 0.5 * x * (1.0 + crate::kernels::tanh(GELU_SCALE * (x + GELU_CUBIC * x * x * x))),
-    |x, y| {
+    |x| if x > GELU_FLAT {
+        x
+    } else if x < -GELU_FLAT {
+        0.0
+    } else {
+        0.5 * x * (1.0 + crate::kernels::tanh(GELU_SCALE * (x + GELU_CUBIC * x * x * x)))
+    },
+    |x, y| if x > GELU_FLAT {
+        1.0
+    } else if x < -GELU_FLAT {
+        0.0
+    } else {
         let t = crate::kernels::tanh(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
         0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x)
     }
@@ -176,6 +189,25 @@ mod tests {
         gradcheck::assert_gradient(&mut y, &x);
         let mut y = (x.leaky_relu(0.1) * 1.5).scalar_sum();
         gradcheck::assert_gradient(&mut y, &x);
+    }
+
+    /// Huge and infinite inputs: `x` or 0, slope 1 or 0, never NaN; NaN stays NaN.
+    #[test]
+    fn gelu_is_finite_far_out() {
+        let xs = [f32::NEG_INFINITY, -1e20, -11.0, 11.0, 1e20, f32::INFINITY];
+        let x = ParameterNode::new(ndarray::Array2::from_shape_fn((1, 6), |(_, j)| xs[j]));
+        let mut y = x.gelu();
+        y.forward();
+        y.backward(1.0);
+        assert_eq!(
+            y.value(),
+            arr2(&[[0.0, 0.0, 0.0, 11.0, 1e20, f32::INFINITY]])
+        );
+        assert_eq!(x.gradient(), arr2(&[[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]]));
+        let nan = InputNode::new(arr2(&[[f32::NAN]]));
+        let mut y = nan.gelu();
+        y.forward();
+        assert!(y.value()[(0, 0)].is_nan());
     }
 
     #[test]

@@ -93,14 +93,12 @@ where
     L::Rows: Broadcast<R::Rows>,
     L::Cols: Broadcast<R::Cols>,
 {
-    let loss = logits.combine(BinaryCrossentropyOp, targets);
     super::check_one_side_broadcasts(
         BinaryCrossentropyOp::NAME,
         ("logits", "targets"),
         (logits.shape(), targets.shape()),
-        loss.shape(),
     );
-    loss
+    logits.combine(BinaryCrossentropyOp, targets)
 }
 
 #[cfg(test)]

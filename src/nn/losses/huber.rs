@@ -129,14 +129,13 @@ where
     L::Rows: Broadcast<R::Rows>,
     L::Cols: Broadcast<R::Cols>,
 {
-    let loss = prediction.combine(HuberOp::new(delta), target);
+    let op = HuberOp::new(delta);
     super::check_one_side_broadcasts(
         HuberOp::NAME,
         ("predictions", "targets"),
         (prediction.shape(), target.shape()),
-        loss.shape(),
     );
-    loss
+    prediction.combine(op, target)
 }
 
 #[cfg(test)]
@@ -200,6 +199,15 @@ mod tests {
             huber(&ys, &row, 1.0);
         }));
         let message = *caught.unwrap_err().downcast::<String>().unwrap();
+        // Before the node is built: a 100,000 x 100,000 table would not fit in memory.
+        let (tall, wide) = (
+            InputNode::new(ndarray::Array2::zeros((100_000, 1))),
+            InputNode::new(ndarray::Array2::zeros((1, 100_000))),
+        );
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            huber(&tall, &wide, 1.0);
+        }));
+        assert!(caught.is_err());
         assert_eq!(
             message,
             "huber: the predictions are 5x1 and the targets 1x5: both would be repeated, giving \

@@ -22,17 +22,28 @@ pub use huber::{huber, Huber, HuberOp};
 
 use crate::shape::fmt_shape;
 
-/// Panics if an elementwise loss broadcast both operands (a row of targets against a
-/// column of predictions, or the reverse): the result would be an outer table of every
+/// Panics if an elementwise loss would broadcast both operands (a row of targets against
+/// a column of predictions, or the reverse): the result would be an outer table of every
 /// prediction against every target, which is almost always a mistake. One side repeated
-/// along the other (a 1x1 target, a row of per-column targets) is fine.
+/// along the other (a 1x1 target, a row of per-column targets) is fine. Called before the
+/// node is built, which would allocate that table. Shapes that do not broadcast at all
+/// are left to the node's own check.
 #[track_caller]
 fn check_one_side_broadcasts(
     name: &str,
     (prediction, target): (&str, &str),
     (p, t): ((usize, usize), (usize, usize)),
-    result: (usize, usize),
 ) {
+    let dim = |a: usize, b: usize| match (a, b) {
+        _ if a == b => Some(a),
+        (1, _) => Some(b),
+        (_, 1) => Some(a),
+        _ => None,
+    };
+    let (Some(rows), Some(cols)) = (dim(p.0, t.0), dim(p.1, t.1)) else {
+        return;
+    };
+    let result = (rows, cols);
     assert!(
         result == p || result == t,
         "{name}: the {prediction} are {} and the {target} {}: both would be repeated, giving \
