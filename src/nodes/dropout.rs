@@ -73,6 +73,20 @@ impl Default for TrainingFlag {
 /// the node's own generator (SplitMix64), so a seeded node drops the same elements in
 /// every run; the backward pass sends the gradient through the kept elements, scaled as
 /// they were.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::{Dropout, DropoutOp};
+/// let training = TrainingFlag::new();
+/// let x = ParameterNode::new(ndarray::Array2::ones((1, 6)));
+/// // What `x.dropout_with_seed(0.5, &training, 42)` builds.
+/// let mut y: Variable<Dropout<ParameterNode>> = x.apply(DropoutOp::new(0.5, &training, 42));
+/// y.forward();
+/// y.backward(1.0);
+/// // Each element is dropped (0) or doubled, and its gradient alike.
+/// assert!(y.value().iter().all(|&v| v == 0.0 || v == 2.0));
+/// assert_eq!(x.gradient(), y.value());
+/// ```
 #[derive(Debug)]
 pub struct DropoutOp {
     rate: f32,
