@@ -93,12 +93,7 @@ where
     L::Rows: Broadcast<R::Rows>,
     L::Cols: Broadcast<R::Cols>,
 {
-    super::check_one_side_broadcasts(
-        BinaryCrossentropyOp::NAME,
-        ("logits", "targets"),
-        (logits.shape(), targets.shape()),
-    );
-    logits.combine(BinaryCrossentropyOp, targets)
+    super::elementwise_loss(BinaryCrossentropyOp, ("logits", "targets"), logits, targets)
 }
 
 #[cfg(test)]

@@ -130,12 +130,7 @@ where
     L::Cols: Broadcast<R::Cols>,
 {
     let op = HuberOp::new(delta);
-    super::check_one_side_broadcasts(
-        HuberOp::NAME,
-        ("predictions", "targets"),
-        (prediction.shape(), target.shape()),
-    );
-    prediction.combine(op, target)
+    super::elementwise_loss(op, ("predictions", "targets"), prediction, target)
 }
 
 #[cfg(test)]

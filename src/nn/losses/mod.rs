@@ -20,7 +20,27 @@ pub use categorical::{
 };
 pub use huber::{huber, Huber, HuberOp};
 
-use crate::shape::fmt_shape;
+use crate::node::Node;
+use crate::nodes::{Binary, BinaryOp};
+use crate::shape::{fmt_shape, Broadcast};
+use crate::Variable;
+
+/// The elementwise loss `op` of `prediction` against `target`, after checking that at
+/// most one side is repeated along the other; `names` name the two sides in messages.
+#[track_caller]
+fn elementwise_loss<Op: BinaryOp, L: Node, R: Node>(
+    op: Op,
+    names: (&str, &str),
+    prediction: &Variable<L>,
+    target: &Variable<R>,
+) -> Variable<Binary<Op, L, R>>
+where
+    L::Rows: Broadcast<R::Rows>,
+    L::Cols: Broadcast<R::Cols>,
+{
+    check_one_side_broadcasts(Op::NAME, names, (prediction.shape(), target.shape()));
+    prediction.combine(op, target)
+}
 
 /// Panics if an elementwise loss would broadcast both operands (a row of targets against
 /// a column of predictions, or the reverse): the result would be an outer table of every
