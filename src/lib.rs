@@ -57,7 +57,8 @@
 //!   pooled by `param.sum_bags(&bags)` or `param.mean_bags(&bags)` (multi-hot features,
 //!   without padding), each id's row optionally scaled by a weight. Losses for integer targets,
 //!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`].
-//! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`], and
+//! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`] (AdamW with
+//!   [`weight_decay`](Adam::weight_decay)), and
 //!   [`optim::Synchronized`] for deterministic data-parallel training.
 //! - Hogwild: [`HogwildParameter`]s in an `Arc` are shared by threads, each building its
 //!   own graph with [`ParameterNode::shared`] and updating without locks, soundly (see

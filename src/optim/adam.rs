@@ -51,6 +51,7 @@ pub struct Adam {
     beta1: f32,
     beta2: f32,
     eps: f32,
+    weight_decay: f32,
     steps: i32,
     options: GradientOptions,
     parameters: Vec<Variable<ParameterNode>>,
@@ -88,6 +89,7 @@ impl Adam {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
             steps: 0,
             options: GradientOptions::NONE,
             parameters: super::unique(parameters),
@@ -221,6 +223,48 @@ impl Adam {
         self.eps = crate::checks::check_setting("Adam::eps", eps, crate::checks::Range::Positive);
         self
     }
+
+    /// Decoupled weight decay (AdamW, Loshchilov and Hutter): each step first shrinks the
+    /// weights by `learning_rate * weight_decay` of themselves, then takes the Adam step,
+    /// as PyTorch's `AdamW` does. Unlike [`l2_penalty`](Self::l2_penalty), which adds
+    /// `penalty * w` to the gradient and so is rescaled by the moments like any gradient
+    /// (large weights with large gradients barely decay), this decay is the same fraction
+    /// for every weight. The default is 0 (plain Adam). The fraction follows
+    /// [`set_learning_rate`](Self::set_learning_rate), so a schedule decays less as it
+    /// anneals.
+    ///
+    /// Rows of a row-sparse gradient decay only in the steps that touch them, as their
+    /// moments update only then (see the type's docs): decaying every row of a large
+    /// embedding table each step would cost work proportional to the table. A parameter
+    /// no backward pass reached in a step is not updated, so it does not decay either.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::optim::Optimizer;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[2.0, -4.0]]));
+    /// // A loss whose gradient is 0: only the decay moves the weights.
+    /// let mut loss = w.clone() * 0.0;
+    /// let mut opt = Adam::new(0.1, loss.parameters()).weight_decay(0.5);
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// opt.step();
+    /// // Each weight shrinks by 0.1 * 0.5 = 5% of itself, whatever its size.
+    /// let v = w.value();
+    /// assert!((v[(0, 0)] - 1.9).abs() < 1e-6 && (v[(0, 1)] + 3.8).abs() < 1e-6);
+    /// ```
+    ///
+    /// # Panics
+    /// If `weight_decay` is negative or not finite.
+    #[track_caller]
+    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = crate::checks::check_setting(
+            "Adam::weight_decay",
+            weight_decay,
+            crate::checks::Range::NonNegative,
+        );
+        self
+    }
 }
 
 super::common_options!(Adam);
@@ -232,6 +276,9 @@ struct Rule<O> {
     step_size: f32,
     /// `eps * sqrt(1 - beta2^t)`, so that `eps` applies to the corrected `v̂`.
     eps: f32,
+    /// `1 - learning_rate * weight_decay`: what each weight is multiplied by before the
+    /// step (1 without weight decay).
+    keep: f32,
     options: O,
 }
 
@@ -245,7 +292,7 @@ impl<O: Transform> UpdateRule for Rule<O> {
         let v = self.beta2 * state[1] + (1.0 - self.beta2) * g * g;
         state[0] = m;
         state[1] = v;
-        w - self.step_size * m / (v.sqrt() + self.eps)
+        w * self.keep - self.step_size * m / (v.sqrt() + self.eps)
     }
 }
 
@@ -256,6 +303,7 @@ impl Optimizer for Adam {
         let c2 = (1.0 - self.beta2.powi(self.steps)).sqrt();
         let step_size = self.learning_rate * c2 / c1;
         let (beta1, beta2, eps) = (self.beta1, self.beta2, self.eps * c2);
+        let keep = 1.0 - self.learning_rate * self.weight_decay;
         if self.options == GradientOptions::NONE {
             let options = Unchanged;
             let rule = Rule {
@@ -263,6 +311,7 @@ impl Optimizer for Adam {
                 beta2,
                 step_size,
                 eps,
+                keep,
                 options,
             };
             update_all(&self.parameters, &rule);
@@ -273,6 +322,7 @@ impl Optimizer for Adam {
                 beta2,
                 step_size,
                 eps,
+                keep,
                 options,
             };
             update_all(&self.parameters, &rule);

@@ -48,6 +48,9 @@ fn optimizers_with_options() -> Vec<(&'static str, Make)> {
         ("adam", |p| {
             Box::new(Adam::new(0.1, p).clamp(-0.1, 0.1).l2_penalty(0.5))
         }),
+        ("adamw", |p| {
+            Box::new(Adam::new(0.1, p).clamp(-0.1, 0.1).weight_decay(0.5))
+        }),
     ]
 }
 

@@ -91,6 +91,10 @@ fn optimizer_settings_that_would_poison_the_weights_are_rejected() {
         "Adam::l2_penalty must be finite and at least 0, got -1",
     );
     assert_panics(
+        || drop(Adam::new(0.1, params()).weight_decay(f32::INFINITY)),
+        "Adam::weight_decay must be finite and at least 0, got inf",
+    );
+    assert_panics(
         || drop(Adam::new(0.1, params()).clamp(f32::NAN, 1.0)),
         "clamp: the bounds must not be NaN, got min NaN and max 1",
     );

@@ -188,6 +188,55 @@ fn l2_penalty_shrinks_weights() {
     );
 }
 
+#[test]
+fn adam_weight_decay_is_decoupled_adamw() {
+    // AdamW by hand (PyTorch's order): w *= 1 - lr * wd, then the bias-corrected Adam
+    // step on the raw gradient. The loss sum((w - 3)^2 * x) changes its gradient's
+    // scale each step, so a decay folded into the gradient (l2_penalty) would differ.
+    let (lr, wd, b1, b2, eps) = (0.05f32, 0.4f32, 0.9f32, 0.999f32, 1e-8f32);
+    for shared in [false, true] {
+        let start = arr2(&[[1.0f32, -2.0, 5.0]]);
+        let w = parameter(start.clone(), shared);
+        let x = InputNode::new(arr2(&[[1.0f32, 1.0, 1.0]]));
+        let target = InputNode::new(arr2(&[[3.0f32, 3.0, 3.0]]));
+        let mut loss = ((w.clone() - target).square() * x.clone()).scalar_sum();
+        let mut opt = Adam::new(lr, loss.parameters()).weight_decay(wd);
+        let (mut expected, mut m, mut v) = (start.clone(), [0.0f32; 3], [0.0f32; 3]);
+        for (t, scale) in [1.0f32, 10.0, 0.1, 3.0].into_iter().enumerate() {
+            x.set_value(arr2(&[[scale, scale, scale]]));
+            loss.forward();
+            loss.backward(1.0);
+            opt.step();
+            opt.zero_gradients();
+            let t = t as i32 + 1;
+            for c in 0..3 {
+                let g = 2.0 * (expected[(0, c)] - 3.0) * scale;
+                m[c] = b1 * m[c] + (1.0 - b1) * g;
+                v[c] = b2 * v[c] + (1.0 - b2) * g * g;
+                let (m_hat, v_hat) = (m[c] / (1.0 - b1.powi(t)), v[c] / (1.0 - b2.powi(t)));
+                expected[(0, c)] =
+                    expected[(0, c)] * (1.0 - lr * wd) - lr * m_hat / (v_hat.sqrt() + eps);
+            }
+            let got = w.value();
+            for c in 0..3 {
+                let (a, e) = (got[(0, c)], expected[(0, c)]);
+                assert!(
+                    (a - e).abs() < 1e-5,
+                    "shared {shared}, step {t}, element {c}: {a} vs AdamW {e}"
+                );
+            }
+        }
+    }
+    // Weight decay pulls the regression's weights below the truth's norm, as the
+    // penalty does, while Adam without it reaches the truth.
+    let plain = weight_norm(&train(8, 1500, |p| Adam::new(0.02, p)));
+    let decayed = weight_norm(&train(8, 1500, |p| Adam::new(0.02, p).weight_decay(5.0)));
+    assert!(
+        decayed < plain - 0.1,
+        "Adam: norm {decayed} with weight decay vs {plain} without"
+    );
+}
+
 /// One SGD step (learning rate 1) on a loss whose gradient is `[-100, 0.05, 100]`.
 fn one_clamped_step(clamp: Option<(f32, f32)>) -> Array2<f32> {
     let w = ParameterNode::new(arr2(&[[0.0, 0.0, 0.0]]));
