@@ -189,7 +189,8 @@ pub use variable::{Operand, Variable};
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks); and
 ///   the functions `sparse_categorical_crossentropy(logits, targets)`,
-///   `binary_crossentropy_with_logits(logits, targets)` and
+///   `binary_crossentropy_with_logits(logits, targets)`,
+///   `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
 ///   `huber(prediction, target, delta)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Numbers are `f32`: literals (one beyond `f32::MAX` is an error), or constant

@@ -4,7 +4,9 @@
 //!   for classification with integer targets (with class weights:
 //!   [`sparse_categorical_crossentropy_weighted`](losses::sparse_categorical_crossentropy_weighted));
 //!   [`binary_crossentropy_with_logits`](losses::binary_crossentropy_with_logits) for yes/no
-//!   targets; [`huber`](losses::huber) for regression with outliers and Q-learning; its
+//!   targets (with a weight for the positives:
+//!   [`binary_crossentropy_with_logits_weighted`](losses::binary_crossentropy_with_logits_weighted));
+//!   [`huber`](losses::huber) for regression with outliers and Q-learning; its
 //!   docs also give squared error, which is written with ordinary ops.
 
 pub mod losses;

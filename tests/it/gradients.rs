@@ -278,6 +278,7 @@ fn huber_loss() {
 #[test]
 fn binary_crossentropy_loss() {
     use wyrm::nn::losses::binary_crossentropy_with_logits as bce;
+    use wyrm::nn::losses::binary_crossentropy_with_logits_weighted;
     binary(
         "binary_crossentropy_with_logits",
         (Any, Any),
@@ -289,6 +290,18 @@ fn binary_crossentropy_loss() {
         (Any, Any),
         &ONE_SIDE_BROADCASTS,
         |z, t| bce(z, t),
+    );
+    binary(
+        "binary_crossentropy_with_logits_weighted",
+        (Any, Any),
+        &SAME,
+        |z, t| binary_crossentropy_with_logits_weighted(z, t, 3.0),
+    );
+    binary(
+        "binary_crossentropy_with_logits_weighted, broadcast",
+        (Any, Any),
+        &ONE_SIDE_BROADCASTS,
+        |z, t| binary_crossentropy_with_logits_weighted(z, t, 0.4),
     );
 }
 

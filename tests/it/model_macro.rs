@@ -152,6 +152,7 @@ model! {
         logit = x.dot(w) + b,
         loss = (logit.softplus() - y * logit).scalar_sum(),
         fused = binary_crossentropy_with_logits(logit, y).mean(),
+        weighted = binary_crossentropy_with_logits_weighted(logit, y, 1.0).mean(),
     }
 }
 
@@ -197,13 +198,16 @@ fn logistic_regression_with_softplus_separates_and_stays_finite() {
     logit.forward();
     assert!(logit.value()[(0, 0)] > 17.0, "{}", logit.value());
     // The built-in loss agrees, confidently right and confidently wrong.
-    let mut fused = model.fused.clone();
+    // So does the weighted one at weight 1.
+    let (mut fused, mut weighted) = (model.fused.clone(), model.weighted.clone());
     for y in [1.0, 0.0] {
         model.y.set_value(y);
         loss.forward();
         fused.forward();
+        weighted.forward();
         let (written, fused) = (loss.value()[(0, 0)], fused.value()[(0, 0)]);
         assert!(fused.is_finite() && (written - fused).abs() <= 1e-6 * written.max(1.0));
+        assert!((weighted.value()[(0, 0)] - fused).abs() <= 1e-6 * fused.max(1.0));
     }
 }
 

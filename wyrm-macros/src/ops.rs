@@ -114,7 +114,9 @@ pub const METHODS: &[Method] = &[
 ];
 
 /// The free functions: `sparse_categorical_crossentropy(logits, targets)`,
-/// `binary_crossentropy_with_logits(logits, targets)` and `huber(prediction, target, delta)`.
+/// `binary_crossentropy_with_logits(logits, targets)`,
+/// `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
+/// `huber(prediction, target, delta)`.
 pub const FUNCTIONS: &[Method] = &[
     method(
         "sparse_categorical_crossentropy",
@@ -127,6 +129,12 @@ pub const FUNCTIONS: &[Method] = &[
         &[Arg::Node, Arg::Node],
         Rule::Elementwise,
         "BinaryCrossentropy",
+    ),
+    method(
+        "binary_crossentropy_with_logits_weighted",
+        &[Arg::Node, Arg::Node, Arg::Scalar],
+        Rule::Elementwise,
+        "WeightedBinaryCrossentropy",
     ),
     method(
         "huber",

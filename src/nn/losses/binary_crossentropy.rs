@@ -96,6 +96,141 @@ where
     super::elementwise_loss(BinaryCrossentropyOp, ("logits", "targets"), logits, targets)
 }
 
+/// The binary cross-entropy of a logit `z` against a target `t` with the positive term
+/// weighted by `pos_weight` (PyTorch's `pos_weight`):
+/// `-(pos_weight · t ln σ(z) + (1 - t) ln(1 - σ(z)))`, computed as
+/// `(1 - t) z + (1 + (pos_weight - 1) t) softplus(-z)`, finite for any logit.
+///
+/// ```
+/// use wyrm::nn::losses::WeightedBinaryCrossentropyOp;
+/// use wyrm::nodes::BinaryOp;
+///
+/// let op = WeightedBinaryCrossentropyOp::new(3.0);
+/// // A positive counts 3 times; a negative as without the weight.
+/// assert!((op.apply(0.0, 1.0) - 3.0 * 2f32.ln()).abs() < 1e-6);
+/// assert!((op.apply(0.0, 0.0) - 2f32.ln()).abs() < 1e-6);
+/// assert_eq!(op.partials(0.0, 1.0, 3.0 * 2f32.ln()).0, -1.5); // 3 (σ(0) - 1)
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct WeightedBinaryCrossentropyOp {
+    pos_weight: f32,
+}
+
+impl WeightedBinaryCrossentropyOp {
+    /// The operation with weight `pos_weight` on the positive term.
+    ///
+    /// ```
+    /// use wyrm::nn::losses::WeightedBinaryCrossentropyOp;
+    /// assert_eq!(WeightedBinaryCrossentropyOp::new(4.0).pos_weight(), 4.0);
+    /// ```
+    ///
+    /// # Panics
+    /// If `pos_weight` is negative or not finite.
+    #[track_caller]
+    pub fn new(pos_weight: f32) -> Self {
+        WeightedBinaryCrossentropyOp {
+            pos_weight: crate::checks::check_setting(
+                "binary_crossentropy_with_logits_weighted: pos_weight",
+                pos_weight,
+                crate::checks::Range::NonNegative,
+            ),
+        }
+    }
+
+    /// The weight of the positive term.
+    ///
+    /// ```
+    /// use wyrm::nn::losses::WeightedBinaryCrossentropyOp;
+    /// assert_eq!(WeightedBinaryCrossentropyOp::new(0.5).pos_weight(), 0.5);
+    /// ```
+    pub fn pos_weight(&self) -> f32 {
+        self.pos_weight
+    }
+}
+
+impl BinaryOp for WeightedBinaryCrossentropyOp {
+    const NAME: &'static str = "binary_crossentropy_with_logits_weighted";
+    const READS_OUTPUT: bool = false;
+
+    #[inline(always)]
+    fn apply(&self, z: f32, t: f32) -> f32 {
+        (1.0 - t) * z + (1.0 + (self.pos_weight - 1.0) * t) * softplus(-z)
+    }
+
+    #[inline(always)]
+    fn partials(&self, z: f32, t: f32, _: f32) -> (f32, f32) {
+        let weight = 1.0 + (self.pos_weight - 1.0) * t;
+        (
+            (1.0 - t) - weight * sigmoid(-z),
+            (self.pos_weight - 1.0) * softplus(-z) - z,
+        )
+    }
+}
+
+/// Node for [`binary_crossentropy_with_logits_weighted`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::{binary_crossentropy_with_logits_weighted, WeightedBinaryCrossentropy};
+/// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+/// let targets = InputNode::new(ndarray::arr2(&[[1.0, 0.0]]));
+/// let mut loss: Variable<WeightedBinaryCrossentropy<ParameterNode, InputNode>> =
+///     binary_crossentropy_with_logits_weighted(&logits, &targets, 2.0);
+/// loss.forward();
+/// assert!((loss.value()[(0, 0)] - 2.0 * 2f32.ln()).abs() < 1e-6);
+/// ```
+pub type WeightedBinaryCrossentropy<L, R> = Binary<WeightedBinaryCrossentropyOp, L, R>;
+
+/// [`binary_crossentropy_with_logits`] with the positive examples' term weighted by
+/// `pos_weight`: `-(pos_weight · t ln σ(z) + (1 - t) ln(1 - σ(z)))`, as PyTorch's
+/// `BCEWithLogitsLoss(pos_weight=..)` with one weight for every column. For rare
+/// positives (clicks, churn, fraud), a `pos_weight` of about negatives / positives makes
+/// both classes pull alike; the predicted probabilities are then no longer calibrated
+/// (they overstate the positive rate by about that factor in odds). `pos_weight = 1` is
+/// the unweighted loss. A weight per example is an ordinary product instead:
+/// `binary_crossentropy_with_logits(&z, &t) * weights`.
+///
+/// Shapes broadcast as for [`binary_crossentropy_with_logits`]; the gradient with respect
+/// to the logits is `(1 - t) - (1 + (pos_weight - 1) t) σ(-z)`, `pos_weight (σ(z) - 1)`
+/// for a positive and `σ(z)` for a negative.
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::binary_crossentropy_with_logits_weighted;
+///
+/// let logits = ParameterNode::new(ndarray::arr2(&[[0.0], [0.0], [0.0], [0.0]]));
+/// // One positive among four examples.
+/// let labels = InputNode::new(ndarray::arr2(&[[1.0], [0.0], [0.0], [0.0]]));
+/// let mut loss = binary_crossentropy_with_logits_weighted(&logits, &labels, 3.0).sum_columns();
+/// loss.forward();
+/// loss.backward(1.0);
+/// // The positive pulls up as hard as the three negatives pull down together.
+/// let g = logits.gradient();
+/// assert!((g[(0, 0)] + 1.5).abs() < 1e-6);
+/// assert!((g[(1, 0)] + g[(2, 0)] + g[(3, 0)] - 1.5).abs() < 1e-6);
+/// ```
+///
+/// # Panics
+/// If `pos_weight` is negative or not finite, or as
+/// [`binary_crossentropy_with_logits`] for the shapes.
+#[track_caller]
+pub fn binary_crossentropy_with_logits_weighted<L: Node, R: Node>(
+    logits: &Variable<L>,
+    targets: &Variable<R>,
+    pos_weight: f32,
+) -> Variable<WeightedBinaryCrossentropy<L, R>>
+where
+    L::Rows: Broadcast<R::Rows>,
+    L::Cols: Broadcast<R::Cols>,
+{
+    super::elementwise_loss(
+        WeightedBinaryCrossentropyOp::new(pos_weight),
+        ("logits", "targets"),
+        logits,
+        targets,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +262,47 @@ mod tests {
         assert_eq!(op.partials(-100.0, 1.0, 100.0).0, -1.0);
     }
 
+    /// The weighted form against the textbook one in f64, and equal to the unweighted
+    /// op (values and partials) at weight 1.
+    #[test]
+    fn weighted_values_and_partials() {
+        for p in [0.0f32, 0.5, 1.0, 7.0] {
+            let op = WeightedBinaryCrossentropyOp::new(p);
+            for z in [-15.0f32, -2.0, -0.3, 0.0, 0.7, 3.0, 15.0] {
+                for t in [0.0f32, 0.25, 1.0] {
+                    let (z64, t64, p64) = (z as f64, t as f64, p as f64);
+                    let s = 1.0 / (1.0 + (-z64).exp());
+                    let exact = -(p64 * t64 * s.ln() + (1.0 - t64) * (1.0 - s).ln());
+                    let value = op.apply(z, t);
+                    assert!(
+                        (value as f64 - exact).abs() < 1e-5 * exact.max(1.0),
+                        "{p} {z} {t}: {value} against {exact}"
+                    );
+                    // d/dz = -p t (1 - s) + (1 - t) s; d/dt = -p ln s + ln(1 - s).
+                    let (dz, dt) = op.partials(z, t, value);
+                    let exact_dz = -p64 * t64 * (1.0 - s) + (1.0 - t64) * s;
+                    let exact_dt = -p64 * s.ln() + (1.0 - s).ln();
+                    assert!((dz as f64 - exact_dz).abs() < 1e-5, "{p} {z} {t}: dz {dz}");
+                    assert!(
+                        (dt as f64 - exact_dt).abs() < 1e-5 * exact_dt.abs().max(1.0),
+                        "{p} {z} {t}: dt {dt} against {exact_dt}"
+                    );
+                    if p == 1.0 {
+                        let plain = BinaryCrossentropyOp;
+                        assert!((value - plain.apply(z, t)).abs() < 1e-6);
+                        let (pz, pt) = plain.partials(z, t, value);
+                        assert!((dz - pz).abs() < 1e-6 && (dt - pt).abs() < 1e-5);
+                    }
+                }
+            }
+        }
+        // Far past where σ rounds to 0 or 1 the weighted loss stays finite and exact.
+        let op = WeightedBinaryCrossentropyOp::new(5.0);
+        assert_eq!(op.apply(-100.0, 1.0), 500.0);
+        assert_eq!(op.apply(100.0, 0.0), 100.0);
+        assert_eq!(op.partials(-100.0, 1.0, 500.0).0, -5.0);
+    }
+
     /// Finite differences with respect to both sides, on several shapes and broadcasts.
     #[test]
     fn gradients() {
@@ -141,6 +317,11 @@ mod tests {
             let mut loss = binary_crossentropy_with_logits(&z, &t).tanh().scalar_sum();
             gradcheck::assert_gradient(&mut loss, &z);
             gradcheck::assert_gradient(&mut loss, &t);
+            let mut weighted = (binary_crossentropy_with_logits_weighted(&z, &t, 2.5) * 0.3)
+                .tanh()
+                .scalar_sum();
+            gradcheck::assert_gradient(&mut weighted, &z);
+            gradcheck::assert_gradient(&mut weighted, &t);
         }
     }
 
@@ -173,6 +354,32 @@ mod tests {
         let _ = binary_crossentropy_with_logits(
             &InputNode::new(random_matrix(4, 1)),
             &InputNode::new(random_matrix(1, 4)),
+        );
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "binary_crossentropy_with_logits_weighted: the logits are 1x3 and the \
+                               targets 3x1: both would be repeated"
+    )]
+    fn weighted_refuses_an_outer_table_too() {
+        let _ = binary_crossentropy_with_logits_weighted(
+            &InputNode::new(random_matrix(1, 3)),
+            &InputNode::new(random_matrix(3, 1)),
+            2.0,
+        );
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "binary_crossentropy_with_logits_weighted: pos_weight must be finite and at \
+                    least 0, got -1"
+    )]
+    fn a_negative_pos_weight_panics() {
+        let _ = binary_crossentropy_with_logits_weighted(
+            &InputNode::new(random_matrix(2, 1)),
+            &InputNode::new(random_matrix(2, 1)),
+            -1.0,
         );
     }
 

@@ -1,6 +1,7 @@
 //! Loss functions: [`sparse_categorical_crossentropy`] for integer class targets (and
 //! [`sparse_categorical_crossentropy_weighted`], with a weight per class),
-//! [`binary_crossentropy_with_logits`] for yes/no targets (or probabilities) on logits,
+//! [`binary_crossentropy_with_logits`] for yes/no targets (or probabilities) on logits
+//! (and [`binary_crossentropy_with_logits_weighted`], with a weight for the positives),
 //! and [`huber`] (smooth L1) for regression targets with outliers and for Q-learning.
 //!
 //! Squared error is a short expression of existing ops, written in place:
@@ -12,7 +13,8 @@ mod categorical;
 mod huber;
 
 pub use binary_crossentropy::{
-    binary_crossentropy_with_logits, BinaryCrossentropy, BinaryCrossentropyOp,
+    binary_crossentropy_with_logits, binary_crossentropy_with_logits_weighted, BinaryCrossentropy,
+    BinaryCrossentropyOp, WeightedBinaryCrossentropy, WeightedBinaryCrossentropyOp,
 };
 pub use categorical::{
     sparse_categorical_crossentropy, sparse_categorical_crossentropy_weighted,

@@ -276,6 +276,7 @@ mod tests {
                 column = m.sum_rows(),
                 outer = binary_crossentropy_with_logits(column, a) + huber(m.sum_rows(), m.sum_rows().t(), 1.0),
                 one_side = huber(a.sum_rows(), m, 1.0).mean(),
+                weighted = binary_crossentropy_with_logits_weighted(column, a, 2.0),
             }
         });
         let expected = [
@@ -286,6 +287,7 @@ mod tests {
             "cannot take `binary_crossentropy_with_logits` of a 1x4 and a 5x3",
             "shape mismatch in `binary_crossentropy_with_logits`: a 5x1 and a 1x3 would both be repeated",
             "shape mismatch in `huber`: a 5x1 and a 1x5 would both be repeated",
+            "shape mismatch in `binary_crossentropy_with_logits_weighted`: a 5x1 and a 1x3 would both be repeated",
         ];
         assert_errors(&e, &expected);
     }
