@@ -157,6 +157,7 @@ pub use variable::{Operand, Variable};
 ///         #[attributes] name: Input<R, C>,
 ///         #[attributes] name: Index<K>,
 ///         #[attributes] name: Bags<B>,
+///         #[attributes] name: Training,
 ///         #[attributes] name = expression,
 ///         ...
 ///     }
@@ -167,7 +168,14 @@ pub use variable::{Operand, Variable};
 ///   input (zeros until set with `set_value`: each graph, such as each Hogwild thread's,
 ///   has its own inputs to set, constant ones included), `name: Index<K>` an input of `K`
 ///   row indices for lookups, `name: Bags<B>` a [`BagsInputNode`] of `B` bags of ids for
-///   `table.sum_bags(name)` and `table.mean_bags(name)`.
+///   `table.sum_bags(name)` and `table.mean_bags(name)`, and `name: Training` a
+///   [`TrainingFlag`] field for the block's `dropout(rate, name)` nodes (in training mode at
+///   first; `model.name.set(false)` evaluates). Each graph has its own flag, as it has its own
+///   inputs: one built by `with_dimensions` for evaluation can be switched off while the
+///   training graph keeps dropping. Dropout masks are seeded from the generator of
+///   `new_with_rng` (drawn after the parameters, which are initialised as without
+///   dropout), so a seeded model repeats its masks; the other constructors seed them from
+///   the thread's generator.
 /// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
 ///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
@@ -184,7 +192,8 @@ pub use variable::{Operand, Variable};
 ///   `sum_bags`, `mean_bags`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `leaky_relu(slope)`, `gelu`,
-///   `clip(min, max)`, `detach`, `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
+///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;
+///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks); and
@@ -313,6 +322,32 @@ pub use variable::{Operand, Variable};
 /// }
 /// loss.forward();
 /// assert!(loss.value()[(0, 0)] < before * 0.01);
+/// ```
+///
+/// Dropout, on while training and off to evaluate:
+///
+/// ```
+/// use wyrm::rand::{rngs::StdRng, SeedableRng};
+///
+/// wyrm::model! {
+///     struct Mlp {
+///         w1: Param<8, 32>,
+///         w2: Param<32, 1>,
+///         x: Input<1, 8>,
+///         training: Training,
+///         out = x.dot(w1).relu().dropout(0.3, training).dot(w2),
+///     }
+/// }
+///
+/// let model = Mlp::new_with_rng(&mut StdRng::seed_from_u64(0));
+/// model.x.set_value(&[1.0; 8]);
+/// let mut out = model.out.clone();
+/// model.training.set(false);
+/// out.forward();
+/// let evaluated = out.value()[(0, 0)];
+/// model.training.set(true);
+/// out.forward(); // another mask each pass while training
+/// assert_ne!(out.value()[(0, 0)], evaluated);
 /// ```
 ///
 /// # Errors

@@ -218,9 +218,9 @@ impl<T: Node> Variable<T> {
     ///
     /// A new flag is set to training: a graph built for serving must clear it. Gradient
     /// checks need it cleared too (a [`gradcheck`](crate::gradcheck) report says so when
-    /// it is not). `model!` blocks do not take dropout yet; apply it to a field of the
-    /// model outside the block (`model.hidden.dropout(0.2, &training)`) and build the
-    /// layers after it there.
+    /// it is not). In a [`model!`](crate::model) block, declare a `training: Training` item
+    /// and write `h.dropout(0.2, training)`: the model gets the flag as its `training`
+    /// field.
     ///
     /// ```
     /// use wyrm::*;

@@ -9,6 +9,9 @@ model! {
         x: Input<1, 2>,
         h = x.dot(w) + bias,
         out = h.sofmax() * scale,
+        training: Training,
+        dropped = x.dropout(1.5, training),
+        flagged = x + training,
     }
 }
 

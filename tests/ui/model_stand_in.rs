@@ -5,7 +5,8 @@ use wyrm::model;
 model! {
     struct Broken {
         w: Param<1, 1>,
-        y = w.frobnicate(),
+        training: Training,
+        y = w.frobnicate().dropout(0.5, training),
     }
 }
 
@@ -33,6 +34,7 @@ fn main() {
     let _ = Broken::from_parameter_values(&copy).y;
     let _ = Broken::with_parameters_of(&model).w;
     let _ = model.with_dimensions().w;
+    model.training.set(false);
     let states: wyrm::optim::OptimizerStates = model.optimizer_states();
     let _: Result<(), wyrm::optim::OptimizerStateError> = model.set_optimizer_states(&states);
     let _ = copy.set_optimizer_states(&copy.optimizer_states());

@@ -13,6 +13,8 @@ pub enum Arg {
     Index,
     /// The name of a `Bags<B>` input.
     Bags,
+    /// The name of a `Training` flag.
+    Training,
     /// A number.
     Scalar,
     /// An axis: `0`, `1`, `Axis(0)` or `Axis(1)`.
@@ -98,6 +100,12 @@ pub const METHODS: &[Method] = &[
     method("leaky_relu", &[Arg::Scalar], Rule::Keep, "LeakyRelu"),
     method("gelu", &[], Rule::Keep, "Gelu"),
     method("detach", &[], Rule::Keep, "Detach"),
+    method(
+        "dropout",
+        &[Arg::Scalar, Arg::Training],
+        Rule::Keep,
+        "Dropout",
+    ),
     method("clip", &[Arg::Scalar, Arg::Scalar], Rule::Keep, "Clip"),
     method("softmax", &[], Rule::Keep, "Softmax"),
     method("log_softmax", &[], Rule::Keep, "LogSoftmax"),

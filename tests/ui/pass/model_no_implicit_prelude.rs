@@ -11,7 +11,8 @@ mod np {
             table: Param<10, 3>,
             x: Input<1, n>,
             i: Index<1>,
-            y = x.dot(w) + b - table.index(i),
+            training: Training,
+            y = (x.dot(w) + b - table.index(i)).dropout(0.1, training),
             loss = (y * 2).square().scalar_sum(),
         }
     }
@@ -32,6 +33,7 @@ fn main() {
     model.loss.forward();
     let shared = model.shared_parameters();
     let copy = np::M::from_parameters(&shared.clone());
+    copy.training.set(false);
     assert_eq!(copy.parameters().len(), 3);
     let _ = format!("{shared:?}");
     let mut s = <np::S as Default>::default();

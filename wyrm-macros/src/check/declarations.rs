@@ -73,17 +73,22 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
                 LeafKind::Index => ("the number of indices", "K"),
                 LeafKind::Bags => ("the number of bags", "B"),
                 LeafKind::Param | LeafKind::Input => ("rows, columns", "R, C"),
+                LeafKind::Training => ("", ""),
             };
             let plural = if arity == 1 { "" } else { "s" };
             let keyword = leaf.kind.keyword();
-            errors.spanned(
-                &leaf.dims_tokens,
+            let message = if arity == 0 {
+                format!(
+                    "`{keyword}` takes no dimensions: it is a flag, declared as `name: {keyword}`"
+                )
+            } else {
                 format!(
                     "wrong number of dimensions: `{keyword}` takes {arity} dimension{plural} \
                      ({meaning}), as in `{keyword}<{example}>`, found {}",
                     leaf.dims.len()
-                ),
-            );
+                )
+            };
+            errors.spanned(&leaf.dims_tokens, message);
         }
         for dim in &leaf.dims {
             if let Dim::Name(ident) = dim {

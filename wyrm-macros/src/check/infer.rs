@@ -29,6 +29,8 @@ pub(super) enum Value {
         /// How many bags, `B`.
         count: D,
     },
+    /// A `Training` flag (usable only as the argument of `dropout`).
+    Training,
     /// A number.
     Scalar,
     /// An axis (0: rows, 1: columns).
@@ -101,11 +103,9 @@ impl Checker<'_> {
                     // Hand-written graphs clone nodes; a block names them as they are.
                     let hint = if method == "clone" && args.is_empty() {
                         "names are written without `.clone()` in a model; "
-                    } else if method == "dropout" {
-                        "dropout needs a `TrainingFlag`, which a block does not hold yet: \
-                         apply it outside the block, to a field of the model \
-                         (`model.hidden.dropout(rate, &training)`), and build the rest \
-                         there; "
+                    } else if method == "dropout_with_seed" {
+                        "a block seeds its dropout from the generator of `new_with_rng`; \
+                         write `h.dropout(rate, training)`; "
                     } else {
                         ""
                     };
@@ -123,6 +123,9 @@ impl Checker<'_> {
                 let shape =
                     receiver_value.and_then(|value| self.receiver(spec, method, &value, receiver));
                 let values = self.arguments(spec, method, args);
+                if method == "dropout" {
+                    self.dropout_rate(&args[0])?;
+                }
                 self.apply(spec, shape?, &values?, expr)
             }
             ExprKind::Call { function, args } => {
@@ -321,6 +324,15 @@ impl Checker<'_> {
                 );
                 None
             }
+            Value::Training => {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!(
+                        "a training flag cannot be an operand of {what}; it switches dropout, as in `h.dropout(0.5, training)`"
+                    ),
+                );
+                None
+            }
             Value::Scalar | Value::Axis(_) => {
                 self.errors.spanned(
                     &expr.tokens,
@@ -329,6 +341,21 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// Checks a dropout rate written as a literal: it must be in `[0, 1)` (a constant in
+    /// braces is checked when the model is built). `None` after reporting one that is not.
+    fn dropout_rate(&mut self, rate: &Expr) -> Option<()> {
+        if let ExprKind::Scalar(s) = &rate.kind {
+            if s.literal_value().is_some_and(|v| !(0.0..1.0).contains(&v)) {
+                self.errors.spanned(
+                    &rate.tokens,
+                    "a dropout rate must be in [0, 1): the share of elements zeroed while training",
+                );
+                return None;
+            }
+        }
+        Some(())
     }
 
     /// Checks the count and kinds of a method's or function's arguments.
@@ -378,12 +405,14 @@ impl Checker<'_> {
                 (Some(v @ Value::Node { .. }), Arg::Node)
                 | (Some(v @ Value::Index { .. }), Arg::Index)
                 | (Some(v @ Value::Bags { .. }), Arg::Bags)
+                | (Some(v @ Value::Training), Arg::Training)
                 | (Some(v @ Value::Scalar), Arg::Scalar) => values.push(v),
                 (Some(_), kind) => {
                     let expected = match kind {
                         Arg::Node => "a node",
                         Arg::Index => "the name of an `Index<K>` input",
                         Arg::Bags => "the name of a `Bags<B>` input",
+                        Arg::Training => "the name of a `Training` flag",
                         Arg::Scalar => "a number",
                         Arg::Axis => unreachable!("handled above"),
                     };
@@ -418,7 +447,7 @@ mod tests {
                 g = 1.0 + 2.0,
                 h = sparse_categorical_crossentropy(e, i) + w.dot(n),
                 k = e.softmax().foo(1),
-                l = e.dropout(0.5),
+                l = e.dropout_with_seed(0.5, 3),
             }
         });
         let expected = [
@@ -432,9 +461,46 @@ mod tests {
             "both operands are numbers",
             "unknown name `n`",
             "unknown method `foo`",
-            "unknown method `dropout`; dropout needs a `TrainingFlag`",
+            "unknown method `dropout_with_seed`; a block seeds its dropout from the generator of `new_with_rng`",
         ];
         assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn a_training_flag_only_switches_dropout() {
+        let e = errors(quote::quote! {
+            struct M {
+                t: Training,
+                u: Training<2>,
+                x: Input<2, 3>,
+                a = x.dropout(0.5, t),
+                b = x.dropout(1.0, t),
+                c = x.dropout(-0.1, t),
+                d = x.dropout(0.5),
+                f = x.dropout(0.5, x),
+                g = x.dropout(t, 0.5),
+                h = x + t,
+                k = t,
+                l = x.dropout({RATE}, t).dropout(0, t),
+            }
+        });
+        let expected = [
+            "`Training` takes no dimensions: it is a flag, declared as `name: Training`",
+            "a dropout rate must be in [0, 1)",
+            "a dropout rate must be in [0, 1)",
+            "`dropout` takes 2 arguments, found 1",
+            "this argument of `dropout` must be the name of a `Training` flag",
+            "this argument of `dropout` must be a number",
+            "this argument of `dropout` must be the name of a `Training` flag",
+            "a training flag cannot be an operand of `+`",
+            "a training flag cannot be renamed",
+        ];
+        assert_errors(&e, &expected);
+        // A misspelt flag is read as one, and says so.
+        let e = errors(quote::quote! {
+            struct M { t: Trainig, x: Input<1, 1>, a = x.dropout(0.5, t) }
+        });
+        assert_errors(&e, &["unknown declaration `Trainig`: expected `Param<R, C>`, `Input<R, C>`, `Index<K>`, `Bags<B>` or `Training` (did you mean `Training`?)"]);
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub(crate) fn check(model: &Model) -> Result<Checked, syn::Error> {
                     }),
                     LeafKind::Index => Some(Value::Index { count: dim(0) }),
                     LeafKind::Bags => Some(Value::Bags { count: dim(0) }),
+                    LeafKind::Training => Some(Value::Training),
                 }
             }
             ItemKind::Node(expr) => match checker.infer(expr) {
@@ -125,6 +126,13 @@ pub(crate) fn check(model: &Model) -> Result<Checked, syn::Error> {
                     checker.errors.spanned(
                         &expr.tokens,
                         "a bags input cannot be renamed; use it directly, as in `table.sum_bags(b)`",
+                    );
+                    None
+                }
+                Some(Value::Training) => {
+                    checker.errors.spanned(
+                        &expr.tokens,
+                        "a training flag cannot be renamed; use it directly, as in `h.dropout(0.5, training)`",
                     );
                     None
                 }

@@ -1,7 +1,7 @@
 //! The stand-in for a model whose block has errors, generated next to the errors.
 
 use super::companion::{companion, default_impl};
-use super::leaf::{leaf_type, rng_ident};
+use super::leaf::{field_type, rng_ident};
 use super::{bind, Header};
 use crate::parse::{key, ItemKind, Leaf, LeafKind, Model};
 use proc_macro2::TokenStream;
@@ -39,11 +39,11 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
                 if leaf.kind == LeafKind::Param {
                     params.push((n, leaf));
                 }
-                leaf_type(k, leaf, model.static_shapes)
+                field_type(k, leaf, model.static_shapes)
             }
-            ItemKind::Node(_) => quote!(#k::nodes::Boxed),
+            ItemKind::Node(_) => quote!(#k::Variable<#k::nodes::Boxed>),
         };
-        fields.push(quote!(pub #n: #k::Variable<#ty>,));
+        fields.push(quote!(pub #n: #ty,));
     }
     let companion = companion(model, &params, &dims, false);
     let default_impl = default_impl(model, &dims);

@@ -44,7 +44,8 @@ fn typenum(k: &TokenStream, n: usize) -> TokenStream {
     ty
 }
 
-/// The node type of a leaf: run-time shaped, or static under `#[static_shapes]`.
+/// The node type of a leaf: run-time shaped, or static under `#[static_shapes]` (for a
+/// `Training` flag, which is no node, the flag's type).
 pub(super) fn leaf_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStream {
     let span = leaf.keyword.span();
     let dims = static_dims(k, leaf, statics).unwrap_or_default();
@@ -53,7 +54,22 @@ pub(super) fn leaf_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStr
         LeafKind::Input => quote_spanned!(span=> #k::InputNode #dims),
         LeafKind::Index => quote_spanned!(span=> #k::nodes::IndexInputNode),
         LeafKind::Bags => quote_spanned!(span=> #k::nodes::BagsInputNode),
+        LeafKind::Training => quote_spanned!(span=> #k::TrainingFlag),
     }
+}
+
+/// The type of a leaf's field: a variable over its node, or the flag itself.
+pub(super) fn field_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenStream {
+    let ty = leaf_type(k, leaf, statics);
+    match leaf.kind {
+        LeafKind::Training => ty,
+        _ => quote!(#k::Variable<#ty>),
+    }
+}
+
+/// The local holding the state of a model's dropout seeds while its graph is built.
+pub(super) fn seed_ident() -> Ident {
+    Ident::new("__wyrm_seed", proc_macro2::Span::call_site())
 }
 
 /// A dimension of a leaf as a `usize` expression (a literal, a constant, or the local
@@ -184,5 +200,6 @@ pub(super) fn fresh_leaf(
             quote_spanned!(span=> #k::nodes::IndexInputNode::new(&::std::vec![0usize; #rows]))
         }
         LeafKind::Bags => quote_spanned!(span=> #k::nodes::BagsInputNode::new(#rows)),
+        LeafKind::Training => quote_spanned!(span=> #k::TrainingFlag::new()),
     }
 }

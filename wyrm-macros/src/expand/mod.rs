@@ -25,7 +25,9 @@ use crate::check::Checked;
 use crate::parse::{key, Dim, Item, ItemKind, Leaf, LeafKind, Model};
 use companion::{companion, default_impl, state_methods};
 use expr::{build, node_type, Use};
-use leaf::{dim_local, dim_tokens, fresh_leaf, leaf_type, rng_ident, static_dims};
+use leaf::{
+    dim_local, dim_tokens, field_type, fresh_leaf, leaf_type, rng_ident, seed_ident, static_dims,
+};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use std::collections::HashMap;
@@ -54,14 +56,18 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     let mut param_dims: HashMap<String, TokenStream> = HashMap::new();
     let mut fields = Vec::new();
     for item in &model.items {
-        let ty = match &item.kind {
+        let (ty, field_ty) = match &item.kind {
             ItemKind::Leaf(leaf) => {
                 if let Some(dims) = static_dims(k, leaf, statics) {
                     param_dims.insert(key(&item.name), dims);
                 }
-                leaf_type(k, leaf, statics)
+                (leaf_type(k, leaf, statics), field_type(k, leaf, statics))
             }
-            ItemKind::Node(expr) => node_type(k, expr, &types, &param_dims),
+            ItemKind::Node(expr) => {
+                let ty = node_type(k, expr, &types, &param_dims);
+                let field_ty = quote!(#k::Variable<#ty>);
+                (ty, field_ty)
+            }
         };
         let field = &item.name;
         let docs = field_docs(item);
@@ -69,7 +75,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         fields.push(quote! {
             #docs
             #(#item_attrs)*
-            pub #field: #k::Variable<#ty>,
+            pub #field: #field_ty,
         });
         types.insert(key(&item.name), ty);
     }
@@ -91,9 +97,24 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     // `__wyrm_assemble(leaves..)`: connects the leaves into the graph.
     let leaf_args = leaves.iter().map(|(item, leaf)| {
         let n = &item.name;
-        let ty = leaf_type(k, leaf, statics);
-        quote!(#n: #k::Variable<#ty>)
+        let ty = field_type(k, leaf, statics);
+        quote!(#n: #ty)
     });
+    // Dropout seeds: a model with a `Training` flag draws one seed per graph (from the
+    // generator of `new_with_rng`, after the parameters, so that they are drawn as without
+    // dropout; else from the thread's), and each dropout node its own from that.
+    let seed = seed_ident();
+    let has_training = leaves.iter().any(|(_, l)| l.kind == LeafKind::Training);
+    let (seed_param, seed_from_rng, seed_from_thread, seed_state) = if has_training {
+        (
+            quote!(#seed: u64,),
+            quote!(#k::__private::Rng::gen::<u64>(#rng),),
+            quote!(#k::__private::random_seed(),),
+            quote!(#[allow(unused_mut, unused_variables)] let mut #seed = #seed;),
+        )
+    } else {
+        Default::default()
+    };
     let leaf_names: Vec<&Ident> = leaves.iter().map(|(i, _)| &i.name).collect();
     // Statically shaped parameters are listed in their run-time-shaped form.
     let param_list = leaves
@@ -290,7 +311,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             ) -> Self {
                 #(let #locals = #dims;)*
                 #(#fresh)*
-                Self::__wyrm_assemble(#(#leaf_names),*)
+                Self::__wyrm_assemble(#seed_from_rng #(#leaf_names),*)
             }
 
             /// Builds the model over shared parameters (from [`shared_parameters`](Self::shared_parameters)):
@@ -303,7 +324,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
                 #(let #locals = __wyrm_parameters.#dims;)*
                 #(#shared)*
-                Self::__wyrm_assemble(#(#leaf_names),*)
+                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
             }
 
             /// Builds the model over local parameters holding a copy of `parameters`'
@@ -324,7 +345,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn from_parameter_values(__wyrm_parameters: &#params_name) -> Self {
                 #(let #locals = __wyrm_parameters.#dims;)*
                 #(#copied)*
-                Self::__wyrm_assemble(#(#leaf_names),*)
+                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
             }
 
             /// Builds a second graph over the same parameter nodes as `other` (tied
@@ -338,7 +359,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn with_parameters_of(#other: &Self) -> Self {
                 #(#other_dims)*
                 #(#tied)*
-                Self::__wyrm_assemble(#(#leaf_names),*)
+                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
             }
 
             /// Builds a second graph over this model's parameter nodes, like
@@ -356,7 +377,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                 let #other = self;
                 #(#kept_shapes)*
                 #(#tied)*
-                Self::__wyrm_assemble(#(#leaf_names),*)
+                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
             }
 
             /// Every parameter of the model, in declaration order (pass them to an optimizer).
@@ -394,7 +415,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
 
             #state_methods
 
-            fn __wyrm_assemble(#(#leaf_args),*) -> Self {
+            fn __wyrm_assemble(#seed_param #(#leaf_args),*) -> Self {
+                #seed_state
                 #(#assemble_dims)*
                 #(#definitions)*
                 Self { #(#all_names),* }
@@ -454,6 +476,7 @@ fn field_docs(item: &Item) -> TokenStream {
                 LeafKind::Input => "input",
                 LeafKind::Index => "index input",
                 LeafKind::Bags => "bags input",
+                LeafKind::Training => "training flag",
             };
             format!("The {what} `{n}: {}`.", leaf.declared())
         }
@@ -509,7 +532,8 @@ mod tests {
                 s: Param<2, 3>,
                 x: Input<1, n>,
                 i: Index<1>,
-                y = (x.dot(w) + b - s.index(i)).stack(x.dot(w), Axis(1)),
+                t: Training,
+                y = (x.dot(w) + b - s.index(i)).stack(x.dot(w), Axis(1)).dropout(0.5, t),
                 loss = sparse_categorical_crossentropy(-y * 2, i),
             }
         })

@@ -1,4 +1,5 @@
-//! Leaf declarations, `Param<R, C> [= init]`, `Input<R, C>`, `Index<K>` and `Bags<B>`: their kinds,
+//! Leaf declarations, `Param<R, C> [= init]`, `Input<R, C>`, `Index<K>`, `Bags<B>` and
+//! `Training`: their kinds,
 //! dimensions and parameter initialisers, and how they are parsed.
 
 use super::expr::{scalar_of, Scalar};
@@ -19,6 +20,9 @@ pub(crate) enum LeafKind {
     Index,
     /// `Bags<B>`: `B` bags of row ids the user sets, for `table.sum_bags(b)`.
     Bags,
+    /// `Training`: the flag that switches the block's `dropout` between training and
+    /// evaluation, a `TrainingFlag` field of the model.
+    Training,
 }
 
 impl LeafKind {
@@ -27,6 +31,7 @@ impl LeafKind {
         match self {
             LeafKind::Param | LeafKind::Input => 2,
             LeafKind::Index | LeafKind::Bags => 1,
+            LeafKind::Training => 0,
         }
     }
 
@@ -37,6 +42,7 @@ impl LeafKind {
             LeafKind::Input => "Input",
             LeafKind::Index => "Index",
             LeafKind::Bags => "Bags",
+            LeafKind::Training => "Training",
         }
     }
 }
@@ -131,33 +137,37 @@ impl Parse for Leaf {
             "Input" => Some(LeafKind::Input),
             "Index" => Some(LeafKind::Index),
             "Bags" => Some(LeafKind::Bags),
+            "Training" => Some(LeafKind::Training),
             _ => None,
         };
         let mut dims_tokens = keyword.to_token_stream();
-        let open: Token![<] = input.parse()?;
-        open.to_tokens(&mut dims_tokens);
         let mut dims = Vec::new();
-        loop {
-            if input.peek(Token![>]) {
-                break;
+        // `Training` has no dimensions, so no `<..>`; a kind that needs them and has none
+        // gets the dimension count's error, which says what it takes.
+        if input.peek(Token![<]) {
+            input.parse::<Token![<]>()?.to_tokens(&mut dims_tokens);
+            loop {
+                if input.peek(Token![>]) {
+                    break;
+                }
+                let dim: Dim = input.parse()?;
+                dim.to_tokens(&mut dims_tokens);
+                dims.push(dim);
+                if input.peek(Token![,]) {
+                    input.parse::<Token![,]>()?.to_tokens(&mut dims_tokens);
+                } else if !input.peek(Token![>]) {
+                    return Err(input.error("expected `,` or `>` after a dimension"));
+                }
             }
-            let dim: Dim = input.parse()?;
-            dim.to_tokens(&mut dims_tokens);
-            dims.push(dim);
-            if input.peek(Token![,]) {
-                input.parse::<Token![,]>()?.to_tokens(&mut dims_tokens);
-            } else if !input.peek(Token![>]) {
-                return Err(input.error("expected `,` or `>` after a dimension"));
-            }
+            input.parse::<Token![>]>()?.to_tokens(&mut dims_tokens);
         }
-        input.parse::<Token![>]>()?.to_tokens(&mut dims_tokens);
         let kind = match known {
             Some(kind) => kind,
             None => {
                 let other = keyword.to_string();
                 let message = format!(
                     "unknown declaration `{other}`: expected `Param<R, C>`, `Input<R, C>`, \
-                     `Index<K>` or `Bags<B>`"
+                     `Index<K>`, `Bags<B>` or `Training`"
                 );
                 // A near miss is read as what it was meant to be, so that the rest of the
                 // block is checked too; anything else stops here.
@@ -169,8 +179,11 @@ impl Parse for Leaf {
                 } else {
                     // The checker leaves a guessed kind's dimension count alone, so say
                     // here what it takes.
-                    let example = if kind.arity() == 1 { "K" } else { "R, C" };
-                    format!("`{}<{example}>`", kind.keyword())
+                    match kind.arity() {
+                        0 => format!("`{}`", kind.keyword()),
+                        1 => format!("`{}<K>`", kind.keyword()),
+                        _ => format!("`{}<R, C>`", kind.keyword()),
+                    }
                 };
                 errors.push(syn::Error::new(
                     keyword.span(),
@@ -184,12 +197,16 @@ impl Parse for Leaf {
             if kind == LeafKind::Param {
                 parse_init(input, &mut errors)?
             } else {
+                let how = match kind {
+                    LeafKind::Training => {
+                        "a `Training` flag starts in training mode and is switched with `set`"
+                            .to_string()
+                    }
+                    _ => format!("`{}` values are set with `set_value`", kind.keyword()),
+                };
                 errors.push(syn::Error::new(
                     eq.span,
-                    format!(
-                        "only parameters take an initialiser; `{}` values are set with `set_value`",
-                        kind.keyword()
-                    ),
+                    format!("only parameters take an initialiser; {how}"),
                 ));
                 // Whatever was written there, up to the next item.
                 skip_to_comma(input)?;
@@ -221,6 +238,7 @@ fn closest_kind(word: &str, dims: usize) -> Option<LeafKind> {
         LeafKind::Input,
         LeafKind::Index,
         LeafKind::Bags,
+        LeafKind::Training,
     ]
     .into_iter()
     .filter(|&k| distance(k) <= 2)
@@ -398,7 +416,12 @@ mod tests {
             (
                 quote::quote! { struct M { w: Parm<1, 1> } },
                 "unknown declaration `Parm`: expected `Param<R, C>`, `Input<R, C>`, \
-                 `Index<K>` or `Bags<B>` (did you mean `Param`?)",
+                 `Index<K>`, `Bags<B>` or `Training` (did you mean `Param`?)",
+            ),
+            (
+                quote::quote! { struct M { t: Training = true } },
+                "only parameters take an initialiser; a `Training` flag starts in training \
+                 mode and is switched with `set`",
             ),
         ]);
     }
