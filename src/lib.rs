@@ -227,7 +227,9 @@ pub use variable::{Operand, Variable};
 ///   `Name::new_with_rng(&mut rng, dims..)` (reproducible), and `Default` when there are
 ///   no run-time dimensions.
 /// - `parameters(&self) -> Vec<Variable<ParameterNode>>`, in declaration order, for
-///   optimizers.
+///   optimizers, and `named_parameters(&self)`, the same with each one's name in the block
+///   (`Vec<(&'static str, Variable<ParameterNode>)>`), to split them between optimizers
+///   (biases without weight decay) or report them by name.
 /// - `Name::with_parameters_of(&other)`: a second graph over `other`'s parameter nodes
 ///   (tied weights), with its own inputs, e.g. the two towers of a siamese model trained
 ///   through one combined loss; `model.with_dimensions(dims..)` does the same with other
@@ -235,7 +237,7 @@ pub use variable::{Operand, Variable};
 ///   it takes all of them, as `new` does, and those sizing parameters keep their values).
 /// - `struct NameParameters`, `Clone + Debug + Send + Sync`, with a public
 ///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension (a clone
-///   shares the storage);
+///   shares the storage; `snapshot()` copies the current values into new storage);
 ///   `shared_parameters(&self)` returns it (the same storage for a model built from shared
 ///   parameters, else a copy of the values, without optimizer state), and
 ///   `Name::from_parameters(&params)` builds a

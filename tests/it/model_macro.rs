@@ -789,6 +789,55 @@ fn shared_parameters_of_a_local_model_copy_its_values() {
     assert_eq!(copy.w.value().to_owned(), arr2(&[[1.0], [2.0]]));
 }
 
+#[test]
+fn named_parameters_are_the_parameters_with_their_names() {
+    let model = Batched::new(10, 4);
+    let named = model.named_parameters();
+    let names: Vec<&str> = named.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["table", "w", "b"]);
+    for ((_, p), q) in named.iter().zip(model.parameters()) {
+        assert!(std::rc::Rc::ptr_eq(p.node(), q.node()));
+    }
+    // Biases without weight decay: two optimizers over the parameters, split by name.
+    let (biases, weights): (Vec<_>, Vec<_>) = named.into_iter().partition(|(n, _)| *n == "b");
+    let strip = |v: Vec<(&str, Variable<ParameterNode>)>| -> Vec<_> {
+        v.into_iter().map(|(_, p)| p).collect()
+    };
+    let mut decayed = Adam::new(0.1, strip(weights)).weight_decay(0.5);
+    let mut plain = Adam::new(0.1, strip(biases));
+    model.b.set_value(&arr2(&[[1.0, 1.0]]));
+    let w_before = model.w.value().to_owned();
+    // A gradient of zero everywhere: only the decay moves anything.
+    let mut loss = model.loss.clone() * 0.0;
+    loss.forward();
+    loss.backward(1.0);
+    decayed.step();
+    plain.step();
+    assert_eq!(model.b.value(), arr2(&[[1.0, 1.0]]));
+    let expected = &w_before * (1.0 - 0.1 * 0.5);
+    for (a, e) in model.w.value().iter().zip(expected.iter()) {
+        assert!((a - e).abs() < 1e-6, "{a} against {e}");
+    }
+}
+
+/// A snapshot of shared parameters keeps its values while training goes on in the
+/// original (a clone would follow it), and restores them.
+#[test]
+fn a_snapshot_keeps_the_values_of_its_moment() {
+    let shared = Linear::new(2).shared_parameters();
+    shared.w.set_value(&arr2(&[[1.0], [2.0]]));
+    let best = shared.snapshot();
+    let follower = shared.clone();
+    assert_eq!(best.width, 2);
+    let model = Linear::from_parameters(&shared);
+    model.w.set_value(&arr2(&[[5.0], [6.0]]));
+    assert_eq!(follower.w.value(), arr2(&[[5.0], [6.0]]));
+    assert_eq!(best.w.value(), arr2(&[[1.0], [2.0]]));
+    model.set_parameter_values(&best);
+    assert_eq!(shared.w.value(), arr2(&[[1.0], [2.0]]));
+    assert!(!Arc::ptr_eq(&best.w, &shared.w));
+}
+
 /// A graph over local copies: the same answers, read in place, and training it leaves the
 /// shared parameters as they were.
 #[test]

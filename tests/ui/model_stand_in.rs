@@ -29,7 +29,8 @@ fn main() {
     let model = Broken::default();
     let shared = model.shared_parameters();
     let copy = shared.clone();
-    let _ = (&copy.w, format!("{shared:?}"));
+    let _ = (&copy.w, format!("{shared:?}"), shared.snapshot().w);
+    let _: Vec<(&str, wyrm::Variable<wyrm::ParameterNode>)> = model.named_parameters();
     let _ = Broken::from_parameters(&copy).y;
     let _ = Broken::from_parameter_values(&copy).y;
     let _ = Broken::with_parameters_of(&model).w;

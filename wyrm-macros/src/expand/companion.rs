@@ -30,7 +30,7 @@ pub(super) fn companion(
         params_name,
         ..
     } = Header::of(model);
-    let param_idents = params.iter().map(|(n, _)| *n);
+    let param_idents: Vec<&Ident> = params.iter().map(|(n, _)| *n).collect();
     let param_fields = params.iter().map(|(n, leaf)| {
         let doc = format!(
             "Shared storage of the parameter `{n}: {}`.",
@@ -51,7 +51,7 @@ pub(super) fn companion(
          [`{name}::from_parameters`].\n\n\
          Cloning it clones the `Arc`s: the clone shares the storage, and sees training \
          through either. For a copy of the values at this moment (to keep the best model \
-         so far, say), use `{name}::from_parameter_values(&parameters).shared_parameters()`."
+         so far, say), use `snapshot`."
     );
     // Saving and loading, when the runtime crate has its `serde` feature: fields named as
     // in the block, without the `r#` of raw identifiers; a parameter's declaration and
@@ -94,6 +94,19 @@ pub(super) fn companion(
         #(#cfgs)*
         #[allow(dead_code)]
         impl #params_name {
+            /// A copy of the parameters' current values in new storage, with the same
+            /// run-time dimensions and without optimizer state: unlike a clone, it keeps
+            /// these values while training goes on in the original (the best model so far,
+            /// when stopping early; pass it to `set_parameter_values` to restore them).
+            pub fn snapshot(&self) -> Self {
+                Self {
+                    #(#param_idents: ::std::sync::Arc::new(#k::HogwildParameter::new(
+                        self.#param_idents.value(),
+                    )),)*
+                    #(#dims: self.#dims,)*
+                }
+            }
+
             #state_methods
         }
 

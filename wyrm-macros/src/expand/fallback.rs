@@ -89,6 +89,12 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
                 ::core::unreachable!(#message)
             }
             /// See the errors of the `model!` block.
+            pub fn named_parameters(
+                &self,
+            ) -> ::std::vec::Vec<(&'static str, #k::Variable<#k::ParameterNode>)> {
+                ::core::unreachable!(#message)
+            }
+            /// See the errors of the `model!` block.
             pub fn shared_parameters(&self) -> #params_name {
                 ::core::unreachable!(#message)
             }

@@ -117,7 +117,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     };
     let leaf_names: Vec<&Ident> = leaves.iter().map(|(i, _)| &i.name).collect();
     // Statically shaped parameters are listed in their run-time-shaped form.
-    let param_list = leaves
+    let param_list: Vec<TokenStream> = leaves
         .iter()
         .filter(|(_, l)| l.kind == LeafKind::Param)
         .map(|(item, leaf)| {
@@ -126,7 +126,9 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                 Some(_) => quote!(self.#n.erased()),
                 None => quote!(::core::clone::Clone::clone(&self.#n)),
             }
-        });
+        })
+        .collect();
+    let param_strs: Vec<String> = params.iter().map(|n| n.unraw().to_string()).collect();
     let definitions = model.items.iter().filter_map(|item| match &item.kind {
         ItemKind::Node(expr) => {
             let n = &item.name;
@@ -385,6 +387,15 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                 ::std::vec![#(#param_list),*]
             }
 
+            /// Every parameter with its name in the block, in declaration order: to give
+            /// some of them to another optimizer (biases without weight decay, say), or to
+            /// report or check them by name.
+            pub fn named_parameters(
+                &self,
+            ) -> ::std::vec::Vec<(&'static str, #k::Variable<#k::ParameterNode>)> {
+                ::std::vec![#((#param_strs, #param_list)),*]
+            }
+
             /// Overwrites every parameter's value, in place, with the current values of
             /// `parameters` (a snapshot from [`shared_parameters`](Self::shared_parameters),
             /// a loaded file, another model's): to restore the best model so far when
@@ -401,6 +412,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
 
             /// The parameters in shared form: the same storage for a model built by
             /// [`from_parameters`](Self::from_parameters), else a copy of the current values.
+            /// For a copy in either case (a snapshot that training does not change), call
+            /// `snapshot()` on the result.
             ///
             /// A copy starts without optimizer state (Adagrad sums, Adam moments), as a
             /// fresh optimizer would; to go on training a locally trained model in Hogwild
