@@ -116,17 +116,17 @@ fn factorisation() {
     );
     let start = Instant::now();
     for epoch in 1..=10u64 {
-        // Each worker draws its share of the epoch's steps from the whole training set, in
-        // its own shuffled order, rather than from a fixed shard (see the `hogwild` module's
-        // docs: "Feed every thread the same distribution").
-        let per_worker = data.train.len().div_ceil(WORKERS as usize);
+        // One shuffle of the training set per epoch, dealt out: each worker takes every
+        // WORKERS-th example of it, a random sample of the whole rather than a fixed shard,
+        // and together they cover every example once (see the `hogwild` module's docs:
+        // "Feed every thread the same distribution").
+        let mut order: Vec<usize> = (0..data.train.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(epoch));
+        let order = &order;
         (0..WORKERS).into_par_iter().for_each(|worker| {
-            let mut rng = StdRng::seed_from_u64(epoch * WORKERS + worker);
-            let mut order: Vec<usize> = (0..data.train.len()).collect();
-            order.shuffle(&mut rng);
             let mut model = Factorisation::from_parameters(&shared);
             let mut optimizer = Adagrad::new(0.1, model.parameters());
-            for &at in &order[..per_worker] {
+            for &at in order.iter().skip(worker as usize).step_by(WORKERS as usize) {
                 let (u, i, r) = data.train[at];
                 model.user.set_value(u);
                 model.item.set_value(i);

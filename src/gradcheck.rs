@@ -586,7 +586,8 @@ pub fn check_gradients<T: Node>(
 
 /// [`assert_gradient`] for every parameter of `output`: panics with the report of each
 /// parameter that fails, naming its position in [`Variable::parameters`] (counting from
-/// 1) and its shape.
+/// 1; the order in which the graph first uses them) and its shape. For a `model!`
+/// model, [`assert_named_gradients`] names them as the block does.
 ///
 /// ```
 /// use wyrm::*;
@@ -610,6 +611,71 @@ pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
         .map(|(i, r)| {
             let (rows, cols) = r.shape;
             format!("parameter {} of {count} ({rows}x{cols}): {r}\n", i + 1)
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{}for output of type {}",
+        failed.concat(),
+        std::any::type_name::<T>()
+    );
+}
+
+/// [`assert_gradients`] over parameters with names, such as a `model!` model's
+/// [`named_parameters()`](crate::model): a failure is reported by the parameter's name.
+/// Parameters that `output` does not use (those of a model's other heads) are skipped.
+///
+/// ```
+/// use wyrm::*;
+///
+/// wyrm::model! {
+///     struct Net {
+///         w1: Param<3, 4>,
+///         w2: Param<4, 1>,
+///         x: Input<2, 3>,
+///         hidden = x.dot(w1).sigmoid(),
+///         out = hidden.dot(w2),
+///     }
+/// }
+///
+/// let model = Net::new();
+/// model.x.set_value(&random_matrix(2, 3));
+/// // `hidden` does not use `w2`: only `w1` is checked there.
+/// gradcheck::assert_named_gradients(&mut model.hidden.clone(), &model.named_parameters());
+/// gradcheck::assert_named_gradients(&mut model.out.clone(), &model.named_parameters());
+/// ```
+///
+/// # Panics
+/// If any element of a used parameter's gradient is outside the default tolerance, naming
+/// the parameter; or if `output` uses none of `parameters`.
+#[track_caller]
+pub fn assert_named_gradients<T: Node, S: AsRef<str>>(
+    output: &mut Variable<T>,
+    parameters: &[(S, Variable<ParameterNode>)],
+) {
+    let used = output.parameters();
+    let checked: Vec<&(S, Variable<ParameterNode>)> = parameters
+        .iter()
+        .filter(|(_, p)| used.iter().any(|q| std::rc::Rc::ptr_eq(q.node(), p.node())))
+        .collect();
+    assert!(
+        !checked.is_empty(),
+        "assert_named_gradients: the output uses none of the parameters given ({}), so there \
+         is nothing to check (output type {})",
+        parameters
+            .iter()
+            .map(|(n, _)| n.as_ref())
+            .collect::<Vec<_>>()
+            .join(", "),
+        std::any::type_name::<T>()
+    );
+    let failed: Vec<String> = checked
+        .iter()
+        .filter_map(|(name, p)| {
+            let report = check_gradient(output, p, &CheckOptions::default());
+            let (rows, cols) = report.shape;
+            (!report.passed())
+                .then(|| format!("parameter `{}` ({rows}x{cols}): {report}\n", name.as_ref()))
         })
         .collect();
     assert!(
@@ -656,6 +722,55 @@ mod tests {
         assert!(message.starts_with("parameter 1 of 2 (1x2): "), "{message}");
         assert!(!message.contains("parameter 2"), "{message}");
         assert!(message.contains(")\nfor output of type"), "{message}");
+    }
+
+    /// By name: the failing parameter is named, one the output does not use is skipped,
+    /// and an output that uses none of them is refused.
+    #[test]
+    fn assert_named_gradients_names_the_failing_parameter() {
+        use crate::nodes::UnaryOp;
+        struct Wrong;
+        impl UnaryOp for Wrong {
+            const NAME: &'static str = "wrong";
+            fn apply(&self, x: f32) -> f32 {
+                x * x
+            }
+            fn derivative(&self, x: f32, _: f32) -> f32 {
+                x
+            }
+        }
+        let a = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
+        let b = ParameterNode::new(ndarray::arr2(&[[1.5], [0.25], [2.0]]));
+        let unused = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+        let named = [("bias", b.clone()), ("scale", a.clone()), ("other", unused)];
+        let mut y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
+        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_named_gradients(&mut y, &named);
+        }))
+        .unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.starts_with("parameter `scale` (1x2): "),
+            "{message}"
+        );
+        assert!(
+            !message.contains("`bias`") && !message.contains("`other`"),
+            "{message}"
+        );
+        // Without the wrong op, everything used passes.
+        let mut good = a.tanh().scalar_sum() + b.tanh().scalar_sum();
+        assert_named_gradients(&mut good, &named);
+        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_named_gradients(&mut good, &named[2..]);
+        }))
+        .unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.starts_with(
+                "assert_named_gradients: the output uses none of the parameters given (other)"
+            ),
+            "{message}"
+        );
     }
 
     /// A graph that draws new random values each pass (dropout while training) cannot be

@@ -17,7 +17,8 @@ model! {
     }
 }
 
-// A dimension named like a node is left out of the stand-in too.
+// A dimension named like a node is left out of the stand-in's companion (its field would
+// clash), but the constructors take it, as the user meant them to.
 model! {
     struct ClashingDim {
         n: Param<n, 1>,
@@ -47,5 +48,7 @@ fn main() {
     let _ = shared.w.clone();
     let _ = other.with_dimensions(3, 5).w;
 
-    let _ = ClashingDim::new().shared_parameters().n.clone();
+    let clashing = ClashingDim::new(3);
+    let _ = clashing.shared_parameters().n.clone();
+    let _ = clashing.with_dimensions(3).n;
 }

@@ -58,7 +58,10 @@ pub type BinaryCrossentropy<L, R> = Binary<BinaryCrossentropyOp, L, R>;
 /// `-(t ln σ(z) + (1 - t) ln(1 - σ(z)))`. It is the logistic loss of a click model or of
 /// word2vec's positive and negative samples; the gradient with respect to the logits is
 /// `σ(z) - t`, finite for any logit. One node, where the same expression written out
-/// (`z.softplus() - t * z`) takes three.
+/// (`z.softplus() - t * z`) takes three. The targets are not checked (that would cost a
+/// pass over them each step): a target outside `[0, 1]`, such as a label of 2, gives a
+/// finite value that means nothing, and a loss with no minimum (training drives its logit
+/// to infinity).
 ///
 /// The shapes broadcast as for `-` (a single row, column or `1 x 1` on either side is
 /// repeated along the other), and the result has the broadcast shape; sum or average it

@@ -24,8 +24,12 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
     let rng = rng_ident();
     // The first of each name, as the checker keeps it (`r#w` is `w`).
     let mut seen: Vec<String> = Vec::new();
+    // The companion leaves out a dimension named like an item (its field would clash);
+    // the constructors take every dimension the user wrote, so that calls written for the
+    // block as meant raise no errors of their own.
     let dims = model.run_time_dims();
-    let bound: Vec<TokenStream> = dims.iter().map(bind).collect();
+    let all_dims = model.dimension_names();
+    let bound: Vec<TokenStream> = all_dims.iter().map(bind).collect();
     let mut params: Vec<(&Ident, &Leaf)> = Vec::new();
     let mut fields = Vec::new();
     for item in &model.items {
@@ -46,7 +50,7 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
         fields.push(quote!(pub #n: #ty,));
     }
     let companion = companion(model, &params, &dims, false);
-    let default_impl = default_impl(model, &dims);
+    let default_impl = default_impl(model, &all_dims);
     let message = format!("the `model!` block of `{name}` has errors");
     quote! {
         #(#attrs)*

@@ -84,9 +84,19 @@ impl Model {
 
     /// The run-time dimension names, unraw-distinct, in order of first appearance; a name
     /// that is also an item's is left out (`check` reports it), here and in the error
-    /// stand-in alike.
+    /// stand-in's companion alike.
     pub(crate) fn run_time_dims(&self) -> Vec<Ident> {
         let items: Vec<String> = self.items.iter().map(|item| key(&item.name)).collect();
+        self.dimension_names()
+            .into_iter()
+            .filter(|d| !items.contains(&key(d)))
+            .collect()
+    }
+
+    /// Every distinct dimension name, in order of first use, those named like an item
+    /// included: what the user means the constructors to take, which the stand-in of a
+    /// block with errors (one of which is that clash) takes too.
+    pub(crate) fn dimension_names(&self) -> Vec<Ident> {
         let mut dims: Vec<Ident> = Vec::new();
         for item in &self.items {
             let ItemKind::Leaf(leaf) = &item.kind else {
@@ -95,7 +105,7 @@ impl Model {
             for dim in &leaf.dims {
                 if let Dim::Name(ident) = dim {
                     let name = key(ident);
-                    if !items.contains(&name) && !dims.iter().any(|d| key(d) == name) {
+                    if !dims.iter().any(|d| key(d) == name) {
                         dims.push(ident.clone());
                     }
                 }
