@@ -207,6 +207,12 @@ pub use variable::{Operand, Variable};
 ///   (`x.clip({EPS}, {1.0 - EPS})`, `h * {SCALE}`, `normal(0, {STD})`). They may read the
 ///   run-time dimensions, as numbers of type `usize`: a mean over a run-time batch is
 ///   `loss.scalar_sum() * {1.0 / batch as f32}`, recomputed by `with_dimensions`.
+/// - Your own operations (`map`, `combine`, `apply`, custom nodes), `slice` and `.boxed()`
+///   are not in blocks: build them outside, on the model's fields
+///   (`model.hidden.map(Softsign)`). A parameter that only such code uses is declared in
+///   the block all the same, marked `#[allow(unused)]` (else "never used" is an error), so
+///   that `parameters()`, `from_parameters`, snapshots and saving include it (see the
+///   example below).
 /// - Doc comments and attributes on an item go to its field, except `cfg` (or a
 ///   `cfg_attr` that yields one), which is an error there (the constructors set every
 ///   item: declare one model per configuration). A `cfg` on the struct applies to
@@ -350,6 +356,44 @@ pub use variable::{Operand, Variable};
 /// model.training.set(true);
 /// out.forward(); // another mask each pass while training
 /// assert_ne!(out.value()[(0, 0)], evaluated);
+/// ```
+///
+/// A custom operation on the model's fields, outside the block, with a parameter of its own
+/// declared in the block:
+///
+/// ```
+/// use wyrm::nodes::UnaryOp;
+/// use wyrm::prelude::*;
+///
+/// /// `x / (1 + |x|)`.
+/// struct Softsign;
+/// impl UnaryOp for Softsign {
+///     const NAME: &'static str = "softsign";
+///     fn apply(&self, x: f32) -> f32 {
+///         x / (1.0 + x.abs())
+///     }
+///     fn derivative(&self, x: f32, _: f32) -> f32 {
+///         1.0 / ((1.0 + x.abs()) * (1.0 + x.abs()))
+///     }
+/// }
+///
+/// wyrm::model! {
+///     struct Net {
+///         w1: Param<3, 8>,
+///         #[allow(unused)] // used outside the block
+///         w2: Param<8, 1>,
+///         x: Input<1, 3>,
+///         hidden = x.dot(w1),
+///     }
+/// }
+///
+/// let model = Net::new();
+/// let mut out = model.hidden.map(Softsign).dot(&model.w2).scalar_sum();
+/// let mut optimizer = SGD::new(0.1, model.parameters()); // w1 and w2
+/// out.forward();
+/// out.backward(1.0);
+/// optimizer.step();
+/// assert_eq!(Net::from_parameters(&model.shared_parameters()).parameters().len(), 2);
 /// ```
 ///
 /// # Errors

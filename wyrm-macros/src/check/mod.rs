@@ -162,11 +162,14 @@ pub(crate) fn check(model: &Model) -> Result<Checked, syn::Error> {
         if leaf.kind == LeafKind::Param
             && position.get(&name) == Some(&i)
             && !checker.mentioned.contains(&name)
+            && !allows_unused(&item.attrs)
         {
             checker.errors.at(
                 item.name.span(),
                 format!(
-                    "parameter `{}` is never used: no node depends on it, so it would never be trained",
+                    "parameter `{}` is never used: no node depends on it, so it would never be \
+                     trained (for one used outside the block, by your own ops, mark it \
+                     `#[allow(unused)]`)",
                     item.name
                 ),
             );
@@ -177,6 +180,23 @@ pub(crate) fn check(model: &Model) -> Result<Checked, syn::Error> {
         Some(e) => Err(e),
         None => Ok(Checked { dims }),
     }
+}
+
+/// Whether the attributes allow an item to be unused: `#[allow(unused)]` (or
+/// `dead_code`), for a parameter that only code outside the block uses.
+fn allows_unused(attrs: &[syn::Attribute]) -> bool {
+    use syn::punctuated::Punctuated;
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("allow"))
+        .any(|a| {
+            a.parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+                .is_ok_and(|lints| {
+                    lints
+                        .iter()
+                        .any(|l| l.is_ident("unused") || l.is_ident("dead_code"))
+                })
+        })
 }
 
 #[cfg(test)]
@@ -227,6 +247,24 @@ mod tests {
             "parameter `unused` is never used",
         ];
         assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn a_parameter_marked_allow_unused_may_be_used_outside_the_block() {
+        let e = errors(quote::quote! {
+            struct M {
+                #[allow(unused)]
+                outside: Param<4, 1>,
+                /// Docs, then the allowance among other lints.
+                #[allow(clippy::all, dead_code)]
+                also: Param<1, 1>,
+                #[allow(clippy::all)]
+                forgotten: Param<1, 1>,
+                x: Input<1, 4>,
+                y = x.square(),
+            }
+        });
+        assert_errors(&e, &["parameter `forgotten` is never used"]);
     }
 
     #[test]

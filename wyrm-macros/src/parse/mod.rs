@@ -6,6 +6,8 @@
 //!         #[attrs] name: Param<R, C> [= zeros | ones | xavier | normal(mean, std)],
 //!         #[attrs] name: Input<R, C>,
 //!         #[attrs] name: Index<K>,
+//!         #[attrs] name: Bags<B>,
+//!         #[attrs] name: Training,
 //!         #[attrs] name = expression,
 //!     }
 //! }
