@@ -219,7 +219,9 @@ pub use variable::{Operand, Variable};
 ///   everything the block generates.
 /// - `#[static_shapes]` on the struct gives parameters and inputs whose two dimensions are
 ///   literals compile-time (typenum) shapes, e.g. `ParameterNode<U1, U3>`, so that small
-///   fixed sizes unroll; without it every node has run-time shape.
+///   fixed sizes unroll; without it every node has run-time shape. Only integer literals
+///   count: a leaf with a constant in braces (`Param<{HIDDEN}, 1>`) or a name keeps a
+///   run-time shape under `#[static_shapes]` too.
 ///
 /// # Expansion
 ///
