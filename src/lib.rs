@@ -196,7 +196,12 @@ pub use variable::{Operand, Variable};
 ///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
-///   out, not a constant: it decides the result's shape, which the block checks); and
+///   out, not a constant: it decides the result's shape, which the block checks), your own
+///   operations `map(op)` (a [`nodes::UnaryOp`]), `combine(op, other)` (a
+///   [`nodes::BinaryOp`], broadcasting as `+` does) and `apply(op)` (a [`nodes::SingleOp`],
+///   whose result's shape is checked when the graph is built), the `op` written as a unit
+///   struct (`Softsign`), a constructor call (`Pinball::new(0.9)`, which must return the
+///   type its path names, `Pinball`) or a struct literal (`Pinball { tau: 0.9 }`); and
 ///   the functions `sparse_categorical_crossentropy(logits, targets)`,
 ///   `binary_crossentropy_with_logits(logits, targets)`,
 ///   `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
@@ -207,12 +212,11 @@ pub use variable::{Operand, Variable};
 ///   (`x.clip({EPS}, {1.0 - EPS})`, `h * {SCALE}`, `normal(0, {STD})`). They may read the
 ///   run-time dimensions, as numbers of type `usize`: a mean over a run-time batch is
 ///   `loss.scalar_sum() * {1.0 / batch as f32}`, recomputed by `with_dimensions`.
-/// - Your own operations (`map`, `combine`, `apply`, custom nodes), `slice` and `.boxed()`
-///   are not in blocks: build them outside, on the model's fields
-///   (`model.hidden.map(Softsign)`). A parameter that only such code uses is declared in
-///   the block all the same, marked `#[allow(unused)]` (else "never used" is an error), so
-///   that `parameters()`, `from_parameters`, snapshots and saving include it (see the
-///   example below).
+/// - Your own [`Node`] types, `slice` and `.boxed()` are not in blocks: build them
+///   outside, on the model's fields (`model.hidden.slice(s![.., 0..4])`). A parameter that
+///   only such code uses is declared in the block all the same, marked `#[allow(unused)]`
+///   (else "never used" is an error), so that `parameters()`, `from_parameters`,
+///   snapshots and saving include it (see the example below).
 /// - Doc comments and attributes on an item go to its field, except `cfg` (or a
 ///   `cfg_attr` that yields one), which is an error there (the constructors set every
 ///   item: declare one model per configuration). A `cfg` on the struct applies to
@@ -360,10 +364,11 @@ pub use variable::{Operand, Variable};
 /// assert_ne!(out.value()[(0, 0)], evaluated);
 /// ```
 ///
-/// A custom operation on the model's fields, outside the block, with a parameter of its own
-/// declared in the block:
+/// Your own operation in the block, and a slice of a node outside it, with a parameter
+/// of its own declared in the block:
 ///
 /// ```
+/// use wyrm::ndarray::s;
 /// use wyrm::nodes::UnaryOp;
 /// use wyrm::prelude::*;
 ///
@@ -383,14 +388,15 @@ pub use variable::{Operand, Variable};
 ///     struct Net {
 ///         w1: Param<3, 8>,
 ///         #[allow(unused)] // used outside the block
-///         w2: Param<8, 1>,
+///         w2: Param<4, 1>,
 ///         x: Input<1, 3>,
-///         hidden = x.dot(w1),
+///         hidden = x.dot(w1).map(Softsign),
 ///     }
 /// }
 ///
 /// let model = Net::new();
-/// let mut out = model.hidden.map(Softsign).dot(&model.w2).scalar_sum();
+/// // The first half of the hidden units, through `w2`.
+/// let mut out = model.hidden.slice(s![.., 0..4]).dot(&model.w2).scalar_sum();
 /// let mut optimizer = SGD::new(0.1, model.parameters()); // w1 and w2
 /// out.forward();
 /// out.backward(1.0);

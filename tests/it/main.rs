@@ -9,6 +9,7 @@ mod detach_random;
 mod gradients;
 mod graph;
 mod hogwild;
+mod model_custom_ops;
 mod model_dropout;
 mod model_macro;
 mod optimizers;

@@ -19,6 +19,9 @@ pub enum Arg {
     Scalar,
     /// An axis: `0`, `1`, `Axis(0)` or `Axis(1)`.
     Axis,
+    /// A user's operation (`UnaryOp`, `BinaryOp` or `SingleOp`), whose type the
+    /// expression names.
+    Op,
 }
 
 /// How a method computes its result's shape.
@@ -46,6 +49,9 @@ pub enum Rule {
     Stack,
     /// Elementwise between two nodes, broadcasting as `+ - * /` do.
     Elementwise,
+    /// Whatever the operation makes of it (a `SingleOp` may change the shape): known at
+    /// run time only.
+    Opaque,
 }
 
 /// A method the model language knows: its arguments, shape rule and node type alias.
@@ -119,6 +125,14 @@ pub const METHODS: &[Method] = &[
     method("max_columns", &[], Rule::Columns, "MaxColumns"),
     method("t", &[], Rule::Transpose, "Transpose"),
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
+    method("map", &[Arg::Op], Rule::Keep, "Unary"),
+    method(
+        "combine",
+        &[Arg::Op, Arg::Node],
+        Rule::Elementwise,
+        "Binary",
+    ),
+    method("apply", &[Arg::Op], Rule::Opaque, "Single"),
 ];
 
 /// The free functions: `sparse_categorical_crossentropy(logits, targets)`,

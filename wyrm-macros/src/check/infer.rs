@@ -31,6 +31,8 @@ pub(super) enum Value {
     },
     /// A `Training` flag (usable only as the argument of `dropout`).
     Training,
+    /// A user's operation (the first argument of `map`, `combine` and `apply`).
+    Op,
     /// A number.
     Scalar,
     /// An axis (0: rows, 1: columns).
@@ -58,6 +60,26 @@ impl Checker<'_> {
     pub(super) fn infer(&mut self, expr: &Expr) -> Option<Value> {
         match &expr.kind {
             ExprKind::Name(ident) => self.lookup(ident),
+            ExprKind::Op { ty, .. } => {
+                // A node's name where the operation goes: `a.combine(b, Op)` or `x.map(y)`.
+                if let Some(ident) = ty.get_ident() {
+                    let name = key(ident);
+                    if self.position.contains_key(&name) {
+                        self.mentioned.insert(name);
+                        self.errors.at(
+                            ident.span(),
+                            format!(
+                                "`{ident}` is a node of the model, but this argument is the \
+                                 operation: a value of your own type implementing `UnaryOp` \
+                                 (`x.map(Softsign)`), `BinaryOp` (`a.combine(Pinball::new(0.9), b)`) \
+                                 or `SingleOp` (`x.apply(Standardize)`)"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                Some(Value::Op)
+            }
             ExprKind::Scalar(s) => self.number(s).then_some(Value::Scalar),
             ExprKind::Neg { operand, .. } => {
                 let v = self.infer(operand)?;
@@ -126,7 +148,15 @@ impl Checker<'_> {
                 if method == "dropout" {
                     self.dropout_rate(&args[0])?;
                 }
-                self.apply(spec, shape?, &values?, expr)
+                let (shape, values) = (shape?, values?);
+                if spec.rule == Rule::Elementwise {
+                    // `a.combine(op, b)`: broadcasting as `+ - * /` do.
+                    let Value::Node { shape: other, .. } = &values[1] else {
+                        unreachable!("checked by `arguments`")
+                    };
+                    return self.elementwise("combine", shape, other.clone(), expr);
+                }
+                self.apply(spec, shape, &values, expr)
             }
             ExprKind::Call { function, args } => {
                 let Some(spec) = find_function(&function.to_string()) else {
@@ -333,6 +363,13 @@ impl Checker<'_> {
                 );
                 None
             }
+            Value::Op => {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!("an operation cannot be an operand of {what}; it needs a node"),
+                );
+                None
+            }
             Value::Scalar | Value::Axis(_) => {
                 self.errors.spanned(
                     &expr.tokens,
@@ -406,6 +443,7 @@ impl Checker<'_> {
                 | (Some(v @ Value::Index { .. }), Arg::Index)
                 | (Some(v @ Value::Bags { .. }), Arg::Bags)
                 | (Some(v @ Value::Training), Arg::Training)
+                | (Some(v @ Value::Op), Arg::Op)
                 | (Some(v @ Value::Scalar), Arg::Scalar) => values.push(v),
                 (Some(_), kind) => {
                     let expected = match kind {
@@ -413,6 +451,7 @@ impl Checker<'_> {
                         Arg::Index => "the name of an `Index<K>` input",
                         Arg::Bags => "the name of a `Bags<B>` input",
                         Arg::Training => "the name of a `Training` flag",
+                        Arg::Op => "an operation (a value of your own op type)",
                         Arg::Scalar => "a number",
                         Arg::Axis => unreachable!("handled above"),
                     };
@@ -462,6 +501,31 @@ mod tests {
             "unknown name `n`",
             "unknown method `foo`",
             "unknown method `dropout_with_seed`; a block seeds its dropout from the generator of `new_with_rng`",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn custom_operations_take_an_operation_then_nodes() {
+        let e = errors(quote::quote! {
+            struct M {
+                x: Input<2, 3>,
+                r: Input<1, 3>,
+                c: Input<3, 1>,
+                a = x.map(Softsign) + x.apply(ops::Centre).map(Scale::new(2.0)),
+                b = x.combine(Pinball { tau: 0.5 }, r),
+                f = x.map(r),
+                g = x.combine(Pinball::new(0.5)),
+                h = x.combine(Pinball::new(0.5), c),
+                k = x.combine(Pinball::new(0.5), 2.0),
+                l = x.apply(FirstColumn) + r,
+            }
+        });
+        let expected = [
+            "`r` is a node of the model, but this argument is the operation",
+            "`combine` takes 2 arguments, found 1",
+            "shape mismatch: cannot combine a 2x3 and a 3x1",
+            "this argument of `combine` must be a node",
         ];
         assert_errors(&e, &expected);
     }

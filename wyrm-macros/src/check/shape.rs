@@ -107,7 +107,8 @@ impl Checker<'_> {
         };
         match spec.rule {
             Rule::Keep => node(s),
-            Rule::Elementwise => unreachable!("only functions combine two nodes elementwise"),
+            Rule::Opaque => node(Shape(D::Unknown, D::Unknown)),
+            Rule::Elementwise => unreachable!("checked as `+ - * /` are, before `apply`"),
             Rule::One => node(Shape(D::Lit(1), D::Lit(1))),
             Rule::Rows => node(Shape(s.0, D::Lit(1))),
             Rule::Columns => node(Shape(D::Lit(1), s.1)),

@@ -23,6 +23,7 @@ pub(super) fn node_type(
             .cloned()
             .expect("names are checked before expansion"),
         ExprKind::Scalar(_) => unreachable!("a number has no node type; checked"),
+        ExprKind::Op { .. } => unreachable!("an operation has no node type; checked"),
         ExprKind::Neg { span, operand } => {
             let t = ty(operand);
             quote_spanned!(*span=> #k::nodes::Neg<#t>)
@@ -76,6 +77,16 @@ pub(super) fn node_type(
             let span = method.span();
             let alias = Ident::new(spec.node, span);
             let recv = ty(receiver);
+            // `map`, `combine` and `apply`: the user's operation type comes first.
+            if let Some(ExprKind::Op { ty: op, .. }) = args.first().map(|a| &a.kind) {
+                return match args.get(1) {
+                    Some(other) => {
+                        let other = ty(other);
+                        quote_spanned!(span=> #k::nodes::#alias<#op, #recv, #other>)
+                    }
+                    None => quote_spanned!(span=> #k::nodes::#alias<#op, #recv>),
+                };
+            }
             match spec.rule {
                 Rule::Dot | Rule::VectorDot | Rule::Stack => {
                     let other = ty(&args[0]);
@@ -133,6 +144,8 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
             };
         }
         ExprKind::Scalar(s) => return scalar_tokens(k, s, dims),
+        // Passed by value, as written.
+        ExprKind::Op { value, .. } => return value.to_token_stream(),
         ExprKind::Neg { span, operand } => {
             let x = build(k, operand, Use::Owned, dims);
             quote_spanned!(*span=> -#x)

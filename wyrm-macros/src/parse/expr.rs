@@ -101,7 +101,19 @@ pub(crate) enum ExprKind {
         /// The arguments, in order.
         args: Vec<Expr>,
     },
+    /// The operation given to `map`, `combine` or `apply`: a unit struct (`Softsign`), a
+    /// constructor call (`Pinball::new(0.9)`) or a struct literal (`Pinball { tau: 0.9 }`),
+    /// whose type is the path it names (the call's path without its last segment).
+    Op {
+        /// The operation's type.
+        ty: syn::Path,
+        /// The expression building it, used as written.
+        value: Box<syn::Expr>,
+    },
 }
+
+/// The methods whose first argument is an operation rather than a node.
+pub(crate) const OP_METHODS: &[&str] = &["map", "combine", "apply"];
 
 /// A numeric literal, optionally negated, as a [`Scalar`].
 pub(super) fn scalar_of(expr: &syn::Expr) -> syn::Result<Scalar> {
@@ -237,10 +249,19 @@ impl Expr {
                         "type arguments are not supported in a model",
                     ));
                 }
+                let receiver = Box::new(Expr::from_syn(*m.receiver)?);
+                let args = if OP_METHODS.contains(&m.method.to_string().as_str()) {
+                    let mut args = m.args.into_iter();
+                    let op = args.next().map(Expr::op_from_syn).transpose()?;
+                    let rest = convert_args(args.collect())?;
+                    op.into_iter().chain(rest).collect()
+                } else {
+                    convert_args(m.args)?
+                };
                 ExprKind::Method {
-                    receiver: Box::new(Expr::from_syn(*m.receiver)?),
+                    receiver,
                     method: m.method,
-                    args: convert_args(m.args)?,
+                    args,
                 }
             }
             syn::Expr::Call(c) => {
@@ -270,6 +291,39 @@ impl Expr {
             }
         };
         Ok(Expr { kind, tokens })
+    }
+
+    /// Converts the operation given to `map`, `combine` or `apply` (see [`ExprKind::Op`]).
+    fn op_from_syn(expr: syn::Expr) -> syn::Result<Expr> {
+        let tokens = expr.to_token_stream();
+        let ty = match &expr {
+            syn::Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+            syn::Expr::Struct(s) if s.qself.is_none() => Some(s.path.clone()),
+            syn::Expr::Call(c) => match &*c.func {
+                syn::Expr::Path(p) if p.qself.is_none() && p.path.segments.len() > 1 => {
+                    let mut path = p.path.clone();
+                    path.segments.pop();
+                    path.segments.pop_punct();
+                    Some(path)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(ty) = ty else {
+            return Err(syn::Error::new_spanned(
+                &expr,
+                "the operation must name its type: a unit struct (`Softsign`), a constructor \
+                 call (`Pinball::new(0.9)`) or a struct literal (`Pinball { tau: 0.9 }`)",
+            ));
+        };
+        Ok(Expr {
+            kind: ExprKind::Op {
+                ty,
+                value: Box::new(expr),
+            },
+            tokens,
+        })
     }
 
     /// The span of the expression's first token.
@@ -315,6 +369,7 @@ impl std::fmt::Display for Expr {
                 args,
             } => write!(f, "{}.{method}({})", operand(receiver), list(args)),
             ExprKind::Call { function, args } => write!(f, "{function}({})", list(args)),
+            ExprKind::Op { value, .. } => write!(f, "{}", value.to_token_stream()),
         }
     }
 }
@@ -337,6 +392,14 @@ mod tests {
     #[test]
     fn rejects_unsupported_expressions() {
         assert_rejected([
+            (
+                quote::quote! { struct M { a = b.map(|v| v * 2.0) } },
+                "the operation must name its type: a unit struct (`Softsign`)",
+            ),
+            (
+                quote::quote! { struct M { a = b.apply(make_op()) } },
+                "the operation must name its type",
+            ),
             (
                 quote::quote! { struct M { a = b % c } },
                 "unsupported operator",
