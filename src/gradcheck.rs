@@ -621,9 +621,77 @@ pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
     );
 }
 
-/// [`assert_gradients`] over parameters with names, such as a `model!` model's
-/// [`named_parameters()`](crate::model): a failure is reported by the parameter's name.
-/// Parameters that `output` does not use (those of a model's other heads) are skipped.
+/// [`check_gradient`] for each of `parameters` that `output` uses, with its name: for a
+/// `model!` model's [`named_parameters()`](crate::model), the report of each parameter by
+/// its name in the block. Parameters that `output` does not use (those of a model's other
+/// heads) are skipped.
+///
+/// A ReLU model at its initial values is a common cause of failures that are no bug: with
+/// zero biases, some units' inputs lie within `epsilon` of the kink at 0. Give such a
+/// check a smaller `epsilon`, or biases away from 0.
+///
+/// ```
+/// use wyrm::gradcheck::{check_named_gradients, CheckOptions};
+/// use wyrm::*;
+///
+/// wyrm::model! {
+///     struct Net {
+///         w1: Param<3, 4>,
+///         b1: Param<1, 4> = ones,
+///         w2: Param<4, 1>,
+///         x: Input<2, 3>,
+///         out = (x.dot(w1) + b1).relu().dot(w2),
+///     }
+/// }
+///
+/// let model = Net::new();
+/// model.x.set_value(&random_matrix(2, 3));
+/// let options = CheckOptions { epsilon: 1e-3, ..CheckOptions::default() };
+/// let reports = check_named_gradients(&mut model.out.clone(), &model.named_parameters(), &options);
+/// let names: Vec<&str> = reports.iter().map(|(name, _)| name.as_str()).collect();
+/// assert_eq!(names, ["w1", "b1", "w2"]);
+/// assert!(reports.iter().all(|(_, report)| report.passed()));
+/// ```
+///
+/// # Panics
+/// If `output` uses none of `parameters`, or `options` is invalid (as for
+/// [`check_gradient`]).
+#[track_caller]
+pub fn check_named_gradients<T: Node, S: AsRef<str>>(
+    output: &mut Variable<T>,
+    parameters: &[(S, Variable<ParameterNode>)],
+    options: &CheckOptions,
+) -> Vec<(String, GradientCheck)> {
+    check_options(options);
+    let used = output.parameters();
+    let checked: Vec<&(S, Variable<ParameterNode>)> = parameters
+        .iter()
+        .filter(|(_, p)| used.iter().any(|q| std::rc::Rc::ptr_eq(q.node(), p.node())))
+        .collect();
+    assert!(
+        !checked.is_empty(),
+        "check_named_gradients: the output uses none of the parameters given ({}), so there \
+         is nothing to check (output type {})",
+        parameters
+            .iter()
+            .map(|(n, _)| n.as_ref())
+            .collect::<Vec<_>>()
+            .join(", "),
+        std::any::type_name::<T>()
+    );
+    checked
+        .into_iter()
+        .map(|(name, p)| {
+            (
+                name.as_ref().to_string(),
+                check_gradient(output, p, options),
+            )
+        })
+        .collect()
+}
+
+/// [`check_named_gradients`] with the default options, panicking with the report of each
+/// parameter that fails, by its name.
 ///
 /// ```
 /// use wyrm::*;
@@ -653,29 +721,12 @@ pub fn assert_named_gradients<T: Node, S: AsRef<str>>(
     output: &mut Variable<T>,
     parameters: &[(S, Variable<ParameterNode>)],
 ) {
-    let used = output.parameters();
-    let checked: Vec<&(S, Variable<ParameterNode>)> = parameters
-        .iter()
-        .filter(|(_, p)| used.iter().any(|q| std::rc::Rc::ptr_eq(q.node(), p.node())))
-        .collect();
-    assert!(
-        !checked.is_empty(),
-        "assert_named_gradients: the output uses none of the parameters given ({}), so there \
-         is nothing to check (output type {})",
-        parameters
-            .iter()
-            .map(|(n, _)| n.as_ref())
-            .collect::<Vec<_>>()
-            .join(", "),
-        std::any::type_name::<T>()
-    );
-    let failed: Vec<String> = checked
-        .iter()
-        .filter_map(|(name, p)| {
-            let report = check_gradient(output, p, &CheckOptions::default());
+    let failed: Vec<String> = check_named_gradients(output, parameters, &CheckOptions::default())
+        .into_iter()
+        .filter(|(_, report)| !report.passed())
+        .map(|(name, report)| {
             let (rows, cols) = report.shape;
-            (!report.passed())
-                .then(|| format!("parameter `{}` ({rows}x{cols}): {report}\n", name.as_ref()))
+            format!("parameter `{name}` ({rows}x{cols}): {report}\n")
         })
         .collect();
     assert!(
@@ -767,7 +818,7 @@ mod tests {
         let message = message.downcast_ref::<String>().unwrap();
         assert!(
             message.starts_with(
-                "assert_named_gradients: the output uses none of the parameters given (other)"
+                "check_named_gradients: the output uses none of the parameters given (other)"
             ),
             "{message}"
         );

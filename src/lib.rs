@@ -172,10 +172,13 @@ pub use variable::{Operand, Variable};
 ///   [`TrainingFlag`] field for the block's `dropout(rate, name)` nodes (in training mode at
 ///   first; `model.name.set(false)` evaluates). Each graph has its own flag, as it has its own
 ///   inputs: one built by `with_dimensions` for evaluation can be switched off while the
-///   training graph keeps dropping. Dropout masks are seeded from the generator of
-///   `new_with_rng` (drawn after the parameters, which are initialised as without
-///   dropout), so a seeded model repeats its masks; the other constructors seed them from
-///   the thread's generator.
+///   training graph keeps dropping. The flag of a model built by `new_with_rng` is
+///   seeded from that generator (drawn after the parameters, which are initialised as
+///   without dropout), and that of a graph built by `with_dimensions` or
+///   `with_parameters_of` from the flag of the model it derives from, so a seeded model
+///   and its short-batch graph repeat their masks; `from_parameters` and
+///   `from_parameter_values` leave the flag random: call `model.training.seed(..)` (see
+///   [`TrainingFlag::seed`]) for Hogwild or `Synchronized` threads that repeat.
 /// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
 ///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
@@ -398,9 +401,12 @@ pub use variable::{Operand, Variable};
 /// // The first half of the hidden units, through `w2`.
 /// let mut out = model.hidden.slice(s![.., 0..4]).dot(&model.w2).scalar_sum();
 /// let mut optimizer = SGD::new(0.1, model.parameters()); // w1 and w2
+/// model.x.set_value(&[1.0, 2.0, 3.0]);
+/// let w2 = model.w2.value().to_owned();
 /// out.forward();
 /// out.backward(1.0);
 /// optimizer.step();
+/// assert_ne!(model.w2.value(), w2); // trained
 /// assert_eq!(Net::from_parameters(&model.shared_parameters()).parameters().len(), 2);
 /// ```
 ///

@@ -13,20 +13,10 @@ pub mod __private {
     /// The procedural macro behind [`model!`](crate::model), which passes it `$crate`.
     pub use wyrm_macros::model;
 
-    /// A seed for a model's dropout masks, from the thread's generator: for the
-    /// constructors that take no generator.
-    pub fn random_seed() -> u64 {
-        thread_rng().gen()
-    }
-
-    /// The seed of a block's next dropout node, advancing `state` (a SplitMix64 step, so
-    /// that the nodes of one model draw unrelated masks from one seed).
-    pub fn next_seed(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    /// The seed of the training flag of a graph derived from a model whose flag is
+    /// `flag` (`with_dimensions`, `with_parameters_of`).
+    pub fn derived_seed(flag: &crate::TrainingFlag) -> u64 {
+        flag.derived_seed()
     }
 
     /// The parameter node of `model`'s parameter `name`, declared as `declared` with shape

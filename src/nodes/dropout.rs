@@ -27,7 +27,31 @@ use std::rc::Rc;
 /// assert_eq!(y.value(), ndarray::Array2::ones((1, 1000)));
 /// ```
 #[derive(Debug, Clone)]
-pub struct TrainingFlag(Rc<Cell<bool>>);
+pub struct TrainingFlag(Rc<FlagState>);
+
+/// What the clones of a [`TrainingFlag`] share.
+#[derive(Debug)]
+struct FlagState {
+    training: Cell<bool>,
+    /// The seed of the latest [`TrainingFlag::seed`] (random until then).
+    seed: Cell<u64>,
+    /// How many times the flag was seeded: a node whose count differs reseeds itself.
+    generation: Cell<u64>,
+    /// How many dropout nodes were built with the flag: the next one's index.
+    nodes: Cell<u64>,
+    /// How many seeds [`TrainingFlag::derived_seed`] has handed out.
+    derived: Cell<u64>,
+}
+
+/// SplitMix64's output function: a well-mixed 64-bit value for each input.
+fn mix(z: u64) -> u64 {
+    let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// SplitMix64's increment.
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl TrainingFlag {
     /// A flag set to training.
@@ -36,7 +60,14 @@ impl TrainingFlag {
     /// assert!(wyrm::TrainingFlag::new().get());
     /// ```
     pub fn new() -> Self {
-        TrainingFlag(Rc::new(Cell::new(true)))
+        use rand::Rng;
+        TrainingFlag(Rc::new(FlagState {
+            training: Cell::new(true),
+            seed: Cell::new(crate::rand::thread_rng().gen()),
+            generation: Cell::new(0),
+            nodes: Cell::new(0),
+            derived: Cell::new(0),
+        }))
     }
 
     /// Switches to training (`true`) or evaluation (`false`), for every node built with
@@ -48,7 +79,7 @@ impl TrainingFlag {
     /// assert!(!training.get());
     /// ```
     pub fn set(&self, training: bool) {
-        self.0.set(training);
+        self.0.training.set(training);
     }
 
     /// Whether the flag is set to training.
@@ -57,7 +88,57 @@ impl TrainingFlag {
     /// assert!(wyrm::TrainingFlag::new().get());
     /// ```
     pub fn get(&self) -> bool {
-        self.0.get()
+        self.0.training.get()
+    }
+
+    /// Reseeds every dropout node built with this flag (or a clone of it): from its next
+    /// forward pass on, each node draws its masks from `seed` and its place in the order
+    /// in which the flag's nodes were built. So two graphs built alike, whose flags are
+    /// seeded alike, draw the same masks pass by pass, whatever seeds their nodes were
+    /// built with: seed each Hogwild or [`Synchronized`](crate::optim::Synchronized)
+    /// thread's flag for runs that repeat. A `model!` model built by `new_with_rng` has
+    /// its flag seeded from that generator already, and the graphs derived from it seeded
+    /// from its flag.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let graph = || {
+    ///     let training = TrainingFlag::new();
+    ///     let x = InputNode::new(ndarray::Array2::ones((1, 64)));
+    ///     let y = x.dropout(0.5, &training).dropout(0.5, &training);
+    ///     (training, y)
+    /// };
+    /// let ((a_flag, mut a), (b_flag, mut b)) = (graph(), graph());
+    /// a_flag.seed(7);
+    /// b_flag.seed(7);
+    /// for _ in 0..3 {
+    ///     a.forward();
+    ///     b.forward();
+    ///     assert_eq!(a.value(), b.value());
+    /// }
+    /// ```
+    pub fn seed(&self, seed: u64) {
+        self.0.seed.set(seed);
+        self.0
+            .generation
+            .set(self.0.generation.get().wrapping_add(1));
+    }
+
+    /// A seed for the flag of a graph derived from this one (`model!`'s
+    /// `with_dimensions` and `with_parameters_of`): a function of this flag's seed and of
+    /// how many it has handed out, so that graphs derived in the same order from flags
+    /// seeded alike are seeded alike.
+    pub(crate) fn derived_seed(&self) -> u64 {
+        let n = self.0.derived.get().wrapping_add(1);
+        self.0.derived.set(n);
+        mix(self.0.seed.get() ^ mix(n.wrapping_mul(GOLDEN)))
+    }
+
+    /// Registers a new dropout node: its index among the flag's nodes.
+    fn register(&self) -> u64 {
+        let index = self.0.nodes.get();
+        self.0.nodes.set(index.wrapping_add(1));
+        index
     }
 }
 
@@ -93,6 +174,10 @@ pub struct DropoutOp {
     training: TrainingFlag,
     /// The generator's state.
     state: Cell<u64>,
+    /// The node's place among the flag's nodes, which [`TrainingFlag::seed`] reseeds by.
+    index: u64,
+    /// The flag's seeding count that `state` follows.
+    generation: Cell<u64>,
     /// The factor of each element in the latest forward pass: 0 or `1 / (1 - rate)`,
     /// or empty for a pass in evaluation.
     mask: RefCell<Vec<f32>>,
@@ -100,7 +185,7 @@ pub struct DropoutOp {
 
 impl DropoutOp {
     /// Dropout with probability `rate` of dropping each element, switched by `training`,
-    /// its generator seeded with `seed`.
+    /// its generator seeded with `seed` (until the flag is [seeded](TrainingFlag::seed)).
     ///
     /// ```
     /// use wyrm::nodes::DropoutOp;
@@ -120,6 +205,8 @@ impl DropoutOp {
             rate,
             training: training.clone(),
             state: Cell::new(seed),
+            index: training.register(),
+            generation: Cell::new(training.0.generation.get()),
             mask: RefCell::new(Vec::new()),
         }
     }
@@ -137,11 +224,19 @@ impl DropoutOp {
     /// The next 64 random bits (SplitMix64).
     #[inline(always)]
     fn next(&self) -> u64 {
-        let s = self.state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let s = self.state.get().wrapping_add(GOLDEN);
         self.state.set(s);
-        let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE5_E5B9);
-        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        mix(s)
+    }
+
+    /// Follows the flag's latest [`seed`](TrainingFlag::seed), if the node has not yet.
+    fn follow_seed(&self) {
+        let flag = &self.training.0;
+        if self.generation.get() != flag.generation.get() {
+            self.generation.set(flag.generation.get());
+            let place = mix(self.index.wrapping_add(1).wrapping_mul(GOLDEN));
+            self.state.set(mix(flag.seed.get() ^ place));
+        }
     }
 }
 
@@ -162,6 +257,7 @@ impl SingleOp for DropoutOp {
             y.copy_from_slice(x);
             return;
         }
+        self.follow_seed();
         let keep = 1.0 - self.rate;
         let scale = 1.0 / keep;
         // Kept when 24 random bits fall below keep · 2^24.
@@ -210,7 +306,9 @@ impl<T: Node> Variable<T> {
     /// and the others scaled by `1 / (1 - rate)`, a new mask each forward pass; while it
     /// is not, the operand passes through unchanged. The gradient flows through the kept
     /// elements, scaled alike. The node's generator is seeded from the thread's random
-    /// generator; [`dropout_with_seed`](Self::dropout_with_seed) gives runs that repeat.
+    /// generator; for runs that repeat, seed the flag ([`TrainingFlag::seed`], which
+    /// reseeds all of its nodes) or the node
+    /// ([`dropout_with_seed`](Self::dropout_with_seed)).
     ///
     /// A `backward` that has to run the forward pass again first (after another graph's
     /// pass, or `forward_with`; see [`backward`](Self::backward)) draws a new mask: its
@@ -341,6 +439,56 @@ mod tests {
         y.backward(1.0);
         assert_eq!(y.value(), x.value());
         assert_eq!(x.gradient(), Array2::ones((2, 6)));
+    }
+
+    /// The masks of one pass, of a graph of two same-shaped dropout nodes over ones.
+    fn two_masks(y: &mut Variable<super::Dropout<super::Dropout<InputNode>>>) -> Vec<f32> {
+        y.forward();
+        y.value().iter().copied().collect()
+    }
+
+    /// Seeding the flag reseeds every node built with it, each by its place among them:
+    /// graphs built alike and seeded alike repeat their masks whatever their nodes' own
+    /// seeds, nodes of one flag draw different masks, and reseeding restarts the stream.
+    #[test]
+    fn seeding_the_flag_reseeds_its_nodes() {
+        let graph = |node_seeds: (u64, u64)| {
+            let training = TrainingFlag::new();
+            let x = InputNode::new(Array2::ones((1, 64)));
+            let first = x.dropout_with_seed(0.5, &training, node_seeds.0);
+            // 4 where both nodes keep an element, 0 where either drops it.
+            let y = first.dropout_with_seed(0.5, &training.clone(), node_seeds.1);
+            (training, y)
+        };
+        let ((a_flag, mut a), (b_flag, mut b)) = (graph((1, 2)), graph((3, 4)));
+        // Unseeded flags: the nodes' own seeds differ, and so do the masks.
+        assert_ne!(two_masks(&mut a), two_masks(&mut b));
+        a_flag.seed(9);
+        b_flag.seed(9);
+        let first: Vec<Vec<f32>> = (0..3).map(|_| two_masks(&mut a)).collect();
+        for mask in &first {
+            assert_eq!(*mask, two_masks(&mut b));
+        }
+        // A new mask each pass.
+        assert_ne!(first[0], first[1]);
+        // Reseeding with the same seed restarts the same stream.
+        a_flag.seed(9);
+        assert_eq!(two_masks(&mut a), first[0]);
+        // Another seed, other masks.
+        b_flag.seed(10);
+        assert_ne!(two_masks(&mut b), first[0]);
+    }
+
+    /// Two nodes of one seeded flag draw different masks (their places differ).
+    #[test]
+    fn nodes_of_one_flag_draw_their_own_masks() {
+        let training = TrainingFlag::new();
+        let x = InputNode::new(Array2::ones((1, 256)));
+        let (mut p, mut q) = (x.dropout(0.5, &training), x.dropout(0.5, &training));
+        training.seed(5);
+        p.forward();
+        q.forward();
+        assert_ne!(p.value(), q.value());
     }
 
     #[test]

@@ -16,9 +16,9 @@
 //! optimizer state (SGD momentum, Adagrad accumulator, Adam moments) unchanged, and the
 //! gradient options ([`clamp`](SGD::clamp), [`l2_penalty`](SGD::l2_penalty)) apply to the
 //! touched rows only, so an L2 penalty (or Adam's [`weight_decay`](Adam::weight_decay))
-//! decays a row when it is used rather than every step. As soon as any dense contribution exists (the parameter was also used through,
-//! say, `dot`), every element is updated, as for a dense parameter. See [`Adam`] for the
-//! consequences for its moments.
+//! decays a row when it is used rather than every step. As soon as any dense contribution
+//! exists (the parameter was also used through, say, `dot`), every element is updated, as
+//! for a dense parameter. See [`Adam`] for the consequences for its moments.
 
 mod adagrad;
 mod adam;

@@ -341,7 +341,9 @@ impl Drop for SyncHandle {
 /// Nothing is read while anything is written, and the writes happen in a fixed order, so
 /// two runs with the same data per thread give bit-identical parameters — provided the
 /// handles are registered in the same order (register them on one thread before spawning
-/// the workers, as below).
+/// the workers, as below), and that anything random in the threads' graphs is seeded:
+/// seed each thread's dropout through its [`TrainingFlag::seed`](crate::TrainingFlag::seed)
+/// (a `model!` graph built by `from_parameters` has a random one).
 ///
 /// Threads can join and leave at any time. A new handle joins from the next round on (if a
 /// round is being applied, [`register`](SynchronizationBarrier::register) waits for it to

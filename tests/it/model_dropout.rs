@@ -153,3 +153,54 @@ fn a_block_with_dropout_trains() {
         "test loss {before} before, {after} after"
     );
 }
+
+model! {
+    /// Two same-shaped dropout layers.
+    struct TwoDropouts {
+        x: Input<batch, 64>,
+        training: Training,
+        a = x.dropout(0.5, training),
+        b = x.dropout(0.5, training),
+    }
+}
+
+/// The masks of `a` and `b` in one forward pass over ones.
+fn masks(model: &TwoDropouts) -> (Array2<f32>, Array2<f32>) {
+    model.x.set_value(Array2::ones(model.x.shape()));
+    let (a, b) = (model.a.clone(), model.b.clone());
+    a.forward_with(&b);
+    (a.value().to_owned(), b.value().to_owned())
+}
+
+#[test]
+fn graphs_derived_from_a_seeded_model_repeat_their_masks() {
+    let run = || {
+        let model = TwoDropouts::new_with_rng(&mut StdRng::seed_from_u64(3), 4);
+        let short = model.with_dimensions(2);
+        let tied = TwoDropouts::with_parameters_of(&model);
+        (masks(&model), masks(&short), masks(&tied))
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first, second);
+    // Two nodes of one model, and two graphs derived from one model, draw their own masks.
+    let (model, short, tied) = first;
+    assert_ne!(model.0, model.1);
+    assert_ne!(short.0, short.1);
+    assert_ne!(model.0.row(0), tied.0.row(0));
+}
+
+#[test]
+fn seeding_the_flag_of_a_graph_over_shared_parameters_repeats_its_masks() {
+    let shared = TwoDropouts::new(3).shared_parameters();
+    let (p, q) = (
+        TwoDropouts::from_parameters(&shared),
+        TwoDropouts::from_parameters(&shared),
+    );
+    // Unseeded, the graphs draw masks of their own.
+    assert_ne!(masks(&p), masks(&q));
+    p.training.seed(11);
+    q.training.seed(11);
+    for _ in 0..3 {
+        assert_eq!(masks(&p), masks(&q));
+    }
+}

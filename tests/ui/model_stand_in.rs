@@ -26,7 +26,17 @@ model! {
     }
 }
 
+// Dimensions on a `Training` item are an error, not constructor arguments.
+model! {
+    struct FlagWithDims {
+        w: Param<1, 1>,
+        t: Training<n>,
+        y = w.dropout(0.5, t),
+    }
+}
+
 fn main() {
+    FlagWithDims::new().t.set(false);
     let model = Broken::default();
     let shared = model.shared_parameters();
     let copy = shared.clone();

@@ -102,7 +102,9 @@ where
 /// The binary cross-entropy of a logit `z` against a target `t` with the positive term
 /// weighted by `pos_weight` (PyTorch's `pos_weight`):
 /// `-(pos_weight · t ln σ(z) + (1 - t) ln(1 - σ(z)))`, computed as
-/// `(1 - t) z + (1 + (pos_weight - 1) t) softplus(-z)`, finite for any logit.
+/// `(1 - t) softplus(z) + pos_weight · t softplus(-z)`: finite for any logit, and
+/// without cancellation, so that a confident negative's small loss and gradient keep
+/// their precision.
 ///
 /// ```
 /// use wyrm::nn::losses::WeightedBinaryCrossentropyOp;
@@ -157,15 +159,14 @@ impl BinaryOp for WeightedBinaryCrossentropyOp {
 
     #[inline(always)]
     fn apply(&self, z: f32, t: f32) -> f32 {
-        (1.0 - t) * z + (1.0 + (self.pos_weight - 1.0) * t) * softplus(-z)
+        (1.0 - t) * softplus(z) + self.pos_weight * t * softplus(-z)
     }
 
     #[inline(always)]
     fn partials(&self, z: f32, t: f32, _: f32) -> (f32, f32) {
-        let weight = 1.0 + (self.pos_weight - 1.0) * t;
         (
-            (1.0 - t) - weight * sigmoid(-z),
-            (self.pos_weight - 1.0) * softplus(-z) - z,
+            (1.0 - t) * sigmoid(z) - self.pos_weight * t * sigmoid(-z),
+            self.pos_weight * softplus(-z) - softplus(z),
         )
     }
 }
@@ -194,8 +195,8 @@ pub type WeightedBinaryCrossentropy<L, R> = Binary<WeightedBinaryCrossentropyOp,
 /// `binary_crossentropy_with_logits(&z, &t) * weights`.
 ///
 /// Shapes broadcast as for [`binary_crossentropy_with_logits`]; the gradient with respect
-/// to the logits is `(1 - t) - (1 + (pos_weight - 1) t) σ(-z)`, `pos_weight (σ(z) - 1)`
-/// for a positive and `σ(z)` for a negative.
+/// to the logits is `(1 - t) σ(z) - pos_weight · t σ(-z)`: `pos_weight (σ(z) - 1)` for a
+/// positive and `σ(z)` for a negative.
 ///
 /// ```
 /// use wyrm::*;
@@ -304,6 +305,22 @@ mod tests {
         assert_eq!(op.apply(-100.0, 1.0), 500.0);
         assert_eq!(op.apply(100.0, 0.0), 100.0);
         assert_eq!(op.partials(-100.0, 1.0, 500.0).0, -5.0);
+        // A confident negative (or positive) keeps its tiny loss and gradient to full
+        // relative precision: e^-20 ≈ 2.06e-9, not 0.
+        let exact = (-20f64).exp().ln_1p();
+        for (z, t) in [(-20.0f32, 0.0f32), (20.0, 1.0)] {
+            let value = op.apply(z, t) as f64;
+            let scale = if t == 1.0 { 5.0 } else { 1.0 };
+            assert!(
+                (value - scale * exact).abs() < 1e-6 * scale * exact,
+                "{z}: {value}"
+            );
+            let dz = op.partials(z, t, value as f32).0 as f64;
+            assert!(
+                (dz.abs() - scale * exact).abs() < 1e-6 * scale * exact,
+                "{z}: {dz}"
+            );
+        }
     }
 
     /// Finite differences with respect to both sides, on several shapes and broadcasts.

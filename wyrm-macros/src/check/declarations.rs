@@ -67,7 +67,9 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
             continue;
         };
         let arity = leaf.kind.arity();
-        if leaf.dims.len() != arity && !leaf.guessed {
+        // `Training<>`: no dimensions, but brackets that say otherwise.
+        let brackets = arity == 0 && leaf.dims_tokens.clone().into_iter().count() > 1;
+        if (leaf.dims.len() != arity || brackets) && !leaf.guessed {
             // The count and the keyword are the kind's; only what they mean is said here.
             let (meaning, example) = match leaf.kind {
                 LeafKind::Index => ("the number of indices", "K"),

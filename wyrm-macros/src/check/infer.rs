@@ -146,7 +146,9 @@ impl Checker<'_> {
                     receiver_value.and_then(|value| self.receiver(spec, method, &value, receiver));
                 let values = self.arguments(spec, method, args);
                 if method == "dropout" {
-                    self.dropout_rate(&args[0])?;
+                    if let Some(rate) = args.first() {
+                        self.dropout_rate(rate)?;
+                    }
                 }
                 let (shape, values) = (shape?, values?);
                 if spec.rule == Rule::Elementwise {
@@ -437,6 +439,21 @@ impl Checker<'_> {
                 }
                 continue;
             }
+            // A flag that was never declared: say how to declare one.
+            if let (Arg::Training, ExprKind::Name(ident)) = (kind, &arg.kind) {
+                let name = key(ident);
+                if !self.position.contains_key(&name) && !self.dims.iter().any(|d| key(d) == name) {
+                    self.mentioned.insert(name);
+                    self.errors.at(
+                        ident.span(),
+                        format!(
+                            "unknown name `{ident}`: declare the training flag in the block, as `{ident}: Training`"
+                        ),
+                    );
+                    failed = true;
+                    continue;
+                }
+            }
             match (self.infer(arg), kind) {
                 (None, _) => failed = true,
                 (Some(v @ Value::Node { .. }), Arg::Node)
@@ -541,23 +558,29 @@ mod tests {
                 b = x.dropout(1.0, t),
                 c = x.dropout(-0.1, t),
                 d = x.dropout(0.5),
+                e = x.dropout(),
                 f = x.dropout(0.5, x),
                 g = x.dropout(t, 0.5),
                 h = x + t,
                 k = t,
                 l = x.dropout({RATE}, t).dropout(0, t),
+                m = x.dropout(0.5, training),
+                v: Training<>,
             }
         });
         let expected = [
             "`Training` takes no dimensions: it is a flag, declared as `name: Training`",
+            "`Training` takes no dimensions",
             "a dropout rate must be in [0, 1)",
             "a dropout rate must be in [0, 1)",
             "`dropout` takes 2 arguments, found 1",
+            "`dropout` takes 2 arguments, found 0",
             "this argument of `dropout` must be the name of a `Training` flag",
             "this argument of `dropout` must be a number",
             "this argument of `dropout` must be the name of a `Training` flag",
             "a training flag cannot be an operand of `+`",
             "a training flag cannot be renamed",
+            "unknown name `training`: declare the training flag in the block, as `training: Training`",
         ];
         assert_errors(&e, &expected);
         // A misspelt flag is read as one, and says so.

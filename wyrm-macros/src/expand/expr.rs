@@ -1,7 +1,7 @@
 //! The expressions in generated code: the node type each builds, and the code computing
 //! it, with the user's spans.
 
-use super::leaf::{scalar_tokens, seed_ident};
+use super::leaf::scalar_tokens;
 use crate::ops::{axis_of, find_function, find_method, Arg, Rule};
 use crate::parse::{key, BinOp, Expr, ExprKind};
 use proc_macro2::{Punct, Spacing, TokenStream};
@@ -173,15 +173,6 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
             if method == "neg" {
                 let x = build(k, receiver, Use::Owned, dims);
                 quote_spanned!(method.span()=> -#x)
-            } else if method == "dropout" {
-                // Seeded from the model's seed (see `expand`), so that a model built from
-                // a seeded generator draws the same masks in every run.
-                let recv = build(k, receiver, Use::Receiver, dims);
-                let rate = build(k, &args[0], Use::Argument, dims);
-                let flag = build(k, &args[1], Use::Argument, dims);
-                let seed = seed_ident();
-                let name = Ident::new("dropout_with_seed", method.span());
-                quote_spanned!(method.span()=> #recv.#name(#rate, #flag, #k::__private::next_seed(&mut #seed)))
             } else {
                 let recv = build(k, receiver, Use::Receiver, dims);
                 let spec = find_method(&method.to_string()).expect("methods are checked");

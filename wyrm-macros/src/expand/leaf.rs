@@ -67,11 +67,6 @@ pub(super) fn field_type(k: &TokenStream, leaf: &Leaf, statics: bool) -> TokenSt
     }
 }
 
-/// The local holding the state of a model's dropout seeds while its graph is built.
-pub(super) fn seed_ident() -> Ident {
-    Ident::new("__wyrm_seed", proc_macro2::Span::call_site())
-}
-
 /// A dimension of a leaf as a `usize` expression (a literal, a constant, or the local
 /// that holds a run-time dimension: see [`dim_local`]); `dims` are the model's run-time
 /// dimensions.

@@ -25,9 +25,7 @@ use crate::check::Checked;
 use crate::parse::{key, Dim, Item, ItemKind, Leaf, LeafKind, Model};
 use companion::{companion, default_impl, state_methods};
 use expr::{build, node_type, Use};
-use leaf::{
-    dim_local, dim_tokens, field_type, fresh_leaf, leaf_type, rng_ident, seed_ident, static_dims,
-};
+use leaf::{dim_local, dim_tokens, field_type, fresh_leaf, leaf_type, rng_ident, static_dims};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use std::collections::HashMap;
@@ -100,20 +98,22 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         let ty = field_type(k, leaf, statics);
         quote!(#n: #ty)
     });
-    // Dropout seeds: a model with a `Training` flag draws one seed per graph (from the
-    // generator of `new_with_rng`, after the parameters, so that they are drawn as without
-    // dropout; else from the thread's), and each dropout node its own from that.
-    let seed = seed_ident();
-    let has_training = leaves.iter().any(|(_, l)| l.kind == LeafKind::Training);
-    let (seed_param, seed_from_rng, seed_from_thread, seed_state) = if has_training {
-        (
-            quote!(#seed: u64,),
-            quote!(#k::__private::Rng::gen::<u64>(#rng),),
-            quote!(#k::__private::random_seed(),),
-            quote!(#[allow(unused_mut, unused_variables)] let mut #seed = #seed;),
-        )
-    } else {
-        Default::default()
+    // Dropout seeds: each `Training` flag is seeded from the generator of `new_with_rng`
+    // (after the parameters, so that they are drawn as without dropout), and a derived
+    // graph's from the flag it derives from; `from_parameters` leaves them random.
+    let flags: Vec<&Ident> = leaves
+        .iter()
+        .filter(|(_, l)| l.kind == LeafKind::Training)
+        .map(|(i, _)| &i.name)
+        .collect();
+    let model_local = Ident::new("__wyrm_model", proc_macro2::Span::call_site());
+    let seed_from_rng = quote! {
+        #(#model_local.#flags.seed(#k::__private::Rng::gen::<u64>(#rng));)*
+    };
+    // The model that `with_parameters_of` and `with_dimensions` derive from.
+    let other = Ident::new("__wyrm_other", proc_macro2::Span::call_site());
+    let seed_derived = quote! {
+        #(#model_local.#flags.seed(#k::__private::derived_seed(&#other.#flags));)*
     };
     let leaf_names: Vec<&Ident> = leaves.iter().map(|(i, _)| &i.name).collect();
     // Statically shaped parameters are listed in their run-time-shaped form.
@@ -224,7 +224,6 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
     // `with_parameters_of`: the dimensions as locals, for the fresh inputs (a dimension
     // that only parameters use is left unread, which the locals' leading underscores
     // allow).
-    let other = Ident::new("__wyrm_other", proc_macro2::Span::call_site());
     let other_dims = dim_sources.iter().map(|(d, source)| {
         let local = dim_local(d);
         quote!(let #local = #other.#source;)
@@ -313,7 +312,9 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             ) -> Self {
                 #(let #locals = #dims;)*
                 #(#fresh)*
-                Self::__wyrm_assemble(#seed_from_rng #(#leaf_names),*)
+                let #model_local = Self::__wyrm_assemble(#(#leaf_names),*);
+                #seed_from_rng
+                #model_local
             }
 
             /// Builds the model over shared parameters (from [`shared_parameters`](Self::shared_parameters)):
@@ -326,7 +327,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn from_parameters(__wyrm_parameters: &#params_name) -> Self {
                 #(let #locals = __wyrm_parameters.#dims;)*
                 #(#shared)*
-                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
+                Self::__wyrm_assemble(#(#leaf_names),*)
             }
 
             /// Builds the model over local parameters holding a copy of `parameters`'
@@ -347,7 +348,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn from_parameter_values(__wyrm_parameters: &#params_name) -> Self {
                 #(let #locals = __wyrm_parameters.#dims;)*
                 #(#copied)*
-                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
+                Self::__wyrm_assemble(#(#leaf_names),*)
             }
 
             /// Builds a second graph over the same parameter nodes as `other` (tied
@@ -361,7 +362,9 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             pub fn with_parameters_of(#other: &Self) -> Self {
                 #(#other_dims)*
                 #(#tied)*
-                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
+                let #model_local = Self::__wyrm_assemble(#(#leaf_names),*);
+                #seed_derived
+                #model_local
             }
 
             /// Builds a second graph over this model's parameter nodes, like
@@ -379,7 +382,9 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                 let #other = self;
                 #(#kept_shapes)*
                 #(#tied)*
-                Self::__wyrm_assemble(#seed_from_thread #(#leaf_names),*)
+                let #model_local = Self::__wyrm_assemble(#(#leaf_names),*);
+                #seed_derived
+                #model_local
             }
 
             /// Every parameter of the model, in declaration order (pass them to an optimizer).
@@ -428,8 +433,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
 
             #state_methods
 
-            fn __wyrm_assemble(#seed_param #(#leaf_args),*) -> Self {
-                #seed_state
+            fn __wyrm_assemble(#(#leaf_args),*) -> Self {
                 #(#assemble_dims)*
                 #(#definitions)*
                 Self { #(#all_names),* }

@@ -71,6 +71,9 @@ pub(crate) struct Leaf {
 impl Leaf {
     /// The declaration as the user wrote it, normalised: `Param<num_items, 32>`.
     pub(crate) fn declared(&self) -> String {
+        if self.dims.is_empty() && self.kind.arity() == 0 {
+            return self.kind.keyword().to_string();
+        }
         let dims: Vec<String> = self.dims.iter().map(Dim::text).collect();
         format!("{}<{}>", self.kind.keyword(), dims.join(", "))
     }

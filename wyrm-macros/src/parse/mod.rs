@@ -97,13 +97,17 @@ impl Model {
 
     /// Every distinct dimension name, in order of first use, those named like an item
     /// included: what the user means the constructors to take, which the stand-in of a
-    /// block with errors (one of which is that clash) takes too.
+    /// block with errors (one of which is that clash) takes too. A `Training` item's
+    /// (which takes none, so they are an error) are not meant for the constructors.
     pub(crate) fn dimension_names(&self) -> Vec<Ident> {
         let mut dims: Vec<Ident> = Vec::new();
         for item in &self.items {
             let ItemKind::Leaf(leaf) = &item.kind else {
                 continue;
             };
+            if leaf.kind == LeafKind::Training {
+                continue;
+            }
             for dim in &leaf.dims {
                 if let Dim::Name(ident) = dim {
                     let name = key(ident);
