@@ -206,6 +206,9 @@ pub use variable::{Operand, Variable};
 ///   struct (`Softsign`), a constructor call (`Pinball::new(0.9)`, which must return the
 ///   type its path names, `Pinball`) or a struct literal (`Pinball { tau: 0.9 }`); and
 ///   the functions `sparse_categorical_crossentropy(logits, targets)`,
+///   `sparse_categorical_crossentropy_weighted(logits, targets, {class_weights})` (the
+///   weights a constant expression in braces giving an array, a `Vec<f32>` or a slice,
+///   evaluated when the graph is built: `{&CLASS_WEIGHTS}`, `{weights_for(batch)}`),
 ///   `binary_crossentropy_with_logits(logits, targets)`,
 ///   `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
 ///   `huber(prediction, target, delta)`. Names are written without `.clone()`, and method arguments with or without

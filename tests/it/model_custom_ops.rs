@@ -1,6 +1,7 @@
 //! Your own operations in `model!` blocks: `map` with a `UnaryOp`, `combine` with a
 //! `BinaryOp` and `apply` with a `SingleOp`, given as a unit struct, a constructor call or
 //! a struct literal; they build the same graph as by hand, and their gradients check.
+//! Also the block's other way to bring in values of the user's: class weights.
 
 use wyrm::ndarray::{arr2, Array2};
 use wyrm::nodes::{BinaryOp, SingleOp, UnaryOp};
@@ -174,4 +175,61 @@ fn map_keeps_static_shapes() {
     let mut y = model.y.clone();
     y.forward();
     assert_eq!(y.value(), arr2(&[[0.75, 0.75, 0.75]]));
+}
+
+const CLASS_WEIGHTS: [f32; 3] = [1.0, 4.0, 0.5];
+
+model! {
+    /// A classifier with class weights, as a constant and computed from a dimension.
+    struct Weighted {
+        w: Param<2, 3>,
+        x: Input<batch, 2>,
+        labels: Index<batch>,
+        logits = x.dot(w),
+        constant = sparse_categorical_crossentropy_weighted(logits, labels, {&CLASS_WEIGHTS}),
+        computed = sparse_categorical_crossentropy_weighted(
+            logits,
+            labels,
+            {vec![batch as f32; 3]}
+        ),
+    }
+}
+
+#[test]
+fn class_weights_in_a_block_match_the_function() {
+    let model = Weighted::new(4);
+    let x = Array2::from_shape_fn((4, 2), |(r, c)| r as f32 * 0.5 - c as f32);
+    model.x.set_value(&x);
+    model.labels.set_value(&[0, 1, 2, 1]);
+    let (mut constant, mut computed) = (model.constant.clone(), model.computed.clone());
+    constant.forward();
+    computed.forward();
+    let (xi, labels) = (InputNode::new(x), wyrm::IndexInputNode::new(&[0, 1, 2, 1]));
+    let logits = xi.dot(&model.w);
+    for (weights, value) in [
+        (CLASS_WEIGHTS.to_vec(), constant.value()[(0, 0)]),
+        (vec![4.0; 3], computed.value()[(0, 0)]),
+    ] {
+        let mut by_hand =
+            wyrm::nn::losses::sparse_categorical_crossentropy_weighted(&logits, &labels, &weights);
+        by_hand.forward();
+        assert_eq!(value, by_hand.value()[(0, 0)]);
+    }
+    // The computed weights follow the batch size of a derived graph.
+    let short = model.with_dimensions(2);
+    short.x.set_value(&[1.0, 0.0, 0.0, 1.0]);
+    short.labels.set_value(&[2, 0]);
+    let mut computed = short.computed.clone();
+    computed.forward();
+    let (xi, labels) = (
+        InputNode::new(arr2(&[[1.0, 0.0], [0.0, 1.0]])),
+        wyrm::IndexInputNode::new(&[2, 0]),
+    );
+    let mut by_hand = wyrm::nn::losses::sparse_categorical_crossentropy_weighted(
+        &xi.dot(&model.w),
+        &labels,
+        &[2.0; 3],
+    );
+    by_hand.forward();
+    assert_eq!(computed.value(), by_hand.value());
 }

@@ -22,6 +22,10 @@ pub enum Arg {
     /// A user's operation (`UnaryOp`, `BinaryOp` or `SingleOp`), whose type the
     /// expression names.
     Op,
+    /// A list of numbers: a constant expression in braces that gives something like
+    /// `&[f32]` (an array, a `Vec<f32>`, a reference to either), evaluated when the graph
+    /// is built.
+    Numbers,
 }
 
 /// How a method computes its result's shape.
@@ -136,6 +140,7 @@ pub const METHODS: &[Method] = &[
 ];
 
 /// The free functions: `sparse_categorical_crossentropy(logits, targets)`,
+/// `sparse_categorical_crossentropy_weighted(logits, targets, {class_weights})`,
 /// `binary_crossentropy_with_logits(logits, targets)`,
 /// `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
 /// `huber(prediction, target, delta)`.
@@ -143,6 +148,12 @@ pub const FUNCTIONS: &[Method] = &[
     method(
         "sparse_categorical_crossentropy",
         &[Arg::Node, Arg::Index],
+        Rule::One,
+        "SparseCategoricalCrossentropy",
+    ),
+    method(
+        "sparse_categorical_crossentropy_weighted",
+        &[Arg::Node, Arg::Index, Arg::Numbers],
         Rule::One,
         "SparseCategoricalCrossentropy",
     ),

@@ -415,6 +415,27 @@ impl Checker<'_> {
         let mut values = Vec::new();
         let mut failed = false;
         for (arg, kind) in args.iter().zip(spec.args) {
+            if *kind == Arg::Numbers {
+                // Only a constant expression in braces, which the graph's build evaluates.
+                match &arg.kind {
+                    ExprKind::Scalar(s) if s.constant.is_some() && s.value > 0.0 => {
+                        values.push(Value::Scalar)
+                    }
+                    _ => {
+                        self.errors.spanned(
+                            &arg.tokens,
+                            format!(
+                                "this argument of `{name}` must be a list of numbers, written as a \
+                                 constant expression in braces: `{{&CLASS_WEIGHTS}}` or \
+                                 `{{class_weights()}}` (an array, a `Vec<f32>` or a slice)"
+                            ),
+                        );
+                        self.mention_all(&arg.tokens);
+                        failed = true;
+                    }
+                }
+                continue;
+            }
             if *kind == Arg::Axis {
                 match axis_of(arg) {
                     Some(axis) => values.push(Value::Axis(axis)),
@@ -470,7 +491,7 @@ impl Checker<'_> {
                         Arg::Training => "the name of a `Training` flag",
                         Arg::Op => "an operation (a value of your own op type)",
                         Arg::Scalar => "a number",
-                        Arg::Axis => unreachable!("handled above"),
+                        Arg::Axis | Arg::Numbers => unreachable!("handled above"),
                     };
                     self.errors.spanned(
                         &arg.tokens,
@@ -518,6 +539,29 @@ mod tests {
             "unknown name `n`",
             "unknown method `foo`",
             "unknown method `dropout_with_seed`; a block seeds its dropout from the generator of `new_with_rng`",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn class_weights_are_a_constant_list_in_braces() {
+        let e = errors(quote::quote! {
+            struct M {
+                x: Input<4, 3>,
+                i: Index<4>,
+                a = sparse_categorical_crossentropy_weighted(x, i, {&WEIGHTS}),
+                b = sparse_categorical_crossentropy_weighted(x, i, {weights(batch)}),
+                c = sparse_categorical_crossentropy_weighted(x, i, 2.0),
+                d = sparse_categorical_crossentropy_weighted(x, i, x),
+                f = sparse_categorical_crossentropy_weighted(x, i, -{&WEIGHTS}),
+                g = sparse_categorical_crossentropy_weighted(x, i),
+            }
+        });
+        let expected = [
+            "this argument of `sparse_categorical_crossentropy_weighted` must be a list of numbers, written as a constant expression in braces",
+            "this argument of `sparse_categorical_crossentropy_weighted` must be a list of numbers",
+            "this argument of `sparse_categorical_crossentropy_weighted` must be a list of numbers",
+            "`sparse_categorical_crossentropy_weighted` takes 3 arguments, found 2",
         ];
         assert_errors(&e, &expected);
     }

@@ -1,7 +1,7 @@
 //! The expressions in generated code: the node type each builds, and the code computing
 //! it, with the user's spans.
 
-use super::leaf::scalar_tokens;
+use super::leaf::{scalar_tokens, with_dim_locals};
 use crate::ops::{axis_of, find_function, find_method, Arg, Rule};
 use crate::parse::{key, BinOp, Expr, ExprKind};
 use proc_macro2::{Punct, Spacing, TokenStream};
@@ -133,65 +133,75 @@ pub(super) enum Use {
 /// The code computing an expression from the leaves and earlier definitions; `dims` are
 /// the model's run-time dimensions, which constants in braces may read.
 pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) -> TokenStream {
-    let value = match &expr.kind {
-        ExprKind::Name(n) => {
-            return match usage {
-                Use::Owned | Use::Top => {
-                    quote_spanned!(n.span()=> ::core::clone::Clone::clone(&#n))
-                }
-                Use::Receiver => n.to_token_stream(),
-                Use::Argument => quote_spanned!(n.span()=> &#n),
-            };
-        }
-        ExprKind::Scalar(s) => return scalar_tokens(k, s, dims),
-        // Passed by value, as written.
-        ExprKind::Op { value, .. } => return value.to_token_stream(),
-        ExprKind::Neg { span, operand } => {
-            let x = build(k, operand, Use::Owned, dims);
-            quote_spanned!(*span=> -#x)
-        }
-        ExprKind::Binary {
-            op,
-            op_span,
-            lhs,
-            rhs,
-        } => {
-            let (l, r) = (
-                build(k, lhs, Use::Owned, dims),
-                build(k, rhs, Use::Owned, dims),
-            );
-            // The operator token carries the user's span.
-            let mut op = Punct::new(op.symbol(), Spacing::Alone);
-            op.set_span(*op_span);
-            quote!(#l #op #r)
-        }
-        ExprKind::Method {
-            receiver,
-            method,
-            args,
-        } => {
-            if method == "neg" {
-                let x = build(k, receiver, Use::Owned, dims);
-                quote_spanned!(method.span()=> -#x)
-            } else {
-                let recv = build(k, receiver, Use::Receiver, dims);
-                let spec = find_method(&method.to_string()).expect("methods are checked");
-                let args = args.iter().zip(spec.args).map(|(a, kind)| match kind {
-                    Arg::Axis => {
-                        let axis = axis_of(a).expect("axes are checked");
-                        let axis = syn::LitInt::new(&format!("{axis}usize"), a.span());
-                        quote_spanned!(a.span()=> #k::ndarray::Axis(#axis))
+    let value =
+        match &expr.kind {
+            ExprKind::Name(n) => {
+                return match usage {
+                    Use::Owned | Use::Top => {
+                        quote_spanned!(n.span()=> ::core::clone::Clone::clone(&#n))
                     }
-                    _ => build(k, a, Use::Argument, dims),
-                });
-                quote_spanned!(method.span()=> #recv.#method(#(#args),*))
+                    Use::Receiver => n.to_token_stream(),
+                    Use::Argument => quote_spanned!(n.span()=> &#n),
+                };
             }
-        }
-        ExprKind::Call { function, args } => {
-            let args = args.iter().map(|a| build(k, a, Use::Argument, dims));
-            quote_spanned!(function.span()=> #k::nn::losses::#function(#(#args),*))
-        }
-    };
+            ExprKind::Scalar(s) => return scalar_tokens(k, s, dims),
+            // Passed by value, as written.
+            ExprKind::Op { value, .. } => return value.to_token_stream(),
+            ExprKind::Neg { span, operand } => {
+                let x = build(k, operand, Use::Owned, dims);
+                quote_spanned!(*span=> -#x)
+            }
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => {
+                let (l, r) = (
+                    build(k, lhs, Use::Owned, dims),
+                    build(k, rhs, Use::Owned, dims),
+                );
+                // The operator token carries the user's span.
+                let mut op = Punct::new(op.symbol(), Spacing::Alone);
+                op.set_span(*op_span);
+                quote!(#l #op #r)
+            }
+            ExprKind::Method {
+                receiver,
+                method,
+                args,
+            } => {
+                if method == "neg" {
+                    let x = build(k, receiver, Use::Owned, dims);
+                    quote_spanned!(method.span()=> -#x)
+                } else {
+                    let recv = build(k, receiver, Use::Receiver, dims);
+                    let spec = find_method(&method.to_string()).expect("methods are checked");
+                    let args = args.iter().zip(spec.args).map(|(a, kind)| match kind {
+                        Arg::Axis => {
+                            let axis = axis_of(a).expect("axes are checked");
+                            let axis = syn::LitInt::new(&format!("{axis}usize"), a.span());
+                            quote_spanned!(a.span()=> #k::ndarray::Axis(#axis))
+                        }
+                        _ => build(k, a, Use::Argument, dims),
+                    });
+                    quote_spanned!(method.span()=> #recv.#method(#(#args),*))
+                }
+            }
+            ExprKind::Call { function, args } => {
+                let spec = find_function(&function.to_string()).expect("functions are checked");
+                let args = args.iter().zip(spec.args).map(|(a, kind)| match (kind, &a.kind) {
+                // A list of numbers, as a slice.
+                (Arg::Numbers, ExprKind::Scalar(s)) => {
+                    let list = s.constant.as_ref().expect("checked");
+                    let list = with_dim_locals(list.to_token_stream(), dims);
+                    quote_spanned!(s.span=> ::core::convert::AsRef::<[f32]>::as_ref(&(#list)))
+                }
+                _ => build(k, a, Use::Argument, dims),
+            });
+                quote_spanned!(function.span()=> #k::nn::losses::#function(#(#args),*))
+            }
+        };
     // Parentheses only where precedence needs them (no `unused_parens` warnings).
     let span = expr.span();
     let operator = matches!(expr.kind, ExprKind::Binary { .. } | ExprKind::Neg { .. })

@@ -105,7 +105,7 @@ pub(super) fn scalar_tokens(k: &TokenStream, scalar: &Scalar, dims: &[Ident]) ->
 /// `tokens` with every run-time dimension's name in them read from its local instead
 /// (see [`dim_local`]), so that a braced dimension can compute from one (`{n + 1}`). A
 /// name after `.` or `::` is a field or a path segment, left alone.
-fn with_dim_locals(tokens: TokenStream, dims: &[Ident]) -> TokenStream {
+pub(super) fn with_dim_locals(tokens: TokenStream, dims: &[Ident]) -> TokenStream {
     let mut out = TokenStream::new();
     let mut after_path = false;
     for token in tokens {
