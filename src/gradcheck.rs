@@ -740,23 +740,32 @@ pub fn assert_named_gradients<T: Node, S: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nodes::UnaryOp;
     use crate::{InputNode, ParameterNode};
+
+    /// `x²` with a wrong derivative.
+    struct Wrong;
+
+    impl UnaryOp for Wrong {
+        const NAME: &'static str = "wrong";
+        fn apply(&self, x: f32) -> f32 {
+            x * x
+        }
+        fn derivative(&self, x: f32, _: f32) -> f32 {
+            x // should be 2x
+        }
+    }
+
+    /// The message `f` panics with.
+    fn panic_message(f: impl FnOnce()) -> String {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        payload.downcast_ref::<String>().unwrap().clone()
+    }
 
     /// Every parameter is checked; a wrong gradient for one of them is reported with its
     /// position and shape, and the others pass.
     #[test]
     fn assert_gradients_names_the_failing_parameter() {
-        use crate::nodes::UnaryOp;
-        struct Wrong;
-        impl UnaryOp for Wrong {
-            const NAME: &'static str = "wrong";
-            fn apply(&self, x: f32) -> f32 {
-                x * x
-            }
-            fn derivative(&self, x: f32, _: f32) -> f32 {
-                x // should be 2x
-            }
-        }
         let a = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
         let b = ParameterNode::new(ndarray::arr2(&[[1.5], [0.25], [2.0]]));
         let mut y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
@@ -765,11 +774,7 @@ mod tests {
             reports.iter().map(|r| r.passed()).collect::<Vec<_>>(),
             [false, true]
         );
-        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            assert_gradients(&mut y);
-        }))
-        .unwrap_err();
-        let message = message.downcast_ref::<String>().unwrap();
+        let message = panic_message(|| assert_gradients(&mut y));
         assert!(message.starts_with("parameter 1 of 2 (1x2): "), "{message}");
         assert!(!message.contains("parameter 2"), "{message}");
         assert!(message.contains(")\nfor output of type"), "{message}");
@@ -779,27 +784,12 @@ mod tests {
     /// and an output that uses none of them is refused.
     #[test]
     fn assert_named_gradients_names_the_failing_parameter() {
-        use crate::nodes::UnaryOp;
-        struct Wrong;
-        impl UnaryOp for Wrong {
-            const NAME: &'static str = "wrong";
-            fn apply(&self, x: f32) -> f32 {
-                x * x
-            }
-            fn derivative(&self, x: f32, _: f32) -> f32 {
-                x
-            }
-        }
         let a = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
         let b = ParameterNode::new(ndarray::arr2(&[[1.5], [0.25], [2.0]]));
         let unused = ParameterNode::new(ndarray::arr2(&[[1.0]]));
         let named = [("bias", b.clone()), ("scale", a.clone()), ("other", unused)];
         let mut y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
-        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            assert_named_gradients(&mut y, &named);
-        }))
-        .unwrap_err();
-        let message = message.downcast_ref::<String>().unwrap();
+        let message = panic_message(|| assert_named_gradients(&mut y, &named));
         assert!(
             message.starts_with("parameter `scale` (1x2): "),
             "{message}"
@@ -811,11 +801,7 @@ mod tests {
         // Without the wrong op, everything used passes.
         let mut good = a.tanh().scalar_sum() + b.tanh().scalar_sum();
         assert_named_gradients(&mut good, &named);
-        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            assert_named_gradients(&mut good, &named[2..]);
-        }))
-        .unwrap_err();
-        let message = message.downcast_ref::<String>().unwrap();
+        let message = panic_message(|| assert_named_gradients(&mut good, &named[2..]));
         assert!(
             message.starts_with(
                 "check_named_gradients: the output uses none of the parameters given (other)"
