@@ -178,7 +178,7 @@ pub use variable::{Operand, Variable};
 ///   `with_parameters_of` from the flag of the model it derives from, so a seeded model
 ///   and its short-batch graph repeat their masks; `from_parameters` and
 ///   `from_parameter_values` leave the flag random: call `model.training.seed(..)` (see
-///   [`TrainingFlag::seed`]) for Hogwild or `Synchronized` threads that repeat.
+///   [`TrainingFlag::seed`]) in `Synchronized` threads whose runs should repeat.
 /// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
 ///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
@@ -203,8 +203,10 @@ pub use variable::{Operand, Variable};
 ///   operations `map(op)` (a [`nodes::UnaryOp`]), `combine(op, other)` (a
 ///   [`nodes::BinaryOp`], broadcasting as `+` does) and `apply(op)` (a [`nodes::SingleOp`],
 ///   whose result's shape is checked when the graph is built), the `op` written as a unit
-///   struct (`Softsign`), a constructor call (`Pinball::new(0.9)`, which must return the
-///   type its path names, `Pinball`) or a struct literal (`Pinball { tau: 0.9 }`); and
+///   struct (`Softsign`), a tuple struct (`Scale(2.0)`), a constructor call
+///   (`Pinball::new(0.9)`, which must return the type its path names, `Pinball`) or a
+///   struct literal (`Pinball { tau: 0.9 }`), whose arguments may read the run-time
+///   dimensions (`Scale::per(batch)`); and
 ///   the functions `sparse_categorical_crossentropy(logits, targets)`,
 ///   `sparse_categorical_crossentropy_weighted(logits, targets, {class_weights})` (the
 ///   weights a constant expression in braces giving an array, a `Vec<f32>` or a slice,

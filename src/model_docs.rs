@@ -13,6 +13,22 @@ pub mod __private {
     /// The procedural macro behind [`model!`](crate::model), which passes it `$crate`.
     pub use wyrm_macros::model;
 
+    /// `op`, checked to be a [`UnaryOp`](crate::nodes::UnaryOp) of the type the block's
+    /// `map` names, so that a mistake is reported at the user's tokens.
+    pub fn unary_op<O: crate::nodes::UnaryOp>(op: O) -> O {
+        op
+    }
+
+    /// `op`, checked to be a [`BinaryOp`](crate::nodes::BinaryOp), for `combine`.
+    pub fn binary_op<O: crate::nodes::BinaryOp>(op: O) -> O {
+        op
+    }
+
+    /// `op`, checked to be a [`SingleOp`](crate::nodes::SingleOp), for `apply`.
+    pub fn single_op<O: crate::nodes::SingleOp>(op: O) -> O {
+        op
+    }
+
     /// The seed of the training flag of a graph derived from a model whose flag is
     /// `flag` (`with_dimensions`, `with_parameters_of`).
     pub fn derived_seed(flag: &crate::TrainingFlag) -> u64 {

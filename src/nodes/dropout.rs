@@ -91,14 +91,16 @@ impl TrainingFlag {
         self.0.training.get()
     }
 
-    /// Reseeds every dropout node built with this flag (or a clone of it): from its next
-    /// forward pass on, each node draws its masks from `seed` and its place in the order
-    /// in which the flag's nodes were built. So two graphs built alike, whose flags are
-    /// seeded alike, draw the same masks pass by pass, whatever seeds their nodes were
-    /// built with: seed each Hogwild or [`Synchronized`](crate::optim::Synchronized)
-    /// thread's flag for runs that repeat. A `model!` model built by `new_with_rng` has
-    /// its flag seeded from that generator already, and the graphs derived from it seeded
-    /// from its flag.
+    /// Reseeds every dropout node built with this flag (or a clone of it), before or after
+    /// this call: from its next forward pass in training on, each node draws its masks
+    /// from `seed` and its place in the order in which the flag's nodes were built, in
+    /// place of the seed it was built with. So two graphs built alike, whose flags are
+    /// seeded alike, draw the same masks pass by pass: seed each
+    /// [`Synchronized`](crate::optim::Synchronized) thread's flag for runs that repeat
+    /// (Hogwild threads race, so their runs do not repeat whatever the seeds). A `model!`
+    /// model built by `new_with_rng` has its flag seeded from that generator already, and
+    /// the graphs derived from it seeded from its flag; seeding a flag also restarts the
+    /// seeds it hands to derived graphs.
     ///
     /// ```
     /// use wyrm::*;
@@ -119,9 +121,10 @@ impl TrainingFlag {
     /// ```
     pub fn seed(&self, seed: u64) {
         self.0.seed.set(seed);
-        self.0
-            .generation
-            .set(self.0.generation.get().wrapping_add(1));
+        self.0.derived.set(0);
+        // Never back to 0, the count of a flag never seeded.
+        let generation = self.0.generation.get().wrapping_add(1).max(1);
+        self.0.generation.set(generation);
     }
 
     /// A seed for the flag of a graph derived from this one (`model!`'s
@@ -176,7 +179,7 @@ pub struct DropoutOp {
     state: Cell<u64>,
     /// The node's place among the flag's nodes, which [`TrainingFlag::seed`] reseeds by.
     index: u64,
-    /// The flag's seeding count that `state` follows.
+    /// The flag's seeding count that `state` follows (0: the node's own seed).
     generation: Cell<u64>,
     /// The factor of each element in the latest forward pass: 0 or `1 / (1 - rate)`,
     /// or empty for a pass in evaluation.
@@ -206,7 +209,9 @@ impl DropoutOp {
             training: training.clone(),
             state: Cell::new(seed),
             index: training.register(),
-            generation: Cell::new(training.0.generation.get()),
+            // The count of a flag never seeded: a node built after the flag was seeded
+            // follows that seed from its first pass.
+            generation: Cell::new(0),
             mask: RefCell::new(Vec::new()),
         }
     }
@@ -342,7 +347,8 @@ impl<T: Node> Variable<T> {
     }
 
     /// [`dropout`](Self::dropout) with its generator seeded with `seed`: the same masks,
-    /// pass by pass, in every run.
+    /// pass by pass, in every run, unless the flag is [seeded](TrainingFlag::seed), whose
+    /// seed then takes over.
     ///
     /// ```
     /// use wyrm::*;
@@ -477,6 +483,26 @@ mod tests {
         // Another seed, other masks.
         b_flag.seed(10);
         assert_ne!(two_masks(&mut b), first[0]);
+    }
+
+    /// A node built after its flag was seeded follows that seed too, and seeding restarts
+    /// the seeds handed to derived graphs.
+    #[test]
+    fn a_flag_seeded_before_its_nodes_are_built_seeds_them() {
+        let graph = || {
+            let training = TrainingFlag::new();
+            training.seed(7);
+            let y = InputNode::new(Array2::ones((1, 64))).dropout(0.5, &training);
+            (training, y)
+        };
+        let ((a_flag, mut a), (_, mut b)) = (graph(), graph());
+        a.forward();
+        b.forward();
+        assert_eq!(a.value(), b.value());
+        let derived = (a_flag.derived_seed(), a_flag.derived_seed());
+        a_flag.seed(7);
+        assert_eq!(a_flag.derived_seed(), derived.0);
+        assert_ne!(derived.0, derived.1);
     }
 
     /// Two nodes of one seeded flag draw different masks (their places differ).

@@ -145,8 +145,7 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
                 };
             }
             ExprKind::Scalar(s) => return scalar_tokens(k, s, dims),
-            // Passed by value, as written.
-            ExprKind::Op { value, .. } => return value.to_token_stream(),
+            ExprKind::Op { .. } => unreachable!("built by `op_tokens`, as a method argument"),
             ExprKind::Neg { span, operand } => {
                 let x = build(k, operand, Use::Owned, dims);
                 quote_spanned!(*span=> -#x)
@@ -183,6 +182,7 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
                             let axis = syn::LitInt::new(&format!("{axis}usize"), a.span());
                             quote_spanned!(a.span()=> #k::ndarray::Axis(#axis))
                         }
+                        Arg::Op => op_tokens(k, a, method, dims),
                         _ => build(k, a, Use::Argument, dims),
                     });
                     quote_spanned!(method.span()=> #recv.#method(#(#args),*))
@@ -213,4 +213,27 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
         Use::Argument if operator => quote_spanned!(span=> &(#value)),
         Use::Argument => quote_spanned!(span=> &#value),
     }
+}
+
+/// The operation given to `map`, `combine` or `apply`, as written (a constructor's or
+/// tuple struct's arguments may read the run-time dimensions), passed through a function
+/// that takes only an operation of the kind `method` needs and of the type the node type
+/// names: a mistake (not an operation; a constructor returning another type) is then
+/// reported at the user's tokens.
+fn op_tokens(k: &TokenStream, op: &Expr, method: &Ident, dims: &[Ident]) -> TokenStream {
+    let ExprKind::Op { ty, value } = &op.kind else {
+        unreachable!("the first argument of `{method}` is parsed as an operation")
+    };
+    let check = match method.to_string().as_str() {
+        "map" => "unary_op",
+        "combine" => "binary_op",
+        _ => "single_op",
+    };
+    let check = Ident::new(check, op.span());
+    // A struct literal's field names are not the dimensions' names.
+    let value = match &**value {
+        syn::Expr::Struct(_) => value.to_token_stream(),
+        _ => with_dim_locals(value.to_token_stream(), dims),
+    };
+    quote_spanned!(op.span()=> #k::__private::#check::<#ty>(#value))
 }

@@ -102,8 +102,9 @@ pub(crate) enum ExprKind {
         args: Vec<Expr>,
     },
     /// The operation given to `map`, `combine` or `apply`: a unit struct (`Softsign`), a
-    /// constructor call (`Pinball::new(0.9)`) or a struct literal (`Pinball { tau: 0.9 }`),
-    /// whose type is the path it names (the call's path without its last segment).
+    /// tuple struct (`Scale(2.0)`), a constructor call (`Pinball::new(0.9)`) or a struct
+    /// literal (`Pinball { tau: 0.9 }`), whose type is the path it names (a constructor's
+    /// without its last segment, the function).
     Op {
         /// The operation's type.
         ty: syn::Path,
@@ -300,6 +301,16 @@ impl Expr {
             syn::Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
             syn::Expr::Struct(s) if s.qself.is_none() => Some(s.path.clone()),
             syn::Expr::Call(c) => match &*c.func {
+                // A tuple struct, `Scale(2.0)`: the path is the type.
+                syn::Expr::Path(p)
+                    if p.qself.is_none()
+                        && p.path.segments.last().is_some_and(|s| {
+                            s.ident.to_string().starts_with(char::is_uppercase)
+                        }) =>
+                {
+                    Some(p.path.clone())
+                }
+                // A constructor, `Pinball::new(0.9)`: the path without the function.
                 syn::Expr::Path(p) if p.qself.is_none() && p.path.segments.len() > 1 => {
                     let mut path = p.path.clone();
                     path.segments.pop();
@@ -313,8 +324,9 @@ impl Expr {
         let Some(ty) = ty else {
             return Err(syn::Error::new_spanned(
                 &expr,
-                "the operation must name its type: a unit struct (`Softsign`), a constructor \
-                 call (`Pinball::new(0.9)`) or a struct literal (`Pinball { tau: 0.9 }`)",
+                "the operation must name its type: a unit struct (`Softsign`), a tuple struct \
+                 (`Scale(2.0)`), a constructor call (`Pinball::new(0.9)`) or a struct literal \
+                 (`Pinball { tau: 0.9 }`)",
             ));
         };
         Ok(Expr {
