@@ -604,13 +604,21 @@ pub fn check_gradients<T: Node>(
 pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
     let reports = check_gradients(output, &CheckOptions::default());
     let count = reports.len();
-    let failed: Vec<String> = reports
-        .iter()
+    let labelled = reports
+        .into_iter()
         .enumerate()
+        .map(|(i, r)| (format!("{} of {count}", i + 1), r));
+    assert_all_passed::<T>(labelled);
+}
+
+/// Panics with the report of each labelled parameter that failed, and the output's type.
+#[track_caller]
+fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) {
+    let failed: Vec<String> = reports
         .filter(|(_, r)| !r.passed())
-        .map(|(i, r)| {
+        .map(|(label, r)| {
             let (rows, cols) = r.shape;
-            format!("parameter {} of {count} ({rows}x{cols}): {r}\n", i + 1)
+            format!("parameter {label} ({rows}x{cols}): {r}\n")
         })
         .collect();
     assert!(
@@ -721,19 +729,11 @@ pub fn assert_named_gradients<T: Node, S: AsRef<str>>(
     output: &mut Variable<T>,
     parameters: &[(S, Variable<ParameterNode>)],
 ) {
-    let failed: Vec<String> = check_named_gradients(output, parameters, &CheckOptions::default())
-        .into_iter()
-        .filter(|(_, report)| !report.passed())
-        .map(|(name, report)| {
-            let (rows, cols) = report.shape;
-            format!("parameter `{name}` ({rows}x{cols}): {report}\n")
-        })
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{}for output of type {}",
-        failed.concat(),
-        std::any::type_name::<T>()
+    let reports = check_named_gradients(output, parameters, &CheckOptions::default());
+    assert_all_passed::<T>(
+        reports
+            .into_iter()
+            .map(|(name, r)| (format!("`{name}`"), r)),
     );
 }
 
