@@ -367,7 +367,7 @@ impl std::fmt::Display for Expr {
             ExprKind::Scalar(s) => match &s.constant {
                 Some(c) => {
                     let sign = if s.value.is_sign_negative() { "-" } else { "" };
-                    write!(f, "{sign}{{{}}}", c.to_token_stream())
+                    write!(f, "{sign}{{{}}}", tokens_text(&c.to_token_stream()))
                 }
                 None => write!(f, "{:?}", s.value),
             },
@@ -381,12 +381,74 @@ impl std::fmt::Display for Expr {
                 args,
             } => write!(f, "{}.{method}({})", operand(receiver), list(args)),
             ExprKind::Call { function, args } => write!(f, "{function}({})", list(args)),
-            ExprKind::Op { value, .. } => write!(f, "{}", value.to_token_stream()),
+            ExprKind::Op { value, .. } => {
+                write!(f, "{}", tokens_text(&value.to_token_stream()))
+            }
         }
     }
 }
 
 /// Converts call arguments, dropping a leading `&` (both `a.dot(b)` and `a.dot(&b)` work).
+/// Rust tokens as a person writes them (`Pinball::new(0.9)`, `{ tau: 0.9 }`), for docs
+/// and messages: `TokenStream`'s own `to_string` spaces every token (`Pinball :: new (0.9)`).
+pub(crate) fn tokens_text(tokens: &TokenStream) -> String {
+    use proc_macro2::{Delimiter, Spacing, TokenTree};
+    let mut out = String::new();
+    // Whether the next token goes right after the last one: after a path separator, a
+    // `.`, an opening delimiter, a unary `&`/`-`/`!`, or at the start.
+    let mut glued = true;
+    let mut last_was_term = false;
+    // Open turbofish angle brackets (`::<f32>`), whose contents are glued to them.
+    let mut generics = 0usize;
+    for token in tokens.clone() {
+        let (text, glue_before, glue_after, term) = match &token {
+            TokenTree::Group(g) => {
+                let inner = tokens_text(&g.stream());
+                let (text, call) = match g.delimiter() {
+                    Delimiter::Parenthesis => (format!("({inner})"), true),
+                    Delimiter::Bracket => (format!("[{inner}]"), true),
+                    Delimiter::Brace if inner.is_empty() => ("{}".to_string(), false),
+                    Delimiter::Brace => (format!("{{ {inner} }}"), false),
+                    Delimiter::None => (inner, false),
+                };
+                // A call's or an index's parentheses follow their callee directly.
+                (text, call && last_was_term, false, true)
+            }
+            TokenTree::Punct(p) => {
+                let c = p.as_char();
+                let joint = p.spacing() == Spacing::Joint;
+                match c {
+                    ':' if joint => (":".to_string(), true, true, false),
+                    ':' if out.ends_with(':') && glued => (":".to_string(), true, true, false),
+                    '<' if out.ends_with("::") && glued => {
+                        generics += 1;
+                        ("<".to_string(), true, true, false)
+                    }
+                    '>' if generics > 0 => {
+                        generics -= 1;
+                        (">".to_string(), true, false, true)
+                    }
+                    // A field access or method after a term; a range `..` after a comma.
+                    '.' => (".".to_string(), last_was_term || glued, true, false),
+                    ',' | ';' | ':' => (c.to_string(), true, false, false),
+                    '&' | '!' | '-' if !last_was_term => (c.to_string(), false, true, false),
+                    _ if joint => (c.to_string(), false, true, false),
+                    _ => (c.to_string(), false, false, false),
+                }
+            }
+            TokenTree::Ident(i) => (i.to_string(), false, false, true),
+            TokenTree::Literal(l) => (l.to_string(), false, false, true),
+        };
+        if !out.is_empty() && !glued && !glue_before {
+            out.push(' ');
+        }
+        out.push_str(&text);
+        glued = glue_after;
+        last_was_term = term;
+    }
+    out
+}
+
 fn convert_args(args: syn::punctuated::Punctuated<syn::Expr, Token![,]>) -> syn::Result<Vec<Expr>> {
     args.into_iter()
         .map(|arg| match arg {
@@ -400,6 +462,28 @@ fn convert_args(args: syn::punctuated::Punctuated<syn::Expr, Token![,]>) -> syn:
 mod tests {
     use super::*;
     use crate::parse::testing::{assert_rejected, leaf, node, parse};
+
+    /// Operations and constants read as written in field docs.
+    #[test]
+    fn displays_rust_tokens_as_written() {
+        let model = parse(quote::quote! {
+            struct M {
+                a = x.map(ops::Pinball::new(0.9)).combine(Scale { k: -2.0, ..Default::default() }, y),
+                b = x.apply(Centre).map(Scale(-{1.0 / batch as f32})) * {EPS - 1.0},
+                c = x.map(Gen::<f32>::new(&[1.0, 2.0]))
+            }
+        })
+        .unwrap();
+        let shown: Vec<String> = (0..3).map(|i| node(&model.items[i]).to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "x.map(ops::Pinball::new(0.9)).combine(Scale { k: -2.0, ..Default::default() }, y)",
+                "x.apply(Centre).map(Scale(-{ 1.0 / batch as f32 })) * {EPS - 1.0}",
+                "x.map(Gen::<f32>::new(&[1.0, 2.0]))",
+            ]
+        );
+    }
 
     #[test]
     fn rejects_unsupported_expressions() {

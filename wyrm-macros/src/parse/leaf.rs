@@ -97,7 +97,7 @@ impl Dim {
         match self {
             Dim::Lit(n, _) => n.to_string(),
             Dim::Name(n) => n.unraw().to_string(),
-            Dim::Const(e) => format!("{{{}}}", e.to_token_stream()),
+            Dim::Const(e) => format!("{{{}}}", super::expr::tokens_text(&e.to_token_stream())),
         }
     }
 }
