@@ -281,6 +281,13 @@ impl Expr {
                     args: convert_args(c.args)?,
                 }
             }
+            syn::Expr::Array(a) => {
+                return Err(syn::Error::new_spanned(
+                    a,
+                    "a list of numbers (class weights) is a constant expression in braces: \
+                     `{[1.0, 4.0]}` or `{&CLASS_WEIGHTS}`",
+                ))
+            }
             other => {
                 return Err(syn::Error::new_spanned(
                     other,
@@ -499,6 +506,10 @@ mod tests {
             (
                 quote::quote! { struct M { a = b % c } },
                 "unsupported operator",
+            ),
+            (
+                quote::quote! { struct M { a = sparse_categorical_crossentropy_weighted(x, i, [1.0, 2.0]) } },
+                "a list of numbers (class weights) is a constant expression in braces",
             ),
             (
                 quote::quote! { struct M { a = b[0] } },
