@@ -133,6 +133,8 @@ impl<R: Static, C: Static> InputNode<R, C> {
 /// assert_eq!(x.value(), arr2(&[[5.0, 6.0], [7.0, 8.0]]));
 /// let features: Vec<f32> = vec![0.0; 4];
 /// x.set_value(&features);
+/// x.set_value(&[[1.0, 2.0], [3.0, 4.0]]); // rows of a fixed size
+/// assert_eq!(x.value(), arr2(&[[1.0, 2.0], [3.0, 4.0]]));
 /// ```
 pub trait InputValue {
     /// Writes the value into `out`, a row-major buffer of shape `shape`.
@@ -214,6 +216,20 @@ impl<const N: usize> InputValue for &[f32; N] {
     #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
         self[..].write_into(shape, out)
+    }
+}
+
+/// Rows of a fixed size: `&[[1.0, 2.0], [3.0, 4.0]]` is a 2x2 value.
+impl<const R: usize, const C: usize> InputValue for &[[f32; C]; R] {
+    #[track_caller]
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        assert!(
+            (R, C) == shape,
+            "set_value: the rows are {} but the input is {}",
+            fmt_shape((R, C)),
+            fmt_shape(shape)
+        );
+        out.copy_from_slice(self.as_flattened());
     }
 }
 
@@ -380,6 +396,12 @@ mod tests {
     )]
     fn a_slice_of_the_wrong_length_panics() {
         InputNode::new(Array2::zeros((2, 2))).set_value(&[1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "set_value: the rows are 2x3 but the input is 3x2")]
+    fn rows_of_the_wrong_shape_panic() {
+        InputNode::new(Array2::zeros((3, 2))).set_value(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
     }
 
     #[test]
