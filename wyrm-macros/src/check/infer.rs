@@ -174,6 +174,7 @@ impl Checker<'_> {
                     return None;
                 };
                 let values = self.arguments(spec, function, args)?;
+                self.loss_setting(function, args)?;
                 if spec.rule == Rule::Elementwise {
                     let (Value::Node { shape: l, .. }, Value::Node { shape: r, .. }) =
                         (&values[0], &values[1])
@@ -382,6 +383,27 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks a loss's setting written as a literal, as the function would when the graph
+    /// is built: `huber`'s `delta` must be positive, a `pos_weight` not negative. `None`
+    /// after reporting one that is not.
+    fn loss_setting(&mut self, function: &Ident, args: &[Expr]) -> Option<()> {
+        let (index, positive, what) = match function.to_string().as_str() {
+            "huber" => (2, true, "`huber`'s delta must be positive"),
+            "binary_crossentropy_with_logits_weighted" => {
+                (2, false, "a `pos_weight` must not be negative")
+            }
+            _ => return Some(()),
+        };
+        if let Some(ExprKind::Scalar(s)) = args.get(index).map(|a| &a.kind) {
+            let bad = |v: f32| if positive { v <= 0.0 } else { v < 0.0 };
+            if s.literal_value().is_some_and(bad) {
+                self.errors.at(s.span, what);
+                return None;
+            }
+        }
+        Some(())
+    }
+
     /// Checks a dropout rate written as a literal: it must be in `[0, 1)` (a constant in
     /// braces is checked when the model is built). `None` after reporting one that is not.
     fn dropout_rate(&mut self, rate: &Expr) -> Option<()> {
@@ -539,6 +561,27 @@ mod tests {
             "unknown name `n`",
             "unknown method `foo`",
             "unknown method `dropout_with_seed`; a block seeds its dropout from the generator of `new_with_rng`",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn literal_loss_settings_are_checked() {
+        let e = errors(quote::quote! {
+            struct M {
+                x: Input<4, 1>,
+                y: Input<4, 1>,
+                a = huber(x, y, 0.0),
+                b = huber(x, y, -1),
+                c = binary_crossentropy_with_logits_weighted(x, y, -0.5),
+                d = huber(x, y, 0.5) + binary_crossentropy_with_logits_weighted(x, y, 0),
+                f = huber(x, y, {DELTA}),
+            }
+        });
+        let expected = [
+            "`huber`'s delta must be positive",
+            "`huber`'s delta must be positive",
+            "a `pos_weight` must not be negative",
         ];
         assert_errors(&e, &expected);
     }
