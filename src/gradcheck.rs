@@ -636,7 +636,8 @@ fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) 
 ///
 /// A ReLU model at its initial values is a common cause of failures that are no bug: with
 /// zero biases, some units' inputs lie within `epsilon` of the kink at 0. Give such a
-/// check a smaller `epsilon`, or biases away from 0.
+/// check a smaller `epsilon` (a new user's two-tower ReLU model failed 305 elements at the
+/// default 1e-2, 4 at 1e-3 and none at 1e-4), or biases away from 0.
 ///
 /// ```
 /// use wyrm::gradcheck::{check_named_gradients, CheckOptions};

@@ -107,6 +107,29 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         .map(|(i, _)| &i.name)
         .collect();
     let model_local = Ident::new("__wyrm_model", proc_macro2::Span::call_site());
+    // What the graphs over given parameters start with, said where they are built.
+    let mut built_over_doc = String::new();
+    if !dims.is_empty() {
+        let names: Vec<String> = dims.iter().map(|d| format!("`{}`", d.unraw())).collect();
+        built_over_doc.push_str(&format!(
+            "The run-time dimensions ({}) are the companion's fields: a loaded snapshot \
+             keeps the training run's, so set them first for another batch size \
+             (`parameters.{} = 1` for one example at a time).",
+            names.join(", "),
+            dims[0].unraw()
+        ));
+    }
+    if let Some(flag) = flags.first() {
+        if !built_over_doc.is_empty() {
+            built_over_doc.push(' ');
+        }
+        built_over_doc.push_str(&format!(
+            "The graph's training flags start in training mode: for serving or evaluation, \
+             call `model.{flag}.set(false)`; their dropout masks are random until seeded \
+             (`model.{flag}.seed(..)`).",
+            flag = flag.unraw()
+        ));
+    }
     let seed_from_rng = quote! {
         #(#model_local.#flags.seed(#k::__private::Rng::gen::<u64>(#rng));)*
     };
@@ -321,6 +344,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// a new graph, with its own inputs and buffers, whose parameter nodes read and
             /// update the shared storage. Build one per thread for Hogwild training or serving.
             ///
+            #[doc = #built_over_doc]
+            ///
             /// # Panics
             /// If a shared parameter's shape differs from the declared one.
             #[track_caller]
@@ -341,6 +366,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// large tables or many graphs, build over the shared ones
             /// ([`from_parameters`](Self::from_parameters)). Training this graph leaves
             /// `parameters` unchanged.
+            ///
+            #[doc = #built_over_doc]
             ///
             /// # Panics
             /// If a shared parameter's shape differs from the declared one.
