@@ -45,7 +45,8 @@
 //!   `softplus`, `relu`, `leaky_relu`, `gelu`, `sqrt`, `abs`, `pow`, `clip`, row-wise
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
-//!   `max_rows`, `max_columns`, `t`, `stack`, `slice`, `detach` (a
+//!   `max_rows`, `max_columns`, `t`, `stack`, [`concat()`] (any number of variables in one
+//!   node), `slice`, `detach` (a
 //!   stop-gradient), `dropout` (switched by a [`TrainingFlag`]); your own
 //!   elementwise function with [`Variable::map`] (of one variable) or
 //!   [`Variable::combine`] (of two), and whole-matrix function with [`Variable::apply`];
@@ -108,7 +109,7 @@ pub use model_docs::__private;
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
-pub use nodes::{BagsInputNode, IndexInputNode, InputNode, ParameterNode, TrainingFlag};
+pub use nodes::{concat, BagsInputNode, IndexInputNode, InputNode, ParameterNode, TrainingFlag};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use variable::{Operand, Variable};
@@ -207,7 +208,8 @@ pub use variable::{Operand, Variable};
 ///   (`Pinball::new(0.9)`, which must return the type its path names, `Pinball`) or a
 ///   struct literal (`Pinball { tau: 0.9 }`), whose arguments may read the run-time
 ///   dimensions (`Scale::per(batch)`); and
-///   the functions `sparse_categorical_crossentropy(logits, targets)`,
+///   the functions `concat((a, b, ..), axis)` (2 to 12 nodes in a tuple; the axis as
+///   for `stack`), `sparse_categorical_crossentropy(logits, targets)`,
 ///   `sparse_categorical_crossentropy_weighted(logits, targets, {class_weights})` (the
 ///   weights a constant expression in braces giving an array, a `Vec<f32>` or a slice,
 ///   evaluated when the graph is built: `{&CLASS_WEIGHTS}`, `{weights_for(batch)}`),
@@ -474,7 +476,7 @@ pub use typenum;
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        random_matrix, Adagrad, Adam, BagsInputNode, HogwildParameter, IndexInputNode, InputNode,
-        Node, ParameterNode, TrainingFlag, Variable, SGD,
+        concat, random_matrix, Adagrad, Adam, BagsInputNode, HogwildParameter, IndexInputNode,
+        InputNode, Node, ParameterNode, TrainingFlag, Variable, SGD,
     };
 }

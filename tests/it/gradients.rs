@@ -368,6 +368,13 @@ fn shape_operations() {
     binary("stack Axis(1)", (Any, Any), &cols, |a, b| {
         a.stack(b, Axis(1))
     });
+    // Three operands of two types (a tuple), and three of one type (a slice).
+    binary("concat tuple Axis(0)", (Any, Any), &rows, |a, b| {
+        concat((a, &b.tanh(), b), Axis(0))
+    });
+    binary("concat slice Axis(1)", (Any, Any), &cols, |a, b| {
+        concat(&[b.clone(), a.clone(), b.clone()], Axis(1))
+    });
     unary("slice rows reversed", Any, |x| x.slice(s![..;-1, ..]));
     unary("slice every other column", Any, |x| x.slice(s![.., ..;2]));
     unary("slice last column", Any, |x| x.slice(s![.., -1]));
@@ -383,6 +390,9 @@ fn shared_subexpressions() {
     unary("x / x.exp()", Any, |x| x.clone() / x.exp());
     unary("x.dot(x.t())", Any, |x| x.dot(&x.t()));
     unary("stack(x, x)", Any, |x| x.stack(x, Axis(0)).tanh());
+    unary("concat(x, x, x)", Any, |x| {
+        concat(&[x.clone(), x.clone(), x.clone()], Axis(1)).tanh()
+    });
     // A diamond: `a` feeds three consumers that meet again.
     unary("diamond", Any, |x| {
         let a = x.tanh();

@@ -905,6 +905,53 @@ fn stack_matches_the_hand_written_graph() {
     assert_eq!(model.b.gradient(), b.gradient());
 }
 
+model! {
+    /// Field embeddings joined with dense features in one `concat`, and rows joined too.
+    struct Concatenated {
+        users: Param<10, 4>,
+        items: Param<20, 3>,
+        w: Param<9, 1>,
+        user: Index<batch>,
+        item: Index<batch>,
+        dense: Input<batch, 2>,
+        features = concat((users.index(user), items.index(item), dense), 1),
+        rows = concat((features, features.tanh(), &features), Axis(0)),
+        loss = rows.dot(w).square().scalar_sum(),
+    }
+}
+
+#[test]
+fn concat_matches_the_hand_written_graph() {
+    use wyrm::ndarray::Axis;
+    let mut model = Concatenated::new(2);
+    let users = ParameterNode::new(model.users.value().to_owned());
+    let items = ParameterNode::new(model.items.value().to_owned());
+    let w = ParameterNode::new(model.w.value().to_owned());
+    let (user, item) = (IndexInputNode::new(&[0, 0]), IndexInputNode::new(&[0, 0]));
+    let dense = InputNode::new(Array2::zeros((2, 2)));
+    let features = concat((&users.index(&user), &items.index(&item), &dense), Axis(1));
+    let rows = concat((&features, &features.tanh(), &features), Axis(0));
+    let mut loss = rows.dot(&w).square().scalar_sum();
+    same_type(&model.loss, &loss);
+    assert_eq!(model.features.shape(), (2, 9));
+    assert_eq!(model.rows.shape(), (6, 9));
+    let xs = arr2(&[[1.0, 2.0], [3.0, 4.0]]);
+    for (u, i) in [(&model.user, &model.item), (&user, &item)] {
+        u.set_value(&[3, 7]);
+        i.set_value(&[19, 0]);
+    }
+    model.dense.set_value(xs.view());
+    dense.set_value(xs.view());
+    model.loss.forward();
+    loss.forward();
+    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    assert_eq!(model.users.gradient(), users.gradient());
+    assert_eq!(model.items.gradient(), items.gradient());
+    assert_eq!(model.w.gradient(), w.gradient());
+}
+
 const WIDTH: usize = 3;
 
 model! {

@@ -9,6 +9,9 @@ use crate::parse::{Expr, ExprKind};
 pub enum Arg {
     /// Any node expression.
     Node,
+    /// Two or more node expressions, written as a tuple: `(a, b, c)`. The parser
+    /// flattens the tuple into the call's leading arguments.
+    Nodes,
     /// The name of an `Index<K>` input.
     Index,
     /// The name of a `Bags<B>` input.
@@ -49,8 +52,10 @@ pub enum Rule {
     Index,
     /// Pooled bags of rows: `B x cols`.
     Bags,
-    /// Concatenation along an axis.
+    /// Concatenation of two nodes along an axis.
     Stack,
+    /// Concatenation of the leading node arguments along the axis that follows them.
+    Concat,
     /// Elementwise between two nodes, broadcasting as `+ - * /` do.
     Elementwise,
     /// Whatever the operation makes of it (a `SingleOp` may change the shape): known at
@@ -66,7 +71,8 @@ pub struct Method {
     pub args: &'static [Arg],
     /// How the result's shape follows from the receiver's and the arguments'.
     pub rule: Rule,
-    /// The node type in `wyrm::nodes` (for functions: `wyrm::nn::losses`), applied
+    /// The node type in `wyrm::nodes` (for functions: `wyrm::nn::losses`, but `concat`'s
+    /// is in `wyrm::nodes`), applied
     /// to the receiver's node type and then to the node arguments' types. `index` takes
     /// no node type: its receiver is a parameter's name, and under `#[static_shapes]` a
     /// parameter with literal dimensions gives it their typenum types `<R, C>`; else it
@@ -139,12 +145,14 @@ pub const METHODS: &[Method] = &[
     method("apply", &[Arg::Op], Rule::Opaque, "Single"),
 ];
 
-/// The free functions: `sparse_categorical_crossentropy(logits, targets)`,
+/// The free functions: `concat((a, b, ..), axis)`,
+/// `sparse_categorical_crossentropy(logits, targets)`,
 /// `sparse_categorical_crossentropy_weighted(logits, targets, {class_weights})`,
 /// `binary_crossentropy_with_logits(logits, targets)`,
 /// `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
 /// `huber(prediction, target, delta)`.
 pub const FUNCTIONS: &[Method] = &[
+    method("concat", &[Arg::Nodes, Arg::Axis], Rule::Concat, "Concat"),
     method(
         "sparse_categorical_crossentropy",
         &[Arg::Node, Arg::Index],

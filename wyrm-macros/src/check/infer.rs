@@ -174,6 +174,9 @@ impl Checker<'_> {
                     return None;
                 };
                 let values = self.arguments(spec, function, args)?;
+                if spec.rule == Rule::Concat {
+                    return self.concat(&values, expr);
+                }
                 self.loss_setting(function, args)?;
                 if spec.rule == Rule::Elementwise {
                     let (Value::Node { shape: l, .. }, Value::Node { shape: r, .. }) =
@@ -421,13 +424,24 @@ impl Checker<'_> {
 
     /// Checks the count and kinds of a method's or function's arguments.
     fn arguments(&mut self, spec: &Method, name: &Ident, args: &[Expr]) -> Option<Vec<Value>> {
-        if args.len() != spec.args.len() {
-            let plural = if spec.args.len() == 1 { "" } else { "s" };
+        // `Nodes` stands for the leading arguments but the last (the parser checked their
+        // count).
+        let kinds: Vec<Arg> = match spec.args {
+            [Arg::Nodes, rest @ ..] => {
+                let nodes = args.len().saturating_sub(rest.len());
+                std::iter::repeat_n(Arg::Node, nodes)
+                    .chain(rest.iter().copied())
+                    .collect()
+            }
+            _ => spec.args.to_vec(),
+        };
+        if args.len() != kinds.len() {
+            let plural = if kinds.len() == 1 { "" } else { "s" };
             self.errors.at(
                 name.span(),
                 format!(
                     "`{name}` takes {} argument{plural}, found {}",
-                    spec.args.len(),
+                    kinds.len(),
                     args.len()
                 ),
             );
@@ -436,7 +450,7 @@ impl Checker<'_> {
         }
         let mut values = Vec::new();
         let mut failed = false;
-        for (arg, kind) in args.iter().zip(spec.args) {
+        for (arg, kind) in args.iter().zip(&kinds) {
             if *kind == Arg::Numbers {
                 // Only a constant expression in braces, which the graph's build evaluates.
                 match &arg.kind {
@@ -514,6 +528,7 @@ impl Checker<'_> {
                         Arg::Op => "an operation (a value of your own op type)",
                         Arg::Scalar => "a number",
                         Arg::Axis | Arg::Numbers => unreachable!("handled above"),
+                        Arg::Nodes => unreachable!("read as `Node`s above"),
                     };
                     self.errors.spanned(
                         &arg.tokens,

@@ -87,6 +87,66 @@ impl Checker<'_> {
         })
     }
 
+    /// The result of `concat((a, b, ..), axis)`, from its checked arguments: the nodes,
+    /// then the axis.
+    pub(super) fn concat(&mut self, args: &[Value], expr: &Expr) -> Option<Value> {
+        let (Value::Axis(axis), nodes) = args.split_last().expect("parsed with an axis") else {
+            unreachable!("checked by `arguments`")
+        };
+        let shapes: Vec<Shape> = nodes
+            .iter()
+            .map(|v| match v {
+                Value::Node { shape, .. } => shape.clone(),
+                _ => unreachable!("checked by `arguments`"),
+            })
+            .collect();
+        self.join("concat", &shapes, *axis, expr)
+    }
+
+    /// Nodes of `shapes` joined along `axis` by `op` (`stack` or `concat`): their other
+    /// dimensions must agree.
+    fn join(&mut self, op: &str, shapes: &[Shape], axis: usize, expr: &Expr) -> Option<Value> {
+        let sum = |a: &D, b: &D| match (a, b) {
+            (D::Lit(a), D::Lit(b)) => D::Lit(a + b),
+            _ => D::Unknown,
+        };
+        let dim = |s: &Shape, i: usize| if i == 0 { s.0.clone() } else { s.1.clone() };
+        let along = |s: &Shape| dim(s, axis);
+        let kept = |s: &Shape| dim(s, 1 - axis);
+        let what = if axis == 0 { "columns" } else { "rows" };
+        let first = &shapes[0];
+        if let Some(bad) = shapes
+            .iter()
+            .position(|s| kept(first).differs(&kept(s)) == Some(true))
+        {
+            let s = &shapes[bad];
+            let (a, b) = (kept(first), kept(s));
+            let message = if op == "stack" {
+                format!("shape mismatch: cannot stack a {first} and a {s} along axis {axis}; their {what} ({a} and {b}) must be equal")
+            } else {
+                format!(
+                    "shape mismatch: cannot concatenate a {first} (operand 1) and a {s} (operand {}) along axis {axis}; their {what} ({a} and {b}) must be equal",
+                    bad + 1
+                )
+            };
+            self.errors.spanned(&expr.tokens, message);
+            return None;
+        }
+        let total = shapes
+            .iter()
+            .skip(1)
+            .fold(along(first), |t, s| sum(&t, &along(s)));
+        let shape = if axis == 0 {
+            Shape(total, first.1.clone())
+        } else {
+            Shape(first.0.clone(), total)
+        };
+        Some(Value::Node {
+            shape,
+            param: false,
+        })
+    }
+
     /// The result of a method, from its receiver's shape and its checked arguments.
     pub(super) fn apply(
         &mut self,
@@ -141,35 +201,12 @@ impl Checker<'_> {
                 node(Shape(s.0, D::Lit(1)))
             }
             Rule::Stack => {
-                let o = other();
                 let Some(Value::Axis(axis)) = args.get(1) else {
                     unreachable!("checked by `arguments`")
                 };
-                let sum = |a: &D, b: &D| match (a, b) {
-                    (D::Lit(a), D::Lit(b)) => D::Lit(a + b),
-                    _ => D::Unknown,
-                };
-                let (kept, what) = if *axis == 0 {
-                    ((&s.1, &o.1), "columns")
-                } else {
-                    ((&s.0, &o.0), "rows")
-                };
-                if kept.0.differs(kept.1) == Some(true) {
-                    self.errors.spanned(
-                        &expr.tokens,
-                        format!(
-                            "shape mismatch: cannot stack a {s} and a {o} along axis {axis}; their {what} ({} and {}) must be equal",
-                            kept.0, kept.1
-                        ),
-                    );
-                    return None;
-                }
-                if *axis == 0 {
-                    node(Shape(sum(&s.0, &o.0), s.1))
-                } else {
-                    node(Shape(s.0.clone(), sum(&s.1, &o.1)))
-                }
+                self.join("stack", &[s, other()], *axis, expr)
             }
+            Rule::Concat => unreachable!("a function: see `concat`"),
             Rule::Index => match args.first() {
                 Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
@@ -215,6 +252,35 @@ mod tests {
             "cannot subtract a 5x3 and a 2x3",
             // A 4x1 column times a 1x3 row broadcasts to 4x3.
             "cannot take row-wise dot products of a 4x3 and a 5x3",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn checks_concat() {
+        let e = errors(quote::quote! {
+            struct M {
+                a: Param<1, 3>,
+                b: Param<2, 3>,
+                c: Param<2, 4>,
+                p: Param<n, 3>,
+                user: Index<1>,
+                tall = concat((a, b, p, a.tanh()), 0),
+                ok = tall.dot(a.t()).sum_rows() + tall.sum_columns().sum_rows(),
+                wide = concat((b, c, b), Axis(1)) + a,
+                rows = concat((a, b, c), 0),
+                cols = concat((b, a), 1),
+                axis = concat((a, a), 2),
+                node = concat((a, user), 1),
+            }
+        });
+        let expected = [
+            // `wide` is 2x10.
+            "cannot add a 2x10 and a 1x3",
+            "cannot concatenate a 1x3 (operand 1) and a 2x4 (operand 3) along axis 0; their columns (3 and 4) must be equal",
+            "cannot concatenate a 2x3 (operand 1) and a 1x3 (operand 2) along axis 1; their rows (2 and 1) must be equal",
+            "this argument of `concat` must be an axis",
+            "this argument of `concat` must be a node",
         ];
         assert_errors(&e, &expected);
     }

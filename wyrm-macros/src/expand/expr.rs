@@ -106,6 +106,10 @@ pub(super) fn node_type(
         ExprKind::Call { function, args } => {
             let spec = find_function(&function.to_string()).expect("functions are checked");
             let alias = Ident::new(spec.node, function.span());
+            if spec.rule == Rule::Concat {
+                let nodes = args[..args.len() - 1].iter().map(ty);
+                return quote_spanned!(function.span()=> #k::nodes::#alias<(#(#nodes,)*)>);
+            }
             let first = ty(&args[0]);
             if spec.rule == Rule::Elementwise {
                 let second = ty(&args[1]);
@@ -177,16 +181,18 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
                     let recv = build(k, receiver, Use::Receiver, dims);
                     let spec = find_method(&method.to_string()).expect("methods are checked");
                     let args = args.iter().zip(spec.args).map(|(a, kind)| match kind {
-                        Arg::Axis => {
-                            let axis = axis_of(a).expect("axes are checked");
-                            let axis = syn::LitInt::new(&format!("{axis}usize"), a.span());
-                            quote_spanned!(a.span()=> #k::ndarray::Axis(#axis))
-                        }
+                        Arg::Axis => axis_tokens(k, a),
                         Arg::Op => op_tokens(k, a, method, dims),
                         _ => build(k, a, Use::Argument, dims),
                     });
                     quote_spanned!(method.span()=> #recv.#method(#(#args),*))
                 }
+            }
+            ExprKind::Call { function, args } if function == "concat" => {
+                let (axis, nodes) = args.split_last().expect("parsed with an axis");
+                let nodes = nodes.iter().map(|a| build(k, a, Use::Argument, dims));
+                let axis = axis_tokens(k, axis);
+                quote_spanned!(function.span()=> #k::concat((#(#nodes,)*), #axis))
             }
             ExprKind::Call { function, args } => {
                 let spec = find_function(&function.to_string()).expect("functions are checked");
@@ -213,6 +219,13 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
         Use::Argument if operator => quote_spanned!(span=> &(#value)),
         Use::Argument => quote_spanned!(span=> &#value),
     }
+}
+
+/// An axis argument (checked), as `ndarray::Axis(n)`.
+fn axis_tokens(k: &TokenStream, axis: &Expr) -> TokenStream {
+    let n = axis_of(axis).expect("axes are checked");
+    let n = syn::LitInt::new(&format!("{n}usize"), axis.span());
+    quote_spanned!(axis.span()=> #k::ndarray::Axis(#n))
 }
 
 /// The operation given to `map`, `combine` or `apply`, as written (a constructor's or

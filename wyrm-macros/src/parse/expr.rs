@@ -276,10 +276,12 @@ impl Expr {
                             "expected a function name such as `sparse_categorical_crossentropy`",
                         )),
                     };
-                ExprKind::Call {
-                    function,
-                    args: convert_args(c.args)?,
-                }
+                let args = if function == "concat" {
+                    concat_args(c.paren_token.span.join(), c.args)?
+                } else {
+                    convert_args(c.args)?
+                };
+                ExprKind::Call { function, args }
             }
             syn::Expr::Array(a) => {
                 return Err(syn::Error::new_spanned(
@@ -376,7 +378,8 @@ impl std::fmt::Display for Expr {
                     let sign = if s.value.is_sign_negative() { "-" } else { "" };
                     write!(f, "{sign}{{{}}}", tokens_text(&c.to_token_stream()))
                 }
-                None => write!(f, "{:?}", s.value),
+                // As written: an axis `1` is not `1.0`.
+                None => write!(f, "{}", tokens_text(&self.tokens)),
             },
             ExprKind::Neg { operand: o, .. } => write!(f, "-{}", operand(o)),
             ExprKind::Binary { op, lhs, rhs, .. } => {
@@ -387,6 +390,10 @@ impl std::fmt::Display for Expr {
                 method,
                 args,
             } => write!(f, "{}.{method}({})", operand(receiver), list(args)),
+            ExprKind::Call { function, args } if function == "concat" => {
+                let (axis, nodes) = args.split_last().expect("parsed with an axis");
+                write!(f, "concat(({}), {axis})", list(nodes))
+            }
             ExprKind::Call { function, args } => write!(f, "{function}({})", list(args)),
             ExprKind::Op { value, .. } => {
                 write!(f, "{}", tokens_text(&value.to_token_stream()))
@@ -465,6 +472,30 @@ fn convert_args(args: syn::punctuated::Punctuated<syn::Expr, Token![,]>) -> syn:
         .collect()
 }
 
+/// The most operands `concat` joins: the library's tuples go to 12.
+const CONCAT_MAX: usize = 12;
+
+/// `concat((a, b, ..), axis)`'s arguments, flattened: the tuple's nodes, then the axis.
+fn concat_args(
+    parens: Span,
+    args: syn::punctuated::Punctuated<syn::Expr, Token![,]>,
+) -> syn::Result<Vec<Expr>> {
+    let usage = "`concat` takes a tuple of 2 to 12 nodes and an axis: `concat((a, b, c), 1)`";
+    let mut args = args.into_iter();
+    let (Some(first), Some(axis), None) = (args.next(), args.next(), args.next()) else {
+        return Err(syn::Error::new(parens, usage));
+    };
+    let syn::Expr::Tuple(tuple) = first else {
+        return Err(syn::Error::new_spanned(first, usage));
+    };
+    if !(2..=CONCAT_MAX).contains(&tuple.elems.len()) {
+        return Err(syn::Error::new_spanned(tuple, usage));
+    }
+    let mut flat = convert_args(tuple.elems)?;
+    flat.push(Expr::from_syn(axis)?);
+    Ok(flat)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,17 +508,19 @@ mod tests {
             struct M {
                 a = x.map(ops::Pinball::new(0.9)).combine(Scale { k: -2.0, ..Default::default() }, y),
                 b = x.apply(Centre).map(Scale(-{1.0 / batch as f32})) * {EPS - 1.0},
-                c = x.map(Gen::<f32>::new(&[1.0, 2.0]))
+                c = x.map(Gen::<f32>::new(&[1.0, 2.0])),
+                d = concat((x, &y.tanh(), x + y), Axis(1))
             }
         })
         .unwrap();
-        let shown: Vec<String> = (0..3).map(|i| node(&model.items[i]).to_string()).collect();
+        let shown: Vec<String> = (0..4).map(|i| node(&model.items[i]).to_string()).collect();
         assert_eq!(
             shown,
             [
                 "x.map(ops::Pinball::new(0.9)).combine(Scale { k: -2.0, ..Default::default() }, y)",
                 "x.apply(Centre).map(Scale(-{ 1.0 / batch as f32 })) * {EPS - 1.0}",
                 "x.map(Gen::<f32>::new(&[1.0, 2.0]))",
+                "concat((x, y.tanh(), x + y), Axis(1))",
             ]
         );
     }
@@ -506,6 +539,26 @@ mod tests {
             (
                 quote::quote! { struct M { a = b % c } },
                 "unsupported operator",
+            ),
+            (
+                quote::quote! { struct M { a = concat(b, c, 1) } },
+                "`concat` takes a tuple of 2 to 12 nodes and an axis: `concat((a, b, c), 1)`",
+            ),
+            (
+                quote::quote! { struct M { a = concat([b, c], 1) } },
+                "`concat` takes a tuple of 2 to 12 nodes and an axis",
+            ),
+            (
+                quote::quote! { struct M { a = concat((b,), 1) } },
+                "`concat` takes a tuple of 2 to 12 nodes and an axis",
+            ),
+            (
+                quote::quote! { struct M { a = concat((b, b, b, b, b, b, b, b, b, b, b, b, b), 1) } },
+                "`concat` takes a tuple of 2 to 12 nodes and an axis",
+            ),
+            (
+                quote::quote! { struct M { a = concat((b, c)) } },
+                "`concat` takes a tuple of 2 to 12 nodes and an axis",
             ),
             (
                 quote::quote! { struct M { a = sparse_categorical_crossentropy_weighted(x, i, [1.0, 2.0]) } },
@@ -538,7 +591,7 @@ mod tests {
         assert_eq!(leaf(&model.items[3]).declared(), "Param<type, 2>");
         assert_eq!(
             node(&model.items[1]).to_string(),
-            "(-((w * 2.0) + w).dot(w.t()).square()) - 1.5"
+            "(-((w * 2) + w).dot(w.t()).square()) - 1.5"
         );
         assert_eq!(
             node(&model.items[2]).to_string(),

@@ -1,0 +1,20 @@
+use wyrm::model;
+
+model! {
+    struct Mismatch {
+        user: Param<10, 4>,
+        id: Index<1>,
+        dense: Input<2, 3>,
+        features = concat((user.index(id), dense, dense), 1),
+    }
+}
+
+model! {
+    struct NotATuple {
+        a: Param<1, 4>,
+        b: Param<1, 4>,
+        joined = concat(a, b, 0),
+    }
+}
+
+fn main() {}
