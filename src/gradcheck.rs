@@ -269,6 +269,13 @@ pub struct GradientCheck {
     /// updates), which finite differences cannot follow, and the check fails whatever the
     /// gradients. `None` when they agree.
     pub not_repeatable: Option<(f64, f64)>,
+    /// About how far `f32` rounding of the output's values alone can move a numeric
+    /// gradient at this `epsilon`: `sum |W * value| * f32::EPSILON / epsilon`. Each
+    /// forward pass rounds the output to `f32`, and the difference of two passes is
+    /// divided by `2 epsilon`, so a large output (a sum over a batch rather than a mean)
+    /// or a small `epsilon` drowns small gradients in rounding. Failures no larger than
+    /// this say nothing about the gradient.
+    pub rounding: f32,
 }
 
 impl GradientCheck {
@@ -343,12 +350,27 @@ impl std::fmt::Display for GradientCheck {
             .failures
             .iter()
             .any(|(_, a, n)| !a.is_finite() || !n.is_finite());
+        // Twice the estimate: the output's own rounding comes on top of its final one.
+        let rounding = self
+            .failures
+            .iter()
+            .all(|(_, a, n)| (a - n).abs() <= 2.0 * self.rounding);
         if not_finite {
             write!(
                 f,
                 "(a value that is not finite: the function is undefined or overflows near \
                  these elements, e.g. `ln` or `sqrt` of a value within `epsilon` of 0 or \
                  below it, or a division by a value near 0; check the domain of the inputs)"
+            )
+        } else if rounding {
+            write!(
+                f,
+                "(each failure is within what f32 rounding of the output alone explains, about \
+                 {} at this epsilon: the output is large for its gradients, e.g. a sum over a \
+                 batch, and a smaller `CheckOptions::epsilon` makes this worse. Check a mean \
+                 instead of a sum, a smaller instance, or a larger epsilon; see \
+                 `GradientCheck::rounding`)",
+                self.rounding
             )
         } else {
             write!(
@@ -434,6 +456,13 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
 
     output.forward();
     let first = weighted(output, &weights);
+    let magnitude = output.with_value(|value| {
+        value
+            .iter()
+            .zip(weights.iter())
+            .map(|(v, w)| (*v as f64 * *w as f64).abs())
+            .sum::<f64>()
+    });
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
     wrt.clear_gradient();
@@ -483,6 +512,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         failures,
         shape: wrt.shape(),
         not_repeatable,
+        rounding: (magnitude * f32::EPSILON as f64 / eps as f64) as f32,
     }
 }
 
@@ -857,6 +887,29 @@ mod tests {
         let mut y = x.abs();
         let report = check_gradient(&mut y, &x, &CheckOptions::default());
         assert!(report.to_string().contains("near a kink"), "{report}");
+    }
+
+    /// A correct gradient of a large sum fails at a small epsilon through f32 rounding of
+    /// the output alone: the report says so (and not to make epsilon smaller still), and
+    /// the same function as a mean passes at the default epsilon.
+    #[test]
+    fn failure_reports_say_when_rounding_explains_them() {
+        let x = ParameterNode::new(ndarray::Array2::from_shape_fn((16, 24), |(i, j)| {
+            2.0 + ((i * 24 + j) as f32 * 0.37).sin()
+        }));
+        let options = CheckOptions {
+            epsilon: 1e-4,
+            ..CheckOptions::default()
+        };
+        let report = check_gradient(&mut x.square().scalar_sum(), &x, &options);
+        assert!(!report.passed());
+        assert!(report.rounding > 0.1, "{}", report.rounding);
+        let text = report.to_string();
+        assert!(text.contains("f32 rounding of the output alone"), "{text}");
+        assert!(!text.contains("near a kink"), "{text}");
+        let report = check_gradient(&mut x.square().mean(), &x, &CheckOptions::default());
+        assert!(report.rounding < 1e-4, "{}", report.rounding);
+        assert!(report.passed(), "{report}");
     }
 
     /// Perturbations write single elements, of local and shared storage (odd columns

@@ -270,11 +270,7 @@ impl HogwildParameter {
     #[track_caller]
     pub fn rows(&self, indices: &[usize]) -> Array2<f32> {
         let (rows, cols) = self.shape;
-        if let Some(&bad) = indices.iter().find(|&&i| i >= rows) {
-            panic!(
-                "HogwildParameter::rows: index {bad} is out of range for a table of {rows} rows"
-            );
-        }
+        check_row_indices("HogwildParameter::rows", indices, rows);
         let mut out = Array2::zeros((indices.len(), cols));
         for (&row, mut to) in indices.iter().zip(out.rows_mut()) {
             let to = to.as_slice_mut().expect("a standard-layout row");
@@ -320,6 +316,43 @@ impl HogwildParameter {
         );
         let data: Vec<f32> = value.iter().copied().collect();
         self.values.store_from(0, &data);
+    }
+
+    /// Overwrites the given rows with `values` (`indices.len() x cols`, an array or a
+    /// view, by reference), leaving the other rows and the optimizer state as they are: to
+    /// renormalise the rows a step touched while other threads train, where
+    /// [`set_value`](Self::set_value) would also overwrite every row they had just
+    /// updated. Each element is stored as any update's is (see
+    /// [`set_value`](Self::set_value)); a repeated index takes its last row.
+    ///
+    /// ```
+    /// use wyrm::HogwildParameter;
+    ///
+    /// let table = HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+    /// table.set_rows(&[1], &ndarray::arr2(&[[0.0, 1.0]]));
+    /// assert_eq!(table.value(), ndarray::arr2(&[[1.0, 2.0], [0.0, 1.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If an index is past the last row (naming it and the row count), or `values` does
+    /// not have one row of the table's width per index; nothing is written then.
+    #[track_caller]
+    pub fn set_rows<S: Data<Elem = f32>>(&self, indices: &[usize], values: &ArrayBase<S, Ix2>) {
+        let (rows, cols) = self.shape;
+        check_row_indices("HogwildParameter::set_rows", indices, rows);
+        check_row_values(
+            "HogwildParameter::set_rows",
+            values.dim(),
+            indices.len(),
+            cols,
+        );
+        let mut row = vec![0.0; cols];
+        for (&i, new) in indices.iter().zip(values.rows()) {
+            for (to, from) in row.iter_mut().zip(new) {
+                *to = *from;
+            }
+            self.values.store_from(i * cols, &row);
+        }
     }
 
     /// The values, for relaxed copies in and out.
@@ -487,6 +520,26 @@ impl HogwildParameter {
     pub(crate) fn allocated_state(&self, slot: usize) -> Option<&AtomicF32s> {
         self.state[slot].get()
     }
+}
+
+/// Panics unless every index is a row of a `rows`-row table; `call` names the method.
+#[track_caller]
+pub(crate) fn check_row_indices(call: &str, indices: &[usize], rows: usize) {
+    if let Some(&bad) = indices.iter().find(|&&i| i >= rows) {
+        panic!("{call}: index {bad} is out of range for a table of {rows} rows");
+    }
+}
+
+/// Panics unless `values` holds one row of `cols` for each of `count` indices.
+#[track_caller]
+pub(crate) fn check_row_values(call: &str, values: (usize, usize), count: usize, cols: usize) {
+    assert!(
+        values == (count, cols),
+        "{call}: the values are {}x{} but {count} indices into a table of {cols} columns \
+         need {count}x{cols}",
+        values.0,
+        values.1
+    );
 }
 
 #[cfg(test)]

@@ -200,7 +200,10 @@ pub use variable::{Operand, Variable};
 ///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
-///   out, not a constant: it decides the result's shape, which the block checks), your own
+///   out, not a constant: it decides the result's shape, which the block checks),
+///   `slice(s![rows, columns])` (the `s!` written in the call; its ranges may read the
+///   run-time dimensions, `s![.., 0..hidden]`, and literal ones are checked against
+///   literal shapes), your own
 ///   operations `map(op)` (a [`nodes::UnaryOp`]), `combine(op, other)` (a
 ///   [`nodes::BinaryOp`], broadcasting as `+` does) and `apply(op)` (a [`nodes::SingleOp`],
 ///   whose result's shape is checked when the graph is built), the `op` written as a unit
@@ -222,8 +225,8 @@ pub use variable::{Operand, Variable};
 ///   (`x.clip({EPS}, {1.0 - EPS})`, `h * {SCALE}`, `normal(0, {STD})`). They may read the
 ///   run-time dimensions, as numbers of type `usize`: a mean over a run-time batch is
 ///   `loss.scalar_sum() * {1.0 / batch as f32}`, recomputed by `with_dimensions`.
-/// - Your own [`Node`] types, `slice` and `.boxed()` are not in blocks: build them
-///   outside, on the model's fields (`model.hidden.slice(s![.., 0..4])`). A parameter that
+/// - Your own [`Node`] types and `.boxed()` are not in blocks: build them outside, on the
+///   model's fields (`model.hidden.boxed()`). A parameter that
 ///   only such code uses is declared in the block all the same, marked `#[allow(unused)]`
 ///   (else "never used" is an error), so that `parameters()`, `from_parameters`,
 ///   snapshots and saving include it (see the example below).
@@ -270,6 +273,11 @@ pub use variable::{Operand, Variable};
 ///   stopping early, or copying an online network into its target network). With the
 ///   `serde` feature it implements `Serialize` and `Deserialize`, and loading checks
 ///   that the parameters' shapes fit the model (the `save` module).
+///   Its fields being public, another model over some of the same parameters (a scorer
+///   for a trained model, shaped for serving) is built from them by hand:
+///   `Scorer::from_parameters(&ScorerParameters { entities: trained.entities.clone(),
+///   batch: 1 })`, the two blocks naming the shared parameters alike; it sees their
+///   training as it happens.
 /// - `optimizer_states(&self)` and `set_optimizer_states(&self, &states)`, on `Name` and on
 ///   `NameParameters`: every parameter's optimizer state by name
 ///   ([`optim::OptimizerStates`]), for checkpoints that resume training exactly.
@@ -374,11 +382,11 @@ pub use variable::{Operand, Variable};
 /// assert_ne!(out.value()[(0, 0)], evaluated);
 /// ```
 ///
-/// Your own operation in the block, and a slice of a node outside it, with a parameter
-/// of its own declared in the block:
+/// Your own operation in the block, and layers repeated a number of times known only at
+/// run time outside it (`.boxed()` keeps the type fixed), with a parameter of their own
+/// declared in the block:
 ///
 /// ```
-/// use wyrm::ndarray::s;
 /// use wyrm::nodes::UnaryOp;
 /// use wyrm::prelude::*;
 ///
@@ -398,15 +406,19 @@ pub use variable::{Operand, Variable};
 ///     struct Net {
 ///         w1: Param<3, 8>,
 ///         #[allow(unused)] // used outside the block
-///         w2: Param<4, 1>,
+///         w2: Param<8, 8>,
 ///         x: Input<1, 3>,
 ///         hidden = x.dot(w1).map(Softsign),
 ///     }
 /// }
 ///
 /// let model = Net::new();
-/// // The first half of the hidden units, through `w2`.
-/// let mut out = model.hidden.slice(s![.., 0..4]).dot(&model.w2).scalar_sum();
+/// let depth = 3; // from the data, say
+/// let mut h = model.hidden.boxed();
+/// for _ in 0..depth {
+///     h = h.dot(&model.w2).map(Softsign).boxed();
+/// }
+/// let mut out = h.scalar_sum();
 /// let mut optimizer = SGD::new(0.1, model.parameters()); // w1 and w2
 /// model.x.set_value(&[1.0, 2.0, 3.0]);
 /// let w2 = model.w2.value().to_owned();
@@ -472,11 +484,12 @@ pub use rand;
 /// Re-export of `typenum`, whose `U1`, `U2`, ... give nodes static shapes.
 pub use typenum;
 
-/// Everything a typical program needs: `use wyrm::prelude::*;`.
+/// Everything a typical program needs: `use wyrm::prelude::*;`. (`Dyn` is here for
+/// helper functions over graphs, `Variable<impl Node<Rows = Dyn, Cols = Dyn>>`.)
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        concat, random_matrix, Adagrad, Adam, BagsInputNode, HogwildParameter, IndexInputNode,
+        concat, random_matrix, Adagrad, Adam, BagsInputNode, Dyn, HogwildParameter, IndexInputNode,
         InputNode, Node, ParameterNode, TrainingFlag, Variable, SGD,
     };
 }

@@ -211,6 +211,11 @@ where
 impl<L: Node> Variable<L> {
     /// The matrix product `self · other`.
     ///
+    /// Both operands are read in place. To score a query against every row of a large
+    /// table, write `table.dot(&query.t())` (a column of scores), not
+    /// `query.dot(&table.t())`, which copies the table into its transpose each pass (see
+    /// [`t`](Variable::t)).
+    ///
     /// ```
     /// use wyrm::*;
     /// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));

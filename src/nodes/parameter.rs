@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
+mod rows;
 mod state;
 
 /// A trainable parameter: a leaf node whose value optimizers update from its gradient.

@@ -79,6 +79,13 @@ impl<T: Node> Variable<T> {
     /// The transpose: a `rows x cols` variable gives `cols x rows` (static dimensions are
     /// swapped too).
     ///
+    /// The node holds the transposed copy, written at every forward pass. Against a large
+    /// table that matters: `query.dot(&table.t())` (a `1 x n` row of scores) copies the
+    /// whole table each pass, while `table.dot(&query.t())` gives the same scores as an
+    /// `n x 1` column, reading the table in place and copying only the query. A trial
+    /// scoring 2,000 entities of width 32 measured 100–165 µs a request for the first and
+    /// 15–21 µs for the second.
+    ///
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));

@@ -952,6 +952,98 @@ fn concat_matches_the_hand_written_graph() {
     assert_eq!(model.w.gradient(), w.gradient());
 }
 
+model! {
+    /// A gated update with its three gates sliced from one product, one slice reading a
+    /// run-time dimension.
+    struct Sliced {
+        w: Param<3, {3 * HIDDEN}>,
+        x: Input<batch, 3>,
+        h: Input<batch, hidden>,
+        z = x.dot(w),
+        update = z.slice(s![.., 0..hidden]).sigmoid(),
+        reset = z.slice(s![.., {HIDDEN}..2 * hidden]).sigmoid(),
+        candidate = (z.slice(s![.., 8..]) + reset * h).tanh(),
+        last = z.slice(s![-1, ..;2]),
+        loss = (update * h + (1.0 - update) * candidate).scalar_sum() + last.scalar_sum(),
+    }
+}
+
+const HIDDEN: usize = 4;
+
+#[test]
+fn slice_matches_the_hand_written_graph() {
+    use wyrm::ndarray::s;
+    let mut model = Sliced::new(2, HIDDEN);
+    let w = ParameterNode::new(model.w.value().to_owned());
+    let x = InputNode::new(Array2::zeros((2, 3)));
+    let h = InputNode::new(Array2::zeros((2, HIDDEN)));
+    let z = x.dot(&w);
+    let update = z.slice(s![.., 0..HIDDEN]).sigmoid();
+    let reset = z.slice(s![.., HIDDEN..2 * HIDDEN]).sigmoid();
+    let candidate = (z.slice(s![.., 8..]) + reset * h.clone()).tanh();
+    let last = z.slice(s![-1, ..;2]);
+    let mut loss =
+        (update.clone() * h.clone() + (1.0 - update) * candidate).scalar_sum() + last.scalar_sum();
+    same_type(&model.loss, &loss);
+    assert_eq!(model.candidate.shape(), (2, HIDDEN));
+    assert_eq!(model.last.shape(), (1, 6));
+    let xs = arr2(&[[1.0, -2.0, 0.5], [0.3, 0.4, -1.0]]);
+    let hs = arr2(&[[0.1, 0.2, 0.3, 0.4], [-0.5, 0.6, -0.7, 0.8]]);
+    model.x.set_value(xs.view());
+    x.set_value(xs.view());
+    model.h.set_value(hs.view());
+    h.set_value(hs.view());
+    model.loss.forward();
+    loss.forward();
+    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
+    model.loss.backward(1.0);
+    loss.backward(1.0);
+    assert_eq!(model.w.gradient(), w.gradient());
+}
+
+model! {
+    /// A translation model's training graph: a batch of (head, relation, tail) triples.
+    struct Translation {
+        entities: Param<num_entities, 4>,
+        relations: Param<num_relations, 4>,
+        head: Index<batch>,
+        relation: Index<batch>,
+        tail: Index<batch>,
+        loss = (entities.index(head) + relations.index(relation) - entities.index(tail))
+            .square()
+            .sum_rows()
+            .mean(),
+    }
+}
+
+model! {
+    /// Scores every entity as the tail of one query vector: a serving graph over the
+    /// trained model's entity table.
+    struct TailScorer {
+        entities: Param<num_entities, 4>,
+        query: Input<1, 4>,
+        scores = entities.dot(query.t()),
+    }
+}
+
+/// A model of another block built by hand over some of a trained model's shared
+/// parameters (the companion's fields are public) reads them in place.
+#[test]
+fn another_block_over_some_of_a_models_parameters() {
+    let trained = Translation::new(5, 2, 3).shared_parameters();
+    let mut scorer = TailScorer::from_parameters(&TailScorerParameters {
+        entities: trained.entities.clone(),
+        num_entities: trained.num_entities,
+    });
+    trained
+        .entities
+        .set_rows(&[3], &arr2(&[[1.0, 2.0, 3.0, 4.0]]));
+    scorer.query.set_value(&[1.0, 0.0, 0.0, 1.0]);
+    scorer.scores.forward();
+    assert_eq!(scorer.scores.shape(), (5, 1));
+    assert_eq!(scorer.scores.value()[(3, 0)], 5.0);
+}
+
 const WIDTH: usize = 3;
 
 model! {

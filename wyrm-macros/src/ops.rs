@@ -25,6 +25,8 @@ pub enum Arg {
     /// A user's operation (`UnaryOp`, `BinaryOp` or `SingleOp`), whose type the
     /// expression names.
     Op,
+    /// `s![rows, columns]`, the argument of `slice`.
+    Slice,
     /// A list of numbers: a constant expression in braces that gives something like
     /// `&[f32]` (an array, a `Vec<f32>`, a reference to either), evaluated when the graph
     /// is built.
@@ -58,6 +60,8 @@ pub enum Rule {
     Concat,
     /// Elementwise between two nodes, broadcasting as `+ - * /` do.
     Elementwise,
+    /// The rows and columns an `s![rows, columns]` selects.
+    Slice,
     /// Whatever the operation makes of it (a `SingleOp` may change the shape): known at
     /// run time only.
     Opaque,
@@ -135,6 +139,7 @@ pub const METHODS: &[Method] = &[
     method("max_columns", &[], Rule::Columns, "MaxColumns"),
     method("t", &[], Rule::Transpose, "Transpose"),
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
+    method("slice", &[Arg::Slice], Rule::Slice, "Slice"),
     method("map", &[Arg::Op], Rule::Keep, "Unary"),
     method(
         "combine",

@@ -5,7 +5,7 @@
 use super::shape::{Shape, D};
 use super::Errors;
 use crate::ops::{axis_of, find_function, find_method, Arg, Method, Rule, FUNCTIONS, METHODS};
-use crate::parse::{key, Expr, ExprKind, Scalar};
+use crate::parse::{key, Expr, ExprKind, Scalar, SliceAxis};
 use std::collections::{HashMap, HashSet};
 use syn::Ident;
 
@@ -37,6 +37,8 @@ pub(super) enum Value {
     Scalar,
     /// An axis (0: rows, 1: columns).
     Axis(usize),
+    /// What `s![rows, columns]` selects.
+    Slice([SliceAxis; 2]),
 }
 
 /// The state of checking the definitions in order, one item after another.
@@ -60,6 +62,8 @@ impl Checker<'_> {
     pub(super) fn infer(&mut self, expr: &Expr) -> Option<Value> {
         match &expr.kind {
             ExprKind::Name(ident) => self.lookup(ident),
+            // Only ever `slice`'s argument (the parser sees to it), which `arguments` reads.
+            ExprKind::Slice { .. } => None,
             ExprKind::Op { ty, .. } => {
                 // A node's name where the operation goes: `a.combine(b, Op)` or `x.map(y)`.
                 if let Some(ident) = ty.get_ident() {
@@ -383,6 +387,7 @@ impl Checker<'_> {
                 );
                 None
             }
+            Value::Slice(_) => unreachable!("only `slice`'s argument, never an operand"),
         }
     }
 
@@ -472,6 +477,10 @@ impl Checker<'_> {
                 }
                 continue;
             }
+            if let (Arg::Slice, ExprKind::Slice { axes, .. }) = (kind, &arg.kind) {
+                values.push(Value::Slice(axes.clone()));
+                continue;
+            }
             if *kind == Arg::Axis {
                 match axis_of(arg) {
                     Some(axis) => values.push(Value::Axis(axis)),
@@ -529,6 +538,7 @@ impl Checker<'_> {
                         Arg::Scalar => "a number",
                         Arg::Axis | Arg::Numbers => unreachable!("handled above"),
                         Arg::Nodes => unreachable!("read as `Node`s above"),
+                        Arg::Slice => "`s![rows, columns]`",
                     };
                     self.errors.spanned(
                         &arg.tokens,

@@ -3,7 +3,7 @@
 
 use super::infer::{Checker, Value};
 use crate::ops::{Method, Rule};
-use crate::parse::Expr;
+use crate::parse::{Expr, SliceAxis};
 use std::fmt;
 
 /// A dimension as far as the macro knows it.
@@ -85,6 +85,49 @@ impl Checker<'_> {
             shape: Shape(out(l.0, r.0), out(l.1, r.1)),
             param: false,
         })
+    }
+
+    /// How many rows or columns (`what`) of an operand of shape `s`, `len` along the
+    /// axis, an element of `s![..]` selects; `None` after reporting one out of range.
+    fn slice_axis(
+        &mut self,
+        axis: &SliceAxis,
+        len: &D,
+        what: &str,
+        s: &Shape,
+        expr: &Expr,
+    ) -> Option<D> {
+        let (position, kind, size) = match *axis {
+            SliceAxis::All => return Some(len.clone()),
+            SliceAxis::Unknown => return Some(D::Unknown),
+            SliceAxis::Range { start, end } => {
+                (end.max(start), "end", D::Lit(end.saturating_sub(start)))
+            }
+            SliceAxis::Index(i) => (i + 1, "index", D::Lit(1)),
+            SliceAxis::From(start) => (
+                start,
+                "start",
+                match len {
+                    D::Lit(n) => D::Lit(n.saturating_sub(start)),
+                    _ => D::Unknown,
+                },
+            ),
+        };
+        if let D::Lit(n) = len {
+            if position > *n {
+                let shown = if kind == "index" {
+                    position - 1
+                } else {
+                    position
+                };
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!("`slice`: {what} {kind} {shown} is out of range for a {s} operand ({n} {what}s)"),
+                );
+                return None;
+            }
+        }
+        Some(size)
     }
 
     /// The result of `concat((a, b, ..), axis)`, from its checked arguments: the nodes,
@@ -207,6 +250,14 @@ impl Checker<'_> {
                 self.join("stack", &[s, other()], *axis, expr)
             }
             Rule::Concat => unreachable!("a function: see `concat`"),
+            Rule::Slice => {
+                let Some(Value::Slice([rows, cols])) = args.first() else {
+                    unreachable!("checked by `arguments`")
+                };
+                let r = self.slice_axis(rows, &s.0, "row", &s, expr)?;
+                let c = self.slice_axis(cols, &s.1, "column", &s, expr)?;
+                node(Shape(r, c))
+            }
             Rule::Index => match args.first() {
                 Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
@@ -281,6 +332,30 @@ mod tests {
             "cannot concatenate a 2x3 (operand 1) and a 1x3 (operand 2) along axis 1; their rows (2 and 1) must be equal",
             "this argument of `concat` must be an axis",
             "this argument of `concat` must be a node",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn checks_slice() {
+        let e = errors(quote::quote! {
+            struct M {
+                z: Param<2, 12>,
+                h: Param<n, 4>,
+                gate = z.slice(s![.., 0..4]) + z.slice(s![1, 8..]),
+                all = z.slice(s![.., ..]) + z.slice(s![..=1, ..]),
+                unknown = z.slice(s![-1, ..;2]) + h.slice(s![.., 0..n]),
+                wide = z.slice(s![.., 0..5]) + h,
+                end = z.slice(s![.., 4..13]),
+                index = z.slice(s![2, ..]),
+                start = z.slice(s![3.., ..]),
+            }
+        });
+        let expected = [
+            "cannot add a 2x5 and a nx4",
+            "`slice`: column end 13 is out of range for a 2x12 operand (12 columns)",
+            "`slice`: row index 2 is out of range for a 2x12 operand (2 rows)",
+            "`slice`: row start 3 is out of range for a 2x12 operand (2 rows)",
         ];
         assert_errors(&e, &expected);
     }

@@ -23,7 +23,9 @@ pub(super) fn node_type(
             .cloned()
             .expect("names are checked before expansion"),
         ExprKind::Scalar(_) => unreachable!("a number has no node type; checked"),
-        ExprKind::Op { .. } => unreachable!("an operation has no node type; checked"),
+        ExprKind::Op { .. } | ExprKind::Slice { .. } => {
+            unreachable!("a method's argument, not a node; checked")
+        }
         ExprKind::Neg { span, operand } => {
             let t = ty(operand);
             quote_spanned!(*span=> #k::nodes::Neg<#t>)
@@ -150,6 +152,7 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
             }
             ExprKind::Scalar(s) => return scalar_tokens(k, s, dims),
             ExprKind::Op { .. } => unreachable!("built by `op_tokens`, as a method argument"),
+            ExprKind::Slice { .. } => unreachable!("built as `slice`'s argument"),
             ExprKind::Neg { span, operand } => {
                 let x = build(k, operand, Use::Owned, dims);
                 quote_spanned!(*span=> -#x)
@@ -183,6 +186,13 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
                     let args = args.iter().zip(spec.args).map(|(a, kind)| match kind {
                         Arg::Axis => axis_tokens(k, a),
                         Arg::Op => op_tokens(k, a, method, dims),
+                        Arg::Slice => {
+                            let ExprKind::Slice { inner, .. } = &a.kind else {
+                                unreachable!("parsed as `s![..]`")
+                            };
+                            let inner = with_dim_locals(inner.clone(), dims);
+                            quote_spanned!(a.span()=> #k::ndarray::s![#inner])
+                        }
                         _ => build(k, a, Use::Argument, dims),
                     });
                     quote_spanned!(method.span()=> #recv.#method(#(#args),*))

@@ -2,7 +2,7 @@
 //! `#[static_shapes]`), their dimensions as values, and the code building fresh ones.
 
 use crate::parse::{key, Dim, Init, Leaf, LeafKind, Scalar};
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Group, Spacing, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::Ident;
 
@@ -104,13 +104,22 @@ pub(super) fn scalar_tokens(k: &TokenStream, scalar: &Scalar, dims: &[Ident]) ->
 
 /// `tokens` with every run-time dimension's name in them read from its local instead
 /// (see [`dim_local`]), so that a braced dimension can compute from one (`{n + 1}`). A
-/// name after `.` or `::` is a field or a path segment, left alone.
+/// name after `.` or `::` is a field or a path segment, left alone; one after a range's
+/// `..` is not.
 pub(super) fn with_dim_locals(tokens: TokenStream, dims: &[Ident]) -> TokenStream {
     let mut out = TokenStream::new();
     let mut after_path = false;
+    // Whether the last token was a `.` joined to the next (the start of `..` or `..=`).
+    let mut joined_dot = false;
     for token in tokens {
-        let next_after_path =
-            matches!(&token, TokenTree::Punct(p) if matches!(p.as_char(), '.' | ':'));
+        let next_after_path = match &token {
+            TokenTree::Punct(p) if p.as_char() == ':' => true,
+            TokenTree::Punct(p) if p.as_char() == '.' => {
+                !joined_dot && p.spacing() == Spacing::Alone
+            }
+            _ => false,
+        };
+        joined_dot = matches!(&token, TokenTree::Punct(p) if p.as_char() == '.' && p.spacing() == Spacing::Joint);
         let token = match token {
             TokenTree::Ident(ident)
                 if !after_path && dims.iter().any(|d| key(d) == key(&ident)) =>

@@ -666,4 +666,16 @@ mod tests {
             }
         }
     }
+
+    /// A dimension after a range's `..` is read from its local; a field after `.` or a
+    /// path segment after `::` is not.
+    #[test]
+    fn dimensions_after_ranges_are_locals() {
+        let dims = [Ident::new("n", proc_macro2::Span::call_site())];
+        let out = leaf::with_dim_locals(quote!(0..n, ..=n, a.n, m::n, n..), &dims).to_string();
+        assert_eq!(
+            out,
+            "0 .. __wyrm_dim_n , ..= __wyrm_dim_n , a . n , m :: n , __wyrm_dim_n .."
+        );
+    }
 }

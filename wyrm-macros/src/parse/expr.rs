@@ -1,6 +1,7 @@
 //! Expressions: the part of Rust's the model language keeps, converted from `syn`'s, the
 //! numbers in them (which initialisers take too), and how messages display them.
 
+use super::slice::{slice_of, SliceAxis};
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::{Ident, LitFloat, Token};
@@ -110,6 +111,14 @@ pub(crate) enum ExprKind {
         ty: syn::Path,
         /// The expression building it, used as written.
         value: Box<syn::Expr>,
+    },
+    /// The argument of `slice`: `s![rows, columns]`.
+    Slice {
+        /// The tokens inside `s![..]`, used as written (they may read the run-time
+        /// dimensions).
+        inner: TokenStream,
+        /// What each element selects, as far as the block can tell.
+        axes: [SliceAxis; 2],
     },
 }
 
@@ -251,7 +260,9 @@ impl Expr {
                     ));
                 }
                 let receiver = Box::new(Expr::from_syn(*m.receiver)?);
-                let args = if OP_METHODS.contains(&m.method.to_string().as_str()) {
+                let args = if m.method == "slice" {
+                    slice_args(&m.method, m.args)?
+                } else if OP_METHODS.contains(&m.method.to_string().as_str()) {
                     let mut args = m.args.into_iter();
                     let op = args.next().map(Expr::op_from_syn).transpose()?;
                     let rest = convert_args(args.collect())?;
@@ -398,6 +409,7 @@ impl std::fmt::Display for Expr {
             ExprKind::Op { value, .. } => {
                 write!(f, "{}", tokens_text(&value.to_token_stream()))
             }
+            ExprKind::Slice { inner, .. } => write!(f, "s![{}]", tokens_text(inner)),
         }
     }
 }
@@ -472,6 +484,25 @@ fn convert_args(args: syn::punctuated::Punctuated<syn::Expr, Token![,]>) -> syn:
         .collect()
 }
 
+/// `slice`'s argument: `s![rows, columns]`, written in the call.
+fn slice_args(
+    method: &Ident,
+    args: syn::punctuated::Punctuated<syn::Expr, Token![,]>,
+) -> syn::Result<Vec<Expr>> {
+    let usage = "`slice` takes `s![rows, columns]`, written in the call: `h.slice(s![.., 0..4])`";
+    let mut args = args.into_iter();
+    let (Some(arg), None) = (args.next(), args.next()) else {
+        return Err(syn::Error::new(method.span(), usage));
+    };
+    match slice_of(&arg)? {
+        Some((inner, axes)) => Ok(vec![Expr {
+            kind: ExprKind::Slice { inner, axes },
+            tokens: arg.to_token_stream(),
+        }]),
+        None => Err(syn::Error::new_spanned(arg, usage)),
+    }
+}
+
 /// The most operands `concat` joins: the library's tuples go to 12.
 const CONCAT_MAX: usize = 12;
 
@@ -509,11 +540,12 @@ mod tests {
                 a = x.map(ops::Pinball::new(0.9)).combine(Scale { k: -2.0, ..Default::default() }, y),
                 b = x.apply(Centre).map(Scale(-{1.0 / batch as f32})) * {EPS - 1.0},
                 c = x.map(Gen::<f32>::new(&[1.0, 2.0])),
-                d = concat((x, &y.tanh(), x + y), Axis(1))
+                d = concat((x, &y.tanh(), x + y), Axis(1)),
+                e = x.slice(s![.., 0..n;2])
             }
         })
         .unwrap();
-        let shown: Vec<String> = (0..4).map(|i| node(&model.items[i]).to_string()).collect();
+        let shown: Vec<String> = (0..5).map(|i| node(&model.items[i]).to_string()).collect();
         assert_eq!(
             shown,
             [
@@ -521,6 +553,7 @@ mod tests {
                 "x.apply(Centre).map(Scale(-{ 1.0 / batch as f32 })) * {EPS - 1.0}",
                 "x.map(Gen::<f32>::new(&[1.0, 2.0]))",
                 "concat((x, y.tanh(), x + y), Axis(1))",
+                "x.slice(s![.., 0..n; 2])",
             ]
         );
     }
@@ -539,6 +572,18 @@ mod tests {
             (
                 quote::quote! { struct M { a = b % c } },
                 "unsupported operator",
+            ),
+            (
+                quote::quote! { struct M { a = b.slice(0..4) } },
+                "`slice` takes `s![rows, columns]`, written in the call: `h.slice(s![.., 0..4])`",
+            ),
+            (
+                quote::quote! { struct M { a = b.slice(s![.., 0..4], 1) } },
+                "`slice` takes `s![rows, columns]`",
+            ),
+            (
+                quote::quote! { struct M { a = b.slice(s![0..4]) } },
+                "a model's `slice` takes two elements, rows and columns",
             ),
             (
                 quote::quote! { struct M { a = concat(b, c, 1) } },

@@ -22,11 +22,13 @@
 
 mod expr;
 mod leaf;
+mod slice;
 #[cfg(test)]
 mod testing;
 
 pub(crate) use expr::{BinOp, Expr, ExprKind, Scalar};
 pub(crate) use leaf::{Dim, Init, Leaf, LeafKind};
+pub(crate) use slice::SliceAxis;
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};

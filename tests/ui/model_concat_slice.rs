@@ -17,4 +17,13 @@ model! {
     }
 }
 
+model! {
+    struct SliceOutOfRange {
+        w: Param<3, 12>,
+        x: Input<batch, 3>,
+        z = x.dot(w),
+        gate = z.slice(s![.., 8..16]).sigmoid(),
+    }
+}
+
 fn main() {}

@@ -1,0 +1,167 @@
+//! Reading and writing some rows of a parameter in place, local or shared: an embedding's
+//! touched rows renormalised after each step (TransE keeps entity vectors at unit
+//! length), where `set_value` would copy the whole table and, over shared storage,
+//! overwrite the rows other threads had just updated.
+
+use super::{ParameterNode, Storage};
+use crate::hogwild::{check_row_indices, check_row_values};
+use crate::node::Pass;
+use crate::shape::Dim;
+use crate::Variable;
+use ndarray::{Array2, ArrayBase, Data, Ix2};
+
+impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
+    /// A copy of the given rows (`indices.len() x cols`), in order, without copying the
+    /// rest of the table; for a shared parameter, read from its
+    /// [`HogwildParameter`](crate::HogwildParameter) as
+    /// [`rows`](crate::HogwildParameter::rows) does.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
+    /// assert_eq!(table.rows(&[2, 0]), ndarray::arr2(&[[5.0, 6.0], [1.0, 2.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If an index is past the last row, naming it and the row count.
+    #[track_caller]
+    pub fn rows(&self, indices: &[usize]) -> Array2<f32> {
+        let node = self.node();
+        let (rows, cols) = node.shape;
+        check_row_indices("ParameterNode::rows", indices, rows);
+        match &node.storage {
+            Storage::Local { value, .. } => {
+                let value = value.borrow();
+                Array2::from_shape_fn((indices.len(), cols), |(i, j)| value[indices[i] * cols + j])
+            }
+            Storage::Shared { param, .. } => param.rows(indices),
+        }
+    }
+
+    /// Overwrites the given rows with `values` (`indices.len() x cols`, an array or a
+    /// view, by reference), leaving the other rows and the optimizer state as they are.
+    /// For a shared parameter the rows are written to its
+    /// [`HogwildParameter`](crate::HogwildParameter) (see
+    /// [`set_rows`](crate::HogwildParameter::set_rows)). A repeated index takes its last
+    /// row. As after [`set_value`](Self::set_value), a
+    /// [`backward`](Variable::backward) without a forward pass in between forwards again
+    /// first.
+    ///
+    /// Renormalising the rows a step touched, as TransE does for its entities:
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let entities = ParameterNode::new(ndarray::arr2(&[[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]]));
+    /// let touched = [0, 2];
+    /// let mut rows = entities.rows(&touched);
+    /// for mut row in rows.rows_mut() {
+    ///     let norm = row.dot(&row).sqrt();
+    ///     row /= norm;
+    /// }
+    /// entities.set_rows(&touched, &rows);
+    /// assert_eq!(entities.value(), ndarray::arr2(&[[0.6, 0.8], [1.0, 0.0], [0.0, 1.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If an index is past the last row (naming it and the row count), or `values` does
+    /// not have one row of the parameter's width per index; nothing is written then.
+    #[track_caller]
+    pub fn set_rows<S: Data<Elem = f32>>(&self, indices: &[usize], values: &ArrayBase<S, Ix2>) {
+        let node = self.node();
+        let (rows, cols) = node.shape;
+        check_row_indices("ParameterNode::set_rows", indices, rows);
+        check_row_values("ParameterNode::set_rows", values.dim(), indices.len(), cols);
+        match &node.storage {
+            Storage::Local { value, .. } => {
+                let mut value = value.try_borrow_mut().unwrap_or_else(|_| {
+                    crate::node::value_in_use("ParameterNode::set_rows", "`Node::value`")
+                });
+                for (&row, new) in indices.iter().zip(values.rows()) {
+                    for (to, from) in value[row * cols..(row + 1) * cols].iter_mut().zip(new) {
+                        *to = *from;
+                    }
+                }
+            }
+            Storage::Shared { param, .. } => {
+                param.set_rows(indices, values);
+                node.cached.set(0);
+            }
+        }
+        Pass::next();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use std::sync::Arc;
+
+    /// Local and shared storage read and write the same rows; a graph over the table sees
+    /// the new rows at its next pass, and gradients follow them.
+    #[test]
+    fn rows_are_read_and_written_in_place() {
+        let start = ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
+        let shared = Arc::new(HogwildParameter::new(start.clone()));
+        for table in [
+            ParameterNode::new(start.clone()),
+            ParameterNode::shared(shared.clone()),
+        ] {
+            let index = IndexInputNode::new(&[1]);
+            let mut y = table.index(&index).square().scalar_sum();
+            y.forward();
+            assert_eq!(y.value()[(0, 0)], 25.0);
+            assert_eq!(
+                table.rows(&[1, 1, 0]),
+                ndarray::arr2(&[[3.0, 4.0], [3.0, 4.0], [1.0, 2.0]])
+            );
+            table.set_rows(
+                &[1, 2, 1],
+                &ndarray::arr2(&[[9.0, 9.0], [7.0, 8.0], [0.5, 1.0]]),
+            );
+            assert_eq!(
+                table.value(),
+                ndarray::arr2(&[[1.0, 2.0], [0.5, 1.0], [7.0, 8.0]])
+            );
+            // A backward pass without a fresh forward one forwards again first.
+            y.backward(1.0);
+            assert_eq!(y.value()[(0, 0)], 1.25);
+            assert_eq!(
+                table.gradient(),
+                ndarray::arr2(&[[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]])
+            );
+            // A view of another layout.
+            table.set_rows(&[0], &ndarray::arr2(&[[3.0], [4.0]]).t());
+            assert_eq!(table.rows(&[0]), ndarray::arr2(&[[3.0, 4.0]]));
+        }
+        assert_eq!(
+            shared.rows(&[0, 1]),
+            ndarray::arr2(&[[3.0, 4.0], [0.5, 1.0]])
+        );
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "ParameterNode::set_rows: index 3 is out of range for a table of 3 rows"
+    )]
+    fn set_rows_names_an_index_out_of_range() {
+        let table = ParameterNode::new(random_matrix(3, 2));
+        table.set_rows(&[0, 3], &random_matrix(2, 2));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "ParameterNode::set_rows: the values are 2x3 but 2 indices into a table of 2 columns need 2x2"
+    )]
+    fn set_rows_checks_the_values_shape() {
+        let table = ParameterNode::new(random_matrix(3, 2));
+        table.set_rows(&[0, 1], &random_matrix(2, 3));
+    }
+
+    #[test]
+    #[should_panic(expected = "ParameterNode::rows: index 5 is out of range for a table of 3 rows")]
+    fn rows_names_an_index_out_of_range() {
+        let _ = ParameterNode::new(random_matrix(3, 2)).rows(&[5]);
+    }
+}
