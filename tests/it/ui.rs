@@ -11,6 +11,12 @@ fn static_shape_mismatches_do_not_compile() {
     trybuild::TestCases::new().compile_fail("tests/ui/static_*.rs");
 }
 
+/// What `concat` does not take is reported with the forms it does take.
+#[test]
+fn concat_of_something_else_does_not_compile() {
+    trybuild::TestCases::new().compile_fail("tests/ui/concat_*.rs");
+}
+
 /// Accepts only variables whose node has the given static dimensions.
 fn has_dims<R: Dim, C: Dim, T: Node<Rows = R, Cols = C>>(_: &Variable<T>) {}
 

@@ -13,6 +13,7 @@ use crate::Variable;
 use ndarray::Axis;
 use std::cell::Ref;
 use std::marker::PhantomData;
+use std::rc::Rc;
 
 /// Node concatenating its operands in order: along `Axis(0)` each operand's rows go below
 /// the previous one's (column counts must match); along `Axis(1)` each operand's columns
@@ -39,7 +40,9 @@ use std::marker::PhantomData;
 /// assert_eq!(z.value(), arr2(&[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]));
 /// ```
 pub struct Concat<P: ConcatOperands + ?Sized> {
-    operands: P::Nodes,
+    /// `ManuallyDrop` (dropped in `Drop`): keeps the drop check from walking into the
+    /// operands' types, as `Child` does.
+    operands: std::mem::ManuallyDrop<P::Nodes>,
     /// Where each operand starts along the axis (its first row or column in the result),
     /// and then where the last one ends.
     offsets: Box<[usize]>,
@@ -55,21 +58,28 @@ pub struct Concat<P: ConcatOperands + ?Sized> {
     types: PhantomData<fn() -> Box<P>>,
 }
 
+impl<P: ConcatOperands + ?Sized> Drop for Concat<P> {
+    fn drop(&mut self) {
+        // SAFETY: `operands` is dropped exactly once, here (`Drop` runs once, and nothing
+        // else takes it out of the `ManuallyDrop`), and the node is not used afterwards.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.operands) }
+    }
+}
+
 /// Two variables stacked by [`Variable::stack`]: a [`Concat`] of two operands.
 pub type Stack<L, R> = Concat<(L, R)>;
 
-impl<P: ConcatOperands + ?Sized> Concat<P> {
-    /// Builds the node over the operands' nodes: a tuple `(Rc<A>, Rc<B>, ..)` or a
-    /// `Vec<Rc<N>>`.
+impl<L: Node, R: Node> Concat<(L, R)> {
+    /// Builds the node of [`stack`](Variable::stack) over its two operands' nodes.
     ///
     /// ```
     /// use wyrm::*;
     /// use wyrm::ndarray::{arr2, Axis};
-    /// use wyrm::nodes::Concat;
+    /// use wyrm::nodes::Stack;
     /// let a = ParameterNode::new(arr2(&[[1.0, 2.0]]));
     /// let b = InputNode::new(arr2(&[[3.0, 4.0]]));
     /// // The node `a.stack(&b, Axis(0))` builds, wrapped over its operands.
-    /// let node = Concat::<(_, _)>::new((a.node().clone(), b.node().clone()), Axis(0));
+    /// let node = Stack::new(a.node().clone(), b.node().clone(), Axis(0));
     /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
     /// y.forward();
     /// y.backward(1.0);
@@ -78,15 +88,45 @@ impl<P: ConcatOperands + ?Sized> Concat<P> {
     /// ```
     ///
     /// # Panics
+    /// If `axis` is neither `Axis(0)` nor `Axis(1)`, or if the operands' other dimensions
+    /// differ; the message names `stack`, the axis and both shapes.
+    #[track_caller]
+    pub fn new(lhs: Rc<L>, rhs: Rc<R>, axis: Axis) -> Self {
+        Concat::build((lhs, rhs), axis, "stack")
+    }
+}
+
+impl<P: ConcatOperands + ?Sized> Concat<P> {
+    /// Builds the node over the operands' nodes: for a tuple `P = (A, B, ..)`, a tuple
+    /// `(Rc<A>, Rc<B>, ..)`; for a slice `P = [N]`, a `Vec<Rc<N>>` (at least one).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use wyrm::*;
+    /// use wyrm::ndarray::{arr2, Axis};
+    /// use wyrm::nodes::Concat;
+    /// let rows: Vec<_> = (0..3).map(|i| ParameterNode::new(arr2(&[[i as f32]]))).collect();
+    /// let nodes: Vec<Rc<_>> = rows.iter().map(|r| r.node().clone()).collect();
+    /// let operands: Vec<Operand> = rows.iter().map(Operand::from).collect();
+    /// // The node `concat(&rows, Axis(0))` builds, wrapped over its operands.
+    /// let node = Concat::<[_]>::from_nodes(nodes, Axis(0));
+    /// let mut y = Variable::with_operands(node, &operands);
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), arr2(&[[0.0], [1.0], [2.0]]));
+    /// assert_eq!(rows[2].gradient(), arr2(&[[1.0]]));
+    /// ```
+    ///
+    /// # Panics
     /// If there are no operands, if `axis` is neither `Axis(0)` nor `Axis(1)`, or if the
-    /// operands' other dimensions differ; the message names the op, the axis and the
+    /// operands' other dimensions differ; the message names `concat`, the axis and the
     /// shapes.
     #[track_caller]
-    pub fn new(operands: P::Nodes, axis: Axis) -> Self {
+    pub fn from_nodes(operands: P::Nodes, axis: Axis) -> Self {
         Concat::build(operands, axis, "concat")
     }
 
-    /// [`Concat::new`], with `op` naming the user's call in messages.
+    /// [`Concat::from_nodes`], with `op` naming the user's call in messages.
     #[track_caller]
     fn build(operands: P::Nodes, axis: Axis, op: &str) -> Self {
         let count = P::count(&operands);
@@ -113,7 +153,7 @@ impl<P: ConcatOperands + ?Sized> Concat<P> {
             rows,
             state: NodeState::new(shape),
             scratch: Scratch::new(scratch),
-            operands,
+            operands: std::mem::ManuallyDrop::new(operands),
             types: PhantomData,
         }
     }

@@ -65,7 +65,8 @@ pub trait ConcatOperands: sealed::Sealed {
 
 /// What [`concat`](crate::concat) takes: a tuple of 2 to 12 variable references
 /// `(&a, &b, ..)` of any node types, or the variables of one node type as a slice, an
-/// array or a `Vec` (by reference). Implemented by this crate only.
+/// array or a `Vec` (by reference), of variables or of references to them
+/// (`&[&a, &b]`). Implemented by this crate only.
 ///
 /// ```
 /// use wyrm::*;
@@ -75,7 +76,15 @@ pub trait ConcatOperands: sealed::Sealed {
 /// assert_eq!(concat(&fields, Axis(1)).shape(), (1, 12));
 /// assert_eq!(concat(&fields[..2], Axis(0)).shape(), (2, 4));
 /// assert_eq!(concat((&fields[0], &bias), Axis(1)).shape(), (1, 6));
+/// assert_eq!(concat(&[&fields[2], &fields[0]], Axis(0)).shape(), (2, 4));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`concat` cannot take `{Self}`",
+    label = "not a list of variables",
+    note = "`concat` takes a tuple of 2 to 12 references `(&a, &b, ..)`, or variables of one \
+            node type by reference: `&[a, b]`, `&vec`, `&vec[..]`, or the same of references \
+            (`&[&a, &b]`)"
+)]
 pub trait ConcatInput<'a>: sealed::Sealed {
     /// The operands' node types.
     type Operands: ConcatOperands + ?Sized;
@@ -130,40 +139,38 @@ impl<N: Node> ConcatOperands for [N] {
     }
 }
 
-/// The slice, array and `Vec` inputs: all give `[N]`.
-fn split_variables<'a, N: Node>(variables: &'a [Variable<N>]) -> (Vec<Rc<N>>, Vec<Operand<'a>>) {
-    let nodes = variables.iter().map(|v| v.node().clone()).collect();
-    (nodes, variables.iter().map(Operand::from).collect())
+/// The slice, array and `Vec` inputs, of variables or of references to them: all give
+/// `[N]`.
+fn split_variables<'a, N: Node + 'a>(
+    variables: impl Iterator<Item = &'a Variable<N>> + Clone,
+) -> (Vec<Rc<N>>, Vec<Operand<'a>>) {
+    let nodes = variables.clone().map(|v| v.node().clone()).collect();
+    (nodes, variables.map(Operand::from).collect())
 }
 
-impl<N: Node> sealed::Sealed for &[Variable<N>] {}
+/// Implements [`ConcatInput`] for a container of variables (`$v` the element type, a
+/// variable or a reference to one).
+macro_rules! list_input {
+    ($($container:ty => $v:ty, [$($generics:tt)*];)+) => {$(
+        impl<$($generics)*> sealed::Sealed for &$container {}
 
-impl<'a, N: Node> ConcatInput<'a> for &'a [Variable<N>] {
-    type Operands = [N];
+        impl<'a, $($generics)*> ConcatInput<'a> for &'a $container {
+            type Operands = [N];
 
-    fn split(self) -> (Vec<Rc<N>>, Vec<Operand<'a>>) {
-        split_variables(self)
-    }
+            fn split(self) -> (Vec<Rc<N>>, Vec<Operand<'a>>) {
+                split_variables(self.iter().map(|v: &$v| -> &Variable<N> { v }))
+            }
+        }
+    )+};
 }
 
-impl<N: Node, const K: usize> sealed::Sealed for &[Variable<N>; K] {}
-
-impl<'a, N: Node, const K: usize> ConcatInput<'a> for &'a [Variable<N>; K] {
-    type Operands = [N];
-
-    fn split(self) -> (Vec<Rc<N>>, Vec<Operand<'a>>) {
-        split_variables(self)
-    }
-}
-
-impl<N: Node> sealed::Sealed for &Vec<Variable<N>> {}
-
-impl<'a, N: Node> ConcatInput<'a> for &'a Vec<Variable<N>> {
-    type Operands = [N];
-
-    fn split(self) -> (Vec<Rc<N>>, Vec<Operand<'a>>) {
-        split_variables(self)
-    }
+list_input! {
+    [Variable<N>] => Variable<N>, [N: Node];
+    [Variable<N>; K] => Variable<N>, [N: Node, const K: usize];
+    Vec<Variable<N>> => Variable<N>, [N: Node];
+    [&'b Variable<N>] => &'b Variable<N>, ['b, N: Node];
+    [&'b Variable<N>; K] => &'b Variable<N>, ['b, N: Node, const K: usize];
+    Vec<&'b Variable<N>> => &'b Variable<N>, ['b, N: Node];
 }
 
 /// Implements the operand traits for a tuple of the given node types, each with its

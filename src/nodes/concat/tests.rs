@@ -90,6 +90,48 @@ fn concat_sends_gradients_only_where_wanted() {
     assert_eq!(c.gradient(), ndarray::arr2(&[[1.0]]));
 }
 
+/// Every list form takes variables or references to them, in order.
+#[test]
+fn concat_takes_lists_of_variables_or_references() {
+    let (a, b) = (
+        InputNode::new(ndarray::arr2(&[[1.0]])),
+        InputNode::new(ndarray::arr2(&[[2.0]])),
+    );
+    let owned = vec![a.clone(), b.clone(), a.clone()];
+    let refs: Vec<&Variable<InputNode>> = owned.iter().collect();
+    let expected = ndarray::arr2(&[[1.0, 2.0, 1.0]]);
+    let mut all = [
+        concat(&owned, Axis(1)),
+        concat(&owned[..], Axis(1)),
+        concat(&[a.clone(), b.clone(), a.clone()], Axis(1)),
+        concat(&refs, Axis(1)),
+        concat(&refs[..], Axis(1)),
+        concat(&[&a, &b, &a], Axis(1)),
+    ];
+    for y in &mut all {
+        y.forward();
+        assert_eq!(y.value(), expected);
+    }
+}
+
+/// Long chains of `stack`s build: the node keeps the drop check out of its operands'
+/// types, as `Child` does (with plain `Rc`s, about 40 links overflowed it).
+#[test]
+fn sixty_stacks_build() {
+    let x = ParameterNode::new(ndarray::arr2(&[[0.5]]));
+    let h = InputNode::new(ndarray::arr2(&[[1.0]]));
+    macro_rules! chain {
+        ($h:ident; $($n:literal)*) => {$( let $h = { let _ = $n; $h.stack(&x, Axis(0)) }; )*};
+    }
+    chain!(h; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30
+        31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60);
+    let mut y = h.scalar_sum();
+    y.forward();
+    y.backward(1.0);
+    assert_eq!(y.value()[(0, 0)], 31.0);
+    assert_eq!(x.gradient()[(0, 0)], 60.0);
+}
+
 /// The largest tuple builds and places each operand in order.
 #[test]
 fn twelve_operands_in_a_tuple() {

@@ -179,7 +179,7 @@ impl Checker<'_> {
                 };
                 let values = self.arguments(spec, function, args)?;
                 if spec.rule == Rule::Concat {
-                    return self.concat(&values, expr);
+                    return self.concat(&values, args, expr);
                 }
                 self.loss_setting(function, args)?;
                 if spec.rule == Rule::Elementwise {

@@ -132,7 +132,7 @@ impl Checker<'_> {
 
     /// The result of `concat((a, b, ..), axis)`, from its checked arguments: the nodes,
     /// then the axis.
-    pub(super) fn concat(&mut self, args: &[Value], expr: &Expr) -> Option<Value> {
+    pub(super) fn concat(&mut self, args: &[Value], exprs: &[Expr], expr: &Expr) -> Option<Value> {
         let (Value::Axis(axis), nodes) = args.split_last().expect("parsed with an axis") else {
             unreachable!("checked by `arguments`")
         };
@@ -143,12 +143,23 @@ impl Checker<'_> {
                 _ => unreachable!("checked by `arguments`"),
             })
             .collect();
-        self.join("concat", &shapes, *axis, expr)
+        self.join("concat", &shapes, *axis, expr, exprs)
     }
 
     /// Nodes of `shapes` joined along `axis` by `op` (`stack` or `concat`): their other
     /// dimensions must agree.
-    fn join(&mut self, op: &str, shapes: &[Shape], axis: usize, expr: &Expr) -> Option<Value> {
+    ///
+    /// `operands` are `concat`'s, at whose tokens a mismatch is reported (counting from 0,
+    /// as the library's message and a tuple's fields do); `stack`'s is reported at the
+    /// whole call.
+    fn join(
+        &mut self,
+        op: &str,
+        shapes: &[Shape],
+        axis: usize,
+        expr: &Expr,
+        operands: &[Expr],
+    ) -> Option<Value> {
         let sum = |a: &D, b: &D| match (a, b) {
             (D::Lit(a), D::Lit(b)) => D::Lit(a + b),
             _ => D::Unknown,
@@ -164,15 +175,19 @@ impl Checker<'_> {
         {
             let s = &shapes[bad];
             let (a, b) = (kept(first), kept(s));
-            let message = if op == "stack" {
-                format!("shape mismatch: cannot stack a {first} and a {s} along axis {axis}; their {what} ({a} and {b}) must be equal")
+            if op == "stack" {
+                self.errors.spanned(
+                    &expr.tokens,
+                    format!("shape mismatch: cannot stack a {first} and a {s} along axis {axis}; their {what} ({a} and {b}) must be equal"),
+                );
             } else {
-                format!(
-                    "shape mismatch: cannot concatenate a {first} (operand 1) and a {s} (operand {}) along axis {axis}; their {what} ({a} and {b}) must be equal",
-                    bad + 1
-                )
-            };
-            self.errors.spanned(&expr.tokens, message);
+                self.errors.spanned(
+                    &operands[bad].tokens,
+                    format!(
+                        "shape mismatch in `concat` along axis {axis}: operand {bad} is a {s} but operand 0 is a {first}; their {what} ({b} and {a}) must be equal"
+                    ),
+                );
+            }
             return None;
         }
         let total = shapes
@@ -247,7 +262,7 @@ impl Checker<'_> {
                 let Some(Value::Axis(axis)) = args.get(1) else {
                     unreachable!("checked by `arguments`")
                 };
-                self.join("stack", &[s, other()], *axis, expr)
+                self.join("stack", &[s, other()], *axis, expr, &[])
             }
             Rule::Concat => unreachable!("a function: see `concat`"),
             Rule::Slice => {
@@ -328,8 +343,8 @@ mod tests {
         let expected = [
             // `wide` is 2x10.
             "cannot add a 2x10 and a 1x3",
-            "cannot concatenate a 1x3 (operand 1) and a 2x4 (operand 3) along axis 0; their columns (3 and 4) must be equal",
-            "cannot concatenate a 2x3 (operand 1) and a 1x3 (operand 2) along axis 1; their rows (2 and 1) must be equal",
+            "shape mismatch in `concat` along axis 0: operand 2 is a 2x4 but operand 0 is a 1x3; their columns (4 and 3) must be equal",
+            "shape mismatch in `concat` along axis 1: operand 1 is a 1x3 but operand 0 is a 2x3; their rows (1 and 2) must be equal",
             "this argument of `concat` must be an axis",
             "this argument of `concat` must be a node",
         ];

@@ -519,8 +519,10 @@ fn concat_args(
     let syn::Expr::Tuple(tuple) = first else {
         return Err(syn::Error::new_spanned(first, usage));
     };
-    if !(2..=CONCAT_MAX).contains(&tuple.elems.len()) {
-        return Err(syn::Error::new_spanned(tuple, usage));
+    let count = tuple.elems.len();
+    if !(2..=CONCAT_MAX).contains(&count) {
+        let message = format!("{usage}; this tuple has {count}");
+        return Err(syn::Error::new_spanned(tuple, message));
     }
     let mut flat = convert_args(tuple.elems)?;
     flat.push(Expr::from_syn(axis)?);
@@ -599,7 +601,7 @@ mod tests {
             ),
             (
                 quote::quote! { struct M { a = concat((b, b, b, b, b, b, b, b, b, b, b, b, b), 1) } },
-                "`concat` takes a tuple of 2 to 12 nodes and an axis",
+                "`concat` takes a tuple of 2 to 12 nodes and an axis: `concat((a, b, c), 1)`; this tuple has 13",
             ),
             (
                 quote::quote! { struct M { a = concat((b, c)) } },
