@@ -48,3 +48,34 @@ fn forty_typed_layers_build_and_match_a_hand_written_forward_pass() {
     assert_gradient(&mut out, &w);
     assert_gradient(&mut out, &b);
 }
+
+/// A GRU step typed as one expression (six `dot`s), boxed between steps, trains on the
+/// 2 MiB stack of a spawned thread, in the unoptimised builds tests run in too: there a
+/// boxed level of it takes about 150 KiB of stack, and the 16 levels a pass recursed
+/// through at a time overflowed after 16 steps (a new user's character model).
+#[test]
+fn a_gru_typed_as_one_expression_unrolls_on_a_spawned_threads_stack() {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let p = |r, c| ParameterNode::new(random_matrix(r, c) * 0.3);
+            let (embed, wz, wr, wn) = (p(50, 16), p(16, 64), p(16, 64), p(16, 64));
+            let (uz, ur, un) = (p(64, 64), p(64, 64), p(64, 64));
+            let mut h = InputNode::new(Array2::zeros((1, 64))).boxed();
+            for t in 0..40 {
+                let x = embed.index(&IndexInputNode::new(&[t % 50]));
+                let z = (x.dot(&wz) + h.dot(&uz)).sigmoid();
+                let r = (x.dot(&wr) + h.dot(&ur)).sigmoid();
+                let n = (x.dot(&wn) + (r * h.clone()).dot(&un)).tanh();
+                h = (n.clone() + z * (h.clone() - n)).boxed();
+            }
+            let mut loss = h.scalar_sum();
+            loss.forward();
+            loss.backward(1.0);
+            assert!(uz.gradient().iter().any(|g| *g != 0.0));
+            assert!(embed.gradient().iter().all(|g| g.is_finite()));
+        })
+        .expect("a thread")
+        .join()
+        .expect("no overflow");
+}

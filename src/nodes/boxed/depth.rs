@@ -24,11 +24,14 @@ use crate::node::Pass;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-/// Boxed nodes a pass recurses through at a time. Debug builds have frames many times
-/// larger than release builds': there, a reviewer measured a GRU step (a lookup, three
-/// `dot`s, a `stack`, `sigmoid` and `tanh`) at about 64 KiB of stack per boxed level in
-/// the backward pass, so about 1 MiB for sixteen, inside the 2 MiB of a spawned thread.
-pub(super) const MAX_NESTING: usize = 16;
+/// Boxed nodes a pass recurses through at a time: 16 in release builds, 4 in debug
+/// builds, whose frames are many times larger. There a reviewer measured a GRU step (a
+/// lookup, three `dot`s, a `stack`, `sigmoid` and `tanh`) at about 64 KiB of stack per
+/// boxed level in the backward pass, and a new user's GRU step typed as one expression
+/// (six `dot`s) at about 150 KiB: sixteen of those overflowed the 2 MiB of a spawned
+/// thread (or a test's) after 16 steps, four take about 600 KiB. Queuing more often costs
+/// a debug build little.
+pub(super) const MAX_NESTING: usize = if cfg!(debug_assertions) { 4 } else { 16 };
 
 /// Forwards the boxed nodes below `root` (not `root` itself), every one after the boxed
 /// nodes below it, so that no inner forward recurses through more than one boxed level.
