@@ -41,7 +41,8 @@
 //!   is a compile error.
 //! - Operations: `+ - * /` (elementwise, on variables or references, with `f32` on either
 //!   side; a single row, column or 1 x 1 on either side is broadcast, see
-//!   [`shape::Broadcast`]), `dot`, `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
+//!   [`shape::Broadcast`]), `dot`, `dot_t` (the product with a transpose, read in
+//!   place), `vector_dot`, `square`, `exp`, `ln`, `tanh`, `sigmoid`,
 //!   `softplus`, `relu`, `leaky_relu`, `gelu`, `sqrt`, `abs`, `pow`, `clip`, row-wise
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
@@ -192,7 +193,7 @@ pub use variable::{Operand, Variable};
 /// - `name = expression` defines a node from names declared or defined *above* it, with
 ///   the operators and methods of hand-written code: `+ - * /` (elementwise between two
 ///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
-///   number on either side), unary `-`, and the methods `dot`, `vector_dot`, `index`,
+///   number on either side), unary `-`, and the methods `dot`, `dot_t`, `vector_dot`, `index`,
 ///   `sum_bags`, `mean_bags`, `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `leaky_relu(slope)`, `gelu`,

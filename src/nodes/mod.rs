@@ -35,7 +35,7 @@ pub use boxed::Boxed;
 pub(crate) use child::Child;
 pub use concat::{concat, Concat, ConcatInput, ConcatOperands, Stack};
 pub use detach::Detach;
-pub use dot::Dot;
+pub use dot::{Dot, DotLayout, DotT, Plain, RhsTransposed};
 pub use dropout::{Dropout, DropoutOp, TrainingFlag};
 pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};

@@ -216,6 +216,8 @@ fn broadcasting() {
 fn products() {
     let dot_shapes = [((1, 1), (1, 1)), ((1, 5), (5, 3)), ((4, 3), (3, 2))];
     binary("dot", (Any, Any), &dot_shapes, |a, b| a.dot(b));
+    let dot_t_shapes = [((1, 1), (1, 1)), ((1, 5), (3, 5)), ((4, 3), (2, 3))];
+    binary("dot_t", (Any, Any), &dot_t_shapes, |a, b| a.dot_t(b));
     binary("vector_dot", (Any, Any), &SAME, |a, b| a.vector_dot(b));
 }
 
@@ -389,6 +391,7 @@ fn shared_subexpressions() {
     unary("x * x", Any, |x| x.clone() * x.clone());
     unary("x / x.exp()", Any, |x| x.clone() / x.exp());
     unary("x.dot(x.t())", Any, |x| x.dot(&x.t()));
+    unary("x.dot_t(x)", Any, |x| x.dot_t(x));
     unary("stack(x, x)", Any, |x| x.stack(x, Axis(0)).tanh());
     unary("concat(x, x, x)", Any, |x| {
         concat(&[x.clone(), x.clone(), x.clone()], Axis(1)).tanh()

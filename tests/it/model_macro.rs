@@ -1022,7 +1022,7 @@ model! {
     struct TailScorer {
         entities: Param<num_entities, 4>,
         query: Input<1, 4>,
-        scores = entities.dot(query.t()),
+        scores = query.dot_t(entities),
     }
 }
 
@@ -1040,8 +1040,8 @@ fn another_block_over_some_of_a_models_parameters() {
         .set_rows(&[3], &arr2(&[[1.0, 2.0, 3.0, 4.0]]));
     scorer.query.set_value(&[1.0, 0.0, 0.0, 1.0]);
     scorer.scores.forward();
-    assert_eq!(scorer.scores.shape(), (5, 1));
-    assert_eq!(scorer.scores.value()[(3, 0)], 5.0);
+    assert_eq!(scorer.scores.shape(), (1, 5));
+    assert_eq!(scorer.scores.value()[(0, 3)], 5.0);
 }
 
 const WIDTH: usize = 3;

@@ -48,6 +48,8 @@ pub enum Rule {
     Transpose,
     /// Matrix product.
     Dot,
+    /// Matrix product with the argument's transpose.
+    DotT,
     /// Row-wise dot product of equal shapes: `rows x 1`.
     VectorDot,
     /// Row lookup: `K x cols`.
@@ -102,6 +104,7 @@ const fn method(
 /// Every supported method.
 pub const METHODS: &[Method] = &[
     method("dot", &[Arg::Node], Rule::Dot, "Dot"),
+    method("dot_t", &[Arg::Node], Rule::DotT, "DotT"),
     method("vector_dot", &[Arg::Node], Rule::VectorDot, "VectorDot"),
     method("index", &[Arg::Index], Rule::Index, "Index"),
     method("sum_bags", &[Arg::Bags], Rule::Bags, "Bags"),

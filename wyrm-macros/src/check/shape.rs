@@ -245,6 +245,20 @@ impl Checker<'_> {
                 }
                 node(Shape(s.0, o.1))
             }
+            Rule::DotT => {
+                let o = other();
+                if s.1.differs(&o.1) == Some(true) {
+                    self.errors.spanned(
+                        &expr.tokens,
+                        format!(
+                            "shape mismatch: cannot dot_t a {s} with a {o}; the left's columns ({}) must equal the right's columns ({})",
+                            s.1, o.1
+                        ),
+                    );
+                    return None;
+                }
+                node(Shape(s.0, o.0))
+            }
             Rule::VectorDot => {
                 let o = other();
                 if s.0.differs(&o.0) == Some(true) || s.1.differs(&o.1) == Some(true) {
@@ -303,6 +317,8 @@ mod tests {
                 n: Param<n_rows, 3>,
                 s = a + b,
                 d = a.dot(c),
+                e = a.dot_t(c),
+                f = m.dot_t(a) + m.sum_rows() + m.dot_t(m).t(),
                 ok = m + bias + n.sum_columns() + m.t().t(),
                 v = m.vector_dot(a),
                 r = m - a.stack(a, 0),
@@ -314,6 +330,7 @@ mod tests {
         let expected = [
             "cannot add a 1x3 and a 1x4",
             "cannot dot a 1x3 with a 4x1",
+            "cannot dot_t a 1x3 with a 4x1; the left's columns (3) must equal the right's columns (1)",
             "cannot take row-wise dot products of a 5x3 and a 1x3",
             "cannot subtract a 5x3 and a 2x3",
             // A 4x1 column times a 1x3 row broadcasts to 4x3.

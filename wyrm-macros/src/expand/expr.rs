@@ -90,7 +90,7 @@ pub(super) fn node_type(
                 };
             }
             match spec.rule {
-                Rule::Dot | Rule::VectorDot | Rule::Stack => {
+                Rule::Dot | Rule::DotT | Rule::VectorDot | Rule::Stack => {
                     let other = ty(&args[0]);
                     quote_spanned!(span=> #k::nodes::#alias<#recv, #other>)
                 }
