@@ -49,6 +49,24 @@ model! {
 
 fn same_type<T>(_: &T, _: &T) {}
 
+/// Runs a pass of a block's loss and of the hand-written one, and checks that they give the
+/// same loss and the same gradients, for each pair of a block's parameter and its
+/// hand-written counterpart.
+fn assert_same_pass<A: Node, B: Node>(
+    block: &mut Variable<A>,
+    by_hand: &mut Variable<B>,
+    parameters: &[(&Variable<ParameterNode>, &Variable<ParameterNode>)],
+) {
+    block.forward();
+    by_hand.forward();
+    assert_eq!(block.value()[(0, 0)], by_hand.value()[(0, 0)]);
+    block.backward(1.0);
+    by_hand.backward(1.0);
+    for (ours, theirs) in parameters {
+        assert_eq!(ours.gradient(), theirs.gradient());
+    }
+}
+
 model! {
     /// A user's taste from the items in their history (bags of varying size), scored
     /// against a candidate item.
@@ -858,13 +876,11 @@ fn classifier_matches_the_hand_written_graph() {
     }
     model.labels.set_value(&[2, 1]);
     labels.set_value(&[2, 1]);
-    model.loss.forward();
-    loss.forward();
-    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
-    model.loss.backward(1.0);
-    loss.backward(1.0);
-    assert_eq!(model.w.gradient(), w.gradient());
-    assert_eq!(model.b.gradient(), b.gradient());
+    assert_same_pass(
+        &mut model.loss,
+        &mut loss,
+        &[(&model.w, &w), (&model.b, &b)],
+    );
 }
 
 model! {
@@ -895,14 +911,11 @@ fn stack_matches_the_hand_written_graph() {
     let xs = arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]);
     model.x.set_value(xs.view());
     x.set_value(xs.view());
-    model.loss.forward();
-    loss.forward();
-    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
-    model.loss.backward(1.0);
-    loss.backward(1.0);
-    assert_eq!(model.a.gradient(), a.gradient());
-    assert_eq!(model.a.gradient(), a.gradient());
-    assert_eq!(model.b.gradient(), b.gradient());
+    assert_same_pass(
+        &mut model.loss,
+        &mut loss,
+        &[(&model.a, &a), (&model.b, &b)],
+    );
 }
 
 model! {
@@ -942,14 +955,12 @@ fn concat_matches_the_hand_written_graph() {
     }
     model.dense.set_value(xs.view());
     dense.set_value(xs.view());
-    model.loss.forward();
-    loss.forward();
-    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
-    model.loss.backward(1.0);
-    loss.backward(1.0);
-    assert_eq!(model.users.gradient(), users.gradient());
-    assert_eq!(model.items.gradient(), items.gradient());
-    assert_eq!(model.w.gradient(), w.gradient());
+    let pairs = [
+        (&model.users, &users),
+        (&model.items, &items),
+        (&model.w, &w),
+    ];
+    assert_same_pass(&mut model.loss, &mut loss, &pairs);
 }
 
 model! {
@@ -993,12 +1004,7 @@ fn slice_matches_the_hand_written_graph() {
     x.set_value(xs.view());
     model.h.set_value(hs.view());
     h.set_value(hs.view());
-    model.loss.forward();
-    loss.forward();
-    assert_eq!(model.loss.value()[(0, 0)], loss.value()[(0, 0)]);
-    model.loss.backward(1.0);
-    loss.backward(1.0);
-    assert_eq!(model.w.gradient(), w.gradient());
+    assert_same_pass(&mut model.loss, &mut loss, &[(&model.w, &w)]);
 }
 
 model! {
