@@ -7,7 +7,7 @@
 //! cross-entropy. The parameters are shared by all those graphs and trained with Adam on
 //! minibatches of sequences. The example prints the held-out accuracy as it improves and
 //! ends with one pass over a 20,000-step sequence: chains of any length are fine, as
-//! passes recurse through at most 16 boxed nodes at a time.
+//! passes recurse through at most 16 boxed nodes at a time (4 in debug builds).
 //!
 //! Run with `cargo run --release --example sequence`.
 

@@ -198,10 +198,11 @@ leaf_target!(InputNode);
 /// `epsilon² / 6` times the third derivative, which deep compositions (an RNN unrolled
 /// over 40 steps, where a step of 0.01 in an early input is amplified at every step) can
 /// make larger than the tolerance. A new user's correct gradient of 8.4176 measured
-/// 5.60 at `epsilon` 0.01, 8.34 at 0.001 and 8.415 at 0.0003. When an element fails,
-/// rerun with `epsilon` a few times smaller: a numerical estimate that moves towards the
-/// analytic value is curvature, one that stays put is a wrong gradient. (Below about
-/// 1e-3, `f32` rounding of a large loss takes over: check on a small instance.)
+/// 5.60 at `epsilon` 0.01, 8.34 at 0.001 and 8.415 at 0.0003. A numerical estimate that
+/// moves towards the analytic value at a smaller step is curvature, one that stays put is
+/// a wrong gradient; below about 1e-3, `f32` rounding of a large loss takes over, and a
+/// larger step brings it closer. A failed check tries those steps on a few failing
+/// elements and says which it saw ([`GradientCheck::diagnosis`]).
 ///
 /// ```
 /// use wyrm::gradcheck::{check_gradient, CheckOptions};
@@ -269,13 +270,50 @@ pub struct GradientCheck {
     /// updates), which finite differences cannot follow, and the check fails whatever the
     /// gradients. `None` when they agree.
     pub not_repeatable: Option<(f64, f64)>,
-    /// About how far `f32` rounding of the output's values alone can move a numeric
-    /// gradient at this `epsilon`: `sum |W * value| * f32::EPSILON / epsilon`. Each
-    /// forward pass rounds the output to `f32`, and the difference of two passes is
-    /// divided by `2 epsilon`, so a large output (a sum over a batch rather than a mean)
-    /// or a small `epsilon` drowns small gradients in rounding. Failures no larger than
-    /// this say nothing about the gradient.
-    pub rounding: f32,
+    /// What rechecking a few failing elements at other steps showed: whether the numeric
+    /// estimates came closer to the analytic gradient at ten or a hundred times `epsilon`
+    /// (rounding), at a tenth or a hundredth of it (curvature or a kink), or at neither
+    /// (most likely a wrong gradient). `None` when the check passed, could not be repeated, or failed on
+    /// values that are not finite.
+    pub diagnosis: Option<Diagnosis>,
+}
+
+/// Why a gradient check's failures are likely what they are, from rechecking up to five
+/// failing elements with other finite-difference steps ([`GradientCheck::diagnosis`]).
+///
+/// A central difference is off by about `epsilon² / 6` times the third derivative
+/// (curvature), and by the output's `f32` rounding divided by `2 epsilon`; a wrong
+/// analytic gradient stays wrong at every step. So a larger step helps only against
+/// rounding, a smaller one only against curvature and kinks.
+///
+/// ```
+/// use wyrm::gradcheck::{check_gradient, CheckOptions, Diagnosis};
+/// use wyrm::*;
+///
+/// // A sum of many squares: the output is large, and at a small step its f32 rounding
+/// // drowns the differences.
+/// let x = ParameterNode::new(ndarray::Array2::from_elem((16, 24), 2.5));
+/// let options = CheckOptions { epsilon: 1e-4, ..CheckOptions::default() };
+/// let report = check_gradient(&mut x.square().scalar_sum(), &x, &options);
+/// assert_eq!(report.diagnosis, Some(Diagnosis::Rounding));
+/// // At the default step (or as a mean) it passes.
+/// assert!(check_gradient(&mut x.square().scalar_sum(), &x, &CheckOptions::default()).passed());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Diagnosis {
+    /// At ten or a hundred times `epsilon` the estimates came closer: `f32` rounding of
+    /// the output
+    /// (large, such as a sum over a batch, or the difference of large values) drowned
+    /// them. Check a mean or a smaller instance, or use a larger `epsilon`.
+    Rounding,
+    /// At a tenth or a hundredth of `epsilon` they came closer: curvature, or a kink
+    /// within `epsilon` of the point. Use a smaller `epsilon`, or points away from kinks.
+    Curvature,
+    /// No other step brought them closer: most likely the analytic gradient is wrong (or
+    /// a `detach` stands between the output and the checked values, which finite
+    /// differences see through).
+    Persistent,
 }
 
 impl GradientCheck {
@@ -350,11 +388,6 @@ impl std::fmt::Display for GradientCheck {
             .failures
             .iter()
             .any(|(_, a, n)| !a.is_finite() || !n.is_finite());
-        // Twice the estimate: the output's own rounding comes on top of its final one.
-        let rounding = self
-            .failures
-            .iter()
-            .all(|(_, a, n)| (a - n).abs() <= 2.0 * self.rounding);
         if not_finite {
             write!(
                 f,
@@ -362,24 +395,31 @@ impl std::fmt::Display for GradientCheck {
                  these elements, e.g. `ln` or `sqrt` of a value within `epsilon` of 0 or \
                  below it, or a division by a value near 0; check the domain of the inputs)"
             )
-        } else if rounding {
-            write!(
-                f,
-                "(each failure is within what f32 rounding of the output alone explains, about \
-                 {} at this epsilon: the output is large for its gradients, e.g. a sum over a \
-                 batch, and a smaller `CheckOptions::epsilon` makes this worse. Check a mean \
-                 instead of a sum, a smaller instance, or a larger epsilon; see \
-                 `GradientCheck::rounding`)",
-                self.rounding
-            )
         } else {
-            write!(
-                f,
-                "(near a kink, or with strong curvature, a correct gradient fails too: rerun \
-                 with a smaller `CheckOptions::epsilon`; see `CheckOptions`. A `detach` \
-                 between the output and `wrt` fails by design: finite differences see \
-                 through it)"
-            )
+            match self.diagnosis {
+                Some(Diagnosis::Rounding) => write!(
+                    f,
+                    "(rechecked at a larger epsilon, the numeric estimates come closer: f32 \
+                     rounding of the output drowns them at this epsilon, as for a large output \
+                     (a sum over a batch) or one that is the difference of large values, and a \
+                     smaller `CheckOptions::epsilon` makes it worse. Check a mean instead of a \
+                     sum, a smaller instance, or a larger epsilon; see `Diagnosis`)"
+                ),
+                Some(Diagnosis::Curvature) => write!(
+                    f,
+                    "(rechecked at a smaller epsilon, the numeric estimates come closer: \
+                     curvature, or a kink within epsilon, which fail a correct gradient too. \
+                     Rerun with a smaller `CheckOptions::epsilon`, or away from kinks; see \
+                     `CheckOptions`)"
+                ),
+                _ => write!(
+                    f,
+                    "(rechecked at ten and a hundred times epsilon and at a tenth and a \
+                     hundredth of it, the numeric estimates stay as far off: most likely the analytic gradient is wrong. A \
+                     `detach` between the output and `wrt` fails by design: finite differences \
+                     see through it)"
+                ),
+            }
         }
     }
 }
@@ -456,13 +496,6 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
 
     output.forward();
     let first = weighted(output, &weights);
-    let magnitude = output.with_value(|value| {
-        value
-            .iter()
-            .zip(weights.iter())
-            .map(|(v, w)| (*v as f64 * *w as f64).abs())
-            .sum::<f64>()
-    });
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
     wrt.clear_gradient();
@@ -471,19 +504,9 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     }
 
     let eps = options.epsilon;
-    let mut numeric = Vec::with_capacity(wrt.len());
-    for i in 0..wrt.len() {
-        let original = wrt.get(i);
-        wrt.set(i, original + eps);
-        // Only now: if that `set` panicked, nothing was written (and a guard calling it
-        // again while unwinding would abort the process).
-        let restore = Restore(wrt, i, original);
-        let plus = objective(output, &weights);
-        wrt.set(i, original - eps);
-        let minus = objective(output, &weights);
-        drop(restore);
-        numeric.push(((plus - minus) / (2.0 * eps as f64)) as f32);
-    }
+    let numeric: Vec<f32> = (0..wrt.len())
+        .map(|i| central_difference(output, wrt, &weights, i, eps))
+        .collect();
     // Three more passes at the unperturbed point, so that a random graph whose few
     // outputs happen to repeat once is still caught.
     let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
@@ -492,7 +515,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         .find(|&again| !same(first, again))
         .map(|again| (first, again));
 
-    let failures = analytic
+    let failures: Vec<(usize, f32, f32)> = analytic
         .iter()
         .zip(&numeric)
         .enumerate()
@@ -506,13 +529,77 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         })
         .map(|(i, (a, n))| (i, *a, *n))
         .collect();
+    let finite = failures
+        .iter()
+        .all(|(_, a, n)| a.is_finite() && n.is_finite());
+    let diagnosis = (!failures.is_empty() && finite && not_repeatable.is_none())
+        .then(|| diagnose(output, wrt, &weights, &failures, eps));
     GradientCheck {
         analytic,
         numeric,
         failures,
         shape: wrt.shape(),
         not_repeatable,
-        rounding: (magnitude * f32::EPSILON as f64 / eps as f64) as f32,
+        diagnosis,
+    }
+}
+
+/// The central difference of the weighted output along element `i` of `wrt`, with step
+/// `eps`; the element is put back afterwards, even if a forward pass panics.
+fn central_difference<T: Node, P: GradientTarget>(
+    output: &mut Variable<T>,
+    wrt: &P,
+    weights: &Array2<f32>,
+    i: usize,
+    eps: f32,
+) -> f32 {
+    let original = wrt.get(i);
+    wrt.set(i, original + eps);
+    // Only now: if that `set` panicked, nothing was written (and a guard calling it
+    // again while unwinding would abort the process).
+    let restore = Restore(wrt, i, original);
+    let plus = objective(output, weights);
+    wrt.set(i, original - eps);
+    let minus = objective(output, weights);
+    drop(restore);
+    ((plus - minus) / (2.0 * eps as f64)) as f32
+}
+
+/// Rechecks up to five failures at ten and a hundred times `eps`, and at a tenth and a
+/// hundredth of it, and
+/// names what most of them show (see [`Diagnosis`]); a tie names the one that least
+/// excuses the gradient.
+fn diagnose<T: Node, P: GradientTarget>(
+    output: &mut Variable<T>,
+    wrt: &P,
+    weights: &Array2<f32>,
+    failures: &[(usize, f32, f32)],
+    eps: f32,
+) -> Diagnosis {
+    // Persistent, Curvature, Rounding: in the order ties are settled.
+    let mut votes = [0; 3];
+    for &(i, analytic, numeric) in failures.iter().take(5) {
+        let error = |n: f32| (analytic - n).abs();
+        let mut at = |step: f32| error(central_difference(output, wrt, weights, i, step));
+        let base = error(numeric);
+        // Two steps each way: a rounding error can repeat at one step by chance.
+        let larger = at(eps * 10.0).min(at(eps * 100.0));
+        let smaller = at(eps / 10.0).min(at(eps / 100.0));
+        // Closer: at most half the error at `eps`.
+        let kind = if larger <= base / 2.0 && larger <= smaller {
+            2
+        } else if smaller <= base / 2.0 {
+            1
+        } else {
+            0
+        };
+        votes[kind] += 1;
+    }
+    let most = votes.iter().copied().max().unwrap_or(0);
+    match votes.iter().position(|&v| v == most) {
+        Some(2) => Diagnosis::Rounding,
+        Some(1) => Diagnosis::Curvature,
+        _ => Diagnosis::Persistent,
     }
 }
 
@@ -882,34 +969,76 @@ mod tests {
         assert!(!report.passed());
         let text = report.to_string();
         assert!(text.contains("a value that is not finite"), "{text}");
-        assert!(!text.contains("near a kink"), "{text}");
-        let x = ParameterNode::new(ndarray::arr2(&[[0.0005, 2.0]]));
-        let mut y = x.abs();
-        let report = check_gradient(&mut y, &x, &CheckOptions::default());
-        assert!(report.to_string().contains("near a kink"), "{report}");
+        assert!(!text.contains("a kink"), "{text}");
+        assert_eq!(report.diagnosis, None);
     }
 
-    /// A correct gradient of a large sum fails at a small epsilon through f32 rounding of
-    /// the output alone: the report says so (and not to make epsilon smaller still), and
-    /// the same function as a mean passes at the default epsilon.
+    /// Failures are rechecked at other steps, and the report names what they show: a
+    /// kink within epsilon comes closer at a smaller step, rounding of a large output
+    /// (or of the difference of large values) at a larger one, and a wrong derivative at
+    /// none, even on an output large enough that rounding could hide small errors.
     #[test]
-    fn failure_reports_say_when_rounding_explains_them() {
+    fn failure_reports_say_what_other_steps_show() {
+        let diagnose = |report: GradientCheck, expected: Diagnosis, text: &str| {
+            assert!(!report.passed());
+            assert_eq!(report.diagnosis, Some(expected), "{report}");
+            assert!(report.to_string().contains(text), "{report}");
+        };
+        // A kink: |x| at 0.0005, within the default step of 0.01.
+        let x = ParameterNode::new(ndarray::arr2(&[[0.0005, 2.0]]));
+        let report = check_gradient(&mut x.abs(), &x, &CheckOptions::default());
+        diagnose(
+            report,
+            Diagnosis::Curvature,
+            "curvature, or a kink within epsilon",
+        );
+
+        // Rounding: a large sum at a small step, and the same sum minus its value.
         let x = ParameterNode::new(ndarray::Array2::from_shape_fn((16, 24), |(i, j)| {
             2.0 + ((i * 24 + j) as f32 * 0.37).sin()
         }));
-        let options = CheckOptions {
+        let small = CheckOptions {
             epsilon: 1e-4,
             ..CheckOptions::default()
         };
-        let report = check_gradient(&mut x.square().scalar_sum(), &x, &options);
-        assert!(!report.passed());
-        assert!(report.rounding > 0.1, "{}", report.rounding);
-        let text = report.to_string();
-        assert!(text.contains("f32 rounding of the output alone"), "{text}");
-        assert!(!text.contains("near a kink"), "{text}");
+        let report = check_gradient(&mut x.square().scalar_sum(), &x, &small);
+        diagnose(
+            report,
+            Diagnosis::Rounding,
+            "f32 rounding of the output drowns them",
+        );
+        let total = x.value().iter().map(|v| v * v).sum::<f32>();
+        let report = check_gradient(&mut (x.square().scalar_sum() - total), &x, &small);
+        diagnose(
+            report,
+            Diagnosis::Rounding,
+            "a smaller `CheckOptions::epsilon` makes it worse",
+        );
+        // As a mean, at the default step, it passes.
         let report = check_gradient(&mut x.square().mean(), &x, &CheckOptions::default());
-        assert!(report.rounding < 1e-4, "{}", report.rounding);
         assert!(report.passed(), "{report}");
+        assert_eq!(report.diagnosis, None);
+
+        // A derivative off by a factor of two, on 1,024 outputs of about 100.
+        struct Double;
+        impl crate::nodes::UnaryOp for Double {
+            const NAME: &'static str = "double";
+            fn apply(&self, x: f32) -> f32 {
+                2.0 * x
+            }
+            fn derivative(&self, _: f32, _: f32) -> f32 {
+                1.0
+            }
+        }
+        let x = ParameterNode::new(ndarray::Array2::from_shape_fn((32, 32), |(i, j)| {
+            50.0 + (i * 32 + j) as f32 * 0.01
+        }));
+        let report = check_gradient(&mut x.map(Double), &x, &CheckOptions::default());
+        diagnose(
+            report,
+            Diagnosis::Persistent,
+            "most likely the analytic gradient is wrong",
+        );
     }
 
     /// Perturbations write single elements, of local and shared storage (odd columns

@@ -213,7 +213,8 @@ fn dropout_steps_do_not_allocate() {
 }
 
 /// A graph of boxed nodes far deeper than the 16 levels passes recurse through at a time
-/// (forwarded from the bottom up, with gradients queued every 16 levels) reuses its work
+/// (4 in the debug builds tests run in; forwarded from the bottom up, with gradients
+/// queued every so many levels) reuses its work
 /// lists: passes after the first allocate nothing. (The forward pass used to build its
 /// work list anew each time.)
 #[test]

@@ -710,8 +710,10 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
         match &self.storage {
             Storage::Local { value, .. } => Ref::map(value.borrow(), |v| v.as_slice()),
             Storage::Shared { param, cache } => {
-                // Copy the shared values once per pass; outside a pass (or after an update
-                // through this node) always re-read.
+                // Copy the shared values once per pass: re-read before the node's first
+                // pass, after an update through this node, and at each new pass; between
+                // passes, the copy of the latest one (what another node or thread wrote
+                // meanwhile shows from the next pass on).
                 let pass = self.pass.get();
                 if self.cached.get() != pass || pass == 0 {
                     // While an earlier borrow of the copy is still alive, keep serving that

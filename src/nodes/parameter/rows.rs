@@ -46,7 +46,9 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// [`set_rows`](crate::HogwildParameter::set_rows)). A repeated index takes its last
     /// row. As after [`set_value`](Self::set_value), a
     /// [`backward`](Variable::backward) without a forward pass in between forwards again
-    /// first.
+    /// first. Another node over the same shared storage that has run a pass shows its
+    /// copy of that pass in [`value`](Variable::value) until its next one (its
+    /// [`rows`](Self::rows) read the storage).
     ///
     /// Renormalising the rows a step touched, as TransE does for its entities:
     ///
@@ -139,6 +141,29 @@ mod tests {
             shared.rows(&[0, 1]),
             ndarray::arr2(&[[3.0, 4.0], [0.5, 1.0]])
         );
+    }
+
+    /// Rows written through one node over shared storage: another node over it that has
+    /// run a pass keeps that pass's copy as its value until its next pass, while its
+    /// `rows` read the storage.
+    #[test]
+    fn another_node_over_the_storage_sees_the_rows_from_its_next_pass() {
+        let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[
+            [1.0, 2.0],
+            [3.0, 4.0],
+        ])));
+        let (a, b) = (
+            ParameterNode::shared(shared.clone()),
+            ParameterNode::shared(shared),
+        );
+        let mut total = b.scalar_sum();
+        total.forward();
+        a.set_rows(&[0], &ndarray::arr2(&[[0.0, 0.0]]));
+        assert_eq!(b.value(), ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+        assert_eq!(b.rows(&[0]), ndarray::arr2(&[[0.0, 0.0]]));
+        total.forward();
+        assert_eq!(total.value()[(0, 0)], 7.0);
+        assert_eq!(b.value(), ndarray::arr2(&[[0.0, 0.0], [3.0, 4.0]]));
     }
 
     #[test]

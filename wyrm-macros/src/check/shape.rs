@@ -97,32 +97,44 @@ impl Checker<'_> {
         s: &Shape,
         expr: &Expr,
     ) -> Option<D> {
-        let (position, kind, size) = match *axis {
+        // Each position written, what it is called, and whether it may equal the length
+        // (a range's start and exclusive end may; an index and an inclusive end may not).
+        let (size, positions): (D, Vec<(usize, &str, bool)>) = match *axis {
             SliceAxis::All => return Some(len.clone()),
             SliceAxis::Unknown => return Some(D::Unknown),
-            SliceAxis::Range { start, end } => {
-                (end.max(start), "end", D::Lit(end.saturating_sub(start)))
-            }
-            SliceAxis::Index(i) => (i + 1, "index", D::Lit(1)),
-            SliceAxis::From(start) => (
+            SliceAxis::Range {
                 start,
-                "start",
+                end,
+                inclusive,
+            } => {
+                let past = if inclusive {
+                    end.saturating_add(1)
+                } else {
+                    end
+                };
+                let end_kind = if inclusive { "inclusive end" } else { "end" };
+                (
+                    D::Lit(past.saturating_sub(start)),
+                    vec![(start, "start", true), (end, end_kind, !inclusive)],
+                )
+            }
+            SliceAxis::Index(i) => (D::Lit(1), vec![(i, "index", false)]),
+            SliceAxis::From(start) => (
                 match len {
                     D::Lit(n) => D::Lit(n.saturating_sub(start)),
                     _ => D::Unknown,
                 },
+                vec![(start, "start", true)],
             ),
         };
         if let D::Lit(n) = len {
-            if position > *n {
-                let shown = if kind == "index" {
-                    position - 1
-                } else {
-                    position
-                };
+            let bad = positions
+                .iter()
+                .find(|&&(p, _, may_equal)| p > *n || (p == *n && !may_equal));
+            if let Some((position, kind, _)) = bad {
                 self.errors.spanned(
                     &expr.tokens,
-                    format!("`slice`: {what} {kind} {shown} is out of range for a {s} operand ({n} {what}s)"),
+                    format!("`slice`: {what} {kind} {position} is out of range for a {s} operand ({n} {what}s)"),
                 );
                 return None;
             }
@@ -381,6 +393,11 @@ mod tests {
                 end = z.slice(s![.., 4..13]),
                 index = z.slice(s![2, ..]),
                 start = z.slice(s![3.., ..]),
+                reversed = z.slice(s![.., 13..4]),
+                inclusive = z.slice(s![.., ..=12]),
+                huge = z.slice(s![18446744073709551615, ..]),
+                fits = z.slice(s![..=1, 12..]).sum_rows() + z.slice(s![0..2, ..=11]).sum_rows(),
+                empty = z.slice(s![2..2, ..]),
             }
         });
         let expected = [
@@ -388,6 +405,9 @@ mod tests {
             "`slice`: column end 13 is out of range for a 2x12 operand (12 columns)",
             "`slice`: row index 2 is out of range for a 2x12 operand (2 rows)",
             "`slice`: row start 3 is out of range for a 2x12 operand (2 rows)",
+            "`slice`: column start 13 is out of range for a 2x12 operand (12 columns)",
+            "`slice`: column inclusive end 12 is out of range for a 2x12 operand (12 columns)",
+            "`slice`: row index 18446744073709551615 is out of range for a 2x12 operand (2 rows)",
         ];
         assert_errors(&e, &expected);
     }

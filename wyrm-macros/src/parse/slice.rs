@@ -10,13 +10,15 @@ use syn::spanned::Spanned;
 pub(crate) enum SliceAxis {
     /// `..`: the whole axis.
     All,
-    /// `start..end`, `..end` (literals, not negative, no step): `end - start` elements,
-    /// `end` at most the axis length.
+    /// `start..end`, `..end`, `start..=end`, `..=end` (literals, not negative, no step):
+    /// `end - start` elements (one more when inclusive), none if `end` comes first.
     Range {
-        /// The first selected position.
+        /// The first selected position (0 when not written).
         start: usize,
-        /// One past the last.
+        /// The end as written.
         end: usize,
+        /// Whether the end is selected too (`..=`).
+        inclusive: bool,
     },
     /// `start..` (a literal, not negative, no step): all but the first `start`.
     From(usize),
@@ -84,16 +86,11 @@ fn axis_of(element: &TokenStream) -> SliceAxis {
     match &expr {
         syn::Expr::Range(r) => match (literal(&r.start), literal(&r.end), &r.limits) {
             (Some(None), Some(None), syn::RangeLimits::HalfOpen(_)) => SliceAxis::All,
-            (Some(start), Some(Some(end)), limits) => {
-                let end = match limits {
-                    syn::RangeLimits::HalfOpen(_) => end,
-                    syn::RangeLimits::Closed(_) => end + 1,
-                };
-                SliceAxis::Range {
-                    start: start.unwrap_or(0),
-                    end,
-                }
-            }
+            (Some(start), Some(Some(end)), limits) => SliceAxis::Range {
+                start: start.unwrap_or(0),
+                end,
+                inclusive: matches!(limits, syn::RangeLimits::Closed(_)),
+            },
             (Some(Some(start)), Some(None), syn::RangeLimits::HalfOpen(_)) => {
                 SliceAxis::From(start)
             }
@@ -121,23 +118,25 @@ mod tests {
     #[test]
     fn reads_literal_elements() {
         use SliceAxis::*;
-        assert_eq!(
-            axes(quote::quote!(s![.., 0..4])),
-            [All, Range { start: 0, end: 4 }]
-        );
+        let range = |start, end, inclusive| Range {
+            start,
+            end,
+            inclusive,
+        };
+        assert_eq!(axes(quote::quote!(s![.., 0..4])), [All, range(0, 4, false)]);
         assert_eq!(
             axes(quote::quote!(s![..=2, 3..])),
-            [Range { start: 0, end: 3 }, From(3)]
+            [range(0, 2, true), From(3)]
         );
         assert_eq!(
             axes(quote::quote!(s![1, 2..5,])),
-            [Index(1), Range { start: 2, end: 5 }]
+            [Index(1), range(2, 5, false)]
         );
         assert_eq!(axes(quote::quote!(s![-1, ..;2])), [Unknown, Unknown]);
         assert_eq!(axes(quote::quote!(s![0..n, { H }..])), [Unknown, Unknown]);
         assert_eq!(
             axes(quote::quote!(s![..-1, 4..2])),
-            [Unknown, Range { start: 4, end: 2 }]
+            [Unknown, range(4, 2, false)]
         );
     }
 
