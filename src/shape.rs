@@ -21,7 +21,10 @@
 //! use wyrm::*;
 //!
 //! /// A tanh layer over a 4 x 2 weight, for any operand with 4 columns, static or not.
-//! fn layer<T: Node>(x: &Variable<T>, w: &Variable<ParameterNode<U4, U2>>) -> Variable<impl Node>
+//! fn layer<T: Node>(
+//!     x: &Variable<T>,
+//!     w: &Variable<ParameterNode<U4, U2>>,
+//! ) -> Variable<impl Node + use<T>>
 //! where
 //!     T::Cols: SameDim<U4>,
 //! {
@@ -43,6 +46,13 @@
 //! bare `T: Node`, `x.clone() + b.clone()` reports ``expected `f32`, found
 //! `Variable<ParameterNode>` `` (the one addition that needs no bounds is adding a number).
 //!
+//! `+ use<T>` says that the result does not borrow the arguments (it owns its operands'
+//! nodes). Edition 2024 assumes otherwise without it, and `dense(&dense(&x, ..), ..)`
+//! fails there with "temporary value dropped while borrowed"; in edition 2021 it changes
+//! nothing. Reductions to one number (`scalar_sum`, `mean`) have the static shape `U1 x
+//! U1`: a function returning one names `impl Node<Rows = U1, Cols = U1>`, or leaves the
+//! dimensions out.
+//!
 //! ```
 //! use wyrm::*;
 //!
@@ -51,7 +61,7 @@
 //!     x: &Variable<T>,
 //!     w: &Variable<ParameterNode>,
 //!     b: &Variable<ParameterNode>,
-//! ) -> Variable<impl Node<Rows = Dyn, Cols = Dyn>> {
+//! ) -> Variable<impl Node<Rows = Dyn, Cols = Dyn> + use<T>> {
 //!     (x.dot(w) + b.clone()).tanh()
 //! }
 //!

@@ -354,150 +354,160 @@ where
     L::Cols: Broadcast<R::Cols>,
 {
     /// Sends the complete gradient `g` of this node's value on to the operands.
+    ///
+    /// Each operand's `backward` has one call site here, whichever way its gradient is
+    /// made: `backward` is inlined into its caller, so a second site would double the
+    /// code at every level of a chain of `+`, and a sum of 10 terms took 16 minutes to
+    /// build in release (a new user's factorization machine).
     #[inline(always)]
     fn propagate(&self, g: &[f32]) {
         let (rows, cols) = self.state.shape();
         let cols = <Self as Node>::Cols::fold(cols);
         let len = <Self as Node>::Rows::fold(rows) * cols;
         let g = &g[..len];
-        let out = (rows, cols);
         // Only the partials that some operand needs are computed; an identity partial
         // passes the gradient through without a copy (unless the operand was repeated,
         // whose gradient is then a sum).
         if self.lhs.discards_gradient() {
             self.lhs.backward_nothing();
         } else if self.lhs.needs_gradient() {
-            if Op::LHS_IDENTITY && !self.lhs_repeated {
-                self.lhs.backward(g);
+            let computed;
+            let gradient = if Op::LHS_IDENTITY && !self.lhs_repeated {
+                g
             } else {
-                {
-                    // Borrow only what the partials read; `g` (of the result's length)
-                    // stands in for the rest.
-                    let a = Op::READS_OPERANDS.then(|| self.lhs.value());
-                    let b = Op::READS_OPERANDS.then(|| self.rhs.value());
-                    let y = Op::READS_OUTPUT.then(|| self.state.value());
-                    let (a, b, y) = (
-                        a.as_deref().unwrap_or(g),
-                        b.as_deref().unwrap_or(g),
-                        y.as_deref().unwrap_or(g),
-                    );
-                    let mut ga = self.lhs_grad.borrow_mut();
-                    if len == 1 {
-                        ga[0] = g[0] * self.op.partials(a[0], b[0], y[0]).0;
-                    } else {
-                        match self.layout {
-                            Layout::Same => {
-                                for ((((ga, g), a), y), b) in ga[..len]
-                                    .iter_mut()
-                                    .zip(g)
-                                    .zip(&a[..len])
-                                    .zip(&y[..len])
-                                    .zip(&b[..len])
-                                {
-                                    *ga = *g * self.op.partials(*a, *b, *y).0;
-                                }
-                            }
-                            Layout::RightRow => {
-                                // `min`: where `g` stands in for the row and there are no
-                                // rows, it is shorter than a row (and nothing is read).
-                                let b = &b[..cols.min(b.len())];
-                                for (((ga, g), a), y) in ga[..len]
-                                    .chunks_exact_mut(cols.max(1))
-                                    .zip(g.chunks_exact(cols.max(1)))
-                                    .zip(a[..len].chunks_exact(cols.max(1)))
-                                    .zip(y[..len].chunks_exact(cols.max(1)))
-                                {
-                                    for ((((ga, g), a), y), b) in
-                                        ga.iter_mut().zip(g).zip(a).zip(y).zip(b)
-                                    {
-                                        *ga = *g * self.op.partials(*a, *b, *y).0;
-                                    }
-                                }
-                            }
-                            Layout::General => {
-                                let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
-                                broadcast_gradient(
-                                    out,
-                                    (lhs, rhs),
-                                    lhs,
-                                    (a, b, y),
-                                    g,
-                                    &mut ga,
-                                    |a, b, y| self.op.partials(a, b, y).0,
-                                );
-                            }
-                        }
-                    }
-                }
-                self.lhs.backward(&self.lhs_grad.borrow_mut());
-            }
+                self.lhs_partials(g, len, cols);
+                computed = self.lhs_grad.borrow_mut();
+                &computed[..]
+            };
+            self.lhs.backward(gradient);
         }
         if self.rhs.discards_gradient() {
             self.rhs.backward_nothing();
         } else if self.rhs.needs_gradient() {
-            if Op::RHS_IDENTITY && !self.rhs_repeated {
-                self.rhs.backward(g);
+            let computed;
+            let gradient = if Op::RHS_IDENTITY && !self.rhs_repeated {
+                g
             } else {
-                {
-                    // As for the left operand.
-                    let a = Op::READS_OPERANDS.then(|| self.lhs.value());
-                    let b = Op::READS_OPERANDS.then(|| self.rhs.value());
-                    let y = Op::READS_OUTPUT.then(|| self.state.value());
-                    let (a, b, y) = (
-                        a.as_deref().unwrap_or(g),
-                        b.as_deref().unwrap_or(g),
-                        y.as_deref().unwrap_or(g),
-                    );
-                    let mut gb = self.rhs_grad.borrow_mut();
-                    if len == 1 {
-                        // Also a broadcast 1x1 operand: one element either way.
-                        gb[0] = g[0] * self.op.partials(a[0], b[0], y[0]).1;
-                    } else {
-                        match self.layout {
-                            Layout::Same => {
-                                for ((((gb, g), a), y), b) in gb[..len]
-                                    .iter_mut()
-                                    .zip(g)
-                                    .zip(&a[..len])
-                                    .zip(&y[..len])
-                                    .zip(&b[..len])
-                                {
-                                    *gb = *g * self.op.partials(*a, *b, *y).1;
-                                }
-                            }
-                            Layout::RightRow => {
-                                // The row was used by every row of the left: sum their
-                                // gradients. `min`: `g` standing in may be empty.
-                                let (b, gb) = (&b[..cols.min(b.len())], &mut gb[..cols]);
-                                gb.iter_mut().for_each(|v| *v = 0.0);
-                                for ((g, a), y) in g
-                                    .chunks_exact(cols.max(1))
-                                    .zip(a[..len].chunks_exact(cols.max(1)))
-                                    .zip(y[..len].chunks_exact(cols.max(1)))
-                                {
-                                    for ((((gb, g), a), y), b) in
-                                        gb.iter_mut().zip(g).zip(a).zip(y).zip(b)
-                                    {
-                                        *gb += *g * self.op.partials(*a, *b, *y).1;
-                                    }
-                                }
-                            }
-                            Layout::General => {
-                                let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
-                                broadcast_gradient(
-                                    out,
-                                    (lhs, rhs),
-                                    rhs,
-                                    (a, b, y),
-                                    g,
-                                    &mut gb,
-                                    |a, b, y| self.op.partials(a, b, y).1,
-                                );
-                            }
+                self.rhs_partials(g, len, cols);
+                computed = self.rhs_grad.borrow_mut();
+                &computed[..]
+            };
+            self.rhs.backward(gradient);
+        }
+    }
+
+    /// [`propagate`](Self::propagate) out of line, for `backward_nothing`: inlined there
+    /// too, each node's operands would be inlined twice again.
+    #[inline(never)]
+    fn propagate_out_of_line(&self, g: &[f32]) {
+        self.propagate(g)
+    }
+
+    /// Writes the left operand's gradient, `g` times the left partials, into its scratch.
+    fn lhs_partials(&self, g: &[f32], len: usize, cols: usize) {
+        let out = (self.state.shape().0, cols);
+        // Borrow only what the partials read; `g` (of the result's length)
+        // stands in for the rest.
+        let a = Op::READS_OPERANDS.then(|| self.lhs.value());
+        let b = Op::READS_OPERANDS.then(|| self.rhs.value());
+        let y = Op::READS_OUTPUT.then(|| self.state.value());
+        let (a, b, y) = (
+            a.as_deref().unwrap_or(g),
+            b.as_deref().unwrap_or(g),
+            y.as_deref().unwrap_or(g),
+        );
+        let mut ga = self.lhs_grad.borrow_mut();
+        if len == 1 {
+            ga[0] = g[0] * self.op.partials(a[0], b[0], y[0]).0;
+        } else {
+            match self.layout {
+                Layout::Same => {
+                    for ((((ga, g), a), y), b) in ga[..len]
+                        .iter_mut()
+                        .zip(g)
+                        .zip(&a[..len])
+                        .zip(&y[..len])
+                        .zip(&b[..len])
+                    {
+                        *ga = *g * self.op.partials(*a, *b, *y).0;
+                    }
+                }
+                Layout::RightRow => {
+                    // `min`: where `g` stands in for the row and there are no
+                    // rows, it is shorter than a row (and nothing is read).
+                    let b = &b[..cols.min(b.len())];
+                    for (((ga, g), a), y) in ga[..len]
+                        .chunks_exact_mut(cols.max(1))
+                        .zip(g.chunks_exact(cols.max(1)))
+                        .zip(a[..len].chunks_exact(cols.max(1)))
+                        .zip(y[..len].chunks_exact(cols.max(1)))
+                    {
+                        for ((((ga, g), a), y), b) in ga.iter_mut().zip(g).zip(a).zip(y).zip(b) {
+                            *ga = *g * self.op.partials(*a, *b, *y).0;
                         }
                     }
                 }
-                self.rhs.backward(&self.rhs_grad.borrow_mut());
+                Layout::General => {
+                    let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
+                    broadcast_gradient(out, (lhs, rhs), lhs, (a, b, y), g, &mut ga, |a, b, y| {
+                        self.op.partials(a, b, y).0
+                    });
+                }
+            }
+        }
+    }
+
+    /// Writes the right operand's gradient, `g` times the right partials, into its
+    /// scratch.
+    fn rhs_partials(&self, g: &[f32], len: usize, cols: usize) {
+        let out = (self.state.shape().0, cols);
+        // As for the left operand.
+        let a = Op::READS_OPERANDS.then(|| self.lhs.value());
+        let b = Op::READS_OPERANDS.then(|| self.rhs.value());
+        let y = Op::READS_OUTPUT.then(|| self.state.value());
+        let (a, b, y) = (
+            a.as_deref().unwrap_or(g),
+            b.as_deref().unwrap_or(g),
+            y.as_deref().unwrap_or(g),
+        );
+        let mut gb = self.rhs_grad.borrow_mut();
+        if len == 1 {
+            // Also a broadcast 1x1 operand: one element either way.
+            gb[0] = g[0] * self.op.partials(a[0], b[0], y[0]).1;
+        } else {
+            match self.layout {
+                Layout::Same => {
+                    for ((((gb, g), a), y), b) in gb[..len]
+                        .iter_mut()
+                        .zip(g)
+                        .zip(&a[..len])
+                        .zip(&y[..len])
+                        .zip(&b[..len])
+                    {
+                        *gb = *g * self.op.partials(*a, *b, *y).1;
+                    }
+                }
+                Layout::RightRow => {
+                    // The row was used by every row of the left: sum their
+                    // gradients. `min`: `g` standing in may be empty.
+                    let (b, gb) = (&b[..cols.min(b.len())], &mut gb[..cols]);
+                    gb.iter_mut().for_each(|v| *v = 0.0);
+                    for ((g, a), y) in g
+                        .chunks_exact(cols.max(1))
+                        .zip(a[..len].chunks_exact(cols.max(1)))
+                        .zip(y[..len].chunks_exact(cols.max(1)))
+                    {
+                        for ((((gb, g), a), y), b) in gb.iter_mut().zip(g).zip(a).zip(y).zip(b) {
+                            *gb += *g * self.op.partials(*a, *b, *y).1;
+                        }
+                    }
+                }
+                Layout::General => {
+                    let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
+                    broadcast_gradient(out, (lhs, rhs), rhs, (a, b, y), g, &mut gb, |a, b, y| {
+                        self.op.partials(a, b, y).1
+                    });
+                }
             }
         }
     }
@@ -578,7 +588,7 @@ where
         if self.needs_gradient {
             crate::node::gather_nothing_for_both(
                 &self.state,
-                |g| self.propagate(g),
+                |g| self.propagate_out_of_line(g),
                 (&*self.lhs, &*self.rhs),
             );
         }

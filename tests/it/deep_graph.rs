@@ -79,3 +79,38 @@ fn a_gru_typed_as_one_expression_unrolls_on_a_spawned_threads_stack() {
         .join()
         .expect("no overflow");
 }
+
+/// A sum of 24 terms, one `+` after another, builds in seconds: `+` used to inline each
+/// operand's backward pass at two call sites, doubling the code at every term (a sum of
+/// 10 took 16 minutes to build in release, one of 24 would never have finished).
+#[test]
+fn a_long_chain_of_sums_builds_and_sends_every_term_its_gradient() {
+    let x: Vec<_> = (0..24)
+        .map(|i| ParameterNode::new(arr2(&[[i as f32, 1.0]])))
+        .collect();
+    let s = &x[0] + &x[1] + &x[2] + &x[3] + &x[4] + &x[5] + &x[6] + &x[7] + &x[8] + &x[9] - &x[10]
+        + &x[11]
+        + &x[12]
+        + &x[13]
+        + &x[14]
+        + &x[15]
+        + &x[16]
+        + &x[17]
+        + &x[18]
+        + &x[19]
+        + &x[20]
+        + &x[21]
+        + &x[22]
+        + &x[23];
+    let mut total = s.scalar_sum();
+    total.forward();
+    total.backward(1.0);
+    assert_eq!(
+        total.value()[(0, 0)],
+        (0..24).sum::<i32>() as f32 - 20.0 + 22.0
+    );
+    for (i, p) in x.iter().enumerate() {
+        let sign = if i == 10 { -1.0 } else { 1.0 };
+        assert_eq!(p.gradient(), arr2(&[[sign, sign]]));
+    }
+}
