@@ -404,6 +404,9 @@ where
     }
 
     /// Writes the left operand's gradient, `g` times the left partials, into its scratch.
+    // Inlined as the code was before it was split out: it calls no operand's
+    // `backward`, so inlining it duplicates nothing below.
+    #[inline(always)]
     fn lhs_partials(&self, g: &[f32], len: usize, cols: usize) {
         let out = (self.state.shape().0, cols);
         // Borrow only what the partials read; `g` (of the result's length)
@@ -459,6 +462,7 @@ where
 
     /// Writes the right operand's gradient, `g` times the right partials, into its
     /// scratch.
+    #[inline(always)]
     fn rhs_partials(&self, g: &[f32], len: usize, cols: usize) {
         let out = (self.state.shape().0, cols);
         // As for the left operand.
