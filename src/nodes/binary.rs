@@ -375,7 +375,7 @@ where
             let gradient = if Op::LHS_IDENTITY && !self.lhs_repeated {
                 g
             } else {
-                self.lhs_partials(g, len, cols);
+                self.partials_into::<false>(g, len, cols);
                 computed = self.lhs_grad.borrow_mut();
                 &computed[..]
             };
@@ -388,7 +388,7 @@ where
             let gradient = if Op::RHS_IDENTITY && !self.rhs_repeated {
                 g
             } else {
-                self.rhs_partials(g, len, cols);
+                self.partials_into::<true>(g, len, cols);
                 computed = self.rhs_grad.borrow_mut();
                 &computed[..]
             };
@@ -403,12 +403,14 @@ where
         self.propagate(g)
     }
 
-    /// Writes the left operand's gradient, `g` times the left partials, into its scratch.
+    /// Writes one operand's gradient, `g` times its partials, into its scratch: the
+    /// right operand's when `RIGHT`, else the left's.
     // Inlined as the code was before it was split out: it calls no operand's
     // `backward`, so inlining it duplicates nothing below.
     #[inline(always)]
-    fn lhs_partials(&self, g: &[f32], len: usize, cols: usize) {
+    fn partials_into<const RIGHT: bool>(&self, g: &[f32], len: usize, cols: usize) {
         let out = (self.state.shape().0, cols);
+        let pick = |p: (f32, f32)| if RIGHT { p.1 } else { p.0 };
         // Borrow only what the partials read; `g` (of the result's length)
         // stands in for the rest.
         let a = Op::READS_OPERANDS.then(|| self.lhs.value());
@@ -419,99 +421,59 @@ where
             b.as_deref().unwrap_or(g),
             y.as_deref().unwrap_or(g),
         );
-        let mut ga = self.lhs_grad.borrow_mut();
-        if len == 1 {
-            ga[0] = g[0] * self.op.partials(a[0], b[0], y[0]).0;
+        let mut grad = if RIGHT {
+            self.rhs_grad.borrow_mut()
         } else {
-            match self.layout {
-                Layout::Same => {
-                    for ((((ga, g), a), y), b) in ga[..len]
-                        .iter_mut()
-                        .zip(g)
-                        .zip(&a[..len])
-                        .zip(&y[..len])
-                        .zip(&b[..len])
-                    {
-                        *ga = *g * self.op.partials(*a, *b, *y).0;
-                    }
-                }
-                Layout::RightRow => {
-                    // `min`: where `g` stands in for the row and there are no
-                    // rows, it is shorter than a row (and nothing is read).
-                    let b = &b[..cols.min(b.len())];
-                    for (((ga, g), a), y) in ga[..len]
-                        .chunks_exact_mut(cols.max(1))
-                        .zip(g.chunks_exact(cols.max(1)))
-                        .zip(a[..len].chunks_exact(cols.max(1)))
-                        .zip(y[..len].chunks_exact(cols.max(1)))
-                    {
-                        for ((((ga, g), a), y), b) in ga.iter_mut().zip(g).zip(a).zip(y).zip(b) {
-                            *ga = *g * self.op.partials(*a, *b, *y).0;
-                        }
-                    }
-                }
-                Layout::General => {
-                    let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
-                    broadcast_gradient(out, (lhs, rhs), lhs, (a, b, y), g, &mut ga, |a, b, y| {
-                        self.op.partials(a, b, y).0
-                    });
-                }
-            }
-        }
-    }
-
-    /// Writes the right operand's gradient, `g` times the right partials, into its
-    /// scratch.
-    #[inline(always)]
-    fn rhs_partials(&self, g: &[f32], len: usize, cols: usize) {
-        let out = (self.state.shape().0, cols);
-        // As for the left operand.
-        let a = Op::READS_OPERANDS.then(|| self.lhs.value());
-        let b = Op::READS_OPERANDS.then(|| self.rhs.value());
-        let y = Op::READS_OUTPUT.then(|| self.state.value());
-        let (a, b, y) = (
-            a.as_deref().unwrap_or(g),
-            b.as_deref().unwrap_or(g),
-            y.as_deref().unwrap_or(g),
-        );
-        let mut gb = self.rhs_grad.borrow_mut();
+            self.lhs_grad.borrow_mut()
+        };
         if len == 1 {
             // Also a broadcast 1x1 operand: one element either way.
-            gb[0] = g[0] * self.op.partials(a[0], b[0], y[0]).1;
-        } else {
-            match self.layout {
-                Layout::Same => {
-                    for ((((gb, g), a), y), b) in gb[..len]
-                        .iter_mut()
-                        .zip(g)
-                        .zip(&a[..len])
-                        .zip(&y[..len])
-                        .zip(&b[..len])
-                    {
-                        *gb = *g * self.op.partials(*a, *b, *y).1;
-                    }
+            grad[0] = g[0] * pick(self.op.partials(a[0], b[0], y[0]));
+            return;
+        }
+        match self.layout {
+            Layout::Same => {
+                for ((((d, g), a), y), b) in grad[..len]
+                    .iter_mut()
+                    .zip(g)
+                    .zip(&a[..len])
+                    .zip(&y[..len])
+                    .zip(&b[..len])
+                {
+                    *d = *g * pick(self.op.partials(*a, *b, *y));
                 }
-                Layout::RightRow => {
-                    // The row was used by every row of the left: sum their
-                    // gradients. `min`: `g` standing in may be empty.
-                    let (b, gb) = (&b[..cols.min(b.len())], &mut gb[..cols]);
-                    gb.iter_mut().for_each(|v| *v = 0.0);
-                    for ((g, a), y) in g
-                        .chunks_exact(cols.max(1))
-                        .zip(a[..len].chunks_exact(cols.max(1)))
-                        .zip(y[..len].chunks_exact(cols.max(1)))
-                    {
-                        for ((((gb, g), a), y), b) in gb.iter_mut().zip(g).zip(a).zip(y).zip(b) {
-                            *gb += *g * self.op.partials(*a, *b, *y).1;
+            }
+            Layout::RightRow => {
+                // `min`: where `g` stands in for the row and there are no rows, it is
+                // shorter than a row (and nothing is read).
+                let b = &b[..cols.min(b.len())];
+                let rows = g
+                    .chunks_exact(cols.max(1))
+                    .zip(a[..len].chunks_exact(cols.max(1)))
+                    .zip(y[..len].chunks_exact(cols.max(1)));
+                if RIGHT {
+                    // The row was used by every row of the left: sum their gradients.
+                    let grad = &mut grad[..cols];
+                    grad.iter_mut().for_each(|v| *v = 0.0);
+                    for ((g, a), y) in rows {
+                        for ((((d, g), a), y), b) in grad.iter_mut().zip(g).zip(a).zip(y).zip(b) {
+                            *d += *g * self.op.partials(*a, *b, *y).1;
+                        }
+                    }
+                } else {
+                    for (d, ((g, a), y)) in grad[..len].chunks_exact_mut(cols.max(1)).zip(rows) {
+                        for ((((d, g), a), y), b) in d.iter_mut().zip(g).zip(a).zip(y).zip(b) {
+                            *d = *g * self.op.partials(*a, *b, *y).0;
                         }
                     }
                 }
-                Layout::General => {
-                    let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
-                    broadcast_gradient(out, (lhs, rhs), rhs, (a, b, y), g, &mut gb, |a, b, y| {
-                        self.op.partials(a, b, y).1
-                    });
-                }
+            }
+            Layout::General => {
+                let (lhs, rhs) = (self.lhs.shape(), self.rhs.shape());
+                let side = if RIGHT { rhs } else { lhs };
+                broadcast_gradient(out, (lhs, rhs), side, (a, b, y), g, &mut grad, |a, b, y| {
+                    pick(self.op.partials(a, b, y))
+                });
             }
         }
     }
