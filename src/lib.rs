@@ -435,8 +435,10 @@ pub use variable::{Operand, Variable};
 /// Mistakes are compile errors on the block's tokens, all reported at once: an unknown
 /// name, a name used before its definition, a duplicate name (`r#w` is `w`), a dimension
 /// named like a node (`users: Param<users, 8>`: call the dimension `num_users`), a
-/// parameter no node uses, an unknown method or function, a wrong number of dimensions or
-/// arguments, a number out of range, and shape mismatches between literal dimensions
+/// parameter no node uses, an unknown method or function (with the closest known one, if
+/// any), an expression the block does not take (Rust arithmetic outside braces: write
+/// `h * {1.0 / (d as f32).sqrt()}`), a wrong number of dimensions or arguments, a
+/// number out of range, and shape mismatches between literal dimensions
 /// (dimension names are checked when the graph is built). A block with errors still
 /// declares the struct, its companion and their methods with the usual field names and
 /// signatures (defined nodes typed `Variable<Boxed>`), so the code using the model mostly

@@ -64,6 +64,11 @@ impl Checker<'_> {
             ExprKind::Name(ident) => self.lookup(ident),
             // Only ever `slice`'s argument (the parser sees to it), which `arguments` reads.
             ExprKind::Slice { .. } => None,
+            // Reported by the parser; the names in it are used, not "never used" as well.
+            ExprKind::Invalid(_) => {
+                mention_idents(&expr.tokens, &mut self.mentioned);
+                None
+            }
             ExprKind::Op { ty, .. } => {
                 // A node's name where the operation goes: `a.combine(b, Op)` or `x.map(y)`.
                 if let Some(ident) = ty.get_ident() {
@@ -133,7 +138,7 @@ impl Checker<'_> {
                         "a block seeds its dropout from the generator of `new_with_rng`; \
                          write `h.dropout(rate, training)`; "
                     } else {
-                        ""
+                        &did_you_mean(&method.to_string(), &known)
                     };
                     self.errors.at(
                         method.span(),
@@ -167,10 +172,11 @@ impl Checker<'_> {
             ExprKind::Call { function, args } => {
                 let Some(spec) = find_function(&function.to_string()) else {
                     let known: Vec<&str> = FUNCTIONS.iter().map(|m| m.name).collect();
+                    let hint = did_you_mean(&function.to_string(), &known);
                     self.errors.at(
                         function.span(),
                         format!(
-                            "unknown function `{function}`; a model supports: {}",
+                            "unknown function `{function}`; {hint}a model supports: {}",
                             known.join(", ")
                         ),
                     );
@@ -552,6 +558,36 @@ impl Checker<'_> {
     }
 }
 
+/// "did you mean `softmax`? " for a name within two edits of exactly one closest known
+/// name (`sofmax`), else nothing.
+fn did_you_mean(word: &str, known: &[&str]) -> String {
+    let distance = |name: &&str| crate::parse::edit_distance(word, name);
+    let Some(best) = known.iter().map(distance).min().filter(|&d| d <= 2) else {
+        return String::new();
+    };
+    match known
+        .iter()
+        .filter(|n| distance(n) == best)
+        .collect::<Vec<_>>()[..]
+    {
+        [name] => format!("did you mean `{name}`? "),
+        _ => String::new(),
+    }
+}
+
+/// Adds every identifier in `tokens`, at any depth, to `mentioned` (unraw).
+fn mention_idents(tokens: &proc_macro2::TokenStream, mentioned: &mut HashSet<String>) {
+    for token in tokens.clone() {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) => {
+                mentioned.insert(key(&ident));
+            }
+            proc_macro2::TokenTree::Group(g) => mention_idents(&g.stream(), mentioned),
+            proc_macro2::TokenTree::Punct(_) | proc_macro2::TokenTree::Literal(_) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::check::testing::{assert_errors, errors};
@@ -586,6 +622,28 @@ mod tests {
             "unknown name `n`",
             "unknown method `foo`",
             "unknown method `dropout_with_seed`; a block seeds its dropout from the generator of `new_with_rng`",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    #[test]
+    fn a_near_miss_names_the_method_or_function_meant() {
+        let e = errors(quote::quote! {
+            struct M {
+                x: Input<4, 3>,
+                y: Input<4, 3>,
+                a = x.sofmax(),
+                b = huberr(x, y, 1.0),
+                c = x.tan(),
+                d = x.frobnicate(),
+            }
+        });
+        let expected = [
+            "unknown method `sofmax`; did you mean `softmax`? a model supports: dot,",
+            "unknown function `huberr`; did you mean `huber`? a model supports:",
+            // `tanh` is one edit away, `t` and `ln` two: the closest wins.
+            "unknown method `tan`; did you mean `tanh`?",
+            "unknown method `frobnicate`; a model supports:",
         ];
         assert_errors(&e, &expected);
     }

@@ -249,6 +249,37 @@ mod tests {
         assert_errors(&e, &expected);
     }
 
+    /// What the parser cannot take does not hide the block's other mistakes, and the
+    /// names in it are not also reported as never used.
+    #[test]
+    fn unsupported_expressions_are_reported_with_the_other_errors() {
+        let e = errors(quote::quote! {
+            struct M {
+                w: Param<2, 2>,
+                v: Param<2, 2>,
+                u: Param<2, 2>,
+                x: Input<2, 2>,
+                a = concat(w, v, 1),
+                b = x.frobnicate(),
+                c = x * (1.0 / (d as f32).sqrt()) + u[0],
+                e = x.dot(w) + nowhere,
+            }
+        });
+        let expected = [
+            "`concat` takes a tuple of 2 to 12 nodes and an axis",
+            "unsupported expression `d as f32`",
+            "unsupported expression `u[0]`",
+            "unknown method `frobnicate`",
+            "unknown name `nowhere`",
+        ];
+        assert_errors(&e, &expected);
+        assert!(
+            e[1].contains("goes in braces as a whole: `{d as f32}`"),
+            "{}",
+            e[1]
+        );
+    }
+
     #[test]
     fn a_parameter_marked_allow_unused_may_be_used_outside_the_block() {
         let e = errors(quote::quote! {

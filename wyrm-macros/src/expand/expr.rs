@@ -23,6 +23,7 @@ pub(super) fn node_type(
             .cloned()
             .expect("names are checked before expansion"),
         ExprKind::Scalar(_) => unreachable!("a number has no node type; checked"),
+        ExprKind::Invalid(_) => unreachable!("a block with errors is not expanded"),
         ExprKind::Op { .. } | ExprKind::Slice { .. } => {
             unreachable!("a method's argument, not a node; checked")
         }
@@ -153,6 +154,7 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
             ExprKind::Scalar(s) => return scalar_tokens(k, s, dims),
             ExprKind::Op { .. } => unreachable!("built by `op_tokens`, as a method argument"),
             ExprKind::Slice { .. } => unreachable!("built as `slice`'s argument"),
+            ExprKind::Invalid(_) => unreachable!("a block with errors is not expanded"),
             ExprKind::Neg { span, operand } => {
                 let x = build(k, operand, Use::Owned, dims);
                 quote_spanned!(*span=> -#x)

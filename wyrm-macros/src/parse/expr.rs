@@ -112,6 +112,10 @@ pub(crate) enum ExprKind {
         /// The expression building it, used as written.
         value: Box<syn::Expr>,
     },
+    /// What the parser could not take (the error says why), so that the block's other
+    /// mistakes are reported with it: the checker gives it no value, which keeps it from
+    /// cascading, and counts every name in its tokens as used.
+    Invalid(syn::Error),
     /// The argument of `slice`: `s![rows, columns]`.
     Slice {
         /// The tokens inside `s![..]`, used as written (they may read the run-time
@@ -208,22 +212,60 @@ impl Scalar {
 }
 
 impl Expr {
-    /// Converts a `syn` expression, rejecting what the model language does not support.
-    pub(super) fn from_syn(expr: syn::Expr) -> syn::Result<Expr> {
+    /// Converts a `syn` expression; what the model language does not support becomes an
+    /// [`ExprKind::Invalid`] in place, its siblings converted all the same.
+    pub(super) fn from_syn(expr: syn::Expr) -> Expr {
+        let tokens = expr.to_token_stream();
+        Expr::try_from_syn(expr).unwrap_or_else(|error| Expr {
+            kind: ExprKind::Invalid(error),
+            tokens,
+        })
+    }
+
+    /// Every mistake [`from_syn`](Self::from_syn) stepped over, outermost first.
+    pub(crate) fn errors(&self) -> Vec<&syn::Error> {
+        let mut out = Vec::new();
+        self.collect_errors(&mut out);
+        out
+    }
+
+    fn collect_errors<'a>(&'a self, out: &mut Vec<&'a syn::Error>) {
+        match &self.kind {
+            ExprKind::Invalid(e) => out.push(e),
+            ExprKind::Neg { operand, .. } => operand.collect_errors(out),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                lhs.collect_errors(out);
+                rhs.collect_errors(out);
+            }
+            ExprKind::Method { receiver, args, .. } => {
+                receiver.collect_errors(out);
+                args.iter().for_each(|a| a.collect_errors(out));
+            }
+            ExprKind::Call { args, .. } => args.iter().for_each(|a| a.collect_errors(out)),
+            ExprKind::Name(_)
+            | ExprKind::Scalar(_)
+            | ExprKind::Op { .. }
+            | ExprKind::Slice { .. } => {}
+        }
+    }
+
+    /// Converts a `syn` expression, rejecting what the model language does not support at
+    /// this level (what it rejects below becomes an `Invalid` there).
+    fn try_from_syn(expr: syn::Expr) -> syn::Result<Expr> {
         let tokens = expr.to_token_stream();
         let kind = match expr {
             syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 ExprKind::Name(p.path.get_ident().expect("checked").clone())
             }
             syn::Expr::Lit(_) | syn::Expr::Block(_) => ExprKind::Scalar(scalar_of(&expr)?),
-            syn::Expr::Paren(p) => return Expr::from_syn(*p.expr),
-            syn::Expr::Group(g) => return Expr::from_syn(*g.expr),
+            syn::Expr::Paren(p) => return Expr::try_from_syn(*p.expr),
+            syn::Expr::Group(g) => return Expr::try_from_syn(*g.expr),
             syn::Expr::Unary(syn::ExprUnary {
                 op: syn::UnOp::Neg(minus),
                 expr: operand,
                 ..
             }) => {
-                let operand = Expr::from_syn(*operand)?;
+                let operand = Expr::from_syn(*operand);
                 match operand.kind {
                     ExprKind::Scalar(s) => ExprKind::Scalar(s.negated()),
                     _ => ExprKind::Neg {
@@ -248,8 +290,8 @@ impl Expr {
                 ExprKind::Binary {
                     op,
                     op_span,
-                    lhs: Box::new(Expr::from_syn(*b.left)?),
-                    rhs: Box::new(Expr::from_syn(*b.right)?),
+                    lhs: Box::new(Expr::from_syn(*b.left)),
+                    rhs: Box::new(Expr::from_syn(*b.right)),
                 }
             }
             syn::Expr::MethodCall(m) => {
@@ -259,16 +301,16 @@ impl Expr {
                         "type arguments are not supported in a model",
                     ));
                 }
-                let receiver = Box::new(Expr::from_syn(*m.receiver)?);
+                let receiver = Box::new(Expr::from_syn(*m.receiver));
                 let args = if m.method == "slice" {
                     slice_args(&m.method, m.args)?
                 } else if OP_METHODS.contains(&m.method.to_string().as_str()) {
                     let mut args = m.args.into_iter();
                     let op = args.next().map(Expr::op_from_syn).transpose()?;
-                    let rest = convert_args(args.collect())?;
+                    let rest = convert_args(args.collect());
                     op.into_iter().chain(rest).collect()
                 } else {
-                    convert_args(m.args)?
+                    convert_args(m.args)
                 };
                 ExprKind::Method {
                     receiver,
@@ -290,7 +332,7 @@ impl Expr {
                 let args = if function == "concat" {
                     concat_args(c.paren_token.span.join(), c.args)?
                 } else {
-                    convert_args(c.args)?
+                    convert_args(c.args)
                 };
                 ExprKind::Call { function, args }
             }
@@ -302,13 +344,19 @@ impl Expr {
                 ))
             }
             other => {
+                // Rust arithmetic on numbers (`d as f32`, `x.sqrt()` of a number) is the
+                // usual cause: say how to write it, with the user's own tokens.
+                let text = tokens_text(&tokens);
                 return Err(syn::Error::new_spanned(
                     other,
-                    "unsupported expression: a model expression combines names and numbers \
-                     (literals, or constant expressions in braces: `{EPS}`) with `+ - * /`, \
-                     unary `-`, methods such as `.dot(b)`, and \
-                     `sparse_categorical_crossentropy(a, b)`",
-                ))
+                    format!(
+                        "unsupported expression `{text}`: a model expression combines names \
+                         and numbers with `+ - * /`, unary `-`, methods such as `.dot(b)` \
+                         and functions such as `sparse_categorical_crossentropy(a, b)`; a \
+                         number computed by Rust code goes in braces as a whole: \
+                         `{{{text}}}`, or `h * {{1.0 / (d as f32).sqrt()}}`"
+                    ),
+                ));
             }
         };
         Ok(Expr { kind, tokens })
@@ -410,6 +458,7 @@ impl std::fmt::Display for Expr {
                 write!(f, "{}", tokens_text(&value.to_token_stream()))
             }
             ExprKind::Slice { inner, .. } => write!(f, "s![{}]", tokens_text(inner)),
+            ExprKind::Invalid(_) => write!(f, "{}", tokens_text(&self.tokens)),
         }
     }
 }
@@ -475,7 +524,7 @@ pub(crate) fn tokens_text(tokens: &TokenStream) -> String {
     out
 }
 
-fn convert_args(args: syn::punctuated::Punctuated<syn::Expr, Token![,]>) -> syn::Result<Vec<Expr>> {
+fn convert_args(args: syn::punctuated::Punctuated<syn::Expr, Token![,]>) -> Vec<Expr> {
     args.into_iter()
         .map(|arg| match arg {
             syn::Expr::Reference(r) if r.mutability.is_none() => Expr::from_syn(*r.expr),
@@ -524,8 +573,8 @@ fn concat_args(
         let message = format!("{usage}; this tuple has {count}");
         return Err(syn::Error::new_spanned(tuple, message));
     }
-    let mut flat = convert_args(tuple.elems)?;
-    flat.push(Expr::from_syn(axis)?);
+    let mut flat = convert_args(tuple.elems);
+    flat.push(Expr::from_syn(axis));
     Ok(flat)
 }
 

@@ -257,7 +257,7 @@ fn closest_kind(word: &str, dims: usize) -> Option<LeafKind> {
 }
 
 /// Levenshtein distance between two short words.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {

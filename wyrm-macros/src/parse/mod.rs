@@ -27,7 +27,7 @@ mod slice;
 mod testing;
 
 pub(crate) use expr::{BinOp, Expr, ExprKind, Scalar};
-pub(crate) use leaf::{Dim, Init, Leaf, LeafKind};
+pub(crate) use leaf::{edit_distance, Dim, Init, Leaf, LeafKind};
 pub(crate) use slice::SliceAxis;
 
 use proc_macro2::TokenStream;
@@ -78,11 +78,12 @@ pub(crate) enum ItemKind {
 }
 
 impl Model {
-    /// The mistakes found while parsing that did not stop it (see `Leaf::errors`).
+    /// The mistakes found while parsing that did not stop it (see `Leaf::errors` and
+    /// `ExprKind::Invalid`).
     pub(crate) fn parse_errors(&self) -> impl Iterator<Item = &syn::Error> {
         self.items.iter().flat_map(|item| match &item.kind {
-            ItemKind::Leaf(leaf) => leaf.errors.as_slice(),
-            ItemKind::Node(_) => &[],
+            ItemKind::Leaf(leaf) => leaf.errors.iter().collect(),
+            ItemKind::Node(expr) => expr.errors(),
         })
     }
 
@@ -183,7 +184,7 @@ impl Parse for Item {
         } else if lookahead.peek(Token![=]) {
             input.parse::<Token![=]>()?;
             let expr: syn::Expr = input.parse()?;
-            ItemKind::Node(Expr::from_syn(expr)?)
+            ItemKind::Node(Expr::from_syn(expr))
         } else {
             return Err(lookahead.error());
         };
