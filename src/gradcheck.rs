@@ -276,6 +276,8 @@ pub struct GradientCheck {
     /// (most likely a wrong gradient). `None` when the check passed, could not be repeated, or failed on
     /// values that are not finite.
     pub diagnosis: Option<Diagnosis>,
+    /// The `absolute_tolerance` the check ran with, for [`is_vacuous`](Self::is_vacuous).
+    absolute_tolerance: f32,
 }
 
 /// Why a gradient check's failures are likely what they are, from rechecking up to five
@@ -305,7 +307,10 @@ pub enum Diagnosis {
     /// At ten or a hundred times `epsilon` the estimates came closer: `f32` rounding of
     /// the output
     /// (large, such as a sum over a batch, or the difference of large values) drowned
-    /// them. Check a mean or a smaller instance, or use a larger `epsilon`.
+    /// them. Check a mean or a smaller instance, at a point where the output is of order 1
+    /// (a trained model's loss, or smaller weights), or use a larger `epsilon`. Scaling
+    /// the output down needs `absolute_tolerance` scaled alike, else every gradient passes
+    /// within it ([`GradientCheck::is_vacuous`]).
     Rounding,
     /// At a tenth or a hundredth of `epsilon` they came closer: curvature, or a kink
     /// within `epsilon` of the point. Use a smaller `epsilon`, or points away from kinks.
@@ -347,16 +352,50 @@ impl GradientCheck {
     pub fn passed(&self) -> bool {
         self.failures.is_empty() && self.not_repeatable.is_none()
     }
+
+    /// Whether every analytic and numeric element is within `absolute_tolerance` of 0, so
+    /// that the check passes whatever the analytic gradient is: a wrong gradient would
+    /// pass too. It happens when an output is scaled down to dodge rounding (a VAE loss
+    /// times `sigma²`: a new user's check then "passed", and failed 45 of 512 elements
+    /// with the tolerance scaled alike), or when `wrt` barely moves the output. The
+    /// `assert_*` functions fail on it; a report says so.
+    ///
+    /// ```
+    /// use wyrm::gradcheck::{check_gradient, CheckOptions};
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
+    /// let mut tiny = w.square() * 1e-4;
+    /// let report = check_gradient(&mut tiny, &w, &CheckOptions::default());
+    /// assert!(report.passed() && report.is_vacuous());
+    /// // With the tolerance scaled as the output is, the check compares something again.
+    /// let options = CheckOptions { absolute_tolerance: 2e-7, ..CheckOptions::default() };
+    /// let report = check_gradient(&mut tiny, &w, &options);
+    /// assert!(report.passed() && !report.is_vacuous());
+    /// ```
+    pub fn is_vacuous(&self) -> bool {
+        let small = |x: &f32| x.abs() <= self.absolute_tolerance;
+        self.analytic.iter().all(small) && self.numeric.iter().all(small)
+    }
 }
 
 impl std::fmt::Display for GradientCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.passed() {
-            return write!(
-                f,
-                "gradient check passed ({} elements)",
-                self.analytic.len()
-            );
+            let count = self.analytic.len();
+            let plural = if count == 1 { "" } else { "s" };
+            write!(f, "gradient check passed ({count} element{plural})")?;
+            if self.is_vacuous() {
+                write!(
+                    f,
+                    ", but vacuously: every analytic and numeric element is within \
+                     `absolute_tolerance` ({}) of 0, so a wrong gradient would pass too. Check \
+                     where `wrt` moves the output more (an output scaled down against rounding \
+                     needs `absolute_tolerance` scaled alike), or lower the tolerance",
+                    self.absolute_tolerance
+                )?;
+            }
+            return Ok(());
         }
         if let Some((first, last)) = self.not_repeatable {
             return write!(
@@ -403,7 +442,9 @@ impl std::fmt::Display for GradientCheck {
                      rounding of the output drowns them at this epsilon, as for a large output \
                      (a sum over a batch) or one that is the difference of large values, and a \
                      smaller `CheckOptions::epsilon` makes it worse. Check a mean instead of a \
-                     sum, a smaller instance, or a larger epsilon; see `Diagnosis`)"
+                     sum, a smaller instance, a point where the output is of order 1 (a trained \
+                     model's loss, or smaller weights), or a larger epsilon; an output scaled \
+                     down needs `absolute_tolerance` scaled alike; see `Diagnosis`)"
                 ),
                 Some(Diagnosis::Curvature) => write!(
                     f,
@@ -422,6 +463,47 @@ impl std::fmt::Display for GradientCheck {
             }
         }
     }
+}
+
+/// `T`'s name for messages, without module paths and with what is nested more than three
+/// levels deep elided: `Unary<MulScalarOp, Single<ScalarSumOp, Sub<..>>>`. A whole
+/// model's type runs to thousands of characters, which buried a new user's message.
+fn short_type_name<T: ?Sized>() -> String {
+    const DEPTH: usize = 3;
+    let mut out = String::new();
+    let mut depth = 0;
+    let mut segment = String::new();
+    let mut chars = std::any::type_name::<T>().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            // A module path's segment: dropped.
+            chars.next();
+            segment.clear();
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            segment.push(c);
+            continue;
+        }
+        if depth <= DEPTH {
+            out.push_str(&segment);
+        }
+        segment.clear();
+        match c {
+            '<' if depth < DEPTH => out.push('<'),
+            '<' if depth == DEPTH => out.push_str("<.."),
+            '>' if depth <= DEPTH + 1 => out.push('>'),
+            _ if depth <= DEPTH => out.push(c),
+            _ => {}
+        }
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    out.push_str(&segment);
+    out
 }
 
 /// Sum of `weights * value` in f64, after a fresh forward pass.
@@ -481,10 +563,12 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     check_options(options);
     assert!(
         wrt.is_used_by(&output.parameters()),
-        "check_gradient: `wrt` is a parameter that is not among the output's parameters() \
-         (output type {}), so both gradients would be zero whatever the graph computes (a \
-         node built with Variable::new must list the parameters below it)",
-        std::any::type_name::<T>()
+        "check_gradient: `wrt` is a {}x{} parameter that is not among the output's \
+         parameters() (output type {}), so both gradients would be zero whatever the graph \
+         computes (a node built with Variable::new must list the parameters below it)",
+        wrt.shape().0,
+        wrt.shape().1,
+        short_type_name::<T>()
     );
     // Reading the gradient panics now for an input that tracks none, before the backward
     // pass below adds to the parameters' gradients.
@@ -541,6 +625,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         shape: wrt.shape(),
         not_repeatable,
         diagnosis,
+        absolute_tolerance: options.absolute_tolerance,
     }
 }
 
@@ -652,14 +737,15 @@ fn sign(rng: &mut impl Rng) -> f32 {
 /// ```
 ///
 /// # Panics
-/// If any gradient element is outside the default tolerance.
+/// If any gradient element is outside the default tolerance, or the check is vacuous
+/// ([`GradientCheck::is_vacuous`]).
 #[track_caller]
 pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt: &P) {
     let report = check_gradient(output, wrt, &CheckOptions::default());
     assert!(
-        report.passed(),
+        report.passed() && !report.is_vacuous(),
         "{report}\nfor output of type {}",
-        std::any::type_name::<T>()
+        short_type_name::<T>()
     );
 }
 
@@ -693,7 +779,7 @@ pub fn check_gradients<T: Node>(
         !parameters.is_empty(),
         "check_gradients: the output has no parameters, so there is nothing to check (output \
          type {}); for an input built with InputNode::with_gradient, use check_gradient",
-        std::any::type_name::<T>()
+        short_type_name::<T>()
     );
     parameters
         .iter()
@@ -715,8 +801,9 @@ pub fn check_gradients<T: Node>(
 /// ```
 ///
 /// # Panics
-/// If any element of any parameter's gradient is outside the default tolerance, or
-/// `output` has no parameters.
+/// If any element of any parameter's gradient is outside the default tolerance, or a
+/// parameter's check is vacuous ([`GradientCheck::is_vacuous`]), or `output` has no
+/// parameters.
 #[track_caller]
 pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
     let reports = check_gradients(output, &CheckOptions::default());
@@ -732,7 +819,7 @@ pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
 #[track_caller]
 fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) {
     let failed: Vec<String> = reports
-        .filter(|(_, r)| !r.passed())
+        .filter(|(_, r)| !r.passed() || r.is_vacuous())
         .map(|(label, r)| {
             let (rows, cols) = r.shape;
             format!("parameter {label} ({rows}x{cols}): {r}\n")
@@ -742,7 +829,7 @@ fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) 
         failed.is_empty(),
         "{}for output of type {}",
         failed.concat(),
-        std::any::type_name::<T>()
+        short_type_name::<T>()
     );
 }
 
@@ -803,7 +890,7 @@ pub fn check_named_gradients<T: Node, S: AsRef<str>>(
             .map(|(n, _)| n.as_ref())
             .collect::<Vec<_>>()
             .join(", "),
-        std::any::type_name::<T>()
+        short_type_name::<T>()
     );
     checked
         .into_iter()
@@ -840,8 +927,9 @@ pub fn check_named_gradients<T: Node, S: AsRef<str>>(
 /// ```
 ///
 /// # Panics
-/// If any element of a used parameter's gradient is outside the default tolerance, naming
-/// the parameter; or if `output` uses none of `parameters`.
+/// If any element of a used parameter's gradient is outside the default tolerance, or a
+/// used parameter's check is vacuous ([`GradientCheck::is_vacuous`]), naming the
+/// parameter; or if `output` uses none of `parameters`.
 #[track_caller]
 pub fn assert_named_gradients<T: Node, S: AsRef<str>>(
     output: &mut Variable<T>,

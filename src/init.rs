@@ -41,7 +41,9 @@ thread_local! {
 
 /// A `rows x cols` matrix of normal samples with the given mean and standard deviation,
 /// drawn from `rng` (pass a seeded generator for reproducible runs; a `rand` 0.8 one, such
-/// as [`wyrm::rand`](crate::rand)`::rngs::StdRng`).
+/// as [`wyrm::rand`](crate::rand)`::rngs::StdRng`). Also for noise drawn at every step
+/// (`rand` 0.8 itself has no normal distribution): a VAE's `eps` input is
+/// `eps.set_value(normal(batch, latent, 0.0, 1.0, &mut rng))`.
 ///
 /// ```
 /// use wyrm::init::normal;

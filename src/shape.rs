@@ -51,7 +51,10 @@
 //! fails there with "temporary value dropped while borrowed"; in edition 2021 it changes
 //! nothing. Reductions to one number (`scalar_sum`, `mean`) have the static shape `U1 x
 //! U1`: a function returning one names `impl Node<Rows = U1, Cols = U1>`, or leaves the
-//! dimensions out.
+//! dimensions out. A function that calls [`boxed`](crate::Variable::boxed) on a
+//! `Variable<T>` needs `T: Node + 'static` (a boxed node owns its operands as trait
+//! objects); without the bound, rustc says "the parameter type `T` may not live long
+//! enough" (E0310).
 //!
 //! ```
 //! use wyrm::*;

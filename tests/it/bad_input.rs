@@ -214,7 +214,20 @@ fn gradient_checks_that_cannot_check_anything_are_rejected() {
     let unrelated = ParameterNode::new(arr2(&[[5.0, 6.0]]));
     assert_panics(
         || gradcheck::assert_gradient(&mut w.square(), &unrelated),
-        "`wrt` is a parameter that is not among the output's parameters()",
+        "`wrt` is a 1x2 parameter that is not among the output's parameters() (output type \
+         Unary<SquareOp, ParameterNode>)",
+    );
+    // A whole model's type is elided past three levels, without module paths.
+    let x = InputNode::new(arr2(&[[1.0], [2.0]]));
+    let mut deep = (x.dot(&w).tanh() * 2.0 - 1.0).square().scalar_sum();
+    assert_panics(
+        || gradcheck::assert_gradient(&mut deep, &unrelated),
+        "(output type Single<ScalarSumOp, Unary<SquareOp, Unary<SubScalarOp, Unary<..>>>>)",
+    );
+    // Every gradient within the absolute tolerance of 0: the check compares nothing.
+    assert_panics(
+        || gradcheck::assert_gradient(&mut (w.square() * 1e-4), &w),
+        "gradient check passed (2 elements), but vacuously",
     );
     let with = |change: fn(&mut gradcheck::CheckOptions)| {
         let mut options = gradcheck::CheckOptions::default();

@@ -219,6 +219,10 @@ impl<T: Node + 'static> Variable<T> {
     ///
     /// Boxing a variable that is already boxed returns a handle to the same node.
     ///
+    /// The node type must be `'static` (it becomes a trait object): a generic helper that
+    /// boxes a `Variable<T>` declares `T: Node + 'static`, else rustc reports E0310, "the
+    /// parameter type `T` may not live long enough".
+    ///
     /// ```
     /// use wyrm::*;
     ///
