@@ -71,6 +71,9 @@
 //!   serde's `Serialize` and `Deserialize` (see the `save` module), and so does the
 //!   optimizer state ([`optim::OptimizerStates`]), for checkpoints that resume training
 //!   exactly.
+//! - Serving: [`Variable::argmax_rows`] and [`Variable::top_k_rows`] read predictions
+//!   from a forward pass's value, and [`top_k`] takes the best `k` of a score row,
+//!   leaving out positions such as a user's seen items.
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
@@ -105,6 +108,7 @@ pub mod optim;
 pub mod save;
 pub mod shape;
 mod sparse;
+mod top_k;
 pub(crate) mod variable;
 
 #[doc(hidden)]
@@ -116,6 +120,7 @@ pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{concat, BagsInputNode, IndexInputNode, InputNode, ParameterNode, TrainingFlag};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
+pub use top_k::top_k;
 pub use variable::{Operand, Variable};
 
 /// Declares a model: its parameters, inputs and the expressions connecting them, in one
@@ -495,7 +500,7 @@ pub use typenum;
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        concat, random_matrix, Adagrad, Adam, BagsInputNode, Dyn, HogwildParameter, IndexInputNode,
-        InputNode, Node, ParameterNode, TrainingFlag, Variable, SGD,
+        concat, random_matrix, top_k, Adagrad, Adam, BagsInputNode, Dyn, HogwildParameter,
+        IndexInputNode, InputNode, Node, ParameterNode, TrainingFlag, Variable, SGD,
     };
 }

@@ -21,6 +21,11 @@ unary_op!(
 unary_op!(
     /// Logistic sigmoid `1 / (1 + e^-x)`, elementwise.
     ///
+    /// For its logarithm (a logistic or pairwise ranking loss, BPR's `-ln sigmoid(x_ui -
+    /// x_uj)`), write `-(-x).softplus()` ([`softplus`](Self::softplus)):
+    /// `x.sigmoid().ln()` is `-inf` with a NaN gradient once the sigmoid rounds to 0 (a new
+    /// user's BPR loss at `x = -200`).
+    ///
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[0.0, 2.0]]));

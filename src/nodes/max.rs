@@ -12,7 +12,7 @@ use typenum::U1;
 
 /// Whether `x` replaces `best` as the maximum so far: larger, or the first NaN.
 #[inline(always)]
-fn beats(x: f32, best: f32) -> bool {
+pub(crate) fn beats(x: f32, best: f32) -> bool {
     x > best || (x.is_nan() && !best.is_nan())
 }
 

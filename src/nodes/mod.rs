@@ -13,7 +13,7 @@ mod dropout;
 pub(crate) mod index;
 mod input;
 mod math;
-mod max;
+pub(crate) mod max;
 mod parameter;
 mod rectifiers;
 mod reduce;
