@@ -105,7 +105,13 @@ fn rmse(params: &FactorisationParameters, data: &[(usize, usize, f32)]) -> f32 {
 fn factorisation() {
     let (num_users, num_items) = (1_000, 2_000);
     let data = ratings(num_users, num_items, 200_000);
-    let model = Factorisation::new_with_rng(&mut StdRng::seed_from_u64(1), num_users, num_items);
+    // By name: positional dimensions (`new_with_rng(rng, num_users, num_items)`) are easy
+    // to swap.
+    let dims = FactorisationDims {
+        num_users,
+        num_items,
+    };
+    let model = Factorisation::from_dims_with_rng(&mut StdRng::seed_from_u64(1), dims);
     let shared = model.shared_parameters();
     println!(
         "factorisation: {} users x {} items, {} training ratings; test RMSE before training {:.4}",

@@ -260,6 +260,12 @@ pub use variable::{Operand, Variable};
 /// - `Name::new(dims..)` (parameters drawn from the thread's generator),
 ///   `Name::new_with_rng(&mut rng, dims..)` (reproducible), and `Default` when there are
 ///   no run-time dimensions.
+/// - With run-time dimensions, `struct NameDims` (`Copy + Debug + Eq + Hash`, a public
+///   `usize` per dimension) to pass them by name, which cannot be swapped the way
+///   positional ones can: `Name::from_dims(NameDims { num_users: 5_000, num_items: 20_000
+///   })`, `Name::from_dims_with_rng(&mut rng, dims)`, `model.dims()`, and
+///   `model.with_dims(NameDims { batch: 1, ..model.dims() })`, which names only the
+///   dimension that changes.
 /// - `parameters(&self) -> Vec<Variable<ParameterNode>>`, in declaration order, for
 ///   optimizers, and `named_parameters(&self)`, the same with each one's name in the block
 ///   (`Vec<(&'static str, Variable<ParameterNode>)>`), to split them between optimizers
@@ -268,7 +274,8 @@ pub use variable::{Operand, Variable};
 ///   (tied weights), with its own inputs, e.g. the two towers of a siamese model trained
 ///   through one combined loss; `model.with_dimensions(dims..)` does the same with other
 ///   run-time dimensions (a batch of another size, such as an epoch's short last batch;
-///   it takes all of them, as `new` does, and those sizing parameters keep their values).
+///   it takes all of them, as `new` does, and those sizing parameters keep their values;
+///   `with_dims` takes them by name).
 /// - `struct NameParameters`, `Clone + Debug + Send + Sync`, with a public
 ///   `Arc<HogwildParameter>` per parameter and a `usize` per run-time dimension (a clone
 ///   shares the storage; `snapshot()` copies the current values into new storage);

@@ -280,6 +280,43 @@ fn with_dimensions_keeps_the_parameters_shapes() {
     let _ = model.with_dimensions(11, 4);
 }
 
+/// The run-time dimensions by name (`BatchedDims`): the same model as the positional
+/// constructors build, read back from a model, and a derived graph naming only the
+/// dimension that changes.
+#[test]
+fn dimensions_by_name() {
+    let dims = BatchedDims {
+        batch: 4,
+        vocabulary: 10,
+    };
+    let model = Batched::from_dims_with_rng(&mut StdRng::seed_from_u64(3), dims);
+    let positional = Batched::new_with_rng(&mut StdRng::seed_from_u64(3), 10, 4);
+    assert_eq!(model.table.value(), positional.table.value());
+    assert_eq!(model.dims(), dims);
+    assert_eq!(positional.dims(), dims);
+    assert_eq!(Batched::from_dims(dims).table.value().dim(), (10, 3));
+
+    let one = model.with_dims(BatchedDims {
+        batch: 1,
+        ..model.dims()
+    });
+    assert!(std::rc::Rc::ptr_eq(model.table.node(), one.table.node()));
+    assert_eq!(one.tokens.node().len(), 1);
+    assert_eq!(one.dims(), BatchedDims { batch: 1, ..dims });
+}
+
+#[test]
+#[should_panic(expected = "Batched::with_dimensions: the parameter `table: \
+                           Param<vocabulary, 3>` is 10x3 in this model but would be 11x3 \
+                           with these dimensions")]
+fn with_dims_keeps_the_parameters_shapes() {
+    let model = Batched::new(10, 4);
+    let _ = model.with_dims(BatchedDims {
+        vocabulary: 11,
+        ..model.dims()
+    });
+}
+
 /// `steps` Adam steps on one fixed batch.
 fn train_batched(model: &Batched, optimizer: &mut Adam, steps: usize) {
     let mut loss = model.loss.clone();

@@ -57,6 +57,9 @@ fn main() {
     let _: (usize, usize) = (shared.rng, shared.n);
     let _ = shared.w.clone();
     let _ = other.with_dimensions(3, 5).w;
+    let dims = BrokenWithDims::from_dims(BrokenWithDimsDims { rng: 3, n: 4 }).dims();
+    let _ = other.with_dims(BrokenWithDimsDims { n: 5, ..dims }).w;
+    let _ = BrokenWithDims::from_dims_with_rng(&mut rng, dims);
 
     let clashing = ClashingDim::new(3);
     let _ = clashing.shared_parameters().n.clone();

@@ -1,6 +1,7 @@
 //! The stand-in for a model whose block has errors, generated next to the errors.
 
 use super::companion::{companion, default_impl};
+use super::dims::{dims_methods, dims_struct};
 use super::leaf::{field_type, rng_ident};
 use super::{bind, Header};
 use crate::parse::{key, ItemKind, Leaf, LeafKind, Model};
@@ -20,6 +21,7 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
         attrs,
         cfgs,
         params_name,
+        ..
     } = Header::of(model);
     let rng = rng_ident();
     // The first of each name, as the checker keeps it (`r#w` is `w`).
@@ -50,6 +52,8 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
         fields.push(quote!(pub #n: #ty,));
     }
     let companion = companion(model, &params, &dims, false);
+    let dims_struct = dims_struct(model, &dims);
+    let dims_methods = dims_methods(model, &dims, None);
     let default_impl = default_impl(model, &all_dims);
     let message = format!("the `model!` block of `{name}` has errors");
     quote! {
@@ -60,6 +64,8 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
         }
 
         #companion
+
+        #dims_struct
 
         #(#cfgs)*
         #[allow(dead_code, unused_variables, non_snake_case, clippy::too_many_arguments)]
@@ -88,6 +94,7 @@ pub(crate) fn fallback(model: &Model) -> TokenStream {
             pub fn with_dimensions(&self, #(#bound: usize),*) -> Self {
                 ::core::unreachable!(#message)
             }
+            #dims_methods
             /// See the errors of the `model!` block.
             pub fn parameters(&self) -> ::std::vec::Vec<#k::Variable<#k::ParameterNode>> {
                 ::core::unreachable!(#message)

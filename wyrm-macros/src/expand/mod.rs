@@ -15,6 +15,7 @@
 //! expression.
 
 mod companion;
+mod dims;
 mod expr;
 mod fallback;
 mod leaf;
@@ -24,6 +25,7 @@ pub(crate) use fallback::fallback;
 use crate::check::Checked;
 use crate::parse::{key, Dim, Item, ItemKind, Leaf, LeafKind, Model};
 use companion::{companion, default_impl, state_methods};
+use dims::{dims_bodies, dims_methods, dims_struct};
 use expr::{build, node_type, Use};
 use leaf::{dim_local, dim_tokens, field_type, fresh_leaf, leaf_type, rng_ident, static_dims};
 use proc_macro2::TokenStream;
@@ -41,6 +43,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         attrs,
         cfgs,
         params_name,
+        ..
     } = Header::of(model);
     let dims = &checked.dims;
     let bound: Vec<TokenStream> = dims.iter().map(bind).collect();
@@ -302,6 +305,9 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         .map(|(i, l)| (&i.name, *l))
         .collect();
     let companion = companion(model, &param_leaves, dims, true);
+    let dims_struct = dims_struct(model, dims);
+    let sources: Vec<TokenStream> = dim_sources.iter().map(|(_, s)| s.clone()).collect();
+    let dims_methods = dims_methods(model, dims, Some(&dims_bodies(model, dims, &sources)));
     let state_methods = state_methods(
         k,
         name,
@@ -318,6 +324,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
         }
 
         #companion
+
+        #dims_struct
 
         #(#cfgs)*
         // Dimension names become arguments and locals, and may be upper case (`N`).
@@ -414,6 +422,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                 #model_local
             }
 
+            #dims_methods
+
             /// Every parameter of the model, in declaration order (pass them to an optimizer).
             pub fn parameters(&self) -> ::std::vec::Vec<#k::Variable<#k::ParameterNode>> {
                 ::std::vec![#(#param_list),*]
@@ -487,6 +497,8 @@ struct Header<'a> {
     cfgs: Vec<&'a Attribute>,
     /// The name of the companion struct of shared parameters, `NameParameters`.
     params_name: Ident,
+    /// The name of the struct of run-time dimensions, `NameDims`.
+    dims_name: Ident,
 }
 
 impl<'a> Header<'a> {
@@ -503,6 +515,7 @@ impl<'a> Header<'a> {
                 .filter(|a| a.path().is_ident("cfg"))
                 .collect(),
             params_name: format_ident!("{}Parameters", model.name),
+            dims_name: format_ident!("{}Dims", model.name),
         }
     }
 }
