@@ -276,8 +276,8 @@ pub struct GradientCheck {
     /// (most likely a wrong gradient). `None` when the check passed, could not be repeated, or failed on
     /// values that are not finite.
     pub diagnosis: Option<Diagnosis>,
-    /// The `absolute_tolerance` the check ran with, for [`is_vacuous`](Self::is_vacuous).
-    absolute_tolerance: f32,
+    /// The options the check ran with, for [`is_vacuous`](Self::is_vacuous).
+    options: CheckOptions,
 }
 
 /// Why a gradient check's failures are likely what they are, from rechecking up to five
@@ -353,12 +353,13 @@ impl GradientCheck {
         self.failures.is_empty() && self.not_repeatable.is_none()
     }
 
-    /// Whether every analytic and numeric element is within `absolute_tolerance` of 0, so
-    /// that the check passes whatever the analytic gradient is: a wrong gradient would
-    /// pass too. It happens when an output is scaled down to dodge rounding (a VAE loss
-    /// times `sigma²`: a new user's check then "passed", and failed 45 of 512 elements
-    /// with the tolerance scaled alike), or when `wrt` barely moves the output. The
-    /// `assert_*` functions fail on it; a report says so.
+    /// Whether an analytic gradient of zeros would pass too: every numeric element is
+    /// within the tolerance of 0, so the check cannot tell a missing or wrong gradient
+    /// from the right one. It happens when an output is scaled down to dodge rounding (a
+    /// VAE loss times `sigma²`: a new user's check then "passed", and failed 45 of 512
+    /// elements with the tolerance scaled alike), or when `wrt` barely moves the output.
+    /// The `assert_*` functions fail on it; a report says so. An empty `wrt` is not
+    /// vacuous (there is nothing to compare, and nothing that could be wrong).
     ///
     /// ```
     /// use wyrm::gradcheck::{check_gradient, CheckOptions};
@@ -374,8 +375,7 @@ impl GradientCheck {
     /// assert!(report.passed() && !report.is_vacuous());
     /// ```
     pub fn is_vacuous(&self) -> bool {
-        let small = |x: &f32| x.abs() <= self.absolute_tolerance;
-        self.analytic.iter().all(small) && self.numeric.iter().all(small)
+        !self.numeric.is_empty() && self.numeric.iter().all(|&n| within(0.0, n, &self.options))
     }
 }
 
@@ -388,11 +388,11 @@ impl std::fmt::Display for GradientCheck {
             if self.is_vacuous() {
                 write!(
                     f,
-                    ", but vacuously: every analytic and numeric element is within \
-                     `absolute_tolerance` ({}) of 0, so a wrong gradient would pass too. Check \
+                    ", but vacuously: every numeric element is within the tolerance of 0 \
+                     (`absolute_tolerance` {}), so a gradient of zeros would pass too. Check \
                      where `wrt` moves the output more (an output scaled down against rounding \
                      needs `absolute_tolerance` scaled alike), or lower the tolerance",
-                    self.absolute_tolerance
+                    self.options.absolute_tolerance
                 )?;
             }
             return Ok(());
@@ -466,7 +466,7 @@ impl std::fmt::Display for GradientCheck {
 }
 
 /// `T`'s name for messages, without module paths and with what is nested more than three
-/// levels deep elided: `Unary<MulScalarOp, Single<ScalarSumOp, Sub<..>>>`. A whole
+/// levels deep elided: `Unary<MulScalarOp, Single<ScalarSumOp, Sub<Mul<..>, Input>>>`. A whole
 /// model's type runs to thousands of characters, which buried a new user's message.
 fn short_type_name<T: ?Sized>() -> String {
     const DEPTH: usize = 3;
@@ -474,7 +474,11 @@ fn short_type_name<T: ?Sized>() -> String {
     let mut depth = 0;
     let mut segment = String::new();
     let mut chars = std::any::type_name::<T>().chars().peekable();
+    let mut previous = ' ';
     while let Some(c) = chars.next() {
+        // The `>` of a function type's `->` closes nothing: a plain character.
+        let kind = if c == '>' && previous == '-' { '-' } else { c };
+        previous = c;
         if c == ':' && chars.peek() == Some(&':') {
             // A module path's segment: dropped.
             chars.next();
@@ -489,14 +493,14 @@ fn short_type_name<T: ?Sized>() -> String {
             out.push_str(&segment);
         }
         segment.clear();
-        match c {
+        match kind {
             '<' if depth < DEPTH => out.push('<'),
             '<' if depth == DEPTH => out.push_str("<.."),
             '>' if depth <= DEPTH + 1 => out.push('>'),
             _ if depth <= DEPTH => out.push(c),
             _ => {}
         }
-        match c {
+        match kind {
             '<' => depth += 1,
             '>' => depth = depth.saturating_sub(1),
             _ => {}
@@ -603,14 +607,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         .iter()
         .zip(&numeric)
         .enumerate()
-        .filter(|(_, (a, n))| {
-            let scale = a.abs().max(n.abs());
-            let err = (*a - *n).abs();
-            let allowed = options.absolute_tolerance + options.relative_tolerance * scale;
-            // Non-finite gradients never pass: the tolerance would scale with an infinity,
-            // and the error of two equal ones is NaN.
-            err > allowed || !(a.is_finite() && n.is_finite())
-        })
+        .filter(|(_, (a, n))| !within(**a, **n, options))
         .map(|(i, (a, n))| (i, *a, *n))
         .collect();
     let finite = failures
@@ -625,8 +622,17 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         shape: wrt.shape(),
         not_repeatable,
         diagnosis,
-        absolute_tolerance: options.absolute_tolerance,
+        options: options.clone(),
     }
+}
+
+/// Whether an analytic gradient element `a` passes against the numeric `n`.
+fn within(a: f32, n: f32, options: &CheckOptions) -> bool {
+    let scale = a.abs().max(n.abs());
+    let allowed = options.absolute_tolerance + options.relative_tolerance * scale;
+    // Non-finite gradients never pass: the tolerance would scale with an infinity, and
+    // the error of two equal ones is NaN.
+    (a - n).abs() <= allowed && a.is_finite() && n.is_finite()
 }
 
 /// The central difference of the weighted output along element `i` of `wrt`, with step
@@ -864,6 +870,10 @@ fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) 
 /// let names: Vec<&str> = reports.iter().map(|(name, _)| name.as_str()).collect();
 /// assert_eq!(names, ["w1", "b1", "w2"]);
 /// assert!(reports.iter().all(|(_, report)| report.passed()));
+/// // Each report prints on its own (a list of pairs has no `Display`).
+/// for (name, report) in &reports {
+///     println!("{name}: {report}");
+/// }
 /// ```
 ///
 /// # Panics
@@ -945,6 +955,28 @@ pub fn assert_named_gradients<T: Node, S: AsRef<str>>(
 
 #[cfg(test)]
 mod tests {
+    use super::short_type_name;
+
+    struct W<T>(T);
+
+    #[test]
+    fn type_names_lose_paths_and_deep_nesting() {
+        assert_eq!(short_type_name::<W<Vec<u8>>>(), "W<Vec<u8>>");
+        assert_eq!(short_type_name::<W<W<W<W<W<u8>>>>>>(), "W<W<W<W<..>>>>");
+        // A function type's arrow is no bracket.
+        assert_eq!(
+            short_type_name::<W<fn(&str) -> u8>>(),
+            "W<fn(&'_ str) -> u8>"
+        );
+        assert_eq!(
+            short_type_name::<W<W<W<W<fn() -> u8>>>>>(),
+            "W<W<W<W<..>>>>"
+        );
+        assert_eq!(
+            short_type_name::<(W<fn() -> W<u8>>, [W<W<W<W<u8>>>>; 2])>(),
+            "(W<fn() -> W<u8>>, [W<W<W<W<..>>>>; 2])"
+        );
+    }
     use super::*;
     use crate::nodes::UnaryOp;
     use crate::{InputNode, ParameterNode};
@@ -966,6 +998,44 @@ mod tests {
     fn panic_message(f: impl FnOnce()) -> String {
         let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
         payload.downcast_ref::<String>().unwrap().clone()
+    }
+
+    /// Vacuous: a gradient of zeros would pass too. `assert_gradients` names a parameter
+    /// whose check is; an empty parameter's is not.
+    #[test]
+    fn vacuous_checks_are_named_and_empty_ones_are_not_vacuous() {
+        let x = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+        let empty = ParameterNode::new(ndarray::Array2::zeros((0, 3)));
+        let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
+        let mut y = x.square().scalar_sum() + empty.scalar_sum() + (w.square() * 1e-4).scalar_sum();
+        let reports = check_gradients(&mut y, &CheckOptions::default());
+        let vacuous: Vec<bool> = reports.iter().map(|r| r.is_vacuous()).collect();
+        assert_eq!(vacuous, [false, false, true]);
+        let message = panic_message(|| assert_gradients(&mut y));
+        assert!(
+            message.starts_with(
+                "parameter 3 of 3 (1x2): gradient check passed (2 elements), but vacuously"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("parameter 2"), "{message}");
+    }
+
+    /// A missing gradient passes a check whose numeric estimate is a little above the
+    /// absolute tolerance (the relative one covers the rest): vacuous all the same.
+    #[test]
+    fn a_numeric_gradient_within_both_tolerances_of_zero_is_vacuous() {
+        let v = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+        let options = CheckOptions::default();
+        // The check's upstream weight, read from the gradient of `v` itself.
+        let weight = check_gradient(&mut (v.clone() * 1.0), &v, &options).analytic[0];
+        let slope = 2.03e-3 / weight.abs();
+        // The detached term carries the slope; the gradient says 0.
+        let mut missing = v.detach() * slope + v.clone() * 0.0;
+        let report = check_gradient(&mut missing, &v, &options);
+        assert!(report.passed(), "{report}");
+        assert!(report.numeric[0].abs() > options.absolute_tolerance);
+        assert!(report.is_vacuous(), "{report}");
     }
 
     /// Every parameter is checked; a wrong gradient for one of them is reported with its

@@ -187,8 +187,11 @@ impl<T: Node> Variable<T> {
     /// 0 where a column is allowed and a large negative number where it is not. Masked
     /// entries get probability 0 and send no gradient, so one graph built for the longest
     /// sequence serves shorter ones padded. Use a finite number such as `-1e9` rather than
-    /// `f32::NEG_INFINITY`: a row masked entirely then averages its columns, where with
-    /// infinities it would be NaN.
+    /// `f32::NEG_INFINITY`: a row masked entirely then stays finite, where with infinities
+    /// it would be NaN. Its probabilities then come from its scores rounded at the mask's
+    /// scale (`f32` steps are 64 apart near `-1e9`: about uniform for scores within a few
+    /// units of each other, but not in general), so multiply such a row's output by 0 if
+    /// it must not count.
     ///
     /// ```
     /// use wyrm::*;
