@@ -125,7 +125,7 @@ pub mod __private {
     ) {
         assert!(
             shape == resized,
-            "{model}::with_dimensions: the parameter `{name}: {declared}` is {} in this model \
+            "{model}::with_dimensions (or with_dims): the parameter `{name}: {declared}` is {} in this model \
              but would be {} with these dimensions; the graphs share their parameters, so \
              the dimensions that size one cannot change",
             fmt_shape(shape),

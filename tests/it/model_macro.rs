@@ -272,9 +272,11 @@ fn with_dimensions_builds_a_graph_of_another_batch_size_over_the_same_parameters
 }
 
 #[test]
-#[should_panic(expected = "Batched::with_dimensions: the parameter `table: \
+#[should_panic(
+    expected = "Batched::with_dimensions (or with_dims): the parameter `table: \
                            Param<vocabulary, 3>` is 10x3 in this model but would be 11x3 \
-                           with these dimensions")]
+                           with these dimensions"
+)]
 fn with_dimensions_keeps_the_parameters_shapes() {
     let model = Batched::new(10, 4);
     let _ = model.with_dimensions(11, 4);
@@ -306,9 +308,11 @@ fn dimensions_by_name() {
 }
 
 #[test]
-#[should_panic(expected = "Batched::with_dimensions: the parameter `table: \
+#[should_panic(
+    expected = "Batched::with_dimensions (or with_dims): the parameter `table: \
                            Param<vocabulary, 3>` is 10x3 in this model but would be 11x3 \
-                           with these dimensions")]
+                           with these dimensions"
+)]
 fn with_dims_keeps_the_parameters_shapes() {
     let model = Batched::new(10, 4);
     let _ = model.with_dims(BatchedDims {

@@ -181,3 +181,11 @@ fn with_dimensions_points_at_the_callers_line() {
     let got = panic_place(|| drop(model.with_dimensions(4)));
     assert_eq!(got, expected);
 }
+
+#[test]
+fn with_dims_points_at_the_callers_line() {
+    let model = Shared::new(3);
+    let expected = format!("{}:{}", file!(), line!() + 1);
+    let got = panic_place(|| drop(model.with_dims(SharedDims { n: 4 })));
+    assert_eq!(got, expected);
+}

@@ -462,6 +462,14 @@ impl Checker<'_> {
         let mut values = Vec::new();
         let mut failed = false;
         for (arg, kind) in args.iter().zip(&kinds) {
+            if !arg.errors().is_empty() && !matches!(kind, Arg::Node | Arg::Scalar) {
+                // Reported by the parser (`Axis(d as usize)`): no second error about what
+                // the place takes. (A node's or a number's is checked below, the mistake
+                // giving it no value.)
+                self.mention_all(&arg.tokens);
+                failed = true;
+                continue;
+            }
             if *kind == Arg::Numbers {
                 // Only a constant expression in braces, which the graph's build evaluates.
                 match &arg.kind {
@@ -558,11 +566,13 @@ impl Checker<'_> {
     }
 }
 
-/// "did you mean `softmax`? " for a name within two edits of exactly one closest known
-/// name (`sofmax`), else nothing.
+/// "did you mean `softmax`? " for a name within a third of its length in edits (at
+/// least one, as rustc allows) of exactly one closest known name (`sofmax`), else
+/// nothing: `sin` is no `ln`.
 fn did_you_mean(word: &str, known: &[&str]) -> String {
     let distance = |name: &&str| crate::parse::edit_distance(word, name);
-    let Some(best) = known.iter().map(distance).min().filter(|&d| d <= 2) else {
+    let limit = word.chars().count().max(3) / 3;
+    let Some(best) = known.iter().map(distance).min().filter(|&d| d <= limit) else {
         return String::new();
     };
     match known
@@ -636,14 +646,17 @@ mod tests {
                 b = huberr(x, y, 1.0),
                 c = x.tan(),
                 d = x.frobnicate(),
+                e = x.sin(),
             }
         });
         let expected = [
             "unknown method `sofmax`; did you mean `softmax`? a model supports: dot,",
             "unknown function `huberr`; did you mean `huber`? a model supports:",
-            // `tanh` is one edit away, `t` and `ln` two: the closest wins.
+            // `tanh` is one edit away, `t` and `ln` two: the closest wins; `sin` (three
+            // letters) may be one edit from a known name, and `ln` is two.
             "unknown method `tan`; did you mean `tanh`?",
             "unknown method `frobnicate`; a model supports:",
+            "unknown method `sin`; a model supports:",
         ];
         assert_errors(&e, &expected);
     }

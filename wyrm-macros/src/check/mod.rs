@@ -260,6 +260,8 @@ mod tests {
                 u: Param<2, 2>,
                 x: Input<2, 2>,
                 a = concat(w, v, 1),
+                f = concat((w, v), axis[1]),
+                g = x.stack(w, Axis(d as usize)),
                 b = x.frobnicate(),
                 c = x * (1.0 / (d as f32).sqrt()) + u[0],
                 e = x.dot(w) + nowhere,
@@ -267,6 +269,8 @@ mod tests {
         });
         let expected = [
             "`concat` takes a tuple of 2 to 12 nodes and an axis",
+            "unsupported expression `axis[1]`",
+            "unsupported expression `d as usize`",
             "unsupported expression `d as f32`",
             "unsupported expression `u[0]`",
             "unknown method `frobnicate`",
@@ -274,9 +278,9 @@ mod tests {
         ];
         assert_errors(&e, &expected);
         assert!(
-            e[1].contains("goes in braces as a whole: `{d as f32}`"),
+            e[3].contains("goes in braces, the whole number: `h * {1.0 / (d as f32).sqrt()}`"),
             "{}",
-            e[1]
+            e[3]
         );
     }
 

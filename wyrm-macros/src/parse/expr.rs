@@ -213,7 +213,9 @@ impl Scalar {
 
 impl Expr {
     /// Converts a `syn` expression; what the model language does not support becomes an
-    /// [`ExprKind::Invalid`] in place, its siblings converted all the same.
+    /// [`ExprKind::Invalid`] in place, its siblings converted all the same. (Arguments
+    /// that do not fit their call's form, such as `slice` without `s![..]` or `concat`
+    /// without a tuple, make the whole call the `Invalid`: what is inside is not read.)
     pub(super) fn from_syn(expr: syn::Expr) -> Expr {
         let tokens = expr.to_token_stream();
         Expr::try_from_syn(expr).unwrap_or_else(|error| Expr {
@@ -353,8 +355,8 @@ impl Expr {
                         "unsupported expression `{text}`: a model expression combines names \
                          and numbers with `+ - * /`, unary `-`, methods such as `.dot(b)` \
                          and functions such as `sparse_categorical_crossentropy(a, b)`; a \
-                         number computed by Rust code goes in braces as a whole: \
-                         `{{{text}}}`, or `h * {{1.0 / (d as f32).sqrt()}}`"
+                         number computed by Rust code goes in braces, the whole number: \
+                         `h * {{1.0 / (d as f32).sqrt()}}`, not `h * (1.0 / {{d as f32}}.sqrt())`"
                     ),
                 ));
             }
