@@ -57,7 +57,10 @@
 //!   rows up; the gradient is row-sparse, so optimizers touch only the looked-up rows
 //!   (`examples/embeddings.rs`). [`BagsInputNode`] holds bags of ids of varying size,
 //!   pooled by `param.sum_bags(&bags)` or `param.mean_bags(&bags)` (multi-hot features,
-//!   without padding), each id's row optionally scaled by a weight. Losses for integer targets,
+//!   without padding), each id's row optionally scaled by a weight. Rows of any computed
+//!   node are picked or pooled the same way by [`Variable::gather_rows`],
+//!   `gather_sum_bags` and `gather_mean_bags` (a graph network's neighbour pooling), with
+//!   a dense gradient. Losses for integer targets,
 //!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`] (AdamW with
 //!   [`weight_decay`](Adam::weight_decay)), and
@@ -202,7 +205,8 @@ pub use variable::{Operand, Variable};
 ///   the operators and methods of hand-written code: `+ - * /` (elementwise between two
 ///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
 ///   number on either side), unary `-`, and the methods `dot`, `dot_t`, `vector_dot`, `index`,
-///   `sum_bags`, `mean_bags`, `square`,
+///   `sum_bags`, `mean_bags` (on a parameter's name), `gather_rows`, `gather_sum_bags`,
+///   `gather_mean_bags` (on any node), `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `leaky_relu(slope)`, `gelu`,
 ///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;

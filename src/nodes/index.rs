@@ -797,7 +797,8 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// gradients sum. The gradient is recorded for the looked-up rows only. Setting `idx`
     /// also asks the CPU to start fetching the named rows (the first 8 of them) and their
     /// optimizer state, so that lookups in large tables overlap their cache misses with
-    /// the rest of the step.
+    /// the rest of the step. Rows of a computed node (a layer's output) are picked by
+    /// [`gather_rows`](Variable::gather_rows).
     ///
     /// ```
     /// use wyrm::*;

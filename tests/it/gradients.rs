@@ -335,6 +335,17 @@ fn lookups_and_integer_targets() {
     unary_on("weighted mean_bags", Any, &tables, |t| {
         t.mean_bags(&weighted(t))
     });
+    // The same over a computed node (dense gradients).
+    unary_on("gather_rows", Any, &tables, |t| {
+        t.tanh()
+            .gather_rows(&IndexInputNode::new(&[last(t), 0, last(t)]))
+    });
+    unary_on("gather_sum_bags", Any, &tables, |t| {
+        t.tanh().gather_sum_bags(&bags(t))
+    });
+    unary_on("gather_mean_bags, weighted", Any, &tables, |t| {
+        t.tanh().gather_mean_bags(&weighted(t))
+    });
     unary_on(
         "sparse_categorical_crossentropy",
         Any,

@@ -321,6 +321,42 @@ fn with_dims_keeps_the_parameters_shapes() {
     });
 }
 
+model! {
+    /// A graph network layer: each node's representation plus its neighbours' mean.
+    struct GraphLayer {
+        w: Param<features, 4>,
+        x: Input<nodes, features>,
+        neighbours: Bags<nodes>,
+        h = x.dot(w).tanh(),
+        out = (h.gather_mean_bags(neighbours) + h).scalar_sum(),
+    }
+}
+
+/// Rows of computed nodes in a block: the same value and gradient as by hand.
+#[test]
+fn a_block_pools_the_rows_of_a_computed_node() {
+    let model = GraphLayer::from_dims(GraphLayerDims {
+        features: 3,
+        nodes: 4,
+    });
+    let x = random_matrix(4, 3);
+    model.x.set_value(&x);
+    model
+        .neighbours
+        .set_value([vec![1, 2], vec![0], vec![], vec![0, 1, 2]]);
+    let mut out = model.out.clone();
+    out.forward();
+    out.backward(1.0);
+
+    let w = ParameterNode::new(model.w.value().to_owned());
+    let h = InputNode::new(x).dot(&w).tanh();
+    let mut by_hand = (h.gather_mean_bags(&model.neighbours) + h).scalar_sum();
+    by_hand.forward();
+    by_hand.backward(1.0);
+    assert_eq!(out.value(), by_hand.value());
+    assert_eq!(model.w.gradient(), w.gradient());
+}
+
 /// `steps` Adam steps on one fixed batch.
 fn train_batched(model: &Batched, optimizer: &mut Adam, steps: usize) {
     let mut loss = model.loss.clone();

@@ -56,6 +56,10 @@ pub enum Rule {
     Index,
     /// Pooled bags of rows: `B x cols`.
     Bags,
+    /// Rows of any node picked by index: `K x cols`.
+    Gather,
+    /// Pooled bags of any node's rows: `B x cols`.
+    GatherBags,
     /// Concatenation of two nodes along an axis.
     Stack,
     /// Concatenation of the leading node arguments along the axis that follows them.
@@ -109,6 +113,19 @@ pub const METHODS: &[Method] = &[
     method("index", &[Arg::Index], Rule::Index, "Index"),
     method("sum_bags", &[Arg::Bags], Rule::Bags, "Bags"),
     method("mean_bags", &[Arg::Bags], Rule::Bags, "Bags"),
+    method("gather_rows", &[Arg::Index], Rule::Gather, "GatherRows"),
+    method(
+        "gather_sum_bags",
+        &[Arg::Bags],
+        Rule::GatherBags,
+        "GatherBags",
+    ),
+    method(
+        "gather_mean_bags",
+        &[Arg::Bags],
+        Rule::GatherBags,
+        "GatherBags",
+    ),
     method("square", &[], Rule::Keep, "Square"),
     method("exp", &[], Rule::Keep, "Exp"),
     method("ln", &[], Rule::Keep, "Ln"),

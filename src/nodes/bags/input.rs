@@ -40,7 +40,7 @@ use typenum::U1;
 pub struct BagsInputNode {
     /// Every bag's ids, one bag after the other. Never handed out as a node: its length
     /// varies.
-    pub(super) ids: Rc<IndexInputNode>,
+    pub(crate) ids: Rc<IndexInputNode>,
     /// The number of ids in each bag.
     pub(super) sizes: RefCell<Vec<usize>>,
     /// One weight per id, or none at all for unweighted bags (every weight 1).
@@ -113,8 +113,18 @@ impl BagsInputNode {
     }
 
     /// The number of bags.
-    pub(super) fn bags(&self) -> usize {
+    pub(crate) fn bags(&self) -> usize {
         self.value.borrow().len()
+    }
+
+    /// Calls `f` with every bag's ids one bag after the other, the bags' sizes, and one
+    /// weight per id (empty for unweighted bags).
+    pub(crate) fn with_contents<T>(&self, f: impl FnOnce(&[usize], &[usize], &[f32]) -> T) -> T {
+        f(
+            &self.ids.current(),
+            &self.sizes.borrow(),
+            &self.weights.borrow(),
+        )
     }
 
     /// Checks and stores bags given flat: `ids` one bag after the other, `sizes` the

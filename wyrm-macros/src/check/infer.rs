@@ -292,10 +292,17 @@ impl Checker<'_> {
         if matches!(spec.rule, Rule::Index | Rule::Bags) {
             let is_param = matches!(value, Value::Node { param: true, .. });
             if !is_param || !matches!(receiver.kind, ExprKind::Name(_)) {
+                // Rows of a computed node have their own methods, with dense gradients.
+                let any_node = if method == "index" {
+                    "gather_rows".to_string()
+                } else {
+                    format!("gather_{method}")
+                };
                 self.errors.spanned(
                     &receiver.tokens,
                     format!(
-                        "`{method}` looks up rows of a parameter: the receiver must be a `Param` name"
+                        "`{method}` looks up rows of a parameter: the receiver must be a `Param` \
+                         name (for rows of any node: `{any_node}`)"
                     ),
                 );
                 return None;

@@ -299,11 +299,11 @@ impl Checker<'_> {
                 let c = self.slice_axis(cols, &s.1, "column", &s, expr)?;
                 node(Shape(r, c))
             }
-            Rule::Index => match args.first() {
+            Rule::Index | Rule::Gather => match args.first() {
                 Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
             },
-            Rule::Bags => match args.first() {
+            Rule::Bags | Rule::GatherBags => match args.first() {
                 Some(Value::Bags { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
             },
@@ -347,6 +347,31 @@ mod tests {
             "cannot subtract a 5x3 and a 2x3",
             // A 4x1 column times a 1x3 row broadcasts to 4x3.
             "cannot take row-wise dot products of a 4x3 and a 5x3",
+        ];
+        assert_errors(&e, &expected);
+    }
+
+    /// Rows of a computed node by index or by bags: `K x cols` and `B x cols`; `index` on
+    /// a computed node points at them.
+    #[test]
+    fn checks_gathers() {
+        let e = errors(quote::quote! {
+            struct M {
+                x: Input<5, 3>,
+                w: Param<3, 4>,
+                neighbours: Bags<5>,
+                edges: Index<2>,
+                h = x.dot(w).tanh(),
+                layer = h.gather_mean_bags(neighbours) + h.gather_sum_bags(neighbours) + h,
+                picked = h.gather_rows(edges).dot(w.t()),
+                bad = h.gather_rows(edges) + layer,
+                looked_up = h.index(edges),
+            }
+        });
+        let expected = [
+            "cannot add a 2x4 and a 5x4",
+            "`index` looks up rows of a parameter: the receiver must be a `Param` name (for \
+             rows of any node: `gather_rows`)",
         ];
         assert_errors(&e, &expected);
     }
