@@ -278,6 +278,10 @@ pub struct GradientCheck {
     pub diagnosis: Option<Diagnosis>,
     /// The options the check ran with, for [`is_vacuous`](Self::is_vacuous).
     options: CheckOptions,
+    /// Whether the output's forward pass went through a `detach` over something that
+    /// needs a gradient: finite differences see through it, so the failures it causes
+    /// look like anything to the rechecks.
+    detached: bool,
 }
 
 /// Why a gradient check's failures are likely what they are, from rechecking up to five
@@ -427,6 +431,22 @@ impl std::fmt::Display for GradientCheck {
             .failures
             .iter()
             .any(|(_, a, n)| !a.is_finite() || !n.is_finite());
+        if self.detached {
+            // Whatever the rechecks showed: the steps change nothing about a cut.
+            return write!(
+                f,
+                "(the output's graph has a `detach` over something that needs a gradient: \
+                 where `wrt` is below it, finite differences see through it and the gradient \
+                 does not, so the elements whose effect passes through it fail whatever the \
+                 step; check a graph without it, or the part below it. Rechecked at other \
+                 steps, for reference: {})",
+                match self.diagnosis {
+                    Some(Diagnosis::Rounding) => "a larger epsilon came closer (rounding)",
+                    Some(Diagnosis::Curvature) => "a smaller epsilon came closer (curvature)",
+                    _ => "no other step came closer",
+                }
+            );
+        }
         if not_finite {
             write!(
                 f,
@@ -582,7 +602,9 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     let shape = output.shape();
     let weights = Array2::from_shape_fn(shape, |_| rng.gen_range(0.5f32..1.5) * sign(&mut rng));
 
+    let cuts_before = crate::nodes::cutting_forwards();
     output.forward();
+    let detached = crate::nodes::cutting_forwards() != cuts_before;
     let first = weighted(output, &weights);
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
@@ -623,6 +645,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         not_repeatable,
         diagnosis,
         options: options.clone(),
+        detached,
     }
 }
 
@@ -998,6 +1021,26 @@ mod tests {
     fn panic_message(f: impl FnOnce()) -> String {
         let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
         payload.downcast_ref::<String>().unwrap().clone()
+    }
+
+    /// A failure through a `detach` is blamed on it, not on rounding or curvature (a new
+    /// user's actor-critic loss, whose advantage is detached, was told to change
+    /// epsilon); a graph without one gets the rechecks' explanation.
+    #[test]
+    fn failures_through_a_detach_say_so() {
+        let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5], [1.0, 0.25]]));
+        let mut cut = (w.tanh().detach() * w.clone()).scalar_sum();
+        let report = check_gradient(&mut cut, &w, &CheckOptions::default());
+        assert!(!report.passed());
+        let text = report.to_string();
+        assert!(text.contains("the output's graph has a `detach`"), "{text}");
+        let mut wrong = w.map(Wrong).scalar_sum();
+        let text = check_gradient(&mut wrong, &w, &CheckOptions::default()).to_string();
+        assert!(!text.contains("`detach` over"), "{text}");
+        // Boxed, the detach is found all the same.
+        let mut boxed = (w.tanh().detach().boxed() * w.clone()).boxed();
+        let text = check_gradient(&mut boxed, &w, &CheckOptions::default()).to_string();
+        assert!(text.contains("the output's graph has a `detach`"), "{text}");
     }
 
     /// Vacuous: a gradient of zeros would pass too. `assert_gradients` names a parameter

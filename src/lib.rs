@@ -60,7 +60,8 @@
 //!   without padding), each id's row optionally scaled by a weight. Rows of any computed
 //!   node are picked or pooled the same way by [`Variable::gather_rows`],
 //!   `gather_sum_bags` and `gather_mean_bags` (a graph network's neighbour pooling), with
-//!   a dense gradient. Losses for integer targets,
+//!   a dense gradient, and [`Variable::pick`] takes an entry per row (a policy's
+//!   log-probability of each action taken). Losses for integer targets,
 //!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`] (AdamW with
 //!   [`weight_decay`](Adam::weight_decay)), and
@@ -192,8 +193,9 @@ pub use variable::{Operand, Variable};
 ///   and its short-batch graph repeat their masks; `from_parameters` and
 ///   `from_parameter_values` leave the flag random: call `model.training.seed(..)` (see
 ///   [`TrainingFlag::seed`]) in `Synchronized` threads whose runs should repeat.
-/// - A dimension is an integer literal, an identifier, or a constant `usize` expression in
-///   braces (`Param<{HIDDEN}, 1>`). Each distinct identifier becomes a `usize` argument of
+/// - A dimension is an integer literal, an identifier, or a `usize` expression in braces
+///   (`Param<{HIDDEN}, 1>`), which may read the run-time dimensions (`Input<{len - 1}, 2>`
+///   next to an `Input<len, 2>`; `with_dims` computes it again). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
 ///   `Name::new(num_items)`. An identifier not in braces is always such a name, never a
 ///   constant, even an upper-case one (`Param<N, D>` gives `Name::new(N, D)`): write
@@ -206,7 +208,7 @@ pub use variable::{Operand, Variable};
 ///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
 ///   number on either side), unary `-`, and the methods `dot`, `dot_t`, `vector_dot`, `index`,
 ///   `sum_bags`, `mean_bags` (on a parameter's name), `gather_rows`, `gather_sum_bags`,
-///   `gather_mean_bags` (on any node), `square`,
+///   `gather_mean_bags` (on any node), `pick(index)` (an entry per row), `square`,
 ///   `exp`, `ln`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`, `sigmoid`, `softplus`, `relu`,
 ///   `leaky_relu(slope)`, `gelu`,
 ///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;

@@ -34,6 +34,18 @@ pub struct Detach<T> {
     state: NodeState,
 }
 
+thread_local! {
+    /// How many forward passes of this thread went through a `detach` over something that
+    /// needs a gradient: the gradient checker tells a graph that cuts gradients (where
+    /// finite differences see through the cut) by the count moving during its pass.
+    static CUTTING_FORWARDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// See `CUTTING_FORWARDS`.
+pub(crate) fn cutting_forwards() -> u64 {
+    CUTTING_FORWARDS.with(|n| n.get())
+}
+
 impl<T: Node> Detach<T> {
     /// Builds the node over `operand`.
     ///
@@ -81,6 +93,9 @@ impl<T: Node> Node for Detach<T> {
     #[inline]
     fn forward(&self, pass: Pass) {
         if self.state.visit(pass) {
+            if self.needs_gradient {
+                CUTTING_FORWARDS.with(|n| n.set(n.get() + 1));
+            }
             self.operand.forward(pass);
         }
     }

@@ -346,6 +346,11 @@ fn lookups_and_integer_targets() {
     unary_on("gather_mean_bags, weighted", Any, &tables, |t| {
         t.tanh().gather_mean_bags(&weighted(t))
     });
+    unary_on("pick", Any, &tables, |t| {
+        let (rows, cols) = t.shape();
+        let columns: Vec<usize> = (0..rows).map(|r| (r * 2 + 1) % cols).collect();
+        t.pick(&IndexInputNode::new(&columns))
+    });
     unary_on(
         "sparse_categorical_crossentropy",
         Any,

@@ -332,6 +332,58 @@ model! {
     }
 }
 
+model! {
+    /// A policy-gradient loss: each action's log-probability weighed by its advantage.
+    struct Policy {
+        w: Param<4, 2>,
+        x: Input<batch, 4>,
+        actions: Index<batch>,
+        advantages: Input<batch, 1>,
+        loss = -(x.dot(w).log_softmax().pick(actions) * advantages).scalar_sum(),
+    }
+}
+
+#[test]
+fn a_block_picks_an_entry_per_row() {
+    let model = Policy::new(3);
+    let (x, advantages) = (random_matrix(3, 4), random_matrix(3, 1));
+    model.x.set_value(&x);
+    model.actions.set_value(&[1, 0, 1]);
+    model.advantages.set_value(&advantages);
+    let mut loss = model.loss.clone();
+    loss.forward();
+    loss.backward(1.0);
+
+    let w = ParameterNode::new(model.w.value().to_owned());
+    let logp = InputNode::new(x).dot(&w).log_softmax();
+    let mut by_hand = -(logp.pick(&model.actions) * InputNode::new(advantages)).scalar_sum();
+    by_hand.forward();
+    by_hand.backward(1.0);
+    assert_eq!(loss.value(), by_hand.value());
+    assert_eq!(model.w.gradient(), w.gradient());
+}
+
+model! {
+    /// Differences of neighbouring rows: a dimension computed from a run-time one.
+    struct Steps {
+        x: Input<len, 2>,
+        previous: Input<{len - 1}, 2>,
+        w: Param<2, 1>,
+        loss = (x.slice(s![1.., ..]) - previous).dot(w).scalar_sum(),
+    }
+}
+
+/// A braced dimension may read the run-time ones, and `with_dims` computes it again.
+#[test]
+fn braced_dimensions_read_the_run_time_ones() {
+    let model = Steps::new(5);
+    assert_eq!(model.previous.value().dim(), (4, 2));
+    let short = model.with_dims(StepsDims { len: 3 });
+    assert_eq!(short.previous.value().dim(), (2, 2));
+    let mut loss = short.loss.clone();
+    loss.forward();
+}
+
 /// Rows of computed nodes in a block: the same value and gradient as by hand.
 #[test]
 fn a_block_pools_the_rows_of_a_computed_node() {

@@ -60,6 +60,8 @@ pub enum Rule {
     Gather,
     /// Pooled bags of any node's rows: `B x cols`.
     GatherBags,
+    /// One entry per row, by index: `rows x 1`, one index per row.
+    Pick,
     /// Concatenation of two nodes along an axis.
     Stack,
     /// Concatenation of the leading node arguments along the axis that follows them.
@@ -126,6 +128,7 @@ pub const METHODS: &[Method] = &[
         Rule::GatherBags,
         "GatherBags",
     ),
+    method("pick", &[Arg::Index], Rule::Pick, "Pick"),
     method("square", &[], Rule::Keep, "Square"),
     method("exp", &[], Rule::Keep, "Exp"),
     method("ln", &[], Rule::Keep, "Ln"),

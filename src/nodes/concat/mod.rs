@@ -350,6 +350,12 @@ impl<P: ConcatOperands + ?Sized> Node for Concat<P> {
 /// (any number, at least one). Operands of many different types can be made one type with
 /// [`boxed`](Variable::boxed).
 ///
+/// A batch made by joining per-example graphs along rows (32 copies of a sentence's
+/// graph) costs more than running one example's graph 32 times with the gradients adding
+/// up between optimizer steps (call `step` after the 32nd `backward`): a new user's text
+/// CNN took 2.9 ms per 32 sentences joined, 1.8 ms with one graph reused (and, with one
+/// graph per sentence length, no padding).
+///
 /// ```
 /// use wyrm::*;
 /// use wyrm::ndarray::Axis;

@@ -303,6 +303,22 @@ impl Checker<'_> {
                 Some(Value::Index { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
             },
+            Rule::Pick => match args.first() {
+                Some(Value::Index { count }) => {
+                    if count.differs(&s.0) == Some(true) {
+                        self.errors.spanned(
+                            &expr.tokens,
+                            format!(
+                                "`pick` takes one column index per row: {count} indices for a \
+                                 {s} operand"
+                            ),
+                        );
+                        return None;
+                    }
+                    node(Shape(s.0, D::Lit(1)))
+                }
+                _ => unreachable!("checked by `arguments`"),
+            },
             Rule::Bags | Rule::GatherBags => match args.first() {
                 Some(Value::Bags { count }) => node(Shape(count.clone(), s.1)),
                 _ => unreachable!("checked by `arguments`"),
@@ -352,7 +368,7 @@ mod tests {
     }
 
     /// Rows of a computed node by index or by bags: `K x cols` and `B x cols`; `index` on
-    /// a computed node points at them.
+    /// a computed node points at them; `pick` takes one index per row.
     #[test]
     fn checks_gathers() {
         let e = errors(quote::quote! {
@@ -366,12 +382,16 @@ mod tests {
                 picked = h.gather_rows(edges).dot(w.t()),
                 bad = h.gather_rows(edges) + layer,
                 looked_up = h.index(edges),
+                actions: Index<5>,
+                log_probability = h.log_softmax().pick(actions) * layer.sum_rows(),
+                wrong_count = h.pick(edges),
             }
         });
         let expected = [
             "cannot add a 2x4 and a 5x4",
             "`index` looks up rows of a parameter: the receiver must be a `Param` name (for \
              rows of any node: `gather_rows`)",
+            "`pick` takes one column index per row: 2 indices for a 5x4 operand",
         ];
         assert_errors(&e, &expected);
     }
