@@ -16,6 +16,7 @@ mod input;
 mod math;
 pub(crate) mod max;
 mod parameter;
+mod pick;
 mod rectifiers;
 mod reduce;
 mod scalar;
@@ -39,12 +40,13 @@ pub(crate) use detach::cutting_forwards;
 pub use detach::Detach;
 pub use dot::{Dot, DotLayout, DotT, Plain, RhsTransposed};
 pub use dropout::{Dropout, DropoutOp, TrainingFlag};
-pub use gather::{GatherBags, GatherBagsOp, GatherRows, GatherRowsOp, Pick, PickOp};
+pub use gather::{GatherBags, GatherBagsOp, GatherRows, GatherRowsOp};
 pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
 pub use max::{MaxColumns, MaxColumnsOp, MaxRows, MaxRowsOp};
 pub use parameter::ParameterNode;
+pub use pick::{Pick, PickOp};
 pub use rectifiers::{Gelu, GeluOp, LeakyRelu, LeakyReluOp};
 pub use reduce::{
     Mean, MeanColumns, MeanColumnsOp, MeanOp, MeanRows, MeanRowsOp, ScalarSum, ScalarSumOp,
