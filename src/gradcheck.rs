@@ -431,15 +431,15 @@ impl std::fmt::Display for GradientCheck {
             .failures
             .iter()
             .any(|(_, a, n)| !a.is_finite() || !n.is_finite());
-        if self.detached {
+        if self.detached && !not_finite {
             // Whatever the rechecks showed: the steps change nothing about a cut.
             return write!(
                 f,
-                "(the output's graph has a `detach` over something that needs a gradient: \
-                 where `wrt` is below it, finite differences see through it and the gradient \
-                 does not, so the elements whose effect passes through it fail whatever the \
-                 step; check a graph without it, or the part below it. Rechecked at other \
-                 steps, for reference: {})",
+                "(the output's graph has a `detach` over `wrt` (or, for an input, over \
+                 something that needs a gradient): finite differences see through it and the \
+                 gradient does not, so the elements whose effect passes through it fail \
+                 whatever the step; check a graph without it, or the part below it. \
+                 Rechecked at other steps, for reference: {})",
                 match self.diagnosis {
                     Some(Diagnosis::Rounding) => "a larger epsilon came closer (rounding)",
                     Some(Diagnosis::Curvature) => "a smaller epsilon came closer (curvature)",
@@ -602,9 +602,19 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     let shape = output.shape();
     let weights = Array2::from_shape_fn(shape, |_| rng.gen_range(0.5f32..1.5) * sign(&mut rng));
 
-    let cuts_before = crate::nodes::cutting_forwards();
+    // Watch for a `detach` over `wrt` in the first pass. An input says it may be used by
+    // anything (even by no parameter at all), so detaches cannot tell it apart: 0 then.
+    let parameters = output.parameters();
+    let target = match wrt.is_used_by(&[]) {
+        true => 0,
+        false => parameters
+            .iter()
+            .find(|p| wrt.is_used_by(std::slice::from_ref(p)))
+            .map_or(0, |p| std::rc::Rc::as_ptr(p.node()) as *const () as usize),
+    };
+    crate::nodes::watch_cuts(target);
     output.forward();
-    let detached = crate::nodes::cutting_forwards() != cuts_before;
+    let detached = crate::nodes::cut_seen();
     let first = weighted(output, &weights);
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
@@ -1037,6 +1047,25 @@ mod tests {
         let mut wrong = w.map(Wrong).scalar_sum();
         let text = check_gradient(&mut wrong, &w, &CheckOptions::default()).to_string();
         assert!(!text.contains("`detach` over"), "{text}");
+        // A detach over another parameter is not blamed for `w`'s own mistake (the
+        // critic's value detached in an actor's loss).
+        let critic = ParameterNode::new(ndarray::arr2(&[[0.3, 0.7], [-0.2, 1.1]]));
+        let mut actor_loss = (w.map(Wrong) * critic.tanh().detach()).scalar_sum();
+        let text = check_gradient(&mut actor_loss, &w, &CheckOptions::default()).to_string();
+        assert!(!text.contains("`detach` over"), "{text}");
+        assert!(
+            text.contains("most likely the analytic gradient is wrong"),
+            "{text}"
+        );
+        // A value that is not finite is explained as such, detach or not.
+        let near_zero = ParameterNode::new(ndarray::arr2(&[[1e-4]]));
+        let mut undefined = (near_zero.sqrt() * near_zero.detach()).scalar_sum();
+        let options = CheckOptions {
+            epsilon: 1e-3,
+            ..CheckOptions::default()
+        };
+        let text = check_gradient(&mut undefined, &near_zero, &options).to_string();
+        assert!(text.contains("a value that is not finite"), "{text}");
         // Boxed, the detach is found all the same.
         let mut boxed = (w.tanh().detach().boxed() * w.clone()).boxed();
         let text = check_gradient(&mut boxed, &w, &CheckOptions::default()).to_string();

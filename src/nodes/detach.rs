@@ -4,8 +4,9 @@
 
 use super::Child;
 use crate::node::{GradientWrite, Node, NodeState, Pass};
+use crate::nodes::ParameterNode;
 use crate::Variable;
-use std::cell::Ref;
+use std::cell::{Cell, Ref};
 use std::rc::Rc;
 
 /// Node passing its operand's value through unchanged and sending no gradient back; see
@@ -32,18 +33,27 @@ pub struct Detach<T> {
     /// Only the counters: a `0 x 0` state, whose empty buffers are never written, since
     /// every contribution is taken as "no gradient" (`gather_nothing`).
     state: NodeState,
+    /// The addresses of the parameter nodes below, for the gradient checker's question
+    /// whether a failure is this node's doing; `None` (built by `new`): unknown.
+    below: Option<Rc<[usize]>>,
 }
 
 thread_local! {
-    /// How many forward passes of this thread went through a `detach` over something that
-    /// needs a gradient: the gradient checker tells a graph that cuts gradients (where
-    /// finite differences see through the cut) by the count moving during its pass.
-    static CUTTING_FORWARDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// While a gradient check's first forward pass runs: the checked parameter's address
+    /// (0 for an input, which a `detach` cannot tell from others), and whether the pass
+    /// went through a `detach` that cuts its gradient (where finite differences see
+    /// through the cut, so the check fails whatever the step).
+    static WATCH: Cell<Option<(usize, bool)>> = const { Cell::new(None) };
 }
 
-/// See `CUTTING_FORWARDS`.
-pub(crate) fn cutting_forwards() -> u64 {
-    CUTTING_FORWARDS.with(|n| n.get())
+/// Starts watching for a `detach` over the parameter at `target` (0: over anything).
+pub(crate) fn watch_cuts(target: usize) {
+    WATCH.with(|w| w.set(Some((target, false))));
+}
+
+/// Stops watching; whether a `detach` over the target cut its gradient meanwhile.
+pub(crate) fn cut_seen() -> bool {
+    WATCH.with(|w| w.take()).is_some_and(|(_, seen)| seen)
 }
 
 impl<T: Node> Detach<T> {
@@ -66,6 +76,7 @@ impl<T: Node> Detach<T> {
             needs_gradient: operand.needs_gradient(),
             operand: Child::new(operand),
             state: NodeState::new((0, 0)),
+            below: None,
         }
     }
 
@@ -94,7 +105,14 @@ impl<T: Node> Node for Detach<T> {
     fn forward(&self, pass: Pass) {
         if self.state.visit(pass) {
             if self.needs_gradient {
-                CUTTING_FORWARDS.with(|n| n.set(n.get() + 1));
+                WATCH.with(|w| {
+                    if let Some((target, false)) = w.get() {
+                        let over = |below: &Rc<[usize]>| target == 0 || below.contains(&target);
+                        if self.below.as_ref().is_none_or(over) {
+                            w.set(Some((target, true)));
+                        }
+                    }
+                });
             }
             self.operand.forward(pass);
         }
@@ -201,7 +219,10 @@ impl<T: Node> Variable<T> {
     /// so a [gradient check](crate::gradcheck) of an expression that depends on the
     /// checked variable through a `detach` reports a mismatch by design.
     pub fn detach(&self) -> Variable<Detach<T>> {
-        Variable::with_links(Detach::new(self.node().clone()), &[self.links()])
+        let mut node = Detach::new(self.node().clone());
+        let address = |p: &Variable<ParameterNode>| Rc::as_ptr(p.node()) as *const () as usize;
+        node.below = Some(self.parameters().iter().map(address).collect());
+        Variable::with_links(node, &[self.links()])
     }
 }
 

@@ -90,23 +90,27 @@ pub struct GatherBagsOp {
 pub type GatherBags<T> = Single<GatherBagsOp, T>;
 
 impl GatherBagsOp {
-    /// Calls `each(bag, id, weight)` for every id of every bag, with the factor its row
-    /// is pooled with (its weight, over the bag's size for a mean).
-    fn for_each(&self, mut each: impl FnMut(usize, usize, f32)) {
+    /// Calls `each(bag, size, id, weight)` for every id of every bag, with its bag's size
+    /// and its weight (1 for unweighted bags).
+    fn for_each(&self, mut each: impl FnMut(usize, usize, usize, f32)) {
         self.bags.with_contents(|ids, sizes, weights| {
             let mut at = 0;
             for (bag, &size) in sizes.iter().enumerate() {
-                let scale = if self.mean && size > 0 {
-                    1.0 / size as f32
-                } else {
-                    1.0
-                };
                 for (p, &id) in ids[at..at + size].iter().enumerate() {
-                    each(bag, id, weights.get(at + p).map_or(scale, |w| w * scale));
+                    each(bag, size, id, weights.get(at + p).copied().unwrap_or(1.0));
                 }
                 at += size;
             }
         })
+    }
+
+    /// What a bag of `size` ids is divided by: its size for a mean, else 1.
+    fn divisor(&self, size: usize) -> f32 {
+        if self.mean && size > 1 {
+            size as f32
+        } else {
+            1.0
+        }
     }
 }
 
@@ -121,17 +125,26 @@ impl SingleOp for GatherBagsOp {
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
         let cols = shape.1;
         y.fill(0.0);
-        self.for_each(|bag, id, w| {
+        self.for_each(|bag, _, id, w| {
             let row = &x[id * cols..(id + 1) * cols];
             crate::kernels::scale(w, row, &mut y[bag * cols..(bag + 1) * cols], true);
+        });
+        // Divided rather than scaled by the reciprocal, as `mean_bags` does: the mean of
+        // three 7s is then 7 exactly.
+        self.bags.with_contents(|_, sizes, _| {
+            for (out, &size) in y.chunks_exact_mut(cols.max(1)).zip(sizes) {
+                let divisor = self.divisor(size);
+                out.iter_mut().for_each(|v| *v /= divisor);
+            }
         });
     }
 
     fn backward(&self, g: &[f32], _x: &[f32], _y: &[f32], shape: (usize, usize), gx: &mut [f32]) {
         let cols = shape.1;
         gx.fill(0.0);
-        self.for_each(|bag, id, w| {
+        self.for_each(|bag, size, id, w| {
             let g = &g[bag * cols..(bag + 1) * cols];
+            let w = w / self.divisor(size);
             crate::kernels::scale(w, g, &mut gx[id * cols..(id + 1) * cols], true);
         });
     }
@@ -201,9 +214,10 @@ impl<T: Node> Variable<T> {
         self.gather_bags(bags, false)
     }
 
-    /// [`gather_sum_bags`](Variable::gather_sum_bags) divided by each bag's size: the
-    /// (weighted) mean of its rows, zeros for an empty bag. For a parameter table, prefer
-    /// [`mean_bags`](Variable::mean_bags).
+    /// [`gather_sum_bags`](Variable::gather_sum_bags) with each bag's sum divided by its
+    /// number of ids (zeros for an empty bag), as [`mean_bags`](Variable::mean_bags) does
+    /// for a parameter table: with weighted bags, the weighted sum is divided by the number
+    /// of ids, not by the sum of the weights.
     ///
     /// ```
     /// use wyrm::*;
@@ -301,6 +315,12 @@ mod tests {
                 let close = |a: &Array2<f32>, b: &Array2<f32>| {
                     a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-6)
                 };
+                // The values as `mean_bags` computes them: divided, exactly.
+                assert_eq!(
+                    gathered.value(),
+                    pooled.value(),
+                    "mean {mean}, weighted {weighted}"
+                );
                 assert!(
                     close(&gathered.value(), &pooled.value()),
                     "mean {mean}, weighted {weighted}"
@@ -311,6 +331,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The mean of equal rows is that row exactly (divided, not scaled by a reciprocal).
+    #[test]
+    fn the_mean_of_equal_rows_is_exact() {
+        let h = InputNode::new(ndarray::arr2(&[[7.0, 0.1], [7.0, 0.1], [7.0, 0.1]]));
+        let bags = BagsInputNode::new(1);
+        bags.set_value([vec![0, 1, 2]]);
+        let mut mean = h.gather_mean_bags(&bags);
+        mean.forward();
+        assert_eq!(mean.value(), ndarray::arr2(&[[7.0, 0.1]]));
     }
 
     #[test]

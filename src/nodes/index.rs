@@ -256,6 +256,8 @@ pub(crate) enum Bound {
     Rows,
     /// Classes of a loss.
     Classes,
+    /// Columns of a node that `pick` picks from.
+    Columns,
 }
 
 /// How many of the rows that `set_value` names it prefetches, per table.
@@ -338,6 +340,14 @@ pub enum IndexError {
         /// The loss's class count.
         classes: usize,
     },
+    /// A column index past the last column of a node it picks entries from
+    /// ([`pick`](crate::Variable::pick)).
+    ColumnOutOfRange {
+        /// The first such index.
+        index: usize,
+        /// The node's column count.
+        columns: usize,
+    },
     /// Another number of bags than a [`BagsInputNode`](super::BagsInputNode) holds.
     WrongBagCount {
         /// The number given.
@@ -369,6 +379,10 @@ impl IndexError {
                 index,
                 classes: bound,
             },
+            Bound::Columns => IndexError::ColumnOutOfRange {
+                index,
+                columns: bound,
+            },
         }
     }
 }
@@ -392,6 +406,10 @@ impl std::fmt::Display for IndexError {
             IndexError::TargetOutOfRange { index, classes } => write!(
                 f,
                 "target index {index} is out of range for {classes} classes"
+            ),
+            IndexError::ColumnOutOfRange { index, columns } => write!(
+                f,
+                "column index {index} is out of range for {columns} columns"
             ),
             IndexError::WrongBagCount { given, expected } => write!(
                 f,

@@ -86,7 +86,7 @@ impl<T: Node> Variable<T> {
             fmt_shape(shape),
             shape.0
         );
-        let binding = IndexInputNode::bind(columns.node(), shape.1, Bound::Classes, "pick");
+        let binding = IndexInputNode::bind(columns.node(), shape.1, Bound::Columns, "pick");
         self.apply(PickOp {
             columns: columns.node().clone(),
             _binding: binding,
@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "target index 4 is out of range for 4 classes")]
+    #[should_panic(expected = "column index 4 is out of range for 4 columns")]
     fn pick_rejects_a_column_out_of_range() {
         let x = InputNode::new(Array2::zeros((2, 4)));
         let idx = IndexInputNode::new(&[0, 1]);
