@@ -124,17 +124,20 @@ impl SingleOp for GatherBagsOp {
 
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
         let cols = shape.1;
-        y.fill(0.0);
-        self.for_each(|bag, _, id, w| {
-            let row = &x[id * cols..(id + 1) * cols];
-            crate::kernels::scale(w, row, &mut y[bag * cols..(bag + 1) * cols], true);
-        });
-        // Divided rather than scaled by the reciprocal, as `mean_bags` does: the mean of
-        // three 7s is then 7 exactly.
-        self.bags.with_contents(|_, sizes, _| {
+        // Each bag with the kernel that pools a table's bags (unweighted rows are added,
+        // not multiplied by 1).
+        self.bags.with_contents(|ids, sizes, weights| {
+            let mut at = 0;
             for (out, &size) in y.chunks_exact_mut(cols.max(1)).zip(sizes) {
+                let weights = weights.get(at..at + size).unwrap_or_default();
+                crate::kernels::pool_rows(x, size, |p| ids[at + p] * cols, weights, out);
+                // Divided rather than scaled by the reciprocal, as `mean_bags` does: the
+                // mean of three 7s is then 7 exactly.
                 let divisor = self.divisor(size);
-                out.iter_mut().for_each(|v| *v /= divisor);
+                if divisor != 1.0 {
+                    out.iter_mut().for_each(|v| *v /= divisor);
+                }
+                at += size;
             }
         });
     }
