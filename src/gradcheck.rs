@@ -179,11 +179,10 @@ macro_rules! leaf_target {
 }
 
 leaf_target!(ParameterNode, |this, parameters| {
-    // The typed node and its run-time-shaped view share one allocation.
-    let node = std::rc::Rc::as_ptr(this.node()) as *const ();
+    let node = std::rc::Rc::as_ptr(this.node()) as *const () as usize;
     parameters
         .iter()
-        .any(|p| std::rc::Rc::as_ptr(p.node()) as *const () == node)
+        .any(|p| crate::nodes::node_address(p) == node)
 });
 leaf_target!(InputNode);
 
@@ -585,8 +584,9 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     options: &CheckOptions,
 ) -> GradientCheck {
     check_options(options);
+    let parameters = output.parameters();
     assert!(
-        wrt.is_used_by(&output.parameters()),
+        wrt.is_used_by(&parameters),
         "check_gradient: `wrt` is a {}x{} parameter that is not among the output's \
          parameters() (output type {}), so both gradients would be zero whatever the graph \
          computes (a node built with Variable::new must list the parameters below it)",
@@ -604,13 +604,12 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
 
     // Watch for a `detach` over `wrt` in the first pass. An input says it may be used by
     // anything (even by no parameter at all), so detaches cannot tell it apart: 0 then.
-    let parameters = output.parameters();
     let target = match wrt.is_used_by(&[]) {
         true => 0,
         false => parameters
             .iter()
             .find(|p| wrt.is_used_by(std::slice::from_ref(p)))
-            .map_or(0, |p| std::rc::Rc::as_ptr(p.node()) as *const () as usize),
+            .map_or(0, crate::nodes::node_address),
     };
     crate::nodes::watch_cuts(target);
     output.forward();
@@ -619,7 +618,7 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     output.backward_with(weights.view());
     let analytic = wrt.gradient_vec();
     wrt.clear_gradient();
-    for p in output.parameters() {
+    for p in &parameters {
         p.zero_gradient();
     }
 

@@ -46,6 +46,12 @@ thread_local! {
     static WATCH: Cell<Option<(usize, bool)>> = const { Cell::new(None) };
 }
 
+/// A parameter node's address, which identifies it (its typed node and run-time-shaped
+/// view share one allocation): what `below` holds and the gradient checker watches for.
+pub(crate) fn node_address(p: &Variable<ParameterNode>) -> usize {
+    Rc::as_ptr(p.node()) as *const () as usize
+}
+
 /// Starts watching for a `detach` over the parameter at `target` (0: over anything).
 pub(crate) fn watch_cuts(target: usize) {
     WATCH.with(|w| w.set(Some((target, false))));
@@ -220,8 +226,7 @@ impl<T: Node> Variable<T> {
     /// checked variable through a `detach` reports a mismatch by design.
     pub fn detach(&self) -> Variable<Detach<T>> {
         let mut node = Detach::new(self.node().clone());
-        let address = |p: &Variable<ParameterNode>| Rc::as_ptr(p.node()) as *const () as usize;
-        node.below = Some(self.parameters().iter().map(address).collect());
+        node.below = Some(self.parameters().iter().map(node_address).collect());
         Variable::with_links(node, &[self.links()])
     }
 }

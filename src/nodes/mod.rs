@@ -37,7 +37,7 @@ pub use boxed::Boxed;
 pub(crate) use child::Child;
 pub use concat::{concat, Concat, ConcatInput, ConcatOperands, Stack};
 pub use detach::Detach;
-pub(crate) use detach::{cut_seen, watch_cuts};
+pub(crate) use detach::{cut_seen, node_address, watch_cuts};
 pub use dot::{Dot, DotLayout, DotT, Plain, RhsTransposed};
 pub use dropout::{Dropout, DropoutOp, TrainingFlag};
 pub use gather::{GatherBags, GatherBagsOp, GatherRows, GatherRowsOp};

@@ -66,7 +66,7 @@ impl Checker<'_> {
             ExprKind::Slice { .. } => None,
             // Reported by the parser; the names in it are used, not "never used" as well.
             ExprKind::Invalid(_) => {
-                mention_idents(&expr.tokens, &mut self.mentioned);
+                self.mention_all(&expr.tokens);
                 None
             }
             ExprKind::Op { ty, .. } => {
@@ -589,19 +589,6 @@ fn did_you_mean(word: &str, known: &[&str]) -> String {
     {
         [name] => format!("did you mean `{name}`? "),
         _ => String::new(),
-    }
-}
-
-/// Adds every identifier in `tokens`, at any depth, to `mentioned` (unraw).
-fn mention_idents(tokens: &proc_macro2::TokenStream, mentioned: &mut HashSet<String>) {
-    for token in tokens.clone() {
-        match token {
-            proc_macro2::TokenTree::Ident(ident) => {
-                mentioned.insert(key(&ident));
-            }
-            proc_macro2::TokenTree::Group(g) => mention_idents(&g.stream(), mentioned),
-            proc_macro2::TokenTree::Punct(_) | proc_macro2::TokenTree::Literal(_) => {}
-        }
     }
 }
 

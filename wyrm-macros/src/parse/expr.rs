@@ -347,7 +347,7 @@ impl Expr {
             }
             other => {
                 // Rust arithmetic on numbers (`d as f32`, `x.sqrt()` of a number) is the
-                // usual cause: say how to write it, with the user's own tokens.
+                // usual cause: name the tokens, and say how to write the whole number.
                 let text = tokens_text(&tokens);
                 return Err(syn::Error::new_spanned(
                     other,
