@@ -17,13 +17,17 @@
 //!   fastest alternative without atomics that is sound in Rust and lets threads update in
 //!   parallel.
 //!
+//! - `private_wyrm_threads_N`, `private_hand_threads_N`: a control sharing nothing, each
+//!   thread training its own small tables (Wyrm unshared, and by hand): how much the
+//!   machine itself speeds up work that stays in each core's caches.
+//!
 //! `hand_1` against `hand_atomic_threads_1` is what the sound storage costs in the
 //! kernel itself, and `hand_rowlock_threads_*` what the lock-based alternative costs.
 
 use criterion::{black_box, Criterion, Throughput};
 use rand::SeedableRng;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,8 +53,14 @@ pub struct Data {
 }
 
 impl Data {
-    /// 65,536 pseudo-random examples: users, items uniform, ratings in `[-1, 1)`.
+    /// 65,536 pseudo-random examples over the full tables ([`USERS`], [`ITEMS`]).
     pub fn new(seed: u64) -> Self {
+        Self::sized(seed, USERS, ITEMS)
+    }
+
+    /// 65,536 pseudo-random examples: users below `users`, items below `items` (uniform),
+    /// ratings in `[-1, 1)`.
+    pub fn sized(seed: u64, users: usize, items: usize) -> Self {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = move || {
             // xorshift64*
@@ -61,8 +71,8 @@ impl Data {
         };
         let examples = (0..1 << 16)
             .map(|_| {
-                let u = (next() % USERS as u64) as usize;
-                let i = (next() % ITEMS as u64) as usize;
+                let u = (next() % users as u64) as usize;
+                let i = (next() % items as u64) as usize;
                 let r = (next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
                 (u, i, r)
             })
@@ -81,10 +91,15 @@ impl Data {
 
 /// The initial tables (normal, standard deviation 0.1, fixed seed).
 pub fn initial_tables() -> (ndarray::Array2<f32>, ndarray::Array2<f32>) {
+    sized_tables(USERS, ITEMS)
+}
+
+/// Initial tables of `users` and `items` rows, drawn like [`initial_tables`].
+pub fn sized_tables(users: usize, items: usize) -> (ndarray::Array2<f32>, ndarray::Array2<f32>) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     (
-        init::normal(USERS, RANK, 0.0, 0.1, &mut rng),
-        init::normal(ITEMS, RANK, 0.0, 0.1, &mut rng),
+        init::normal(users, RANK, 0.0, 0.1, &mut rng),
+        init::normal(items, RANK, 0.0, 0.1, &mut rng),
     )
 }
 
@@ -107,12 +122,20 @@ pub fn wyrm_step(
     items: Variable<ParameterNode>,
     seed: u64,
 ) -> impl FnMut() -> f32 {
+    wyrm_step_over(users, items, Data::new(seed))
+}
+
+/// [`wyrm_step`] on a given example stream.
+pub fn wyrm_step_over(
+    users: Variable<ParameterNode>,
+    items: Variable<ParameterNode>,
+    mut data: Data,
+) -> impl FnMut() -> f32 {
     let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
     let y = InputNode::new(ndarray::arr2(&[[0.0]]));
     let score = users.index(&u).vector_dot(&items.index(&i));
     let mut loss = (y.clone() - score).square();
     let mut optimizer = Adagrad::new(LEARNING_RATE, loss.parameters());
-    let mut data = Data::new(seed);
     move || {
         let (user, item, rating) = data.next_example();
         u.set_value(black_box(user));
@@ -136,9 +159,10 @@ pub fn unshared_step(seed: u64) -> impl FnMut() -> f32 {
 /// other), that run a given number of steps together on demand.
 pub struct Trainers {
     commands: Vec<Sender<u64>>,
+    /// Each worker's start and end time of its latest run.
+    times: Receiver<(Instant, Instant)>,
     workers: Vec<JoinHandle<()>>,
     start: Arc<Barrier>,
-    done: Arc<Barrier>,
 }
 
 impl Trainers {
@@ -148,29 +172,30 @@ impl Trainers {
         make: impl Fn(u64) -> S + Send + Sync + Clone + 'static,
     ) -> Self {
         let start = Arc::new(Barrier::new(threads + 1));
-        let done = Arc::new(Barrier::new(threads + 1));
+        let (times_send, times) = channel();
         let mut commands = Vec::new();
         let mut workers = Vec::new();
         for t in 0..threads {
             let (send, receive) = channel::<u64>();
-            let (start, done, make) = (start.clone(), done.clone(), make.clone());
+            let (start, times, make) = (start.clone(), times_send.clone(), make.clone());
             workers.push(std::thread::spawn(move || {
                 let mut step = make(t as u64);
                 while let Ok(steps) = receive.recv() {
                     start.wait();
+                    let began = Instant::now();
                     for _ in 0..steps {
                         black_box(step());
                     }
-                    done.wait();
+                    times.send((began, Instant::now())).expect("trainers alive");
                 }
             }));
             commands.push(send);
         }
         Trainers {
             commands,
+            times,
             workers,
             start,
-            done,
         }
     }
 
@@ -191,16 +216,21 @@ impl Trainers {
         self.commands.len()
     }
 
-    /// Every worker runs `steps` steps, all starting together; returns the wall time until
-    /// the last one finished.
+    /// Every worker runs `steps` steps, all starting together; returns the wall time from
+    /// the first worker's start to the last one's end. The workers read the clock
+    /// themselves: with as many workers as cores, the calling thread may get no core to
+    /// read it on until a worker has finished.
     pub fn run(&self, steps: u64) -> Duration {
         for c in &self.commands {
             c.send(steps).expect("worker alive");
         }
         self.start.wait();
-        let t = Instant::now();
-        self.done.wait();
-        t.elapsed()
+        let times: Vec<_> = (0..self.commands.len())
+            .map(|_| self.times.recv().expect("worker alive"))
+            .collect();
+        let first = times.iter().map(|t| t.0).min().expect("a worker");
+        let last = times.iter().map(|t| t.1).max().expect("a worker");
+        last - first
     }
 }
 
@@ -226,12 +256,17 @@ impl Hand {
     /// Starts from [`initial_tables`].
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        let (u, i) = initial_tables();
+        Self::over(initial_tables())
+    }
+
+    /// Starts from the given tables (standard layout, `RANK` columns).
+    pub fn over((u, i): (ndarray::Array2<f32>, ndarray::Array2<f32>)) -> Self {
+        let (users, items) = (u.len(), i.len());
         Hand {
             users: u.into_raw_vec_and_offset().0,
             items: i.into_raw_vec_and_offset().0,
-            users_acc: vec![0.0; USERS * RANK],
-            items_acc: vec![0.0; ITEMS * RANK],
+            users_acc: vec![0.0; users],
+            items_acc: vec![0.0; items],
         }
     }
 
@@ -260,8 +295,11 @@ impl Hand {
 
 /// The hand-written step as a closure.
 pub fn hand_step(seed: u64) -> impl FnMut() -> f32 {
-    let mut hand = Hand::new();
-    let mut data = Data::new(seed);
+    hand_step_over(Hand::new(), Data::new(seed))
+}
+
+/// The hand-written step over given tables and examples, as a closure.
+pub fn hand_step_over(mut hand: Hand, mut data: Data) -> impl FnMut() -> f32 {
     move || {
         let (u, i, r) = data.next_example();
         hand.step(black_box(u), black_box(i), black_box(r))
@@ -448,6 +486,30 @@ pub fn rowlock_trainers(threads: usize) -> Trainers {
     })
 }
 
+/// Rows of each table in [`private_trainers`]: small enough for a core's own caches.
+pub const PRIVATE_ROWS: usize = 1_000;
+
+/// Workers that share nothing, each training its own small tables ([`PRIVATE_ROWS`] rows
+/// each) with Wyrm's unshared step. With [`private_hand_trainers`], a control for the
+/// scaling figures: how much more work the machine itself does with more threads busy,
+/// when no cache line is shared and the data stay in each core's caches.
+pub fn private_wyrm_trainers(threads: usize) -> Trainers {
+    Trainers::new(threads, move |t| {
+        let (u, i) = sized_tables(PRIVATE_ROWS, PRIVATE_ROWS);
+        let data = Data::sized(100 + t, PRIVATE_ROWS, PRIVATE_ROWS);
+        wyrm_step_over(ParameterNode::new(u), ParameterNode::new(i), data)
+    })
+}
+
+/// [`private_wyrm_trainers`] with the hand-written step.
+pub fn private_hand_trainers(threads: usize) -> Trainers {
+    Trainers::new(threads, move |t| {
+        let tables = sized_tables(PRIVATE_ROWS, PRIVATE_ROWS);
+        let data = Data::sized(100 + t, PRIVATE_ROWS, PRIVATE_ROWS);
+        hand_step_over(Hand::over(tables), data)
+    })
+}
+
 /// The thread counts benchmarked: 1 and all available.
 pub fn thread_counts() -> Vec<usize> {
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -493,6 +555,15 @@ pub fn bench(c: &mut Criterion) {
         group.bench_function(format!("hand_atomic_threads_{threads}"), |b| {
             b.iter_custom(|iters| trainers.run(iters))
         });
+        drop(trainers);
+        for (name, trainers) in [
+            ("private_wyrm", private_wyrm_trainers(threads)),
+            ("private_hand", private_hand_trainers(threads)),
+        ] {
+            group.bench_function(format!("{name}_threads_{threads}"), |b| {
+                b.iter_custom(|iters| trainers.run(iters))
+            });
+        }
     }
     group.finish();
 }

@@ -4,6 +4,8 @@
 //! over one thread. Also prints single-thread training with unshared parameters (the cost
 //! of the sound atomic storage), the same math written by hand, and hand-written
 //! shared versions: with the same relaxed-atomic storage, and behind one mutex per row.
+//! Last, a control: threads that share nothing, each training its own small tables, show
+//! how much the machine itself speeds up work that stays in each core's caches.
 //!
 //! Run with `cargo run --release --example hogwild_scaling`. Optional arguments: steps per
 //! thread per repetition (default 200000) and repetitions (default 7); medians are shown.
@@ -15,8 +17,9 @@
 mod hogwild;
 
 use hogwild::{
-    hand_atomic_trainers, hand_step, rowlock_trainers, shared_tables, tables_step, unshared_step,
-    wyrm_step, HandAtomic, SharedTables, Trainers,
+    hand_atomic_trainers, hand_step, private_hand_trainers, private_wyrm_trainers,
+    rowlock_trainers, shared_tables, tables_step, unshared_step, wyrm_step, HandAtomic,
+    SharedTables, Trainers,
 };
 use std::hint::black_box;
 use std::time::Instant;
@@ -124,35 +127,65 @@ fn single_thread(tables: &SharedTables, steps: u64, reps: usize) {
     );
 }
 
-/// Total rates of Wyrm Hogwild and the hand-written shared variants, by thread count.
+/// Total rates of Wyrm Hogwild and the hand-written shared variants, by thread count; then
+/// the same for threads that share nothing (a control: see `private_wyrm_trainers`).
 fn scaling(tables: &SharedTables, steps: u64, reps: usize, cores: usize) {
     let counts: Vec<usize> = [1, 2, 4, 8, 16]
         .into_iter()
         .filter(|&t| t <= cores)
         .chain((cores > 16).then_some(cores))
         .collect();
-    // Every thread count's trainers take turns within each repetition, so that a burst of
-    // other work on the machine slows all counts alike instead of skewing one speed-up.
-    let sets: Vec<[Trainers; 3]> = counts
-        .iter()
-        .map(|&t| {
-            [
+    println!("\nover shared tables:");
+    speed_ups(
+        &counts,
+        &["wyrm hogwild", "hand atomic", "hand row-mutex"],
+        |t| {
+            vec![
                 Trainers::hogwild(t, tables),
                 hand_atomic_trainers(t),
                 rowlock_trainers(t),
             ]
-        })
-        .collect();
-    print!("\n{:>7}", "threads");
-    for name in ["wyrm hogwild", "hand atomic", "hand row-mutex"] {
+        },
+        steps,
+        reps,
+    );
+    println!(
+        "\ncontrol, sharing nothing: each thread trains its own {0} x {1} tables \
+         (in its caches)",
+        hogwild::PRIVATE_ROWS,
+        hogwild::RANK
+    );
+    speed_ups(
+        &counts,
+        &["wyrm private", "hand private"],
+        |t| vec![private_wyrm_trainers(t), private_hand_trainers(t)],
+        steps,
+        reps,
+    );
+}
+
+/// Prints each variant's total rate and speed-up over one thread, by thread count.
+/// `make(t)` starts one trainer set per name, with `t` threads each.
+fn speed_ups(
+    counts: &[usize],
+    names: &[&str],
+    make: impl Fn(usize) -> Vec<Trainers>,
+    steps: u64,
+    reps: usize,
+) {
+    // Every thread count's trainers take turns within each repetition, so that a burst of
+    // other work on the machine slows all counts alike instead of skewing one speed-up.
+    let sets: Vec<Vec<Trainers>> = counts.iter().map(|&t| make(t)).collect();
+    print!("{:>7}", "threads");
+    for name in names {
         print!("  {:>16} {:>9}", format!("{name}/s"), "speed-up");
     }
     println!();
     let all: Vec<&Trainers> = sets.iter().flatten().collect();
     let rates = trainers_rates(&all, steps, reps);
-    for (threads, row) in counts.iter().zip(rates.chunks(3)) {
+    for (threads, row) in counts.iter().zip(rates.chunks(names.len())) {
         print!("{threads:>7}");
-        for (rate, base) in row.iter().zip(&rates[..3]) {
+        for (rate, base) in row.iter().zip(&rates[..names.len()]) {
             print!("  {rate:>16.0} {:>8.2}x", rate / base);
         }
         println!();
