@@ -788,7 +788,10 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
 }
 
 /// Runs [`check_gradient`] with respect to every parameter of `output`
-/// ([`Variable::parameters`], in that order), one after the other.
+/// ([`Variable::parameters`], in that order), one after the other. A report does not
+/// name its parameter: print its position and [`shape`](GradientCheck::shape) with it,
+/// as below, or use [`check_named_gradients`] (with a `model!` companion's
+/// `named_parameters()`).
 ///
 /// ```
 /// use wyrm::gradcheck::{check_gradients, CheckOptions};
@@ -800,6 +803,10 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
 /// let reports = check_gradients(&mut y, &CheckOptions::default());
 /// assert_eq!(reports.len(), 2);
 /// assert!(reports.iter().all(|r| r.passed()));
+/// for (i, report) in reports.iter().enumerate() {
+///     let (rows, cols) = report.shape;
+///     println!("parameter {} ({rows}x{cols}): {report}", i + 1);
+/// }
 /// ```
 ///
 /// # Panics

@@ -74,7 +74,10 @@
 //! Another machine of that kind, with faster single threads, gave medians of 1.64x, 2.67x,
 //! 4.69x and 8.04x over four runs (26.7 million steps per second with 16 threads; the
 //! hand-written atomic step 30.2 million, a mutex per row 44.3 million), and 1.47x for one
-//! shared thread. `benches/README.md` has the tables.
+//! shared thread. A fourth gave medians of 1.95x with 2 threads and 11.4x with 16 over
+//! five runs (the hand-written atomic step 12.0x, at about the same absolute rate), where
+//! threads sharing nothing at all, each over its own small tables, speed up 11.5x: the
+//! machine's own limit. `benches/README.md` has the tables.
 //!
 //! The fastest sound alternative we measured is a `Mutex` per row (hand-written, in the
 //! same benchmark): rows are then copied and updated with vector instructions under an
@@ -278,10 +281,10 @@ impl HogwildParameter {
         let (rows, cols) = self.shape;
         check_row_indices("HogwildParameter::rows", indices, rows);
         let mut out = Array2::zeros((indices.len(), cols));
-        for (&row, mut to) in indices.iter().zip(out.rows_mut()) {
-            let to = to.as_slice_mut().expect("a standard-layout row");
-            self.values.load_into(row * cols, to);
-        }
+        let to = out
+            .as_slice_mut()
+            .expect("a new array is in standard layout");
+        self.values.load_rows(indices, cols, to);
         out
     }
 
@@ -352,12 +355,18 @@ impl HogwildParameter {
             indices.len(),
             cols,
         );
-        let mut row = vec![0.0; cols];
+        let mut row = Vec::new();
         for (&i, new) in indices.iter().zip(values.rows()) {
-            for (to, from) in row.iter_mut().zip(new) {
-                *to = *from;
-            }
-            self.values.store_from(i * cols, &row);
+            let new = match new.as_slice() {
+                Some(new) => new,
+                // A view with strided rows (a transpose, a column slice): copied first.
+                None => {
+                    row.clear();
+                    row.extend(new.iter().copied());
+                    &row
+                }
+            };
+            self.values.store_from(i * cols, new);
         }
     }
 

@@ -76,8 +76,9 @@
 //!   optimizer state ([`optim::OptimizerStates`]), for checkpoints that resume training
 //!   exactly.
 //! - Serving: [`Variable::argmax_rows`] and [`Variable::top_k_rows`] read predictions
-//!   from a forward pass's value, and [`top_k`] takes the best `k` of a score row,
-//!   leaving out positions such as a user's seen items.
+//!   from a forward pass's value ([`Variable::top_k_rows_skipping`] leaving out some
+//!   columns of each row), and [`top_k`] takes the best `k` of a score row, leaving out
+//!   positions such as a user's seen items.
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
@@ -195,7 +196,10 @@ pub use variable::{Operand, Variable};
 ///   [`TrainingFlag::seed`]) in `Synchronized` threads whose runs should repeat.
 /// - A dimension is an integer literal, an identifier, or a `usize` expression in braces
 ///   (`Param<{HIDDEN}, 1>`), which may read the run-time dimensions (`Input<{len - 1}, 2>`
-///   next to an `Input<len, 2>`; `with_dims` computes it again). Each distinct identifier becomes a `usize` argument of
+///   next to an `Input<len, 2>`; `with_dims` computes it again). Braces only read
+///   dimensions: each must also be named bare somewhere, since a model reads it back
+///   from that shape (`Index<{batch * slots}>` alone is an error at `batch` and
+///   `slots`; give the product a name, `Index<positions>`). Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
 ///   `Name::new(num_items)`. An identifier not in braces is always such a name, never a
 ///   constant, even an upper-case one (`Param<N, D>` gives `Name::new(N, D)`): write

@@ -24,7 +24,7 @@ pub(crate) struct ParamGradient {
     /// buffer is not shrunk when cleared, so that adding rows in steady state neither
     /// allocates nor zero-fills.
     values: Vec<f32>,
-    /// Whether `rows` is free of duplicates (sorted, if duplicates were merged).
+    /// Whether `rows` is free of duplicates.
     ///
     /// Duplicates are always summed in the order they were recorded (merging keeps each
     /// row's entries in that order, and entries recorded later come after the merged
@@ -35,6 +35,7 @@ pub(crate) struct ParamGradient {
     /// checkpoint needs.
     coalesced: bool,
     // Scratch for coalescing, kept to avoid allocating in steady state.
+    slots: Vec<u32>,
     order: Vec<u32>,
     merged_rows: Vec<usize>,
     merged_values: Vec<f32>,
@@ -47,6 +48,31 @@ pub(crate) struct ParamGradient {
 /// Below this many recorded rows, growing is cheaper than compacting.
 const COMPACT_FROM: usize = 64;
 
+/// A free slot of [`ParamGradient::merge_duplicates`]' table.
+const EMPTY_SLOT: u32 = u32::MAX;
+
+/// The number of `row` among the distinct rows listed in `distinct`, adding it if it is
+/// new, through `slots` (a power of two, `1 << bits` of them, more than `distinct` will
+/// hold; each free or the number of the row hashed there). `bits` is 1 to 63.
+#[inline(always)]
+fn number_row(row: usize, bits: u32, slots: &mut [u32], distinct: &mut Vec<usize>) -> u32 {
+    let mask = (1usize << bits) - 1;
+    // Fibonacci hashing: the top bits of the product mix every bit of the row.
+    let mut at = ((row as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+    loop {
+        match slots[at] {
+            EMPTY_SLOT => {
+                let number = distinct.len() as u32;
+                slots[at] = number;
+                distinct.push(row);
+                return number;
+            }
+            d if distinct[d as usize] == row => return d,
+            _ => at = (at + 1) & mask,
+        }
+    }
+}
+
 impl ParamGradient {
     pub(crate) fn new(shape: (usize, usize)) -> Self {
         ParamGradient {
@@ -56,6 +82,7 @@ impl ParamGradient {
             rows: Vec::new(),
             values: Vec::new(),
             coalesced: true,
+            slots: Vec::new(),
             order: Vec::new(),
             merged_rows: Vec::new(),
             merged_values: Vec::new(),
@@ -175,11 +202,12 @@ impl ParamGradient {
             self.compact_at = (2 * self.rows.len()).max(COMPACT_FROM);
         }
         let needed = (self.rows.len() + rows) * cols;
-        // After compacting, leave at least half the buffer free, so that the next
-        // compaction is as many rows away; otherwise grow to just what is needed (`resize`
-        // zero-fills what it adds, and `Vec` doubles its capacity anyway).
-        let len = if compact && needed > self.values.len() / 2 {
-            needed.max(2 * self.values.len())
+        // After compacting, make room up to the next compaction, so that the rows in
+        // between do not grow the buffer one lookup at a time; otherwise grow to just what
+        // is needed (`resize` zero-fills what it adds, and `Vec` doubles its capacity
+        // anyway).
+        let len = if compact {
+            needed.max(self.compact_at * cols)
         } else {
             needed
         };
@@ -218,7 +246,7 @@ impl ParamGradient {
         !self.dense_used
     }
 
-    /// Sums duplicate sparse rows (sorting the rows when there are any), without
+    /// Sums duplicate sparse rows (see [`merge_duplicates`](Self::merge_duplicates)), without
     /// allocating in steady state.
     #[inline(always)]
     fn coalesce(&mut self) {
@@ -227,42 +255,64 @@ impl ParamGradient {
         }
     }
 
+    /// Sums each row's entries into one, in the order the entries were recorded; the
+    /// distinct rows keep the order of their first entries. Each entry is numbered by its
+    /// row through a small open-addressing table (twice as many slots as entries), so a
+    /// merge costs O(entries), not a sort.
     #[inline(never)]
     fn merge_duplicates(&mut self) {
         let cols = self.shape.1;
-        self.compact_at = (2 * self.rows.len()).max(COMPACT_FROM);
-        // A few rows (one small lookup): comparing them pairwise is cheaper than sorting.
+        let n = self.rows.len();
+        self.compact_at = (2 * n).max(COMPACT_FROM);
+        // A few rows (one small lookup): comparing them pairwise is cheaper than hashing.
         let rows = &self.rows;
-        if rows.len() <= 8 && (1..rows.len()).all(|i| !rows[..i].contains(&rows[i])) {
+        if n <= 8 && (1..n).all(|i| !rows[..i].contains(&rows[i])) {
             self.coalesced = true;
             return;
         }
-        self.order.clear();
-        self.order.extend(0..self.rows.len() as u32);
-        let rows = &self.rows;
-        // By row, then by position: each row's entries stay in the order recorded.
-        self.order.sort_unstable_by_key(|&e| (rows[e as usize], e));
-        if (self.order.windows(2)).all(|w| rows[w[0] as usize] != rows[w[1] as usize]) {
+        let ParamGradient {
+            rows,
+            values,
+            slots,
+            order,
+            merged_rows,
+            merged_values,
+            ..
+        } = self;
+        // `order[e]`: the number of entry `e`'s row, counting distinct rows as they first
+        // appear (which `merged_rows` lists).
+        let bits = (2 * n).next_power_of_two().trailing_zeros();
+        slots.clear();
+        slots.resize(1 << bits, EMPTY_SLOT);
+        order.clear();
+        merged_rows.clear();
+        for &row in rows.iter() {
+            order.push(number_row(row, bits, slots, merged_rows));
+        }
+        if merged_rows.len() == n {
             // No row twice (the usual case for a few random rows of a large table): each
             // can be used where it is, with no copying.
             self.coalesced = true;
             return;
         }
-        self.merged_rows.clear();
-        self.merged_values.clear();
-        for &e in &self.order {
-            let row = self.rows[e as usize];
-            let src = &self.values[e as usize * cols..(e as usize + 1) * cols];
-            if self.merged_rows.last() == Some(&row) {
-                let start = self.merged_values.len() - cols;
-                crate::kernels::add_assign(&mut self.merged_values[start..], src);
+        // Keep both buffers as long as the longer one, so that swapping them leaves room
+        // for the next pass's rows without zero-filling any.
+        if merged_values.len() < values.len() {
+            merged_values.resize(values.len(), 0.0);
+        }
+        let mut first_unseen = 0;
+        for (e, &d) in order.iter().enumerate() {
+            let (d, src) = (d as usize, &values[e * cols..(e + 1) * cols]);
+            let dst = &mut merged_values[d * cols..(d + 1) * cols];
+            if d == first_unseen {
+                dst.copy_from_slice(src);
+                first_unseen += 1;
             } else {
-                self.merged_rows.push(row);
-                self.merged_values.extend_from_slice(src);
+                crate::kernels::add_assign(dst, src);
             }
         }
-        std::mem::swap(&mut self.rows, &mut self.merged_rows);
-        std::mem::swap(&mut self.values, &mut self.merged_values);
+        std::mem::swap(rows, merged_rows);
+        std::mem::swap(values, merged_values);
         self.coalesced = true;
     }
 
@@ -389,6 +439,63 @@ mod tests {
         }
     }
 
+    /// A merge of many entries sums each row's entries in the order recorded, whatever
+    /// the rows' numbers: rows far apart, rows that collide in the merge's table, and
+    /// rows repeated many times.
+    #[test]
+    fn merging_sums_each_row_in_order() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let cols = 3;
+        for (table, distinct, n) in [(1 << 22, 40, 700), (100, 100, 9), (1 << 22, 3, 50)] {
+            // Rows spread over the table, and multiples of a large power of two, whose
+            // low bits are equal.
+            let pool: Vec<usize> = (0..distinct)
+                .map(|k| match k % 2 {
+                    0 => rng.gen_range(0..table),
+                    _ => (k << 16) % table,
+                })
+                .collect();
+            let ids: Vec<usize> = (0..n).map(|_| pool[rng.gen_range(0..distinct)]).collect();
+            let grad: Vec<f32> = (0..n * cols).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let mut g = ParamGradient::new((table, cols));
+            g.add_rows(&ids, &grad);
+            // Each distinct row once, in order of first appearance, with its entries'
+            // sum taken in order.
+            let mut want: Vec<(usize, Vec<f32>)> = Vec::new();
+            for (e, &row) in ids.iter().enumerate() {
+                let src = &grad[e * cols..(e + 1) * cols];
+                match want.iter_mut().find(|(at, _)| *at == row * cols) {
+                    Some((_, sum)) => sum.iter_mut().zip(src).for_each(|(s, x)| *s += x),
+                    None => want.push((row * cols, src.to_vec())),
+                }
+            }
+            assert_eq!(touched(&mut g), want, "table {table}, {n} entries");
+        }
+    }
+
+    /// A step over rows that repeat (a minibatch of lookups) neither grows nor zero-fills
+    /// the gradient's buffers once the first steps have sized them: merging used to leave
+    /// a buffer just long enough for the merged rows, so every step refilled it.
+    #[test]
+    fn steady_steps_keep_their_buffers() {
+        let mut g = ParamGradient::new((1000, 8));
+        let ids: Vec<usize> = (0..600).map(|k| (k * 7) % 250).collect();
+        let grad = vec![0.25; 600 * 8];
+        let mut lengths = Vec::new();
+        for _ in 0..4 {
+            g.add_rows(&ids, &grad);
+            assert_eq!(touched(&mut g).len(), 250);
+            g.clear();
+            lengths.push((g.values.len(), g.merged_values.len()));
+        }
+        assert_eq!(lengths[1..], [lengths[1]; 3], "{lengths:?}");
+        assert!(
+            lengths[1].0 >= 600 * 8 && lengths[1].1 >= 600 * 8,
+            "{lengths:?}"
+        );
+    }
+
     /// What an optimizer would be handed: `(offset, gradient)` per stretch, in order.
     fn touched(g: &mut ParamGradient) -> Vec<(usize, Vec<f32>)> {
         let mut seen = Vec::new();
@@ -402,24 +509,21 @@ mod tests {
         g.add_rows(&[4, 1], &[1.0, 2.0, 3.0, 4.0]);
         g.add_rows(&[5], &[5.0, 6.0]);
         // Each row once, in the order added.
-        assert_eq!(
-            touched(&mut g),
-            vec![
-                (8, vec![1.0, 2.0]),
-                (2, vec![3.0, 4.0]),
-                (10, vec![5.0, 6.0])
-            ]
-        );
-        // A duplicate added later is still merged with the row already there.
+        let first = vec![
+            (8, vec![1.0, 2.0]),
+            (2, vec![3.0, 4.0]),
+            (10, vec![5.0, 6.0]),
+        ];
+        assert_eq!(touched(&mut g), first);
+        // A duplicate added later is still merged with the row already there, which keeps
+        // its place.
         g.add_rows(&[1], &[10.0, 10.0]);
-        assert_eq!(
-            touched(&mut g),
-            vec![
-                (2, vec![13.0, 14.0]),
-                (8, vec![1.0, 2.0]),
-                (10, vec![5.0, 6.0])
-            ]
-        );
+        let merged = vec![
+            (8, vec![1.0, 2.0]),
+            (2, vec![13.0, 14.0]),
+            (10, vec![5.0, 6.0]),
+        ];
+        assert_eq!(touched(&mut g), merged);
     }
 
     #[test]
@@ -463,7 +567,7 @@ mod tests {
         g.add_rows(&[2, 0, 2], &[1.0, 1.0, 5.0, 5.0, 2.0, 3.0]);
         assert_eq!(
             touched(&mut g),
-            vec![(0, vec![5.0, 5.0]), (4, vec![3.0, 4.0])]
+            vec![(4, vec![3.0, 4.0]), (0, vec![5.0, 5.0])]
         );
         g.add_dense(&[1.0; 8]);
         let dense = g.to_dense();

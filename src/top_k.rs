@@ -110,8 +110,9 @@ impl<T: Node> Variable<T> {
     /// The columns of each row's `k` largest values in the latest forward pass's value,
     /// largest first (all the columns, ordered, when a row has fewer than `k`): a
     /// classifier's likeliest classes, or a recommender's top items for each of a batch
-    /// of users. Ties and NaN as for [`top_k`](crate::top_k), which also leaves out
-    /// positions (items seen already). Allocates the result;
+    /// of users. Ties and NaN as for [`top_k`](crate::top_k);
+    /// [`top_k_rows_skipping`](Self::top_k_rows_skipping) leaves out positions (items
+    /// seen already). Allocates the result;
     /// [`top_k_rows_into`](Self::top_k_rows_into) reuses a buffer.
     ///
     /// ```
@@ -122,14 +123,39 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(probabilities.top_k_rows(2), vec![vec![1, 3], vec![3, 0]]);
     /// ```
     pub fn top_k_rows(&self, k: usize) -> Vec<Vec<usize>> {
-        let mut row = Vec::new();
+        self.top_k_rows_skipping(k, |_, _| false)
+    }
+
+    /// [`top_k_rows`](Self::top_k_rows) leaving out each column `col` of row `row` for
+    /// which `skip(row, col)` is true, so a row may have fewer than `k`: the items each
+    /// user of a batch has seen, or each query itself among its nearest neighbours.
+    /// `skip` is asked only about columns that would enter their row's best `k`, as for
+    /// [`top_k`](crate::top_k).
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// // Cosine similarities of three unit vectors with each other: every row's best
+    /// // match is itself, so the nearest neighbour leaves the diagonal out.
+    /// let unit = InputNode::new(ndarray::arr2(&[[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]]));
+    /// let mut similarities = unit.dot_t(&unit);
+    /// similarities.forward();
+    /// let nearest = similarities.top_k_rows_skipping(1, |row, col| row == col);
+    /// assert_eq!(nearest, vec![vec![1], vec![2], vec![1]]);
+    /// ```
+    pub fn top_k_rows_skipping(
+        &self,
+        k: usize,
+        mut skip: impl FnMut(usize, usize) -> bool,
+    ) -> Vec<Vec<usize>> {
+        let mut top = Vec::new();
         self.with_value(|v| {
             v.rows()
                 .into_iter()
-                .map(|values| {
+                .enumerate()
+                .map(|(r, values)| {
                     let values = values.to_slice().expect("a node's value is row-major");
-                    top_k(values, k, |_| false, &mut row);
-                    row.clone()
+                    top_k(values, k, |c| skip(r, c), &mut top);
+                    top.clone()
                 })
                 .collect()
         })
@@ -248,6 +274,16 @@ mod tests {
                 .collect();
             assert_eq!(rows, expected, "k {k}");
             assert_eq!(flat, expected.concat(), "k {k}");
+        }
+        // Each row leaving out its own column and, in row 2, columns 5 and 7.
+        let skipped = |r: usize| if r == 2 { vec![2, 5, 7] } else { vec![r] };
+        for k in [1, 4, 9] {
+            let rows = x.top_k_rows_skipping(k, |r, c| skipped(r).contains(&c));
+            let value = x.value();
+            let expected: Vec<Vec<usize>> = (value.rows().into_iter().enumerate())
+                .map(|(r, row)| by_sorting(row.to_slice().expect("row-major"), k, &skipped(r)))
+                .collect();
+            assert_eq!(rows, expected, "k {k}");
         }
         let empty = InputNode::new(ndarray::Array2::zeros((3, 0)));
         assert_eq!(empty.top_k_rows(2), vec![Vec::<usize>::new(); 3]);

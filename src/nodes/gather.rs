@@ -182,7 +182,7 @@ impl<T: Node> Variable<T> {
     #[track_caller]
     pub fn gather_rows(&self, idx: &Variable<IndexInputNode>) -> Variable<GatherRows<T>> {
         let rows = self.shape().0;
-        let binding = IndexInputNode::bind(idx.node(), rows, Bound::Rows, "gather_rows");
+        let binding = IndexInputNode::bind(idx.node(), rows, Bound::NodeRows, "gather_rows");
         self.apply(GatherRowsOp {
             ids: idx.node().clone(),
             _binding: binding,
@@ -247,7 +247,7 @@ impl<T: Node> Variable<T> {
             "gather_sum_bags"
         };
         let rows = self.shape().0;
-        let binding = IndexInputNode::bind(&bags.node().ids, rows, Bound::Rows, what);
+        let binding = IndexInputNode::bind(&bags.node().ids, rows, Bound::NodeRows, what);
         self.apply(GatherBagsOp {
             bags: bags.node().clone(),
             mean,
@@ -379,7 +379,7 @@ mod tests {
                 .map_err(|p| p.downcast::<String>().map(|s| *s).unwrap_or_default())
                 .expect_err("out of range");
         assert!(
-            message.contains("index 3 is out of range for a table of 3 rows"),
+            message.contains("index 3 is out of range for the 3 rows of the node it gathers from"),
             "{message}"
         );
         drop(rows);
@@ -391,7 +391,9 @@ mod tests {
         .map_err(|p| p.downcast::<String>().map(|s| *s).unwrap_or_default())
         .expect_err("out of range");
         assert!(
-            message.contains("gather_sum_bags: index 5 is out of range for a table of 3 rows"),
+            message.contains(
+                "gather_sum_bags: index 5 is out of range for the 3 rows of the node it gathers from"
+            ),
             "{message}"
         );
     }

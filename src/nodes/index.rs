@@ -258,6 +258,8 @@ pub(crate) enum Bound {
     Classes,
     /// Columns of a node that `pick` picks from.
     Columns,
+    /// Rows of a computed node that `gather_rows` or a `gather_*_bags` gathers from.
+    NodeRows,
 }
 
 /// How many of the rows that `set_value` names it prefetches, per table.
@@ -348,6 +350,16 @@ pub enum IndexError {
         /// The node's column count.
         columns: usize,
     },
+    /// A row index past the last row of a node it gathers rows from
+    /// ([`gather_rows`](crate::Variable::gather_rows),
+    /// [`gather_sum_bags`](crate::Variable::gather_sum_bags),
+    /// [`gather_mean_bags`](crate::Variable::gather_mean_bags)).
+    NodeRowOutOfRange {
+        /// The first such index.
+        index: usize,
+        /// The node's row count.
+        rows: usize,
+    },
     /// Another number of bags than a [`BagsInputNode`](super::BagsInputNode) holds.
     WrongBagCount {
         /// The number given.
@@ -383,6 +395,7 @@ impl IndexError {
                 index,
                 columns: bound,
             },
+            Bound::NodeRows => IndexError::NodeRowOutOfRange { index, rows: bound },
         }
     }
 }
@@ -410,6 +423,10 @@ impl std::fmt::Display for IndexError {
             IndexError::ColumnOutOfRange { index, columns } => write!(
                 f,
                 "column index {index} is out of range for {columns} columns"
+            ),
+            IndexError::NodeRowOutOfRange { index, rows } => write!(
+                f,
+                "index {index} is out of range for the {rows} rows of the node it gathers from"
             ),
             IndexError::WrongBagCount { given, expected } => write!(
                 f,

@@ -16,7 +16,9 @@
 //! optimizer state (SGD momentum, Adagrad accumulator, Adam moments) unchanged, and the
 //! gradient options ([`clamp`](SGD::clamp), [`l2_penalty`](SGD::l2_penalty)) apply to the
 //! touched rows only, so an L2 penalty (or Adam's [`weight_decay`](Adam::weight_decay))
-//! decays a row when it is used rather than every step. As soon as any dense contribution
+//! decays a row when it is used rather than every step. A row counts as used when it is
+//! looked up, whatever its gradient: a padding row looked up with weight 0 decays too, so
+//! give padding a row of its own rather than a real id's. As soon as any dense contribution
 //! exists (the parameter was also used through, say, `dot`), every element is updated, as
 //! for a dense parameter. See [`Adam`] for the consequences for its moments.
 

@@ -84,6 +84,40 @@ pub type BinaryCrossentropy<L, R> = Binary<BinaryCrossentropyOp, L, R>;
 /// assert!(g[(2, 0)].abs() < 1e-6);
 /// ```
 ///
+/// Skip-gram with negative sampling (word2vec): each center word of a batch is scored
+/// against its context word (label 1) and `k` sampled words (label 0). Look each center
+/// up once and repeat its row `1 + k` times with `gather_rows`, then take one dot product
+/// per (center, target) pair; both tables get row-sparse gradients, so a step touches
+/// only the rows looked up. (Repeating the center's id `1 + k` times in the lookup itself
+/// gives the same gradients, with more rows for the optimizer to merge.)
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::binary_crossentropy_with_logits;
+///
+/// let (vocab, dim) = (50, 8);
+/// let words_in = ParameterNode::new(random_matrix(vocab, dim));
+/// let words_out = ParameterNode::new(random_matrix(vocab, dim));
+/// // Two centers with k = 2: each one's context word, then its two negatives.
+/// let centers = IndexInputNode::new(&[3, 17]);
+/// let repeat = IndexInputNode::new(&[0, 0, 0, 1, 1, 1]);
+/// let targets = IndexInputNode::new(&[4, 30, 9, 16, 2, 41]);
+/// let labels = InputNode::new(ndarray::arr2(&[[1.0], [0.0], [0.0], [1.0], [0.0], [0.0]]));
+/// let logits = (words_in.index(&centers).gather_rows(&repeat))
+///     .vector_dot(&words_out.index(&targets)); // 6 x 1
+/// let mut loss = binary_crossentropy_with_logits(&logits, &labels).scalar_sum();
+/// let mut optimizer = SGD::new(0.1, loss.parameters());
+/// let mut losses = Vec::new();
+/// for _ in 0..20 {
+///     loss.forward();
+///     losses.push(loss.value()[(0, 0)]);
+///     loss.backward(1.0);
+///     optimizer.step();
+///     optimizer.zero_gradients();
+/// }
+/// assert!(losses[19] < losses[0]);
+/// ```
+///
 /// # Panics
 /// If the shapes do not broadcast, or both would be repeated (naming
 /// `binary_crossentropy_with_logits` and both shapes).

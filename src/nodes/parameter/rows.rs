@@ -33,7 +33,12 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
         match &node.storage {
             Storage::Local { value, .. } => {
                 let value = value.borrow();
-                Array2::from_shape_fn((indices.len(), cols), |(i, j)| value[indices[i] * cols + j])
+                // Row by row: a whole-row copy each, not an indexed read per element.
+                let mut out = Vec::with_capacity(indices.len() * cols);
+                for &row in indices {
+                    out.extend_from_slice(&value[row * cols..(row + 1) * cols]);
+                }
+                Array2::from_shape_vec((indices.len(), cols), out).expect("rows x cols values")
             }
             Storage::Shared { param, .. } => param.rows(indices),
         }
@@ -81,8 +86,11 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
                     crate::node::value_in_use("ParameterNode::set_rows", "`Node::value`")
                 });
                 for (&row, new) in indices.iter().zip(values.rows()) {
-                    for (to, from) in value[row * cols..(row + 1) * cols].iter_mut().zip(new) {
-                        *to = *from;
+                    let to = &mut value[row * cols..(row + 1) * cols];
+                    match new.as_slice() {
+                        Some(new) => to.copy_from_slice(new),
+                        // A view with strided rows (a transpose, a column slice).
+                        None => to.iter_mut().zip(new).for_each(|(to, from)| *to = *from),
                     }
                 }
             }

@@ -3,6 +3,7 @@
 
 use super::Errors;
 use crate::parse::{key, Dim, ItemKind, LeafKind, Model};
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use quote::ToTokens;
 use std::collections::HashMap;
 
@@ -62,6 +63,7 @@ pub(super) fn attributes(model: &Model, errors: &mut Errors) {
 /// Reports dimension counts that do not fit the leaf's kind, and dimension names that
 /// clash with nodes.
 pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, errors: &mut Errors) {
+    let dims: Vec<String> = model.dimension_names().iter().map(key).collect();
     for item in &model.items {
         let ItemKind::Leaf(leaf) = &item.kind else {
             continue;
@@ -93,6 +95,9 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
             errors.spanned(&leaf.dims_tokens, message);
         }
         for dim in &leaf.dims {
+            if let Dim::Const(expr) = dim {
+                undeclared_in_braces(expr.to_token_stream(), &dims, errors);
+            }
             if let Dim::Name(ident) = dim {
                 if position.contains_key(&key(ident)) {
                     errors.at(
@@ -104,6 +109,79 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
                     );
                 }
             }
+        }
+    }
+}
+
+/// Reports the names in a braced dimension (`{batch * slots}`) that read as variables but
+/// are no dimension of the block, which rustc would report as unknown values without
+/// saying why: braces compute from dimensions, but only a bare one declares a dimension
+/// (a model reads each dimension back from a shape). Names in capitals (constants), after
+/// `.`, `::` or `as`, before `(`, `!` or `::`, and every name of an expression with a
+/// closure or a `let` (whose own variables these rules cannot tell) are left to rustc.
+fn undeclared_in_braces(tokens: TokenStream, dims: &[String], errors: &mut Errors) {
+    let mut flat = Vec::new();
+    flatten(tokens, &mut flat);
+    let opaque = flat.iter().any(|t| match t {
+        TokenTree::Punct(p) => p.as_char() == '|',
+        TokenTree::Ident(i) => i == "let",
+        _ => false,
+    });
+    if opaque {
+        return;
+    }
+    let punct =
+        |t: Option<&TokenTree>, c: char| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == c);
+    for (i, t) in flat.iter().enumerate() {
+        let TokenTree::Ident(ident) = t else { continue };
+        let name = key(ident);
+        let (before, after) = (i.checked_sub(1).and_then(|b| flat.get(b)), flat.get(i + 1));
+        let variable_like = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && !KEYWORDS.contains(&name.as_str())
+            && !punct(before, '.')
+            && !punct(before, ':')
+            && !matches!(before, Some(TokenTree::Ident(b)) if b == "as")
+            && !punct(after, '!')
+            && !punct(after, ':')
+            && !matches!(after, Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
+        if variable_like && !dims.contains(&name) {
+            errors.at(
+                ident.span(),
+                format!(
+                    "`{name}` is not a dimension of this block: braces can compute from a \
+                     dimension (`{{{name} + 1}}`) that some declaration names bare (as in \
+                     `Param<{name}, 8>`), since a model reads each dimension back from a \
+                     shape; otherwise give the whole size a dimension of its own \
+                     (`Index<rows>`), or write a constant in capitals"
+                ),
+            );
+        }
+    }
+}
+
+/// Lowercase words that are Rust's own, not variables.
+const KEYWORDS: &[&str] = &[
+    "as", "true", "false", "self", "crate", "super", "if", "else", "match", "in", "usize", "isize",
+    "u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32", "i64", "i128", "f32", "f64", "bool",
+    "char", "str", "const", "unsafe", "loop", "while", "for", "return",
+];
+
+/// The tokens of `tokens` with every group's delimiters dropped, in order (a group's
+/// contents in place of it), except that a parenthesised group is kept whole after the
+/// token it follows too, so that a call (`f(..)`) can be told from a variable.
+fn flatten(tokens: TokenStream, out: &mut Vec<TokenTree>) {
+    for t in tokens {
+        match t {
+            TokenTree::Group(g) => {
+                if g.delimiter() == Delimiter::Parenthesis {
+                    out.push(TokenTree::Group(proc_macro2::Group::new(
+                        Delimiter::Parenthesis,
+                        TokenStream::new(),
+                    )));
+                }
+                flatten(g.stream(), out);
+            }
+            other => out.push(other),
         }
     }
 }
@@ -164,6 +242,37 @@ mod tests {
             struct M { r#n: Param<n, 1>, x = n.square() }
         });
         assert!(e[0].contains("dimension `n` has the same name"), "{e:?}");
+    }
+
+    #[test]
+    fn a_braced_dimension_names_only_declared_dimensions() {
+        let e = errors(quote::quote! {
+            struct M { v: Param<rows, k>, idx: Index<{batch * slots}>, y = v.index(idx) }
+        });
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("`batch` is not a dimension of this block"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("`slots` is not a dimension of this block"),
+            "{e:?}"
+        );
+        assert!(e[1].contains("`Param<slots, 8>`"), "{e:?}");
+        // Dimensions declared bare (before or after), constants, calls, paths, casts,
+        // methods, and expressions with their own variables are all fine.
+        let e = errors(quote::quote! {
+            struct M {
+                x: Input<{len - 1}, {WIDTH * 2}>,
+                i: Index<{twice(len).max(1)}>,
+                j: Index<{std::mem::size_of::<f32>() + (len as u32) as usize}>,
+                k: Index<{(0..len).map(|i| i + 1).sum::<usize>()}>,
+                w: Param<len, r#n>,
+                y = x.square(),
+                z = w.index(i) + w.index(j) + w.index(k),
+            }
+        });
+        assert_eq!(e, Vec::<String>::new());
     }
 
     #[test]
