@@ -370,6 +370,41 @@ impl HogwildParameter {
         }
     }
 
+    /// Scales each given row whose Euclidean norm is above `max_norm` down to that norm
+    /// (see [`ParameterNode::clip_row_norms`](crate::Variable::clip_row_norms)): each row
+    /// is read, and written back only if it was clipped, as [`set_rows`](Self::set_rows)
+    /// writes, so a thread's update of the row in between is overwritten, as Hogwild
+    /// allows.
+    ///
+    /// ```
+    /// use wyrm::HogwildParameter;
+    ///
+    /// let table = HogwildParameter::new(ndarray::arr2(&[[3.0, 4.0], [0.0, 0.5]]));
+    /// table.clip_row_norms(&[0, 1], 1.0);
+    /// assert_eq!(table.value(), ndarray::arr2(&[[0.6, 0.8], [0.0, 0.5]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If an index is past the last row (naming it and the row count; nothing is written
+    /// then), or `max_norm` is negative or not finite.
+    #[track_caller]
+    pub fn clip_row_norms(&self, indices: &[usize], max_norm: f32) {
+        let (rows, cols) = self.shape;
+        let max_norm = crate::checks::check_setting(
+            "HogwildParameter::clip_row_norms: max_norm",
+            max_norm,
+            crate::checks::Range::NonNegative,
+        );
+        check_row_indices("HogwildParameter::clip_row_norms", indices, rows);
+        let mut row = vec![0.0; cols];
+        for &i in indices {
+            self.values.load_into(i * cols, &mut row);
+            if clip_norm(&mut row, max_norm) {
+                self.values.store_from(i * cols, &row);
+            }
+        }
+    }
+
     /// The values, for relaxed copies in and out.
     pub(crate) fn values(&self) -> &AtomicF32s {
         &self.values
@@ -535,6 +570,23 @@ impl HogwildParameter {
     pub(crate) fn allocated_state(&self, slot: usize) -> Option<&AtomicF32s> {
         self.state[slot].get()
     }
+}
+
+/// Scales `row` down to Euclidean norm `max_norm` if its norm is above it; returns
+/// whether it did. The norm is summed in `f64`, so a row of large values does not
+/// overflow to infinity and become zeros.
+pub(crate) fn clip_norm(row: &mut [f32], max_norm: f32) -> bool {
+    let norm = row
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
+    if norm <= f64::from(max_norm) {
+        return false;
+    }
+    let scale = (f64::from(max_norm) / norm) as f32;
+    row.iter_mut().for_each(|x| *x *= scale);
+    true
 }
 
 /// Panics unless every index is a row of a `rows`-row table; `call` names the method.

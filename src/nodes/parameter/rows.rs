@@ -4,7 +4,8 @@
 //! overwrite the rows other threads had just updated.
 
 use super::{ParameterNode, Storage};
-use crate::hogwild::{check_row_indices, check_row_values};
+use crate::checks::{check_setting, Range};
+use crate::hogwild::{check_row_indices, check_row_values, clip_norm};
 use crate::node::Pass;
 use crate::shape::Dim;
 use crate::Variable;
@@ -55,7 +56,9 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// copy of that pass in [`value`](Variable::value) until its next one (its
     /// [`rows`](Self::rows) read the storage).
     ///
-    /// Renormalising the rows a step touched, as TransE does for its entities:
+    /// Renormalising the rows a step touched to unit length, as the TransE paper does for
+    /// its entities ([`clip_row_norms`](Self::clip_row_norms) scales only the rows above a
+    /// norm down, in place, and takes repeated ids):
     ///
     /// ```
     /// use wyrm::*;
@@ -96,6 +99,57 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
             }
             Storage::Shared { param, .. } => {
                 param.set_rows(indices, values);
+                node.cached.set(0);
+            }
+        }
+        Pass::next();
+    }
+
+    /// Scales each given row whose Euclidean norm is above `max_norm` down to that norm,
+    /// in place, leaving the other rows and the optimizer state as they are: a max-norm
+    /// constraint on an embedding's looked-up rows (PyTorch's `Embedding(max_norm=..)`),
+    /// such as TransE's on its entities, applied after each step to the ids of the batch.
+    /// A repeated index is harmless (a clipped row is not clipped again), so the batch's
+    /// ids can be passed as they are. For a shared parameter the rows are read and written
+    /// through its [`HogwildParameter`](crate::HogwildParameter) (see
+    /// [`clip_row_norms`](crate::HogwildParameter::clip_row_norms)). As after
+    /// [`set_rows`](Self::set_rows), a [`backward`](Variable::backward) without a forward
+    /// pass in between forwards again first.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let entities = ParameterNode::new(ndarray::arr2(&[[3.0, 4.0], [0.6, 0.0], [0.0, 2.0]]));
+    /// let batch = [0, 1, 0];
+    /// entities.clip_row_norms(&batch, 1.0);
+    /// // Row 0 (norm 5) is scaled to norm 1; row 1 (0.6) is within; row 2 was not named.
+    /// assert_eq!(entities.value(), ndarray::arr2(&[[0.6, 0.8], [0.6, 0.0], [0.0, 2.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If an index is past the last row (naming it and the row count; nothing is written
+    /// then), or `max_norm` is negative or not finite.
+    #[track_caller]
+    pub fn clip_row_norms(&self, indices: &[usize], max_norm: f32) {
+        let node = self.node();
+        let (rows, cols) = node.shape;
+        let max_norm = check_setting(
+            "ParameterNode::clip_row_norms: max_norm",
+            max_norm,
+            Range::NonNegative,
+        );
+        check_row_indices("ParameterNode::clip_row_norms", indices, rows);
+        match &node.storage {
+            Storage::Local { value, .. } => {
+                let mut value = value.try_borrow_mut().unwrap_or_else(|_| {
+                    crate::node::value_in_use("ParameterNode::clip_row_norms", "`Node::value`")
+                });
+                for &row in indices {
+                    clip_norm(&mut value[row * cols..(row + 1) * cols], max_norm);
+                }
+            }
+            Storage::Shared { param, .. } => {
+                param.clip_row_norms(indices, max_norm);
                 node.cached.set(0);
             }
         }
@@ -190,6 +244,49 @@ mod tests {
     fn set_rows_checks_the_values_shape() {
         let table = ParameterNode::new(random_matrix(3, 2));
         table.set_rows(&[0, 1], &random_matrix(2, 3));
+    }
+
+    /// Local and shared storage clip the same rows alike: only rows named and above the
+    /// norm change, repeats change nothing more, large values do not overflow, and a
+    /// graph over the table sees the clipped rows at its next pass.
+    #[test]
+    fn clip_row_norms_scales_down_only_the_named_rows_above_the_norm() {
+        let start = ndarray::arr2(&[[3.0, 4.0], [0.3, 0.4], [6.0, 8.0], [3e30, 4e30]]);
+        let want = ndarray::arr2(&[[0.6, 0.8], [0.3, 0.4], [6.0, 8.0], [0.6, 0.8]]);
+        let shared = Arc::new(HogwildParameter::new(start.clone()));
+        for table in [
+            ParameterNode::new(start.clone()),
+            ParameterNode::shared(shared.clone()),
+        ] {
+            let index = IndexInputNode::new(&[0]);
+            let mut y = table.index(&index).scalar_sum();
+            y.forward();
+            assert_eq!(y.value()[(0, 0)], 7.0);
+            table.clip_row_norms(&[0, 1, 3, 0, 3], 1.0);
+            let value = table.value();
+            for (got, want) in value.iter().zip(&want) {
+                assert!((got - want).abs() < 1e-6, "{value} against {want}");
+            }
+            // A backward pass without a fresh forward one forwards again first.
+            y.backward(1.0);
+            assert!((y.value()[(0, 0)] - 1.4).abs() < 1e-6);
+        }
+        let value = shared.value();
+        assert!((value[(3, 1)] - 0.8).abs() < 1e-6 && value[(2, 0)] == 6.0);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "ParameterNode::clip_row_norms: index 4 is out of range for a table of 3 rows"
+    )]
+    fn clip_row_norms_names_an_index_out_of_range() {
+        ParameterNode::new(random_matrix(3, 2)).clip_row_norms(&[0, 4], 1.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "ParameterNode::clip_row_norms: max_norm")]
+    fn clip_row_norms_rejects_a_negative_norm() {
+        ParameterNode::new(random_matrix(3, 2)).clip_row_norms(&[0], -1.0);
     }
 
     #[test]
