@@ -196,10 +196,11 @@ pub use variable::{Operand, Variable};
 ///   [`TrainingFlag::seed`]) in `Synchronized` threads whose runs should repeat.
 /// - A dimension is an integer literal, an identifier, or a `usize` expression in braces
 ///   (`Param<{HIDDEN}, 1>`), which may read the run-time dimensions (`Input<{len - 1}, 2>`
-///   next to an `Input<len, 2>`; `with_dims` computes it again). Braces only read
-///   dimensions: each must also be named bare somewhere, since a model reads it back
-///   from that shape (`Index<{batch * slots}>` alone is an error at `batch` and
-///   `slots`; give the product a name, `Index<positions>`). Each distinct identifier becomes a `usize` argument of
+///   next to an `Input<len, 2>`; `with_dims` computes it again). Every dimension a brace
+///   reads must also be named bare somewhere, since a model reads it back from that
+///   shape: `Index<{batch * slots}>` alone is an error at `batch` and `slots` (give the
+///   product a name, `Index<positions>`). So, in plain arithmetic in braces, a lowercase
+///   name is taken for a dimension: name constants in capitals, as Rust does. Each distinct identifier becomes a `usize` argument of
 ///   the constructors, in order of first appearance: `table: Param<num_items, 32>` gives
 ///   `Name::new(num_items)`. An identifier not in braces is always such a name, never a
 ///   constant, even an upper-case one (`Param<N, D>` gives `Name::new(N, D)`): write

@@ -526,7 +526,8 @@ impl Variable<IndexInputNode> {
     /// # Panics
     /// If the number of indices differs from the one the input was built with, or if an
     /// index is out of range for a table looked up with this input (or, as targets, for
-    /// the class count of a loss) by a node that still exists. The input keeps its
+    /// the class count of a loss; for the rows a `gather_rows` gathers from; for the
+    /// columns a `pick` picks from) by a node that still exists. The input keeps its
     /// previous indices then. [`try_set_value`](Self::try_set_value) returns these cases
     /// as errors instead.
     #[inline(always)]

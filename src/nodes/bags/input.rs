@@ -198,7 +198,8 @@ impl Variable<BagsInputNode> {
     ///
     /// # Panics
     /// If the number of bags is not the input's, or an id is out of range for a table
-    /// pooled with these bags by a node that still exists. The input keeps its previous
+    /// (or, for `gather_sum_bags` and `gather_mean_bags`, a node) pooled with these bags
+    /// by a node that still exists. The input keeps its previous
     /// bags then. [`try_set_value`](Self::try_set_value) returns these cases as errors.
     #[track_caller]
     pub fn set_value<B: AsRef<[usize]>>(&self, bags: impl IntoIterator<Item = B>) {

@@ -116,18 +116,21 @@ pub(super) fn dimensions(model: &Model, position: &HashMap<String, usize>, error
 /// Reports the names in a braced dimension (`{batch * slots}`) that read as variables but
 /// are no dimension of the block, which rustc would report as unknown values without
 /// saying why: braces compute from dimensions, but only a bare one declares a dimension
-/// (a model reads each dimension back from a shape). Names in capitals (constants), after
-/// `.`, `::` or `as`, before `(`, `!` or `::`, and every name of an expression with a
-/// closure or a `let` (whose own variables these rules cannot tell) are left to rustc.
+/// (a model reads each dimension back from a shape). Only plain arithmetic is looked at:
+/// names, numbers, `+ - * / %`, parentheses, method calls, paths and casts. Anything else
+/// (a block, a `match`, a macro, a closure, a comma-separated call...) may bind names of
+/// its own, so it is left to rustc, as are names in capitals (constants) and names after
+/// `.`, `::` or `as`, or before `(` or `::`.
 fn undeclared_in_braces(tokens: TokenStream, dims: &[String], errors: &mut Errors) {
     let mut flat = Vec::new();
     flatten(tokens, &mut flat);
-    let opaque = flat.iter().any(|t| match t {
-        TokenTree::Punct(p) => p.as_char() == '|',
-        TokenTree::Ident(i) => i == "let",
-        _ => false,
+    let plain = flat.iter().all(|t| match t {
+        TokenTree::Group(g) => g.delimiter() == Delimiter::Parenthesis,
+        TokenTree::Punct(p) => "+-*/%.:<>".contains(p.as_char()),
+        TokenTree::Ident(i) => !OPAQUE.contains(&key(i).as_str()),
+        TokenTree::Literal(_) => true,
     });
-    if opaque {
+    if !plain {
         return;
     }
     let punct =
@@ -136,12 +139,11 @@ fn undeclared_in_braces(tokens: TokenStream, dims: &[String], errors: &mut Error
         let TokenTree::Ident(ident) = t else { continue };
         let name = key(ident);
         let (before, after) = (i.checked_sub(1).and_then(|b| flat.get(b)), flat.get(i + 1));
-        let variable_like = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && !KEYWORDS.contains(&name.as_str())
+        let variable_like = name.starts_with(|c: char| c.is_ascii_lowercase())
+            && !NOT_VARIABLES.contains(&name.as_str())
             && !punct(before, '.')
             && !punct(before, ':')
             && !matches!(before, Some(TokenTree::Ident(b)) if b == "as")
-            && !punct(after, '!')
             && !punct(after, ':')
             && !matches!(after, Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
         if variable_like && !dims.contains(&name) {
@@ -159,26 +161,30 @@ fn undeclared_in_braces(tokens: TokenStream, dims: &[String], errors: &mut Error
     }
 }
 
-/// Lowercase words that are Rust's own, not variables.
-const KEYWORDS: &[&str] = &[
-    "as", "true", "false", "self", "crate", "super", "if", "else", "match", "in", "usize", "isize",
-    "u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32", "i64", "i128", "f32", "f64", "bool",
-    "char", "str", "const", "unsafe", "loop", "while", "for", "return",
+/// Lowercase words that may appear in plain arithmetic but are no variables.
+const NOT_VARIABLES: &[&str] = &[
+    "as", "true", "false", "self", "crate", "super", "usize", "isize", "u8", "u16", "u32", "u64",
+    "u128", "i8", "i16", "i32", "i64", "i128", "f32", "f64", "bool", "char", "str",
 ];
 
-/// The tokens of `tokens` with every group's delimiters dropped, in order (a group's
-/// contents in place of it), except that a parenthesised group is kept whole after the
-/// token it follows too, so that a call (`f(..)`) can be told from a variable.
+/// Words that make an expression more than plain arithmetic (see `undeclared_in_braces`).
+const OPAQUE: &[&str] = &[
+    "_", "if", "else", "match", "loop", "while", "for", "in", "break", "continue", "return", "let",
+    "fn", "use", "static", "const", "struct", "enum", "impl", "trait", "type", "mod", "pub", "mut",
+    "ref", "move", "dyn", "where", "async", "await", "unsafe",
+];
+
+/// The tokens of `tokens` with every group's contents in place of it, each after an empty
+/// group with the same delimiters, so that a call (`f(..)`) can be told from a variable
+/// and a block (`{..}`) seen.
 fn flatten(tokens: TokenStream, out: &mut Vec<TokenTree>) {
     for t in tokens {
         match t {
             TokenTree::Group(g) => {
-                if g.delimiter() == Delimiter::Parenthesis {
-                    out.push(TokenTree::Group(proc_macro2::Group::new(
-                        Delimiter::Parenthesis,
-                        TokenStream::new(),
-                    )));
-                }
+                out.push(TokenTree::Group(proc_macro2::Group::new(
+                    g.delimiter(),
+                    TokenStream::new(),
+                )));
                 flatten(g.stream(), out);
             }
             other => out.push(other),
@@ -267,8 +273,13 @@ mod tests {
                 i: Index<{twice(len).max(1)}>,
                 j: Index<{std::mem::size_of::<f32>() + (len as u32) as usize}>,
                 k: Index<{(0..len).map(|i| i + 1).sum::<usize>()}>,
+                a: Input<{match len { 0 => 1, _ => len }}, {'outer: loop { break 'outer len }}>,
+                b: Input<{if cfg!(debug_assertions) { len } else { len + 1 }}, {stringify!(abc).len()}>,
+                c: Input<{{ fn half(x: usize) -> usize { x / 2 } half(len) }}, {max(len, 2)}>,
+                d: Input<{{ use std::cmp::min; min(len, 2) }}, {{ const S: &'static str = "ab"; S.len() }}>,
                 w: Param<len, r#n>,
-                y = x.square(),
+                y = x.square() + a.sum_rows().scalar_sum() + b.scalar_sum() + c.scalar_sum()
+                    + d.scalar_sum(),
                 z = w.index(i) + w.index(j) + w.index(k),
             }
         });
