@@ -261,12 +261,13 @@ impl Hand {
 
     /// Starts from the given tables (standard layout, `RANK` columns).
     pub fn over((u, i): (ndarray::Array2<f32>, ndarray::Array2<f32>)) -> Self {
-        let (users, items) = (u.len(), i.len());
+        // One accumulator per element of each table.
+        let (user_elements, item_elements) = (u.len(), i.len());
         Hand {
             users: u.into_raw_vec_and_offset().0,
             items: i.into_raw_vec_and_offset().0,
-            users_acc: vec![0.0; users],
-            items_acc: vec![0.0; items],
+            users_acc: vec![0.0; user_elements],
+            items_acc: vec![0.0; item_elements],
         }
     }
 

@@ -279,13 +279,13 @@ impl ParamGradient {
             merged_values,
             ..
         } = self;
-        // `order[e]`: the number of entry `e`'s row, counting distinct rows as they first
-        // appear (which `merged_rows` lists).
         // Row numbers are `u32`s below `EMPTY_SLOT`.
         debug_assert!(n < EMPTY_SLOT as usize, "{n} gradient rows to merge");
         let bits = (2 * n).next_power_of_two().trailing_zeros();
         slots.clear();
         slots.resize(1 << bits, EMPTY_SLOT);
+        // `order[e]`: the number of entry `e`'s row, counting distinct rows as they first
+        // appear (which `merged_rows` lists).
         order.clear();
         merged_rows.clear();
         for &row in rows.iter() {
