@@ -46,7 +46,8 @@
 //!   `softplus`, `relu`, `leaky_relu`, `gelu`, `sqrt`, `abs`, `pow`, `clip`, row-wise
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
-//!   `max_rows`, `max_columns`, `t`, `stack`, [`concat()`] (any number of variables in one
+//!   `max_rows`, `max_columns`, `logsumexp_rows`, `logsumexp_columns`, `t`, `stack`,
+//!   [`concat()`] (any number of variables in one
 //!   node), `slice`, `detach` (a
 //!   stop-gradient), `dropout` (switched by a [`TrainingFlag`]); your own
 //!   elementwise function with [`Variable::map`] (of one variable) or
@@ -78,7 +79,9 @@
 //! - Serving: [`Variable::argmax_rows`] and [`Variable::top_k_rows`] read predictions
 //!   from a forward pass's value ([`Variable::top_k_rows_skipping`] leaving out some
 //!   columns of each row), and [`top_k`] takes the best `k` of a score row, leaving out
-//!   positions such as a user's seen items.
+//!   positions such as a user's seen items. For evaluation, [`rank_of`] and
+//!   [`Variable::rank_rows`] give the (filtered) rank of a right answer, for MRR and
+//!   Hits@k.
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
@@ -125,7 +128,7 @@ pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{concat, BagsInputNode, IndexInputNode, InputNode, ParameterNode, TrainingFlag};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
-pub use top_k::top_k;
+pub use top_k::{rank_of, top_k};
 pub use variable::{Operand, Variable};
 
 /// Declares a model: its parameters, inputs and the expressions connecting them, in one
@@ -218,7 +221,8 @@ pub use variable::{Operand, Variable};
 ///   `leaky_relu(slope)`, `gelu`,
 ///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;
 ///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
-///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`, `t`,
+///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`,
+///   `logsumexp_rows`, `logsumexp_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks),
 ///   `slice(s![rows, columns])` (the `s!` written in the call; its ranges may read the
@@ -518,7 +522,7 @@ pub use typenum;
 pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
-        concat, random_matrix, top_k, Adagrad, Adam, BagsInputNode, Dyn, HogwildParameter,
+        concat, random_matrix, rank_of, top_k, Adagrad, Adam, BagsInputNode, Dyn, HogwildParameter,
         IndexInputNode, InputNode, Node, ParameterNode, TrainingFlag, Variable, SGD,
     };
 }

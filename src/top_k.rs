@@ -1,6 +1,7 @@
 //! The `k` largest values' positions, for serving: the top items of a recommender's
-//! scores, the likeliest classes of a classifier. Not an operation of the graph (it has
-//! no gradient); it reads a value after a forward pass.
+//! scores, the likeliest classes of a classifier; and one position's rank in that order,
+//! for evaluation (MRR, Hits@k). Not operations of the graph (they have no gradient);
+//! they read a value after a forward pass.
 
 use crate::nodes::max::beats;
 use crate::{Node, Variable};
@@ -106,6 +107,53 @@ fn append_top_k(
 /// How many values [`append_top_k`] passes over at a time once it has `k`.
 const BLOCK: usize = 16;
 
+/// The rank of `values[target]` (1 for the largest): one more than the number of
+/// positions that [`top_k`] puts before it, leaving out each position `i` other than
+/// `target` for which `skip(i)` is true (the other known answers, for the "filtered"
+/// rank of knowledge-graph and recommender evaluation). So `rank_of(..) <= k` exactly
+/// when `top_k` with the same `skip` and `k` lists `target`: Hits@k and the top `k`
+/// served agree. Ties go to the lower position and a NaN counts as larger than any
+/// number, as there; so a model that scores everything alike earns no rank 1 for it
+/// (counting only strictly larger values would give every target rank 1).
+///
+/// One pass; `skip` is asked only about positions that would come before `target`.
+///
+/// ```
+/// use wyrm::*;
+///
+/// let scores = [0.3, 0.9, 0.5, 0.5, 0.1];
+/// assert_eq!(rank_of(&scores, 3, |_| false), 3); // after 0.9, and 0.5 at position 2
+/// // Filtered: position 1 is another right answer, so it does not count against 3.
+/// assert_eq!(rank_of(&scores, 3, |i| i == 1), 2);
+/// // Mean reciprocal rank and Hits@2 over three queries' targets.
+/// let ranks = [3, 1, 2].map(|target| rank_of(&scores, target, |_| false));
+/// let mrr = ranks.iter().map(|&r| 1.0 / r as f32).sum::<f32>() / 3.0;
+/// let hits_at_2 = ranks.iter().filter(|&&r| r <= 2).count();
+/// assert_eq!((ranks, hits_at_2), ([3, 1, 2], 2));
+/// assert!((mrr - (1.0 / 3.0 + 1.0 + 0.5) / 3.0).abs() < 1e-6);
+/// ```
+///
+/// # Panics
+/// If `target` is not a position of `values`, naming both.
+#[track_caller]
+pub fn rank_of(values: &[f32], target: usize, mut skip: impl FnMut(usize) -> bool) -> usize {
+    assert!(
+        target < values.len(),
+        "rank_of: target position {target} is out of range for {} values",
+        values.len()
+    );
+    let t = values[target];
+    // Before the target: beating it, or tying it (neither beats the other) earlier on.
+    let ahead = |i: usize, x: f32| beats(x, t) || (i < target && !beats(t, x));
+    let mut rank = 1;
+    for (i, &x) in values.iter().enumerate() {
+        if ahead(i, x) && !skip(i) {
+            rank += 1;
+        }
+    }
+    rank
+}
+
 impl<T: Node> Variable<T> {
     /// The columns of each row's `k` largest values in the latest forward pass's value,
     /// largest first (all the columns, ordered, when a row has fewer than `k`): a
@@ -161,6 +209,49 @@ impl<T: Node> Variable<T> {
         })
     }
 
+    /// Each row's [`rank_of`](crate::rank_of) its target column `targets[row]` in the
+    /// latest forward pass's value, leaving out each column `col` other than the target
+    /// for which `skip(row, col)` is true: the ranks of a batch of test queries' right
+    /// answers, for MRR and Hits@k. `skip` is asked only about columns that would come
+    /// before the target.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// // Two queries scored against four candidates; the right answers are 2 and 0.
+    /// let scores = InputNode::new(ndarray::arr2(&[[0.1, 0.7, 0.5, 0.9], [0.4, 0.2, 0.6, 0.1]]));
+    /// assert_eq!(scores.rank_rows(&[2, 0], |_, _| false), vec![3, 2]);
+    /// // Filtered: candidate 3 is also a right answer to query 0.
+    /// assert_eq!(scores.rank_rows(&[2, 0], |row, col| row == 0 && col == 3), vec![2, 2]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `targets` does not hold one column per row, or names a column out of range,
+    /// naming the numbers.
+    #[track_caller]
+    pub fn rank_rows(
+        &self,
+        targets: &[usize],
+        mut skip: impl FnMut(usize, usize) -> bool,
+    ) -> Vec<usize> {
+        let (rows, cols) = self.shape();
+        assert!(
+            targets.len() == rows,
+            "rank_rows: got {} targets for a value of {rows} rows; each row needs one",
+            targets.len()
+        );
+        if let Some((row, &col)) = targets.iter().enumerate().find(|(_, &c)| c >= cols) {
+            panic!("rank_rows: row {row}'s target column {col} is out of range for {cols} columns");
+        }
+        self.with_value(|v| {
+            (v.rows().into_iter().zip(targets).enumerate())
+                .map(|(r, (values, &target))| {
+                    let values = values.to_slice().expect("a node's value is row-major");
+                    rank_of(values, target, |c| skip(r, c))
+                })
+                .collect()
+        })
+    }
+
     /// [`top_k_rows`](Self::top_k_rows) into one buffer (cleared first), row after row:
     /// row `r`'s columns are `out[r * n..(r + 1) * n]` with `n` the smaller of `k` and the
     /// number of columns. A serving loop allocates nothing once `out` has grown.
@@ -185,7 +276,7 @@ impl<T: Node> Variable<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::top_k;
+    use super::{rank_of, top_k};
     use crate::*;
     use rand::{Rng, SeedableRng};
 
@@ -257,6 +348,79 @@ mod tests {
         );
         assert_eq!(asked, 5);
         assert_eq!(out, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn ranks_agree_with_top_k() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        let mut out = Vec::new();
+        for len in [1, 2, 5, 40, 300] {
+            // Few distinct values, so ties are common; now and then a NaN.
+            let values: Vec<f32> = (0..len)
+                .map(|_| match rng.gen_range(0..20) {
+                    0 => f32::NAN,
+                    1 => f32::NEG_INFINITY,
+                    v => (v % 7) as f32 - 3.0,
+                })
+                .collect();
+            let skip: Vec<usize> = (0..len).filter(|_| rng.gen_bool(0.2)).collect();
+            for target in 0..len {
+                let others = |i: usize| i != target && skip.contains(&i);
+                let rank = rank_of(&values, target, |i| skip.contains(&i));
+                let order = by_sorting(
+                    &values,
+                    len,
+                    &(0..len).filter(|&i| others(i)).collect::<Vec<_>>(),
+                );
+                let at = order
+                    .iter()
+                    .position(|&i| i == target)
+                    .expect("never skipped");
+                assert_eq!(rank, at + 1, "{values:?}, target {target}, skip {skip:?}");
+                for k in [1, 3, 10] {
+                    top_k(&values, k, others, &mut out);
+                    assert_eq!(rank <= k, out.contains(&target), "k {k}, {values:?}");
+                }
+            }
+        }
+        // The target's own skip is ignored; a skip is asked only about those ahead.
+        let mut asked = Vec::new();
+        let rank = rank_of(&[1.0, 5.0, 3.0, 4.0], 2, |i| {
+            asked.push(i);
+            true
+        });
+        assert_eq!((rank, asked), (1, vec![1, 3]));
+    }
+
+    #[test]
+    fn ranks_of_rows() {
+        let x = InputNode::new(random_matrix(3, 6));
+        let value = x.value();
+        let targets = [5, 0, 2];
+        let skipped = |r: usize, c: usize| c == (r + 1) % 6;
+        let ranks = x.rank_rows(&targets, skipped);
+        for (r, row) in value.rows().into_iter().enumerate() {
+            let row = row.to_slice().expect("row-major");
+            assert_eq!(ranks[r], rank_of(row, targets[r], |c| skipped(r, c)));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "rank_rows: got 2 targets for a value of 3 rows")]
+    fn rank_rows_needs_a_target_per_row() {
+        InputNode::new(random_matrix(3, 6)).rank_rows(&[0, 1], |_, _| false);
+    }
+
+    #[test]
+    #[should_panic(expected = "rank_rows: row 1's target column 6 is out of range for 6 columns")]
+    fn rank_rows_target_in_range() {
+        InputNode::new(random_matrix(3, 6)).rank_rows(&[0, 6, 1], |_, _| false);
+    }
+
+    #[test]
+    #[should_panic(expected = "rank_of: target position 4 is out of range for 4 values")]
+    fn rank_of_target_in_range() {
+        rank_of(&[0.0; 4], 4, |_| false);
     }
 
     #[test]

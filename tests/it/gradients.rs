@@ -260,6 +260,8 @@ fn reductions() {
     // Random values are distinct, so finite differences stay clear of ties.
     unary("max_rows", Any, |x| x.max_rows());
     unary("max_columns", Any, |x| x.max_columns());
+    unary("logsumexp_rows", Any, |x| x.logsumexp_rows());
+    unary("logsumexp_columns", Any, |x| x.logsumexp_columns());
     unary("mean", Any, |x| x.mean());
 }
 

@@ -1373,6 +1373,7 @@ model! {
         loss = centred.square().scalar_sum(),
         column_means = x.mean_columns(),
         row_maxima = x.max_rows() - x.max_columns().max_rows(),
+        soft_maxima = x.logsumexp_rows() - x.logsumexp_columns().logsumexp_rows(),
     }
 }
 
@@ -1460,6 +1461,14 @@ fn blocks_broadcast_columns_and_single_values() {
     assert_eq!(model.column_means.value(), arr2(&[[0.5, 1.0, 4.5]]));
     model.row_maxima.forward();
     assert_eq!(model.row_maxima.value(), arr2(&[[0.0], [-3.0]]));
+    model.soft_maxima.forward();
+    // Each row's ln Σ exp, less that of all six values.
+    let lse = |xs: &mut dyn Iterator<Item = &f32>| xs.map(|v| v.exp()).sum::<f32>().ln();
+    let all = lse(&mut xs.iter());
+    for (r, row) in xs.rows().into_iter().enumerate() {
+        let expected = lse(&mut row.iter()) - all;
+        assert!((model.soft_maxima.value()[(r, 0)] - expected).abs() < 1e-5);
+    }
     assert!((model.loss.value()[(0, 0)] - loss(&centred)).abs() < 1e-4);
     model.loss.backward(1.0);
     // d/d scale = sum 2 scale c², with scale = 1.

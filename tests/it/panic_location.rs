@@ -151,6 +151,7 @@ fn reductions_optimizers_checks_and_initialisers_point_at_the_callers_line() {
     panics_here!(wrong, empty_rows.mean());
     panics_here!(wrong, empty_cols.softmax());
     panics_here!(wrong, empty_cols.log_softmax());
+    panics_here!(wrong, empty_cols.logsumexp_rows());
     // Optimizer construction with a bad setting.
     let (sgd, handle) = (
         SGD::new(0.1, vec![w.clone()]),

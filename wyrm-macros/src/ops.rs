@@ -160,6 +160,8 @@ pub const METHODS: &[Method] = &[
     method("mean_columns", &[], Rule::Columns, "MeanColumns"),
     method("max_rows", &[], Rule::Rows, "MaxRows"),
     method("max_columns", &[], Rule::Columns, "MaxColumns"),
+    method("logsumexp_rows", &[], Rule::Rows, "LogSumExpRows"),
+    method("logsumexp_columns", &[], Rule::Columns, "LogSumExpColumns"),
     method("t", &[], Rule::Transpose, "Transpose"),
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
     method("slice", &[Arg::Slice], Rule::Slice, "Slice"),
