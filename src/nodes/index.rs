@@ -836,6 +836,15 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// the rest of the step. Rows of a computed node (a layer's output) are picked by
     /// [`gather_rows`](Variable::gather_rows).
     ///
+    /// The optimizer sums repeated rows before updating each once, in time linear in the
+    /// lookups. When a step looks up many more ids than the table has rows (full-batch
+    /// training of a small table: 50,000 ids into 5,000 rows), `table.gather_rows(&idx)`
+    /// records a dense gradient instead, which is cheaper to sum (a forward, backward and
+    /// Adam step of 50,000 ids into 5,000 x 8 rows took about 0.35 ms through
+    /// `gather_rows` and 0.75 ms through `index` on a 2-core machine); but then every row
+    /// is updated at every step, which changes Adam's and Adagrad's results for rows not
+    /// looked up (see [`optim`](crate::optim) on lazy updates).
+    ///
     /// ```
     /// use wyrm::*;
     ///
