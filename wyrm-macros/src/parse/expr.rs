@@ -321,16 +321,14 @@ impl Expr {
                 }
             }
             syn::Expr::Call(c) => {
-                let function =
-                    match &*c.func {
-                        syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
-                            p.path.get_ident().expect("checked").clone()
-                        }
-                        other => return Err(syn::Error::new_spanned(
-                            other,
-                            "expected a function name such as `sparse_categorical_crossentropy`",
-                        )),
-                    };
+                let function = match &*c.func {
+                    syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                        p.path.get_ident().expect("checked").clone()
+                    }
+                    other => {
+                        return Err(syn::Error::new_spanned(other, not_a_function_name(other)))
+                    }
+                };
                 let args = if function == "concat" {
                     concat_args(c.paren_token.span.join(), c.args)?
                 } else {
@@ -580,6 +578,23 @@ fn concat_args(
     Ok(flat)
 }
 
+/// The error for a call of something other than a bare name: a path to one of the
+/// block's functions (`wyrm::concat`) gets told to drop the path.
+fn not_a_function_name(callee: &syn::Expr) -> String {
+    if let syn::Expr::Path(p) = callee {
+        if let Some(last) = p.path.segments.last() {
+            let name = last.ident.to_string();
+            if crate::ops::find_function(&name).is_some() {
+                return format!(
+                    "write `{name}` without a path: a model knows its functions by their \
+                     bare names, and needs no `use` for them"
+                );
+            }
+        }
+    }
+    "expected a function name such as `sparse_categorical_crossentropy`".to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,6 +640,14 @@ mod tests {
             (
                 quote::quote! { struct M { a = b % c } },
                 "unsupported operator",
+            ),
+            (
+                quote::quote! { struct M { a = wyrm::nn::losses::huber(b, c, 1.0) } },
+                "write `huber` without a path: a model knows its functions by their bare names",
+            ),
+            (
+                quote::quote! { struct M { a = my::loss(b, c) } },
+                "expected a function name such as `sparse_categorical_crossentropy`",
             ),
             (
                 quote::quote! { struct M { a = b.slice(0..4) } },
