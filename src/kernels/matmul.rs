@@ -4,9 +4,10 @@
 //! Batch-1 models spend their time in vector-matrix products (`1 x k` times `k x n`), in
 //! their transposes and in outer products; these run on the SIMD primitives of
 //! [`super::simd`] (AVX2 + FMA when available, else portable loops) with no
-//! allocation. Products whose right-hand matrix no longer fits in the L2 cache, with more
-//! than a few rows on the left, go to ndarray's blocked GEMM (`matrixmultiply`), which is
-//! faster there but allocates its packing buffers.
+//! allocation; in a batch, four rows (two, with the right-hand matrix transposed) share
+//! each load of the right-hand matrix. Products whose right-hand matrix no longer fits in
+//! the L2 cache, with more than a few rows on the left, go to ndarray's blocked GEMM
+//! (`matrixmultiply`), which is faster there but allocates its packing buffers.
 
 use super::simd::{self, portable};
 use ndarray::linalg::general_mat_mul;
@@ -163,10 +164,12 @@ fn gemm_avx2(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate: bool) 
     small::<Avx2>(a, b, out, accumulate)
 }
 
-/// The two primitives the small products are built from.
+/// The primitives the small products are built from.
 trait Kernels {
     fn gemv_rows(x: &[f32], stride: usize, mat: &[f32], out: &mut [f32], accumulate: bool);
+    fn gemv_rows4(x: &[f32], step: usize, stride: usize, mat: &[f32], out: &mut [f32], acc: bool);
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool);
+    fn gemv_t2(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool);
     fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool);
 }
 
@@ -178,8 +181,16 @@ impl Kernels for Portable {
         portable::gemv_rows(x, stride, mat, out, accumulate)
     }
     #[inline(always)]
+    fn gemv_rows4(x: &[f32], step: usize, stride: usize, mat: &[f32], out: &mut [f32], acc: bool) {
+        portable::gemv_rows4(x, step, stride, mat, out, acc)
+    }
+    #[inline(always)]
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
         portable::gemv_t(x, mat, out, accumulate)
+    }
+    #[inline(always)]
+    fn gemv_t2(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
+        portable::gemv_t2(x, mat, out, accumulate)
     }
     #[inline(always)]
     fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
@@ -199,10 +210,22 @@ impl Kernels for Avx2 {
         unsafe { simd::avx2::gemv_rows(x, stride, mat, out, accumulate) }
     }
     #[inline(always)]
+    fn gemv_rows4(x: &[f32], step: usize, stride: usize, mat: &[f32], out: &mut [f32], acc: bool) {
+        // SAFETY: `Avx2` is private to this module and used only as `small::<Avx2>` inside
+        // `gemm_avx2`, which is only called after `is_x86_feature_detected!` found AVX2+FMA.
+        unsafe { simd::avx2::gemv_rows4(x, step, stride, mat, out, acc) }
+    }
+    #[inline(always)]
     fn gemv_t(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
         // SAFETY: `Avx2` is private to this module and used only as `small::<Avx2>` inside
         // `gemm_avx2`, which is only called after `is_x86_feature_detected!` found AVX2+FMA.
         unsafe { simd::avx2::gemv_t(x, mat, out, accumulate) }
+    }
+    #[inline(always)]
+    fn gemv_t2(x: &[f32], mat: &[f32], out: &mut [f32], accumulate: bool) {
+        // SAFETY: `Avx2` is private to this module and used only as `small::<Avx2>` inside
+        // `gemm_avx2`, which is only called after `is_x86_feature_detected!` found AVX2+FMA.
+        unsafe { simd::avx2::gemv_t2(x, mat, out, accumulate) }
     }
     #[inline(always)]
     fn outer(x: &[f32], y: &[f32], out: &mut [f32], accumulate: bool) {
@@ -239,15 +262,32 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
                 // out[i] = dot(a[i, :], b[:, 0]); b's single column is contiguous.
                 K::gemv_t(bd, ad, out, accumulate);
             } else {
-                for (row, o) in ad.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+                // Four rows at a time share the loads of b; then one by one.
+                let quads = m / 4;
+                for q in 0..quads {
+                    let o = &mut out[4 * q * n..4 * (q + 1) * n];
+                    K::gemv_rows4(&ad[4 * q * k..], k, 1, bd, o, accumulate);
+                }
+                let rest = ad[4 * quads * k..].chunks_exact(k);
+                for (row, o) in rest.zip(out[4 * quads * n..].chunks_exact_mut(n)) {
                     K::gemv_rows(row, 1, bd, o, accumulate);
                 }
             }
         }
         (false, true) => {
-            // b is stored n x k: out[i, j] = dot(a[i, :], b_stored[j, :]).
-            for (row, o) in ad.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-                K::gemv_t(row, bd, o, accumulate);
+            // b is stored n x k: out[i, j] = dot(a[i, :], b_stored[j, :]); two rows of a
+            // at a time share the loads of b.
+            let pairs = m / 2;
+            for (rows, o) in ad.chunks_exact(2 * k).zip(out.chunks_exact_mut(2 * n)) {
+                K::gemv_t2(rows, bd, o, accumulate);
+            }
+            if m % 2 == 1 {
+                K::gemv_t(
+                    &ad[2 * pairs * k..],
+                    bd,
+                    &mut out[2 * pairs * n..],
+                    accumulate,
+                );
             }
         }
         (true, false) => {
@@ -255,7 +295,12 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
             if n == 1 {
                 K::gemv_rows(bd, 1, ad, out, accumulate);
             } else {
-                for (i, o) in out.chunks_exact_mut(n).enumerate() {
+                let quads = m / 4;
+                for q in 0..quads {
+                    let o = &mut out[4 * q * n..4 * (q + 1) * n];
+                    K::gemv_rows4(&ad[4 * q..], 1, m, bd, o, accumulate);
+                }
+                for (i, o) in out.chunks_exact_mut(n).enumerate().skip(4 * quads) {
                     K::gemv_rows(&ad[i..], m, bd, o, accumulate);
                 }
             }
@@ -332,6 +377,52 @@ mod tests {
 
     /// Every path (SIMD when the CPU has it, portable, blocked) against a naive triple
     /// loop, over shapes that hit every block size and remainder.
+    /// A batch's rows come out bit-identical to the same rows multiplied one at a time:
+    /// the kernels that share loads across rows sum each element in the same order.
+    #[test]
+    fn batched_rows_match_single_rows_exactly() {
+        let a = crate::random_matrix(7, 37);
+        let a_t = a.t().as_standard_layout().to_owned();
+        let b = crate::random_matrix(37, 45);
+        let b_t = b.t().as_standard_layout().to_owned();
+        fn operand(m: &ndarray::Array2<f32>, transposed: bool) -> Operand<'_> {
+            Operand {
+                data: m.as_slice().expect("standard layout"),
+                shape: m.dim(),
+                transposed,
+            }
+        }
+        for accumulate in [false, true] {
+            for (a_transposed, b_transposed) in [(false, false), (false, true), (true, false)] {
+                let (a_op, b_op) = (
+                    if a_transposed {
+                        operand(&a_t, true)
+                    } else {
+                        operand(&a, false)
+                    },
+                    if b_transposed {
+                        operand(&b_t, true)
+                    } else {
+                        operand(&b, false)
+                    },
+                );
+                let start: Vec<f32> = (0..7 * 45).map(|i| i as f32 * 0.01).collect();
+                let mut batched = start.clone();
+                gemm(a_op, b_op, &mut batched, accumulate);
+                for i in 0..7 {
+                    let row = a.row(i).to_owned().insert_axis(ndarray::Axis(0));
+                    let mut single = start[i * 45..(i + 1) * 45].to_vec();
+                    gemm(operand(&row, false), b_op, &mut single, accumulate);
+                    assert_eq!(
+                        batched[i * 45..(i + 1) * 45],
+                        single[..],
+                        "row {i}, t=({a_transposed},{b_transposed}), acc={accumulate}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn all_paths_match_naive() {
         let mut seed = 1u32;
@@ -353,6 +444,13 @@ mod tests {
             (2, 19, 1),
             (5, 1, 9),
             (9, 70, 1000),
+            // Several rows at a time (four, or two with a transposed b), with rows left
+            // over, column blocks of 16 and 8, and masked tails.
+            (4, 3, 5),
+            (6, 9, 24),
+            (7, 33, 40),
+            (5, 17, 83),
+            (8, 64, 192),
         ];
         for &(m, k, n) in &shapes {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
