@@ -261,6 +261,11 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
             if n == 1 {
                 // out[i] = dot(a[i, :], b[:, 0]); b's single column is contiguous.
                 K::gemv_t(bd, ad, out, accumulate);
+            } else if m < 4 {
+                // (Batch 1 first: no set-up for blocks of rows.)
+                for (row, o) in ad.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+                    K::gemv_rows(row, 1, bd, o, accumulate);
+                }
             } else {
                 // Four rows at a time share the loads of b; then one by one.
                 let quads = m / 4;
@@ -277,6 +282,10 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
         (false, true) => {
             // b is stored n x k: out[i, j] = dot(a[i, :], b_stored[j, :]); two rows of a
             // at a time share the loads of b.
+            if m == 1 {
+                K::gemv_t(ad, bd, out, accumulate);
+                return;
+            }
             let pairs = m / 2;
             for (rows, o) in ad.chunks_exact(2 * k).zip(out.chunks_exact_mut(2 * n)) {
                 K::gemv_t2(rows, bd, o, accumulate);
@@ -294,6 +303,10 @@ fn small<K: Kernels>(a: Operand<'_>, b: Operand<'_>, out: &mut [f32], accumulate
             // a is stored k x m: out[i, :] = Σ_p a_stored[p, i] * b[p, :].
             if n == 1 {
                 K::gemv_rows(bd, 1, ad, out, accumulate);
+            } else if m < 4 {
+                for (i, o) in out.chunks_exact_mut(n).enumerate() {
+                    K::gemv_rows(&ad[i..], m, bd, o, accumulate);
+                }
             } else {
                 let quads = m / 4;
                 for q in 0..quads {
