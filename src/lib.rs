@@ -274,7 +274,10 @@ pub use variable::{Operand, Variable};
 ///   as in a graph written by hand. Nodes have run-time shapes.
 /// - `Name::new(dims..)` (parameters drawn from the thread's generator),
 ///   `Name::new_with_rng(&mut rng, dims..)` (reproducible), and `Default` when there are
-///   no run-time dimensions.
+///   no run-time dimensions. The dimensions come in the order the block first names
+///   them, which a parameter declared before the inputs makes easy to get wrong (a
+///   trial's `Mdn::new_with_rng(rng, batch, k)` built 128 components for a batch of one,
+///   caught only at `set_value`): prefer the named form below.
 /// - With run-time dimensions, `struct NameDims` (`Copy + Debug + Eq + Hash`, a public
 ///   `usize` per dimension) to pass them by name, which cannot be swapped the way
 ///   positional ones can: `Name::from_dims(NameDims { num_users: 5_000, num_items: 20_000

@@ -367,8 +367,11 @@ impl ParamGradient {
         }
     }
 
-    /// Multiplies the gradient by `factor`.
+    /// Multiplies the gradient by `factor`, after summing repeated rows: scaling each
+    /// entry before summing would round differently depending on when compactions had
+    /// merged some of them.
     pub(crate) fn scale(&mut self, factor: f32) {
+        self.coalesce();
         let sparse = self.rows.len() * self.shape.1;
         self.values[..sparse].iter_mut().for_each(|v| *v *= factor);
         if self.dense_used {

@@ -111,8 +111,8 @@ const BLOCK: usize = 16;
 /// positions that [`top_k`] puts before it, leaving out each position `i` other than
 /// `target` for which `skip(i)` is true (the other known answers, for the "filtered"
 /// rank of knowledge-graph and recommender evaluation). So `rank_of(..) <= k` exactly
-/// when `top_k` with the same `skip` and `k` lists `target`: Hits@k and the top `k`
-/// served agree. Ties go to the lower position and a NaN counts as larger than any
+/// when `top_k` with `k` and `|i| i != target && skip(i)` lists `target`: Hits@k and the
+/// top `k` served agree. Ties go to the lower position and a NaN counts as larger than any
 /// number, as there; so a model that scores everything alike earns no rank 1 for it
 /// (counting only strictly larger values would give every target rank 1).
 ///

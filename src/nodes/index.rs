@@ -842,8 +842,9 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// records a dense gradient instead, which is cheaper to sum (a forward, backward and
     /// Adam step of 50,000 ids into 5,000 x 8 rows took about 0.35 ms through
     /// `gather_rows` and 0.75 ms through `index` on a 2-core machine); but then every row
-    /// is updated at every step, which changes Adam's and Adagrad's results for rows not
-    /// looked up (see [`optim`](crate::optim) on lazy updates).
+    /// is updated at every step, so rows not looked up still move under Adam and SGD with
+    /// momentum, and decay under an L2 penalty or weight decay (see [`optim`](crate::optim)
+    /// on lazy updates).
     ///
     /// ```
     /// use wyrm::*;

@@ -29,14 +29,36 @@ fn logsumexp(xs: impl Iterator<Item = f32> + Clone) -> f32 {
     max + crate::kernels::ln(total)
 }
 
-/// The gradient of one reduced element: `g exp(x - y)`, the softmax weight of `x`, or 0
-/// where every reduced value was `-inf` (`y` is too, and nothing moves it).
-#[inline(always)]
-fn weight(g: f32, x: f32, y: f32) -> f32 {
-    if y == f32::NEG_INFINITY {
-        0.0
-    } else {
-        g * crate::kernels::exp(x - y)
+/// Writes the gradient of one log-sum-exp, `g` times the softmax of the `n` values
+/// `x[at(i)]`, into `gx[at(i)]`. From the values' largest, as the forward pass takes it,
+/// and not from the rounded result `y`: `exp(x - y)` is off by 0.2% at values near 1e5,
+/// where `y`'s `ln Σ` part is rounded to the spacing of `f32`s there. All `-inf`: no
+/// gradient (nothing moves the result). Some `+inf`: `g` shared between them.
+#[inline]
+fn softmax_gradient(g: f32, n: usize, x: &[f32], gx: &mut [f32], at: impl Fn(usize) -> usize) {
+    let max = (0..n).map(|i| x[at(i)]).fold(f32::NEG_INFINITY, f32::max);
+    if max.is_infinite() {
+        let infinities = (0..n).filter(|&i| x[at(i)] == max).count() as f32;
+        for i in 0..n {
+            let x = x[at(i)];
+            gx[at(i)] = match () {
+                _ if x.is_nan() => f32::NAN,
+                _ if max == f32::NEG_INFINITY => 0.0,
+                _ if x == max => g / infinities,
+                _ => 0.0,
+            };
+        }
+        return;
+    }
+    let mut total = 0.0;
+    for i in 0..n {
+        let e = crate::kernels::exp(x[at(i)] - max);
+        gx[at(i)] = e;
+        total += e;
+    }
+    let scale = g / total;
+    for i in 0..n {
+        gx[at(i)] *= scale;
     }
 }
 
@@ -84,12 +106,10 @@ impl SingleOp for LogSumExpRowsOp {
         }
     }
     #[inline]
-    fn backward(&self, g: &[f32], x: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+    fn backward(&self, g: &[f32], x: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
         let rows = x.chunks_exact(shape.1).zip(gx.chunks_exact_mut(shape.1));
-        for ((g, y), (x, gx)) in g.iter().zip(y).zip(rows) {
-            for (gx, x) in gx.iter_mut().zip(x) {
-                *gx = weight(*g, *x, *y);
-            }
+        for (g, (x, gx)) in g.iter().zip(rows) {
+            softmax_gradient(*g, shape.1, x, gx, |i| i);
         }
     }
 }
@@ -124,11 +144,16 @@ impl SingleOp for LogSumExpColumnsOp {
         }
     }
     #[inline]
-    fn backward(&self, g: &[f32], x: &[f32], y: &[f32], (_, cols): (usize, usize), gx: &mut [f32]) {
-        for (gx, x) in gx.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-            for (((gx, x), g), y) in gx.iter_mut().zip(x).zip(g).zip(y) {
-                *gx = weight(*g, *x, *y);
-            }
+    fn backward(
+        &self,
+        g: &[f32],
+        x: &[f32],
+        _: &[f32],
+        (rows, cols): (usize, usize),
+        gx: &mut [f32],
+    ) {
+        for (c, g) in g.iter().enumerate() {
+            softmax_gradient(*g, rows, x, gx, |r| r * cols + c);
         }
     }
 }
@@ -160,7 +185,8 @@ impl<T: Node> Variable<T> {
     /// `ln Σ_j exp(x_ij)` of each row: a `rows x 1` column, computed stably (each row's
     /// largest value is taken out first, so large values do not overflow). Its gradient
     /// is each row's softmax times the upstream gradient. A row of `-inf` gives `-inf`
-    /// and no gradient; one holding `+inf` or NaN gives that.
+    /// and no gradient; one holding `+inf` gives `+inf`, its gradient shared by the
+    /// infinite entries; one holding NaN gives NaN.
     ///
     /// A mixture's log-likelihood, `ln Σ_k π_k N(y | μ_k, σ_k)`, is the log-sum-exp of
     /// each row of `ln π + ln N`, one column per component:
@@ -305,6 +331,45 @@ mod tests {
         columns.forward();
         columns.backward_with(arr2(&[[1.0, 3.0, -1.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 0.0, -1.0], [0.0, 0.0, 0.0]]));
+    }
+
+    #[test]
+    fn gradients_at_large_and_infinite_values() {
+        let inf = f32::INFINITY;
+        // Equal values share the gradient exactly, however large (from the rounded result
+        // instead of the values' largest, [1e5, 1e5] gave 0.4989 each).
+        let x = ParameterNode::new(arr2(&[
+            [1e5, 1e5],
+            [-1e6, -1e6],
+            [inf, 1.0],
+            [inf, inf],
+            [f32::NAN, f32::NAN],
+        ]));
+        let mut y = x.logsumexp_rows();
+        y.forward();
+        y.backward_with(arr2(&[[1.0], [2.0], [3.0], [4.0], [1.0]]).view());
+        let g = x.gradient();
+        let finite = arr2(&[[0.5, 0.5], [1.0, 1.0], [3.0, 0.0], [2.0, 2.0]]);
+        assert_eq!(g.slice(ndarray::s![..4, ..]), finite);
+        assert!(g.row(4).iter().all(|v| v.is_nan()));
+        x.zero_gradient();
+        let mut columns = x.slice(ndarray::s![..4, ..]).logsumexp_columns();
+        columns.forward();
+        columns.backward(1.0);
+        // Each column holds a +inf, which takes its whole gradient.
+        assert_eq!(x.gradient().column(0).to_vec(), [0.0, 0.0, 0.5, 0.5, 0.0]);
+        assert_eq!(x.gradient().column(1).to_vec(), [0.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+
+    /// Columns of a value with no columns: nothing to reduce, nothing to send back.
+    #[test]
+    fn no_columns() {
+        let x = ParameterNode::new(Array2::zeros((3, 0)));
+        let mut y = x.logsumexp_columns();
+        y.forward();
+        assert_eq!(y.value().dim(), (1, 0));
+        y.backward(1.0);
+        assert_eq!(x.gradient().dim(), (3, 0));
     }
 
     #[test]

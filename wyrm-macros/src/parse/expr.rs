@@ -582,6 +582,10 @@ fn concat_args(
 /// block's functions (`wyrm::concat`) gets told to drop the path.
 fn not_a_function_name(callee: &syn::Expr) -> String {
     if let syn::Expr::Path(p) = callee {
+        if p.qself.is_none() && p.path.segments.len() == 1 {
+            // `concat::<..>(..)`: a name, with type arguments.
+            return "type arguments are not supported in a model".to_string();
+        }
         if let Some(last) = p.path.segments.last() {
             let name = last.ident.to_string();
             if crate::ops::find_function(&name).is_some() {
@@ -648,6 +652,10 @@ mod tests {
             (
                 quote::quote! { struct M { a = my::loss(b, c) } },
                 "expected a function name such as `sparse_categorical_crossentropy`",
+            ),
+            (
+                quote::quote! { struct M { a = concat::<f32>((b, c), 1) } },
+                "type arguments are not supported in a model",
             ),
             (
                 quote::quote! { struct M { a = b.slice(0..4) } },
