@@ -46,7 +46,9 @@
 //!   `softplus`, `relu`, `leaky_relu`, `gelu`, `sqrt`, `abs`, `pow`, `clip`, row-wise
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
-//!   `max_rows`, `max_columns`, `logsumexp_rows`, `logsumexp_columns`, `t`, `stack`,
+//!   `max_rows`, `max_columns`, `logsumexp_rows`, `logsumexp_columns`, running sums
+//!   (`cumsum_rows`/`cumsum_columns`, `logcumsumexp_rows`/`logcumsumexp_columns`), `t`,
+//!   `stack`,
 //!   [`concat()`] (any number of variables in one
 //!   node), `slice`, `detach` (a
 //!   stop-gradient), `dropout` (switched by a [`TrainingFlag`]); your own
@@ -222,7 +224,8 @@ pub use variable::{Operand, Variable};
 ///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;
 ///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`,
-///   `logsumexp_rows`, `logsumexp_columns`, `t`,
+///   `logsumexp_rows`, `logsumexp_columns`, `cumsum_rows`, `cumsum_columns`,
+///   `logcumsumexp_rows`, `logcumsumexp_columns`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks),
 ///   `slice(s![rows, columns])` (the `s!` written in the call; its ranges may read the

@@ -262,6 +262,10 @@ fn reductions() {
     unary("max_columns", Any, |x| x.max_columns());
     unary("logsumexp_rows", Any, |x| x.logsumexp_rows());
     unary("logsumexp_columns", Any, |x| x.logsumexp_columns());
+    unary("cumsum_rows", Any, |x| x.cumsum_rows());
+    unary("cumsum_columns", Any, |x| x.cumsum_columns());
+    unary("logcumsumexp_rows", Any, |x| x.logcumsumexp_rows());
+    unary("logcumsumexp_columns", Any, |x| x.logcumsumexp_columns());
     unary("mean", Any, |x| x.mean());
 }
 

@@ -1374,6 +1374,7 @@ model! {
         column_means = x.mean_columns(),
         row_maxima = x.max_rows() - x.max_columns().max_rows(),
         soft_maxima = x.logsumexp_rows() - x.logsumexp_columns().logsumexp_rows(),
+        running = x.cumsum_rows() + x.logcumsumexp_columns(),
     }
 }
 
@@ -1461,6 +1462,16 @@ fn blocks_broadcast_columns_and_single_values() {
     assert_eq!(model.column_means.value(), arr2(&[[0.5, 1.0, 4.5]]));
     model.row_maxima.forward();
     assert_eq!(model.row_maxima.value(), arr2(&[[0.0], [-3.0]]));
+    model.running.forward();
+    assert_eq!(model.running.shape(), (2, 3));
+    // Row 1's running sums (0, 0, 3), plus each column's ln(e^x0 + e^x1).
+    let lse2 = |a: f32, b: f32| (a.exp() + b.exp()).ln();
+    for (c, expected) in [lse2(1.0, 0.0), lse2(2.0, 0.0), 3.0 + lse2(6.0, 3.0)]
+        .iter()
+        .enumerate()
+    {
+        assert!((model.running.value()[(1, c)] - expected).abs() < 1e-5);
+    }
     model.soft_maxima.forward();
     // Each row's ln Σ exp, less that of all six values.
     let lse = |xs: &mut dyn Iterator<Item = &f32>| xs.map(|v| v.exp()).sum::<f32>().ln();

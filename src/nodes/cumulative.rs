@@ -1,0 +1,394 @@
+//! Running sums: `cumsum_rows` / `cumsum_columns` (the sums of each prefix, along each
+//! row or down each column) and `logcumsumexp_rows` / `logcumsumexp_columns` (`ln Σ exp`
+//! of each prefix, stably). A survival model's risk sets, running totals over a sequence
+//! and prefix log-likelihoods are prefixes: one O(n) pass replaces an `n x n` mask and its
+//! product.
+
+use super::single::{Single, SingleOp};
+use crate::node::Node;
+use crate::shape::Dim;
+use crate::Variable;
+
+/// Along which axis a running sum runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Along {
+    /// Along each row, across its columns.
+    Rows,
+    /// Down each column, across the rows.
+    Columns,
+}
+
+impl Along {
+    /// `(lines, length)`: how many running sums, and the length of each.
+    #[inline(always)]
+    fn lines(self, (rows, cols): (usize, usize)) -> (usize, usize) {
+        match self {
+            Along::Rows => (rows, cols),
+            Along::Columns => (cols, rows),
+        }
+    }
+
+    /// The position in the row-major buffer of element `p` of line `l`.
+    #[inline(always)]
+    fn at(self, (_, cols): (usize, usize), l: usize, p: usize) -> usize {
+        match self {
+            Along::Rows => l * cols + p,
+            Along::Columns => p * cols + l,
+        }
+    }
+}
+
+/// Running sums `y_p = Σ_{q ≤ p} x_q` along each row or down each column, the shape kept;
+/// node type [`CumSum`]. Built by [`cumsum_rows`](Variable::cumsum_rows) and
+/// [`cumsum_columns`](Variable::cumsum_columns).
+///
+/// ```
+/// use wyrm::nodes::CumSum;
+/// use wyrm::*;
+/// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+/// let mut y: Variable<CumSum<ParameterNode>> = x.cumsum_rows();
+/// y.forward();
+/// y.backward(1.0);
+/// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 3.0, 6.0], [4.0, 9.0, 15.0]]));
+/// // Element p of a row is in the sums at p and after it.
+/// assert_eq!(x.gradient(), ndarray::arr2(&[[3.0, 2.0, 1.0], [3.0, 2.0, 1.0]]));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CumSumOp {
+    along: Along,
+}
+
+impl SingleOp for CumSumOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = C;
+
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        shape
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        let (lines, len) = self.along.lines(shape);
+        for l in 0..lines {
+            let mut total = 0.0;
+            for p in 0..len {
+                let at = self.along.at(shape, l, p);
+                total += x[at];
+                y[at] = total;
+            }
+        }
+    }
+    /// The running sums of the upstream gradient from the end: `gx_p = Σ_{q ≥ p} g_q`.
+    #[inline]
+    fn backward(&self, g: &[f32], _: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        let (lines, len) = self.along.lines(shape);
+        for l in 0..lines {
+            let mut total = 0.0;
+            for p in (0..len).rev() {
+                let at = self.along.at(shape, l, p);
+                total += g[at];
+                gx[at] = total;
+            }
+        }
+    }
+}
+
+/// `ln(exp(a) + exp(b))`, stably: `-inf` adds nothing, `+inf` absorbs all.
+#[inline(always)]
+fn log_add_exp(a: f32, b: f32) -> f32 {
+    let (high, low) = if a >= b { (a, b) } else { (b, a) };
+    if low == f32::NEG_INFINITY || high == f32::INFINITY {
+        // (`high - low` would be NaN for two equal infinities.) A NaN fails both
+        // comparisons and goes on below, into the result.
+        return high;
+    }
+    high + (low - high).exp().ln_1p()
+}
+
+/// Running log-sum-exps `y_p = ln Σ_{q ≤ p} exp(x_q)` along each row or down each column,
+/// the shape kept; node type [`LogCumSumExp`]. Built by
+/// [`logcumsumexp_rows`](Variable::logcumsumexp_rows) and
+/// [`logcumsumexp_columns`](Variable::logcumsumexp_columns).
+///
+/// ```
+/// use wyrm::nodes::LogCumSumExp;
+/// use wyrm::*;
+/// let x = InputNode::new(ndarray::arr2(&[[0.0], [0.0], [1000.0]]));
+/// let mut y: Variable<LogCumSumExp<InputNode>> = x.logcumsumexp_columns();
+/// y.forward();
+/// let ln = |v: f32| v.ln();
+/// assert_eq!(y.value()[(0, 0)], 0.0);
+/// assert!((y.value()[(1, 0)] - ln(2.0)).abs() < 1e-6);
+/// assert_eq!(y.value()[(2, 0)], 1000.0); // no overflow; exp(0) is lost next to exp(1000)
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct LogCumSumExpOp {
+    along: Along,
+}
+
+impl SingleOp for LogCumSumExpOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = C;
+
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        shape
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        let (lines, len) = self.along.lines(shape);
+        for l in 0..lines {
+            let mut total = f32::NEG_INFINITY;
+            for p in 0..len {
+                let at = self.along.at(shape, l, p);
+                total = log_add_exp(total, x[at]);
+                y[at] = total;
+            }
+        }
+    }
+    /// `gx_p = Σ_{q ≥ p} g_q exp(x_p - y_q) = exp(x_p - y_p) t_p`, with
+    /// `t_p = g_p + exp(y_p - y_{p+1}) t_{p+1}` summed from the end. Every exponent is at
+    /// most 0 (`y` never decreases, and `x_p ≤ y_p`), so nothing overflows.
+    #[inline]
+    fn backward(&self, g: &[f32], x: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        let (lines, len) = self.along.lines(shape);
+        for l in 0..lines {
+            let mut t = 0.0;
+            let mut next_y = f32::NEG_INFINITY;
+            for p in (0..len).rev() {
+                let at = self.along.at(shape, l, p);
+                let y = y[at];
+                // A prefix of `-inf`s sends nothing back (nothing moves its sums).
+                if y == f32::NEG_INFINITY {
+                    gx[at] = 0.0;
+                    t = 0.0;
+                } else {
+                    let carried = if p + 1 < len {
+                        (y - next_y).exp() * t
+                    } else {
+                        0.0
+                    };
+                    t = g[at] + carried;
+                    gx[at] = (x[at] - y).exp() * t;
+                }
+                next_y = y;
+            }
+        }
+    }
+}
+
+/// Node for running sums along rows or down columns.
+///
+/// ```
+/// use wyrm::nodes::CumSum;
+/// use wyrm::*;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let mut y: Variable<CumSum<InputNode>> = x.cumsum_columns();
+/// y.forward();
+/// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 2.0], [4.0, 6.0]]));
+/// ```
+pub type CumSum<T> = Single<CumSumOp, T>;
+/// Node for running log-sum-exps along rows or down columns.
+///
+/// ```
+/// use wyrm::nodes::LogCumSumExp;
+/// use wyrm::*;
+/// let x = InputNode::new(ndarray::arr2(&[[0.0, 0.0]]));
+/// let mut y: Variable<LogCumSumExp<InputNode>> = x.logcumsumexp_rows();
+/// y.forward();
+/// assert!((y.value()[(0, 1)] - 2f32.ln()).abs() < 1e-6);
+/// ```
+pub type LogCumSumExp<T> = Single<LogCumSumExpOp, T>;
+
+impl<T: Node> Variable<T> {
+    /// The running sums along each row: element `(i, j)` of the result is
+    /// `Σ_{k ≤ j} x[i, k]`. The gradient of element `(i, k)` is the sum of the upstream
+    /// gradients from column `k` on.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// // Cumulative rewards along each episode (one per row).
+    /// let rewards = InputNode::new(ndarray::arr2(&[[1.0, 0.0, 2.0], [0.5, 0.5, 0.5]]));
+    /// let mut totals = rewards.cumsum_rows();
+    /// totals.forward();
+    /// assert_eq!(totals.value(), ndarray::arr2(&[[1.0, 1.0, 3.0], [0.5, 1.0, 1.5]]));
+    /// ```
+    #[track_caller]
+    pub fn cumsum_rows(&self) -> Variable<CumSum<T>> {
+        self.apply(CumSumOp { along: Along::Rows })
+    }
+
+    /// The running sums down each column: element `(i, j)` of the result is
+    /// `Σ_{k ≤ i} x[k, j]`; see [`cumsum_rows`](Self::cumsum_rows).
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0], [2.0], [3.0]]));
+    /// let mut y = x.cumsum_columns();
+    /// y.forward();
+    /// assert_eq!(y.value(), ndarray::arr2(&[[1.0], [3.0], [6.0]]));
+    /// ```
+    #[track_caller]
+    pub fn cumsum_columns(&self) -> Variable<CumSum<T>> {
+        self.apply(CumSumOp {
+            along: Along::Columns,
+        })
+    }
+
+    /// The running log-sum-exps along each row: element `(i, j)` of the result is
+    /// `ln Σ_{k ≤ j} exp(x[i, k])`, computed stably (each step adds one term with
+    /// `ln_1p`, so large values do not overflow). `-inf` adds nothing; a prefix of
+    /// `-inf`s gives `-inf` and no gradient. Values should be finite or `-inf`: `+inf`
+    /// and NaN make the gradient NaN.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[f32::NEG_INFINITY, 0.0, 0.0]]));
+    /// let mut y = x.logcumsumexp_rows();
+    /// y.forward();
+    /// assert_eq!(y.value()[(0, 0)], f32::NEG_INFINITY);
+    /// assert_eq!(y.value()[(0, 1)], 0.0);
+    /// assert!((y.value()[(0, 2)] - 2f32.ln()).abs() < 1e-6);
+    /// ```
+    #[track_caller]
+    pub fn logcumsumexp_rows(&self) -> Variable<LogCumSumExp<T>> {
+        self.apply(LogCumSumExpOp { along: Along::Rows })
+    }
+
+    /// The running log-sum-exps down each column: element `(i, j)` of the result is
+    /// `ln Σ_{k ≤ i} exp(x[k, j])`; see [`logcumsumexp_rows`](Self::logcumsumexp_rows).
+    ///
+    /// The partial likelihood of a Cox proportional-hazards model, with subjects sorted
+    /// by time, latest first, so that each one's risk set (everyone still at risk at its
+    /// time) is a prefix: `loss = -Σ_i event_i (η_i - ln Σ_{j ≤ i} exp(η_j))`, in O(n)
+    /// instead of an `n x n` mask.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// // Three subjects' covariates, sorted by time, latest first; the first is censored.
+    /// let x = InputNode::new(ndarray::arr2(&[[0.5, 1.0], [-1.0, 0.2], [0.3, -0.4]]));
+    /// let event = InputNode::new(ndarray::arr2(&[[0.0], [1.0], [1.0]]));
+    /// let beta = ParameterNode::new(ndarray::arr2(&[[0.1], [-0.2]]));
+    /// let eta = x.dot(&beta); // 3 x 1
+    /// let mut loss = -((eta.clone() - eta.logcumsumexp_columns()) * event).scalar_sum();
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// assert!(loss.value()[(0, 0)] > 0.0);
+    /// assert_eq!(beta.gradient().shape(), &[2, 1]);
+    /// ```
+    #[track_caller]
+    pub fn logcumsumexp_columns(&self) -> Variable<LogCumSumExp<T>> {
+        self.apply(LogCumSumExpOp {
+            along: Along::Columns,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::{arr2, Array2};
+
+    /// Running sums (or log-sum-exps, in f64) of each row, naively; `x` transposed first
+    /// and the result back for columns.
+    fn reference(x: &Array2<f32>, log: bool, columns: bool) -> Array2<f64> {
+        let x = if columns { x.t().to_owned() } else { x.clone() };
+        let mut out = Array2::zeros(x.dim());
+        for (i, row) in x.rows().into_iter().enumerate() {
+            for j in 0..row.len() {
+                let prefix = row.iter().take(j + 1).map(|&v| v as f64);
+                out[(i, j)] = if log {
+                    prefix.map(f64::exp).sum::<f64>().ln()
+                } else {
+                    prefix.sum()
+                };
+            }
+        }
+        if columns {
+            out.t().to_owned()
+        } else {
+            out
+        }
+    }
+
+    #[test]
+    fn values_match_naive_sums() {
+        for (r, c) in [(1, 1), (1, 5), (4, 1), (3, 7)] {
+            let m = random_matrix(r, c) * 3.0;
+            let x = InputNode::new(m.clone());
+            let graphs = [
+                (false, false, x.cumsum_rows().boxed()),
+                (false, true, x.cumsum_columns().boxed()),
+                (true, false, x.logcumsumexp_rows().boxed()),
+                (true, true, x.logcumsumexp_columns().boxed()),
+            ];
+            for (log, columns, mut y) in graphs {
+                y.forward();
+                let expected = reference(&m, log, columns);
+                for (y, e) in y.value().iter().zip(&expected) {
+                    assert!(
+                        (*y as f64 - e).abs() < 1e-5,
+                        "{y} vs {e} ({log}, {columns})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients() {
+        for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
+            let x = ParameterNode::new(random_matrix(r, c));
+            gradcheck::assert_gradient(&mut x.cumsum_rows(), &x);
+            gradcheck::assert_gradient(&mut x.cumsum_columns(), &x);
+            gradcheck::assert_gradient(&mut x.logcumsumexp_rows(), &x);
+            gradcheck::assert_gradient(&mut x.logcumsumexp_columns(), &x);
+            // Inside a larger graph, the operand used twice.
+            gradcheck::assert_gradient(&mut (x.clone() * x.logcumsumexp_columns()), &x);
+        }
+    }
+
+    #[test]
+    fn large_and_infinite_values() {
+        let low = f32::NEG_INFINITY;
+        let x = ParameterNode::new(arr2(&[[low, low, 1e4, 1e4, low, 0.0]]));
+        let mut y = x.logcumsumexp_rows();
+        y.forward();
+        let v = y.value();
+        assert_eq!(v.row(0).to_vec()[..3], [low, low, 1e4]);
+        let ln2 = 2f32.ln();
+        assert!((v[(0, 3)] - (1e4 + ln2)).abs() < 1e-3 && v[(0, 4)] == v[(0, 3)]);
+        y.backward(1.0);
+        let g = x.gradient();
+        // The -inf prefix and the later -inf get nothing; the two large values share the
+        // sums from position 3 on equally, and position 2 alone has its own sum's too.
+        assert_eq!(g.row(0).to_vec()[..2], [0.0, 0.0]);
+        assert_eq!(g[(0, 4)], 0.0);
+        assert!(
+            (g[(0, 2)] - 2.5).abs() < 5e-3 && (g[(0, 3)] - 1.5).abs() < 5e-3,
+            "{g}"
+        );
+        assert!(g.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn static_output_dims() {
+        use crate::shape::Dim;
+        use crate::typenum::{U2, U3};
+        fn dims<T: Node>(_: &Variable<T>) -> (Option<usize>, Option<usize>) {
+            (<T::Rows as Dim>::FIXED, <T::Cols as Dim>::FIXED)
+        }
+        let x = InputNode::<U3, U2>::new_static(Array2::zeros((3, 2)));
+        assert_eq!(dims(&x.cumsum_rows()), (Some(3), Some(2)));
+        assert_eq!(dims(&x.logcumsumexp_columns()), (Some(3), Some(2)));
+    }
+
+    #[test]
+    fn empty_operands() {
+        for shape in [(0, 3), (3, 0)] {
+            let x = ParameterNode::new(Array2::zeros(shape));
+            let mut y = x.cumsum_rows() + x.logcumsumexp_columns();
+            y.forward();
+            y.backward(1.0);
+            assert_eq!(x.gradient().dim(), shape);
+        }
+    }
+}
