@@ -391,7 +391,9 @@ mod tests {
     /// Every path (SIMD when the CPU has it, portable, blocked) against a naive triple
     /// loop, over shapes that hit every block size and remainder.
     /// A batch's rows come out bit-identical to the same rows multiplied one at a time:
-    /// the kernels that share loads across rows sum each element in the same order.
+    /// the kernels that share loads across rows sum each element in the same order. (Not
+    /// for a product with one column, whose rows `gemv_t` takes four at a time with one
+    /// accumulator each, where a lone row gets `dot`'s four: its last bits may differ.)
     #[test]
     fn batched_rows_match_single_rows_exactly() {
         let a = crate::random_matrix(7, 37);

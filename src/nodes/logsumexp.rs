@@ -3,7 +3,8 @@
 //! largest value out first. They are the soft maxima of a linear-chain CRF's forward
 //! algorithm, a mixture's log-likelihood and a softmax loss's normaliser. The gradient is
 //! the softmax of the reduced values, so one node does what `max`, `-`, `exp`, a sum,
-//! `ln` and `+` would, with one exponential per element.
+//! `ln` and `+` would (with one exponential per element in each pass, where those nodes'
+//! backward pass reuses the forward pass's).
 
 use super::single::{Single, SingleOp};
 use crate::node::Node;
