@@ -163,6 +163,22 @@ impl<T: Node> Variable<T> {
     /// An index out of range for this node's rows is rejected by `idx.set_value`, and
     /// here if `idx` holds one already, naming the index and the row count.
     ///
+    /// A **frozen table** (pretrained embeddings kept fixed) is an [`InputNode`](crate::InputNode)
+    /// whose rows are gathered: nothing records a gradient for it and no optimizer sees
+    /// it, where a parameter left out of the optimizer would still record one per step.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let pretrained = InputNode::new(ndarray::arr2(&[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]));
+    /// let words = IndexInputNode::new(&[2, 0]);
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0], [1.0]]));
+    /// let mut score = pretrained.gather_rows(&words).dot(&w).scalar_sum();
+    /// score.forward();
+    /// score.backward(1.0);
+    /// assert!((score.value()[(0, 0)] - 1.4).abs() < 1e-6);
+    /// assert_eq!(score.parameters().len(), 1); // only `w` trains
+    /// ```
+    ///
     /// ```
     /// use wyrm::*;
     /// // A layer's output for 3 nodes of a graph; each edge reads its source's row.
