@@ -582,7 +582,7 @@ fn concat_args(
 /// block's functions (`wyrm::concat`) gets told to drop the path.
 fn not_a_function_name(callee: &syn::Expr) -> String {
     if let syn::Expr::Path(p) = callee {
-        if p.qself.is_none() && p.path.segments.len() == 1 {
+        if p.qself.is_none() && p.path.leading_colon.is_none() && p.path.segments.len() == 1 {
             // `concat::<..>(..)`: a name, with type arguments.
             return "type arguments are not supported in a model".to_string();
         }
@@ -656,6 +656,10 @@ mod tests {
             (
                 quote::quote! { struct M { a = concat::<f32>((b, c), 1) } },
                 "type arguments are not supported in a model",
+            ),
+            (
+                quote::quote! { struct M { a = ::concat((b, c), 1) } },
+                "write `concat` without a path",
             ),
             (
                 quote::quote! { struct M { a = b.slice(0..4) } },
