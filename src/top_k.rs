@@ -296,20 +296,25 @@ mod tests {
         order
     }
 
+    /// `len` values of few distinct numbers, so ties are common; now and then a NaN or
+    /// `-inf`.
+    fn tied_values(rng: &mut impl Rng, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|_| match rng.gen_range(0..20) {
+                0 => f32::NAN,
+                1 => f32::NEG_INFINITY,
+                v => (v % 7) as f32 - 3.0,
+            })
+            .collect()
+    }
+
     #[test]
     fn matches_a_full_sort_with_ties_nan_and_exclusions() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let mut out = Vec::new();
         for len in [0, 1, 2, 5, 40, 300, 2000] {
             for k in [0, 1, 3, 10, 500] {
-                // Few distinct values, so ties are common; now and then a NaN.
-                let values: Vec<f32> = (0..len)
-                    .map(|_| match rng.gen_range(0..20) {
-                        0 => f32::NAN,
-                        1 => f32::NEG_INFINITY,
-                        v => (v % 7) as f32 - 3.0,
-                    })
-                    .collect();
+                let values = tied_values(&mut rng, len);
                 let skip: Vec<usize> = (0..len).filter(|_| rng.gen_bool(0.2)).collect();
                 top_k(&values, k, |i| skip.contains(&i), &mut out);
                 assert_eq!(out, by_sorting(&values, k, &skip), "{values:?}, k {k}");
@@ -355,14 +360,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(12);
         let mut out = Vec::new();
         for len in [1, 2, 5, 40, 300] {
-            // Few distinct values, so ties are common; now and then a NaN.
-            let values: Vec<f32> = (0..len)
-                .map(|_| match rng.gen_range(0..20) {
-                    0 => f32::NAN,
-                    1 => f32::NEG_INFINITY,
-                    v => (v % 7) as f32 - 3.0,
-                })
-                .collect();
+            let values = tied_values(&mut rng, len);
             let skip: Vec<usize> = (0..len).filter(|_| rng.gen_bool(0.2)).collect();
             for target in 0..len {
                 let others = |i: usize| i != target && skip.contains(&i);
