@@ -194,9 +194,9 @@ impl ParamGradient {
     /// distinct row; not into the dense part, which would make the order of the sums
     /// depend on when this happens), and after a compaction it grows to hold the rows up to
     /// the next one. Accumulated gradients then stay within about twice the rows they
-    /// touch (and the merge's slots two to four words per row), and the merging costs O(1) amortised
-    /// per lookup. A training loop that steps every pass never compacts: its rows are
-    /// merged once, by the optimizer.
+    /// touch (and the merge's slots, two to four `u32`s per entry), and the merging costs
+    /// O(1) amortised per lookup. A training loop that steps every pass never compacts:
+    /// its rows are merged once, by the optimizer.
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, rows: usize) {
