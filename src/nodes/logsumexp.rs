@@ -13,7 +13,7 @@ use crate::Variable;
 use typenum::U1;
 
 /// `ln Σ exp(x)` over `xs`, as `m + ln Σ exp(x - m)` with `m` the largest: `-inf` when
-/// all are `-inf`, `+inf` when one is, NaN when one is.
+/// all are `-inf`, `+inf` when one is `+inf`, NaN when one is NaN.
 #[inline]
 fn logsumexp(xs: impl Iterator<Item = f32> + Clone) -> f32 {
     let max = xs.clone().fold(f32::NEG_INFINITY, f32::max);
@@ -42,11 +42,12 @@ fn softmax_gradient(g: f32, n: usize, x: &[f32], gx: &mut [f32], at: impl Fn(usi
         let infinities = (0..n).filter(|&i| x[at(i)] == max).count() as f32;
         for i in 0..n {
             let x = x[at(i)];
-            gx[at(i)] = match () {
-                _ if x.is_nan() => f32::NAN,
-                _ if max == f32::NEG_INFINITY => 0.0,
-                _ if x == max => g / infinities,
-                _ => 0.0,
+            gx[at(i)] = if x.is_nan() {
+                f32::NAN
+            } else if max == f32::INFINITY && x == max {
+                g / infinities
+            } else {
+                0.0
             };
         }
         return;
