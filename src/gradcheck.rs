@@ -187,7 +187,8 @@ leaf_target!(ParameterNode, |this, parameters| {
 leaf_target!(InputNode);
 
 /// Settings of a gradient check. The defaults: `epsilon` 0.01, `absolute_tolerance`
-/// 0.002, `relative_tolerance` 0.02, `seed` 7.
+/// 0.002, `relative_tolerance` 0.02, `seed` 7, and every element checked (`max_elements`
+/// `None`).
 ///
 /// The differences straddle `p ± epsilon`, so an element within `epsilon` of a kink
 /// (`relu` or `abs` at 0, `clip` at its bounds) fails even for a correct gradient: keep
@@ -221,8 +222,36 @@ pub struct CheckOptions {
     pub absolute_tolerance: f32,
     /// Allowed error relative to the larger of the two gradients.
     pub relative_tolerance: f32,
-    /// Seed of the random upstream weights `W`.
+    /// Seed of the random upstream weights `W` (and of the sample, below).
     pub seed: u64,
+    /// Check at most this many elements of `wrt`, for a target too large to perturb
+    /// element by element (a model's embedding table: every element costs two forward
+    /// passes). `None` checks them all.
+    ///
+    /// Where `wrt` has more, up to half of the sample are elements whose analytic gradient
+    /// is not zero (a table's looked-up rows), and the rest elements whose gradient is
+    /// zero, where the differences confirm that the output does not depend on them (a
+    /// gradient that the backward pass failed to record shows up there, when sampled);
+    /// either part takes what the other leaves of the budget. Both are drawn at random from
+    /// `seed`. [`GradientCheck::sampled`] lists the elements checked.
+    ///
+    /// ```
+    /// use wyrm::gradcheck::{check_gradient, CheckOptions};
+    /// use wyrm::*;
+    ///
+    /// let table = ParameterNode::new(random_matrix(20_000, 16));
+    /// let ids = IndexInputNode::new(&[3, 17_000, 3]);
+    /// let mut y = table.index(&ids).tanh();
+    /// let options = CheckOptions { max_elements: Some(200), ..CheckOptions::default() };
+    /// let report = check_gradient(&mut y, &table, &options);
+    /// assert!(report.passed(), "{report}");
+    /// // The 32 elements of the two rows looked up, and 168 of the others.
+    /// let checked = report.sampled.as_ref().unwrap();
+    /// assert_eq!(checked.len(), 200);
+    /// assert_eq!(checked.iter().filter(|&&i| report.analytic[i] != 0.0).count(), 32);
+    /// assert_eq!(report.to_string(), "gradient check passed (200 of 320000 elements, sampled)");
+    /// ```
+    pub max_elements: Option<usize>,
 }
 
 impl Default for CheckOptions {
@@ -232,6 +261,7 @@ impl Default for CheckOptions {
             absolute_tolerance: 2e-3,
             relative_tolerance: 2e-2,
             seed: 7,
+            max_elements: None,
         }
     }
 }
@@ -255,13 +285,18 @@ impl Default for CheckOptions {
 pub struct GradientCheck {
     /// Analytic gradient, row-major.
     pub analytic: Vec<f32>,
-    /// Finite-difference gradient, row-major.
+    /// Finite-difference gradient, row-major; `NaN` at elements a sample left out
+    /// ([`sampled`](Self::sampled)).
     pub numeric: Vec<f32>,
     /// Elements outside the tolerance: `(index, analytic, numeric)`, the index row-major.
     pub failures: Vec<(usize, f32, f32)>,
     /// The shape of the checked target, `(rows, columns)`: element `i` is at row
     /// `i / columns`, column `i % columns`.
     pub shape: (usize, usize),
+    /// The elements checked, row-major indices in increasing order, when
+    /// [`CheckOptions::max_elements`] left some out; `None` when every element was
+    /// checked.
+    pub sampled: Option<Vec<usize>>,
     /// The weighted output of two forward passes at the unperturbed point (the first of
     /// the check and one of three at its end), when they differ: something changes from
     /// pass to pass (a node drawing random values, such as dropout while its
@@ -378,16 +413,37 @@ impl GradientCheck {
     /// assert!(report.passed() && !report.is_vacuous());
     /// ```
     pub fn is_vacuous(&self) -> bool {
-        !self.numeric.is_empty() && self.numeric.iter().all(|&n| within(0.0, n, &self.options))
+        let mut checked = self.checked_numeric().peekable();
+        checked.peek().is_some() && checked.all(|n| within(0.0, n, &self.options))
+    }
+
+    /// The numeric gradient at the elements checked.
+    fn checked_numeric(&self) -> impl Iterator<Item = f32> + '_ {
+        let all = self.sampled.is_none().then(|| self.numeric.iter().copied());
+        let some = self.sampled.iter().flatten().map(|&i| self.numeric[i]);
+        all.into_iter().flatten().chain(some)
+    }
+
+    /// How many elements were checked.
+    fn checked_count(&self) -> usize {
+        self.sampled.as_ref().map_or(self.analytic.len(), Vec::len)
     }
 }
 
 impl std::fmt::Display for GradientCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (checked, count) = (self.checked_count(), self.analytic.len());
         if self.passed() {
-            let count = self.analytic.len();
-            let plural = if count == 1 { "" } else { "s" };
-            write!(f, "gradient check passed ({count} element{plural})")?;
+            match self.sampled {
+                Some(_) => write!(
+                    f,
+                    "gradient check passed ({checked} of {count} elements, sampled)"
+                )?,
+                None => {
+                    let plural = if count == 1 { "" } else { "s" };
+                    write!(f, "gradient check passed ({count} element{plural})")?;
+                }
+            }
             if self.is_vacuous() {
                 write!(
                     f,
@@ -412,12 +468,14 @@ impl std::fmt::Display for GradientCheck {
                  meanwhile"
             );
         }
-        writeln!(
-            f,
-            "gradient check failed on {} of {} elements:",
-            self.failures.len(),
-            self.analytic.len()
-        )?;
+        let failed = self.failures.len();
+        match self.sampled {
+            Some(_) => writeln!(
+                f,
+                "gradient check failed on {failed} of {checked} sampled elements (of {count}):"
+            )?,
+            None => writeln!(f, "gradient check failed on {failed} of {count} elements:")?,
+        }
         let columns = self.shape.1.max(1);
         for (i, a, n) in self.failures.iter().take(10) {
             let (row, column) = (i / columns, i % columns);
@@ -557,7 +615,10 @@ fn weighted<T: Node>(output: &Variable<T>, weights: &Array2<f32>) -> f64 {
 /// fine where the graph only looks rows up in it, since a forward pass then costs the
 /// same whatever the table's size: a 50,000 x 8 table behind a lookup of 3 rows checked
 /// in 0.4 s in a release build (while each perturbation copied the table, a new user
-/// measured 12.5 s for 50,000 x 1).
+/// measured 12.5 s for 50,000 x 1). Where every pass costs more (a whole model over a
+/// large table: a new user's check of a 4,372 x 32 table took 8.5 s),
+/// [`CheckOptions::max_elements`] checks a sample instead, weighted towards the elements
+/// the gradient says the output depends on.
 ///
 /// ```
 /// use wyrm::gradcheck::{check_gradient, CheckOptions};
@@ -576,7 +637,8 @@ fn weighted<T: Node>(output: &Variable<T>, weights: &Array2<f32>) -> f64 {
 /// # Panics
 /// Before running anything, if `wrt` is a parameter `output` does not use, an input that
 /// does not track gradients, or `options` has an `epsilon` that is not finite or below
-/// `f32::MIN_POSITIVE`, or a tolerance that is negative or not finite.
+/// `f32::MIN_POSITIVE`, a tolerance that is negative or not finite, or `max_elements`
+/// `Some(0)`.
 #[track_caller]
 pub fn check_gradient<T: Node, P: GradientTarget>(
     output: &mut Variable<T>,
@@ -623,9 +685,18 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     }
 
     let eps = options.epsilon;
-    let numeric: Vec<f32> = (0..wrt.len())
-        .map(|i| central_difference(output, wrt, &weights, i, eps))
-        .collect();
+    let sampled = options
+        .max_elements
+        .filter(|&most| most < wrt.len())
+        .map(|most| sample_elements(&analytic, most, &mut rng));
+    let checked: Vec<usize> = match &sampled {
+        Some(sample) => sample.clone(),
+        None => (0..wrt.len()).collect(),
+    };
+    let mut numeric = vec![f32::NAN; wrt.len()];
+    for &i in &checked {
+        numeric[i] = central_difference(output, wrt, &weights, i, eps);
+    }
     // Three more passes at the unperturbed point, so that a random graph whose few
     // outputs happen to repeat once is still caught.
     let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
@@ -634,12 +705,10 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         .find(|&again| !same(first, again))
         .map(|again| (first, again));
 
-    let failures: Vec<(usize, f32, f32)> = analytic
-        .iter()
-        .zip(&numeric)
-        .enumerate()
-        .filter(|(_, (a, n))| !within(**a, **n, options))
-        .map(|(i, (a, n))| (i, *a, *n))
+    let failures: Vec<(usize, f32, f32)> = checked
+        .into_iter()
+        .map(|i| (i, analytic[i], numeric[i]))
+        .filter(|&(_, a, n)| !within(a, n, options))
         .collect();
     let finite = failures
         .iter()
@@ -651,11 +720,35 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         numeric,
         failures,
         shape: wrt.shape(),
+        sampled,
         not_repeatable,
         diagnosis,
         options: options.clone(),
         detached,
     }
+}
+
+/// `most` element indices, in increasing order: up to half of them (or more, where too
+/// few are left) among those whose `analytic` gradient is not zero, the rest among those
+/// whose gradient is zero (see [`CheckOptions::max_elements`]).
+fn sample_elements(analytic: &[f32], most: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let (nonzero, zero): (Vec<usize>, Vec<usize>) =
+        (0..analytic.len()).partition(|&i| analytic[i] != 0.0);
+    let from_nonzero = nonzero
+        .len()
+        .min((most / 2).max(most.saturating_sub(zero.len())));
+    let from_zero = zero.len().min(most - from_nonzero);
+    let mut sample: Vec<usize> = rand::seq::index::sample(rng, nonzero.len(), from_nonzero)
+        .into_iter()
+        .map(|k| nonzero[k])
+        .chain(
+            rand::seq::index::sample(rng, zero.len(), from_zero)
+                .into_iter()
+                .map(|k| zero[k]),
+        )
+        .collect();
+    sample.sort_unstable();
+    sample
 }
 
 /// Whether an analytic gradient element `a` passes against the numeric `n`.
@@ -754,6 +847,11 @@ fn check_options(options: &CheckOptions) {
     ] {
         check_setting(name, tolerance, Range::NonNegative);
     }
+    assert!(
+        options.max_elements != Some(0),
+        "check_gradient: max_elements is Some(0), which would check nothing; use None to \
+         check every element"
+    );
 }
 
 fn sign(rng: &mut impl Rng) -> f32 {
@@ -1316,6 +1414,95 @@ mod tests {
         assert!(report.failures.is_empty());
         assert_eq!(w.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
         assert_eq!(b.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
+    }
+
+    /// A sample takes up to half its elements where the analytic gradient is not zero
+    /// and the rest where it is, each part taking what the other leaves; it is sorted,
+    /// repeatable by seed, and `None` when the budget covers every element.
+    #[test]
+    fn samples_split_between_nonzero_and_zero_gradients() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let analytic: Vec<f32> = (0..100)
+            .map(|i| if i % 10 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let nonzero = |sample: &[usize]| sample.iter().filter(|&&i| analytic[i] != 0.0).count();
+        for (most, expected_nonzero) in [(6, 3), (30, 10), (95, 10)] {
+            let sample = sample_elements(&analytic, most, &mut rng);
+            assert_eq!(sample.len(), most);
+            assert!(sample.windows(2).all(|w| w[0] < w[1]), "{sample:?}");
+            assert_eq!(nonzero(&sample), expected_nonzero, "{most}");
+        }
+        // Ten zeros only: the nonzero part takes the rest of the budget.
+        let mostly: Vec<f32> = analytic.iter().map(|&a| 1.0 - a).collect();
+        let sample = sample_elements(&mostly, 30, &mut rng);
+        assert_eq!(sample.iter().filter(|&&i| mostly[i] == 0.0).count(), 10);
+        let table = ParameterNode::new(crate::random_matrix(50, 4));
+        let ids = crate::IndexInputNode::new(&[7, 30]);
+        let mut y = table.index(&ids).sigmoid();
+        let options = CheckOptions {
+            max_elements: Some(20),
+            ..CheckOptions::default()
+        };
+        let report = check_gradient(&mut y, &table, &options);
+        let again = check_gradient(&mut y, &table, &options);
+        assert_eq!(report.sampled, again.sampled);
+        let sample = report.sampled.clone().unwrap();
+        // Every element of the two rows looked up (8 of 20), then 12 zeros.
+        let looked_up: Vec<usize> = (28..32).chain(120..124).collect();
+        assert!(looked_up.iter().all(|i| sample.contains(i)), "{sample:?}");
+        for i in 0..200 {
+            assert_eq!(report.numeric[i].is_nan(), !sample.contains(&i), "{i}");
+        }
+        let whole = CheckOptions {
+            max_elements: Some(200),
+            ..CheckOptions::default()
+        };
+        assert_eq!(check_gradient(&mut y, &table, &whole).sampled, None);
+    }
+
+    /// A sampled check fails on a wrong gradient in a looked-up row, and on a missing one
+    /// among the elements whose gradient is zero; its report counts the sample, and a
+    /// sample of zeros alone is judged vacuous by what it checked.
+    #[test]
+    fn sampled_checks_find_wrong_and_missing_gradients() {
+        let table = ParameterNode::new(crate::random_matrix(5_000, 8));
+        let ids = crate::IndexInputNode::new(&[12, 4_321]);
+        let options = CheckOptions {
+            max_elements: Some(64),
+            ..CheckOptions::default()
+        };
+        let report = check_gradient(&mut table.index(&ids).map(Wrong), &table, &options);
+        assert_eq!(report.failures.len(), 16, "{report}");
+        let text = report.to_string();
+        assert!(
+            text.starts_with("gradient check failed on 16 of 64 sampled elements (of 40000):"),
+            "{text}"
+        );
+        // Every element moves the output, none has a gradient: all 64 fail.
+        let mut missing = table.detach().scalar_sum() + table.clone() * 0.0;
+        let report = check_gradient(&mut missing, &table, &options);
+        assert_eq!(report.failures.len(), 64, "{report}");
+        // Zeros that finite differences confirm: passed, and vacuous.
+        let mut right = table.index(&ids).tanh() * 0.0 + (table.clone() * 0.0).scalar_sum();
+        let report = check_gradient(&mut right, &table, &options);
+        assert!(report.passed() && report.is_vacuous(), "{report}");
+        assert!(
+            report.to_string().starts_with(
+                "gradient check passed (64 of 40000 elements, sampled), but vacuously"
+            ),
+            "{report}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "check_gradient: max_elements is Some(0)")]
+    fn a_sample_of_nothing_is_refused() {
+        let w = ParameterNode::new(ndarray::arr2(&[[0.5]]));
+        let options = CheckOptions {
+            max_elements: Some(0),
+            ..CheckOptions::default()
+        };
+        check_gradient(&mut w.square(), &w, &options);
     }
 
     /// Doubles, with an infinite derivative.
