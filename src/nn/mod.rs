@@ -8,5 +8,10 @@
 //!   [`binary_crossentropy_with_logits_weighted`](losses::binary_crossentropy_with_logits_weighted));
 //!   [`huber`](losses::huber) for regression with outliers and Q-learning; its
 //!   docs also give squared error, which is written with ordinary ops.
+//! - [`Gru`] — a gated recurrent unit cell: one boxed step per call, unrolled over a
+//!   sequence as the data dictates.
 
+mod gru;
 pub mod losses;
+
+pub use gru::Gru;
