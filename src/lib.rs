@@ -65,8 +65,8 @@
 //!   `gather_sum_bags` and `gather_mean_bags` (a graph network's neighbour pooling), with
 //!   a dense gradient, and [`Variable::pick`] takes an entry per row (a policy's
 //!   log-probability of each action taken). Losses for integer targets,
-//!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`], and a
-//!   gated recurrent unit cell is [`nn::Gru`].
+//!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`], and
+//!   recurrent cells are [`nn::Gru`] and [`nn::Lstm`].
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`] (AdamW with
 //!   [`weight_decay`](Adam::weight_decay)), and
 //!   [`optim::Synchronized`] for deterministic data-parallel training.

@@ -8,10 +8,14 @@
 //!   [`binary_crossentropy_with_logits_weighted`](losses::binary_crossentropy_with_logits_weighted));
 //!   [`huber`](losses::huber) for regression with outliers and Q-learning; its
 //!   docs also give squared error, which is written with ordinary ops.
-//! - [`Gru`] — a gated recurrent unit cell: one boxed step per call, unrolled over a
-//!   sequence as the data dictates.
+//! - [`Gru`] and [`Lstm`] — recurrent cells (a gated recurrent unit, a long short-term
+//!   memory): one boxed step per call, unrolled over a sequence as the data dictates.
 
+mod cell;
 mod gru;
 pub mod losses;
+mod lstm;
 
+pub use cell::{Cell, Gates, GruGates, LstmGates};
 pub use gru::Gru;
+pub use lstm::Lstm;
