@@ -7,6 +7,45 @@
 //! Squared error is a short expression of existing ops, written in place:
 //! `(target - prediction).square()`. The binary cross-entropy and Huber losses are
 //! elementwise; sum or average them (and squared error) with `scalar_sum` or `mean`.
+//!
+//! The negative log-likelihoods of the other common distributions are short expressions
+//! too (each up to a constant that does not depend on the parameters):
+//!
+//! - Poisson counts `y` with a log-rate `eta` (a GLM's linear predictor):
+//!   `eta.exp() - y * eta`;
+//! - Gaussian targets `y` with a predicted mean `mu` and log-variance `log_var`
+//!   (heteroscedastic regression, a VAE's decoder): `(log_var + (y - mu).square() *
+//!   (-log_var).exp()) * 0.5`;
+//! - the KL divergence of a diagonal Gaussian `N(mu, exp(log_var))` from `N(0, 1)` (a
+//!   VAE's encoder): `(mu.square() + log_var.exp() - log_var - 1.0) * 0.5`, summed over the
+//!   latent columns;
+//! - mixtures: `(log_weights + log_densities).logsumexp_rows()`, the log-likelihood
+//!   per row.
+//!
+//! ```
+//! use wyrm::*;
+//!
+//! let eta = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
+//! let y = InputNode::new(ndarray::arr2(&[[2.0, 0.0]]));
+//! let mut poisson = (eta.exp() - y * eta.clone()).scalar_sum();
+//! poisson.forward();
+//! poisson.backward(1.0);
+//! // d/d eta = exp(eta) - y
+//! let expected = [0.5f32.exp() - 2.0, (-1.0f32).exp()];
+//! for (g, e) in eta.gradient().iter().zip(expected) {
+//!     assert!((g - e).abs() < 1e-6);
+//! }
+//!
+//! let (mu, log_var) = (
+//!     ParameterNode::new(ndarray::arr2(&[[0.0]])),
+//!     ParameterNode::new(ndarray::arr2(&[[0.0]])),
+//! );
+//! let target = InputNode::new(ndarray::arr2(&[[2.0]]));
+//! let mut gaussian = (log_var.clone() + (target - mu.clone()).square() * (-log_var.clone()).exp()) * 0.5;
+//! gaussian.forward();
+//! assert_eq!(gaussian.value()[(0, 0)], 2.0); // 0.5 · (0 + 4 · 1)
+//! gradcheck::assert_gradients(&mut gaussian);
+//! ```
 
 mod binary_crossentropy;
 mod categorical;
