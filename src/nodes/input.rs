@@ -135,6 +135,10 @@ impl<R: Static, C: Static> InputNode<R, C> {
 /// x.set_value(&features);
 /// x.set_value(&[[1.0, 2.0], [3.0, 4.0]]); // rows of a fixed size
 /// assert_eq!(x.value(), arr2(&[[1.0, 2.0], [3.0, 4.0]]));
+/// let buffer: Vec<[f32; 2]> = vec![[0.5, 1.5], [2.5, 3.5]]; // or a slice of them
+/// x.set_value(&buffer);
+/// x.set_value(&buffer[..]);
+/// assert_eq!(x.value(), arr2(&[[0.5, 1.5], [2.5, 3.5]]));
 /// ```
 pub trait InputValue {
     /// Writes the value into `out`, a row-major buffer of shape `shape`.
@@ -169,21 +173,7 @@ impl InputValue for f32 {
 impl<S: Data<Elem = f32>> InputValue for &ArrayBase<S, Ix2> {
     #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
-        if self.dim() != shape {
-            // Advice on batch sizes only where the row count is what differs.
-            let advice = if self.dim().1 == shape.1 {
-                ": for another batch size, build another graph over the same parameters; in \
-                 a `model!` whose batch size is a run-time dimension, `with_dimensions` does"
-            } else {
-                ""
-            };
-            panic!(
-                "set_value: the array is {} but the input is {} (an input's shape is fixed \
-                 when the graph is built{advice})",
-                fmt_shape(self.dim()),
-                fmt_shape(shape)
-            );
-        }
+        check_shape("the array is", self.dim(), shape);
         match self.as_slice() {
             Some(s) => out.copy_from_slice(s),
             None => out.iter_mut().zip(self.iter()).for_each(|(d, s)| *d = *s),
@@ -219,17 +209,50 @@ impl<const N: usize> InputValue for &[f32; N] {
     }
 }
 
+/// Panics unless a value of shape `got` fits an input of shape `shape`; `what` starts
+/// the message ("the array is").
+#[track_caller]
+fn check_shape(what: &str, got: (usize, usize), shape: (usize, usize)) {
+    if got != shape {
+        // Advice on batch sizes only where the row count is what differs.
+        let advice = if got.1 == shape.1 {
+            ": for another batch size, build another graph over the same parameters; in a \
+             `model!` whose batch size is a run-time dimension, `with_dimensions` does"
+        } else {
+            ""
+        };
+        panic!(
+            "set_value: {what} {} but the input is {} (an input's shape is fixed when the \
+             graph is built{advice})",
+            fmt_shape(got),
+            fmt_shape(shape)
+        );
+    }
+}
+
 /// Rows of a fixed size: `&[[1.0, 2.0], [3.0, 4.0]]` is a 2x2 value.
 impl<const R: usize, const C: usize> InputValue for &[[f32; C]; R] {
     #[track_caller]
     fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
-        assert!(
-            (R, C) == shape,
-            "set_value: the rows are {} but the input is {}",
-            fmt_shape((R, C)),
-            fmt_shape(shape)
-        );
+        self[..].write_into(shape, out)
+    }
+}
+
+/// Any number of rows of a fixed size (a rollout buffer of observations): one value
+/// row per element.
+impl<const C: usize> InputValue for &[[f32; C]] {
+    #[track_caller]
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        check_shape("the rows are", (self.len(), C), shape);
         out.copy_from_slice(self.as_flattened());
+    }
+}
+
+/// As for a slice of rows.
+impl<const C: usize> InputValue for &Vec<[f32; C]> {
+    #[track_caller]
+    fn write_into(self, shape: (usize, usize), out: &mut [f32]) {
+        self[..].write_into(shape, out)
     }
 }
 
@@ -402,6 +425,18 @@ mod tests {
     #[should_panic(expected = "set_value: the rows are 2x3 but the input is 3x2")]
     fn rows_of_the_wrong_shape_panic() {
         InputNode::new(Array2::zeros((3, 2))).set_value(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    }
+
+    /// Rows in a `Vec` (a rollout buffer) of another count than the input's: the advice on
+    /// batch sizes, as for arrays (a new user's fixed-size rows gave none).
+    #[test]
+    #[should_panic(
+        expected = "set_value: the rows are 31x4 but the input is 32x4 (an input's shape is \
+                    fixed when the graph is built: for another batch size"
+    )]
+    fn a_vec_of_rows_of_another_count_panics_with_advice() {
+        let buffer: Vec<[f32; 4]> = vec![[0.0; 4]; 31];
+        InputNode::new(Array2::zeros((32, 4))).set_value(&buffer);
     }
 
     #[test]
