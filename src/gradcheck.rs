@@ -345,10 +345,12 @@ pub enum Diagnosis {
     /// At ten or a hundred times `epsilon` the estimates came closer: `f32` rounding of
     /// the output
     /// (large, such as a sum over a batch, or the difference of large values) drowned
-    /// them. Check a mean or a smaller instance, at a point where the output is of order 1
-    /// (a trained model's loss, or smaller weights), or use a larger `epsilon`. Scaling
-    /// the output down needs `absolute_tolerance` scaled alike, else every gradient passes
-    /// within it ([`GradientCheck::is_vacuous`]).
+    /// them. Check a smaller instance (fewer rows), at a point where the output is of
+    /// order 1 (a trained model's loss, or smaller weights), or use a larger `epsilon`. A
+    /// mean instead of a sum rounds less, but it divides the gradients too: scale
+    /// `absolute_tolerance` alike (by one over the count), else every gradient may pass
+    /// within it and the check is vacuous ([`GradientCheck::is_vacuous`]; a new user's
+    /// VAE loss as a mean was).
     Rounding,
     /// At a tenth or a hundredth of `epsilon` they came closer: curvature, or a kink
     /// within `epsilon` of the point. Use a smaller `epsilon`, or points away from kinks.
@@ -518,10 +520,11 @@ impl std::fmt::Display for GradientCheck {
                     "(rechecked at a larger epsilon, the numeric estimates come closer: f32 \
                      rounding of the output drowns them at this epsilon, as for a large output \
                      (a sum over a batch) or one that is the difference of large values, and a \
-                     smaller `CheckOptions::epsilon` makes it worse. Check a mean instead of a \
-                     sum, a smaller instance, a point where the output is of order 1 (a trained \
-                     model's loss, or smaller weights), or a larger epsilon; an output scaled \
-                     down needs `absolute_tolerance` scaled alike; see `Diagnosis`)"
+                     smaller `CheckOptions::epsilon` makes it worse. Check a smaller instance \
+                     (fewer rows), a point where the output is of order 1 (a trained model's \
+                     loss, or smaller weights), or a larger epsilon; a mean instead of a sum \
+                     rounds less but needs `absolute_tolerance` scaled by one over the count, \
+                     like any output scaled down, else the check is vacuous; see `Diagnosis`)"
                 ),
                 Some(Diagnosis::Curvature) => write!(
                     f,

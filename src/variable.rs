@@ -645,6 +645,32 @@ impl<T: Node> Variable<T> {
         f(view)
     }
 
+    /// The value of a `1 x 1` node (a loss) as an `f32`, without copying an array: what
+    /// `value()[(0, 0)]` reads.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let mut loss = x.square().scalar_sum();
+    /// loss.forward();
+    /// assert_eq!(loss.scalar(), 5.0);
+    /// ```
+    ///
+    /// # Panics
+    /// If the node is not `1 x 1`, naming its shape.
+    #[track_caller]
+    pub fn scalar(&self) -> f32 {
+        let shape = self.node.shape();
+        assert!(
+            shape == (1, 1),
+            "scalar: the node is {}x{}, not 1x1; read a larger value with `value()` or \
+             `with_value(..)`",
+            shape.0,
+            shape.1
+        );
+        self.node.value()[0]
+    }
+
     /// The parameters this variable depends on, without duplicates, in the order they
     /// were first used. Pass them to an optimizer.
     ///
@@ -703,6 +729,12 @@ mod tests {
     use super::*;
 
     type List = Vec<Rc<u8>>;
+
+    #[test]
+    #[should_panic(expected = "scalar: the node is 1x2, not 1x1; read a larger value")]
+    fn scalar_of_a_larger_node_panics_naming_its_shape() {
+        crate::InputNode::new(ndarray::arr2(&[[1.0, 2.0]])).scalar();
+    }
 
     /// The union in order of first appearance, built the plain way.
     fn naive(lists: &[List]) -> List {
