@@ -228,8 +228,8 @@ pub struct CheckOptions {
     /// element by element (a model's embedding table: every element costs two forward
     /// passes). `None` checks them all.
     ///
-    /// Where `wrt` has more, up to half of the sample are elements whose analytic gradient
-    /// is not zero (a table's looked-up rows), and the rest elements whose gradient is
+    /// Where `wrt` has more, up to half of the sample (rounded up) are elements whose
+    /// analytic gradient is not zero (a table's looked-up rows), and the rest elements whose gradient is
     /// zero, where the differences confirm that the output does not depend on them (a
     /// gradient that the backward pass failed to record shows up there, when sampled);
     /// either part takes what the other leaves of the budget. Both are drawn at random from
@@ -275,6 +275,8 @@ impl Default for CheckOptions {
 /// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
 /// let report = check_gradient(&mut w.square(), &w, &CheckOptions::default());
 /// assert!(report.failures.is_empty());
+/// // Every element was checked (for a sampled check, iterate `report.sampled` instead:
+/// // `numeric` is NaN elsewhere).
 /// for (a, n) in report.analytic.iter().zip(&report.numeric) {
 ///     assert!((a - n).abs() < 1e-3);
 /// }
@@ -362,7 +364,8 @@ pub enum Diagnosis {
 }
 
 impl GradientCheck {
-    /// Whether every element is within tolerance.
+    /// Whether every element checked (every one, or those [`sampled`](Self::sampled)) is
+    /// within tolerance, and the output repeated.
     ///
     /// A [`UnaryOp`](crate::nodes::UnaryOp) with a wrong derivative fails:
     ///
@@ -393,8 +396,8 @@ impl GradientCheck {
         self.failures.is_empty() && self.not_repeatable.is_none()
     }
 
-    /// Whether an analytic gradient of zeros would pass too: every numeric element is
-    /// within the tolerance of 0, so the check cannot tell a missing or wrong gradient
+    /// Whether an analytic gradient of zeros would pass too: every numeric element checked
+    /// is within the tolerance of 0, so the check cannot tell a missing or wrong gradient
     /// from the right one. It happens when an output is scaled down to dodge rounding (a
     /// VAE loss times `sigma²`: a new user's check then "passed", and failed 45 of 512
     /// elements with the tolerance scaled alike), or when `wrt` barely moves the output.
@@ -449,7 +452,7 @@ impl std::fmt::Display for GradientCheck {
             if self.is_vacuous() {
                 write!(
                     f,
-                    ", but vacuously: every numeric element is within the tolerance of 0 \
+                    ", but vacuously: every numeric element checked is within the tolerance of 0 \
                      (`absolute_tolerance` {}), so a gradient of zeros would pass too. Check \
                      where `wrt` moves the output more (an output scaled down against rounding \
                      needs `absolute_tolerance` scaled alike), or lower the tolerance",
@@ -731,15 +734,16 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
     }
 }
 
-/// `most` element indices, in increasing order: up to half of them (or more, where too
-/// few are left) among those whose `analytic` gradient is not zero, the rest among those
-/// whose gradient is zero (see [`CheckOptions::max_elements`]).
+/// `most` element indices, in increasing order: up to half of them, rounded up (or more,
+/// where too few zeros are left), among those whose `analytic` gradient is not zero, the
+/// rest among those whose gradient is zero (see [`CheckOptions::max_elements`]).
 fn sample_elements(analytic: &[f32], most: usize, rng: &mut impl Rng) -> Vec<usize> {
     let (nonzero, zero): (Vec<usize>, Vec<usize>) =
         (0..analytic.len()).partition(|&i| analytic[i] != 0.0);
+    // Rounded up: a sample of one checks an element the output depends on.
     let from_nonzero = nonzero
         .len()
-        .min((most / 2).max(most.saturating_sub(zero.len())));
+        .min((most - most / 2).max(most.saturating_sub(zero.len())));
     let from_zero = zero.len().min(most - from_nonzero);
     let mut sample: Vec<usize> = rand::seq::index::sample(rng, nonzero.len(), from_nonzero)
         .into_iter()
@@ -1429,7 +1433,8 @@ mod tests {
             .map(|i| if i % 10 == 0 { 1.0 } else { 0.0 })
             .collect();
         let nonzero = |sample: &[usize]| sample.iter().filter(|&&i| analytic[i] != 0.0).count();
-        for (most, expected_nonzero) in [(6, 3), (30, 10), (95, 10)] {
+        // Odd budgets round the nonzero part up: a sample of one is never a zero alone.
+        for (most, expected_nonzero) in [(1, 1), (3, 2), (6, 3), (30, 10), (95, 10)] {
             let sample = sample_elements(&analytic, most, &mut rng);
             assert_eq!(sample.len(), most);
             assert!(sample.windows(2).all(|w| w[0] < w[1]), "{sample:?}");

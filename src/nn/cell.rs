@@ -3,8 +3,7 @@
 //! checks and the two products of a step.
 
 use crate::nodes::{Boxed, ParameterNode};
-use crate::shape::Dyn;
-use crate::{Node, Variable};
+use crate::Variable;
 use ndarray::Array2;
 use rand::Rng;
 use std::marker::PhantomData;
@@ -61,6 +60,30 @@ pub struct Cell<G: Gates> {
     gates: PhantomData<G>,
 }
 
+/// A cell over the same parameter nodes (training either trains both), as cloning a
+/// [`Variable`] shares its node.
+impl<G: Gates> Clone for Cell<G> {
+    fn clone(&self) -> Self {
+        Cell {
+            input_weights: self.input_weights.clone(),
+            hidden_weights: self.hidden_weights.clone(),
+            input_bias: self.input_bias.clone(),
+            hidden_bias: self.hidden_bias.clone(),
+            gates: PhantomData,
+        }
+    }
+}
+
+/// The kind and size: `Gru { inputs: 3, hidden: 8 }`.
+impl<G: Gates> std::fmt::Debug for Cell<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(G::NAME)
+            .field("inputs", &self.inputs())
+            .field("hidden", &self.hidden())
+            .finish()
+    }
+}
+
 /// The fields' names, in the order every function here takes them.
 const NAMES: [&str; 4] = [
     "input_weights",
@@ -105,9 +128,16 @@ impl<G: Gates> Cell<G> {
         Self::from_parameters(w, u, b, c)
     }
 
-    /// A cell over the given parameters: over
+    /// A cell over the given parameters, **in the order of the fields** (and of
+    /// [`parameters`](Self::parameters)): over
     /// [`HogwildParameter`](crate::HogwildParameter)s for Hogwild training (each thread
-    /// wraps the same shared storage), or trained ones.
+    /// wraps the same shared storage), or trained ones. Shapes that do not fit panic, but
+    /// the two biases have the same shape (and so have the two weights, where `inputs`
+    /// equals `hidden`): swapped, they make another cell without a panic.
+    ///
+    /// When porting a PyTorch `GRUCell` or `LSTMCell`, `input_weights` is its
+    /// `weight_ih` transposed, `hidden_weights` its `weight_hh` transposed, and the biases
+    /// its `bias_ih` and `bias_hh` as rows.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -168,7 +198,8 @@ impl<G: Gates> Cell<G> {
         self.input_weights.shape().0
     }
 
-    /// The four parameters, in the order of the fields: for an optimizer.
+    /// The four parameters, in the order of the fields: for an optimizer, or to share
+    /// (see [`from_parameters`](Self::from_parameters)).
     ///
     /// ```
     /// use wyrm::nn::Lstm;
@@ -237,11 +268,11 @@ impl<G: Gates> Cell<G> {
     /// `h`'s shape), then returns `x·W + b` and `h·U + c`, every gate side by side, each
     /// boxed.
     #[track_caller]
-    pub(super) fn products<X, H>(&self, x: &Variable<X>, h: &Variable<H>) -> [Variable<Boxed>; 2]
-    where
-        X: Node<Rows = Dyn, Cols = Dyn> + 'static,
-        H: Node<Rows = Dyn, Cols = Dyn> + 'static,
-    {
+    pub(super) fn products(
+        &self,
+        x: &Variable<Boxed>,
+        h: &Variable<Boxed>,
+    ) -> [Variable<Boxed>; 2] {
         // The fields are public: they may have been replaced since construction.
         self.check_fields("step");
         let (inputs, hidden, k) = (self.inputs(), self.hidden(), G::GATES);

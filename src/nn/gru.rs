@@ -1,8 +1,7 @@
 //! [`Gru`]: a gated recurrent unit cell, one step of a recurrent network.
 
 use super::cell::{Cell, GruGates};
-use crate::nodes::{Boxed, InputNode};
-use crate::shape::Dyn;
+use crate::nodes::Boxed;
 use crate::{Node, Variable};
 use ndarray::s;
 
@@ -35,7 +34,7 @@ use ndarray::s;
 /// let out_w = ParameterNode::new(wyrm::init::xavier(8, 1, &mut rng));
 /// // A batch of 2 sequences, 5 steps long, 3 features per step.
 /// let inputs: Vec<_> = (0..5).map(|_| InputNode::new(random_matrix(2, 3))).collect();
-/// let mut h = gru.initial_state(2).boxed();
+/// let mut h = gru.initial_state(2);
 /// for x in &inputs {
 ///     h = gru.step(x, &h);
 /// }
@@ -51,7 +50,8 @@ use ndarray::s;
 pub type Gru = Cell<GruGates>;
 
 impl Cell<GruGates> {
-    /// A `batch x hidden` state of zeros, to start sequences from.
+    /// A `batch x hidden` state of zeros, to start sequences from; boxed, as every
+    /// step's state is, so that `h = gru.step(&x, &h)` can replace it.
     ///
     /// ```
     /// use wyrm::nn::Gru;
@@ -60,12 +60,14 @@ impl Cell<GruGates> {
     /// let gru = Gru::new(4, 16, &mut StdRng::seed_from_u64(0));
     /// assert_eq!(gru.initial_state(3).value(), wyrm::ndarray::Array2::<f32>::zeros((3, 16)));
     /// ```
-    pub fn initial_state(&self, batch: usize) -> Variable<InputNode> {
-        self.zeros(batch)
+    pub fn initial_state(&self, batch: usize) -> Variable<Boxed> {
+        self.zeros(batch).boxed()
     }
 
     /// One step: the next state from this step's input `x` (`batch x inputs`) and the
-    /// state `h` (`batch x hidden`), as a boxed node of `h`'s shape.
+    /// state `h` (`batch x hidden`), as a boxed node of `h`'s shape. Any node will do for
+    /// `x` and `h` (statically shaped ones too); they are boxed first, so the step's graph
+    /// is compiled once, in Wyrm, whatever their types.
     ///
     /// ```
     /// use wyrm::nn::Gru;
@@ -84,11 +86,16 @@ impl Cell<GruGates> {
     /// When the graph is built, naming the shapes: if `x` does not have `inputs` columns,
     /// `h` is not `x`'s rows by `hidden`, or the fields' shapes do not fit together.
     #[track_caller]
-    pub fn step<X, H>(&self, x: &Variable<X>, h: &Variable<H>) -> Variable<Boxed>
-    where
-        X: Node<Rows = Dyn, Cols = Dyn> + 'static,
-        H: Node<Rows = Dyn, Cols = Dyn> + 'static,
-    {
+    pub fn step<X: Node + 'static, H: Node + 'static>(
+        &self,
+        x: &Variable<X>,
+        h: &Variable<H>,
+    ) -> Variable<Boxed> {
+        self.step_boxed(&x.boxed(), &h.boxed())
+    }
+
+    #[track_caller]
+    fn step_boxed(&self, x: &Variable<Boxed>, h: &Variable<Boxed>) -> Variable<Boxed> {
         let [gates_x, gates_h] = self.products(x, h);
         let hidden = self.hidden();
         let gate = |g: usize| s![.., g * hidden..(g + 1) * hidden];
@@ -110,7 +117,7 @@ impl Cell<GruGates> {
 mod tests {
     use super::*;
     use crate::nn::cell::test_support::{assert_gradients, panic_message};
-    use crate::{IndexInputNode, ParameterNode};
+    use crate::{IndexInputNode, InputNode, ParameterNode};
     use ndarray::Array2;
     use rand::SeedableRng;
 
@@ -166,24 +173,39 @@ mod tests {
         }
     }
 
-    /// Gradients of every parameter and of the inputs through three steps, against
-    /// finite differences, on batches of one and of three, with inputs from a lookup.
+    /// Gradients of every parameter, of the inputs (from a lookup) and of a trained
+    /// initial state through four steps, with a loss at every step that reads the state
+    /// twice, against finite differences, on batches of one and of three.
     #[test]
     fn gradients_match_finite_differences() {
         for batch in [1, 3] {
             let mut rng = rng();
             let gru = Gru::new(4, 6, &mut rng);
             let embed = ParameterNode::new(crate::random_matrix(7, 4));
-            let mut h = gru.initial_state(batch).boxed();
-            for step in 0..3 {
+            let h0 = ParameterNode::new(crate::random_matrix(batch, 6) * 0.5);
+            let out_w = ParameterNode::new(crate::random_matrix(6, 2));
+            let mut h = h0.boxed();
+            let mut loss = (h.square() * 0.0).boxed();
+            for step in 0..4 {
                 let ids: Vec<usize> = (0..batch).map(|b| (step * 3 + b) % 7).collect();
                 h = gru.step(&embed.index(&IndexInputNode::new(&ids)), &h);
+                let read = h.dot(&out_w).tanh().scalar_sum() * 0.3 + h.square() * 0.2;
+                loss = (loss + read).boxed();
             }
-            let mut out = h * 2.0;
             let mut named = gru.named_parameters();
-            named.push(("embed", embed.clone()));
-            assert_gradients(&mut out, &named, &format!("batch {batch}"));
+            named.extend([("embed", embed), ("h0", h0), ("out_w", out_w)]);
+            assert_gradients(&mut loss, &named, &format!("batch {batch}"));
         }
+    }
+
+    /// A clone shares the parameters; `Debug` gives the kind and size.
+    #[test]
+    fn clones_share_parameters_and_debug_names_the_size() {
+        let gru = Gru::new(3, 5, &mut rng());
+        let copy = gru.clone();
+        copy.hidden_bias.set_value(&Array2::ones((1, 15)));
+        assert_eq!(gru.hidden_bias.value(), Array2::<f32>::ones((1, 15)));
+        assert_eq!(format!("{gru:?}"), "Gru { inputs: 3, hidden: 5 }");
     }
 
     /// Wrong shapes are named when the step is built.

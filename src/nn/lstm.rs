@@ -1,8 +1,7 @@
 //! [`Lstm`]: a long short-term memory cell, one step of a recurrent network.
 
 use super::cell::{Cell, LstmGates};
-use crate::nodes::{Boxed, InputNode};
-use crate::shape::Dyn;
+use crate::nodes::Boxed;
 use crate::{Node, Variable};
 use ndarray::s;
 
@@ -37,8 +36,7 @@ use ndarray::s;
 /// let mut rng = StdRng::seed_from_u64(1);
 /// let lstm = Lstm::new(3, 8, &mut rng);
 /// let inputs: Vec<_> = (0..5).map(|_| InputNode::new(random_matrix(2, 3))).collect();
-/// let (h0, s0) = lstm.initial_state(2);
-/// let (mut h, mut s) = (h0.boxed(), s0.boxed());
+/// let (mut h, mut s) = lstm.initial_state(2);
 /// for x in &inputs {
 ///     (h, s) = lstm.step(x, &h, &s);
 /// }
@@ -53,7 +51,8 @@ pub type Lstm = Cell<LstmGates>;
 
 impl Cell<LstmGates> {
     /// An output and a cell state of zeros, each `batch x hidden`, to start sequences
-    /// from.
+    /// from; boxed, as every step's are, so that `(h, s) = lstm.step(&x, &h, &s)` can
+    /// replace them.
     ///
     /// ```
     /// use wyrm::nn::Lstm;
@@ -64,13 +63,14 @@ impl Cell<LstmGates> {
     /// assert_eq!(h.value(), wyrm::ndarray::Array2::<f32>::zeros((3, 16)));
     /// assert_eq!(s.value(), h.value());
     /// ```
-    pub fn initial_state(&self, batch: usize) -> (Variable<InputNode>, Variable<InputNode>) {
-        (self.zeros(batch), self.zeros(batch))
+    pub fn initial_state(&self, batch: usize) -> (Variable<Boxed>, Variable<Boxed>) {
+        (self.zeros(batch).boxed(), self.zeros(batch).boxed())
     }
 
     /// One step: the next output and cell state from this step's input `x`
     /// (`batch x inputs`), the output `h` and the cell state `s` (each `batch x hidden`),
-    /// as boxed nodes.
+    /// as boxed nodes. Any nodes will do (statically shaped ones too); they are boxed
+    /// first, so the step's graph is compiled once, in Wyrm, whatever their types.
     ///
     /// ```
     /// use wyrm::nn::Lstm;
@@ -89,17 +89,22 @@ impl Cell<LstmGates> {
     /// When the graph is built, naming the shapes: if `x` does not have `inputs` columns,
     /// `h` or `s` is not `x`'s rows by `hidden`, or the fields' shapes do not fit together.
     #[track_caller]
-    pub fn step<X, H, S>(
+    pub fn step<X: Node + 'static, H: Node + 'static, S: Node + 'static>(
         &self,
         x: &Variable<X>,
         h: &Variable<H>,
         s: &Variable<S>,
-    ) -> (Variable<Boxed>, Variable<Boxed>)
-    where
-        X: Node<Rows = Dyn, Cols = Dyn> + 'static,
-        H: Node<Rows = Dyn, Cols = Dyn> + 'static,
-        S: Node<Rows = Dyn, Cols = Dyn> + 'static,
-    {
+    ) -> (Variable<Boxed>, Variable<Boxed>) {
+        self.step_boxed(&x.boxed(), &h.boxed(), &s.boxed())
+    }
+
+    #[track_caller]
+    fn step_boxed(
+        &self,
+        x: &Variable<Boxed>,
+        h: &Variable<Boxed>,
+        s: &Variable<Boxed>,
+    ) -> (Variable<Boxed>, Variable<Boxed>) {
         let [gates_x, gates_h] = self.products(x, h);
         assert!(
             s.shape() == h.shape(),
@@ -126,7 +131,7 @@ impl Cell<LstmGates> {
 mod tests {
     use super::*;
     use crate::nn::cell::test_support::{assert_gradients, panic_message};
-    use crate::{concat, IndexInputNode, ParameterNode};
+    use crate::{concat, IndexInputNode, InputNode, ParameterNode};
     use ndarray::Array2;
     use rand::SeedableRng;
 
@@ -195,23 +200,27 @@ mod tests {
         }
     }
 
-    /// Gradients of every parameter and of looked-up inputs through three steps, from
-    /// both the output and the cell state, against finite differences, at batch 1 and 3.
+    /// Gradients of every parameter, of looked-up inputs and of trained initial states
+    /// through four steps, with a loss at every step that reads both states, against
+    /// finite differences, at batch 1 and 3.
     #[test]
     fn gradients_match_finite_differences() {
         for batch in [1, 3] {
             let lstm = Lstm::new(4, 5, &mut rng());
             let embed = ParameterNode::new(crate::random_matrix(7, 4));
-            let (h0, s0) = lstm.initial_state(batch);
+            let h0 = ParameterNode::new(crate::random_matrix(batch, 5) * 0.5);
+            let s0 = ParameterNode::new(crate::random_matrix(batch, 5) * 0.5);
             let (mut h, mut s) = (h0.boxed(), s0.boxed());
-            for step in 0..3 {
+            let mut loss = (h.square() * 0.0).boxed();
+            for step in 0..4 {
                 let ids: Vec<usize> = (0..batch).map(|b| (step * 3 + b) % 7).collect();
                 (h, s) = lstm.step(&embed.index(&IndexInputNode::new(&ids)), &h, &s);
+                let read = h.square() * 0.3 + (s.clone() * h.clone()) * 0.2;
+                loss = (loss + read).boxed();
             }
-            let mut out = h * 2.0 + s;
             let mut named = lstm.named_parameters();
-            named.push(("embed", embed.clone()));
-            assert_gradients(&mut out, &named, &format!("batch {batch}"));
+            named.extend([("embed", embed), ("h0", h0), ("s0", s0)]);
+            assert_gradients(&mut loss, &named, &format!("batch {batch}"));
         }
     }
 

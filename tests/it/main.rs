@@ -14,6 +14,7 @@ mod model_dropout;
 mod model_macro;
 mod optimizers;
 mod panic_location;
+mod recurrent;
 #[cfg(feature = "serde")]
 mod save;
 mod ui;

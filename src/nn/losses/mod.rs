@@ -19,8 +19,9 @@
 //! - the KL divergence of a diagonal Gaussian `N(mu, exp(log_var))` from `N(0, 1)` (a
 //!   VAE's encoder): `(mu.square() + log_var.exp() - log_var - 1.0) * 0.5`, summed over the
 //!   latent columns;
-//! - mixtures: `(log_weights + log_densities).logsumexp_rows()`, the log-likelihood
-//!   per row.
+//! - mixtures: `-(log_weights + log_densities).logsumexp_rows()` per row, with
+//!   `log_weights` normalised (a `log_softmax` of the mixing logits) and each
+//!   component's log-density in a column.
 //!
 //! ```
 //! use wyrm::*;
