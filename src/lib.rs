@@ -47,7 +47,9 @@
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
 //!   `max_rows`, `max_columns`, `logsumexp_rows`, `logsumexp_columns`, running sums
-//!   (`cumsum_rows`/`cumsum_columns`, `logcumsumexp_rows`/`logcumsumexp_columns`), `t`,
+//!   (`cumsum_rows`/`cumsum_columns`, `logcumsumexp_rows`/`logcumsumexp_columns`),
+//!   `standardize_rows(eps)`/`standardize_columns(eps)` (to mean 0 and variance 1: layer
+//!   normalisation with a gain and a bias after), `t`,
 //!   `stack`,
 //!   [`concat()`] (any number of variables in one
 //!   node), `slice`, `detach` (a
@@ -226,7 +228,8 @@ pub use variable::{Operand, Variable};
 ///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`,
 ///   `logsumexp_rows`, `logsumexp_columns`, `cumsum_rows`, `cumsum_columns`,
-///   `logcumsumexp_rows`, `logcumsumexp_columns`, `t`,
+///   `logcumsumexp_rows`, `logcumsumexp_columns`, `standardize_rows(eps)`,
+///   `standardize_columns(eps)`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written
 ///   out, not a constant: it decides the result's shape, which the block checks),
 ///   `slice(s![rows, columns])` (the `s!` written in the call; its ranges may read the

@@ -78,30 +78,29 @@
 //! assert_eq!(w1.gradient().shape(), &[4, 2]);
 //! ```
 //!
-//! With `'static` added, the helper may box: layer normalisation, say, which a transformer
-//! applies to every sublayer.
+//! With `'static` added, the helper may box: a transformer's sublayer, say, layer
+//! normalisation and a residual feed-forward block.
 //!
 //! ```
 //! use wyrm::nodes::Boxed;
 //! use wyrm::*;
 //!
-//! /// Each row scaled to mean 0 and variance 1, then by a gain and plus a bias (rows).
-//! fn layer_norm<T: Node<Rows = Dyn, Cols = Dyn> + 'static>(
+//! /// `x + relu(layer_norm(x) w)`, boxed, with the gain and bias rows of the norm.
+//! fn sublayer<T: Node<Rows = Dyn, Cols = Dyn> + 'static>(
 //!     x: &Variable<T>,
-//!     gain: &Variable<ParameterNode>,
-//!     bias: &Variable<ParameterNode>,
+//!     (gain, bias): (&Variable<ParameterNode>, &Variable<ParameterNode>),
+//!     w: &Variable<ParameterNode>,
 //! ) -> Variable<Boxed> {
-//!     let centred = (x.clone() - x.mean_rows()).boxed();
-//!     let deviation = (centred.square().mean_rows() + 1e-5).sqrt();
-//!     (centred / deviation * gain.clone() + bias.clone()).boxed()
+//!     let normalised = (x.standardize_rows(1e-5) * gain.clone() + bias.clone()).boxed();
+//!     (x.clone() + normalised.dot(w).relu()).boxed()
 //! }
 //!
-//! let x = ParameterNode::new(random_matrix(3, 4));
+//! let x = InputNode::new(random_matrix(3, 4));
 //! let (gain, bias) = (ParameterNode::new(random_matrix(1, 4)), ParameterNode::new(random_matrix(1, 4)));
-//! let mut y = layer_norm(&x.tanh(), &gain, &bias);
+//! let w = ParameterNode::new(random_matrix(4, 4));
+//! let mut y = sublayer(&sublayer(&x, (&gain, &bias), &w), (&gain, &bias), &w);
 //! y.forward();
 //! assert_eq!(y.shape(), (3, 4));
-//! gradcheck::assert_gradients(&mut y);
 //! ```
 
 use std::fmt::Debug;

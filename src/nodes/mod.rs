@@ -25,6 +25,7 @@ mod scalar;
 mod single;
 mod slice;
 mod softmax;
+mod standardize;
 mod transpose;
 mod unary;
 mod vector_dot;
@@ -63,6 +64,9 @@ pub use scalar::{
 pub use single::{Single, SingleOp};
 pub use slice::{Slice, SliceOp};
 pub use softmax::{LogSoftmax, LogSoftmaxOp, Softmax, SoftmaxOp};
+pub use standardize::{
+    StandardizeColumns, StandardizeColumnsOp, StandardizeRows, StandardizeRowsOp,
+};
 pub use transpose::{Transpose, TransposeOp};
 pub use unary::{Unary, UnaryOp};
 pub use vector_dot::VectorDot;

@@ -266,6 +266,13 @@ fn reductions() {
     unary("cumsum_columns", Any, |x| x.cumsum_columns());
     unary("logcumsumexp_rows", Any, |x| x.logcumsumexp_rows());
     unary("logcumsumexp_columns", Any, |x| x.logcumsumexp_columns());
+    // Weighted by the operand, since standardised values sum to a constant.
+    unary("standardize_rows", Any, |x| {
+        x.standardize_rows(1e-3) * x.clone()
+    });
+    unary("standardize_columns", Any, |x| {
+        x.standardize_columns(1e-3) * x.clone()
+    });
     unary("mean", Any, |x| x.mean());
 }
 

@@ -1375,7 +1375,27 @@ model! {
         row_maxima = x.max_rows() - x.max_columns().max_rows(),
         soft_maxima = x.logsumexp_rows() - x.logsumexp_columns().logsumexp_rows(),
         running = x.cumsum_rows() + x.logcumsumexp_columns(),
+        standardized = x.standardize_rows(1e-6) * scale + x.standardize_columns({STD_EPS}),
     }
+}
+
+const STD_EPS: f32 = 1e-6;
+
+/// Each row standardised plus each column standardised, in ndarray.
+fn x_standardized(xs: &Array2<f32>) -> Array2<f32> {
+    use ndarray::Axis;
+    let along = |axis: usize| {
+        let n = xs.len_of(Axis(axis)) as f32;
+        let mean = xs.sum_axis(Axis(axis)).insert_axis(Axis(axis)) / n;
+        let centred = xs - &mean;
+        let variance = centred
+            .mapv(|v| v * v)
+            .sum_axis(Axis(axis))
+            .insert_axis(Axis(axis))
+            / n;
+        centred / variance.mapv(|v| (v + STD_EPS).sqrt())
+    };
+    along(1) + along(0)
 }
 
 model! {
@@ -1471,6 +1491,11 @@ fn blocks_broadcast_columns_and_single_values() {
         .enumerate()
     {
         assert!((model.running.value()[(1, c)] - expected).abs() < 1e-5);
+    }
+    model.standardized.forward();
+    let standardized = x_standardized(&xs);
+    for (got, want) in model.standardized.value().iter().zip(&standardized) {
+        assert!((got - want).abs() < 1e-4, "{got} against {want}");
     }
     model.soft_maxima.forward();
     // Each row's ln Σ exp, less that of all six values.

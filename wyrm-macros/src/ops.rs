@@ -166,6 +166,18 @@ pub const METHODS: &[Method] = &[
     method("cumsum_columns", &[], Rule::Keep, "CumSum"),
     method("logcumsumexp_rows", &[], Rule::Keep, "LogCumSumExp"),
     method("logcumsumexp_columns", &[], Rule::Keep, "LogCumSumExp"),
+    method(
+        "standardize_rows",
+        &[Arg::Scalar],
+        Rule::Keep,
+        "StandardizeRows",
+    ),
+    method(
+        "standardize_columns",
+        &[Arg::Scalar],
+        Rule::Keep,
+        "StandardizeColumns",
+    ),
     method("t", &[], Rule::Transpose, "Transpose"),
     method("stack", &[Arg::Node, Arg::Axis], Rule::Stack, "Stack"),
     method("slice", &[Arg::Slice], Rule::Slice, "Slice"),

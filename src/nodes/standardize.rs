@@ -1,0 +1,379 @@
+//! Standardisation: `standardize_rows(eps)` scales each row to mean 0 and variance 1,
+//! `(x - mean) / sqrt(variance + eps)`, and `standardize_columns(eps)` each column. The
+//! first is layer normalisation without its gain and bias (multiply and add those after),
+//! the second batch normalisation's training-time transform. One node does what a mean,
+//! a difference, a square, a second mean, a square root and a division would.
+
+use super::single::{Single, SingleOp};
+use crate::node::Node;
+use crate::shape::Dim;
+use crate::Variable;
+
+/// `Σ (x - mean)²` with eight partial sums (vectorisable, as [`kernels::sum`]).
+///
+/// [`kernels::sum`]: crate::kernels::sum
+#[inline]
+fn squared_deviations(x: &[f32], mean: f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += (v - mean) * (v - mean);
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
+}
+
+/// The mean of a contiguous run of values and `1 / sqrt(variance + eps)`. Two passes, so
+/// that the variance is summed from centred values (large values with a small spread
+/// keep it).
+#[inline]
+fn moments(eps: f32, x: &[f32]) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = crate::kernels::sum(x) / n;
+    let variance = squared_deviations(x, mean) / n;
+    (mean, 1.0 / (variance + eps).sqrt())
+}
+
+/// Standardises one contiguous row `x` into `y`.
+#[inline]
+fn standardize(eps: f32, x: &[f32], y: &mut [f32]) {
+    let (mean, inverse) = moments(eps, x);
+    crate::kernels::map_into(y, x, |v| (v - mean) * inverse);
+}
+
+/// The gradient of one contiguous row's standardisation: with `y` the standardised
+/// values and `σ = sqrt(variance + eps)`, `(g - mean(g) - y · mean(g · y)) / σ`.
+#[inline]
+fn gradient(eps: f32, (g, x, y): (&[f32], &[f32], &[f32]), gx: &mut [f32]) {
+    let (_, inverse) = moments(eps, x);
+    let n = x.len() as f32;
+    let mean_g = crate::kernels::sum(g) / n;
+    let mean_gy = crate::kernels::dot(g, y) / n;
+    for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
+        *gx = (g - mean_g - y * mean_gy) * inverse;
+    }
+}
+
+/// Applies `row_op` to each column as a contiguous row: copies the columns of the
+/// `(rows, cols)` operands in `inputs` into rows of a thread-local buffer, and the
+/// results back into `out`'s columns.
+fn by_columns<const N: usize>(
+    (rows, cols): (usize, usize),
+    inputs: [&[f32]; N],
+    out: &mut [f32],
+    mut row_op: impl FnMut([&[f32]; N], &mut [f32]),
+) {
+    thread_local! {
+        static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    COLUMNS.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        buffer.resize((N + 1) * rows, 0.0);
+        for c in 0..cols {
+            let (columns, result) = buffer.split_at_mut(N * rows);
+            for (k, input) in inputs.iter().enumerate() {
+                for r in 0..rows {
+                    columns[k * rows + r] = input[r * cols + c];
+                }
+            }
+            let columns: [&[f32]; N] = std::array::from_fn(|k| &columns[k * rows..(k + 1) * rows]);
+            row_op(columns, result);
+            for r in 0..rows {
+                out[r * cols + c] = result[r];
+            }
+        }
+    });
+}
+
+/// Panics unless `eps` is finite and positive (a row of equal values would divide by 0).
+#[track_caller]
+fn check_eps(name: &str, eps: f32) {
+    crate::checks::check_setting(name, eps, crate::checks::Range::Positive);
+}
+
+/// Each row to mean 0 and variance 1; node type [`StandardizeRows`].
+///
+/// ```
+/// use wyrm::nodes::{SingleOp, StandardizeRowsOp};
+/// let mut y = [0.0; 3];
+/// StandardizeRowsOp::new(1e-6).forward(&[1.0, 2.0, 3.0], (1, 3), &mut y);
+/// let scale = (2.0f32 / 3.0).sqrt(); // the row's standard deviation
+/// assert!((y[0] + 1.0 / scale).abs() < 1e-5 && y[1] == 0.0 && (y[2] - 1.0 / scale).abs() < 1e-5);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct StandardizeRowsOp {
+    eps: f32,
+}
+
+impl StandardizeRowsOp {
+    /// The operation, with `eps` added to each variance.
+    ///
+    /// ```
+    /// use wyrm::nodes::StandardizeRowsOp;
+    /// let _ = StandardizeRowsOp::new(1e-5);
+    /// ```
+    ///
+    /// # Panics
+    /// If `eps` is not finite and positive.
+    #[track_caller]
+    pub fn new(eps: f32) -> Self {
+        check_eps("standardize_rows: eps", eps);
+        StandardizeRowsOp { eps }
+    }
+}
+
+impl SingleOp for StandardizeRowsOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = C;
+
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        shape
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], (_, cols): (usize, usize), y: &mut [f32]) {
+        for (x, y) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+            standardize(self.eps, x, y);
+        }
+    }
+    #[inline]
+    fn backward(&self, g: &[f32], x: &[f32], y: &[f32], (_, cols): (usize, usize), gx: &mut [f32]) {
+        let rows = g.chunks_exact(cols).zip(x.chunks_exact(cols));
+        let rows = rows.zip(y.chunks_exact(cols).zip(gx.chunks_exact_mut(cols)));
+        for ((g, x), (y, gx)) in rows {
+            gradient(self.eps, (g, x, y), gx);
+        }
+    }
+}
+
+/// Each column to mean 0 and variance 1; node type [`StandardizeColumns`].
+///
+/// ```
+/// use wyrm::nodes::{SingleOp, StandardizeColumnsOp};
+/// let mut y = [0.0; 4];
+/// StandardizeColumnsOp::new(1e-6).forward(&[1.0, 10.0, 3.0, 10.0], (2, 2), &mut y);
+/// assert!((y[0] + 1.0).abs() < 1e-5 && (y[2] - 1.0).abs() < 1e-5);
+/// assert_eq!((y[1], y[3]), (0.0, 0.0)); // a constant column
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct StandardizeColumnsOp {
+    eps: f32,
+}
+
+impl StandardizeColumnsOp {
+    /// The operation, with `eps` added to each variance.
+    ///
+    /// ```
+    /// use wyrm::nodes::StandardizeColumnsOp;
+    /// let _ = StandardizeColumnsOp::new(1e-5);
+    /// ```
+    ///
+    /// # Panics
+    /// If `eps` is not finite and positive.
+    #[track_caller]
+    pub fn new(eps: f32) -> Self {
+        check_eps("standardize_columns: eps", eps);
+        StandardizeColumnsOp { eps }
+    }
+}
+
+impl SingleOp for StandardizeColumnsOp {
+    type Rows<R: Dim, C: Dim> = R;
+    type Cols<R: Dim, C: Dim> = C;
+
+    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
+        shape
+    }
+    #[inline]
+    fn forward(&self, x: &[f32], (rows, cols): (usize, usize), y: &mut [f32]) {
+        by_columns((rows, cols), [x], y, |[x], y| standardize(self.eps, x, y));
+    }
+    #[inline]
+    fn backward(
+        &self,
+        g: &[f32],
+        x: &[f32],
+        y: &[f32],
+        (rows, cols): (usize, usize),
+        gx: &mut [f32],
+    ) {
+        by_columns((rows, cols), [g, x, y], gx, |[g, x, y], gx| {
+            gradient(self.eps, (g, x, y), gx)
+        });
+    }
+}
+
+/// Node for [`Variable::standardize_rows`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::StandardizeRows;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0, 3.0]]));
+/// let mut y: Variable<StandardizeRows<InputNode>> = x.standardize_rows(1e-6);
+/// y.forward();
+/// assert!((y.value()[(0, 1)] - 1.0).abs() < 1e-5);
+/// ```
+pub type StandardizeRows<T> = Single<StandardizeRowsOp, T>;
+/// Node for [`Variable::standardize_columns`].
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nodes::StandardizeColumns;
+/// let x = InputNode::new(ndarray::arr2(&[[1.0], [3.0]]));
+/// let mut y: Variable<StandardizeColumns<InputNode>> = x.standardize_columns(1e-6);
+/// y.forward();
+/// assert!((y.value()[(1, 0)] - 1.0).abs() < 1e-5);
+/// ```
+pub type StandardizeColumns<T> = Single<StandardizeColumnsOp, T>;
+
+impl<T: Node> Variable<T> {
+    /// Each row scaled to mean 0 and variance 1: `(x - mean) / sqrt(variance + eps)`, the
+    /// variance over the row's `n` values (divided by `n`). Layer normalisation is this
+    /// times a gain plus a bias, both `1 x cols` parameters:
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let x = ParameterNode::new(random_matrix(4, 8)); // 4 tokens, 8 features
+    /// let gain = ParameterNode::new(ndarray::Array2::ones((1, 8)));
+    /// let bias = ParameterNode::new(ndarray::Array2::zeros((1, 8)));
+    /// let mut normalised = x.standardize_rows(1e-5) * gain.clone() + bias.clone();
+    /// normalised.forward();
+    /// for row in normalised.value().rows() {
+    ///     let mean = row.mean().unwrap();
+    ///     let variance = row.mapv(|v| (v - mean).powi(2)).mean().unwrap();
+    ///     assert!(mean.abs() < 1e-5 && (variance - 1.0).abs() < 1e-3);
+    /// }
+    /// gradcheck::assert_gradients(&mut (normalised.tanh() * 3.0));
+    /// ```
+    ///
+    /// A row of equal values becomes zeros, with the gradient of a mean removed (`eps`
+    /// keeps it finite).
+    ///
+    /// # Panics
+    /// If `eps` is not finite and positive (at construction).
+    #[track_caller]
+    pub fn standardize_rows(&self, eps: f32) -> Variable<StandardizeRows<T>> {
+        self.apply(StandardizeRowsOp::new(eps))
+    }
+
+    /// Each column scaled to mean 0 and variance 1 over the rows (a batch):
+    /// `(x - mean) / sqrt(variance + eps)`, batch normalisation's transform while
+    /// training; see [`standardize_rows`](Self::standardize_rows).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let features = InputNode::new(ndarray::arr2(&[[1.0, 100.0], [3.0, 300.0]]));
+    /// let mut y = features.standardize_columns(1e-5);
+    /// y.forward();
+    /// // Both columns become about [-1, 1], whatever their scale.
+    /// assert!((y.value()[(0, 1)] + 1.0).abs() < 1e-4 && (y.value()[(1, 0)] - 1.0).abs() < 1e-4);
+    /// ```
+    ///
+    /// # Panics
+    /// If `eps` is not finite and positive (at construction).
+    #[track_caller]
+    pub fn standardize_columns(&self, eps: f32) -> Variable<StandardizeColumns<T>> {
+        self.apply(StandardizeColumnsOp::new(eps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use ndarray::{arr2, Array2, Axis};
+
+    /// Standardised along `axis` (1: each row, 0: each column), naively in f64.
+    fn reference(x: &Array2<f32>, axis: usize, eps: f64) -> Array2<f64> {
+        let x = x.mapv(f64::from);
+        let n = x.len_of(Axis(axis)) as f64;
+        let mean = x.sum_axis(Axis(axis)).insert_axis(Axis(axis)) / n;
+        let centred = &x - &mean;
+        let variance = centred
+            .mapv(|v| v * v)
+            .sum_axis(Axis(axis))
+            .insert_axis(Axis(axis))
+            / n;
+        centred / variance.mapv(|v| (v + eps).sqrt())
+    }
+
+    #[test]
+    fn values_match_a_naive_computation() {
+        for (r, c) in [(1, 1), (1, 5), (4, 1), (3, 7)] {
+            let m = random_matrix(r, c) * 3.0 + 10.0;
+            let x = InputNode::new(m.clone());
+            for (axis, mut y) in [
+                (1, x.standardize_rows(1e-3).boxed()),
+                (0, x.standardize_columns(1e-3).boxed()),
+            ] {
+                y.forward();
+                let expected = reference(&m, axis, 1e-3);
+                for (y, e) in y.value().iter().zip(&expected) {
+                    assert!((*y as f64 - e).abs() < 1e-5, "{y} vs {e}");
+                }
+            }
+        }
+    }
+
+    /// Large values with a small spread: the variance, summed from centred values, stays.
+    #[test]
+    fn large_values_keep_their_spread() {
+        let x = InputNode::new(arr2(&[[1e6, 1e6 + 1.0, 1e6 + 2.0, 1e6 + 3.0]]));
+        let mut y = x.standardize_rows(1e-6);
+        y.forward();
+        let expected = reference(&x.value(), 1, 1e-6);
+        for (y, e) in y.value().iter().zip(&expected) {
+            assert!((*y as f64 - e).abs() < 1e-5, "{y} vs {e}");
+        }
+    }
+
+    #[test]
+    fn gradients() {
+        for (r, c) in [(1, 3), (1, 5), (4, 1), (3, 6), (5, 3)] {
+            // Spread out: a few values close together have a small variance, and
+            // curvature beyond what a step of 0.01 can follow.
+            let spread = Array2::from_shape_fn((r, c), |(i, j)| (i * c + j) as f32 * 0.4);
+            let x = ParameterNode::new(random_matrix(r, c) * 0.3 + spread);
+            for eps in [1e-5, 0.5] {
+                // One value standardises to 0 and two to about ±1, whatever they are:
+                // nothing to check there.
+                if c > 2 {
+                    // The sum of standardised values is constant: weight them unevenly.
+                    gradcheck::assert_gradient(&mut (x.standardize_rows(eps) * x.clone()), &x);
+                    gradcheck::assert_gradient(&mut x.standardize_rows(eps).sigmoid(), &x);
+                }
+                if r > 2 {
+                    gradcheck::assert_gradient(&mut (x.standardize_columns(eps) * x.clone()), &x);
+                    gradcheck::assert_gradient(&mut x.standardize_columns(eps).sigmoid(), &x);
+                }
+            }
+        }
+    }
+
+    /// A row of equal values (or a row of one) becomes zeros; its gradient is the
+    /// upstream gradient less its mean, over `sqrt(eps)`.
+    #[test]
+    fn equal_values() {
+        let x = ParameterNode::new(arr2(&[[2.0, 2.0, 2.0], [5.0, 5.0, 5.0]]));
+        let mut y = x.standardize_rows(0.25);
+        y.forward();
+        assert_eq!(y.value(), Array2::<f32>::zeros((2, 3)));
+        y.backward_with(arr2(&[[1.0, 2.0, 3.0], [0.0, 0.0, 3.0]]).view());
+        assert_eq!(x.gradient(), arr2(&[[-2.0, 0.0, 2.0], [-2.0, -2.0, 4.0]]));
+    }
+
+    #[test]
+    #[should_panic(expected = "standardize_rows: eps")]
+    fn eps_must_be_positive() {
+        let _ = InputNode::new(random_matrix(2, 2)).standardize_rows(0.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "standardize_columns: eps")]
+    fn eps_must_be_finite() {
+        let _ = InputNode::new(random_matrix(2, 2)).standardize_columns(f32::NAN);
+    }
+}
