@@ -128,7 +128,11 @@
 //!   (a new user's two alternating Adams at 0.1 moved a weight from 1.0 to 0.305 in six
 //!   steps, where one Adam's six steps reach about 0.4); after some hundreds of steps the
 //!   corrections are 1 either way. A lower learning rate or a warm-up at the start
-//!   covers it.
+//!   covers it, or a count shared by all threads' optimizers: an `AtomicU64` of the
+//!   updates so far, `opt.set_update_count(count.fetch_add(1, Relaxed))` before each
+//!   `opt.step()` ([`Optimizer::set_update_count`](crate::Optimizer::set_update_count)),
+//!   which also serves a thread with one optimizer per graph (one graph per list
+//!   length).
 //! - **Copies start fresh.** `Variable::hogwild_parameter` on a local (unshared) parameter
 //!   copies its values, not its optimizer state (copy that with
 //!   [`HogwildParameter::set_optimizer_state`] and `Variable::optimizer_state`).

@@ -646,7 +646,7 @@ impl<T: Node> Variable<T> {
     }
 
     /// The value of a `1 x 1` node (a loss) as an `f32`, without copying an array: what
-    /// `value()[(0, 0)]` reads.
+    /// `value()[(0, 0)]` reads, from the latest forward pass (it runs nothing).
     ///
     /// ```
     /// use wyrm::*;

@@ -247,19 +247,17 @@ impl<G: Gates> Cell<G> {
     #[track_caller]
     fn check_fields(&self, call: &str) {
         let (inputs, hidden) = (self.inputs(), self.hidden());
-        let u = self.hidden_weights.shape();
         for ((name, field), rows) in NAMES.iter().zip(self.fields()).zip([inputs, hidden, 1, 1]) {
             let shape = field.shape();
             assert!(
                 shape == (rows, G::GATES * hidden),
-                "{}::{call}: `{name}` is {}x{}, but a cell of {hidden} hidden units (from \
-                 `hidden_weights`, {}x{}) needs it {rows}x{}",
+                "{}::{call}: `{name}` is {}x{}, but a cell of {hidden} hidden units (the rows \
+                 of `hidden_weights`) needs it {rows}x{} ({} gates of {hidden} columns)",
                 G::NAME,
                 shape.0,
                 shape.1,
-                u.0,
-                u.1,
-                G::GATES * hidden
+                G::GATES * hidden,
+                G::GATES
             );
         }
     }

@@ -47,6 +47,41 @@ use ndarray::s;
 /// optimizer.step();
 /// assert_eq!(h.shape(), (2, 8));
 /// ```
+///
+/// **Long sequences, in windows** (truncated backpropagation through time): build one
+/// window's graph once, starting from an [`InputNode`](crate::InputNode) that holds the
+/// state carried in, and after each window's backward pass copy the window's last state
+/// into it. After, not before: a `set_value` between a forward and a backward pass makes
+/// the backward pass forward again, from the new state, so the gradients would belong to
+/// another window. The same goes for an [`Lstm`](super::Lstm)'s two states.
+///
+/// ```
+/// use wyrm::nn::Gru;
+/// use wyrm::prelude::*;
+/// use wyrm::rand::{rngs::StdRng, SeedableRng};
+///
+/// let mut rng = StdRng::seed_from_u64(1);
+/// let gru = Gru::new(3, 8, &mut rng);
+/// let (batch, window) = (4, 5);
+/// let carried = InputNode::new(wyrm::ndarray::Array2::zeros((batch, 8)));
+/// let inputs: Vec<_> = (0..window).map(|_| InputNode::new(random_matrix(batch, 3))).collect();
+/// let mut h = carried.boxed();
+/// for x in &inputs {
+///     h = gru.step(x, &h);
+/// }
+/// let mut loss = h.square().mean();
+/// let mut optimizer = Adam::new(0.01, gru.parameters());
+/// for _ in 0..3 {
+///     for x in &inputs {
+///         x.set_value(&random_matrix(batch, 3)); // the window's data
+///     }
+///     loss.forward();
+///     loss.backward(1.0);
+///     optimizer.step();
+///     optimizer.zero_gradients();
+///     carried.set_value(&h.value()); // the next window starts where this one ended
+/// }
+/// ```
 pub type Gru = Cell<GruGates>;
 
 impl Cell<GruGates> {
@@ -242,7 +277,10 @@ mod tests {
             );
         });
         assert!(
-            text.starts_with("Gru::step: `input_bias` is 1x4, but a cell of 4 hidden units"),
+            text.starts_with(
+                "Gru::step: `input_bias` is 1x4, but a cell of 4 hidden units (the rows of \
+                 `hidden_weights`) needs it 1x12 (3 gates of 4 columns)"
+            ),
             "{text}"
         );
         let p = Gru::new(3, 4, &mut rng()).parameters();

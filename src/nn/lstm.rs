@@ -26,7 +26,8 @@ use ndarray::s;
 /// `lstm.input_bias.set_value(..)`.
 ///
 /// [`step`](Self::step) takes and returns the pair of the output `h` and the cell state
-/// `s`, each `batch x hidden`, boxed:
+/// `s`, each `batch x hidden`, boxed. For long sequences in windows, carry both states
+/// as [`Gru`](super::Gru)'s docs show for one.
 ///
 /// ```
 /// use wyrm::nn::Lstm;
