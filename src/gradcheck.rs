@@ -218,7 +218,9 @@ leaf_target!(InputNode);
 pub struct CheckOptions {
     /// Finite-difference step.
     pub epsilon: f32,
-    /// Allowed absolute error.
+    /// Allowed absolute error. For a loss averaged over `n` rows, whose gradients are
+    /// `1/n` of a sum's, scale it by `1/n` too: at the default, a mean over a batch lets
+    /// a derivative 10% off pass wherever the gradient is small.
     pub absolute_tolerance: f32,
     /// Allowed error relative to the larger of the two gradients.
     pub relative_tolerance: f32,

@@ -48,6 +48,24 @@ impl Gates for LstmGates {
 /// `inputs x k·hidden`, `hidden_weights` (`U`) is `hidden x k·hidden`, and the biases
 /// `input_bias` (`b`) and `hidden_bias` (`c`) are `1 x k·hidden`. So each step is two
 /// matrix products, for the whole batch (one row per sequence).
+///
+/// With the `serde` feature, a cell saves its four parameters' current values (those of
+/// the shared storage, for a cell over shared parameters) as a struct of arrays under the
+/// fields' names, and loads as a cell over new local parameters (share them with
+/// `p.hogwild_parameter()` of each for Hogwild threads); a file whose shapes do not fit
+/// together is an error naming the field.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use wyrm::nn::Gru;
+/// use wyrm::rand::{rngs::StdRng, SeedableRng};
+///
+/// let trained = Gru::new(3, 8, &mut StdRng::seed_from_u64(1));
+/// let saved = serde_json::to_string(&trained).unwrap();
+/// let loaded: Gru = serde_json::from_str(&saved).unwrap();
+/// assert_eq!(loaded.hidden_bias.value(), trained.hidden_bias.value());
+/// # }
+/// ```
 pub struct Cell<G: Gates> {
     /// `W`: `inputs x k·hidden`, the gates' input weights side by side.
     pub input_weights: Variable<ParameterNode>,
@@ -246,20 +264,30 @@ impl<G: Gates> Cell<G> {
     /// Checks the fields' shapes against each other; `call` names the caller in messages.
     #[track_caller]
     fn check_fields(&self, call: &str) {
-        let (inputs, hidden) = (self.inputs(), self.hidden());
-        for ((name, field), rows) in NAMES.iter().zip(self.fields()).zip([inputs, hidden, 1, 1]) {
-            let shape = field.shape();
-            assert!(
-                shape == (rows, G::GATES * hidden),
-                "{}::{call}: `{name}` is {}x{}, but a cell of {hidden} hidden units (the rows \
-                 of `hidden_weights`) needs it {rows}x{} ({} gates of {hidden} columns)",
-                G::NAME,
-                shape.0,
-                shape.1,
-                G::GATES * hidden,
-                G::GATES
-            );
+        if let Some(message) = self.misfit(call) {
+            panic!("{message}");
         }
+    }
+
+    /// What is wrong with the fields' shapes, if anything, as a message naming `call`.
+    fn misfit(&self, call: &str) -> Option<String> {
+        let (inputs, hidden) = (self.inputs(), self.hidden());
+        let rows = [inputs, hidden, 1, 1];
+        let (name, shape, rows) = NAMES
+            .iter()
+            .zip(self.fields())
+            .zip(rows)
+            .map(|((name, field), rows)| (name, field.shape(), rows))
+            .find(|&(_, shape, rows)| shape != (rows, G::GATES * hidden))?;
+        Some(format!(
+            "{}::{call}: `{name}` is {}x{}, but a cell of {hidden} hidden units (the rows of \
+             `hidden_weights`) needs it {rows}x{} ({} gates of {hidden} columns)",
+            G::NAME,
+            shape.0,
+            shape.1,
+            G::GATES * hidden,
+            G::GATES
+        ))
     }
 
     /// Checks the fields and a step's input `x` and state `h` (the LSTM's cell state has
@@ -298,6 +326,66 @@ impl<G: Gates> Cell<G> {
             (x.dot(&self.input_weights) + self.input_bias.clone()).boxed(),
             (h.dot(&self.hidden_weights) + self.hidden_bias.clone()).boxed(),
         ]
+    }
+}
+
+/// Saving (see [`Cell`]).
+#[cfg(feature = "serde")]
+mod saving {
+    use super::{Cell, Gates};
+    use crate::nodes::ParameterNode;
+    use crate::Variable;
+    use ndarray::Array2;
+    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+    /// A cell's parameters as saved.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Saved {
+        input_weights: Array2<f32>,
+        hidden_weights: Array2<f32>,
+        input_bias: Array2<f32>,
+        hidden_bias: Array2<f32>,
+    }
+
+    /// The current values: of the shared storage for a shared node, whose `value()` is
+    /// its latest pass's copy.
+    fn current(p: &Variable<ParameterNode>) -> Array2<f32> {
+        match p.node().shared_storage() {
+            Some(_) => p.hogwild_parameter().value(),
+            None => p.value(),
+        }
+    }
+
+    impl<G: Gates> Serialize for Cell<G> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let [input_weights, hidden_weights, input_bias, hidden_bias] =
+                self.fields().map(current);
+            Saved {
+                input_weights,
+                hidden_weights,
+                input_bias,
+                hidden_bias,
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de, G: Gates> Deserialize<'de> for Cell<G> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let saved = Saved::deserialize(deserializer)?;
+            let cell = Cell {
+                input_weights: ParameterNode::new(saved.input_weights),
+                hidden_weights: ParameterNode::new(saved.hidden_weights),
+                input_bias: ParameterNode::new(saved.input_bias),
+                hidden_bias: ParameterNode::new(saved.hidden_bias),
+                gates: std::marker::PhantomData,
+            };
+            match cell.misfit("deserialize") {
+                Some(message) => Err(de::Error::custom(message)),
+                None => Ok(cell),
+            }
+        }
     }
 }
 

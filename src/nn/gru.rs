@@ -53,7 +53,10 @@ use ndarray::s;
 /// state carried in, and after each window's backward pass copy the window's last state
 /// into it. After, not before: a `set_value` between a forward and a backward pass makes
 /// the backward pass forward again, from the new state, so the gradients would belong to
-/// another window. The same goes for an [`Lstm`](super::Lstm)'s two states.
+/// another window. The same goes for an [`Lstm`](super::Lstm)'s two states, and for
+/// generation: a forward pass recomputes every step from the inputs, so to sample step by
+/// step, build a one-step graph over such an input state and copy each step's output
+/// into it.
 ///
 /// ```
 /// use wyrm::nn::Gru;

@@ -261,3 +261,41 @@ fn a_computed_dimension_is_checked_when_loaded() {
         "{err}"
     );
 }
+
+/// A recurrent cell over shared parameters saves what the storage holds now, not its
+/// nodes' latest copies, and loads back; a file whose shapes do not fit (a GRU's, read
+/// as an LSTM) is an error naming the field.
+#[test]
+fn recurrent_cells_save_current_values_and_bad_files_are_named() {
+    use rand::SeedableRng;
+    use std::sync::Arc;
+    use wyrm::nn::{Gru, Lstm};
+
+    let template = Lstm::new(2, 3, &mut rand::rngs::StdRng::seed_from_u64(4));
+    let shared: Vec<Arc<HogwildParameter>> = template
+        .parameters()
+        .iter()
+        .map(|p| p.hogwild_parameter())
+        .collect();
+    let [w, u, b, c] = [0, 1, 2, 3].map(|i| ParameterNode::shared(shared[i].clone()));
+    let lstm = Lstm::from_parameters(w, u, b, c);
+    let updated = Array2::from_elem((1, 12), 0.25);
+    shared[3].set_value(&updated);
+    let saved = serde_json::to_string(&lstm).unwrap();
+    let loaded: Lstm = serde_json::from_str(&saved).unwrap();
+    assert_eq!(loaded.hidden_bias.value(), updated);
+    assert_eq!(loaded.input_weights.value(), template.input_weights.value());
+
+    let gru = Gru::new(2, 3, &mut rand::rngs::StdRng::seed_from_u64(5));
+    let error = serde_json::from_str::<Lstm>(&serde_json::to_string(&gru).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with(
+            "Lstm::deserialize: `input_weights` is 2x9, but a cell of 3 hidden units (the rows \
+             of `hidden_weights`) needs it 2x12 (4 gates of 3 columns)"
+        ),
+        "{error}"
+    );
+}
