@@ -1,9 +1,9 @@
 //! [`Gru`]: a gated recurrent unit cell, one step of a recurrent network.
 
 use super::cell::{Cell, GruGates};
+use super::fused::{fused, GruFusion};
 use crate::nodes::Boxed;
 use crate::{Node, Variable};
-use ndarray::s;
 
 /// A gated recurrent unit (Cho et al., 2014), in the form PyTorch's `GRUCell` computes:
 ///
@@ -21,8 +21,10 @@ use ndarray::s;
 /// `parameters`) are [`Cell`]'s.
 ///
 /// [`step`](Self::step) builds one step's graph, boxed (every step of a sequence has the
-/// same type, and a long sequence builds quickly; see the crate docs on boxing). Unroll a
-/// sequence by calling it in a loop, as the data dictates:
+/// same type, and a long sequence builds quickly; see the crate docs on boxing): the two
+/// products, and one node for the gates' elementwise math, which keeps `r`, `z` and `n`
+/// for the backward pass (where a node per operation would keep some 30 values per unit
+/// and row). Unroll a sequence by calling it in a loop, as the data dictates:
 ///
 /// ```
 /// use wyrm::nn::Gru;
@@ -135,19 +137,7 @@ impl Cell<GruGates> {
     #[track_caller]
     fn step_boxed(&self, x: &Variable<Boxed>, h: &Variable<Boxed>) -> Variable<Boxed> {
         let [gates_x, gates_h] = self.products(x, h);
-        let hidden = self.hidden();
-        let gate = |g: usize| s![.., g * hidden..(g + 1) * hidden];
-        let reset = (gates_x.slice(gate(0)) + gates_h.slice(gate(0)))
-            .sigmoid()
-            .boxed();
-        let update = (gates_x.slice(gate(1)) + gates_h.slice(gate(1)))
-            .sigmoid()
-            .boxed();
-        let candidate = (gates_x.slice(gate(2)) + reset * gates_h.slice(gate(2)))
-            .tanh()
-            .boxed();
-        // (1 − z) ⊙ n + z ⊙ h, with one product fewer.
-        (candidate.clone() + update * (h.clone() - candidate)).boxed()
+        fused::<GruFusion>(self.hidden(), &[&gates_x, &gates_h, h])
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`Lstm`]: a long short-term memory cell, one step of a recurrent network.
 
 use super::cell::{Cell, LstmGates};
+use super::fused::{fused, LstmFusion};
 use crate::nodes::Boxed;
 use crate::{Node, Variable};
 use ndarray::s;
@@ -117,14 +118,10 @@ impl Cell<LstmGates> {
             h.shape().1
         );
         let hidden = self.hidden();
-        let gates = (gates_x + gates_h).boxed();
-        let gate = |g: usize| gates.slice(s![.., g * hidden..(g + 1) * hidden]);
-        let input = gate(0).sigmoid().boxed();
-        let forget = gate(1).sigmoid().boxed();
-        let candidate = gate(2).tanh().boxed();
-        let output = gate(3).sigmoid().boxed();
-        let state = (forget * s.clone() + input * candidate).boxed();
-        ((output * state.tanh()).boxed(), state)
+        // The next output and cell state side by side, in one node.
+        let both = fused::<LstmFusion>(hidden, &[&gates_x, &gates_h, s]);
+        let half = |k: usize| both.slice(s![.., k * hidden..(k + 1) * hidden]).boxed();
+        (half(0), half(1))
     }
 }
 

@@ -12,6 +12,7 @@
 //!   memory): one boxed step per call, unrolled over a sequence as the data dictates.
 
 mod cell;
+mod fused;
 mod gru;
 pub mod losses;
 mod lstm;
