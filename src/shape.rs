@@ -85,14 +85,14 @@
 //! use wyrm::nodes::Boxed;
 //! use wyrm::*;
 //!
-//! /// `x + relu(layer_norm(x) w)`, boxed, with the gain and bias rows of the norm.
+//! /// `x + tanh(layer_norm(x) w)`, boxed, with the gain and bias rows of the norm.
 //! fn sublayer<T: Node<Rows = Dyn, Cols = Dyn> + 'static>(
 //!     x: &Variable<T>,
 //!     (gain, bias): (&Variable<ParameterNode>, &Variable<ParameterNode>),
 //!     w: &Variable<ParameterNode>,
 //! ) -> Variable<Boxed> {
 //!     let normalised = (x.standardize_rows(1e-5) * gain.clone() + bias.clone()).boxed();
-//!     (x.clone() + normalised.dot(w).relu()).boxed()
+//!     (x.clone() + normalised.dot(w).tanh()).boxed()
 //! }
 //!
 //! let x = InputNode::new(random_matrix(3, 4));
@@ -101,6 +101,7 @@
 //! let mut y = sublayer(&sublayer(&x, (&gain, &bias), &w), (&gain, &bias), &w);
 //! y.forward();
 //! assert_eq!(y.shape(), (3, 4));
+//! gradcheck::assert_gradients(&mut y);
 //! ```
 
 use std::fmt::Debug;

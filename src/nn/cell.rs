@@ -272,6 +272,14 @@ impl<G: Gates> Cell<G> {
     /// What is wrong with the fields' shapes, if anything, as a message naming `call`.
     fn misfit(&self, call: &str) -> Option<String> {
         let (inputs, hidden) = (self.inputs(), self.hidden());
+        if inputs == 0 || hidden == 0 {
+            return Some(format!(
+                "{}::{call}: a cell needs at least one input and one hidden unit, got \
+                 {inputs} inputs (the rows of `input_weights`) and {hidden} hidden units (the \
+                 rows of `hidden_weights`)",
+                G::NAME
+            ));
+        }
         let rows = [inputs, hidden, 1, 1];
         let (name, shape, rows) = NAMES
             .iter()

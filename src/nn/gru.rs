@@ -285,5 +285,17 @@ mod tests {
             text.starts_with("Gru::from_parameters: `input_bias` is 12x1"),
             "{text}"
         );
+        // No hidden units: refused as by `new` (a saved file could hold such a cell).
+        let empty = |r: usize, c: usize| ParameterNode::new(Array2::zeros((r, c)));
+        let text = panic_message(|| {
+            Gru::from_parameters(empty(2, 0), empty(0, 0), empty(1, 0), empty(1, 0));
+        });
+        assert!(
+            text.starts_with(
+                "Gru::from_parameters: a cell needs at least one input and one hidden unit, got \
+                 2 inputs"
+            ),
+            "{text}"
+        );
     }
 }

@@ -9,30 +9,32 @@ use crate::node::Node;
 use crate::shape::Dim;
 use crate::Variable;
 
-/// `Σ (x - mean)²` with eight partial sums (vectorisable, as [`kernels::sum`]).
+/// `Σ f(x)` with eight partial sums (vectorisable, as [`kernels::sum`]).
 ///
 /// [`kernels::sum`]: crate::kernels::sum
-#[inline]
-fn squared_deviations(x: &[f32], mean: f32) -> f32 {
+#[inline(always)]
+fn sum_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0.0f32; 8];
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder();
     for c in chunks {
         for (a, v) in acc.iter_mut().zip(c) {
-            *a += (v - mean) * (v - mean);
+            *a += f(*v);
         }
     }
-    acc.iter().sum::<f32>() + rest.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
+    acc.iter().sum::<f32>() + rest.iter().map(|v| f(*v)).sum::<f32>()
 }
 
-/// The mean of a contiguous run of values and `1 / sqrt(variance + eps)`. Two passes, so
-/// that the variance is summed from centred values (large values with a small spread
-/// keep it).
+/// The mean of a contiguous run of values and `1 / sqrt(variance + eps)`. The mean is
+/// refined by a second pass over the differences from a first estimate, whose rounding
+/// (relative to the values, not to their spread) would otherwise shift every output of
+/// large values with a small spread; the variance is summed from centred values.
 #[inline]
 fn moments(eps: f32, x: &[f32]) -> (f32, f32) {
     let n = x.len() as f32;
-    let mean = crate::kernels::sum(x) / n;
-    let variance = squared_deviations(x, mean) / n;
+    let rough = crate::kernels::sum(x) / n;
+    let mean = rough + sum_of(x, |v| v - rough) / n;
+    let variance = sum_of(x, |v| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (variance + eps).sqrt())
 }
 
@@ -134,12 +136,18 @@ impl SingleOp for StandardizeRowsOp {
     }
     #[inline]
     fn forward(&self, x: &[f32], (_, cols): (usize, usize), y: &mut [f32]) {
-        for (x, y) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+        // `max(1)`: a row of no columns is nothing to standardise (and a chunk size of 0
+        // would panic).
+        for (x, y) in x
+            .chunks_exact(cols.max(1))
+            .zip(y.chunks_exact_mut(cols.max(1)))
+        {
             standardize(self.eps, x, y);
         }
     }
     #[inline]
     fn backward(&self, g: &[f32], x: &[f32], y: &[f32], (_, cols): (usize, usize), gx: &mut [f32]) {
+        let cols = cols.max(1);
         let rows = g.chunks_exact(cols).zip(x.chunks_exact(cols));
         let rows = rows.zip(y.chunks_exact(cols).zip(gx.chunks_exact_mut(cols)));
         for ((g, x), (y, gx)) in rows {
@@ -318,9 +326,37 @@ mod tests {
         }
     }
 
-    /// Large values with a small spread: the variance, summed from centred values, stays.
+    /// Large values with a small spread: the refined mean and the variance summed from
+    /// centred values keep it (with the mean of one f32 sum, alternating 1e4 and
+    /// 1e4 + 0.01 came out as -0.784 and 1.176 instead of about ±1).
     #[test]
     fn large_values_keep_their_spread() {
+        let alternating = Array2::from_shape_fn((1, 64), |(_, j)| 1e4 + (j % 2) as f32 * 0.01);
+        for (axis, mut y) in [
+            (
+                1,
+                InputNode::new(alternating.clone())
+                    .standardize_rows(1e-8)
+                    .boxed(),
+            ),
+            (
+                0,
+                InputNode::new(alternating.t().to_owned())
+                    .standardize_columns(1e-8)
+                    .boxed(),
+            ),
+        ] {
+            y.forward();
+            let x = if axis == 1 {
+                alternating.clone()
+            } else {
+                alternating.t().to_owned()
+            };
+            let expected = reference(&x, axis, 1e-8);
+            for (y, e) in y.value().iter().zip(&expected) {
+                assert!((*y as f64 - e).abs() < 1e-3, "{y} vs {e}");
+            }
+        }
         let x = InputNode::new(arr2(&[[1e6, 1e6 + 1.0, 1e6 + 2.0, 1e6 + 3.0]]));
         let mut y = x.standardize_rows(1e-6);
         y.forward();
@@ -363,6 +399,23 @@ mod tests {
         assert_eq!(y.value(), Array2::<f32>::zeros((2, 3)));
         y.backward_with(arr2(&[[1.0, 2.0, 3.0], [0.0, 0.0, 3.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[-2.0, 0.0, 2.0], [-2.0, -2.0, 4.0]]));
+    }
+
+    /// Rows of no columns (and no rows at all) standardise to nothing, without a panic.
+    #[test]
+    fn empty_operands() {
+        for shape in [(3, 0), (0, 3), (0, 0)] {
+            let x = ParameterNode::new(Array2::zeros(shape));
+            for mut y in [
+                x.standardize_rows(1e-5).boxed(),
+                x.standardize_columns(1e-5).boxed(),
+            ] {
+                y.forward();
+                y.backward(1.0);
+                assert_eq!(y.value().dim(), shape);
+                assert_eq!(x.gradient().dim(), shape);
+            }
+        }
     }
 
     #[test]
