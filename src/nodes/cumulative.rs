@@ -9,9 +9,9 @@ use crate::node::Node;
 use crate::shape::Dim;
 use crate::Variable;
 
-/// Along which axis a running sum runs.
+/// Along which axis a running sum (or a standardisation) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Along {
+pub(super) enum Along {
     /// Along each row, across its columns.
     Rows,
     /// Down each column, across the rows.

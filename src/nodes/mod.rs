@@ -64,9 +64,7 @@ pub use scalar::{
 pub use single::{Single, SingleOp};
 pub use slice::{Slice, SliceOp};
 pub use softmax::{LogSoftmax, LogSoftmaxOp, Softmax, SoftmaxOp};
-pub use standardize::{
-    StandardizeColumns, StandardizeColumnsOp, StandardizeRows, StandardizeRowsOp,
-};
+pub use standardize::{Standardize, StandardizeOp};
 pub use transpose::{Transpose, TransposeOp};
 pub use unary::{Unary, UnaryOp};
 pub use vector_dot::VectorDot;

@@ -4,6 +4,7 @@
 //! the second batch normalisation's training-time transform. One node does what a mean,
 //! a difference, a square, a second mean, a square root and a division would.
 
+use super::cumulative::Along;
 use super::single::{Single, SingleOp};
 use crate::node::Node;
 use crate::shape::Dim;
@@ -96,98 +97,66 @@ fn check_eps(name: &str, eps: f32) {
     crate::checks::check_setting(name, eps, crate::checks::Range::Positive);
 }
 
-/// Each row to mean 0 and variance 1; node type [`StandardizeRows`].
+/// Each row (or each column) to mean 0 and variance 1; node type [`Standardize`]. Built
+/// by [`standardize_rows`](Variable::standardize_rows) and
+/// [`standardize_columns`](Variable::standardize_columns).
 ///
 /// ```
-/// use wyrm::nodes::{SingleOp, StandardizeRowsOp};
+/// use wyrm::nodes::{SingleOp, StandardizeOp};
 /// let mut y = [0.0; 3];
-/// StandardizeRowsOp::new(1e-6).forward(&[1.0, 2.0, 3.0], (1, 3), &mut y);
+/// StandardizeOp::rows(1e-6).forward(&[1.0, 2.0, 3.0], (1, 3), &mut y);
 /// let scale = (2.0f32 / 3.0).sqrt(); // the row's standard deviation
 /// assert!((y[0] + 1.0 / scale).abs() < 1e-5 && y[1] == 0.0 && (y[2] - 1.0 / scale).abs() < 1e-5);
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct StandardizeRowsOp {
-    eps: f32,
-}
-
-impl StandardizeRowsOp {
-    /// The operation, with `eps` added to each variance.
-    ///
-    /// ```
-    /// use wyrm::nodes::StandardizeRowsOp;
-    /// let _ = StandardizeRowsOp::new(1e-5);
-    /// ```
-    ///
-    /// # Panics
-    /// If `eps` is not finite and positive.
-    #[track_caller]
-    pub fn new(eps: f32) -> Self {
-        check_eps("standardize_rows: eps", eps);
-        StandardizeRowsOp { eps }
-    }
-}
-
-impl SingleOp for StandardizeRowsOp {
-    type Rows<R: Dim, C: Dim> = R;
-    type Cols<R: Dim, C: Dim> = C;
-
-    fn output_shape(&self, shape: (usize, usize)) -> (usize, usize) {
-        shape
-    }
-    #[inline]
-    fn forward(&self, x: &[f32], (_, cols): (usize, usize), y: &mut [f32]) {
-        // `max(1)`: a row of no columns is nothing to standardise (and a chunk size of 0
-        // would panic).
-        for (x, y) in x
-            .chunks_exact(cols.max(1))
-            .zip(y.chunks_exact_mut(cols.max(1)))
-        {
-            standardize(self.eps, x, y);
-        }
-    }
-    #[inline]
-    fn backward(&self, g: &[f32], x: &[f32], y: &[f32], (_, cols): (usize, usize), gx: &mut [f32]) {
-        let cols = cols.max(1);
-        let rows = g.chunks_exact(cols).zip(x.chunks_exact(cols));
-        let rows = rows.zip(y.chunks_exact(cols).zip(gx.chunks_exact_mut(cols)));
-        for ((g, x), (y, gx)) in rows {
-            gradient(self.eps, (g, x, y), gx);
-        }
-    }
-}
-
-/// Each column to mean 0 and variance 1; node type [`StandardizeColumns`].
-///
-/// ```
-/// use wyrm::nodes::{SingleOp, StandardizeColumnsOp};
 /// let mut y = [0.0; 4];
-/// StandardizeColumnsOp::new(1e-6).forward(&[1.0, 10.0, 3.0, 10.0], (2, 2), &mut y);
+/// StandardizeOp::columns(1e-6).forward(&[1.0, 10.0, 3.0, 10.0], (2, 2), &mut y);
 /// assert!((y[0] + 1.0).abs() < 1e-5 && (y[2] - 1.0).abs() < 1e-5);
 /// assert_eq!((y[1], y[3]), (0.0, 0.0)); // a constant column
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct StandardizeColumnsOp {
+pub struct StandardizeOp {
     eps: f32,
+    along: Along,
 }
 
-impl StandardizeColumnsOp {
-    /// The operation, with `eps` added to each variance.
+impl StandardizeOp {
+    /// Standardises each row, with `eps` added to each variance.
     ///
     /// ```
-    /// use wyrm::nodes::StandardizeColumnsOp;
-    /// let _ = StandardizeColumnsOp::new(1e-5);
+    /// use wyrm::nodes::StandardizeOp;
+    /// let _ = StandardizeOp::rows(1e-5);
     /// ```
     ///
     /// # Panics
     /// If `eps` is not finite and positive.
     #[track_caller]
-    pub fn new(eps: f32) -> Self {
+    pub fn rows(eps: f32) -> Self {
+        check_eps("standardize_rows: eps", eps);
+        StandardizeOp {
+            eps,
+            along: Along::Rows,
+        }
+    }
+
+    /// Standardises each column, with `eps` added to each variance.
+    ///
+    /// ```
+    /// use wyrm::nodes::StandardizeOp;
+    /// let _ = StandardizeOp::columns(1e-5);
+    /// ```
+    ///
+    /// # Panics
+    /// If `eps` is not finite and positive.
+    #[track_caller]
+    pub fn columns(eps: f32) -> Self {
         check_eps("standardize_columns: eps", eps);
-        StandardizeColumnsOp { eps }
+        StandardizeOp {
+            eps,
+            along: Along::Columns,
+        }
     }
 }
 
-impl SingleOp for StandardizeColumnsOp {
+impl SingleOp for StandardizeOp {
     type Rows<R: Dim, C: Dim> = R;
     type Cols<R: Dim, C: Dim> = C;
 
@@ -195,46 +164,50 @@ impl SingleOp for StandardizeColumnsOp {
         shape
     }
     #[inline]
-    fn forward(&self, x: &[f32], (rows, cols): (usize, usize), y: &mut [f32]) {
-        by_columns((rows, cols), [x], y, |[x], y| standardize(self.eps, x, y));
+    fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
+        let eps = self.eps;
+        match self.along {
+            Along::Rows => {
+                // `max(1)`: a row of no columns is nothing to standardise (and a chunk
+                // size of 0 would panic).
+                let cols = shape.1.max(1);
+                for (x, y) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+                    standardize(eps, x, y);
+                }
+            }
+            Along::Columns => by_columns(shape, [x], y, |[x], y| standardize(eps, x, y)),
+        }
     }
     #[inline]
-    fn backward(
-        &self,
-        g: &[f32],
-        x: &[f32],
-        y: &[f32],
-        (rows, cols): (usize, usize),
-        gx: &mut [f32],
-    ) {
-        by_columns((rows, cols), [g, x, y], gx, |[g, x, y], gx| {
-            gradient(self.eps, (g, x, y), gx)
-        });
+    fn backward(&self, g: &[f32], x: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]) {
+        let eps = self.eps;
+        match self.along {
+            Along::Rows => {
+                let cols = shape.1.max(1);
+                let rows = g.chunks_exact(cols).zip(x.chunks_exact(cols));
+                let rows = rows.zip(y.chunks_exact(cols).zip(gx.chunks_exact_mut(cols)));
+                for ((g, x), (y, gx)) in rows {
+                    gradient(eps, (g, x, y), gx);
+                }
+            }
+            Along::Columns => by_columns(shape, [g, x, y], gx, |[g, x, y], gx| {
+                gradient(eps, (g, x, y), gx)
+            }),
+        }
     }
 }
 
-/// Node for [`Variable::standardize_rows`].
+/// Node for [`Variable::standardize_rows`] and [`Variable::standardize_columns`].
 ///
 /// ```
 /// use wyrm::*;
-/// use wyrm::nodes::StandardizeRows;
+/// use wyrm::nodes::Standardize;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 3.0]]));
-/// let mut y: Variable<StandardizeRows<InputNode>> = x.standardize_rows(1e-6);
+/// let mut y: Variable<Standardize<InputNode>> = x.standardize_rows(1e-6);
 /// y.forward();
 /// assert!((y.value()[(0, 1)] - 1.0).abs() < 1e-5);
 /// ```
-pub type StandardizeRows<T> = Single<StandardizeRowsOp, T>;
-/// Node for [`Variable::standardize_columns`].
-///
-/// ```
-/// use wyrm::*;
-/// use wyrm::nodes::StandardizeColumns;
-/// let x = InputNode::new(ndarray::arr2(&[[1.0], [3.0]]));
-/// let mut y: Variable<StandardizeColumns<InputNode>> = x.standardize_columns(1e-6);
-/// y.forward();
-/// assert!((y.value()[(1, 0)] - 1.0).abs() < 1e-5);
-/// ```
-pub type StandardizeColumns<T> = Single<StandardizeColumnsOp, T>;
+pub type Standardize<T> = Single<StandardizeOp, T>;
 
 impl<T: Node> Variable<T> {
     /// Each row scaled to mean 0 and variance 1: `(x - mean) / sqrt(variance + eps)`, the
@@ -263,8 +236,8 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `eps` is not finite and positive (at construction).
     #[track_caller]
-    pub fn standardize_rows(&self, eps: f32) -> Variable<StandardizeRows<T>> {
-        self.apply(StandardizeRowsOp::new(eps))
+    pub fn standardize_rows(&self, eps: f32) -> Variable<Standardize<T>> {
+        self.apply(StandardizeOp::rows(eps))
     }
 
     /// Each column scaled to mean 0 and variance 1 over the rows (a batch):
@@ -284,8 +257,8 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `eps` is not finite and positive (at construction).
     #[track_caller]
-    pub fn standardize_columns(&self, eps: f32) -> Variable<StandardizeColumns<T>> {
-        self.apply(StandardizeColumnsOp::new(eps))
+    pub fn standardize_columns(&self, eps: f32) -> Variable<Standardize<T>> {
+        self.apply(StandardizeOp::columns(eps))
     }
 }
 
