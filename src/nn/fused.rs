@@ -11,9 +11,10 @@ use crate::Variable;
 use std::cell::Ref;
 use std::rc::Rc;
 
-/// The row math of a fused step over two or three operands, for `hidden` units.
+/// The row math of a fused step over three operands (the input product, the recurrent
+/// product and a state), for `hidden` units.
 pub(super) trait Fusion: 'static {
-    /// The operands' widths, in units of `hidden` (0 for a third operand there is not).
+    /// The operands' widths, in units of `hidden`.
     const WIDTHS: [usize; 3];
     /// The output's width, in units of `hidden`.
     const OUTPUT: usize;
@@ -34,13 +35,13 @@ pub(super) trait Fusion: 'static {
     );
 }
 
-/// A node applying a [`Fusion`] row by row to two or three boxed operands.
+/// A node applying a [`Fusion`] row by row to three boxed operands.
 pub(super) struct Fused<F> {
-    operands: Vec<Rc<Boxed>>,
+    operands: [Rc<Boxed>; 3],
     hidden: usize,
     state: NodeState,
     saved: Scratch,
-    grads: Vec<Scratch>,
+    grads: [Scratch; 3],
     needs_gradient: bool,
     discards: bool,
     fusion: std::marker::PhantomData<F>,
@@ -48,29 +49,26 @@ pub(super) struct Fused<F> {
 
 /// Builds the fused node over `operands` (rows of the widths `F` declares, checked by the
 /// caller), boxed.
-pub(super) fn fused<F: Fusion>(hidden: usize, operands: &[&Variable<Boxed>]) -> Variable<Boxed> {
+pub(super) fn fused<F: Fusion>(hidden: usize, operands: [&Variable<Boxed>; 3]) -> Variable<Boxed> {
     let rows = operands[0].shape().0;
-    let nodes: Vec<Rc<Boxed>> = operands.iter().map(|o| o.node().clone()).collect();
+    let nodes = operands.map(|o| o.node().clone());
     let node = Fused::<F> {
         hidden,
         state: NodeState::new((rows, F::OUTPUT * hidden)),
         saved: Scratch::new(rows * F::SAVED * hidden),
         grads: nodes
-            .iter()
-            .map(|n| Scratch::new(n.shape().0 * n.shape().1))
-            .collect(),
+            .each_ref()
+            .map(|n| Scratch::new(n.shape().0 * n.shape().1)),
         needs_gradient: nodes.iter().any(|n| n.needs_gradient()),
         discards: crate::node::discards(
             &nodes
-                .iter()
-                .map(|n| (n.needs_gradient(), n.discards_gradient()))
-                .collect::<Vec<_>>(),
+                .each_ref()
+                .map(|n| (n.needs_gradient(), n.discards_gradient())),
         ),
         operands: nodes,
         fusion: std::marker::PhantomData,
     };
-    let links: Vec<crate::Operand<'_>> = operands.iter().map(|o| (*o).into()).collect();
-    Variable::with_operands(node, &links).boxed()
+    Variable::with_operands(node, &operands.map(crate::Operand::from)).boxed()
 }
 
 impl<F: Fusion> Fused<F> {
@@ -82,29 +80,18 @@ impl<F: Fusion> Fused<F> {
     /// Sends the complete gradient `g` of this node's value on to the operands.
     fn propagate(&self, g: &[f32]) {
         {
-            let values: Vec<Ref<'_, [f32]>> = self.operands.iter().map(|o| o.value()).collect();
+            let values = self.operands.each_ref().map(|o| o.value());
             let saved = self.saved.borrow_mut();
-            let mut grads: Vec<_> = self.grads.iter().map(|s| s.borrow_mut()).collect();
+            let mut grads = self.grads.each_ref().map(|s| s.borrow_mut());
             let (widths, h) = (self.widths(), self.hidden);
             let (out, keep) = (F::OUTPUT * h, F::SAVED * h);
             for (r, g) in g.chunks_exact(out.max(1)).enumerate() {
-                let row = |k: usize| -> &[f32] {
-                    values
-                        .get(k)
-                        .map_or(&[][..], |v| &v[r * widths[k]..(r + 1) * widths[k]])
-                };
-                let mut rows = grads
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(k, grad)| &mut grad[r * widths[k]..(r + 1) * widths[k]]);
-                let mut none: [f32; 0] = [];
-                let grads = [
-                    rows.next().expect("two operands at least"),
-                    rows.next().expect("two operands at least"),
-                    rows.next().unwrap_or(&mut none),
-                ];
+                let span = |k: usize| r * widths[k]..(r + 1) * widths[k];
+                let rows = [0, 1, 2].map(|k| &values[k][span(k)]);
+                let [a, b, c] = &mut grads;
+                let grads = [&mut a[span(0)], &mut b[span(1)], &mut c[span(2)]];
                 let saved = &saved[r * keep..(r + 1) * keep];
-                F::backward(h, g, [row(0), row(1), row(2)], saved, grads);
+                F::backward(h, g, rows, saved, grads);
             }
         }
         for (operand, grad) in self.operands.iter().zip(&self.grads) {
@@ -130,18 +117,14 @@ impl<F: Fusion> Node for Fused<F> {
         for operand in &self.operands {
             operand.forward(pass);
         }
-        let values: Vec<Ref<'_, [f32]>> = self.operands.iter().map(|o| o.value()).collect();
+        let values = self.operands.each_ref().map(|o| o.value());
         let mut saved = self.saved.borrow_mut();
         let mut out = self.state.value_mut();
         let (widths, h) = (self.widths(), self.hidden);
         let (width, keep) = (F::OUTPUT * h, F::SAVED * h);
         let rows = out.chunks_exact_mut(width.max(1));
         for (r, (out, saved)) in rows.zip(saved.chunks_exact_mut(keep.max(1))).enumerate() {
-            let row = |k: usize| -> &[f32] {
-                values
-                    .get(k)
-                    .map_or(&[][..], |v| &v[r * widths[k]..(r + 1) * widths[k]])
-            };
+            let row = |k: usize| &values[k][r * widths[k]..(r + 1) * widths[k]];
             F::forward(h, [row(0), row(1), row(2)], out, saved);
         }
     }

@@ -137,7 +137,7 @@ impl Cell<GruGates> {
     #[track_caller]
     fn step_boxed(&self, x: &Variable<Boxed>, h: &Variable<Boxed>) -> Variable<Boxed> {
         let [gates_x, gates_h] = self.products(x, h);
-        fused::<GruFusion>(self.hidden(), &[&gates_x, &gates_h, h])
+        fused::<GruFusion>(self.hidden(), [&gates_x, &gates_h, h])
     }
 }
 

@@ -119,7 +119,7 @@ impl Cell<LstmGates> {
         );
         let hidden = self.hidden();
         // The next output and cell state side by side, in one node.
-        let both = fused::<LstmFusion>(hidden, &[&gates_x, &gates_h, s]);
+        let both = fused::<LstmFusion>(hidden, [&gates_x, &gates_h, s]);
         let half = |k: usize| both.slice(s![.., k * hidden..(k + 1) * hidden]).boxed();
         (half(0), half(1))
     }
