@@ -262,13 +262,12 @@ mod tests {
             gradcheck::assert_gradient(&mut x.tanh(), &x);
             gradcheck::assert_gradient(&mut x.sigmoid(), &x);
             gradcheck::assert_gradient(&mut x.softplus(), &x);
-            // Keep inputs away from the kinks so finite differences are meaningful.
-            let away = ParameterNode::new(random_matrix(r, c).mapv(|v| {
-                if v.abs() < 0.1 {
-                    v + 0.3
-                } else {
-                    v
-                }
+            // Keep inputs away from the kink so finite differences are meaningful, with
+            // signs alternating from positive, so every shape (1x1 too) has a slope to check.
+            let magnitudes = random_matrix(r, c);
+            let away = ParameterNode::new(ndarray::Array2::from_shape_fn((r, c), |(i, j)| {
+                let sign = if (i * c + j) % 2 == 0 { 1.0 } else { -1.0 };
+                sign * (magnitudes[(i, j)].abs() + 0.1)
             }));
             gradcheck::assert_gradient(&mut away.relu(), &away);
             // Values inside and outside [-0.5, 0.5], none within a step of the bounds; the
