@@ -26,6 +26,8 @@
 
 use criterion::{black_box, Criterion, Throughput};
 use rand::SeedableRng;
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Barrier, Mutex};
@@ -159,8 +161,8 @@ pub fn unshared_step(seed: u64) -> impl FnMut() -> f32 {
 /// other), that run a given number of steps together on demand.
 pub struct Trainers {
     commands: Vec<Sender<u64>>,
-    /// Each worker's start and end time of its latest run.
-    times: Receiver<(Instant, Instant)>,
+    /// Each worker's start and end time of its latest run, or why it failed.
+    times: Receiver<Result<(Instant, Instant), String>>,
     workers: Vec<JoinHandle<()>>,
     start: Arc<Barrier>,
 }
@@ -179,14 +181,28 @@ impl Trainers {
             let (send, receive) = channel::<u64>();
             let (start, times, make) = (start.clone(), times_send.clone(), make.clone());
             workers.push(std::thread::spawn(move || {
-                let mut step = make(t as u64);
+                // A panic is caught and reported at the next run, which then panics on the
+                // calling thread; left to unwind, it would leave the others waiting at the
+                // barrier, or `run` waiting for a time, forever.
+                let mut step = catch_unwind(AssertUnwindSafe(|| make(t as u64)))
+                    .map_err(|e| format!("building its step panicked: {}", message(&*e)));
                 while let Ok(steps) = receive.recv() {
                     start.wait();
-                    let began = Instant::now();
-                    for _ in 0..steps {
-                        black_box(step());
+                    let outcome = match &mut step {
+                        Ok(step) => catch_unwind(AssertUnwindSafe(|| {
+                            let began = Instant::now();
+                            for _ in 0..steps {
+                                black_box(step());
+                            }
+                            (began, Instant::now())
+                        }))
+                        .map_err(|e| format!("its step panicked: {}", message(&*e))),
+                        Err(e) => Err(e.clone()),
+                    };
+                    if let Err(e) = &outcome {
+                        step = Err(e.clone());
                     }
-                    times.send((began, Instant::now())).expect("trainers alive");
+                    times.send(outcome).expect("trainers alive");
                 }
             }));
             commands.push(send);
@@ -217,7 +233,8 @@ impl Trainers {
     }
 
     /// Every worker runs `steps` steps, all starting together; returns the wall time from
-    /// the first worker's start to the last one's end. The workers read the clock
+    /// the first worker's start to the last one's end. Panics, naming the cause, if a
+    /// worker's step (or the building of it) panicked, then or in an earlier run. The workers read the clock
     /// themselves: with as many workers as cores, the calling thread may get no core to
     /// read it on until a worker has finished.
     pub fn run(&self, steps: u64) -> Duration {
@@ -226,7 +243,10 @@ impl Trainers {
         }
         self.start.wait();
         let times: Vec<_> = (0..self.commands.len())
-            .map(|_| self.times.recv().expect("worker alive"))
+            .map(|_| match self.times.recv().expect("worker alive") {
+                Ok(times) => times,
+                Err(why) => panic!("Trainers::run: a worker failed: {why}"),
+            })
             .collect();
         let first = times.iter().map(|t| t.0).min().expect("a worker");
         let last = times.iter().map(|t| t.1).max().expect("a worker");
@@ -238,9 +258,17 @@ impl Drop for Trainers {
     fn drop(&mut self) {
         self.commands.clear();
         for w in self.workers.drain(..) {
-            w.join().expect("worker thread");
+            // Workers catch their steps' panics; `run` has reported them.
+            let _ = w.join();
         }
     }
+}
+
+/// A panic's message, where it is a string.
+fn message(payload: &(dyn Any + Send)) -> &str {
+    (payload.downcast_ref::<&str>().copied())
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
 }
 
 /// Hand-written sparse-mf on plain `Vec<f32>` tables with Adagrad (gradients by hand).

@@ -17,5 +17,6 @@ mod panic_location;
 mod recurrent;
 #[cfg(feature = "serde")]
 mod save;
+mod trainers;
 mod ui;
 mod ui_model;
