@@ -1,4 +1,5 @@
-//! Elementwise arithmetic functions: `square`, `exp`, `ln`, `sqrt`, `abs`, `pow`.
+//! Elementwise arithmetic functions: `square`, `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos`,
+//! `sqrt`, `abs`, `pow`.
 
 use super::unary::{unary_op, Unary, UnaryOp};
 use crate::{Node, Variable};
@@ -51,6 +52,85 @@ unary_op!(
     // `+ 0.0` turns -0.0 into +0.0 (and nothing else): ln(-0.0) is ln(0) = -inf, whose
     // slope is +inf, not 1 / -0.0 = -inf.
     |x, y| 1.0 / (x + 0.0)
+);
+unary_op!(
+    /// `eˣ - 1`, elementwise, accurate where `x` is near 0 (where `x.exp() - 1.0` keeps
+    /// only the first few digits): a rate `e^θ - 1`, a log-normal's mean and variance
+    /// terms. [`f32::exp_m1`]'s value; the slope is `eˣ`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let x = ParameterNode::new(ndarray::arr2(&[[1e-6, 0.0]]));
+    /// let mut y = x.exp_m1();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert!((y.value()[(0, 0)] - 1.0000005e-6).abs() < 1e-12);
+    /// // The naive form loses it: e^1e-6 rounds to 1 + 9.5e-7 in f32.
+    /// assert_ne!(1e-6f32.exp() - 1.0, 1e-6);
+    /// assert_eq!(x.gradient()[(0, 1)], 1.0);
+    /// ```
+    ExpM1Op, ExpM1, exp_m1, "exp_m1",
+    |x| x.exp_m1(),
+    // From x, not from y + 1, which is 1 or 0 far from zero on either side.
+    |x, y| crate::kernels::exp(x)
+);
+unary_op!(
+    /// `ln(1 + x)`, elementwise, accurate where `x` is near 0 (where `(1.0 + x).ln()`
+    /// has already rounded `1 + x`): the log-likelihood of a small probability's
+    /// complement, `(-p).ln_1p()`, or a log-odds `ln(1 + e^z)` written out. Values and
+    /// edge cases as [`f32::ln_1p`]: `-inf` at -1 (with slope +inf) and NaN below -1.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let p = ParameterNode::new(ndarray::arr2(&[[1e-7, 0.5]]));
+    /// // ln(1 - p): the log-probability of "no event".
+    /// let mut y = (-p.clone()).ln_1p();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert!((y.value()[(0, 0)] + 1e-7).abs() < 1e-13);
+    /// assert_eq!((1.0f32 - 1e-7).ln(), -1.1920929e-7); // the naive form: 19% off
+    /// assert!((p.gradient()[(0, 1)] + 2.0).abs() < 1e-6); // -1 / (1 - p)
+    /// ```
+    Ln1pOp, Ln1p, ln_1p, "ln_1p",
+    |x| x.ln_1p(),
+    // `1 + x` is exact enough for the slope: an error in `x` of one rounding is
+    // relatively smaller in `1 + x` whenever `1 + x` is not near 0.
+    |x, y| 1.0 / (1.0 + x)
+);
+unary_op!(
+    /// Sine (of radians), elementwise: a pendulum's restoring force, a rotation, periodic
+    /// features. The standard library's [`f32::sin`] (`fast-math` has no approximation of
+    /// it); the slope is `cos x`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let angle = ParameterNode::new(ndarray::arr2(&[[0.0, std::f32::consts::FRAC_PI_2]]));
+    /// let mut y = angle.sin();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value(), ndarray::arr2(&[[0.0, 1.0]]));
+    /// assert_eq!(angle.gradient()[(0, 0)], 1.0); // cos 0
+    /// ```
+    SinOp, Sin, sin, "sin",
+    |x| x.sin(),
+    |x, y| x.cos()
+);
+unary_op!(
+    /// Cosine (of radians), elementwise. The standard library's [`f32::cos`]; the slope
+    /// is `-sin x`.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let angle = ParameterNode::new(ndarray::arr2(&[[0.0, std::f32::consts::FRAC_PI_2]]));
+    /// let mut y = angle.cos();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(y.value()[(0, 0)], 1.0);
+    /// assert_eq!(angle.gradient()[(0, 1)], -1.0); // -sin(π/2)
+    /// ```
+    CosOp, Cos, cos, "cos",
+    |x| x.cos(),
+    |x, y| -x.sin()
 );
 unary_op!(
     /// Square root, elementwise (slope +inf at 0, for either sign of zero; NaN below 0).
@@ -169,6 +249,57 @@ mod tests {
         assert_eq!(value_of(p.pow(2.0)), arr2(&[[16.0, 81.0]]));
         let e = value_of(p.ln().exp());
         assert!((e[(0, 1)] - 9.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn sin_and_cos_values() {
+        let x = InputNode::new(arr2(&[[0.5, -2.0, 10.0]]));
+        let (s, c) = (value_of(x.sin()), value_of(x.cos()));
+        for (j, v) in [0.5f32, -2.0, 10.0].into_iter().enumerate() {
+            assert_eq!((s[(0, j)], c[(0, j)]), (v.sin(), v.cos()));
+        }
+    }
+
+    #[test]
+    fn exp_m1_and_ln_1p_keep_small_values() {
+        let x = ParameterNode::new(arr2(&[[1e-8, -3e-7, 2.0, -30.0]]));
+        let e = value_of(x.exp_m1());
+        let want = [1e-8f64.exp_m1(), (-3e-7f64).exp_m1(), 2f64.exp_m1(), -1.0];
+        for (got, want) in e.iter().zip(want) {
+            assert!(
+                ((*got as f64 - want) / want).abs() < 1e-6,
+                "{got} vs {want}"
+            );
+        }
+        let l = value_of(x.ln_1p());
+        let want = [1e-8f64.ln_1p(), (-3e-7f64).ln_1p(), 2f64.ln_1p()];
+        for (got, want) in l.iter().zip(want) {
+            assert!(
+                ((*got as f64 - want) / want).abs() < 1e-6,
+                "{got} vs {want}"
+            );
+        }
+        assert!(l[(0, 3)].is_nan(), "ln(1 + x) below x = -1 is NaN");
+        // Inverse functions of each other.
+        let back = value_of(x.exp_m1().ln_1p());
+        assert!((back[(0, 0)] - 1e-8).abs() < 1e-14 && (back[(0, 2)] - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn exp_m1_slope_far_out_and_ln_1p_at_minus_one() {
+        // The slope is e^x, not y + 1: at x = -20, y + 1 rounds to 0.
+        let x = ParameterNode::new(arr2(&[[-20.0, 0.0]]));
+        let mut y = x.exp_m1();
+        y.forward();
+        y.backward(1.0);
+        assert!(((x.gradient()[(0, 0)] as f64) / (-20f64).exp() - 1.0).abs() < 1e-5);
+        assert_eq!(x.gradient()[(0, 1)], 1.0);
+        let x = ParameterNode::new(arr2(&[[-1.0]]));
+        let mut y = x.ln_1p();
+        y.forward();
+        y.backward(1.0);
+        assert_eq!(y.value()[(0, 0)], f32::NEG_INFINITY);
+        assert_eq!(x.gradient()[(0, 0)], f32::INFINITY);
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub use gather::{GatherBags, GatherBagsOp, GatherRows, GatherRowsOp};
 pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use logsumexp::{LogSumExpColumns, LogSumExpColumnsOp, LogSumExpRows, LogSumExpRowsOp};
-pub use math::{Abs, AbsOp, Exp, ExpOp, Ln, LnOp, Pow, PowOp, Sqrt, SqrtOp, Square, SquareOp};
+pub use math::{
+    Abs, AbsOp, Cos, CosOp, Exp, ExpM1, ExpM1Op, ExpOp, Ln, Ln1p, Ln1pOp, LnOp, Pow, PowOp, Sin,
+    SinOp, Sqrt, SqrtOp, Square, SquareOp,
+};
 pub use max::{MaxColumns, MaxColumnsOp, MaxRows, MaxRowsOp};
 pub use parameter::ParameterNode;
 pub use pick::{Pick, PickOp};

@@ -226,6 +226,11 @@ fn elementwise_functions() {
     unary("square", Any, |x| x.square());
     unary("exp", Any, |x| x.exp());
     unary("ln", Positive, |x| x.ln());
+    unary("exp_m1", Any, |x| x.exp_m1());
+    // Above -1, where ln(1 + x) is defined.
+    unary("ln_1p", Positive, |x| x.ln_1p());
+    unary("sin", Any, |x| x.sin());
+    unary("cos", Any, |x| x.cos());
     unary("tanh", Any, |x| x.tanh());
     unary("sigmoid", Any, |x| x.sigmoid());
     unary("softplus", Any, |x| x.softplus());

@@ -1376,6 +1376,7 @@ model! {
         soft_maxima = x.logsumexp_rows() - x.logsumexp_columns().logsumexp_rows(),
         running = x.cumsum_rows() + x.logcumsumexp_columns(),
         standardized = x.standardize_rows(1e-6) * scale + x.standardize_columns({STD_EPS}),
+        round_trip = x.exp_m1().ln_1p() - x + (x.sin().square() + x.cos().square() - 1.0),
     }
 }
 
@@ -1497,6 +1498,9 @@ fn blocks_broadcast_columns_and_single_values() {
     for (got, want) in model.standardized.value().iter().zip(&standardized) {
         assert!((got - want).abs() < 1e-4, "{got} against {want}");
     }
+    model.round_trip.forward();
+    let round_trip = model.round_trip.value();
+    assert!(round_trip.iter().all(|v| v.abs() < 1e-5), "{round_trip}");
     model.soft_maxima.forward();
     // Each row's ln Σ exp, less that of all six values.
     let lse = |xs: &mut dyn Iterator<Item = &f32>| xs.map(|v| v.exp()).sum::<f32>().ln();

@@ -640,17 +640,17 @@ mod tests {
                 b = huberr(x, y, 1.0),
                 c = x.tan(),
                 d = x.frobnicate(),
-                e = x.sin(),
+                e = x.erf(),
             }
         });
         let expected = [
             "unknown method `sofmax`; did you mean `softmax`? a model supports: dot,",
             "unknown function `huberr`; did you mean `huber`? a model supports:",
-            // `tanh` is one edit away, `t` and `ln` two: the closest wins; `sin` (three
-            // letters) may be one edit from a known name, and `ln` is two.
+            // `tanh` is one edit away, `t` and `ln` two: the closest wins; `erf` (three
+            // letters) may be one edit from a known name, and `exp` is two.
             "unknown method `tan`; did you mean `tanh`?",
             "unknown method `frobnicate`; a model supports:",
-            "unknown method `sin`; a model supports:",
+            "unknown method `erf`; a model supports:",
         ];
         assert_errors(&e, &expected);
     }
