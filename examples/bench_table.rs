@@ -1,8 +1,8 @@
 //! Prints a table of median nanoseconds per training step, Wyrm against hand-written Rust,
 //! for the reference workloads (the same code as the criterion benchmarks in `benches/`).
 //!
-//! Run with `cargo run --release --example bench_table` (add `--features fast-math` to see
-//! the fast approximations). Pass a number to change the repetitions (default 15).
+//! Run with `cargo run --release --example bench_table` (add `--no-default-features` to
+//! time the standard library's `exp` and `tanh` instead of the fast approximations). Pass a number to change the repetitions (default 15).
 //!
 //! `bench_table profile WORKLOAD [SECONDS]` instead runs one variant alone in a loop (for
 //! `perf record` or `valgrind --tool=callgrind`); WORKLOAD is one of `linreg`,
@@ -123,9 +123,9 @@ fn main() {
         .map(|a| a.parse().expect("repetitions must be a number"))
         .unwrap_or(15);
     let features = if cfg!(feature = "fast-math") {
-        " (fast-math)"
+        " (fast-math, the default)"
     } else {
-        ""
+        " (standard library exp and tanh: --no-default-features)"
     };
     println!("median ns per training step, {reps} repetitions{features}\n");
     println!("| workload | Wyrm ns/step | hand-written ns/step | ratio |");

@@ -6,9 +6,9 @@
 //! - Reductions and the matrix products of [`matmul`] use AVX2 + FMA intrinsics when the
 //!   CPU has them (detected once at run time, see [`simd_enabled`]) and portable loops
 //!   otherwise; [`force_scalar`] or `WYRM_FORCE_SCALAR=1` forces the portable path.
-//! - [`exp`], [`ln`], [`tanh`], [`sigmoid`], [`softplus`] are computed with the standard
-//!   library's functions, or are the approximations of [`fast`] when the `fast-math`
-//!   feature is on.
+//! - [`exp`], [`ln`], [`tanh`], [`sigmoid`], [`softplus`] are the approximations of
+//!   [`fast`] when the `fast-math` feature is on (the default), and the standard
+//!   library's functions without it.
 
 pub mod fast;
 pub mod matmul;
