@@ -270,6 +270,31 @@ fn recurrent_cell_steps_do_not_allocate() {
     assert_steps_do_not_allocate("GRU and LSTM windows", step);
 }
 
+/// Attention over a batch of sequences, self-attention (causal) and a decoder's over
+/// encoder states, trained with Adam.
+#[test]
+fn attention_does_not_allocate() {
+    use wyrm::nn::{attention, causal_attention};
+    let tokens = InputNode::new(random_matrix(3 * 5, 4));
+    let (wq, wk) = (
+        ParameterNode::new(random_matrix(4, 4)),
+        ParameterNode::new(random_matrix(4, 4)),
+    );
+    let keys = tokens.dot(&wk);
+    let mixed = causal_attention(&tokens.dot(&wq), &keys, &keys, 3);
+    let query = ParameterNode::new(random_matrix(3, 4));
+    let context = attention(&query, &mixed, &mixed, 3);
+    let mut loss = context.square().mean();
+    let mut optimizer = Adam::new(0.01, loss.parameters());
+    assert_steps_do_not_allocate("attention", || {
+        loss.forward();
+        loss.backward(1.0);
+        optimizer.step();
+        optimizer.zero_gradients();
+        loss.scalar()
+    });
+}
+
 #[test]
 fn serving_over_shared_parameters_does_not_allocate() {
     // A serving thread's graph over shared parameters: a lookup and dense layers, forward

@@ -9,14 +9,23 @@
 //!   [`huber`](losses::huber) for regression with outliers and Q-learning; its
 //!   docs also give squared error, which is written with ordinary ops.
 //! - [`Gru`] and [`Lstm`] — recurrent cells (a gated recurrent unit, a long short-term
-//!   memory): one boxed step per call, unrolled over a sequence as the data dictates.
+//!   memory): one boxed step per call, unrolled over a sequence as the data dictates;
+//!   [`Recurrent`] steps either, for code written once for both.
+//! - [`attention`], [`attention_padded`] and [`causal_attention`] — scaled dot-product
+//!   attention over a batch of sequences in one node (a decoder's steps over its
+//!   encoder's states, with sequences of several lengths padded to one; a transformer's
+//!   self-attention).
 
+mod attention;
 mod cell;
 mod fused;
 mod gru;
 pub mod losses;
 mod lstm;
+mod recurrent;
 
+pub use attention::{attention, attention_padded, causal_attention};
 pub use cell::{Cell, Gates, GruGates, LstmGates};
 pub use gru::Gru;
 pub use lstm::Lstm;
+pub use recurrent::Recurrent;

@@ -260,6 +260,9 @@ pub(crate) enum Bound {
     Columns,
     /// Rows of a computed node that `gather_rows` or a `gather_*_bags` gathers from.
     NodeRows,
+    /// Sequence lengths of `attention_padded`, up to the keys per group (the bound is one
+    /// more).
+    Lengths,
 }
 
 /// How many of the rows that `set_value` names it prefetches, per table.
@@ -360,6 +363,14 @@ pub enum IndexError {
         /// The node's row count.
         rows: usize,
     },
+    /// A sequence length longer than the keys of a group of
+    /// [`attention_padded`](crate::nn::attention_padded).
+    LengthOutOfRange {
+        /// The first such length.
+        length: usize,
+        /// The keys per group.
+        keys: usize,
+    },
     /// Another number of bags than a [`BagsInputNode`](super::BagsInputNode) holds.
     WrongBagCount {
         /// The number given.
@@ -396,6 +407,10 @@ impl IndexError {
                 columns: bound,
             },
             Bound::NodeRows => IndexError::NodeRowOutOfRange { index, rows: bound },
+            Bound::Lengths => IndexError::LengthOutOfRange {
+                length: index,
+                keys: bound - 1,
+            },
         }
     }
 }
@@ -428,6 +443,9 @@ impl std::fmt::Display for IndexError {
                 f,
                 "index {index} is out of range for the {rows} rows of the node it gathers from"
             ),
+            IndexError::LengthOutOfRange { length, keys } => {
+                write!(f, "length {length} is more than the {keys} keys per group")
+            }
             IndexError::WrongBagCount { given, expected } => write!(
                 f,
                 "got {given} bags but this input holds {expected}; the number of bags is \

@@ -394,6 +394,43 @@ fn lookups_and_integer_targets() {
 }
 
 #[test]
+fn attention() {
+    use wyrm::nn::{attention, attention_padded, causal_attention};
+    let mut rng = rng_for("attention");
+    let (mut largest, mut largest_causal) = ([0.0f32; 3], [0.0f32; 3]);
+    let keep = |largest: &mut [f32; 3], g: Vec<f32>| {
+        for (l, g) in largest.iter_mut().zip(g) {
+            *l = l.max(g);
+        }
+    };
+    // (groups, queries per group, keys per group, key width, value width); with one key,
+    // the weight is 1 whatever the query and key.
+    for (groups, m, n, d, e) in [(1, 1, 1, 1, 1), (1, 3, 5, 2, 3), (2, 4, 4, 3, 2)] {
+        let q = param((groups * m, d), Any, &mut rng);
+        let k = param((groups * n, d), Any, &mut rng);
+        let v = param((groups * n, e), Any, &mut rng);
+        let label = format!("attention, {groups} groups of {m} queries and {n} keys");
+        let g = check(&label, &mut attention(&q, &k, &v, groups), &[&q, &k, &v], 7);
+        keep(&mut largest, g);
+        if m == n {
+            let label = format!("causal_attention, {groups} groups of {m}");
+            let mut out = causal_attention(&q, &k, &v, groups);
+            keep(
+                &mut largest_causal,
+                check(&label, &mut out, &[&q, &k, &v], 8),
+            );
+        }
+        // Lengths from n down, over the groups (0 with the third).
+        let lengths: Vec<usize> = (0..groups).map(|g| n.saturating_sub(g * 2)).collect();
+        let label = format!("attention_padded, lengths {lengths:?} of {n}");
+        let mut out = attention_padded(&q, &k, &v, &IndexInputNode::new(&lengths));
+        check(&label, &mut out, &[&q, &k, &v], 9);
+    }
+    assert_not_vacuous("attention", &largest);
+    assert_not_vacuous("causal_attention", &largest_causal);
+}
+
+#[test]
 fn shape_operations() {
     unary("t", Any, |x| x.t());
     let rows = [((1, 1), (1, 1)), ((1, 5), (2, 5)), ((4, 3), (2, 3))];
