@@ -84,7 +84,9 @@ use crate::{Node, Variable};
 ///     loss.backward(1.0);
 ///     optimizer.step();
 ///     optimizer.zero_gradients();
-///     carried.set_value(&h.value()); // the next window starts where this one ended
+///     // The next window starts where this one ended. `with_value` lends a view of the
+///     // value, so the copy allocates nothing (`h.value()` would allocate an array).
+///     h.with_value(|last| carried.set_value(last));
 /// }
 /// ```
 pub type Gru = Cell<GruGates>;

@@ -255,7 +255,10 @@ where
 
 impl<L: Node> Variable<L> {
     /// The row-wise dot product: for two `m x n` variables, the `m x 1` column whose row
-    /// `r` is the dot product of row `r` of `self` with row `r` of `other`.
+    /// `r` is the dot product of row `r` of `self` with row `r` of `other`. Both must have
+    /// the same shape (neither is broadcast): to score one query row against every row
+    /// of a table, `query.dot_t(&table)` gives the `1 x rows` scores, reading the table in
+    /// place.
     ///
     /// ```
     /// use wyrm::*;
