@@ -532,8 +532,11 @@ pub use rand;
 pub use typenum;
 
 /// Everything a typical program needs: `use wyrm::prelude::*;`. (`Dyn` is here for
-/// helper functions over graphs, `Variable<impl Node<Rows = Dyn, Cols = Dyn>>`.)
+/// helper functions over graphs, `Variable<impl Node<Rows = Dyn, Cols = Dyn>>`, and
+/// `Boxed` for the `Variable<Boxed>` that `.boxed()`, the recurrent cells and attention
+/// return.)
 pub mod prelude {
+    pub use crate::nodes::Boxed;
     pub use crate::optim::Optimizer;
     pub use crate::{
         concat, random_matrix, rank_of, top_k, Adagrad, Adam, BagsInputNode, Dyn, HogwildParameter,

@@ -94,7 +94,7 @@ where
 /// let first = summary.value();
 /// // Padding does not matter: new values there leave the summaries as they were.
 /// let mut padded = tokens.value();
-/// padded.slice_mut(wyrm::ndarray::s![6..8, ..]).fill(100.0);
+/// padded.slice_mut(wyrm::ndarray::s![6..8, ..]).fill(0.5);
 /// tokens.set_value(&padded);
 /// summary.forward();
 /// assert_eq!(summary.value(), first);
