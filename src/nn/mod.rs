@@ -14,7 +14,7 @@
 //! - [`attention`], [`attention_padded`] and [`causal_attention`] — scaled dot-product
 //!   attention over a batch of sequences in one node (a decoder's steps over its
 //!   encoder's states, with sequences of several lengths padded to one; a transformer's
-//!   self-attention).
+//!   self-attention); [`Attention`] adds heads and queries shared by every group.
 
 mod attention;
 mod cell;
@@ -24,7 +24,7 @@ pub mod losses;
 mod lstm;
 mod recurrent;
 
-pub use attention::{attention, attention_padded, causal_attention};
+pub use attention::{attention, attention_padded, causal_attention, Attention};
 pub use cell::{Cell, Gates, GruGates, LstmGates};
 pub use gru::Gru;
 pub use lstm::Lstm;

@@ -395,7 +395,7 @@ fn lookups_and_integer_targets() {
 
 #[test]
 fn attention() {
-    use wyrm::nn::{attention, attention_padded, causal_attention};
+    use wyrm::nn::{attention, attention_padded, causal_attention, Attention};
     let mut rng = rng_for("attention");
     let (mut largest, mut largest_causal) = ([0.0f32; 3], [0.0f32; 3]);
     let keep = |largest: &mut [f32; 3], g: Vec<f32>| {
@@ -405,7 +405,7 @@ fn attention() {
     };
     // (groups, queries per group, keys per group, key width, value width); with one key,
     // the weight is 1 whatever the query and key.
-    for (groups, m, n, d, e) in [(1, 1, 1, 1, 1), (1, 3, 5, 2, 3), (2, 4, 4, 3, 2)] {
+    for (groups, m, n, d, e) in [(1, 1, 1, 1, 1), (1, 3, 5, 2, 3), (2, 4, 4, 4, 2)] {
         let q = param((groups * m, d), Any, &mut rng);
         let k = param((groups * n, d), Any, &mut rng);
         let v = param((groups * n, e), Any, &mut rng);
@@ -420,11 +420,23 @@ fn attention() {
                 check(&label, &mut out, &[&q, &k, &v], 8),
             );
         }
-        // Lengths from n down, over the groups (0 with the third).
-        let lengths: Vec<usize> = (0..groups).map(|g| n.saturating_sub(g * 2)).collect();
+        // All keys for the first group, none for the second.
+        let lengths: Vec<usize> = (0..groups).map(|g| (n + g) % (n + 1)).collect();
         let label = format!("attention_padded, lengths {lengths:?} of {n}");
         let mut out = attention_padded(&q, &k, &v, &IndexInputNode::new(&lengths));
         check(&label, &mut out, &[&q, &k, &v], 9);
+        // Heads (as many as the narrower width allows) and one set of queries for every
+        // group: the first group's.
+        let heads = if d % 2 == 0 && e % 2 == 0 { 2 } else { 1 };
+        let shared = param((m, d), Any, &mut rng);
+        let label = format!("Attention, {heads} heads, shared queries, {groups} groups");
+        let options = Attention::groups(groups).heads(heads).shared_queries();
+        check(
+            &label,
+            &mut options.apply(&shared, &k, &v),
+            &[&shared, &k, &v],
+            10,
+        );
     }
     assert_not_vacuous("attention", &largest);
     assert_not_vacuous("causal_attention", &largest_causal);
