@@ -318,11 +318,13 @@ pub use variable::{Operand, Variable};
 ///   stopping early, or copying an online network into its target network). With the
 ///   `serde` feature it implements `Serialize` and `Deserialize`, and loading checks
 ///   that the parameters' shapes fit the model (the `save` module).
-///   Its fields being public, another model over some of the same parameters (a scorer
-///   for a trained model, shaped for serving) is built from them by hand:
-///   `Scorer::from_parameters(&ScorerParameters { entities: trained.entities.clone(),
-///   batch: 1 })`, the two blocks naming the shared parameters alike; it sees their
-///   training as it happens.
+///   Another model over some of the same parameters (a scorer for a trained model,
+///   shaped for serving), the two blocks naming them alike, takes them by name:
+///   `named()` lists a companion's parameters with their names, and
+///   `ScorerParameters::from_named(&shared.named(), ScorerDims { batch: 1 })` (without
+///   the dimensions for a model that has none) shares their storage, so the scorer sees
+///   their training as it happens; a name missing from the list panics, naming it. The
+///   fields being public, a companion can also be written out by hand.
 /// - `optimizer_states(&self)` and `set_optimizer_states(&self, &states)`, on `Name` and on
 ///   `NameParameters`: every parameter's optimizer state by name
 ///   ([`optim::OptimizerStates`]), for checkpoints that resume training exactly.

@@ -69,6 +69,29 @@ pub mod __private {
         }
     }
 
+    /// The storage named `name` in `named`, for `model`'s `from_named` (`model` is the
+    /// companion's name).
+    ///
+    /// # Panics
+    /// If `named` has no parameter `name`, naming the ones it has.
+    #[track_caller]
+    pub fn take_named(
+        model: &str,
+        name: &str,
+        named: &[(&str, Arc<HogwildParameter>)],
+    ) -> Arc<HogwildParameter> {
+        match named.iter().find(|(n, _)| *n == name) {
+            Some((_, param)) => param.clone(),
+            None => {
+                let names: Vec<&str> = named.iter().map(|(n, _)| *n).collect();
+                panic!(
+                    "{model}::from_named: no parameter named `{name}` among those given: \
+                     {names:?}"
+                )
+            }
+        }
+    }
+
     /// Panics unless the shared parameter `param` has `shape`, that of `model`'s parameter
     /// `name` (declared as `declared`), for `set_parameter_values`.
     #[track_caller]

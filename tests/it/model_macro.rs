@@ -1536,3 +1536,83 @@ fn blocks_broadcast_columns_and_single_values() {
         g.sum_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0))
     );
 }
+
+model! {
+    /// Clicks from a user's and an item's embeddings, trained one pair at a time.
+    struct Clicks {
+        users: Param<20, 4>,
+        items: Param<6, 4>,
+        bias: Param<1, 1> = zeros,
+        user: Index<1>,
+        item: Index<1>,
+        clicked: Input<1, 1>,
+        loss = binary_crossentropy_with_logits(
+            users.index(user).vector_dot(items.index(item)) + bias,
+            clicked
+        ),
+    }
+}
+
+model! {
+    /// One user's scores for every item, over a trained `Clicks`' parameters.
+    struct ItemScores {
+        users: Param<20, 4>,
+        items: Param<6, 4>,
+        user: Index<1>,
+        scores = users.index(user).dot_t(items),
+    }
+}
+
+model! {
+    /// The same with a run-time batch of users.
+    struct BatchScores {
+        users: Param<20, 4>,
+        items: Param<6, 4>,
+        user: Index<batch>,
+        scores = users.index(user).dot_t(items),
+    }
+}
+
+/// A serving model built by name over a trained model's parameters shares their storage,
+/// so it sees training as it happens; a missing name panics, naming it.
+#[test]
+fn a_model_takes_another_models_parameters_by_name() {
+    let trained = Clicks::new();
+    let shared = trained.shared_parameters();
+    let named = shared.named();
+    assert_eq!(
+        named.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        ["users", "items", "bias"]
+    );
+    let parameters = ItemScoresParameters::from_named(&named);
+    assert!(Arc::ptr_eq(&parameters.items, &shared.items));
+    let mut scorer = ItemScores::from_parameters(&parameters);
+    let batch = BatchScoresParameters::from_named(&named, BatchScoresDims { batch: 3 });
+    assert_eq!(batch.batch, 3);
+    let batched = BatchScores::from_parameters(&batch);
+    assert_eq!(batched.scores.shape(), (3, 6));
+
+    scorer.user.set_value(2);
+    scorer.scores.forward();
+    let before = scorer.scores.value();
+    shared.items.set_value(&random_matrix(6, 4));
+    scorer.scores.forward();
+    assert_ne!(
+        scorer.scores.value(),
+        before,
+        "the same storage as the trained model's"
+    );
+
+    let message = std::panic::catch_unwind(|| {
+        ItemScoresParameters::from_named(&named[..1]);
+    })
+    .unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains(
+            "ItemScoresParameters::from_named: no parameter named `items` among those given: \
+             [\"users\"]"
+        ),
+        "{message}"
+    );
+}

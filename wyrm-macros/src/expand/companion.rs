@@ -28,6 +28,7 @@ pub(super) fn companion(
         vis,
         cfgs,
         params_name,
+        dims_name,
         ..
     } = Header::of(model);
     let param_idents: Vec<&Ident> = params.iter().map(|(n, _)| *n).collect();
@@ -73,6 +74,7 @@ pub(super) fn companion(
         let (named, local) = (named(d), dim_local(d));
         quote!(#local / #named)
     });
+    let by_name = by_name(k, &params_name, &dims_name, &param_idents, dims);
     let state_methods = state_methods(
         k,
         &params_name,
@@ -107,12 +109,64 @@ pub(super) fn companion(
                 }
             }
 
+            #by_name
+
             #state_methods
         }
 
         #(#cfgs)*
         #k::__private::companion_serde! {
             #params_name { #(#param_names),* } { #(#dim_names),* }
+        }
+    }
+}
+
+/// `named` and `from_named`, on the companion: its parameters listed by name, and built
+/// from such a list (another model's), with the run-time dimensions by name if any.
+fn by_name(
+    k: &TokenStream,
+    params_name: &Ident,
+    dims_name: &Ident,
+    params: &[&Ident],
+    dims: &[Ident],
+) -> TokenStream {
+    let names: Vec<String> = params.iter().map(|n| n.unraw().to_string()).collect();
+    let owner = params_name.to_string();
+    let (dims_arg, dims_doc) = if dims.is_empty() {
+        (quote!(), "")
+    } else {
+        (
+            quote!(, dims: #dims_name),
+            ", with the run-time dimensions `dims`",
+        )
+    };
+    let from_doc = format!(
+        "Takes each parameter by its name in the block from `named` (another model's \
+         `named()`){dims_doc}, sharing its storage: a model shaped for serving over a \
+         trained model's parameters, the two blocks naming them alike. Shapes are checked \
+         when a graph is built over it (`from_parameters`).\n\n\
+         # Panics\n\
+         If `named` has no parameter of one of this model's names, naming it and those it \
+         has."
+    );
+    quote! {
+        /// Every parameter's shared storage with its name in the block, in declaration
+        /// order: for `from_named` of a model over some of the same parameters.
+        pub fn named(
+            &self,
+        ) -> ::std::vec::Vec<(&'static str, ::std::sync::Arc<#k::HogwildParameter>)> {
+            ::std::vec![#((#names, ::core::clone::Clone::clone(&self.#params))),*]
+        }
+
+        #[doc = #from_doc]
+        #[track_caller]
+        pub fn from_named(
+            named: &[(&str, ::std::sync::Arc<#k::HogwildParameter>)] #dims_arg
+        ) -> Self {
+            Self {
+                #(#params: #k::__private::take_named(#owner, #names, named),)*
+                #(#dims: dims.#dims,)*
+            }
         }
     }
 }
