@@ -242,10 +242,15 @@ impl Trainers {
             c.send(steps).expect("worker alive");
         }
         self.start.wait();
-        let times: Vec<_> = (0..self.commands.len())
-            .map(|_| match self.times.recv().expect("worker alive") {
-                Ok(times) => times,
-                Err(why) => panic!("Trainers::run: a worker failed: {why}"),
+        // Every worker's report is taken before any failure is raised, so that none is
+        // left for the next run to read.
+        let reports: Vec<_> = (0..self.commands.len())
+            .map(|_| self.times.recv().expect("worker alive"))
+            .collect();
+        let times: Vec<_> = reports
+            .into_iter()
+            .map(|report| {
+                report.unwrap_or_else(|why| panic!("Trainers::run: a worker failed: {why}"))
             })
             .collect();
         let first = times.iter().map(|t| t.0).min().expect("a worker");

@@ -192,7 +192,9 @@ leaf_target!(InputNode);
 ///
 /// The differences straddle `p ± epsilon`, so an element within `epsilon` of a kink
 /// (`relu` or `abs` at 0, `clip` at its bounds) fails even for a correct gradient: keep
-/// test values away from kinks, or use a smaller `epsilon` for them.
+/// test values away from kinks, or use a smaller `epsilon` for them. A whole model with
+/// `relu` layers has pre-activations near 0 somewhere; to check its gradients, build it
+/// with a smooth activation (`tanh`, `gelu`) in their place.
 ///
 /// Strong curvature fails the same way: a central difference is off by about
 /// `epsilon² / 6` times the third derivative, which deep compositions (an RNN unrolled

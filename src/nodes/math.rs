@@ -56,7 +56,8 @@ unary_op!(
 unary_op!(
     /// `eˣ - 1`, elementwise, accurate where `x` is near 0 (where `x.exp() - 1.0` keeps
     /// only the first few digits): a rate `e^θ - 1`, a log-normal's mean and variance
-    /// terms. [`f32::exp_m1`]'s value; the slope is `eˣ`.
+    /// terms. [`f32::exp_m1`]'s value; the slope is `eˣ` (the `fast-math` approximation's
+    /// with that feature, the default).
     ///
     /// ```
     /// use wyrm::*;
