@@ -4,11 +4,9 @@
 //! the few values its backward pass needs. The matrix products stay ordinary nodes.
 
 use crate::kernels::{sigmoid, tanh};
-use crate::node::{Node, NodeState, Pass, Scratch};
+use crate::node::{Node, NodeState, Scratch};
 use crate::nodes::Boxed;
-use crate::shape::Dyn;
 use crate::Variable;
-use std::cell::Ref;
 use std::rc::Rc;
 
 /// The row math of a fused step over three operands (the input product, the recurrent
@@ -72,6 +70,20 @@ pub(super) fn fused<F: Fusion>(hidden: usize, operands: [&Variable<Boxed>; 3]) -
 }
 
 impl<F: Fusion> Fused<F> {
+    /// Computes the value from the operands' values.
+    fn compute(&self) {
+        let values = self.operands.each_ref().map(|o| o.value());
+        let mut saved = self.saved.borrow_mut();
+        let mut out = self.state.value_mut();
+        let (widths, h) = (self.widths(), self.hidden);
+        let (width, keep) = (F::OUTPUT * h, F::SAVED * h);
+        let rows = out.chunks_exact_mut(width.max(1));
+        for (r, (out, saved)) in rows.zip(saved.chunks_exact_mut(keep.max(1))).enumerate() {
+            let row = |k: usize| &values[k][r * widths[k]..(r + 1) * widths[k]];
+            F::forward(h, [row(0), row(1), row(2)], out, saved);
+        }
+    }
+
     /// The widths of the operands' rows.
     fn widths(&self) -> [usize; 3] {
         F::WIDTHS.map(|w| w * self.hidden)
@@ -102,71 +114,7 @@ impl<F: Fusion> Fused<F> {
     }
 }
 
-impl<F: Fusion> Node for Fused<F> {
-    type Rows = Dyn;
-    type Cols = Dyn;
-
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
-    }
-
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        for operand in &self.operands {
-            operand.forward(pass);
-        }
-        let values = self.operands.each_ref().map(|o| o.value());
-        let mut saved = self.saved.borrow_mut();
-        let mut out = self.state.value_mut();
-        let (widths, h) = (self.widths(), self.hidden);
-        let (width, keep) = (F::OUTPUT * h, F::SAVED * h);
-        let rows = out.chunks_exact_mut(width.max(1));
-        for (r, (out, saved)) in rows.zip(saved.chunks_exact_mut(keep.max(1))).enumerate() {
-            let row = |k: usize| &values[k][r * widths[k]..(r + 1) * widths[k]];
-            F::forward(h, [row(0), row(1), row(2)], out, saved);
-        }
-    }
-
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient {
-            return;
-        }
-        if let Some(g) = self.state.gather(gradient) {
-            self.propagate(&g);
-        }
-    }
-
-    fn backward_nothing(&self) {
-        if self.needs_gradient {
-            self.state.gather_nothing(
-                |g| self.propagate(g),
-                || {
-                    for operand in self.operands.iter().filter(|o| o.needs_gradient()) {
-                        operand.backward_nothing();
-                    }
-                },
-            );
-        }
-    }
-
-    fn value(&self) -> Ref<'_, [f32]> {
-        self.state.value()
-    }
-
-    fn begin_backward(&self) {
-        self.state.begin_backward();
-    }
-
-    fn needs_gradient(&self) -> bool {
-        self.needs_gradient
-    }
-
-    fn discards_gradient(&self) -> bool {
-        self.discards
-    }
-}
+node_over_boxed_operands!(impl[F: Fusion] Fused<F>);
 
 /// A GRU's gates: operands `x·W + b` and `h·U + c` (each `3·hidden` wide, gates `r, z, n`)
 /// and the state `h`; output the next state; saved `r`, `z` and `n`.

@@ -16,6 +16,73 @@
 //!   encoder's states, with sequences of several lengths padded to one; a transformer's
 //!   self-attention); [`Attention`] adds heads and queries shared by every group.
 
+/// `Node` for a node of this module over boxed operands: fields `state` (a
+/// [`NodeState`](crate::NodeState)), `operands` (of `Rc<Boxed>`), `needs_gradient` and
+/// `discards`, and inherent methods `compute(&self)` (the value, from the operands' values)
+/// and `propagate(&self, g)` (the operands' gradients from the complete gradient `g`).
+/// The bookkeeping around them (caching per pass, gathering consumers' gradients, passing
+/// on "no gradient") is the same for all.
+macro_rules! node_over_boxed_operands {
+    (impl[$($generics:tt)*] $node:ty) => {
+        impl<$($generics)*> crate::Node for $node {
+            type Rows = crate::Dyn;
+            type Cols = crate::Dyn;
+
+            fn shape(&self) -> (usize, usize) {
+                self.state.shape()
+            }
+
+            fn forward(&self, pass: crate::Pass) {
+                if !self.state.visit(pass) {
+                    return;
+                }
+                for operand in &self.operands {
+                    operand.forward(pass);
+                }
+                self.compute();
+            }
+
+            fn backward(&self, gradient: &[f32]) {
+                if !self.needs_gradient {
+                    return;
+                }
+                if let Some(g) = self.state.gather(gradient) {
+                    self.propagate(&g);
+                }
+            }
+
+            fn backward_nothing(&self) {
+                if self.needs_gradient {
+                    self.state.gather_nothing(
+                        |g| self.propagate(g),
+                        || {
+                            for operand in self.operands.iter().filter(|o| o.needs_gradient()) {
+                                operand.backward_nothing();
+                            }
+                        },
+                    );
+                }
+            }
+
+            fn value(&self) -> std::cell::Ref<'_, [f32]> {
+                self.state.value()
+            }
+
+            fn begin_backward(&self) {
+                self.state.begin_backward();
+            }
+
+            fn needs_gradient(&self) -> bool {
+                self.needs_gradient
+            }
+
+            fn discards_gradient(&self) -> bool {
+                self.discards
+            }
+        }
+    };
+}
+
 mod attention;
 mod cell;
 mod fused;

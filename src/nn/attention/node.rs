@@ -2,12 +2,11 @@
 //! (only the real keys of a padded group) and a softmax per query row.
 
 use crate::kernels::matmul::{gemm, Operand};
-use crate::node::{Node, NodeState, Pass, Scratch};
+use crate::node::{Node, NodeState, Scratch};
 use crate::nodes::index::{Binding, Bound};
 use crate::nodes::{Boxed, IndexInputNode};
-use crate::shape::Dyn;
 use crate::Variable;
-use std::cell::{Ref, RefCell};
+use std::cell::RefCell;
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -205,6 +204,58 @@ fn softmax_scaled(row: &mut [f32], scale: f32) {
 }
 
 impl AttentionNode {
+    /// Computes the value from the operands' values.
+    fn compute(&self) {
+        let s = self.sizes;
+        let (dh, eh) = (s.d / s.heads, s.e / s.heads);
+        let mut used = self.used.borrow_mut();
+        if let Some((lengths, _)) = &self.lengths {
+            used.copy_from_slice(&lengths.current());
+        }
+        let [q, k, v] = self.operands.each_ref().map(|o| o.value());
+        let mut weights = self.weights.borrow_mut();
+        let mut product = self.product.borrow_mut();
+        let [mut qb, mut kb, mut vb, _] = self.blocks.each_ref().map(|b| b.borrow_mut());
+        let mut out = self.state.value_mut();
+        out.fill(0.0);
+        for group in 0..s.groups {
+            let (queries, keys) = (s.queries(group), s.keys_of(group, used[group]));
+            let (m, len) = (s.m, keys.len());
+            if len == 0 {
+                continue; // attends to nothing: rows of 0
+            }
+            let output_rows = group * s.m..(group + 1) * s.m;
+            for h in 0..s.heads {
+                let (qc, vc) = (s.head(h, s.d), s.head(h, s.e));
+                let qh = block(&q, s.d, queries.clone(), qc.clone(), &mut qb);
+                let kh = block(&k, s.d, keys.clone(), qc, &mut kb);
+                let vh = block(&v, s.e, keys.clone(), vc.clone(), &mut vb);
+                let a = &mut weights[s.weights(group, h, len)];
+                // Scores Q Kᵀ, then each row's softmax over the keys it sees.
+                gemm(
+                    operand(qh, (m, dh), false),
+                    operand(kh, (len, dh), true),
+                    a,
+                    false,
+                );
+                for (i, row) in a.chunks_exact_mut(len).enumerate() {
+                    let (seen, unseen) = row.split_at_mut(s.keys(i, len));
+                    unseen.fill(0.0);
+                    softmax_scaled(seen, s.scale);
+                }
+                // Out = A V
+                let result = &mut product[..m * eh];
+                gemm(
+                    operand(a, (m, len), false),
+                    operand(vh, (len, eh), false),
+                    result,
+                    false,
+                );
+                add_block(&mut out, s.e, output_rows.clone(), vc, result);
+            }
+        }
+    }
+
     /// Sends the complete gradient `g` of this node's value on to the operands.
     fn propagate(&self, g: &[f32]) {
         let s = self.sizes;
@@ -299,106 +350,4 @@ impl AttentionNode {
     }
 }
 
-impl Node for AttentionNode {
-    type Rows = Dyn;
-    type Cols = Dyn;
-
-    fn shape(&self) -> (usize, usize) {
-        self.state.shape()
-    }
-
-    fn forward(&self, pass: Pass) {
-        if !self.state.visit(pass) {
-            return;
-        }
-        for operand in &self.operands {
-            operand.forward(pass);
-        }
-        let s = self.sizes;
-        let (dh, eh) = (s.d / s.heads, s.e / s.heads);
-        let mut used = self.used.borrow_mut();
-        if let Some((lengths, _)) = &self.lengths {
-            used.copy_from_slice(&lengths.current());
-        }
-        let [q, k, v] = self.operands.each_ref().map(|o| o.value());
-        let mut weights = self.weights.borrow_mut();
-        let mut product = self.product.borrow_mut();
-        let [mut qb, mut kb, mut vb, _] = self.blocks.each_ref().map(|b| b.borrow_mut());
-        let mut out = self.state.value_mut();
-        out.fill(0.0);
-        for group in 0..s.groups {
-            let (queries, keys) = (s.queries(group), s.keys_of(group, used[group]));
-            let (m, len) = (s.m, keys.len());
-            if len == 0 {
-                continue; // attends to nothing: rows of 0
-            }
-            let output_rows = group * s.m..(group + 1) * s.m;
-            for h in 0..s.heads {
-                let (qc, vc) = (s.head(h, s.d), s.head(h, s.e));
-                let qh = block(&q, s.d, queries.clone(), qc.clone(), &mut qb);
-                let kh = block(&k, s.d, keys.clone(), qc, &mut kb);
-                let vh = block(&v, s.e, keys.clone(), vc.clone(), &mut vb);
-                let a = &mut weights[s.weights(group, h, len)];
-                // Scores Q Kᵀ, then each row's softmax over the keys it sees.
-                gemm(
-                    operand(qh, (m, dh), false),
-                    operand(kh, (len, dh), true),
-                    a,
-                    false,
-                );
-                for (i, row) in a.chunks_exact_mut(len).enumerate() {
-                    let (seen, unseen) = row.split_at_mut(s.keys(i, len));
-                    unseen.fill(0.0);
-                    softmax_scaled(seen, s.scale);
-                }
-                // Out = A V
-                let result = &mut product[..m * eh];
-                gemm(
-                    operand(a, (m, len), false),
-                    operand(vh, (len, eh), false),
-                    result,
-                    false,
-                );
-                add_block(&mut out, s.e, output_rows.clone(), vc, result);
-            }
-        }
-    }
-
-    fn backward(&self, gradient: &[f32]) {
-        if !self.needs_gradient {
-            return;
-        }
-        if let Some(g) = self.state.gather(gradient) {
-            self.propagate(&g);
-        }
-    }
-
-    fn backward_nothing(&self) {
-        if self.needs_gradient {
-            self.state.gather_nothing(
-                |g| self.propagate(g),
-                || {
-                    for operand in self.operands.iter().filter(|o| o.needs_gradient()) {
-                        operand.backward_nothing();
-                    }
-                },
-            );
-        }
-    }
-
-    fn value(&self) -> Ref<'_, [f32]> {
-        self.state.value()
-    }
-
-    fn begin_backward(&self) {
-        self.state.begin_backward();
-    }
-
-    fn needs_gradient(&self) -> bool {
-        self.needs_gradient
-    }
-
-    fn discards_gradient(&self) -> bool {
-        self.discards
-    }
-}
+node_over_boxed_operands!(impl[] AttentionNode);

@@ -1,7 +1,7 @@
 use super::*;
 use crate::gradcheck::{check_gradient, CheckOptions};
 use crate::init::seeded;
-use crate::{IndexInputNode, InputNode, ParameterNode};
+use crate::{IndexInputNode, InputNode, ParameterNode, Variable};
 use ndarray::{s, Array2};
 
 /// The attention of one group and head, in `f64` over plain arrays.
@@ -89,6 +89,34 @@ const CASES: [Case; 5] = [
     },
 ];
 
+/// Which options a check uses.
+#[derive(Clone, Copy)]
+struct Form {
+    causal: bool,
+    padded: bool,
+    shared: bool,
+}
+
+/// The options of `case` in `form` (padded by `lengths`).
+fn options(case: Case, lengths: &Variable<IndexInputNode>, form: Form) -> Attention<'_> {
+    let options = if form.padded {
+        Attention::padded(lengths)
+    } else {
+        Attention::groups(case.groups)
+    }
+    .heads(case.heads);
+    let options = if form.causal {
+        options.causal()
+    } else {
+        options
+    };
+    if form.shared {
+        options.shared_queries()
+    } else {
+        options
+    }
+}
+
 /// Each group and head of the node's output against the reference of that group and
 /// head alone, with and without causal masking, padding and shared queries.
 #[test]
@@ -121,18 +149,15 @@ fn matches_the_equations_per_group_and_head() {
                 .map(|g| if padded { (n + g) % (n + 1) } else { n })
                 .collect();
             let lengths_input = IndexInputNode::new(&lengths);
-            let mut options = if padded {
-                Attention::padded(&lengths_input)
-            } else {
-                Attention::groups(groups)
-            }
-            .heads(heads);
-            if causal {
-                options = options.causal();
-            }
-            if shared {
-                options = options.shared_queries();
-            }
+            let options = options(
+                *case,
+                &lengths_input,
+                Form {
+                    causal,
+                    padded,
+                    shared,
+                },
+            );
             let (qn, kn, vn) = (
                 InputNode::new(q.clone()),
                 InputNode::new(k.clone()),
@@ -234,12 +259,7 @@ fn padding_is_never_read() {
 fn gradients() {
     for (c, case) in CASES.iter().enumerate() {
         let Case {
-            groups,
-            m,
-            n,
-            d,
-            e,
-            heads,
+            groups, m, n, d, e, ..
         } = *case;
         for (causal, padded, shared) in [
             (false, false, false),
@@ -256,14 +276,15 @@ fn gradients() {
             let v = ParameterNode::new(seeded(groups * n, e, 1.0, seed + 2));
             let lengths: Vec<usize> = (0..groups).map(|g| n.saturating_sub(g * 2)).collect();
             let lengths = IndexInputNode::new(&lengths);
-            let base = if padded {
-                Attention::padded(&lengths)
-            } else {
-                Attention::groups(groups)
-            }
-            .heads(heads);
-            let base = if causal { base.causal() } else { base };
-            let base = if shared { base.shared_queries() } else { base };
+            let base = options(
+                *case,
+                &lengths,
+                Form {
+                    causal,
+                    padded,
+                    shared,
+                },
+            );
             let label = format!("{case:?}, causal {causal}, padded {padded}, shared {shared}");
             let mut out = base.apply(&q, &k, &v);
             for (i, wrt) in [&q, &k, &v].into_iter().enumerate() {
