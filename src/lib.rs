@@ -67,8 +67,10 @@
 //!   `gather_sum_bags` and `gather_mean_bags` (a graph network's neighbour pooling), with
 //!   a dense gradient, and [`Variable::pick`] takes an entry per row (a policy's
 //!   log-probability of each action taken). Losses for integer targets,
-//!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`], and
-//!   recurrent cells are [`nn::Gru`] and [`nn::Lstm`].
+//!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`],
+//!   recurrent cells are [`nn::Gru`] and [`nn::Lstm`] (both [`nn::Recurrent`]), and
+//!   attention over a batch of sequences is [`nn::attention`] ([`nn::Attention`] adds
+//!   heads, causal masking, padding and shared queries).
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`] (AdamW with
 //!   [`weight_decay`](Adam::weight_decay)), and
 //!   [`optim::Synchronized`] for deterministic data-parallel training.

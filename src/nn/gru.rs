@@ -181,6 +181,29 @@ mod tests {
     }
 
     /// Two steps match the equations, each step computed from the cell's previous output.
+    /// A step read by a `detach` as well counts that consumer as reported: the other
+    /// consumer's gradient still reaches the weights, as without it.
+    #[test]
+    fn a_detached_consumer_leaves_the_gradients_as_they_were() {
+        let gru = Gru::new(2, 3, &mut rng());
+        let x = InputNode::new(crate::init::seeded(2, 2, 1.0, 4));
+        let gradient = |with_detached: bool| {
+            gru.input_weights.zero_gradient();
+            let h = gru.step(&x, &gru.initial_state(2));
+            let mut loss = if with_detached {
+                (h.scalar_sum() + h.detach().scalar_sum()).boxed()
+            } else {
+                h.scalar_sum().boxed()
+            };
+            loss.forward();
+            loss.backward(1.0);
+            gru.input_weights.gradient()
+        };
+        let alone = gradient(false);
+        assert!(alone.iter().any(|&g| g != 0.0));
+        assert_eq!(gradient(true), alone);
+    }
+
     #[test]
     fn steps_match_the_equations() {
         let mut rng = rng();

@@ -425,8 +425,7 @@ fn attention() {
         let label = format!("attention_padded, lengths {lengths:?} of {n}");
         let mut out = attention_padded(&q, &k, &v, &IndexInputNode::new(&lengths));
         check(&label, &mut out, &[&q, &k, &v], 9);
-        // Heads (as many as the narrower width allows) and one set of queries for every
-        // group: the first group's.
+        // Heads (two where both widths allow) and one set of queries for every group.
         let heads = if d % 2 == 0 && e % 2 == 0 { 2 } else { 1 };
         let shared = param((m, d), Any, &mut rng);
         let label = format!("Attention, {heads} heads, shared queries, {groups} groups");

@@ -214,7 +214,8 @@ impl<'a> Attention<'a> {
 
     /// Attention over groups padded to one length: one group per entry of `lengths`, and
     /// group `g`'s first `lengths[g]` keys are real, the rest padding, which is left out
-    /// (its values are never read, so anything there, NaN included, changes nothing).
+    /// (its values are never read, so anything there, NaN included, changes nothing; in a
+    /// real row, a NaN or an infinity spreads as it would through the composed ops).
     /// The lengths may change between passes, like any index input's values. A group of
     /// length 0 attends to nothing: its output rows are 0. Padded query rows still get an
     /// output; leave them out of the loss (a weight of 0 per row). For a mean over each
@@ -384,14 +385,24 @@ impl<'a> Attention<'a> {
             "`{op}`: the lengths input is empty; it needs one length per group"
         );
         assert!(groups > 0, "`{op}` needs at least one group, got 0");
-        let query_rows = if self.shared_queries { 0 } else { q.0 };
-        assert!(
-            query_rows % groups == 0 && k.0 % groups == 0,
-            "shape mismatch in `{op}`: {groups} groups do not divide the rows of the queries \
-             ({}) and the keys ({}); each group's rows must follow one another",
-            fmt_shape(q),
-            fmt_shape(k)
-        );
+        if self.shared_queries {
+            assert!(
+                k.0 % groups == 0,
+                "shape mismatch in `{op}`: {groups} groups do not divide the rows of the keys \
+                 ({}); each group's rows must follow one another (the queries, {}, are \
+                 shared by every group)",
+                fmt_shape(k),
+                fmt_shape(q)
+            );
+        } else {
+            assert!(
+                q.0 % groups == 0 && k.0 % groups == 0,
+                "shape mismatch in `{op}`: {groups} groups do not divide the rows of the \
+                 queries ({}) and the keys ({}); each group's rows must follow one another",
+                fmt_shape(q),
+                fmt_shape(k)
+            );
+        }
         assert!(
             q.1 == k.1,
             "shape mismatch in `{op}`: the queries ({}) and the keys ({}) must have the same \
@@ -406,8 +417,9 @@ impl<'a> Attention<'a> {
             fmt_shape(k),
             fmt_shape(v)
         );
+        assert!(heads > 0, "`{op}` needs at least one head, got 0");
         assert!(
-            heads > 0 && q.1 % heads == 0 && v.1 % heads == 0,
+            q.1 % heads == 0 && v.1 % heads == 0,
             "shape mismatch in `{op}`: {heads} heads do not divide the columns of the \
              queries ({}) and the values ({}); each head takes an equal block of both",
             fmt_shape(q),

@@ -265,6 +265,7 @@ fn gradients() {
             (false, false, false),
             (true, false, false),
             (false, true, true),
+            (true, true, true),
         ] {
             if causal && m != n {
                 continue;
@@ -378,7 +379,7 @@ fn panic_message(f: impl FnOnce()) -> String {
 #[test]
 fn shape_mismatches_name_the_shapes() {
     let x = |r, c| InputNode::new(Array2::zeros((r, c)));
-    let cases: [(&dyn Fn(), &str); 7] = [
+    let cases: [(&dyn Fn(), &str); 9] = [
         (
             &|| drop(attention(&x(4, 3), &x(6, 2), &x(6, 2), 2)),
             "queries (4x3) and the keys (6x2)",
@@ -420,6 +421,27 @@ fn shape_mismatches_name_the_shapes() {
             },
             "length 4 is more than the 3 keys per group",
         ),
+        (
+            &|| {
+                drop(
+                    Attention::groups(4)
+                        .shared_queries()
+                        .apply(&x(3, 4), &x(6, 4), &x(6, 4)),
+                )
+            },
+            "4 groups do not divide the rows of the keys (6x4); each group's rows must follow \
+             one another (the queries, 3x4, are shared by every group)",
+        ),
+        (
+            &|| {
+                drop(
+                    Attention::groups(1)
+                        .heads(0)
+                        .apply(&x(3, 4), &x(6, 4), &x(6, 4)),
+                )
+            },
+            "`attention` needs at least one head, got 0",
+        ),
     ];
     for (build, expected) in cases {
         let message = panic_message(build);
@@ -445,4 +467,30 @@ fn empty_groups() {
         attention_padded(&q, &k, &z(0, 2), &IndexInputNode::new(&[]));
     });
     assert!(message.contains("the lengths input is empty"), "{message}");
+}
+
+/// A consumer that sends no gradient (a `detach`) counts as reported: the others'
+/// gradients still reach the operands, as without it.
+#[test]
+fn a_detached_consumer_leaves_the_gradients_as_they_were() {
+    let (q, k) = (
+        ParameterNode::new(seeded(4, 4, 1.0, 71)),
+        ParameterNode::new(seeded(6, 4, 1.0, 72)),
+    );
+    let gradients = |with_detached: bool| {
+        q.zero_gradient();
+        k.zero_gradient();
+        let out = Attention::groups(2).heads(2).apply(&q, &k, &k);
+        let mut loss = if with_detached {
+            (out.scalar_sum() + out.detach().scalar_sum()).boxed()
+        } else {
+            out.scalar_sum().boxed()
+        };
+        loss.forward();
+        loss.backward(1.0);
+        (q.gradient(), k.gradient())
+    };
+    let alone = gradients(false);
+    assert!(alone.0.iter().any(|&g| g != 0.0));
+    assert_eq!(gradients(true), alone);
 }

@@ -143,8 +143,9 @@ fn by_name(
     let from_doc = format!(
         "Takes each parameter by its name in the block from `named` (another model's \
          `named()`){dims_doc}, sharing its storage: a model shaped for serving over a \
-         trained model's parameters, the two blocks naming them alike. Shapes are checked \
-         when a graph is built over it (`from_parameters`).\n\n\
+         trained model's parameters, the two blocks naming them alike (where a name comes \
+         twice, the first wins). Shapes, and run-time dimensions that size a parameter, \
+         are checked when a graph is built over it (`from_parameters`).\n\n\
          # Panics\n\
          If `named` has no parameter of one of this model's names, naming it and those it \
          has."
