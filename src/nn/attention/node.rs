@@ -2,6 +2,7 @@
 //! (only the real keys of a padded group) and a softmax per query row.
 
 use crate::kernels::matmul::{gemm, Operand};
+use crate::kernels::{add_assign, dot};
 use crate::node::{Node, NodeState, Scratch};
 use crate::nodes::index::{Binding, Bound};
 use crate::nodes::{Boxed, IndexInputNode};
@@ -129,7 +130,7 @@ pub(super) fn build(
         }),
         blocks: [m * dh, n * dh, n * eh, m * eh]
             .map(|len| Scratch::new(if heads > 1 { len } else { 0 })),
-        product: Scratch::new((m.max(n) * dh.max(eh)).max(m * e)),
+        product: Scratch::new(m.max(n) * dh.max(eh)),
         scores_grad: Scratch::new(m * n),
         needs_gradient: nodes.iter().any(|o| o.needs_gradient()),
         discards: crate::node::discards(
@@ -173,10 +174,7 @@ fn add_block(data: &mut [f32], width: usize, rows: Range<usize>, cols: Range<usi
         return;
     }
     for (r, src) in rows.zip(src.chunks_exact(w)) {
-        let row = &mut data[r * width + cols.start..r * width + cols.end];
-        for (d, s) in row.iter_mut().zip(src) {
-            *d += s;
-        }
+        add_assign(&mut data[r * width + cols.start..r * width + cols.end], src);
     }
 }
 
@@ -310,7 +308,7 @@ impl AttentionNode {
                         false,
                     );
                     for (ds, a) in ds.chunks_exact_mut(len).zip(a.chunks_exact(len)) {
-                        let mean: f32 = ds.iter().zip(a).map(|(d, a)| d * a).sum();
+                        let mean = dot(ds, a);
                         for (ds, a) in ds.iter_mut().zip(a) {
                             *ds = a * (*ds - mean) * s.scale;
                         }
