@@ -215,9 +215,11 @@ impl<T: Node> Variable<T> {
     /// times a gain plus a bias, both `1 x cols` parameters:
     ///
     /// ```
+    /// use wyrm::rand::{rngs::StdRng, SeedableRng};
     /// use wyrm::*;
     ///
-    /// let x = ParameterNode::new(random_matrix(4, 8)); // 4 tokens, 8 features
+    /// // 4 tokens, 8 features; seeded, as gradient checks should be (see `gradcheck`)
+    /// let x = ParameterNode::new(init::normal(4, 8, 0.0, 1.0, &mut StdRng::seed_from_u64(1)));
     /// let gain = ParameterNode::new(ndarray::Array2::ones((1, 8)));
     /// let bias = ParameterNode::new(ndarray::Array2::zeros((1, 8)));
     /// let mut normalised = x.standardize_rows(1e-5) * gain.clone() + bias.clone();
