@@ -136,7 +136,7 @@ pub fn wyrm_step_over(
     let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
     let y = InputNode::new(ndarray::arr2(&[[0.0]]));
     let score = users.index(&u).vector_dot(&items.index(&i));
-    let mut loss = (y.clone() - score).square();
+    let loss = (y.clone() - score).square();
     let mut optimizer = Adagrad::new(LEARNING_RATE, loss.parameters());
     move || {
         let (user, item, rating) = data.next_example();

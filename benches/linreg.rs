@@ -52,7 +52,7 @@ pub fn wyrm_step() -> impl FnMut() -> f32 {
     let x = InputNode::new(scalar(0.0));
     let y = InputNode::new(scalar(0.0));
     let yhat = slope.clone() * x.clone() + intercept.clone();
-    let mut loss = (y.clone() - yhat).square();
+    let loss = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(LEARNING_RATE, vec![slope, intercept]);
     let mut data = Data::new();
     move || {
@@ -74,7 +74,7 @@ pub fn wyrm_static_step() -> impl FnMut() -> f32 {
     let x = InputNode::<U1, U1>::new_static(scalar(0.0));
     let y = InputNode::<U1, U1>::new_static(scalar(0.0));
     let yhat = slope.clone() * x.clone() + intercept.clone();
-    let mut loss = (y.clone() - yhat).square();
+    let loss = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(LEARNING_RATE, vec![slope.erased(), intercept.erased()]);
     let mut data = Data::new();
     move || {

@@ -58,7 +58,7 @@ fn wyrm_step_over(
     let i = IndexInputNode::new(&[0]);
     let target = InputNode::new(ndarray::Array2::zeros((1, 1)));
     let prediction = users.index(&u).vector_dot(&item_table.index(&i));
-    let mut loss = (prediction - target.clone()).square();
+    let loss = (prediction - target.clone()).square();
     let mut optimizer = Adagrad::new(LEARNING_RATE, loss.parameters()).eps(EPS);
     let samples = samples(items);
     let mut at = 0;

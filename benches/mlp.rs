@@ -125,7 +125,7 @@ fn parameters() -> [Variable<ParameterNode>; 6] {
 fn training_step<N: Node>(
     x: Variable<InputNode>,
     y: Variable<InputNode>,
-    mut loss: Variable<N>,
+    loss: Variable<N>,
 ) -> impl FnMut() -> f32 {
     let mut optimizer = SGD::new(LEARNING_RATE, loss.parameters());
     let mut data = Data::new();

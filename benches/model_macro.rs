@@ -83,7 +83,7 @@ fn linreg_data() -> impl FnMut() -> (f32, f32) {
 
 /// One linreg step on the macro's model.
 fn linreg_macro() -> impl FnMut() -> f32 {
-    let mut model = LinearRegression::new();
+    let model = LinearRegression::new();
     model.slope.set_value(&wyrm::ndarray::arr2(&[[0.5]]));
     model.intercept.set_value(&wyrm::ndarray::arr2(&[[-0.25]]));
     let mut optimizer = SGD::new(0.1, model.parameters());
@@ -107,7 +107,7 @@ fn linreg_by_hand() -> impl FnMut() -> f32 {
     let x = InputNode::new(Array2::zeros((1, 1)));
     let y = InputNode::new(Array2::zeros((1, 1)));
     let yhat = slope.clone() * x.clone() + intercept.clone();
-    let mut loss = (y.clone() - yhat).square();
+    let loss = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(0.1, vec![slope, intercept]);
     let mut data = linreg_data();
     move || {
@@ -124,7 +124,7 @@ fn linreg_by_hand() -> impl FnMut() -> f32 {
 
 /// One linreg step on the macro's model with static shapes.
 fn linreg_static_macro() -> impl FnMut() -> f32 {
-    let mut model = StaticLinearRegression::new();
+    let model = StaticLinearRegression::new();
     model.slope.set_value(&wyrm::ndarray::arr2(&[[0.5]]));
     model.intercept.set_value(&wyrm::ndarray::arr2(&[[-0.25]]));
     let mut optimizer = SGD::new(0.1, model.parameters());
@@ -149,7 +149,7 @@ fn linreg_static_by_hand() -> impl FnMut() -> f32 {
     let x = InputNode::<U1, U1>::new_static(Array2::zeros((1, 1)));
     let y = InputNode::<U1, U1>::new_static(Array2::zeros((1, 1)));
     let yhat = slope.clone() * x.clone() + intercept.clone();
-    let mut loss = (y.clone() - yhat).square();
+    let loss = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(0.1, vec![slope.erased(), intercept.erased()]);
     let mut data = linreg_data();
     move || {
@@ -201,7 +201,7 @@ fn mlp_samples() -> Vec<(Array2<f32>, f32)> {
 
 /// One MLP step on the macro's model.
 fn mlp_macro() -> impl FnMut() -> f32 {
-    let mut model = Mlp::new();
+    let model = Mlp::new();
     let params = model.parameters();
     for (p, w) in params.iter().zip(mlp_weights()) {
         p.set_value(&w);
@@ -230,7 +230,7 @@ fn mlp_by_hand() -> impl FnMut() -> f32 {
     let h1 = (x.dot(&w1) + b1.clone()).tanh();
     let h2 = (h1.dot(&w2) + b2.clone()).tanh();
     let yhat = h2.dot(&w3) + b3.clone();
-    let mut loss = (y.clone() - yhat).square();
+    let loss = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(0.01, vec![w1, b1, w2, b2, w3, b3]);
     let samples = mlp_samples();
     let mut at = 0;

@@ -71,7 +71,7 @@ pub fn wyrm_request() -> impl FnMut() -> f32 {
         ParameterNode::new(b),
     );
     let bags = BagsInputNode::new(1);
-    let mut probabilities = (table.sum_bags(&bags).dot(&w) + b).softmax();
+    let probabilities = (table.sum_bags(&bags).dot(&w) + b).softmax();
     let mut requests = Requests::new();
     move || {
         bags.set_value([black_box(requests.next())]);

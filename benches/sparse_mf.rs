@@ -55,7 +55,7 @@ fn wyrm_model(users: ndarray::Array2<f32>, items: ndarray::Array2<f32>) -> impl 
     let i = IndexInputNode::new(&[0]);
     let target = InputNode::new(ndarray::Array2::zeros((1, 1)));
     let prediction = users.index(&u).vector_dot(&items.index(&i));
-    let mut loss = (prediction - target.clone()).square();
+    let loss = (prediction - target.clone()).square();
     let mut optimizer = Adagrad::new(LEARNING_RATE, loss.parameters()).eps(EPS);
     move |s: Sample| {
         u.set_value(s.user);

@@ -65,7 +65,7 @@ fn main() {
     let item_idx = IndexInputNode::new(&[0; BATCH]);
     let target = InputNode::new(Array2::zeros((BATCH, 1)));
     let prediction = users.index(&user_idx).vector_dot(&items.index(&item_idx));
-    let mut loss = (prediction.clone() - target.clone()).square();
+    let loss = (prediction.clone() - target.clone()).square();
     let mut optimizer = Adagrad::new(0.1, loss.parameters());
 
     let mut batch_users = [0usize; BATCH];
@@ -107,7 +107,7 @@ fn main() {
         }
         user_idx.set_value(&batch_users);
         item_idx.set_value(&batch_items);
-        let mut p = prediction.clone();
+        let p = prediction.clone();
         p.forward();
         for (r, &yhat) in batch.iter().zip(p.value().iter()) {
             squared_error += ((yhat - r.value) as f64).powi(2);

@@ -4,6 +4,9 @@
 //!
 //! Run with `cargo run --release --example hogwild`.
 
+// The seed's code declares `let mut loss`; `forward` and `backward` now take `&self`.
+#![allow(unused_mut)]
+
 use rayon::prelude::*;
 use std::sync::Arc;
 use wyrm::*;

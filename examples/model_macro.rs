@@ -46,7 +46,7 @@ const WORKERS: u64 = 4;
 fn regression() {
     let shared = LinearRegression::new_with_rng(&mut StdRng::seed_from_u64(0)).shared_parameters();
     (0..WORKERS).into_par_iter().for_each(|worker| {
-        let mut model = LinearRegression::from_parameters(&shared);
+        let model = LinearRegression::from_parameters(&shared);
         let mut optimizer = SGD::new(0.05, model.parameters());
         let mut rng = StdRng::seed_from_u64(worker);
         for _ in 0..5_000 {
@@ -88,7 +88,7 @@ fn ratings(num_users: usize, num_items: usize, count: usize) -> Ratings {
 
 /// Root mean squared error of a model over `data`, with a serving graph over `params`.
 fn rmse(params: &FactorisationParameters, data: &[(usize, usize, f32)]) -> f32 {
-    let mut model = Factorisation::from_parameters(params);
+    let model = Factorisation::from_parameters(params);
     let total: f32 = data
         .iter()
         .map(|&(u, i, r)| {
@@ -130,7 +130,7 @@ fn factorisation() {
         order.shuffle(&mut StdRng::seed_from_u64(epoch));
         let order = &order;
         (0..WORKERS).into_par_iter().for_each(|worker| {
-            let mut model = Factorisation::from_parameters(&shared);
+            let model = Factorisation::from_parameters(&shared);
             let mut optimizer = Adagrad::new(0.1, model.parameters());
             for &at in order.iter().skip(worker as usize).step_by(WORKERS as usize) {
                 let (u, i, r) = data.train[at];

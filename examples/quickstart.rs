@@ -12,7 +12,7 @@ fn main() {
     let x = InputNode::new(random_matrix(1, 1));
     let y = InputNode::new(random_matrix(1, 1));
     let yhat = slope.clone() * x.clone() + intercept.clone();
-    let mut loss = (y.clone() - yhat).square();
+    let loss = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(0.1, vec![slope.clone(), intercept.clone()]);
     for _ in 0..num_epochs {
         let x_value: f32 = rand::random();

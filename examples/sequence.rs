@@ -64,7 +64,7 @@ impl Rnn {
     }
 
     fn predict(&self, bits: &[usize]) -> usize {
-        let mut logits = self.logits(bits);
+        let logits = self.logits(bits);
         logits.forward();
         let value = logits.value();
         usize::from(value[(0, 1)] > value[(0, 0)])
@@ -101,7 +101,7 @@ fn main() {
         for _ in 0..BATCH {
             let (bits, label) = example(&mut rng);
             let target = IndexInputNode::new(&[label]);
-            let mut loss = sparse_categorical_crossentropy(&model.logits(&bits), &target);
+            let loss = sparse_categorical_crossentropy(&model.logits(&bits), &target);
             loss.forward();
             loss.backward(1.0 / BATCH as f32);
         }
@@ -121,7 +121,7 @@ fn main() {
     let long: Vec<usize> = (0..20_000).map(|_| rng.gen_range(0..2)).collect();
     let start = Instant::now();
     let target = IndexInputNode::new(&[1]);
-    let mut loss = sparse_categorical_crossentropy(&model.logits(&long), &target);
+    let loss = sparse_categorical_crossentropy(&model.logits(&long), &target);
     loss.forward();
     loss.backward(1.0);
     drop(loss);

@@ -11,8 +11,8 @@
 //!
 //! let w = ParameterNode::new(random_matrix(3, 2));
 //! let x = InputNode::new(random_matrix(4, 3));
-//! let mut y = x.dot(&w).tanh();
-//! let report = gradcheck::check_gradient(&mut y, &w, &gradcheck::CheckOptions::default());
+//! let y = x.dot(&w).tanh();
+//! let report = gradcheck::check_gradient(&y, &w, &gradcheck::CheckOptions::default());
 //! assert!(report.passed(), "{report}");
 //! ```
 
@@ -32,8 +32,8 @@ use rand::{Rng, SeedableRng};
 ///
 /// let x = InputNode::with_gradient(ndarray::arr2(&[[0.5, -1.0]]));
 /// assert_eq!((x.len(), x.get(1)), (2, -1.0));
-/// let mut y = x.tanh();
-/// gradcheck::assert_gradient(&mut y, &x);
+/// let y = x.tanh();
+/// gradcheck::assert_gradient(&y, &x);
 /// ```
 pub trait GradientTarget {
     /// Number of elements.
@@ -86,7 +86,7 @@ pub trait GradientTarget {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-    /// let mut y = w.square().scalar_sum();
+    /// let y = w.square().scalar_sum();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(w.gradient_vec(), vec![2.0, 4.0, 6.0, 8.0]); // 2w, row by row
@@ -99,7 +99,7 @@ pub trait GradientTarget {
     /// use wyrm::*;
     ///
     /// let x = InputNode::with_gradient(ndarray::arr2(&[[1.0, -1.0]]));
-    /// let mut y = x.clone() * 3.0;
+    /// let y = x.clone() * 3.0;
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(x.gradient_vec(), vec![3.0, 3.0]);
@@ -213,8 +213,8 @@ leaf_target!(InputNode);
 /// // A smaller step and another draw of upstream weights; the tolerances as default.
 /// let options = CheckOptions { epsilon: 1e-3, seed: 42, ..CheckOptions::default() };
 /// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5], [2.0, 0.25]]));
-/// let mut y = w.square();
-/// assert!(check_gradient(&mut y, &w, &options).passed());
+/// let y = w.square();
+/// assert!(check_gradient(&y, &w, &options).passed());
 /// ```
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -245,9 +245,9 @@ pub struct CheckOptions {
     ///
     /// let table = ParameterNode::new(random_matrix(20_000, 16));
     /// let ids = IndexInputNode::new(&[3, 17_000, 3]);
-    /// let mut y = table.index(&ids).tanh();
+    /// let y = table.index(&ids).tanh();
     /// let options = CheckOptions { max_elements: Some(200), ..CheckOptions::default() };
-    /// let report = check_gradient(&mut y, &table, &options);
+    /// let report = check_gradient(&y, &table, &options);
     /// assert!(report.passed(), "{report}");
     /// // The 32 elements of the two rows looked up, and 168 of the others.
     /// let checked = report.sampled.as_ref().unwrap();
@@ -277,7 +277,7 @@ impl Default for CheckOptions {
 /// use wyrm::*;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
-/// let report = check_gradient(&mut w.square(), &w, &CheckOptions::default());
+/// let report = check_gradient(&w.square(), &w, &CheckOptions::default());
 /// assert!(report.failures.is_empty());
 /// // Every element was checked (for a sampled check, iterate `report.sampled` instead:
 /// // `numeric` is NaN elsewhere).
@@ -340,10 +340,10 @@ pub struct GradientCheck {
 /// // drowns the differences.
 /// let x = ParameterNode::new(ndarray::Array2::from_elem((16, 24), 2.5));
 /// let options = CheckOptions { epsilon: 1e-4, ..CheckOptions::default() };
-/// let report = check_gradient(&mut x.square().scalar_sum(), &x, &options);
+/// let report = check_gradient(&x.square().scalar_sum(), &x, &options);
 /// assert_eq!(report.diagnosis, Some(Diagnosis::Rounding));
 /// // At the default step (or as a mean) it passes.
-/// assert!(check_gradient(&mut x.square().scalar_sum(), &x, &CheckOptions::default()).passed());
+/// assert!(check_gradient(&x.square().scalar_sum(), &x, &CheckOptions::default()).passed());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -390,7 +390,7 @@ impl GradientCheck {
     /// }
     ///
     /// let x = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0], [2.0, 0.25]]));
-    /// let report = check_gradient(&mut x.map(Double), &x, &CheckOptions::default());
+    /// let report = check_gradient(&x.map(Double), &x, &CheckOptions::default());
     /// assert!(!report.passed());
     /// assert_eq!(report.failures.len(), 4);
     /// // The report names each element by its row and column too.
@@ -413,12 +413,12 @@ impl GradientCheck {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
-    /// let mut tiny = w.square() * 1e-4;
-    /// let report = check_gradient(&mut tiny, &w, &CheckOptions::default());
+    /// let tiny = w.square() * 1e-4;
+    /// let report = check_gradient(&tiny, &w, &CheckOptions::default());
     /// assert!(report.passed() && report.is_vacuous());
     /// // With the tolerance scaled as the output is, the check compares something again.
     /// let options = CheckOptions { absolute_tolerance: 2e-7, ..CheckOptions::default() };
-    /// let report = check_gradient(&mut tiny, &w, &options);
+    /// let report = check_gradient(&tiny, &w, &options);
     /// assert!(report.passed() && !report.is_vacuous());
     /// ```
     pub fn is_vacuous(&self) -> bool {
@@ -598,7 +598,7 @@ fn short_type_name<T: ?Sized>() -> String {
 }
 
 /// Sum of `weights * value` in f64, after a fresh forward pass.
-fn objective<T: Node>(output: &mut Variable<T>, weights: &Array2<f32>) -> f64 {
+fn objective<T: Node>(output: &Variable<T>, weights: &Array2<f32>) -> f64 {
     output.forward();
     weighted(output, weights)
 }
@@ -636,9 +636,9 @@ fn weighted<T: Node>(output: &Variable<T>, weights: &Array2<f32>) -> f64 {
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[0.5], [-1.0]]));
 /// let x = InputNode::with_gradient(ndarray::arr2(&[[1.0, 2.0]]));
-/// let mut y = x.dot(&w).sigmoid();
+/// let y = x.dot(&w).sigmoid();
 /// // With respect to an input, too.
-/// let report = check_gradient(&mut y, &x, &CheckOptions::default());
+/// let report = check_gradient(&y, &x, &CheckOptions::default());
 /// assert!(report.passed(), "{report}");
 /// assert_eq!(x.value(), ndarray::arr2(&[[1.0, 2.0]]));
 /// assert_eq!(w.gradient(), ndarray::arr2(&[[0.0], [0.0]]));
@@ -651,7 +651,7 @@ fn weighted<T: Node>(output: &Variable<T>, weights: &Array2<f32>) -> f64 {
 /// `Some(0)`.
 #[track_caller]
 pub fn check_gradient<T: Node, P: GradientTarget>(
-    output: &mut Variable<T>,
+    output: &Variable<T>,
     wrt: &P,
     options: &CheckOptions,
 ) -> GradientCheck {
@@ -774,7 +774,7 @@ fn within(a: f32, n: f32, options: &CheckOptions) -> bool {
 /// The central difference of the weighted output along element `i` of `wrt`, with step
 /// `eps`; the element is put back afterwards, even if a forward pass panics.
 fn central_difference<T: Node, P: GradientTarget>(
-    output: &mut Variable<T>,
+    output: &Variable<T>,
     wrt: &P,
     weights: &Array2<f32>,
     i: usize,
@@ -797,7 +797,7 @@ fn central_difference<T: Node, P: GradientTarget>(
 /// names what most of them show (see [`Diagnosis`]); a tie names the one that least
 /// excuses the gradient.
 fn diagnose<T: Node, P: GradientTarget>(
-    output: &mut Variable<T>,
+    output: &Variable<T>,
     wrt: &P,
     weights: &Array2<f32>,
     failures: &[(usize, f32, f32)],
@@ -807,7 +807,7 @@ fn diagnose<T: Node, P: GradientTarget>(
     let mut votes = [0; 3];
     for &(i, analytic, numeric) in failures.iter().take(5) {
         let error = |n: f32| (analytic - n).abs();
-        let mut at = |step: f32| error(central_difference(output, wrt, weights, i, step));
+        let at = |step: f32| error(central_difference(output, wrt, weights, i, step));
         let base = error(numeric);
         // Two steps each way: a rounding error can repeat at one step by chance.
         let larger = at(eps * 10.0).min(at(eps * 100.0));
@@ -880,14 +880,14 @@ fn sign(rng: &mut impl Rng) -> f32 {
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[0.5, -2.0], [-1.0, 0.0]]));
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, -1.0]]));
-/// gradcheck::assert_gradient(&mut x.dot(&w).relu(), &w);
+/// gradcheck::assert_gradient(&x.dot(&w).relu(), &w);
 /// ```
 ///
 /// # Panics
 /// If any gradient element is outside the default tolerance, or the check is vacuous
 /// ([`GradientCheck::is_vacuous`]).
 #[track_caller]
-pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt: &P) {
+pub fn assert_gradient<T: Node, P: GradientTarget>(output: &Variable<T>, wrt: &P) {
     let report = check_gradient(output, wrt, &CheckOptions::default());
     assert!(
         report.passed() && !report.is_vacuous(),
@@ -908,8 +908,8 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
 ///
 /// let (w, b) = (ParameterNode::new(random_matrix(3, 2)), ParameterNode::new(random_matrix(1, 2)));
 /// let x = InputNode::new(random_matrix(4, 3));
-/// let mut y = (x.dot(&w) + b.clone()).tanh();
-/// let reports = check_gradients(&mut y, &CheckOptions::default());
+/// let y = (x.dot(&w) + b.clone()).tanh();
+/// let reports = check_gradients(&y, &CheckOptions::default());
 /// assert_eq!(reports.len(), 2);
 /// assert!(reports.iter().all(|r| r.passed()));
 /// for (i, report) in reports.iter().enumerate() {
@@ -924,7 +924,7 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &mut Variable<T>, wrt
 /// (as for [`check_gradient`]).
 #[track_caller]
 pub fn check_gradients<T: Node>(
-    output: &mut Variable<T>,
+    output: &Variable<T>,
     options: &CheckOptions,
 ) -> Vec<GradientCheck> {
     check_options(options);
@@ -951,7 +951,7 @@ pub fn check_gradients<T: Node>(
 ///
 /// let (w1, w2) = (ParameterNode::new(random_matrix(3, 4)), ParameterNode::new(random_matrix(4, 1)));
 /// let x = InputNode::new(random_matrix(2, 3));
-/// gradcheck::assert_gradients(&mut x.dot(&w1).sigmoid().dot(&w2));
+/// gradcheck::assert_gradients(&x.dot(&w1).sigmoid().dot(&w2));
 /// ```
 ///
 /// # Panics
@@ -959,7 +959,7 @@ pub fn check_gradients<T: Node>(
 /// parameter's check is vacuous ([`GradientCheck::is_vacuous`]), or `output` has no
 /// parameters.
 #[track_caller]
-pub fn assert_gradients<T: Node>(output: &mut Variable<T>) {
+pub fn assert_gradients<T: Node>(output: &Variable<T>) {
     let reports = check_gradients(output, &CheckOptions::default());
     let count = reports.len();
     let labelled = reports
@@ -1017,7 +1017,7 @@ fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) 
 /// let model = Net::new_with_rng(&mut rng);
 /// model.x.set_value(&init::normal(2, 3, 0.0, 1.0, &mut rng));
 /// let options = CheckOptions { epsilon: 1e-3, ..CheckOptions::default() };
-/// let reports = check_named_gradients(&mut model.out.clone(), &model.named_parameters(), &options);
+/// let reports = check_named_gradients(&model.out, &model.named_parameters(), &options);
 /// let names: Vec<&str> = reports.iter().map(|(name, _)| name.as_str()).collect();
 /// assert_eq!(names, ["w1", "b1", "w2"]);
 /// assert!(reports.iter().all(|(_, report)| report.passed()));
@@ -1032,7 +1032,7 @@ fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) 
 /// [`check_gradient`]).
 #[track_caller]
 pub fn check_named_gradients<T: Node, S: AsRef<str>>(
-    output: &mut Variable<T>,
+    output: &Variable<T>,
     parameters: &[(S, Variable<ParameterNode>)],
     options: &CheckOptions,
 ) -> Vec<(String, GradientCheck)> {
@@ -1083,8 +1083,8 @@ pub fn check_named_gradients<T: Node, S: AsRef<str>>(
 /// let model = Net::new();
 /// model.x.set_value(&random_matrix(2, 3));
 /// // `hidden` does not use `w2`: only `w1` is checked there.
-/// gradcheck::assert_named_gradients(&mut model.hidden.clone(), &model.named_parameters());
-/// gradcheck::assert_named_gradients(&mut model.out.clone(), &model.named_parameters());
+/// gradcheck::assert_named_gradients(&model.hidden, &model.named_parameters());
+/// gradcheck::assert_named_gradients(&model.out, &model.named_parameters());
 /// ```
 ///
 /// # Panics
@@ -1093,7 +1093,7 @@ pub fn check_named_gradients<T: Node, S: AsRef<str>>(
 /// parameter; or if `output` uses none of `parameters`.
 #[track_caller]
 pub fn assert_named_gradients<T: Node, S: AsRef<str>>(
-    output: &mut Variable<T>,
+    output: &Variable<T>,
     parameters: &[(S, Variable<ParameterNode>)],
 ) {
     let reports = check_named_gradients(output, parameters, &CheckOptions::default());
@@ -1157,19 +1157,19 @@ mod tests {
     #[test]
     fn failures_through_a_detach_say_so() {
         let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5], [1.0, 0.25]]));
-        let mut cut = (w.tanh().detach() * w.clone()).scalar_sum();
-        let report = check_gradient(&mut cut, &w, &CheckOptions::default());
+        let cut = (w.tanh().detach() * w.clone()).scalar_sum();
+        let report = check_gradient(&cut, &w, &CheckOptions::default());
         assert!(!report.passed());
         let text = report.to_string();
         assert!(text.contains("the output's graph has a `detach`"), "{text}");
-        let mut wrong = w.map(Wrong).scalar_sum();
-        let text = check_gradient(&mut wrong, &w, &CheckOptions::default()).to_string();
+        let wrong = w.map(Wrong).scalar_sum();
+        let text = check_gradient(&wrong, &w, &CheckOptions::default()).to_string();
         assert!(!text.contains("`detach` over"), "{text}");
         // A detach over another parameter is not blamed for `w`'s own mistake (the
         // critic's value detached in an actor's loss).
         let critic = ParameterNode::new(ndarray::arr2(&[[0.3, 0.7], [-0.2, 1.1]]));
-        let mut actor_loss = (w.map(Wrong) * critic.tanh().detach()).scalar_sum();
-        let text = check_gradient(&mut actor_loss, &w, &CheckOptions::default()).to_string();
+        let actor_loss = (w.map(Wrong) * critic.tanh().detach()).scalar_sum();
+        let text = check_gradient(&actor_loss, &w, &CheckOptions::default()).to_string();
         assert!(!text.contains("`detach` over"), "{text}");
         assert!(
             text.contains("most likely the analytic gradient is wrong"),
@@ -1177,16 +1177,16 @@ mod tests {
         );
         // A value that is not finite is explained as such, detach or not.
         let near_zero = ParameterNode::new(ndarray::arr2(&[[1e-4]]));
-        let mut undefined = (near_zero.sqrt() * near_zero.detach()).scalar_sum();
+        let undefined = (near_zero.sqrt() * near_zero.detach()).scalar_sum();
         let options = CheckOptions {
             epsilon: 1e-3,
             ..CheckOptions::default()
         };
-        let text = check_gradient(&mut undefined, &near_zero, &options).to_string();
+        let text = check_gradient(&undefined, &near_zero, &options).to_string();
         assert!(text.contains("a value that is not finite"), "{text}");
         // Boxed, the detach is found all the same.
-        let mut boxed = (w.tanh().detach().boxed() * w.clone()).boxed();
-        let text = check_gradient(&mut boxed, &w, &CheckOptions::default()).to_string();
+        let boxed = (w.tanh().detach().boxed() * w.clone()).boxed();
+        let text = check_gradient(&boxed, &w, &CheckOptions::default()).to_string();
         assert!(text.contains("the output's graph has a `detach`"), "{text}");
     }
 
@@ -1197,11 +1197,11 @@ mod tests {
         let x = ParameterNode::new(ndarray::arr2(&[[1.0]]));
         let empty = ParameterNode::new(ndarray::Array2::zeros((0, 3)));
         let w = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
-        let mut y = x.square().scalar_sum() + empty.scalar_sum() + (w.square() * 1e-4).scalar_sum();
-        let reports = check_gradients(&mut y, &CheckOptions::default());
+        let y = x.square().scalar_sum() + empty.scalar_sum() + (w.square() * 1e-4).scalar_sum();
+        let reports = check_gradients(&y, &CheckOptions::default());
         let vacuous: Vec<bool> = reports.iter().map(|r| r.is_vacuous()).collect();
         assert_eq!(vacuous, [false, false, true]);
-        let message = panic_message(|| assert_gradients(&mut y));
+        let message = panic_message(|| assert_gradients(&y));
         assert!(
             message.starts_with(
                 "parameter 3 of 3 (1x2): gradient check passed (2 elements), but vacuously"
@@ -1218,11 +1218,11 @@ mod tests {
         let v = ParameterNode::new(ndarray::arr2(&[[1.0]]));
         let options = CheckOptions::default();
         // The check's upstream weight, read from the gradient of `v` itself.
-        let weight = check_gradient(&mut (v.clone() * 1.0), &v, &options).analytic[0];
+        let weight = check_gradient(&(v.clone() * 1.0), &v, &options).analytic[0];
         let slope = 2.03e-3 / weight.abs();
         // The detached term carries the slope; the gradient says 0.
-        let mut missing = v.detach() * slope + v.clone() * 0.0;
-        let report = check_gradient(&mut missing, &v, &options);
+        let missing = v.detach() * slope + v.clone() * 0.0;
+        let report = check_gradient(&missing, &v, &options);
         assert!(report.passed(), "{report}");
         assert!(report.numeric[0].abs() > options.absolute_tolerance);
         assert!(report.is_vacuous(), "{report}");
@@ -1234,13 +1234,13 @@ mod tests {
     fn assert_gradients_names_the_failing_parameter() {
         let a = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
         let b = ParameterNode::new(ndarray::arr2(&[[1.5], [0.25], [2.0]]));
-        let mut y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
-        let reports = check_gradients(&mut y, &CheckOptions::default());
+        let y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
+        let reports = check_gradients(&y, &CheckOptions::default());
         assert_eq!(
             reports.iter().map(|r| r.passed()).collect::<Vec<_>>(),
             [false, true]
         );
-        let message = panic_message(|| assert_gradients(&mut y));
+        let message = panic_message(|| assert_gradients(&y));
         assert!(message.starts_with("parameter 1 of 2 (1x2): "), "{message}");
         assert!(!message.contains("parameter 2"), "{message}");
         assert!(message.contains(")\nfor output of type"), "{message}");
@@ -1254,8 +1254,8 @@ mod tests {
         let b = ParameterNode::new(ndarray::arr2(&[[1.5], [0.25], [2.0]]));
         let unused = ParameterNode::new(ndarray::arr2(&[[1.0]]));
         let named = [("bias", b.clone()), ("scale", a.clone()), ("other", unused)];
-        let mut y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
-        let message = panic_message(|| assert_named_gradients(&mut y, &named));
+        let y = a.clone().map(Wrong).scalar_sum() + b.tanh().scalar_sum();
+        let message = panic_message(|| assert_named_gradients(&y, &named));
         assert!(
             message.starts_with("parameter `scale` (1x2): "),
             "{message}"
@@ -1265,9 +1265,9 @@ mod tests {
             "{message}"
         );
         // Without the wrong op, everything used passes.
-        let mut good = a.tanh().scalar_sum() + b.tanh().scalar_sum();
-        assert_named_gradients(&mut good, &named);
-        let message = panic_message(|| assert_named_gradients(&mut good, &named[2..]));
+        let good = a.tanh().scalar_sum() + b.tanh().scalar_sum();
+        assert_named_gradients(&good, &named);
+        let message = panic_message(|| assert_named_gradients(&good, &named[2..]));
         assert!(
             message.starts_with(
                 "check_named_gradients: the output uses none of the parameters given (other)"
@@ -1284,8 +1284,8 @@ mod tests {
         let training = crate::TrainingFlag::new();
         let w = ParameterNode::new(ndarray::arr2(&[[0.5, -0.3], [0.2, 0.8]]));
         let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
-        let mut y = x.dot(&w).dropout_with_seed(0.5, &training, 1).scalar_sum();
-        let report = check_gradient(&mut y, &w, &CheckOptions::default());
+        let y = x.dot(&w).dropout_with_seed(0.5, &training, 1).scalar_sum();
+        let report = check_gradient(&y, &w, &CheckOptions::default());
         assert!(!report.passed());
         assert!(report.not_repeatable.is_some());
         let message = report.to_string();
@@ -1295,7 +1295,7 @@ mod tests {
         );
         assert!(message.contains("TrainingFlag"), "{message}");
         training.set(false);
-        let report = check_gradient(&mut y, &w, &CheckOptions::default());
+        let report = check_gradient(&y, &w, &CheckOptions::default());
         assert!(report.passed(), "{report}");
         assert_eq!(report.not_repeatable, None);
     }
@@ -1304,7 +1304,7 @@ mod tests {
     #[should_panic(expected = "check_gradients: the output has no parameters")]
     fn checking_an_output_without_parameters_panics() {
         let x = InputNode::with_gradient(ndarray::arr2(&[[0.5]]));
-        check_gradients(&mut x.tanh(), &CheckOptions::default());
+        check_gradients(&x.tanh(), &CheckOptions::default());
     }
 
     /// A check that fails on values that are not finite says so, instead of suggesting
@@ -1312,8 +1312,8 @@ mod tests {
     #[test]
     fn failure_reports_say_when_values_are_not_finite() {
         let x = ParameterNode::new(ndarray::arr2(&[[1e-4, 2.0]]));
-        let mut y = x.ln();
-        let report = check_gradient(&mut y, &x, &CheckOptions::default());
+        let y = x.ln();
+        let report = check_gradient(&y, &x, &CheckOptions::default());
         assert!(!report.passed());
         let text = report.to_string();
         assert!(text.contains("a value that is not finite"), "{text}");
@@ -1334,7 +1334,7 @@ mod tests {
         };
         // A kink: |x| at 0.0005, within the default step of 0.01.
         let x = ParameterNode::new(ndarray::arr2(&[[0.0005, 2.0]]));
-        let report = check_gradient(&mut x.abs(), &x, &CheckOptions::default());
+        let report = check_gradient(&x.abs(), &x, &CheckOptions::default());
         diagnose(
             report,
             Diagnosis::Curvature,
@@ -1349,21 +1349,21 @@ mod tests {
             epsilon: 1e-4,
             ..CheckOptions::default()
         };
-        let report = check_gradient(&mut x.square().scalar_sum(), &x, &small);
+        let report = check_gradient(&x.square().scalar_sum(), &x, &small);
         diagnose(
             report,
             Diagnosis::Rounding,
             "f32 rounding of the output drowns them",
         );
         let total = x.value().iter().map(|v| v * v).sum::<f32>();
-        let report = check_gradient(&mut (x.square().scalar_sum() - total), &x, &small);
+        let report = check_gradient(&(x.square().scalar_sum() - total), &x, &small);
         diagnose(
             report,
             Diagnosis::Rounding,
             "a smaller `CheckOptions::epsilon` makes it worse",
         );
         // As a mean, at the default step, it passes.
-        let report = check_gradient(&mut x.square().mean(), &x, &CheckOptions::default());
+        let report = check_gradient(&x.square().mean(), &x, &CheckOptions::default());
         assert!(report.passed(), "{report}");
         assert_eq!(report.diagnosis, None);
 
@@ -1381,7 +1381,7 @@ mod tests {
         let x = ParameterNode::new(ndarray::Array2::from_shape_fn((32, 32), |(i, j)| {
             50.0 + (i * 32 + j) as f32 * 0.01
         }));
-        let report = check_gradient(&mut x.map(Double), &x, &CheckOptions::default());
+        let report = check_gradient(&x.map(Double), &x, &CheckOptions::default());
         diagnose(
             report,
             Diagnosis::Persistent,
@@ -1399,8 +1399,8 @@ mod tests {
         let local = ParameterNode::new(values.clone());
         for table in [local, ParameterNode::shared(shared.clone())] {
             let idx = crate::IndexInputNode::new(&[6, 1, 1]);
-            let mut out = table.index(&idx).tanh() * table.index(&idx).sigmoid();
-            assert_gradient(&mut out, &table);
+            let out = table.index(&idx).tanh() * table.index(&idx).sigmoid();
+            assert_gradient(&out, &table);
             assert_eq!(table.value(), values);
             for i in [0, 5, 20] {
                 table.node().set_element(i, 9.0);
@@ -1411,8 +1411,8 @@ mod tests {
         }
         assert_eq!(shared.value(), values);
         let x = InputNode::with_gradient(values.clone());
-        let mut y = x.square().scalar_sum();
-        assert_gradient(&mut y, &x);
+        let y = x.square().scalar_sum();
+        assert_gradient(&y, &x);
         assert_eq!(x.value(), values);
     }
 
@@ -1421,10 +1421,10 @@ mod tests {
         let w = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
         let b = ParameterNode::new(ndarray::arr2(&[[0.5, 0.5]]));
         let x = InputNode::new(ndarray::arr2(&[[3.0, 4.0]]));
-        let mut loss = (w.clone() * x + b.clone()).scalar_sum();
+        let loss = (w.clone() * x + b.clone()).scalar_sum();
         loss.forward();
         loss.backward(1.0);
-        let report = check_gradient(&mut loss, &w, &CheckOptions::default());
+        let report = check_gradient(&loss, &w, &CheckOptions::default());
         assert!(report.failures.is_empty());
         assert_eq!(w.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
         assert_eq!(b.gradient(), ndarray::arr2(&[[0.0, 0.0]]));
@@ -1453,13 +1453,13 @@ mod tests {
         assert_eq!(sample.iter().filter(|&&i| mostly[i] == 0.0).count(), 10);
         let table = ParameterNode::new(crate::random_matrix(50, 4));
         let ids = crate::IndexInputNode::new(&[7, 30]);
-        let mut y = table.index(&ids).sigmoid();
+        let y = table.index(&ids).sigmoid();
         let options = CheckOptions {
             max_elements: Some(20),
             ..CheckOptions::default()
         };
-        let report = check_gradient(&mut y, &table, &options);
-        let again = check_gradient(&mut y, &table, &options);
+        let report = check_gradient(&y, &table, &options);
+        let again = check_gradient(&y, &table, &options);
         assert_eq!(report.sampled, again.sampled);
         let sample = report.sampled.clone().unwrap();
         // Every element of the two rows looked up (8 of 20), then 12 zeros.
@@ -1472,7 +1472,7 @@ mod tests {
             max_elements: Some(200),
             ..CheckOptions::default()
         };
-        assert_eq!(check_gradient(&mut y, &table, &whole).sampled, None);
+        assert_eq!(check_gradient(&y, &table, &whole).sampled, None);
     }
 
     /// A sampled check fails on a wrong gradient in a looked-up row, and on a missing one
@@ -1486,7 +1486,7 @@ mod tests {
             max_elements: Some(64),
             ..CheckOptions::default()
         };
-        let report = check_gradient(&mut table.index(&ids).map(Wrong), &table, &options);
+        let report = check_gradient(&table.index(&ids).map(Wrong), &table, &options);
         assert_eq!(report.failures.len(), 16, "{report}");
         let text = report.to_string();
         assert!(
@@ -1494,12 +1494,12 @@ mod tests {
             "{text}"
         );
         // Every element moves the output, none has a gradient: all 64 fail.
-        let mut missing = table.detach().scalar_sum() + table.clone() * 0.0;
-        let report = check_gradient(&mut missing, &table, &options);
+        let missing = table.detach().scalar_sum() + table.clone() * 0.0;
+        let report = check_gradient(&missing, &table, &options);
         assert_eq!(report.failures.len(), 64, "{report}");
         // Zeros that finite differences confirm: passed, and vacuous.
-        let mut right = table.index(&ids).tanh() * 0.0 + (table.clone() * 0.0).scalar_sum();
-        let report = check_gradient(&mut right, &table, &options);
+        let right = table.index(&ids).tanh() * 0.0 + (table.clone() * 0.0).scalar_sum();
+        let report = check_gradient(&right, &table, &options);
         assert!(report.passed() && report.is_vacuous(), "{report}");
         assert!(
             report.to_string().starts_with(
@@ -1517,7 +1517,7 @@ mod tests {
             max_elements: Some(0),
             ..CheckOptions::default()
         };
-        check_gradient(&mut w.square(), &w, &options);
+        check_gradient(&w.square(), &w, &options);
     }
 
     /// Doubles, with an infinite derivative.
@@ -1538,7 +1538,7 @@ mod tests {
         // The tolerance scales with the larger magnitude, so an infinity would allow any
         // error.
         let x = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
-        let report = check_gradient(&mut x.map(InfiniteSlope), &x, &CheckOptions::default());
+        let report = check_gradient(&x.map(InfiniteSlope), &x, &CheckOptions::default());
         assert_eq!(report.failures.len(), 2, "{report:?}");
     }
 }

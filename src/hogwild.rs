@@ -251,7 +251,7 @@ impl HogwildParameter {
     /// let param = shared.clone();
     /// std::thread::spawn(move || {
     ///     let w = ParameterNode::shared(param);
-    ///     let mut loss = w.square();
+    ///     let loss = w.square();
     ///     let mut opt = SGD::new(0.25, loss.parameters());
     ///     loss.forward();
     ///     loss.backward(1.0);
@@ -310,7 +310,7 @@ impl HogwildParameter {
     /// let w = ParameterNode::shared(shared.clone());
     /// shared.set_value(&ndarray::arr2(&[[1.0, 2.0]]));
     /// // Nodes over the storage read the new values from their next forward pass on.
-    /// let mut total = w.scalar_sum();
+    /// let total = w.scalar_sum();
     /// total.forward();
     /// assert_eq!(total.value()[(0, 0)], 3.0);
     /// ```
@@ -488,7 +488,7 @@ impl HogwildParameter {
     ///
     /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
     /// let w = ParameterNode::shared(shared.clone());
-    /// let mut loss = w.clone() * 2.0; // gradient 2
+    /// let loss = w.clone() * 2.0; // gradient 2
     /// let mut opt = Adagrad::new(0.1, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -541,7 +541,7 @@ impl HogwildParameter {
     ///
     /// let trained = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
     /// let w = ParameterNode::shared(trained.clone());
-    /// let mut loss = w.clone() * 2.0;
+    /// let loss = w.clone() * 2.0;
     /// let mut opt = Adagrad::new(0.1, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);

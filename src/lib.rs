@@ -18,7 +18,7 @@
 //! let x = InputNode::new(random_matrix(1, 1));
 //! let y = InputNode::new(random_matrix(1, 1));
 //! let yhat = slope.clone() * x.clone() + intercept.clone();
-//! let mut loss = (y.clone() - yhat).square();
+//! let loss = (y.clone() - yhat).square();
 //! let mut optimizer = SGD::new(0.1, vec![slope.clone(), intercept.clone()]);
 //! for _ in 0..num_epochs {
 //!     let x_value: f32 = rand::random();
@@ -163,7 +163,7 @@ pub use variable::{Operand, Variable};
 ///     }
 /// }
 ///
-/// let mut model = LinearRegression::new();
+/// let model = LinearRegression::new();
 /// let mut optimizer = SGD::new(0.1, model.parameters());
 /// for step in 0..2000 {
 ///     let x = (step % 100) as f32 / 100.0;
@@ -350,7 +350,7 @@ pub use variable::{Operand, Variable};
 /// let shared = Linear::new(3).shared_parameters();
 /// (0..4).into_par_iter().for_each(|worker| {
 ///     // Each worker builds its own graph over the same parameters.
-///     let mut model = Linear::from_parameters(&shared);
+///     let model = Linear::from_parameters(&shared);
 ///     let mut optimizer = SGD::new(0.05, model.parameters());
 ///     for step in 0..2000 {
 ///         let i = (step + worker) % 3;
@@ -390,7 +390,7 @@ pub use variable::{Operand, Variable};
 /// let left = Tower::new_with_rng(&mut StdRng::seed_from_u64(1), 10);
 /// let right = Tower::with_parameters_of(&left);
 /// // Pull the projections of items 2 and 5 together.
-/// let mut loss = (left.out.clone() - right.out.clone()).square().scalar_sum();
+/// let loss = (left.out.clone() - right.out.clone()).square().scalar_sum();
 /// let mut optimizer = SGD::new(0.05, loss.parameters()); // `table` and `proj`, once each
 /// left.id.set_value(2);
 /// right.id.set_value(5);
@@ -423,13 +423,12 @@ pub use variable::{Operand, Variable};
 ///
 /// let model = Mlp::new_with_rng(&mut StdRng::seed_from_u64(0));
 /// model.x.set_value(&[1.0; 8]);
-/// let mut out = model.out.clone();
 /// model.training.set(false);
-/// out.forward();
-/// let evaluated = out.value()[(0, 0)];
+/// model.out.forward();
+/// let evaluated = model.out.value()[(0, 0)];
 /// model.training.set(true);
-/// out.forward(); // another mask each pass while training
-/// assert_ne!(out.value()[(0, 0)], evaluated);
+/// model.out.forward(); // another mask each pass while training
+/// assert_ne!(model.out.value()[(0, 0)], evaluated);
 /// ```
 ///
 /// Your own operation in the block, and layers repeated a number of times known only at
@@ -468,7 +467,7 @@ pub use variable::{Operand, Variable};
 /// for _ in 0..depth {
 ///     h = h.dot(&model.w2).map(Softsign).boxed();
 /// }
-/// let mut out = h.scalar_sum();
+/// let out = h.scalar_sum();
 /// let mut optimizer = SGD::new(0.1, model.parameters()); // w1 and w2
 /// model.x.set_value(&[1.0, 2.0, 3.0]);
 /// let w2 = model.w2.value().to_owned();

@@ -184,7 +184,7 @@ impl Pass {
 /// state.value_mut().copy_from_slice(&[1.0, 2.0]);
 /// let c = Variable::new(Constant(state), Vec::new());
 /// let w = ParameterNode::new(ndarray::arr2(&[[3.0, 3.0]]));
-/// let mut y = (w.clone() * c).scalar_sum();
+/// let y = (w.clone() * c).scalar_sum();
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value()[(0, 0)], 9.0);
@@ -255,7 +255,7 @@ pub trait Node {
     /// use wyrm::*;
     ///
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-    /// let mut y = x.t();
+    /// let y = x.t();
     /// y.forward();
     /// assert_eq!(&*y.node().value(), &[1.0, 3.0, 2.0, 4.0]); // rows of the transpose
     /// ```

@@ -32,7 +32,7 @@
 //! }
 //!
 //! let w = ParameterNode::<U4, U2>::new_static(random_matrix(4, 2));
-//! let mut y = layer(&InputNode::<U1, U4>::new_static(random_matrix(1, 4)), &w);
+//! let y = layer(&InputNode::<U1, U4>::new_static(random_matrix(1, 4)), &w);
 //! y.forward();
 //! assert_eq!(y.shape(), (1, 2));
 //! // A run-time-shaped operand works too: its columns are checked when the graph is built.
@@ -72,7 +72,7 @@
 //! let (w1, b1) = (ParameterNode::new(random_matrix(4, 2)), ParameterNode::new(random_matrix(1, 2)));
 //! let (w2, b2) = (ParameterNode::new(random_matrix(2, 1)), ParameterNode::new(random_matrix(1, 1)));
 //! // The result of one call composes with the next, and with any other operation.
-//! let mut loss = dense(&dense(&x, &w1, &b1), &w2, &b2).dot(&w2.t()).scalar_sum();
+//! let loss = dense(&dense(&x, &w1, &b1), &w2, &b2).dot(&w2.t()).scalar_sum();
 //! loss.forward();
 //! loss.backward(1.0);
 //! assert_eq!(w1.gradient().shape(), &[4, 2]);
@@ -103,10 +103,10 @@
 //! let x = InputNode::new(normal(3, 4));
 //! let (gain, bias) = (ParameterNode::new(normal(1, 4)), ParameterNode::new(normal(1, 4)));
 //! let w = ParameterNode::new(normal(4, 4));
-//! let mut y = sublayer(&sublayer(&x, (&gain, &bias), &w), (&gain, &bias), &w);
+//! let y = sublayer(&sublayer(&x, (&gain, &bias), &w), (&gain, &bias), &w);
 //! y.forward();
 //! assert_eq!(y.shape(), (3, 4));
-//! gradcheck::assert_gradients(&mut y);
+//! gradcheck::assert_gradients(&y);
 //! ```
 
 use std::fmt::Debug;
@@ -272,7 +272,7 @@ impl SameDim<Dyn> for Dyn {
 ///
 /// let x = InputNode::<U2, U2>::new_static(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
 /// let bias = ParameterNode::<U1, U2>::new_static(ndarray::arr2(&[[10.0, 20.0]]));
-/// let mut y = x + bias; // `U2: Broadcast<U1>` for the rows
+/// let y = x + bias; // `U2: Broadcast<U1>` for the rows
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[11.0, 22.0], [13.0, 24.0]]));
 ///

@@ -40,7 +40,7 @@ use crate::{Node, Variable};
 ///
 /// let user = ParameterNode::new(ndarray::arr2(&[[1.0, 0.0]]));
 /// let items = ParameterNode::new(ndarray::arr2(&[[0.2, 1.0], [0.9, 0.0], [0.5, 0.5], [1.5, 2.0]]));
-/// let mut scores = user.dot_t(&items); // 1 x 4
+/// let scores = user.dot_t(&items); // 1 x 4
 /// scores.forward();
 /// let seen = [3];
 /// let mut top = Vec::with_capacity(2);
@@ -166,7 +166,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let logits = InputNode::new(ndarray::arr2(&[[0.1, 2.0, -1.0, 0.5], [3.0, 3.0, 0.0, 4.0]]));
-    /// let mut probabilities = logits.softmax();
+    /// let probabilities = logits.softmax();
     /// probabilities.forward();
     /// assert_eq!(probabilities.top_k_rows(2), vec![vec![1, 3], vec![3, 0]]);
     /// ```
@@ -185,7 +185,7 @@ impl<T: Node> Variable<T> {
     /// // Cosine similarities of three unit vectors with each other: every row's best
     /// // match is itself, so the nearest neighbour leaves the diagonal out.
     /// let unit = InputNode::new(ndarray::arr2(&[[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]]));
-    /// let mut similarities = unit.dot_t(&unit);
+    /// let similarities = unit.dot_t(&unit);
     /// similarities.forward();
     /// let nearest = similarities.top_k_rows_skipping(1, |row, col| row == col);
     /// assert_eq!(nearest, vec![vec![1], vec![2], vec![1]]);

@@ -6,7 +6,7 @@
 use crate::node::{Node, Pass};
 use crate::nodes::{enter_sweep, Boxed, ParameterNode};
 use ndarray::{Array2, ArrayView2};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// A handle to a node of the graph. Cloning is cheap and shares the node.
@@ -19,7 +19,7 @@ use std::rc::Rc;
 ///
 /// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
 /// let b = InputNode::new(ndarray::arr2(&[[3.0, 4.0]]));
-/// let mut c = (a.clone() * b.clone() + 1.0).scalar_sum();
+/// let c = (a.clone() * b.clone() + 1.0).scalar_sum();
 /// c.forward();
 /// assert_eq!(c.value()[(0, 0)], 1.0 * 3.0 + 2.0 * 4.0 + 2.0);
 /// c.backward(1.0);
@@ -35,8 +35,13 @@ use std::rc::Rc;
 pub struct Variable<T: Node> {
     node: Rc<T>,
     links: Links,
-    /// This handle's latest forward pass ([`NEVER`] before the first).
-    pass: u64,
+    /// The latest forward pass run from this variable or a clone of it ([`NEVER`] before
+    /// the first); clones share the node, so a pass of one is a pass of all. A `Cell`, so
+    /// that `forward` and `backward` take `&self` (a model's fields run without `mut`),
+    /// behind an `Rc` so that `&Variable` holds no `UnsafeCell` itself: the compiler may
+    /// then keep its fields in registers across the inlined passes (inline, the `Cell`
+    /// cost the sparse-mf step 42 instructions).
+    pass: Rc<Cell<u64>>,
 }
 
 /// What a variable's node depends on, gathered as the graph is built (so that nothing has
@@ -142,7 +147,7 @@ impl<T: Node> Clone for Variable<T> {
         Variable {
             node: self.node.clone(),
             links: self.links.clone(),
-            pass: self.pass,
+            pass: self.pass.clone(),
         }
     }
 }
@@ -200,7 +205,7 @@ impl<T: Node> Variable<T> {
     /// let x = InputNode::new(arr2(&[[3.0, 4.0]]));
     /// let w = ParameterNode::new(arr2(&[[1.0], [2.0]]));
     /// let node = Dot::new(x.node().clone(), w.node().clone());
-    /// let mut y = Variable::new(node, w.parameters());
+    /// let y = Variable::new(node, w.parameters());
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), arr2(&[[11.0]]));
@@ -335,7 +340,7 @@ impl<T: Node> Variable<T> {
         Variable {
             node,
             links,
-            pass: NEVER,
+            pass: Rc::new(Cell::new(NEVER)),
         }
     }
 
@@ -398,11 +403,15 @@ impl<T: Node> Variable<T> {
     /// Runs a forward pass: recomputes every node this variable depends on, each once,
     /// from the current values of inputs and parameters.
     ///
+    /// Takes `&self`, as [`backward`](Self::backward) does: a graph behind a shared
+    /// reference (a `model!` struct's field, a function's `&Model` argument) runs as it
+    /// is, without `mut` or a clone.
+    ///
     /// ```
     /// use wyrm::*;
     ///
     /// let x = InputNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut y = (x.clone() + 1.0).square();
+    /// let y = (x.clone() + 1.0).square();
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 4.0);
     /// x.set_value(2.0);
@@ -410,11 +419,11 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(y.value()[(0, 0)], 9.0);
     /// ```
     #[inline]
-    pub fn forward(&mut self) {
+    pub fn forward(&self) {
         let pass = Pass::next();
         self.node.forward(pass);
         // Only a pass that completed counts as this variable's (a panicking one does not).
-        self.pass = pass.id();
+        self.pass.set(pass.id());
     }
 
     /// Runs one forward pass for this variable and `other` together: the nodes they share
@@ -437,7 +446,7 @@ impl<T: Node> Variable<T> {
     /// let dwell = trunk.mean_rows().exp();
     /// click.forward_with(&dwell); // `x · w` and the relu once
     /// let by_itself = {
-    ///     let mut d = dwell.clone();
+    ///     let d = dwell.clone();
     ///     d.forward();
     ///     d.value()
     /// };
@@ -460,7 +469,7 @@ impl<T: Node> Variable<T> {
     /// another to the slow path, which resets the nesting for it.
     #[inline(always)]
     fn owns_latest_pass(&self) -> bool {
-        self.pass == Pass::latest_id_outside_boxed()
+        self.pass.get() == Pass::latest_id_outside_boxed()
     }
 
     /// [`backward`](Self::backward) when [`owns_latest_pass`](Self::owns_latest_pass)
@@ -469,8 +478,8 @@ impl<T: Node> Variable<T> {
     /// the usual path does not reload what the forward pass could have changed.
     #[cold]
     #[inline(never)]
-    fn forward_and_backward(&mut self, weight: f32) {
-        if self.pass != Pass::latest_id() {
+    fn forward_and_backward(&self, weight: f32) {
+        if self.pass.get() != Pass::latest_id() {
             self.forward();
         }
         let _sweep = enter_sweep();
@@ -487,8 +496,9 @@ impl<T: Node> Variable<T> {
     /// Nodes count their consumers in the latest forward pass that reached them, and the
     /// backward pass relies on those counts. So if any other forward pass ran on this
     /// thread since this variable's (from another head sharing nodes with it, one of its
-    /// subexpressions, a clone of it, or an unrelated graph: the check does not tell them
-    /// apart), or an input or parameter was set or an optimizer stepped since, or a
+    /// subexpressions, or an unrelated graph: the check does not tell them apart; a
+    /// clone's pass is this variable's own, as they share the node), or an input or
+    /// parameter was set or an optimizer stepped since, or a
     /// backward sweep on the thread panicked, or it was never forwarded, this first runs
     /// its forward pass again. Its value and the gradients are then those of the current
     /// inputs and parameters. To avoid the extra pass, run one graph's forward and
@@ -501,8 +511,8 @@ impl<T: Node> Variable<T> {
     /// let w = ParameterNode::new(arr2(&[[2.0]]));
     /// let x = InputNode::new(arr2(&[[3.0]]));
     /// let hidden = w.clone() * x.clone();
-    /// let mut loss = hidden.square();
-    /// let mut monitor = hidden.clone() + hidden.clone();
+    /// let loss = hidden.square();
+    /// let monitor = hidden.clone() + hidden.clone();
     /// loss.forward();
     /// monitor.forward(); // shares `hidden` with `loss`
     /// loss.backward(1.0);
@@ -512,7 +522,7 @@ impl<T: Node> Variable<T> {
     // `always`: inlined into the caller, as before the check (out of line it cost the
     // sparse-mf step 70 instructions).
     #[inline(always)]
-    pub fn backward(&mut self, weight: f32) {
+    pub fn backward(&self, weight: f32) {
         if !self.owns_latest_pass() {
             return self.forward_and_backward(weight);
         }
@@ -521,7 +531,7 @@ impl<T: Node> Variable<T> {
 
     /// [`backward`](Self::backward) once the latest forward pass is this variable's.
     #[inline(always)]
-    fn backward_from_own_pass(&mut self, weight: f32) {
+    fn backward_from_own_pass(&self, weight: f32) {
         let guard = StaleOnUnwind;
         self.node.begin_backward();
         let (rows, cols) = self.node.shape();
@@ -555,7 +565,7 @@ impl<T: Node> Variable<T> {
     ///
     /// let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));
     /// let x = InputNode::new(arr2(&[[3.0, 4.0]]));
-    /// let mut y = w.clone() * x.clone();
+    /// let y = w.clone() * x.clone();
     /// y.forward();
     /// y.backward_with(arr2(&[[1.0, 0.5]]).view()); // one weight per element
     /// assert_eq!(w.gradient(), arr2(&[[3.0, 2.0]]));
@@ -564,7 +574,7 @@ impl<T: Node> Variable<T> {
     /// # Panics
     /// If `gradient` does not have this variable's shape.
     #[track_caller]
-    pub fn backward_with(&mut self, gradient: ArrayView2<'_, f32>) {
+    pub fn backward_with(&self, gradient: ArrayView2<'_, f32>) {
         let (given, own) = (gradient.dim(), self.node.shape());
         assert!(
             given == own,
@@ -574,7 +584,7 @@ impl<T: Node> Variable<T> {
             own.0,
             own.1
         );
-        if self.pass != Pass::latest_id() {
+        if self.pass.get() != Pass::latest_id() {
             self.forward();
         }
         let owned = gradient.as_standard_layout();
@@ -603,7 +613,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     ///
     /// let x = InputNode::new(arr2(&[[1.0, 2.0]]));
-    /// let mut y = x.clone() * 10.0;
+    /// let y = x.clone() * 10.0;
     /// assert_eq!(x.value(), arr2(&[[1.0, 2.0]])); // an input: its current value
     /// assert_eq!(y.value(), arr2(&[[0.0, 0.0]])); // not forwarded yet
     /// y.forward();
@@ -622,7 +632,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
-    /// let mut y = x.square();
+    /// let y = x.square();
     /// y.forward();
     /// let total: f32 = y.with_value(|v| v.sum());
     /// assert_eq!(total, 5.0);
@@ -651,7 +661,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
-    /// let mut loss = x.square().scalar_sum();
+    /// let loss = x.square().scalar_sum();
     /// loss.forward();
     /// assert_eq!(loss.scalar(), 5.0);
     /// ```

@@ -132,7 +132,7 @@ fn a_graph_over_a_shared_table_it_only_indexes_holds_no_copy_of_it() {
     let train = || {
         let rows = ParameterNode::shared(table.clone());
         let (u, i) = (IndexInputNode::new(&[1, 2]), IndexInputNode::new(&[3, 4]));
-        let mut loss = rows.index(&u).vector_dot(&rows.index(&i)).scalar_sum();
+        let loss = rows.index(&u).vector_dot(&rows.index(&i)).scalar_sum();
         let mut opt = Adagrad::new(0.1, loss.parameters());
         loss.forward();
         loss.backward(1.0);
@@ -147,7 +147,7 @@ fn a_graph_over_a_shared_table_it_only_indexes_holds_no_copy_of_it() {
     );
     // A dense consumer makes the copy it needs, on first use.
     let dense = ParameterNode::shared(table.clone());
-    let mut total = dense.scalar_sum();
+    let total = dense.scalar_sum();
     let bytes = bytes_in(|| total.forward());
     assert!(
         bytes >= table_bytes as u64,
@@ -176,13 +176,13 @@ fn an_unrolled_graph_takes_no_buffer_the_size_of_its_weights_per_step() {
         "{bytes_per_step} bytes per step over {weights} bytes of weights"
     );
     // Still trainable, through the same graph.
-    let mut loss = h.scalar_sum();
+    let loss = h.scalar_sum();
     loss.forward();
     loss.backward(1.0);
     assert!(u.gradient().iter().any(|g| *g != 0.0));
     // An operand that takes no gradient in place still gets its buffer, on first use.
     let x = InputNode::with_gradient(random_matrix(2, 3));
-    let mut y = x
+    let y = x
         .tanh()
         .dot(&InputNode::new(random_matrix(3, 2)))
         .scalar_sum();
@@ -197,7 +197,7 @@ fn dropout_steps_do_not_allocate() {
     let training = TrainingFlag::new();
     let w = ParameterNode::new(random_matrix(8, 64));
     let x = InputNode::new(random_matrix(4, 8));
-    let mut loss = x.dot(&w).relu().dropout(0.3, &training).square().mean();
+    let loss = x.dot(&w).relu().dropout(0.3, &training).square().mean();
     let mut optimizer = SGD::new(0.01, loss.parameters());
     let mut step = || {
         loss.forward();
@@ -225,7 +225,7 @@ fn passes_over_a_deep_boxed_graph_do_not_allocate() {
     for _ in 0..1_000 {
         h = (h.dot(&u).tanh() + x.clone()).boxed();
     }
-    let mut loss = h.scalar_sum();
+    let loss = h.scalar_sum();
     let mut optimizer = SGD::new(0.01, loss.parameters());
     assert_steps_do_not_allocate("deep boxed graph", || {
         loss.forward();
@@ -253,7 +253,7 @@ fn recurrent_cell_steps_do_not_allocate() {
         h = gru.step(x, &h);
         (lh, ls) = lstm.step(x, &lh, &ls);
     }
-    let mut loss = (h.square().mean() + (lh * ls).mean()).boxed();
+    let loss = (h.square().mean() + (lh * ls).mean()).boxed();
     let mut optimizer = Adam::new(0.01, loss.parameters());
     let mut step = || {
         loss.forward();
@@ -284,7 +284,7 @@ fn attention_does_not_allocate() {
     let mixed = causal_attention(&tokens.dot(&wq), &keys, &keys, 3);
     let query = ParameterNode::new(random_matrix(3, 4));
     let context = attention(&query, &mixed, &mixed, 3);
-    let mut loss = context.square().mean();
+    let loss = context.square().mean();
     let mut optimizer = Adam::new(0.01, loss.parameters());
     assert_steps_do_not_allocate("attention", || {
         loss.forward();
@@ -303,7 +303,7 @@ fn serving_over_shared_parameters_does_not_allocate() {
     let (table, w, b) = (shared(100, 8), shared(8, 4), shared(1, 4));
     let ids = IndexInputNode::new(&[0, 0, 0]);
     let x = InputNode::new(random_matrix(1, 8));
-    let mut out = ((table.index(&ids).sum_columns() + x.clone()).dot(&w) + b).softmax();
+    let out = ((table.index(&ids).sum_columns() + x.clone()).dot(&w) + b).softmax();
     let input = random_matrix(1, 8);
     out.forward();
     let n = allocations_in(|| {
@@ -355,7 +355,7 @@ fn optimizers_with_state_do_not_allocate() {
     // Momentum, Adagrad and Adam allocate their state on the first step only.
     let w = ParameterNode::new(random_matrix(4, 1));
     let x = InputNode::new(random_matrix(1, 4));
-    let mut loss = x.dot(&w).tanh().square();
+    let loss = x.dot(&w).tanh().square();
     let mut optimizers: Vec<Box<dyn Optimizer>> = vec![
         Box::new(SGD::new(0.1, loss.parameters()).momentum(0.9)),
         Box::new(Adagrad::new(0.1, loss.parameters())),
@@ -381,7 +381,7 @@ fn forward_only_does_not_allocate() {
     let b1 = ParameterNode::new(matrix(1, mlp::HIDDEN, &w.b1));
     let w2 = ParameterNode::new(matrix(mlp::HIDDEN, mlp::HIDDEN, &w.w2));
     let w3 = ParameterNode::new(matrix(mlp::HIDDEN, 1, &w.w3));
-    let mut out = ((x.dot(&w1) + b1).tanh().dot(&w2).sigmoid().dot(&w3)).exp();
+    let out = ((x.dot(&w1) + b1).tanh().dot(&w2).sigmoid().dot(&w3)).exp();
     // The input is built outside the counted region.
     let input = random_matrix(1, mlp::IN);
     out.forward();
@@ -395,7 +395,7 @@ fn forward_only_does_not_allocate() {
 
     let slope = ParameterNode::new(ndarray::arr2(&[[2.0]]));
     let xin = InputNode::new(ndarray::arr2(&[[0.0]]));
-    let mut yhat = slope.clone() * xin.clone() + 1.0;
+    let yhat = slope.clone() * xin.clone() + 1.0;
     yhat.forward();
     let n = allocations_in(|| {
         for i in 0..10 {

@@ -422,7 +422,7 @@ mod tests {
             let w = ParameterNode::new(ndarray::Array2::from_shape_fn((37, 70), |(i, j)| {
                 ((i * 7 + j * 3) % 11) as f32 * 0.05 - 0.25
             }));
-            let mut y = x.dot(&w).tanh().dot(&w.t()).square();
+            let y = x.dot(&w).tanh().dot(&w.t()).square();
             y.forward();
             y.backward(1.0);
             let out = (y.value().to_owned(), w.gradient());

@@ -406,7 +406,7 @@ pub(super) mod test_support {
     /// Checks the gradient of every one of `named` against finite differences, at a step
     /// small enough for three steps' curvature.
     pub fn assert_gradients<T: Node>(
-        out: &mut Variable<T>,
+        out: &Variable<T>,
         named: &[(&str, Variable<ParameterNode>)],
         label: &str,
     ) {

@@ -40,7 +40,7 @@ use crate::{Node, Variable};
 /// for x in &inputs {
 ///     h = gru.step(x, &h);
 /// }
-/// let mut loss = h.dot(&out_w).square().mean();
+/// let loss = h.dot(&out_w).square().mean();
 /// let mut parameters = gru.parameters();
 /// parameters.push(out_w.clone());
 /// let mut optimizer = Adam::new(0.01, parameters);
@@ -74,7 +74,7 @@ use crate::{Node, Variable};
 /// for x in &inputs {
 ///     h = gru.step(x, &h);
 /// }
-/// let mut loss = h.square().mean();
+/// let loss = h.square().mean();
 /// let mut optimizer = Adam::new(0.01, gru.parameters());
 /// for _ in 0..3 {
 ///     for x in &inputs {
@@ -118,7 +118,7 @@ impl Cell<GruGates> {
     ///
     /// let gru = Gru::new(2, 3, &mut StdRng::seed_from_u64(0));
     /// let x = InputNode::new(wyrm::ndarray::arr2(&[[0.5, -1.0]]));
-    /// let mut h = gru.step(&x, &gru.initial_state(1));
+    /// let h = gru.step(&x, &gru.initial_state(1));
     /// h.forward();
     /// // Every unit of a GRU's state stays within (-1, 1).
     /// assert!(h.value().iter().all(|v| v.abs() < 1.0));
@@ -190,7 +190,7 @@ mod tests {
         let gradient = |with_detached: bool| {
             gru.input_weights.zero_gradient();
             let h = gru.step(&x, &gru.initial_state(2));
-            let mut loss = if with_detached {
+            let loss = if with_detached {
                 (h.scalar_sum() + h.detach().scalar_sum()).boxed()
             } else {
                 h.scalar_sum().boxed()
@@ -247,7 +247,7 @@ mod tests {
             }
             let mut named = gru.named_parameters();
             named.extend([("embed", embed), ("h0", h0), ("out_w", out_w)]);
-            assert_gradients(&mut loss, &named, &format!("batch {batch}"));
+            assert_gradients(&loss, &named, &format!("batch {batch}"));
         }
     }
 

@@ -42,7 +42,7 @@ use ndarray::s;
 /// for x in &inputs {
 ///     (h, s) = lstm.step(x, &h, &s);
 /// }
-/// let mut loss = h.square().mean();
+/// let loss = h.square().mean();
 /// let mut optimizer = Adam::new(0.01, lstm.parameters());
 /// loss.forward();
 /// loss.backward(1.0);
@@ -82,7 +82,7 @@ impl Cell<LstmGates> {
     /// let lstm = Lstm::new(2, 3, &mut StdRng::seed_from_u64(0));
     /// let x = InputNode::new(wyrm::ndarray::arr2(&[[0.5, -1.0]]));
     /// let (h, s) = lstm.initial_state(1);
-    /// let (mut h, _) = lstm.step(&x, &h, &s);
+    /// let (h, _) = lstm.step(&x, &h, &s);
     /// h.forward();
     /// assert!(h.value().iter().all(|v| v.abs() < 1.0));
     /// ```
@@ -186,7 +186,7 @@ mod tests {
             let x = crate::random_matrix(4, 3);
             (h, s) = lstm.step(&InputNode::new(x.clone()), &h, &s);
             (want_h, want_s) = reference(&lstm, &x.mapv(f64::from), &want_h, &want_s);
-            let mut both = concat((&h, &s), ndarray::Axis(1));
+            let both = concat((&h, &s), ndarray::Axis(1));
             both.forward();
             let want = ndarray::concatenate![ndarray::Axis(1), want_h, want_s];
             for (got, want) in both.value().iter().zip(&want) {
@@ -218,7 +218,7 @@ mod tests {
             }
             let mut named = lstm.named_parameters();
             named.extend([("embed", embed), ("h0", h0), ("s0", s0)]);
-            assert_gradients(&mut loss, &named, &format!("batch {batch}"));
+            assert_gradients(&loss, &named, &format!("batch {batch}"));
         }
     }
 

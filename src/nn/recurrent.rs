@@ -27,7 +27,7 @@ use crate::{Node, Variable};
 /// let mut rng = StdRng::seed_from_u64(1);
 /// let inputs: Vec<_> = (0..4).map(|_| InputNode::new(random_matrix(2, 3))).collect();
 /// for use_lstm in [false, true] {
-///     let (mut last, parameters) = if use_lstm {
+///     let (last, parameters) = if use_lstm {
 ///         let lstm = Lstm::new(3, 8, &mut rng);
 ///         (encode(&lstm, &inputs), lstm.parameters())
 ///     } else {
@@ -67,8 +67,8 @@ pub trait Recurrent {
     /// let gru = Gru::new(2, 4, &mut StdRng::seed_from_u64(0));
     /// let x = InputNode::new(random_matrix(1, 2));
     /// let h = gru.initial_state(1);
-    /// let mut via_trait = gru.next_state(&x, &h);
-    /// let mut direct = gru.step(&x, &h);
+    /// let via_trait = gru.next_state(&x, &h);
+    /// let direct = gru.step(&x, &h);
     /// via_trait.forward();
     /// direct.forward();
     /// assert_eq!(via_trait.value(), direct.value());
@@ -177,7 +177,7 @@ mod tests {
         for (k, x) in inputs.iter().enumerate() {
             h = gru.step(x, &h);
             (lh, ls) = lstm.step(x, &lh, &ls);
-            for (mut by_trait, mut direct) in [
+            for (by_trait, direct) in [
                 (via_gru[k].clone(), h.clone()),
                 (via_lstm[k].clone(), lh.clone()),
             ] {

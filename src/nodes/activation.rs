@@ -9,7 +9,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[0.0, 1.0]]));
-    /// let mut y = x.tanh();
+    /// let y = x.tanh();
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 0.0);
     /// assert!((y.value()[(0, 1)] - 1f32.tanh()).abs() < 1e-6);
@@ -29,7 +29,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[0.0, 2.0]]));
-    /// let mut y = x.sigmoid();
+    /// let y = x.sigmoid();
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 0.5);
     /// assert!((y.value()[(0, 1)] - 1.0 / (1.0 + (-2f32).exp())).abs() < 1e-6);
@@ -56,7 +56,7 @@ unary_op!(
     /// let z = ParameterNode::new(ndarray::arr2(&[[0.0, 40.0, -40.0]]));
     /// let y = InputNode::new(ndarray::arr2(&[[1.0, 0.0, 0.0]]));
     /// // Binary cross-entropy, summed over the examples.
-    /// let mut loss = (z.softplus() - y.clone() * z.clone()).scalar_sum();
+    /// let loss = (z.softplus() - y.clone() * z.clone()).scalar_sum();
     /// loss.forward();
     /// loss.backward(1.0);
     /// // ln 2 for the undecided example, 40 for the confidently wrong one, ~0 for the last.
@@ -77,7 +77,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[-1.0, 0.0, 2.0]]));
-    /// let mut y = x.relu();
+    /// let y = x.relu();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[0.0, 0.0, 2.0]]));
@@ -100,7 +100,7 @@ unary_op!(
 /// use wyrm::*;
 /// use wyrm::nodes::{ClipOp, Unary};
 /// let x = ParameterNode::new(ndarray::arr2(&[[-3.0, 0.5, 3.0]]));
-/// let mut y: Variable<Unary<ClipOp, ParameterNode>> = x.map(ClipOp::new(-1.0, 1.0));
+/// let y: Variable<Unary<ClipOp, ParameterNode>> = x.map(ClipOp::new(-1.0, 1.0));
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[-1.0, 0.5, 1.0]]));
@@ -174,7 +174,7 @@ impl UnaryOp for ClipOp {
 /// use wyrm::*;
 /// use wyrm::nodes::Clip;
 /// let x = InputNode::new(ndarray::arr2(&[[-0.5, 4.0]]));
-/// let mut y: Variable<Clip<InputNode>> = x.clip(0.0, 1.0);
+/// let y: Variable<Clip<InputNode>> = x.clip(0.0, 1.0);
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[0.0, 1.0]]));
 /// ```
@@ -186,7 +186,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[-3.0, 0.5, 3.0]]));
-    /// let mut y = x.clip(-1.0, 1.0);
+    /// let y = x.clip(-1.0, 1.0);
     /// y.forward();
     /// assert_eq!(y.value().to_owned(), ndarray::arr2(&[[-1.0, 0.5, 1.0]]));
     /// ```
@@ -207,13 +207,13 @@ mod tests {
     #[test]
     fn values() {
         let x = InputNode::new(arr2(&[[-1.0, 0.0, 2.0]]));
-        let mut r = x.relu();
+        let r = x.relu();
         r.forward();
         assert_eq!(r.value().to_owned(), arr2(&[[0.0, 0.0, 2.0]]));
-        let mut s = x.sigmoid();
+        let s = x.sigmoid();
         s.forward();
         assert!((s.value()[(0, 1)] - 0.5).abs() < 1e-6);
-        let mut t = x.tanh();
+        let t = x.tanh();
         t.forward();
         assert!((t.value()[(0, 2)] - 2f32.tanh()).abs() < 1e-3);
     }
@@ -227,7 +227,7 @@ mod tests {
         ];
         let x =
             InputNode::new(ndarray::Array2::from_shape_vec((1, xs.len()), xs.to_vec()).unwrap());
-        let mut y = x.softplus();
+        let y = x.softplus();
         y.forward();
         for (&x, &y) in xs.iter().zip(y.value().iter()) {
             let exact = (x as f64).exp().ln_1p();
@@ -246,7 +246,7 @@ mod tests {
             );
         }
         let nan = InputNode::new(arr2(&[[f32::NAN, f32::INFINITY, f32::NEG_INFINITY]]));
-        let mut y = nan.softplus();
+        let y = nan.softplus();
         y.forward();
         let v = y.value();
         assert!(
@@ -259,9 +259,9 @@ mod tests {
     fn gradients() {
         for (r, c) in [(1, 1), (3, 2), (2, 7)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.tanh(), &x);
-            gradcheck::assert_gradient(&mut x.sigmoid(), &x);
-            gradcheck::assert_gradient(&mut x.softplus(), &x);
+            gradcheck::assert_gradient(&x.tanh(), &x);
+            gradcheck::assert_gradient(&x.sigmoid(), &x);
+            gradcheck::assert_gradient(&x.softplus(), &x);
             // Keep inputs away from the kink so finite differences are meaningful, with
             // signs alternating from positive, so every shape (1x1 too) has a slope to check.
             let magnitudes = random_matrix(r, c);
@@ -269,21 +269,21 @@ mod tests {
                 let sign = if (i * c + j) % 2 == 0 { 1.0 } else { -1.0 };
                 sign * (magnitudes[(i, j)].abs() + 0.1)
             }));
-            gradcheck::assert_gradient(&mut away.relu(), &away);
+            gradcheck::assert_gradient(&away.relu(), &away);
             // Values inside and outside [-0.5, 0.5], none within a step of the bounds; the
             // first inside, so that the 1x1 case has a gradient to check.
             let pattern = [-0.2, 0.1, 0.3, 0.8, -0.35, 1.4, -0.9];
             let clip_in = ParameterNode::new(ndarray::Array2::from_shape_fn((r, c), |(i, j)| {
                 pattern[(i * c + j) % pattern.len()]
             }));
-            gradcheck::assert_gradient(&mut clip_in.clip(-0.5, 0.5), &clip_in);
+            gradcheck::assert_gradient(&clip_in.clip(-0.5, 0.5), &clip_in);
         }
     }
 
     #[test]
     fn clip_gradient_is_zero_outside() {
         let x = ParameterNode::new(arr2(&[[-3.0, 0.25, 3.0]]));
-        let mut y = x.clip(-1.0, 1.0);
+        let y = x.clip(-1.0, 1.0);
         y.forward();
         y.backward(2.0);
         assert_eq!(x.gradient(), arr2(&[[0.0, 2.0, 0.0]]));
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn relu_and_clip_propagate_nan() {
         let x = ParameterNode::new(arr2(&[[f32::NAN, -2.0, 0.5, 3.0]]));
-        let mut y = x.relu() + x.clip(-1.0, 1.0);
+        let y = x.relu() + x.clip(-1.0, 1.0);
         y.forward();
         y.backward(1.0);
         let (v, g) = (y.value().to_owned(), x.gradient());

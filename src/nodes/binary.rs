@@ -41,7 +41,7 @@ use std::rc::Rc;
 ///
 /// let prediction = ParameterNode::new(ndarray::arr2(&[[1.5, 5.0]]));
 /// let target = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
-/// let mut loss = prediction.combine(Huber { delta: 1.0 }, &target).scalar_sum();
+/// let loss = prediction.combine(Huber { delta: 1.0 }, &target).scalar_sum();
 /// loss.forward();
 /// loss.backward(1.0);
 /// assert_eq!(loss.value()[(0, 0)], 0.125 + 2.5);
@@ -78,7 +78,7 @@ use std::rc::Rc;
 ///
 /// let a = ParameterNode::new(ndarray::arr2(&[[1.0, 5.0]]));
 /// let b = InputNode::new(ndarray::arr2(&[[3.0]])); // broadcast
-/// let mut y = abs_diff(&a, &b).scalar_sum();
+/// let y = abs_diff(&a, &b).scalar_sum();
 /// y.forward();
 /// assert_eq!(y.value()[(0, 0)], 4.0);
 /// ```
@@ -126,7 +126,7 @@ pub trait BinaryOp: 'static {
 /// use wyrm::nodes::{AddOp, Binary};
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
 /// let bias = ParameterNode::new(ndarray::arr2(&[[10.0, 20.0]]));
-/// let mut y: Variable<Binary<AddOp, InputNode, ParameterNode>> = x + bias.clone();
+/// let y: Variable<Binary<AddOp, InputNode, ParameterNode>> = x + bias.clone();
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[11.0, 22.0], [13.0, 24.0], [15.0, 26.0]]));
@@ -141,7 +141,7 @@ pub trait BinaryOp: 'static {
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 3.0], [2.0, 6.0]]));
 /// let scale = ParameterNode::new(ndarray::arr2(&[[0.5]]));
 /// let row_mean = x.sum_rows() / 2.0; // 2 x 1
-/// let mut y = scale.clone() * (x.clone() - row_mean);
+/// let y = scale.clone() * (x.clone() - row_mean);
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[-0.5, 0.5], [-1.0, 1.0]]));
 /// y.backward(1.0);
@@ -177,7 +177,7 @@ impl<Op: BinaryOp, L: Node, R: Node> Binary<Op, L, R> {
     /// let b = InputNode::new(ndarray::arr2(&[[5.0]]));
     /// // The node `a * b` builds, wrapped over its operands.
     /// let node = Binary::new(MulOp, a.node().clone(), b.node().clone());
-    /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
+    /// let y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!((y.value()[(0, 0)], a.gradient()[(0, 0)]), (10.0, 5.0));
@@ -601,7 +601,7 @@ impl<T: Node> Variable<T> {
     ///
     /// let base = ParameterNode::new(ndarray::arr2(&[[2.0, 3.0]]));
     /// let exponent = ParameterNode::new(ndarray::arr2(&[[3.0]])); // broadcast
-    /// let mut y = base.combine(Power, &exponent).scalar_sum();
+    /// let y = base.combine(Power, &exponent).scalar_sum();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 8.0 + 27.0);
@@ -660,7 +660,7 @@ macro_rules! binary_op {
         /// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
         /// // One row, broadcast over the rows of `a`.
         /// let b = InputNode::new(ndarray::arr2(&[[8.0, 16.0]]));
-        #[doc = concat!("let mut y: Variable<", stringify!($alias), "<InputNode, InputNode>> = ", stringify!($apply), ";")]
+        #[doc = concat!("let y: Variable<", stringify!($alias), "<InputNode, InputNode>> = ", stringify!($apply), ";")]
         /// y.forward();
         /// assert_eq!(y.shape(), (2, 2));
         #[doc = concat!("assert_eq!(y.value()[(1, 0)], ", stringify!($marker), ".apply(3.0, 8.0));")]
@@ -697,7 +697,7 @@ binary_op!(
     /// use wyrm::nodes::{AddOp, Binary};
     /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
     /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
-    /// let mut y: Variable<Binary<AddOp, ParameterNode, ParameterNode>> = a.clone() + b.clone();
+    /// let y: Variable<Binary<AddOp, ParameterNode, ParameterNode>> = a.clone() + b.clone();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 8.0);
@@ -717,7 +717,7 @@ binary_op!(
     /// use wyrm::nodes::{Binary, SubOp};
     /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
     /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
-    /// let mut y: Variable<Binary<SubOp, ParameterNode, ParameterNode>> = a.clone() - b.clone();
+    /// let y: Variable<Binary<SubOp, ParameterNode, ParameterNode>> = a.clone() - b.clone();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 4.0);
@@ -737,7 +737,7 @@ binary_op!(
     /// use wyrm::nodes::{Binary, MulOp};
     /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
     /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
-    /// let mut y: Variable<Binary<MulOp, ParameterNode, ParameterNode>> = a.clone() * b.clone();
+    /// let y: Variable<Binary<MulOp, ParameterNode, ParameterNode>> = a.clone() * b.clone();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 12.0);
@@ -757,7 +757,7 @@ binary_op!(
     /// use wyrm::nodes::{Binary, DivOp};
     /// let a = ParameterNode::new(ndarray::arr2(&[[6.0]]));
     /// let b = ParameterNode::new(ndarray::arr2(&[[2.0]]));
-    /// let mut y: Variable<Binary<DivOp, ParameterNode, ParameterNode>> = a.clone() / b.clone();
+    /// let y: Variable<Binary<DivOp, ParameterNode, ParameterNode>> = a.clone() / b.clone();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 3.0);
@@ -778,10 +778,10 @@ mod tests {
     fn values() {
         let a = ParameterNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0]]));
         let b = InputNode::new(arr2(&[[2.0, 4.0], [6.0, 8.0]]));
-        let mut s = a.clone() + b.clone();
-        let mut d = a.clone() - b.clone();
-        let mut m = a.clone() * b.clone();
-        let mut q = a.clone() / b.clone();
+        let s = a.clone() + b.clone();
+        let d = a.clone() - b.clone();
+        let m = a.clone() * b.clone();
+        let q = a.clone() / b.clone();
         s.forward();
         d.forward();
         m.forward();
@@ -819,7 +819,7 @@ mod tests {
             }
         }
         let column = ParameterNode::new(arr2(&[[2.0], [3.0]]));
-        let mut inner = (column.clone() * InputNode::new(random_matrix(2, 3))).scalar_sum();
+        let inner = (column.clone() * InputNode::new(random_matrix(2, 3))).scalar_sum();
         INNER.with(|i| {
             *i.borrow_mut() = Some(Box::new(move || {
                 inner.forward();
@@ -828,7 +828,7 @@ mod tests {
         });
         let a = ParameterNode::new(arr2(&[[1.0], [2.0], [3.0]]));
         let b = InputNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
-        let mut y = a.combine(Nested, &b).scalar_sum();
+        let y = a.combine(Nested, &b).scalar_sum();
         y.forward();
         y.backward(1.0);
         INNER.with(|i| *i.borrow_mut() = None);
@@ -858,16 +858,16 @@ mod tests {
         for rhs in [(3, 4), (1, 4), (3, 1), (1, 1)] {
             let a = ParameterNode::new(random_matrix(3, 4));
             let b = ParameterNode::new(random_matrix(rhs.0, rhs.1));
-            let mut quarter = a.combine(Blend { t: 0.25 }, &b);
+            let quarter = a.combine(Blend { t: 0.25 }, &b);
             quarter.forward();
             let (av, bv) = (a.value(), b.value());
             let expected = &av * &av * 0.25 + &av * &bv * 0.75;
             for (y, e) in quarter.value().iter().zip(&expected) {
                 assert!((y - e).abs() < 1e-6, "{rhs:?}: {y} against {e}");
             }
-            let mut y = (quarter * a.combine(Blend { t: 2.0 }, &b).tanh()).scalar_sum();
-            gradcheck::assert_gradient(&mut y, &a);
-            gradcheck::assert_gradient(&mut y, &b);
+            let y = (quarter * a.combine(Blend { t: 2.0 }, &b).tanh()).scalar_sum();
+            gradcheck::assert_gradient(&y, &a);
+            gradcheck::assert_gradient(&y, &b);
         }
     }
 
@@ -876,7 +876,7 @@ mod tests {
         let a = ParameterNode::new(arr2(&[[1.0, 2.0]]));
         let b = InputNode::new(arr2(&[[3.0, 4.0]]));
         // a * b + a / b - a * b, through each form.
-        let mut y = (&a * &b + &a / b.clone() - a.clone() * &b).scalar_sum();
+        let y = (&a * &b + &a / b.clone() - a.clone() * &b).scalar_sum();
         y.forward();
         assert!((y.value()[(0, 0)] - (1.0 / 3.0 + 2.0 / 4.0)).abs() < 1e-6);
         y.backward(1.0);
@@ -907,7 +907,7 @@ mod tests {
         let col = arr2(&[[100.0], [200.0]]);
         let one = arr2(&[[1000.0]]);
         let sum = |a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>| {
-            let mut y = InputNode::new(a.clone()) - InputNode::new(b.clone());
+            let y = InputNode::new(a.clone()) - InputNode::new(b.clone());
             y.forward();
             y.value().to_owned()
         };
@@ -930,7 +930,7 @@ mod tests {
         let x = ParameterNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
         let col = ParameterNode::new(arr2(&[[2.0], [3.0]]));
         let row = ParameterNode::new(arr2(&[[1.0, 10.0, 100.0]]));
-        let mut y = (row.clone() * x.clone() / col.clone()).scalar_sum();
+        let y = (row.clone() * x.clone() / col.clone()).scalar_sum();
         y.forward();
         y.backward(1.0);
         // d/d row[j] = sum_i x[i][j] / col[i]; d/d col[i] = -sum_j row[j] x[i][j] / col[i]².
@@ -964,7 +964,7 @@ mod tests {
 
     fn check_all<T: Node>(out: &Variable<T>, params: &[&Variable<ParameterNode>]) {
         for p in params {
-            gradcheck::assert_gradient(&mut out.clone(), *p);
+            gradcheck::assert_gradient(out, *p);
         }
     }
 
@@ -973,7 +973,7 @@ mod tests {
         // wyrm 0.9 broadcast the bias once, at construction.
         let x = InputNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0]]));
         let bias = ParameterNode::new(arr2(&[[10.0, 20.0]]));
-        let mut y = x.clone() + bias.clone();
+        let y = x.clone() + bias.clone();
         y.forward();
         bias.set_value(&arr2(&[[100.0, 200.0]]));
         x.set_value(arr2(&[[0.0, 0.0], [1.0, 1.0]]));
@@ -999,7 +999,7 @@ mod tests {
         let r = ParameterNode::new(ndarray::Array2::ones((3, 1)));
         let sum = (a.clone() + b.clone()) * b.clone();
         assert_eq!(sum.shape(), (3, 0));
-        let mut loss = sum.stack(&r, ndarray::Axis(1)).scalar_sum();
+        let loss = sum.stack(&r, ndarray::Axis(1)).scalar_sum();
         loss.forward();
         loss.backward(1.0);
         assert_eq!(r.gradient(), ndarray::Array2::ones((3, 1)));
@@ -1010,7 +1010,7 @@ mod tests {
         let b = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
         for op in 0..4 {
             let a = ParameterNode::new(ndarray::Array2::zeros((0, 2)));
-            let mut y = match op {
+            let y = match op {
                 0 => (a - b.clone()).boxed(),
                 1 => (a + b.clone()).boxed(),
                 2 => (a * b.clone()).boxed(),

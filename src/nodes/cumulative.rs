@@ -46,7 +46,7 @@ impl Along {
 /// use wyrm::nodes::CumSum;
 /// use wyrm::*;
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
-/// let mut y: Variable<CumSum<ParameterNode>> = x.cumsum_rows();
+/// let y: Variable<CumSum<ParameterNode>> = x.cumsum_rows();
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 3.0, 6.0], [4.0, 9.0, 15.0]]));
@@ -124,7 +124,7 @@ thread_local! {
 /// use wyrm::nodes::LogCumSumExp;
 /// use wyrm::*;
 /// let x = InputNode::new(ndarray::arr2(&[[0.0], [0.0], [1000.0]]));
-/// let mut y: Variable<LogCumSumExp<InputNode>> = x.logcumsumexp_columns();
+/// let y: Variable<LogCumSumExp<InputNode>> = x.logcumsumexp_columns();
 /// y.forward();
 /// let ln = |v: f32| v.ln();
 /// assert_eq!(y.value()[(0, 0)], 0.0);
@@ -201,7 +201,7 @@ impl SingleOp for LogCumSumExpOp {
 /// use wyrm::nodes::CumSum;
 /// use wyrm::*;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-/// let mut y: Variable<CumSum<InputNode>> = x.cumsum_columns();
+/// let y: Variable<CumSum<InputNode>> = x.cumsum_columns();
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 2.0], [4.0, 6.0]]));
 /// ```
@@ -212,7 +212,7 @@ pub type CumSum<T> = Single<CumSumOp, T>;
 /// use wyrm::nodes::LogCumSumExp;
 /// use wyrm::*;
 /// let x = InputNode::new(ndarray::arr2(&[[0.0, 0.0]]));
-/// let mut y: Variable<LogCumSumExp<InputNode>> = x.logcumsumexp_rows();
+/// let y: Variable<LogCumSumExp<InputNode>> = x.logcumsumexp_rows();
 /// y.forward();
 /// assert!((y.value()[(0, 1)] - 2f32.ln()).abs() < 1e-6);
 /// ```
@@ -227,7 +227,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     /// // Cumulative rewards along each episode (one per row).
     /// let rewards = InputNode::new(ndarray::arr2(&[[1.0, 0.0, 2.0], [0.5, 0.5, 0.5]]));
-    /// let mut totals = rewards.cumsum_rows();
+    /// let totals = rewards.cumsum_rows();
     /// totals.forward();
     /// assert_eq!(totals.value(), ndarray::arr2(&[[1.0, 1.0, 3.0], [0.5, 1.0, 1.5]]));
     /// ```
@@ -242,7 +242,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0], [2.0], [3.0]]));
-    /// let mut y = x.cumsum_columns();
+    /// let y = x.cumsum_columns();
     /// y.forward();
     /// assert_eq!(y.value(), ndarray::arr2(&[[1.0], [3.0], [6.0]]));
     /// ```
@@ -263,7 +263,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[f32::NEG_INFINITY, 0.0, 0.0]]));
-    /// let mut y = x.logcumsumexp_rows();
+    /// let y = x.logcumsumexp_rows();
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], f32::NEG_INFINITY);
     /// assert_eq!(y.value()[(0, 1)], 0.0);
@@ -291,7 +291,7 @@ impl<T: Node> Variable<T> {
     /// let event = InputNode::new(ndarray::arr2(&[[0.0], [1.0], [1.0]]));
     /// let beta = ParameterNode::new(ndarray::arr2(&[[0.1], [-0.2]]));
     /// let eta = x.dot(&beta); // 3 x 1
-    /// let mut loss = -((eta.clone() - eta.logcumsumexp_columns()) * event).scalar_sum();
+    /// let loss = -((eta.clone() - eta.logcumsumexp_columns()) * event).scalar_sum();
     /// loss.forward();
     /// loss.backward(1.0);
     /// assert!(loss.value()[(0, 0)] > 0.0);
@@ -343,7 +343,7 @@ mod tests {
                 (true, false, x.logcumsumexp_rows().boxed()),
                 (true, true, x.logcumsumexp_columns().boxed()),
             ];
-            for (log, columns, mut y) in graphs {
+            for (log, columns, y) in graphs {
                 y.forward();
                 let expected = reference(&m, log, columns);
                 for (y, e) in y.value().iter().zip(&expected) {
@@ -360,12 +360,12 @@ mod tests {
     fn gradients() {
         for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.cumsum_rows(), &x);
-            gradcheck::assert_gradient(&mut x.cumsum_columns(), &x);
-            gradcheck::assert_gradient(&mut x.logcumsumexp_rows(), &x);
-            gradcheck::assert_gradient(&mut x.logcumsumexp_columns(), &x);
+            gradcheck::assert_gradient(&x.cumsum_rows(), &x);
+            gradcheck::assert_gradient(&x.cumsum_columns(), &x);
+            gradcheck::assert_gradient(&x.logcumsumexp_rows(), &x);
+            gradcheck::assert_gradient(&x.logcumsumexp_columns(), &x);
             // Inside a larger graph, the operand used twice.
-            gradcheck::assert_gradient(&mut (x.clone() * x.logcumsumexp_columns()), &x);
+            gradcheck::assert_gradient(&(x.clone() * x.logcumsumexp_columns()), &x);
         }
     }
 
@@ -373,7 +373,7 @@ mod tests {
     fn large_and_infinite_values() {
         let low = f32::NEG_INFINITY;
         let x = ParameterNode::new(arr2(&[[low, low, 1e4, 1e4, low, 0.0]]));
-        let mut y = x.logcumsumexp_rows();
+        let y = x.logcumsumexp_rows();
         y.forward();
         let v = y.value();
         assert_eq!(v.row(0).to_vec()[..3], [low, low, 1e4]);
@@ -399,19 +399,19 @@ mod tests {
     fn long_runs_and_large_values_keep_their_precision() {
         let n = 10_000;
         let x = ParameterNode::new(Array2::from_elem((n, 1), 1e4));
-        let mut y = x.logcumsumexp_columns();
+        let y = x.logcumsumexp_columns();
         y.forward();
         y.backward(1.0);
         let last = y.value()[(n - 1, 0)];
         assert!((last - (1e4 + (n as f32).ln())).abs() < 2e-3, "{last}");
         assert!((x.gradient()[(n - 1, 0)] - 1e-4).abs() < 1e-7);
         let zeros = InputNode::new(Array2::zeros((1, 100_000)));
-        let mut z = zeros.logcumsumexp_rows();
+        let z = zeros.logcumsumexp_rows();
         z.forward();
         assert!((z.value()[(0, 99_999)] - 100_000f32.ln()).abs() < 2e-6);
 
         let x = ParameterNode::new(arr2(&[[-1e6, -1e6, -1e6]]));
-        let mut y = x.logcumsumexp_rows();
+        let y = x.logcumsumexp_rows();
         y.forward();
         y.backward_with(arr2(&[[1.0, -0.7, 1.0]]).view());
         // Σ_{q ≥ p} g_q / (q + 1): the q-th total holds q + 1 equal terms.
@@ -424,7 +424,7 @@ mod tests {
     #[test]
     fn nan_and_infinity_carry_on() {
         let x = InputNode::new(arr2(&[[f32::NAN, f32::INFINITY], [1.0, f32::INFINITY]]));
-        let mut y = x.logcumsumexp_rows();
+        let y = x.logcumsumexp_rows();
         y.forward();
         assert!(y.value()[(0, 0)].is_nan() && y.value()[(0, 1)].is_nan());
         assert_eq!(y.value().row(1).to_vec(), [1.0, f32::INFINITY]);
@@ -446,7 +446,7 @@ mod tests {
     fn empty_operands() {
         for shape in [(0, 3), (3, 0)] {
             let x = ParameterNode::new(Array2::zeros(shape));
-            let mut y = x.cumsum_rows() + x.logcumsumexp_columns();
+            let y = x.cumsum_rows() + x.logcumsumexp_columns();
             y.forward();
             y.backward(1.0);
             assert_eq!(x.gradient().dim(), shape);

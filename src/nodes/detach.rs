@@ -71,7 +71,7 @@ impl<T: Node> Detach<T> {
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[2.0]]));
     /// let node = Detach::new(w.node().clone());
-    /// let mut y = Variable::with_operands(node, &[(&w).into()]) * w.clone();
+    /// let y = Variable::with_operands(node, &[(&w).into()]) * w.clone();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 4.0);
@@ -189,7 +189,7 @@ impl<T: Node> Variable<T> {
     /// let (state, next_state) = (InputNode::new(arr2(&[[1.0]])), InputNode::new(arr2(&[[2.0]])));
     /// let q = state.dot(&w);
     /// let target = next_state.dot(&w).detach() * 0.9 + 1.0; // reward 1, discount 0.9
-    /// let mut loss = (target - q).square();
+    /// let loss = (target - q).square();
     /// loss.forward();
     /// loss.backward(1.0);
     /// // d/dw (1.9 - w)² at w = 0.5, with the target held constant: -2 · 1.4 = -2.8
@@ -214,7 +214,7 @@ impl<T: Node> Variable<T> {
     ///
     /// let w = ParameterNode::new(arr2(&[[0.3, 1.6]]));
     /// let rounded = w.clone() + (w.map(Round) - w.clone()).detach();
-    /// let mut y = (rounded * InputNode::new(arr2(&[[2.0, 3.0]]))).scalar_sum();
+    /// let y = (rounded * InputNode::new(arr2(&[[2.0, 3.0]]))).scalar_sum();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 6.0); // 2 · 0 + 3 · 2
@@ -246,7 +246,7 @@ mod tests {
         let c = InputNode::new(weights.clone());
         for detached_first in [true, false] {
             w.zero_gradient();
-            let mut y = if detached_first {
+            let y = if detached_first {
                 ((h.detach() * h.clone()) * c.clone()).scalar_sum().boxed()
             } else {
                 ((h.clone() * h.detach()) * c.clone()).scalar_sum().boxed()
@@ -273,7 +273,7 @@ mod tests {
         let row = table.index(&idx);
         // The lookup has two consumers, both detached; `dense` is trained.
         let target = (row.detach() + row.detach() * 2.0) * dense.detach();
-        let mut loss = (dense.clone() - target).square().scalar_sum();
+        let loss = (dense.clone() - target).square().scalar_sum();
         assert_eq!(loss.parameters().len(), 2);
         let mut sgd = SGD::new(0.1, vec![dense.clone(), table.clone()]).momentum(0.9);
         loss.forward();
@@ -294,13 +294,13 @@ mod tests {
     fn repeated_sweeps_and_a_sweep_from_the_detach_node() {
         let w = ParameterNode::new(arr2(&[[2.0]]));
         let h = w.clone() * 3.0;
-        let mut y = h.clone() * h.detach();
+        let y = h.clone() * h.detach();
         y.forward();
         y.backward(1.0);
         y.backward(1.0);
         assert_eq!(w.gradient(), arr2(&[[2.0 * 3.0 * 6.0]]));
         w.zero_gradient();
-        let mut d = h.detach();
+        let d = h.detach();
         d.forward();
         d.backward(1.0);
         assert!(!w.has_gradient());
@@ -312,7 +312,7 @@ mod tests {
         let w = ParameterNode::new(arr2(&[[1.5]]));
         let h = w.square();
         let d = h.detach();
-        let mut y = d.clone() * d.clone() + d.clone() + h.clone();
+        let y = d.clone() * d.clone() + d.clone() + h.clone();
         y.forward();
         y.backward(1.0);
         assert_eq!(w.gradient(), arr2(&[[3.0]])); // d(w²)/dw through `+ h` only
@@ -324,7 +324,7 @@ mod tests {
     fn products_that_write_in_place_skip_the_detached_side() {
         let a = ParameterNode::new(arr2(&[[1.0, 2.0]]));
         let b = ParameterNode::new(arr2(&[[3.0], [4.0]]));
-        let mut y = a.detach().dot(&b) + a.vector_dot(&b.t().detach());
+        let y = a.detach().dot(&b) + a.vector_dot(&b.t().detach());
         y.forward();
         y.backward(1.0);
         assert_eq!(b.gradient(), arr2(&[[1.0], [2.0]]));
@@ -354,7 +354,7 @@ mod tests {
         let teacher = w.map(Counted).detach().map(Counted).softmax();
         assert!(teacher.node().discards_gradient());
         let student = w.log_softmax();
-        let mut y = (student * teacher.clone() + w.map(Counted))
+        let y = (student * teacher.clone() + w.map(Counted))
             .scalar_sum()
             .boxed();
         y.forward();
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(CALLS.with(Cell::get), 4);
         // The gradient is the one with the teacher as a constant.
         let constant = InputNode::new(teacher.value());
-        let mut reference = (w.log_softmax() * constant + w.tanh()).scalar_sum();
+        let reference = (w.log_softmax() * constant + w.tanh()).scalar_sum();
         let got = w.gradient();
         w.zero_gradient();
         reference.forward();
@@ -382,7 +382,7 @@ mod tests {
         for _ in 0..20_000 {
             h = (h * 1.0).boxed();
         }
-        let mut y = h.detach() + w.clone();
+        let y = h.detach() + w.clone();
         y.forward();
         y.backward(1.0);
         assert_eq!(w.gradient(), arr2(&[[1.0]]));

@@ -64,7 +64,7 @@ pub type DotT<L, R> = Dot<L, R, RhsTransposed>;
 /// use wyrm::nodes::Dot;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
 /// let w = ParameterNode::new(ndarray::arr2(&[[1.0], [0.0], [-1.0]]));
-/// let mut y: Variable<Dot<InputNode, ParameterNode>> = x.dot(&w);
+/// let y: Variable<Dot<InputNode, ParameterNode>> = x.dot(&w);
 /// assert_eq!(y.shape(), (2, 1));
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[-2.0], [-2.0]]));
@@ -91,7 +91,7 @@ impl<L: Node, R: Node> Dot<L, R> {
     /// let w = ParameterNode::new(ndarray::arr2(&[[3.0], [4.0]]));
     /// // The node `x.dot(&w)` builds, wrapped over its operands.
     /// let node = Dot::new(x.node().clone(), w.node().clone());
-    /// let mut y = Variable::with_operands(node, &[(&x).into(), (&w).into()]);
+    /// let y = Variable::with_operands(node, &[(&x).into(), (&w).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[11.0]]));
@@ -115,7 +115,7 @@ impl<L: Node, R: Node> DotT<L, R> {
     /// let table = ParameterNode::new(ndarray::arr2(&[[3.0, 4.0], [1.0, 0.0], [0.0, 1.0]]));
     /// // The node `x.dot_t(&table)` builds, wrapped over its operands.
     /// let node = DotT::new_t(x.node().clone(), table.node().clone());
-    /// let mut y = Variable::with_operands(node, &[(&x).into(), (&table).into()]);
+    /// let y = Variable::with_operands(node, &[(&x).into(), (&table).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[11.0, 1.0, 2.0]]));
@@ -334,7 +334,7 @@ impl<L: Node> Variable<L> {
     /// use wyrm::*;
     /// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
     /// let b = ParameterNode::new(ndarray::arr2(&[[3.0], [4.0]]));
-    /// let mut c = a.dot(&b);
+    /// let c = a.dot(&b);
     /// c.forward();
     /// assert_eq!(c.value()[(0, 0)], 11.0);
     /// ```
@@ -361,7 +361,7 @@ impl<L: Node> Variable<L> {
     /// // Scores of two queries against three entities.
     /// let entities = ParameterNode::new(ndarray::arr2(&[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]));
     /// let queries = InputNode::new(ndarray::arr2(&[[2.0, 3.0], [-1.0, 1.0]]));
-    /// let mut scores = queries.dot_t(&entities);
+    /// let scores = queries.dot_t(&entities);
     /// scores.forward();
     /// assert_eq!(scores.value(), ndarray::arr2(&[[2.0, 3.0, 5.0], [-1.0, 1.0, 0.0]]));
     /// ```
@@ -386,7 +386,7 @@ mod tests {
     fn value_matches_ndarray() {
         let a = random_matrix(3, 4);
         let b = random_matrix(4, 2);
-        let mut c = InputNode::new(a.clone()).dot(&InputNode::new(b.clone()));
+        let c = InputNode::new(a.clone()).dot(&InputNode::new(b.clone()));
         c.forward();
         let expected = a.dot(&b);
         for (x, y) in c.value().iter().zip(expected.iter()) {
@@ -399,8 +399,8 @@ mod tests {
         for (m, k, n) in [(1, 1, 1), (1, 5, 3), (4, 3, 2), (3, 6, 1)] {
             let a = ParameterNode::new(random_matrix(m, k));
             let b = ParameterNode::new(random_matrix(k, n));
-            gradcheck::assert_gradient(&mut a.dot(&b), &a);
-            gradcheck::assert_gradient(&mut a.dot(&b), &b);
+            gradcheck::assert_gradient(&a.dot(&b), &a);
+            gradcheck::assert_gradient(&a.dot(&b), &b);
         }
     }
 
@@ -419,8 +419,8 @@ mod tests {
             let a = ParameterNode::new(random_matrix(m, k));
             let b = ParameterNode::new(random_matrix(n, k));
             let weights = InputNode::new(random_matrix(m, n));
-            let mut fused = (a.dot_t(&b) * weights.clone()).scalar_sum();
-            let mut copied = (a.dot(&b.t()) * weights.clone()).scalar_sum();
+            let fused = (a.dot_t(&b) * weights.clone()).scalar_sum();
+            let copied = (a.dot(&b.t()) * weights.clone()).scalar_sum();
             fused.forward();
             fused.backward(1.0);
             let (ga, gb) = (a.gradient(), b.gradient());
@@ -439,13 +439,13 @@ mod tests {
                 .zip(b.gradient().iter())
                 .all(|(x, y)| close(*x, *y)));
             if n < 1000 {
-                gradcheck::assert_gradient(&mut a.dot_t(&b).tanh(), &a);
-                gradcheck::assert_gradient(&mut a.dot_t(&b).tanh(), &b);
+                gradcheck::assert_gradient(&a.dot_t(&b).tanh(), &a);
+                gradcheck::assert_gradient(&a.dot_t(&b).tanh(), &b);
             }
         }
         // The same operand on both sides: a Gram matrix.
         let a = ParameterNode::new(random_matrix(3, 4));
-        gradcheck::assert_gradient(&mut a.dot_t(&a).tanh(), &a);
+        gradcheck::assert_gradient(&a.dot_t(&a).tanh(), &a);
     }
 
     /// A product with a transpose keeps static dimensions: rows from the left, columns from
@@ -456,7 +456,7 @@ mod tests {
         fn dims<T: Node<Rows = U2, Cols = U4>>(_: &Variable<T>) {}
         let a = ParameterNode::<U2, U3>::new_static(random_matrix(2, 3));
         let b = ParameterNode::<U4, U3>::new_static(random_matrix(4, 3));
-        let mut y = a.dot_t(&b);
+        let y = a.dot_t(&b);
         dims(&y);
         y.forward();
         assert_eq!(y.shape(), (2, 4));
@@ -474,7 +474,7 @@ mod tests {
     fn shared_operand_gradient() {
         // a · a for a square matrix uses `a` on both sides.
         let a = ParameterNode::new(random_matrix(3, 3));
-        gradcheck::assert_gradient(&mut a.dot(&a), &a);
+        gradcheck::assert_gradient(&a.dot(&a), &a);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::rc::Rc;
 /// use wyrm::*;
 /// let training = TrainingFlag::new();
 /// let x = InputNode::new(ndarray::Array2::ones((1, 1000)));
-/// let mut y = x.dropout(0.5, &training);
+/// let y = x.dropout(0.5, &training);
 /// y.forward();
 /// // About half the elements are dropped, the others doubled.
 /// let kept = y.value().iter().filter(|&&v| v == 2.0).count();
@@ -110,7 +110,7 @@ impl TrainingFlag {
     ///     let y = x.dropout(0.5, &training).dropout(0.5, &training);
     ///     (training, y)
     /// };
-    /// let ((a_flag, mut a), (b_flag, mut b)) = (graph(), graph());
+    /// let ((a_flag, a), (b_flag, b)) = (graph(), graph());
     /// a_flag.seed(7);
     /// b_flag.seed(7);
     /// for _ in 0..3 {
@@ -164,7 +164,7 @@ impl Default for TrainingFlag {
 /// let training = TrainingFlag::new();
 /// let x = ParameterNode::new(ndarray::Array2::ones((1, 6)));
 /// // What `x.dropout_with_seed(0.5, &training, 42)` builds.
-/// let mut y: Variable<Dropout<ParameterNode>> = x.apply(DropoutOp::new(0.5, &training, 42));
+/// let y: Variable<Dropout<ParameterNode>> = x.apply(DropoutOp::new(0.5, &training, 42));
 /// y.forward();
 /// y.backward(1.0);
 /// // Each element is dropped (0) or doubled, and its gradient alike.
@@ -300,7 +300,7 @@ impl SingleOp for DropoutOp {
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0]]));
 /// let evaluating = TrainingFlag::new();
 /// evaluating.set(false);
-/// let mut y: Variable<Dropout<InputNode>> = x.dropout(0.5, &evaluating);
+/// let y: Variable<Dropout<InputNode>> = x.dropout(0.5, &evaluating);
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 2.0]]));
 /// ```
@@ -330,7 +330,7 @@ impl<T: Node> Variable<T> {
     /// let training = TrainingFlag::new();
     /// let w = ParameterNode::new(random_matrix(4, 64));
     /// let x = InputNode::new(random_matrix(1, 4));
-    /// let mut y = x.dot(&w).relu().dropout(0.2, &training).scalar_sum();
+    /// let y = x.dot(&w).relu().dropout(0.2, &training).scalar_sum();
     /// y.forward();
     /// y.backward(1.0);
     /// // Evaluate (serve) without dropping anything.
@@ -354,7 +354,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     /// let training = TrainingFlag::new();
     /// let x = InputNode::new(ndarray::Array2::ones((1, 8)));
-    /// let (mut a, mut b) = (x.dropout_with_seed(0.5, &training, 3), x.dropout_with_seed(0.5, &training, 3));
+    /// let (a, b) = (x.dropout_with_seed(0.5, &training, 3), x.dropout_with_seed(0.5, &training, 3));
     /// a.forward();
     /// b.forward();
     /// assert_eq!(a.value(), b.value());
@@ -384,7 +384,7 @@ mod tests {
     fn drops_the_rate_and_keeps_the_mean() {
         let training = TrainingFlag::new();
         let x = InputNode::new(Array2::ones((100, 100)));
-        let mut y = x.dropout_with_seed(0.3, &training, 1);
+        let y = x.dropout_with_seed(0.3, &training, 1);
         y.forward();
         let first = y.value();
         let kept = first.iter().filter(|&&v| v != 0.0).count() as f32 / 1e4;
@@ -408,11 +408,11 @@ mod tests {
         let loss = |x: Array2<f32>| {
             let p = ParameterNode::new(x);
             let w = InputNode::new(upstream.clone());
-            let mut l = (p.tanh().dropout_with_seed(0.4, &training, 9) * w).scalar_sum();
+            let l = (p.tanh().dropout_with_seed(0.4, &training, 9) * w).scalar_sum();
             l.forward();
             (l, p)
         };
-        let (mut l, p) = loss(x0.clone());
+        let (l, p) = loss(x0.clone());
         l.backward(1.0);
         let g = p.gradient();
         let h = 1e-2;
@@ -439,7 +439,7 @@ mod tests {
     fn evaluation_is_the_identity() {
         let training = TrainingFlag::new();
         let x = ParameterNode::new(random_matrix(2, 6));
-        let mut y = x.dropout(0.9, &training).dropout(0.5, &training.clone());
+        let y = x.dropout(0.9, &training).dropout(0.5, &training.clone());
         training.set(false);
         y.forward();
         y.backward(1.0);
@@ -448,7 +448,7 @@ mod tests {
     }
 
     /// The masks of one pass, of a graph of two same-shaped dropout nodes over ones.
-    fn two_masks(y: &mut Variable<super::Dropout<super::Dropout<InputNode>>>) -> Vec<f32> {
+    fn two_masks(y: &Variable<super::Dropout<super::Dropout<InputNode>>>) -> Vec<f32> {
         y.forward();
         y.value().iter().copied().collect()
     }
@@ -466,23 +466,23 @@ mod tests {
             let y = first.dropout_with_seed(0.5, &training.clone(), node_seeds.1);
             (training, y)
         };
-        let ((a_flag, mut a), (b_flag, mut b)) = (graph((1, 2)), graph((3, 4)));
+        let ((a_flag, a), (b_flag, b)) = (graph((1, 2)), graph((3, 4)));
         // Unseeded flags: the nodes' own seeds differ, and so do the masks.
-        assert_ne!(two_masks(&mut a), two_masks(&mut b));
+        assert_ne!(two_masks(&a), two_masks(&b));
         a_flag.seed(9);
         b_flag.seed(9);
-        let first: Vec<Vec<f32>> = (0..3).map(|_| two_masks(&mut a)).collect();
+        let first: Vec<Vec<f32>> = (0..3).map(|_| two_masks(&a)).collect();
         for mask in &first {
-            assert_eq!(*mask, two_masks(&mut b));
+            assert_eq!(*mask, two_masks(&b));
         }
         // A new mask each pass.
         assert_ne!(first[0], first[1]);
         // Reseeding with the same seed restarts the same stream.
         a_flag.seed(9);
-        assert_eq!(two_masks(&mut a), first[0]);
+        assert_eq!(two_masks(&a), first[0]);
         // Another seed, other masks.
         b_flag.seed(10);
-        assert_ne!(two_masks(&mut b), first[0]);
+        assert_ne!(two_masks(&b), first[0]);
     }
 
     /// A node built after its flag was seeded follows that seed too, and seeding restarts
@@ -495,7 +495,7 @@ mod tests {
             let y = InputNode::new(Array2::ones((1, 64))).dropout(0.5, &training);
             (training, y)
         };
-        let ((a_flag, mut a), (_, mut b)) = (graph(), graph());
+        let ((a_flag, a), (_, b)) = (graph(), graph());
         a.forward();
         b.forward();
         assert_eq!(a.value(), b.value());
@@ -510,7 +510,7 @@ mod tests {
     fn nodes_of_one_flag_draw_their_own_masks() {
         let training = TrainingFlag::new();
         let x = InputNode::new(Array2::ones((1, 256)));
-        let (mut p, mut q) = (x.dropout(0.5, &training), x.dropout(0.5, &training));
+        let (p, q) = (x.dropout(0.5, &training), x.dropout(0.5, &training));
         training.seed(5);
         p.forward();
         q.forward();

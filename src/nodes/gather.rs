@@ -28,7 +28,7 @@ pub struct GatherRowsOp {
 /// use wyrm::nodes::GatherRows;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
 /// let idx = IndexInputNode::new(&[2, 0]);
-/// let mut rows: Variable<GatherRows<InputNode>> = x.gather_rows(&idx);
+/// let rows: Variable<GatherRows<InputNode>> = x.gather_rows(&idx);
 /// rows.forward();
 /// assert_eq!(rows.value(), ndarray::arr2(&[[5.0, 6.0], [1.0, 2.0]]));
 /// ```
@@ -83,7 +83,7 @@ pub struct GatherBagsOp {
 /// let h = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
 /// let neighbours = BagsInputNode::new(2);
 /// neighbours.set_value([vec![1, 2], vec![0]]);
-/// let mut pooled: Variable<GatherBags<InputNode>> = h.gather_mean_bags(&neighbours);
+/// let pooled: Variable<GatherBags<InputNode>> = h.gather_mean_bags(&neighbours);
 /// pooled.forward();
 /// assert_eq!(pooled.value(), ndarray::arr2(&[[4.0, 5.0], [1.0, 2.0]]));
 /// ```
@@ -172,7 +172,7 @@ impl<T: Node> Variable<T> {
     /// let pretrained = InputNode::new(ndarray::arr2(&[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]));
     /// let words = IndexInputNode::new(&[2, 0]);
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0], [1.0]]));
-    /// let mut score = pretrained.gather_rows(&words).dot(&w).scalar_sum();
+    /// let score = pretrained.gather_rows(&words).dot(&w).scalar_sum();
     /// score.forward();
     /// score.backward(1.0);
     /// assert!((score.value()[(0, 0)] - 1.4).abs() < 1e-6);
@@ -186,7 +186,7 @@ impl<T: Node> Variable<T> {
     /// let x = InputNode::new(ndarray::arr2(&[[1.0], [2.0], [3.0]]));
     /// let h = x.dot(&w).tanh(); // 3 x 2
     /// let sources = IndexInputNode::new(&[2, 0, 2]);
-    /// let mut messages = h.gather_rows(&sources); // 3 x 2
+    /// let messages = h.gather_rows(&sources); // 3 x 2
     /// messages.forward();
     /// messages.backward(1.0);
     /// assert_eq!(messages.value().row(0), h.value().row(2));
@@ -217,7 +217,7 @@ impl<T: Node> Variable<T> {
     /// let h = ParameterNode::new(ndarray::arr2(&[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]]));
     /// let neighbours = BagsInputNode::new(3);
     /// neighbours.set_value([vec![1, 2], vec![0], vec![0, 1]]);
-    /// let mut messages = h.tanh().gather_sum_bags(&neighbours);
+    /// let messages = h.tanh().gather_sum_bags(&neighbours);
     /// messages.forward();
     /// messages.backward(1.0);
     /// let t = |v: f32| v.tanh();
@@ -243,7 +243,7 @@ impl<T: Node> Variable<T> {
     /// let h = InputNode::new(ndarray::arr2(&[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]]));
     /// let neighbours = BagsInputNode::new(2);
     /// neighbours.set_value([vec![0, 1, 2], vec![]]);
-    /// let mut mean = h.gather_mean_bags(&neighbours);
+    /// let mean = h.gather_mean_bags(&neighbours);
     /// mean.forward();
     /// assert_eq!(mean.value(), ndarray::arr2(&[[1.0, 1.0], [0.0, 0.0]]));
     /// ```
@@ -358,7 +358,7 @@ mod tests {
         let h = InputNode::new(ndarray::arr2(&[[7.0, 0.1], [7.0, 0.1], [7.0, 0.1]]));
         let bags = BagsInputNode::new(1);
         bags.set_value([vec![0, 1, 2]]);
-        let mut mean = h.gather_mean_bags(&bags);
+        let mean = h.gather_mean_bags(&bags);
         mean.forward();
         assert_eq!(mean.value(), ndarray::arr2(&[[7.0, 0.1]]));
     }
@@ -371,17 +371,14 @@ mod tests {
             let h = x.dot(&w).tanh();
             let ids: Vec<usize> = (0..rows + 2).map(|i| (i * 7) % rows).collect();
             let idx = IndexInputNode::new(&ids);
-            gradcheck::assert_gradient(&mut h.gather_rows(&idx), &w);
+            gradcheck::assert_gradient(&h.gather_rows(&idx), &w);
             let bags = BagsInputNode::new(2);
             bags.set_weighted([
                 ids.iter().map(|&i| (i, 0.5 + i as f32)).collect(),
                 vec![(0, 2.0)],
             ]);
-            gradcheck::assert_gradient(&mut h.gather_sum_bags(&bags), &w);
-            gradcheck::assert_gradient(
-                &mut (h.gather_mean_bags(&bags) * h.clone().sum_columns()),
-                &w,
-            );
+            gradcheck::assert_gradient(&h.gather_sum_bags(&bags), &w);
+            gradcheck::assert_gradient(&(h.gather_mean_bags(&bags) * h.clone().sum_columns()), &w);
         }
     }
 

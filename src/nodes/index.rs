@@ -28,7 +28,7 @@ use typenum::U1;
 ///
 /// let table = ParameterNode::new(ndarray::arr2(&[[0.0, 0.5], [1.0, 1.5], [2.0, 2.5]]));
 /// let idx = IndexInputNode::new(&[2, 0]);
-/// let mut rows = table.index(&idx);
+/// let rows = table.index(&idx);
 /// rows.forward();
 /// assert_eq!(rows.value().to_owned(), ndarray::arr2(&[[2.0, 2.5], [0.0, 0.5]]));
 /// idx.set_value(&[1, 1]);
@@ -657,7 +657,7 @@ impl Node for IndexInputNode {
 ///
 /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
 /// let idx = IndexInputNode::new(&[1]);
-/// let mut rows: Variable<Index> = table.index(&idx);
+/// let rows: Variable<Index> = table.index(&idx);
 /// rows.forward();
 /// assert_eq!(rows.value(), ndarray::arr2(&[[3.0, 4.0]]));
 /// ```
@@ -692,7 +692,7 @@ impl<R: Dim, C: Dim> Index<R, C> {
     /// let node = Index::new(table.node().clone(), idx.node().clone());
     /// assert_eq!(node.shape(), (3, 2));
     /// // What `table.index(&idx)` builds.
-    /// let mut rows = Variable::with_operands(node, &[(&table).into()]);
+    /// let rows = Variable::with_operands(node, &[(&table).into()]);
     /// rows.forward();
     /// assert_eq!(rows.value()[(2, 0)], 3.0);
     /// ```
@@ -870,7 +870,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// let users = ParameterNode::new(random_matrix(100, 8));
     /// let items = ParameterNode::new(random_matrix(1000, 8));
     /// let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
-    /// let mut score = users.index(&u).vector_dot(&items.index(&i));
+    /// let score = users.index(&u).vector_dot(&items.index(&i));
     /// u.set_value(42);
     /// i.set_value(512);
     /// score.forward();
@@ -904,7 +904,7 @@ mod tests {
         let t = matrix(5, 3, 1);
         let table = ParameterNode::new(t.clone());
         let idx = IndexInputNode::new(&[4, 1, 4]);
-        let mut rows = table.index(&idx);
+        let rows = table.index(&idx);
         rows.forward();
         assert_eq!(rows.shape(), (3, 3));
         for (j, &i) in [4, 1, 4].iter().enumerate() {
@@ -922,7 +922,7 @@ mod tests {
     fn repeated_indices_sum() {
         let table = ParameterNode::new(matrix(4, 2, 2));
         let idx = IndexInputNode::new(&[3, 0, 3, 3]);
-        let mut out = table.index(&idx);
+        let out = table.index(&idx);
         out.forward();
         out.backward_with(arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]]).view());
         let g = table.gradient();
@@ -930,7 +930,7 @@ mod tests {
         assert_eq!(g.row(0).to_vec(), vec![3.0, 4.0]);
         assert_eq!(g.row(1).to_vec(), vec![0.0, 0.0]);
         assert!(table.node().gradient_is_sparse());
-        gradcheck::assert_gradient(&mut out, &table);
+        gradcheck::assert_gradient(&out, &table);
     }
 
     #[test]
@@ -938,7 +938,7 @@ mod tests {
         let table = ParameterNode::new(matrix(6, 3, 3));
         let a = IndexInputNode::new(&[1, 2]);
         let b = IndexInputNode::new(&[2, 5]);
-        let mut out = table.index(&a).vector_dot(&table.index(&b));
+        let out = table.index(&a).vector_dot(&table.index(&b));
         out.forward();
         out.backward(1.0);
         let t = table.value().to_owned();
@@ -951,7 +951,7 @@ mod tests {
         assert_eq!(g.row(5), t.row(2));
         assert_eq!(g.row(0).to_vec(), vec![0.0; 3]);
         table.zero_gradient();
-        gradcheck::assert_gradient(&mut out, &table);
+        gradcheck::assert_gradient(&out, &table);
     }
 
     #[test]
@@ -964,7 +964,7 @@ mod tests {
         ] {
             let table = ParameterNode::new(matrix(rows, cols, rows as u64));
             let idx = IndexInputNode::new(&idx);
-            gradcheck::assert_gradient(&mut table.index(&idx).tanh(), &table);
+            gradcheck::assert_gradient(&table.index(&idx).tanh(), &table);
         }
     }
 
@@ -975,12 +975,12 @@ mod tests {
         let x = InputNode::new(matrix(2, 4, 5));
         let idx = IndexInputNode::new(&[3, 1]);
         // x · T is 2x3 (dense use), T[idx] is 2x3 (sparse use).
-        let mut out = (x.dot(&table) + table.index(&idx)).tanh();
-        gradcheck::assert_gradient(&mut out, &table);
+        let out = (x.dot(&table) + table.index(&idx)).tanh();
+        gradcheck::assert_gradient(&out, &table);
         // Same, with the sparse term first and a second lookup.
         let idx2 = IndexInputNode::new(&[1, 1]);
-        let mut out2 = table.index(&idx) * table.index(&idx2) + x.dot(&table);
-        gradcheck::assert_gradient(&mut out2, &table);
+        let out2 = table.index(&idx) * table.index(&idx2) + x.dot(&table);
+        gradcheck::assert_gradient(&out2, &table);
     }
 
     #[test]
@@ -988,7 +988,7 @@ mod tests {
         let table = ParameterNode::new(matrix(3, 2, 6));
         let x = InputNode::new(arr2(&[[1.0, 2.0, 3.0]]));
         let idx = IndexInputNode::new(&[2]);
-        let mut out = x.dot(&table) + table.index(&idx);
+        let out = x.dot(&table) + table.index(&idx);
         out.forward();
         out.backward(1.0);
         // Dense part: xᵀ · 1 = [[1, 1], [2, 2], [3, 3]]; sparse part: +1 on row 2.
@@ -1003,7 +1003,7 @@ mod tests {
     fn a_backward_after_new_indices_forwards_them_first() {
         let table = ParameterNode::new(arr2(&[[0.0], [10.0], [20.0], [30.0]]));
         let idx = IndexInputNode::new(&[1]);
-        let mut out = table.index(&idx);
+        let out = table.index(&idx);
         out.forward();
         assert_eq!(out.value(), arr2(&[[10.0]]));
         idx.set_value(3);
@@ -1017,7 +1017,7 @@ mod tests {
         let t = matrix(5, 3, 11);
         let table = ParameterNode::new(t.clone());
         let idx = IndexInputNode::new(&[2]);
-        let mut row = table.index(&idx);
+        let row = table.index(&idx);
         // Before any forward pass: the row the input named when the node was built.
         assert_eq!(row.value().row(0), t.row(2));
         idx.set_value(4);
@@ -1029,8 +1029,8 @@ mod tests {
         let new = arr2(&[[1.0, 2.0, 3.0]; 5]);
         table.set_value(&new);
         assert_eq!(row.value().row(0), new.row(4));
-        let mut loss = row.vector_dot(&InputNode::new(arr2(&[[1.0, -1.0, 2.0]])));
-        gradcheck::assert_gradient(&mut loss, &table);
+        let loss = row.vector_dot(&InputNode::new(arr2(&[[1.0, -1.0, 2.0]])));
+        gradcheck::assert_gradient(&loss, &table);
     }
 
     #[test]
@@ -1071,7 +1071,7 @@ mod tests {
         // place is watched instead.
         idx.set_value(3);
         let other = ParameterNode::new(matrix(5, 3, 13));
-        let mut row = other.index(&idx);
+        let row = other.index(&idx);
         assert_eq!(idx.node().tables.borrow().len(), 1);
         idx.set_value(2);
         row.forward();
@@ -1082,7 +1082,7 @@ mod tests {
     fn a_dropped_lookup_no_longer_limits_the_input() {
         let idx = IndexInputNode::new(&[0]);
         let big = ParameterNode::new(matrix(10, 2, 14));
-        let mut kept = big.index(&idx);
+        let kept = big.index(&idx);
         let small = ParameterNode::new(matrix(3, 2, 15));
         let short_lived = small.index(&idx);
         let too_far = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| idx.set_value(7)));
@@ -1110,10 +1110,10 @@ mod tests {
         let shared = Arc::new(HogwildParameter::new(matrix(5, 2, 7)));
         let table = ParameterNode::shared(shared.clone());
         let idx = IndexInputNode::new(&[4]);
-        let mut out = table.index(&idx);
+        let out = table.index(&idx);
         out.forward();
         assert_eq!(out.value().row(0), shared.value().row(4));
-        gradcheck::assert_gradient(&mut out, &table);
+        gradcheck::assert_gradient(&out, &table);
     }
 
     #[test]
@@ -1123,8 +1123,8 @@ mod tests {
         let idx = IndexInputNode::new(&[2, 0]);
         let other = InputNode::<typenum::U2, U2>::new_static(matrix(2, 2, 9));
         // Cols = U2 composes with a statically shaped operand.
-        let mut out = table.index(&idx) * other;
-        gradcheck::assert_gradient(&mut out, &table);
+        let out = table.index(&idx) * other;
+        gradcheck::assert_gradient(&out, &table);
     }
 
     #[test]
@@ -1166,7 +1166,7 @@ mod tests {
     fn rejected_value_keeps_the_previous_indices() {
         let table = ParameterNode::new(matrix(3, 2, 13));
         let idx = IndexInputNode::new(&[1, 2]);
-        let mut rows = table.index(&idx);
+        let rows = table.index(&idx);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             idx.set_value(&[0, 7]);
         }));
@@ -1189,14 +1189,14 @@ mod tests {
             let rows = table.index(&idx);
             let w = ParameterNode::new(matrix(3, 1, 11));
             let interaction = rows.sum_columns().square().scalar_sum() - rows.square().scalar_sum();
-            let mut out = interaction + rows.dot(&w).scalar_sum() + rows.tanh().scalar_sum();
+            let out = interaction + rows.dot(&w).scalar_sum() + rows.tanh().scalar_sum();
             for _ in 0..2 {
                 table.zero_gradient();
                 out.forward();
                 out.backward(1.0);
                 assert_eq!(table.node().gradient_entries(), k, "{k} rows");
             }
-            gradcheck::assert_gradient(&mut out, &table);
+            gradcheck::assert_gradient(&out, &table);
         }
     }
 }

@@ -84,7 +84,7 @@ impl InputNode {
     /// use wyrm::*;
     ///
     /// let x = InputNode::with_gradient(ndarray::arr2(&[[1.0, -2.0]]));
-    /// let mut y = x.square().scalar_sum();
+    /// let y = x.square().scalar_sum();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(x.gradient(), ndarray::arr2(&[[2.0, -4.0]])); // d(x^2)/dx = 2x
@@ -284,7 +284,7 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     ///
     /// let w = ParameterNode::new(arr2(&[[0.5]]));
     /// let x = InputNode::new(arr2(&[[2.0]]));
-    /// let mut y = (w.clone() * x.clone()).square();
+    /// let y = (w.clone() * x.clone()).square();
     /// y.forward();
     /// x.set_value(4.0);
     /// y.backward(1.0); // forwards again at x = 4: d(w x)^2/dw = 2 w x^2
@@ -310,7 +310,7 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     /// use wyrm::*;
     ///
     /// let x = InputNode::with_gradient(ndarray::arr2(&[[3.0]]));
-    /// let mut y = x.clone() * 2.0;
+    /// let y = x.clone() * 2.0;
     /// y.forward();
     /// y.backward(1.0);
     /// y.backward(1.0); // adds to the first
@@ -334,7 +334,7 @@ impl<R: Dim, C: Dim> Variable<InputNode<R, C>> {
     /// use wyrm::*;
     ///
     /// let x = InputNode::with_gradient(ndarray::arr2(&[[3.0]]));
-    /// let mut y = x.square();
+    /// let y = x.square();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(x.gradient()[(0, 0)], 6.0);

@@ -81,7 +81,7 @@ fn reduced(name: &str, shape: (usize, usize), len: usize, what: &str) {
 /// use wyrm::*;
 /// use wyrm::nodes::{LogSumExpRowsOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0], [1.0, 1.0]]));
-/// let mut y: Variable<Single<LogSumExpRowsOp, ParameterNode>> = x.apply(LogSumExpRowsOp);
+/// let y: Variable<Single<LogSumExpRowsOp, ParameterNode>> = x.apply(LogSumExpRowsOp);
 /// y.forward();
 /// y.backward(1.0);
 /// let ln2 = 2f32.ln();
@@ -122,7 +122,7 @@ impl SingleOp for LogSumExpRowsOp {
 /// use wyrm::*;
 /// use wyrm::nodes::{LogSumExpColumnsOp, Single};
 /// let x = InputNode::new(ndarray::arr2(&[[0.0, 5.0], [0.0, f32::NEG_INFINITY]]));
-/// let mut y: Variable<Single<LogSumExpColumnsOp, InputNode>> = x.apply(LogSumExpColumnsOp);
+/// let y: Variable<Single<LogSumExpColumnsOp, InputNode>> = x.apply(LogSumExpColumnsOp);
 /// y.forward();
 /// assert!((y.value()[(0, 0)] - 2f32.ln()).abs() < 1e-6);
 /// assert_eq!(y.value()[(0, 1)], 5.0); // exp(-inf) adds nothing
@@ -166,7 +166,7 @@ impl SingleOp for LogSumExpColumnsOp {
 /// use wyrm::*;
 /// use wyrm::nodes::LogSumExpRows;
 /// let x = InputNode::new(ndarray::arr2(&[[1000.0, 1000.0]]));
-/// let mut y: Variable<LogSumExpRows<InputNode>> = x.logsumexp_rows();
+/// let y: Variable<LogSumExpRows<InputNode>> = x.logsumexp_rows();
 /// y.forward();
 /// assert!((y.value()[(0, 0)] - (1000.0 + 2f32.ln())).abs() < 1e-3); // no overflow
 /// ```
@@ -177,7 +177,7 @@ pub type LogSumExpRows<T> = Single<LogSumExpRowsOp, T>;
 /// use wyrm::*;
 /// use wyrm::nodes::LogSumExpColumns;
 /// let x = InputNode::new(ndarray::arr2(&[[0.0], [0.0], [0.0]]));
-/// let mut y: Variable<LogSumExpColumns<InputNode>> = x.logsumexp_columns();
+/// let y: Variable<LogSumExpColumns<InputNode>> = x.logsumexp_columns();
 /// y.forward();
 /// assert!((y.value()[(0, 0)] - 3f32.ln()).abs() < 1e-6);
 /// ```
@@ -198,7 +198,7 @@ impl<T: Node> Variable<T> {
     /// // Two examples, three components: log mixture weights plus component log-densities.
     /// let logits = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0, 2.0], [0.0, 0.0, 0.0]]));
     /// let log_density = InputNode::new(ndarray::arr2(&[[-3.0, -0.5, -9.0], [-1.0, -2.0, -1.5]]));
-    /// let mut nll = -(logits.log_softmax() + log_density).logsumexp_rows().mean();
+    /// let nll = -(logits.log_softmax() + log_density).logsumexp_rows().mean();
     /// nll.forward();
     /// nll.backward(1.0);
     /// assert!(nll.value()[(0, 0)].is_finite());
@@ -228,7 +228,7 @@ impl<T: Node> Variable<T> {
     /// let alpha = (transitions.clone() + alpha.t()).logsumexp_columns()
     ///     + emissions.slice(ndarray::s![1..2, ..]);
     /// // ln Z, the log of the summed scores of all 9 tag paths of length 2.
-    /// let mut log_partition = alpha.logsumexp_rows();
+    /// let log_partition = alpha.logsumexp_rows();
     /// log_partition.forward();
     /// log_partition.backward(1.0);
     /// let (e, t) = (emissions.value(), transitions.value());
@@ -270,7 +270,7 @@ mod tests {
         for (r, c) in [(1, 1), (1, 5), (4, 1), (3, 7)] {
             let m = random_matrix(r, c) * 3.0;
             let x = InputNode::new(m.clone());
-            for (axis, mut y) in [
+            for (axis, y) in [
                 (1, x.logsumexp_rows().boxed()),
                 (0, x.logsumexp_columns().boxed()),
             ] {
@@ -294,7 +294,7 @@ mod tests {
             [1.0, inf, 3.0],
             [1.0, f32::NAN, -inf],
         ]));
-        let mut y = x.logsumexp_rows();
+        let y = x.logsumexp_rows();
         y.forward();
         let y = y.value();
         assert!((y[(0, 0)] - (1000.0 + 2f32.ln())).abs() < 1e-3);
@@ -302,8 +302,7 @@ mod tests {
         assert_eq!(y[(2, 0)], 2.0);
         assert_eq!(y[(3, 0)], inf);
         assert!(y[(4, 0)].is_nan());
-        let mut columns =
-            InputNode::new(arr2(&[[-inf, f32::NAN], [-inf, inf]])).logsumexp_columns();
+        let columns = InputNode::new(arr2(&[[-inf, f32::NAN], [-inf, inf]])).logsumexp_columns();
         columns.forward();
         assert_eq!(columns.value()[(0, 0)], -inf);
         assert!(columns.value()[(0, 1)].is_nan());
@@ -313,10 +312,10 @@ mod tests {
     fn gradients() {
         for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.logsumexp_rows(), &x);
-            gradcheck::assert_gradient(&mut x.logsumexp_columns(), &x);
+            gradcheck::assert_gradient(&x.logsumexp_rows(), &x);
+            gradcheck::assert_gradient(&x.logsumexp_columns(), &x);
             // Inside a larger graph, the operand used twice.
-            gradcheck::assert_gradient(&mut (x.clone() * x.logsumexp_columns()), &x);
+            gradcheck::assert_gradient(&(x.clone() * x.logsumexp_columns()), &x);
         }
     }
 
@@ -324,12 +323,12 @@ mod tests {
     fn masked_entries_get_no_gradient() {
         let inf = f32::INFINITY;
         let x = ParameterNode::new(arr2(&[[0.0, -inf, 0.0], [-inf, -inf, -inf]]));
-        let mut y = x.logsumexp_rows();
+        let y = x.logsumexp_rows();
         y.forward();
         y.backward_with(arr2(&[[2.0], [5.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]));
         x.zero_gradient();
-        let mut columns = x.logsumexp_columns();
+        let columns = x.logsumexp_columns();
         columns.forward();
         columns.backward_with(arr2(&[[1.0, 3.0, -1.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 0.0, -1.0], [0.0, 0.0, 0.0]]));
@@ -347,7 +346,7 @@ mod tests {
             [inf, inf],
             [f32::NAN, f32::NAN],
         ]));
-        let mut y = x.logsumexp_rows();
+        let y = x.logsumexp_rows();
         y.forward();
         y.backward_with(arr2(&[[1.0], [2.0], [3.0], [4.0], [1.0]]).view());
         let g = x.gradient();
@@ -355,7 +354,7 @@ mod tests {
         assert_eq!(g.slice(ndarray::s![..4, ..]), finite);
         assert!(g.row(4).iter().all(|v| v.is_nan()));
         x.zero_gradient();
-        let mut columns = x.slice(ndarray::s![..4, ..]).logsumexp_columns();
+        let columns = x.slice(ndarray::s![..4, ..]).logsumexp_columns();
         columns.forward();
         columns.backward(1.0);
         // Each column holds a +inf, which takes its whole gradient.
@@ -367,7 +366,7 @@ mod tests {
     #[test]
     fn no_columns() {
         let x = ParameterNode::new(Array2::zeros((3, 0)));
-        let mut y = x.logsumexp_columns();
+        let y = x.logsumexp_columns();
         y.forward();
         assert_eq!(y.value().dim(), (1, 0));
         y.backward(1.0);

@@ -10,7 +10,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[-2.0, 3.0]]));
-    /// let mut y = x.square();
+    /// let y = x.square();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[4.0, 9.0]]));
@@ -26,7 +26,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[0.0, 1.0]]));
-    /// let mut y = x.exp();
+    /// let y = x.exp();
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 1.0);
     /// assert!((y.value()[(0, 1)] - std::f32::consts::E).abs() < 1e-6);
@@ -42,7 +42,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, std::f32::consts::E]]));
-    /// let mut y = x.ln();
+    /// let y = x.ln();
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 0.0);
     /// assert!((y.value()[(0, 1)] - 1.0).abs() < 1e-6);
@@ -62,7 +62,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[1e-6, 0.0]]));
-    /// let mut y = x.exp_m1();
+    /// let y = x.exp_m1();
     /// y.forward();
     /// y.backward(1.0);
     /// assert!((y.value()[(0, 0)] - 1.0000005e-6).abs() < 1e-12);
@@ -85,7 +85,7 @@ unary_op!(
     /// use wyrm::*;
     /// let p = ParameterNode::new(ndarray::arr2(&[[1e-7, 0.5]]));
     /// // ln(1 - p): the log-probability of "no event".
-    /// let mut y = (-p.clone()).ln_1p();
+    /// let y = (-p.clone()).ln_1p();
     /// y.forward();
     /// y.backward(1.0);
     /// assert!((y.value()[(0, 0)] + 1e-7).abs() < 1e-13);
@@ -106,7 +106,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let angle = ParameterNode::new(ndarray::arr2(&[[0.0, std::f32::consts::FRAC_PI_2]]));
-    /// let mut y = angle.sin();
+    /// let y = angle.sin();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[0.0, 1.0]]));
@@ -123,7 +123,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let angle = ParameterNode::new(ndarray::arr2(&[[0.0, std::f32::consts::FRAC_PI_2]]));
-    /// let mut y = angle.cos();
+    /// let y = angle.cos();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 1.0);
@@ -139,7 +139,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[4.0, 9.0]]));
-    /// let mut y = x.sqrt();
+    /// let y = x.sqrt();
     /// y.forward();
     /// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 3.0]]));
     /// ```
@@ -155,7 +155,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[-2.0, 0.0, 3.0]]));
-    /// let mut y = x.abs();
+    /// let y = x.abs();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 0.0, 3.0]]));
@@ -173,7 +173,7 @@ unary_op!(
 /// use wyrm::*;
 /// use wyrm::nodes::{PowOp, Unary};
 /// let x = ParameterNode::new(ndarray::arr2(&[[2.0]]));
-/// let mut y: Variable<Unary<PowOp, ParameterNode>> = x.map(PowOp(3.0));
+/// let y: Variable<Unary<PowOp, ParameterNode>> = x.map(PowOp(3.0));
 /// y.forward();
 /// y.backward(1.0);
 /// // 2³, and d/dx = 3 x² = 12
@@ -204,7 +204,7 @@ impl UnaryOp for PowOp {
 /// use wyrm::*;
 /// use wyrm::nodes::Pow;
 /// let x = InputNode::new(ndarray::arr2(&[[4.0, 9.0]]));
-/// let mut y: Variable<Pow<InputNode>> = x.pow(0.5);
+/// let y: Variable<Pow<InputNode>> = x.pow(0.5);
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 3.0]]));
 /// ```
@@ -218,7 +218,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[4.0, -8.0]]));
-    /// let mut y = x.pow(1.5);
+    /// let y = x.pow(1.5);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value()[(0, 0)], 8.0);
@@ -235,7 +235,7 @@ mod tests {
     use crate::*;
     use ndarray::arr2;
 
-    fn value_of<T: Node>(mut v: Variable<T>) -> ndarray::Array2<f32> {
+    fn value_of<T: Node>(v: Variable<T>) -> ndarray::Array2<f32> {
         v.forward();
         v.value().to_owned()
     }
@@ -290,13 +290,13 @@ mod tests {
     fn exp_m1_slope_far_out_and_ln_1p_at_minus_one() {
         // The slope is e^x, not y + 1: at x = -20, y + 1 rounds to 0.
         let x = ParameterNode::new(arr2(&[[-20.0, 0.0]]));
-        let mut y = x.exp_m1();
+        let y = x.exp_m1();
         y.forward();
         y.backward(1.0);
         assert!(((x.gradient()[(0, 0)] as f64) / (-20f64).exp() - 1.0).abs() < 1e-5);
         assert_eq!(x.gradient()[(0, 1)], 1.0);
         let x = ParameterNode::new(arr2(&[[-1.0]]));
-        let mut y = x.ln_1p();
+        let y = x.ln_1p();
         y.forward();
         y.backward(1.0);
         assert_eq!(y.value()[(0, 0)], f32::NEG_INFINITY);
@@ -307,7 +307,7 @@ mod tests {
     fn pow_zero_is_flat_even_at_zero() {
         // 0 * 0^-1 would be NaN.
         let x = ParameterNode::new(arr2(&[[0.0, 2.0]]));
-        let mut y = x.pow(0.0);
+        let y = x.pow(0.0);
         y.forward();
         y.backward(1.0);
         assert_eq!(y.value(), arr2(&[[1.0, 1.0]]));
@@ -325,7 +325,7 @@ mod tests {
                 |(_, j)| if j % 2 == 0 { -0.0 } else { 0.0 },
             );
             let x = ParameterNode::new(zeros);
-            let mut y = x.sqrt();
+            let y = x.sqrt();
             y.forward();
             y.backward(1.0);
             assert!(
@@ -334,7 +334,7 @@ mod tests {
                 x.gradient()
             );
             x.zero_gradient();
-            let mut y = x.ln();
+            let y = x.ln();
             y.forward();
             y.backward(1.0);
             assert!(y.value().iter().all(|v| *v == f32::NEG_INFINITY));
@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn abs_slope_propagates_nan() {
         let x = ParameterNode::new(arr2(&[[f32::NAN, 0.0, -0.0, -2.0, 3.0]]));
-        let mut y = x.abs();
+        let y = x.abs();
         y.forward();
         y.backward(1.0);
         let g = x.gradient();
@@ -365,16 +365,16 @@ mod tests {
     fn gradients() {
         for (r, c) in [(1, 1), (2, 3), (4, 5)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.square(), &x);
-            gradcheck::assert_gradient(&mut x.exp(), &x);
+            gradcheck::assert_gradient(&x.square(), &x);
+            gradcheck::assert_gradient(&x.exp(), &x);
             // Keep abs away from its kink at 0, where finite differences are meaningless.
             let away = ParameterNode::new(random_matrix(r, c).mapv(|v| v + 0.3 * v.signum()));
-            gradcheck::assert_gradient(&mut away.abs(), &away);
+            gradcheck::assert_gradient(&away.abs(), &away);
             let pos = ParameterNode::new(random_matrix(r, c).mapv(|v| v.abs() + 0.5));
-            gradcheck::assert_gradient(&mut pos.ln(), &pos);
-            gradcheck::assert_gradient(&mut pos.sqrt(), &pos);
-            gradcheck::assert_gradient(&mut pos.pow(2.5), &pos);
-            gradcheck::assert_gradient(&mut pos.pow(-1.5), &pos);
+            gradcheck::assert_gradient(&pos.ln(), &pos);
+            gradcheck::assert_gradient(&pos.sqrt(), &pos);
+            gradcheck::assert_gradient(&pos.pow(2.5), &pos);
+            gradcheck::assert_gradient(&pos.pow(-1.5), &pos);
         }
     }
 }

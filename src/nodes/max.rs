@@ -35,7 +35,7 @@ fn argmax(xs: &[f32]) -> usize {
 /// use wyrm::*;
 /// use wyrm::nodes::{MaxRowsOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 4.0, 2.0], [3.0, 0.0, 3.0]]));
-/// let mut y: Variable<Single<MaxRowsOp, ParameterNode>> = x.apply(MaxRowsOp);
+/// let y: Variable<Single<MaxRowsOp, ParameterNode>> = x.apply(MaxRowsOp);
 /// y.forward();
 /// y.backward(2.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[4.0], [3.0]]));
@@ -81,7 +81,7 @@ impl SingleOp for MaxRowsOp {
 /// use wyrm::*;
 /// use wyrm::nodes::{MaxColumnsOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 5.0], [3.0, 2.0]]));
-/// let mut y: Variable<Single<MaxColumnsOp, ParameterNode>> = x.apply(MaxColumnsOp);
+/// let y: Variable<Single<MaxColumnsOp, ParameterNode>> = x.apply(MaxColumnsOp);
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[3.0, 5.0]]));
@@ -139,7 +139,7 @@ impl SingleOp for MaxColumnsOp {
 /// use wyrm::*;
 /// use wyrm::nodes::MaxRows;
 /// let q = InputNode::new(ndarray::arr2(&[[0.5, 2.0, -1.0], [3.0, 1.0, 0.0]]));
-/// let mut best: Variable<MaxRows<InputNode>> = q.max_rows();
+/// let best: Variable<MaxRows<InputNode>> = q.max_rows();
 /// best.forward();
 /// assert_eq!(best.value(), ndarray::arr2(&[[2.0], [3.0]]));
 /// ```
@@ -150,7 +150,7 @@ pub type MaxRows<T> = Single<MaxRowsOp, T>;
 /// use wyrm::*;
 /// use wyrm::nodes::MaxColumns;
 /// let x = InputNode::new(ndarray::arr2(&[[0.5, 2.0], [3.0, 1.0]]));
-/// let mut pooled: Variable<MaxColumns<InputNode>> = x.max_columns();
+/// let pooled: Variable<MaxColumns<InputNode>> = x.max_columns();
 /// pooled.forward();
 /// assert_eq!(pooled.value(), ndarray::arr2(&[[3.0, 2.0]]));
 /// ```
@@ -166,7 +166,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     /// let next_q = InputNode::new(ndarray::arr2(&[[0.5, 2.0, -1.0], [3.0, 1.0, 0.0]]));
     /// let reward = InputNode::new(ndarray::arr2(&[[1.0], [0.0]]));
-    /// let mut target = reward + next_q.max_rows().detach() * 0.5;
+    /// let target = reward + next_q.max_rows().detach() * 0.5;
     /// target.forward();
     /// assert_eq!(target.value(), ndarray::arr2(&[[2.0], [1.5]]));
     /// ```
@@ -185,7 +185,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 9.0], [4.0, 2.0], [0.0, 0.0]]));
     /// let ids = IndexInputNode::new(&[0, 1]);
-    /// let mut pooled = table.index(&ids).max_columns();
+    /// let pooled = table.index(&ids).max_columns();
     /// pooled.forward();
     /// pooled.backward(1.0);
     /// assert_eq!(pooled.value(), ndarray::arr2(&[[4.0, 9.0]]));
@@ -209,7 +209,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let logits = InputNode::new(ndarray::arr2(&[[0.1, 2.0, -1.0], [3.0, 3.0, 0.0]]));
-    /// let mut probabilities = logits.softmax();
+    /// let probabilities = logits.softmax();
     /// probabilities.forward();
     /// assert_eq!(probabilities.argmax_rows(), vec![1, 0]);
     /// ```
@@ -259,7 +259,7 @@ mod tests {
     use crate::*;
     use ndarray::{arr2, Array2, Axis};
 
-    fn eval<T: Node>(v: &mut Variable<T>) -> Array2<f32> {
+    fn eval<T: Node>(v: &Variable<T>) -> Array2<f32> {
         v.forward();
         v.value().to_owned()
     }
@@ -273,8 +273,8 @@ mod tests {
                 m.fold_axis(Axis(axis), f32::NEG_INFINITY, |a, &b| a.max(b))
                     .insert_axis(Axis(axis))
             };
-            assert_eq!(eval(&mut x.max_rows()), fold(1));
-            assert_eq!(eval(&mut x.max_columns()), fold(0));
+            assert_eq!(eval(&x.max_rows()), fold(1));
+            assert_eq!(eval(&x.max_columns()), fold(0));
         }
     }
 
@@ -283,21 +283,21 @@ mod tests {
         // Random values are distinct, so finite differences do not cross a tie.
         for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.max_rows().square(), &x);
-            gradcheck::assert_gradient(&mut (x.clone() * x.max_columns()).scalar_sum(), &x);
+            gradcheck::assert_gradient(&x.max_rows().square(), &x);
+            gradcheck::assert_gradient(&(x.clone() * x.max_columns()).scalar_sum(), &x);
         }
     }
 
     #[test]
     fn ties_send_the_gradient_to_the_first() {
         let x = ParameterNode::new(arr2(&[[2.0, 2.0, 1.0], [0.0, 5.0, 5.0]]));
-        let mut rows = x.max_rows();
+        let rows = x.max_rows();
         rows.forward();
         rows.backward_with(arr2(&[[1.0], [3.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 0.0, 0.0], [0.0, 3.0, 0.0]]));
         x.zero_gradient();
         let y = ParameterNode::new(arr2(&[[1.0, 4.0], [1.0, 4.0]]));
-        let mut columns = y.max_columns();
+        let columns = y.max_columns();
         columns.forward();
         columns.backward_with(arr2(&[[2.0, 3.0]]).view());
         assert_eq!(y.gradient(), arr2(&[[2.0, 3.0], [0.0, 0.0]]));
@@ -309,26 +309,26 @@ mod tests {
             [1.0, f32::NAN, 3.0],
             [f32::NEG_INFINITY, f32::NEG_INFINITY, -1.0],
         ]));
-        let rows = eval(&mut x.max_rows());
+        let rows = eval(&x.max_rows());
         assert!(rows[(0, 0)].is_nan());
         assert_eq!(rows[(1, 0)], -1.0);
-        let columns = eval(&mut x.max_columns());
+        let columns = eval(&x.max_columns());
         assert_eq!(columns[(0, 0)], 1.0);
         assert!(columns[(0, 1)].is_nan());
         assert_eq!(columns[(0, 2)], 3.0);
         let all_low = InputNode::new(arr2(&[[f32::NEG_INFINITY, f32::NEG_INFINITY]]));
-        assert_eq!(eval(&mut all_low.max_rows())[(0, 0)], f32::NEG_INFINITY);
+        assert_eq!(eval(&all_low.max_rows())[(0, 0)], f32::NEG_INFINITY);
     }
 
     #[test]
     fn maxima_of_nothing_are_zeros() {
         let table = ParameterNode::new(Array2::ones((4, 3)));
         let ids = IndexInputNode::new(&[]);
-        let mut pooled = table.index(&ids).max_columns();
+        let pooled = table.index(&ids).max_columns();
         let empty_rows = ParameterNode::new(Array2::zeros((2, 0)));
-        let mut per_row = empty_rows.max_rows();
-        assert_eq!(eval(&mut pooled), Array2::<f32>::zeros((1, 3)));
-        assert_eq!(eval(&mut per_row), Array2::<f32>::zeros((2, 1)));
+        let per_row = empty_rows.max_rows();
+        assert_eq!(eval(&pooled), Array2::<f32>::zeros((1, 3)));
+        assert_eq!(eval(&per_row), Array2::<f32>::zeros((2, 1)));
         pooled.backward(1.0);
         per_row.backward(1.0);
         assert_eq!(table.gradient(), Array2::<f32>::zeros((4, 3)));
@@ -343,7 +343,7 @@ mod tests {
             [0.0, f32::NAN, 5.0],
         ]));
         assert_eq!(x.argmax_rows(), vec![1, 1, 1]);
-        let mut maxima = x.max_rows();
+        let maxima = x.max_rows();
         maxima.forward();
         let picked: Vec<f32> = (0..3).map(|r| x.value()[(r, x.argmax_rows()[r])]).collect();
         assert_eq!(

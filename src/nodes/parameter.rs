@@ -27,7 +27,7 @@ mod state;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[2.0]]));
 /// let x = InputNode::new(ndarray::arr2(&[[3.0]]));
-/// let mut y = w.clone() * x.clone();
+/// let y = w.clone() * x.clone();
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(w.gradient()[(0, 0)], 3.0);
@@ -622,7 +622,7 @@ impl ParameterNode {
     ///
     /// let storage = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
     /// let w = ParameterNode::shared(storage.clone());
-    /// let mut loss = (w.clone() * 2.0).scalar_sum();
+    /// let loss = (w.clone() * 2.0).scalar_sum();
     /// let mut optimizer = SGD::new(0.25, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -750,7 +750,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     ///
     /// let table = ParameterNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
     /// let idx = IndexInputNode::new(&[2]);
-    /// let mut y = table.index(&idx).scalar_sum();
+    /// let y = table.index(&idx).scalar_sum();
     /// y.forward();
     /// y.backward(1.0);
     /// // Only row 2 was looked up; the other rows read as zeros.
@@ -768,7 +768,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[3.0]]));
-    /// let (mut live, mut frozen) = ((w.clone() * 0.0).scalar_sum(), w.detach().scalar_sum());
+    /// let (live, frozen) = ((w.clone() * 0.0).scalar_sum(), w.detach().scalar_sum());
     /// frozen.forward();
     /// frozen.backward(1.0);
     /// assert!(!w.has_gradient()); // nothing flows through `detach`
@@ -787,7 +787,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[3.0]]));
-    /// let mut y = w.square();
+    /// let y = w.square();
     /// for _ in 0..2 {
     ///     y.forward();
     ///     y.backward(1.0);
@@ -809,7 +809,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut y = w.square();
+    /// let y = w.square();
     /// y.forward();
     /// w.set_value(&ndarray::arr2(&[[3.0]]));
     /// y.backward(1.0); // forwards again at w = 3 first

@@ -24,7 +24,7 @@ pub struct PickOp {
 /// use wyrm::*;
 /// use wyrm::nodes::Pick;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-/// let mut picked: Variable<Pick<InputNode>> = x.pick(&IndexInputNode::new(&[1, 0]));
+/// let picked: Variable<Pick<InputNode>> = x.pick(&IndexInputNode::new(&[1, 0]));
 /// picked.forward();
 /// assert_eq!(picked.value(), ndarray::arr2(&[[2.0], [3.0]]));
 /// ```
@@ -66,7 +66,7 @@ impl<T: Node> Variable<T> {
     /// let actions = IndexInputNode::new(&[0, 1, 1]);
     /// let advantages = InputNode::new(ndarray::arr2(&[[1.5], [-0.5], [2.0]]));
     /// let log_probability = logits.log_softmax().pick(&actions); // 3 x 1
-    /// let mut loss = -(log_probability * advantages).scalar_sum();
+    /// let loss = -(log_probability * advantages).scalar_sum();
     /// loss.forward();
     /// loss.backward(1.0);
     /// // The loss raises the first action's logit where the advantage is positive.
@@ -105,13 +105,13 @@ mod tests {
             let x = ParameterNode::new(random_matrix(rows, cols));
             let columns: Vec<usize> = (0..rows).map(|r| (r * 3 + 1) % cols).collect();
             let idx = IndexInputNode::new(&columns);
-            let mut picked = x.pick(&idx);
+            let picked = x.pick(&idx);
             picked.forward();
             let value = x.value();
             for (r, &c) in columns.iter().enumerate() {
                 assert_eq!(picked.value()[(r, 0)], value[(r, c)]);
             }
-            gradcheck::assert_gradient(&mut (x.tanh().pick(&idx) * 2.0).exp(), &x);
+            gradcheck::assert_gradient(&(x.tanh().pick(&idx) * 2.0).exp(), &x);
         }
     }
 

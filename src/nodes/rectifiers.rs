@@ -21,7 +21,7 @@ unary_op!(
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[-4.0, 0.0, 1.0, 4.0]]));
-    /// let mut y = x.gelu();
+    /// let y = x.gelu();
     /// y.forward();
     /// y.backward(1.0);
     /// let v = y.value();
@@ -58,7 +58,7 @@ unary_op!(
 /// use wyrm::*;
 /// use wyrm::nodes::{LeakyReluOp, Unary};
 /// let x = ParameterNode::new(ndarray::arr2(&[[-2.0, 0.0, 3.0]]));
-/// let mut y: Variable<Unary<LeakyReluOp, ParameterNode>> = x.map(LeakyReluOp::new(0.1));
+/// let y: Variable<Unary<LeakyReluOp, ParameterNode>> = x.map(LeakyReluOp::new(0.1));
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[-0.2, 0.0, 3.0]]));
@@ -128,7 +128,7 @@ impl UnaryOp for LeakyReluOp {
 /// use wyrm::*;
 /// use wyrm::nodes::LeakyRelu;
 /// let x = InputNode::new(ndarray::arr2(&[[-1.0, 2.0]]));
-/// let mut y: Variable<LeakyRelu<InputNode>> = x.leaky_relu(0.5);
+/// let y: Variable<LeakyRelu<InputNode>> = x.leaky_relu(0.5);
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[-0.5, 2.0]]));
 /// ```
@@ -141,7 +141,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = ParameterNode::new(ndarray::arr2(&[[-3.0, 0.5]]));
-    /// let mut y = x.leaky_relu(0.01);
+    /// let y = x.leaky_relu(0.01);
     /// y.forward();
     /// assert_eq!(y.value().to_owned(), ndarray::arr2(&[[-0.03, 0.5]]));
     /// ```
@@ -174,7 +174,7 @@ mod tests {
             (3.0, 2.995_950_3),
         ];
         let x = InputNode::new(ndarray::Array2::from_shape_fn((1, 7), |(_, j)| table[j].0));
-        let mut y = x.gelu();
+        let y = x.gelu();
         y.forward();
         for (&(_, exact), &got) in table.iter().zip(y.value().iter()) {
             assert!((got - exact).abs() < 5e-4, "{got} against {exact}");
@@ -185,10 +185,10 @@ mod tests {
     #[test]
     fn gradients() {
         let x = ParameterNode::new(arr2(&[[-3.0, -1.2, -0.4, 0.3, 0.9, 2.5]]));
-        let mut y = x.gelu().scalar_sum();
-        gradcheck::assert_gradient(&mut y, &x);
-        let mut y = (x.leaky_relu(0.1) * 1.5).scalar_sum();
-        gradcheck::assert_gradient(&mut y, &x);
+        let y = x.gelu().scalar_sum();
+        gradcheck::assert_gradient(&y, &x);
+        let y = (x.leaky_relu(0.1) * 1.5).scalar_sum();
+        gradcheck::assert_gradient(&y, &x);
     }
 
     /// Huge and infinite inputs: `x` or 0, slope 1 or 0, never NaN; NaN stays NaN.
@@ -196,7 +196,7 @@ mod tests {
     fn gelu_is_finite_far_out() {
         let xs = [f32::NEG_INFINITY, -1e20, -11.0, 11.0, 1e20, f32::INFINITY];
         let x = ParameterNode::new(ndarray::Array2::from_shape_fn((1, 6), |(_, j)| xs[j]));
-        let mut y = x.gelu();
+        let y = x.gelu();
         y.forward();
         y.backward(1.0);
         assert_eq!(
@@ -205,7 +205,7 @@ mod tests {
         );
         assert_eq!(x.gradient(), arr2(&[[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]]));
         let nan = InputNode::new(arr2(&[[f32::NAN]]));
-        let mut y = nan.gelu();
+        let y = nan.gelu();
         y.forward();
         assert!(y.value()[(0, 0)].is_nan());
     }
@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn leaky_relu_propagates_nan() {
         let x = ParameterNode::new(arr2(&[[f32::NAN, -2.0]]));
-        let mut y = x.leaky_relu(0.25);
+        let y = x.leaky_relu(0.25);
         y.forward();
         y.backward(1.0);
         assert!(y.value()[(0, 0)].is_nan() && x.gradient()[(0, 0)].is_nan());

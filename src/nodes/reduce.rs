@@ -27,7 +27,7 @@ fn nonempty(name: &str, shape: (usize, usize)) {
 /// use wyrm::*;
 /// use wyrm::nodes::{ScalarSumOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-/// let mut y: Variable<Single<ScalarSumOp, ParameterNode>> = x.apply(ScalarSumOp);
+/// let y: Variable<Single<ScalarSumOp, ParameterNode>> = x.apply(ScalarSumOp);
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value()[(0, 0)], 10.0);
@@ -61,7 +61,7 @@ impl SingleOp for ScalarSumOp {
 /// use wyrm::*;
 /// use wyrm::nodes::{MeanOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]));
-/// let mut y: Variable<Single<MeanOp, ParameterNode>> = x.apply(MeanOp);
+/// let y: Variable<Single<MeanOp, ParameterNode>> = x.apply(MeanOp);
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value()[(0, 0)], 3.0);
@@ -135,7 +135,7 @@ fn spread_rows(g: &[f32], cols: usize, scale: f32, gx: &mut [f32]) {
 /// use wyrm::*;
 /// use wyrm::nodes::{Single, SumRowsOp};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-/// let mut y: Variable<Single<SumRowsOp, ParameterNode>> = x.apply(SumRowsOp);
+/// let y: Variable<Single<SumRowsOp, ParameterNode>> = x.apply(SumRowsOp);
 /// y.forward();
 /// y.backward(2.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[3.0], [7.0]]));
@@ -168,7 +168,7 @@ impl SingleOp for SumRowsOp {
 /// use wyrm::*;
 /// use wyrm::nodes::{Single, SumColumnsOp};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-/// let mut y: Variable<Single<SumColumnsOp, ParameterNode>> = x.apply(SumColumnsOp);
+/// let y: Variable<Single<SumColumnsOp, ParameterNode>> = x.apply(SumColumnsOp);
 /// y.forward();
 /// y.backward(2.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[4.0, 6.0]]));
@@ -208,7 +208,7 @@ impl SingleOp for SumColumnsOp {
 /// use wyrm::*;
 /// use wyrm::nodes::{MeanRowsOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 5.0]]));
-/// let mut y: Variable<Single<MeanRowsOp, ParameterNode>> = x.apply(MeanRowsOp);
+/// let y: Variable<Single<MeanRowsOp, ParameterNode>> = x.apply(MeanRowsOp);
 /// y.forward();
 /// y.backward(2.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[1.5], [4.0]]));
@@ -244,7 +244,7 @@ impl SingleOp for MeanRowsOp {
 /// use wyrm::*;
 /// use wyrm::nodes::{MeanColumnsOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]));
-/// let mut y: Variable<Single<MeanColumnsOp, ParameterNode>> = x.apply(MeanColumnsOp);
+/// let y: Variable<Single<MeanColumnsOp, ParameterNode>> = x.apply(MeanColumnsOp);
 /// y.forward();
 /// y.backward(2.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[2.0, 4.0]]));
@@ -294,7 +294,7 @@ impl SingleOp for MeanColumnsOp {
 /// use wyrm::nodes::{ScalarSum, Square};
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
 /// // The sum of squares: the operand's type is part of the node's.
-/// let mut y: Variable<ScalarSum<Square<InputNode>>> = x.square().scalar_sum();
+/// let y: Variable<ScalarSum<Square<InputNode>>> = x.square().scalar_sum();
 /// y.forward();
 /// assert_eq!(y.value()[(0, 0)], 30.0);
 /// ```
@@ -306,7 +306,7 @@ pub type ScalarSum<T> = Single<ScalarSumOp, T>;
 /// use wyrm::nodes::{Abs, Mean};
 /// let x = InputNode::new(ndarray::arr2(&[[-1.0, 3.0]]));
 /// // The mean absolute value.
-/// let mut y: Variable<Mean<Abs<InputNode>>> = x.abs().mean();
+/// let y: Variable<Mean<Abs<InputNode>>> = x.abs().mean();
 /// y.forward();
 /// assert_eq!(y.value()[(0, 0)], 2.0);
 /// ```
@@ -317,7 +317,7 @@ pub type Mean<T> = Single<MeanOp, T>;
 /// use wyrm::*;
 /// use wyrm::nodes::SumRows;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
-/// let mut y: Variable<SumRows<InputNode>> = x.sum_rows();
+/// let y: Variable<SumRows<InputNode>> = x.sum_rows();
 /// assert_eq!(y.shape(), (2, 1));
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[6.0], [15.0]]));
@@ -329,7 +329,7 @@ pub type SumRows<T> = Single<SumRowsOp, T>;
 /// use wyrm::*;
 /// use wyrm::nodes::SumColumns;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
-/// let mut y: Variable<SumColumns<InputNode>> = x.sum_columns();
+/// let y: Variable<SumColumns<InputNode>> = x.sum_columns();
 /// assert_eq!(y.shape(), (1, 3));
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[5.0, 7.0, 9.0]]));
@@ -341,7 +341,7 @@ pub type SumColumns<T> = Single<SumColumnsOp, T>;
 /// use wyrm::*;
 /// use wyrm::nodes::MeanRows;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 9.0]]));
-/// let mut y: Variable<MeanRows<InputNode>> = x.mean_rows();
+/// let y: Variable<MeanRows<InputNode>> = x.mean_rows();
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[2.0], [6.0]]));
 /// ```
@@ -352,7 +352,7 @@ pub type MeanRows<T> = Single<MeanRowsOp, T>;
 /// use wyrm::*;
 /// use wyrm::nodes::MeanColumns;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [5.0, 6.0, 9.0]]));
-/// let mut y: Variable<MeanColumns<InputNode>> = x.mean_columns();
+/// let y: Variable<MeanColumns<InputNode>> = x.mean_columns();
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[3.0, 4.0, 6.0]]));
 /// ```
@@ -364,7 +364,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-    /// let mut s = x.scalar_sum();
+    /// let s = x.scalar_sum();
     /// s.forward();
     /// assert_eq!(s.value().to_owned(), ndarray::arr2(&[[10.0]]));
     /// ```
@@ -380,7 +380,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]));
-    /// let mut m = x.mean();
+    /// let m = x.mean();
     /// m.forward();
     /// assert_eq!(m.value()[(0, 0)], 3.0);
     /// ```
@@ -397,7 +397,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
-    /// let mut s = x.sum_rows();
+    /// let s = x.sum_rows();
     /// s.forward();
     /// assert_eq!(s.value().to_owned(), ndarray::arr2(&[[3.0], [7.0], [11.0]]));
     /// ```
@@ -413,7 +413,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
-    /// let mut s = x.sum_columns();
+    /// let s = x.sum_columns();
     /// s.forward();
     /// assert_eq!(s.value().to_owned(), ndarray::arr2(&[[9.0, 12.0]]));
     /// ```
@@ -432,7 +432,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 3.0], [2.0, 6.0]]));
     /// // Each row centred on its mean (the column broadcasts across the row).
-    /// let mut centred = x.clone() - x.mean_rows();
+    /// let centred = x.clone() - x.mean_rows();
     /// centred.forward();
     /// assert_eq!(centred.value(), ndarray::arr2(&[[-1.0, 1.0], [-2.0, 2.0]]));
     /// ```
@@ -450,7 +450,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]));
     /// let ids = IndexInputNode::new(&[0, 2]);
-    /// let mut average = table.index(&ids).mean_columns();
+    /// let average = table.index(&ids).mean_columns();
     /// average.forward();
     /// assert_eq!(average.value(), ndarray::arr2(&[[3.0, 5.5]]));
     /// ```
@@ -469,7 +469,7 @@ mod tests {
     use crate::*;
     use ndarray::{arr2, Array2, Axis};
 
-    fn eval<T: Node>(mut v: Variable<T>) -> Array2<f32> {
+    fn eval<T: Node>(v: Variable<T>) -> Array2<f32> {
         v.forward();
 
         v.value().to_owned()
@@ -508,27 +508,27 @@ mod tests {
     #[test]
     fn gradient_values() {
         let x = ParameterNode::new(Array2::zeros((2, 3)));
-        let mut m = x.mean();
+        let m = x.mean();
         m.forward();
         m.backward(6.0);
         assert_eq!(x.gradient(), Array2::from_elem((2, 3), 1.0));
         x.zero_gradient();
-        let mut s = x.sum_columns();
+        let s = x.sum_columns();
         s.forward();
         s.backward_with(arr2(&[[1.0, 2.0, 3.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]));
         x.zero_gradient();
-        let mut s = x.sum_rows();
+        let s = x.sum_rows();
         s.forward();
         s.backward_with(arr2(&[[1.0], [2.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]));
         x.zero_gradient();
-        let mut s = x.mean_rows();
+        let s = x.mean_rows();
         s.forward();
         s.backward_with(arr2(&[[3.0], [6.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]));
         x.zero_gradient();
-        let mut s = x.mean_columns();
+        let s = x.mean_columns();
         s.forward();
         s.backward_with(arr2(&[[2.0, 4.0, 6.0]]).view());
         assert_eq!(x.gradient(), arr2(&[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]));
@@ -538,15 +538,15 @@ mod tests {
     fn gradients() {
         for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.scalar_sum(), &x);
-            gradcheck::assert_gradient(&mut x.mean(), &x);
-            gradcheck::assert_gradient(&mut x.sum_rows(), &x);
-            gradcheck::assert_gradient(&mut x.sum_columns(), &x);
-            gradcheck::assert_gradient(&mut x.mean_rows().square(), &x);
-            gradcheck::assert_gradient(&mut (x.clone() * x.mean_columns()).scalar_sum(), &x);
+            gradcheck::assert_gradient(&x.scalar_sum(), &x);
+            gradcheck::assert_gradient(&x.mean(), &x);
+            gradcheck::assert_gradient(&x.sum_rows(), &x);
+            gradcheck::assert_gradient(&x.sum_columns(), &x);
+            gradcheck::assert_gradient(&x.mean_rows().square(), &x);
+            gradcheck::assert_gradient(&(x.clone() * x.mean_columns()).scalar_sum(), &x);
             // Nonlinear consumers, so the upstream gradient is not constant.
-            gradcheck::assert_gradient(&mut x.sum_rows().square(), &x);
-            gradcheck::assert_gradient(&mut (x.clone() * x.sum_columns()).mean(), &x);
+            gradcheck::assert_gradient(&x.sum_rows().square(), &x);
+            gradcheck::assert_gradient(&(x.clone() * x.sum_columns()).mean(), &x);
         }
     }
 
@@ -610,12 +610,12 @@ mod tests {
         // An empty bag of embeddings: no rows looked up.
         let table = ParameterNode::new(Array2::ones((5, 3)));
         let bag = table.index(&IndexInputNode::new(&[]));
-        let mut pooled = bag.sum_columns();
-        let mut total = bag.scalar_sum();
-        let mut per_row = ParameterNode::new(Array2::ones((2, 0))).sum_rows();
-        let mut none = bag.sum_rows();
-        let mut averaged = bag.mean_columns();
-        let mut row_means = ParameterNode::new(Array2::ones((2, 0))).mean_rows();
+        let pooled = bag.sum_columns();
+        let total = bag.scalar_sum();
+        let per_row = ParameterNode::new(Array2::ones((2, 0))).sum_rows();
+        let none = bag.sum_rows();
+        let averaged = bag.mean_columns();
+        let row_means = ParameterNode::new(Array2::ones((2, 0))).mean_rows();
         for _ in 0..2 {
             pooled.forward();
             total.forward();
@@ -633,7 +633,7 @@ mod tests {
         averaged.backward(1.0);
         row_means.backward(1.0);
         // Gradients flow to nothing, and the table is left untouched.
-        let mut loss = (pooled + ParameterNode::new(Array2::ones((1, 3)))).scalar_sum();
+        let loss = (pooled + ParameterNode::new(Array2::ones((1, 3)))).scalar_sum();
         loss.forward();
         loss.backward(1.0);
         assert_eq!(table.gradient(), Array2::<f32>::zeros((5, 3)));

@@ -32,7 +32,7 @@ macro_rules! scalar_op {
         /// use wyrm::*;
         #[doc = concat!("use wyrm::nodes::", stringify!($alias), ";")]
         /// let (x, c) = (InputNode::new(ndarray::arr2(&[[4.0]])), 2.0);
-        #[doc = concat!("let mut y: Variable<", stringify!($alias), "<InputNode>> = ", stringify!($apply), ";")]
+        #[doc = concat!("let y: Variable<", stringify!($alias), "<InputNode>> = ", stringify!($apply), ";")]
         /// y.forward();
         /// let x = 4.0; // the same formula on the value
         #[doc = concat!("assert_eq!(y.value()[(0, 0)], ", stringify!($apply), ");")]
@@ -49,7 +49,7 @@ scalar_op!(
     /// use wyrm::nodes::{AddScalarOp, Unary};
     /// let x = InputNode::new(ndarray::arr2(&[[4.0]]));
     /// // `c + x` builds the same node as `x + c`.
-    /// let mut y: Variable<Unary<AddScalarOp, InputNode>> = 1.0 + x;
+    /// let y: Variable<Unary<AddScalarOp, InputNode>> = 1.0 + x;
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 5.0);
     /// ```
@@ -65,7 +65,7 @@ scalar_op!(
     /// use wyrm::nodes::{MulScalarOp, Unary};
     /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
     /// // `c * x` builds the same node as `x * c`.
-    /// let mut y: Variable<Unary<MulScalarOp, ParameterNode>> = 3.0 * x.clone();
+    /// let y: Variable<Unary<MulScalarOp, ParameterNode>> = 3.0 * x.clone();
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (12.0, 3.0));
@@ -82,7 +82,7 @@ scalar_op!(
     /// use wyrm::nodes::{ScalarSubOp, Unary};
     /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
     /// // The node `10.0 - x` builds.
-    /// let mut y: Variable<Unary<ScalarSubOp, ParameterNode>> = x.map(ScalarSubOp(10.0));
+    /// let y: Variable<Unary<ScalarSubOp, ParameterNode>> = x.map(ScalarSubOp(10.0));
     /// y.forward();
     /// y.backward(1.0);
     /// // 10 - 4, and d/dx = -1
@@ -100,7 +100,7 @@ scalar_op!(
     /// use wyrm::nodes::{SubScalarOp, Unary};
     /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
     /// // The node `x - 1.0` builds.
-    /// let mut y: Variable<Unary<SubScalarOp, ParameterNode>> = x.map(SubScalarOp(1.0));
+    /// let y: Variable<Unary<SubScalarOp, ParameterNode>> = x.map(SubScalarOp(1.0));
     /// y.forward();
     /// y.backward(1.0);
     /// // 4 - 1, and d/dx = 1
@@ -118,7 +118,7 @@ scalar_op!(
     /// use wyrm::nodes::{DivScalarOp, Unary};
     /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
     /// // The node `x / 2.0` builds.
-    /// let mut y: Variable<Unary<DivScalarOp, ParameterNode>> = x.map(DivScalarOp(2.0));
+    /// let y: Variable<Unary<DivScalarOp, ParameterNode>> = x.map(DivScalarOp(2.0));
     /// y.forward();
     /// y.backward(1.0);
     /// // 4 / 2, and d/dx = 1 / c
@@ -136,7 +136,7 @@ scalar_op!(
     /// use wyrm::nodes::{ScalarDivOp, Unary};
     /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
     /// // The node `2.0 / x` builds.
-    /// let mut y: Variable<Unary<ScalarDivOp, ParameterNode>> = x.map(ScalarDivOp(2.0));
+    /// let y: Variable<Unary<ScalarDivOp, ParameterNode>> = x.map(ScalarDivOp(2.0));
     /// y.forward();
     /// y.backward(1.0);
     /// // 2 / 4, and d/dx = -c / x²
@@ -153,7 +153,7 @@ scalar_op!(
 /// use wyrm::*;
 /// use wyrm::nodes::{NegOp, Unary};
 /// let x = ParameterNode::new(ndarray::arr2(&[[4.0]]));
-/// let mut y: Variable<Unary<NegOp, ParameterNode>> = x.map(NegOp);
+/// let y: Variable<Unary<NegOp, ParameterNode>> = x.map(NegOp);
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (-4.0, -1.0));
@@ -179,7 +179,7 @@ impl UnaryOp for NegOp {
 /// use wyrm::*;
 /// use wyrm::nodes::Neg;
 /// let x = InputNode::new(ndarray::arr2(&[[4.0, -1.0]]));
-/// let mut y: Variable<Neg<InputNode>> = -x;
+/// let y: Variable<Neg<InputNode>> = -x;
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[-4.0, 1.0]]));
 /// ```
@@ -242,7 +242,7 @@ mod tests {
     use crate::*;
     use ndarray::arr2;
 
-    fn eval<T: Node>(mut v: Variable<T>) -> f32 {
+    fn eval<T: Node>(v: Variable<T>) -> f32 {
         v.forward();
 
         v.value()[(0, 0)]
@@ -279,15 +279,15 @@ mod tests {
         for (r, c) in [(1, 1), (3, 4)] {
             // |x| >= 1 keeps `1.5 / x` smooth (`v + 3.0` came near 0 now and then).
             let x = ParameterNode::new(random_matrix(r, c).mapv(|v| v + v.signum()));
-            gradcheck::assert_gradient(&mut (x.clone() + 1.5), &x);
-            gradcheck::assert_gradient(&mut (1.5 + x.clone()), &x);
-            gradcheck::assert_gradient(&mut (x.clone() - 1.5), &x);
-            gradcheck::assert_gradient(&mut (1.5 - x.clone()), &x);
-            gradcheck::assert_gradient(&mut (x.clone() * 1.5), &x);
-            gradcheck::assert_gradient(&mut (1.5 * x.clone()), &x);
-            gradcheck::assert_gradient(&mut (x.clone() / 1.5), &x);
-            gradcheck::assert_gradient(&mut (1.5 / x.clone()), &x);
-            gradcheck::assert_gradient(&mut (-x.clone()), &x);
+            gradcheck::assert_gradient(&(x.clone() + 1.5), &x);
+            gradcheck::assert_gradient(&(1.5 + x.clone()), &x);
+            gradcheck::assert_gradient(&(x.clone() - 1.5), &x);
+            gradcheck::assert_gradient(&(1.5 - x.clone()), &x);
+            gradcheck::assert_gradient(&(x.clone() * 1.5), &x);
+            gradcheck::assert_gradient(&(1.5 * x.clone()), &x);
+            gradcheck::assert_gradient(&(x.clone() / 1.5), &x);
+            gradcheck::assert_gradient(&(1.5 / x.clone()), &x);
+            gradcheck::assert_gradient(&(-x.clone()), &x);
         }
     }
 }

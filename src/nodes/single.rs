@@ -82,7 +82,7 @@ pub trait SingleOp: 'static {
 /// use wyrm::*;
 /// use wyrm::nodes::{MeanOp, Single};
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 6.0]]));
-/// let mut y: Variable<Single<MeanOp, InputNode>> = x.mean();
+/// let y: Variable<Single<MeanOp, InputNode>> = x.mean();
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[3.0]]));
 /// ```
@@ -105,7 +105,7 @@ impl<Op: SingleOp, T: Node> Single<Op, T> {
     /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
     /// // The node `x.sum_columns()` builds, wrapped over its operand.
     /// let node = Single::new(SumColumnsOp, x.node().clone());
-    /// let mut y = Variable::with_operands(node, &[(&x).into()]);
+    /// let y = Variable::with_operands(node, &[(&x).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[4.0, 6.0]]));
@@ -236,10 +236,10 @@ impl<T: Node> Variable<T> {
     /// }
     ///
     /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
-    /// let mut y = x.apply(SumOfSquares);
+    /// let y = x.apply(SumOfSquares);
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 5.0);
-    /// gradcheck::assert_gradient(&mut y, &x);
+    /// gradcheck::assert_gradient(&y, &x);
     /// ```
     #[track_caller]
     pub fn apply<Op: SingleOp>(&self, op: Op) -> Variable<Single<Op, T>> {

@@ -16,7 +16,7 @@ use ndarray::{Dimension, Ix2, SliceInfo, SliceInfoElem};
 /// use wyrm::ndarray::{arr2, s};
 /// use wyrm::nodes::{Single, SliceOp};
 /// let x = ParameterNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
-/// let mut y: Variable<Single<SliceOp, ParameterNode>> = x.slice(s![.., 1..]);
+/// let y: Variable<Single<SliceOp, ParameterNode>> = x.slice(s![.., 1..]);
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), arr2(&[[2.0, 3.0], [5.0, 6.0]]));
@@ -154,7 +154,7 @@ impl SingleOp for SliceOp {
 /// use wyrm::nodes::Slice;
 /// let x = InputNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
 /// // An index keeps the axis: row 1 as a `1 x 3` matrix.
-/// let mut y: Variable<Slice<InputNode>> = x.slice(s![1, ..]);
+/// let y: Variable<Slice<InputNode>> = x.slice(s![1, ..]);
 /// y.forward();
 /// assert_eq!(y.value(), arr2(&[[4.0, 5.0, 6.0]]));
 /// ```
@@ -172,8 +172,8 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     /// use wyrm::ndarray::{arr2, s};
     /// let x = InputNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]));
-    /// let mut rows = x.slice(s![1..3, ..]);
-    /// let mut cols = x.slice(s![.., 0..;2]);
+    /// let rows = x.slice(s![1..3, ..]);
+    /// let cols = x.slice(s![.., 0..;2]);
     /// rows.forward();
     /// cols.forward();
     /// assert_eq!(rows.value().to_owned(), arr2(&[[4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]));
@@ -214,7 +214,7 @@ mod tests {
         let x = InputNode::new(m.clone());
         macro_rules! same {
             ($($idx:tt)*) => {{
-                let mut y = x.slice(s![$($idx)*]);
+                let y = x.slice(s![$($idx)*]);
                 y.forward();
                 assert_eq!(y.value().to_owned(), m.slice(s![$($idx)*]), "s![{}]", stringify!($($idx)*));
             }};
@@ -228,10 +228,10 @@ mod tests {
         same!(1..4;-2, ..;-3);
         same!(2..1, ..);
         // An index keeps the axis.
-        let mut row = x.slice(s![2, ..]);
+        let row = x.slice(s![2, ..]);
         row.forward();
         assert_eq!(row.value().to_owned(), m.slice(s![2..3, ..]));
-        let mut col = x.slice(s![.., -1]);
+        let col = x.slice(s![.., -1]);
         col.forward();
         assert_eq!(col.value().to_owned(), m.slice(s![.., 4..5]));
     }
@@ -240,22 +240,22 @@ mod tests {
     fn gradients() {
         for (r, c) in [(1, 1), (1, 6), (5, 3)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.slice(s![.., ..]).tanh(), &x);
-            gradcheck::assert_gradient(&mut x.slice(s![0..1, ..]), &x);
-            gradcheck::assert_gradient(&mut x.slice(s![.., ..;2]).square(), &x);
-            gradcheck::assert_gradient(&mut x.slice(s![..;-1, -1..]).exp(), &x);
+            gradcheck::assert_gradient(&x.slice(s![.., ..]).tanh(), &x);
+            gradcheck::assert_gradient(&x.slice(s![0..1, ..]), &x);
+            gradcheck::assert_gradient(&x.slice(s![.., ..;2]).square(), &x);
+            gradcheck::assert_gradient(&x.slice(s![..;-1, -1..]).exp(), &x);
         }
         let x = ParameterNode::new(random_matrix(5, 3));
-        gradcheck::assert_gradient(&mut x.slice(s![1..4, 1..]).sigmoid(), &x);
+        gradcheck::assert_gradient(&x.slice(s![1..4, 1..]).sigmoid(), &x);
         // Overlapping slices of the same variable.
-        let mut y = x.slice(s![0..3, ..]) * x.slice(s![2..5, ..]);
-        gradcheck::assert_gradient(&mut y, &x);
+        let y = x.slice(s![0..3, ..]) * x.slice(s![2..5, ..]);
+        gradcheck::assert_gradient(&y, &x);
     }
 
     #[test]
     fn gradient_lands_on_selected_elements() {
         let x = ParameterNode::new(Array2::zeros((3, 3)));
-        let mut y = x.slice(s![1.., ..;2]);
+        let y = x.slice(s![1.., ..;2]);
         y.forward();
         y.backward(1.0);
         assert_eq!(

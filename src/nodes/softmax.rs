@@ -28,7 +28,7 @@ fn row_shape(name: &str, shape: (usize, usize)) -> (usize, usize) {
 /// use wyrm::*;
 /// use wyrm::nodes::{Single, SoftmaxOp};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 1.0]]));
-/// let mut y: Variable<Single<SoftmaxOp, ParameterNode>> = x.apply(SoftmaxOp);
+/// let y: Variable<Single<SoftmaxOp, ParameterNode>> = x.apply(SoftmaxOp);
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[0.5, 0.5]]));
@@ -80,7 +80,7 @@ impl SingleOp for SoftmaxOp {
 /// use wyrm::*;
 /// use wyrm::nodes::{LogSoftmaxOp, Single};
 /// let x = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
-/// let mut y: Variable<Single<LogSoftmaxOp, ParameterNode>> = x.apply(LogSoftmaxOp);
+/// let y: Variable<Single<LogSoftmaxOp, ParameterNode>> = x.apply(LogSoftmaxOp);
 /// y.forward();
 /// y.backward(1.0);
 /// assert!((y.value()[(0, 0)] - 0.5f32.ln()).abs() < 1e-6);
@@ -151,7 +151,7 @@ fn row_max(x: &[f32]) -> f32 {
 /// use wyrm::*;
 /// use wyrm::nodes::Softmax;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
-/// let mut p: Variable<Softmax<InputNode>> = x.softmax();
+/// let p: Variable<Softmax<InputNode>> = x.softmax();
 /// p.forward();
 /// assert!((p.value().sum() - 1.0).abs() < 1e-6);
 /// ```
@@ -162,7 +162,7 @@ pub type Softmax<T> = Single<SoftmaxOp, T>;
 /// use wyrm::*;
 /// use wyrm::nodes::LogSoftmax;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
-/// let mut l: Variable<LogSoftmax<InputNode>> = x.log_softmax();
+/// let l: Variable<LogSoftmax<InputNode>> = x.log_softmax();
 /// l.forward();
 /// // The log-probabilities of a row: their exponentials sum to 1.
 /// assert!((l.value().mapv(f32::exp).sum() - 1.0).abs() < 1e-6);
@@ -177,7 +177,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[0.0, 0.0], [1000.0, 1000.0]]));
-    /// let mut p = x.softmax();
+    /// let p = x.softmax();
     /// p.forward();
     /// // Rows are normalised separately, and large values do not overflow.
     /// assert_eq!(p.value().to_owned(), ndarray::arr2(&[[0.5, 0.5], [0.5, 0.5]]));
@@ -198,7 +198,7 @@ impl<T: Node> Variable<T> {
     /// let scores = ParameterNode::new(ndarray::arr2(&[[0.5, 1.0, 2.0], [0.5, 1.0, 2.0]]));
     /// // The first row's sequence has two tokens, the second's three.
     /// let mask = InputNode::new(ndarray::arr2(&[[0.0, 0.0, -1e9], [0.0, 0.0, 0.0]]));
-    /// let mut p = (scores.clone() + mask).softmax();
+    /// let p = (scores.clone() + mask).softmax();
     /// p.forward();
     /// assert_eq!(p.value()[(0, 2)], 0.0);
     /// assert!((p.value()[(0, 0)] + p.value()[(0, 1)] - 1.0).abs() < 1e-6);
@@ -219,7 +219,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 1.0, 1.0, 1.0]]));
-    /// let mut l = x.log_softmax();
+    /// let l = x.log_softmax();
     /// l.forward();
     /// assert!((l.value()[(0, 2)] - 0.25f32.ln()).abs() < 1e-5);
     /// ```
@@ -253,7 +253,7 @@ mod tests {
     fn values_are_row_wise() {
         let x = arr2(&[[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]]);
         let input = InputNode::new(x.clone());
-        let (mut p, mut l) = (input.softmax(), input.log_softmax());
+        let (p, l) = (input.softmax(), input.log_softmax());
         p.forward();
         l.forward();
         let expected = reference(&x);
@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn stable_for_large_inputs() {
         let input = InputNode::new(arr2(&[[1000.0, 1001.0], [-1000.0, -1001.0]]));
-        let (mut p, mut l) = (input.softmax(), input.log_softmax());
+        let (p, l) = (input.softmax(), input.log_softmax());
         p.forward();
         l.forward();
         assert!(p.value().iter().all(|v| v.is_finite()));
@@ -286,7 +286,7 @@ mod tests {
     fn log_softmax_keeps_its_precision_for_very_large_inputs() {
         // Subtracting max + ln(sum) at once rounds ln(sum) away next to a large max.
         let x = ParameterNode::new(arr2(&[[1e7, 1e7], [1e4, 9999.0]]));
-        let mut l = x.log_softmax();
+        let l = x.log_softmax();
         l.forward();
         let ln2 = std::f32::consts::LN_2;
         let near = |a: f32, b: f32| (a - b).abs() < 1e-6;
@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn recomputed_on_every_pass() {
         let input = InputNode::new(arr2(&[[0.0, 0.0]]));
-        let mut p = input.softmax();
+        let p = input.softmax();
         p.forward();
         input.set_value(arr2(&[[0.0, 2f32.ln()]]));
         p.forward();
@@ -313,23 +313,23 @@ mod tests {
             if c == 1 {
                 // Each row is the constant 1 (or 0 in logs): the gradient is 0, which a
                 // gradient check could not tell from a small wrong one.
-                for mut y in [x.softmax().boxed(), x.log_softmax().boxed()] {
+                for y in [x.softmax().boxed(), x.log_softmax().boxed()] {
                     y.forward();
                     y.backward_with(random_matrix(r, c).view());
                     assert_eq!(x.gradient(), ndarray::Array2::zeros((r, c)));
                 }
             } else {
-                gradcheck::assert_gradient(&mut x.softmax(), &x);
-                gradcheck::assert_gradient(&mut x.log_softmax(), &x);
+                gradcheck::assert_gradient(&x.softmax(), &x);
+                gradcheck::assert_gradient(&x.log_softmax(), &x);
             }
             // Inside a larger graph, with the operand shared.
-            gradcheck::assert_gradient(&mut (x.softmax() * x.clone()), &x);
+            gradcheck::assert_gradient(&(x.softmax() * x.clone()), &x);
         }
     }
 
     #[test]
     fn no_gradient_work_without_parameters() {
-        let mut p = InputNode::new(random_matrix(2, 3)).softmax();
+        let p = InputNode::new(random_matrix(2, 3)).softmax();
         assert!(!p.needs_gradient());
         p.forward();
         p.backward(1.0);

@@ -203,7 +203,7 @@ impl SingleOp for StandardizeOp {
 /// use wyrm::*;
 /// use wyrm::nodes::Standardize;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 3.0]]));
-/// let mut y: Variable<Standardize<InputNode>> = x.standardize_rows(1e-6);
+/// let y: Variable<Standardize<InputNode>> = x.standardize_rows(1e-6);
 /// y.forward();
 /// assert!((y.value()[(0, 1)] - 1.0).abs() < 1e-5);
 /// ```
@@ -222,14 +222,14 @@ impl<T: Node> Variable<T> {
     /// let x = ParameterNode::new(init::normal(4, 8, 0.0, 1.0, &mut StdRng::seed_from_u64(1)));
     /// let gain = ParameterNode::new(ndarray::Array2::ones((1, 8)));
     /// let bias = ParameterNode::new(ndarray::Array2::zeros((1, 8)));
-    /// let mut normalised = x.standardize_rows(1e-5) * gain.clone() + bias.clone();
+    /// let normalised = x.standardize_rows(1e-5) * gain.clone() + bias.clone();
     /// normalised.forward();
     /// for row in normalised.value().rows() {
     ///     let mean = row.mean().unwrap();
     ///     let variance = row.mapv(|v| (v - mean).powi(2)).mean().unwrap();
     ///     assert!(mean.abs() < 1e-5 && (variance - 1.0).abs() < 1e-3);
     /// }
-    /// gradcheck::assert_gradients(&mut (normalised.tanh() * 3.0));
+    /// gradcheck::assert_gradients(&(normalised.tanh() * 3.0));
     /// ```
     ///
     /// A row of equal values becomes zeros, with the gradient of a mean removed (`eps`
@@ -250,7 +250,7 @@ impl<T: Node> Variable<T> {
     /// use wyrm::*;
     ///
     /// let features = InputNode::new(ndarray::arr2(&[[1.0, 100.0], [3.0, 300.0]]));
-    /// let mut y = features.standardize_columns(1e-5);
+    /// let y = features.standardize_columns(1e-5);
     /// y.forward();
     /// // Both columns become about [-1, 1], whatever their scale.
     /// assert!((y.value()[(0, 1)] + 1.0).abs() < 1e-4 && (y.value()[(1, 0)] - 1.0).abs() < 1e-4);
@@ -288,7 +288,7 @@ mod tests {
         for (r, c) in [(1, 1), (1, 5), (4, 1), (3, 7)] {
             let m = random_matrix(r, c) * 3.0 + 10.0;
             let x = InputNode::new(m.clone());
-            for (axis, mut y) in [
+            for (axis, y) in [
                 (1, x.standardize_rows(1e-3).boxed()),
                 (0, x.standardize_columns(1e-3).boxed()),
             ] {
@@ -307,7 +307,7 @@ mod tests {
     #[test]
     fn large_values_keep_their_spread() {
         let alternating = Array2::from_shape_fn((1, 64), |(_, j)| 1e4 + (j % 2) as f32 * 0.01);
-        for (axis, mut y) in [
+        for (axis, y) in [
             (
                 1,
                 InputNode::new(alternating.clone())
@@ -333,7 +333,7 @@ mod tests {
             }
         }
         let x = InputNode::new(arr2(&[[1e6, 1e6 + 1.0, 1e6 + 2.0, 1e6 + 3.0]]));
-        let mut y = x.standardize_rows(1e-6);
+        let y = x.standardize_rows(1e-6);
         y.forward();
         let expected = reference(&x.value(), 1, 1e-6);
         for (y, e) in y.value().iter().zip(&expected) {
@@ -353,12 +353,12 @@ mod tests {
                 // nothing to check there.
                 if c > 2 {
                     // The sum of standardised values is constant: weight them unevenly.
-                    gradcheck::assert_gradient(&mut (x.standardize_rows(eps) * x.clone()), &x);
-                    gradcheck::assert_gradient(&mut x.standardize_rows(eps).sigmoid(), &x);
+                    gradcheck::assert_gradient(&(x.standardize_rows(eps) * x.clone()), &x);
+                    gradcheck::assert_gradient(&x.standardize_rows(eps).sigmoid(), &x);
                 }
                 if r > 2 {
-                    gradcheck::assert_gradient(&mut (x.standardize_columns(eps) * x.clone()), &x);
-                    gradcheck::assert_gradient(&mut x.standardize_columns(eps).sigmoid(), &x);
+                    gradcheck::assert_gradient(&(x.standardize_columns(eps) * x.clone()), &x);
+                    gradcheck::assert_gradient(&x.standardize_columns(eps).sigmoid(), &x);
                 }
             }
         }
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn equal_values() {
         let x = ParameterNode::new(arr2(&[[2.0, 2.0, 2.0], [5.0, 5.0, 5.0]]));
-        let mut y = x.standardize_rows(0.25);
+        let y = x.standardize_rows(0.25);
         y.forward();
         assert_eq!(y.value(), Array2::<f32>::zeros((2, 3)));
         y.backward_with(arr2(&[[1.0, 2.0, 3.0], [0.0, 0.0, 3.0]]).view());
@@ -381,7 +381,7 @@ mod tests {
     fn empty_operands() {
         for shape in [(3, 0), (0, 3), (0, 0)] {
             let x = ParameterNode::new(Array2::zeros(shape));
-            for mut y in [
+            for y in [
                 x.standardize_rows(1e-5).boxed(),
                 x.standardize_columns(1e-5).boxed(),
             ] {

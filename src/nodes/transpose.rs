@@ -11,7 +11,7 @@ use crate::Variable;
 /// use wyrm::*;
 /// use wyrm::nodes::{Single, TransposeOp};
 /// let x = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0]]));
-/// let mut y: Variable<Single<TransposeOp, ParameterNode>> = x.apply(TransposeOp);
+/// let y: Variable<Single<TransposeOp, ParameterNode>> = x.apply(TransposeOp);
 /// y.forward();
 /// y.backward(1.0);
 /// assert_eq!(y.value(), ndarray::arr2(&[[1.0], [2.0], [3.0]]));
@@ -52,7 +52,7 @@ impl SingleOp for TransposeOp {
 /// use wyrm::*;
 /// use wyrm::nodes::Transpose;
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
-/// let mut y: Variable<Transpose<Transpose<InputNode>>> = x.t().t();
+/// let y: Variable<Transpose<Transpose<InputNode>>> = x.t().t();
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
 /// ```
@@ -89,7 +89,7 @@ impl<T: Node> Variable<T> {
     /// ```
     /// use wyrm::*;
     /// let x = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
-    /// let mut y = x.t();
+    /// let y = x.t();
     /// y.forward();
     /// assert_eq!(y.value().to_owned(), ndarray::arr2(&[[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]));
     /// ```
@@ -108,7 +108,7 @@ mod tests {
     fn values_match_ndarray() {
         for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
             let m = random_matrix(r, c);
-            let mut y = InputNode::new(m.clone()).t();
+            let y = InputNode::new(m.clone()).t();
             y.forward();
             assert_eq!(y.value().to_owned(), m.t());
             assert_eq!(y.shape(), (c, r));
@@ -119,10 +119,10 @@ mod tests {
     fn gradients() {
         for (r, c) in [(1, 1), (1, 4), (4, 1), (3, 5)] {
             let x = ParameterNode::new(random_matrix(r, c));
-            gradcheck::assert_gradient(&mut x.t(), &x);
-            gradcheck::assert_gradient(&mut x.t().tanh(), &x);
+            gradcheck::assert_gradient(&x.t(), &x);
+            gradcheck::assert_gradient(&x.t().tanh(), &x);
             // x · xᵀ uses x twice.
-            gradcheck::assert_gradient(&mut x.dot(&x.t()), &x);
+            gradcheck::assert_gradient(&x.dot(&x.t()), &x);
         }
     }
 
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(<<Transpose2 as Node>::Cols as Dim>::FIXED, Some(3));
         let _: &Variable<Transpose2> = &y;
         // The transpose of a 3x2 fits on the right of a 3x2 in `dot` at compile time.
-        let mut z = x.dot(&y);
+        let z = x.dot(&y);
         z.forward();
         assert_eq!(z.shape(), (3, 3));
     }
@@ -151,7 +151,7 @@ mod tests {
                 (3, 1)
             }));
             assert_eq!(p.t().shape(), (shape.1, shape.0));
-            let mut loss = p.t().stack(&r, axis).scalar_sum();
+            let loss = p.t().stack(&r, axis).scalar_sum();
             loss.forward();
             loss.backward(1.0);
             assert!(r.gradient().iter().all(|&g| g == 1.0), "{shape:?}");

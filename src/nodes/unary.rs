@@ -58,7 +58,7 @@ pub trait UnaryOp: 'static {
 /// use wyrm::*;
 /// use wyrm::nodes::{SquareOp, Unary};
 /// let x = InputNode::new(ndarray::arr2(&[[3.0, -2.0]]));
-/// let mut y: Variable<Unary<SquareOp, InputNode>> = x.square();
+/// let y: Variable<Unary<SquareOp, InputNode>> = x.square();
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[9.0, 4.0]]));
 /// ```
@@ -81,7 +81,7 @@ impl<Op: UnaryOp, T: Node> Unary<Op, T> {
     /// let x = ParameterNode::new(ndarray::arr2(&[[3.0]]));
     /// // The node `x.square()` builds, wrapped over its operand.
     /// let node = Unary::new(SquareOp, x.node().clone());
-    /// let mut y = Variable::with_operands(node, &[(&x).into()]);
+    /// let y = Variable::with_operands(node, &[(&x).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!((y.value()[(0, 0)], x.gradient()[(0, 0)]), (9.0, 6.0));
@@ -225,7 +225,7 @@ impl<T: Node> Variable<T> {
     /// }
     ///
     /// let x = ParameterNode::new(ndarray::arr2(&[[2.0]]));
-    /// let mut y = x.map(Cube);
+    /// let y = x.map(Cube);
     /// y.forward();
     /// assert_eq!(y.value()[(0, 0)], 8.0);
     /// ```
@@ -251,7 +251,7 @@ macro_rules! unary_op {
         /// use wyrm::*;
         #[doc = concat!("use wyrm::nodes::{", stringify!($marker), ", Unary, UnaryOp};")]
         /// let x = ParameterNode::new(ndarray::arr2(&[[0.25]]));
-        #[doc = concat!("let mut y: Variable<Unary<", stringify!($marker), ", ParameterNode>> = x.map(", stringify!($marker), ");")]
+        #[doc = concat!("let y: Variable<Unary<", stringify!($marker), ", ParameterNode>> = x.map(", stringify!($marker), ");")]
         /// y.forward();
         /// y.backward(1.0);
         #[doc = concat!("let value = ", stringify!($marker), ".apply(0.25);")]
@@ -280,7 +280,7 @@ macro_rules! unary_op {
         /// use wyrm::*;
         #[doc = concat!("use wyrm::nodes::{", stringify!($alias), ", ", stringify!($marker), ", UnaryOp};")]
         /// let x = InputNode::new(ndarray::arr2(&[[4.0]]));
-        #[doc = concat!("let mut y: Variable<", stringify!($alias), "<InputNode>> = x.", stringify!($method), "();")]
+        #[doc = concat!("let y: Variable<", stringify!($alias), "<InputNode>> = x.", stringify!($method), "();")]
         /// y.forward();
         #[doc = concat!("assert_eq!(y.value()[(0, 0)], ", stringify!($marker), ".apply(4.0));")]
         /// ```

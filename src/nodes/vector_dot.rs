@@ -17,7 +17,7 @@ use typenum::U1;
 /// use wyrm::nodes::VectorDot;
 /// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
 /// let b = ParameterNode::new(ndarray::arr2(&[[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]));
-/// let mut y: Variable<VectorDot<InputNode, ParameterNode>> = a.vector_dot(&b);
+/// let y: Variable<VectorDot<InputNode, ParameterNode>> = a.vector_dot(&b);
 /// assert_eq!(y.shape(), (3, 1));
 /// y.forward();
 /// assert_eq!(y.value(), ndarray::arr2(&[[3.0], [4.0], [5.0]]));
@@ -43,7 +43,7 @@ impl<L: Node, R: Node> VectorDot<L, R> {
     /// let b = InputNode::new(ndarray::arr2(&[[3.0, 4.0]]));
     /// // The node `a.vector_dot(&b)` builds, wrapped over its operands.
     /// let node = VectorDot::new(a.node().clone(), b.node().clone());
-    /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
+    /// let y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), ndarray::arr2(&[[11.0]]));
@@ -264,7 +264,7 @@ impl<L: Node> Variable<L> {
     /// use wyrm::*;
     /// let a = InputNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
     /// let b = ParameterNode::new(ndarray::arr2(&[[5.0, 6.0], [7.0, 8.0]]));
-    /// let mut c = a.vector_dot(&b);
+    /// let c = a.vector_dot(&b);
     /// c.forward();
     /// assert_eq!(c.value().to_owned(), ndarray::arr2(&[[17.0], [53.0]]));
     /// ```
@@ -295,7 +295,7 @@ mod tests {
     fn value_matches_naive() {
         let a = matrix(4, 7, 1);
         let b = matrix(4, 7, 2);
-        let mut c = InputNode::new(a.clone()).vector_dot(&InputNode::new(b.clone()));
+        let c = InputNode::new(a.clone()).vector_dot(&InputNode::new(b.clone()));
         c.forward();
         assert_eq!(c.shape(), (4, 1));
         for r in 0..4 {
@@ -309,8 +309,8 @@ mod tests {
         for (m, n) in [(1, 1), (1, 5), (3, 4), (2, 33)] {
             let a = ParameterNode::new(matrix(m, n, 3));
             let b = ParameterNode::new(matrix(m, n, 4));
-            gradcheck::assert_gradient(&mut a.vector_dot(&b), &a);
-            gradcheck::assert_gradient(&mut a.vector_dot(&b), &b);
+            gradcheck::assert_gradient(&a.vector_dot(&b), &a);
+            gradcheck::assert_gradient(&a.vector_dot(&b), &b);
         }
     }
 
@@ -318,24 +318,24 @@ mod tests {
     fn gradient_with_one_side_constant() {
         let a = InputNode::new(matrix(3, 4, 5));
         let b = ParameterNode::new(matrix(3, 4, 6));
-        gradcheck::assert_gradient(&mut a.vector_dot(&b), &b);
+        gradcheck::assert_gradient(&a.vector_dot(&b), &b);
     }
 
     #[test]
     fn shared_operand_gradient() {
         // a · a row-wise: the squared norm of each row.
         let a = ParameterNode::new(matrix(3, 5, 7));
-        gradcheck::assert_gradient(&mut a.vector_dot(&a), &a);
+        gradcheck::assert_gradient(&a.vector_dot(&a), &a);
     }
 
     #[test]
     fn static_shapes() {
         let a = ParameterNode::<U2, U3>::new_static(matrix(2, 3, 8));
         let b = InputNode::new(matrix(2, 3, 9));
-        let mut c = a.vector_dot(&b);
+        let c = a.vector_dot(&b);
         c.forward();
         assert_eq!(c.shape(), (2, 1));
-        gradcheck::assert_gradient(&mut c, &a);
+        gradcheck::assert_gradient(&c, &a);
     }
 
     #[test]
@@ -353,7 +353,7 @@ mod tests {
         let p = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
         let h = p.clone() * 2.0;
         let empty = h.slice(ndarray::s![.., 0..0]);
-        let mut loss = empty.vector_dot(&empty).scalar_sum() + h.scalar_sum();
+        let loss = empty.vector_dot(&empty).scalar_sum() + h.scalar_sum();
         loss.forward();
         loss.backward(1.0);
         assert_eq!(p.gradient(), ndarray::arr2(&[[2.0, 2.0], [2.0, 2.0]]));

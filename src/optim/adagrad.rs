@@ -14,7 +14,7 @@ use crate::Variable;
 /// use wyrm::optim::Optimizer;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-/// let mut loss = w.square();
+/// let loss = w.square();
 /// let mut opt = Adagrad::new(0.5, loss.parameters());
 /// loss.forward();
 /// loss.backward(1.0);
@@ -38,7 +38,7 @@ impl Adagrad {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, 10.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let mut opt = Adagrad::new(0.5, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -69,7 +69,7 @@ impl Adagrad {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let mut opt = Adagrad::new(0.5, loss.parameters()).eps(1.0);
     /// loss.forward();
     /// loss.backward(1.0);

@@ -37,7 +37,7 @@ use crate::Variable;
 /// use wyrm::optim::Optimizer;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-/// let mut loss = w.square();
+/// let loss = w.square();
 /// let mut opt = Adam::new(0.1, loss.parameters()).beta1(0.9).beta2(0.999).eps(1e-8);
 /// loss.forward();
 /// loss.backward(1.0);
@@ -66,7 +66,7 @@ impl Adam {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -10.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let mut opt = Adam::new(0.1, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -102,7 +102,7 @@ impl Adam {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let mut opt = Adam::new(0.1, loss.parameters());
     /// assert_eq!(opt.steps(), 0);
     /// loss.forward();
@@ -125,7 +125,7 @@ impl Adam {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.clone() * 2.0; // gradient 2
+    /// let loss = w.clone() * 2.0; // gradient 2
     /// let mut opt = Adam::new(0.1, loss.parameters());
     /// opt.set_steps(1_000_000);
     /// loss.forward();
@@ -147,7 +147,7 @@ impl Adam {
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[0.0]]));
     /// let x = InputNode::new(ndarray::arr2(&[[0.0]]));
-    /// let mut loss = w.clone() * x.clone(); // gradient x
+    /// let loss = w.clone() * x.clone(); // gradient x
     /// // With beta1 = 0 (no momentum) each step follows the latest gradient only.
     /// let mut opt = Adam::new(0.1, loss.parameters()).beta1(0.0);
     /// for x_value in [1.0, -1.0] {
@@ -177,7 +177,7 @@ impl Adam {
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[0.0]]));
     /// let x = InputNode::new(ndarray::arr2(&[[0.0]]));
-    /// let mut loss = w.clone() * x.clone(); // gradient x
+    /// let loss = w.clone() * x.clone(); // gradient x
     /// // With beta2 = 0 the second moment is the latest squared gradient only, so (with
     /// // beta1 = 0 too) every step is the learning rate, however the gradients' scale changes.
     /// let mut opt = Adam::new(0.1, loss.parameters()).beta1(0.0).beta2(0.0);
@@ -207,7 +207,7 @@ impl Adam {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let mut opt = Adam::new(0.1, loss.parameters()).eps(1.0);
     /// loss.forward();
     /// loss.backward(1.0);
@@ -244,7 +244,7 @@ impl Adam {
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[2.0, -4.0]]));
     /// // A loss whose gradient is 0: only the decay moves the weights.
-    /// let mut loss = w.clone() * 0.0;
+    /// let loss = w.clone() * 0.0;
     /// let mut opt = Adam::new(0.1, loss.parameters()).weight_decay(0.5);
     /// loss.forward();
     /// loss.backward(1.0);

@@ -54,7 +54,7 @@ macro_rules! common_options {
             ///
             /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -1.0]]));
             /// // A loss whose gradient is 0: only the penalty moves the weights.
-            /// let mut loss = w.clone() * 0.0;
+            /// let loss = w.clone() * 0.0;
             #[doc = concat!(
                 "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters()).l2_penalty(0.5);"
             )]
@@ -86,7 +86,7 @@ macro_rules! common_options {
             /// use wyrm::*;
             ///
             /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -1.0]]));
-            /// let mut loss = w.square();
+            /// let loss = w.square();
             #[doc = concat!(
                 "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters()).clamp(0.0, 1.0);"
             )]
@@ -157,7 +157,7 @@ use common_options;
 /// use wyrm::*;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-/// let mut loss = w.square();
+/// let loss = w.square();
 /// let use_adam = false;
 /// let mut optimizer: Box<dyn Optimizer> = if use_adam {
 ///     Box::new(Adam::new(0.1, loss.parameters()))
@@ -182,7 +182,7 @@ pub trait Optimizer {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.clone() * 2.0;
+    /// let loss = w.clone() * 2.0;
     /// let mut opt = SGD::new(0.1, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -197,7 +197,7 @@ pub trait Optimizer {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let mut opt = Adam::new(0.1, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -254,7 +254,7 @@ pub trait Optimizer {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[3.0, 4.0]]));
-    /// let mut loss = w.square().scalar_sum() * 0.5; // gradient w: norm 5
+    /// let loss = w.square().scalar_sum() * 0.5; // gradient w: norm 5
     /// let mut opt = SGD::new(1.0, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);

@@ -12,7 +12,7 @@ use crate::Variable;
 /// use wyrm::optim::Optimizer;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-/// let mut loss = w.square();
+/// let loss = w.square();
 /// let mut opt = SGD::new(0.25, loss.parameters()).momentum(0.5).l2_penalty(0.0);
 /// loss.forward();
 /// loss.backward(1.0);
@@ -37,7 +37,7 @@ impl SGD {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -2.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let mut opt = SGD::new(0.25, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -68,7 +68,7 @@ impl SGD {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[0.0]]));
-    /// let mut loss = w.scalar_sum(); // gradient 1 at every step
+    /// let loss = w.scalar_sum(); // gradient 1 at every step
     /// let mut opt = SGD::new(1.0, loss.parameters()).momentum(0.5);
     /// for _ in 0..2 {
     ///     loss.forward();
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn plain_step_and_options() {
         let w = ParameterNode::new(arr2(&[[2.0, -2.0]]));
-        let mut loss = w.square();
+        let loss = w.square();
         let mut opt = SGD::new(0.1, loss.parameters())
             .l2_penalty(1.0)
             .clamp(-1.0, 1.0);
@@ -202,7 +202,7 @@ mod tests {
     fn momentum_accumulates_velocity() {
         let w = ParameterNode::new(arr2(&[[0.0]]));
         let x = InputNode::new(arr2(&[[1.0]]));
-        let mut loss = w.clone() * x.clone(); // gradient 1 every step
+        let loss = w.clone() * x.clone(); // gradient 1 every step
         let mut opt = SGD::new(1.0, loss.parameters()).momentum(0.5);
         for _ in 0..2 {
             loss.forward();
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn a_parameter_listed_twice_is_updated_once() {
         let w = ParameterNode::new(arr2(&[[1.0]]));
-        let mut loss = w.square();
+        let loss = w.square();
         let mut opt = SGD::new(0.25, vec![w.clone(), w.clone()]);
         assert_eq!(opt.parameters().len(), 1);
         loss.forward();

@@ -74,7 +74,7 @@ fn only_touched_rows_and_their_state_change() {
         let start = matrix(6, 3, 1);
         let table = ParameterNode::new(start.clone());
         let idx = IndexInputNode::new(&[1, 4, 1]);
-        let mut out = table.index(&idx).tanh();
+        let out = table.index(&idx).tanh();
         let mut opt = make(vec![table.clone()]);
         out.forward();
         out.backward(1.0);
@@ -128,7 +128,7 @@ fn zero_gradients_clears_sparse_rows() {
     for (name, make, _) in optimizers() {
         let table = ParameterNode::new(matrix(5, 2, 2));
         let idx = IndexInputNode::new(&[3, 3]);
-        let mut out = table.index(&idx);
+        let out = table.index(&idx);
         let mut opt = make(vec![table.clone()]);
         out.forward();
         out.backward(1.0);
@@ -158,7 +158,7 @@ fn clamp_and_l2_apply_to_sparse_gradients() {
         let table = ParameterNode::new(start.clone());
         let idx = IndexInputNode::new(&[2, 0]);
         // Gradients of 3 * rows are 3: well outside the clamp range.
-        let mut out = table.index(&idx) * 3.0;
+        let out = table.index(&idx) * 3.0;
         out.forward();
         out.backward(1.0);
         let reference = dense_reference(&start, &table.gradient());
@@ -179,7 +179,7 @@ fn clamp_and_l2_apply_to_sparse_gradients() {
     // By hand for SGD: w - lr * (clamp(g) + l2 * w).
     let start = matrix(3, 2, 4);
     let table = ParameterNode::new(start.clone());
-    let mut out = table.index(&IndexInputNode::new(&[1])) * -5.0;
+    let out = table.index(&IndexInputNode::new(&[1])) * -5.0;
     out.forward();
     out.backward(1.0);
     SGD::new(0.1, vec![table.clone()])
@@ -206,9 +206,9 @@ fn sparse_and_dense_runs(make: Make, steps: usize) -> (Array2<f32>, Array2<f32>)
     let target = InputNode::new(matrix(4, 3, 6));
 
     let sparse = ParameterNode::new(start.clone());
-    let mut sparse_loss = (sparse.index(&IndexInputNode::new(&order)) - target.clone()).square();
+    let sparse_loss = (sparse.index(&IndexInputNode::new(&order)) - target.clone()).square();
     let dense = ParameterNode::new(start);
-    let mut dense_loss = (InputNode::new(permutation).dot(&dense) - target.clone()).square();
+    let dense_loss = (InputNode::new(permutation).dot(&dense) - target.clone()).square();
     let mut sparse_opt = make(vec![sparse.clone()]);
     let mut dense_opt = make(vec![dense.clone()]);
     for step in 0..steps {
@@ -248,7 +248,7 @@ fn adam_is_lazy_for_untouched_rows() {
     let start = matrix(3, 2, 7);
     let table = ParameterNode::new(start.clone());
     let idx = IndexInputNode::new(&[0]);
-    let mut out = table.index(&idx) * 2.0; // gradient 2 on the looked-up row
+    let out = table.index(&idx) * 2.0; // gradient 2 on the looked-up row
     let mut opt = Adam::new(lr, vec![table.clone()])
         .beta1(b1)
         .beta2(b2)
@@ -294,7 +294,7 @@ fn shared_tables_update_only_touched_rows() {
     let shared = Arc::new(HogwildParameter::new(start.clone()));
     let table = ParameterNode::shared(shared.clone());
     let idx = IndexInputNode::new(&[3]);
-    let mut out = table.index(&idx).square();
+    let out = table.index(&idx).square();
     let mut opt = Adagrad::new(0.1, vec![table.clone()]);
     out.forward();
     out.backward(1.0);
@@ -316,7 +316,7 @@ fn dense_and_sparse_gradient_updates_every_row() {
     let start = matrix(3, 2, 9);
     let table = ParameterNode::new(start.clone());
     let x = InputNode::new(matrix(1, 3, 10));
-    let mut out = x.dot(&table) + table.index(&IndexInputNode::new(&[2]));
+    let out = x.dot(&table) + table.index(&IndexInputNode::new(&[2]));
     out.forward();
     out.backward(1.0);
     let gradient = table.gradient();
@@ -346,12 +346,12 @@ fn a_row_with_several_gradient_entries_is_updated_once_with_their_sum() {
 
         let sparse = ParameterNode::new(start.clone());
         let row = sparse.index(&IndexInputNode::new(&[2]));
-        let mut sparse_loss = (row.vector_dot(&a) + row.vector_dot(&b)).square();
+        let sparse_loss = (row.vector_dot(&a) + row.vector_dot(&b)).square();
         let dense = ParameterNode::new(start);
         let mut one_hot = Array2::zeros((1, 4));
         one_hot[(0, 2)] = 1.0;
         let row = InputNode::new(one_hot).dot(&dense);
-        let mut dense_loss = (row.vector_dot(&a) + row.vector_dot(&b)).square();
+        let dense_loss = (row.vector_dot(&a) + row.vector_dot(&b)).square();
 
         let (mut sparse_opt, mut dense_opt) =
             (make(vec![sparse.clone()]), make(vec![dense.clone()]));

@@ -18,7 +18,7 @@ use std::fmt;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
 /// assert_eq!(w.optimizer_state().kind(), OptimizerKind::Stateless);
-/// let mut loss = w.square();
+/// let loss = w.square();
 /// let mut opt = Adagrad::new(0.1, loss.parameters());
 /// loss.forward();
 /// loss.backward(1.0);
@@ -96,7 +96,7 @@ impl OptimizerKind {
 /// use wyrm::*;
 ///
 /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -2.0]]));
-/// let mut loss = w.square();
+/// let loss = w.square();
 /// let mut opt = Adagrad::new(0.1, loss.parameters());
 /// loss.forward();
 /// loss.backward(1.0);
@@ -219,7 +219,7 @@ impl OptimizerState {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.clone() * 2.0; // gradient 2
+    /// let loss = w.clone() * 2.0; // gradient 2
     /// let mut opt = Adam::new(0.1, loss.parameters());
     /// loss.forward();
     /// loss.backward(1.0);
@@ -261,9 +261,8 @@ impl OptimizerState {
 /// let mut opt = Adagrad::new(0.1, model.parameters());
 /// model.x.set_value(2.0);
 /// model.y.set_value(1.0);
-/// let mut loss = model.loss.clone();
-/// loss.forward();
-/// loss.backward(1.0);
+/// model.loss.forward();
+/// model.loss.backward(1.0);
 /// opt.step();
 ///
 /// let states = model.optimizer_states();
@@ -279,8 +278,7 @@ impl OptimizerState {
 /// let mut resumed_opt = Adagrad::new(0.1, resumed.parameters());
 /// resumed.x.set_value(2.0);
 /// resumed.y.set_value(1.0);
-/// let mut resumed_loss = resumed.loss.clone();
-/// for (loss, opt) in [(&mut loss, &mut opt), (&mut resumed_loss, &mut resumed_opt)] {
+/// for (loss, opt) in [(&model.loss, &mut opt), (&resumed.loss, &mut resumed_opt)] {
 ///     opt.zero_gradients();
 ///     loss.forward();
 ///     loss.backward(1.0);

@@ -98,7 +98,7 @@ impl SynchronizationBarrier {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let saved_turns = 1000; // a checkpoint's `barrier.turns()`
     /// let barrier = SynchronizationBarrier::resuming(saved_turns);
     /// let adam = Adam::new(0.1, loss.parameters());
@@ -191,7 +191,7 @@ impl SynchronizationBarrier {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let barrier = SynchronizationBarrier::new();
     /// // A lone participant never waits: every round starts as soon as it arrives.
     /// let sgd = SGD::new(0.1, loss.parameters());
@@ -423,7 +423,7 @@ impl Drop for SyncHandle {
 ///             let intercept = ParameterNode::shared(intercept);
 ///             let x = InputNode::new(ndarray::arr2(&[[0.0]]));
 ///             let y = InputNode::new(ndarray::arr2(&[[0.0]]));
-///             let mut loss = (y.clone() - (slope * x.clone() + intercept)).square();
+///             let loss = (y.clone() - (slope * x.clone() + intercept)).square();
 ///             // Apply the summed gradient of every 4 steps, in turn with the other thread.
 ///             let sgd = SGD::new(0.02, loss.parameters());
 ///             let mut optimizer = Synchronized::new(sgd, handle, 4);
@@ -468,7 +468,7 @@ impl<O: Optimizer> Synchronized<O> {
     ///
     /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
     /// let w = ParameterNode::shared(shared.clone());
-    /// let mut loss = w.square();
+    /// let loss = w.square();
     /// let barrier = SynchronizationBarrier::new();
     /// let sgd = SGD::new(0.125, loss.parameters());
     /// let mut optimizer = Synchronized::new(sgd, barrier.register(), 2);
@@ -507,7 +507,7 @@ impl<O: Optimizer> Synchronized<O> {
     /// # use wyrm::*;
     /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
     /// let w = ParameterNode::shared(shared.clone());
-    /// let mut loss = w.square(); // gradient 2 while w = 1
+    /// let loss = w.square(); // gradient 2 while w = 1
     /// let barrier = SynchronizationBarrier::new();
     /// let mut optimizer =
     ///     Synchronized::new(SGD::new(0.125, loss.parameters()), barrier.register(), 100);
@@ -541,7 +541,7 @@ impl<O: Optimizer> Synchronized<O> {
     /// # use wyrm::*;
     /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
     /// let w = ParameterNode::shared(shared.clone());
-    /// let mut loss = w.square(); // gradient 2 while w = 1
+    /// let loss = w.square(); // gradient 2 while w = 1
     /// let barrier = SynchronizationBarrier::new();
     /// let mut optimizer =
     ///     Synchronized::new(SGD::new(0.125, loss.parameters()), barrier.register(), 100);
@@ -570,7 +570,7 @@ impl<O: Optimizer> Synchronized<O> {
     /// # use wyrm::*;
     /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
     /// let w = ParameterNode::shared(shared.clone());
-    /// let mut loss = w.square(); // gradient 2 while w = 1
+    /// let loss = w.square(); // gradient 2 while w = 1
     /// let barrier = SynchronizationBarrier::new();
     /// let mut optimizer =
     ///     Synchronized::new(SGD::new(0.125, loss.parameters()), barrier.register(), 3);
@@ -706,7 +706,7 @@ mod tests {
         use crate::{HogwildParameter, ParameterNode, SGD};
         let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
         let w = ParameterNode::shared(shared.clone());
-        let mut loss = w.square();
+        let loss = w.square();
         let barrier = SynchronizationBarrier::new();
         // A boxed optimizer can be wrapped too.
         let inner: Box<dyn Optimizer> = Box::new(SGD::new(0.1, loss.parameters()));
@@ -737,7 +737,7 @@ mod tests {
         assert_eq!(shared.value()[(0, 0)], 1.0, "nothing applied");
         // With steps pending, `finish`'s round applies such a gradient along with them.
         let x = crate::InputNode::new(ndarray::arr2(&[[1.0]]));
-        let mut linear = w.clone() * x; // gradient 1 per backward pass
+        let linear = w.clone() * x; // gradient 1 per backward pass
         let sgd = SGD::new(0.1, linear.parameters());
         let mut optimizer = Synchronized::new(sgd, barrier.register(), 10);
         for _ in 0..3 {

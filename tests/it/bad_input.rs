@@ -112,7 +112,7 @@ fn optimizer_settings_that_would_poison_the_weights_are_rejected() {
     // largest beta2 allowed too.
     for beta2 in [0.999, 1.0 - f32::EPSILON / 2.0] {
         let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));
-        let mut loss = w.clone() * InputNode::new(arr2(&[[1.0, 0.0]]));
+        let loss = w.clone() * InputNode::new(arr2(&[[1.0, 0.0]]));
         let mut adam = Adam::new(0.1, loss.parameters())
             .beta2(beta2)
             .eps(f32::MIN_POSITIVE);
@@ -143,7 +143,7 @@ fn two_shared_nodes_over_one_storage_in_one_optimizer_are_rejected() {
     let shared = ParameterNode::shared(storage.clone());
     let local = ParameterNode::new(arr2(&[[1.0]]));
     for p in [&shared, &local] {
-        let mut loss = p.clone() * x.clone() + p.clone() * y.clone();
+        let loss = p.clone() * x.clone() + p.clone() * y.clone();
         let mut opt = Adagrad::new(0.1, loss.parameters());
         loss.forward();
         loss.backward(1.0);
@@ -159,7 +159,7 @@ fn a_value_set_between_forward_and_backward_gives_the_gradient_of_the_new_one() 
     let expected = |w: f32, x: f32| (1.0 - (w * x).tanh().powi(2)) * x;
     let w = ParameterNode::new(arr2(&[[0.5]]));
     let x = InputNode::new(arr2(&[[2.0]]));
-    let mut y = (w.clone() * x.clone()).tanh();
+    let y = (w.clone() * x.clone()).tanh();
     y.forward();
     x.set_value(5.0);
     y.backward(1.0);
@@ -171,7 +171,7 @@ fn a_value_set_between_forward_and_backward_gives_the_gradient_of_the_new_one() 
         ParameterNode::new(arr2(&[[0.5]])),
         IndexInputNode::new(&[2]),
     );
-    let mut z = (v.clone() * idx.clone()).tanh();
+    let z = (v.clone() * idx.clone()).tanh();
     z.forward();
     idx.set_value(5);
     z.backward(1.0);
@@ -213,27 +213,27 @@ fn gradient_checks_that_cannot_check_anything_are_rejected() {
     let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));
     let unrelated = ParameterNode::new(arr2(&[[5.0, 6.0]]));
     assert_panics(
-        || gradcheck::assert_gradient(&mut w.square(), &unrelated),
+        || gradcheck::assert_gradient(&w.square(), &unrelated),
         "`wrt` is a 1x2 parameter that is not among the output's parameters() (output type \
          Unary<SquareOp, ParameterNode>)",
     );
     // A whole model's type is elided past three levels, without module paths.
     let x = InputNode::new(arr2(&[[1.0], [2.0]]));
-    let mut deep = (x.dot(&w).tanh() * 2.0 - 1.0).square().scalar_sum();
+    let deep = (x.dot(&w).tanh() * 2.0 - 1.0).square().scalar_sum();
     assert_panics(
-        || gradcheck::assert_gradient(&mut deep, &unrelated),
+        || gradcheck::assert_gradient(&deep, &unrelated),
         "(output type Single<ScalarSumOp, Unary<SquareOp, Unary<SubScalarOp, Unary<..>>>>)",
     );
     // Every gradient within the absolute tolerance of 0: the check compares nothing.
     assert_panics(
-        || gradcheck::assert_gradient(&mut (w.square() * 1e-4), &w),
+        || gradcheck::assert_gradient(&(w.square() * 1e-4), &w),
         "gradient check passed (2 elements), but vacuously",
     );
     let with = |change: fn(&mut gradcheck::CheckOptions)| {
         let mut options = gradcheck::CheckOptions::default();
         change(&mut options);
         let w = w.clone();
-        move || drop(gradcheck::check_gradient(&mut w.square(), &w, &options))
+        move || drop(gradcheck::check_gradient(&w.square(), &w, &options))
     };
     assert_panics(
         with(|o| o.absolute_tolerance = f32::NAN),
@@ -254,23 +254,23 @@ fn gradient_checks_that_cannot_check_anything_are_rejected() {
     // A typed parameter is found among the erased ones of the graph.
     let typed =
         ParameterNode::<wyrm::typenum::U1, wyrm::typenum::U2>::new_static(arr2(&[[1.0, 2.0]]));
-    gradcheck::assert_gradient(&mut typed.square(), &typed);
+    gradcheck::assert_gradient(&typed.square(), &typed);
 }
 
 #[test]
 fn a_gradient_check_that_panics_leaves_the_graph_as_it_was() {
     // The output panics at the check's perturbed value 0.005 - 0.01.
     let x = ParameterNode::new(arr2(&[[0.005, 1.0]]));
-    let mut y = x.map(NonNegative);
-    assert_panics(|| gradcheck::assert_gradient(&mut y, &x), "negative input");
+    let y = x.map(NonNegative);
+    assert_panics(|| gradcheck::assert_gradient(&y, &x), "negative input");
     assert_eq!(x.value(), arr2(&[[0.005, 1.0]]));
 
     // An input that tracks no gradient is refused before anything is computed.
     let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));
     let input = InputNode::new(arr2(&[[3.0, 4.0]]));
-    let mut y = w.clone() * input.clone();
+    let y = w.clone() * input.clone();
     assert_panics(
-        || gradcheck::assert_gradient(&mut y, &input),
+        || gradcheck::assert_gradient(&y, &input),
         "this input does not track gradients",
     );
     assert_eq!(w.gradient(), Array2::<f32>::zeros((1, 2)));
@@ -354,7 +354,7 @@ fn setting_a_value_that_is_being_read_says_so() {
     assert_eq!(w.value()[(0, 0)], 1.0);
     // An optimizer step, and an index input's refreshed value, inside `with_value`: bare
     // "already borrowed" panics before.
-    let mut loss = w.square();
+    let loss = w.square();
     loss.forward();
     loss.backward(1.0);
     let mut sgd = SGD::new(0.1, loss.parameters());
@@ -377,9 +377,9 @@ fn setting_a_value_that_is_being_read_says_so() {
     // A gradient check whose first perturbation panics: a catchable panic (restoring the
     // element while unwinding would panic again, and abort the process).
     let x = InputNode::with_gradient(arr2(&[[1.0, 2.0]]));
-    let mut y = x.square();
+    let y = x.square();
     assert_panics(
-        || x.with_value(|_| gradcheck::assert_gradient(&mut y, &x)),
+        || x.with_value(|_| gradcheck::assert_gradient(&y, &x)),
         "InputNode::set_value: the value is being read",
     );
     assert_eq!(x.value(), arr2(&[[1.0, 2.0]]));

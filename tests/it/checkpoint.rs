@@ -43,7 +43,7 @@ fn examples(count: usize) -> Vec<(usize, usize, f32)> {
 
 /// Trains `model` with Adam over `data`, starting from step `from`; returns the step count.
 fn train(model: &Factors, from: u64, data: &[(usize, usize, f32)]) -> u64 {
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     let mut opt = Adam::new(0.05, model.parameters());
     opt.set_steps(from);
     for &(u, i, r) in data {
@@ -214,7 +214,7 @@ fn a_malformed_state_in_a_file_is_an_error_naming_its_parameter() {
 #[test]
 fn a_malformed_state_does_not_load() {
     let w = ParameterNode::new(arr2(&[[1.0, 2.0]]));
-    let mut loss = w.square();
+    let loss = w.square();
     let mut opt = Adam::new(0.1, loss.parameters());
     loss.forward();
     loss.backward(1.0);
@@ -250,7 +250,7 @@ fn the_shared_state_can_be_saved_while_other_threads_train() {
     let shared = Factors::new_with_rng(&mut StdRng::seed_from_u64(3), 10, 30).shared_parameters();
     let trainer = |seed: u64| {
         let model = Factors::from_parameters(&shared);
-        let mut loss = model.loss.clone();
+        let loss = model.loss.clone();
         let mut opt = Adagrad::new(0.05, model.parameters());
         let mut rng = StdRng::seed_from_u64(seed);
         for _ in 0..20_000 {

@@ -184,7 +184,7 @@ fn bad_square<T: Node>(x: &Variable<T>) -> Variable<BadSquare<T>> {
 fn custom_node_values() {
     let a = ParameterNode::new(arr2(&[[3.0, 5.0]]));
     let b = InputNode::new(arr2(&[[4.0, 12.0]]));
-    let mut h = hypot(&a, &b);
+    let h = hypot(&a, &b);
     h.forward();
     assert_eq!(h.value().to_owned(), arr2(&[[5.0, 13.0]]));
     h.backward(1.0);
@@ -200,7 +200,7 @@ fn detach_above_a_custom_node_uses_the_default_backward_nothing() {
     let a = ParameterNode::new(arr2(&[[3.0, 5.0]]));
     let b = InputNode::new(arr2(&[[4.0, 12.0]]));
     let h = hypot(&a, &b);
-    let mut y = (h.detach() * h.clone()).scalar_sum();
+    let y = (h.detach() * h.clone()).scalar_sum();
     y.forward();
     y.backward(1.0);
     // d/da y · sqrt(a² + b²) with y held constant: y · a / y = a.
@@ -217,17 +217,17 @@ fn custom_node_composes_with_builtin_ops_and_passes_gradcheck() {
     // Built-in ops feed the custom node, whose result feeds built-in ops again; `other`
     // reaches the output both through the custom node and directly.
     let h = hypot(&(x.dot(&w) + bias.clone()), &other);
-    let mut out = (h.tanh() * other.clone()).boxed() - bias.clone();
+    let out = (h.tanh() * other.clone()).boxed() - bias.clone();
 
     assert_eq!(out.parameters().len(), 3, "w, bias, other, deduplicated");
-    gradcheck::assert_gradient(&mut out, &w);
-    gradcheck::assert_gradient(&mut out, &bias);
-    gradcheck::assert_gradient(&mut out, &other);
+    gradcheck::assert_gradient(&out, &w);
+    gradcheck::assert_gradient(&out, &bias);
+    gradcheck::assert_gradient(&out, &other);
 
     // Gradients with respect to an input work too.
     let xin = InputNode::with_gradient(wyrm::init::normal(4, 2, 0.0, 1.0, &mut rng));
-    let mut on_input = hypot(&xin, &other).square();
-    gradcheck::assert_gradient(&mut on_input, &xin);
+    let on_input = hypot(&xin, &other).square();
+    gradcheck::assert_gradient(&on_input, &xin);
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn custom_node_keeps_static_shapes() {
     use wyrm::typenum::{U1, U2};
     let a = ParameterNode::<U1, U2>::new_static(arr2(&[[3.0, 0.0]]));
     let b = InputNode::new(arr2(&[[4.0, 1.0]]));
-    let mut h = hypot(&a, &b);
+    let h = hypot(&a, &b);
     // A static operand makes the result static (checked by the compiler).
     fn is_1x2<T: Node<Rows = U1, Cols = U2>>(_: &Variable<T>) {}
     is_1x2(&h);
@@ -278,8 +278,8 @@ fn custom_node_keeps_static_shapes() {
 fn gradcheck_catches_a_wrong_backward() {
     let mut rng = StdRng::seed_from_u64(12);
     let w = ParameterNode::new(wyrm::init::normal(2, 3, 0.0, 1.0, &mut rng));
-    let mut wrong = bad_square(&w).tanh();
-    let report = gradcheck::check_gradient(&mut wrong, &w, &CheckOptions::default());
+    let wrong = bad_square(&w).tanh();
+    let report = gradcheck::check_gradient(&wrong, &w, &CheckOptions::default());
     assert!(
         !report.passed(),
         "the checker must reject the wrong derivative: {report}"
@@ -295,16 +295,16 @@ fn gradcheck_catches_a_wrong_backward() {
     assert!(report.to_string().contains("gradient check failed"));
 
     // The same graph with the built-in square passes.
-    let mut right = w.square().tanh();
-    assert!(gradcheck::check_gradient(&mut right, &w, &CheckOptions::default()).passed());
+    let right = w.square().tanh();
+    assert!(gradcheck::check_gradient(&right, &w, &CheckOptions::default()).passed());
 }
 
 #[test]
 #[should_panic(expected = "gradient check failed")]
 fn assert_gradient_panics_on_a_wrong_backward() {
     let w = ParameterNode::new(arr2(&[[1.0, -2.0]]));
-    let mut wrong = bad_square(&w);
-    gradcheck::assert_gradient(&mut wrong, &w);
+    let wrong = bad_square(&w);
+    gradcheck::assert_gradient(&wrong, &w);
 }
 
 /// The loss node type of the quickstart.
@@ -321,7 +321,7 @@ fn quickstart_converges() {
     let y = InputNode::new(random_matrix(1, 1));
     let yhat = slope.clone() * x.clone() + intercept.clone();
     // The type records the structure of the graph.
-    let mut loss: Variable<QuickstartLoss> = (y.clone() - yhat).square();
+    let loss: Variable<QuickstartLoss> = (y.clone() - yhat).square();
     let mut optimizer = SGD::new(0.1, vec![slope.clone(), intercept.clone()]);
     for _ in 0..num_epochs {
         let x_value: f32 = rng.gen();

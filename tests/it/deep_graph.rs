@@ -30,7 +30,7 @@ fn forty_typed_layers_build_and_match_a_hand_written_forward_pass() {
     let h = InputNode::new(x0.clone());
     layers!(h, w, b; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20
                      21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40);
-    let mut out = h.scalar_sum();
+    let out = h.scalar_sum();
     out.forward();
 
     let mut expected: Array2<f32> = x0;
@@ -45,8 +45,8 @@ fn forty_typed_layers_build_and_match_a_hand_written_forward_pass() {
     );
 
     // Gradients flow through all forty layers to both parameters, each used forty times.
-    assert_gradient(&mut out, &w);
-    assert_gradient(&mut out, &b);
+    assert_gradient(&out, &w);
+    assert_gradient(&out, &b);
 }
 
 /// A GRU step typed as one expression (six `dot`s), boxed between steps, trains on the
@@ -69,7 +69,7 @@ fn a_gru_typed_as_one_expression_unrolls_on_a_spawned_threads_stack() {
                 let n = (x.dot(&wn) + (r * h.clone()).dot(&un)).tanh();
                 h = (n.clone() + z * (h.clone() - n)).boxed();
             }
-            let mut loss = h.scalar_sum();
+            let loss = h.scalar_sum();
             loss.forward();
             loss.backward(1.0);
             assert!(uz.gradient().iter().any(|g| *g != 0.0));
@@ -102,7 +102,7 @@ fn a_long_chain_of_sums_builds_and_sends_every_term_its_gradient() {
         + &x[21]
         + &x[22]
         + &x[23];
-    let mut total = s.scalar_sum();
+    let total = s.scalar_sum();
     total.forward();
     total.backward(1.0);
     assert_eq!(

@@ -116,7 +116,7 @@ fn detach_matches_constant_inputs_on_random_graphs() {
         };
         let all: Vec<&Variable<ParameterNode>> =
             params.iter().chain(&weights).chain([&table]).collect();
-        let gradients = |mut y: Variable<Boxed>| {
+        let gradients = |y: Variable<Boxed>| {
             all.iter().for_each(|p| p.zero_gradient());
             y.forward();
             y.backward(1.0);
@@ -126,7 +126,7 @@ fn detach_matches_constant_inputs_on_random_graphs() {
         };
 
         let with_detach = build(&program, &leaves, &weights, (&table, &bags), None);
-        let mut head = root(&with_detach);
+        let head = root(&with_detach);
         head.forward();
         let reference = build(
             &program,

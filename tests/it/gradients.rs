@@ -95,7 +95,7 @@ fn rng_for(name: &str) -> StdRng {
 /// Checks the gradient of `out` with respect to each of `wrt`, with upstream weights seeded
 /// by `seed`. Returns the largest finite-difference gradient seen, so callers can make sure
 /// the check was not vacuous.
-fn check<T: Node>(label: &str, out: &mut Variable<T>, wrt: &[&Param], seed: u64) -> Vec<f32> {
+fn check<T: Node>(label: &str, out: &Variable<T>, wrt: &[&Param], seed: u64) -> Vec<f32> {
     wrt.iter()
         .enumerate()
         .map(|(i, p)| {
@@ -133,7 +133,7 @@ fn unary_on<T: Node>(
     for (k, shape) in shapes.iter().enumerate() {
         let x = param(*shape, domain, &mut rng);
         let label = format!("{name} on {}x{}", shape.0, shape.1);
-        let g = check(&label, &mut op(&x), &[&x], k as u64 * 31 + 1);
+        let g = check(&label, &op(&x), &[&x], k as u64 * 31 + 1);
         largest[0] = largest[0].max(g[0]);
     }
     assert_not_vacuous(name, &largest);
@@ -157,7 +157,7 @@ fn binary<T: Node>(
         let x = param(*xs, domains.0, &mut rng);
         let y = param(*ys, domains.1, &mut rng);
         let label = format!("{name} on {}x{} and {}x{}", xs.0, xs.1, ys.0, ys.1);
-        let g = check(&label, &mut op(&x, &y), &[&x, &y], k as u64 * 31 + 1);
+        let g = check(&label, &op(&x, &y), &[&x, &y], k as u64 * 31 + 1);
         largest[0] = largest[0].max(g[0]);
         largest[1] = largest[1].max(g[1]);
     }
@@ -410,21 +410,18 @@ fn attention() {
         let k = param((groups * n, d), Any, &mut rng);
         let v = param((groups * n, e), Any, &mut rng);
         let label = format!("attention, {groups} groups of {m} queries and {n} keys");
-        let g = check(&label, &mut attention(&q, &k, &v, groups), &[&q, &k, &v], 7);
+        let g = check(&label, &attention(&q, &k, &v, groups), &[&q, &k, &v], 7);
         keep(&mut largest, g);
         if m == n {
             let label = format!("causal_attention, {groups} groups of {m}");
-            let mut out = causal_attention(&q, &k, &v, groups);
-            keep(
-                &mut largest_causal,
-                check(&label, &mut out, &[&q, &k, &v], 8),
-            );
+            let out = causal_attention(&q, &k, &v, groups);
+            keep(&mut largest_causal, check(&label, &out, &[&q, &k, &v], 8));
         }
         // All keys for the first group, none for the second.
         let lengths: Vec<usize> = (0..groups).map(|g| (n + g) % (n + 1)).collect();
         let label = format!("attention_padded, lengths {lengths:?} of {n}");
-        let mut out = attention_padded(&q, &k, &v, &IndexInputNode::new(&lengths));
-        check(&label, &mut out, &[&q, &k, &v], 9);
+        let out = attention_padded(&q, &k, &v, &IndexInputNode::new(&lengths));
+        check(&label, &out, &[&q, &k, &v], 9);
         // Heads (two where both widths allow) and one set of queries for every group.
         let heads = if d % 2 == 0 && e % 2 == 0 { 2 } else { 1 };
         let shared = param((m, d), Any, &mut rng);
@@ -432,7 +429,7 @@ fn attention() {
         let options = Attention::groups(groups).heads(heads).shared_queries();
         check(
             &label,
-            &mut options.apply(&shared, &k, &v),
+            &options.apply(&shared, &k, &v),
             &[&shared, &k, &v],
             10,
         );
@@ -523,8 +520,8 @@ fn input_with_gradient_is_checkable() {
         sample(Any, &mut rng)
     }));
     let w = param((4, 2), Any, &mut rng);
-    let mut y = x.dot(&w).softmax();
-    let report = check_gradient(&mut y, &x, &CheckOptions::default());
+    let y = x.dot(&w).softmax();
+    let report = check_gradient(&y, &x, &CheckOptions::default());
     assert!(report.passed(), "input gradient: {report}");
 }
 
@@ -532,7 +529,7 @@ fn input_with_gradient_is_checkable() {
 fn backward_weight_scales_every_gradient() {
     let mut rng = rng_for("weight");
     let x = param((4, 3), Any, &mut rng);
-    let mut loss = x.log_softmax().mean();
+    let loss = x.log_softmax().mean();
     loss.forward();
     loss.backward(1.0);
     let unit = x.gradient();
@@ -556,12 +553,12 @@ fn detach() {
     for (k, shape) in SHAPES.iter().enumerate() {
         let x = param(*shape, Any, &mut rng);
         let h = x.tanh();
-        let mut detached = h.clone() * h.detach() + h.detach().exp() * x.clone();
+        let detached = h.clone() * h.detach() + h.detach().exp() * x.clone();
         detached.forward();
         let constant = InputNode::new(h.value());
-        let mut reference = h.clone() * constant.clone() + constant.exp() * x.clone();
+        let reference = h.clone() * constant.clone() + constant.exp() * x.clone();
         let label = format!("detach on {}x{}", shape.0, shape.1);
-        check(&label, &mut reference, &[&x], k as u64 * 31 + 1);
+        check(&label, &reference, &[&x], k as u64 * 31 + 1);
         let upstream = Array2::from_shape_simple_fn(*shape, || sample(Any, &mut rng));
         let gradient = |y: &mut dyn FnMut()| {
             x.zero_gradient();

@@ -66,11 +66,33 @@ fn probe<T: Node>(x: &Variable<T>) -> Variable<Probe<T>> {
 fn variable_used_twice_accumulates_both_gradients() {
     let p = ParameterNode::new(arr2(&[[2.0, -1.0, 0.5]]));
     // y = p * p + p, dy/dp = 2p + 1
-    let mut y = p.clone() * p.clone() + p.clone();
+    let y = p.clone() * p.clone() + p.clone();
     y.forward();
     assert_eq!(y.value().to_owned(), arr2(&[[6.0, 0.0, 0.75]]));
     y.backward(1.0);
     assert_eq!(p.gradient(), arr2(&[[5.0, -1.0, 2.0]]));
+}
+
+/// Clones share their node, and so their latest pass: a backward pass from one clone after
+/// a forward pass from another uses that pass (no second forward), and gets its gradients.
+#[test]
+fn a_clones_forward_pass_serves_the_backward_pass_of_another() {
+    let w = ParameterNode::new(arr2(&[[2.0]]));
+    let x = InputNode::new(arr2(&[[3.0]]));
+    let h = probe(&(w.clone() * x));
+    let loss = h.square();
+    let copy = loss.clone();
+    copy.forward();
+    loss.backward(1.0);
+    assert_eq!(h.node().computed.get(), 1, "one forward pass, the clone's");
+    // d (w x)^2 / dw = 2 w x^2
+    assert_eq!(w.gradient()[[0, 0]], 36.0);
+    // Another graph's pass in between still sends the next backward through a forward.
+    copy.forward();
+    (w.clone() * 2.0).forward();
+    loss.backward(1.0);
+    assert_eq!(h.node().computed.get(), 3);
+    assert_eq!(w.gradient()[[0, 0]], 72.0);
 }
 
 #[test]
@@ -79,7 +101,7 @@ fn diamond_accumulates_all_gradients_and_propagates_once() {
     // s = p + 1 is shared by two branches: out = s² + s * p.
     // d out / dp = 2s + (p + s) = 3s + p.
     let s = probe(&(p.clone() + 1.0));
-    let mut out = s.square() + s.clone() * p.clone();
+    let out = s.square() + s.clone() * p.clone();
     out.forward();
     assert_eq!(
         s.node().computed.get(),
@@ -108,7 +130,7 @@ fn deep_diamonds_visit_each_node_once_per_pass() {
     for _ in 0..20 {
         level = (level.clone() + level.clone() * 0.5).boxed();
     }
-    let mut out = level;
+    let out = level;
     out.forward();
     out.backward(1.0);
     assert_eq!(base.node().computed.get(), 1);
@@ -124,7 +146,7 @@ fn new_input_values_recompute_everything_downstream() {
     let w = ParameterNode::new(arr2(&[[1.0, 2.0], [3.0, 4.0]]));
     let x = InputNode::new(arr2(&[[1.0, 0.0]]));
     let hidden = probe(&x.dot(&w));
-    let mut y = hidden.clone() + x.clone();
+    let y = hidden.clone() + x.clone();
     y.forward();
     assert_eq!(y.value().to_owned(), arr2(&[[2.0, 2.0]]));
     x.set_value(arr2(&[[0.0, 1.0]]));
@@ -142,7 +164,7 @@ fn new_input_values_recompute_everything_downstream() {
 fn fresh_gradient(w: &Array2<f32>, x: &Array2<f32>) -> Array2<f32> {
     let w = ParameterNode::new(w.clone());
     let x = InputNode::new(x.clone());
-    let mut y = x.dot(&w).tanh() * x.clone();
+    let y = x.dot(&w).tanh() * x.clone();
     y.forward();
     y.backward(1.0);
     w.gradient()
@@ -155,7 +177,7 @@ fn forward_only_pass_leaves_no_stale_cache() {
     let x2 = arr2(&[[-3.0, 0.5]]);
     let w = ParameterNode::new(w0.clone());
     let x = InputNode::new(x1.clone());
-    let mut y = x.dot(&w).tanh() * x.clone();
+    let y = x.dot(&w).tanh() * x.clone();
 
     // Forward only (say, an evaluation), then a training step on other data.
     y.forward();
@@ -181,7 +203,7 @@ fn backward_twice_adds_gradients_twice() {
     let x = InputNode::new(arr2(&[[1.0, 2.0]]));
     // A shared subexpression, so the consumer counting is exercised too.
     let h = x.dot(&w);
-    let mut y = h.clone() * h.clone() + h;
+    let y = h.clone() * h.clone() + h;
     y.forward();
     y.backward(1.0);
     let once = w.gradient();
@@ -211,7 +233,7 @@ fn parameters_are_deduplicated_in_order_of_first_use() {
 #[test]
 fn value_supports_ndarray_access() {
     let p = ParameterNode::new(arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]));
-    let mut y = p.clone() * 2.0;
+    let y = p.clone() * 2.0;
     y.forward();
     let v = y.value();
     assert_eq!(v.shape(), &[2, 3]);
@@ -245,7 +267,7 @@ fn input_set_scalar_on_matrix_panics() {
 #[should_panic(expected = "backward_with: the gradient is 3x2 but the variable is 2x3")]
 fn backward_with_a_gradient_of_the_wrong_shape_panics() {
     let x = ParameterNode::new(Array2::zeros((2, 3)));
-    let mut y = x * 2.0;
+    let y = x * 2.0;
     y.forward();
     y.backward_with(Array2::zeros((3, 2)).view());
 }
@@ -313,8 +335,8 @@ fn gradient_after(w: &Variable<ParameterNode>, run: impl FnOnce()) -> Array2<f32
 fn another_head_forwarded_in_between_does_not_change_the_gradients() {
     let (w1, w2, h) = two_layer();
     let y = InputNode::new(arr2(&[[0.5]]));
-    let mut loss = (h.dot(&w2) - y).square();
-    let mut norm = h.vector_dot(&h);
+    let loss = (h.dot(&w2) - y).square();
+    let norm = h.vector_dot(&h);
     let alone = gradient_after(&w1, || {
         loss.forward();
         loss.backward(1.0);
@@ -338,9 +360,9 @@ fn another_head_forwarded_in_between_does_not_change_the_gradients() {
 #[test]
 fn two_heads_backward_one_after_the_other_sum_like_their_sum() {
     let (w1, w2, h) = two_layer();
-    let mut head1 = h.dot(&w2).square();
-    let mut head2 = (h.clone() + h.clone()).scalar_sum();
-    let mut both = head1.clone() + head2.clone();
+    let head1 = h.dot(&w2).square();
+    let head2 = (h.clone() + h.clone()).scalar_sum();
+    let both = head1.clone() + head2.clone();
     let summed = gradient_after(&w1, || {
         both.forward();
         both.backward(1.0);
@@ -362,8 +384,8 @@ fn two_heads_backward_one_after_the_other_sum_like_their_sum() {
 fn forward_with_computes_a_shared_trunk_once() {
     let (w1, w2, h) = two_layer();
     let trunk = probe(&h);
-    let mut head1 = trunk.dot(&w2).square();
-    let mut head2 = (trunk.clone() * 2.0).scalar_sum();
+    let head1 = trunk.dot(&w2).square();
+    let head2 = (trunk.clone() * 2.0).scalar_sum();
     head1.forward_with(&head2);
     assert_eq!(trunk.node().computed.get(), 1);
     let (value1, value2) = (head1.value(), head2.value());
@@ -388,9 +410,9 @@ fn backward_from_an_intermediate_whose_operands_feed_the_rest_of_the_graph() {
     let w = ParameterNode::new(arr2(&[[0.5, -0.3], [0.2, 0.8]]));
     let x = InputNode::new(arr2(&[[1.0, 2.0]]));
     let a = x.dot(&w);
-    let mut h = a.tanh();
+    let h = a.tanh();
     // `a` has two consumers in `loss`'s pass, but only one (`tanh`) below `h`.
-    let mut loss = (h.clone() + a.clone()).scalar_sum();
+    let loss = (h.clone() + a.clone()).scalar_sum();
     let alone = gradient_after(&w, || {
         h.forward();
         h.backward(1.0);
@@ -407,7 +429,7 @@ fn backward_from_an_intermediate_whose_operands_feed_the_rest_of_the_graph() {
 fn backward_without_forward_runs_the_forward_pass() {
     let w = ParameterNode::new(arr2(&[[2.0]]));
     let x = InputNode::new(arr2(&[[3.0]]));
-    let mut y = (w.clone() * x).exp();
+    let y = (w.clone() * x).exp();
     y.backward(1.0);
     // d exp(3w)/dw = 3 exp(6)
     let expected = 3.0 * 6.0f32.exp();
@@ -422,8 +444,8 @@ fn backward_without_forward_runs_the_forward_pass() {
 #[test]
 fn backward_from_an_intermediate_variable() {
     let x = ParameterNode::new(arr2(&[[1.5]]));
-    let mut h = x.clone() * 2.0;
-    let mut loss = h.clone() * h.clone() + h.clone();
+    let h = x.clone() * 2.0;
+    let loss = h.clone() * h.clone() + h.clone();
     loss.forward();
     h.backward(5.0);
     // dh/dx = 2
@@ -460,7 +482,7 @@ fn a_forward_pass_that_panicked_is_run_again_by_backward() {
     let w = ParameterNode::new(arr2(&[[1.0]]));
     let x = InputNode::new(arr2(&[[1.0]]));
     let v = InputNode::new(arr2(&[[2.0]]));
-    let mut loss = (w.clone() * x.clone()) * v.map(Explodes);
+    let loss = (w.clone() * x.clone()) * v.map(Explodes);
     loss.forward();
     x.set_value(5.0);
     v.set_value(3.0);
@@ -501,11 +523,11 @@ fn a_backward_pass_that_panicked_leaves_no_partial_sums_behind() {
     let x = InputNode::new(arr2(&[[3.0]]));
     let h = w.clone() * x;
     // `h` has two consumers; the sweep panics after the first has reported.
-    let mut loss = h.clone() + h.map(ExplodesBackward);
+    let loss = h.clone() + h.map(ExplodesBackward);
     // The next backward after the panic, from the variable itself or from a clone of it.
     for from_clone in [false, true] {
         loss.forward();
-        let mut copy = loss.clone();
+        let copy = loss.clone();
         EXPLODE_BACKWARD.store(true, Relaxed);
         let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loss.backward(1.0)));
         EXPLODE_BACKWARD.store(false, Relaxed);
@@ -544,11 +566,11 @@ impl nodes::UnaryOp for Nested {
 fn a_backward_pass_can_run_inside_another_with_large_roots() {
     // Both roots have more than 16 elements, so both seed from the thread's seed buffer.
     let p = ParameterNode::new(Array2::ones((5, 5)));
-    let mut inner = p.clone() * 2.0;
+    let inner = p.clone() * 2.0;
     inner.forward();
     NESTED.with(|f| *f.borrow_mut() = Some(Box::new(move || inner.backward(1.0))));
     let x = ParameterNode::new(Array2::ones((5, 5)));
-    let mut outer = x.map(Nested);
+    let outer = x.map(Nested);
     outer.forward();
     outer.backward(1.0);
     NESTED.with(|f| *f.borrow_mut() = None);

@@ -150,7 +150,7 @@ fn custom_operations_in_a_block_build_the_hand_written_graph() {
     let y = Array2::from_shape_fn((5, 1), |(r, _)| r as f32 * 0.5 - 1.2);
     model.x.set_value(&x);
     model.y.set_value(&y);
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     loss.forward();
     loss.backward(1.0);
 
@@ -161,7 +161,7 @@ fn custom_operations_in_a_block_build_the_hand_written_graph() {
     let (xi, yi) = (InputNode::new(x), InputNode::new(y));
     let hidden = xi.dot(&w).map(Softsign).apply(Centre);
     let out = hidden.dot(&v);
-    let mut by_hand = out.combine(Pinball::new(0.9), &yi).mean()
+    let by_hand = out.combine(Pinball::new(0.9), &yi).mean()
         + out.combine(Pinball { tau: 0.1 }, &yi).mean()
         + hidden.apply(FirstColumn).scalar_sum();
     by_hand.forward();
@@ -178,13 +178,13 @@ fn custom_operations_in_a_block_build_the_hand_written_graph() {
     model.v.zero_gradient();
     // No residual within the check's step of the kink, for this seed.
     out_residuals_clear_of_the_kink(&model, 0.05);
-    wyrm::gradcheck::assert_named_gradients(&mut loss, &model.named_parameters());
+    wyrm::gradcheck::assert_named_gradients(&loss, &model.named_parameters());
 }
 
 /// Asserts that every prediction is at least `margin` from its target, so that a gradient
 /// check with the default step does not straddle the pinball loss's kink.
 fn out_residuals_clear_of_the_kink(model: &Custom, margin: f32) {
-    let mut out = model.out.clone();
+    let out = model.out.clone();
     out.forward();
     let (out, y) = (out.value(), model.y.value());
     for (o, t) in out.iter().zip(y.iter()) {
@@ -211,13 +211,13 @@ model! {
 fn tuple_struct_operations_and_dimensions_in_their_arguments() {
     let model = Scaled::new(4);
     model.x.set_value(Array2::ones((4, 2)));
-    let mut c = model.c.clone();
+    let c = model.c.clone();
     c.forward();
     // (1 + 1) · 2 · 0.5 / 4 in every element.
     assert_eq!(c.value(), Array2::from_elem((4, 2), 0.5));
     let short = model.with_dimensions(2);
     short.x.set_value(Array2::ones((2, 2)));
-    let mut c = short.c.clone();
+    let c = short.c.clone();
     c.forward();
     assert_eq!(c.value(), Array2::from_elem((2, 2), 1.0));
 }
@@ -239,7 +239,7 @@ fn map_keeps_static_shapes() {
     let model = StaticCustom::new();
     let _: &Variable<nodes::Unary<Softsign, Product>> = &model.y;
     model.x.set_value(&[1.0, 2.0]);
-    let mut y = model.y.clone();
+    let y = model.y.clone();
     y.forward();
     assert_eq!(y.value(), arr2(&[[0.75, 0.75, 0.75]]));
 }
@@ -268,7 +268,7 @@ fn class_weights_in_a_block_match_the_function() {
     let x = Array2::from_shape_fn((4, 2), |(r, c)| r as f32 * 0.5 - c as f32);
     model.x.set_value(&x);
     model.labels.set_value(&[0, 1, 2, 1]);
-    let (mut constant, mut computed) = (model.constant.clone(), model.computed.clone());
+    let (constant, computed) = (model.constant.clone(), model.computed.clone());
     constant.forward();
     computed.forward();
     let (xi, labels) = (InputNode::new(x), wyrm::IndexInputNode::new(&[0, 1, 2, 1]));
@@ -277,7 +277,7 @@ fn class_weights_in_a_block_match_the_function() {
         (CLASS_WEIGHTS.to_vec(), constant.value()[(0, 0)]),
         (vec![4.0; 3], computed.value()[(0, 0)]),
     ] {
-        let mut by_hand =
+        let by_hand =
             wyrm::nn::losses::sparse_categorical_crossentropy_weighted(&logits, &labels, &weights);
         by_hand.forward();
         assert_eq!(value, by_hand.value()[(0, 0)]);
@@ -286,13 +286,13 @@ fn class_weights_in_a_block_match_the_function() {
     let short = model.with_dimensions(2);
     short.x.set_value(&[1.0, 0.0, 0.0, 1.0]);
     short.labels.set_value(&[2, 0]);
-    let mut computed = short.computed.clone();
+    let computed = short.computed.clone();
     computed.forward();
     let (xi, labels) = (
         InputNode::new(arr2(&[[1.0, 0.0], [0.0, 1.0]])),
         wyrm::IndexInputNode::new(&[2, 0]),
     );
-    let mut by_hand = wyrm::nn::losses::sparse_categorical_crossentropy_weighted(
+    let by_hand = wyrm::nn::losses::sparse_categorical_crossentropy_weighted(
         &xi.dot(&model.w),
         &labels,
         &[2.0; 3],

@@ -51,7 +51,7 @@ fn dropout_keeps_static_shapes() {
     let _: &Variable<nodes::Dropout<nodes::Dropout<Product>>> = &model.y;
     model.flag.set(false);
     model.x.set_value(&[1.0, 2.0]);
-    let mut y = model.y.clone();
+    let y = model.y.clone();
     y.forward();
     assert_eq!(y.value(), arr2(&[[3.0, 3.0, 3.0]]));
 }
@@ -71,11 +71,11 @@ fn dropout_in_a_block_is_switched_by_the_models_flag_and_seeded_by_its_generator
     let x = Array2::from_shape_fn((8, 4), |(r, c)| 1.0 + (r * 4 + c) as f32 * 0.1);
     model.x.set_value(&x);
     plain.x.set_value(&x);
-    let mut plain_hidden = plain.hidden.clone();
+    let plain_hidden = plain.hidden.clone();
     plain_hidden.forward();
     // Without dropout the layer is positive somewhere; in training, about half of those
     // units are zeroed, and the rest doubled.
-    let mut hidden = model.hidden.clone();
+    let hidden = model.hidden.clone();
     hidden.forward();
     let (dropped, kept) = plain_hidden
         .value()
@@ -95,7 +95,7 @@ fn dropout_in_a_block_is_switched_by_the_models_flag_and_seeded_by_its_generator
     // A model built from the same seed draws the same masks.
     let again = Dropped::new_with_rng(&mut StdRng::seed_from_u64(5), 8);
     again.x.set_value(&x);
-    let mut again_hidden = again.hidden.clone();
+    let again_hidden = again.hidden.clone();
     again_hidden.forward();
     assert_eq!(dropped_units(&again), first_mask);
     // Evaluating: the flag off, nothing dropped.
@@ -109,7 +109,7 @@ fn dropout_in_a_block_is_switched_by_the_models_flag_and_seeded_by_its_generator
     let eval = model.with_dimensions(8);
     eval.training.set(false);
     eval.x.set_value(&x);
-    let mut eval_hidden = eval.hidden.clone();
+    let eval_hidden = eval.hidden.clone();
     eval_hidden.forward();
     assert_eq!(eval_hidden.value(), plain_hidden.value());
     hidden.forward();
@@ -131,13 +131,13 @@ fn a_block_with_dropout_trains() {
         model.training.set(false);
         model.x.set_value(&test_x);
         model.y.set_value(&test_y);
-        let mut loss = model.loss.clone();
+        let loss = model.loss.clone();
         loss.forward();
         model.training.set(true);
         loss.value()[(0, 0)]
     };
     let before = test_loss(&model);
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     for _ in 0..400 {
         let (x, y) = batch(&mut rng);
         model.x.set_value(&x);

@@ -95,7 +95,7 @@ fn bags_in_a_block_match_the_hand_written_graph() {
     let model = History::new_with_rng(&mut StdRng::seed_from_u64(9), 20, 2);
     model.history.set_value([vec![3, 5, 5], vec![]]);
     model.candidate.set_value(&[7, 1]);
-    let mut score = model.score.clone();
+    let score = model.score.clone();
     score.forward();
     score.backward(1.0);
 
@@ -103,7 +103,7 @@ fn bags_in_a_block_match_the_hand_written_graph() {
     let (history, candidate) = (BagsInputNode::new(2), IndexInputNode::new(&[7, 1]));
     history.set_value([vec![3, 5, 5], vec![]]);
     let taste = items.mean_bags(&history) + items.sum_bags(&history) * 0.0;
-    let mut reference = taste.vector_dot(&items.index(&candidate));
+    let reference = taste.vector_dot(&items.index(&candidate));
     reference.forward();
     reference.backward(1.0);
     assert_eq!(score.value(), reference.value());
@@ -116,7 +116,7 @@ fn bags_in_a_block_match_the_hand_written_graph() {
     let _: &Variable<nodes::Bags<typenum::U20, typenum::U4>> =
         &fixed.items.sum_bags(&fixed.history);
     fixed.history.set_value([vec![1], vec![2, 3]]);
-    let mut taste = fixed.taste.clone();
+    let taste = fixed.taste.clone();
     taste.forward();
     assert_eq!(taste.shape(), (2, 4));
 }
@@ -141,7 +141,7 @@ fn detach_in_a_block_holds_the_target_constant() {
     model.state.set_value(arr2(&[[1.0, 2.0]]));
     model.next_state.set_value(arr2(&[[2.0, 1.0]]));
     model.reward.set_value(arr2(&[[1.0]]));
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     loss.forward();
     loss.backward(1.0);
     // q = -1.5, target = 1 + 0.9 · 0 = 1: d/dw (target - q)² = -2 · 2.5 · state.
@@ -150,7 +150,7 @@ fn detach_in_a_block_holds_the_target_constant() {
 
 #[test]
 fn numbers_on_either_side_of_an_operator() {
-    let mut model = ScalarSides::new();
+    let model = ScalarSides::new();
     model.x.set_value(arr2(&[[1.0, -1.0]]));
     model.left.forward();
     model.right.forward();
@@ -174,6 +174,44 @@ model! {
     }
 }
 
+/// One training step of a model the function only borrows: `forward` and `backward` take
+/// `&self`, so its fields run in place, without `mut` or a clone.
+fn train_step(model: &Logistic, optimizer: &mut SGD, x: [f32; 2], y: f32) -> f32 {
+    model.x.set_value(arr2(&[x]));
+    model.y.set_value(y);
+    model.loss.forward();
+    model.loss.backward(1.0);
+    optimizer.step();
+    optimizer.zero_gradients();
+    model.loss.scalar()
+}
+
+/// Steps through a shared reference give the same values as the same steps on a clone of
+/// the loss (the way before `forward` took `&self`).
+#[test]
+fn a_borrowed_model_trains_through_its_fields() {
+    let (borrowed, cloned) = (Logistic::new(), Logistic::new());
+    let mut by_reference = SGD::new(0.5, borrowed.parameters());
+    let mut by_clone = SGD::new(0.5, cloned.parameters());
+    let loss = cloned.loss.clone();
+    for step in 0..20 {
+        let (x, y) = (
+            [step as f32 / 10.0, 1.0 - step as f32 / 20.0],
+            (step % 2) as f32,
+        );
+        let first = train_step(&borrowed, &mut by_reference, x, y);
+        cloned.x.set_value(arr2(&[x]));
+        cloned.y.set_value(y);
+        loss.forward();
+        loss.backward(1.0);
+        by_clone.step();
+        by_clone.zero_gradients();
+        assert_eq!(first, loss.scalar(), "step {step}");
+    }
+    assert_eq!(borrowed.w.value(), cloned.w.value());
+    assert_ne!(borrowed.w.value(), arr2(&[[0.0], [0.0]]), "trained");
+}
+
 /// Separable data, trained until the logits are far past where the sigmoid rounds to 0 or
 /// 1 in f32: the loss stays finite (the textbook form gives NaN there).
 #[test]
@@ -181,7 +219,7 @@ fn logistic_regression_with_softplus_separates_and_stays_finite() {
     let mut rng = StdRng::seed_from_u64(11);
     let model = Logistic::new();
     let mut optimizer = Adam::new(0.5, model.parameters());
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     let point = |rng: &mut StdRng| {
         let label = rng.gen_bool(0.5);
         let centre = if label { 2.0 } else { -2.0 };
@@ -202,7 +240,7 @@ fn logistic_regression_with_softplus_separates_and_stays_finite() {
         assert!(loss.value()[(0, 0)].is_finite());
     }
     let mut right = 0;
-    let mut logit = model.logit.clone();
+    let logit = model.logit.clone();
     for _ in 0..200 {
         let (x, y) = point(&mut rng);
         model.x.set_value(x);
@@ -217,7 +255,7 @@ fn logistic_regression_with_softplus_separates_and_stays_finite() {
     assert!(logit.value()[(0, 0)] > 17.0, "{}", logit.value());
     // The built-in loss agrees, confidently right and confidently wrong.
     // So does the weighted one at weight 1.
-    let (mut fused, mut weighted) = (model.fused.clone(), model.weighted.clone());
+    let (fused, weighted) = (model.fused.clone(), model.weighted.clone());
     for y in [1.0, 0.0] {
         model.y.set_value(y);
         loss.forward();
@@ -257,7 +295,7 @@ fn with_dimensions_builds_a_graph_of_another_batch_size_over_the_same_parameters
     for m in [&short, &reference] {
         m.tokens.set_value(&[7, 2]);
         m.labels.set_value(&[1, 0]);
-        let mut loss = m.loss.clone();
+        let loss = m.loss.clone();
         loss.forward();
         loss.backward(1.0);
     }
@@ -350,13 +388,13 @@ fn a_block_picks_an_entry_per_row() {
     model.x.set_value(&x);
     model.actions.set_value(&[1, 0, 1]);
     model.advantages.set_value(&advantages);
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     loss.forward();
     loss.backward(1.0);
 
     let w = ParameterNode::new(model.w.value().to_owned());
     let logp = InputNode::new(x).dot(&w).log_softmax();
-    let mut by_hand = -(logp.pick(&model.actions) * InputNode::new(advantages)).scalar_sum();
+    let by_hand = -(logp.pick(&model.actions) * InputNode::new(advantages)).scalar_sum();
     by_hand.forward();
     by_hand.backward(1.0);
     assert_eq!(loss.value(), by_hand.value());
@@ -380,7 +418,7 @@ fn braced_dimensions_read_the_run_time_ones() {
     assert_eq!(model.previous.value().dim(), (4, 2));
     let short = model.with_dims(StepsDims { len: 3 });
     assert_eq!(short.previous.value().dim(), (2, 2));
-    let mut loss = short.loss.clone();
+    let loss = short.loss.clone();
     loss.forward();
 }
 
@@ -396,13 +434,13 @@ fn a_block_pools_the_rows_of_a_computed_node() {
     model
         .neighbours
         .set_value([vec![1, 2], vec![0], vec![], vec![0, 1, 2]]);
-    let mut out = model.out.clone();
+    let out = model.out.clone();
     out.forward();
     out.backward(1.0);
 
     let w = ParameterNode::new(model.w.value().to_owned());
     let h = InputNode::new(x).dot(&w).tanh();
-    let mut by_hand = (h.gather_mean_bags(&model.neighbours) + h).scalar_sum();
+    let by_hand = (h.gather_mean_bags(&model.neighbours) + h).scalar_sum();
     by_hand.forward();
     by_hand.backward(1.0);
     assert_eq!(out.value(), by_hand.value());
@@ -411,7 +449,7 @@ fn a_block_pools_the_rows_of_a_computed_node() {
 
 /// `steps` Adam steps on one fixed batch.
 fn train_batched(model: &Batched, optimizer: &mut Adam, steps: usize) {
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     for _ in 0..steps {
         model.tokens.set_value(&[7, 2]);
         model.labels.set_value(&[1, 0]);
@@ -511,7 +549,7 @@ fn constants_in_braces_read_the_run_time_dimensions() {
         let batch = m.x.shape().0;
         m.x.set_value(Array2::zeros((batch, 100)));
         m.y.set_value(Array2::ones((batch, 1)));
-        let mut loss = m.loss.clone();
+        let loss = m.loss.clone();
         loss.forward();
         assert_eq!(loss.value()[(0, 0)], 1.0, "batch {batch}");
     }
@@ -537,12 +575,12 @@ fn numbers_can_be_constant_expressions_in_braces() {
     let model = Constants::new_with_rng(&mut StdRng::seed_from_u64(5));
     model.w.set_value(&arr2(&[[40.0, -1.0], [0.0, 2.0]]));
     model.x.set_value(arr2(&[[1.0, 0.5]]));
-    let mut out = model.out.clone();
+    let out = model.out.clone();
     out.forward();
     // The hand-written graph with the constants' values.
     let (x, w) = (model.x.clone(), model.w.clone());
     let p = x.dot(&w).sigmoid().clip(EPS, 1.0 - EPS);
-    let mut expected = -(SCALE as f32) * p.pow(2.0) + EPS;
+    let expected = -(SCALE as f32) * p.pow(2.0) + EPS;
     expected.forward();
     assert_eq!(out.value(), expected.value());
     // The first logit (40) is clipped at 1 - EPS.
@@ -557,7 +595,7 @@ fn numbers_can_be_constant_expressions_in_braces() {
 #[test]
 fn linear_regression_converges() {
     let mut rng = StdRng::seed_from_u64(7);
-    let mut model = LinearRegression::new_with_rng(&mut rng);
+    let model = LinearRegression::new_with_rng(&mut rng);
     let mut optimizer = SGD::new(0.1, model.parameters());
     for _ in 0..3000 {
         let x: f32 = rng.gen();
@@ -592,7 +630,7 @@ fn linear_regression_has_the_hand_written_types() {
 #[test]
 fn expansion_matches_the_hand_written_graph() {
     let mut rng = StdRng::seed_from_u64(11);
-    let mut model = Network::new_with_rng(&mut rng);
+    let model = Network::new_with_rng(&mut rng);
 
     let copy = |p: &Variable<ParameterNode>| ParameterNode::new(p.value().to_owned());
     let (w1, b1, w2, b2) = (
@@ -606,12 +644,12 @@ fn expansion_matches_the_hand_written_graph() {
     let hidden = (x.dot(&w1) + b1.clone()).tanh();
     let out = (2.0 * hidden.dot(&w2) - b2.clone()).sigmoid() / 2.0 + hidden.dot(&w2).relu() * 0.5;
     let shaped = -(-out.clip(-1.0, 1.0).pow(2.0)) + 1.0 - out.abs().sqrt();
-    let mut loss = (shaped.clone() - target.clone()).square().exp().ln();
+    let loss = (shaped.clone() - target.clone()).square().exp().ln();
     same_type(&model.loss, &loss);
     same_type(&model.shaped, &shaped);
-    let mut rectified = hidden.leaky_relu(0.1).gelu();
+    let rectified = hidden.leaky_relu(0.1).gelu();
     same_type(&model.rectified, &rectified);
-    let mut model_rectified = model.rectified.clone();
+    let model_rectified = model.rectified.clone();
     let xs = wyrm::init::normal(2, 3, 0.0, 2.0, &mut rng);
     model.x.set_value(&xs);
     x.set_value(&xs);
@@ -672,7 +710,7 @@ fn from_parameters_trains_shared_weights_across_threads() {
     let shared = Linear::new(truth.len()).shared_parameters();
     assert_eq!(shared.width, 4);
     (0..4u64).into_par_iter().for_each(|worker| {
-        let mut model = Linear::from_parameters(&shared);
+        let model = Linear::from_parameters(&shared);
         // Every worker's graph reads and writes the same storage.
         let mine = model.shared_parameters();
         assert!(Arc::ptr_eq(&mine.w, &shared.w));
@@ -696,7 +734,7 @@ fn from_parameters_trains_shared_weights_across_threads() {
     }
     assert!((shared.b.value()[(0, 0)] - 1.0).abs() < 0.02);
     // A fresh graph over the trained parameters predicts with them.
-    let mut served = Linear::from_parameters(&shared);
+    let served = Linear::from_parameters(&shared);
     served.x.set_value(arr2(&[[1.0, 1.0, 1.0, 1.0]]).view());
     served.y.set_value(2.5);
     served.loss.forward();
@@ -724,7 +762,7 @@ fn tied_graphs_share_parameter_nodes_and_add_up_their_gradients() {
     assert_eq!(b.table.shape(), (10, 4));
     a.id.set_value(2);
     b.id.set_value(5);
-    let mut loss = (a.out.clone() - b.out.clone()).square().scalar_sum();
+    let loss = (a.out.clone() - b.out.clone()).square().scalar_sum();
     assert_eq!(loss.parameters().len(), 2);
     loss.forward();
     loss.backward(1.0);
@@ -733,7 +771,7 @@ fn tied_graphs_share_parameter_nodes_and_add_up_their_gradients() {
     let table = ParameterNode::new(a.table.value());
     let proj = ParameterNode::new(a.proj.value());
     let (i, j) = (IndexInputNode::new(&[2]), IndexInputNode::new(&[5]));
-    let mut hand = (table.index(&i).dot(&proj) - table.index(&j).dot(&proj))
+    let hand = (table.index(&i).dot(&proj) - table.index(&j).dot(&proj))
         .square()
         .scalar_sum();
     hand.forward();
@@ -752,7 +790,7 @@ fn tied_graphs_train_shared_parameters_with_one_optimizer_per_thread() {
         let b = Tower::with_parameters_of(&a);
         a.id.set_value(1);
         b.id.set_value(7);
-        let mut d = (a.out.clone() - b.out.clone()).square().scalar_sum();
+        let d = (a.out.clone() - b.out.clone()).square().scalar_sum();
         d.forward();
         d.value()[(0, 0)]
     };
@@ -761,7 +799,7 @@ fn tied_graphs_train_shared_parameters_with_one_optimizer_per_thread() {
     (0..2).into_par_iter().for_each(|_| {
         let a = Tower::from_parameters(&shared);
         let b = Tower::with_parameters_of(&a);
-        let mut loss = (a.out.clone() - b.out.clone()).square().scalar_sum();
+        let loss = (a.out.clone() - b.out.clone()).square().scalar_sum();
         // Both towers' nodes are the same two shared nodes: one optimizer takes them.
         let mut optimizer = Adagrad::new(0.05, loss.parameters());
         a.id.set_value(1);
@@ -808,7 +846,7 @@ fn named_parameters_are_the_parameters_with_their_names() {
     model.b.set_value(&arr2(&[[1.0, 1.0]]));
     let w_before = model.w.value().to_owned();
     // A gradient of zero everywhere: only the decay moves anything.
-    let mut loss = model.loss.clone() * 0.0;
+    let loss = model.loss.clone() * 0.0;
     loss.forward();
     loss.backward(1.0);
     decayed.step();
@@ -856,7 +894,7 @@ fn from_parameter_values_builds_over_local_copies() {
     assert_eq!(local.loss.value(), over.loss.value());
 
     let before = shared.w.value();
-    let mut loss = local.loss.clone();
+    let loss = local.loss.clone();
     let mut optimizer = SGD::new(0.1, local.parameters());
     loss.forward();
     loss.backward(1.0);
@@ -933,7 +971,7 @@ model! {
 #[test]
 fn embeddings_train_sparse_rows_through_the_macro() {
     let mut rng = StdRng::seed_from_u64(3);
-    let mut model = Factorisation::new_with_rng(&mut rng, 50, 1000);
+    let model = Factorisation::new_with_rng(&mut rng, 50, 1000);
     let hand_users = ParameterNode::new(model.users.value().to_owned());
     let hand_items = ParameterNode::new(model.items.value().to_owned());
     let (u, i) = (IndexInputNode::new(&[0]), IndexInputNode::new(&[0]));
@@ -1166,7 +1204,7 @@ model! {
 #[test]
 fn another_block_over_some_of_a_models_parameters() {
     let trained = Translation::new(5, 2, 3).shared_parameters();
-    let mut scorer = TailScorer::from_parameters(&TailScorerParameters {
+    let scorer = TailScorer::from_parameters(&TailScorerParameters {
         entities: trained.entities.clone(),
         num_entities: trained.num_entities,
     });
@@ -1218,7 +1256,7 @@ model! {
 #[test]
 fn static_shapes_use_typenum_dimensions() {
     use wyrm::typenum::{U1, U3, U4};
-    let mut model = StaticNetwork::new(2);
+    let model = StaticNetwork::new(2);
     let _: &Variable<ParameterNode<U3, U4>> = &model.w1;
     let _: &Variable<InputNode<U1, U3>> = &model.x;
     // A dimension given at run time keeps the leaf run-time shaped.
@@ -1233,7 +1271,7 @@ fn static_shapes_use_typenum_dimensions() {
     let row = IndexInputNode::new(&[0]);
     let table = ParameterNode::new(model.table.value().to_owned());
     let hidden = (x.dot(&w1) + b1.clone()).tanh() + table.index(&row);
-    let mut loss = (hidden + batch.dot(&w1).sum_columns())
+    let loss = (hidden + batch.dot(&w1).sum_columns())
         .square()
         .scalar_sum();
 
@@ -1297,7 +1335,7 @@ model! {
 #[test]
 fn a_local_model_goes_on_training_in_shared_form_where_it_stopped() {
     fn train(model: &Carried, data: &[(usize, usize, f32)]) {
-        let mut loss = model.loss.clone();
+        let loss = model.loss.clone();
         let mut opt = Adagrad::new(0.1, model.parameters());
         for &(u, i, r) in data {
             model.u.set_value(u);
@@ -1427,14 +1465,14 @@ fn blocks_take_the_huber_loss() {
     let model = Robust::new(2);
     model.x.set_value(xs.view());
     model.y.set_value(arr2(&[[0.0], [0.0]]).view());
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     loss.forward();
     loss.backward(1.0);
     // Errors 1 (linear part: 0.5 · (1 - 0.25)) and 0.3 (0.5 · 0.09), averaged.
     assert!((loss.value()[(0, 0)] - (0.375 + 0.045) / 2.0).abs() < 1e-6);
     // The same loss built by hand gives the same gradient.
     let w = ParameterNode::new(Array2::ones((3, 1)));
-    let mut by_hand = huber(
+    let by_hand = huber(
         &InputNode::new(xs.clone()).dot(&w),
         &InputNode::new(Array2::zeros((2, 1))),
         0.5,
@@ -1447,7 +1485,7 @@ fn blocks_take_the_huber_loss() {
     let model = StaticRobust::new();
     model.x.set_value(xs.view());
     model.y.set_value(arr2(&[[1.0]]).view());
-    let mut loss = model.loss.clone();
+    let loss = model.loss.clone();
     loss.forward();
     // Errors 0 and -0.7: 0 and 0.5 · (0.7 - 0.25).
     assert!((loss.value()[(0, 0)] - 0.225).abs() < 1e-6);
@@ -1475,7 +1513,7 @@ fn blocks_broadcast_columns_and_single_values() {
     let centred = &xs - &means;
     let loss = |c: &Array2<f32>| c.iter().map(|v| v * v).sum::<f32>();
 
-    let mut model = Centred::new(2);
+    let model = Centred::new(2);
     model.x.set_value(xs.view());
     model.loss.forward();
     assert_eq!(model.centred.shape(), (2, 3));
@@ -1514,7 +1552,7 @@ fn blocks_broadcast_columns_and_single_values() {
     // d/d scale = sum 2 scale c², with scale = 1.
     assert!((model.scale.gradient()[(0, 0)] - 2.0 * loss(&centred)).abs() < 1e-3);
 
-    let mut model = StaticCentred::new();
+    let model = StaticCentred::new();
     fn static_shape<T: Node>(_: &Variable<T>) -> (Option<usize>, Option<usize>) {
         use wyrm::shape::Dim;
         (T::Rows::FIXED, T::Cols::FIXED)
@@ -1586,7 +1624,7 @@ fn a_model_takes_another_models_parameters_by_name() {
     );
     let parameters = ItemScoresParameters::from_named(&named);
     assert!(Arc::ptr_eq(&parameters.items, &shared.items));
-    let mut scorer = ItemScores::from_parameters(&parameters);
+    let scorer = ItemScores::from_parameters(&parameters);
     let batch = BatchScoresParameters::from_named(&named, BatchScoresDims { batch: 3 });
     assert_eq!(batch.batch, 3);
     let batched = BatchScores::from_parameters(&batch);

@@ -201,7 +201,7 @@ fn adam_weight_decay_is_decoupled_adamw() {
         let w = parameter(start.clone(), shared);
         let x = InputNode::new(arr2(&[[1.0f32, 1.0, 1.0]]));
         let target = InputNode::new(arr2(&[[3.0f32, 3.0, 3.0]]));
-        let mut loss = ((w.clone() - target).square() * x.clone()).scalar_sum();
+        let loss = ((w.clone() - target).square() * x.clone()).scalar_sum();
         let mut opt = Adam::new(lr, loss.parameters()).weight_decay(wd);
         let (mut expected, mut m, mut v) = (start.clone(), [0.0f32; 3], [0.0f32; 3]);
         for (t, scale) in [1.0f32, 10.0, 0.1, 3.0].into_iter().enumerate() {
@@ -243,7 +243,7 @@ fn adam_weight_decay_is_decoupled_adamw() {
 fn one_clamped_step(clamp: Option<(f32, f32)>) -> Array2<f32> {
     let w = ParameterNode::new(arr2(&[[0.0, 0.0, 0.0]]));
     let x = InputNode::new(arr2(&[[-100.0, 0.05, 100.0]]));
-    let mut loss = w.clone() * x.clone();
+    let loss = w.clone() * x.clone();
     let mut opt = SGD::new(1.0, loss.parameters());
     if let Some((lo, hi)) = clamp {
         opt = opt.clamp(lo, hi);
@@ -286,7 +286,7 @@ fn run_steps(
     steps: usize,
 ) -> Array2<f32> {
     let target = InputNode::new(arr2(&[[3.0, 3.0]]));
-    let mut loss = (w.clone() - target).square().scalar_sum();
+    let loss = (w.clone() - target).square().scalar_sum();
     for _ in 0..steps {
         loss.forward();
         loss.backward(1.0);
@@ -387,7 +387,7 @@ fn clipping_by_global_norm() {
     let rows = table.index(&IndexInputNode::new(&[1, 1, 3]));
     let sparse_loss = (rows * w.clone()).square().scalar_sum();
     for dense in [false, true] {
-        let mut loss = if dense {
+        let loss = if dense {
             (sparse_loss.clone() + table.scalar_sum() * 0.5).boxed()
         } else {
             sparse_loss.clone().boxed()
@@ -439,7 +439,7 @@ fn clipping_by_global_norm() {
 fn clipping_a_norm_beyond_f32() {
     let w = ParameterNode::new(arr2(&[[3.0, 4.0]]));
     let x = InputNode::new(arr2(&[[3e38, 3e38]]));
-    let mut loss = (w.clone() * x).scalar_sum();
+    let loss = (w.clone() * x).scalar_sum();
     let mut opt = SGD::new(1.0, loss.parameters());
     loss.forward();
     loss.backward(1.0);

@@ -160,7 +160,7 @@ fn reductions_optimizers_checks_and_initialisers_point_at_the_callers_line() {
     #[rustfmt::skip]
     panics_here!(wrong, Synchronized::new(sgd, handle, 0));
     // gradcheck's own checks and its assertion.
-    panics_here!(wrong, gradcheck::assert_gradient(&mut w.square(), &unused));
+    panics_here!(wrong, gradcheck::assert_gradient(&w.square(), &unused));
     // Initialisers, directly and from a `model!` constant (no longer a compile error).
     panics_here!(wrong, init::normal(2, 2, 0.0, -1.0, &mut rng));
     // (the model's `normal` line or the caller's: anywhere but Wyrm's source)

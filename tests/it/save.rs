@@ -37,8 +37,8 @@ fn a_companion_round_trips_and_serves_the_same_values() {
     assert_eq!(loaded.w.value(), trained.w.value());
     assert_eq!(loaded.r#type.value(), trained.r#type.value());
 
-    let mut original = Saved::from_parameters(&trained.shared_parameters());
-    let mut served = Saved::from_parameters(&loaded);
+    let original = Saved::from_parameters(&trained.shared_parameters());
+    let served = Saved::from_parameters(&loaded);
     let x = arr2(&[[1.0, -2.0, 0.5]]);
     original.x.set_value(&x);
     served.x.set_value(&x);
@@ -205,7 +205,7 @@ fn saving_works_while_other_threads_train() {
     let trainer = |seed: usize| {
         let model = Saved::from_parameters(&shared);
         let y = InputNode::new(Array2::zeros((1, 1)));
-        let mut loss = (model.out.clone() - y.clone()).square();
+        let loss = (model.out.clone() - y.clone()).square();
         let mut optimizer = SGD::new(0.05, loss.parameters());
         for step in 0..20_000 {
             let a = ((step + seed) % 7) as f32 / 7.0;

@@ -10,7 +10,7 @@ model! {
 
 fn main() {
     // The model still exists, so using it adds no further errors.
-    let mut model = Regression::new();
+    let model = Regression::new();
     let _ = model.parameters();
     model.x.set_value(1.0);
     model.yhat.forward();

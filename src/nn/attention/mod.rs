@@ -38,7 +38,7 @@ use node::Sizes;
 ///
 /// let decoder_state = ParameterNode::new(random_matrix(2, 4)); // one query per sequence
 /// let encoder_states = InputNode::new(random_matrix(2 * 3, 4)); // sequence 0, then 1
-/// let mut context = attention(&decoder_state, &encoder_states, &encoder_states, 2);
+/// let context = attention(&decoder_state, &encoder_states, &encoder_states, 2);
 /// assert_eq!(context.shape(), (2, 4));
 /// context.forward();
 /// // Row 1 is a weighted mean of sequence 1's states (rows 3 to 5): within their range.
@@ -83,7 +83,7 @@ where
 /// let tokens = InputNode::new(random_matrix(2 * 4, 3));
 /// let query = ParameterNode::new(random_matrix(2, 3));
 /// let lengths = IndexInputNode::new(&[4, 2]);
-/// let mut summary = attention_padded(&query, &tokens, &tokens, &lengths);
+/// let summary = attention_padded(&query, &tokens, &tokens, &lengths);
 /// summary.forward();
 /// let first = summary.value();
 /// // Padding does not matter, not even NaN: the summaries are as they were.
@@ -125,7 +125,7 @@ where
 ///     ParameterNode::new(random_matrix(8, 4)),
 ///     ParameterNode::new(random_matrix(8, 4)),
 /// );
-/// let mut mixed = causal_attention(&tokens.dot(&wq), &tokens.dot(&wk), &tokens.dot(&wv), 2);
+/// let mixed = causal_attention(&tokens.dot(&wq), &tokens.dot(&wk), &tokens.dot(&wv), 2);
 /// mixed.forward();
 /// // The first token of each sequence sees only itself: its own value row.
 /// let own = tokens.value().dot(&wv.value());
@@ -196,8 +196,8 @@ impl<'a> Attention<'a> {
     /// use wyrm::prelude::*;
     ///
     /// let (q, kv) = (InputNode::new(random_matrix(4, 3)), InputNode::new(random_matrix(6, 3)));
-    /// let mut a = Attention::groups(2).apply(&q, &kv, &kv);
-    /// let mut b = attention(&q, &kv, &kv, 2); // the same
+    /// let a = Attention::groups(2).apply(&q, &kv, &kv);
+    /// let b = attention(&q, &kv, &kv, 2); // the same
     /// a.forward();
     /// b.forward();
     /// assert_eq!(a.value(), b.value());
@@ -228,7 +228,7 @@ impl<'a> Attention<'a> {
     /// let points = InputNode::new(random_matrix(2 * 5, 4)); // 2 sets, padded to 5 points
     /// let lengths = IndexInputNode::new(&[5, 3]);
     /// let seed = ParameterNode::new(random_matrix(1, 4)); // one learned query for all sets
-    /// let mut pooled = Attention::padded(&lengths)
+    /// let pooled = Attention::padded(&lengths)
     ///     .shared_queries()
     ///     .apply(&seed, &points, &points);
     /// assert_eq!(pooled.shape(), (2, 4));
@@ -262,11 +262,11 @@ impl<'a> Attention<'a> {
     /// use wyrm::prelude::*;
     ///
     /// let (q, kv) = (InputNode::new(random_matrix(2, 6)), InputNode::new(random_matrix(5, 6)));
-    /// let mut both = Attention::groups(1).heads(2).apply(&q, &kv, &kv);
+    /// let both = Attention::groups(1).heads(2).apply(&q, &kv, &kv);
     /// both.forward();
     /// // The second head alone: columns 3 to 5.
     /// let (q1, kv1) = (q.slice(s![.., 3..6]), kv.slice(s![.., 3..6]));
-    /// let mut second = attention(&q1, &kv1, &kv1, 1);
+    /// let second = attention(&q1, &kv1, &kv1, 1);
     /// second.forward();
     /// let both = both.value();
     /// for (a, b) in both.slice(s![.., 3..6]).iter().zip(second.value().iter()) {
@@ -292,7 +292,7 @@ impl<'a> Attention<'a> {
     /// use wyrm::prelude::*;
     ///
     /// let x = InputNode::new(random_matrix(4, 2));
-    /// let mut y = Attention::groups(1).causal().apply(&x, &x, &x);
+    /// let y = Attention::groups(1).causal().apply(&x, &x, &x);
     /// y.forward();
     /// // The first row sees only itself.
     /// assert_eq!(y.value().row(0), x.value().row(0));

@@ -163,7 +163,7 @@ fn matches_the_equations_per_group_and_head() {
                 InputNode::new(k.clone()),
                 InputNode::new(v.clone()),
             );
-            let mut out = options.apply(&qn, &kn, &vn);
+            let out = options.apply(&qn, &kn, &vn);
             out.forward();
             let out = out.value();
             let (dh, eh) = (d / heads, e / heads);
@@ -203,7 +203,7 @@ fn padded_lengths_change_between_passes() {
         InputNode::new(k.clone()),
         InputNode::new(v.clone()),
     );
-    let mut out = attention_padded(&qn, &kn, &vn, &lengths);
+    let out = attention_padded(&qn, &kn, &vn, &lengths);
     for lengths_now in [[4, 1, 3], [2, 4, 0]] {
         lengths.set_value(&lengths_now);
         out.forward();
@@ -235,7 +235,7 @@ fn padding_is_never_read() {
         ParameterNode::new(seeded(6, 2, 1.0, 53)),
     );
     let lengths = IndexInputNode::new(&[2, 3]);
-    let mut out = attention_padded(&q, &k, &v, &lengths);
+    let out = attention_padded(&q, &k, &v, &lengths);
     out.forward();
     let clean = out.value();
     let mut poisoned_v = v.value();
@@ -287,18 +287,18 @@ fn gradients() {
                 },
             );
             let label = format!("{case:?}, causal {causal}, padded {padded}, shared {shared}");
-            let mut out = base.apply(&q, &k, &v);
+            let out = base.apply(&q, &k, &v);
             for (i, wrt) in [&q, &k, &v].into_iter().enumerate() {
                 let options = CheckOptions {
                     seed: seed + i as u64,
                     ..CheckOptions::default()
                 };
-                let report = check_gradient(&mut out, wrt, &options);
+                let report = check_gradient(&out, wrt, &options);
                 assert!(report.passed(), "{label}, operand {i}: {report}");
             }
             if d == e {
-                let mut shared_kv = base.apply(&q, &k, &k);
-                let report = check_gradient(&mut shared_kv, &k, &CheckOptions::default());
+                let shared_kv = base.apply(&q, &k, &k);
+                let report = check_gradient(&shared_kv, &k, &CheckOptions::default());
                 assert!(report.passed(), "{label}, keys as values: {report}");
             }
         }
@@ -319,8 +319,8 @@ fn one_group_is_the_composition_of_ops() {
     let q = ParameterNode::new(seeded(3, 4, 1.0, 1));
     let k = ParameterNode::new(seeded(5, 4, 1.0, 2));
     let v = ParameterNode::new(seeded(5, 2, 1.0, 3));
-    let mut fused = attention(&q, &k, &v, 1);
-    let mut composed = (q.dot_t(&k) * 0.5).softmax().dot(&v);
+    let fused = attention(&q, &k, &v, 1);
+    let composed = (q.dot_t(&k) * 0.5).softmax().dot(&v);
     fused.forward();
     composed.forward();
     for (a, b) in fused.value().iter().zip(composed.value().iter()) {
@@ -365,7 +365,7 @@ fn large_scores_do_not_overflow() {
     let q = InputNode::new(Array2::from_elem((1, 1), 100.0));
     let k = InputNode::new(ndarray::arr2(&[[100.0], [99.0]]));
     let v = InputNode::new(ndarray::arr2(&[[1.0], [-1.0]]));
-    let mut out = attention(&q, &k, &v, 1);
+    let out = attention(&q, &k, &v, 1);
     out.forward();
     // Weights softmax(10000, 9900): all on the first key.
     assert_eq!(out.value()[(0, 0)], 1.0);
@@ -454,7 +454,7 @@ fn shape_mismatches_name_the_shapes() {
 fn empty_groups() {
     let z = |r, c| ParameterNode::new(Array2::zeros((r, c)));
     let (q, k) = (z(0, 3), z(0, 3));
-    for mut out in [
+    for out in [
         attention(&q, &k, &z(0, 2), 1),
         causal_attention(&q, &k, &z(0, 2), 2),
         attention(&q, &z(4, 3), &z(4, 2), 2),
@@ -481,7 +481,7 @@ fn a_detached_consumer_leaves_the_gradients_as_they_were() {
         q.zero_gradient();
         k.zero_gradient();
         let out = Attention::groups(2).heads(2).apply(&q, &k, &k);
-        let mut loss = if with_detached {
+        let loss = if with_detached {
             (out.scalar_sum() + out.detach().scalar_sum()).boxed()
         } else {
             out.scalar_sum().boxed()

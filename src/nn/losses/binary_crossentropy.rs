@@ -46,7 +46,7 @@ impl BinaryOp for BinaryCrossentropyOp {
 /// use wyrm::nn::losses::{binary_crossentropy_with_logits, BinaryCrossentropy};
 /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
 /// let targets = InputNode::new(ndarray::arr2(&[[1.0, 0.0]]));
-/// let mut loss: Variable<BinaryCrossentropy<ParameterNode, InputNode>> =
+/// let loss: Variable<BinaryCrossentropy<ParameterNode, InputNode>> =
 ///     binary_crossentropy_with_logits(&logits, &targets);
 /// loss.forward();
 /// assert!((loss.value()[(0, 1)] - 2f32.ln()).abs() < 1e-6);
@@ -74,7 +74,7 @@ pub type BinaryCrossentropy<L, R> = Binary<BinaryCrossentropyOp, L, R>;
 ///
 /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0], [40.0], [-40.0]]));
 /// let labels = InputNode::new(ndarray::arr2(&[[1.0], [0.0], [0.0]]));
-/// let mut loss = binary_crossentropy_with_logits(&logits, &labels).scalar_sum();
+/// let loss = binary_crossentropy_with_logits(&logits, &labels).scalar_sum();
 /// loss.forward();
 /// loss.backward(1.0);
 /// // ln 2 for the undecided example, 40 for the confidently wrong one, ~0 for the last.
@@ -105,7 +105,7 @@ pub type BinaryCrossentropy<L, R> = Binary<BinaryCrossentropyOp, L, R>;
 /// let labels = InputNode::new(ndarray::arr2(&[[1.0], [0.0], [0.0], [1.0], [0.0], [0.0]]));
 /// let logits = (words_in.index(&centers).gather_rows(&repeat))
 ///     .vector_dot(&words_out.index(&targets)); // 6 x 1
-/// let mut loss = binary_crossentropy_with_logits(&logits, &labels).scalar_sum();
+/// let loss = binary_crossentropy_with_logits(&logits, &labels).scalar_sum();
 /// let mut optimizer = SGD::new(0.1, loss.parameters());
 /// let mut losses = Vec::new();
 /// for _ in 0..20 {
@@ -212,7 +212,7 @@ impl BinaryOp for WeightedBinaryCrossentropyOp {
 /// use wyrm::nn::losses::{binary_crossentropy_with_logits_weighted, WeightedBinaryCrossentropy};
 /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0]]));
 /// let targets = InputNode::new(ndarray::arr2(&[[1.0, 0.0]]));
-/// let mut loss: Variable<WeightedBinaryCrossentropy<ParameterNode, InputNode>> =
+/// let loss: Variable<WeightedBinaryCrossentropy<ParameterNode, InputNode>> =
 ///     binary_crossentropy_with_logits_weighted(&logits, &targets, 2.0);
 /// loss.forward();
 /// assert!((loss.value()[(0, 0)] - 2.0 * 2f32.ln()).abs() < 1e-6);
@@ -239,7 +239,7 @@ pub type WeightedBinaryCrossentropy<L, R> = Binary<WeightedBinaryCrossentropyOp,
 /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0], [0.0], [0.0], [0.0]]));
 /// // One positive among four examples.
 /// let labels = InputNode::new(ndarray::arr2(&[[1.0], [0.0], [0.0], [0.0]]));
-/// let mut loss = binary_crossentropy_with_logits_weighted(&logits, &labels, 3.0).sum_columns();
+/// let loss = binary_crossentropy_with_logits_weighted(&logits, &labels, 3.0).sum_columns();
 /// loss.forward();
 /// loss.backward(1.0);
 /// // The positive pulls up as hard as the three negatives pull down together.
@@ -368,14 +368,14 @@ mod tests {
         ] {
             let z = ParameterNode::new(random_matrix(shape.0, shape.1) * 3.0);
             let t = ParameterNode::new(random_matrix(target.0, target.1));
-            let mut loss = binary_crossentropy_with_logits(&z, &t).tanh().scalar_sum();
-            gradcheck::assert_gradient(&mut loss, &z);
-            gradcheck::assert_gradient(&mut loss, &t);
-            let mut weighted = (binary_crossentropy_with_logits_weighted(&z, &t, 2.5) * 0.3)
+            let loss = binary_crossentropy_with_logits(&z, &t).tanh().scalar_sum();
+            gradcheck::assert_gradient(&loss, &z);
+            gradcheck::assert_gradient(&loss, &t);
+            let weighted = (binary_crossentropy_with_logits_weighted(&z, &t, 2.5) * 0.3)
                 .tanh()
                 .scalar_sum();
-            gradcheck::assert_gradient(&mut weighted, &z);
-            gradcheck::assert_gradient(&mut weighted, &t);
+            gradcheck::assert_gradient(&weighted, &z);
+            gradcheck::assert_gradient(&weighted, &t);
         }
     }
 
@@ -384,12 +384,12 @@ mod tests {
     fn matches_the_written_out_form() {
         let z = ParameterNode::new(random_matrix(5, 3) * 4.0);
         let t = InputNode::new(random_matrix(5, 3).mapv(|x| (x + 1.0) / 2.0));
-        let mut fused = binary_crossentropy_with_logits(&z, &t).scalar_sum();
+        let fused = binary_crossentropy_with_logits(&z, &t).scalar_sum();
         fused.forward();
         fused.backward(1.0);
         let fused_gradient = z.gradient();
         z.zero_gradient();
-        let mut written = (z.softplus() - t.clone() * z.clone()).scalar_sum();
+        let written = (z.softplus() - t.clone() * z.clone()).scalar_sum();
         written.forward();
         written.backward(1.0);
         assert!((fused.value()[(0, 0)] - written.value()[(0, 0)]).abs() < 1e-5);

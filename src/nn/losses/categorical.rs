@@ -24,7 +24,7 @@ const WEIGHTED: &str = "sparse_categorical_crossentropy_weighted";
 /// use wyrm::nn::losses::{sparse_categorical_crossentropy, SparseCategoricalCrossentropy};
 /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0], [0.0, 0.0]]));
 /// let targets = IndexInputNode::new(&[1, 0]);
-/// let mut loss: Variable<SparseCategoricalCrossentropy<ParameterNode>> =
+/// let loss: Variable<SparseCategoricalCrossentropy<ParameterNode>> =
 ///     sparse_categorical_crossentropy(&logits, &targets);
 /// loss.forward();
 /// // Two rows, each giving its target probability 1/2: the sum is 2 ln 2.
@@ -60,7 +60,7 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
     /// // The node `sparse_categorical_crossentropy(&logits, &targets)` builds.
     /// let node =
     ///     SparseCategoricalCrossentropy::new(logits.node().clone(), targets.node().clone());
-    /// let mut loss = Variable::with_operands(node, &[(&logits).into()]);
+    /// let loss = Variable::with_operands(node, &[(&logits).into()]);
     /// loss.forward();
     /// loss.backward(1.0);
     /// // softmax - onehot(target)
@@ -85,7 +85,7 @@ impl<T: Node> SparseCategoricalCrossentropy<T> {
     ///     targets.node().clone(),
     ///     &[1.0, 3.0],
     /// );
-    /// let mut loss = Variable::with_operands(node, &[(&logits).into()]);
+    /// let loss = Variable::with_operands(node, &[(&logits).into()]);
     /// loss.forward();
     /// loss.backward(1.0);
     /// assert!((loss.value()[(0, 0)] - 3.0 * 2f32.ln()).abs() < 1e-6);
@@ -263,7 +263,7 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
 ///
 /// let logits = ParameterNode::new(ndarray::arr2(&[[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]));
 /// let targets = IndexInputNode::new(&[0, 2]);
-/// let mut loss = sparse_categorical_crossentropy(&logits, &targets);
+/// let loss = sparse_categorical_crossentropy(&logits, &targets);
 /// loss.forward();
 /// let e2 = 2.0f32.exp();
 /// let expected = (e2 + 2.0).ln() - 2.0 + 3.0f32.ln();
@@ -302,7 +302,7 @@ pub fn sparse_categorical_crossentropy<T: Node>(
 /// // Class 1 is five times rarer than class 0: its examples count five times as much.
 /// let logits = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0], [0.0, 0.0]]));
 /// let targets = IndexInputNode::new(&[0, 1]);
-/// let mut loss = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0, 5.0]);
+/// let loss = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0, 5.0]);
 /// loss.forward();
 /// loss.backward(1.0);
 /// assert!((loss.value()[(0, 0)] - 6.0 * 2f32.ln()).abs() < 1e-5);
@@ -354,7 +354,7 @@ mod tests {
     fn value_matches_naive_sum() {
         let x = matrix(4, 5, 1);
         let targets = [4, 0, 2, 2];
-        let mut loss = sparse_categorical_crossentropy(
+        let loss = sparse_categorical_crossentropy(
             &InputNode::new(x.clone()),
             &IndexInputNode::new(&targets),
         );
@@ -370,12 +370,11 @@ mod tests {
             let logits = ParameterNode::new(matrix(m, classes, seed));
             let targets: Vec<usize> = (0..m).map(|r| (r * 7 + 3) % classes).collect();
             let targets = IndexInputNode::new(&targets);
-            let mut loss = sparse_categorical_crossentropy(&logits, &targets);
-            gradcheck::assert_gradient(&mut loss, &logits);
+            let loss = sparse_categorical_crossentropy(&logits, &targets);
+            gradcheck::assert_gradient(&loss, &logits);
             // Through another op, so that the loss's gradient feeds a node's backward.
-            let mut loss =
-                sparse_categorical_crossentropy(&(logits.clone() * 0.5).tanh(), &targets);
-            gradcheck::assert_gradient(&mut loss, &logits);
+            let loss = sparse_categorical_crossentropy(&(logits.clone() * 0.5).tanh(), &targets);
+            gradcheck::assert_gradient(&loss, &logits);
         }
     }
 
@@ -384,7 +383,7 @@ mod tests {
         // wyrm 0.9 ignored the upstream gradient of its cross-entropy.
         let logits = ParameterNode::new(matrix(3, 4, 7));
         let targets = IndexInputNode::new(&[1, 3, 0]);
-        let mut loss = sparse_categorical_crossentropy(&logits, &targets);
+        let loss = sparse_categorical_crossentropy(&logits, &targets);
         loss.forward();
         loss.backward(1.0);
         let unit = logits.gradient();
@@ -405,7 +404,7 @@ mod tests {
     fn second_backward_after_one_forward_adds_again() {
         let logits = ParameterNode::new(matrix(2, 3, 8));
         let targets = IndexInputNode::new(&[2, 1]);
-        let mut loss = sparse_categorical_crossentropy(&logits, &targets);
+        let loss = sparse_categorical_crossentropy(&logits, &targets);
         loss.forward();
         loss.backward(0.5);
         let once = logits.gradient();
@@ -425,7 +424,7 @@ mod tests {
         let weights = [0.5, 2.0, 0.0, 4.0];
         let logits = ParameterNode::new(x.clone());
         let index = IndexInputNode::new(&targets);
-        let mut loss = sparse_categorical_crossentropy_weighted(&logits, &index, &weights);
+        let loss = sparse_categorical_crossentropy_weighted(&logits, &index, &weights);
         loss.forward();
         let naive: f64 = (0..5)
             .map(|r| {
@@ -434,19 +433,19 @@ mod tests {
             })
             .sum();
         assert!((loss.value()[(0, 0)] as f64 - naive).abs() < 1e-4);
-        gradcheck::assert_gradient(&mut loss, &logits);
+        gradcheck::assert_gradient(&loss, &logits);
         logits.zero_gradient();
         loss.forward();
         loss.backward(1.0);
         // Row 4's target has weight 0: no gradient at all.
         assert!(logits.gradient().row(4).iter().all(|&g| g == 0.0));
         // Through another op too.
-        let mut loss = sparse_categorical_crossentropy_weighted(
+        let loss = sparse_categorical_crossentropy_weighted(
             &(logits.clone() * 0.5).tanh(),
             &index,
             &weights,
         );
-        gradcheck::assert_gradient(&mut loss, &logits);
+        gradcheck::assert_gradient(&loss, &logits);
     }
 
     /// Weights of 1 give the unweighted loss and gradient exactly.
@@ -454,8 +453,8 @@ mod tests {
     fn unit_class_weights_change_nothing() {
         let logits = ParameterNode::new(matrix(3, 3, 21));
         let targets = IndexInputNode::new(&[2, 0, 2]);
-        let mut plain = sparse_categorical_crossentropy(&logits, &targets);
-        let mut weighted = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0; 3]);
+        let plain = sparse_categorical_crossentropy(&logits, &targets);
+        let weighted = sparse_categorical_crossentropy_weighted(&logits, &targets, &[1.0; 3]);
         plain.forward();
         plain.backward(0.7);
         let g = logits.gradient();
@@ -492,7 +491,7 @@ mod tests {
     fn large_logits_are_stable() {
         let x = ndarray::arr2(&[[1000.0, 0.0, -1000.0], [-500.0, 500.0, 499.0]]);
         let logits = ParameterNode::new(x);
-        let mut loss = sparse_categorical_crossentropy(&logits, &IndexInputNode::new(&[0, 2]));
+        let loss = sparse_categorical_crossentropy(&logits, &IndexInputNode::new(&[0, 2]));
         loss.forward();
         let value = loss.value()[(0, 0)];
         // Row 0: ~0; row 1: log(1 + e^-1) + 1.
@@ -509,10 +508,10 @@ mod tests {
         let projection = ParameterNode::new(matrix(4, 3, 10));
         let tokens = IndexInputNode::new(&[7, 2, 7]);
         let labels = IndexInputNode::new(&[0, 2, 1]);
-        let mut loss =
+        let loss =
             sparse_categorical_crossentropy(&embeddings.index(&tokens).dot(&projection), &labels);
-        gradcheck::assert_gradient(&mut loss, &embeddings);
-        gradcheck::assert_gradient(&mut loss, &projection);
+        gradcheck::assert_gradient(&loss, &embeddings);
+        gradcheck::assert_gradient(&loss, &projection);
     }
 
     #[test]
@@ -544,7 +543,7 @@ mod tests {
         ));
         // Past the dropped loss's 3 classes, within the new one's 6.
         let logits = matrix(2, 6, 15);
-        let mut loss = sparse_categorical_crossentropy(&InputNode::new(logits.clone()), &targets);
+        let loss = sparse_categorical_crossentropy(&InputNode::new(logits.clone()), &targets);
         targets.set_value(&[5, 4]);
         loss.forward();
         assert!((loss.value()[(0, 0)] as f64 - naive(&logits, &[5, 4])).abs() < 1e-4);

@@ -82,7 +82,7 @@ impl BinaryOp for HuberOp {
 /// use wyrm::nn::losses::{huber, Huber};
 /// let prediction = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
 /// let target = InputNode::new(ndarray::arr2(&[[1.5, 0.0]]));
-/// let mut loss: Variable<Huber<ParameterNode, InputNode>> = huber(&prediction, &target, 1.0);
+/// let loss: Variable<Huber<ParameterNode, InputNode>> = huber(&prediction, &target, 1.0);
 /// loss.forward();
 /// assert_eq!(loss.value(), ndarray::arr2(&[[0.125, 1.5]]));
 /// ```
@@ -107,7 +107,7 @@ pub type Huber<L, R> = Binary<HuberOp, L, R>;
 /// let next_q = InputNode::new(ndarray::arr2(&[[1.0, 0.0], [1.0, 3.0], [0.0, 0.5]]));
 /// let reward = InputNode::new(ndarray::arr2(&[[0.0], [-1.0], [1.0]]));
 /// let target = (reward + next_q.max_rows() * 0.5).detach();
-/// let mut loss = huber(&q, &target, 1.0).mean();
+/// let loss = huber(&q, &target, 1.0).mean();
 /// loss.forward();
 /// loss.backward(1.0);
 /// // Errors 0, 1.5 and -5.25: the quadratic part, then the linear part on both sides.
@@ -168,9 +168,9 @@ mod tests {
             let p = ParameterNode::new(random_matrix(shape.0, shape.1) * 3.0);
             let t = ParameterNode::new(random_matrix(target.0, target.1));
             for delta in [0.25, 1.0] {
-                let mut loss = huber(&p, &t, delta).tanh().scalar_sum();
-                gradcheck::assert_gradient(&mut loss, &p);
-                gradcheck::assert_gradient(&mut loss, &t);
+                let loss = huber(&p, &t, delta).tanh().scalar_sum();
+                gradcheck::assert_gradient(&loss, &p);
+                gradcheck::assert_gradient(&loss, &t);
             }
         }
     }

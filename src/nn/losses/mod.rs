@@ -28,7 +28,7 @@
 //!
 //! let eta = ParameterNode::new(ndarray::arr2(&[[0.5, -1.0]]));
 //! let y = InputNode::new(ndarray::arr2(&[[2.0, 0.0]]));
-//! let mut poisson = (eta.exp() - y * eta.clone()).scalar_sum();
+//! let poisson = (eta.exp() - y * eta.clone()).scalar_sum();
 //! poisson.forward();
 //! poisson.backward(1.0);
 //! // d/d eta = exp(eta) - y
@@ -42,10 +42,10 @@
 //!     ParameterNode::new(ndarray::arr2(&[[0.0]])),
 //! );
 //! let target = InputNode::new(ndarray::arr2(&[[2.0]]));
-//! let mut gaussian = (log_var.clone() + (target - mu.clone()).square() * (-log_var.clone()).exp()) * 0.5;
+//! let gaussian = (log_var.clone() + (target - mu.clone()).square() * (-log_var.clone()).exp()) * 0.5;
 //! gaussian.forward();
 //! assert_eq!(gaussian.value()[(0, 0)], 2.0); // 0.5 · (0 + 4 · 1)
-//! gradcheck::assert_gradients(&mut gaussian);
+//! gradcheck::assert_gradients(&gaussian);
 //! ```
 
 mod binary_crossentropy;

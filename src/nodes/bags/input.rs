@@ -29,7 +29,7 @@ use typenum::U1;
 /// let documents = BagsInputNode::new(2); // two documents per step
 /// let pooled = words.sum_bags(&documents);
 /// documents.set_value([vec![0, 2, 2], vec![1]]);
-/// let mut pooled = pooled;
+/// let pooled = pooled;
 /// pooled.forward();
 /// assert_eq!(pooled.value(), ndarray::arr2(&[[5.0, 4.0], [0.0, 1.0]]));
 /// documents.set_value([vec![], vec![0, 1]]); // an empty bag pools to zeros
@@ -276,7 +276,7 @@ impl Variable<BagsInputNode> {
     ///
     /// let words = ParameterNode::new(ndarray::arr2(&[[1.0, 0.0], [0.0, 1.0], [2.0, 2.0]]));
     /// let documents = BagsInputNode::new(2);
-    /// let mut pooled = words.sum_bags(&documents);
+    /// let pooled = words.sum_bags(&documents);
     /// // TF-IDF weights: a rare word counts more than a common one.
     /// documents.set_weighted([vec![(0, 0.5), (2, 2.0)], vec![(1, 3.0)]]);
     /// pooled.forward();
@@ -330,7 +330,7 @@ impl Variable<BagsInputNode> {
     ///
     /// let table = ParameterNode::new(ndarray::arr2(&[[1.0], [10.0], [100.0]]));
     /// let bags = BagsInputNode::new(2);
-    /// let mut mean = table.mean_bags(&bags);
+    /// let mean = table.mean_bags(&bags);
     /// bags.set_weighted_flat(&[0, 1, 2], &[2.0, 0.5, 0.01], &[2, 1]);
     /// mean.forward();
     /// // (2 · 1 + 0.5 · 10) / 2 and 0.01 · 100 / 1.

@@ -28,7 +28,7 @@ use std::rc::Rc;
 ///
 /// let table = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]));
 /// let bags = BagsInputNode::new(2);
-/// let mut pooled: Variable<Bags> = table.sum_bags(&bags);
+/// let pooled: Variable<Bags> = table.sum_bags(&bags);
 /// bags.set_value([vec![0, 2], vec![1, 1]]);
 /// pooled.forward();
 /// pooled.backward(1.0);
@@ -64,7 +64,7 @@ impl<R: Dim, C: Dim> Bags<R, C> {
     /// bags.set_value([vec![0, 1]]);
     /// let node = Bags::new(table.node().clone(), bags.node().clone(), true);
     /// // What `table.mean_bags(&bags)` builds.
-    /// let mut mean = Variable::with_operands(node, &[(&table).into()]);
+    /// let mean = Variable::with_operands(node, &[(&table).into()]);
     /// mean.forward();
     /// assert_eq!(mean.value(), ndarray::arr2(&[[2.0, 3.0]]));
     /// ```
@@ -249,7 +249,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// let user = ParameterNode::new(random_matrix(1, 8));
     /// let history = BagsInputNode::new(1);
     /// // A user's taste: their own vector plus the items they interacted with.
-    /// let mut taste = (user.clone() + items.sum_bags(&history)).square().scalar_sum();
+    /// let taste = (user.clone() + items.sum_bags(&history)).square().scalar_sum();
     /// for bag in [vec![3, 17, 256], vec![42]] {
     ///     history.set_value([bag]);
     ///     taste.forward();
@@ -279,7 +279,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// let words = ParameterNode::new(ndarray::arr2(&[[1.0, 0.0], [0.0, 1.0], [3.0, 3.0]]));
     /// let sentences = BagsInputNode::new(2);
     /// sentences.set_value([vec![0, 1], vec![2, 2, 0]]);
-    /// let mut mean = words.mean_bags(&sentences);
+    /// let mean = words.mean_bags(&sentences);
     /// mean.forward();
     /// assert_eq!(mean.value(), ndarray::arr2(&[[0.5, 0.5], [7.0 / 3.0, 2.0]]));
     /// ```
@@ -316,7 +316,7 @@ mod tests {
             vec![vec![1], vec![1, 1], vec![]],
         ] {
             bags.set_value(&value);
-            let (mut sum, mut mean) = (sum.clone(), mean.clone());
+            let (sum, mean) = (sum.clone(), mean.clone());
             sum.forward();
             mean.forward();
             for (b, bag) in value.iter().enumerate() {
@@ -354,13 +354,13 @@ mod tests {
                 } else {
                     table.sum_bags(&bags)
                 };
-                let mut out = (pooled.tanh() * weights.clone()).boxed();
+                let out = (pooled.tanh() * weights.clone()).boxed();
                 for value in [
                     vec![vec![0, 6, 6], vec![], vec![3]],
                     vec![vec![2], vec![4, 5], vec![1, 2, 3, 4]],
                 ] {
                     bags.set_value(&value);
-                    gradcheck::assert_gradient(&mut out, &table);
+                    gradcheck::assert_gradient(&out, &table);
                 }
             }
         }
@@ -388,7 +388,7 @@ mod tests {
             }
             for mean in [false, true] {
                 let pool = |table: &Variable<ParameterNode>| {
-                    let mut pooled = if mean {
+                    let pooled = if mean {
                         table.mean_bags(&bags)
                     } else {
                         table.sum_bags(&bags)
@@ -421,7 +421,7 @@ mod tests {
         let t = matrix(6, 3, 9);
         let table = ParameterNode::new(t.clone());
         let bags = BagsInputNode::new(2);
-        let (mut sum, mut mean) = (table.sum_bags(&bags), table.mean_bags(&bags));
+        let (sum, mean) = (table.sum_bags(&bags), table.mean_bags(&bags));
         let value = [vec![(5, 0.5), (0, -2.0), (5, 1.0)], vec![(3, 4.0)]];
         bags.set_weighted(&value);
         sum.forward();
@@ -445,8 +445,8 @@ mod tests {
         assert_eq!(g.row(0).to_vec(), vec![-2.0, -4.0, -6.0]);
         assert_eq!(g.row(3).to_vec(), vec![4.0, 4.0, 4.0]);
         let weights = InputNode::new(matrix(2, 3, 10));
-        let mut out = (table.mean_bags(&bags).tanh() * weights).scalar_sum();
-        gradcheck::assert_gradient(&mut out, &table);
+        let out = (table.mean_bags(&bags).tanh() * weights).scalar_sum();
+        gradcheck::assert_gradient(&out, &table);
 
         bags.set_value([vec![5, 0, 5], vec![3]]);
         assert!(bags.weights().is_none());
@@ -489,7 +489,7 @@ mod tests {
     fn setting_bags_that_are_being_read_changes_nothing() {
         let table = ParameterNode::new(ndarray::arr2(&[[1.0], [10.0], [100.0], [1000.0]]));
         let bags = BagsInputNode::new(1);
-        let mut pooled = table.sum_bags(&bags);
+        let pooled = table.sum_bags(&bags);
         bags.set_weighted([vec![(0, 2.0), (1, 3.0)]]);
         let message = |f: &dyn Fn()| {
             let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
@@ -530,7 +530,7 @@ mod tests {
     fn the_gradient_is_row_sparse() {
         let table = ParameterNode::new(matrix(1000, 4, 4));
         let bags = BagsInputNode::new(2);
-        let mut loss = table.sum_bags(&bags).square().scalar_sum();
+        let loss = table.sum_bags(&bags).square().scalar_sum();
         bags.set_value([vec![10, 999], vec![10]]);
         loss.forward();
         loss.backward(1.0);
@@ -550,7 +550,7 @@ mod tests {
     fn bag_sizes_may_change_every_step() {
         let table = ParameterNode::new(matrix(50, 2, 5));
         let bags = BagsInputNode::new(1);
-        let mut pooled = table.sum_bags(&bags);
+        let pooled = table.sum_bags(&bags);
         for n in [0, 3, 1, 40, 2] {
             let bag: Vec<usize> = (0..n).collect();
             bags.set_value([&bag]);
@@ -607,7 +607,7 @@ mod tests {
         let bags = BagsInputNode::new(1);
         bags.set_value([vec![0, 4]]);
         let pooled = table.sum_bags(&bags);
-        let mut y = (pooled.detach() * pooled.clone()).scalar_sum();
+        let y = (pooled.detach() * pooled.clone()).scalar_sum();
         y.forward();
         y.backward(1.0);
         let p = pooled.value();
@@ -616,7 +616,7 @@ mod tests {
             assert_eq!(g.row(r), p.row(0));
         }
         table.zero_gradient();
-        let mut z = pooled.detach().scalar_sum();
+        let z = pooled.detach().scalar_sum();
         z.forward();
         z.backward(1.0);
         assert!(!table.has_gradient());

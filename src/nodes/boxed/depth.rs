@@ -324,7 +324,7 @@ mod tests {
         let run = || {
             let a = ParameterNode::new(arr2(&[[0.999]]));
             let b = ParameterNode::new(arr2(&[[0.001]]));
-            let mut top = chain(&a, &b, 20_000).pop().expect("non-empty");
+            let top = chain(&a, &b, 20_000).pop().expect("non-empty");
             for round in 0..2 {
                 a.zero_gradient();
                 b.zero_gradient();
@@ -450,7 +450,7 @@ mod tests {
         let right = on_a(a.map(Fragile).boxed());
         // 30 levels above the split, so both of its operands (levels 31) are queued, and
         // `right`'s, queued last, is swept first: it panics while `left`'s waits.
-        let mut s = on_a((left + right).boxed());
+        let s = on_a((left + right).boxed());
         s.forward();
         EXPLODE.set(true);
         let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.backward(1.0)));

@@ -69,7 +69,7 @@ impl<T: Node> DynNode for T {
 /// let x = InputNode::new(ndarray::arr2(&[[1.0, -2.0]]));
 /// // Nodes of three different types, stored together.
 /// let terms: Vec<Variable<Boxed>> = vec![x.relu().boxed(), x.square().boxed(), x.boxed()];
-/// let mut total = terms.into_iter().reduce(|a, b| (a + b).boxed()).unwrap();
+/// let total = terms.into_iter().reduce(|a, b| (a + b).boxed()).unwrap();
 /// total.forward();
 /// assert_eq!(total.value(), ndarray::arr2(&[[3.0, 2.0]]));
 /// ```
@@ -232,7 +232,7 @@ impl<T: Node + 'static> Variable<T> {
     ///     // A loop of data-dependent length: each step has the same type.
     ///     state = state.dot(&w).tanh().boxed();
     /// }
-    /// let mut loss = state.scalar_sum();
+    /// let loss = state.scalar_sum();
     /// loss.forward();
     /// loss.backward(1.0);
     /// assert_eq!(w.gradient().shape(), &[3, 3]);
@@ -273,10 +273,10 @@ mod tests {
         let a = ParameterNode::new(random_matrix(2, 3));
         let b = ParameterNode::new(random_matrix(2, 3));
         let boxed_inner = (a.clone() * b.clone()).boxed();
-        let mut typed_outer = boxed_inner.clone() + a.clone();
-        gradcheck::assert_gradient(&mut typed_outer, &a);
-        let mut boxed_outer = (typed_outer.clone().tanh() - b.clone()).boxed();
-        gradcheck::assert_gradient(&mut boxed_outer, &b);
+        let typed_outer = boxed_inner.clone() + a.clone();
+        gradcheck::assert_gradient(&typed_outer, &a);
+        let boxed_outer = (typed_outer.clone().tanh() - b.clone()).boxed();
+        gradcheck::assert_gradient(&boxed_outer, &b);
         assert_eq!(boxed_outer.parameters().len(), 2);
     }
 
@@ -286,14 +286,14 @@ mod tests {
         // storage; behind a box that goes through the `dyn` path.
         let w = ParameterNode::new(random_matrix(3, 2));
         let x = InputNode::new(random_matrix(2, 3));
-        let mut y = x.dot(&w.boxed()).scalar_sum();
-        gradcheck::assert_gradient(&mut y, &w);
+        let y = x.dot(&w.boxed()).scalar_sum();
+        gradcheck::assert_gradient(&y, &w);
         let table = ParameterNode::new(random_matrix(5, 4));
         let idx = IndexInputNode::new(&[3]);
         let other = ParameterNode::new(random_matrix(1, 4));
-        let mut z = table.index(&idx).boxed().vector_dot(&other);
-        gradcheck::assert_gradient(&mut z, &table);
-        gradcheck::assert_gradient(&mut z, &other);
+        let z = table.index(&idx).boxed().vector_dot(&other);
+        gradcheck::assert_gradient(&z, &table);
+        gradcheck::assert_gradient(&z, &other);
         z.forward();
         z.backward(1.0);
         assert!(

@@ -30,12 +30,12 @@ use std::rc::Rc;
 /// use wyrm::nodes::{Concat, Stack};
 /// let a = InputNode::new(arr2(&[[1.0], [2.0]]));
 /// let b = ParameterNode::new(arr2(&[[3.0, 4.0], [5.0, 6.0]]));
-/// let mut y: Variable<Stack<InputNode, ParameterNode>> = a.stack(&b, Axis(1));
+/// let y: Variable<Stack<InputNode, ParameterNode>> = a.stack(&b, Axis(1));
 /// assert_eq!(y.shape(), (2, 3));
 /// y.forward();
 /// assert_eq!(y.value(), arr2(&[[1.0, 3.0, 4.0], [2.0, 5.0, 6.0]]));
 ///
-/// let mut z: Variable<Concat<[InputNode]>> = concat(&[a.clone(), a.clone(), a], Axis(1));
+/// let z: Variable<Concat<[InputNode]>> = concat(&[a.clone(), a.clone(), a], Axis(1));
 /// z.forward();
 /// assert_eq!(z.value(), arr2(&[[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]));
 /// ```
@@ -80,7 +80,7 @@ impl<L: Node, R: Node> Concat<(L, R)> {
     /// let b = InputNode::new(arr2(&[[3.0, 4.0]]));
     /// // The node `a.stack(&b, Axis(0))` builds, wrapped over its operands.
     /// let node = Stack::new(a.node().clone(), b.node().clone(), Axis(0));
-    /// let mut y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
+    /// let y = Variable::with_operands(node, &[(&a).into(), (&b).into()]);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), arr2(&[[1.0, 2.0], [3.0, 4.0]]));
@@ -110,7 +110,7 @@ impl<P: ConcatOperands + ?Sized> Concat<P> {
     /// let operands: Vec<Operand> = rows.iter().map(Operand::from).collect();
     /// // The node `concat(&rows, Axis(0))` builds, wrapped over its operands.
     /// let node = Concat::<[_]>::from_nodes(nodes, Axis(0));
-    /// let mut y = Variable::with_operands(node, &operands);
+    /// let y = Variable::with_operands(node, &operands);
     /// y.forward();
     /// y.backward(1.0);
     /// assert_eq!(y.value(), arr2(&[[0.0], [1.0], [2.0]]));
@@ -364,10 +364,10 @@ impl<P: ConcatOperands + ?Sized> Node for Concat<P> {
 /// let ids: Vec<_> = (0..3).map(|_| IndexInputNode::new(&[0, 0])).collect();
 /// let fields: Vec<_> = tables.iter().zip(&ids).map(|(t, i)| t.index(i)).collect();
 /// let dense = InputNode::new(random_matrix(2, 5));
-/// let mut features = concat((&concat(&fields, Axis(1)), &dense), Axis(1));
+/// let features = concat((&concat(&fields, Axis(1)), &dense), Axis(1));
 /// assert_eq!(features.shape(), (2, 17));
 ///
-/// let mut rows = concat(&[dense.clone(), dense.clone(), dense], Axis(0));
+/// let rows = concat(&[dense.clone(), dense.clone(), dense], Axis(0));
 /// assert_eq!(rows.shape(), (6, 5));
 /// # features.forward();
 /// # rows.forward();
@@ -393,8 +393,8 @@ impl<L: Node> Variable<L> {
     /// use wyrm::ndarray::{arr2, Axis};
     /// let a = InputNode::new(arr2(&[[1.0, 2.0]]));
     /// let b = InputNode::new(arr2(&[[3.0, 4.0]]));
-    /// let mut rows = a.stack(&b, Axis(0));
-    /// let mut cols = a.stack(&b, Axis(1));
+    /// let rows = a.stack(&b, Axis(0));
+    /// let cols = a.stack(&b, Axis(1));
     /// rows.forward();
     /// cols.forward();
     /// assert_eq!(rows.value().to_owned(), arr2(&[[1.0, 2.0], [3.0, 4.0]]));

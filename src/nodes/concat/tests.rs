@@ -15,7 +15,7 @@ fn concat_values_match_ndarray() {
     ] {
         let values: Vec<Array2<f32>> = shapes.iter().map(|&(r, c)| random_matrix(r, c)).collect();
         let inputs: Vec<_> = values.iter().map(|v| InputNode::new(v.clone())).collect();
-        let mut y = concat(&inputs, Axis(axis));
+        let y = concat(&inputs, Axis(axis));
         y.forward();
         let views: Vec<_> = values.iter().map(|v| v.view()).collect();
         assert_eq!(y.value(), concatenate(Axis(axis), &views).unwrap());
@@ -28,7 +28,7 @@ fn concat_values_match_ndarray() {
 fn concat_of_a_tuple_follows_its_operands() {
     let a = ParameterNode::new(ndarray::arr2(&[[1.0, 2.0]]));
     let x = InputNode::new(ndarray::arr2(&[[5.0]]));
-    let mut y = concat((&a, &x, &(-a.clone()), &x), Axis(1));
+    let y = concat((&a, &x, &(-a.clone()), &x), Axis(1));
     y.forward();
     assert_eq!(
         y.value(),
@@ -55,18 +55,18 @@ fn concat_gradients() {
             .map(|&(r, c)| ParameterNode::new(random_matrix(r, c)))
             .collect();
         // Weights that differ by position, so a gradient sent to the wrong place shows.
-        let mut y = concat(&params, Axis(axis)).tanh();
+        let y = concat(&params, Axis(axis)).tanh();
         for p in &params {
-            gradcheck::assert_gradient(&mut y, p);
+            gradcheck::assert_gradient(&y, p);
         }
     }
     // Different node types, in a tuple.
     let a = ParameterNode::new(random_matrix(3, 2));
     let b = ParameterNode::new(random_matrix(3, 3));
     let x = InputNode::new(random_matrix(3, 1));
-    let mut y = concat((&a.tanh(), &x, &b, &a), Axis(1)).square();
-    gradcheck::assert_gradient(&mut y, &a);
-    gradcheck::assert_gradient(&mut y, &b);
+    let y = concat((&a.tanh(), &x, &b, &a), Axis(1)).square();
+    gradcheck::assert_gradient(&y, &a);
+    gradcheck::assert_gradient(&y, &b);
 }
 
 /// Operands that need no gradient, or whose gradient a `detach` discards, are sent none;
@@ -77,14 +77,14 @@ fn concat_sends_gradients_only_where_wanted() {
     let b = ParameterNode::new(ndarray::arr2(&[[3.0]]));
     let x = InputNode::new(ndarray::arr2(&[[4.0, 5.0]]));
     let weights = InputNode::new(ndarray::arr2(&[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]]));
-    let mut y = (concat((&x, &a.detach(), &b, &a), Axis(1)) * weights).scalar_sum();
+    let y = (concat((&x, &a.detach(), &b, &a), Axis(1)) * weights).scalar_sum();
     y.forward();
     y.backward(1.0);
     assert_eq!(a.gradient(), ndarray::arr2(&[[6.0, 7.0]]));
     assert_eq!(b.gradient(), ndarray::arr2(&[[5.0]]));
     // All operands detached: the whole node discards, and the parameter sees nothing.
     let c = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    let mut z = (concat((&c.detach(), &c.detach()), Axis(0)).scalar_sum() + c.clone()).scalar_sum();
+    let z = (concat((&c.detach(), &c.detach()), Axis(0)).scalar_sum() + c.clone()).scalar_sum();
     z.forward();
     z.backward(1.0);
     assert_eq!(c.gradient(), ndarray::arr2(&[[1.0]]));
@@ -125,7 +125,7 @@ fn sixty_stacks_build() {
     }
     chain!(h; 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30
         31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60);
-    let mut y = h.scalar_sum();
+    let y = h.scalar_sum();
     y.forward();
     y.backward(1.0);
     assert_eq!(y.value()[(0, 0)], 31.0);
@@ -138,7 +138,7 @@ fn twelve_operands_in_a_tuple() {
     let v: Vec<_> = (0..12)
         .map(|i| InputNode::new(ndarray::arr2(&[[i as f32]])))
         .collect();
-    let mut y = concat(
+    let y = concat(
         (
             &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11],
         ),
@@ -186,7 +186,7 @@ fn stack_values_match_ndarray() {
         (1, (3, 2), (3, 4)),
     ] {
         let (a, b) = (random_matrix(ls.0, ls.1), random_matrix(rs.0, rs.1));
-        let mut y = InputNode::new(a.clone()).stack(&InputNode::new(b.clone()), Axis(axis));
+        let y = InputNode::new(a.clone()).stack(&InputNode::new(b.clone()), Axis(axis));
         y.forward();
         let expected = concatenate(Axis(axis), &[a.view(), b.view()]).unwrap();
         assert_eq!(y.value().to_owned(), expected);
@@ -206,24 +206,24 @@ fn stack_gradients() {
         // Halved so that tanh stays steep enough to check (its slope at 3 is 0.01).
         let a = ParameterNode::new(random_matrix(ls.0, ls.1) * 0.5);
         let b = ParameterNode::new(random_matrix(rs.0, rs.1) * 0.5);
-        let mut y = a.stack(&b, Axis(axis)).tanh();
-        gradcheck::assert_gradient(&mut y, &a);
-        gradcheck::assert_gradient(&mut y, &b);
+        let y = a.stack(&b, Axis(axis)).tanh();
+        gradcheck::assert_gradient(&y, &a);
+        gradcheck::assert_gradient(&y, &b);
     }
 }
 
 #[test]
 fn same_operand_twice() {
     let a = ParameterNode::new(random_matrix(2, 3));
-    gradcheck::assert_gradient(&mut a.stack(&a, Axis(0)).square(), &a);
-    gradcheck::assert_gradient(&mut a.stack(&a.exp(), Axis(1)), &a);
+    gradcheck::assert_gradient(&a.stack(&a, Axis(0)).square(), &a);
+    gradcheck::assert_gradient(&a.stack(&a.exp(), Axis(1)), &a);
 }
 
 #[test]
 fn only_one_side_needs_gradient() {
     let a = ParameterNode::new(random_matrix(2, 3));
     let x = InputNode::new(random_matrix(2, 2));
-    let mut y = x.stack(&a, Axis(1));
+    let y = x.stack(&a, Axis(1));
     y.forward();
     y.backward(1.0);
     assert_eq!(a.gradient(), ndarray::Array2::<f32>::ones((2, 3)));
@@ -262,7 +262,7 @@ fn operands_without_columns_stack_side_by_side() {
     let empty = q.slice(ndarray::s![.., 0..0]);
     let y = empty.stack(&empty, Axis(1));
     assert_eq!(y.shape(), (2, 0));
-    let mut loss = (y.vector_dot(&y) + q.clone()).scalar_sum();
+    let loss = (y.vector_dot(&y) + q.clone()).scalar_sum();
     loss.forward();
     loss.backward(1.0);
     assert_eq!(q.gradient(), ndarray::arr2(&[[1.0], [1.0]]));

@@ -173,7 +173,7 @@ mod tests {
             ParameterNode::shared(shared.clone()),
         ] {
             let index = IndexInputNode::new(&[1]);
-            let mut y = table.index(&index).square().scalar_sum();
+            let y = table.index(&index).square().scalar_sum();
             y.forward();
             assert_eq!(y.value()[(0, 0)], 25.0);
             assert_eq!(
@@ -218,7 +218,7 @@ mod tests {
             ParameterNode::shared(shared.clone()),
             ParameterNode::shared(shared),
         );
-        let mut total = b.scalar_sum();
+        let total = b.scalar_sum();
         total.forward();
         a.set_rows(&[0], &ndarray::arr2(&[[0.0, 0.0]]));
         assert_eq!(b.value(), ndarray::arr2(&[[1.0, 2.0], [3.0, 4.0]]));
@@ -259,7 +259,7 @@ mod tests {
             ParameterNode::shared(shared.clone()),
         ] {
             let index = IndexInputNode::new(&[0]);
-            let mut y = table.index(&index).scalar_sum();
+            let y = table.index(&index).scalar_sum();
             y.forward();
             assert_eq!(y.value()[(0, 0)], 7.0);
             table.clip_row_norms(&[0, 1, 3, 0, 3], 1.0);

@@ -42,7 +42,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// use wyrm::*;
     ///
     /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
-    /// let mut loss = w.clone() * 3.0; // gradient 3
+    /// let loss = w.clone() * 3.0; // gradient 3
     /// let mut opt = SGD::new(0.1, loss.parameters()).momentum(0.5);
     /// loss.forward();
     /// loss.backward(1.0);
@@ -75,7 +75,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// use wyrm::*;
     ///
     /// let train = |w: &Variable<ParameterNode>, steps: usize| {
-    ///     let mut loss = w.square();
+    ///     let loss = w.square();
     ///     let mut opt = Adagrad::new(0.5, loss.parameters());
     ///     for _ in 0..steps {
     ///         loss.forward();
@@ -133,7 +133,7 @@ mod tests {
     /// step count and the x sequence starting at `from` (as a checkpoint would restore).
     fn train_adam(w: &Variable<ParameterNode>, from: u64, steps: usize) {
         let x = InputNode::new(ndarray::arr2(&[[1.5]]));
-        let mut loss = w.square().scalar_sum() * x.clone();
+        let loss = w.square().scalar_sum() * x.clone();
         let mut opt = Adam::new(0.05, loss.parameters());
         opt.set_steps(from);
         for step in 0..steps {

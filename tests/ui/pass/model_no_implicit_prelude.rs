@@ -29,13 +29,13 @@ mod np {
 }
 
 fn main() {
-    let mut model = np::M::new(4);
+    let model = np::M::new(4);
     model.loss.forward();
     let shared = model.shared_parameters();
     let copy = np::M::from_parameters(&shared.clone());
     copy.training.set(false);
     assert_eq!(copy.parameters().len(), 3);
     let _ = format!("{shared:?}");
-    let mut s = <np::S as Default>::default();
+    let s = <np::S as Default>::default();
     s.y.forward();
 }

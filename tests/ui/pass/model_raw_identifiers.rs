@@ -10,7 +10,7 @@ wyrm::model! {
 }
 
 fn main() {
-    let mut model = M::new();
+    let model = M::new();
     model.x.set_value(3.0);
     model.y.forward();
     assert_eq!(model.y.value()[(0, 0)], 5.0);

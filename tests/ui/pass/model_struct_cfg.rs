@@ -26,7 +26,7 @@ wyrm::model! {
 }
 
 fn main() {
-    let mut model = Kept::default();
+    let model = Kept::default();
     model.y.forward();
     assert_eq!(model.y.value()[(0, 0)], 2.0);
     let _: KeptParameters = model.shared_parameters();
