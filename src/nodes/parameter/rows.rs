@@ -275,6 +275,47 @@ mod tests {
         assert!((value[(3, 1)] - 0.8).abs() < 1e-6 && value[(2, 0)] == 6.0);
     }
 
+    /// Rows long enough for the SIMD sum of squares clip as the short ones do, at the edges
+    /// of `f32`'s range too: large values (whose squares overflow), tiny ones (whose
+    /// squares underflow) against a limit of 0, and zeros.
+    #[test]
+    fn clip_row_norms_of_long_rows_at_the_edges_of_the_range() {
+        let cols = 37;
+        let row = |scale: f32| (0..cols).map(move |j| scale * (j as f32 - 11.5));
+        let mut start = ndarray::Array2::zeros((4, cols));
+        for (r, scale) in [1.0, 1e30, 1e-30].into_iter().enumerate() {
+            start
+                .row_mut(r)
+                .assign(&ndarray::Array1::from_iter(row(scale)));
+        }
+        let norm = |r: ndarray::ArrayView1<f32>| {
+            r.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
+        };
+        let shared = Arc::new(HogwildParameter::new(start.clone()));
+        for table in [
+            ParameterNode::new(start.clone()),
+            ParameterNode::shared(shared.clone()),
+        ] {
+            table.clip_row_norms(&[0, 1, 3], 2.0);
+            table.clip_row_norms(&[2], 0.0);
+            let value = table.value();
+            for (r, want) in [(0, 2.0), (1, 2.0), (2, 0.0), (3, 0.0)] {
+                let got = norm(value.row(r));
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "row {r}: norm {got}, want {want}"
+                );
+            }
+            // Clipped to a limit of 0, the tiny row is zeros (it was not left as it was).
+            assert!(value.row(2).iter().all(|&x| x == 0.0), "{}", value.row(2));
+            // Row 0 keeps its direction: each element scaled by the same factor.
+            let factor = 2.0 / norm(start.row(0)) as f32;
+            for (got, x) in value.row(0).iter().zip(start.row(0)) {
+                assert!((got - factor * x).abs() < 1e-6);
+            }
+        }
+    }
+
     #[test]
     #[should_panic(
         expected = "ParameterNode::clip_row_norms: index 4 is out of range for a table of 3 rows"
