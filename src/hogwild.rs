@@ -579,20 +579,9 @@ impl HogwildParameter {
 /// Scales `row` down to Euclidean norm `max_norm` if its norm is above it; returns
 /// whether it did.
 pub(crate) fn clip_norm(row: &mut [f32], max_norm: f32) -> bool {
-    // Squares summed in f32 lanes: a 32-wide row in a few ns, where one f64 sum after
-    // another took 40-50 (a TransE trial's renormalisation cost 60% of its step). Out of
-    // f32's normal range, summed again in f64: a row of large values must not overflow to
-    // infinity (and be scaled to zeros), nor a tiny one underflow to 0 (and stay above a
-    // limit of 0).
-    let squares = crate::kernels::dot(row, row);
-    let norm = if squares.is_finite() && squares >= f32::MIN_POSITIVE {
-        f64::from(squares).sqrt()
-    } else {
-        row.iter()
-            .map(|&x| f64::from(x) * f64::from(x))
-            .sum::<f64>()
-            .sqrt()
-    };
+    // Overflow-safe: a row of large values must not be scaled to zeros, nor a tiny one
+    // stay above a limit of 0.
+    let norm = crate::kernels::euclidean_norm(row);
     if norm <= f64::from(max_norm) {
         return false;
     }

@@ -46,7 +46,8 @@
 //!   `sigmoid`, `softplus`, `relu`, `leaky_relu`, `gelu`, `sqrt`, `abs`, `pow`, `clip`, row-wise
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
-//!   `max_rows`, `max_columns`, `logsumexp_rows`, `logsumexp_columns`, running sums
+//!   `max_rows`, `max_columns`, `logsumexp_rows`, `logsumexp_columns`, `norm_rows`,
+//!   `norm_columns` (Euclidean, with a zero gradient at a zero row), running sums
 //!   (`cumsum_rows`/`cumsum_columns`, `logcumsumexp_rows`/`logcumsumexp_columns`),
 //!   `standardize_rows(eps)`/`standardize_columns(eps)` (to mean 0 and variance 1: layer
 //!   normalisation with a gain and a bias after), `t`,
@@ -234,7 +235,8 @@ pub use variable::{Operand, Variable};
 ///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;
 ///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,
 ///   `sum_columns`, `mean_rows`, `mean_columns`, `max_rows`, `max_columns`,
-///   `logsumexp_rows`, `logsumexp_columns`, `cumsum_rows`, `cumsum_columns`,
+///   `logsumexp_rows`, `logsumexp_columns`, `norm_rows`, `norm_columns`, `cumsum_rows`,
+///   `cumsum_columns`,
 ///   `logcumsumexp_rows`, `logcumsumexp_columns`, `standardize_rows(eps)`,
 ///   `standardize_columns(eps)`, `t`,
 ///   `stack(other, axis)` (axis `0`/`1` or `Axis(0)`/`Axis(1)`, written

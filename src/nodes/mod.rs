@@ -17,6 +17,7 @@ mod input;
 mod logsumexp;
 mod math;
 pub(crate) mod max;
+mod norm;
 mod parameter;
 mod pick;
 mod rectifiers;
@@ -53,6 +54,7 @@ pub use math::{
     SinOp, Sqrt, SqrtOp, Square, SquareOp,
 };
 pub use max::{MaxColumns, MaxColumnsOp, MaxRows, MaxRowsOp};
+pub use norm::{NormColumns, NormColumnsOp, NormRows, NormRowsOp};
 pub use parameter::ParameterNode;
 pub use pick::{Pick, PickOp};
 pub use rectifiers::{Gelu, GeluOp, LeakyRelu, LeakyReluOp};

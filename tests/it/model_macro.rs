@@ -1415,6 +1415,7 @@ model! {
         running = x.cumsum_rows() + x.logcumsumexp_columns(),
         standardized = x.standardize_rows(1e-6) * scale + x.standardize_columns({STD_EPS}),
         round_trip = x.exp_m1().ln_1p() - x + (x.sin().square() + x.cos().square() - 1.0),
+        norms = x.norm_rows() + x.norm_columns().norm_rows(),
     }
 }
 
@@ -1539,6 +1540,14 @@ fn blocks_broadcast_columns_and_single_values() {
     model.round_trip.forward();
     let round_trip = model.round_trip.value();
     assert!(round_trip.iter().all(|v| v.abs() < 1e-5), "{round_trip}");
+    model.norms.forward();
+    // Each row's norm, plus the norm of all six values.
+    let norm = |xs: &mut dyn Iterator<Item = &f32>| xs.map(|v| v * v).sum::<f32>().sqrt();
+    let all = norm(&mut xs.iter());
+    for (r, row) in xs.rows().into_iter().enumerate() {
+        let expected = norm(&mut row.iter()) + all;
+        assert!((model.norms.value()[(r, 0)] - expected).abs() < 1e-5);
+    }
     model.soft_maxima.forward();
     // Each row's ln Σ exp, less that of all six values.
     let lse = |xs: &mut dyn Iterator<Item = &f32>| xs.map(|v| v.exp()).sum::<f32>().ln();

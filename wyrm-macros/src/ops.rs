@@ -166,6 +166,8 @@ pub const METHODS: &[Method] = &[
     method("max_columns", &[], Rule::Columns, "MaxColumns"),
     method("logsumexp_rows", &[], Rule::Rows, "LogSumExpRows"),
     method("logsumexp_columns", &[], Rule::Columns, "LogSumExpColumns"),
+    method("norm_rows", &[], Rule::Rows, "NormRows"),
+    method("norm_columns", &[], Rule::Columns, "NormColumns"),
     method("cumsum_rows", &[], Rule::Keep, "CumSum"),
     method("cumsum_columns", &[], Rule::Keep, "CumSum"),
     method("logcumsumexp_rows", &[], Rule::Keep, "LogCumSumExp"),
