@@ -274,6 +274,28 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
 /// assert!((g[(1, 2)] - (1.0 / 3.0 - 1.0)).abs() < 1e-6);
 /// ```
 ///
+/// For a weight per row rather than per class (a padding mask over a batch of sequences,
+/// an importance weight per example), pick each row's target log-probability and weight
+/// it; a row of weight 0 adds nothing and gets no gradient:
+///
+/// ```
+/// use wyrm::*;
+/// use wyrm::nn::losses::sparse_categorical_crossentropy;
+///
+/// let logits = ParameterNode::new(ndarray::arr2(&[[2.0, 0.0], [0.0, 1.0], [5.0, -5.0]]));
+/// let targets = IndexInputNode::new(&[0, 1, 1]);
+/// let mask = InputNode::new(ndarray::arr2(&[[1.0], [1.0], [0.0]])); // row 2 is padding
+/// let masked = -(logits.log_softmax().pick(&targets) * mask).scalar_sum();
+/// masked.forward();
+/// masked.backward(1.0);
+/// assert_eq!(logits.gradient().row(2).to_vec(), [0.0, 0.0]);
+/// // The same as the loss of the real rows alone.
+/// let real = ParameterNode::new(ndarray::arr2(&[[2.0, 0.0], [0.0, 1.0]]));
+/// let unmasked = sparse_categorical_crossentropy(&real, &IndexInputNode::new(&[0, 1]));
+/// unmasked.forward();
+/// assert!((masked.scalar() - unmasked.scalar()).abs() < 1e-6);
+/// ```
+///
 /// # Panics
 /// If the number of targets differs from the number of rows of `logits` (when the loss is
 /// built), or if a target is not below the number of classes (when the loss is built, in
