@@ -107,9 +107,8 @@ fn main() {
         }
         user_idx.set_value(&batch_users);
         item_idx.set_value(&batch_items);
-        let p = prediction.clone();
-        p.forward();
-        for (r, &yhat) in batch.iter().zip(p.value().iter()) {
+        prediction.forward();
+        for (r, &yhat) in batch.iter().zip(prediction.value().iter()) {
             squared_error += ((yhat - r.value) as f64).powi(2);
         }
         evaluated += BATCH;

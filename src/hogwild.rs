@@ -576,13 +576,16 @@ impl HogwildParameter {
     }
 }
 
-/// Scales `row` down to Euclidean norm `max_norm` if its norm is above it; returns
-/// whether it did.
+/// Scales `row` down to Euclidean norm `max_norm` if its norm is above it by more than
+/// rounding; returns whether it did.
 pub(crate) fn clip_norm(row: &mut [f32], max_norm: f32) -> bool {
     // Overflow-safe: a row of large values must not be scaled to zeros, nor a tiny one
     // stay above a limit of 0.
     let norm = crate::kernels::euclidean_norm(row);
-    if norm <= f64::from(max_norm) {
+    // A row clipped once lands within a few ulps of the limit, either side: without the
+    // slack, clipping it again would scale it again (a sixth of random rows), and a
+    // shared row's write would overwrite other threads' updates for nothing.
+    if norm <= f64::from(max_norm) * (1.0 + 16.0 * f64::from(f32::EPSILON)) {
         return false;
     }
     let scale = (f64::from(max_norm) / norm) as f32;

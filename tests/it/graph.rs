@@ -93,6 +93,13 @@ fn a_clones_forward_pass_serves_the_backward_pass_of_another() {
     loss.backward(1.0);
     assert_eq!(h.node().computed.get(), 3);
     assert_eq!(w.gradient()[[0, 0]], 72.0);
+    // A boxed node boxed again is the same node, and shares the pass as a clone does.
+    let boxed = loss.boxed();
+    let again = boxed.boxed();
+    boxed.forward();
+    again.backward(1.0);
+    assert_eq!(h.node().computed.get(), 4);
+    assert_eq!(w.gradient()[[0, 0]], 108.0);
 }
 
 #[test]

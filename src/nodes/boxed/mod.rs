@@ -242,7 +242,8 @@ impl<T: Node + 'static> Variable<T> {
         // to every pass, and a level to recurse through.
         let any: Rc<dyn std::any::Any> = self.node().clone();
         if let Ok(node) = any.downcast::<Boxed>() {
-            return Variable::from_parts(node, self.links().clone());
+            // The same node: a pass of either handle is a pass of both, as for a clone.
+            return Variable::from_parts(node, self.links().clone()).with_pass_of(self);
         }
         let inner: Rc<dyn DynNode> = self.node().clone();
         let below = self.links().boxed_shared();

@@ -109,7 +109,8 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// in place, leaving the other rows and the optimizer state as they are: a max-norm
     /// constraint on an embedding's looked-up rows (PyTorch's `Embedding(max_norm=..)`),
     /// such as TransE's on its entities, applied after each step to the ids of the batch.
-    /// A repeated index is harmless (a clipped row is not clipped again), so the batch's
+    /// A repeated index is harmless (a clipped row is not clipped again: rows within
+    /// rounding of the limit, 2e-6 of it, are left as they are), so the batch's
     /// ids can be passed as they are. For a shared parameter the rows are read and written
     /// through its [`HogwildParameter`](crate::HogwildParameter) (see
     /// [`clip_row_norms`](crate::HogwildParameter::clip_row_norms)). As after
@@ -273,6 +274,25 @@ mod tests {
         }
         let value = shared.value();
         assert!((value[(3, 1)] - 0.8).abs() < 1e-6 && value[(2, 0)] == 6.0);
+    }
+
+    /// A row clipped once is not clipped again (it lands within rounding of the limit),
+    /// so a second call writes nothing; a row just above the limit is still clipped.
+    #[test]
+    fn clipping_twice_changes_nothing_more() {
+        for cols in [2, 32, 100] {
+            let start = crate::init::seeded(2000, cols, 3.0, cols as u64);
+            let table = ParameterNode::new(start);
+            let all: Vec<usize> = (0..2000).collect();
+            table.clip_row_norms(&all, 1.0);
+            let once = table.value();
+            table.clip_row_norms(&all, 1.0);
+            assert_eq!(table.value(), once, "{cols} columns");
+        }
+        let table = ParameterNode::new(ndarray::arr2(&[[0.6 * 1.00001, 0.8 * 1.00001]]));
+        table.clip_row_norms(&[0], 1.0);
+        let norm = table.value().iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 2e-7, "{norm}");
     }
 
     /// Rows long enough for the SIMD sum of squares clip as the short ones do, at the edges
