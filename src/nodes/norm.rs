@@ -156,6 +156,23 @@ impl<T: Node> Variable<T> {
     /// loss.backward(1.0);
     /// assert_eq!(entities.gradient().shape(), &[10, 4]);
     /// ```
+    ///
+    /// To score queries against every row of a table by distance (TransE's evaluation, a
+    /// nearest prototype), expand `‖q - e‖² = ‖q‖² - 2 q·e + ‖e‖²`: one matrix product,
+    /// as [`dot_t`](Self::dot_t) scores by dot product, with the squared norms (sums of
+    /// squares, exact where a norm squared again is rounded twice) broadcast as a column
+    /// and a row.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let table = ParameterNode::new(ndarray::arr2(&[[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]]));
+    /// let queries = InputNode::new(ndarray::arr2(&[[1.0, 1.0], [3.0, 3.0]]));
+    /// let squared = queries.square().sum_rows() - queries.dot_t(&table) * 2.0
+    ///     + table.square().sum_rows().t(); // 2 x 3
+    /// squared.forward();
+    /// assert_eq!(squared.value(), ndarray::arr2(&[[2.0, 13.0, 1.0], [18.0, 1.0, 13.0]]));
+    /// assert_eq!(squared.argmax_rows(), [1, 0]); // the farthest row of each
+    /// ```
     #[track_caller]
     pub fn norm_rows(&self) -> Variable<NormRows<T>> {
         self.apply(NormRowsOp)
