@@ -687,7 +687,10 @@ impl<T: Node> Variable<T> {
     }
 
     /// The parameters this variable depends on, without duplicates, in the order they
-    /// were first used. Pass them to an optimizer.
+    /// were first used. Pass them to an optimizer. All of them, those behind a
+    /// [`detach`](Self::detach) included: for an optimizer over a part of the graph (a
+    /// GAN's generator, whose loss runs through the discriminator), list that part's
+    /// parameters instead (see [`optim`](crate::optim#two-optimizers-over-one-graph)).
     ///
     /// ```
     /// use std::rc::Rc;

@@ -179,6 +179,10 @@ impl<T: Node> Variable<T> {
     /// trait's default): the gradients are the same, but parameters below it then record
     /// those zeros, which momentum and Adam still act on. Built-in nodes all implement it.
     ///
+    /// A parameter detached in place, as in `x.dot(&w.detach())`, is a frozen weight: the
+    /// gradient flows on to `x` and `w` records none (a GAN's discriminator in the
+    /// generator's step; see [`optim`](crate::optim#two-optimizers-over-one-graph)).
+    ///
     /// A temporal-difference target, computed by the same network that is trained:
     ///
     /// ```

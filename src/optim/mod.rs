@@ -21,6 +21,47 @@
 //! give padding a row of its own rather than a real id's. As soon as any dense contribution
 //! exists (the parameter was also used through, say, `dot`), every element is updated, as
 //! for a dense parameter. See [`Adam`] for the consequences for its moments.
+//!
+//! # Two optimizers over one graph
+//!
+//! A loss's [`parameters`](crate::Variable::parameters) are all those it depends on. Where
+//! two players train parts of one graph (a GAN's generator through its discriminator, an
+//! actor through its critic), give each optimizer its own part's list instead, and clear
+//! the other part's gradients after a step: the generator's loss leaves gradients on the
+//! discriminator, which its next step would otherwise add to its own. Or hold the other
+//! part's weights constant in that graph with [`detach`](crate::Variable::detach): they
+//! then record no gradient at all (and the pass is cheaper), while the gradient still
+//! flows through them to what comes before.
+//!
+//! ```
+//! use wyrm::*;
+//!
+//! // A generator `z · g` and a discriminator `sigmoid(x · d)`, one parameter each.
+//! let (g, d) = (ParameterNode::new(ndarray::arr2(&[[1.0]])), ParameterNode::new(ndarray::arr2(&[[0.5]])));
+//! let (z, real) = (InputNode::new(ndarray::arr2(&[[0.3]])), InputNode::new(ndarray::arr2(&[[2.0]])));
+//! let fake = z.dot(&g);
+//! // The discriminator's loss: the fake sample detached, so `g` records nothing.
+//! let d_loss = -(real.dot(&d).sigmoid().ln() + (1.0 - fake.detach().dot(&d).sigmoid()).ln());
+//! // The generator's loss, through the discriminator's weights held constant.
+//! let g_loss = -fake.dot(&d.detach()).sigmoid().ln();
+//! assert_eq!(g_loss.parameters().len(), 2); // `d` too: not the list for `g`'s optimizer
+//! let mut d_opt = SGD::new(0.1, vec![d.clone()]);
+//! let mut g_opt = SGD::new(0.1, vec![g.clone()]);
+//! for _ in 0..3 {
+//!     d_loss.forward();
+//!     d_loss.backward(1.0);
+//!     d_opt.step();
+//!     d_opt.zero_gradients();
+//!     let d_before = d.value();
+//!     g_loss.forward();
+//!     g_loss.backward(1.0);
+//!     assert!(!d.has_gradient()); // held constant: nothing to clear
+//!     g_opt.step();
+//!     g_opt.zero_gradients();
+//!     assert_eq!(d.value(), d_before);
+//! }
+//! assert!(g.value()[(0, 0)] > 1.0); // the generator moved towards the real sample
+//! ```
 
 mod adagrad;
 mod adam;
