@@ -89,7 +89,7 @@
 //! }
 //!
 //! fn train_step(model: &Linear, opt: &mut Adam) {
-//!     let mut loss = model.out.square();
+//!     let loss = model.out.square();
 //!     model.x.set_value(ndarray::arr2(&[[1.0, 2.0]]));
 //!     loss.forward();
 //!     loss.backward(1.0);

@@ -40,7 +40,7 @@ pub struct Variable<T: Node> {
     /// that `forward` and `backward` take `&self` (a model's fields run without `mut`),
     /// behind an `Rc` so that `&Variable` holds no `UnsafeCell` itself: the compiler may
     /// then keep its fields in registers across the inlined passes (inline, the `Cell`
-    /// cost the sparse-mf step 42 instructions; behind the `Rc`, 7). The price is an
+    /// cost the sparse-mf step 42 instructions; behind the `Rc`, 8). The price is an
     /// allocation per node built: about 5% of the time to build a small graph.
     pass: Rc<Cell<u64>>,
 }
