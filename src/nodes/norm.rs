@@ -2,7 +2,8 @@
 //! `norm_columns` (for each column: `1 x cols`). TransE's distance `‖h + r - t‖`, a
 //! prototype's distance, the length to normalise an embedding by. One node where
 //! `square().sum_rows().sqrt()` takes three, with a gradient that stays finite at a zero
-//! row (that composition's is infinite there, so users add a guessed epsilon first).
+//! row (that composition's is NaN there, 0 times the square root's infinite slope, so
+//! users add a guessed epsilon first).
 
 use super::single::{Single, SingleOp};
 use crate::node::Node;
