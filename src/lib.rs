@@ -66,10 +66,13 @@
 //!   without padding), each id's row optionally scaled by a weight. Rows of any computed
 //!   node are picked or pooled the same way by [`Variable::gather_rows`],
 //!   `gather_sum_bags` and `gather_mean_bags` (a graph network's neighbour pooling), with
-//!   a dense gradient, and [`Variable::pick`] takes an entry per row (a policy's
-//!   log-probability of each action taken). Losses for integer targets,
-//!   binary cross-entropy on logits and the Huber loss are in [`nn::losses`],
-//!   recurrent cells are [`nn::Gru`] and [`nn::Lstm`] (both [`nn::Recurrent`]), and
+//!   a dense gradient, as are their maxima, [`Variable::gather_max_bags`], and
+//!   [`Variable::gather_logsumexp_bags`] (a softmax within groups of rows of any size),
+//!   and [`Variable::pick`] takes an entry per row (a policy's log-probability of each
+//!   action taken). Losses for integer targets, binary cross-entropy on logits and the
+//!   Huber loss are in [`nn::losses`], a fully connected layer to apply to any node is
+//!   [`nn::Linear`], recurrent cells are [`nn::Gru`] and [`nn::Lstm`] (both
+//!   [`nn::Recurrent`]), and
 //!   attention over a batch of sequences is [`nn::attention`] ([`nn::Attention`] adds
 //!   heads, causal masking, padding and shared queries).
 //! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`] (AdamW with
@@ -138,7 +141,9 @@ pub use model_docs::__private;
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
 pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
-pub use nodes::{concat, BagsInputNode, IndexInputNode, InputNode, ParameterNode, TrainingFlag};
+pub use nodes::{
+    concat, BagsInputNode, Boxed, IndexInputNode, InputNode, ParameterNode, TrainingFlag,
+};
 pub use optim::{Adagrad, Adam, Optimizer, SGD};
 pub use shape::{Dim, Dyn};
 pub use top_k::{rank_of, top_k};
@@ -229,7 +234,8 @@ pub use variable::{Operand, Variable};
 ///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
 ///   number on either side), unary `-`, and the methods `dot`, `dot_t`, `vector_dot`, `index`,
 ///   `sum_bags`, `mean_bags` (on a parameter's name), `gather_rows`, `gather_sum_bags`,
-///   `gather_mean_bags` (on any node), `pick(index)` (an entry per row), `square`,
+///   `gather_mean_bags`, `gather_max_bags`, `gather_logsumexp_bags` (on any node),
+///   `pick(index)` (an entry per row), `square`,
 ///   `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`,
 ///   `sigmoid`, `softplus`, `relu`, `leaky_relu(slope)`, `gelu`,
 ///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;
@@ -269,7 +275,9 @@ pub use variable::{Operand, Variable};
 ///   model's fields (`model.hidden.boxed()`). A parameter that
 ///   only such code uses is declared in the block all the same, marked `#[allow(unused)]`
 ///   (else "never used" is an error), so that `parameters()`, `from_parameters`,
-///   snapshots and saving include it (see the example below).
+///   snapshots and saving include it (see the example below). A block cannot take
+///   another graph's node as an input either: to feed one network into another, or to
+///   stack a number of layers that a setting gives, apply [`nn::Linear`] layers in code.
 /// - Doc comments and attributes on an item go to its field, except `cfg` (or a
 ///   `cfg_attr` that yields one), which is an error there (the constructors set every
 ///   item: declare one model per configuration). A `cfg` on the struct applies to
@@ -542,10 +550,10 @@ pub use typenum;
 /// `Boxed` for the `Variable<Boxed>` that `.boxed()`, the recurrent cells and attention
 /// return.)
 pub mod prelude {
-    pub use crate::nodes::Boxed;
     pub use crate::optim::Optimizer;
     pub use crate::{
-        concat, random_matrix, rank_of, top_k, Adagrad, Adam, BagsInputNode, Dyn, HogwildParameter,
-        IndexInputNode, InputNode, Node, ParameterNode, TrainingFlag, Variable, SGD,
+        concat, random_matrix, rank_of, top_k, Adagrad, Adam, BagsInputNode, Boxed, Dyn,
+        HogwildParameter, IndexInputNode, InputNode, Node, ParameterNode, TrainingFlag, Variable,
+        SGD,
     };
 }

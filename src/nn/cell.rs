@@ -342,7 +342,6 @@ impl<G: Gates> Cell<G> {
 mod saving {
     use super::{Cell, Gates};
     use crate::nodes::ParameterNode;
-    use crate::Variable;
     use ndarray::Array2;
     use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -356,19 +355,10 @@ mod saving {
         hidden_bias: Array2<f32>,
     }
 
-    /// The current values: of the shared storage for a shared node, whose `value()` is
-    /// its latest pass's copy.
-    fn current(p: &Variable<ParameterNode>) -> Array2<f32> {
-        match p.node().shared_storage() {
-            Some(_) => p.hogwild_parameter().value(),
-            None => p.value(),
-        }
-    }
-
     impl<G: Gates> Serialize for Cell<G> {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             let [input_weights, hidden_weights, input_bias, hidden_bias] =
-                self.fields().map(current);
+                self.fields().map(crate::nn::current_value);
             Saved {
                 input_weights,
                 hidden_weights,

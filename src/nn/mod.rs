@@ -8,6 +8,9 @@
 //!   [`binary_crossentropy_with_logits_weighted`](losses::binary_crossentropy_with_logits_weighted));
 //!   [`huber`](losses::huber) for regression with outliers and Q-learning; its
 //!   docs also give squared error, which is written with ordinary ops.
+//! - [`Linear`] — a fully connected layer, `x·W + b`, applied to any node as a typed
+//!   node: networks built in code (a depth from a configuration, one network's output
+//!   fed to another) where a `model!` block does not reach.
 //! - [`Gru`] and [`Lstm`] — recurrent cells (a gated recurrent unit, a long short-term
 //!   memory): one boxed step per call, unrolled over a sequence as the data dictates;
 //!   [`Recurrent`] steps either, for code written once for both.
@@ -87,6 +90,7 @@ mod attention;
 mod cell;
 mod fused;
 mod gru;
+mod linear;
 pub mod losses;
 mod lstm;
 mod recurrent;
@@ -94,5 +98,17 @@ mod recurrent;
 pub use attention::{attention, attention_padded, causal_attention, Attention};
 pub use cell::{Cell, Gates, GruGates, LstmGates};
 pub use gru::Gru;
+pub use linear::{Linear, LinearOutput};
 pub use lstm::Lstm;
 pub use recurrent::Recurrent;
+
+/// A parameter's current value for saving: the shared storage's, for a node over
+/// [`HogwildParameter`](crate::HogwildParameter) storage, whose `value()` is its latest
+/// pass's copy.
+#[cfg(feature = "serde")]
+fn current_value(p: &crate::Variable<crate::ParameterNode>) -> ndarray::Array2<f32> {
+    match p.node().shared_storage() {
+        Some(_) => p.hogwild_parameter().value(),
+        None => p.value(),
+    }
+}

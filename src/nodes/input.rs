@@ -89,6 +89,29 @@ impl InputNode {
     /// y.backward(1.0);
     /// assert_eq!(x.gradient(), ndarray::arr2(&[[2.0, -4.0]])); // d(x^2)/dx = 2x
     /// ```
+    ///
+    /// A saliency map of a trained classifier: the gradient of each row's predicted
+    /// class's logit with respect to that row's features. Over detached weights, no
+    /// weight gradient is computed, and none accumulates in the weights between calls;
+    /// the input's does, so clear it before each backward pass.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -1.0], [0.0, 3.0]])); // trained
+    /// let x = InputNode::with_gradient(ndarray::arr2(&[[1.0, 1.0], [2.0, -1.0]]));
+    /// let logits = x.dot(&w.detach());
+    /// logits.forward();
+    /// let predicted: Vec<usize> = logits.argmax_rows();
+    /// assert_eq!(predicted, [1, 0]);
+    /// let top = logits.pick(&IndexInputNode::new(&predicted)).scalar_sum();
+    /// x.zero_gradient();
+    /// top.forward();
+    /// top.backward(1.0);
+    /// // Row 0's logit 1 is x·(-1, 3); row 1's logit 0 is x·(1, 0).
+    /// assert_eq!(x.gradient(), ndarray::arr2(&[[-1.0, 3.0], [1.0, 0.0]]));
+    /// assert!(!w.has_gradient());
+    /// ```
     pub fn with_gradient(value: Array2<f32>) -> Variable<InputNode> {
         Self::build(value, true)
     }

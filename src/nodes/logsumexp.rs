@@ -15,7 +15,7 @@ use typenum::U1;
 /// `ln Σ exp(x)` over `xs`, as `m + ln Σ exp(x - m)` with `m` the largest: `-inf` when
 /// all are `-inf`, `+inf` when one is `+inf`, NaN when one is NaN.
 #[inline]
-fn logsumexp(xs: impl Iterator<Item = f32> + Clone) -> f32 {
+pub(super) fn logsumexp(xs: impl Iterator<Item = f32> + Clone) -> f32 {
     let max = xs.clone().fold(f32::NEG_INFINITY, f32::max);
     if max.is_infinite() {
         // All -inf: the sum is 0. A +inf: so is the result. (`x - max` would be NaN.)

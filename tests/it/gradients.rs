@@ -367,6 +367,18 @@ fn lookups_and_integer_targets() {
     unary_on("gather_mean_bags, weighted", Any, &tables, |t| {
         t.tanh().gather_mean_bags(&weighted(t))
     });
+    unary_on("gather_max_bags", Any, &tables, |t| {
+        t.tanh().gather_max_bags(&bags(t))
+    });
+    unary_on("gather_max_bags, weighted", Any, &tables, |t| {
+        t.tanh().gather_max_bags(&weighted(t))
+    });
+    unary_on("gather_logsumexp_bags", Any, &tables, |t| {
+        t.tanh().gather_logsumexp_bags(&bags(t))
+    });
+    unary_on("gather_logsumexp_bags, weighted", Any, &tables, |t| {
+        t.tanh().gather_logsumexp_bags(&weighted(t))
+    });
     unary_on("pick", Any, &tables, |t| {
         let (rows, cols) = t.shape();
         let columns: Vec<usize> = (0..rows).map(|r| (r * 2 + 1) % cols).collect();

@@ -299,3 +299,35 @@ fn recurrent_cells_save_current_values_and_bad_files_are_named() {
         "{error}"
     );
 }
+
+/// A linear layer over shared parameters saves what the storage holds now and loads
+/// back as a local layer; a file whose bias does not fit its weights is an error naming
+/// the field.
+#[test]
+fn linear_layers_save_current_values_and_bad_files_are_named() {
+    use rand::SeedableRng;
+    use wyrm::nn::Linear;
+
+    let template = Linear::new(3, 2, &mut rand::rngs::StdRng::seed_from_u64(6));
+    let (w, b) = (
+        template.weights.hogwild_parameter(),
+        template.bias.hogwild_parameter(),
+    );
+    let layer = Linear::from_parameters(ParameterNode::shared(w), ParameterNode::shared(b.clone()));
+    let updated = Array2::from_elem((1, 2), -0.5);
+    b.set_value(&updated);
+    let loaded: Linear = serde_json::from_str(&serde_json::to_string(&layer).unwrap()).unwrap();
+    assert_eq!(loaded.bias.value(), updated);
+    assert_eq!(loaded.weights.value(), template.weights.value());
+    assert!(!loaded.weights.node().is_shared());
+
+    let mut wrong: serde_json::Value = serde_json::to_value(&layer).unwrap();
+    wrong["bias"] = serde_json::to_value(Array2::<f32>::zeros((1, 3))).unwrap();
+    let error = serde_json::from_value::<Linear>(wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("Linear::deserialize: `bias` is 1x3, but `weights` of 3x2 needs it 1x2"),
+        "{error}"
+    );
+}

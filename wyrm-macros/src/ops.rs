@@ -128,6 +128,18 @@ pub const METHODS: &[Method] = &[
         Rule::GatherBags,
         "GatherBags",
     ),
+    method(
+        "gather_max_bags",
+        &[Arg::Bags],
+        Rule::GatherBags,
+        "GatherMaxBags",
+    ),
+    method(
+        "gather_logsumexp_bags",
+        &[Arg::Bags],
+        Rule::GatherBags,
+        "GatherMaxBags",
+    ),
     method("pick", &[Arg::Index], Rule::Pick, "Pick"),
     method("square", &[], Rule::Keep, "Square"),
     method("exp", &[], Rule::Keep, "Exp"),
