@@ -202,7 +202,9 @@ pub use variable::{Operand, Variable};
 ///
 /// - `name: Param<R, C>` declares an `R x C` trainable parameter, `name: Input<R, C>` an
 ///   input (zeros until set with `set_value`: each graph, such as each Hogwild thread's,
-///   has its own inputs to set, constant ones included), `name: Index<K>` an input of `K`
+///   has its own inputs to set, constant ones included; `#[gradient]` on it makes an
+///   input that records its gradient, [`InputNode::with_gradient`], for saliency maps and
+///   adversarial examples from the model's own graph), `name: Index<K>` an input of `K`
 ///   row indices for lookups, `name: Bags<B>` a [`BagsInputNode`] of `B` bags of ids for
 ///   `table.sum_bags(name)` and `table.mean_bags(name)`, and `name: Training` a
 ///   [`TrainingFlag`] field for the block's `dropout(rate, name)` nodes (in training mode at

@@ -134,6 +134,27 @@ impl<R: Static, C: Static> InputNode<R, C> {
     pub fn new_static(value: Array2<f32>) -> Variable<Self> {
         Self::build(value, false)
     }
+
+    /// An input with compile-time shape `R x C` that also accumulates its gradient, as
+    /// [`with_gradient`](InputNode::with_gradient) does.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// use wyrm::typenum::{U1, U2};
+    ///
+    /// let x = InputNode::<U1, U2>::with_gradient_static(ndarray::arr2(&[[3.0, 4.0]]));
+    /// let y = x.square().scalar_sum();
+    /// y.forward();
+    /// y.backward(1.0);
+    /// assert_eq!(x.gradient(), ndarray::arr2(&[[6.0, 8.0]]));
+    /// ```
+    ///
+    /// # Panics
+    /// If `value` is not `R x C`.
+    #[track_caller]
+    pub fn with_gradient_static(value: Array2<f32>) -> Variable<Self> {
+        Self::build(value, true)
+    }
 }
 
 /// Values accepted by [`set_value`](Variable::<InputNode>::set_value): an `f32` (for a 1x1

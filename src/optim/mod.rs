@@ -90,6 +90,11 @@ macro_rules! common_options {
             /// Adds `penalty * w` to each gradient (L2 regularisation), after any
             /// [`clamp`](Self::clamp): the penalty term itself is not clamped.
             ///
+            /// Lazily, for a row-sparse gradient (a table's lookups): only the rows with
+            /// a gradient in this step are penalised, so an embedding row decays in the
+            /// steps that look it up, and a table's cost stays proportional to the rows
+            /// touched. A dense gradient penalises every weight at every step.
+            ///
             /// ```
             /// use wyrm::*;
             ///

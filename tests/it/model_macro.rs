@@ -1705,3 +1705,58 @@ fn a_model_takes_another_models_parameters_by_name() {
         "{message}"
     );
 }
+
+model! {
+    /// A classifier whose input records its gradient, for saliency from its own graph.
+    struct Salient {
+        w: Param<3, 2>,
+        #[gradient]
+        x: Input<batch, 3>,
+        classes: Index<batch>,
+        logits = x.dot(w).tanh(),
+        top = logits.pick(classes).scalar_sum(),
+    }
+}
+
+model! {
+    #[static_shapes]
+    struct SalientStatic {
+        w: Param<3, 1>,
+        #[gradient]
+        x: Input<1, 3>,
+        y = x.dot(w).scalar_sum(),
+    }
+}
+
+/// `#[gradient]` on an input: its gradient is the one by hand, it is not a parameter,
+/// and a graph built by `with_dims` records one too.
+#[test]
+fn a_gradient_input_records_its_gradient() {
+    let model = Salient::new(2);
+    let x = random_matrix(2, 3);
+    model.x.set_value(&x);
+    model.classes.set_value(&[1, 0]);
+    model.top.forward();
+    model.top.backward(1.0);
+    assert_eq!(model.parameters().len(), 1);
+
+    let by_hand_x = InputNode::with_gradient(x);
+    let w = InputNode::new(model.w.value().to_owned());
+    let by_hand = by_hand_x.dot(&w).tanh().pick(&model.classes).scalar_sum();
+    by_hand.forward();
+    by_hand.backward(1.0);
+    assert_eq!(model.x.gradient(), by_hand_x.gradient());
+    assert!(model.x.gradient().iter().any(|g| *g != 0.0));
+
+    let single = model.with_dims(SalientDims { batch: 1 });
+    single.classes.set_value(&[0]);
+    single.top.forward();
+    single.top.backward(1.0);
+    assert_eq!(single.x.gradient().dim(), (1, 3));
+
+    let fixed = SalientStatic::default();
+    fixed.x.set_value(arr2(&[[1.0, 2.0, 3.0]]));
+    fixed.y.forward();
+    fixed.y.backward(1.0);
+    assert_eq!(fixed.x.gradient().t(), fixed.w.value());
+}

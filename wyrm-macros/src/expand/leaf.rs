@@ -195,9 +195,14 @@ pub(super) fn fresh_leaf(
         }
         LeafKind::Input => {
             let value = quote!(#k::ndarray::Array2::zeros((#rows, #cols)));
+            let (new, new_static) = if leaf.gradient {
+                (quote!(with_gradient), quote!(with_gradient_static))
+            } else {
+                (quote!(new), quote!(new_static))
+            };
             match dims {
-                Some(dims) => quote_spanned!(span=> #k::InputNode::#dims::new_static(#value)),
-                None => quote_spanned!(span=> #k::InputNode::new(#value)),
+                Some(dims) => quote_spanned!(span=> #k::InputNode::#dims::#new_static(#value)),
+                None => quote_spanned!(span=> #k::InputNode::#new(#value)),
             }
         }
         LeafKind::Index => {

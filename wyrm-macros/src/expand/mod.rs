@@ -530,6 +530,7 @@ fn field_docs(item: &Item) -> TokenStream {
         ItemKind::Leaf(leaf) => {
             let what = match leaf.kind {
                 LeafKind::Param => "parameter",
+                LeafKind::Input if leaf.gradient => "input, recording its gradient,",
                 LeafKind::Input => "input",
                 LeafKind::Index => "index input",
                 LeafKind::Bags => "bags input",

@@ -66,6 +66,8 @@ pub(crate) struct Leaf {
     /// The kind was guessed from a misspelt keyword: its error says what the kind takes,
     /// so a dimension count that does not fit the guess is not reported again.
     pub(crate) guessed: bool,
+    /// `#[gradient]` on an `Input`: the input records its gradient.
+    pub(crate) gradient: bool,
 }
 
 impl Leaf {
@@ -226,6 +228,7 @@ impl Parse for Leaf {
             init,
             errors,
             guessed: known.is_none(),
+            gradient: false,
         })
     }
 }

@@ -175,10 +175,10 @@ impl Parse for Model {
 
 impl Parse for Item {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = input.call(Attribute::parse_outer)?;
         let name: Ident = input.parse()?;
         let lookahead = input.lookahead1();
-        let kind = if lookahead.peek(Token![:]) {
+        let mut kind = if lookahead.peek(Token![:]) {
             input.parse::<Token![:]>()?;
             ItemKind::Leaf(input.parse()?)
         } else if lookahead.peek(Token![=]) {
@@ -188,8 +188,58 @@ impl Parse for Item {
         } else {
             return Err(lookahead.error());
         };
+        take_gradient_attribute(&mut attrs, &mut kind)?;
         Ok(Item { attrs, name, kind })
     }
+}
+
+/// Takes `#[gradient]` out of an item's attributes: on an `Input` it makes the input
+/// record its gradient; anywhere else, or with arguments, it is an error at the attribute
+/// (recorded with the leaf's errors where there is a leaf, so that others still show).
+fn take_gradient_attribute(attrs: &mut Vec<Attribute>, kind: &mut ItemKind) -> syn::Result<()> {
+    let Some(at) = attrs.iter().position(|a| a.path().is_ident("gradient")) else {
+        return Ok(());
+    };
+    let attr = attrs.remove(at);
+    let misplaced = |what: &str| {
+        syn::Error::new_spanned(
+            &attr,
+            format!(
+                "`#[gradient]` applies to `Input` declarations (an input that records its \
+                 gradient, for saliency or adversarial examples); {what}"
+            ),
+        )
+    };
+    let leaf = match kind {
+        ItemKind::Leaf(leaf) => leaf,
+        ItemKind::Node(_) => {
+            return Err(misplaced(
+                "a node's gradient is not kept: read an input's or a parameter's",
+            ))
+        }
+    };
+    let error = match leaf.kind {
+        _ if !matches!(attr.meta, syn::Meta::Path(_)) => Some(syn::Error::new_spanned(
+            &attr,
+            "`#[gradient]` takes no arguments",
+        )),
+        LeafKind::Input => None,
+        LeafKind::Param => Some(misplaced("a `Param` records its gradient already")),
+        LeafKind::Index | LeafKind::Bags | LeafKind::Training => {
+            Some(misplaced("ids and flags have no gradient"))
+        }
+    };
+    match error {
+        Some(error) => leaf.errors.push(error),
+        None => leaf.gradient = true,
+    }
+    if let Some(again) = attrs.iter().find(|a| a.path().is_ident("gradient")) {
+        leaf.errors.push(syn::Error::new_spanned(
+            again,
+            "`#[gradient]` is given twice",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
