@@ -62,6 +62,18 @@ impl AtomicF32s {
         }
     }
 
+    /// New storage holding the current elements (relaxed loads of whole words).
+    pub(crate) fn snapshot(&self) -> Self {
+        AtomicF32s {
+            words: self
+                .words
+                .iter()
+                .map(|w| AtomicU64::new(w.load(Relaxed)))
+                .collect(),
+            len: self.len,
+        }
+    }
+
     /// `len` zeros.
     pub(crate) fn zeros(len: usize) -> Self {
         AtomicF32s {

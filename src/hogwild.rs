@@ -267,6 +267,30 @@ impl HogwildParameter {
         Array2::from_shape_vec(self.shape, data).expect("shape matches storage")
     }
 
+    /// New storage holding a snapshot of the current values, without optimizer state:
+    /// what `HogwildParameter::new(self.value())` builds, copied in one pass (a 2^18 x 9
+    /// table in about a third of the time). Safe to call while other threads train, with
+    /// the caveat of [`value`](Self::value). A `model!` companion's `snapshot()` calls it
+    /// for each parameter.
+    ///
+    /// ```
+    /// use wyrm::HogwildParameter;
+    ///
+    /// let shared = HogwildParameter::new(ndarray::arr2(&[[1.0, 2.0]]));
+    /// let best = shared.snapshot();
+    /// shared.set_value(&ndarray::arr2(&[[0.0, 0.0]]));
+    /// assert_eq!(best.value(), ndarray::arr2(&[[1.0, 2.0]]));
+    /// ```
+    pub fn snapshot(&self) -> HogwildParameter {
+        HogwildParameter {
+            shape: self.shape,
+            values: self.values.snapshot(),
+            state: Default::default(),
+            state_kind: AtomicU8::new(crate::optim::state_kind::NONE),
+            state_epoch: AtomicU64::new(0),
+        }
+    }
+
     /// A snapshot of the given rows (`indices.len() x cols`), without copying the rest of
     /// the table: one user's embedding, say. Safe to call while other threads train, with
     /// the caveat of [`value`](Self::value).

@@ -102,9 +102,7 @@ pub(super) fn companion(
             /// when stopping early; pass it to `set_parameter_values` to restore them).
             pub fn snapshot(&self) -> Self {
                 Self {
-                    #(#param_idents: ::std::sync::Arc::new(#k::HogwildParameter::new(
-                        self.#param_idents.value(),
-                    )),)*
+                    #(#param_idents: ::std::sync::Arc::new(self.#param_idents.snapshot()),)*
                     #(#dims: self.#dims,)*
                 }
             }

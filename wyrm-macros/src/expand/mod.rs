@@ -213,7 +213,7 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
                     #model_str, #n_str, #declared, &__wyrm_parameters.#n, self.#n.shape(),
                 );
             };
-            let copy = quote!(self.#n.set_value(&__wyrm_parameters.#n.value()););
+            let copy = quote!(self.#n.set_value_from(&__wyrm_parameters.#n););
             (check, copy)
         })
         .unzip();
