@@ -1,0 +1,134 @@
+//! [`ndcg_at`]: normalised discounted cumulative gain, the usual measure of a ranking
+//! against graded relevance labels (learning to rank, search, recommendation).
+
+use crate::top_k::top_k;
+
+/// NDCG@k of one query: the discounted gain of the `k` positions with the largest
+/// `scores` (in [`top_k`]'s order: ties to the lower position, a NaN before any number),
+/// over that of the best possible order of `relevance`. A position's gain is
+/// `2^relevance − 1`, discounted by `log2(rank + 1)` for ranks from 1, as in LightGBM's
+/// and Burges et al.'s definition; labels are graded relevances such as 0 to 4.
+///
+/// `None` when no position has a positive gain within the ideal top `k` (a query without
+/// a relevant document, or `k` of 0): its NDCG is undefined, and evaluation code usually
+/// leaves such queries out of the mean rather than counting them as 0 or 1.
+///
+/// ```
+/// use wyrm::ndcg_at;
+///
+/// let relevance = [0.0, 3.0, 1.0, 2.0];
+/// // The best order: 1, 3, 2, 0.
+/// assert_eq!(ndcg_at(&[0.1, 0.9, 0.3, 0.5], &relevance, 4), Some(1.0));
+/// // Positions 2 and 3 swapped: below 1.
+/// let swapped = ndcg_at(&[0.1, 0.9, 0.5, 0.3], &relevance, 4).unwrap();
+/// assert!(swapped < 1.0 && swapped > 0.9);
+/// // Over queries of several lengths, those with a relevant document.
+/// let queries = [(vec![0.2, 0.1], vec![1.0, 0.0]), (vec![0.5, 0.4], vec![0.0, 0.0])];
+/// let scored: Vec<f32> = queries.iter().filter_map(|(s, r)| ndcg_at(s, r, 10)).collect();
+/// assert_eq!(scored, [1.0]);
+/// ```
+///
+/// # Panics
+/// If `scores` and `relevance` differ in length, or a relevance is not finite, naming it.
+#[track_caller]
+pub fn ndcg_at(scores: &[f32], relevance: &[f32], k: usize) -> Option<f32> {
+    assert!(
+        scores.len() == relevance.len(),
+        "ndcg_at: {} scores but {} relevance labels; give one label per score",
+        scores.len(),
+        relevance.len()
+    );
+    if let Some(i) = relevance.iter().position(|r| !r.is_finite()) {
+        panic!(
+            "ndcg_at: relevance label {i} is {}, not a finite number",
+            relevance[i]
+        );
+    }
+    // In f64: a long list's small discounted gains are summed without rounding away.
+    let gain = |r: f32| 2f64.powf(f64::from(r)) - 1.0;
+    let discounted = |order: &mut dyn Iterator<Item = usize>| -> f64 {
+        order
+            .enumerate()
+            .map(|(rank, i)| gain(relevance[i]) / ((rank + 2) as f64).log2())
+            .sum()
+    };
+    let mut ideal: Vec<usize> = (0..relevance.len()).collect();
+    ideal.sort_by(|&a, &b| relevance[b].total_cmp(&relevance[a]));
+    let best = discounted(&mut ideal.into_iter().take(k));
+    if best <= 0.0 {
+        return None;
+    }
+    let mut ranked = Vec::new();
+    top_k(scores, k, |_| false, &mut ranked);
+    Some((discounted(&mut ranked.into_iter()) / best) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ndcg_at;
+
+    /// The textbook sum, by hand, for one order.
+    #[test]
+    fn matches_the_definition() {
+        let relevance = [3.0, 2.0, 3.0, 0.0, 1.0, 2.0];
+        let scores = [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]; // ranked in position order
+        let dcg = |gains: &[f64]| -> f64 {
+            gains
+                .iter()
+                .enumerate()
+                .map(|(i, g)| g / ((i + 2) as f64).log2())
+                .sum()
+        };
+        let gains = relevance.map(|r: f32| 2f64.powf(r.into()) - 1.0);
+        let ideal = [7.0, 7.0, 3.0, 3.0, 1.0, 0.0];
+        for k in 1..=6 {
+            let expected = dcg(&gains[..k]) / dcg(&ideal[..k]);
+            let got = ndcg_at(&scores, &relevance, k).unwrap();
+            assert!(
+                (f64::from(got) - expected).abs() < 1e-6,
+                "k {k}: {got} vs {expected}"
+            );
+        }
+        // k past the length counts every position.
+        assert_eq!(
+            ndcg_at(&scores, &relevance, 100),
+            ndcg_at(&scores, &relevance, 6)
+        );
+    }
+
+    /// Ties in the scores are ordered as `top_k` orders them: the lower position first.
+    #[test]
+    fn ties_go_to_the_lower_position() {
+        let relevance = [0.0, 1.0];
+        assert!(ndcg_at(&[0.5, 0.5], &relevance, 1) == Some(0.0));
+        assert!(ndcg_at(&[0.5, 0.5], &[1.0, 0.0], 1) == Some(1.0));
+    }
+
+    #[test]
+    fn undefined_without_a_relevant_position() {
+        assert_eq!(ndcg_at(&[0.1, 0.2], &[0.0, 0.0], 2), None);
+        assert_eq!(ndcg_at(&[0.1, 0.2], &[1.0, 0.0], 0), None);
+        assert_eq!(ndcg_at(&[], &[], 3), None);
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let message = |f: fn()| {
+            std::panic::catch_unwind(f)
+                .map_err(|p| p.downcast::<String>().map(|s| *s).unwrap_or_default())
+                .expect_err("a panic")
+        };
+        assert_eq!(
+            message(|| {
+                ndcg_at(&[0.1, 0.2], &[1.0], 2);
+            }),
+            "ndcg_at: 2 scores but 1 relevance labels; give one label per score"
+        );
+        assert_eq!(
+            message(|| {
+                ndcg_at(&[0.1, 0.2], &[1.0, f32::NAN], 2);
+            }),
+            "ndcg_at: relevance label 1 is NaN, not a finite number"
+        );
+    }
+}
