@@ -50,7 +50,7 @@
 //!   `norm_columns` (Euclidean, with a zero gradient at a zero row), running sums
 //!   (`cumsum_rows`/`cumsum_columns`, `logcumsumexp_rows`/`logcumsumexp_columns`),
 //!   `standardize_rows(eps)`/`standardize_columns(eps)` (to mean 0 and variance 1: layer
-//!   normalisation with a gain and a bias after), `t`,
+//!   normalisation with a gain and a bias after), `t`, `reshape` (row-major, as NumPy's),
 //!   `stack`,
 //!   [`concat()`] (any number of variables in one
 //!   node), `slice`, `detach` (a

@@ -23,6 +23,7 @@ mod parameter;
 mod pick;
 mod rectifiers;
 mod reduce;
+mod reshape;
 mod scalar;
 mod single;
 mod slice;
@@ -64,6 +65,7 @@ pub use reduce::{
     Mean, MeanColumns, MeanColumnsOp, MeanOp, MeanRows, MeanRowsOp, ScalarSum, ScalarSumOp,
     SumColumns, SumColumnsOp, SumRows, SumRowsOp,
 };
+pub use reshape::{Reshape, ReshapeOp};
 pub use scalar::{
     AddScalar, AddScalarOp, DivScalar, DivScalarOp, MulScalar, MulScalarOp, Neg, NegOp, ScalarDiv,
     ScalarDivOp, ScalarSub, ScalarSubOp, SubScalar, SubScalarOp,

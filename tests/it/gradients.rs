@@ -456,6 +456,11 @@ fn attention() {
 #[test]
 fn shape_operations() {
     unary("t", Any, |x| x.t());
+    // The transposed shape's elements, as one row and then back to the operand's rows.
+    unary("reshape", Any, |x| {
+        let (rows, cols) = x.shape();
+        x.reshape(1, rows * cols).reshape(cols, rows)
+    });
     let rows = [((1, 1), (1, 1)), ((1, 5), (2, 5)), ((4, 3), (2, 3))];
     binary("stack Axis(0)", (Any, Any), &rows, |a, b| {
         a.stack(b, Axis(0))
