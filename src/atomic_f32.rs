@@ -74,6 +74,15 @@ impl AtomicF32s {
         }
     }
 
+    /// Overwrites every element with `source`'s (relaxed loads and stores of whole
+    /// words). The two must have the same length.
+    pub(crate) fn copy_words_from(&self, source: &AtomicF32s) {
+        debug_assert_eq!(self.len, source.len);
+        for (w, s) in self.words.iter().zip(source.words.iter()) {
+            w.store(s.load(Relaxed), Relaxed);
+        }
+    }
+
     /// `len` zeros.
     pub(crate) fn zeros(len: usize) -> Self {
         AtomicF32s {

@@ -29,7 +29,8 @@ use crate::top_k::top_k;
 /// ```
 ///
 /// # Panics
-/// If `scores` and `relevance` differ in length, or a relevance is not finite, naming it.
+/// If `scores` and `relevance` differ in length, or a relevance label is negative, above
+/// 1023 or NaN, naming it.
 #[track_caller]
 pub fn ndcg_at(scores: &[f32], relevance: &[f32], k: usize) -> Option<f32> {
     assert!(
@@ -38,9 +39,10 @@ pub fn ndcg_at(scores: &[f32], relevance: &[f32], k: usize) -> Option<f32> {
         scores.len(),
         relevance.len()
     );
-    if let Some(i) = relevance.iter().position(|r| !r.is_finite()) {
+    // Negative labels would have negative gains, and above 1023 `2^r` overflows.
+    if let Some(i) = relevance.iter().position(|r| !(0.0..=1023.0).contains(r)) {
         panic!(
-            "ndcg_at: relevance label {i} is {}, not a finite number",
+            "ndcg_at: relevance label {i} is {}; labels are graded relevances from 0 to 1023",
             relevance[i]
         );
     }
@@ -128,7 +130,13 @@ mod tests {
             message(|| {
                 ndcg_at(&[0.1, 0.2], &[1.0, f32::NAN], 2);
             }),
-            "ndcg_at: relevance label 1 is NaN, not a finite number"
+            "ndcg_at: relevance label 1 is NaN; labels are graded relevances from 0 to 1023"
+        );
+        assert_eq!(
+            message(|| {
+                ndcg_at(&[0.1, 0.2], &[1.0, -1.0], 2);
+            }),
+            "ndcg_at: relevance label 1 is -1; labels are graded relevances from 0 to 1023"
         );
     }
 }

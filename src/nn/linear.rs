@@ -100,6 +100,10 @@ pub type LinearOutput<X> = Add<Dot<X, ParameterNode>, ParameterNode>;
 /// assert_eq!(loaded.weights.value(), trained.weights.value());
 /// # }
 /// ```
+///
+/// A clone is the same layer (it shares the two parameter nodes, as cloning a
+/// [`Variable`] does); for a copy, build one with
+/// [`from_parameters`](Self::from_parameters) over new parameters.
 #[derive(Clone)]
 pub struct Linear {
     /// `W`: `inputs x outputs`.

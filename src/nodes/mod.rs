@@ -48,7 +48,7 @@ pub(crate) use detach::{cut_seen, node_address, watch_cuts};
 pub use dot::{Dot, DotLayout, DotT, Plain, RhsTransposed};
 pub use dropout::{Dropout, DropoutOp, TrainingFlag};
 pub use gather::{GatherBags, GatherBagsOp, GatherRows, GatherRowsOp};
-pub use gather_max::{GatherMaxBags, GatherMaxBagsOp};
+pub use gather_max::{GatherLogSumExpBags, GatherMaxBags, GatherMaxBagsOp};
 pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
 pub use logsumexp::{LogSumExpColumns, LogSumExpColumnsOp, LogSumExpRows, LogSumExpRowsOp};

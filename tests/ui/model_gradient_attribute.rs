@@ -14,6 +14,8 @@ model! {
         #[gradient]
         z: Input<1, 1>,
         y = (w * x + z).scalar_sum() + i,
+        #[gradient]
+        h = w * 2,
     }
 }
 

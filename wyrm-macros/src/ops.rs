@@ -138,7 +138,7 @@ pub const METHODS: &[Method] = &[
         "gather_logsumexp_bags",
         &[Arg::Bags],
         Rule::GatherBags,
-        "GatherMaxBags",
+        "GatherLogSumExpBags",
     ),
     method("pick", &[Arg::Index], Rule::Pick, "Pick"),
     method("square", &[], Rule::Keep, "Square"),

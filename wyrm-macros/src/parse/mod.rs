@@ -194,8 +194,9 @@ impl Parse for Item {
 }
 
 /// Takes `#[gradient]` out of an item's attributes: on an `Input` it makes the input
-/// record its gradient; anywhere else, or with arguments, it is an error at the attribute
-/// (recorded with the leaf's errors where there is a leaf, so that others still show).
+/// record its gradient; anywhere else, or with arguments, it is an error at the attribute,
+/// kept with the item (with a leaf's errors, or as a node's expression) so that the
+/// block's other errors still show.
 fn take_gradient_attribute(attrs: &mut Vec<Attribute>, kind: &mut ItemKind) -> syn::Result<()> {
     let Some(at) = attrs.iter().position(|a| a.path().is_ident("gradient")) else {
         return Ok(());
@@ -212,10 +213,15 @@ fn take_gradient_attribute(attrs: &mut Vec<Attribute>, kind: &mut ItemKind) -> s
     };
     let leaf = match kind {
         ItemKind::Leaf(leaf) => leaf,
-        ItemKind::Node(_) => {
-            return Err(misplaced(
-                "a node's gradient is not kept: read an input's or a parameter's",
-            ))
+        ItemKind::Node(expr) => {
+            let error =
+                misplaced("a node's gradient is not kept: read an input's or a parameter's");
+            let tokens = std::mem::take(&mut expr.tokens);
+            *expr = Expr {
+                kind: ExprKind::Invalid(error),
+                tokens,
+            };
+            return Ok(());
         }
     };
     let error = match leaf.kind {
