@@ -253,7 +253,8 @@ pub use variable::{Operand, Variable};
 ///   out, not a constant: it decides the result's shape, which the block checks),
 ///   `slice(s![rows, columns])` (the `s!` written in the call; its ranges may read the
 ///   run-time dimensions, `s![.., 0..hidden]`, and literal ones are checked against
-///   literal shapes), your own
+///   literal shapes), `reshape(rows, cols)` (each size a whole number, a dimension's
+///   name or a constant in braces giving a `usize`, `{batch * len}`), your own
 ///   operations `map(op)` (a [`nodes::UnaryOp`]), `combine(op, other)` (a
 ///   [`nodes::BinaryOp`], broadcasting as `+` does) and `apply(op)` (a [`nodes::SingleOp`],
 ///   whose result's shape is checked when the graph is built), the `op` written as a unit

@@ -1760,3 +1760,49 @@ fn a_gradient_input_records_its_gradient() {
     fixed.y.backward(1.0);
     assert_eq!(fixed.x.gradient().t(), fixed.w.value());
 }
+
+model! {
+    /// One weight vector applied at every position of a batch of sequences, each
+    /// sequence one row of `length` positions of 2 features.
+    struct PerPosition {
+        w: Param<2, 1>,
+        x: Input<batch, {length * 2}>,
+        target: Input<batch, length>,
+        positions = x.reshape({batch * length}, 2).dot(w),
+        per_sequence = positions.reshape(batch, length),
+        flat = per_sequence.reshape(1, {batch * length}),
+        loss = ((per_sequence.tanh() - target) * flat.reshape(batch, length)).scalar_sum(),
+    }
+}
+
+/// `reshape` in a block, with literal, dimension and braced sizes: the value and
+/// gradient by hand, and `with_dims` sizes it again.
+#[test]
+fn a_block_reshapes() {
+    let model = PerPosition::from_dims(PerPositionDims {
+        batch: 2,
+        length: 3,
+    });
+    let (x, target) = (random_matrix(2, 6), random_matrix(2, 3));
+    model.x.set_value(&x);
+    model.target.set_value(&target);
+    model.loss.forward();
+    model.loss.backward(1.0);
+    assert_eq!(model.per_sequence.shape(), (2, 3));
+
+    let w = ParameterNode::new(model.w.value().to_owned());
+    let per_sequence = InputNode::new(x).reshape(6, 2).dot(&w).reshape(2, 3);
+    let by_hand = ((per_sequence.tanh() - InputNode::new(target))
+        * per_sequence.reshape(1, 6).reshape(2, 3))
+    .scalar_sum();
+    by_hand.forward();
+    by_hand.backward(1.0);
+    assert_eq!(model.loss.value(), by_hand.value());
+    assert_eq!(model.w.gradient(), w.gradient());
+
+    let longer = model.with_dims(PerPositionDims {
+        batch: 1,
+        length: 5,
+    });
+    assert_eq!(longer.per_sequence.shape(), (1, 5));
+}

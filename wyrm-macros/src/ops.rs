@@ -27,6 +27,10 @@ pub enum Arg {
     Op,
     /// `s![rows, columns]`, the argument of `slice`.
     Slice,
+    /// A size: an integer literal, a run-time dimension's name, or a constant expression
+    /// in braces giving a `usize` (which may read the run-time dimensions), evaluated when
+    /// the graph is built.
+    Size,
     /// A list of numbers: a constant expression in braces that gives something like
     /// `&[f32]` (an array, a `Vec<f32>`, a reference to either), evaluated when the graph
     /// is built.
@@ -70,6 +74,8 @@ pub enum Rule {
     Elementwise,
     /// The rows and columns an `s![rows, columns]` selects.
     Slice,
+    /// The two sizes given, holding the receiver's number of elements.
+    Reshape,
     /// Whatever the operation makes of it (a `SingleOp` may change the shape): known at
     /// run time only.
     Opaque,
@@ -141,6 +147,7 @@ pub const METHODS: &[Method] = &[
         "GatherLogSumExpBags",
     ),
     method("pick", &[Arg::Index], Rule::Pick, "Pick"),
+    method("reshape", &[Arg::Size, Arg::Size], Rule::Reshape, "Reshape"),
     method("square", &[], Rule::Keep, "Square"),
     method("exp", &[], Rule::Keep, "Exp"),
     method("ln", &[], Rule::Keep, "Ln"),

@@ -39,6 +39,8 @@ pub(super) enum Value {
     Axis(usize),
     /// What `s![rows, columns]` selects.
     Slice([SliceAxis; 2]),
+    /// A size (an argument of `reshape`).
+    Size(D),
 }
 
 /// The state of checking the definitions in order, one item after another.
@@ -400,7 +402,9 @@ impl Checker<'_> {
                 );
                 None
             }
-            Value::Slice(_) => unreachable!("only `slice`'s argument, never an operand"),
+            Value::Slice(_) | Value::Size(_) => {
+                unreachable!("only `slice`'s and `reshape`'s arguments, never operands")
+            }
         }
     }
 
@@ -438,6 +442,31 @@ impl Checker<'_> {
             }
         }
         Some(())
+    }
+
+    /// What a size argument denotes: a literal whole number, a run-time dimension (by
+    /// name) or a constant in braces (known when the graph is built); `None` for
+    /// anything else.
+    fn size_of(&mut self, arg: &Expr) -> Option<D> {
+        match &arg.kind {
+            ExprKind::Scalar(s) if s.constant.is_some() => {
+                self.mention_all(&arg.tokens);
+                Some(D::Unknown)
+            }
+            ExprKind::Scalar(s) => {
+                let v = s.literal_value()?;
+                (v >= 0.0 && v.fract() == 0.0 && v < 1e9).then_some(D::Lit(v as usize))
+            }
+            ExprKind::Name(ident) => {
+                let name = key(ident);
+                self.mentioned.insert(name.clone());
+                self.dims
+                    .iter()
+                    .any(|d| key(d) == name)
+                    .then_some(D::Name(name))
+            }
+            _ => None,
+        }
     }
 
     /// Checks the count and kinds of a method's or function's arguments.
@@ -490,6 +519,24 @@ impl Checker<'_> {
                                 "this argument of `{name}` must be a list of numbers, written as a \
                                  constant expression in braces: `{{&CLASS_WEIGHTS}}` or \
                                  `{{class_weights()}}` (an array, a `Vec<f32>` or a slice)"
+                            ),
+                        );
+                        self.mention_all(&arg.tokens);
+                        failed = true;
+                    }
+                }
+                continue;
+            }
+            if *kind == Arg::Size {
+                match self.size_of(arg) {
+                    Some(size) => values.push(Value::Size(size)),
+                    None => {
+                        self.errors.spanned(
+                            &arg.tokens,
+                            format!(
+                                "this argument of `{name}` must be a size: a whole number (`4`), a \
+                                 dimension's name (`batch`) or a constant in braces giving a \
+                                 `usize` (`{{batch * 2}}`)"
                             ),
                         );
                         self.mention_all(&arg.tokens);
@@ -557,7 +604,7 @@ impl Checker<'_> {
                         Arg::Training => "the name of a `Training` flag",
                         Arg::Op => "an operation (a value of your own op type)",
                         Arg::Scalar => "a number",
-                        Arg::Axis | Arg::Numbers => unreachable!("handled above"),
+                        Arg::Axis | Arg::Numbers | Arg::Size => unreachable!("handled above"),
                         Arg::Nodes => unreachable!("read as `Node`s above"),
                         Arg::Slice => "`s![rows, columns]`",
                     };

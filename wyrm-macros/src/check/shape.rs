@@ -291,6 +291,28 @@ impl Checker<'_> {
                 self.join("stack", &[s, other()], *axis, expr, &[])
             }
             Rule::Concat => unreachable!("a function: see `concat`"),
+            Rule::Reshape => {
+                let [Value::Size(rows), Value::Size(cols)] = args else {
+                    unreachable!("checked by `arguments`")
+                };
+                let count = |Shape(r, c): &Shape| match (r, c) {
+                    (D::Lit(r), D::Lit(c)) => Some(r * c),
+                    _ => None,
+                };
+                let to = Shape(rows.clone(), cols.clone());
+                if let (Some(from), Some(into)) = (count(&s), count(&to)) {
+                    if from != into {
+                        self.errors.spanned(
+                            &expr.tokens,
+                            format!(
+                                "shape mismatch: cannot reshape a {s} node ({from} elements) into {to} ({into} elements)"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                node(to)
+            }
             Rule::Slice => {
                 let Some(Value::Slice([rows, cols])) = args.first() else {
                     unreachable!("checked by `arguments`")

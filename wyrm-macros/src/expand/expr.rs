@@ -195,6 +195,7 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
                             let inner = with_dim_locals(inner.clone(), dims);
                             quote_spanned!(a.span()=> #k::ndarray::s![#inner])
                         }
+                        Arg::Size => size_tokens(a, dims),
                         _ => build(k, a, Use::Argument, dims),
                     });
                     quote_spanned!(method.span()=> #recv.#method(#(#args),*))
@@ -230,6 +231,25 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
         Use::Owned | Use::Receiver => value,
         Use::Argument if operator => quote_spanned!(span=> &(#value)),
         Use::Argument => quote_spanned!(span=> &#value),
+    }
+}
+
+/// A size argument (checked): a literal as a `usize`, a dimension's name or a braced
+/// constant read with the run-time dimensions' locals (rustc checks that the constant is
+/// a `usize`, at the user's tokens).
+fn size_tokens(size: &Expr, dims: &[Ident]) -> TokenStream {
+    match &size.kind {
+        ExprKind::Scalar(s) => match &s.constant {
+            Some(constant) => {
+                let constant = with_dim_locals(constant.to_token_stream(), dims);
+                quote_spanned!(s.span=> (#constant))
+            }
+            None => {
+                let n = syn::LitInt::new(&format!("{}usize", s.value as usize), s.span);
+                quote!(#n)
+            }
+        },
+        _ => with_dim_locals(size.tokens.clone(), dims),
     }
 }
 
