@@ -235,14 +235,15 @@ pub(super) fn build(k: &TokenStream, expr: &Expr, usage: Use, dims: &[Ident]) ->
 }
 
 /// A size argument (checked): a literal as a `usize`, a dimension's name or a braced
-/// constant read with the run-time dimensions' locals (rustc checks that the constant is
-/// a `usize`, at the user's tokens).
+/// constant, read with the run-time dimensions' locals.
 fn size_tokens(size: &Expr, dims: &[Ident]) -> TokenStream {
     match &size.kind {
         ExprKind::Scalar(s) => match &s.constant {
             Some(constant) => {
+                // Through a function of `usize`, which says so at the user's tokens if the
+                // constant is of another type (parentheses would draw `unused_parens`).
                 let constant = with_dim_locals(constant.to_token_stream(), dims);
-                quote_spanned!(s.span=> (#constant))
+                quote_spanned!(s.span=> ::core::convert::identity::<usize>(#constant))
             }
             None => {
                 let n = syn::LitInt::new(&format!("{}usize", s.value as usize), s.span);
