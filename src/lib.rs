@@ -92,7 +92,8 @@
 //!   columns of each row), and [`top_k`] takes the best `k` of a score row, leaving out
 //!   positions such as a user's seen items. For evaluation, [`rank_of`] and
 //!   [`Variable::rank_rows`] give the (filtered) rank of a right answer, for MRR and
-//!   Hits@k, and [`ndcg_at`] scores a ranking against graded relevance labels.
+//!   Hits@k, [`ndcg_at`] scores a ranking against graded relevance labels, and
+//!   [`roc_auc`] scores against yes/no labels.
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
@@ -123,8 +124,8 @@ pub mod gradcheck;
 pub mod hogwild;
 pub mod init;
 pub mod kernels;
+mod metrics;
 mod model_docs;
-mod ndcg;
 pub mod nn;
 mod node;
 pub mod nodes;
@@ -141,7 +142,7 @@ pub use model_docs::__private;
 
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
-pub use ndcg::ndcg_at;
+pub use metrics::{ndcg_at, roc_auc};
 pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{
     concat, BagsInputNode, Boxed, IndexInputNode, InputNode, ParameterNode, TrainingFlag,

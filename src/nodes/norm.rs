@@ -158,6 +158,22 @@ impl<T: Node> Variable<T> {
     /// assert_eq!(entities.gradient().shape(), &[10, 4]);
     /// ```
     ///
+    /// Rows scaled to unit length (PyTorch's `F.normalize`, for cosine similarities and
+    /// contrastive losses): divide by the norm held away from 0, `h / h.norm_rows().clip(1e-12,
+    /// f32::MAX)`. A zero row then stays zero, with a finite gradient, where `h /
+    /// h.norm_rows()` gives 0/0.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let h = ParameterNode::new(ndarray::arr2(&[[3.0, 4.0], [0.0, 0.0]]));
+    /// let unit = h.clone() / h.norm_rows().clip(1e-12, f32::MAX);
+    /// let loss = (unit.clone() * 2.0).scalar_sum();
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// assert_eq!(unit.value(), ndarray::arr2(&[[0.6, 0.8], [0.0, 0.0]]));
+    /// assert!(h.gradient().iter().all(|g| g.is_finite()));
+    /// ```
+    ///
     /// To score queries against every row of a table by distance (TransE's evaluation, a
     /// nearest prototype), expand `‖q - e‖² = ‖q‖² - 2 q·e + ‖e‖²`: one matrix product,
     /// as [`dot_t`](Self::dot_t) scores by dot product, with the squared norms (sums of

@@ -10,11 +10,17 @@ use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::rc::Rc;
 use typenum::U1;
 
-/// An input holding bags of row ids, for [`sum_bags`](Variable::sum_bags) and
-/// [`mean_bags`](Variable::mean_bags): a fixed number of bags, each with any number of
-/// ids (none included), set with [`set_value`](Variable::<BagsInputNode>::set_value)
-/// before each forward pass. An id out of range for a table pooled with these bags is
-/// rejected there, naming the id and the table's row count.
+/// An input holding bags of row ids, for a parameter table's
+/// [`sum_bags`](Variable::sum_bags) and [`mean_bags`](Variable::mean_bags) (row-sparse
+/// gradients), and for any node's [`gather_sum_bags`](Variable::gather_sum_bags),
+/// [`gather_mean_bags`](Variable::gather_mean_bags),
+/// [`gather_max_bags`](Variable::gather_max_bags) and
+/// [`gather_logsumexp_bags`](Variable::gather_logsumexp_bags) (a graph network's
+/// neighbour lists, a ranking loss's queries): a fixed number of bags, each with any
+/// number of ids (none included), set with
+/// [`set_value`](Variable::<BagsInputNode>::set_value) before each forward pass. An id out
+/// of range for a table or node pooled with these bags is rejected there, naming the id
+/// and the row count.
 ///
 /// Each id may carry a weight (TF-IDF, a rating, a recency decay) that multiplies its row
 /// in the pooling: set the bags with [`set_weighted`](Variable::<BagsInputNode>::set_weighted)
