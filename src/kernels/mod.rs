@@ -97,6 +97,49 @@ pub fn sum(xs: &[f32]) -> f32 {
     total
 }
 
+/// The largest of `xs`, NaNs skipped as [`f32::max`] skips them (`-inf` for none): in
+/// eight lanes, so that the loop runs in SIMD registers (a single running maximum would
+/// be one comparison after another).
+#[inline(always)]
+pub(crate) fn max(xs: &[f32]) -> f32 {
+    if xs.len() < 16 {
+        return xs.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    }
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    for chunk in chunks {
+        for (lane, x) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(*x);
+        }
+    }
+    lanes.iter().fold(rest, |m, &lane| m.max(lane))
+}
+
+/// Writes `exp(x - shift)` of each of `xs` into `out` (as long) and returns their sum: a
+/// softmax's numerators and denominator. Two plain passes, each of which runs in SIMD
+/// registers under `fast-math` (one pass adding as it goes would add one term after
+/// another: a 256-class row took 4x as long).
+#[inline(always)]
+pub(crate) fn exp_shifted(xs: &[f32], shift: f32, out: &mut [f32]) -> f32 {
+    if xs.len() < 16 {
+        // A few classes: one pass, without the lanes' set-up.
+        let mut total = 0.0;
+        for (o, x) in out.iter_mut().zip(xs) {
+            *o = exp(x - shift);
+            total += *o;
+        }
+        return total;
+    }
+    for (o, x) in out.iter_mut().zip(xs) {
+        *o = exp(x - shift);
+    }
+    sum(&out[..xs.len()])
+}
+
 /// Dot product of two equal-length slices (AVX2 + FMA for longer slices when available).
 ///
 /// ```
@@ -294,6 +337,29 @@ pub fn sigmoid(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lanes give what one running maximum and one running sum give, on both sides of
+    /// the lengths where they start, NaNs skipped by the maximum as `f32::max` skips them.
+    #[test]
+    fn max_and_exp_shifted_agree_with_plain_loops() {
+        for n in [0, 1, 7, 15, 16, 17, 33, 64, 100] {
+            let mut x: Vec<f32> = (0..n).map(|i| ((i * 7) % 13) as f32 * 0.5 - 3.0).collect();
+            let plain_max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            assert_eq!(max(&x), plain_max, "length {n}");
+            let mut out = vec![0.0; n];
+            let total = exp_shifted(&x, 1.0, &mut out);
+            let expected: Vec<f32> = x.iter().map(|v| exp(v - 1.0)).collect();
+            assert_eq!(out, expected, "length {n}");
+            let plain: f32 = expected.iter().sum();
+            assert!((total - plain).abs() <= 1e-5 * plain.max(1.0), "length {n}");
+            if n > 3 {
+                x[n / 2] = f32::NAN;
+                let without = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                assert!(!without.is_nan());
+                assert_eq!(max(&x), without, "length {n}, a NaN");
+            }
+        }
+    }
 
     #[test]
     fn scale_overwrites_or_accumulates_alike_on_every_path() {

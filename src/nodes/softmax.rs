@@ -49,16 +49,14 @@ impl SingleOp for SoftmaxOp {
 
     #[inline]
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
-        for (y, x) in y.chunks_exact_mut(shape.1).zip(x.chunks_exact(shape.1)) {
-            let max = row_max(x);
-            let mut total = 0.0;
-            for (y, x) in y.iter_mut().zip(x) {
-                *y = crate::kernels::exp(*x - max);
-                total += *y;
+        let apply = || {
+            for (y, x) in y.chunks_exact_mut(shape.1).zip(x.chunks_exact(shape.1)) {
+                let total = crate::kernels::exp_shifted(x, row_max(x), y);
+                let inv = 1.0 / total;
+                y.iter_mut().for_each(|y| *y *= inv);
             }
-            let inv = 1.0 / total;
-            y.iter_mut().for_each(|y| *y *= inv);
-        }
+        };
+        vectorized_if_large(shape, apply)
     }
 
     /// Per row, `gx_i = y_i (g_i - sum_j g_j y_j)`.
@@ -101,28 +99,31 @@ impl SingleOp for LogSoftmaxOp {
 
     #[inline]
     fn forward(&self, x: &[f32], shape: (usize, usize), y: &mut [f32]) {
-        for (y, x) in y.chunks_exact_mut(shape.1).zip(x.chunks_exact(shape.1)) {
-            let max = row_max(x);
-            let mut total = 0.0;
-            for x in x {
-                total += crate::kernels::exp(*x - max);
+        let apply = || {
+            for (y, x) in y.chunks_exact_mut(shape.1).zip(x.chunks_exact(shape.1)) {
+                let max = row_max(x);
+                // The exponentials in `y` first, overwritten below.
+                let log_total = crate::kernels::ln(crate::kernels::exp_shifted(x, max, y));
+                for (y, x) in y.iter_mut().zip(x) {
+                    *y = (*x - max) - log_total;
+                }
             }
-            let log_total = crate::kernels::ln(total);
-            for (y, x) in y.iter_mut().zip(x) {
-                *y = (*x - max) - log_total;
-            }
-        }
+        };
+        vectorized_if_large(shape, apply)
     }
 
     /// Per row, `gx_i = g_i - softmax(x)_i sum_j g_j`, with `softmax(x)_i = exp(y_i)`.
     #[inline]
     fn backward(&self, g: &[f32], _: &[f32], y: &[f32], shape: (usize, usize), gx: &mut [f32]) {
-        for ((gx, g), y) in rows(gx, g, y, shape.1) {
-            let total = crate::kernels::sum(g);
-            for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
-                *gx = *g - crate::kernels::exp(*y) * total;
+        let apply = || {
+            for ((gx, g), y) in rows(gx, g, y, shape.1) {
+                let total = crate::kernels::sum(g);
+                for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
+                    *gx = *g - crate::kernels::exp(*y) * total;
+                }
             }
-        }
+        };
+        vectorized_if_large(shape, apply)
     }
 }
 
@@ -139,10 +140,22 @@ fn rows<'a>(
         .zip(y.chunks_exact(cols))
 }
 
+/// Runs `apply` compiled for AVX2 (see [`vectorized`](crate::kernels::simd::vectorized))
+/// where rows are long enough to fill its lanes, else as is: a few classes' rows (a
+/// serving request's 4) gain nothing from it but the call.
+#[inline(always)]
+fn vectorized_if_large(shape: (usize, usize), apply: impl FnOnce()) {
+    if shape.1 >= 16 {
+        crate::kernels::simd::vectorized(apply)
+    } else {
+        apply()
+    }
+}
+
 /// The largest element of a non-empty row.
 #[inline]
 fn row_max(x: &[f32]) -> f32 {
-    x.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    crate::kernels::max(x)
 }
 
 /// Node for the row-wise softmax.

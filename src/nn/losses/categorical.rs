@@ -1,7 +1,7 @@
 //! Cross-entropy of integer class targets under a row-wise softmax, optionally with a
 //! weight per class (for imbalanced classes).
 
-use crate::kernels::{exp, ln};
+use crate::kernels::ln;
 use crate::node::{Node, NodeState, Pass, Scratch};
 use crate::nodes::index::{check_range, Binding, Bound};
 use crate::nodes::Child;
@@ -190,22 +190,27 @@ impl<T: Node> Node for SparseCategoricalCrossentropy<T> {
         let mut probabilities = self.probabilities.borrow_mut();
         let mut total = 0.0f32;
         if classes > 0 {
-            for ((x, p), &target) in logits[..rows * classes]
-                .chunks_exact(classes)
-                .zip(probabilities.chunks_exact_mut(classes))
-                .zip(used.iter())
-            {
-                // log-sum-exp shifted by the row maximum: no overflow, and the sum is >= 1.
-                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0f32;
-                for (p, x) in p.iter_mut().zip(x) {
-                    *p = exp(*x - max);
-                    sum += *p;
+            let mut apply = || {
+                for ((x, p), &target) in logits[..rows * classes]
+                    .chunks_exact(classes)
+                    .zip(probabilities.chunks_exact_mut(classes))
+                    .zip(used.iter())
+                {
+                    // log-sum-exp shifted by the row maximum: no overflow, and the sum is
+                    // >= 1.
+                    let max = crate::kernels::max(x);
+                    let sum = crate::kernels::exp_shifted(x, max, p);
+                    let inv = 1.0 / sum;
+                    p.iter_mut().for_each(|p| *p *= inv);
+                    // -log softmax(x)[t] = log(sum) - (x[t] - max)
+                    total += self.class_weight(target) * (ln(sum) - (x[target] - max));
                 }
-                let inv = 1.0 / sum;
-                p.iter_mut().for_each(|p| *p *= inv);
-                // -log softmax(x)[t] = log(sum) - (x[t] - max)
-                total += self.class_weight(target) * (ln(sum) - (x[target] - max));
+            };
+            // In AVX2 for rows long enough to fill its lanes (as `softmax` does).
+            if classes >= 16 {
+                crate::kernels::simd::vectorized(apply)
+            } else {
+                apply()
             }
         }
         self.state.value_mut()[0] = total;
