@@ -33,7 +33,7 @@ use crate::top_k::top_k;
 ///
 /// # Panics
 /// If `scores` and `relevance` differ in length, or a relevance label is negative, above
-/// 1023 or NaN, naming it.
+/// 64 or NaN, naming it.
 #[track_caller]
 pub fn ndcg_at(scores: &[f32], relevance: &[f32], k: usize) -> Option<f32> {
     assert!(
@@ -42,10 +42,11 @@ pub fn ndcg_at(scores: &[f32], relevance: &[f32], k: usize) -> Option<f32> {
         scores.len(),
         relevance.len()
     );
-    // Negative labels would have negative gains, and above 1023 `2^r` overflows.
-    if let Some(i) = relevance.iter().position(|r| !(0.0..=1023.0).contains(r)) {
+    // Negative labels would have negative gains; up to 64, `2^r` summed over any list
+    // that fits in memory stays far inside `f64`'s range.
+    if let Some(i) = relevance.iter().position(|r| !(0.0..=64.0).contains(r)) {
         panic!(
-            "ndcg_at: relevance label {i} is {}; labels are graded relevances from 0 to 1023",
+            "ndcg_at: relevance label {i} is {}; labels are graded relevances from 0 to 64",
             relevance[i]
         );
     }
@@ -227,13 +228,13 @@ mod tests {
             message(|| {
                 ndcg_at(&[0.1, 0.2], &[1.0, f32::NAN], 2);
             }),
-            "ndcg_at: relevance label 1 is NaN; labels are graded relevances from 0 to 1023"
+            "ndcg_at: relevance label 1 is NaN; labels are graded relevances from 0 to 64"
         );
         assert_eq!(
             message(|| {
                 ndcg_at(&[0.1, 0.2], &[1.0, -1.0], 2);
             }),
-            "ndcg_at: relevance label 1 is -1; labels are graded relevances from 0 to 1023"
+            "ndcg_at: relevance label 1 is -1; labels are graded relevances from 0 to 64"
         );
     }
 }

@@ -449,13 +449,19 @@ impl Checker<'_> {
     /// anything else.
     fn size_of(&mut self, arg: &Expr) -> Option<D> {
         match &arg.kind {
+            // Not negated: `-{n}` would lose its sign in a `usize`.
             ExprKind::Scalar(s) if s.constant.is_some() => {
                 self.mention_all(&arg.tokens);
-                Some(D::Unknown)
+                (s.value > 0.0).then_some(D::Unknown)
             }
-            ExprKind::Scalar(s) => {
-                let v = s.literal_value()?;
-                (v >= 0.0 && v.fract() == 0.0 && v < 1e9).then_some(D::Lit(v as usize))
+            // An integer literal as written (numbers are read as `f32`, which would round
+            // large sizes), unsuffixed or `usize`.
+            ExprKind::Scalar(_) => {
+                let literal: syn::LitInt = syn::parse2(arg.tokens.clone()).ok()?;
+                matches!(literal.suffix(), "" | "usize")
+                    .then(|| literal.base10_parse::<usize>().ok())
+                    .flatten()
+                    .map(D::Lit)
             }
             ExprKind::Name(ident) => {
                 let name = key(ident);

@@ -245,8 +245,11 @@ fn size_tokens(size: &Expr, dims: &[Ident]) -> TokenStream {
                 let constant = with_dim_locals(constant.to_token_stream(), dims);
                 quote_spanned!(s.span=> ::core::convert::identity::<usize>(#constant))
             }
+            // The integer as written (checked), not the `f32` it was also read as.
             None => {
-                let n = syn::LitInt::new(&format!("{}usize", s.value as usize), s.span);
+                let written: syn::LitInt =
+                    syn::parse2(size.tokens.clone()).expect("sizes are checked");
+                let n = syn::LitInt::new(&format!("{}usize", written.base10_digits()), s.span);
                 quote!(#n)
             }
         },

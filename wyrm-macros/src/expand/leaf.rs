@@ -142,9 +142,12 @@ pub(super) fn with_dim_locals(tokens: TokenStream, dims: &[Ident]) -> TokenStrea
 
 /// The local that holds a run-time dimension inside the generated methods. The user's
 /// name is bound only as a constructor argument (see `bind`): bound as a local too, a
-/// name that a constant in scope shares would bring a second error.
+/// name that a constant in scope shares would bring a second error. Located at the
+/// user's token, so that a type error in a braced constant that reads it (`{n as i64}`
+/// where a `usize` goes) points there, not at the whole block.
 pub(crate) fn dim_local(d: &Ident) -> Ident {
-    format_ident!("__wyrm_dim_{}", key(d), span = Span::mixed_site())
+    let span = Span::mixed_site().located_at(d.span());
+    format_ident!("__wyrm_dim_{}", key(d), span = span)
 }
 
 /// The expression building a fresh leaf, inside `new_with_rng` (the generator is
