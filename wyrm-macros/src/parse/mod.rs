@@ -188,7 +188,7 @@ impl Parse for Item {
         } else {
             return Err(lookahead.error());
         };
-        take_gradient_attribute(&mut attrs, &mut kind)?;
+        take_gradient_attribute(&mut attrs, &mut kind);
         Ok(Item { attrs, name, kind })
     }
 }
@@ -197,9 +197,9 @@ impl Parse for Item {
 /// record its gradient; anywhere else, or with arguments, it is an error at the attribute,
 /// kept with the item (with a leaf's errors, or as a node's expression) so that the
 /// block's other errors still show.
-fn take_gradient_attribute(attrs: &mut Vec<Attribute>, kind: &mut ItemKind) -> syn::Result<()> {
+fn take_gradient_attribute(attrs: &mut Vec<Attribute>, kind: &mut ItemKind) {
     let Some(at) = attrs.iter().position(|a| a.path().is_ident("gradient")) else {
-        return Ok(());
+        return;
     };
     let attr = attrs.remove(at);
     let misplaced = |what: &str| {
@@ -221,7 +221,7 @@ fn take_gradient_attribute(attrs: &mut Vec<Attribute>, kind: &mut ItemKind) -> s
                 kind: ExprKind::Invalid(error),
                 tokens,
             };
-            return Ok(());
+            return;
         }
     };
     let error = match leaf.kind {
@@ -245,7 +245,6 @@ fn take_gradient_attribute(attrs: &mut Vec<Attribute>, kind: &mut ItemKind) -> s
             "`#[gradient]` is given twice",
         ));
     }
-    Ok(())
 }
 
 #[cfg(test)]
