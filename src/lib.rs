@@ -67,7 +67,8 @@
 //!   node are picked or pooled the same way by [`Variable::gather_rows`],
 //!   `gather_sum_bags` and `gather_mean_bags` (a graph network's neighbour pooling), with
 //!   a dense gradient, as are their maxima, [`Variable::gather_max_bags`], and
-//!   [`Variable::gather_logsumexp_bags`] (a softmax within groups of rows of any size),
+//!   [`Variable::gather_logsumexp_bags`] (a softmax within groups of rows of any size,
+//!   whose log-probabilities [`Variable::log_softmax_bags`] gives row by row),
 //!   and [`Variable::pick`] takes an entry per row (a policy's log-probability of each
 //!   action taken). Losses for integer targets, binary cross-entropy on logits and the
 //!   Huber loss are in [`nn::losses`], a fully connected layer to apply to any node is
@@ -239,7 +240,8 @@ pub use variable::{Operand, Variable};
 ///   nodes, where a single row, column or `1 x 1` on either side is broadcast; or with a
 ///   number on either side), unary `-`, and the methods `dot`, `dot_t`, `vector_dot`, `index`,
 ///   `sum_bags`, `mean_bags` (on a parameter's name), `gather_rows`, `gather_sum_bags`,
-///   `gather_mean_bags`, `gather_max_bags`, `gather_logsumexp_bags` (on any node),
+///   `gather_mean_bags`, `gather_max_bags`, `gather_logsumexp_bags`,
+///   `log_softmax_bags` (on any node),
 ///   `pick(index)` (an entry per row), `square`,
 ///   `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`,
 ///   `sigmoid`, `softplus`, `relu`, `leaky_relu(slope)`, `gelu`,

@@ -82,11 +82,31 @@ pub type GatherMaxBags<T> = Single<GatherMaxBagsOp, T>;
 pub type GatherLogSumExpBags<T> = GatherMaxBags<T>;
 
 impl GatherMaxBagsOp {
+    /// The log-sum-exp of each bag, for another op built on it, over bags whose ids
+    /// `binding` keeps in range.
+    pub(super) fn log_sum_exp(bags: Rc<BagsInputNode>, binding: Binding) -> Self {
+        GatherMaxBagsOp {
+            bags,
+            maximum: Maximum::Soft,
+            saved: RefCell::default(),
+            _binding: binding,
+        }
+    }
+
+    /// Calls `split(shift, scale)` with each bag and column's log-sum-exp from the last
+    /// forward pass split in two (`B x cols`, row-major): the shift (the maximum) and
+    /// `1 / Σ exp(v - shift)`, for the log-sum-exp to be subtracted in two steps, keeping
+    /// the digits that one rounded sum would lose. A non-finite shift has no scale.
+    pub(super) fn with_shift_and_scale<R>(&self, split: impl FnOnce(&[f32], &[f32]) -> R) -> R {
+        let saved = self.saved.borrow();
+        split(&saved.max, &saved.scale)
+    }
+
     /// Calls `each(bag, ids, weights)` for every bag, with its ids and their weights
     /// (`None` for unweighted bags), compiled for AVX2 where the CPU has it: the loops
     /// over a row's columns, exponentials included, then run 8 lanes wide.
     #[inline(always)]
-    fn for_each_bag(&self, mut each: impl FnMut(usize, &[usize], Option<&[f32]>)) {
+    pub(super) fn for_each_bag(&self, mut each: impl FnMut(usize, &[usize], Option<&[f32]>)) {
         self.bags.with_contents(|ids, sizes, weights| {
             crate::kernels::simd::vectorized(|| {
                 let mut at = 0;
@@ -101,7 +121,7 @@ impl GatherMaxBagsOp {
 
 /// The weight of the id at position `p` of a bag.
 #[inline(always)]
-fn weight(weights: Option<&[f32]>, p: usize) -> f32 {
+pub(super) fn weight(weights: Option<&[f32]>, p: usize) -> f32 {
     weights.map_or(1.0, |w| w[p])
 }
 

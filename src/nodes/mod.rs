@@ -15,6 +15,7 @@ mod gather;
 mod gather_max;
 pub(crate) mod index;
 mod input;
+mod log_softmax_bags;
 mod logsumexp;
 mod math;
 pub(crate) mod max;
@@ -51,6 +52,7 @@ pub use gather::{GatherBags, GatherBagsOp, GatherRows, GatherRowsOp};
 pub use gather_max::{GatherLogSumExpBags, GatherMaxBags, GatherMaxBagsOp};
 pub use index::{Index, IndexError, IndexInputNode, IndexValue};
 pub use input::{InputNode, InputValue};
+pub use log_softmax_bags::{LogSoftmaxBags, LogSoftmaxBagsOp};
 pub use logsumexp::{LogSumExpColumns, LogSumExpColumnsOp, LogSumExpRows, LogSumExpRowsOp};
 pub use math::{
     Abs, AbsOp, Cos, CosOp, Exp, ExpM1, ExpM1Op, ExpOp, Ln, Ln1p, Ln1pOp, LnOp, Pow, PowOp, Sin,

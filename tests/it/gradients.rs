@@ -379,6 +379,25 @@ fn lookups_and_integer_targets() {
     unary_on("gather_logsumexp_bags, weighted", Any, &tables, |t| {
         t.tanh().gather_logsumexp_bags(&weighted(t))
     });
+    // A partition: even rows in one bag, odd ones in another, the rest of the slots empty.
+    let groups = |t: &Param, weighted: bool| {
+        let bags = BagsInputNode::new(3);
+        let rows = t.shape().0;
+        let bag = |from: usize| -> Vec<(usize, f32)> {
+            (from..rows)
+                .step_by(2)
+                .map(|r| (r, if weighted { 0.5 + r as f32 } else { 1.0 }))
+                .collect()
+        };
+        bags.set_weighted([bag(0), vec![], bag(1)]);
+        bags
+    };
+    unary_on("log_softmax_bags", Any, &tables, |t| {
+        t.tanh().log_softmax_bags(&groups(t, false))
+    });
+    unary_on("log_softmax_bags, weighted", Any, &tables, |t| {
+        t.tanh().log_softmax_bags(&groups(t, true))
+    });
     unary_on("pick", Any, &tables, |t| {
         let (rows, cols) = t.shape();
         let columns: Vec<usize> = (0..rows).map(|r| (r * 2 + 1) % cols).collect();

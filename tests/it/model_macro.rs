@@ -457,8 +457,10 @@ model! {
         queries: Bags<groups>,
         scores = x.dot(w),
         best = scores.gather_max_bags(queries),
+        logp = scores.log_softmax_bags(queries),
         loss = scores.gather_logsumexp_bags(queries).scalar_sum()
-            - (scores * labels).scalar_sum() - best.scalar_sum(),
+            - (scores * labels).scalar_sum() - best.scalar_sum()
+            - (logp * labels).scalar_sum(),
     }
 }
 
@@ -480,13 +482,15 @@ fn a_block_takes_the_maxima_of_bags() {
     let w = ParameterNode::new(model.w.value().to_owned());
     let scores = InputNode::new(x).dot(&w);
     let by_hand = scores.gather_logsumexp_bags(&model.queries).scalar_sum()
-        - (scores.clone() * InputNode::new(labels)).scalar_sum()
-        - scores.gather_max_bags(&model.queries).scalar_sum();
+        - (scores.clone() * InputNode::new(labels.clone())).scalar_sum()
+        - scores.gather_max_bags(&model.queries).scalar_sum()
+        - (scores.log_softmax_bags(&model.queries) * InputNode::new(labels)).scalar_sum();
     by_hand.forward();
     by_hand.backward(1.0);
     assert_eq!(model.loss.value(), by_hand.value());
     assert_eq!(model.w.gradient(), w.gradient());
     assert_eq!(model.best.shape(), (3, 1));
+    assert_eq!(model.logp.shape(), (5, 1));
 }
 
 /// `steps` Adam steps on one fixed batch.

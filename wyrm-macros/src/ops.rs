@@ -146,6 +146,12 @@ pub const METHODS: &[Method] = &[
         Rule::GatherBags,
         "GatherLogSumExpBags",
     ),
+    method(
+        "log_softmax_bags",
+        &[Arg::Bags],
+        Rule::Keep,
+        "LogSoftmaxBags",
+    ),
     method("pick", &[Arg::Index], Rule::Pick, "Pick"),
     method("reshape", &[Arg::Size, Arg::Size], Rule::Reshape, "Reshape"),
     method("square", &[], Rule::Keep, "Square"),
