@@ -109,9 +109,10 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// in place, leaving the other rows and the optimizer state as they are: a max-norm
     /// constraint on an embedding's looked-up rows (PyTorch's `Embedding(max_norm=..)`),
     /// such as TransE's on its entities, applied after each step to the ids of the batch.
-    /// A repeated index is harmless (a clipped row is not clipped again: rows within
-    /// rounding of the limit, 2e-6 of it, are left as they are), so the batch's
-    /// ids can be passed as they are. For a shared parameter the rows are read and written
+    /// A clipped row's norm (exact, of its `f32` values) is at most `max_norm` and within
+    /// 4e-7 of it, relatively, so the limit holds as a hard constraint (a Poincaré ball's
+    /// edge at `1 - 1e-6`), and a repeated index is harmless (a clipped row is not clipped
+    /// again): the batch's ids can be passed as they are. For a shared parameter the rows are read and written
     /// through its [`HogwildParameter`](crate::HogwildParameter) (see
     /// [`clip_row_norms`](crate::HogwildParameter::clip_row_norms)). As after
     /// [`set_rows`](Self::set_rows), a [`backward`](Variable::backward) without a forward
@@ -123,8 +124,13 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// let entities = ParameterNode::new(ndarray::arr2(&[[3.0, 4.0], [0.6, 0.0], [0.0, 2.0]]));
     /// let batch = [0, 1, 0];
     /// entities.clip_row_norms(&batch, 1.0);
-    /// // Row 0 (norm 5) is scaled to norm 1; row 1 (0.6) is within; row 2 was not named.
-    /// assert_eq!(entities.value(), ndarray::arr2(&[[0.6, 0.8], [0.6, 0.0], [0.0, 2.0]]));
+    /// // Row 0 (norm 5) is scaled to norm 1 (at most, and within 4e-7: 0.6 and 0.8 round
+    /// // up in `f32`); row 1 (0.6) is within; row 2 was not named.
+    /// let value = entities.value();
+    /// assert!((value[(0, 0)] - 0.6).abs() < 1e-6 && (value[(0, 1)] - 0.8).abs() < 1e-6);
+    /// let norm = value.row(0).iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    /// assert!(norm <= 1.0);
+    /// assert_eq!(value.slice(ndarray::s![1.., ..]), ndarray::arr2(&[[0.6, 0.0], [0.0, 2.0]]));
     /// ```
     ///
     /// # Panics
@@ -276,23 +282,51 @@ mod tests {
         assert!((value[(3, 1)] - 0.8).abs() < 1e-6 && value[(2, 0)] == 6.0);
     }
 
-    /// A row clipped once is not clipped again (it lands within rounding of the limit),
-    /// so a second call writes nothing; a row just above the limit is still clipped.
+    /// A clipped row's norm is at most the limit, to the last bit, and within rounding of
+    /// it, so a second call writes nothing; a row just above the limit is still clipped
+    /// (the Poincaré trial's row at 1.0000005 stayed outside a limit of `1 - 1e-6`).
     #[test]
     fn clipping_twice_changes_nothing_more() {
-        for cols in [2, 32, 100] {
+        let norm = |r: ndarray::ArrayView1<f32>| {
+            r.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
+        };
+        for (cols, limit) in [(2, 1.0), (32, 1.0), (100, 1.0), (10, 1.0 - 1e-6)] {
             let start = crate::init::seeded(2000, cols, 3.0, cols as u64);
-            let table = ParameterNode::new(start);
+            let table = ParameterNode::new(start.clone());
             let all: Vec<usize> = (0..2000).collect();
-            table.clip_row_norms(&all, 1.0);
+            table.clip_row_norms(&all, limit);
             let once = table.value();
-            table.clip_row_norms(&all, 1.0);
+            for (row, before) in once.rows().into_iter().zip(start.rows()) {
+                if norm(before) <= f64::from(limit) {
+                    assert_eq!(row, before);
+                    continue;
+                }
+                let n = norm(row);
+                assert!(
+                    n <= f64::from(limit),
+                    "{cols} columns: norm {n} above {limit}"
+                );
+                assert!(n > f64::from(limit) * (1.0 - 1e-6), "{cols} columns: {n}");
+            }
+            table.clip_row_norms(&all, limit);
             assert_eq!(table.value(), once, "{cols} columns");
         }
-        let table = ParameterNode::new(ndarray::arr2(&[[0.6 * 1.00001, 0.8 * 1.00001]]));
+        for (row, limit) in [
+            ([0.6 * 1.00001, 0.8 * 1.00001], 1.0),
+            ([1.000_000_5, 0.0], 1.0 - 1e-6),
+        ] {
+            let table = ParameterNode::new(ndarray::arr2(&[row]));
+            table.clip_row_norms(&[0], limit);
+            let n = norm(table.value().row(0));
+            assert!(
+                n <= f64::from(limit) && n > f64::from(limit) * (1.0 - 4e-7),
+                "{n}"
+            );
+        }
+        // A row holding a NaN is left as it is: its other elements are not made NaN.
+        let table = ParameterNode::new(ndarray::arr2(&[[f32::NAN, 5.0]]));
         table.clip_row_norms(&[0], 1.0);
-        let norm = table.value().iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((norm - 1.0).abs() < 2e-7, "{norm}");
+        assert_eq!(table.value()[(0, 1)], 5.0);
     }
 
     /// Rows long enough for the SIMD sum of squares clip as the short ones do, at the edges
