@@ -43,6 +43,9 @@ pub struct ParameterNode<R: Dim = Dyn, C: Dim = Dyn> {
     pass: Cell<u64>,
     /// The pass whose values the shared cache holds (0: none).
     cached: Cell<u64>,
+    /// Set by `set_frozen`: backward passes record no gradient here, so optimizers leave
+    /// the parameter alone.
+    frozen: Cell<bool>,
     _dims: PhantomData<fn() -> (R, C)>,
 }
 
@@ -81,6 +84,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
             gradient: RefCell::new(ParamGradient::new(shape)),
             pass: Cell::new(0),
             cached: Cell::new(0),
+            frozen: Cell::new(false),
             _dims: PhantomData,
         });
         let erased = erase(node.clone());
@@ -201,7 +205,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
 
     /// Adds a row-sparse gradient contribution.
     pub(crate) fn accumulate_rows(&self, indices: &[usize], gradient: &[f32]) {
-        self.gradient.borrow_mut().add_rows(indices, gradient);
+        if !self.frozen.get() {
+            self.gradient.borrow_mut().add_rows(indices, gradient);
+        }
     }
 
     /// Adds a row-sparse gradient contribution for `indices` that `write(buffer, false)`
@@ -213,6 +219,9 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
         cols: usize,
         write: impl GradientWrite,
     ) {
+        if self.frozen.get() {
+            return;
+        }
         let mut gradient = self.gradient.borrow_mut();
         write.write(gradient.row_buffer(indices.len(), cols), false);
         gradient.commit_rows(indices);
@@ -692,7 +701,9 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
 
     #[inline(always)]
     fn backward(&self, gradient: &[f32]) {
-        self.gradient.borrow_mut().add_dense(gradient);
+        if !self.frozen.get() {
+            self.gradient.borrow_mut().add_dense(gradient);
+        }
     }
 
     /// Records nothing: a parameter with no gradient is left alone by optimizers.
@@ -701,6 +712,10 @@ impl<R: Dim, C: Dim> Node for ParameterNode<R, C> {
 
     #[inline(always)]
     fn backward_into<W: GradientWrite>(&self, write: W) -> Option<W> {
+        if self.frozen.get() {
+            // Taken, and not computed: a frozen weight's product is skipped.
+            return None;
+        }
         let mut gradient = self.gradient.borrow_mut();
         let (buffer, accumulate) = gradient.dense_buffer();
         write.write(buffer, accumulate);
@@ -782,6 +797,62 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// ```
     pub fn has_gradient(&self) -> bool {
         !self.node().gradient_is_empty()
+    }
+
+    /// Freezes the parameter (`true`) or unfreezes it (`false`): while frozen, backward
+    /// passes record no gradient for it (its gradient is cleared when it is frozen), so
+    /// every optimizer leaves it as it is, momentum and Adam's moments included, and its
+    /// own gradient's product is not computed (a frozen weight's `xᵀ·g` in
+    /// [`dot`](Variable::dot)). Fine-tuning a model's head over a frozen body, or
+    /// optimising inputs over a trained model, is then a switch on the graph already
+    /// built, with the optimizer over all the parameters as before.
+    ///
+    /// Gradients still flow *through* the parameter's consumers to the nodes below them:
+    /// freezing a network's lower layers saves their weights' products, not the backward
+    /// pass through them. For that, build the upper part over
+    /// [`detach`](Variable::detach)ed activations. Freezing is this node's: other graphs
+    /// over the same [`HogwildParameter`](crate::HogwildParameter) keep training it.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let body = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let head = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// let x = InputNode::new(ndarray::arr2(&[[2.0]]));
+    /// let loss = (x.dot(&body).tanh().dot(&head) - 3.0).square().scalar_sum();
+    /// let mut optimizer = Adam::new(0.1, loss.parameters());
+    /// body.set_frozen(true);
+    /// for _ in 0..20 {
+    ///     loss.forward();
+    ///     loss.backward(1.0);
+    ///     optimizer.step();
+    ///     optimizer.zero_gradients();
+    /// }
+    /// assert_eq!(body.value()[(0, 0)], 1.0); // untouched
+    /// assert!(head.value()[(0, 0)] > 1.5); // trained
+    /// assert!(body.is_frozen() && !body.has_gradient());
+    /// body.set_frozen(false); // and trained again from the next backward pass on
+    /// ```
+    pub fn set_frozen(&self, frozen: bool) {
+        let node = self.node();
+        node.frozen.set(frozen);
+        if frozen {
+            node.zero_gradient();
+        }
+    }
+
+    /// Whether the parameter is frozen (see [`set_frozen`](Self::set_frozen)).
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+    /// assert!(!w.is_frozen());
+    /// w.set_frozen(true);
+    /// assert!(w.is_frozen());
+    /// ```
+    pub fn is_frozen(&self) -> bool {
+        self.node().frozen.get()
     }
 
     /// Clears the accumulated gradient.
@@ -932,6 +1003,61 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
 mod tests {
     use super::*;
     use typenum::{U1, U2};
+
+    /// A frozen parameter records no gradient on any path (dense, written in place by
+    /// `dot`, row-sparse from lookups and bags), so an optimizer with momentum leaves it
+    /// as it is mid-training; other graphs over its shared storage keep training it; and
+    /// unfrozen, it trains again.
+    #[test]
+    fn a_frozen_parameter_records_no_gradient_and_is_not_updated() {
+        use crate::{Adam, BagsInputNode, IndexInputNode, InputNode, Optimizer};
+        let storage = Arc::new(HogwildParameter::new(crate::init::seeded(4, 3, 1.0, 1)));
+        for table in [
+            ParameterNode::new(crate::init::seeded(4, 3, 1.0, 1)),
+            ParameterNode::shared(storage.clone()),
+        ] {
+            let x = InputNode::new(crate::init::seeded(2, 4, 1.0, 2));
+            let bags = BagsInputNode::new(1);
+            bags.set_value([vec![0, 3]]);
+            let loss = (x.dot(&table).square().scalar_sum()
+                + table.index(&IndexInputNode::new(&[1, 1])).scalar_sum()
+                + table.sum_bags(&bags).tanh().scalar_sum()
+                + table.exp().scalar_sum())
+                * 0.1;
+            let mut optimizer = Adam::new(0.1, loss.parameters());
+            let step = |optimizer: &mut Adam| {
+                loss.forward();
+                loss.backward(1.0);
+                optimizer.step();
+                optimizer.zero_gradients();
+            };
+            step(&mut optimizer); // momentum built up
+            loss.forward();
+            loss.backward(1.0);
+            assert!(table.has_gradient());
+            table.set_frozen(true); // clears the gradient just recorded
+            assert!(!table.has_gradient());
+            let before = table.value();
+            for _ in 0..3 {
+                step(&mut optimizer);
+            }
+            assert_eq!(table.value(), before);
+            // Another graph over the same shared storage trains it meanwhile.
+            if table.node().is_shared() {
+                let other = ParameterNode::shared(storage.clone());
+                let mut sgd = crate::SGD::new(0.1, vec![other.clone()]);
+                let y = other.square().scalar_sum();
+                y.forward();
+                y.backward(1.0);
+                sgd.step();
+                assert_ne!(storage.value(), before);
+            }
+            table.set_frozen(false);
+            let before = table.value();
+            step(&mut optimizer);
+            assert_ne!(table.value(), before);
+        }
+    }
 
     #[test]
     fn dense_and_sparse_gradients_add() {
