@@ -164,6 +164,93 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     }
 }
 
+impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
+    /// Calls `update(row, values, gradient)` for every row that has a gradient, with the
+    /// row's values to change in place and its gradient (repeated lookups summed): the
+    /// touched rows only while the gradient is row-sparse, every row once any dense
+    /// contribution exists. A custom optimizer's step, or a projection of the updated
+    /// rows, at a cost proportional to the rows touched: Riemannian SGD on a Poincaré
+    /// ball, which scales each row's gradient by a function of the row's own norm;
+    /// non-negativity kept on the rows that moved. The gradient is left as it is (zero it
+    /// after, with [`zero_gradient`](Self::zero_gradient)), and so is the built-in
+    /// optimizers' state.
+    ///
+    /// For a shared parameter each row is read from its
+    /// [`HogwildParameter`](crate::HogwildParameter), updated, and written back, as
+    /// [`set_rows`](Self::set_rows) writes, so another thread's update of the row in
+    /// between is overwritten, as Hogwild allows. As after `set_rows`, a
+    /// [`backward`](Variable::backward) without a forward pass in between forwards again
+    /// first.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// // Riemannian SGD on the Poincaré ball: each row's step scaled by (1 - |θ|²)² / 4,
+    /// // then projected back inside the ball.
+    /// let table = ParameterNode::new(ndarray::arr2(&[[0.5, 0.0], [0.0, 0.1], [0.9, 0.0]]));
+    /// let loss = table.index(&IndexInputNode::new(&[0, 2, 0])).scalar_sum();
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// let (rate, edge) = (0.1, 1.0 - 1e-5);
+    /// let mut visited = Vec::new();
+    /// table.update_rows(|row, values, gradient| {
+    ///     visited.push(row);
+    ///     let squared: f32 = values.iter().map(|x| x * x).sum();
+    ///     let scale = rate * (1.0 - squared).powi(2) / 4.0;
+    ///     values.iter_mut().zip(gradient).for_each(|(x, g)| *x -= scale * g);
+    ///     let norm = values.iter().map(|x| x * x).sum::<f32>().sqrt();
+    ///     if norm > edge {
+    ///         values.iter_mut().for_each(|x| *x *= edge / norm);
+    ///     }
+    /// });
+    /// table.zero_gradient();
+    /// visited.sort();
+    /// assert_eq!(visited, [0, 2]); // row 1 had no gradient: not visited
+    /// let value = table.value();
+    /// // Row 0's gradient was 2 (looked up twice), its scale 0.1 · (1 - 0.5²)² / 4.
+    /// assert!((value[(0, 0)] - (0.5 - 0.1 * 0.5625 / 4.0 * 2.0)).abs() < 1e-6);
+    /// assert_eq!(value[(1, 1)], 0.1);
+    /// ```
+    pub fn update_rows(&self, mut update: impl FnMut(usize, &mut [f32], &[f32])) {
+        let node = self.node();
+        let cols = node.shape.1;
+        if cols == 0 {
+            return;
+        }
+        let mut gradient = node.gradient.borrow_mut();
+        match &node.storage {
+            Storage::Local { value, .. } => {
+                let mut value = value.try_borrow_mut().unwrap_or_else(|_| {
+                    crate::node::value_in_use("ParameterNode::update_rows", "`Node::value`")
+                });
+                gradient.for_each_touched(|offset, g| {
+                    let values = &mut value[offset..offset + g.len()];
+                    for (r, (values, g)) in values
+                        .chunks_exact_mut(cols)
+                        .zip(g.chunks_exact(cols))
+                        .enumerate()
+                    {
+                        update(offset / cols + r, values, g);
+                    }
+                });
+            }
+            Storage::Shared { param, .. } => {
+                let mut row = vec![0.0; cols];
+                gradient.for_each_touched(|offset, g| {
+                    for (r, g) in g.chunks_exact(cols).enumerate() {
+                        let start = offset + r * cols;
+                        param.values().load_into(start, &mut row);
+                        update(start / cols, &mut row, g);
+                        param.values().store_from(start, &row);
+                    }
+                });
+                node.cached.set(0);
+            }
+        }
+        Pass::next();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::*;
@@ -327,6 +414,49 @@ mod tests {
         let table = ParameterNode::new(ndarray::arr2(&[[f32::NAN, 5.0]]));
         table.clip_row_norms(&[0], 1.0);
         assert_eq!(table.value()[(0, 1)], 5.0);
+    }
+
+    /// Local and shared storage visit the same rows with the same gradients, each once
+    /// (repeated lookups summed), touched rows only while the gradient is sparse and
+    /// every row once a dense contribution exists; the writes land, and a graph over the
+    /// table sees them at its next pass.
+    #[test]
+    fn update_rows_visits_each_row_with_a_gradient_once() {
+        let start = crate::init::seeded(5, 3, 1.0, 4);
+        let shared = Arc::new(HogwildParameter::new(start.clone()));
+        for table in [
+            ParameterNode::new(start.clone()),
+            ParameterNode::shared(shared.clone()),
+        ] {
+            let lookups = IndexInputNode::new(&[3, 1, 3]);
+            let sparse = table.index(&lookups).square().scalar_sum();
+            let dense = sparse.clone() + table.scalar_sum();
+            for (loss, expected) in [
+                (sparse.clone().boxed(), vec![1, 3]),
+                (dense.boxed(), vec![0, 1, 2, 3, 4]),
+            ] {
+                loss.forward();
+                loss.backward(1.0);
+                let gradient = table.gradient();
+                let mut visited = Vec::new();
+                table.update_rows(|row, values, g| {
+                    assert_eq!(g, gradient.row(row).as_slice().unwrap(), "row {row}");
+                    visited.push(row);
+                    values.iter_mut().for_each(|x| *x = row as f32);
+                });
+                table.zero_gradient();
+                visited.sort();
+                assert_eq!(visited, expected);
+                let value = table.value();
+                for row in expected {
+                    assert!(value.row(row).iter().all(|&x| x == row as f32));
+                }
+                // The graph reads the new rows at its next pass: rows 3, 1, 3 squared.
+                sparse.forward();
+                assert_eq!(sparse.value()[(0, 0)], 3.0 * (9.0 + 1.0 + 9.0));
+                table.set_value(&start);
+            }
+        }
     }
 
     /// Rows long enough for the SIMD sum of squares clip as the short ones do, at the edges
