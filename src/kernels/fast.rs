@@ -1,4 +1,4 @@
-//! Fast approximations of `exp`, `ln`, `tanh`, `sigmoid` and `softplus`, used by the
+//! Fast approximations of `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid` and `softplus`, used by the
 //! elementwise operations when the `fast-math` feature is on.
 //!
 //! They are branch-free polynomial or rational approximations (Cephes-style range
@@ -14,6 +14,7 @@
 //! | [`tanh`] | all `f32` | absolute 5e-7 |
 //! | [`sigmoid`] | all `f32` | absolute 2e-7 |
 //! | [`softplus`] | `[-87, ∞)` | relative 3e-7 |
+//! | [`ln_1p`] | `(-1, ∞)` | relative 3e-7 |
 //!
 //! Out of range: `exp` gives infinity from the first float whose exponential overflows
 //! (88.72284, just above `ln(f32::MAX)`), as `f32::exp` does, but 0 below -87.3, where
@@ -97,6 +98,29 @@ pub fn ln(x: f32) -> f32 {
         x
     } else {
         f32::NAN
+    }
+}
+
+/// `ln(1 + x)`, relative error below 3e-7 for `x` above -1 (`-inf` at -1, NaN below, as
+/// `f32::ln_1p`).
+///
+/// ```
+/// let l = wyrm::kernels::fast::ln_1p(1e-7);
+/// assert!((l - 1e-7).abs() < 1e-13);
+/// ```
+#[inline(always)]
+pub fn ln_1p(x: f32) -> f32 {
+    // ln(u) x / (u - 1) for the rounded sum u = 1 + x: the ratio puts back the digits of
+    // x that the sum rounded away (u - 1 is exact); u == 1 (|x| below ε/2) leaves
+    // ln(1 + x) = x to float precision.
+    let u = 1.0 + x;
+    let d = u - 1.0;
+    let y = if d == 0.0 { x } else { ln(u) * (x / d) };
+    // At infinity the ratio is NaN.
+    if x == f32::INFINITY {
+        x
+    } else {
+        y
     }
 }
 
@@ -300,6 +324,18 @@ mod tests {
             e < 2e-7,
             "ln: max relative error over subnormal inputs: {e:e}"
         );
+    }
+
+    #[test]
+    fn ln_1p_error() {
+        let near = sweep(-0.999_999, 1.0, 4_000_000).chain(sweep(-1e-3, 1e-3, 1_000_000));
+        let far = sweep(-30.0, 30.0, 1_000_000).map(|t| 10f32.powf(t));
+        let e = max_error(near.chain(far), ln_1p, f64::ln_1p, true);
+        assert!(e < 3e-7, "ln_1p: max relative error {e:e}");
+        assert_eq!(ln_1p(-1.0), f32::NEG_INFINITY);
+        assert!(ln_1p(-1.5).is_nan() && ln_1p(f32::NAN).is_nan());
+        assert_eq!(ln_1p(f32::INFINITY), f32::INFINITY);
+        assert_eq!((ln_1p(0.0), ln_1p(1e-30)), (0.0, 1e-30));
     }
 
     #[test]

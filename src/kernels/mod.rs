@@ -293,6 +293,20 @@ pub fn ln(x: f32) -> f32 {
     x.ln()
 }
 
+/// `ln(1 + x)`, accurate near 0 (see [`fast::ln_1p`] for the `fast-math` version).
+///
+/// ```
+/// assert!((wyrm::kernels::ln_1p(1e-7) - 1e-7).abs() < 1e-13);
+/// assert_eq!(wyrm::kernels::ln_1p(-1.0), f32::NEG_INFINITY);
+/// ```
+#[inline(always)]
+pub fn ln_1p(x: f32) -> f32 {
+    #[cfg(feature = "fast-math")]
+    return fast::ln_1p(x);
+    #[cfg(not(feature = "fast-math"))]
+    x.ln_1p()
+}
+
 /// Hyperbolic tangent (see [`fast::tanh`] for the `fast-math` version).
 ///
 /// ```

@@ -79,7 +79,8 @@ unary_op!(
     /// `ln(1 + x)`, elementwise, accurate where `x` is near 0 (where `(1.0 + x).ln()`
     /// has already rounded `1 + x`): the log-likelihood of a small probability's
     /// complement, `(-p).ln_1p()`, or a log-odds `ln(1 + e^z)` written out. Values and
-    /// edge cases as [`f32::ln_1p`]: `-inf` at -1 (with slope +inf) and NaN below -1.
+    /// edge cases as [`f32::ln_1p`] (to 3e-7, relatively, under `fast-math`): `-inf` at
+    /// -1 (with slope +inf) and NaN below -1.
     ///
     /// ```
     /// use wyrm::*;
@@ -93,7 +94,7 @@ unary_op!(
     /// assert!((p.gradient()[(0, 1)] + 2.0).abs() < 1e-6); // -1 / (1 - p)
     /// ```
     Ln1pOp, Ln1p, ln_1p, "ln_1p",
-    |x| x.ln_1p(),
+    |x| crate::kernels::ln_1p(x),
     // `1 + x` is exact enough for the slope: an error in `x` of one rounding is
     // relatively smaller in `1 + x` whenever `1 + x` is not near 0.
     |x, y| 1.0 / (1.0 + x)

@@ -351,6 +351,9 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// Builds the model over shared parameters (from [`shared_parameters`](Self::shared_parameters)):
             /// a new graph, with its own inputs and buffers, whose parameter nodes read and
             /// update the shared storage. Build one per thread for Hogwild training or serving.
+            /// Training this graph trains `parameters` in place; for a private copy to
+            /// train on its own (a federated client's local epochs, a fine-tuned variant,
+            /// a target network), use [`from_parameter_values`](Self::from_parameter_values).
             ///
             #[doc = #built_over_doc]
             ///
@@ -364,8 +367,11 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             }
 
             /// Builds the model over local parameters holding a copy of `parameters`'
-            /// current values, for a graph that one thread keeps for many passes, such as
-            /// a serving thread's. A local parameter is read in place, where a shared one
+            /// current values: a private copy, whose training leaves `parameters` as they
+            /// are (a federated client's local epochs, then its
+            /// [`shared_parameters`](Self::shared_parameters) to average), or a graph
+            /// that one thread keeps for many passes, such as a serving thread's. A local
+            /// parameter is read in place, where a shared one
             /// is copied out of its atomic storage at every forward pass: in
             /// `examples/serving.rs` a request over shared parameters takes about 1.25x
             /// the time, and scoring 100 candidates (300 row lookups) about 2x. But each
