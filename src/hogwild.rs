@@ -430,7 +430,7 @@ impl HogwildParameter {
         let mut row = vec![0.0; cols];
         for &i in indices {
             self.values.load_into(i * cols, &mut row);
-            if clip_norm(&mut row, max_norm) {
+            if crate::kernels::clip_norm(&mut row, max_norm) {
                 self.values.store_from(i * cols, &row);
             }
         }
@@ -601,39 +601,6 @@ impl HogwildParameter {
     pub(crate) fn allocated_state(&self, slot: usize) -> Option<&AtomicF32s> {
         self.state[slot].get()
     }
-}
-
-/// Scales `row` down to a Euclidean norm of at most `max_norm` (and within rounding of
-/// it) if its norm is above it; returns whether it did.
-pub(crate) fn clip_norm(row: &mut [f32], max_norm: f32) -> bool {
-    // Overflow-safe: a row of large values must not be scaled to zeros, nor a tiny one
-    // stay above a limit of 0.
-    let limit = f64::from(max_norm);
-    // The fast norm settles rows clearly within the limit (its `f32` sum is within
-    // `(len + 8) ε` of the exact one); those near it, or above, are measured again in
-    // `f64`, so that the limit holds as a hard constraint (a Poincaré ball's edge at
-    // 1 - 1e-6, which a slack of 2e-6 had let a row at 1.0000005 stay outside) and a
-    // clipped row is not clipped again.
-    let slack = (row.len() as f64 + 8.0) * f64::from(f32::EPSILON);
-    if crate::kernels::euclidean_norm(row) <= limit * (1.0 - slack) {
-        return false;
-    }
-    let norm = crate::kernels::exact_norm(row);
-    // Within the limit, or NaN (a NaN row is left as it is, not spread to the whole row).
-    if norm <= limit || norm.is_nan() {
-        return false;
-    }
-    row.iter_mut().for_each(|x| *x *= (limit / norm) as f32);
-    // The scaled row's rounding may leave its norm an ulp or two above the limit: take
-    // every element an ulp or two lower (`x (1 - ε)` is below `x` for every normal `x`)
-    // until it is not. Bounded, for subnormal elements, which this may not move.
-    for _ in 0..4 {
-        if crate::kernels::exact_norm(row) <= limit {
-            break;
-        }
-        row.iter_mut().for_each(|x| *x *= 1.0 - f32::EPSILON);
-    }
-    true
 }
 
 /// Panics unless every index is a row of a `rows`-row table; `call` names the method.

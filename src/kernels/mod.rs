@@ -238,6 +238,60 @@ pub(crate) fn exact_norm(x: &[f32]) -> f64 {
     (lanes.iter().sum::<f64>() + tail).sqrt()
 }
 
+/// Scales `row` down to a Euclidean norm of at most `max_norm` if its norm is above it,
+/// and returns whether it did: the clipped norm (exact, of the `f32` values) is at most
+/// `max_norm` and within 4e-7 of it, relatively, so the limit holds as a hard
+/// constraint, and a row clipped once is not clipped again. A row holding a NaN is left
+/// as it is. What [`clip_row_norms`](crate::Variable::clip_row_norms) does to each row,
+/// for a projection inside a custom step
+/// ([`update_rows`](crate::Variable::update_rows)), where `*x *= max / norm` in `f32`
+/// leaves about half the rows an ulp or two outside.
+///
+/// ```
+/// let mut row = [0.6, 0.8000001];
+/// assert!(wyrm::kernels::clip_norm(&mut row, 1.0 - 1e-6));
+/// let norm = row.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+/// assert!(norm <= f64::from(1.0f32 - 1e-6));
+/// assert!(!wyrm::kernels::clip_norm(&mut row, 1.0 - 1e-6)); // already within
+/// ```
+///
+/// # Panics
+/// If `max_norm` is negative or not finite.
+pub fn clip_norm(row: &mut [f32], max_norm: f32) -> bool {
+    assert!(
+        max_norm >= 0.0 && max_norm.is_finite(),
+        "clip_norm: max_norm must be finite and at least 0, got {max_norm}"
+    );
+    // Overflow-safe: a row of large values must not be scaled to zeros, nor a tiny one
+    // stay above a limit of 0.
+    let limit = f64::from(max_norm);
+    // The fast norm settles rows clearly within the limit (its `f32` sum is within
+    // `(len + 8) ε` of the exact one); those near it, or above, are measured again in
+    // `f64`, so that the limit holds as a hard constraint (a Poincaré ball's edge at
+    // 1 - 1e-6, which a slack of 2e-6 had let a row at 1.0000005 stay outside) and a
+    // clipped row is not clipped again.
+    let slack = (row.len() as f64 + 8.0) * f64::from(f32::EPSILON);
+    if crate::kernels::euclidean_norm(row) <= limit * (1.0 - slack) {
+        return false;
+    }
+    let norm = crate::kernels::exact_norm(row);
+    // Within the limit, or NaN (a NaN row is left as it is, not spread to the whole row).
+    if norm <= limit || norm.is_nan() {
+        return false;
+    }
+    row.iter_mut().for_each(|x| *x *= (limit / norm) as f32);
+    // The scaled row's rounding may leave its norm an ulp or two above the limit: take
+    // every element an ulp or two lower (`x (1 - ε)` is below `x` for every normal `x`)
+    // until it is not. Bounded, for subnormal elements, which this may not move.
+    for _ in 0..4 {
+        if crate::kernels::exact_norm(row) <= limit {
+            break;
+        }
+        row.iter_mut().for_each(|x| *x *= 1.0 - f32::EPSILON);
+    }
+    true
+}
+
 /// Asks the CPU to bring the cache lines of `data[start..start + len]` closer (x86_64
 /// only); does nothing when that range is not inside `data` (e.g. optimizer state not
 /// allocated yet).

@@ -5,7 +5,8 @@
 
 use super::{ParameterNode, Storage};
 use crate::checks::{check_setting, Range};
-use crate::hogwild::{check_row_indices, check_row_values, clip_norm};
+use crate::hogwild::{check_row_indices, check_row_values};
+use crate::kernels::clip_norm;
 use crate::node::Pass;
 use crate::shape::Dim;
 use crate::Variable;
@@ -182,6 +183,11 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     /// [`backward`](Variable::backward) without a forward pass in between forwards again
     /// first.
     ///
+    /// `update` gets what it needs of this parameter as arguments: do not call the
+    /// parameter's other methods from inside it. Its gradient, and a local parameter's
+    /// values, are held for the visit, so reading them there (`gradient`, `value`, `rows`)
+    /// panics.
+    ///
     /// ```
     /// use wyrm::*;
     ///
@@ -198,10 +204,8 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
     ///     let squared: f32 = values.iter().map(|x| x * x).sum();
     ///     let scale = rate * (1.0 - squared).powi(2) / 4.0;
     ///     values.iter_mut().zip(gradient).for_each(|(x, g)| *x -= scale * g);
-    ///     let norm = values.iter().map(|x| x * x).sum::<f32>().sqrt();
-    ///     if norm > edge {
-    ///         values.iter_mut().for_each(|x| *x *= edge / norm);
-    ///     }
+    ///     // Exactly within the edge (`*x *= edge / norm` can leave a row an ulp outside).
+    ///     wyrm::kernels::clip_norm(values, edge);
     /// });
     /// table.zero_gradient();
     /// visited.sort();
