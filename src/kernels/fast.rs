@@ -10,7 +10,7 @@
 //! | function | range | max error |
 //! |---|---|---|
 //! | [`exp`] | `[-87, 88.72]` | relative 3e-7 |
-//! | [`ln`] | `[1e-30, 1e30]` | 2e-7 absolute near 1, relative beyond (`err / max(1, |ln x|)`) |
+//! | [`ln`] | `(0, f32::MAX]` | 2e-7 absolute near 1, relative beyond (`err / max(1, |ln x|)`) |
 //! | [`tanh`] | all `f32` | absolute 5e-7 |
 //! | [`sigmoid`] | all `f32` | absolute 2e-7 |
 //! | [`softplus`] | `[-87, ∞)` | relative 3e-7 |

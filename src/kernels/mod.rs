@@ -241,8 +241,10 @@ pub(crate) fn exact_norm(x: &[f32]) -> f64 {
 /// Scales `row` down to a Euclidean norm of at most `max_norm` if its norm is above it,
 /// and returns whether it did: the clipped norm (exact, of the `f32` values) is at most
 /// `max_norm` and within 4e-7 of it, relatively, so the limit holds as a hard
-/// constraint, and a row clipped once is not clipped again. A row holding a NaN is left
-/// as it is. What [`clip_row_norms`](crate::Variable::clip_row_norms) does to each row,
+/// constraint, and a row clipped once is not clipped again (for a limit of 0 or at least
+/// `f32::MIN_POSITIVE`, 1.2e-38; below, to within subnormal numbers' rounding). A row
+/// holding a NaN is left as it is; one holding infinities is clipped to its direction's
+/// limit, the infinite elements sharing the norm. What [`clip_row_norms`](crate::Variable::clip_row_norms) does to each row,
 /// for a projection inside a custom step
 /// ([`update_rows`](crate::Variable::update_rows)), where `*x *= max / norm` in `f32`
 /// leaves about half the rows an ulp or two outside.
@@ -279,7 +281,24 @@ pub fn clip_norm(row: &mut [f32], max_norm: f32) -> bool {
     if norm <= limit || norm.is_nan() {
         return false;
     }
-    row.iter_mut().for_each(|x| *x *= (limit / norm) as f32);
+    if norm.is_infinite() {
+        // The limit of scaling down: the infinite elements share the norm, the rest are 0.
+        let infinite = row.iter().filter(|x| x.is_infinite()).count() as f64;
+        let share = (limit / infinite.sqrt()) as f32;
+        row.iter_mut().for_each(|x| {
+            *x = if x.is_infinite() {
+                share.copysign(*x)
+            } else {
+                0.0
+            }
+        });
+    } else {
+        // Each product in `f64`, rounded once: a scale rounded to `f32` first is subnormal
+        // for ratios below 1.2e-38 (a row of 1e37 clipped to 1e-3) and keeps few digits.
+        let scale = limit / norm;
+        row.iter_mut()
+            .for_each(|x| *x = (f64::from(*x) * scale) as f32);
+    }
     // The scaled row's rounding may leave its norm an ulp or two above the limit: take
     // every element an ulp or two lower (`x (1 - ε)` is below `x` for every normal `x`)
     // until it is not. Bounded, for subnormal elements, which this may not move.

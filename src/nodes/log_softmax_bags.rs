@@ -161,8 +161,9 @@ impl SingleOp for LogSoftmaxBagsOp {
 impl<T: Node> Variable<T> {
     /// The log-softmax of this node's rows within each bag, column by column: each row
     /// held by a bag gets its log-probability within that bag, `x − ln Σ_bag exp(x)`
-    /// (stable, shifted by each bag's maximum); the result has this node's shape. Rows in
-    /// no bag are 0, with no gradient (padding that adds nothing to a loss weighted by
+    /// (stable, shifted by each bag's maximum; a `-inf` row gets `-inf`, and a bag whose
+    /// rows are all `-inf` NaN, as PyTorch's `log_softmax` gives); the result has this
+    /// node's shape. Rows in no bag are 0, with no gradient (padding that adds nothing to a loss weighted by
     /// zero targets). Weights scale the values first, as for
     /// [`gather_logsumexp_bags`](Variable::gather_logsumexp_bags): `w·x − ln Σ exp(w·x)`.
     ///
