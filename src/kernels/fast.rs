@@ -1,5 +1,5 @@
-//! Fast approximations of `exp`, `ln`, `ln_1p`, `tanh`, `sigmoid` and `softplus`, used by the
-//! elementwise operations when the `fast-math` feature is on.
+//! Fast approximations of `exp`, `exp_m1`, `ln`, `ln_1p`, `tanh`, `sigmoid` and `softplus`,
+//! used by the elementwise operations when the `fast-math` feature is on.
 //!
 //! They are branch-free polynomial or rational approximations (Cephes-style range
 //! reduction for `exp` and `ln`, a 13/6 rational for `tanh`), so the loops that call them
@@ -15,6 +15,7 @@
 //! | [`sigmoid`] | all `f32` | absolute 2e-7 |
 //! | [`softplus`] | `[-87, ∞)` | relative 3e-7 |
 //! | [`ln_1p`] | `(-1, ∞)` | relative 3e-7 |
+//! | [`exp_m1`] | `[-87, 88.72]` | relative 3e-7 |
 //!
 //! Out of range: `exp` gives infinity from the first float whose exponential overflows
 //! (88.72284, just above `ln(f32::MAX)`), as `f32::exp` does, but 0 below -87.3, where
@@ -98,6 +99,47 @@ pub fn ln(x: f32) -> f32 {
         x
     } else {
         f32::NAN
+    }
+}
+
+/// `e^x - 1`, relative error below 3e-7 up to `ln(f32::MAX)` (infinity beyond; -1 below
+/// -87.3, as [`exp`] gives 0 there).
+///
+/// ```
+/// let e = wyrm::kernels::fast::exp_m1(1e-7);
+/// assert!((e - 1e-7).abs() < 1e-13);
+/// ```
+#[inline(always)]
+pub fn exp_m1(x: f32) -> f32 {
+    // Near 0, where e^x - 1 would cancel, the Taylor series up to x^11 / 11! (the rest is
+    // below 3e-9 of the sum on |x| < 1); beyond, e^x - 1 loses at most a factor e / (e - 1)
+    // of exp's relative error.
+    let c = |k: f32, rest: f32| 1.0 / k + x * rest;
+    let series = x + x
+        * x
+        * c(
+            2.0,
+            c(
+                6.0,
+                c(
+                    24.0,
+                    c(
+                        120.0,
+                        c(
+                            720.0,
+                            c(
+                                5040.0,
+                                c(40320.0, c(362_880.0, c(3_628_800.0, 1.0 / 39_916_800.0))),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        );
+    if x.abs() < 1.0 {
+        series
+    } else {
+        exp(x) - 1.0
     }
 }
 
@@ -324,6 +366,23 @@ mod tests {
             e < 2e-7,
             "ln: max relative error over subnormal inputs: {e:e}"
         );
+    }
+
+    #[test]
+    fn exp_m1_error() {
+        let near = sweep(-1.5, 1.5, 3_000_000).chain(sweep(-1e-3, 1e-3, 1_000_000));
+        let e = max_error(
+            near.chain(sweep(-87.0, 88.72, 2_000_000)),
+            exp_m1,
+            f64::exp_m1,
+            true,
+        );
+        assert!(e < 3e-7, "exp_m1: max relative error {e:e}");
+        assert_eq!((exp_m1(0.0), exp_m1(1e-30)), (0.0, 1e-30));
+        assert_eq!(exp_m1(-100.0), -1.0);
+        assert_eq!(exp_m1(f32::NEG_INFINITY), -1.0);
+        assert_eq!(exp_m1(100.0), f32::INFINITY);
+        assert!(exp_m1(f32::NAN).is_nan());
     }
 
     #[test]

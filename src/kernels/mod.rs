@@ -366,6 +366,20 @@ pub fn ln(x: f32) -> f32 {
     x.ln()
 }
 
+/// `e^x - 1`, accurate near 0 (see [`fast::exp_m1`] for the `fast-math` version).
+///
+/// ```
+/// assert!((wyrm::kernels::exp_m1(1e-7) - 1e-7).abs() < 1e-13);
+/// assert_eq!(wyrm::kernels::exp_m1(-100.0), -1.0);
+/// ```
+#[inline(always)]
+pub fn exp_m1(x: f32) -> f32 {
+    #[cfg(feature = "fast-math")]
+    return fast::exp_m1(x);
+    #[cfg(not(feature = "fast-math"))]
+    x.exp_m1()
+}
+
 /// `ln(1 + x)`, accurate near 0 (see [`fast::ln_1p`] for the `fast-math` version).
 ///
 /// ```
