@@ -666,6 +666,17 @@ pub fn check_gradient<T: Node, P: GradientTarget>(
         wrt.shape().1,
         short_type_name::<T>()
     );
+    let frozen = !wrt.is_used_by(&[])
+        && parameters
+            .iter()
+            .any(|p| p.is_frozen() && wrt.is_used_by(std::slice::from_ref(p)));
+    assert!(
+        !frozen,
+        "check_gradient: `wrt` is a {}x{} parameter frozen with set_frozen(true): it records \
+         no gradient, so the check could only fail; unfreeze it to check it",
+        wrt.shape().0,
+        wrt.shape().1,
+    );
     // Reading the gradient panics now for an input that tracks none, before the backward
     // pass below adds to the parameters' gradients.
     let _ = wrt.gradient_vec();
@@ -1298,6 +1309,26 @@ mod tests {
         let report = check_gradient(&y, &w, &CheckOptions::default());
         assert!(report.passed(), "{report}");
         assert_eq!(report.not_repeatable, None);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "check_gradient: `wrt` is a 2x1 parameter frozen with set_frozen(true)"
+    )]
+    fn checking_a_frozen_parameter_says_so() {
+        let (w, v) = (
+            ParameterNode::new(crate::init::seeded(2, 1, 1.0, 1)),
+            ParameterNode::new(crate::init::seeded(1, 1, 1.0, 2)),
+        );
+        let y = InputNode::new(crate::init::seeded(3, 2, 1.0, 3))
+            .dot(&w)
+            .dot(&v)
+            .tanh();
+        assert!(check_gradient(&y, &w, &CheckOptions::default()).passed());
+        w.set_frozen(true);
+        // The other parameter still checks; the frozen one says why it cannot.
+        assert!(check_gradient(&y, &v, &CheckOptions::default()).passed());
+        check_gradient(&y, &w, &CheckOptions::default());
     }
 
     #[test]
