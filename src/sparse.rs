@@ -370,12 +370,15 @@ impl ParamGradient {
     /// Multiplies the gradient by `factor`, after summing repeated rows: scaling each
     /// entry before summing would round differently depending on when compactions had
     /// merged some of them.
-    pub(crate) fn scale(&mut self, factor: f32) {
+    pub(crate) fn scale(&mut self, factor: f64) {
         self.coalesce();
         let sparse = self.rows.len() * self.shape.1;
-        self.values[..sparse].iter_mut().for_each(|v| *v *= factor);
+        // Each product in `f64`, rounded once: a factor rounded to `f32` first is
+        // subnormal, or 0, for ratios below 1.2e-38 (gradients of 3e38 clipped to 1e-7).
+        let scale = |v: &mut f32| *v = (f64::from(*v) * factor) as f32;
+        self.values[..sparse].iter_mut().for_each(scale);
         if self.dense_used {
-            self.dense.iter_mut().for_each(|v| *v *= factor);
+            self.dense.iter_mut().for_each(scale);
         }
     }
 

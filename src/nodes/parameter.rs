@@ -245,7 +245,7 @@ impl<R: Dim, C: Dim> ParameterNode<R, C> {
 
     /// Multiplies the gradient by `factor` (cost proportional to the rows touched when
     /// sparse).
-    pub(crate) fn scale_gradient(&self, factor: f32) {
+    pub(crate) fn scale_gradient(&self, factor: f64) {
         self.gradient.borrow_mut().scale(factor);
     }
 

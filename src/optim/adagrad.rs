@@ -90,6 +90,7 @@ impl Adagrad {
 
 super::common_options!(Adagrad);
 
+#[derive(Clone, Copy)]
 struct Rule<O> {
     lr: f32,
     eps: f32,

@@ -1,6 +1,8 @@
 //! Adam: adaptive moment estimation.
 
-use super::{update_all, zero_all, GradientOptions, Optimizer, Transform, Unchanged, UpdateRule};
+use super::{
+    update_all, zero_all, GradientOptions, Optimizer, Rules, Transform, Unchanged, UpdateRule,
+};
 use crate::nodes::ParameterNode;
 use crate::Variable;
 
@@ -12,14 +14,17 @@ use crate::Variable;
 /// For a parameter whose gradient is purely row-sparse, only the touched rows' moments
 /// are updated ("lazy" Adam, as PyTorch's `SparseAdam`): rows not touched in a step keep
 /// their moments unchanged rather than decaying them. Bias correction uses the
-/// optimizer's global step count. For a row touched in every step this is exactly dense
-/// Adam.
+/// parameter's step count (the steps that updated it), not the row's. For a row touched
+/// in every step this is exactly dense Adam.
 ///
 /// # State
 ///
-/// The moments live with the parameters; the step count lives in the optimizer
-/// ([`steps`](Self::steps), [`set_steps`](Self::set_steps): a checkpoint saves it with the
-/// parameters' [optimizer state](crate::optim::OptimizerState)). A new
+/// The moments live with the parameters; each parameter's step count (the `t` of its
+/// bias correction, counting the steps that updated it, as PyTorch's do) lives in the
+/// optimizer ([`steps`](Self::steps), [`set_steps`](Self::set_steps): a checkpoint saves
+/// it with the parameters' [optimizer state](crate::optim::OptimizerState)). A parameter
+/// that gets no gradient in a step is left alone, count included: a task head that first
+/// trains after a thousand steps of the others' starts with a first step. A new
 /// `Adam` over parameters that an earlier one trained carries on with their moments but
 /// counts its steps from zero, so its first steps are bias-corrected as if the moments
 /// were new: once the moments are established, that makes them smaller than the earlier
@@ -52,7 +57,12 @@ pub struct Adam {
     beta2: f32,
     eps: f32,
     weight_decay: f32,
+    /// The largest of `counts` (or the count last set): what [`steps`](Self::steps) says.
     steps: i32,
+    /// Per parameter, in `parameters`' order: how many steps have updated it, the `t` of
+    /// its bias correction. A parameter that got no gradient in a step is left alone, its
+    /// count included (a head that trains only from step 1,000 on starts at `t = 1`).
+    counts: Vec<i32>,
     options: GradientOptions,
     parameters: Vec<Variable<ParameterNode>>,
 }
@@ -80,6 +90,7 @@ impl Adam {
     /// As [`SGD::new`](crate::SGD::new).
     #[track_caller]
     pub fn new(learning_rate: f32, parameters: Vec<Variable<ParameterNode>>) -> Self {
+        let parameters = super::unique(parameters);
         Adam {
             learning_rate: crate::checks::check_setting(
                 "Adam::new: the learning rate",
@@ -91,12 +102,15 @@ impl Adam {
             eps: 1e-8,
             weight_decay: 0.0,
             steps: 0,
+            counts: vec![0; parameters.len()],
             options: GradientOptions::NONE,
-            parameters: super::unique(parameters),
+            parameters,
         }
     }
 
-    /// How many steps this optimizer has taken: the `t` of its bias correction.
+    /// How many steps this optimizer has taken: the largest of its parameters' step
+    /// counts, each the `t` of that parameter's bias correction (a parameter's count goes
+    /// up with each step that updates it).
     ///
     /// ```
     /// use wyrm::*;
@@ -114,7 +128,8 @@ impl Adam {
         u64::from(self.steps.unsigned_abs())
     }
 
-    /// Sets the step count, to resume training from a checkpoint: with the parameters'
+    /// Sets every parameter's step count, to resume training from a checkpoint: with the
+    /// parameters'
     /// moments put back too (see [`OptimizerState`](crate::optim::OptimizerState)), the
     /// next steps are the ones the saved optimizer would have taken. Counts past
     /// `i32::MAX` are taken as `i32::MAX`, where the bias corrections are 1 anyway. A
@@ -138,6 +153,7 @@ impl Adam {
     /// ```
     pub fn set_steps(&mut self, steps: u64) {
         self.steps = i32::try_from(steps).unwrap_or(i32::MAX);
+        self.counts.fill(self.steps);
     }
 
     /// Decay rate of the first moment.
@@ -269,6 +285,7 @@ impl Adam {
 
 super::common_options!(Adam);
 
+#[derive(Clone, Copy)]
 struct Rule<O> {
     beta1: f32,
     beta2: f32,
@@ -296,36 +313,59 @@ impl<O: Transform> UpdateRule for Rule<O> {
     }
 }
 
+/// Each parameter's rule, bias-corrected by its own step count.
+struct PerParameter<'a, O> {
+    adam: &'a Adam,
+    options: O,
+}
+
+impl<O: Transform + Copy> Rules for PerParameter<'_, O> {
+    type Rule = Rule<O>;
+    #[inline(always)]
+    fn rule(&self, index: usize) -> Rule<O> {
+        let adam = self.adam;
+        let t = adam.counts[index];
+        let c1 = 1.0 - adam.beta1.powi(t);
+        let c2 = (1.0 - adam.beta2.powi(t)).sqrt();
+        Rule {
+            beta1: adam.beta1,
+            beta2: adam.beta2,
+            step_size: adam.learning_rate * c2 / c1,
+            eps: adam.eps * c2,
+            keep: 1.0 - adam.learning_rate * adam.weight_decay,
+            options: self.options,
+        }
+    }
+}
+
 impl Optimizer for Adam {
     fn step(&mut self) {
-        self.steps = self.steps.saturating_add(1);
-        let c1 = 1.0 - self.beta1.powi(self.steps);
-        let c2 = (1.0 - self.beta2.powi(self.steps)).sqrt();
-        let step_size = self.learning_rate * c2 / c1;
-        let (beta1, beta2, eps) = (self.beta1, self.beta2, self.eps * c2);
-        let keep = 1.0 - self.learning_rate * self.weight_decay;
+        // Each parameter's own count: one that got no gradient is left alone, count
+        // included, so that its first real step is bias-corrected as a first step.
+        for (count, p) in self.counts.iter_mut().zip(&self.parameters) {
+            if p.has_gradient() {
+                *count = count.saturating_add(1);
+            }
+        }
+        self.steps = self.counts.iter().copied().fold(self.steps, i32::max);
         if self.options == GradientOptions::NONE {
             let options = Unchanged;
-            let rule = Rule {
-                beta1,
-                beta2,
-                step_size,
-                eps,
-                keep,
-                options,
-            };
-            update_all(&self.parameters, &rule);
+            update_all(
+                &self.parameters,
+                &PerParameter {
+                    adam: self,
+                    options,
+                },
+            );
         } else {
             let options = self.options;
-            let rule = Rule {
-                beta1,
-                beta2,
-                step_size,
-                eps,
-                keep,
-                options,
-            };
-            update_all(&self.parameters, &rule);
+            update_all(
+                &self.parameters,
+                &PerParameter {
+                    adam: self,
+                    options,
+                },
+            );
         }
     }
 
@@ -341,5 +381,52 @@ impl Optimizer for Adam {
     /// correction counts every update the shared moments received.
     fn set_update_count(&mut self, count: u64) {
         self.set_steps(count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    /// A parameter's bias correction counts the steps that updated it: a step without a
+    /// gradient (zeroed, then stepped) counts for nobody, and a head that gets its first
+    /// gradient after a thousand steps of another parameter's moves by the learning rate,
+    /// as a first step does (it moved by 2.5x that, corrected as a 1,001st step).
+    #[test]
+    fn each_parameter_counts_its_own_steps() {
+        let w = ParameterNode::new(ndarray::arr2(&[[1.0]]));
+        let loss = w.clone() * 2.0;
+        let mut opt = Adam::new(0.1, loss.parameters());
+        opt.step();
+        assert_eq!(opt.steps(), 0);
+        loss.forward();
+        loss.backward(1.0);
+        opt.step();
+        assert!((w.value()[(0, 0)] - 0.9).abs() < 1e-6, "{}", w.value());
+
+        let (a, b) = (
+            ParameterNode::new(ndarray::arr2(&[[1.0]])),
+            ParameterNode::new(ndarray::arr2(&[[1.0]])),
+        );
+        let (only_a, both) = (
+            a.square().scalar_sum(),
+            (a.clone() + b.clone()).scalar_sum(),
+        );
+        let mut opt = Adam::new(0.01, vec![a.clone(), b.clone()]);
+        for _ in 0..1000 {
+            only_a.forward();
+            only_a.backward(1.0);
+            opt.step();
+            opt.zero_gradients();
+        }
+        assert_eq!((opt.steps(), b.value()[(0, 0)]), (1000, 1.0));
+        both.forward();
+        both.backward(1.0);
+        opt.step();
+        assert!((b.value()[(0, 0)] - 0.99).abs() < 1e-6, "{}", b.value());
+        assert_eq!(opt.steps(), 1001);
+        // A checkpoint's count is every parameter's.
+        opt.set_steps(5);
+        assert_eq!(opt.steps(), 5);
     }
 }

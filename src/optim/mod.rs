@@ -285,8 +285,10 @@ pub trait Optimizer {
     }
 
     /// Scales the gradients of all the optimizer's parameters together so that their
-    /// joint L2 norm is at most `max_norm` (clipping by global norm, against exploding
-    /// gradients in recurrent networks), and returns the norm they had. Call it between
+    /// joint L2 norm is `max_norm` if it was above (clipping by global norm, against
+    /// exploding gradients in recurrent networks; to `f32` rounding: each element is
+    /// rounded once, so the norm may end a relative 1e-7 either side), and returns the
+    /// norm they had. Call it between
     /// the backward pass and [`step`](Self::step). Gradients within the bound, or whose
     /// norm is not finite (an element is infinite or NaN), are left as they are. The norm
     /// is summed and returned in `f64`, so it stays finite however large the elements.
@@ -331,7 +333,7 @@ fn clip_gradient_norm(parameters: &[Variable<ParameterNode>], max_norm: f32) -> 
         .sum();
     let norm = squares.sqrt();
     if norm.is_finite() && norm > f64::from(max_norm) {
-        let factor = (f64::from(max_norm) / norm) as f32;
+        let factor = f64::from(max_norm) / norm;
         parameters
             .iter()
             .for_each(|p| p.node().scale_gradient(factor));
@@ -440,31 +442,48 @@ impl Transform for Unchanged {
     }
 }
 
-/// Applies `rule` to every parameter, in one function compiled for AVX2 + FMA when the
+/// The rule a step applies to each parameter: the same for all (any [`UpdateRule`]), or
+/// one per parameter (Adam's, bias-corrected by each parameter's own step count).
+pub(crate) trait Rules {
+    /// The rule type.
+    type Rule: UpdateRule;
+    /// The rule for the parameter at `index` in the optimizer's list.
+    fn rule(&self, index: usize) -> Self::Rule;
+}
+
+impl<U: UpdateRule + Copy> Rules for U {
+    type Rule = U;
+    #[inline(always)]
+    fn rule(&self, _: usize) -> U {
+        *self
+    }
+}
+
+/// Applies each parameter's rule to it, in one function compiled for AVX2 + FMA when the
 /// CPU has them, so that the update loops run 8 lanes wide and the per-parameter and
 /// per-row bookkeeping around them pays no call into a vectorised context each time.
 ///
 /// The latest forward pass then no longer counts as any variable's own, so a backward
 /// pass after the update (without a forward pass in between) forwards again first
 /// instead of mixing the values before and after it.
-pub(crate) fn update_all<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) {
+pub(crate) fn update_all<R: Rules>(parameters: &[Variable<ParameterNode>], rules: &R) {
     crate::node::Pass::next();
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::simd_enabled() {
         #[target_feature(enable = "avx2,fma")]
-        fn avx2<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) {
-            update_each(parameters, rule)
+        fn avx2<R: Rules>(parameters: &[Variable<ParameterNode>], rules: &R) {
+            update_each(parameters, rules)
         }
         // SAFETY: `simd_enabled` checked that the CPU has AVX2 and FMA.
-        return unsafe { avx2(parameters, rule) };
+        return unsafe { avx2(parameters, rules) };
     }
-    update_each(parameters, rule)
+    update_each(parameters, rules)
 }
 
 #[inline(always)]
-fn update_each<U: UpdateRule>(parameters: &[Variable<ParameterNode>], rule: &U) {
-    for p in parameters {
-        p.node().apply_update(rule);
+fn update_each<R: Rules>(parameters: &[Variable<ParameterNode>], rules: &R) {
+    for (i, p) in parameters.iter().enumerate() {
+        p.node().apply_update(&rules.rule(i));
     }
 }
 

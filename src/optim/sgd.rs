@@ -92,6 +92,7 @@ impl SGD {
 
 super::common_options!(SGD);
 
+#[derive(Clone, Copy)]
 struct Plain<O> {
     lr: f32,
     options: O,
@@ -106,6 +107,7 @@ impl<O: Transform> UpdateRule for Plain<O> {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Momentum<O> {
     lr: f32,
     momentum: f32,

@@ -447,6 +447,20 @@ fn clipping_a_norm_beyond_f32() {
     assert!((norm / (3e38 * 2f64.sqrt()) - 1.0).abs() < 1e-6, "{norm}");
     let g = w.gradient();
     assert!((g[(0, 0)] - 0.5f32.sqrt()).abs() < 1e-6 && g[(0, 0)] == g[(0, 1)]);
+    // To a small norm: the ratio, about 2e-39 and 2e-45, is below f32's normal range
+    // (rounded to f32 first, it kept few digits, or was 0 and zeroed the gradient).
+    for max_norm in [1e-3f32, 1e-7] {
+        loss.forward();
+        opt.zero_gradients();
+        loss.backward(1.0);
+        opt.clip_gradient_norm(max_norm);
+        let g = w.gradient();
+        let norm = g.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        assert!(
+            (norm / f64::from(max_norm) - 1.0).abs() < 2e-7,
+            "{max_norm}: {norm}"
+        );
+    }
 }
 
 #[test]
