@@ -645,8 +645,8 @@ fn weighted<T: Node>(output: &Variable<T>, weights: &Array2<f32>) -> f64 {
 /// ```
 ///
 /// # Panics
-/// Before running anything, if `wrt` is a parameter `output` does not use, an input that
-/// does not track gradients, or `options` has an `epsilon` that is not finite or below
+/// Before running anything, if `wrt` is a parameter `output` does not use or a frozen
+/// one, an input that does not track gradients, or `options` has an `epsilon` that is not finite or below
 /// `f32::MIN_POSITIVE`, a tolerance that is negative or not finite, or `max_elements`
 /// `Some(0)`.
 #[track_caller]
@@ -930,7 +930,7 @@ pub fn assert_gradient<T: Node, P: GradientTarget>(output: &Variable<T>, wrt: &P
 /// ```
 ///
 /// # Panics
-/// Before running anything, if `output` has no parameters (check an input built with
+/// Before running anything, if `output` has no parameters or a frozen one (check an input built with
 /// [`InputNode::with_gradient`] with [`check_gradient`] instead), or `options` is invalid
 /// (as for [`check_gradient`]).
 #[track_caller]
@@ -945,6 +945,18 @@ pub fn check_gradients<T: Node>(
         "check_gradients: the output has no parameters, so there is nothing to check (output \
          type {}); for an input built with InputNode::with_gradient, use check_gradient",
         short_type_name::<T>()
+    );
+    let frozen: Vec<String> = (parameters.iter().enumerate())
+        .filter(|(_, p)| p.is_frozen())
+        .map(|(i, p)| format!("{} ({}x{})", i + 1, p.shape().0, p.shape().1))
+        .collect();
+    assert!(
+        frozen.is_empty(),
+        "check_gradients: parameter {} of {} is frozen (set_frozen(true)), so it records no \
+         gradient to check; unfreeze it, check the others with check_gradient, or name them \
+         with check_named_gradients, which leaves frozen parameters out",
+        frozen.join(", "),
+        parameters.len()
     );
     parameters
         .iter()
@@ -1001,7 +1013,7 @@ fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) 
 /// [`check_gradient`] for each of `parameters` that `output` uses, with its name: for a
 /// `model!` model's [`named_parameters()`](crate::model), the report of each parameter by
 /// its name in the block. Parameters that `output` does not use (those of a model's other
-/// heads) are skipped.
+/// heads), and frozen ones ([`set_frozen`](crate::Variable::set_frozen)), are skipped.
 ///
 /// A ReLU model at its initial values is a common cause of failures that are no bug: with
 /// zero biases, some units' inputs lie within `epsilon` of the kink at 0. Give such a
@@ -1051,12 +1063,13 @@ pub fn check_named_gradients<T: Node, S: AsRef<str>>(
     let used = output.parameters();
     let checked: Vec<&(S, Variable<ParameterNode>)> = parameters
         .iter()
+        .filter(|(_, p)| !p.is_frozen())
         .filter(|(_, p)| used.iter().any(|q| std::rc::Rc::ptr_eq(q.node(), p.node())))
         .collect();
     assert!(
         !checked.is_empty(),
-        "check_named_gradients: the output uses none of the parameters given ({}), so there \
-         is nothing to check (output type {})",
+        "check_named_gradients: the output uses none of the parameters given ({}), or only \
+         frozen ones, so there is nothing to check (output type {})",
         parameters
             .iter()
             .map(|(n, _)| n.as_ref())
@@ -1329,6 +1342,34 @@ mod tests {
         // The other parameter still checks; the frozen one says why it cannot.
         assert!(check_gradient(&y, &v, &CheckOptions::default()).passed());
         check_gradient(&y, &w, &CheckOptions::default());
+    }
+
+    /// `check_gradients` refuses a frozen parameter before checking anything;
+    /// `check_named_gradients` leaves it out.
+    #[test]
+    fn checking_all_gradients_with_a_frozen_parameter() {
+        let (w, v) = (
+            ParameterNode::new(crate::init::seeded(2, 1, 1.0, 1)),
+            ParameterNode::new(crate::init::seeded(1, 1, 1.0, 2)),
+        );
+        let y = InputNode::new(crate::init::seeded(3, 2, 1.0, 3))
+            .dot(&w)
+            .dot(&v)
+            .tanh();
+        w.set_frozen(true);
+        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check_gradients(&y, &CheckOptions::default())
+        }))
+        .map_err(|p| p.downcast::<String>().map(|s| *s).unwrap_or_default())
+        .expect_err("a frozen parameter");
+        assert!(
+            message.contains("check_gradients: parameter 1 (2x1) of 2 is frozen"),
+            "{message}"
+        );
+        let named = [("w", w.clone()), ("v", v.clone())];
+        let reports = check_named_gradients(&y, &named, &CheckOptions::default());
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].0 == "v" && reports[0].1.passed());
     }
 
     #[test]

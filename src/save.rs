@@ -82,7 +82,7 @@
 //! struct Checkpoint {
 //!     parameters: LinearParameters,
 //!     optimizer: OptimizerStates,
-//!     adam_steps: u64,
+//!     adam_steps: Vec<u64>,
 //!     // The optimizer's settings are the program's: save any that changed during
 //!     // training (a learning-rate schedule), or resume with those passed to `new`.
 //!     learning_rate: f32,
@@ -103,12 +103,12 @@
 //! let saved = serde_json::to_string(&Checkpoint {
 //!     parameters: model.shared_parameters(),
 //!     optimizer: model.optimizer_states(),
-//!     adam_steps: opt.steps(),
+//!     adam_steps: opt.step_counts(),
 //!     learning_rate: opt.learning_rate(),
 //! })
 //! .unwrap();
 //!
-//! // Later: the same values, optimizer state and step count, so training carries on
+//! // Later: the same values, optimizer state and step counts, so training carries on
 //! // exactly as if it had not stopped. (`from_parameters` trains the loaded storage
 //! // itself, not a copy: `loaded.parameters` follows the resumed model;
 //! // `from_parameter_values` would train a copy.)
@@ -116,7 +116,7 @@
 //! let resumed = Linear::from_parameters(&loaded.parameters);
 //! resumed.set_optimizer_states(&loaded.optimizer).unwrap();
 //! let mut resumed_opt = Adam::new(loaded.learning_rate, resumed.parameters());
-//! resumed_opt.set_steps(loaded.adam_steps);
+//! resumed_opt.set_step_counts(&loaded.adam_steps);
 //!
 //! train_step(&model, &mut opt);
 //! train_step(&resumed, &mut resumed_opt);

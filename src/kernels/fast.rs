@@ -136,10 +136,12 @@ pub fn exp_m1(x: f32) -> f32 {
                 ),
             ),
         );
-    if x.abs() < 1.0 {
-        series
+    let y = if x.abs() < 1.0 { series } else { exp(x) - 1.0 };
+    // ±0 as they are (the series turns -0 into +0).
+    if x == 0.0 {
+        x
     } else {
-        exp(x) - 1.0
+        y
     }
 }
 
@@ -379,6 +381,7 @@ mod tests {
         );
         assert!(e < 3e-7, "exp_m1: max relative error {e:e}");
         assert_eq!((exp_m1(0.0), exp_m1(1e-30)), (0.0, 1e-30));
+        assert!(exp_m1(-0.0) == 0.0 && exp_m1(-0.0).is_sign_negative());
         assert_eq!(exp_m1(-100.0), -1.0);
         assert_eq!(exp_m1(f32::NEG_INFINITY), -1.0);
         assert_eq!(exp_m1(100.0), f32::INFINITY);

@@ -241,13 +241,15 @@ pub(crate) fn exact_norm(x: &[f32]) -> f64 {
 /// Scales `row` down to a Euclidean norm of at most `max_norm` if its norm is above it,
 /// and returns whether it did: the clipped norm (exact, of the `f32` values) is at most
 /// `max_norm` and within 4e-7 of it, relatively, so the limit holds as a hard
-/// constraint, and a row clipped once is not clipped again (for a limit of 0 or at least
-/// `f32::MIN_POSITIVE`, 1.2e-38; below, to within subnormal numbers' rounding). A row
-/// holding a NaN is left as it is; one holding infinities is clipped to its direction's
-/// limit, the infinite elements sharing the norm. What [`clip_row_norms`](crate::Variable::clip_row_norms) does to each row,
-/// for a projection inside a custom step
-/// ([`update_rows`](crate::Variable::update_rows)), where `*x *= max / norm` in `f32`
-/// leaves about half the rows an ulp or two outside.
+/// constraint, and a row clipped once is not clipped again. That holds while the clipped
+/// elements are normal numbers (roughly `max_norm / √len` above `f32::MIN_POSITIVE`,
+/// 1.2e-38); among subnormal ones, only to their rounding. A row holding a NaN is left as
+/// it is; one holding infinities is clipped to its direction's limit, the infinite
+/// elements sharing the norm.
+///
+/// It is what [`clip_row_norms`](crate::Variable::clip_row_norms) does to each row, for
+/// a projection inside a custom step ([`update_rows`](crate::Variable::update_rows)),
+/// where `*x *= max / norm` in `f32` leaves about half the rows an ulp or two outside.
 ///
 /// ```
 /// let mut row = [0.6, 0.8000001];

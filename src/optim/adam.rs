@@ -21,10 +21,14 @@ use crate::Variable;
 ///
 /// The moments live with the parameters; each parameter's step count (the `t` of its
 /// bias correction, counting the steps that updated it, as PyTorch's do) lives in the
-/// optimizer ([`steps`](Self::steps), [`set_steps`](Self::set_steps): a checkpoint saves
-/// it with the parameters' [optimizer state](crate::optim::OptimizerState)). A parameter
-/// that gets no gradient in a step is left alone, count included: a task head that first
-/// trains after a thousand steps of the others' starts with a first step. A new
+/// optimizer ([`step_counts`](Self::step_counts), [`set_step_counts`](Self::set_step_counts):
+/// a checkpoint saves them with the parameters'
+/// [optimizer state](crate::optim::OptimizerState)). A parameter that gets no gradient in
+/// a step is left alone, count included: a task head that first trains after a thousand
+/// steps of the others' starts with a first step. (Not under
+/// [`Optimizer::set_update_count`](crate::optim::Optimizer::set_update_count), which
+/// `Synchronized` and the Hogwild recipe call before each step: it sets every count to
+/// the number of updates the shared moments have received, from all threads.) A new
 /// `Adam` over parameters that an earlier one trained carries on with their moments but
 /// counts its steps from zero, so its first steps are bias-corrected as if the moments
 /// were new: once the moments are established, that makes them smaller than the earlier
@@ -128,10 +132,12 @@ impl Adam {
         u64::from(self.steps.unsigned_abs())
     }
 
-    /// Sets every parameter's step count, to resume training from a checkpoint: with the
-    /// parameters'
-    /// moments put back too (see [`OptimizerState`](crate::optim::OptimizerState)), the
-    /// next steps are the ones the saved optimizer would have taken. Counts past
+    /// Sets every parameter's step count: to resume training from a checkpoint whose
+    /// parameters all trained at every step (otherwise save
+    /// [`step_counts`](Self::step_counts) and restore them with
+    /// [`set_step_counts`](Self::set_step_counts)). With the parameters' moments put back
+    /// too (see [`OptimizerState`](crate::optim::OptimizerState)), the next steps are the
+    /// ones the saved optimizer would have taken. Counts past
     /// `i32::MAX` are taken as `i32::MAX`, where the bias corrections are 1 anyway. A
     /// `u64`, as [`Optimizer::set_update_count`](crate::optim::Optimizer::set_update_count)
     /// takes.
@@ -154,6 +160,51 @@ impl Adam {
     pub fn set_steps(&mut self, steps: u64) {
         self.steps = i32::try_from(steps).unwrap_or(i32::MAX);
         self.counts.fill(self.steps);
+    }
+
+    /// Each parameter's step count, in the order of [`parameters`](Optimizer::parameters):
+    /// how many steps have updated it, the `t` of its bias correction. For a checkpoint
+    /// of a model whose parameters did not all train at every step (a task head added
+    /// late, a frozen body), where [`steps`](Self::steps) keeps only the largest.
+    ///
+    /// ```
+    /// use wyrm::*;
+    ///
+    /// let (a, b) = (ParameterNode::new(ndarray::arr2(&[[1.0]])), ParameterNode::new(ndarray::arr2(&[[1.0]])));
+    /// let only_a = a.square().scalar_sum();
+    /// let mut opt = Adam::new(0.1, vec![a, b]);
+    /// only_a.forward();
+    /// only_a.backward(1.0);
+    /// opt.step();
+    /// assert_eq!(opt.step_counts(), [1, 0]);
+    /// let mut resumed = Adam::new(0.1, opt.parameters().to_vec());
+    /// resumed.set_step_counts(&opt.step_counts());
+    /// assert_eq!(resumed.step_counts(), [1, 0]);
+    /// ```
+    pub fn step_counts(&self) -> Vec<u64> {
+        self.counts
+            .iter()
+            .map(|&c| u64::from(c.unsigned_abs()))
+            .collect()
+    }
+
+    /// Sets each parameter's step count, in the order of
+    /// [`parameters`](Optimizer::parameters) (see [`step_counts`](Self::step_counts)).
+    ///
+    /// # Panics
+    /// If `counts` does not hold one count per parameter, naming both numbers.
+    #[track_caller]
+    pub fn set_step_counts(&mut self, counts: &[u64]) {
+        assert!(
+            counts.len() == self.counts.len(),
+            "Adam::set_step_counts: {} counts for {} parameters",
+            counts.len(),
+            self.counts.len()
+        );
+        for (count, &c) in self.counts.iter_mut().zip(counts) {
+            *count = i32::try_from(c).unwrap_or(i32::MAX);
+        }
+        self.steps = self.counts.iter().copied().max().unwrap_or(0);
     }
 
     /// Decay rate of the first moment.

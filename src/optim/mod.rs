@@ -287,7 +287,8 @@ pub trait Optimizer {
     /// Scales the gradients of all the optimizer's parameters together so that their
     /// joint L2 norm is `max_norm` if it was above (clipping by global norm, against
     /// exploding gradients in recurrent networks; to `f32` rounding: each element is
-    /// rounded once, so the norm may end a relative 1e-7 either side), and returns the
+    /// rounded once, so the norm may end a relative 1e-7 either side, while the elements
+    /// stay normal numbers), and returns the
     /// norm they had. Call it between
     /// the backward pass and [`step`](Self::step). Gradients within the bound, or whose
     /// norm is not finite (an element is infinite or NaN), are left as they are. The norm

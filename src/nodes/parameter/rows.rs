@@ -224,6 +224,9 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
             return;
         }
         let mut gradient = node.gradient.borrow_mut();
+        // Before any row changes, so that a panic in `update` leaves no graph taking its
+        // last pass, or a shared node's copy, for current.
+        Pass::next();
         match &node.storage {
             Storage::Local { value, .. } => {
                 let mut value = value.try_borrow_mut().unwrap_or_else(|_| {
@@ -241,6 +244,7 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
                 });
             }
             Storage::Shared { param, .. } => {
+                node.cached.set(0);
                 let mut row = vec![0.0; cols];
                 gradient.for_each_touched(|offset, g| {
                     for (r, g) in g.chunks_exact(cols).enumerate() {
@@ -250,10 +254,8 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
                         param.values().store_from(start, &row);
                     }
                 });
-                node.cached.set(0);
             }
         }
-        Pass::next();
     }
 }
 
@@ -479,6 +481,33 @@ mod tests {
                 assert_eq!(sparse.value()[(0, 0)], 3.0 * (9.0 + 1.0 + 9.0));
                 table.set_value(&start);
             }
+        }
+    }
+
+    /// A panic inside the visit leaves the rows written so far in place and the graphs
+    /// over the table reading them at their next pass (local and shared alike).
+    #[test]
+    fn a_panic_in_update_rows_leaves_no_stale_pass() {
+        let start = ndarray::arr2(&[[1.0], [1.0]]);
+        let shared = Arc::new(HogwildParameter::new(start.clone()));
+        for table in [
+            ParameterNode::new(start.clone()),
+            ParameterNode::shared(shared),
+        ] {
+            let loss = table.exp().scalar_sum();
+            loss.forward();
+            loss.backward(1.0);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                table.update_rows(|row, values, _| {
+                    assert!(row == 0, "the user's update fails at row {row}");
+                    values[0] = 10.0;
+                })
+            }));
+            assert!(result.is_err());
+            assert_eq!(table.value()[(0, 0)], 10.0);
+            table.zero_gradient();
+            loss.backward(1.0); // forwards again first
+            assert!((table.gradient()[(0, 0)] - 10f32.exp()).abs() < 1.0);
         }
     }
 
