@@ -1324,19 +1324,27 @@ mod tests {
         assert_eq!(report.not_repeatable, None);
     }
 
+    /// `tanh(x·w·v)`, with `w` 2x1 and `v` 1x1: the two parameters and the output.
+    fn two_layers() -> (
+        Variable<ParameterNode>,
+        Variable<ParameterNode>,
+        Variable<impl Node>,
+    ) {
+        let (w, v) = (
+            ParameterNode::new(crate::init::seeded(2, 1, 1.0, 1)),
+            ParameterNode::new(crate::init::seeded(1, 1, 1.0, 2)),
+        );
+        let x = InputNode::new(crate::init::seeded(3, 2, 1.0, 3));
+        let y = x.dot(&w).dot(&v).tanh();
+        (w, v, y)
+    }
+
     #[test]
     #[should_panic(
         expected = "check_gradient: `wrt` is a 2x1 parameter frozen with set_frozen(true)"
     )]
     fn checking_a_frozen_parameter_says_so() {
-        let (w, v) = (
-            ParameterNode::new(crate::init::seeded(2, 1, 1.0, 1)),
-            ParameterNode::new(crate::init::seeded(1, 1, 1.0, 2)),
-        );
-        let y = InputNode::new(crate::init::seeded(3, 2, 1.0, 3))
-            .dot(&w)
-            .dot(&v)
-            .tanh();
+        let (w, v, y) = two_layers();
         assert!(check_gradient(&y, &w, &CheckOptions::default()).passed());
         w.set_frozen(true);
         // The other parameter still checks; the frozen one says why it cannot.
@@ -1348,14 +1356,7 @@ mod tests {
     /// `check_named_gradients` leaves it out.
     #[test]
     fn checking_all_gradients_with_a_frozen_parameter() {
-        let (w, v) = (
-            ParameterNode::new(crate::init::seeded(2, 1, 1.0, 1)),
-            ParameterNode::new(crate::init::seeded(1, 1, 1.0, 2)),
-        );
-        let y = InputNode::new(crate::init::seeded(3, 2, 1.0, 3))
-            .dot(&w)
-            .dot(&v)
-            .tanh();
+        let (w, v, y) = two_layers();
         w.set_frozen(true);
         let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             check_gradients(&y, &CheckOptions::default())
