@@ -288,9 +288,8 @@ pub trait Optimizer {
     /// joint L2 norm is `max_norm` if it was above (clipping by global norm, against
     /// exploding gradients in recurrent networks; to `f32` rounding: each element is
     /// rounded once, so the norm may end a relative 1e-7 either side, while the elements
-    /// stay normal numbers), and returns the
-    /// norm they had. Call it between
-    /// the backward pass and [`step`](Self::step). Gradients within the bound, or whose
+    /// stay normal numbers), and returns the norm they had. Call it between the backward
+    /// pass and [`step`](Self::step). Gradients within the bound, or whose
     /// norm is not finite (an element is infinite or NaN), are left as they are. The norm
     /// is summed and returned in `f64`, so it stays finite however large the elements.
     /// Sparse gradients stay sparse: only the touched rows are read and scaled. Under
