@@ -245,13 +245,22 @@ impl<R: Dim, C: Dim> Variable<ParameterNode<R, C>> {
             }
             Storage::Shared { param, .. } => {
                 node.cached.set(0);
-                let mut row = vec![0.0; cols];
+                // A row's copy on the stack up to 64 columns: no allocation per call (a
+                // custom optimizer's step runs at every training step).
+                let mut stack = [0.0; 64];
+                let mut heap = Vec::new();
+                let row = if cols <= stack.len() {
+                    &mut stack[..cols]
+                } else {
+                    heap.resize(cols, 0.0);
+                    &mut heap[..]
+                };
                 gradient.for_each_touched(|offset, g| {
                     for (r, g) in g.chunks_exact(cols).enumerate() {
                         let start = offset + r * cols;
-                        param.values().load_into(start, &mut row);
-                        update(start / cols, &mut row, g);
-                        param.values().store_from(start, &row);
+                        param.values().load_into(start, row);
+                        update(start / cols, row, g);
+                        param.values().store_from(start, row);
                     }
                 });
             }
@@ -434,6 +443,58 @@ mod tests {
         assert_eq!(table.value()[(0, 1)], 5.0);
         let share = 2.0 / 2f32.sqrt();
         assert_eq!(table.value().row(1), ndarray::arr1(&[share, 0.0, -share]));
+    }
+
+    /// Local and shared storage visit the same rows with the same gradients, each once
+    /// (repeated lookups summed), touched rows only while the gradient is sparse and
+    /// every row once a dense contribution exists; the writes land, and a graph over the
+    /// table sees them at its next pass. Rows of 3 and of 70 columns (a shared row's
+    /// copy is on the stack up to 64).
+    #[test]
+    fn update_rows_visits_each_row_with_a_gradient_once() {
+        for cols in [3, 70] {
+            let start = crate::init::seeded(5, cols, 1.0, 4);
+            let shared = Arc::new(HogwildParameter::new(start.clone()));
+            for table in [
+                ParameterNode::new(start.clone()),
+                ParameterNode::shared(shared.clone()),
+            ] {
+                update_rows_of(&table, &start);
+            }
+        }
+    }
+
+    /// One table's part of `update_rows_visits_each_row_with_a_gradient_once`.
+    fn update_rows_of(table: &Variable<ParameterNode>, start: &ndarray::Array2<f32>) {
+        let cols = start.ncols() as f32;
+        let lookups = IndexInputNode::new(&[3, 1, 3]);
+        let sparse = table.index(&lookups).square().scalar_sum();
+        let dense = sparse.clone() + table.scalar_sum();
+        for (loss, expected) in [
+            (sparse.clone().boxed(), vec![1, 3]),
+            (dense.boxed(), vec![0, 1, 2, 3, 4]),
+        ] {
+            loss.forward();
+            loss.backward(1.0);
+            let gradient = table.gradient();
+            let mut visited = Vec::new();
+            table.update_rows(|row, values, g| {
+                assert_eq!(g, gradient.row(row).as_slice().unwrap(), "row {row}");
+                visited.push(row);
+                values.iter_mut().for_each(|x| *x = row as f32);
+            });
+            table.zero_gradient();
+            visited.sort();
+            assert_eq!(visited, expected);
+            let value = table.value();
+            for row in expected {
+                assert!(value.row(row).iter().all(|&x| x == row as f32));
+            }
+            // The graph reads the new rows at its next pass: rows 3, 1, 3 squared.
+            sparse.forward();
+            assert_eq!(sparse.value()[(0, 0)], cols * (9.0 + 1.0 + 9.0));
+            table.set_value(start);
+        }
     }
 
     /// A panic inside the visit leaves the rows written so far in place and the graphs
