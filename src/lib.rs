@@ -42,7 +42,8 @@
 //! - Operations: `+ - * /` (elementwise, on variables or references, with `f32` on either
 //!   side; a single row, column or 1 x 1 on either side is broadcast, see
 //!   [`shape::Broadcast`]), `dot`, `dot_t` (the product with a transpose, read in
-//!   place), `vector_dot`, `square`, `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos`, `tanh`,
+//!   place), `vector_dot`, `square`, `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos`,
+//!   `asinh`, `acosh`, `atanh`, `tanh`,
 //!   `sigmoid`, `softplus`, `relu`, `leaky_relu`, `gelu`, `sqrt`, `abs`, `pow`, `clip`, row-wise
 //!   `softmax`/`log_softmax`,
 //!   `scalar_sum`, `sum_rows`, `sum_columns`, `mean`, `mean_rows`, `mean_columns`,
@@ -243,7 +244,8 @@ pub use variable::{Operand, Variable};
 ///   `gather_mean_bags`, `gather_max_bags`, `gather_logsumexp_bags`,
 ///   `log_softmax_bags` (on any node),
 ///   `pick(index)` (an entry per row), `square`,
-///   `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos`, `sqrt`, `abs`, `neg`, `pow(p)`, `tanh`,
+///   `exp`, `ln`, `exp_m1`, `ln_1p`, `sin`, `cos`, `asinh`, `acosh`, `atanh`, `sqrt`, `abs`,
+///   `neg`, `pow(p)`, `tanh`,
 ///   `sigmoid`, `softplus`, `relu`, `leaky_relu(slope)`, `gelu`,
 ///   `clip(min, max)`, `detach`, `dropout(rate, training)` (a `Training` item's name;
 ///   a literal rate must be in `[0, 1)`), `softmax`, `log_softmax`, `scalar_sum`, `mean`, `sum_rows`,

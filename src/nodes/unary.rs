@@ -238,6 +238,16 @@ impl<T: Node> Variable<T> {
 macro_rules! unary_op {
     ($(#[$doc:meta])* $marker:ident, $alias:ident, $method:ident, $name:literal,
      |$x:ident| $apply:expr, |$dx:ident, $dy:ident| $derivative:expr) => {
+        $crate::nodes::unary::unary_op!(
+            $(#[$doc])* $marker, $alias, $method, $name,
+            |$x| $apply, |$dx, $dy| $derivative, at 0.25, 4.0
+        );
+    };
+    // `at a, b`: the points of the generated docs' examples, for functions whose value
+    // at the default points is NaN (which `assert_eq!` cannot compare).
+    ($(#[$doc:meta])* $marker:ident, $alias:ident, $method:ident, $name:literal,
+     |$x:ident| $apply:expr, |$dx:ident, $dy:ident| $derivative:expr,
+     at $a:literal, $b:literal) => {
         #[doc = concat!("The `", $name, "` operation; node type [`", stringify!($alias), "`].")]
         ///
         #[doc = concat!(
@@ -250,13 +260,13 @@ macro_rules! unary_op {
         /// ```
         /// use wyrm::*;
         #[doc = concat!("use wyrm::nodes::{", stringify!($marker), ", Unary, UnaryOp};")]
-        /// let x = ParameterNode::new(ndarray::arr2(&[[0.25]]));
+        #[doc = concat!("let x = ParameterNode::new(ndarray::arr2(&[[", stringify!($a), "]]));")]
         #[doc = concat!("let y: Variable<Unary<", stringify!($marker), ", ParameterNode>> = x.map(", stringify!($marker), ");")]
         /// y.forward();
         /// y.backward(1.0);
-        #[doc = concat!("let value = ", stringify!($marker), ".apply(0.25);")]
+        #[doc = concat!("let value = ", stringify!($marker), ".apply(", stringify!($a), ");")]
         /// assert_eq!(y.value()[(0, 0)], value);
-        #[doc = concat!("assert_eq!(x.gradient()[(0, 0)], ", stringify!($marker), ".derivative(0.25, value));")]
+        #[doc = concat!("assert_eq!(x.gradient()[(0, 0)], ", stringify!($marker), ".derivative(", stringify!($a), ", value));")]
         /// ```
         #[derive(Debug, Clone, Copy)]
         pub struct $marker;
@@ -279,10 +289,10 @@ macro_rules! unary_op {
         /// ```
         /// use wyrm::*;
         #[doc = concat!("use wyrm::nodes::{", stringify!($alias), ", ", stringify!($marker), ", UnaryOp};")]
-        /// let x = InputNode::new(ndarray::arr2(&[[4.0]]));
+        #[doc = concat!("let x = InputNode::new(ndarray::arr2(&[[", stringify!($b), "]]));")]
         #[doc = concat!("let y: Variable<", stringify!($alias), "<InputNode>> = x.", stringify!($method), "();")]
         /// y.forward();
-        #[doc = concat!("assert_eq!(y.value()[(0, 0)], ", stringify!($marker), ".apply(4.0));")]
+        #[doc = concat!("assert_eq!(y.value()[(0, 0)], ", stringify!($marker), ".apply(", stringify!($b), "));")]
         /// ```
         pub type $alias<T> = $crate::nodes::Unary<$marker, T>;
 

@@ -229,6 +229,9 @@ fn elementwise_functions() {
     unary("exp_m1", Any, |x| x.exp_m1());
     // Above -1, where ln(1 + x) is defined.
     unary("ln_1p", Positive, |x| x.ln_1p());
+    unary("asinh", Any, |x| (x * 3.0).asinh());
+    unary("acosh", Positive, |x| (x + 1.0).acosh());
+    unary("atanh", Any, |x| (x * 0.6).atanh());
     unary("sin", Any, |x| x.sin());
     unary("cos", Any, |x| x.cos());
     unary("tanh", Any, |x| x.tanh());

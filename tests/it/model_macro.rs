@@ -1461,6 +1461,8 @@ model! {
         running = x.cumsum_rows() + x.logcumsumexp_columns(),
         standardized = x.standardize_rows(1e-6) * scale + x.standardize_columns({STD_EPS}),
         round_trip = x.exp_m1().ln_1p() - x + (x.sin().square() + x.cos().square() - 1.0),
+        inverses = (x * 0.1).tanh().atanh() * 10.0 - x + ((x.square() + 1.0).sqrt().acosh() - x.asinh().abs())
+            + (x.asinh() - (x / (x.square() + 1.0).sqrt()).atanh()),
         norms = x.norm_rows() + x.norm_columns().norm_rows(),
     }
 }
@@ -1586,6 +1588,10 @@ fn blocks_broadcast_columns_and_single_values() {
     model.round_trip.forward();
     let round_trip = model.round_trip.value();
     assert!(round_trip.iter().all(|v| v.abs() < 1e-5), "{round_trip}");
+    // atanh(tanh x) = x, acosh(√(x² + 1)) = |asinh x|, asinh x = atanh(x / √(x² + 1)).
+    model.inverses.forward();
+    let inverses = model.inverses.value();
+    assert!(inverses.iter().all(|v| v.abs() < 1e-4), "{inverses}");
     model.norms.forward();
     // Each row's norm, plus the norm of all six values.
     let norm = |xs: &mut dyn Iterator<Item = &f32>| xs.map(|v| v * v).sum::<f32>().sqrt();
