@@ -110,9 +110,47 @@ fn log_add_exp(a: f64, b: f64) -> f64 {
 }
 
 thread_local! {
-    /// The `f64` running totals of one line, for the backward pass; it keeps its largest
-    /// size, so steps after the first allocate nothing.
-    static TOTALS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// One line's running sums for the backward pass, each as its largest value so far
+    /// and the sum of exponentials below it; it keeps its largest size, so steps after the
+    /// first allocate nothing.
+    static TOTALS: std::cell::RefCell<Vec<Shifted>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A running sum of exponentials, `Σ exp(x_q) = exp(max) · scaled`, with `scaled ≥ 1`
+/// once any finite value is in. The backward pass forms its ratios of sums from this:
+/// as absolute totals `ln Σ exp(x_q)`, the increments (`ln 2`, `ln 1.5`, ...) rounded away
+/// next to values of 1e13 and more, which put gradients up to 3x off.
+#[derive(Clone, Copy, Debug)]
+struct Shifted {
+    max: f64,
+    scaled: f64,
+}
+
+impl Shifted {
+    /// The sum of nothing (`max` `-inf`, `scaled` 0).
+    const EMPTY: Shifted = Shifted {
+        max: f64::NEG_INFINITY,
+        scaled: 0.0,
+    };
+
+    /// The sum with `exp(x)` added.
+    #[inline(always)]
+    fn add(self, x: f64) -> Shifted {
+        if x == f64::NEG_INFINITY {
+            // Adds nothing (and `x - max` would be NaN on an empty sum).
+            self
+        } else if x > self.max {
+            Shifted {
+                max: x,
+                scaled: self.scaled * (self.max - x).exp() + 1.0,
+            }
+        } else {
+            Shifted {
+                max: self.max,
+                scaled: self.scaled + (x - self.max).exp(),
+            }
+        }
+    }
 }
 
 /// Running log-sum-exps `y_p = ln Σ_{q ≤ p} exp(x_q)` along each row or down each column,
@@ -156,21 +194,22 @@ impl SingleOp for LogCumSumExpOp {
         }
     }
     /// `gx_p = Σ_{q ≥ p} g_q exp(x_p - y_q) = exp(x_p - y_p) t_p`, with
-    /// `t_p = g_p + exp(y_p - y_{p+1}) t_{p+1}` summed from the end, over the running
-    /// totals recomputed in `f64` (`y` rounded to `f32` put a gradient of values near -1e6
-    /// 64% off). Every exponent is at most 0 (the totals never decrease, and `x_p ≤ y_p`),
-    /// so nothing overflows.
+    /// `t_p = g_p + exp(y_p - y_{p+1}) t_{p+1}` summed from the end, over the running sums
+    /// recomputed in `f64` as [`Shifted`] (`y` rounded to `f32` put a gradient of values
+    /// near -1e6 64% off): `exp(y_p - y_{p+1})` is `exp(m_p - m_{p+1}) s_p / s_{p+1}` and
+    /// `exp(x_p - y_p)` is `exp(x_p - m_p) / s_p`, exact to rounding at any magnitude.
+    /// Every exponent is at most 0 and each ratio at most 1, so nothing overflows.
     #[inline]
     fn backward(&self, g: &[f32], x: &[f32], _: &[f32], shape: (usize, usize), gx: &mut [f32]) {
         let (lines, len) = self.along.lines(shape);
         TOTALS.with(|totals| {
             let mut totals = totals.borrow_mut();
             totals.clear();
-            totals.resize(len, 0.0);
+            totals.resize(len, Shifted::EMPTY);
             for l in 0..lines {
-                let mut total = f64::NEG_INFINITY;
+                let mut total = Shifted::EMPTY;
                 for (p, slot) in totals.iter_mut().enumerate() {
-                    total = log_add_exp(total, f64::from(x[self.along.at(shape, l, p)]));
+                    total = total.add(f64::from(x[self.along.at(shape, l, p)]));
                     *slot = total;
                 }
                 let mut t = 0.0;
@@ -178,17 +217,17 @@ impl SingleOp for LogCumSumExpOp {
                     let at = self.along.at(shape, l, p);
                     let y = totals[p];
                     // A prefix of `-inf`s sends nothing back (nothing moves its sums).
-                    if y == f64::NEG_INFINITY {
+                    if y.max == f64::NEG_INFINITY {
                         gx[at] = 0.0;
                         t = 0.0;
                         continue;
                     }
                     let carried = match totals.get(p + 1) {
-                        Some(next) => (y - next).exp() * t,
+                        Some(next) => (y.max - next.max).exp() * (y.scaled / next.scaled) * t,
                         None => 0.0,
                     };
                     t = f64::from(g[at]) + carried;
-                    gx[at] = ((f64::from(x[at]) - y).exp() * t) as f32;
+                    gx[at] = ((f64::from(x[at]) - y.max).exp() / y.scaled * t) as f32;
                 }
             }
         });
@@ -410,15 +449,25 @@ mod tests {
         z.forward();
         assert!((z.value()[(0, 99_999)] - 100_000f32.ln()).abs() < 2e-6);
 
-        let x = ParameterNode::new(arr2(&[[-1e6, -1e6, -1e6]]));
+        // Equal values at any magnitude (the sums were kept as totals in `f64` until their
+        // increments rounded away: 3% off at 1e15, 3x at 1e17), and a `-inf` prefix.
+        for m in [-1e6, 1e13, -1e15, 1e17, -1e30, 3e38, -3e38] {
+            let x = ParameterNode::new(arr2(&[[f32::NEG_INFINITY, m, m, m]]));
+            let y = x.logcumsumexp_rows();
+            y.forward();
+            y.backward_with(arr2(&[[5.0, 1.0, -0.7, 1.0]]).view());
+            // Σ_{q ≥ p} g_q / q: the q-th total holds q equal terms.
+            let expected = [0.0, 1.0 - 0.35 + 1.0 / 3.0, -0.35 + 1.0 / 3.0, 1.0 / 3.0];
+            for (g, e) in x.gradient().iter().zip(expected) {
+                assert!((g - e).abs() < 1e-6, "at {m}: {g} vs {e}");
+            }
+        }
+        // Unequal neighbours at 3e38: exp(-1e38) counts for nothing.
+        let x = ParameterNode::new(arr2(&[[3e38, 2e38, 3e38]]));
         let y = x.logcumsumexp_rows();
         y.forward();
-        y.backward_with(arr2(&[[1.0, -0.7, 1.0]]).view());
-        // Σ_{q ≥ p} g_q / (q + 1): the q-th total holds q + 1 equal terms.
-        let expected = [1.0 - 0.35 + 1.0 / 3.0, -0.35 + 1.0 / 3.0, 1.0 / 3.0];
-        for (g, e) in x.gradient().iter().zip(expected) {
-            assert!((g - e).abs() < 1e-6, "{g} vs {e}");
-        }
+        y.backward_with(arr2(&[[1.0, 1.0, 1.5]]).view());
+        assert_eq!(x.gradient(), arr2(&[[2.75, 0.0, 0.75]]));
     }
 
     #[test]

@@ -26,36 +26,93 @@ fn sum_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + rest.iter().map(|v| f(*v)).sum::<f32>()
 }
 
-/// The mean of a contiguous run of values and `1 / sqrt(variance + eps)`. The mean is
-/// refined by a second pass over the differences from a first estimate, whose rounding
-/// (relative to the values, not to their spread) would otherwise shift every output of
-/// large values with a small spread; the variance is summed from centred values.
+/// How one contiguous run of values standardises: `y = (x · unit − center) · inverse`, and
+/// `slope = 1 / sqrt(variance + eps)` in the values' own units, for the gradient.
+struct Moments {
+    unit: f32,
+    center: f32,
+    inverse: f32,
+    slope: f32,
+}
+
+/// The mean and spread of a contiguous run of values. The mean is refined by a second
+/// pass over the differences from a first estimate, whose rounding (relative to the
+/// values, not to their spread) would otherwise shift every output of large values with a
+/// small spread; the variance is summed from centred values.
+///
+/// Finite values whose sum or squared deviations overflow (a deviation past 1.8e19) are
+/// measured again in a power-of-two unit of their largest magnitude: standardising does
+/// not depend on the scale, and the overflow had turned such rows into zeros or NaNs.
 #[inline]
-fn moments(eps: f32, x: &[f32]) -> (f32, f32) {
+fn moments(eps: f32, x: &[f32]) -> Moments {
     let n = x.len() as f32;
-    let rough = crate::kernels::sum(x) / n;
-    let mean = rough + sum_of(x, |v| v - rough) / n;
-    let variance = sum_of(x, |v| (v - mean) * (v - mean)) / n;
-    (mean, 1.0 / (variance + eps).sqrt())
+    let mean_and_variance = |unit: f32| {
+        let rough = sum_of(x, |v| v * unit) / n;
+        let mean = rough + sum_of(x, |v| v * unit - rough) / n;
+        (
+            mean,
+            sum_of(x, |v| (v * unit - mean) * (v * unit - mean)) / n,
+        )
+    };
+    let (mean, variance) = mean_and_variance(1.0);
+    if mean.is_finite() && variance.is_finite() {
+        let inverse = 1.0 / (variance + eps).sqrt();
+        return Moments {
+            unit: 1.0,
+            center: mean,
+            inverse,
+            slope: inverse,
+        };
+    }
+    let largest = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if !largest.is_finite() || largest == 0.0 {
+        // An infinity: the NaNs it leads to are the honest answer (a NaN, which `max`
+        // skips, stays one in the scaled sums below). Or no values at all.
+        let inverse = 1.0 / (variance + eps).sqrt();
+        return Moments {
+            unit: 1.0,
+            center: mean,
+            inverse,
+            slope: inverse,
+        };
+    }
+    // A power of two (exact to multiply by) that brings the largest magnitude to [1, 2).
+    let unit = 2f32.powi(-(largest.log2().floor() as i32));
+    let (center, variance) = mean_and_variance(unit);
+    // In `f64`: `eps · unit²` is below `f32`'s range, and a row of equal values needs it.
+    let scaled = f64::from(variance) + f64::from(eps) * f64::from(unit).powi(2);
+    let inverse = 1.0 / scaled.sqrt();
+    Moments {
+        unit,
+        center,
+        // Capped: a row of equal values has no deviation to multiply, and 0 · inf is NaN.
+        inverse: inverse.min(f64::from(f32::MAX)) as f32,
+        slope: (inverse * f64::from(unit)) as f32,
+    }
 }
 
 /// Standardises one contiguous row `x` into `y`.
 #[inline]
 fn standardize(eps: f32, x: &[f32], y: &mut [f32]) {
-    let (mean, inverse) = moments(eps, x);
-    crate::kernels::map_into(y, x, |v| (v - mean) * inverse);
+    let Moments {
+        unit,
+        center,
+        inverse,
+        ..
+    } = moments(eps, x);
+    crate::kernels::map_into(y, x, |v| (v * unit - center) * inverse);
 }
 
 /// The gradient of one contiguous row's standardisation: with `y` the standardised
 /// values and `σ = sqrt(variance + eps)`, `(g - mean(g) - y · mean(g · y)) / σ`.
 #[inline]
 fn gradient(eps: f32, (g, x, y): (&[f32], &[f32], &[f32]), gx: &mut [f32]) {
-    let (_, inverse) = moments(eps, x);
+    let slope = moments(eps, x).slope;
     let n = x.len() as f32;
     let mean_g = crate::kernels::sum(g) / n;
     let mean_gy = crate::kernels::dot(g, y) / n;
     for ((gx, g), y) in gx.iter_mut().zip(g).zip(y) {
-        *gx = (g - mean_g - y * mean_gy) * inverse;
+        *gx = (g - mean_g - y * mean_gy) * slope;
     }
 }
 
@@ -338,6 +395,56 @@ mod tests {
         let expected = reference(&x.value(), 1, 1e-6);
         for (y, e) in y.value().iter().zip(&expected) {
             assert!((*y as f64 - e).abs() < 1e-5, "{y} vs {e}");
+        }
+    }
+
+    /// Values whose sum or squared deviations overflow `f32`: standardising does not
+    /// depend on the scale, so a row scaled by a power of two standardises to the same
+    /// values, with the gradient scaled back (the overflow had given zeros and NaNs).
+    #[test]
+    fn huge_values_standardise_as_small_ones() {
+        let x = ParameterNode::new(arr2(&[[2e19, -2e19, 0.0]]));
+        let y = x.standardize_rows(1e-5);
+        y.forward();
+        let s = 1.5f32.sqrt();
+        assert!(
+            (y.value()[(0, 0)] - s).abs() < 1e-6 && y.value()[(0, 2)] == 0.0,
+            "{}",
+            y.value()
+        );
+        let x = InputNode::new(arr2(&[[3e38, 3e38, 2e38], [3e38, 3e38, 3e38]]));
+        let y = x.standardize_rows(1e-5);
+        y.forward();
+        let expected = reference(&x.value(), 1, 1e-5);
+        for (y, e) in y.value().iter().zip(&expected) {
+            assert!((*y as f64 - e).abs() < 1e-5, "{y} vs {e}");
+        }
+
+        let small = random_matrix(4, 5);
+        let upstream = random_matrix(4, 5);
+        let run = |scale: f32, rows: bool| {
+            let x = ParameterNode::new(small.mapv(|v| v * scale));
+            let y = if rows {
+                x.standardize_rows(1e-12).boxed()
+            } else {
+                x.standardize_columns(1e-12).boxed()
+            };
+            y.forward();
+            y.backward_with(upstream.view());
+            (y.value().to_owned(), x.gradient() * scale)
+        };
+        for rows in [true, false] {
+            let (value, gradient) = run(1.0, rows);
+            // (An `eps` that counts at neither scale; and not down, where it would.)
+            for scale in [2f32.powi(70), 2f32.powi(100), 2f32.powi(120)] {
+                let (v, g) = run(scale, rows);
+                for (a, b) in v.iter().zip(&value).chain(g.iter().zip(&gradient)) {
+                    assert!(
+                        (a - b).abs() < 1e-4 * b.abs().max(1.0),
+                        "{a} vs {b} at {scale}"
+                    );
+                }
+            }
         }
     }
 
