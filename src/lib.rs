@@ -77,7 +77,7 @@
 //!   [`nn::Recurrent`]), and
 //!   attention over a batch of sequences is [`nn::attention`] ([`nn::Attention`] adds
 //!   heads, causal masking, padding and shared queries).
-//! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`Adam`] (AdamW with
+//! - Optimizers in [`optim`]: [`SGD`], [`Adagrad`], [`RmsProp`], [`Adam`] (AdamW with
 //!   [`weight_decay`](Adam::weight_decay)), and
 //!   [`optim::Synchronized`] for deterministic data-parallel training.
 //! - Hogwild: [`HogwildParameter`]s in an `Arc` are shared by threads, each building its
@@ -149,7 +149,7 @@ pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{
     concat, BagsInputNode, Boxed, IndexInputNode, InputNode, ParameterNode, TrainingFlag,
 };
-pub use optim::{Adagrad, Adam, Optimizer, SGD};
+pub use optim::{Adagrad, Adam, Optimizer, RmsProp, SGD};
 pub use shape::{Dim, Dyn};
 pub use top_k::{rank_of, top_k};
 pub use variable::{Operand, Variable};
@@ -563,7 +563,7 @@ pub mod prelude {
     pub use crate::optim::Optimizer;
     pub use crate::{
         concat, random_matrix, rank_of, top_k, Adagrad, Adam, BagsInputNode, Boxed, Dyn,
-        HogwildParameter, IndexInputNode, InputNode, Node, ParameterNode, TrainingFlag, Variable,
-        SGD,
+        HogwildParameter, IndexInputNode, InputNode, Node, ParameterNode, RmsProp, TrainingFlag,
+        Variable, SGD,
     };
 }

@@ -1,4 +1,4 @@
-//! Optimizers: [`SGD`], [`Adagrad`], [`Adam`], behind the [`Optimizer`] trait.
+//! Optimizers: [`SGD`], [`Adagrad`], [`RmsProp`], [`Adam`], behind the [`Optimizer`] trait.
 //!
 //! All are built as `X::new(learning_rate, parameters)` and configured with builder
 //! methods. Optimizer state (momentum, accumulators, moments) is stored with each
@@ -13,7 +13,8 @@
 //! When a parameter's gradient is purely row-sparse (it was only used through `index`
 //! lookups), `step` updates only the touched rows and `zero_gradients` clears only them.
 //! Such updates are *lazy*: a row without a gradient in a step keeps its value and its
-//! optimizer state (SGD momentum, Adagrad accumulator, Adam moments) unchanged, and the
+//! optimizer state (SGD momentum, Adagrad accumulator, RMSProp average, Adam moments)
+//! unchanged, and the
 //! gradient options ([`clamp`](SGD::clamp), [`l2_penalty`](SGD::l2_penalty)) apply to the
 //! touched rows only, so an L2 penalty (or Adam's [`weight_decay`](Adam::weight_decay))
 //! decays a row when it is used rather than every step. A row counts as used when it is
@@ -65,6 +66,7 @@
 
 mod adagrad;
 mod adam;
+mod rmsprop;
 mod sgd;
 #[cfg(test)]
 mod sparse_tests;
@@ -73,6 +75,7 @@ mod synchronized;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
+pub use rmsprop::RmsProp;
 pub use sgd::SGD;
 pub use state::{
     HasOptimizerState, OptimizerKind, OptimizerState, OptimizerStateError, OptimizerStates,
@@ -83,9 +86,13 @@ use crate::nodes::ParameterNode;
 use crate::Variable;
 
 /// The builder methods and accessors every optimizer has, for a struct with fields
-/// `learning_rate: f32` and `options: GradientOptions`.
+/// `learning_rate: f32` and `options: GradientOptions`. `$first` configures the optimizer
+/// in the examples whose first step should move a weight by the learning rate.
 macro_rules! common_options {
     ($ty:ident) => {
+        super::common_options!($ty, "");
+    };
+    ($ty:ident, $first:literal) => {
         impl $ty {
             /// Adds `penalty * w` to each gradient (L2 regularisation), after any
             /// [`clamp`](Self::clamp): the penalty term itself is not clamped.
@@ -102,7 +109,7 @@ macro_rules! common_options {
             /// // A loss whose gradient is 0: only the penalty moves the weights.
             /// let loss = w.clone() * 0.0;
             #[doc = concat!(
-                "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters()).l2_penalty(0.5);"
+                "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters())", $first, ".l2_penalty(0.5);"
             )]
             /// loss.forward();
             /// loss.backward(1.0);
@@ -134,7 +141,7 @@ macro_rules! common_options {
             /// let w = ParameterNode::new(ndarray::arr2(&[[1.0, -1.0]]));
             /// let loss = w.square();
             #[doc = concat!(
-                "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters()).clamp(0.0, 1.0);"
+                "let mut opt = ", stringify!($ty), "::new(0.1, loss.parameters())", $first, ".clamp(0.0, 1.0);"
             )]
             /// loss.forward();
             /// loss.backward(1.0);
@@ -389,6 +396,8 @@ pub(crate) mod state_kind {
     pub(crate) const ADAGRAD: u8 = 2;
     /// Adam: the first and second moments.
     pub(crate) const ADAM: u8 = 3;
+    /// RMSProp: the moving average of squared gradients.
+    pub(crate) const RMSPROP: u8 = 4;
 }
 
 /// Gradient clamping and L2 penalty, shared by all optimizers.

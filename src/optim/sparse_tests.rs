@@ -3,7 +3,7 @@
 //! ones when every row is touched.
 
 use crate::nodes::ParameterNode;
-use crate::optim::{Adagrad, Adam, Optimizer, SGD};
+use crate::optim::{Adagrad, Adam, Optimizer, RmsProp, SGD};
 use crate::{HogwildParameter, IndexInputNode, InputNode, Variable};
 use ndarray::Array2;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ fn optimizers() -> Vec<(&'static str, Make, usize)> {
             1,
         ),
         ("adagrad", |p| Box::new(Adagrad::new(0.1, p)), 1),
+        ("rmsprop", |p| Box::new(RmsProp::new(0.01, p)), 1),
         ("adam", |p| Box::new(Adam::new(0.1, p)), 2),
     ]
 }
@@ -44,6 +45,9 @@ fn optimizers_with_options() -> Vec<(&'static str, Make)> {
         }),
         ("adagrad", |p| {
             Box::new(Adagrad::new(0.1, p).clamp(-0.1, 0.1).l2_penalty(0.5))
+        }),
+        ("rmsprop", |p| {
+            Box::new(RmsProp::new(0.01, p).clamp(-0.1, 0.1).l2_penalty(0.5))
         }),
         ("adam", |p| {
             Box::new(Adam::new(0.1, p).clamp(-0.1, 0.1).l2_penalty(0.5))

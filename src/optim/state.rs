@@ -41,6 +41,8 @@ pub enum OptimizerKind {
     Adagrad,
     /// Adam: two slots, the first and the second moments.
     Adam,
+    /// RMSProp: one slot, the moving average of squared gradients.
+    RmsProp,
 }
 
 impl OptimizerKind {
@@ -55,7 +57,7 @@ impl OptimizerKind {
     pub fn slots(self) -> usize {
         match self {
             OptimizerKind::Stateless => 0,
-            OptimizerKind::Momentum | OptimizerKind::Adagrad => 1,
+            OptimizerKind::Momentum | OptimizerKind::Adagrad | OptimizerKind::RmsProp => 1,
             OptimizerKind::Adam => 2,
         }
     }
@@ -68,6 +70,7 @@ impl OptimizerKind {
             MOMENTUM => OptimizerKind::Momentum,
             ADAGRAD => OptimizerKind::Adagrad,
             ADAM => OptimizerKind::Adam,
+            RMSPROP => OptimizerKind::RmsProp,
             _ => unreachable!("unknown optimizer state kind {code}"),
         }
     }
@@ -80,6 +83,7 @@ impl OptimizerKind {
             OptimizerKind::Momentum => MOMENTUM,
             OptimizerKind::Adagrad => ADAGRAD,
             OptimizerKind::Adam => ADAM,
+            OptimizerKind::RmsProp => RMSPROP,
         }
     }
 }

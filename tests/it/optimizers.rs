@@ -125,6 +125,12 @@ fn adagrad_converges() {
 }
 
 #[test]
+fn rmsprop_converges() {
+    let t = train(5, 1500, |p| RmsProp::new(0.003, p));
+    assert_converged("RMSProp", &t, 0.01);
+}
+
+#[test]
 fn adam_converges() {
     // Adam's steps stay about the learning rate in size near the optimum (the moments
     // normalise the gradient), so the rate is kept below the tolerance.
@@ -306,12 +312,13 @@ fn parameter(value: Array2<f32>, shared: bool) -> Variable<ParameterNode> {
 }
 
 /// Optimizer `kind` over `w`, one of those whose state kinds differ: 0 SGD with
-/// momentum, 1 Adagrad, 2 Adam.
+/// momentum, 1 Adagrad, 2 RMSProp (one slot, as the two before it), 3 Adam.
 fn stateful(kind: usize, w: &Variable<ParameterNode>) -> Box<dyn Optimizer> {
     let params = vec![w.clone()];
     match kind {
         0 => Box::new(SGD::new(0.01, params).momentum(0.9)),
         1 => Box::new(Adagrad::new(0.1, params)),
+        2 => Box::new(RmsProp::new(0.01, params)),
         _ => Box::new(Adam::new(0.05, params)),
     }
 }
@@ -319,8 +326,8 @@ fn stateful(kind: usize, w: &Variable<ParameterNode>) -> Box<dyn Optimizer> {
 #[test]
 fn another_kind_of_optimizer_starts_from_fresh_state() {
     for shared in [false, true] {
-        for first in 0..3 {
-            for second in (0..3).filter(|&k| k != first) {
+        for first in 0..4 {
+            for second in (0..4).filter(|&k| k != first) {
                 let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
                 let before = run_steps(&w, &mut stateful(first, &w), 10);
                 let switched = run_steps(&w, &mut stateful(second, &w), 3);
@@ -339,8 +346,8 @@ fn another_kind_of_optimizer_starts_from_fresh_state() {
 #[test]
 fn a_new_optimizer_of_the_same_kind_carries_on_with_the_state() {
     for shared in [false, true] {
-        for kind in 0..2 {
-            // SGD with momentum and Adagrad keep no step count in the optimizer, so two
+        for kind in 0..3 {
+            // SGD with momentum, Adagrad and RMSProp keep no step count in the optimizer, so two
             // optimizers one after the other do what one does over all the steps.
             let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
             run_steps(&w, &mut stateful(kind, &w), 4);
@@ -355,7 +362,7 @@ fn a_new_optimizer_of_the_same_kind_carries_on_with_the_state() {
 #[test]
 fn a_plain_sgd_phase_in_between_counts_as_another_kind() {
     for shared in [false, true] {
-        for kind in 0..3 {
+        for kind in 0..4 {
             let w = parameter(arr2(&[[-1.0, 0.5]]), shared);
             run_steps(&w, &mut stateful(kind, &w), 5);
             let before = run_steps(&w, &mut SGD::new(0.01, vec![w.clone()]), 3);
