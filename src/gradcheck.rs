@@ -493,14 +493,21 @@ impl std::fmt::Display for GradientCheck {
                 "  element {i} (row {row}, column {column}): analytic {a}, numeric {n}"
             )?;
         }
+        f.write_str(&self.explanation())
+    }
+}
+
+impl GradientCheck {
+    /// What a failure most likely means, in parentheses: the last part of a failed report,
+    /// which [`assert_gradients`] prints once for parameters that fail alike.
+    fn explanation(&self) -> String {
         let not_finite = self
             .failures
             .iter()
             .any(|(_, a, n)| !a.is_finite() || !n.is_finite());
         if self.detached && !not_finite {
             // Whatever the rechecks showed: the steps change nothing about a cut.
-            return write!(
-                f,
+            return format!(
                 "(the output's graph has a `detach` over `wrt` (or, for an input, over \
                  something that needs a gradient): finite differences see through it and the \
                  gradient does not, so the elements whose effect passes through it fail \
@@ -514,16 +521,14 @@ impl std::fmt::Display for GradientCheck {
             );
         }
         if not_finite {
-            write!(
-                f,
+            String::from(
                 "(a value that is not finite: the function is undefined or overflows near \
                  these elements, e.g. `ln` or `sqrt` of a value within `epsilon` of 0 or \
-                 below it, or a division by a value near 0; check the domain of the inputs)"
+                 below it, or a division by a value near 0; check the domain of the inputs)",
             )
         } else {
             match self.diagnosis {
-                Some(Diagnosis::Rounding) => write!(
-                    f,
+                Some(Diagnosis::Rounding) => String::from(
                     "(rechecked at a larger epsilon, the numeric estimates come closer: f32 \
                      rounding of the output drowns them at this epsilon, as for a large output \
                      (a sum over a batch) or one that is the difference of large values, and a \
@@ -533,15 +538,13 @@ impl std::fmt::Display for GradientCheck {
                      rounds less but needs `absolute_tolerance` scaled by one over the count, \
                      like any output scaled down, else the check is vacuous; see `Diagnosis`)"
                 ),
-                Some(Diagnosis::Curvature) => write!(
-                    f,
+                Some(Diagnosis::Curvature) => String::from(
                     "(rechecked at a smaller epsilon, the numeric estimates come closer: \
                      curvature, or a kink within epsilon, which fail a correct gradient too. \
                      Rerun with a smaller `CheckOptions::epsilon`, or away from kinks; see \
                      `CheckOptions`)"
                 ),
-                _ => write!(
-                    f,
+                _ => String::from(
                     "(rechecked at ten and a hundred times epsilon and at a tenth and a \
                      hundredth of it, the numeric estimates stay as far off: most likely the analytic gradient is wrong. A \
                      `detach` between the output and `wrt` fails by design: finite differences \
@@ -995,11 +998,25 @@ pub fn assert_gradients<T: Node>(output: &Variable<T>) {
 /// Panics with the report of each labelled parameter that failed, and the output's type.
 #[track_caller]
 fn assert_all_passed<T>(reports: impl Iterator<Item = (String, GradientCheck)>) {
+    // Each explanation once: a model's ten parameters failing alike (rounding of a large
+    // loss) repeated one paragraph ten times.
+    let mut explained: Vec<(String, String)> = Vec::new();
     let failed: Vec<String> = reports
         .filter(|(_, r)| !r.passed() || r.is_vacuous())
         .map(|(label, r)| {
             let (rows, cols) = r.shape;
-            format!("parameter {label} ({rows}x{cols}): {r}\n")
+            let mut text = r.to_string();
+            if !r.passed() && r.not_repeatable.is_none() {
+                let explanation = r.explanation();
+                match explained.iter().find(|(e, _)| *e == explanation) {
+                    Some((_, first)) => {
+                        text.truncate(text.len() - explanation.len());
+                        text.push_str(&format!("(as for parameter {first})"));
+                    }
+                    None => explained.push((explanation, label.clone())),
+                }
+            }
+            format!("parameter {label} ({rows}x{cols}): {text}\n")
         })
         .collect();
     assert!(
@@ -1173,6 +1190,31 @@ mod tests {
     fn panic_message(f: impl FnOnce()) -> String {
         let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
         payload.downcast_ref::<String>().unwrap().clone()
+    }
+
+    /// Parameters that fail for the same reason get its explanation once: a new user's
+    /// ten-parameter VAE printed one paragraph ten times.
+    #[test]
+    fn one_explanation_for_parameters_failing_alike() {
+        let a = ParameterNode::new(ndarray::arr2(&[[0.5, -1.5]]));
+        let b = ParameterNode::new(ndarray::arr2(&[[1.0], [0.25]]));
+        let c = ParameterNode::new(ndarray::arr2(&[[2.0]]));
+        let y = a.map(Wrong).scalar_sum() + b.map(Wrong).scalar_sum() + c.map(Wrong).scalar_sum();
+        let message = panic_message(|| assert_gradients(&y));
+        let explanation = "most likely the analytic gradient is wrong";
+        assert_eq!(message.matches(explanation).count(), 1, "{message}");
+        assert_eq!(
+            message.matches("(as for parameter 1 of 3)").count(),
+            2,
+            "{message}"
+        );
+        for label in [
+            "parameter 1 of 3 (1x2)",
+            "parameter 2 of 3 (2x1)",
+            "parameter 3 of 3 (1x1)",
+        ] {
+            assert!(message.contains(label), "{message}");
+        }
     }
 
     /// A failure through a `detach` is blamed on it, not on rounding or curvature (a new

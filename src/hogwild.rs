@@ -113,7 +113,13 @@
 //!   while every node reserved one, 6 µs since). Consequently
 //!   `Variable::value()` on a shared node returns that snapshot, not necessarily what
 //!   other threads wrote since:
-//!   read [`HogwildParameter::value`] for the current values.
+//!   read [`HogwildParameter::value`] for the current values. A graph that only runs
+//!   forward many times between updates (an actor-critic worker choosing actions over a
+//!   rollout) pays that copy at every pass: build it over a private copy instead
+//!   (`from_parameter_values` in a `model!` block) and refresh the copy from the shared
+//!   storage before each rollout with `set_parameter_values` (A3C's "sync the local
+//!   network"). A new user's 1-row acting pass took 590–630 ns over shared storage and
+//!   280 ns over the refreshed copy.
 //! - **Lost updates.** An update is a relaxed load, a computation and a relaxed store, per
 //!   element. Two threads updating the same element at once may each overwrite the
 //!   other's store, so one of the two updates is lost. Hogwild accepts this: with sparse

@@ -26,6 +26,39 @@ use typenum::U1;
 /// in the pooling: set the bags with [`set_weighted`](Variable::<BagsInputNode>::set_weighted)
 /// or [`set_weighted_flat`](Variable::<BagsInputNode>::set_weighted_flat) instead.
 ///
+/// Two uses beyond pooling features:
+///
+/// - **Padding for free.** Groups of different sizes packed into a graph of fixed
+///   capacity (a ranking batch's queries, a batch of documents) can leave the unused
+///   slots an empty bag each: it pools to zeros, reads no row and records no gradient,
+///   whereas a padding id is a row looked up (the optimizer counts it as used, see
+///   [`optim`](crate::optim)).
+/// - **Differences.** A weighted bag `[(i, 1.0), (j, -1.0)]` pooled by
+///   [`gather_sum_bags`](Variable::gather_sum_bags) is `s_i − s_j`: one bag per pair
+///   gives a pairwise ranking loss (RankNet's `softplus(−(s_i − s_j))`) over any list of
+///   pairs, with empty bags for unused pair slots.
+///
+/// ```
+/// use wyrm::*;
+///
+/// // Scores of four documents; pairs (0 above 2) and (3 above 1), and one unused slot.
+/// let scores = ParameterNode::new(ndarray::arr2(&[[2.0], [0.5], [1.0], [0.0]]));
+/// let pairs = BagsInputNode::new(3);
+/// pairs.set_weighted([vec![(0, 1.0), (2, -1.0)], vec![(3, 1.0), (1, -1.0)], vec![]]);
+/// let margins = scores.gather_sum_bags(&pairs);
+/// let loss = (-margins).softplus().scalar_sum();
+/// loss.forward();
+/// loss.backward(1.0);
+/// // softplus(-1) + softplus(0.5) + softplus(0)
+/// let expected = (-1f32).exp().ln_1p() + 0.5f32.exp().ln_1p() + 2f32.ln();
+/// assert!((loss.value()[(0, 0)] - expected).abs() < 1e-6);
+/// // d/ds_0 = -sigmoid(-1): the better-ranked document is pushed up.
+/// assert!((scores.gradient()[(0, 0)] + 1.0 / (1.0 + 1f32.exp())).abs() < 1e-6);
+/// ```
+///
+/// (The unused slot still costs `softplus(0) = ln 2` here; weight the pairs' losses by an
+/// input of ones and zeros to take it out.)
+///
 /// As a node, its value is the `bags x 1` column of the bag sizes (as `f32`).
 ///
 /// ```
