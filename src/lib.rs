@@ -94,7 +94,8 @@
 //!   columns of each row), and [`top_k`] takes the best `k` of a score row, leaving out
 //!   positions such as a user's seen items. For evaluation, [`rank_of`] and
 //!   [`Variable::rank_rows`] give the (filtered) rank of a right answer, for MRR and
-//!   Hits@k, [`ndcg_at`] scores a ranking against graded relevance labels, and
+//!   Hits@k, [`ndcg_at`] scores a ranking against graded relevance labels
+//!   ([`mean_ndcg_at`] over a batch of packed queries), and
 //!   [`roc_auc`] scores against yes/no labels.
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
@@ -144,7 +145,7 @@ pub use model_docs::__private;
 
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
-pub use metrics::{ndcg_at, roc_auc};
+pub use metrics::{mean_ndcg_at, ndcg_at, roc_auc};
 pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{
     concat, BagsInputNode, Boxed, IndexInputNode, InputNode, ParameterNode, TrainingFlag,

@@ -69,6 +69,60 @@ pub fn ndcg_at(scores: &[f32], relevance: &[f32], k: usize) -> Option<f32> {
     Some((discounted(&mut ranked.into_iter()) / best) as f32)
 }
 
+/// The mean [`ndcg_at`] over queries packed one after another: `sizes` gives each query's
+/// number of positions, in order (a ranking batch's group sizes, as its
+/// [`BagsInputNode`](crate::BagsInputNode) holds them). Queries whose NDCG is undefined
+/// (no relevant document) are left out of the mean, as `ndcg_at`'s docs advise; `None`
+/// when every query is.
+///
+/// ```
+/// use wyrm::{mean_ndcg_at, ndcg_at};
+///
+/// // Three queries of 2, 3 and 1 documents; the last has no relevant one.
+/// let scores = [0.2, 0.1, 0.3, 0.9, 0.5, 0.7];
+/// let relevance = [1.0, 0.0, 2.0, 0.0, 1.0, 0.0];
+/// let mean = mean_ndcg_at(&scores, &relevance, &[2, 3, 1], 10).unwrap();
+/// let second = ndcg_at(&scores[2..5], &relevance[2..5], 10).unwrap();
+/// assert!((mean - (1.0 + second) / 2.0).abs() < 1e-6);
+/// assert_eq!(mean_ndcg_at(&scores[5..], &relevance[5..], &[1], 10), None);
+/// ```
+///
+/// # Panics
+/// If the sizes do not add up to the number of scores, or as [`ndcg_at`] for a query
+/// (naming the query).
+#[track_caller]
+pub fn mean_ndcg_at(scores: &[f32], relevance: &[f32], sizes: &[usize], k: usize) -> Option<f32> {
+    let total: usize = sizes.iter().sum();
+    assert!(
+        total == scores.len() && total == relevance.len(),
+        "mean_ndcg_at: the query sizes add up to {total}, but there are {} scores and {} \
+         relevance labels; give one size per query, the queries one after another",
+        scores.len(),
+        relevance.len()
+    );
+    let (mut sum, mut count, mut start) = (0.0f64, 0usize, 0);
+    for (q, &size) in sizes.iter().enumerate() {
+        let span = start..start + size;
+        start += size;
+        if let Some(i) = relevance[span.clone()]
+            .iter()
+            .position(|r| !(0.0..=64.0).contains(r))
+        {
+            panic!(
+                "mean_ndcg_at: query {q}'s relevance label {i} (position {}) is {}; labels \
+                 are graded relevances from 0 to 64",
+                span.start + i,
+                relevance[span.start + i]
+            );
+        }
+        if let Some(ndcg) = ndcg_at(&scores[span.clone()], &relevance[span], k) {
+            sum += f64::from(ndcg);
+            count += 1;
+        }
+    }
+    (count > 0).then(|| (sum / count as f64) as f32)
+}
+
 /// The area under the ROC curve: the chance that a positive's score is above a
 /// negative's, ties counting half (the Mann-Whitney statistic over the number of pairs).
 /// 1 ranks every positive first, 0.5 is chance. `None` without a positive or without a
@@ -127,9 +181,57 @@ pub fn roc_auc(scores: &[f32], positive: &[bool]) -> Option<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ndcg_at, roc_auc};
+    use super::{mean_ndcg_at, ndcg_at, roc_auc};
 
     /// Against the count over every pair, on scores with many ties.
+    /// The packed mean against `ndcg_at` query by query, with undefined queries, empty
+    /// queries and one query; sizes that do not add up panic.
+    #[test]
+    fn mean_ndcg_over_packed_queries() {
+        let scores = [0.5, 0.1, 0.9, 0.3, 0.2, 0.8, 0.4];
+        let relevance = [2.0, 0.0, 1.0, 0.0, 0.0, 3.0, 1.0];
+        let sizes = [3, 0, 2, 2];
+        let mut expected = Vec::new();
+        let mut start = 0;
+        for size in sizes {
+            let span = start..start + size;
+            start += size;
+            expected.extend(ndcg_at(&scores[span.clone()], &relevance[span], 2));
+        }
+        assert_eq!(
+            expected.len(),
+            2,
+            "the empty query and the one of zeros are undefined"
+        );
+        let mean = mean_ndcg_at(&scores, &relevance, &sizes, 2).unwrap();
+        assert!(
+            (mean - (expected[0] + expected[1]) / 2.0).abs() < 1e-7,
+            "{mean}"
+        );
+        assert_eq!(
+            mean_ndcg_at(&scores, &relevance, &[7], 3),
+            ndcg_at(&scores, &relevance, 3)
+        );
+        assert_eq!(mean_ndcg_at(&[], &[], &[], 3), None);
+        let message = std::panic::catch_unwind(|| mean_ndcg_at(&scores, &relevance, &[3, 3], 2))
+            .unwrap_err()
+            .downcast::<String>()
+            .unwrap();
+        assert!(
+            message.contains("add up to 6, but there are 7 scores"),
+            "{message}"
+        );
+        let bad = [0.0, 1.0, -1.0];
+        let message = std::panic::catch_unwind(|| mean_ndcg_at(&bad, &bad, &[1, 2], 2))
+            .unwrap_err()
+            .downcast::<String>()
+            .unwrap();
+        assert!(
+            message.contains("query 1's relevance label 1 (position 2) is -1"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn roc_auc_counts_pairs() {
         let scores: Vec<f32> = (0..200).map(|i| ((i * 37) % 11) as f32).collect();
