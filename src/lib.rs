@@ -274,8 +274,8 @@ pub use variable::{Operand, Variable};
 ///   weights a constant expression in braces giving an array, a `Vec<f32>` or a slice,
 ///   evaluated when the graph is built: `{&CLASS_WEIGHTS}`, `{weights_for(batch)}`),
 ///   `binary_crossentropy_with_logits(logits, targets)`,
-///   `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
-///   `huber(prediction, target, delta)`. Names are written without `.clone()`, and method arguments with or without
+///   `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)`,
+///   `huber(prediction, target, delta)` and `gaussian_kl(mean, log_variance)`. Names are written without `.clone()`, and method arguments with or without
 ///   `&` (`a.dot(b)` and `a.dot(&b)` are the same).
 /// - Numbers are `f32`: literals (one beyond `f32::MAX` is an error), or constant
 ///   expressions in braces, evaluated when the model is built and cast to `f32`

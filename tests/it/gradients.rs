@@ -300,6 +300,19 @@ fn huber_loss() {
     );
 }
 
+/// A VAE's KL term, per element and against a broadcast log-variance.
+#[test]
+fn gaussian_kl_loss() {
+    use wyrm::nn::losses::gaussian_kl;
+    binary("gaussian_kl", (Any, Any), &SAME, |m, v| gaussian_kl(m, v));
+    binary(
+        "gaussian_kl, broadcast",
+        (Any, Any),
+        &ONE_SIDE_BROADCASTS,
+        |m, v| gaussian_kl(m, v),
+    );
+}
+
 /// Binary cross-entropy on logits, against 0/1-like and broadcast targets.
 #[test]
 fn binary_crossentropy_loss() {

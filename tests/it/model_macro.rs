@@ -1541,6 +1541,40 @@ fn blocks_take_the_huber_loss() {
 }
 
 model! {
+    /// A VAE's encoder head and its KL term, in a block.
+    struct Encoder {
+        x: Input<batch, 3>,
+        w_mean: Param<3, 2> = ones,
+        w_log_variance: Param<3, 2> = zeros,
+        mean = x.dot(w_mean),
+        log_variance = x.dot(w_log_variance),
+        kl = gaussian_kl(mean, log_variance).sum_rows().mean(),
+    }
+}
+
+#[test]
+fn blocks_take_the_gaussian_kl() {
+    let model = Encoder::new(2);
+    model
+        .x
+        .set_value(arr2(&[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]).view());
+    model.kl.forward();
+    model.kl.backward(1.0);
+    // Means 1 and 1 in both columns, log-variances 0: ½ μ² per element, 2 elements a
+    // row, averaged over the rows.
+    assert_eq!(model.kl.value()[(0, 0)], 1.0);
+    // d/dw_mean = xᵀ · mean / 2; the log-variances' partial is 0 at 0.
+    assert_eq!(
+        model.w_mean.gradient(),
+        arr2(&[[0.75, 0.75], [0.25, 0.25], [0.0, 0.0]])
+    );
+    assert_eq!(
+        model.w_log_variance.gradient(),
+        Array2::<f32>::zeros((3, 2))
+    );
+}
+
+model! {
     /// `Centred` with compile-time shapes (and `mean_rows` for the division), and a column
     /// times a row (an outer product).
     #[static_shapes]

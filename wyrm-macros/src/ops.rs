@@ -229,8 +229,8 @@ pub const METHODS: &[Method] = &[
 /// `sparse_categorical_crossentropy(logits, targets)`,
 /// `sparse_categorical_crossentropy_weighted(logits, targets, {class_weights})`,
 /// `binary_crossentropy_with_logits(logits, targets)`,
-/// `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)` and
-/// `huber(prediction, target, delta)`.
+/// `binary_crossentropy_with_logits_weighted(logits, targets, pos_weight)`,
+/// `huber(prediction, target, delta)` and `gaussian_kl(mean, log_variance)`.
 pub const FUNCTIONS: &[Method] = &[
     method("concat", &[Arg::Nodes, Arg::Axis], Rule::Concat, "Concat"),
     method(
@@ -262,6 +262,12 @@ pub const FUNCTIONS: &[Method] = &[
         &[Arg::Node, Arg::Node, Arg::Scalar],
         Rule::Elementwise,
         "Huber",
+    ),
+    method(
+        "gaussian_kl",
+        &[Arg::Node, Arg::Node],
+        Rule::Elementwise,
+        "GaussianKl",
     ),
 ];
 

@@ -2,7 +2,8 @@
 //! [`sparse_categorical_crossentropy_weighted`], with a weight per class),
 //! [`binary_crossentropy_with_logits`] for yes/no targets (or probabilities) on logits
 //! (and [`binary_crossentropy_with_logits_weighted`], with a weight for the positives),
-//! and [`huber`] (smooth L1) for regression targets with outliers and for Q-learning.
+//! [`huber`] (smooth L1) for regression targets with outliers and for Q-learning, and
+//! [`gaussian_kl`], a VAE encoder's KL divergence from the standard normal.
 //!
 //! Squared error is a short expression of existing ops, written in place:
 //! `(target - prediction).square()`. The binary cross-entropy and Huber losses are
@@ -17,8 +18,9 @@
 //!   (heteroscedastic regression, a VAE's decoder): `(log_var + (y - mu).square() *
 //!   (-log_var).exp()) * 0.5`;
 //! - the KL divergence of a diagonal Gaussian `N(mu, exp(log_var))` from `N(0, 1)` (a
-//!   VAE's encoder): `(mu.square() + log_var.exp() - log_var - 1.0) * 0.5`, summed over the
-//!   latent columns;
+//!   VAE's encoder) is [`gaussian_kl`]`(&mu, &log_var)`, summed over the latent columns
+//!   (the expression `(mu.square() + log_var.exp() - log_var - 1.0) * 0.5` takes six
+//!   nodes and loses its digits where `log_var` is near 0);
 //! - mixtures: `-(log_weights + log_densities).logsumexp_rows()` per row, with
 //!   `log_weights` normalised (a `log_softmax` of the mixing logits) and each
 //!   component's log-density in a column.
@@ -50,6 +52,7 @@
 
 mod binary_crossentropy;
 mod categorical;
+mod gaussian_kl;
 mod huber;
 
 pub use binary_crossentropy::{
@@ -60,6 +63,7 @@ pub use categorical::{
     sparse_categorical_crossentropy, sparse_categorical_crossentropy_weighted,
     SparseCategoricalCrossentropy,
 };
+pub use gaussian_kl::{gaussian_kl, GaussianKl, GaussianKlOp};
 pub use huber::{huber, Huber, HuberOp};
 
 use crate::node::Node;
