@@ -30,7 +30,8 @@
 //! the consumer's 32-byte loads are forwarded from the store buffer instead of waiting for
 //! eight narrow stores to reach the cache.
 //!
-//! Optimizer state (Adagrad accumulators, Adam moments) lives here too, in the same atomic
+//! Optimizer state (Adagrad accumulators, RMSProp averages, Adam moments) lives here too,
+//! in the same atomic
 //! form, so every thread's optimizer updates the same accumulators.
 //!
 //! # Cost

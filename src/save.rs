@@ -17,7 +17,7 @@
 //! train, with the same caveat as [`HogwildParameter::value`]: a row being updated at that
 //! moment may be saved half-updated. A parameter saves its values only, which is what
 //! serving needs; a checkpoint that resumes training exactly also saves the optimizer
-//! state (SGD's momentum, Adagrad's accumulators, Adam's moments) with
+//! state (SGD's momentum, Adagrad's accumulators, RMSProp's averages, Adam's moments) with
 //! [`OptimizerStates`](crate::optim::OptimizerStates), and Adam's step count (see the
 //! second example). JSON has no
 //! NaN or infinity: `serde_json` writes them as `null`, which does not load back (a binary

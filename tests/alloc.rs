@@ -352,13 +352,14 @@ fn sparse_mf_matches_hand_written() {
 
 #[test]
 fn optimizers_with_state_do_not_allocate() {
-    // Momentum, Adagrad and Adam allocate their state on the first step only.
+    // Momentum, Adagrad, RMSProp and Adam allocate their state on the first step only.
     let w = ParameterNode::new(random_matrix(4, 1));
     let x = InputNode::new(random_matrix(1, 4));
     let loss = x.dot(&w).tanh().square();
     let mut optimizers: Vec<Box<dyn Optimizer>> = vec![
         Box::new(SGD::new(0.1, loss.parameters()).momentum(0.9)),
         Box::new(Adagrad::new(0.1, loss.parameters())),
+        Box::new(RmsProp::new(0.1, loss.parameters())),
         Box::new(Adam::new(0.1, loss.parameters())),
     ];
     for opt in &mut optimizers {

@@ -139,6 +139,13 @@ impl Shifted {
         if x == f64::NEG_INFINITY {
             // Adds nothing (and `x - max` would be NaN on an empty sum).
             self
+        } else if x.is_nan() {
+            // NaN from here on; `max` too, so that the sum is not taken for an empty one
+            // (whose gradient is 0).
+            Shifted {
+                max: f64::NAN,
+                scaled: f64::NAN,
+            }
         } else if x > self.max {
             Shifted {
                 max: x,
@@ -468,6 +475,30 @@ mod tests {
         y.forward();
         y.backward_with(arr2(&[[1.0, 1.0, 1.5]]).view());
         assert_eq!(x.gradient(), arr2(&[[2.75, 0.0, 0.75]]));
+    }
+
+    /// NaN gradients up to and from a NaN, also at the start of a row or after a `-inf`
+    /// prefix (where it had been taken for part of the prefix, whose gradient is 0).
+    #[test]
+    fn nan_gradients_stay_nan() {
+        let (low, nan) = (f32::NEG_INFINITY, f32::NAN);
+        for (row, nans) in [
+            (vec![nan], vec![true]),
+            (vec![nan, 1.0], vec![true, true]),
+            (vec![nan, nan], vec![true, true]),
+            (vec![low, nan, 2.0], vec![false, true, true]),
+            (vec![1.0, nan, 2.0], vec![true, true, true]),
+        ] {
+            let x =
+                ParameterNode::new(Array2::from_shape_vec((1, row.len()), row.clone()).unwrap());
+            let y = x.logcumsumexp_rows();
+            y.forward();
+            y.backward(1.0);
+            let g = x.gradient();
+            let got: Vec<bool> = g.iter().map(|g| g.is_nan()).collect();
+            assert_eq!(got, nans, "{row:?}: {g}");
+            assert!(g.iter().all(|g| g.is_nan() || *g == 0.0), "{row:?}: {g}");
+        }
     }
 
     #[test]

@@ -46,15 +46,9 @@ struct Moments {
 #[inline]
 fn moments(eps: f32, x: &[f32]) -> Moments {
     let n = x.len() as f32;
-    let mean_and_variance = |unit: f32| {
-        let rough = sum_of(x, |v| v * unit) / n;
-        let mean = rough + sum_of(x, |v| v * unit - rough) / n;
-        (
-            mean,
-            sum_of(x, |v| (v * unit - mean) * (v * unit - mean)) / n,
-        )
-    };
-    let (mean, variance) = mean_and_variance(1.0);
+    let rough = crate::kernels::sum(x) / n;
+    let mean = rough + sum_of(x, |v| v - rough) / n;
+    let variance = sum_of(x, |v| (v - mean) * (v - mean)) / n;
     if mean.is_finite() && variance.is_finite() {
         let inverse = 1.0 / (variance + eps).sqrt();
         return Moments {
@@ -76,9 +70,12 @@ fn moments(eps: f32, x: &[f32]) -> Moments {
             slope: inverse,
         };
     }
-    // A power of two (exact to multiply by) that brings the largest magnitude to [1, 2).
-    let unit = 2f32.powi(-(largest.log2().floor() as i32));
-    let (center, variance) = mean_and_variance(unit);
+    // A power of two (exact to multiply by) that brings the largest magnitude to [1, 2),
+    // or to [1, 2] at f32::MAX, whose log2 rounds to 128 (and 2^-128 to 0).
+    let unit = 2f32.powi(-(largest.log2().floor().min(127.0) as i32));
+    let rough = sum_of(x, |v| v * unit) / n;
+    let center = rough + sum_of(x, |v| v * unit - rough) / n;
+    let variance = sum_of(x, |v| (v * unit - center) * (v * unit - center)) / n;
     // In `f64`: `eps · unit²` is below `f32`'s range, and a row of equal values needs it.
     let scaled = f64::from(variance) + f64::from(eps) * f64::from(unit).powi(2);
     let inverse = 1.0 / scaled.sqrt();
@@ -100,7 +97,12 @@ fn standardize(eps: f32, x: &[f32], y: &mut [f32]) {
         inverse,
         ..
     } = moments(eps, x);
-    crate::kernels::map_into(y, x, |v| (v * unit - center) * inverse);
+    if unit == 1.0 {
+        // The usual case, without the multiplication.
+        crate::kernels::map_into(y, x, |v| (v - center) * inverse);
+    } else {
+        crate::kernels::map_into(y, x, |v| (v * unit - center) * inverse);
+    }
 }
 
 /// The gradient of one contiguous row's standardisation: with `y` the standardised
@@ -412,12 +414,30 @@ mod tests {
             "{}",
             y.value()
         );
-        let x = InputNode::new(arr2(&[[3e38, 3e38, 2e38], [3e38, 3e38, 3e38]]));
+        let max = f32::MAX;
+        let x = ParameterNode::new(arr2(&[
+            [3e38, 3e38, 2e38],
+            [3e38, 3e38, 3e38],
+            [max, -max, 0.0],
+        ]));
         let y = x.standardize_rows(1e-5);
         y.forward();
+        let upstream = arr2(&[[1.0, 2.0, 0.5], [1.0, -1.0, 3.0], [0.5, 1.0, 2.0]]);
+        y.backward_with(upstream.view());
         let expected = reference(&x.value(), 1, 1e-5);
         for (y, e) in y.value().iter().zip(&expected) {
             assert!((*y as f64 - e).abs() < 1e-5, "{y} vs {e}");
+        }
+        // The constant row's gradient is the upstream less its mean, over sqrt(eps); the
+        // others' are finite (at f32::MAX, `unit` had become 0 and the slope NaN).
+        let g = x.gradient();
+        assert!(g.iter().all(|g| g.is_finite()), "{g}");
+        let constant = [0.0f32, -2.0, 2.0].map(|d| d / 1e-5f32.sqrt());
+        for (got, want) in g.row(1).iter().zip(constant) {
+            assert!(
+                (got - want).abs() < 1e-3 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
         }
 
         let small = random_matrix(4, 5);

@@ -101,7 +101,8 @@ impl RmsProp {
         self
     }
 
-    /// The constant added to the denominator for stability (A3C used 0.1).
+    /// The constant added to the denominator for stability (outside the square root, as
+    /// in PyTorch's `RMSprop`; some papers add it inside, to the average).
     ///
     /// ```
     /// use wyrm::*;

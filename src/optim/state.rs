@@ -1,6 +1,7 @@
 //! Snapshots of optimizer state, for checkpoints that resume training where it stopped.
 //!
-//! Optimizer state (SGD's momentum, Adagrad's accumulators, Adam's moments) lives with
+//! Optimizer state (SGD's momentum, Adagrad's accumulators, RMSProp's averages, Adam's
+//! moments) lives with
 //! each parameter, so a checkpoint takes it from there: [`OptimizerState`] for one
 //! parameter, [`OptimizerStates`] for a `model!` model's parameters by name. Adam's step
 //! count lives in the optimizer ([`Adam::steps`](crate::Adam::steps)). With the `serde`
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// What a parameter's optimizer state holds: which kind of optimizer last updated it.
+/// New optimizers bring new kinds, so a `match` on it needs a catch-all arm.
 ///
 /// ```
 /// use wyrm::*;
@@ -32,6 +34,7 @@ use std::fmt;
     derive(serde::Serialize, serde::Deserialize),
     serde(rename_all = "snake_case")
 )]
+#[non_exhaustive]
 pub enum OptimizerKind {
     /// No state: no optimizer has updated the parameter yet, or plain SGD (no momentum).
     Stateless,
@@ -41,7 +44,8 @@ pub enum OptimizerKind {
     Adagrad,
     /// Adam: two slots, the first and the second moments.
     Adam,
-    /// RMSProp: one slot, the moving average of squared gradients.
+    /// RMSProp: one slot, the moving average of squared gradients (`"rmsprop"` when saved).
+    #[cfg_attr(feature = "serde", serde(rename = "rmsprop"))]
     RmsProp,
 }
 
@@ -217,7 +221,8 @@ impl OptimizerState {
     }
 
     /// The state arrays, [`kind().slots()`](OptimizerKind::slots) of them: SGD's velocity,
-    /// Adagrad's sum of squared gradients, or Adam's first then second moments.
+    /// Adagrad's sum of squared gradients, RMSProp's average of them, or Adam's first then
+    /// second moments.
     ///
     /// ```
     /// use wyrm::*;

@@ -241,8 +241,19 @@ fn a_malformed_state_does_not_load() {
         err.contains("optimizer state for a 2x1 parameter has a 1x2 array"),
         "{err}"
     );
-    let err = load(&|v| v["kind"] = "rmsprop".into());
-    assert!(err.contains("unknown variant `rmsprop`"), "{err}");
+    let err = load(&|v| v["kind"] = "adadelta".into());
+    assert!(err.contains("unknown variant `adadelta`"), "{err}");
+
+    // RMSProp's state under its name, and back.
+    let mut opt = RmsProp::new(0.1, loss.parameters());
+    loss.forward();
+    loss.backward(1.0);
+    opt.step();
+    let json = serde_json::to_value(w.optimizer_state()).unwrap();
+    assert_eq!(json["kind"], "rmsprop");
+    let loaded: OptimizerState = serde_json::from_value(json).unwrap();
+    assert_eq!(loaded, w.optimizer_state());
+    assert_eq!(loaded.kind(), OptimizerKind::RmsProp);
 }
 
 #[test]

@@ -463,7 +463,8 @@ pub(crate) fn expand(model: &Model, checked: &Checked) -> TokenStream {
             /// For a copy in either case (a snapshot that training does not change), call
             /// `snapshot()` on the result.
             ///
-            /// A copy starts without optimizer state (Adagrad sums, Adam moments), as a
+            /// A copy starts without optimizer state (Adagrad sums, RMSProp averages, Adam
+            /// moments), as a
             /// fresh optimizer would; to go on training a locally trained model in Hogwild
             /// threads where it stopped, carry the state over too:
             /// `shared.set_optimizer_states(&model.optimizer_states())?`.
