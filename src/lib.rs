@@ -95,8 +95,9 @@
 //!   positions such as a user's seen items. For evaluation, [`rank_of`] and
 //!   [`Variable::rank_rows`] give the (filtered) rank of a right answer, for MRR and
 //!   Hits@k, [`ndcg_at`] scores a ranking against graded relevance labels
-//!   ([`mean_ndcg_at`] over a batch of packed queries), and
-//!   [`roc_auc`] scores against yes/no labels.
+//!   ([`mean_ndcg_at`] over a batch of packed queries),
+//!   [`roc_auc`] scores against yes/no labels, and [`concordance_index`] (Harrell's C) a
+//!   survival model's risks against event times.
 //! - [`gradcheck`] checks any graph's gradients against finite differences, including
 //!   graphs with your own [`Node`] types.
 //! - Runtime shape mismatches panic when the graph is built, naming the operation and
@@ -145,7 +146,7 @@ pub use model_docs::__private;
 
 pub use hogwild::HogwildParameter;
 pub use init::random_matrix;
-pub use metrics::{mean_ndcg_at, ndcg_at, roc_auc};
+pub use metrics::{concordance_index, mean_ndcg_at, ndcg_at, roc_auc};
 pub use node::{GradientWrite, Node, NodeState, Pass, Scratch};
 pub use nodes::{
     concat, BagsInputNode, Boxed, IndexInputNode, InputNode, ParameterNode, TrainingFlag,

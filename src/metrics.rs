@@ -179,11 +179,143 @@ pub fn roc_auc(scores: &[f32], positive: &[bool]) -> Option<f32> {
     Some(((rank_sum - p * (p + 1.0) / 2.0) / (p * n)) as f32)
 }
 
+/// Harrell's concordance index of a survival model: over the comparable pairs, the
+/// subjects `i` with an event (`event[i]`) and `j` still at risk later (`time[j] >
+/// time[i]`, censored or not), the share where the one that failed first has the higher
+/// `risk`, tied risks counting half. 1 orders every such pair right, 0.5 is chance: the
+/// survival analogue of [`roc_auc`]. Pairs with equal times are not comparable. `None`
+/// without a comparable pair.
+///
+/// `O(n log n)` (a sort by time and a count over the risks' ranks), in `f64`.
+///
+/// ```
+/// use wyrm::concordance_index;
+///
+/// let risk = [2.0, 1.0, 0.5, 1.0];
+/// let time = [1.0, 2.0, 3.0, 4.0];
+/// let event = [true, true, false, true];
+/// // Comparable pairs: (0, 1), (0, 2), (0, 3), (1, 2), (1, 3); subject 2 is censored and
+/// // subject 3 has no one after it. All ordered right but (1, 3), a tie in risk.
+/// assert_eq!(concordance_index(&risk, &time, &event), Some(4.5 / 5.0));
+/// assert_eq!(concordance_index(&risk, &time, &[false; 4]), None);
+/// ```
+///
+/// # Panics
+/// If the three slices differ in length, or a risk or a time is NaN, naming it.
+#[track_caller]
+pub fn concordance_index(risk: &[f32], time: &[f32], event: &[bool]) -> Option<f32> {
+    assert!(
+        risk.len() == time.len() && risk.len() == event.len(),
+        "concordance_index: {} risks, {} times and {} event flags; give one of each per \
+         subject",
+        risk.len(),
+        time.len(),
+        event.len()
+    );
+    for (name, values) in [("risk", risk), ("time", time)] {
+        if let Some(i) = values.iter().position(|v| v.is_nan()) {
+            panic!("concordance_index: subject {i}'s {name} is NaN");
+        }
+    }
+    // Each risk's rank among the distinct risks (-0.0 and 0.0 as one), for the counts.
+    let mut distinct: Vec<f32> = risk.iter().map(|r| r + 0.0).collect();
+    distinct.sort_unstable_by(f32::total_cmp);
+    distinct.dedup();
+    let rank = |r: f32| distinct.partition_point(|d| *d < r + 0.0);
+    // Counts of the subjects already added, by rank (a Fenwick tree).
+    let mut counts = vec![0u64; distinct.len() + 1];
+    let add = |counts: &mut Vec<u64>, rank: usize| {
+        let mut i = rank + 1;
+        while i < counts.len() {
+            counts[i] += 1;
+            i += i & i.wrapping_neg();
+        }
+    };
+    let below = |counts: &Vec<u64>, rank: usize| {
+        let (mut i, mut sum) = (rank, 0);
+        while i > 0 {
+            sum += counts[i];
+            i -= i & i.wrapping_neg();
+        }
+        sum
+    };
+    // Latest first; each run of equal times is scored against the later ones only, then
+    // added.
+    let mut order: Vec<usize> = (0..risk.len()).collect();
+    order.sort_unstable_by(|&a, &b| time[b].total_cmp(&time[a]));
+    let (mut concordant, mut pairs) = (0.0f64, 0u64);
+    let mut start = 0;
+    while start < order.len() {
+        let t = time[order[start]];
+        let end = start + order[start..].iter().take_while(|&&i| time[i] == t).count();
+        for &i in order[start..end].iter().filter(|&&i| event[i]) {
+            let r = rank(risk[i]);
+            let (lower, up_to) = (below(&counts, r), below(&counts, r + 1));
+            concordant += lower as f64 + 0.5 * (up_to - lower) as f64;
+            pairs += start as u64;
+        }
+        for &i in &order[start..end] {
+            add(&mut counts, rank(risk[i]));
+        }
+        start = end;
+    }
+    (pairs > 0).then(|| (concordant / pairs as f64) as f32)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{mean_ndcg_at, ndcg_at, roc_auc};
+    use super::{concordance_index, mean_ndcg_at, ndcg_at, roc_auc};
 
     /// Against the count over every pair, on scores with many ties.
+    /// Against the definition pair by pair, on random data with ties in risk and in time
+    /// (including -0.0 against 0.0) and censoring.
+    #[test]
+    fn concordance_index_against_all_pairs() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for n in [1, 2, 5, 40, 300] {
+            let risk: Vec<f32> = (0..n)
+                .map(|_| match rng.gen_range(0..4) {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => rng.gen_range(-3..3) as f32 * 0.5,
+                })
+                .collect();
+            let time: Vec<f32> = (0..n).map(|_| rng.gen_range(0..20) as f32).collect();
+            let event: Vec<bool> = (0..n).map(|_| rng.gen_bool(0.7)).collect();
+            let (mut score, mut pairs) = (0.0f64, 0u32);
+            for i in (0..n).filter(|&i| event[i]) {
+                for j in (0..n).filter(|&j| time[j] > time[i]) {
+                    pairs += 1;
+                    score += match risk[i].partial_cmp(&risk[j]).unwrap() {
+                        std::cmp::Ordering::Greater => 1.0,
+                        std::cmp::Ordering::Equal => 0.5,
+                        std::cmp::Ordering::Less => 0.0,
+                    };
+                }
+            }
+            let expected = (pairs > 0).then(|| (score / f64::from(pairs)) as f32);
+            assert_eq!(concordance_index(&risk, &time, &event), expected, "n = {n}");
+        }
+        // Risks ordered as the event times: 1; reversed: 0.
+        let time = [1.0, 2.0, 3.0];
+        assert_eq!(
+            concordance_index(&[3.0, 2.0, 1.0], &time, &[true; 3]),
+            Some(1.0)
+        );
+        assert_eq!(
+            concordance_index(&[1.0, 2.0, 3.0], &time, &[true; 3]),
+            Some(0.0)
+        );
+        let message = std::panic::catch_unwind(|| {
+            concordance_index(&[1.0, f32::NAN], &time[..2], &[true; 2])
+        })
+        .unwrap_err()
+        .downcast::<String>()
+        .unwrap();
+        assert!(message.contains("subject 1's risk is NaN"), "{message}");
+    }
+
     /// The packed mean against `ndcg_at` query by query, with undefined queries, empty
     /// queries and one query; sizes that do not add up panic.
     #[test]

@@ -328,7 +328,8 @@ impl<T: Node> Variable<T> {
     /// time) is a prefix: `loss = -Σ_i event_i (η_i - ln Σ_{j ≤ i} exp(η_j))`, in O(n)
     /// instead of an `n x n` mask. With tied times, every subject of a tie group is in
     /// each one's risk set (Breslow): use the total at the group's last subject for all of
-    /// them.
+    /// them, through [`gather_rows`](Variable::gather_rows) with each subject's group's
+    /// last position (second example).
     ///
     /// ```
     /// use wyrm::*;
@@ -342,6 +343,21 @@ impl<T: Node> Variable<T> {
     /// loss.backward(1.0);
     /// assert!(loss.value()[(0, 0)] > 0.0);
     /// assert_eq!(beta.gradient().shape(), &[2, 1]);
+    /// ```
+    ///
+    /// With ties: subjects 1 and 2 fail at the same time, so each one's risk set holds
+    /// both, and both take the total at position 2.
+    ///
+    /// ```
+    /// use wyrm::*;
+    /// let eta = ParameterNode::new(ndarray::arr2(&[[0.3], [-0.1], [0.4]]));
+    /// let event = InputNode::new(ndarray::arr2(&[[0.0], [1.0], [1.0]]));
+    /// let last_of_group = IndexInputNode::new(&[0, 2, 2]);
+    /// let totals = eta.logcumsumexp_columns().gather_rows(&last_of_group);
+    /// let loss = -((eta.clone() - totals) * event).scalar_sum();
+    /// loss.forward();
+    /// let all = (0.3f32.exp() + (-0.1f32).exp() + 0.4f32.exp()).ln();
+    /// assert!((loss.value()[(0, 0)] - (2.0 * all - (-0.1 + 0.4))).abs() < 1e-6);
     /// ```
     #[track_caller]
     pub fn logcumsumexp_columns(&self) -> Variable<LogCumSumExp<T>> {
