@@ -21,6 +21,10 @@
 //!   VAE's encoder) is [`gaussian_kl`]`(&mu, &log_var)`, summed over the latent columns
 //!   (the expression `(mu.square() + log_var.exp() - log_var - 1.0) * 0.5` takes six
 //!   nodes and loses its digits where `log_var` is near 0);
+//! - quantiles (pinball loss) with a `τ` per column (one output column per quantile):
+//!   `let e = target - prediction; e.clone() * taus + (-e).relu()`, with `taus` a
+//!   `1 x k` input row broadcast over the batch (and a `B x 1` target over the `k`
+//!   columns): `τ e` above the target's quantile, `(τ − 1) e` below;
 //! - mixtures: `-(log_weights + log_densities).logsumexp_rows()` per row, with
 //!   `log_weights` normalised (a `log_softmax` of the mixing logits) and each
 //!   component's log-density in a column.
@@ -48,6 +52,20 @@
 //! gaussian.forward();
 //! assert_eq!(gaussian.value()[(0, 0)], 2.0); // 0.5 · (0 + 4 · 1)
 //! gradcheck::assert_gradients(&gaussian);
+//!
+//! // Quantiles 0.1, 0.5 and 0.9 of two targets, one column each.
+//! let prediction = ParameterNode::new(ndarray::arr2(&[[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]]));
+//! let target = InputNode::new(ndarray::arr2(&[[1.0], [0.0]]));
+//! let taus = InputNode::new(ndarray::arr2(&[[0.1, 0.5, 0.9]]));
+//! let e = target - prediction.clone();
+//! let pinball = (e.clone() * taus + (-e).relu()).mean();
+//! pinball.forward();
+//! pinball.backward(1.0);
+//! // Row 0: errors 1, 0, -1: 0.1 · 1, 0, 0.1 · 1. Row 1: -1 each: 0.9, 0.5, 0.1.
+//! assert!((pinball.value()[(0, 0)] - 1.7 / 6.0).abs() < 1e-6);
+//! // d/d prediction: -τ above the target, 1 - τ below (over the 6 elements).
+//! assert!((prediction.gradient()[(0, 0)] + 0.1 / 6.0).abs() < 1e-6);
+//! assert!((prediction.gradient()[(1, 0)] - 0.9 / 6.0).abs() < 1e-6);
 //! ```
 
 mod binary_crossentropy;
