@@ -232,7 +232,8 @@ impl<U: Unsigned + Default + Copy + Debug + 'static, B: Bit + Default + Copy + D
     label = "these statically shaped operands do not fit together",
     note = "`dot` needs the left's column count to equal the right's row count, `vector_dot` equal shapes",
     note = "typenum writes sizes in binary, most significant bit first: `UInt<UTerm, B1>` is 1, `UInt<UInt<UTerm, B1>, B0>` is 2, `UInt<UInt<UTerm, B1>, B1>` is 3, `UInt<UInt<UInt<UTerm, B1>, B0>, B0>` is 4",
-    note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)"
+    note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)",
+    note = "in generic code, a `T: Node` could have any static shape: bound it `T: Node<Rows = Dyn, Cols = Dyn>` (the README's \"Functions that build part of a graph\"), or see `wyrm::shape` for the bounds that keep it generic"
 )]
 pub trait SameDim<Rhs: Dim>: Dim {
     /// The dimension of the result.
@@ -299,7 +300,8 @@ impl SameDim<Dyn> for Dyn {
     label = "these statically shaped operands do not fit together",
     note = "elementwise operations need each dimension equal in both operands, or 1 in one of them, which is then repeated along the other (broadcast)",
     note = "typenum writes sizes in binary, most significant bit first: `UInt<UTerm, B1>` is 1, `UInt<UInt<UTerm, B1>, B0>` is 2, `UInt<UInt<UTerm, B1>, B1>` is 3, `UInt<UInt<UInt<UTerm, B1>, B0>, B0>` is 4",
-    note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)"
+    note = "to check a shape at run time instead, build that node with a run-time shape (`ParameterNode::new`, `InputNode::new`)",
+    note = "in generic code, a `T: Node` could have any static shape: bound it `T: Node<Rows = Dyn, Cols = Dyn>` (the README's \"Functions that build part of a graph\"), or see `wyrm::shape` for the bounds that keep it generic"
 )]
 pub trait Broadcast<Rhs: Dim>: Dim {
     /// The dimension of the result.
