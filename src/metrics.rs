@@ -266,6 +266,14 @@ pub fn concordance_index(risk: &[f32], time: &[f32], event: &[bool]) -> Option<f
 mod tests {
     use super::{concordance_index, mean_ndcg_at, ndcg_at, roc_auc};
 
+    /// The message `f` panics with.
+    fn panic_message<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> String {
+        std::panic::catch_unwind(f)
+            .map_err(|p| p.downcast::<String>().map(|s| *s).unwrap_or_default())
+            .err()
+            .expect("a panic")
+    }
+
     /// Against the count over every pair, on scores with many ties.
     /// Against the definition pair by pair, on random data with ties in risk and in time
     /// (including -0.0 against 0.0) and censoring.
@@ -307,12 +315,7 @@ mod tests {
             concordance_index(&[1.0, 2.0, 3.0], &time, &[true; 3]),
             Some(0.0)
         );
-        let message = std::panic::catch_unwind(|| {
-            concordance_index(&[1.0, f32::NAN], &time[..2], &[true; 2])
-        })
-        .unwrap_err()
-        .downcast::<String>()
-        .unwrap();
+        let message = panic_message(|| concordance_index(&[1.0, f32::NAN], &time[..2], &[true; 2]));
         assert!(message.contains("subject 1's risk is NaN"), "{message}");
     }
 
@@ -345,19 +348,13 @@ mod tests {
             ndcg_at(&scores, &relevance, 3)
         );
         assert_eq!(mean_ndcg_at(&[], &[], &[], 3), None);
-        let message = std::panic::catch_unwind(|| mean_ndcg_at(&scores, &relevance, &[3, 3], 2))
-            .unwrap_err()
-            .downcast::<String>()
-            .unwrap();
+        let message = panic_message(|| mean_ndcg_at(&scores, &relevance, &[3, 3], 2));
         assert!(
             message.contains("add up to 6, but there are 7 scores"),
             "{message}"
         );
         let bad = [0.0, 1.0, -1.0];
-        let message = std::panic::catch_unwind(|| mean_ndcg_at(&bad, &bad, &[1, 2], 2))
-            .unwrap_err()
-            .downcast::<String>()
-            .unwrap();
+        let message = panic_message(|| mean_ndcg_at(&bad, &bad, &[1, 2], 2));
         assert!(
             message.contains("query 1's relevance label 1 (position 2) is -1"),
             "{message}"
@@ -447,11 +444,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_named() {
-        let message = |f: fn()| {
-            std::panic::catch_unwind(f)
-                .map_err(|p| p.downcast::<String>().map(|s| *s).unwrap_or_default())
-                .expect_err("a panic")
-        };
+        let message = |f: fn()| panic_message(f);
         assert_eq!(
             message(|| {
                 ndcg_at(&[0.1, 0.2], &[1.0], 2);

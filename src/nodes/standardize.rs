@@ -49,26 +49,23 @@ fn moments(eps: f32, x: &[f32]) -> Moments {
     let rough = crate::kernels::sum(x) / n;
     let mean = rough + sum_of(x, |v| v - rough) / n;
     let variance = sum_of(x, |v| (v - mean) * (v - mean)) / n;
-    if mean.is_finite() && variance.is_finite() {
+    let unscaled = || {
         let inverse = 1.0 / (variance + eps).sqrt();
-        return Moments {
+        Moments {
             unit: 1.0,
             center: mean,
             inverse,
             slope: inverse,
-        };
+        }
+    };
+    if mean.is_finite() && variance.is_finite() {
+        return unscaled();
     }
     let largest = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     if !largest.is_finite() || largest == 0.0 {
         // An infinity: the NaNs it leads to are the honest answer (a NaN, which `max`
         // skips, stays one in the scaled sums below). Or no values at all.
-        let inverse = 1.0 / (variance + eps).sqrt();
-        return Moments {
-            unit: 1.0,
-            center: mean,
-            inverse,
-            slope: inverse,
-        };
+        return unscaled();
     }
     // A power of two (exact to multiply by) that brings the largest magnitude to [1, 2),
     // or to [1, 2] at f32::MAX, whose log2 rounds to 128 (and 2^-128 to 0).
