@@ -179,12 +179,14 @@ pub fn roc_auc(scores: &[f32], positive: &[bool]) -> Option<f32> {
     Some(((rank_sum - p * (p + 1.0) / 2.0) / (p * n)) as f32)
 }
 
-/// Harrell's concordance index of a survival model: over the comparable pairs, the
-/// subjects `i` with an event (`event[i]`) and `j` still at risk later (`time[j] >
-/// time[i]`, censored or not), the share where the one that failed first has the higher
-/// `risk`, tied risks counting half. 1 orders every such pair right, 0.5 is chance: the
-/// survival analogue of [`roc_auc`]. Pairs with equal times are not comparable. `None`
-/// without a comparable pair.
+/// Harrell's concordance index of a survival model: over the comparable pairs, a subject
+/// `i` with an event (`event[i]`) and a subject `j` known to have lived longer (a later
+/// time, event or not, or the same time censored), the share where `i`, who failed
+/// first, has the higher `risk`, tied risks counting half. 1 orders every such pair
+/// right, 0.5 is chance: the survival analogue of [`roc_auc`]. Two events at the same
+/// time are not comparable. These are the pairs Hmisc's `rcorr.cens` and
+/// scikit-survival's `concordance_index_censored` count. `None` without a comparable
+/// pair.
 ///
 /// `O(n log n)` (a sort by time and a count over the risks' ranks), in `f64`.
 ///
@@ -239,23 +241,30 @@ pub fn concordance_index(risk: &[f32], time: &[f32], event: &[bool]) -> Option<f
         }
         sum
     };
-    // Latest first; each run of equal times is scored against the later ones only, then
-    // added.
+    // Latest first. For each run of equal times: its censored subjects join the later
+    // ones (they outlived the run's events), its events are scored against all of those,
+    // and then join them too.
     let mut order: Vec<usize> = (0..risk.len()).collect();
     order.sort_unstable_by(|&a, &b| time[b].total_cmp(&time[a]));
-    let (mut concordant, mut pairs) = (0.0f64, 0u64);
+    let (mut concordant, mut pairs, mut added) = (0.0f64, 0u64, 0u64);
     let mut start = 0;
     while start < order.len() {
         let t = time[order[start]];
         let end = start + order[start..].iter().take_while(|&&i| time[i] == t).count();
-        for &i in order[start..end].iter().filter(|&&i| event[i]) {
+        let run = &order[start..end];
+        for &i in run.iter().filter(|&&i| !event[i]) {
+            add(&mut counts, rank(risk[i]));
+            added += 1;
+        }
+        for &i in run.iter().filter(|&&i| event[i]) {
             let r = rank(risk[i]);
             let (lower, up_to) = (below(&counts, r), below(&counts, r + 1));
             concordant += lower as f64 + 0.5 * (up_to - lower) as f64;
-            pairs += start as u64;
+            pairs += added;
         }
-        for &i in &order[start..end] {
+        for &i in run.iter().filter(|&&i| event[i]) {
             add(&mut counts, rank(risk[i]));
+            added += 1;
         }
         start = end;
     }
@@ -293,7 +302,8 @@ mod tests {
             let event: Vec<bool> = (0..n).map(|_| rng.gen_bool(0.7)).collect();
             let (mut score, mut pairs) = (0.0f64, 0u32);
             for i in (0..n).filter(|&i| event[i]) {
-                for j in (0..n).filter(|&j| time[j] > time[i]) {
+                let outlived = |j: usize| time[j] > time[i] || (time[j] == time[i] && !event[j]);
+                for j in (0..n).filter(|&j| outlived(j)) {
                     pairs += 1;
                     score += match risk[i].partial_cmp(&risk[j]).unwrap() {
                         std::cmp::Ordering::Greater => 1.0,
@@ -305,6 +315,12 @@ mod tests {
             let expected = (pairs > 0).then(|| (score / f64::from(pairs)) as f32);
             assert_eq!(concordance_index(&risk, &time, &event), expected, "n = {n}");
         }
+        // A censored subject at an event's time outlived it; another event there did not.
+        let risk = [1.0, 2.0, 0.5, 3.0];
+        let (time, event) = ([1.0, 1.0, 2.0, 1.0], [true, false, true, true]);
+        // Pairs (0, 1) discordant, (0, 2) and (3, 1), (3, 2) concordant; (0, 3) are events
+        // at one time.
+        assert_eq!(concordance_index(&risk, &time, &event), Some(3.0 / 4.0));
         // Risks ordered as the event times: 1; reversed: 0.
         let time = [1.0, 2.0, 3.0];
         assert_eq!(

@@ -310,9 +310,10 @@ impl<T: Node> Variable<T> {
     /// `ln Σ_{k ≤ j} exp(x[i, k])`, computed stably (a running largest value and the sum
     /// of exponentials below it, in `f64`, so large values do not overflow and long runs
     /// do not stall; about 19 ns an element forward and backward).
-    /// `-inf` adds nothing; a prefix of `-inf`s gives `-inf` and no gradient. Values
-    /// should be finite or `-inf`: from a `+inf` or NaN on, the totals are that, and the
-    /// gradient up to it is NaN.
+    /// `-inf` adds nothing; a prefix of `-inf`s gives `-inf` and no gradient. From a
+    /// `+inf` on the totals are `+inf`: the `+inf`s get a NaN gradient, the values after
+    /// the first get 0 and those before it their usual share. From a NaN on the totals
+    /// are NaN, and so is the whole line's gradient.
     ///
     /// ```
     /// use wyrm::*;
@@ -521,6 +522,23 @@ mod tests {
             assert_eq!(got, nans, "{row:?}: {g}");
             assert!(g.iter().all(|g| g.is_nan() || *g == 0.0), "{row:?}: {g}");
         }
+    }
+
+    /// After a `+inf`, every total is `+inf`: the values before it keep their share of the
+    /// sums before it, those after it get nothing, and each `+inf` a NaN.
+    #[test]
+    fn infinite_values_take_every_later_total() {
+        let inf = f32::INFINITY;
+        let x = ParameterNode::new(arr2(&[[1.0, 1.0, inf, 2.0, inf]]));
+        let y = x.logcumsumexp_rows();
+        y.forward();
+        y.backward_with(arr2(&[[2.0, 1.0, 1.0, 1.0, 1.0]]).view());
+        assert_eq!(y.value().row(0).to_vec()[2..], [inf; 3]);
+        let g = x.gradient();
+        // 2 · 1 + 1 · ½ for the first, 1 · ½ for the second.
+        assert_eq!(g.row(0).to_vec()[..2], [2.5, 0.5]);
+        assert!(g[(0, 2)].is_nan() && g[(0, 4)].is_nan(), "{g}");
+        assert_eq!(g[(0, 3)], 0.0);
     }
 
     #[test]

@@ -65,6 +65,9 @@ fn exp_m1_minus(v: f32) -> f32 {
     let direct = crate::kernels::exp_m1(v) - v;
     if v.abs() < 1.0 {
         series
+    } else if v == f32::INFINITY {
+        // `inf - inf` would be NaN.
+        v
     } else {
         direct
     }
@@ -89,7 +92,8 @@ pub type GaussianKl<L, R> = Binary<GaussianKlOp, L, R>;
 /// batch). One node for what
 /// `(mean.square() + log_variance.exp() - log_variance - 1.0) * 0.5` builds in six, and
 /// accurate where the posterior is close to the prior (a log-variance near 0, where
-/// `e^v − 1 − v` cancels). The shapes broadcast as for `-`
+/// `e^v − 1 − v` cancels). It is `+inf` from a log-variance of about 88.7 on, where
+/// `e^v` overflows `f32`. The shapes broadcast as for `-`
 /// (a single row, column or `1 x 1` on either side, such as one learned log-variance row
 /// for every example); only one side may be repeated.
 ///
@@ -157,6 +161,9 @@ mod tests {
                 "({m}, {v}): {got} vs {want}"
             );
         }
+        // Blown up: +inf, not inf - inf.
+        assert_eq!(GaussianKlOp.apply(0.0, f32::INFINITY), f32::INFINITY);
+        assert_eq!(GaussianKlOp.apply(1.0, f32::NEG_INFINITY), f32::INFINITY);
         // The six-node expression keeps few digits next to the prior; this keeps them.
         let naive = 0.5 * ((1e-4f32).exp() - 1e-4 - 1.0);
         let exact = 0.5 * (1e-4f64.exp_m1() - 1e-4);
