@@ -313,7 +313,7 @@ impl<T: Node> Variable<T> {
     /// `-inf` adds nothing; a prefix of `-inf`s gives `-inf` and no gradient. From a
     /// `+inf` on the totals are `+inf`: the `+inf`s get a NaN gradient, the values after
     /// the first get 0 and those before it their usual share. From a NaN on the totals
-    /// are NaN, and so is the whole line's gradient.
+    /// are NaN, and so is the line's gradient (but for a `-inf` prefix's zeros).
     ///
     /// ```
     /// use wyrm::*;
