@@ -277,7 +277,7 @@ pub trait Optimizer {
     /// from every thread, before its next [`step`](Self::step): for an optimizer whose
     /// step depends on that count (Adam's bias correction) while the state is shared.
     /// [`Synchronized`] calls it before each of its turns. The default ignores it, as
-    /// SGD and Adagrad do.
+    /// SGD, Adagrad and RMSProp do.
     ///
     /// ```
     /// use wyrm::*;
@@ -290,6 +290,37 @@ pub trait Optimizer {
     fn set_update_count(&mut self, count: u64) {
         let _ = count;
     }
+
+    /// Applies the steps counted but not applied yet: a [`Synchronized`] wrapper's pending
+    /// steps, at a round with the other threads, as
+    /// [`Synchronized::synchronize`](crate::optim::Synchronized::synchronize) does (with
+    /// none pending, it joins no round). The plain optimizers apply each step at once, so
+    /// the default does nothing. For code that holds a `Box<dyn Optimizer>` and cannot
+    /// call `Synchronized::finish` at the end of its work.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use wyrm::optim::{SynchronizationBarrier, Synchronized};
+    /// use wyrm::*;
+    ///
+    /// let shared = Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+    /// let w = ParameterNode::shared(shared.clone());
+    /// let loss = w.square(); // gradient 2 while w = 1
+    /// let barrier = SynchronizationBarrier::new();
+    /// let mut optimizer: Box<dyn Optimizer> = Box::new(Synchronized::new(
+    ///     SGD::new(0.125, loss.parameters()),
+    ///     barrier.register(),
+    ///     100,
+    /// ));
+    /// loss.forward();
+    /// loss.backward(1.0);
+    /// optimizer.step(); // counted, not applied: 99 more before the round
+    /// assert_eq!(shared.value()[(0, 0)], 1.0);
+    /// optimizer.flush();
+    /// assert_eq!(shared.value()[(0, 0)], 0.75);
+    /// assert_eq!(barrier.registered(), 1); // still taking part
+    /// ```
+    fn flush(&mut self) {}
 
     /// Scales the gradients of all the optimizer's parameters together so that their
     /// joint L2 norm is `max_norm` if it was above (clipping by global norm, against
@@ -361,6 +392,10 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
 
     fn set_update_count(&mut self, count: u64) {
         (**self).set_update_count(count)
+    }
+
+    fn flush(&mut self) {
+        (**self).flush()
     }
 
     fn parameters(&self) -> &[Variable<ParameterNode>] {

@@ -645,6 +645,14 @@ impl<O: Optimizer> Optimizer for Synchronized<O> {
     /// clears them.
     fn zero_gradients(&mut self) {}
 
+    /// Applies the pending steps at a round, as [`synchronize`](Self::synchronize) does;
+    /// with none pending, joins no round.
+    fn flush(&mut self) {
+        if self.pending > 0 {
+            self.synchronize();
+        }
+    }
+
     fn parameters(&self) -> &[Variable<ParameterNode>] {
         self.inner().parameters()
     }
@@ -654,6 +662,35 @@ impl<O: Optimizer> Optimizer for Synchronized<O> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `flush` through `dyn Optimizer`: pending steps are applied at a round and the
+    /// handle stays registered; with none pending, no round is joined.
+    #[test]
+    fn flush_applies_pending_steps_through_dyn_optimizer() {
+        use crate::{HogwildParameter, SGD};
+        let shared = std::sync::Arc::new(HogwildParameter::new(ndarray::arr2(&[[1.0]])));
+        let w = ParameterNode::shared(shared.clone());
+        let loss = w.square();
+        let barrier = SynchronizationBarrier::new();
+        let mut optimizer: Box<dyn Optimizer> = Box::new(Synchronized::new(
+            SGD::new(0.125, loss.parameters()),
+            barrier.register(),
+            10,
+        ));
+        optimizer.flush();
+        assert_eq!(barrier.rounds(), 0, "nothing pending: no round");
+        for _ in 0..2 {
+            loss.forward();
+            loss.backward(1.0);
+            optimizer.step();
+        }
+        optimizer.flush();
+        // Both steps' gradients (2 each, at w = 1), summed and applied at one round.
+        assert_eq!(shared.value()[(0, 0)], 0.5);
+        assert_eq!((barrier.rounds(), barrier.registered()), (1, 1));
+        optimizer.flush();
+        assert_eq!(barrier.rounds(), 1);
+    }
 
     #[test]
     fn rounds_apply_in_registration_order() {
