@@ -1,6 +1,6 @@
 //! Adagrad: per-element learning rates from accumulated squared gradients.
 
-use super::{update_all, zero_all, GradientOptions, Optimizer, Transform, Unchanged, UpdateRule};
+use super::{update_with_options, zero_all, GradientOptions, Optimizer, Transform, UpdateRule};
 use crate::nodes::ParameterNode;
 use crate::Variable;
 
@@ -112,13 +112,11 @@ impl<O: Transform> UpdateRule for Rule<O> {
 impl Optimizer for Adagrad {
     fn step(&mut self) {
         let (lr, eps) = (self.learning_rate, self.eps);
-        if self.options == GradientOptions::NONE {
-            let options = Unchanged;
-            update_all(&self.parameters, &Rule { lr, eps, options });
-        } else {
-            let options = self.options;
-            update_all(&self.parameters, &Rule { lr, eps, options });
-        }
+        update_with_options!(&self.parameters, self.options, |options| Rule {
+            lr,
+            eps,
+            options
+        });
     }
 
     fn zero_gradients(&mut self) {

@@ -1,7 +1,7 @@
 //! Adam: adaptive moment estimation.
 
 use super::{
-    update_all, zero_all, GradientOptions, Optimizer, Rules, Transform, Unchanged, UpdateRule,
+    update_with_options, zero_all, GradientOptions, Optimizer, Rules, Transform, UpdateRule,
 };
 use crate::nodes::ParameterNode;
 use crate::Variable;
@@ -399,25 +399,10 @@ impl Optimizer for Adam {
             }
         }
         self.steps = self.counts.iter().copied().fold(self.steps, i32::max);
-        if self.options == GradientOptions::NONE {
-            let options = Unchanged;
-            update_all(
-                &self.parameters,
-                &PerParameter {
-                    adam: self,
-                    options,
-                },
-            );
-        } else {
-            let options = self.options;
-            update_all(
-                &self.parameters,
-                &PerParameter {
-                    adam: self,
-                    options,
-                },
-            );
-        }
+        update_with_options!(&self.parameters, self.options, |options| PerParameter {
+            adam: self,
+            options
+        });
     }
 
     fn zero_gradients(&mut self) {

@@ -474,6 +474,22 @@ impl Transform for GradientOptions {
     }
 }
 
+/// Runs [`update_all`] over `$parameters` with the rule `$rule`, built with `$options`
+/// bound to [`Unchanged`] when `$set` is `GradientOptions::NONE`, else to `$set`: two
+/// monomorphized update loops, so that the common case carries no clamp or penalty.
+macro_rules! update_with_options {
+    ($parameters:expr, $set:expr, |$options:ident| $rule:expr) => {
+        if $set == $crate::optim::GradientOptions::NONE {
+            let $options = $crate::optim::Unchanged;
+            $crate::optim::update_all($parameters, &$rule);
+        } else {
+            let $options = $set;
+            $crate::optim::update_all($parameters, &$rule);
+        }
+    };
+}
+pub(crate) use update_with_options;
+
 /// The gradient as is: what rules use when no option is set, so that the common case
 /// carries no per-element work for options.
 #[derive(Clone, Copy, Debug)]

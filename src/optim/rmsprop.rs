@@ -1,6 +1,6 @@
 //! RMSProp: per-element learning rates from a moving average of squared gradients.
 
-use super::{update_all, zero_all, GradientOptions, Optimizer, Transform, Unchanged, UpdateRule};
+use super::{update_with_options, zero_all, GradientOptions, Optimizer, Transform, UpdateRule};
 use crate::nodes::ParameterNode;
 use crate::Variable;
 
@@ -153,29 +153,12 @@ impl<O: Transform> UpdateRule for Rule<O> {
 impl Optimizer for RmsProp {
     fn step(&mut self) {
         let (lr, decay, eps) = (self.learning_rate, self.decay, self.eps);
-        if self.options == GradientOptions::NONE {
-            let options = Unchanged;
-            update_all(
-                &self.parameters,
-                &Rule {
-                    lr,
-                    decay,
-                    eps,
-                    options,
-                },
-            );
-        } else {
-            let options = self.options;
-            update_all(
-                &self.parameters,
-                &Rule {
-                    lr,
-                    decay,
-                    eps,
-                    options,
-                },
-            );
-        }
+        update_with_options!(&self.parameters, self.options, |options| Rule {
+            lr,
+            decay,
+            eps,
+            options
+        });
     }
 
     fn zero_gradients(&mut self) {

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent, with optional momentum.
 
-use super::{update_all, zero_all, GradientOptions, Optimizer, Transform, Unchanged, UpdateRule};
+use super::{update_with_options, zero_all, GradientOptions, Optimizer, Transform, UpdateRule};
 use crate::nodes::ParameterNode;
 use crate::Variable;
 
@@ -128,43 +128,14 @@ impl<O: Transform> UpdateRule for Momentum<O> {
 impl Optimizer for SGD {
     fn step(&mut self) {
         let (lr, momentum, params) = (self.learning_rate, self.momentum, &self.parameters);
-        match (momentum == 0.0, self.options == GradientOptions::NONE) {
-            (true, true) => update_all(
-                params,
-                &Plain {
-                    lr,
-                    options: Unchanged,
-                },
-            ),
-            (true, false) => update_all(
-                params,
-                &Plain {
-                    lr,
-                    options: self.options,
-                },
-            ),
-            (false, true) => {
-                let options = Unchanged;
-                update_all(
-                    params,
-                    &Momentum {
-                        lr,
-                        momentum,
-                        options,
-                    },
-                )
-            }
-            (false, false) => {
-                let options = self.options;
-                update_all(
-                    params,
-                    &Momentum {
-                        lr,
-                        momentum,
-                        options,
-                    },
-                )
-            }
+        if momentum == 0.0 {
+            update_with_options!(params, self.options, |options| Plain { lr, options });
+        } else {
+            update_with_options!(params, self.options, |options| Momentum {
+                lr,
+                momentum,
+                options
+            });
         }
     }
 
